@@ -1,0 +1,1 @@
+//! DSMIPv6 data plane: binding cache and ESP (pure Rust, no Python).

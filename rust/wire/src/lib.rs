@@ -1,0 +1,2 @@
+//! DSMIPv6 wire formats (pure Rust, no Python).
+#![deny(unsafe_code)]
