@@ -508,12 +508,12 @@ def test_nat_detected_floats_to_4500_with_non_esp_marker():
     nat = ("203.0.113.5", 40000)
     # IKE_SA_INIT through a NAT -->  <--
     assert transfer(ue, ha, clock, nat=nat) == 1
-    for d, local, remote in ha.datagrams_to_send(clock.now):
+    for d, _local, remote in ha.datagrams_to_send(clock.now):
         assert remote == nat
         ue.receive_datagram(d, HA, UE, clock.now)
     # IKE_AUTH now on 4500 with the 4-octet non-ESP marker -->
     dgs = ue.datagrams_to_send(clock.now)
-    assert [(d[:4], l[1], r[1]) for d, l, r in dgs] == [(b"\x00" * 4, 4500, 4500)]
+    assert [(d[:4], lo[1], r[1]) for d, lo, r in dgs] == [(b"\x00" * 4, 4500, 4500)]
     ha.receive_datagram(dgs[0][0], ("203.0.113.5", 40001), ("198.51.100.1", 4500), clock.now)
     for d, local, remote in ha.datagrams_to_send(clock.now):
         assert remote == ("203.0.113.5", 40001) and local[1] == 4500 and d[:4] == bytes(4)
@@ -541,7 +541,7 @@ def test_move_after_k1_binding_update():
     # INFORMATIONAL HDR, SK {} from the new CoA (RFC 5555 §5.1) -->  <-- HDR, SK {}
     ue.liveness_check(clock.now)
     dgs = ue.datagrams_to_send(clock.now)
-    assert [(l, r) for _, l, r in dgs] == [(new_coa, ("198.51.100.1", 4500))]
+    assert [(lo, r) for _, lo, r in dgs] == [(new_coa, ("198.51.100.1", 4500))]
     for d, local, remote in dgs:
         ha.receive_datagram(d, local, remote, clock.now)
     back = ha.datagrams_to_send(clock.now)
