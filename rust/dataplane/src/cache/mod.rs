@@ -194,9 +194,10 @@ impl<K: Eq + Hash, V> Sharded<K, V> {
 
 /// The stored value of the primary index (the HoA is the key).
 #[derive(Debug)]
-struct Stored {
+struct Stored<T> {
     binding: Binding,
     counters: AtomicCounters,
+    payload: T,
 }
 
 type PrefixKey = ([u8; 16], u8);
@@ -241,9 +242,10 @@ fn inbound_keys(b: &Binding) -> [Option<InboundIdx>; 2] {
     ]
 }
 
-/// The binding cache. All methods take `&self`; share it with `Arc`.
-pub struct BindingCache {
-    by_hoa: Sharded<[u8; 16], Stored>,
+/// The binding cache. All methods take `&self`; share it with `Arc`. `T` is an optional
+/// payload stored with each binding (the Python layer keeps its `BindingSpec` object there).
+pub struct BindingCache<T = ()> {
+    by_hoa: Sharded<[u8; 16], Stored<T>>,
     by_prefix: Sharded<PrefixKey, [u8; 16]>,
     by_v4: Sharded<[u8; 4], [u8; 16]>,
     by_inbound: Sharded<InboundIdx, [u8; 16]>,
@@ -258,13 +260,13 @@ struct WriterState {
     length_counts: Vec<u32>,
 }
 
-impl Default for BindingCache {
+impl<T> Default for BindingCache<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl fmt::Debug for BindingCache {
+impl<T> fmt::Debug for BindingCache<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BindingCache")
             .field("len", &self.len())
@@ -272,7 +274,25 @@ impl fmt::Debug for BindingCache {
     }
 }
 
-impl BindingCache {
+impl BindingCache<()> {
+    /// Add a binding (no payload). See [`BindingCache::insert_with`].
+    ///
+    /// # Errors
+    /// As `insert_with`.
+    pub fn insert(&self, b: Binding) -> Result<(), CacheError> {
+        self.insert_with(b, ())
+    }
+
+    /// Replace a binding (no payload). See [`BindingCache::update_with`].
+    ///
+    /// # Errors
+    /// As `update_with`.
+    pub fn update(&self, b: Binding) -> Result<(), CacheError> {
+        self.update_with(b, ())
+    }
+}
+
+impl<T> BindingCache<T> {
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -396,7 +416,7 @@ impl BindingCache {
     /// # Errors
     /// `Exists`, `KeyConflict` (prefix / IPv4 HoA / inbound key owned by another binding),
     /// `BadPrefix`. Nothing changes on error.
-    pub fn insert(&self, b: Binding) -> Result<(), CacheError> {
+    pub fn insert_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
         Self::validate(&b)?;
         let mut w = self.lock_writer();
         let hoa = b.home_address.octets();
@@ -414,6 +434,7 @@ impl BindingCache {
                 Stored {
                     binding: b,
                     counters: AtomicCounters::default(),
+                    payload,
                 },
             )
         });
@@ -425,7 +446,7 @@ impl BindingCache {
     ///
     /// # Errors
     /// `NotFound`, `KeyConflict`, `BadPrefix`. Nothing changes on error.
-    pub fn update(&self, b: Binding) -> Result<(), CacheError> {
+    pub fn update_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
         Self::validate(&b)?;
         let mut w = self.lock_writer();
         let hoa = b.home_address.octets();
@@ -441,6 +462,7 @@ impl BindingCache {
         self.by_hoa.write(s, |m| {
             if let Some(st) = m.get_mut(&hoa) {
                 st.binding = b;
+                st.payload = payload;
             }
         });
         self.remove_secondary(&mut w, &old, Some(&b));
@@ -452,6 +474,14 @@ impl BindingCache {
     /// # Errors
     /// `NotFound`.
     pub fn remove(&self, hoa: Ipv6Addr) -> Result<Binding, CacheError> {
+        self.remove_with(hoa).map(|(b, _)| b)
+    }
+
+    /// Remove the binding of `hoa`, returning it with its payload.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub fn remove_with(&self, hoa: Ipv6Addr) -> Result<(Binding, T), CacheError> {
         let mut w = self.lock_writer();
         let key = hoa.octets();
         let st = self
@@ -460,11 +490,19 @@ impl BindingCache {
             .ok_or(CacheError::NotFound)?;
         self.remove_secondary(&mut w, &st.binding, None);
         self.len.fetch_sub(1, Ordering::Relaxed);
-        Ok(st.binding)
+        Ok((st.binding, st.payload))
     }
 
     /// Remove every binding whose `expires_at <= now`; returns their home addresses.
     pub fn expire(&self, now: Instant) -> Vec<Ipv6Addr> {
+        self.expire_with(now)
+            .into_iter()
+            .map(|(b, _)| b.home_address)
+            .collect()
+    }
+
+    /// As [`Self::expire`], returning the removed bindings with their payloads.
+    pub fn expire_with(&self, now: Instant) -> Vec<(Binding, T)> {
         let expired: Vec<Ipv6Addr> = (0..SHARDS)
             .flat_map(|s| {
                 self.by_hoa.read(s, |m| {
@@ -477,16 +515,65 @@ impl BindingCache {
             .collect();
         expired
             .into_iter()
-            .filter(|h| self.remove(*h).is_ok())
+            .filter_map(|h| self.remove_with(h).ok())
             .collect()
     }
 
     /// The binding of exactly this home address.
     #[must_use]
     pub fn get(&self, hoa: Ipv6Addr) -> Option<Binding> {
+        self.get_with(hoa, |b, _| *b)
+    }
+
+    /// Call `f` on the binding of exactly this home address and its payload (read lock held).
+    pub fn get_with<R>(&self, hoa: Ipv6Addr, f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
         let key = hoa.octets();
-        self.by_hoa
-            .read(shard_of(&key), |m| m.get(&key).map(|st| st.binding))
+        self.by_hoa.read(shard_of(&key), |m| {
+            m.get(&key).map(|st| f(&st.binding, &st.payload))
+        })
+    }
+
+    /// [`Self::lookup_v6`] with a closure over the binding and payload.
+    pub fn lookup_v6_with<R>(&self, dst: Ipv6Addr, f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
+        let mut f = Some(f);
+        if let Some(r) = self.get_with(dst, |b, p| f.take().map(|f| f(b, p))) {
+            return r;
+        }
+        let hoa = self.lpm_owner(dst.octets())?;
+        let f = f?;
+        self.get_with(Ipv6Addr::from(hoa), f)
+    }
+
+    /// [`Self::lookup_v4`] with a closure over the binding and payload.
+    pub fn lookup_v4_with<R>(&self, dst: Ipv4Addr, f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
+        let hoa = self
+            .by_v4
+            .read(shard_of(&dst.to_ipv6_mapped().octets()), |m| {
+                m.get(&dst.octets()).copied()
+            })?;
+        self.get_with(Ipv6Addr::from(hoa), f)
+    }
+
+    /// [`Self::lookup_inbound`] with a closure over the binding and payload.
+    pub fn lookup_inbound_with<R>(
+        &self,
+        src: IpAddr,
+        key: InboundKey,
+        f: impl FnOnce(&Binding, &T) -> R,
+    ) -> Option<R> {
+        let k = inbound_idx(src, key);
+        let hoa = self
+            .by_inbound
+            .read(shard_of(&k.0), |m| m.get(&k).copied())?;
+        self.get_with(Ipv6Addr::from(hoa), f)
+    }
+
+    /// Call `f` on every binding and payload, shard by shard (each shard read-locked in turn).
+    pub fn for_each(&self, mut f: impl FnMut(&Binding, &T)) {
+        for s in 0..SHARDS {
+            self.by_hoa
+                .read(s, |m| m.values().for_each(|st| f(&st.binding, &st.payload)));
+        }
     }
 
     /// Outbound lookup of an IPv6 destination: the binding with this HoA, else the one whose
