@@ -719,3 +719,15 @@ def test_api_misuse_raises_local_protocol_error():
         ue.connect(UE, HA, 0.0)
     with pytest.raises(LocalProtocolError):
         ha.delete_ike_sa(42, 0.0)
+
+
+def test_ike_lifetime_triggers_rekey_at_exact_instant():
+    ue, ha, clock = establish_psk(ue_kw={"ike_lifetime": 3600.0})
+    events(ue), events(ha)
+    assert ue.get_timer() == 3600.0
+    fire_timer(ue, clock)
+    # CREATE_CHILD_SA HDR, SK {SA(IKE), Ni, KEi} -->  ... then D(IKE) on the old SA
+    run(ue, ha, clock)
+    assert_events(ue, [IkeSaRekeyed])
+    assert_events(ha, [IkeSaRekeyed])
+    assert ue.get_timer() == 7200.0 and ue.established

@@ -389,7 +389,18 @@ class IkeSa:
         dpd = getattr(self.config, "dpd_interval", None)
         if dpd and self.state == SaState.ESTABLISHED and not self.mgr.busy:
             timers.append(self.last_heard + dpd)
+        rekey = self._rekey_deadline()
+        if rekey is not None:
+            timers.append(rekey)
         return min(timers) if timers else None
+
+    rekey_started = False
+
+    def _rekey_deadline(self) -> float | None:
+        life = self.config.ike_lifetime
+        if not life or self.state != SaState.ESTABLISHED or self.rekey_started or self.retired:
+            return None
+        return getattr(self, "established_at", self.created_at) + life
 
     def _half_open_deadline(self) -> float | None:
         if self.state in (SaState.INIT, SaState.AUTH) and not self.original_initiator:
@@ -402,6 +413,10 @@ class IkeSa:
             self.die(now, quiet=True)  # half-open expiry (§2.6): no event, no trace
             return
         self.mgr.handle_timer(now)
+        rekey = self._rekey_deadline()
+        if self.alive and rekey is not None and now >= rekey:
+            self.rekey_started = True  # RFC 7296 §2.18, on ike_lifetime
+            self.engine._rekey_ike(self, now)
         dpd = getattr(self.config, "dpd_interval", None)
         if (
             self.alive
