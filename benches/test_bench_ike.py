@@ -18,7 +18,6 @@ from ipaddress import IPv6Network
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
-
 from dsmip6.aka import Usim
 from dsmip6.eap import EapAkaPeer, EapAkaServer, InMemorySubscriberStore, Subscriber, permanent_nai
 from dsmip6.ikev2 import (
