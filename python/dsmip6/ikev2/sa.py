@@ -281,7 +281,9 @@ class IkeSa:
         self, exchange: int, *, failed: bool, now: float, passive: bool = False
     ) -> None:
         if exchange == ExchangeType.IKE_AUTH and self.state == SaState.AUTH:
-            if failed or not self.authenticated:
+            if self.redirected:
+                self.die(now, quiet=True)
+            elif failed or not self.authenticated:
                 self.die(now, auth_failed=self.failure_reason or "AUTHENTICATION_FAILED")
             else:
                 self.established(now)
@@ -293,6 +295,9 @@ class IkeSa:
     failure_reason: str | None = None
     pending_death: str | None = None
     retired = False
+    peer_redirect_supported = False
+    redirected = False
+    """RFC 5685 §6: the HA redirected us in IKE_AUTH; the SA ends without an event."""
     """Replaced by a rekeyed IKE SA: dies without an event."""
 
     def established(self, now: float) -> None:
