@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2.auth import (
     AuthError,
     certreq_data,
@@ -30,11 +31,9 @@ from dsmip6.ikev2.auth import (
     verify_certificate,
     verify_signature,
 )
-from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2.constants import AuthMethod, CertEncoding, Notify
 from dsmip6.ikev2.events import Redirected
 from dsmip6.ikev2.exchange import Status
-from dsmip6.ikev2.tasks.ike_init import decode_gateway, encode_gateway
 from dsmip6.ikev2.message import (
     AuthPayload,
     CertPayload,
@@ -44,6 +43,7 @@ from dsmip6.ikev2.message import (
     Message,
     NotifyPayload,
 )
+from dsmip6.ikev2.tasks.ike_init import decode_gateway, encode_gateway
 
 if TYPE_CHECKING:
     from dsmip6.ikev2.sa import IkeSa
