@@ -34,12 +34,13 @@ class InboundSa(Protocol):
 class EspSa:
     """One direction of the HoA-keyed MH transport SA over ``dsmip6.esp.SecurityAssociation``."""
 
-    __slots__ = ("spi", "_sa")
+    __slots__ = ("spi", "spec", "_sa")
 
     def __init__(self, spec: SaSpec) -> None:
         from dsmip6 import esp  # contract B
 
         self.spi = spec.spi
+        self.spec = spec
         self._sa = esp.SecurityAssociation(
             spi=spec.spi,
             mode=spec.mode,

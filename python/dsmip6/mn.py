@@ -766,12 +766,14 @@ class MobileNode:
         p.udp = nat_opt is not None
         ack = ba.ipv4_ack
         if ack is not None:
+            before = p.hoa4
             if ack.status < 128:
                 p.hoa4 = ack.address
             else:
                 p.hoa4 = None
                 # procedures.md §9.2: 130/131 -> retry with 0.0.0.0; others stop asking.
                 p.hoa4_refused = ack.status not in (130, 131)
+        if ack is not None and (ack.status >= 128 or before != p.hoa4):
             self._events.append(
                 Ipv4HomeAddressAssigned(
                     p.apn, ack.status, ack.address if ack.status < 128 else None, ack.prefix_len
