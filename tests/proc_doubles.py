@@ -49,7 +49,8 @@ class SaDouble:
 
     def unprotect(self, packet: bytes) -> bytes:
         head, body, mac = packet[1:9], packet[9:-16], packet[-16:]
-        if not hmac.compare_digest(mac, hmac.new(self.key, head + body, hashlib.sha256).digest()[:16]):
+        good = hmac.new(self.key, head + body, hashlib.sha256).digest()[:16]
+        if not hmac.compare_digest(mac, good):
             raise IntegrityCheckFailed("bad ICV")
         _, seq = struct.unpack("!II", head)
         # RFC 4303 §3.4.3-like window of 64: duplicates and too-old numbers are refused.
@@ -125,9 +126,10 @@ class ChildDouble:
     algorithm: str = "null"
 
     def sa_specs(self, local, remote):
+        m, a, k = self.mode, self.algorithm, self.key
         return (
-            SaSpec(self.spi_in, "in", self.mode, self.algorithm, self.key, remote, local, protocol=135),
-            SaSpec(self.spi_out, "out", self.mode, self.algorithm, self.key, local, remote, protocol=135),
+            SaSpec(self.spi_in, "in", m, a, k, remote, local, protocol=135),
+            SaSpec(self.spi_out, "out", m, a, k, local, remote, protocol=135),
         )
 
 
@@ -191,7 +193,8 @@ class IkeInitiatorDouble:
         self._request({"t": "init", "spi": self.spi, "id": self.identity, "apn": self.apn}, now)
 
     def create_child_sa(self, ts_i, ts_r, *, mode, now):
-        self._request({"t": "child", "spi": self.spi, "tsi": ts_i[0].start, "tsr": ts_r[0].start}, now)
+        msg = {"t": "child", "spi": self.spi, "tsi": ts_i[0].start, "tsr": ts_r[0].start}
+        self._request(msg, now)
 
     def delete(self, now):
         self._request({"t": "del", "spi": self.spi}, now)
@@ -219,12 +222,26 @@ class IkeInitiatorDouble:
                 return
             self.established = True
             self.events.append(
-                IkeSaEstablished(self.spi, self.identity, self.identity, self.local, self.remote,
-                                 False, IPv6Network(m["prefix"]), None, tuple(m["ha"]))
+                IkeSaEstablished(
+                    self.spi,
+                    self.identity,
+                    self.identity,
+                    self.local,
+                    self.remote,
+                    False,
+                    IPv6Network(m["prefix"]),
+                    None,
+                    tuple(m["ha"]),
+                )
             )
         elif t == "child-ok":
-            child = ChildDouble(m["spi_r2i"], m["spi_i2r"], [TsDouble(m["tsi"], m["tsi"], 135)],
-                                [TsDouble(m["tsr"], m["tsr"], 135)], bytes.fromhex(m["key"]))
+            child = ChildDouble(
+                m["spi_r2i"],
+                m["spi_i2r"],
+                [TsDouble(m["tsi"], m["tsi"], 135)],
+                [TsDouble(m["tsr"], m["tsr"], 135)],
+                bytes.fromhex(m["key"]),
+            )
             self.events.append(ChildSaEstablished(self.spi, child))
         elif t == "del-ok":
             self.events.append(IkeSaDeleted(self.spi, "deleted"))
@@ -295,20 +312,39 @@ class IkeResponderDouble:
                     return
                 sa = _HaSa(spi, m["id"], src, dst)
                 self.sas[spi] = sa
-                reply = {"t": "init-ok", "spi": spi, "prefix": str(a.home_prefix),
-                         "ha": [str(x) for x in a.ha_addresses]}
-                self.events.append(IkeSaEstablished(spi, m["id"], m["id"], dst, src, False,
-                                                    a.home_prefix, None, a.ha_addresses))
+                reply = {
+                    "t": "init-ok",
+                    "spi": spi,
+                    "prefix": str(a.home_prefix),
+                    "ha": [str(x) for x in a.ha_addresses],
+                }
+                self.events.append(
+                    IkeSaEstablished(
+                        spi, m["id"], m["id"], dst, src, False, a.home_prefix, None, a.ha_addresses
+                    )
+                )
         elif t == "child" and spi in self.sas:
             sa = self.sas[spi]
             sa.children += 1
             self.spi_counter += 2
             i2r, r2i = self.spi_counter, self.spi_counter + 1
             keyhex = hashlib.sha256(f"{spi}/{sa.children}".encode()).hexdigest()
-            reply = {"t": "child-ok", "spi": spi, "tsi": m["tsi"], "tsr": m["tsr"],
-                     "spi_i2r": i2r, "spi_r2i": r2i, "key": keyhex}
-            child = ChildDouble(i2r, r2i, [TsDouble(m["tsi"], m["tsi"], 135)],
-                                [TsDouble(m["tsr"], m["tsr"], 135)], bytes.fromhex(keyhex))
+            reply = {
+                "t": "child-ok",
+                "spi": spi,
+                "tsi": m["tsi"],
+                "tsr": m["tsr"],
+                "spi_i2r": i2r,
+                "spi_r2i": r2i,
+                "key": keyhex,
+            }
+            child = ChildDouble(
+                i2r,
+                r2i,
+                [TsDouble(m["tsi"], m["tsi"], 135)],
+                [TsDouble(m["tsr"], m["tsr"], 135)],
+                bytes.fromhex(keyhex),
+            )
             self.events.append(ChildSaEstablished(spi, child))
         elif t == "del":
             reply = {"t": "del-ok", "spi": spi}

@@ -43,7 +43,9 @@ def counter_rng(seed: str = "ue"):
 
 
 def ha_config(**kw) -> HomeAgentConfig:
-    base = dict(address6=HA6, address4=HA4, home_pool=POOL, ipv4_pool=POOL4, apns=("internet", "ims"))
+    base = dict(
+        address6=HA6, address4=HA4, home_pool=POOL, ipv4_pool=POOL4, apns=("internet", "ims")
+    )
     base.update(kw)
     return HomeAgentConfig(**base)
 
