@@ -1,0 +1,1 @@
+//! Binding cache (placeholder, filled below).
