@@ -655,6 +655,11 @@ class HomeAgent:
         # Tombstone so a delayed BU from the old CoA gets 135 (MAX_DELETE_BCE_TIMEOUT).
         self.timers.set(("life", hoa), now + self.config.delete_bce_timeout)
         self._events.append(BindingDeleted(hoa))
+        # Step 12 with the HoA as the new CoA (RFC 6275 §10.3.2, procedures.md §2.4).
+        if bu.k and self.config.support_k and rx.route.ip6_src == hoa:
+            mover = getattr(self.ike, "move", None)
+            if mover is not None:
+                mover(session.ike_sa_id, (str(self.config.address6), 500), (str(hoa), 500))
         self._count("ba-0")
         self._send(Ba(0, bu.sequence, 0, k=bu.k and self.config.support_k),
                    self._reply_route(rx, hoa), session.sa_out)  # fmt: skip

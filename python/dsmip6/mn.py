@@ -168,6 +168,10 @@ class MobileNode:
         """The IPv6 HoA of ``apn`` (None before IKE_AUTH)."""
         return self._pdn(apn).hoa
 
+    def home_prefix(self, apn: str) -> IPv6Network | None:
+        """The HNP of ``apn`` learnt through IKEv2 (MIP6_HOME_PREFIX)."""
+        return self._pdn(apn).prefix
+
     def ipv4_home_address(self, apn: str) -> IPv4Address | None:
         """The IPv4 HoA of ``apn``, if assigned."""
         return self._pdn(apn).hoa4
