@@ -4,6 +4,9 @@ counted, and nothing changes for any other UE (issue #5 "Proof")."""
 import copy
 from ipaddress import IPv4Address
 
+from dsmip6 import _mh
+from dsmip6._state import BceState, UeState
+from dsmip6.events import BindingUpdateRejected
 from proc_harness import (
     COA6,
     COA6B,
@@ -17,10 +20,6 @@ from proc_harness import (
     transfer,
     ue_and_ha,
 )
-
-from dsmip6 import _mh
-from dsmip6._state import BceState, UeState
-from dsmip6.events import BindingUpdateRejected
 
 
 def two_ues(p):
@@ -186,7 +185,8 @@ def test_policy_statuses_131_140_144():
     with ue_and_ha(ha_kw={"mobile_router": False}) as p:
         attach(p)
         assert p.ha.counters["ba-140"] == 1
-    with ue_and_ha(ha_kw={"allow_forced_udp": False}, coa6=None, coa4=IPv4Address("192.0.2.9")) as p:
+    v4 = IPv4Address("192.0.2.9")
+    with ue_and_ha(ha_kw={"allow_forced_udp": False}, coa6=None, coa4=v4) as p:
         p.ue.attach("internet", p.clock.now)
         p.ue._pdns["internet"].force_udp = True  # e.g. after persistent IP-in-IP losses
         roundtrip_until_done(p.ue, p.ha, p.clock)

@@ -6,8 +6,6 @@ from ipaddress import IPv6Address, IPv6Network
 import dns.message
 import dns.rdatatype
 import pytest
-from proc_harness import HA4, HA6, make_ha, make_ue
-
 from dsmip6 import discovery as d
 from dsmip6._state import UeState
 from dsmip6.config import PdnConfig
@@ -15,6 +13,7 @@ from dsmip6.errors import ConfigError, MalformedPacket
 from dsmip6.events import AttachCompleted, AttachFailed, DiscoveryFailed, HomeAgentDiscovered
 from dsmip6.mn import DHCPV6_CLIENT_PORT, DNS_CLIENT_PORT
 from dsmip6.sim import Dhcpv6Server, DnsServer, VirtualClock, VirtualNetwork
+from proc_harness import HA4, HA6, make_ha, make_ue
 
 DNS = ("2001:db8:53::53", 53)
 DHCP = ("2001:db8:547::1", 547)
@@ -78,7 +77,9 @@ def test_dns_srv_then_target_addresses():
     server = DnsServer(
         DNS[0],
         {
-            f"_mip6._ipv6.{domain}": {"SRV": ["20 5 0 far.example.org.", "10 1 0 near.example.org."]},
+            f"_mip6._ipv6.{domain}": {
+                "SRV": ["20 5 0 far.example.org.", "10 1 0 near.example.org."]
+            },
             "near.example.org": {"AAAA": ["2001:db8:a::2"]},
         },
     )
@@ -130,7 +131,12 @@ def test_dhcpv6_information_request_and_reply_rfc6610():
     opts = dict(d.decode_dhcpv6_options(req[4:]))
     oro = opts[6]
     assert {int.from_bytes(oro[i : i + 2], "big") for i in range(0, len(oro), 2)} == {
-        50, 69, 70, 71, 72, 73
+        50,
+        69,
+        70,
+        71,
+        72,
+        73,
     }
     assert 8 in opts  # Elapsed Time
     server.receive_datagram(req, ("fe80::1", DHCPV6_CLIENT_PORT), dst, 0.0)

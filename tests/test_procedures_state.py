@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from dsmip6 import _state
 from dsmip6._state import HA_TRANSITIONS, UE_TRANSITIONS, BceState, UeState, transition
 from dsmip6.errors import LocalProtocolError

@@ -3,7 +3,6 @@
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
 
 import pytest
-
 from dsmip6._timers import TimerTable, backoff
 from dsmip6.errors import ConfigError
 from dsmip6.ha import seq_newer

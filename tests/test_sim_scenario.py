@@ -1,11 +1,10 @@
 """The simulation harness: N UEs through every procedure on the virtual network, with
 loss, duplication and reordering (IKE/wire/ESP are the test doubles here)."""
 
-from proc_harness import HA4, HA6, make_ha, make_ue
-
 from dsmip6.dataplane_iface import FakeDataPlane
 from dsmip6.sim.net import NatBox, VirtualClock, VirtualNetwork
 from dsmip6.sim.scenario import PHASES, run_scenario
+from proc_harness import HA4, HA6, make_ha, make_ue
 
 
 def run(n, **kw):

@@ -213,4 +213,3 @@ def run_scenario(
     result.network = dict(net.stats)
     result.bindings_left = sum(1 for _ in ha.bindings().values())
     return result
-
