@@ -169,7 +169,7 @@ class IkeInitiatorDouble:
 
     counter = 0
 
-    def __init__(self, identity: str, apn: str, want_ha: bool):
+    def __init__(self, identity: str, apn: str, want_ha: bool, ipv4: bool = False):
         IkeInitiatorDouble.counter += 1
         self.identity, self.apn, self.want_ha = identity, apn, want_ha
         self.spi = f"{IkeInitiatorDouble.counter:016x}"

@@ -183,31 +183,43 @@ def mh_selectors(home_address: IPv6Address, ha_address: IPv6Address) -> tuple[li
     return tsi, tsr
 
 
-@dataclass(frozen=True)
-class UsimParams:
-    """Subscriber keys for the UE's USIM (test subscribers in the simulation)."""
+def make_usim(k: bytes, opc: bytes, sqn: int = 0) -> Any:
+    """A ``dsmip6.aka.Usim`` (contract C); keep one per UE so SQN state survives IKE SAs."""
+    from dsmip6 import aka
 
-    k: bytes
-    opc: bytes
-    sqn: int = 0
+    return aka.Usim(k, opc, sqn=sqn)
 
 
 def initiator_factory(
-    usim: UsimParams, rng: Callable[[int], bytes]
-) -> Callable[[str, str, bool], Any]:
-    """A factory ``(identity, apn, want_ha_address) -> IkeInitiator`` using EAP-AKA over a
-    ``dsmip6.aka.Usim`` (contracts C and D)."""
+    usim: Any,
+    rng: Callable[[int], bytes],
+    *,
+    trust_anchors: tuple[Any, ...] = (),
+    proposals: tuple[str, ...] | None = None,
+    child_proposals: tuple[str, ...] | None = None,
+) -> Callable[[str, str, bool, bool], Any]:
+    """A factory ``(identity, apn, want_ha_address, ipv4) -> IkeInitiator`` authenticating
+    with EAP-AKA over ``usim`` (contracts C and D). IDr carries the APN (procedures.md §6);
+    from an IPv4 access IKE floats to UDP 4500 (RFC 5555 §5.2.1)."""
 
-    def make(identity: str, apn: str, want_ha_address: bool) -> Any:
-        from dsmip6 import aka, eap, ikev2
+    def make(identity: str, apn: str, want_ha_address: bool, ipv4: bool) -> Any:
+        from dsmip6 import eap, ikev2
 
-        peer = eap.EapAkaPeer(aka.Usim(usim.k, usim.opc, sqn=usim.sqn), identity, rng=rng)
+        kw: dict[str, Any] = {}
+        if proposals is not None:
+            kw["proposals"] = proposals
+        if child_proposals is not None:
+            kw["child_proposals"] = child_proposals
         cfg = ikev2.InitiatorConfig(
             identity,
-            eap_peer=peer,
+            eap_peer_factory=lambda: eap.EapAkaPeer(usim, identity, rng=rng),
             remote_id=apn,
+            trust_anchors=trust_anchors,
             request_home_prefix=True,
+            request_home_address=True,
             request_home_agent_address=want_ha_address,
+            force_nat_t=ipv4,
+            **kw,
         )
         return ikev2.IkeInitiator(cfg, rng=rng)
 
@@ -219,11 +231,14 @@ def responder_factory(
     store: Any,
     rng: Callable[[int], bytes],
     *,
-    certificate: Any = None,
-    private_key: Any = None,
+    certificate: Any,
+    private_key: Any,
+    proposals: tuple[str, ...] | None = None,
+    child_proposals: tuple[str, ...] | None = None,
+    **extra: Any,
 ) -> Callable[[Callable[[str, str | None], HaAssignment]], Any]:
-    """A factory ``(assigner) -> IkeResponder`` with an embedded EAP-AKA server over
-    ``store`` (an ``eap.SubscriberStore``)."""
+    """A factory ``(assigner) -> IkeResponder``: certificate AUTH for the HA (RFC 5026 §5.2,
+    RFC 7296 §2.16) and an embedded EAP-AKA server over ``store``."""
 
     def make(assign: Callable[[str, str | None], HaAssignment]) -> Any:
         from dsmip6 import eap, ikev2
@@ -234,15 +249,20 @@ def responder_factory(
                 home_prefix=a.home_prefix,
                 home_address=a.home_address,
                 ha_addresses=a.ha_addresses,
-                internal_ip4=None,
             )
 
+        kw: dict[str, Any] = dict(extra)
+        if proposals is not None:
+            kw["proposals"] = proposals
+        if child_proposals is not None:
+            kw["child_proposals"] = child_proposals
         cfg = ikev2.ResponderConfig(
             identity,
             certificate=certificate,
             private_key=private_key,
-            eap_server_factory=lambda: eap.EapAkaServer(store, rng=rng),
+            eap_server_factory=lambda peer: eap.EapAkaServer(store, rng=rng, identity=peer),
             address_assigner=assigner,
+            **kw,
         )
         return ikev2.IkeResponder(cfg, rng=rng)
 

@@ -128,6 +128,7 @@ class _Pdn:
         self.switching = False
         self.resyncs = 0
         self.dereg_acked = False
+        self.child_requested = False
 
 
 class MobileNode:
@@ -138,7 +139,7 @@ class MobileNode:
         config: MobileNodeConfig,
         *,
         rng: Callable[[int], bytes],
-        ike_factory: Callable[[str, str, bool], Any],
+        ike_factory: Callable[[str, str, bool, bool], Any],
         signalling: _mh.Signalling | None = None,
         sa_factory: Callable[[Any], Any] = esp_sa,
         selectors: Callable[[IPv6Address, IPv6Address], tuple[Any, Any]] = _ike.mh_selectors,
@@ -460,7 +461,8 @@ class MobileNode:
             self._move_state(p, _state.IkeError)
             self._events.append(AttachFailed(p.apn, str(exc)))
             return
-        p.ike = self.ike_factory(self.config.identity, p.apn, p.cfg.discovery == "ikev2")
+        ipv4 = isinstance(ip_address(remote[0]), IPv4Address)
+        p.ike = self.ike_factory(self.config.identity, p.apn, p.cfg.discovery == "ikev2", ipv4)
         p.ike_remote = remote
         p.ike.connect(local, remote, now)
 
@@ -474,8 +476,12 @@ class MobileNode:
 
     def _drain_ike(self, p: _Pdn, now: float) -> None:
         ike = p.ike
+        records: list[Any] = []
         while ike is not None and (ev := ike.next_event()) is not None:
-            rec = _ike.translate(ev, "ue")
+            records.append(_ike.translate(ev, "ue"))
+        # IkeSaEstablished first: the IKE_AUTH child SA event may come in the same batch.
+        records.sort(key=lambda r: not isinstance(r, _ike.IkeUp))
+        for rec in records:
             if isinstance(rec, _ike.IkeUp):
                 self._on_ike_up(p, rec, now)
             elif isinstance(rec, _ike.MhSaUp):
@@ -505,7 +511,12 @@ class MobileNode:
                 self._events.append(Redirected(p.apn, rec.new_gateway))
                 self._start_ike(p, now, rec.new_gateway)
                 return
-            ike = p.ike
+        # RFC 5026 §5.3.2: without an SA keyed on the HoA yet, CREATE_CHILD_SA for it.
+        if p.state is UeState.CHILD_SA and p.sa_in is None and p.child_requested is False:
+            assert p.hoa is not None and p.ha6 is not None and p.ike is not None
+            p.child_requested = True
+            tsi, tsr = self.selectors(p.hoa, p.ha6)
+            p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
 
     def _on_ike_up(self, p: _Pdn, rec: _ike.IkeUp, now: float) -> None:
         if p.state is not UeState.IKE:
@@ -531,11 +542,10 @@ class MobileNode:
             p.hoa = IPv6Address(int(p.prefix.network_address) | (iid & ((1 << host_bits) - 1)))
         self._move_state(p, _state.IkeUp)
         self._events.append(IkeEstablished(p.apn, p.prefix, p.hoa))
+        p.child_requested = False
         if p.ha6 is None:
+            self._move_state(p, _state.IkeError)
             self._events.append(AttachFailed(p.apn, "no-ha-ipv6-address"))
-            return
-        tsi, tsr = self.selectors(p.hoa, p.ha6)
-        p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
 
     def _on_mh_sa(self, p: _Pdn, rec: _ike.MhSaUp, now: float) -> None:
         if p.state is not UeState.CHILD_SA or rec.home_address != p.hoa:
