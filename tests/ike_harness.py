@@ -255,7 +255,7 @@ def assigner_factory(log: list[tuple[str, str | None]] | None = None) -> Callabl
 def psk_pair(
     ue_kw: dict[str, Any] | None = None, ha_kw: dict[str, Any] | None = None
 ) -> tuple[IkeInitiator, IkeResponder, Clock]:
-    ue_cfg = InitiatorConfig("ue@example.org", psk=PSK, **(ue_kw or {}))
+    ue_cfg = InitiatorConfig("ue@example.org", **{"psk": PSK, **(ue_kw or {})})
     ha_kw = dict(ha_kw or {})
     ha_kw.setdefault("address_assigner", assigner_factory())
     ha_cfg = ResponderConfig("ha.example.org", psk=PSK, **ha_kw)

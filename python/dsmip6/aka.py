@@ -52,10 +52,10 @@ SQN_MAX = (1 << 48) - 1
 #: The dummy AMF used in AUTS (TS 33.102 §6.3.3: "AMF ... set to all zeros" for MAC-S).
 AMF_RESYNC = b"\x00\x00"
 
-# TS 35.206 §4.1 constants: rotations r1..r5 (in octets here, all are multiples of 8 bits)
-# and c1..c5 (only the last octet is non-zero).
-_R1, _R2, _R3, _R4, _R5 = 8, 0, 4, 8, 12
+# TS 35.206 §4.1 constants: rotations r1..r5 = 64, 0, 32, 64, 96 bits and c1..c5 = the
+# 128-bit integers 0, 1, 2, 4, 8 (only the last octet is non-zero).
 _C2, _C3, _C4, _C5 = 1, 2, 4, 8
+_MASK128 = (1 << 128) - 1
 
 
 def _check_len(name: str, value: bytes, length: int) -> bytes:
@@ -65,9 +65,9 @@ def _check_len(name: str, value: bytes, length: int) -> bytes:
     return bytes(value)
 
 
-def _rot(block: bytes, octets: int) -> bytes:
-    """Cyclic rotation of a 128-bit block towards the most significant bit (TS 35.206 §4.1)."""
-    return block[octets:] + block[:octets]
+def _rotl(x: int, bits: int) -> int:
+    """Cyclic rotation of a 128-bit value towards the most significant bit (TS 35.206 §4.1)."""
+    return ((x << bits) | (x >> (128 - bits))) & _MASK128
 
 
 def _xor16(a: bytes, b: bytes) -> bytes:
@@ -92,7 +92,7 @@ class Milenage:
     (a ``ValueError``) for a value of the wrong length.
     """
 
-    __slots__ = ("_enc", "_opc", "_opc_int")
+    __slots__ = ("_enc", "_opc", "_opc_int", "_opc3")
 
     def __init__(self, k: bytes, op: bytes | None = None, opc: bytes | None = None) -> None:
         k = _check_len("K", k, 16)
@@ -105,6 +105,7 @@ class Milenage:
         assert opc is not None
         self._opc = _check_len("OPc", opc, 16)
         self._opc_int = int.from_bytes(self._opc, "big")
+        self._opc3 = int.from_bytes(self._opc * 3, "big")
 
     @property
     def opc(self) -> bytes:
@@ -112,7 +113,9 @@ class Milenage:
         return self._opc
 
     def _temp(self, rand: bytes) -> int:
-        rand = _check_len("RAND", rand, 16)
+        """TEMP ⊕ OPc as an integer (the common input of OUT2..OUT5)."""
+        if len(rand) != 16:
+            _check_len("RAND", rand, 16)
         x = int.from_bytes(rand, "big") ^ self._opc_int
         return int.from_bytes(self._enc.update(x.to_bytes(16, "big")), "big")
 
@@ -120,22 +123,10 @@ class Milenage:
         temp = self._temp(rand)
         sqn = _check_len("SQN", sqn, 6)
         amf = _check_len("AMF", amf, 2)
-        in1 = sqn + amf + sqn + amf
-        rotated = _rot(_xor16(in1, self._opc), _R1)
-        x = temp ^ int.from_bytes(rotated, "big")  # c1 = 0
+        in1 = int.from_bytes(sqn + amf + sqn + amf, "big")
+        x = temp ^ _rotl(in1 ^ self._opc_int, 64)  # r1 = 64, c1 = 0
         out = int.from_bytes(self._enc.update(x.to_bytes(16, "big")), "big") ^ self._opc_int
         return out.to_bytes(16, "big")
-
-    def _outs(self, rand: bytes, count: int) -> list[bytes]:
-        """OUT2..OUT(1+count) in one AES call (the blocks are independent once TEMP is known)."""
-        t = (self._temp(rand) ^ self._opc_int).to_bytes(16, "big")
-        blocks = bytearray()
-        for r, c in ((_R2, _C2), (_R3, _C3), (_R4, _C4), (_R5, _C5))[:count]:
-            block = bytearray(_rot(t, r))
-            block[15] ^= c
-            blocks += block
-        enc = self._enc.update(bytes(blocks))
-        return [_xor16(enc[i : i + 16], self._opc) for i in range(0, 16 * count, 16)]
 
     def f1(self, rand: bytes, sqn: bytes, amf: bytes) -> bytes:
         """MAC-A, the 8-octet network authentication code."""
@@ -146,16 +137,26 @@ class Milenage:
         return self._out1(rand, sqn, amf)[8:]
 
     def f2345(self, rand: bytes) -> tuple[bytes, bytes, bytes, bytes]:
-        """(RES 8 octets, CK 16, IK 16, AK 6) for one RAND."""
-        out2, out3, out4 = self._outs(rand, 3)
-        return out2[8:], out3, out4, out2[:6]
+        """(RES 8 octets, CK 16, IK 16, AK 6) for one RAND.
+
+        OUT2..OUT4 are independent once TEMP is known, so they go through AES in one call.
+        """
+        t = self._temp(rand) ^ self._opc_int
+        blocks = (
+            (t ^ _C2).to_bytes(16, "big")  # r2 = 0
+            + (_rotl(t, 32) ^ _C3).to_bytes(16, "big")
+            + (_rotl(t, 64) ^ _C4).to_bytes(16, "big")
+        )
+        out = int.from_bytes(self._enc.update(blocks), "big") ^ self._opc3
+        x = out.to_bytes(48, "big")
+        return x[8:16], x[16:32], x[32:48], x[0:6]
 
     def f5star(self, rand: bytes) -> bytes:
         """AK*, the 6-octet anonymity key used in AUTS."""
-        t = (self._temp(rand) ^ self._opc_int).to_bytes(16, "big")
-        block = bytearray(_rot(t, _R5))
-        block[15] ^= _C5
-        return _xor16(self._enc.update(bytes(block)), self._opc)[:6]
+        t = self._temp(rand) ^ self._opc_int
+        block = (_rotl(t, 96) ^ _C5).to_bytes(16, "big")
+        out = int.from_bytes(self._enc.update(block), "big") ^ self._opc_int
+        return out.to_bytes(16, "big")[:6]
 
 
 # ------------------------------------------------------------------------------------------

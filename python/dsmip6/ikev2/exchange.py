@@ -65,6 +65,16 @@ class _Outstanding:
     deadline: float = 0.0
 
 
+def _run(tasks: list[Task], msg: Message) -> list[Status]:
+    """``process`` each task in order, stopping after the first FAILED."""
+    out: list[Status] = []
+    for t in tasks:
+        out.append(t.process(msg))
+        if out[-1] is Status.FAILED:
+            break
+    return out
+
+
 def retransmit_wait(k: int) -> float:
     return RETRANSMIT_TIMEOUT * RETRANSMIT_BASE**k
 
@@ -120,7 +130,7 @@ class ExchangeManager:
         act = self.active
         if act is None or msg.message_id != act.message_id or msg.exchange != act.exchange:
             return  # unexpected or duplicate response: drop (§2.3)
-        statuses = [t.process(msg) for t in act.tasks]
+        statuses = _run(act.tasks, msg)
         if not self.sa.alive:
             self.active = None
             return
@@ -130,7 +140,7 @@ class ExchangeManager:
             self.sa.exchange_finished(act.exchange, failed=True, now=now)
             self.initiate(now)
             return
-        more = [t for t, s in zip(act.tasks, statuses, strict=True) if s is Status.NEED_MORE]
+        more = [t for t, s in zip(act.tasks, statuses, strict=False) if s is Status.NEED_MORE]
         if more:
             if act.exchange != ExchangeType.IKE_SA_INIT or self.sa.init_done:
                 self.next_mid += 1
@@ -154,9 +164,9 @@ class ExchangeManager:
         tasks = self.passive if self.passive is not None else make_tasks(msg)
         if tasks is None:
             return
-        statuses = [t.process(msg) for t in tasks]
+        statuses = _run(tasks, msg)
         resp = self.sa.new_message(msg.exchange, response=True, message_id=msg.message_id)
-        failed = [t for t, s in zip(tasks, statuses, strict=True) if s is Status.FAILED]
+        failed = [t for t, s in zip(tasks, statuses, strict=False) if s is Status.FAILED]
         if failed:
             for t in failed:
                 t.build(resp)

@@ -275,6 +275,7 @@ class IkeInit:
     def _build_response(self, msg: Message) -> Status:
         sa = self.sa
         if self.error is not None:
+            msg.spi_r = b"\x00" * 8  # no state kept: SPIr 0 as in COOKIE replies (§1.3, §2.6)
             msg.add(NotifyPayload(self.error[0], self.error[1]))
             sa.failure_reason = _notify_name(self.error[0])
             return Status.FAILED
