@@ -6,6 +6,17 @@ then computed from the full 64-octet MSK (RFC 7296 §2.16). Inputs: TS 35.208 Te
 
 from __future__ import annotations
 
+from dsmip6.aka import Usim
+from dsmip6.eap import EapAkaPeer, EapAkaServer, InMemorySubscriberStore, Subscriber, permanent_nai
+from dsmip6.ikev2 import (
+    ChildSaEstablished,
+    IkeAuthFailed,
+    IkeInitiator,
+    IkeResponder,
+    IkeSaEstablished,
+    InitiatorConfig,
+    ResponderConfig,
+)
 from ike_harness import (
     HA,
     HOME_PREFIX,
@@ -18,18 +29,6 @@ from ike_harness import (
     make_rng,
     run,
     transfer,
-)
-
-from dsmip6.aka import Usim
-from dsmip6.eap import EapAkaPeer, EapAkaServer, InMemorySubscriberStore, Subscriber, permanent_nai
-from dsmip6.ikev2 import (
-    ChildSaEstablished,
-    IkeAuthFailed,
-    IkeInitiator,
-    IkeResponder,
-    IkeSaEstablished,
-    InitiatorConfig,
-    ResponderConfig,
 )
 
 IMSI = "001010000000123"

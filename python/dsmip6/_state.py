@@ -81,6 +81,10 @@ class IkeRedirect(Input):
     """RFC 5685 redirect: restart IKE with another HA."""
 
 
+class IkeRetry(Input):
+    """IKE timed out: try again after a back-off (RFC 5026 §5.1.2)."""
+
+
 class ChildUp(Input):
     """CREATE_CHILD_SA gave the HoA-keyed MH transport SA (RFC 4877 §4.4)."""
 
@@ -182,6 +186,7 @@ UE_TRANSITIONS: dict[UeState, dict[type[Input], UeState]] = {
         IkeUp: S.CHILD_SA,
         IkeError: S.FAILED,
         IkeRedirect: S.IKE,
+        IkeRetry: S.IKE,
         DetachRequested: S.IKE_DELETING,
         IkeGone: S.FAILED,
     },

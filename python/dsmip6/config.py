@@ -117,6 +117,10 @@ class MobileNodeConfig:
     """Retransmission interval for DNS / DHCPv6 discovery queries."""
     discovery_attempts: int = 3
     """Queries before discovery fails."""
+    ike_attempts: int = 3
+    """IKE SA set-ups tried before attach fails when the HA does not answer (RFC 5026 §5.1.2)."""
+    ike_retry_backoff: float = 5.0
+    """Back-off before the next IKE attempt ([D] configurable per RFC 5026 §5.1.2)."""
     ipv6_attempts_before_ipv4: int = 3
     """RFC 5555 §4.4.1: BUs from the IPv6 CoA without BA before trying the IPv4 CoA."""
 

@@ -129,6 +129,7 @@ class _Pdn:
         self.resyncs = 0
         self.dereg_acked = False
         self.child_requested = False
+        self.ike_tries = 0
 
 
 class MobileNode:
@@ -358,6 +359,9 @@ class MobileNode:
             elif kind == "expire":
                 if p.state in (UeState.REGISTERED, UeState.REGISTERING):
                     self._binding_lost(p, "lifetime-expired", now)
+            elif kind == "ike_retry":
+                if p.state is UeState.IKE and p.ike is None:
+                    self._start_ike(p, now)
             elif kind == "guard":
                 if p.state is UeState.IKE_DELETING:
                     self._delete_ike(p, now)
@@ -371,6 +375,7 @@ class MobileNode:
         p.redirects = 0
         p.force_udp = False
         p.resyncs = 0
+        p.ike_tries = 0
 
     def _local_addr(self, p: _Pdn) -> str:
         if self.coa6 is not None:
@@ -462,6 +467,7 @@ class MobileNode:
             self._events.append(AttachFailed(p.apn, str(exc)))
             return
         ipv4 = isinstance(ip_address(remote[0]), IPv4Address)
+        p.ike_tries += 1
         p.ike = self.ike_factory(self.config.identity, p.apn, p.cfg.discovery == "ikev2", ipv4)
         p.ike_remote = remote
         p.ike.connect(local, remote, now)
@@ -490,6 +496,16 @@ class MobileNode:
                 self._ike_gone(p, now, rec.reason)
                 return
             elif isinstance(rec, _ike.IkeFailed):
+                if (
+                    p.state is UeState.IKE
+                    and "timeout" in rec.reason
+                    and p.ike_tries < self.config.ike_attempts
+                ):
+                    # RFC 5026 §5.1.2: no answer -> retry after a configurable back-off.
+                    self._move_state(p, _state.IkeRetry)
+                    p.ike = None
+                    self.timers.set((p.apn, "ike_retry"), now + self.config.ike_retry_backoff)
+                    return
                 if p.state in (UeState.IKE, UeState.CHILD_SA):
                     self._move_state(p, _state.IkeError)
                     p.ike = None
@@ -599,7 +615,7 @@ class MobileNode:
             self._events.append(NetworkDetached(p.apn, None))
 
     def _cleanup(self, p: _Pdn) -> None:
-        for kind in ("bu", "refresh", "expire", "guard"):
+        for kind in ("bu", "refresh", "expire", "guard", "ike_retry"):
             self.timers.cancel((p.apn, kind))
         if p.sa_in is not None:
             self._by_spi.pop(p.sa_in.spi, None)

@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from dsmip6.dataplane_iface import DataPlane
+from dsmip6.errors import LocalProtocolError
 from dsmip6.events import AttachCompleted, DetachCompleted, HandoverCompleted
 from dsmip6.ha import HomeAgent
 from dsmip6.mn import MobileNode
@@ -47,6 +48,7 @@ class PhaseResult:
     ha_cpu_s: float = 0.0
     virtual_s: float = 0.0
     wall_s: float = 0.0
+    refused: int = 0
 
     @property
     def ha_cpu_per_ue_us(self) -> float:
@@ -61,6 +63,7 @@ class PhaseResult:
             "ha_cpu_per_ue_us": round(self.ha_cpu_per_ue_us, 2),
             "virtual_s": round(self.virtual_s, 3),
             "wall_s": round(self.wall_s, 3),
+            "refused": self.refused,
         }
 
 
@@ -188,7 +191,10 @@ def run_scenario(
         cpu["ha"] = 0.0
         start_v, start_w = clock.now, time.perf_counter()
         for i in range(n):
-            act(phase, i, clock.now)
+            try:
+                act(phase, i, clock.now)
+            except (LocalProtocolError, AssertionError):
+                pr.refused += 1  # this UE is not in a state for the procedure (earlier failure)
             net.poll(ues[i])
         net.run_until(clock.now + phase_timeout)
         ok = 0
