@@ -110,7 +110,9 @@ def packets() -> list[tuple[bool, bytes]]:
     )
     # 4. Reverse-tunnelled IPv6 data: outer CoA -> HA, inner HoA -> CN (UDP/DNS query).
     dns = bytes.fromhex("123401000001000000000000076578616d706c6503636f6d0000010001")
-    p.append((True, build([Ipv6Header(COA, HA), Ipv6Header(HOA, CN), UdpHeader(40000, 53), Raw(dns)])))
+    p.append(
+        (True, build([Ipv6Header(COA, HA), Ipv6Header(HOA, CN), UdpHeader(40000, 53), Raw(dns)]))
+    )
     # 5-6. Move to an IPv4-only access behind a NAT: BU/BA in UDP 4191 (RFC 5555 §4.2).
     bu4 = BindingUpdate(
         2,
@@ -165,7 +167,11 @@ def packets() -> list[tuple[bool, bytes]]:
         (
             True,
             build(
-                [Ipv4Header(V4COA_PUBLIC, HA4, identification=3), UdpHeader(61000, 4191), Raw(inner)]
+                [
+                    Ipv4Header(V4COA_PUBLIC, HA4, identification=3),
+                    UdpHeader(61000, 4191),
+                    Raw(inner),
+                ]
             ),
         )
     )
@@ -239,7 +245,9 @@ def packets() -> list[tuple[bool, bytes]]:
         k=True,
         options=[Ipv4HomeAddress(V4HOA), AlternateCareOfAddress(COA)],
     )
-    p.append((True, build([Ipv6Header(COA, HA), DestinationOptions([HomeAddressOption(HOA)]), bye])))
+    p.append(
+        (True, build([Ipv6Header(COA, HA), DestinationOptions([HomeAddressOption(HOA)]), bye]))
+    )
     return p
 
 
