@@ -611,3 +611,40 @@ def test_bit_flips_in_messages_never_raise_or_authenticate(data):
         # A flipped challenge can never lead to a success.
         assert final[0] != EapCode.SUCCESS
     assert peer.msk is None
+
+
+# --- Transition tables (STYLE §6: table tests without bytes) ---------------------------------
+
+
+def test_transition_tables_are_closed_and_documented():
+    from pathlib import Path
+
+    from dsmip6.eap._state import (
+        PEER_TRANSITIONS,
+        SERVER_TRANSITIONS,
+        PeerInput,
+        ServerInput,
+        describe_transitions,
+        next_state,
+    )
+    from dsmip6.errors import LocalProtocolError
+
+    for table, states in ((PEER_TRANSITIONS, PeerState), (SERVER_TRANSITIONS, ServerState)):
+        assert set(table) == set(states)
+        assert table[states.SUCCESS] == {} and table[states.FAILURE] == {}
+    # Happy paths, driven by inputs only.
+    s = PeerState.START
+    for event in (PeerInput.AKA_IDENTITY_ANSWERED, PeerInput.CHALLENGE_ANSWERED):
+        s = next_state("peer", PEER_TRANSITIONS, s, event)
+    assert next_state("peer", PEER_TRANSITIONS, s, PeerInput.EAP_SUCCESS) is PeerState.SUCCESS
+    s = ServerState.IDLE
+    for event in (ServerInput.ASK_IDENTITY, ServerInput.SEND_CHALLENGE, ServerInput.SEND_SUCCESS):
+        s = next_state("server", SERVER_TRANSITIONS, s, event)
+    assert s is ServerState.SUCCESS
+    # No success without a challenge round; a missing entry is a LocalProtocolError.
+    with pytest.raises(LocalProtocolError, match="peer: no transition from START"):
+        next_state("peer", PEER_TRANSITIONS, PeerState.START, PeerInput.EAP_SUCCESS)
+    with pytest.raises(LocalProtocolError):
+        next_state("server", SERVER_TRANSITIONS, ServerState.IDENTITY, ServerInput.SEND_SUCCESS)
+    docs = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text()
+    assert describe_transitions() in docs

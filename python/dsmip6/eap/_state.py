@@ -192,3 +192,19 @@ def next_state(role: str, table: dict, state: enum.Enum, event: enum.Enum) -> en
         raise LocalProtocolError(
             f"{role}: no transition from {state.name} on {event.name}"
         ) from None
+
+
+def describe_transitions() -> str:
+    """The two transition tables as Markdown (docs/architecture.md embeds this text; a test
+    keeps the two equal)."""
+    lines = []
+    for role, table in (("Peer", PEER_TRANSITIONS), ("Server", SERVER_TRANSITIONS)):
+        lines.append(f"| {role} state | on | next state |")
+        lines.append("| --- | --- | --- |")
+        for state, row in table.items():
+            for event, target in row.items():
+                lines.append(f"| {state.value} | {event.name} | {target.value} |")
+            if not row:
+                lines.append(f"| {state.value} | (final) | |")
+        lines.append("")
+    return "\n".join(lines)

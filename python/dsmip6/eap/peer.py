@@ -205,7 +205,7 @@ class EapAkaPeer:
         try:
             msg = parse_aka(raw, pkt)
             return self._on_aka(msg)
-        except (MalformedPacket, RemoteProtocolError, _Reject) as exc:
+        except (ValueError, RemoteProtocolError, _Reject) as exc:  # MalformedPacket too
             return self._client_error(ident, str(exc))
 
     def _on_aka(self, msg: AkaMessage) -> bytes:

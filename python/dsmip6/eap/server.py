@@ -197,7 +197,7 @@ class EapAkaServer:
         try:
             msg = parse_aka(raw, pkt)
             return self._on_aka(msg)
-        except (MalformedPacket, _Fail) as exc:
+        except (ValueError, _Fail) as exc:  # MalformedPacket is a ValueError
             return self._error(str(exc))
 
     # -- helpers ----------------------------------------------------------------------
