@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2.auth import (
     AuthError,
+    cert_der,
     certreq_data,
     id_to_str,
     make_id,
@@ -106,9 +105,7 @@ class IkeAuth:
     def _add_cert(self, msg: Message) -> None:
         cfg = self.sa.config
         if cfg.certificate is not None:
-            msg.add(
-                CertPayload(CertEncoding.X509_SIGNATURE, cfg.certificate.public_bytes(Encoding.DER))
-            )
+            msg.add(CertPayload(CertEncoding.X509_SIGNATURE, cert_der(cfg.certificate)))
 
     def _verify_peer(self, msg: Message) -> None:
         """Check the peer's AUTH with a PSK or its certificate; raise AuthError."""
