@@ -413,7 +413,10 @@ class TrafficSelector:
     def for_network(
         cls, net: str | ipaddress.IPv4Network | ipaddress.IPv6Network, **kw: int
     ) -> TrafficSelector:
-        n = ipaddress.ip_network(net, strict=False)
+        if isinstance(net, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            n = net
+        else:
+            n = ipaddress.ip_network(net, strict=False)
         return cls(n.network_address, n.broadcast_address, **kw)
 
     @classmethod
