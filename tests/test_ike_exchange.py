@@ -195,7 +195,7 @@ def test_ha_certificate_ue_psk(kind):
     ue_cfg = InitiatorConfig("ue@example.org", psk=PSK, trust_anchors=[ca], peer_psk=None)
     ha_cfg = ResponderConfig(
         "ha.example.org",
-        certificate=cert,
+        cert=cert,  # contract D spelling (alias of certificate=)
         private_key=key,
         peer_psk=PSK,
         address_assigner=assigner_factory(),
