@@ -67,7 +67,7 @@ impl<const WORDS: usize> ReplayWindow<WORDS> {
             // Case B: the window straddles a subspace boundary; seq_low is in its lower part.
             // In the first subspace (Th = 0) there is no lower part: the packet can only be
             // ahead in subspace 0 (RFC 4303 A2.2 would wrap Th - 1 and fail the ICV).
-            th.checked_sub(1).unwrap_or(0)
+            th.saturating_sub(1)
         } else {
             th
         }
