@@ -199,7 +199,10 @@ def _identity_matches(cert: x509.Certificate, idp: IdPayload) -> bool:
     if idp.id_type == IdType.RFC822_ADDR and san is not None:
         return text.lower() in [n.lower() for n in san.get_values_for_type(x509.RFC822Name)]
     if idp.id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR) and san is not None:
-        return ipaddress.ip_address(text) in san.get_values_for_type(x509.IPAddress)
+        try:
+            return ipaddress.ip_address(text) in san.get_values_for_type(x509.IPAddress)
+        except ValueError:  # an address ID of the wrong length
+            return False
     return False
 
 
