@@ -251,3 +251,35 @@ def test_multiple_pdn_connections_are_independent():
         # A handover moves every remaining PDN connection (one BU per HoA).
         p.ue.move(p.clock.now, coa6=COA6B)
         assert len(capture(p.ue, p.clock)) == 1
+
+
+def test_binding_expires_at_the_ha_when_not_refreshed():
+    from dsmip6.events import BindingExpired
+
+    with ue_and_ha() as p:
+        attach(p)
+        hoa = p.ue.home_address("internet")
+        expiry = p.ha.binding(hoa).expires
+        events(p.ha)
+        # The UE goes silent (its refreshes are lost); the HA fires at exactly the expiry.
+        while p.ha.get_timer() is not None and p.ha.get_timer() <= expiry:
+            fire_timer(p.ha, p.clock)
+        assert p.clock.now == expiry
+        assert events(p.ha) == [BindingExpired(hoa)]
+        assert hoa not in p.dp.bindings and hoa not in p.ha.bindings()
+
+
+def test_withdraw_subscription_revokes_every_pdn_of_the_identity():
+    pdns = (
+        PdnConfig("internet", ha_address6=HA6, ha_address4=HA4),
+        PdnConfig("ims", ha_address6=HA6, ha_address4=HA4),
+    )
+    with ue_and_ha(ue_kw={"pdns": pdns}) as p:
+        p.ue.attach("internet", 0.0)
+        p.ue.attach("ims", 0.0)
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        assert p.ha.withdraw_subscription("ue1@nai.epc", p.clock.now) == 2
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        assert p.ue.state("internet") is UeState.DETACHED
+        assert p.ue.state("ims") is UeState.DETACHED
+        assert p.dp.bindings == {} and p.ha.session_count() == 0
