@@ -101,7 +101,8 @@ class IkeInit:
         msg.add(
             NotifyPayload(Notify.NAT_DETECTION_DESTINATION_IP, nat_hash(sa.spi_i, spi_r, sa.remote))
         )
-        if sa.config.trust_anchors and (self.initiator or sa.config.trust_anchors):
+        if sa.config.trust_anchors and not self.initiator:  # §1.2: responder only; the
+            # initiator sends its CERTREQ in IKE_AUTH
             msg.add(
                 CertReqPayload(CertEncoding.X509_SIGNATURE, certreq_data(sa.config.trust_anchors))
             )
