@@ -13,8 +13,8 @@ esp: ModuleType
 # ---- _core.esp and _core.dataplane (dataplane helper) ----
 # Declared as classes below for type checkers; at run time they live in the submodules
 # dsmip6._core.esp / dsmip6._core.dataplane and are re-exported by dsmip6.esp / dsmip6.dataplane.
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
 
 class _esp:
     ALGORITHMS: tuple[str, ...]
