@@ -6,7 +6,6 @@ from __future__ import annotations
 import struct
 
 import pytest
-
 from dsmip6.errors import BadChecksum, MalformedPacket
 from dsmip6.wire import (
     BindingRevocationIndication,
