@@ -10,7 +10,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "data"))
 import make_sample  # noqa: E402
-
 from dsmip6 import wire  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent / "seeds"
