@@ -40,11 +40,11 @@ from ._packet import (
     build_attribute,
     length_prefixed,
     parse_aka,
-    parse_attributes,
     res_attribute,
     reserved_attribute,
     word_attribute,
 )
+from ._reauth import ReauthContext, open_encr, seal_encr
 from ._state import PEER_ACCEPTS, PEER_TRANSITIONS, Msg, PeerInput, PeerState, next_state
 
 __all__ = ["EapAkaPeer", "EapAkaPrimePeer"]
@@ -67,6 +67,10 @@ _REQUEST_RULES: dict[tuple[int, int], tuple[frozenset[int], frozenset[int]]] = {
         frozenset({_A.AT_MAC, _A.AT_IV, _A.AT_ENCR_DATA}),
     ),
 }
+_REQUEST_RULES[(EapType.AKA, AkaSubtype.REAUTHENTICATION)] = (
+    frozenset({_A.AT_IV, _A.AT_ENCR_DATA, _A.AT_MAC}),
+    frozenset({_A.AT_RESULT_IND, _A.AT_CHECKCODE}),
+)
 for _sub in (AkaSubtype.IDENTITY, AkaSubtype.NOTIFICATION):
     _REQUEST_RULES[(EapType.AKA_PRIME, _sub)] = _REQUEST_RULES[(EapType.AKA, _sub)]
 _REQUEST_RULES[(EapType.AKA_PRIME, AkaSubtype.CHALLENGE)] = (
@@ -105,9 +109,12 @@ class EapAkaPeer:
         *,
         rng: Callable[[int], bytes],
         result_indication: bool = False,
+        reauth: ReauthContext | None = None,
+        permanent_identity: str | None = None,
     ) -> None:
         self.usim = usim
         self.identity = identity
+        self.permanent_identity = permanent_identity or identity
         self._rng = rng
         self.result_indication = result_indication
         self._state = PeerState.START
@@ -127,6 +134,13 @@ class EapAkaPeer:
         """AT_NEXT_REAUTH_ID received in AT_ENCR_DATA (kept, not used)."""
         self.failure_reason: str | None = None
         self.notification_code: int | None = None
+        self._reauth = reauth
+        self._pending_reauth: ReauthContext | None = None
+        self.reauth_context: ReauthContext | None = None
+        """After success: what a next ``EapAkaPeer(usim, ctx.reauth_id, rng=..., reauth=ctx)``
+        needs for fast re-authentication (RFC 4187 §5); None when the server offered none."""
+        self.reauthenticated = False
+        """True when this exchange was a fast re-authentication."""
 
     # -- public -----------------------------------------------------------------------
 
@@ -178,6 +192,7 @@ class EapAkaPeer:
         if kind is Msg.EAP_SUCCESS:
             assert self._keys is not None
             self.msk, self.emsk = self._keys.msk, self._keys.emsk
+            self.reauth_context = self._pending_reauth
             self._fire(PeerInput.EAP_SUCCESS)
         else:
             if self.failure_reason is None:
@@ -212,6 +227,7 @@ class EapAkaPeer:
         kind = {
             AkaSubtype.IDENTITY: Msg.AKA_IDENTITY,
             AkaSubtype.CHALLENGE: Msg.CHALLENGE,
+            AkaSubtype.REAUTHENTICATION: Msg.REAUTHENTICATION,
             AkaSubtype.NOTIFICATION: Msg.NOTIFICATION,
         }.get(msg.subtype)  # type: ignore[call-overload]
         if kind is None:
@@ -228,6 +244,8 @@ class EapAkaPeer:
             return self._on_identity(msg)
         if kind is Msg.CHALLENGE:
             return self._on_challenge(msg)
+        if kind is Msg.REAUTHENTICATION:
+            return self._on_reauthentication(msg)
         return self._on_notification(msg)
 
     # -- handlers ---------------------------------------------------------------------
@@ -241,7 +259,11 @@ class EapAkaPeer:
         if order <= self._id_round:
             raise _Reject("identity requests out of order")
         self._id_round = order
-        identity = self.identity.encode()
+        if reqs[0] == _A.AT_ANY_ID_REQ:
+            identity = self.identity.encode()
+        else:
+            identity = self.permanent_identity.encode()
+            self._reauth = None  # full authentication asked for: the context is not used
         response = build_aka(
             EapCode.RESPONSE,
             msg.identifier,
@@ -318,20 +340,82 @@ class EapAkaPeer:
             return
         if iv is None or encr is None:
             raise _Reject("AT_IV and AT_ENCR_DATA must come together")
-        plain = _crypto.decrypt_data(keys.k_encr, iv.payload, encr.payload)
-        inner = parse_attributes(plain)
-        allowed = {_A.AT_NEXT_PSEUDONYM, _A.AT_NEXT_REAUTH_ID, _A.AT_PADDING}
-        seen: set[int] = set()
-        for a in inner:
-            if a.type in seen:
-                raise _Reject(f"duplicate encrypted attribute {a.type}")
-            seen.add(a.type)
-            if a.type not in allowed and a.type < 128:
-                raise _Reject(f"encrypted attribute {a.type} not allowed here")
-            if a.type == _A.AT_NEXT_PSEUDONYM:
-                self.next_pseudonym = a.payload.decode("utf-8", "replace")
-            elif a.type == _A.AT_NEXT_REAUTH_ID:
-                self.next_reauth_id = a.payload.decode("utf-8", "replace")
+        allowed = frozenset({_A.AT_NEXT_PSEUDONYM, _A.AT_NEXT_REAUTH_ID})
+        inner = open_encr(keys.k_encr, iv.payload, encr.payload, allowed)
+        if (pseudonym := inner.get(_A.AT_NEXT_PSEUDONYM)) is not None:
+            self.next_pseudonym = pseudonym.payload.decode("utf-8", "replace")
+        if (reauth_id := inner.get(_A.AT_NEXT_REAUTH_ID)) is not None:
+            self.next_reauth_id = reauth_id.payload.decode("utf-8", "replace")
+            if self.method == EapType.AKA and self.next_reauth_id:
+                self._pending_reauth = ReauthContext(
+                    self.next_reauth_id, keys.mk, keys.k_encr, keys.k_aut, counter=0
+                )
+
+    def _on_reauthentication(self, msg: AkaMessage) -> bytes:
+        """Request/AKA-Reauthentication (RFC 4187 §5.4, §9.7)."""
+        ctx = self._reauth
+        if ctx is None or self.method != EapType.AKA:
+            raise _Reject("no fast re-authentication context")
+        mac = msg.get(_A.AT_MAC)
+        assert mac is not None
+        if not _crypto.verify_mac(ctx.k_aut, msg.raw, mac.offset + 4):
+            raise _Reject("AT_MAC of AKA-Reauthentication does not verify")
+        iv, encr = msg.get(_A.AT_IV), msg.get(_A.AT_ENCR_DATA)
+        assert iv is not None and encr is not None
+        allowed = frozenset({_A.AT_COUNTER, _A.AT_NONCE_S, _A.AT_NEXT_REAUTH_ID})
+        inner = open_encr(ctx.k_encr, iv.payload, encr.payload, allowed)
+        counter_attr, nonce_attr = inner.get(_A.AT_COUNTER), inner.get(_A.AT_NONCE_S)
+        if counter_attr is None or nonce_attr is None:
+            raise _Reject("AKA-Reauthentication without AT_COUNTER or AT_NONCE_S")
+        counter, nonce_s = counter_attr.word, nonce_attr.payload
+        out_iv = self._rng(16)
+        self._reauth = None  # one-time: whatever happens, this context is spent
+        self._keys = _crypto.EapAkaKeys(
+            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=b"", emsk=b""
+        )
+        if counter <= ctx.counter:
+            # RFC 4187 §5.5: tell the server; it falls back to full authentication.
+            sealed = seal_encr(
+                ctx.k_encr,
+                out_iv,
+                word_attribute(_A.AT_COUNTER, counter)
+                + reserved_attribute(_A.AT_COUNTER_TOO_SMALL),
+            )
+            attrs = reserved_attribute(_A.AT_IV, out_iv) + reserved_attribute(
+                _A.AT_ENCR_DATA, sealed
+            )
+            response = self._with_mac(msg.identifier, AkaSubtype.REAUTHENTICATION, attrs, nonce_s)
+            self._keys = None
+            self._fire(PeerInput.COUNTER_TOO_SMALL_SENT)
+            return response
+        attrs = bytearray(reserved_attribute(_A.AT_IV, out_iv))
+        attrs += reserved_attribute(
+            _A.AT_ENCR_DATA,
+            seal_encr(ctx.k_encr, out_iv, word_attribute(_A.AT_COUNTER, counter)),
+        )
+        if (cc := msg.get(_A.AT_CHECKCODE)) is not None:
+            mine = _crypto.checkcode(self._identity_packets)
+            if cc.payload != mine:
+                raise _Reject("AT_CHECKCODE mismatch")
+            attrs += reserved_attribute(_A.AT_CHECKCODE, mine)
+        if msg.get(_A.AT_RESULT_IND) is not None and self.result_indication:
+            attrs += reserved_attribute(_A.AT_RESULT_IND)
+            self._result_ind_used = True
+        msk, emsk = _crypto.derive_reauth_keys(self._mk_identity, counter, nonce_s, ctx.mk)
+        self._keys = _crypto.EapAkaKeys(
+            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=msk, emsk=emsk
+        )
+        if (next_id := inner.get(_A.AT_NEXT_REAUTH_ID)) is not None and next_id.payload:
+            self.next_reauth_id = next_id.payload.decode("utf-8", "replace")
+            self._pending_reauth = ReauthContext(
+                self.next_reauth_id, ctx.mk, ctx.k_encr, ctx.k_aut, counter=counter
+            )
+        self.reauthenticated = True
+        response = self._with_mac(
+            msg.identifier, AkaSubtype.REAUTHENTICATION, bytes(attrs), nonce_s
+        )
+        self._fire(PeerInput.REAUTH_ANSWERED)
+        return response
 
     def _with_mac(self, identifier: int, subtype: int, attrs: bytes, extra: bytes = b"") -> bytes:
         assert self._keys is not None

@@ -45,6 +45,7 @@ from ._packet import (
     reserved_attribute,
     word_attribute,
 )
+from ._reauth import MAX_REAUTH_COUNTER, ReauthContext, ReauthStore, open_encr, seal_encr
 from ._state import SERVER_ACCEPTS, SERVER_TRANSITIONS, Msg, ServerInput, ServerState, next_state
 from ._subscribers import Subscriber, SubscriberStore
 
@@ -77,6 +78,10 @@ _RESPONSE_RULES: dict[int, tuple[frozenset[int], frozenset[int]]] = {
     AkaSubtype.SYNCHRONIZATION_FAILURE: (frozenset({_A.AT_AUTS}), frozenset({_A.AT_KDF})),
     AkaSubtype.AUTHENTICATION_REJECT: (frozenset(), frozenset()),
     AkaSubtype.CLIENT_ERROR: (frozenset({_A.AT_CLIENT_ERROR_CODE}), frozenset()),
+    AkaSubtype.REAUTHENTICATION: (
+        frozenset({_A.AT_IV, _A.AT_ENCR_DATA, _A.AT_MAC}),
+        frozenset({_A.AT_CHECKCODE}),
+    ),
 }
 _KIND = {
     AkaSubtype.IDENTITY: Msg.AKA_IDENTITY,
@@ -84,6 +89,7 @@ _KIND = {
     AkaSubtype.SYNCHRONIZATION_FAILURE: Msg.SYNC_FAILURE,
     AkaSubtype.AUTHENTICATION_REJECT: Msg.AUTH_REJECT,
     AkaSubtype.CLIENT_ERROR: Msg.CLIENT_ERROR,
+    AkaSubtype.REAUTHENTICATION: Msg.REAUTHENTICATION,
 }
 
 
@@ -102,6 +108,10 @@ class EapAkaServer:
     * ``checkcode``: include AT_CHECKCODE in the challenge (RFC 4187 §10.13).
     * ``result_indication``: offer AT_RESULT_IND (protected success indication, §6.2).
     * ``max_resync``: resynchronisations allowed in one exchange.
+    * ``reauth_store``: enables fast re-authentication (RFC 4187 §5, EAP-AKA only): full
+      authentications hand out an encrypted AT_NEXT_REAUTH_ID, and an identity found in the
+      store gets AKA-Reauthentication instead of a challenge. ``reauth_limit`` caps the
+      counter before full authentication is required again.
     """
 
     method: int = EapType.AKA
@@ -117,6 +127,8 @@ class EapAkaServer:
         checkcode: bool = True,
         result_indication: bool = False,
         max_resync: int = 1,
+        reauth_store: ReauthStore | None = None,
+        reauth_limit: int = 16,
     ) -> None:
         if identity_request not in _ID_REQ:
             raise ValueError(f"identity_request must be one of {sorted(_ID_REQ)}")
@@ -136,6 +148,14 @@ class EapAkaServer:
         self._vector: AuthenticationVector | None = None
         self._keys: _crypto.EapAkaKeys | None = None
         self._resyncs = 0
+        self.reauth_store = reauth_store if self.method == EapType.AKA else None
+        self.reauth_limit = min(reauth_limit, MAX_REAUTH_COUNTER)
+        self._reauth: ReauthContext | None = None
+        self._nonce_s = b""
+        self._counter = 0
+        self._next_reauth_id: str | None = None
+        self.reauthenticated = False
+        """True after a successful fast re-authentication."""
         self.msk: bytes | None = None
         self.emsk: bytes | None = None
         self.permanent_identity: str | None = None
@@ -163,6 +183,8 @@ class EapAkaServer:
         """The first EAP-Request. Calling it again returns the same packet."""
         if self._state is not ServerState.IDLE:
             return self._last_request
+        if self.identity is not None and (ctx := self._take_reauth(self.identity)) is not None:
+            return self._reauthenticate(ctx, new_identifier=False)
         imsi = self._resolve(self.identity) if self.identity is not None else None
         if imsi is not None:
             return self._challenge(imsi, new_identifier=False)
@@ -275,6 +297,54 @@ class EapAkaServer:
     def _challenge_extra(self) -> bytes:
         return b""
 
+    def _take_reauth(self, identity: str) -> ReauthContext | None:
+        if self.reauth_store is None:
+            return None
+        ctx = self.reauth_store.take(identity)
+        if ctx is None or ctx.counter >= self.reauth_limit:
+            return None  # unknown or used up: full authentication (RFC 4187 §5.3)
+        return ctx
+
+    def _new_reauth_id(self) -> str:
+        # A one-time NAI in the realm of the identity in use (RFC 4187 §5.3); the "4" prefix
+        # follows the 3GPP convention for EAP-AKA fast re-authentication identities.
+        realm = self.identity.split("@", 1)[1] if self.identity and "@" in self.identity else ""
+        name = "4" + self._rng(8).hex()
+        return f"{name}@{realm}" if realm else name
+
+    def _reauthenticate(self, ctx: ReauthContext, *, new_identifier: bool = True) -> bytes:
+        """Request/AKA-Reauthentication (RFC 4187 §5.4, §9.7)."""
+        assert self.identity is not None
+        self._reauth = ctx
+        self._imsi = ctx.imsi
+        self._counter = ctx.counter + 1
+        self._nonce_s = self._rng(16)
+        iv = self._rng(16)
+        inner = word_attribute(_A.AT_COUNTER, self._counter) + reserved_attribute(
+            _A.AT_NONCE_S, self._nonce_s
+        )
+        self._next_reauth_id = None
+        if self._counter < self.reauth_limit:
+            self._next_reauth_id = self._new_reauth_id()
+            inner += length_prefixed(_A.AT_NEXT_REAUTH_ID, self._next_reauth_id.encode())
+        msk, emsk = _crypto.derive_reauth_keys(
+            self.identity.encode(), self._counter, self._nonce_s, ctx.mk
+        )
+        self._keys = _crypto.EapAkaKeys(
+            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=msk, emsk=emsk
+        )
+        attrs = reserved_attribute(_A.AT_IV, iv) + reserved_attribute(
+            _A.AT_ENCR_DATA, seal_encr(ctx.k_encr, iv, inner)
+        )
+        if self.checkcode:
+            attrs += reserved_attribute(_A.AT_CHECKCODE, _crypto.checkcode(self._identity_packets))
+        return self._with_mac(
+            AkaSubtype.REAUTHENTICATION,
+            attrs,
+            ServerInput.SEND_REAUTH,
+            new_identifier=new_identifier,
+        )
+
     def _challenge(self, imsi: str, *, new_identifier: bool = True) -> bytes:
         vector = self.store.authentication_vector(imsi, self._rng(16))
         if vector is None:
@@ -293,6 +363,15 @@ class EapAkaServer:
             )
         if self.result_indication:
             attrs += reserved_attribute(_A.AT_RESULT_IND)
+        self._reauth = None
+        self._counter = 0
+        self._next_reauth_id = None
+        if self.reauth_store is not None:
+            self._next_reauth_id = self._new_reauth_id()
+            iv = self._rng(16)
+            inner = length_prefixed(_A.AT_NEXT_REAUTH_ID, self._next_reauth_id.encode())
+            attrs += reserved_attribute(_A.AT_IV, iv)
+            attrs += reserved_attribute(_A.AT_ENCR_DATA, seal_encr(self._keys.k_encr, iv, inner))
         return self._with_mac(
             AkaSubtype.CHALLENGE,
             bytes(attrs),
@@ -304,6 +383,13 @@ class EapAkaServer:
         assert self._keys is not None and self._imsi is not None
         self.msk, self.emsk = self._keys.msk, self._keys.emsk
         self.permanent_identity = self._imsi
+        if self.reauth_store is not None and self._next_reauth_id is not None:
+            k = self._keys
+            self.reauth_store.put(
+                ReauthContext(
+                    self._next_reauth_id, k.mk, k.k_encr, k.k_aut, self._counter, self._imsi
+                )
+            )
         self.subscriber = self.store.subscriber(self._imsi)
         return self._final(ServerInput.SEND_SUCCESS, EapCode.SUCCESS)
 
@@ -330,6 +416,8 @@ class EapAkaServer:
             return self._on_identity(msg)
         if kind is Msg.SYNC_FAILURE:
             return self._on_sync_failure(msg)
+        if kind is Msg.REAUTHENTICATION:
+            return self._on_reauthentication(msg)
         return self._on_challenge(msg)
 
     def _on_identity(self, msg: AkaMessage) -> bytes:
@@ -341,6 +429,8 @@ class EapAkaServer:
         if not identity:
             raise _Fail("empty AT_IDENTITY")
         self.identity = identity
+        if (ctx := self._take_reauth(identity)) is not None:
+            return self._reauthenticate(ctx)
         imsi = self._resolve(identity)
         if imsi is not None:
             return self._challenge(imsi)
@@ -359,6 +449,29 @@ class EapAkaServer:
         if not self.store.resynchronise(self._imsi, self._vector.rand, auts):
             raise _Fail("AUTS did not verify")
         return self._challenge(self._imsi)
+
+    def _on_reauthentication(self, msg: AkaMessage) -> bytes:
+        """Response/AKA-Reauthentication (RFC 4187 §5.4-5.5, §9.8)."""
+        assert self._keys is not None and self._reauth is not None
+        mac = msg.get(_A.AT_MAC)
+        assert mac is not None
+        if not _crypto.verify_mac(self._keys.k_aut, msg.raw, mac.offset + 4, self._nonce_s):
+            raise _Fail("AT_MAC of the re-authentication response does not verify")
+        iv, encr = msg.get(_A.AT_IV), msg.get(_A.AT_ENCR_DATA)
+        assert iv is not None and encr is not None
+        allowed = frozenset({_A.AT_COUNTER, _A.AT_COUNTER_TOO_SMALL})
+        inner = open_encr(self._keys.k_encr, iv.payload, encr.payload, allowed)
+        counter = inner.get(_A.AT_COUNTER)
+        if counter is None or counter.word != self._counter:
+            raise _Fail("AT_COUNTER does not echo the server's counter")
+        if _A.AT_COUNTER_TOO_SMALL in inner:
+            # RFC 4187 §5.5: fall back to full authentication with a challenge.
+            return self._challenge(self._reauth.imsi)
+        cc = msg.get(_A.AT_CHECKCODE)
+        if cc is not None and cc.payload != _crypto.checkcode(self._identity_packets):
+            raise _Fail("AT_CHECKCODE mismatch")
+        self.reauthenticated = True
+        return self._succeed()
 
     def _on_challenge(self, msg: AkaMessage) -> bytes:
         assert self._keys is not None and self._vector is not None
