@@ -14,12 +14,13 @@ The tools must be installed (``make test`` installs them): missing tools FAIL th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def _start_hostapd(workdir: Path, *, result_ind: bool = False) -> tuple[Proc, in
     hostapd = find_tool("hostapd")
     port = free_udp_port()
     (workdir / "clients").write_text(f"127.0.0.1/32 {SECRET.decode()}\n")
-    (workdir / "eap_user").write_text('"0"*\tAKA\n"6"*\tAKA\'\n')
+    (workdir / "eap_user").write_text('"0"*\tAKA\n"4"*\tAKA\n"6"*\tAKA\'\n')
     conf = workdir / "hostapd.conf"
     conf.write_text(
         "\n".join(
@@ -95,41 +96,58 @@ def _start_hostapd(workdir: Path, *, result_ind: bool = False) -> tuple[Proc, in
     return proc, port
 
 
+Outcome = tuple[list[str], bytes | None, bytes | None]
+
+
+def _authenticate(port: int, peer: EapAkaPeer) -> Outcome:
+    """One RADIUS/EAP authentication of ``peer``; (kinds seen, MPPE recv key, MPPE send key)."""
+    client = RadiusClient(port, SECRET)
+    try:
+        seen: list[str] = []
+        # --> EAP-Response/Identity (as an authenticator relays it, RFC 3579 §2.1)
+        eap = EapPacket(2, 0, 1, peer.identity.encode()).to_bytes()
+        for _ in range(12):
+            reply, request_auth = client.exchange(peer.identity, eap)
+            incoming = reply.eap_message()
+            seen.append(f"radius-{reply.code}")
+            if reply.code != ACCESS_CHALLENGE:
+                peer.process(incoming)
+                recv = reply.vendor(VENDOR_MICROSOFT, MS_MPPE_RECV_KEY)
+                send = reply.vendor(VENDOR_MICROSOFT, MS_MPPE_SEND_KEY)
+                return (
+                    seen,
+                    recv and mppe_decrypt(recv, SECRET, request_auth),
+                    send and mppe_decrypt(send, SECRET, request_auth),
+                )
+            response = peer.process(incoming)
+            assert response is not None, f"peer gave no response to {incoming.hex()}"
+            seen.append(f"eap-{incoming[4]}-{incoming[5]}>{response[5]}")
+            eap = response
+        raise AssertionError(f"no end: {seen}")
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def _hostapd(
+    workdir: Path, store: InMemorySubscriberStore, *, result_ind: bool = False
+) -> Iterator[tuple[Callable[[EapAkaPeer], Outcome], Proc, HlrAucResponder]]:
+    """hostapd + AuC responder; yields (authenticate(peer), hostapd process, responder)."""
+    with HlrAucResponder(workdir / "hlr.sock", store, os.urandom) as hlr:
+        proc, port = _start_hostapd(workdir, result_ind=result_ind)
+        try:
+            yield (lambda peer: _authenticate(port, peer)), proc, hlr
+        finally:
+            proc.stop()
+
+
 def _peer_against_hostapd(
     workdir: Path, peer: EapAkaPeer, store: InMemorySubscriberStore, *, result_ind: bool = False
 ) -> tuple[list[str], bytes | None, bytes | None, Proc, HlrAucResponder]:
     """Run one authentication; returns (EAP kinds seen, MPPE recv, MPPE send, proc, hlr)."""
-    hlr = HlrAucResponder(workdir / "hlr.sock", store, os.urandom)
-    with hlr:
-        proc, port = _start_hostapd(workdir, result_ind=result_ind)
-        client = RadiusClient(port, SECRET)
-        try:
-            seen: list[str] = []
-            # --> EAP-Response/Identity (as an authenticator relays it, RFC 3579 §2.1)
-            eap = EapPacket(2, 0, 1, peer.identity.encode()).to_bytes()
-            for _ in range(12):
-                reply, request_auth = client.exchange(peer.identity, eap)
-                incoming = reply.eap_message()
-                seen.append(f"radius-{reply.code}")
-                if reply.code != ACCESS_CHALLENGE:
-                    peer.process(incoming)
-                    recv = reply.vendor(VENDOR_MICROSOFT, MS_MPPE_RECV_KEY)
-                    send = reply.vendor(VENDOR_MICROSOFT, MS_MPPE_SEND_KEY)
-                    return (
-                        seen,
-                        recv and mppe_decrypt(recv, SECRET, request_auth),
-                        send and mppe_decrypt(send, SECRET, request_auth),
-                        proc,
-                        hlr,
-                    )
-                response = peer.process(incoming)
-                assert response is not None, f"peer gave no response to {incoming.hex()}"
-                seen.append(f"eap-{incoming[4]}-{incoming[5]}>{response[5]}")
-                eap = response
-            raise AssertionError(f"no end: {seen}")
-        finally:
-            client.close()
-            proc.stop()
+    with _hostapd(workdir, store, result_ind=result_ind) as (authenticate, proc, hlr):
+        seen, recv, send = authenticate(peer)
+    return seen, recv, send, proc, hlr
 
 
 def _store(sqn: int = 0) -> InMemorySubscriberStore:
@@ -189,6 +207,34 @@ def test_our_aka_prime_peer_against_hostapd(workdir):
     assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-4000:])
     assert peer.method == 50 and peer.state == "success"
     assert recv + send == peer.msk
+
+
+def test_our_peer_fast_reauthentication_with_hostapd(workdir):
+    # Full authentication: hostapd hands out a re-authentication identity (encrypted
+    # AT_NEXT_REAUTH_ID); then two fast re-authentications with the one-time identities, the
+    # second using the identity received in the first (RFC 4187 §5.4).
+    usim = Usim(K, OPC)
+    nai = permanent_nai(IMSI)
+    with _hostapd(workdir, _store()) as (authenticate, proc, hlr):
+        peer = EapAkaPeer(usim, nai, rng=os.urandom)
+        seen, recv, send = authenticate(peer)
+        assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-3000:])
+        msks = [peer.msk]
+        for _ in range(2):
+            ctx = peer.reauth_context
+            assert ctx is not None, "hostapd sent no AT_NEXT_REAUTH_ID"
+            peer = EapAkaPeer(
+                usim, ctx.reauth_id, rng=os.urandom, reauth=ctx, permanent_identity=nai
+            )
+            seen, recv, send = authenticate(peer)
+            assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-3000:])
+            assert "eap-23-13>13" in seen  # AKA-Reauthentication answered
+            assert peer.reauthenticated
+            assert recv + send == peer.msk
+            msks.append(peer.msk)
+        # No new vector was fetched for the re-authentications.
+        assert sum(line.startswith("AKA-REQ-AUTH") for line in hlr.log) == 1
+    assert len(set(msks)) == 3
 
 
 # --- (b) our server against eapol_test as the peer ----------------------------------------
@@ -257,6 +303,7 @@ def _eapol_test_against_our_server(
     *,
     method: str = "AKA",
     phase1: str | None = None,
+    reauths: int = 0,
     **front_kwargs: object,
 ) -> tuple[int, str, RadiusEapFrontEnd, ExternalUsim]:
     eapol_test = find_tool("eapol_test")
@@ -294,6 +341,7 @@ def _eapol_test_against_our_server(
                 "-W",
                 "-t",
                 "20",
+                f"-r{reauths}",
             ],
             workdir / "eapol_test.log",
         )
@@ -382,6 +430,30 @@ def test_eapol_test_aka_prime_against_our_server(workdir):
     (server,) = front.finished
     assert server.state == "success" and server.method == 50
     assert _eapol_test_keys(log) == (server.msk, server.emsk)
+
+
+def test_eapol_test_fast_reauthentication_with_our_server(workdir):
+    # eapol_test -r2: after the full authentication it re-authenticates twice with the
+    # one-time identities our server handed out (AT_NEXT_REAUTH_ID); our server answers with
+    # AKA-Reauthentication and no USIM run. eapol_test checks the MPPE keys each time.
+    from dsmip6.eap import InMemoryReauthStore
+
+    reauths = InMemoryReauthStore()
+    rc, log, front, sim = _eapol_test_against_our_server(
+        workdir, Usim(K, OPC), _store(), reauths=2, reauth_store=reauths
+    )
+    assert rc == 0, log[-4000:]
+    assert "MPPE keys OK: 3  mismatch: 0" in log, log[-3000:]
+    assert sim.answers == ["UMTS-AUTH"]  # one AKA run, then fast re-authentications
+    first, *again = front.finished
+    assert not first.reauthenticated
+    assert [s.reauthenticated for s in again] == [True, True]
+    assert all(s.state == "success" and s.permanent_identity == IMSI for s in again)
+    assert len({s.msk for s in front.finished}) == 3
+    # Every MSK eapol_test derived (full, then the two XKEY'-based ones) equals ours, in order.
+    logged = re.findall(r"keying material \(MSK\) - hexdump\(len=64\):((?: [0-9a-f]{2}){64})", log)
+    assert [bytes.fromhex(x.replace(" ", "")) for x in logged] == [s.msk for s in front.finished]
+    assert len(reauths) == 1  # the next, still unused, identity
 
 
 def test_eapol_test_refused_by_our_server_with_wrong_key(workdir):
