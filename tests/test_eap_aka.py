@@ -790,3 +790,46 @@ def test_reauth_limit_forces_full_authentication():
     assert run(peer, make(ctx.reauth_id))[0] == ("REQUEST", "AKA", "REAUTHENTICATION")
     # Counter 1 reached the limit: no next re-authentication identity was handed out.
     assert peer.reauth_context is None and len(reauths) == 0
+
+
+def test_aka_prime_fast_reauthentication():
+    from dsmip6.eap import InMemoryReauthStore, _crypto
+
+    reauths = InMemoryReauthStore()
+    store = InMemorySubscriberStore([Subscriber(IMSI, K, OPC)])
+    usim = Usim(K, OPC)
+    nai = permanent_nai(IMSI, prime=True)
+    seeds = itertools.count(3, 41)
+
+    def server(identity):
+        return EapAkaPrimeServer(
+            store,
+            rng=counter_rng(next(seeds)),
+            identity=identity,
+            network_name="WLAN",
+            reauth_store=reauths,
+        )
+
+    peer = EapAkaPrimePeer(usim, nai, rng=counter_rng(1))
+    first = server(nai)
+    assert run(peer, first)[-1] == ("SUCCESS", None)
+    ctx = peer.reauth_context
+    assert ctx.reauth_id.startswith("8") and len(ctx.k_re) == 32
+    for counter in (1, 2):
+        peer = EapAkaPrimePeer(usim, ctx.reauth_id, rng=counter_rng(7), reauth=ctx)
+        srv = server(ctx.reauth_id)
+        assert run(peer, srv) == [
+            ("REQUEST", "AKA_PRIME", "REAUTHENTICATION"),
+            ("RESPONSE", "AKA_PRIME", "REAUTHENTICATION"),
+            ("SUCCESS", None),
+        ]
+        # RFC 5448 §3.3: MK = PRF'(K_re, "EAP-AKA' re-auth" | Identity | counter | NONCE_S)
+        assert (
+            srv.msk
+            == peer.msk
+            == _crypto.derive_reauth_keys_prime(
+                ctx.k_re, ctx.reauth_id.encode(), counter, srv._nonce_s
+            )[0]
+        )
+        ctx = peer.reauth_context
+        assert ctx.counter == counter

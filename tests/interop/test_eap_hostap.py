@@ -72,7 +72,7 @@ def _start_hostapd(workdir: Path, *, result_ind: bool = False) -> tuple[Proc, in
     hostapd = find_tool("hostapd")
     port = free_udp_port()
     (workdir / "clients").write_text(f"127.0.0.1/32 {SECRET.decode()}\n")
-    (workdir / "eap_user").write_text('"0"*\tAKA\n"4"*\tAKA\n"6"*\tAKA\'\n')
+    (workdir / "eap_user").write_text('"0"*\tAKA\n"4"*\tAKA\n"6"*\tAKA\'\n"8"*\tAKA\'\n')
     conf = workdir / "hostapd.conf"
     conf.write_text(
         "\n".join(
@@ -209,26 +209,27 @@ def test_our_aka_prime_peer_against_hostapd(workdir):
     assert recv + send == peer.msk
 
 
-def test_our_peer_fast_reauthentication_with_hostapd(workdir):
+@pytest.mark.parametrize("prime", [False, True], ids=["aka", "aka-prime"])
+def test_our_peer_fast_reauthentication_with_hostapd(workdir, prime):
     # Full authentication: hostapd hands out a re-authentication identity (encrypted
     # AT_NEXT_REAUTH_ID); then two fast re-authentications with the one-time identities, the
-    # second using the identity received in the first (RFC 4187 §5.4).
+    # second using the identity received in the first (RFC 4187 §5.4; RFC 5448 §3.3 for AKA').
     usim = Usim(K, OPC)
-    nai = permanent_nai(IMSI)
+    nai = permanent_nai(IMSI, prime=prime)
+    cls = EapAkaPrimePeer if prime else EapAkaPeer
+    method = 50 if prime else 23
     with _hostapd(workdir, _store()) as (authenticate, proc, hlr):
-        peer = EapAkaPeer(usim, nai, rng=os.urandom)
+        peer = cls(usim, nai, rng=os.urandom)
         seen, recv, send = authenticate(peer)
         assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-3000:])
         msks = [peer.msk]
         for _ in range(2):
             ctx = peer.reauth_context
             assert ctx is not None, "hostapd sent no AT_NEXT_REAUTH_ID"
-            peer = EapAkaPeer(
-                usim, ctx.reauth_id, rng=os.urandom, reauth=ctx, permanent_identity=nai
-            )
+            peer = cls(usim, ctx.reauth_id, rng=os.urandom, reauth=ctx, permanent_identity=nai)
             seen, recv, send = authenticate(peer)
             assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-3000:])
-            assert "eap-23-13>13" in seen  # AKA-Reauthentication answered
+            assert f"eap-{method}-13>13" in seen  # AKA-Reauthentication answered
             assert peer.reauthenticated
             assert recv + send == peer.msk
             msks.append(peer.msk)
@@ -432,15 +433,21 @@ def test_eapol_test_aka_prime_against_our_server(workdir):
     assert _eapol_test_keys(log) == (server.msk, server.emsk)
 
 
-def test_eapol_test_fast_reauthentication_with_our_server(workdir):
+@pytest.mark.parametrize("prime", [False, True], ids=["aka", "aka-prime"])
+def test_eapol_test_fast_reauthentication_with_our_server(workdir, prime):
     # eapol_test -r2: after the full authentication it re-authenticates twice with the
     # one-time identities our server handed out (AT_NEXT_REAUTH_ID); our server answers with
     # AKA-Reauthentication and no USIM run. eapol_test checks the MPPE keys each time.
     from dsmip6.eap import InMemoryReauthStore
 
     reauths = InMemoryReauthStore()
+    extra: dict[str, object] = (
+        {"method": "AKA'", "server_class": EapAkaPrimeServer, "network_name": "WLAN"}
+        if prime
+        else {}
+    )
     rc, log, front, sim = _eapol_test_against_our_server(
-        workdir, Usim(K, OPC), _store(), reauths=2, reauth_store=reauths
+        workdir, Usim(K, OPC), _store(), reauths=2, reauth_store=reauths, **extra
     )
     assert rc == 0, log[-4000:]
     assert "MPPE keys OK: 3  mismatch: 0" in log, log[-3000:]
@@ -451,7 +458,8 @@ def test_eapol_test_fast_reauthentication_with_our_server(workdir):
     assert all(s.state == "success" and s.permanent_identity == IMSI for s in again)
     assert len({s.msk for s in front.finished}) == 3
     # Every MSK eapol_test derived (full, then the two XKEY'-based ones) equals ours, in order.
-    logged = re.findall(r"keying material \(MSK\) - hexdump\(len=64\):((?: [0-9a-f]{2}){64})", log)
+    label = r"EAP-AKA': MSK" if prime else r"keying material \(MSK\)"
+    logged = re.findall(label + r" - hexdump\(len=64\):((?: [0-9a-f]{2}){64})", log)
     assert [bytes.fromhex(x.replace(" ", "")) for x in logged] == [s.msk for s in front.finished]
     assert len(reauths) == 1  # the next, still unused, identity
 

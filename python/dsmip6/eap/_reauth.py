@@ -37,6 +37,16 @@ class ReauthContext:
     """Last counter value used (0 after a full authentication: the first re-auth uses 1)."""
     imsi: str = ""
     """Server side: the permanent identity behind the context."""
+    k_re: bytes = b""
+    """EAP-AKA' only: K_re, the re-authentication key (RFC 5448 §3.3)."""
+
+    def reauth_keys(
+        self, identity: bytes, counter: int, nonce_s: bytes, *, prime: bool
+    ) -> tuple[bytes, bytes]:
+        """(MSK, EMSK) of a fast re-authentication (RFC 4187 §7 / RFC 5448 §3.3)."""
+        if prime:
+            return _crypto.derive_reauth_keys_prime(self.k_re, identity, counter, nonce_s)
+        return _crypto.derive_reauth_keys(identity, counter, nonce_s, self.mk)
 
 
 @runtime_checkable

@@ -73,6 +73,9 @@ _REQUEST_RULES[(EapType.AKA, AkaSubtype.REAUTHENTICATION)] = (
 )
 for _sub in (AkaSubtype.IDENTITY, AkaSubtype.NOTIFICATION):
     _REQUEST_RULES[(EapType.AKA_PRIME, _sub)] = _REQUEST_RULES[(EapType.AKA, _sub)]
+_REQUEST_RULES[(EapType.AKA_PRIME, AkaSubtype.REAUTHENTICATION)] = _REQUEST_RULES[
+    (EapType.AKA, AkaSubtype.REAUTHENTICATION)
+]
 _REQUEST_RULES[(EapType.AKA_PRIME, AkaSubtype.CHALLENGE)] = (
     frozenset({_A.AT_RAND, _A.AT_AUTN, _A.AT_MAC, _A.AT_KDF, _A.AT_KDF_INPUT}),
     frozenset({_A.AT_RESULT_IND, _A.AT_CHECKCODE, _A.AT_IV, _A.AT_ENCR_DATA}),
@@ -346,19 +349,20 @@ class EapAkaPeer:
             self.next_pseudonym = pseudonym.payload.decode("utf-8", "replace")
         if (reauth_id := inner.get(_A.AT_NEXT_REAUTH_ID)) is not None:
             self.next_reauth_id = reauth_id.payload.decode("utf-8", "replace")
-            if self.method == EapType.AKA and self.next_reauth_id:
+            if self.next_reauth_id:
                 self._pending_reauth = ReauthContext(
-                    self.next_reauth_id, keys.mk, keys.k_encr, keys.k_aut, counter=0
+                    self.next_reauth_id, keys.mk, keys.k_encr, keys.k_aut, 0, k_re=keys.k_re
                 )
 
     def _on_reauthentication(self, msg: AkaMessage) -> bytes:
         """Request/AKA-Reauthentication (RFC 4187 §5.4, §9.7)."""
         ctx = self._reauth
-        if ctx is None or self.method != EapType.AKA:
+        prime = self.method == EapType.AKA_PRIME
+        if ctx is None:
             raise _Reject("no fast re-authentication context")
         mac = msg.get(_A.AT_MAC)
         assert mac is not None
-        if not _crypto.verify_mac(ctx.k_aut, msg.raw, mac.offset + 4):
+        if not _crypto.verify_mac(ctx.k_aut, msg.raw, mac.offset + 4, prime=prime):
             raise _Reject("AT_MAC of AKA-Reauthentication does not verify")
         iv, encr = msg.get(_A.AT_IV), msg.get(_A.AT_ENCR_DATA)
         assert iv is not None and encr is not None
@@ -371,7 +375,7 @@ class EapAkaPeer:
         out_iv = self._rng(16)
         self._reauth = None  # one-time: whatever happens, this context is spent
         self._keys = _crypto.EapAkaKeys(
-            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=b"", emsk=b""
+            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=b"", emsk=b"", k_re=ctx.k_re
         )
         if counter <= ctx.counter:
             # RFC 4187 §5.5: tell the server; it falls back to full authentication.
@@ -394,21 +398,21 @@ class EapAkaPeer:
             seal_encr(ctx.k_encr, out_iv, word_attribute(_A.AT_COUNTER, counter)),
         )
         if (cc := msg.get(_A.AT_CHECKCODE)) is not None:
-            mine = _crypto.checkcode(self._identity_packets)
+            mine = _crypto.checkcode(self._identity_packets, prime=prime)
             if cc.payload != mine:
                 raise _Reject("AT_CHECKCODE mismatch")
             attrs += reserved_attribute(_A.AT_CHECKCODE, mine)
         if msg.get(_A.AT_RESULT_IND) is not None and self.result_indication:
             attrs += reserved_attribute(_A.AT_RESULT_IND)
             self._result_ind_used = True
-        msk, emsk = _crypto.derive_reauth_keys(self._mk_identity, counter, nonce_s, ctx.mk)
+        msk, emsk = ctx.reauth_keys(self._mk_identity, counter, nonce_s, prime=prime)
         self._keys = _crypto.EapAkaKeys(
-            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=msk, emsk=emsk
+            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=msk, emsk=emsk, k_re=ctx.k_re
         )
         if (next_id := inner.get(_A.AT_NEXT_REAUTH_ID)) is not None and next_id.payload:
             self.next_reauth_id = next_id.payload.decode("utf-8", "replace")
             self._pending_reauth = ReauthContext(
-                self.next_reauth_id, ctx.mk, ctx.k_encr, ctx.k_aut, counter=counter
+                self.next_reauth_id, ctx.mk, ctx.k_encr, ctx.k_aut, counter, k_re=ctx.k_re
             )
         self.reauthenticated = True
         response = self._with_mac(
@@ -493,8 +497,17 @@ class EapAkaPrimePeer(EapAkaPeer):
         rng: Callable[[int], bytes],
         network_name: str | None = None,
         result_indication: bool = False,
+        reauth: ReauthContext | None = None,
+        permanent_identity: str | None = None,
     ) -> None:
-        super().__init__(usim, identity, rng=rng, result_indication=result_indication)
+        super().__init__(
+            usim,
+            identity,
+            rng=rng,
+            result_indication=result_indication,
+            reauth=reauth,
+            permanent_identity=permanent_identity,
+        )
         self.network_name = network_name
         self._kdf_negotiated = False
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cryptography.hazmat.primitives import constant_time
+
 from dsmip6.aka import AuthenticationVector
 from dsmip6.errors import MalformedPacket
 
@@ -116,6 +118,7 @@ class EapAkaServer:
 
     method: int = EapType.AKA
     _prefix: str = PREFIX_AKA
+    _reauth_prefix: str = "4"  # 3GPP convention for EAP-AKA re-auth identities (as hostap)
 
     def __init__(
         self,
@@ -148,7 +151,7 @@ class EapAkaServer:
         self._vector: AuthenticationVector | None = None
         self._keys: _crypto.EapAkaKeys | None = None
         self._resyncs = 0
-        self.reauth_store = reauth_store if self.method == EapType.AKA else None
+        self.reauth_store = reauth_store
         self.reauth_limit = min(reauth_limit, MAX_REAUTH_COUNTER)
         self._reauth: ReauthContext | None = None
         self._nonce_s = b""
@@ -306,10 +309,9 @@ class EapAkaServer:
         return ctx
 
     def _new_reauth_id(self) -> str:
-        # A one-time NAI in the realm of the identity in use (RFC 4187 §5.3); the "4" prefix
-        # follows the 3GPP convention for EAP-AKA fast re-authentication identities.
+        # A one-time NAI in the realm of the identity in use (RFC 4187 §5.3).
         realm = self.identity.split("@", 1)[1] if self.identity and "@" in self.identity else ""
-        name = "4" + self._rng(8).hex()
+        name = self._reauth_prefix + self._rng(8).hex()
         return f"{name}@{realm}" if realm else name
 
     def _reauthenticate(self, ctx: ReauthContext, *, new_identifier: bool = True) -> bytes:
@@ -327,17 +329,20 @@ class EapAkaServer:
         if self._counter < self.reauth_limit:
             self._next_reauth_id = self._new_reauth_id()
             inner += length_prefixed(_A.AT_NEXT_REAUTH_ID, self._next_reauth_id.encode())
-        msk, emsk = _crypto.derive_reauth_keys(
-            self.identity.encode(), self._counter, self._nonce_s, ctx.mk
+        prime = self.method == EapType.AKA_PRIME
+        msk, emsk = ctx.reauth_keys(
+            self.identity.encode(), self._counter, self._nonce_s, prime=prime
         )
         self._keys = _crypto.EapAkaKeys(
-            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=msk, emsk=emsk
+            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=msk, emsk=emsk, k_re=ctx.k_re
         )
         attrs = reserved_attribute(_A.AT_IV, iv) + reserved_attribute(
             _A.AT_ENCR_DATA, seal_encr(ctx.k_encr, iv, inner)
         )
         if self.checkcode:
-            attrs += reserved_attribute(_A.AT_CHECKCODE, _crypto.checkcode(self._identity_packets))
+            attrs += reserved_attribute(
+                _A.AT_CHECKCODE, _crypto.checkcode(self._identity_packets, prime=prime)
+            )
         return self._with_mac(
             AkaSubtype.REAUTHENTICATION,
             attrs,
@@ -387,7 +392,13 @@ class EapAkaServer:
             k = self._keys
             self.reauth_store.put(
                 ReauthContext(
-                    self._next_reauth_id, k.mk, k.k_encr, k.k_aut, self._counter, self._imsi
+                    self._next_reauth_id,
+                    k.mk,
+                    k.k_encr,
+                    k.k_aut,
+                    self._counter,
+                    self._imsi,
+                    k_re=k.k_re,
                 )
             )
         self.subscriber = self.store.subscriber(self._imsi)
@@ -455,7 +466,10 @@ class EapAkaServer:
         assert self._keys is not None and self._reauth is not None
         mac = msg.get(_A.AT_MAC)
         assert mac is not None
-        if not _crypto.verify_mac(self._keys.k_aut, msg.raw, mac.offset + 4, self._nonce_s):
+        prime = self.method == EapType.AKA_PRIME
+        if not _crypto.verify_mac(
+            self._keys.k_aut, msg.raw, mac.offset + 4, self._nonce_s, prime=prime
+        ):
             raise _Fail("AT_MAC of the re-authentication response does not verify")
         iv, encr = msg.get(_A.AT_IV), msg.get(_A.AT_ENCR_DATA)
         assert iv is not None and encr is not None
@@ -468,7 +482,7 @@ class EapAkaServer:
             # RFC 4187 §5.5: fall back to full authentication with a challenge.
             return self._challenge(self._reauth.imsi)
         cc = msg.get(_A.AT_CHECKCODE)
-        if cc is not None and cc.payload != _crypto.checkcode(self._identity_packets):
+        if cc is not None and cc.payload != _crypto.checkcode(self._identity_packets, prime=prime):
             raise _Fail("AT_CHECKCODE mismatch")
         self.reauthenticated = True
         return self._succeed()
@@ -487,7 +501,7 @@ class EapAkaServer:
             if cc.payload != _crypto.checkcode(self._identity_packets, prime=prime):
                 raise _Fail("AT_CHECKCODE mismatch")
         res = msg.get(_A.AT_RES).payload  # type: ignore[union-attr]
-        if res != self._vector.xres:
+        if not constant_time.bytes_eq(res, self._vector.xres):
             raise _Fail("RES does not match XRES")
         if self.result_indication and msg.get(_A.AT_RESULT_IND) is not None:
             return self._with_mac(
@@ -504,6 +518,7 @@ class EapAkaPrimeServer(EapAkaServer):
 
     method: int = EapType.AKA_PRIME
     _prefix: str = PREFIX_AKA_PRIME
+    _reauth_prefix: str = "8"  # as hostap uses for EAP-AKA' re-auth identities
 
     def __init__(
         self,
@@ -516,6 +531,8 @@ class EapAkaPrimeServer(EapAkaServer):
         checkcode: bool = True,
         result_indication: bool = False,
         max_resync: int = 1,
+        reauth_store: ReauthStore | None = None,
+        reauth_limit: int = 16,
     ) -> None:
         super().__init__(
             store,
@@ -525,6 +542,8 @@ class EapAkaPrimeServer(EapAkaServer):
             checkcode=checkcode,
             result_indication=result_indication,
             max_resync=max_resync,
+            reauth_store=reauth_store,
+            reauth_limit=reauth_limit,
         )
         self.network_name = network_name.encode()
 
