@@ -833,3 +833,22 @@ def test_aka_prime_fast_reauthentication():
         )
         ctx = peer.reauth_context
         assert ctx.counter == counter
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_bit_flips_in_reauthentication_never_raise_or_authenticate(data):
+    reauths, _, usim, server = _reauth_setup()
+    peer = EapAkaPeer(usim, NAI, rng=counter_rng(1))
+    run(peer, server(NAI))
+    ctx = peer.reauth_context
+    srv = server(ctx.reauth_id)
+    request = srv.start()
+    flip = data.draw(st.integers(min_value=8, max_value=len(request) * 8 - 1))
+    tampered = bytearray(request)
+    tampered[flip // 8] ^= 1 << (flip % 8)
+    again = EapAkaPeer(usim, ctx.reauth_id, rng=counter_rng(2), reauth=ctx)
+    response = again.process(bytes(tampered))
+    if response is not None:
+        assert srv.process(response)[0] != EapCode.SUCCESS
+    assert again.msk is None and srv.msk is None
