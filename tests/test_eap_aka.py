@@ -852,3 +852,36 @@ def test_bit_flips_in_reauthentication_never_raise_or_authenticate(data):
     if response is not None:
         assert srv.process(response)[0] != EapCode.SUCCESS
     assert again.msk is None and srv.msk is None
+
+
+def test_pseudonym_round_trip():
+    from dsmip6.eap import InMemoryPseudonymStore
+
+    pseudonyms = InMemoryPseudonymStore()
+    store = InMemorySubscriberStore([Subscriber(IMSI, K, OPC)])
+    usim = Usim(K, OPC)
+    seeds = itertools.count(11, 29)
+
+    def server(identity):
+        rng = counter_rng(next(seeds))
+        return EapAkaServer(store, rng=rng, identity=identity, pseudonym_store=pseudonyms)
+
+    peer = EapAkaPeer(usim, NAI, rng=counter_rng(1))
+    # <-- AKA-Challenge (..., AT_IV, AT_ENCR_DATA{*AT_NEXT_PSEUDONYM}, AT_MAC)
+    assert run(peer, server(NAI))[-1] == ("SUCCESS", None)
+    assert peer.next_pseudonym.startswith("2") and "@" not in peer.next_pseudonym
+    assert pseudonyms.lookup(peer.next_pseudonym) == IMSI
+    # Next time the peer hides its IMSI: pseudonym@realm, answered with a full challenge.
+    alias = peer.next_pseudonym + "@" + NAI.split("@")[1]
+    second = EapAkaPeer(usim, alias, rng=counter_rng(2), permanent_identity=NAI)
+    srv = server(alias)
+    assert run(second, srv)[0] == ("REQUEST", "AKA", "CHALLENGE")
+    assert srv.permanent_identity == IMSI and second.msk == srv.msk
+    # MK used the pseudonym identity, not the permanent one.
+    assert srv._keys.mk == derive_keys(alias.encode(), srv._vector.ik, srv._vector.ck).mk
+    # An unknown pseudonym gets AKA-Identity(AT_PERMANENT_ID_REQ), then full authentication.
+    stranger = EapAkaPeer(usim, "2deadbeef@realm", rng=counter_rng(3), permanent_identity=NAI)
+    srv = server("2deadbeef@realm")
+    seen = run(stranger, srv)
+    assert seen[:2] == [("REQUEST", "AKA", "IDENTITY"), ("RESPONSE", "AKA", "IDENTITY")]
+    assert seen[-1] == ("SUCCESS", None) and srv.identity == NAI

@@ -68,11 +68,15 @@ def workdir() -> Iterator[Path]:
 # --- (a) our peer against hostapd's EAP-AKA server ----------------------------------------
 
 
-def _start_hostapd(workdir: Path, *, result_ind: bool = False) -> tuple[Proc, int]:
+def _start_hostapd(workdir: Path, *, result_ind: bool = False, sim_id: int = 3) -> tuple[Proc, int]:
     hostapd = find_tool("hostapd")
     port = free_udp_port()
     (workdir / "clients").write_text(f"127.0.0.1/32 {SECRET.decode()}\n")
-    (workdir / "eap_user").write_text('"0"*\tAKA\n"4"*\tAKA\n"6"*\tAKA\'\n"8"*\tAKA\'\n')
+    (workdir / "eap_user").write_text(
+        # Identity prefixes (hostap's conventions): 0 permanent, 2 pseudonym, 4 re-auth (AKA);
+        # 6, 7, 8 the same for AKA'.
+        "".join(f'"{p}"*\t{m}\n' for p, m in zip("024678", ["AKA"] * 3 + ["AKA'"] * 3, strict=True))
+    )
     conf = workdir / "hostapd.conf"
     conf.write_text(
         "\n".join(
@@ -87,6 +91,7 @@ def _start_hostapd(workdir: Path, *, result_ind: bool = False) -> tuple[Proc, in
                 f"radius_server_clients={workdir / 'clients'}",
                 f"radius_server_auth_port={port}",
                 f"eap_sim_aka_result_ind={1 if result_ind else 0}",
+                f"eap_sim_id={sim_id}",
                 "",
             ]
         )
@@ -130,11 +135,11 @@ def _authenticate(port: int, peer: EapAkaPeer) -> Outcome:
 
 @contextlib.contextmanager
 def _hostapd(
-    workdir: Path, store: InMemorySubscriberStore, *, result_ind: bool = False
+    workdir: Path, store: InMemorySubscriberStore, *, result_ind: bool = False, sim_id: int = 3
 ) -> Iterator[tuple[Callable[[EapAkaPeer], Outcome], Proc, HlrAucResponder]]:
     """hostapd + AuC responder; yields (authenticate(peer), hostapd process, responder)."""
     with HlrAucResponder(workdir / "hlr.sock", store, os.urandom) as hlr:
-        proc, port = _start_hostapd(workdir, result_ind=result_ind)
+        proc, port = _start_hostapd(workdir, result_ind=result_ind, sim_id=sim_id)
         try:
             yield (lambda peer: _authenticate(port, peer)), proc, hlr
         finally:
@@ -236,6 +241,24 @@ def test_our_peer_fast_reauthentication_with_hostapd(workdir, prime):
         # No new vector was fetched for the re-authentications.
         assert sum(line.startswith("AKA-REQ-AUTH") for line in hlr.log) == 1
     assert len(set(msks)) == 3
+
+
+def test_our_peer_uses_hostapd_pseudonym(workdir):
+    # eap_sim_id=1: hostapd hands out pseudonyms only. Our peer's next authentication uses
+    # pseudonym@realm; hostapd maps it back to the IMSI and runs a full challenge.
+    usim = Usim(K, OPC)
+    nai = permanent_nai(IMSI)
+    with _hostapd(workdir, _store(), sim_id=1) as (authenticate, proc, hlr):
+        peer = EapAkaPeer(usim, nai, rng=os.urandom)
+        assert authenticate(peer)[0][-1] == f"radius-{ACCESS_ACCEPT}"
+        assert peer.next_pseudonym and peer.reauth_context is None
+        alias = f"{peer.next_pseudonym}@{nai.split('@')[1]}"
+        second = EapAkaPeer(usim, alias, rng=os.urandom, permanent_identity=nai)
+        seen, recv, send = authenticate(second)
+        assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-3000:])
+        assert recv + send == second.msk
+        assert "eap-23-1>1" in seen and "eap-23-13>13" not in seen  # full challenge, no re-auth
+        assert sum(line.startswith("AKA-REQ-AUTH 001010000000001") for line in hlr.log) == 2
 
 
 # --- (b) our server against eapol_test as the peer ----------------------------------------
@@ -462,6 +485,24 @@ def test_eapol_test_fast_reauthentication_with_our_server(workdir, prime):
     logged = re.findall(label + r" - hexdump\(len=64\):((?: [0-9a-f]{2}){64})", log)
     assert [bytes.fromhex(x.replace(" ", "")) for x in logged] == [s.msk for s in front.finished]
     assert len(reauths) == 1  # the next, still unused, identity
+
+
+def test_eapol_test_uses_our_pseudonym(workdir):
+    # Our server hands out a pseudonym (no re-authentication identities); eapol_test -r1 comes
+    # back with it in EAP-Response/Identity and our server resolves it for a full challenge.
+    from dsmip6.eap import InMemoryPseudonymStore
+
+    pseudonyms = InMemoryPseudonymStore()
+    rc, log, front, sim = _eapol_test_against_our_server(
+        workdir, Usim(K, OPC), _store(), reauths=1, pseudonym_store=pseudonyms
+    )
+    assert rc == 0, log[-4000:]
+    assert "MPPE keys OK: 2  mismatch: 0" in log, log[-3000:]
+    assert sim.answers == ["UMTS-AUTH", "UMTS-AUTH"]
+    first, second = front.finished
+    assert second.identity.split("@")[0] == first._next_pseudonym
+    assert second.permanent_identity == IMSI
+    assert len(pseudonyms) == 2
 
 
 def test_eapol_test_refused_by_our_server_with_wrong_key(workdir):

@@ -17,7 +17,13 @@ from __future__ import annotations
 from ._crypto import EapAkaKeys, derive_keys, fips186_2_prf
 from ._identity import imsi_from_identity, permanent_nai
 from ._packet import AkaSubtype, AtType, EapCode, EapPacket, EapType
-from ._reauth import InMemoryReauthStore, ReauthContext, ReauthStore
+from ._reauth import (
+    InMemoryPseudonymStore,
+    InMemoryReauthStore,
+    PseudonymStore,
+    ReauthContext,
+    ReauthStore,
+)
 from ._state import PeerState, ServerState
 from ._subscribers import InMemorySubscriberStore, Subscriber, SubscriberStore
 from .peer import EapAkaPeer, EapAkaPrimePeer
@@ -34,9 +40,11 @@ __all__ = [
     "EapCode",
     "EapPacket",
     "EapType",
+    "InMemoryPseudonymStore",
     "InMemoryReauthStore",
     "InMemorySubscriberStore",
     "PeerState",
+    "PseudonymStore",
     "ReauthContext",
     "ReauthStore",
     "ServerState",

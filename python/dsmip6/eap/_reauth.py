@@ -1,4 +1,4 @@
-"""EAP-AKA fast re-authentication state (RFC 4187 §5) and AT_ENCR_DATA helpers.
+"""EAP-AKA identity privacy and fast re-authentication state (RFC 4187 §4.1.1.7, §5).
 
 Fast re-authentication reuses MK, K_encr and K_aut of the preceding full authentication; a
 one-time re-authentication identity (AT_NEXT_REAUTH_ID, sent encrypted) names the context,
@@ -16,7 +16,15 @@ from dsmip6.errors import MalformedPacket
 from . import _crypto
 from ._packet import Attribute, AtType, build_attribute, parse_attributes
 
-__all__ = ["InMemoryReauthStore", "ReauthContext", "ReauthStore", "open_encr", "seal_encr"]
+__all__ = [
+    "InMemoryPseudonymStore",
+    "InMemoryReauthStore",
+    "PseudonymStore",
+    "ReauthContext",
+    "ReauthStore",
+    "open_encr",
+    "seal_encr",
+]
 
 #: Counter limit after which the server falls back to full authentication (RFC 4187 §5.1
 #: "SHOULD have an upper limit"). The 16-bit counter allows at most 0xFFFF.
@@ -111,3 +119,32 @@ def open_encr(
             )
         out[a.type] = a
     return out
+
+
+@runtime_checkable
+class PseudonymStore(Protocol):
+    """Server-side pseudonyms (RFC 4187 §4.1.1.7): pseudonym username → IMSI."""
+
+    def lookup(self, pseudonym: str) -> str | None:
+        """The IMSI behind ``pseudonym`` (username part only), or None."""
+        ...
+
+    def add(self, pseudonym: str, imsi: str) -> None:
+        """Remember a pseudonym handed out to ``imsi``."""
+        ...
+
+
+class InMemoryPseudonymStore:
+    """A dict of pseudonyms; earlier pseudonyms stay valid (the peer may not have the last one)."""
+
+    def __init__(self) -> None:
+        self._imsi: dict[str, str] = {}
+
+    def lookup(self, pseudonym: str) -> str | None:
+        return self._imsi.get(pseudonym)
+
+    def add(self, pseudonym: str, imsi: str) -> None:
+        self._imsi[pseudonym] = imsi
+
+    def __len__(self) -> int:
+        return len(self._imsi)

@@ -47,7 +47,14 @@ from ._packet import (
     reserved_attribute,
     word_attribute,
 )
-from ._reauth import MAX_REAUTH_COUNTER, ReauthContext, ReauthStore, open_encr, seal_encr
+from ._reauth import (
+    MAX_REAUTH_COUNTER,
+    PseudonymStore,
+    ReauthContext,
+    ReauthStore,
+    open_encr,
+    seal_encr,
+)
 from ._state import SERVER_ACCEPTS, SERVER_TRANSITIONS, Msg, ServerInput, ServerState, next_state
 from ._subscribers import Subscriber, SubscriberStore
 
@@ -114,11 +121,15 @@ class EapAkaServer:
       authentications hand out an encrypted AT_NEXT_REAUTH_ID, and an identity found in the
       store gets AKA-Reauthentication instead of a challenge. ``reauth_limit`` caps the
       counter before full authentication is required again.
+    * ``pseudonym_store``: enables pseudonyms (RFC 4187 §4.1.1.7): full authentications hand
+      out an encrypted AT_NEXT_PSEUDONYM (a username; the peer adds its realm), and an
+      identity whose username is a known pseudonym is resolved to its IMSI.
     """
 
     method: int = EapType.AKA
     _prefix: str = PREFIX_AKA
     _reauth_prefix: str = "4"  # 3GPP convention for EAP-AKA re-auth identities (as hostap)
+    _pseudonym_prefix: str = "2"  # likewise for EAP-AKA pseudonyms
 
     def __init__(
         self,
@@ -132,6 +143,7 @@ class EapAkaServer:
         max_resync: int = 1,
         reauth_store: ReauthStore | None = None,
         reauth_limit: int = 16,
+        pseudonym_store: PseudonymStore | None = None,
     ) -> None:
         if identity_request not in _ID_REQ:
             raise ValueError(f"identity_request must be one of {sorted(_ID_REQ)}")
@@ -152,6 +164,8 @@ class EapAkaServer:
         self._keys: _crypto.EapAkaKeys | None = None
         self._resyncs = 0
         self.reauth_store = reauth_store
+        self.pseudonym_store = pseudonym_store
+        self._next_pseudonym: str | None = None
         self.reauth_limit = min(reauth_limit, MAX_REAUTH_COUNTER)
         self._reauth: ReauthContext | None = None
         self._nonce_s = b""
@@ -235,7 +249,10 @@ class EapAkaServer:
         return self._identifier
 
     def _resolve(self, identity: str) -> str | None:
+        """IMSI of a permanent identity or of a known pseudonym, when the subscriber exists."""
         imsi = imsi_from_identity(identity, self._prefix)
+        if imsi is None and self.pseudonym_store is not None:
+            imsi = self.pseudonym_store.lookup(identity.split("@", 1)[0])
         if imsi is None or self.store.subscriber(imsi) is None:
             return None
         return imsi
@@ -370,11 +387,16 @@ class EapAkaServer:
             attrs += reserved_attribute(_A.AT_RESULT_IND)
         self._reauth = None
         self._counter = 0
-        self._next_reauth_id = None
+        self._next_reauth_id = self._next_pseudonym = None
+        inner = b""
+        if self.pseudonym_store is not None:
+            self._next_pseudonym = self._pseudonym_prefix + self._rng(8).hex()
+            inner += length_prefixed(_A.AT_NEXT_PSEUDONYM, self._next_pseudonym.encode())
         if self.reauth_store is not None:
             self._next_reauth_id = self._new_reauth_id()
+            inner += length_prefixed(_A.AT_NEXT_REAUTH_ID, self._next_reauth_id.encode())
+        if inner:
             iv = self._rng(16)
-            inner = length_prefixed(_A.AT_NEXT_REAUTH_ID, self._next_reauth_id.encode())
             attrs += reserved_attribute(_A.AT_IV, iv)
             attrs += reserved_attribute(_A.AT_ENCR_DATA, seal_encr(self._keys.k_encr, iv, inner))
         return self._with_mac(
@@ -388,6 +410,8 @@ class EapAkaServer:
         assert self._keys is not None and self._imsi is not None
         self.msk, self.emsk = self._keys.msk, self._keys.emsk
         self.permanent_identity = self._imsi
+        if self.pseudonym_store is not None and self._next_pseudonym is not None:
+            self.pseudonym_store.add(self._next_pseudonym, self._imsi)
         if self.reauth_store is not None and self._next_reauth_id is not None:
             k = self._keys
             self.reauth_store.put(
@@ -519,6 +543,7 @@ class EapAkaPrimeServer(EapAkaServer):
     method: int = EapType.AKA_PRIME
     _prefix: str = PREFIX_AKA_PRIME
     _reauth_prefix: str = "8"  # as hostap uses for EAP-AKA' re-auth identities
+    _pseudonym_prefix: str = "7"  # and for EAP-AKA' pseudonyms
 
     def __init__(
         self,
@@ -533,6 +558,7 @@ class EapAkaPrimeServer(EapAkaServer):
         max_resync: int = 1,
         reauth_store: ReauthStore | None = None,
         reauth_limit: int = 16,
+        pseudonym_store: PseudonymStore | None = None,
     ) -> None:
         super().__init__(
             store,
@@ -544,6 +570,7 @@ class EapAkaPrimeServer(EapAkaServer):
             max_resync=max_resync,
             reauth_store=reauth_store,
             reauth_limit=reauth_limit,
+            pseudonym_store=pseudonym_store,
         )
         self.network_name = network_name.encode()
 
