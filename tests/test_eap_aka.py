@@ -885,3 +885,25 @@ def test_pseudonym_round_trip():
     seen = run(stranger, srv)
     assert seen[:2] == [("REQUEST", "AKA", "IDENTITY"), ("RESPONSE", "AKA", "IDENTITY")]
     assert seen[-1] == ("SUCCESS", None) and srv.identity == NAI
+
+
+def test_bidding_down_protection():
+    # RFC 5448 §4: an EAP-AKA server that prefers EAP-AKA' says so in AT_BIDDING (D bit).
+    peer, server, _ = make_pair(server_kwargs={"bidding": True})
+    request = server.start()
+    assert parse_aka(request).get(AtType.AT_BIDDING).word == 0x8000
+    # A peer that only does EAP-AKA ignores it ...
+    assert run(peer, make_pair(server_kwargs={"bidding": True})[1])[-1] == ("SUCCESS", None)
+    # ... one that prefers EAP-AKA' treats it as a bidding-down attack.
+    picky, server, _ = make_pair(
+        server_kwargs={"bidding": True}, peer_kwargs={"prefer_aka_prime": True}
+    )
+    assert run(picky, server) == [
+        ("REQUEST", "AKA", "CHALLENGE"),
+        ("RESPONSE", "AKA", "AUTHENTICATION_REJECT"),
+        ("FAILURE", None),
+    ]
+    assert "bidding down" in picky.failure_reason
+    # Without the D bit the picky peer goes ahead.
+    picky, server, _ = make_pair(peer_kwargs={"prefer_aka_prime": True})
+    assert run(picky, server)[-1] == ("SUCCESS", None)

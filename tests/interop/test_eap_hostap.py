@@ -53,6 +53,7 @@ from eap_radius_harness import (
 pytestmark = pytest.mark.oracle
 
 SECRET = b"dsmip6-radius-secret"
+AKA_PRIME = "AKA'"  # eapol_test's name of the method
 K = bytes.fromhex("fec86ba6eb707ed08905757b1bb44b8f")
 OPC = bytes.fromhex("1006020f0a478bf6b699f15c062e42b3")
 IMSI = "001010000000001"
@@ -68,15 +69,17 @@ def workdir() -> Iterator[Path]:
 # --- (a) our peer against hostapd's EAP-AKA server ----------------------------------------
 
 
-def _start_hostapd(workdir: Path, *, result_ind: bool = False, sim_id: int = 3) -> tuple[Proc, int]:
+def _start_hostapd(
+    workdir: Path, *, result_ind: bool = False, sim_id: int = 3, eap_user: str | None = None
+) -> tuple[Proc, int]:
     hostapd = find_tool("hostapd")
     port = free_udp_port()
     (workdir / "clients").write_text(f"127.0.0.1/32 {SECRET.decode()}\n")
-    (workdir / "eap_user").write_text(
-        # Identity prefixes (hostap's conventions): 0 permanent, 2 pseudonym, 4 re-auth (AKA);
-        # 6, 7, 8 the same for AKA'.
-        "".join(f'"{p}"*\t{m}\n' for p, m in zip("024678", ["AKA"] * 3 + ["AKA'"] * 3, strict=True))
-    )
+    # Identity prefixes (hostap's conventions): 0 permanent, 2 pseudonym, 4 re-auth (AKA);
+    # 6, 7, 8 the same for AKA'.
+    methods = ["AKA"] * 3 + ["AKA'"] * 3
+    default_users = "".join(f'"{p}"*\t{m}\n' for p, m in zip("024678", methods, strict=True))
+    (workdir / "eap_user").write_text(eap_user or default_users)
     conf = workdir / "hostapd.conf"
     conf.write_text(
         "\n".join(
@@ -135,11 +138,18 @@ def _authenticate(port: int, peer: EapAkaPeer) -> Outcome:
 
 @contextlib.contextmanager
 def _hostapd(
-    workdir: Path, store: InMemorySubscriberStore, *, result_ind: bool = False, sim_id: int = 3
+    workdir: Path,
+    store: InMemorySubscriberStore,
+    *,
+    result_ind: bool = False,
+    sim_id: int = 3,
+    eap_user: str | None = None,
 ) -> Iterator[tuple[Callable[[EapAkaPeer], Outcome], Proc, HlrAucResponder]]:
     """hostapd + AuC responder; yields (authenticate(peer), hostapd process, responder)."""
     with HlrAucResponder(workdir / "hlr.sock", store, os.urandom) as hlr:
-        proc, port = _start_hostapd(workdir, result_ind=result_ind, sim_id=sim_id)
+        proc, port = _start_hostapd(
+            workdir, result_ind=result_ind, sim_id=sim_id, eap_user=eap_user
+        )
         try:
             yield (lambda peer: _authenticate(port, peer)), proc, hlr
         finally:
@@ -261,6 +271,26 @@ def test_our_peer_uses_hostapd_pseudonym(workdir):
         assert sum(line.startswith("AKA-REQ-AUTH 001010000000001") for line in hlr.log) == 2
 
 
+@pytest.mark.parametrize("prefer_aka_prime", [False, True])
+def test_bidding_down_with_hostapd(workdir, prefer_aka_prime):
+    # hostapd prefers EAP-AKA' for this user: it proposes it first, our EAP-AKA peer answers
+    # Nak(23); hostapd falls back to EAP-AKA with AT_BIDDING D=1 (RFC 5448 §4). A peer that
+    # itself prefers EAP-AKA' must then refuse; one that does not goes on.
+    peer = EapAkaPeer(
+        Usim(K, OPC), permanent_nai(IMSI), rng=os.urandom, prefer_aka_prime=prefer_aka_prime
+    )
+    with _hostapd(workdir, _store(), eap_user='"0"*\tAKA\',AKA\n') as (authenticate, proc, _):
+        seen, recv, send = authenticate(peer)
+    assert "eap-50-5>23" in seen or "eap-50-1>23" in seen, seen  # Nak to the AKA' request
+    if prefer_aka_prime:
+        assert seen[-1] == f"radius-{ACCESS_REJECT}", seen
+        assert "eap-23-1>2" in seen  # Authentication-Reject
+        assert "bidding down" in peer.failure_reason
+    else:
+        assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-3000:])
+        assert recv + send == peer.msk
+
+
 # --- (b) our server against eapol_test as the peer ----------------------------------------
 
 
@@ -341,7 +371,7 @@ def _eapol_test_against_our_server(
                 "network={",
                 "    key_mgmt=IEEE8021X",
                 f"    eap={method}",
-                f'    identity="{permanent_nai(IMSI, prime=method != "AKA")}"',
+                f'    identity="{permanent_nai(IMSI, prime=method == AKA_PRIME)}"',
                 *([f'    phase1="{phase1}"'] if phase1 else []),
                 "}",
                 "",
@@ -503,6 +533,23 @@ def test_eapol_test_uses_our_pseudonym(workdir):
     assert second.identity.split("@")[0] == first._next_pseudonym
     assert second.permanent_identity == IMSI
     assert len(pseudonyms) == 2
+
+
+@pytest.mark.parametrize("bidding", [False, True])
+def test_eapol_test_bidding_down_protection(workdir, bidding):
+    # eapol_test allows both EAP-AKA and EAP-AKA'; our EAP-AKA server with bidding=True says it
+    # prefers EAP-AKA' (AT_BIDDING D=1), so wpa_supplicant's peer must abort (RFC 5448 §4).
+    rc, log, front, sim = _eapol_test_against_our_server(
+        workdir, Usim(K, OPC), _store(), method="AKA AKA'", bidding=bidding
+    )
+    (server,) = front.finished
+    if bidding:
+        assert rc != 0
+        assert server.state == "failure"
+        assert "Authentication-Reject" in server.failure_reason
+    else:
+        assert rc == 0, log[-3000:]
+        assert _eapol_test_keys(log) == (server.msk, server.emsk)
 
 
 def test_eapol_test_refused_by_our_server_with_wrong_key(workdir):

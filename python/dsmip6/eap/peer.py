@@ -87,6 +87,7 @@ _ID_REQ_ORDER = {_A.AT_ANY_ID_REQ: 0, _A.AT_FULLAUTH_ID_REQ: 1, _A.AT_PERMANENT_
 NOTIFICATION_S = 0x8000
 NOTIFICATION_P = 0x4000
 KDF_AKA_PRIME = 1  # RFC 5448 §3.2: HMAC-SHA-256 based CK'/IK' derivation
+BIDDING_D = 0x8000  # RFC 5448 §4: the sender supports and prefers EAP-AKA'
 
 
 class _Reject(Exception):
@@ -114,8 +115,10 @@ class EapAkaPeer:
         result_indication: bool = False,
         reauth: ReauthContext | None = None,
         permanent_identity: str | None = None,
+        prefer_aka_prime: bool = False,
     ) -> None:
         self.usim = usim
+        self.prefer_aka_prime = prefer_aka_prime
         self.identity = identity
         self.permanent_identity = permanent_identity or identity
         self._rng = rng
@@ -318,6 +321,21 @@ class EapAkaPeer:
         assert mac is not None
         if not _crypto.verify_mac(keys.k_aut, msg.raw, mac.offset + 4, prime=prime):
             raise _Reject("AT_MAC of AKA-Challenge does not verify")
+        bidding = msg.get(_A.AT_BIDDING)
+        if (
+            self.prefer_aka_prime
+            and self.method == EapType.AKA
+            and bidding is not None
+            and bidding.word & BIDDING_D
+        ):
+            # RFC 5448 §4: both sides prefer EAP-AKA' yet we run EAP-AKA: a bidding-down
+            # attack may have happened; behave as if AUTN were wrong.
+            self.failure_reason = "bidding down: the server prefers EAP-AKA' (AT_BIDDING D)"
+            response = build_aka(
+                EapCode.RESPONSE, msg.identifier, self.method, AkaSubtype.AUTHENTICATION_REJECT, b""
+            )
+            self._fire(PeerInput.REJECTED)
+            return response
         attrs = bytearray(res_attribute(result.res))
         if (cc := msg.get(_A.AT_CHECKCODE)) is not None:
             mine = _crypto.checkcode(self._identity_packets, prime=prime)

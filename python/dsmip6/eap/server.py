@@ -124,6 +124,8 @@ class EapAkaServer:
     * ``pseudonym_store``: enables pseudonyms (RFC 4187 §4.1.1.7): full authentications hand
       out an encrypted AT_NEXT_PSEUDONYM (a username; the peer adds its realm), and an
       identity whose username is a known pseudonym is resolved to its IMSI.
+    * ``bidding``: this server also offers and prefers EAP-AKA'; its EAP-AKA challenges carry
+      AT_BIDDING with the D bit (RFC 5448 §4).
     """
 
     method: int = EapType.AKA
@@ -144,6 +146,7 @@ class EapAkaServer:
         reauth_store: ReauthStore | None = None,
         reauth_limit: int = 16,
         pseudonym_store: PseudonymStore | None = None,
+        bidding: bool = False,
     ) -> None:
         if identity_request not in _ID_REQ:
             raise ValueError(f"identity_request must be one of {sorted(_ID_REQ)}")
@@ -165,6 +168,7 @@ class EapAkaServer:
         self._resyncs = 0
         self.reauth_store = reauth_store
         self.pseudonym_store = pseudonym_store
+        self.bidding = bidding
         self._next_pseudonym: str | None = None
         self.reauth_limit = min(reauth_limit, MAX_REAUTH_COUNTER)
         self._reauth: ReauthContext | None = None
@@ -378,6 +382,9 @@ class EapAkaServer:
         attrs = bytearray(reserved_attribute(_A.AT_RAND, vector.rand))
         attrs += reserved_attribute(_A.AT_AUTN, vector.autn)
         attrs += self._challenge_extra()
+        if self.bidding and self.method == EapType.AKA:
+            # RFC 5448 §4: tell the peer we support and prefer EAP-AKA' (D bit).
+            attrs += word_attribute(_A.AT_BIDDING, 0x8000)
         if self.checkcode:
             prime = self.method == EapType.AKA_PRIME
             attrs += reserved_attribute(
