@@ -19,6 +19,10 @@ Theory of operation
    response is returned without reprocessing (RFC 3748 §4.1).
 6. EAP-Failure ends the exchange in any state before success (RFC 4187 §6.3.3 lets a peer
    discard it outside the three failure cases; we accept it so that a peer never hangs).
+7. Fast re-authentication (RFC 4187 §5): a peer built with ``reauth=`` answers
+   AKA-Reauthentication (AT_MAC, fresh AT_COUNTER, MSK from NONCE_S) or reports
+   AT_COUNTER_TOO_SMALL; either way the context is used once. After success,
+   ``reauth_context`` holds the next one when the server sent AT_NEXT_REAUTH_ID.
 """
 
 from __future__ import annotations
@@ -97,11 +101,16 @@ class _Reject(Exception):
 class EapAkaPeer:
     """EAP-AKA peer (RFC 4187) driven by a ``Usim``.
 
-    ``identity`` is the NAI the peer uses (normally the permanent ``0<IMSI>@realm``); it is
-    the Identity of the key derivation unless an AKA-Identity round changes it.
-    ``rng(n)`` returns n random octets (used for nothing in full authentication today but
-    kept for AT_IV/AT_NONCE_MT-style needs, per the contract). ``result_indication`` makes
-    the peer answer AT_RESULT_IND (RFC 4187 §6.2) when the server offers it.
+    ``identity`` is the NAI the peer uses (normally the permanent ``0<IMSI>@realm``, or a
+    pseudonym / re-authentication identity); it is the Identity of the key derivation unless
+    an AKA-Identity round changes it. ``rng(n)`` returns n random octets (the AT_IV of
+    re-authentication responses). ``result_indication`` makes the peer answer AT_RESULT_IND
+    (RFC 4187 §6.2) when the server offers it. ``reauth`` is the ``reauth_context`` of an
+    earlier successful exchange: with it (and ``identity`` = its ``reauth_id``) the peer
+    answers AKA-Reauthentication (RFC 4187 §5). ``permanent_identity`` (default: ``identity``)
+    answers AT_FULLAUTH_ID_REQ and AT_PERMANENT_ID_REQ, while AT_ANY_ID_REQ gets ``identity``
+    (§4.1.5). ``prefer_aka_prime`` says this UE would rather run EAP-AKA': an EAP-AKA challenge
+    whose AT_BIDDING has the D bit is then refused as a bidding-down attack (RFC 5448 §4).
     """
 
     method: int = EapType.AKA
@@ -135,9 +144,9 @@ class EapAkaPeer:
         self.msk: bytes | None = None
         self.emsk: bytes | None = None
         self.next_pseudonym: str | None = None
-        """AT_NEXT_PSEUDONYM received in AT_ENCR_DATA (kept, not used)."""
+        """AT_NEXT_PSEUDONYM (a username) from the server, for a later ``pseudonym@realm``."""
         self.next_reauth_id: str | None = None
-        """AT_NEXT_REAUTH_ID received in AT_ENCR_DATA (kept, not used)."""
+        """AT_NEXT_REAUTH_ID from the server (also in ``reauth_context`` after success)."""
         self.failure_reason: str | None = None
         self.notification_code: int | None = None
         self._reauth = reauth

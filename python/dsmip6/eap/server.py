@@ -16,11 +16,16 @@ Theory of operation
 3. Synchronization-Failure: AUTS goes to the subscriber store (``resynchronise``); if MAC-S
    verifies a new vector is fetched and a new challenge sent, at most ``max_resync`` times.
 4. Identity rounds: the server asks ANY → FULLAUTH → PERMANENT as configured, escalating when
-   the peer's answer is not a permanent identity it can resolve (it issues no pseudonyms and
-   no re-authentication identities itself).
+   the peer's answer is neither a known permanent identity, nor a known pseudonym, nor a
+   known re-authentication identity.
 5. The transition table is ``SERVER_TRANSITIONS`` of ``_state.py``; ``state`` is "running",
    "success" or "failure"; ``msk``, ``emsk``, ``permanent_identity`` (IMSI) and
    ``subscriber`` are set on success.
+6. Optional identity privacy and fast re-authentication (RFC 4187 §4.1.1.7, §5): with a
+   ``pseudonym_store`` / ``reauth_store`` every challenge carries, encrypted, the next
+   pseudonym / re-authentication identity (stored on success only); a re-authentication
+   identity found in the store is answered with AKA-Reauthentication (one-time identities,
+   counter up to ``reauth_limit``; AT_COUNTER_TOO_SMALL falls back to a full challenge).
 """
 
 from __future__ import annotations
