@@ -40,6 +40,7 @@ __all__ = [
     "derive_keys",
     "derive_keys_prime",
     "derive_reauth_keys",
+    "derive_reauth_keys_prime",
     "encrypt_data",
     "fips186_2_prf",
     "prf_prime",
@@ -244,6 +245,15 @@ def prf_prime(key: bytes, seed: bytes, length: int) -> bytes:
         out += t
         i += 1
     return bytes(out[:length])
+
+
+def derive_reauth_keys_prime(
+    k_re: bytes, identity: bytes, counter: int, nonce_s: bytes
+) -> tuple[bytes, bytes]:
+    """EAP-AKA' fast re-authentication MSK and EMSK (RFC 5448 §3.3):
+    MK = PRF'(K_re, "EAP-AKA' re-auth" ‖ Identity ‖ counter ‖ NONCE_S)."""
+    mk = prf_prime(k_re, b"EAP-AKA' re-auth" + identity + counter.to_bytes(2, "big") + nonce_s, 128)
+    return mk[0:64], mk[64:128]
 
 
 def derive_keys_prime(identity: bytes, ik_prime: bytes, ck_prime: bytes) -> EapAkaKeys:
