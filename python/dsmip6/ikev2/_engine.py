@@ -199,8 +199,8 @@ class Engine:
         self._retired.append(old)
         self._events.append(IkeSaRekeyed(new.id, spi_i, spi_r))
         if we_initiated:
-            old.mgr.queue.appendleft(
-                (ExchangeType.INFORMATIONAL, [IkeDelete(old, True, reason="rekeyed-away")])
+            old.mgr.queue.insert(
+                0, (ExchangeType.INFORMATIONAL, [IkeDelete(old, True, reason="rekeyed-away")])
             )
 
     def _on_established(self, sa: IkeSa) -> None:

@@ -161,7 +161,7 @@ class IkeResponder(Engine):
         self._next_id += 1
         sa.spi_i = header.spi_i
         sa.spi_r = self._new_ike_spi()
-        sa.init_key = key  # type: ignore[attr-defined]
+        sa.init_key = key
         self._register(sa)
         self._by_init[key] = sa
         sa.reply_to = (dst, src)
@@ -169,11 +169,11 @@ class IkeResponder(Engine):
 
     def _forget(self, sa: IkeSa) -> None:
         super()._forget(sa)
-        key = getattr(sa, "init_key", None)
+        key = sa.init_key
         if key is not None and self._by_init.get(key) is sa:
             del self._by_init[key]
 
     def _on_established(self, sa: IkeSa) -> None:
-        key = getattr(sa, "init_key", None)
+        key = sa.init_key
         if key is not None and self._by_init.get(key) is sa:
             del self._by_init[key]
