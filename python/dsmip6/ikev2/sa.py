@@ -137,6 +137,7 @@ class IkeSa:
         "spi_i",
         "spi_r",
         "state",
+        "timer_at",
     )
 
     def __init__(
@@ -209,6 +210,7 @@ class IkeSa:
         self.redirected = False  # RFC 5685 §6 redirect in IKE_AUTH: ends without an event
         self.rekey_started = False
         self.init_key: tuple[bytes, Address] | None = None  # responder: first-request key
+        self.timer_at: float | None = None  # deadline last pushed on the engine's timer heap
 
     # ------------------------------------------------------------------ basics
     @property
