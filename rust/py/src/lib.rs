@@ -23,9 +23,7 @@ pub(crate) fn add_submodule(
     fill(&m)?;
     parent.add_submodule(&m)?;
     let full = format!("dsmip6._core.{name}");
-    py.import("sys")?
-        .getattr("modules")?
-        .set_item(full, &m)?;
+    py.import("sys")?.getattr("modules")?.set_item(full, &m)?;
     Ok(())
 }
 
