@@ -106,6 +106,23 @@ enum Step {
 /// checksum is [`ErrorKind::BadChecksum`] at the MH checksum field.
 pub fn parse_packet(buf: &[u8]) -> Result<Layers<'_>> {
     let mut layers = Layers::new();
+    parse_packet_with(buf, |l, off| layers.push(l, off))?;
+    Ok(layers)
+}
+
+/// Validate a whole packet like [`parse_packet`], handing each layer and its offset to
+/// `visit` instead of collecting them (no copying of the layer list).
+///
+/// # Errors
+/// As [`parse_packet`], or the first error `visit` returns.
+pub fn parse_packet_with<'a>(
+    buf: &'a [u8],
+    mut visit: impl FnMut(Layer<'a>, usize) -> Result<()>,
+) -> Result<()> {
+    let mut layers = Counter {
+        visit: &mut visit,
+        n: 0,
+    };
     let mut off = 0usize;
     let end = buf.len();
     let mut step = match buf.first() {
@@ -232,7 +249,24 @@ pub fn parse_packet(buf: &[u8]) -> Result<Layers<'_>> {
             }
         }
     }
-    Ok(layers)
+    Ok(())
+}
+
+/// Forwards layers to the visitor and enforces [`MAX_LAYERS`].
+struct Counter<'v, F> {
+    visit: &'v mut F,
+    n: usize,
+}
+
+impl<'a, F: FnMut(Layer<'a>, usize) -> Result<()>> Counter<'_, F> {
+    #[inline]
+    fn push(&mut self, l: Layer<'a>, offset: usize) -> Result<()> {
+        if self.n == MAX_LAYERS {
+            return err(ErrorKind::TooManyLayers, offset);
+        }
+        self.n += 1;
+        (self.visit)(l, offset)
+    }
 }
 
 /// Octets [`emit_packet`] writes for `layers`.
