@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import ClassVar, Protocol
@@ -25,13 +25,11 @@ from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
     IKE_VERSION,
     KEY_LENGTH_ATTRIBUTE,
-    CfgAttr,
     ExchangeType,
     Flag,
     Notify,
     PayloadType,
     ProtocolId,
-    TransformType,
     TsType,
 )
 
@@ -413,7 +411,10 @@ class TrafficSelector:
     def for_network(
         cls, net: str | ipaddress.IPv4Network | ipaddress.IPv6Network, **kw: int
     ) -> TrafficSelector:
-        n = ipaddress.ip_network(net, strict=False)
+        if isinstance(net, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            n = net
+        else:
+            n = ipaddress.ip_network(net, strict=False)
         return cls(n.network_address, n.broadcast_address, **kw)
 
     @classmethod
@@ -1012,11 +1013,3 @@ def check_rules(msg: Message) -> None:
         for ptype, (lo, _hi) in rule.counts.items():
             if counts.get(ptype, 0) < lo:
                 raise IkeDecodeError(f"payload {ptype} missing", Notify.INVALID_SYNTAX)
-
-
-def cp_attribute_types(cp: CpPayload) -> Iterable[int]:
-    return (a.type for a in cp.attributes)
-
-
-CFG = CfgAttr
-TT = TransformType

@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, hmac
 
 from dsmip6.errors import MalformedPacket
-from dsmip6.ikev2._engine import Engine, norm_address
+from dsmip6.ikev2._engine import Engine
 from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.config import ResponderConfig
 from dsmip6.ikev2.constants import ExchangeType, Notify
@@ -177,6 +177,3 @@ class IkeResponder(Engine):
         key = getattr(sa, "init_key", None)
         if key is not None and self._by_init.get(key) is sa:
             del self._by_init[key]
-
-
-_ = norm_address

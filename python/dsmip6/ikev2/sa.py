@@ -18,6 +18,7 @@ Theory of operation:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from typing import TYPE_CHECKING, Any
@@ -71,7 +72,12 @@ class SaState(enum.Enum):
 
 def nat_hash(spi_i: bytes, spi_r: bytes, addr: Address) -> bytes:
     """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 §2.23)."""
-    return sha1(spi_i + spi_r + ip_address(addr[0]).packed + addr[1].to_bytes(2, "big"))
+    return sha1(spi_i + spi_r + _packed(addr[0]) + addr[1].to_bytes(2, "big"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _packed(host: str) -> bytes:
+    return ip_address(host).packed
 
 
 class IkeSa:
