@@ -1,7 +1,467 @@
-//! `dsmip6._core.dataplane` bindings.
+//! `dsmip6._core.dataplane` bindings: `BindingCache` (stores the caller's `BindingSpec`
+//! objects beside the Rust indexes, so a lookup returns the very object that was added) and
+//! `SecurityDatabase` (SAD + SPD + outbound SAs, used by `dsmip6.dataplane.RustDataPlane`).
 
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+
+use dsmip6_dataplane::cache::{Binding, BindingCache, CareOf, Encapsulation, InboundKey, Instant};
+use dsmip6_dataplane::esp::{
+    EspError, PacketSelectors, Sa, SaCounters, Sad, Selector, Spd, SpdAction, MAX_OVERHEAD,
+};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString, PyType};
 
-pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::errors::{cache_error, esp_error, CacheError as PyCacheError};
+use crate::esp::build_sa;
+
+static IPV6_ADDRESS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static IPV4_ADDRESS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// An address given as `ipaddress.IPv6Address`/`IPv4Address` (fast path: their `_ip` int),
+/// `str`, 16- or 4-octet `bytes`, or `int` (IPv6).
+fn to_addr(obj: &Bound<'_, PyAny>) -> PyResult<IpAddr> {
+    let py = obj.py();
+    let ty = obj.get_type();
+    if ty.is(IPV6_ADDRESS.import(py, "ipaddress", "IPv6Address")?) {
+        let v: u128 = obj.getattr(pyo3::intern!(py, "_ip"))?.extract()?;
+        return Ok(IpAddr::V6(Ipv6Addr::from(v)));
+    }
+    if ty.is(IPV4_ADDRESS.import(py, "ipaddress", "IPv4Address")?) {
+        let v: u32 = obj.getattr(pyo3::intern!(py, "_ip"))?.extract()?;
+        return Ok(IpAddr::V4(v.into()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return s
+            .to_str()?
+            .parse()
+            .map_err(|_| PyValueError::new_err(format!("not an IP address: {s}")));
+    }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        let v: u128 = i.extract()?;
+        return Ok(IpAddr::V6(Ipv6Addr::from(v)));
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        let b = b.as_bytes();
+        if let Ok(a) = <[u8; 16]>::try_from(b) {
+            return Ok(IpAddr::V6(a.into()));
+        }
+        if let Ok(a) = <[u8; 4]>::try_from(b) {
+            return Ok(IpAddr::V4(a.into()));
+        }
+    }
+    obj.extract::<IpAddr>()
+        .map_err(|_| PyTypeError::new_err("expected an IP address"))
+}
+
+fn v6(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Ipv6Addr> {
+    match to_addr(obj)? {
+        IpAddr::V6(a) => Ok(a),
+        IpAddr::V4(_) => Err(PyValueError::new_err(format!("{what} must be IPv6"))),
+    }
+}
+
+/// Read a `dsmip6.dataplane_iface.BindingSpec` (or any object with its attributes).
+fn binding_from_spec(spec: &Bound<'_, PyAny>) -> PyResult<Binding> {
+    let home_address = v6(&spec.getattr("home_address")?, "home_address")?;
+    let prefix = spec.getattr("home_prefix")?;
+    let home_prefix = v6(&prefix.getattr("network_address")?, "home_prefix")?;
+    let prefix_len: u8 = prefix.getattr("prefixlen")?.extract()?;
+    let encap = spec.getattr("encapsulation")?;
+    let encap_name: String = match encap.getattr("value") {
+        Ok(v) => v.extract()?,
+        Err(_) => encap.extract()?,
+    };
+    let encapsulation = match encap_name.as_str() {
+        "ip-in-ipv6" => Encapsulation::IpInIpv6,
+        "ip-in-ipv4" => Encapsulation::IpInIpv4,
+        "udp-ipv4" => Encapsulation::UdpIpv4,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown encapsulation {other:?}"
+            )))
+        }
+    };
+    let udp_port: Option<u16> = spec.getattr("udp_port")?.extract()?;
+    let care_of = match to_addr(&spec.getattr("care_of_address")?)? {
+        IpAddr::V6(a) => CareOf::V6(a),
+        IpAddr::V4(addr) => CareOf::V4 {
+            addr,
+            port: udp_port,
+        },
+    };
+    let v4 = spec.getattr("ipv4_home_address")?;
+    let ipv4_home_address = if v4.is_none() {
+        None
+    } else {
+        match to_addr(&v4)? {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => return Err(PyValueError::new_err("ipv4_home_address must be IPv4")),
+        }
+    };
+    let lifetime: f64 = spec.getattr("lifetime")?.extract()?;
+    let expires_at: f64 = spec.getattr("expires_at")?.extract()?;
+    Ok(Binding {
+        home_address,
+        home_prefix,
+        prefix_len,
+        ipv4_home_address,
+        care_of,
+        encapsulation,
+        lifetime: lifetime as f32,
+        expires_at: Instant::from_secs_f64(expires_at),
+        sequence: spec.getattr("sequence")?.extract()?,
+        flags: spec.getattr("flags")?.extract()?,
+        sa_in: spec.getattr("sa_in")?.extract()?,
+        sa_out: spec.getattr("sa_out")?.extract()?,
+    })
+}
+
+/// The HA binding cache (or UE binding update list); see `dsmip6.dataplane.BindingCache`.
+#[pyclass(module = "dsmip6._core.dataplane", name = "BindingCache", frozen)]
+pub struct PyBindingCache {
+    inner: BindingCache<Py<PyAny>>,
+}
+
+#[pymethods]
+impl PyBindingCache {
+    #[new]
+    fn new() -> Self {
+        Self {
+            inner: BindingCache::new(),
+        }
+    }
+
+    /// Add a binding (a `BindingSpec`). Raises `CacheError` if its HoA, prefix, IPv4 HoA or
+    /// inbound key is taken.
+    fn add(&self, binding: &Bound<'_, PyAny>) -> PyResult<()> {
+        let b = binding_from_spec(binding)?;
+        self.inner
+            .insert_with(b, binding.clone().unbind())
+            .map_err(cache_error)
+    }
+
+    /// Replace the binding with the same home address. Raises `CacheError` if there is none.
+    fn update(&self, binding: &Bound<'_, PyAny>) -> PyResult<()> {
+        let b = binding_from_spec(binding)?;
+        self.inner
+            .update_with(b, binding.clone().unbind())
+            .map_err(cache_error)
+    }
+
+    /// Remove and return the binding of `home_address`. Raises `CacheError` if there is none.
+    fn remove(&self, home_address: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let hoa = v6(home_address, "home_address")?;
+        self.inner
+            .remove_with(hoa)
+            .map(|(_, p)| p)
+            .map_err(cache_error)
+    }
+
+    /// Outbound lookup: IPv6 → the binding with that HoA, else the longest matching home
+    /// network prefix; IPv4 → the binding with that IPv4 HoA. None if nothing matches.
+    fn lookup(&self, py: Python<'_>, address: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        Ok(match to_addr(address)? {
+            IpAddr::V6(a) => self.inner.lookup_v6_with(a, |_, p| p.clone_ref(py)),
+            IpAddr::V4(a) => self.inner.lookup_v4_with(a, |_, p| p.clone_ref(py)),
+        })
+    }
+
+    /// `lookup` over a list (one call for many addresses).
+    fn lookup_many(&self, py: Python<'_>, addresses: &Bound<'_, PyList>) -> PyResult<Py<PyList>> {
+        let out = PyList::empty(py);
+        for a in addresses.iter() {
+            match self.lookup(py, &a)? {
+                Some(b) => out.append(b)?,
+                None => out.append(py.None())?,
+            }
+        }
+        Ok(out.unbind())
+    }
+
+    /// The binding of exactly this home address, or None.
+    fn get(&self, py: Python<'_>, home_address: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        let hoa = v6(home_address, "home_address")?;
+        Ok(self.inner.get_with(hoa, |_, p| p.clone_ref(py)))
+    }
+
+    /// Inbound lookup by outer source address and SPI, or UDP source port, or neither.
+    #[pyo3(signature = (source, *, spi=None, udp_port=None))]
+    fn lookup_inbound(
+        &self,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        spi: Option<u32>,
+        udp_port: Option<u16>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let key = match (spi, udp_port) {
+            (Some(s), None) => InboundKey::Spi(s),
+            (None, Some(p)) => InboundKey::UdpPort(p),
+            (None, None) => InboundKey::Plain,
+            _ => return Err(PyValueError::new_err("give spi or udp_port, not both")),
+        };
+        Ok(self
+            .inner
+            .lookup_inbound_with(to_addr(source)?, key, |_, p| p.clone_ref(py)))
+    }
+
+    /// Remove every binding with `expires_at <= now`; returns them.
+    fn expire(&self, py: Python<'_>, now: f64) -> PyResult<Py<PyList>> {
+        let gone = self.inner.expire_with(Instant::from_secs_f64(now));
+        Ok(PyList::new(py, gone.into_iter().map(|(_, p)| p))?.unbind())
+    }
+
+    /// Count one packet of `octets` towards (`to_ue=True`) or from the UE of `home_address`.
+    fn count(&self, home_address: &Bound<'_, PyAny>, to_ue: bool, octets: u64) -> PyResult<bool> {
+        Ok(self
+            .inner
+            .count(v6(home_address, "home_address")?, to_ue, octets))
+    }
+
+    /// Per-binding traffic counters, or None.
+    fn counters<'py>(
+        &self,
+        py: Python<'py>,
+        home_address: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(c) = self.inner.counters(v6(home_address, "home_address")?) else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("packets_to_ue", c.packets_to_ue)?;
+        d.set_item("bytes_to_ue", c.bytes_to_ue)?;
+        d.set_item("packets_from_ue", c.packets_from_ue)?;
+        d.set_item("bytes_from_ue", c.bytes_from_ue)?;
+        Ok(Some(d))
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __contains__(&self, home_address: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(self
+            .inner
+            .get_with(v6(home_address, "home_address")?, |_, _| ())
+            .is_some())
+    }
+
+    /// Iterate over a snapshot of the bindings.
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let mut v = Vec::with_capacity(self.inner.len());
+        self.inner.for_each(|_, p| v.push(p.clone_ref(py)));
+        Ok(PyList::new(py, v)?.as_any().try_iter()?.into_any().unbind())
+    }
+}
+
+fn counters_add(total: &mut HashMap<&'static str, u64>, c: SaCounters) {
+    for (k, v) in c.items() {
+        *total.entry(k).or_default() += v;
+    }
+}
+
+/// SAD (inbound SAs by SPI + destination), outbound SAs by SPI, and the SPD choosing them.
+#[pyclass(module = "dsmip6._core.dataplane", name = "SecurityDatabase")]
+pub struct PySecurityDatabase {
+    inbound: Sad,
+    outbound: HashMap<u32, Sa>,
+    inbound_dst: HashMap<u32, IpAddr>,
+    spd: Spd,
+    scratch: Vec<u8>,
+}
+
+#[pymethods]
+impl PySecurityDatabase {
+    #[new]
+    fn new() -> Self {
+        Self {
+            inbound: Sad::new(),
+            outbound: HashMap::new(),
+            inbound_dst: HashMap::new(),
+            spd: Spd::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Install one SA. Outbound SAs also get SPD entries: transport mode between `src` and
+    /// `dst` for `protocol` (MH types in the high octet of the port selector when
+    /// `protocol == 135` and `mh_types` is not empty); tunnel mode for any inner traffic.
+    #[pyo3(signature = (spi, direction, mode, algorithm, key, src, dst, integrity_key=None, esn=false, udp_encap=None, protocol=None, mh_types=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_sa(
+        &mut self,
+        spi: u32,
+        direction: &str,
+        mode: &str,
+        algorithm: &str,
+        key: &[u8],
+        src: &Bound<'_, PyAny>,
+        dst: &Bound<'_, PyAny>,
+        integrity_key: Option<&[u8]>,
+        esn: bool,
+        udp_encap: Option<(u16, u16)>,
+        protocol: Option<u8>,
+        mh_types: Vec<u8>,
+    ) -> PyResult<()> {
+        let (src, dst) = (to_addr(src)?, to_addr(dst)?);
+        let tunnel = mode == "tunnel";
+        match direction {
+            "in" => {
+                let sa = build_sa(
+                    spi,
+                    mode,
+                    algorithm,
+                    key,
+                    integrity_key,
+                    esn,
+                    udp_encap,
+                    None,
+                    None,
+                )?;
+                if !self.inbound.insert(Some(dst), sa) || self.inbound_dst.contains_key(&spi) {
+                    return Err(PyCacheError::new_err(format!("SA {spi:#010x}/in exists")));
+                }
+                self.inbound_dst.insert(spi, dst);
+            }
+            "out" => {
+                if self.outbound.contains_key(&spi) {
+                    return Err(PyCacheError::new_err(format!("SA {spi:#010x}/out exists")));
+                }
+                let (ts, td) = if tunnel {
+                    (Some(src), Some(dst))
+                } else {
+                    (None, None)
+                };
+                let sa = build_sa(
+                    spi,
+                    mode,
+                    algorithm,
+                    key,
+                    integrity_key,
+                    esn,
+                    udp_encap,
+                    ts,
+                    td,
+                )?;
+                let any = |a: IpAddr| (a, 0u8);
+                let host = |a: IpAddr| (a, if a.is_ipv6() { 128u8 } else { 32 });
+                if protocol == Some(135) && !mh_types.is_empty() {
+                    for t in &mh_types {
+                        self.spd
+                            .push(Selector::mobility(src, dst, *t), SpdAction::Protect(spi));
+                    }
+                } else {
+                    let (l, r) = if tunnel {
+                        (any(src), any(dst))
+                    } else {
+                        (host(src), host(dst))
+                    };
+                    let sel = Selector {
+                        local: l,
+                        remote: r,
+                        protocol,
+                        local_ports: (0, 0xffff),
+                        remote_ports: (0, 0xffff),
+                    };
+                    self.spd.push(sel, SpdAction::Protect(spi));
+                    if tunnel {
+                        // Tunnel SAs of the other family too (IPv4 HoA over an IPv6 CoA...).
+                        let other = |a: IpAddr| match a {
+                            IpAddr::V6(_) => (IpAddr::V4(0.into()), 0),
+                            IpAddr::V4(_) => (IpAddr::V6(0.into()), 0),
+                        };
+                        let mut sel2 = sel;
+                        sel2.local = other(src);
+                        sel2.remote = other(dst);
+                        self.spd.push(sel2, SpdAction::Protect(spi));
+                    }
+                }
+                self.outbound.insert(spi, sa);
+            }
+            _ => return Err(PyValueError::new_err("direction must be 'in' or 'out'")),
+        }
+        Ok(())
+    }
+
+    /// Remove one SA (and its SPD entries). Raises `CacheError` if absent.
+    fn del_sa(&mut self, spi: u32, direction: &str) -> PyResult<()> {
+        let found = match direction {
+            "in" => {
+                let dst = self.inbound_dst.remove(&spi);
+                dst.and_then(|d| self.inbound.remove(spi, Some(d)))
+                    .is_some()
+            }
+            "out" => {
+                self.spd.remove_spi(spi);
+                self.outbound.remove(&spi).is_some()
+            }
+            _ => return Err(PyValueError::new_err("direction must be 'in' or 'out'")),
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(PyCacheError::new_err(format!(
+                "no SA {spi:#010x}/{direction}"
+            )))
+        }
+    }
+
+    /// Apply the SPD to an outbound packet: the ESP packet, the packet itself (bypass), or
+    /// None (discard: no policy matches).
+    fn protect(&mut self, py: Python<'_>, packet: &[u8]) -> PyResult<Option<Py<PyBytes>>> {
+        let sel = PacketSelectors::from_packet(packet).map_err(esp_error)?;
+        match self.spd.lookup(&sel) {
+            SpdAction::Discard => Ok(None),
+            SpdAction::Bypass => Ok(Some(PyBytes::new(py, packet).unbind())),
+            SpdAction::Protect(spi) => {
+                let sa = self
+                    .outbound
+                    .get_mut(&spi)
+                    .ok_or_else(|| esp_error(EspError::UnknownSpi(spi)))?;
+                let need = packet.len() + MAX_OVERHEAD;
+                if self.scratch.len() < need {
+                    self.scratch.resize(need, 0);
+                }
+                let n = sa
+                    .encrypt_into(packet, &mut self.scratch)
+                    .map_err(esp_error)?;
+                Ok(Some(PyBytes::new(py, &self.scratch[..n]).unbind()))
+            }
+        }
+    }
+
+    /// Decrypt an inbound ESP packet with the SA of its SPI and destination.
+    fn unprotect(&mut self, py: Python<'_>, packet: &[u8]) -> PyResult<Py<PyBytes>> {
+        if self.scratch.len() < packet.len() {
+            self.scratch.resize(packet.len(), 0);
+        }
+        let (_, n) = self
+            .inbound
+            .decrypt_into(packet, &mut self.scratch)
+            .map_err(esp_error)?;
+        Ok(PyBytes::new(py, &self.scratch[..n]).unbind())
+    }
+
+    /// Totals over every SA (`packets_out`, `drop_replay`, ...) and SA/policy counts.
+    fn counters(&self) -> HashMap<&'static str, u64> {
+        let mut t = HashMap::new();
+        for (_, sa) in self.inbound.iter() {
+            counters_add(&mut t, sa.counters());
+        }
+        for sa in self.outbound.values() {
+            counters_add(&mut t, sa.counters());
+        }
+        t.insert("sas_in", self.inbound.len() as u64);
+        t.insert("sas_out", self.outbound.len() as u64);
+        t.insert("policies", self.spd.len() as u64);
+        t
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyBindingCache>()?;
+    m.add_class::<PySecurityDatabase>()?;
     Ok(())
 }

@@ -42,3 +42,45 @@ impl From<WireError> for pyo3::PyErr {
 }
 // Covered from Python by tests/test_wire_errors.py (this crate's tests need a linked
 // interpreter, which the abi3 extension build does not have).
+// ---- dataplane: ESP and binding cache (owned by the dataplane helper) ----
+
+pyo3::import_exception!(dsmip6.errors, UnknownSpi);
+pyo3::import_exception!(dsmip6.errors, ReplayedPacket);
+pyo3::import_exception!(dsmip6.errors, IntegrityCheckFailed);
+pyo3::import_exception!(dsmip6.errors, BadPadding);
+pyo3::import_exception!(dsmip6.errors, SequenceNumberExhausted);
+pyo3::import_exception!(dsmip6.errors, CacheError);
+
+use dsmip6_dataplane::cache::CacheError as RustCacheError;
+use dsmip6_dataplane::esp::EspError;
+use pyo3::exceptions::PyValueError;
+use pyo3::PyErr;
+
+/// ESP error → `dsmip6.errors` exception (exhaustive: a new variant must be mapped here).
+/// A function, not `From`, because both types are foreign to this crate.
+pub(crate) fn esp_error(e: EspError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        EspError::Truncated => MalformedPacket::new_err((msg, None::<usize>, "truncated")),
+        EspError::Malformed(_) => MalformedPacket::new_err((msg, None::<usize>, "bad-header")),
+        EspError::NotEsp => MalformedPacket::new_err((msg, None::<usize>, "not-esp")),
+        EspError::TooBig => MalformedPacket::new_err((msg, None::<usize>, "too-big")),
+        EspError::UnknownSpi(_) => UnknownSpi::new_err(msg),
+        EspError::Replayed(_) => ReplayedPacket::new_err(msg),
+        EspError::IntegrityCheckFailed => IntegrityCheckFailed::new_err(msg),
+        EspError::BadPadding => BadPadding::new_err(msg),
+        EspError::SequenceNumberExhausted => SequenceNumberExhausted::new_err(msg),
+        EspError::BufferTooSmall { .. } | EspError::InvalidConfig(_) => PyValueError::new_err(msg),
+    }
+}
+
+/// Binding-cache error → `dsmip6.errors.CacheError` (or `ValueError` for bad arguments).
+pub(crate) fn cache_error(e: RustCacheError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        RustCacheError::Exists | RustCacheError::NotFound | RustCacheError::KeyConflict => {
+            CacheError::new_err(msg)
+        }
+        RustCacheError::BadPrefix => PyValueError::new_err(msg),
+    }
+}

@@ -1,0 +1,269 @@
+"""Adapter between the procedures and IKEv2/EAP-AKA (contracts C and D).
+
+The UE runs one ``dsmip6.ikev2.IkeInitiator`` per PDN connection and the HA one
+``dsmip6.ikev2.IkeResponder`` for every UE. Both are driven exactly like the procedures
+themselves (datagrams, timers, events). This module is the only place that imports
+``dsmip6.ikev2``, ``dsmip6.eap`` or ``dsmip6.aka``; it also turns the IKE events into the
+small internal records below, so the machines do not depend on the IKE event classes.
+
+Factories (``initiator_factory``, ``responder_factory``) are what ``MobileNode`` and
+``HomeAgent`` call by default; tests may inject other engines with the same methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from typing import Any, Protocol
+
+from dsmip6.dataplane_iface import SaSpec
+
+__all__ = [
+    "Addr",
+    "HaAssignment",
+    "IkeUp",
+    "MhSaUp",
+    "IkeDown",
+    "IkeFailed",
+    "IkeRedirected",
+    "IkeEngine",
+    "translate",
+    "initiator_factory",
+    "responder_factory",
+    "MH_PROTOCOL",
+]
+
+Addr = tuple[str, int]
+#: The Mobility Header protocol number: the selector of the signalling SA (RFC 4877 §4.4).
+MH_PROTOCOL = 135
+
+
+@dataclass(frozen=True, slots=True)
+class HaAssignment:
+    """What the HA's address assigner returns for an authenticated identity and APN."""
+
+    home_prefix: IPv6Network
+    home_address: IPv6Address | None
+    ha_addresses: tuple[IPv6Address | IPv4Address, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IkeUp:
+    """IKE SA established (IKE_AUTH done)."""
+
+    ike_sa_id: object
+    identity: str
+    local: Addr
+    remote: Addr
+    home_prefix: IPv6Network | None
+    home_address: IPv6Address | None
+    ha_addresses: tuple[IPv6Address | IPv4Address, ...]
+    nat_detected: bool
+    apn: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MhSaUp:
+    """A child SA whose initiator selector is one IPv6 address with protocol 135: the
+    HoA-keyed signalling SA (RFC 4877 §4.4). ``spec_in``/``spec_out`` as seen locally."""
+
+    ike_sa_id: object
+    home_address: IPv6Address
+    spec_in: SaSpec
+    spec_out: SaSpec
+
+
+@dataclass(frozen=True, slots=True)
+class IkeDown:
+    """IKE SA deleted (by either side) or expired."""
+
+    ike_sa_id: object
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IkeFailed:
+    """IKE_SA_INIT/IKE_AUTH failed (AUTHENTICATION_FAILED, EAP failure, timeout...)."""
+
+    ike_sa_id: object
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IkeRedirected:
+    """RFC 5685 redirect to ``new_gateway``."""
+
+    ike_sa_id: object
+    new_gateway: str
+
+
+Translated = IkeUp | MhSaUp | IkeDown | IkeFailed | IkeRedirected
+
+
+class IkeEngine(Protocol):
+    """What the procedures call on an IKE engine (contract D; both roles)."""
+
+    def receive_datagram(self, data: bytes, src: Addr, dst: Addr, now: float) -> None: ...
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr, Addr]]: ...
+
+    def get_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+    def next_event(self) -> object | None: ...
+
+
+def _addr_tuple(value: Any) -> Addr:
+    host, port = value
+    return (str(host), int(port))
+
+
+def _single_address(ts: Any) -> IPv6Address | None:
+    """The address of a traffic selector list naming exactly one IPv6 address, proto 135."""
+    items = list(ts) if isinstance(ts, (list, tuple)) else [ts]
+    for sel in items:
+        start = sel.start if isinstance(sel.start, IPv6Address) else ip_address(str(sel.start))
+        end = sel.end if isinstance(sel.end, IPv6Address) else ip_address(str(sel.end))
+        protocol = int(getattr(sel, "protocol", 0))
+        if start == end and isinstance(start, IPv6Address) and protocol == MH_PROTOCOL:
+            return start
+    return None
+
+
+def translate(event: object, role: str = "ue") -> Translated | None:
+    """Map a contract-D event to an internal record (None for events the procedures ignore).
+
+    Dispatch is on the class *name* and attributes of contract D, so an engine only has to
+    honour the contract, not share classes with this module. ``role`` (``"ue"``/``"ha"``)
+    orients the signalling SA: its selectors are TSi = HoA, TSr = HA (RFC 4877 §4.4).
+    """
+    kind = type(event).__name__
+    e: Any = event
+    if kind == "IkeSaEstablished":
+        prefix = e.home_prefix
+        hoa = e.home_address
+        return IkeUp(
+            ike_sa_id=e.ike_sa_id,
+            identity=str(e.eap_identity or e.peer_identity),
+            local=_addr_tuple(e.local),
+            remote=_addr_tuple(e.remote),
+            home_prefix=None if prefix is None else IPv6Network(str(prefix), strict=False),
+            home_address=None if hoa is None else IPv6Address(str(hoa)),
+            ha_addresses=tuple(ip_address(str(a)) for a in (e.ha_addresses or ())),
+            nat_detected=bool(e.nat_detected),
+            apn=getattr(e, "apn", None),
+        )
+    if kind == "ChildSaEstablished":
+        child = e.child
+        hoa = _single_address(child.ts_i)
+        ha = _single_address(child.ts_r)
+        if hoa is None or ha is None:
+            return None
+        local, remote = (hoa, ha) if role == "ue" else (ha, hoa)
+        spec_in, spec_out = child.sa_specs(local, remote)
+        return MhSaUp(e.ike_sa_id, hoa, spec_in, spec_out)
+    if kind == "IkeSaDeleted":
+        return IkeDown(e.ike_sa_id, str(getattr(e, "reason", "deleted")))
+    if kind == "IkeAuthFailed":
+        return IkeFailed(e.ike_sa_id, str(getattr(e, "reason", "auth-failed")))
+    if kind == "Redirected":
+        return IkeRedirected(e.ike_sa_id, str(e.new_gateway))
+    return None
+
+
+def mh_selectors(home_address: IPv6Address, ha_address: IPv6Address) -> tuple[list[Any], list[Any]]:
+    """TSi = (HoA, proto 135), TSr = (HA, proto 135) for CREATE_CHILD_SA (RFC 4877 §4.4,
+    RFC 5026 §5.3.2)."""
+    from dsmip6.ikev2 import TrafficSelector  # contract D
+
+    tsi = [TrafficSelector(str(home_address), str(home_address), protocol=MH_PROTOCOL)]
+    tsr = [TrafficSelector(str(ha_address), str(ha_address), protocol=MH_PROTOCOL)]
+    return tsi, tsr
+
+
+def make_usim(k: bytes, opc: bytes, sqn: int = 0) -> Any:
+    """A ``dsmip6.aka.Usim`` (contract C); keep one per UE so SQN state survives IKE SAs."""
+    from dsmip6 import aka
+
+    return aka.Usim(k, opc, sqn=sqn)
+
+
+def initiator_factory(
+    usim: Any,
+    rng: Callable[[int], bytes],
+    *,
+    trust_anchors: tuple[Any, ...] = (),
+    proposals: tuple[str, ...] | None = None,
+    child_proposals: tuple[str, ...] | None = None,
+) -> Callable[[str, str, bool, bool], Any]:
+    """A factory ``(identity, apn, want_ha_address, ipv4) -> IkeInitiator`` authenticating
+    with EAP-AKA over ``usim`` (contracts C and D). IDr carries the APN (procedures.md §6);
+    from an IPv4 access IKE floats to UDP 4500 (RFC 5555 §5.2.1)."""
+
+    def make(identity: str, apn: str, want_ha_address: bool, ipv4: bool) -> Any:
+        from dsmip6 import eap, ikev2
+
+        kw: dict[str, Any] = {}
+        if proposals is not None:
+            kw["proposals"] = proposals
+        if child_proposals is not None:
+            kw["child_proposals"] = child_proposals
+        cfg = ikev2.InitiatorConfig(
+            identity,
+            eap_peer_factory=lambda: eap.EapAkaPeer(usim, identity, rng=rng),
+            remote_id=apn,
+            trust_anchors=trust_anchors,
+            request_home_prefix=True,
+            request_home_address=True,
+            request_home_agent_address=want_ha_address,
+            force_nat_t=ipv4,
+            **kw,
+        )
+        return ikev2.IkeInitiator(cfg, rng=rng)
+
+    return make
+
+
+def responder_factory(
+    identity: str,
+    store: Any,
+    rng: Callable[[int], bytes],
+    *,
+    certificate: Any,
+    private_key: Any,
+    proposals: tuple[str, ...] | None = None,
+    child_proposals: tuple[str, ...] | None = None,
+    **extra: Any,
+) -> Callable[[Callable[[str, str | None], HaAssignment]], Any]:
+    """A factory ``(assigner) -> IkeResponder``: certificate AUTH for the HA (RFC 5026 §5.2,
+    RFC 7296 §2.16) and an embedded EAP-AKA server over ``store``."""
+
+    def make(assign: Callable[[str, str | None], HaAssignment]) -> Any:
+        from dsmip6 import eap, ikev2
+
+        def assigner(peer_identity: str, apn: str | None) -> Any:
+            a = assign(peer_identity, apn)
+            return ikev2.Assignment(
+                home_prefix=a.home_prefix,
+                home_address=a.home_address,
+                ha_addresses=a.ha_addresses,
+            )
+
+        kw: dict[str, Any] = dict(extra)
+        if proposals is not None:
+            kw["proposals"] = proposals
+        if child_proposals is not None:
+            kw["child_proposals"] = child_proposals
+        cfg = ikev2.ResponderConfig(
+            identity,
+            certificate=certificate,
+            private_key=private_key,
+            eap_server_factory=lambda peer: eap.EapAkaServer(store, rng=rng, identity=peer),
+            address_assigner=assigner,
+            **kw,
+        )
+        return ikev2.IkeResponder(cfg, rng=rng)
+
+    return make

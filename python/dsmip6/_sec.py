@@ -1,0 +1,64 @@
+"""Adapter between the procedures and ESP (contract B, ``dsmip6.esp``).
+
+All Mobility Header signalling rides one ESP transport-mode SA pair keyed on the HoA
+(RFC 4877 §4.2, §4.4; procedures.md §10 rule 1). The procedures see an SA as something that
+``protect``s an outgoing IPv6 packet and ``unprotect``s an incoming one; :func:`esp_sa` builds
+the real one from a :class:`~dsmip6.dataplane_iface.SaSpec` (what the IKEv2 child SA yields).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from dsmip6.dataplane_iface import SaSpec
+
+__all__ = ["OutboundSa", "InboundSa", "EspSa", "esp_sa"]
+
+
+class OutboundSa(Protocol):
+    """Protects outgoing packets."""
+
+    spi: int
+
+    def protect(self, packet: bytes) -> bytes: ...
+
+
+class InboundSa(Protocol):
+    """Verifies and strips incoming ESP; raises an ``EspError`` subclass on failure."""
+
+    spi: int
+
+    def unprotect(self, packet: bytes) -> bytes: ...
+
+
+class EspSa:
+    """One direction of the HoA-keyed MH transport SA over ``dsmip6.esp.SecurityAssociation``."""
+
+    __slots__ = ("spi", "spec", "_sa")
+
+    def __init__(self, spec: SaSpec) -> None:
+        from dsmip6 import esp  # contract B
+
+        self.spi = spec.spi
+        self.spec = spec
+        self._sa = esp.SecurityAssociation(
+            spi=spec.spi,
+            mode=spec.mode,
+            algorithm=spec.algorithm,
+            key=spec.key,
+            integrity_key=spec.integrity_key,
+            esn=spec.esn,
+        )
+
+    def protect(self, packet: bytes) -> bytes:
+        """ESP transport mode after the IPv6 header and any RH2/HAO (RFC 4303 §3.1.1)."""
+        return bytes(self._sa.encrypt(packet))
+
+    def unprotect(self, packet: bytes) -> bytes:
+        """Check and remove ESP (replay window, ICV); the packet comes back without it."""
+        return bytes(self._sa.decrypt(packet))
+
+
+def esp_sa(spec: SaSpec) -> EspSa:
+    """The real SA factory (the machines take any ``Callable[[SaSpec], EspSa-like]``)."""
+    return EspSa(spec)

@@ -1,0 +1,316 @@
+"""EAP-AKA / EAP-AKA' key schedule, AT_MAC, AT_ENCR_DATA and AT_CHECKCODE.
+
+Primitives: HMAC-SHA1, HMAC-SHA-256, SHA-1, SHA-256 and AES-128-CBC from ``cryptography``.
+
+The FIPS 186-2 PRF and the SHA-1 compression function
+------------------------------------------------------
+RFC 4187 §7 (like RFC 4186 §7) keys EAP-AKA with the FIPS 186-2 change-notice-1 pseudo-random
+generator, whose function G(t, c) is the SHA-1 *compression function* applied once to
+``c ‖ 0^352`` from the standard SHA-1 initial value, without SHA-1's padding and length block.
+A full ``sha1()`` (``hashlib`` or ``cryptography``) always appends that padding block, and no
+Python library we may use exposes the bare compression step. hostap solves this in its
+OpenSSL back end by calling OpenSSL's ``SHA1_Transform``; we do the same through ``ctypes``
+on the system ``libcrypto`` (the OpenSSL that Python's own ``_hashlib`` links), so the
+primitive is OpenSSL's, not ours. Only where that symbol cannot be loaded (a libcrypto built
+without the deprecated low-level API) do we fall back to a direct transcription of the
+compression function of FIPS 180-4 §6.1.2 — the one piece of SHA-1 no library offers. Both
+paths are checked at import and in the tests against (a) ``cryptography``'s full SHA-1
+(``SHA1(m) == compress(compress(IV, m), pad(m))``), (b) the FIPS 186-2 PRF example and
+(c) the RFC 4186 Appendix A key schedule.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import constant_time, hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+__all__ = [
+    "EapAkaKeys",
+    "aka_prime_ck_ik",
+    "checkcode",
+    "compute_mac",
+    "decrypt_data",
+    "derive_keys",
+    "derive_keys_prime",
+    "derive_reauth_keys",
+    "derive_reauth_keys_prime",
+    "encrypt_data",
+    "fips186_2_prf",
+    "prf_prime",
+    "sha1_compress",
+    "sha1_compress_backend",
+    "verify_mac",
+]
+
+_SHA1_IV = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)
+_MASK32 = 0xFFFFFFFF
+
+
+# ------------------------------------------------------------------------------------------
+# SHA-1 compression function
+
+
+def _sha1_compress_python(state: tuple[int, int, int, int, int], block: bytes) -> bytes:
+    """One SHA-1 compression step (FIPS 180-4 §6.1.2, steps 1-4); 20-octet chaining value."""
+    w = list(struct.unpack(">16I", block))
+    for t in range(16, 80):
+        x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16]
+        w.append(((x << 1) | (x >> 31)) & _MASK32)
+    a, b, c, d, e = state
+    for t in range(80):
+        if t < 20:
+            f = (b & c) | (~b & d)
+            k = 0x5A827999
+        elif t < 40:
+            f = b ^ c ^ d
+            k = 0x6ED9EBA1
+        elif t < 60:
+            f = (b & c) | (b & d) | (c & d)
+            k = 0x8F1BBCDC
+        else:
+            f = b ^ c ^ d
+            k = 0xCA62C1D6
+        temp = (((a << 5) | (a >> 27)) + (f & _MASK32) + e + k + w[t]) & _MASK32
+        e, d, c, b, a = d, c, ((b << 30) | (b >> 2)) & _MASK32, a, temp
+    h = state
+    return struct.pack(
+        ">5I",
+        (h[0] + a) & _MASK32,
+        (h[1] + b) & _MASK32,
+        (h[2] + c) & _MASK32,
+        (h[3] + d) & _MASK32,
+        (h[4] + e) & _MASK32,
+    )
+
+
+# OpenSSL's SHA_CTX (include/openssl/sha.h) starts with the chaining words h0..h4 as native
+# 32-bit integers, followed by Nl, Nh, data[16] and num: 96 octets in all.
+_SHA_CTX_SIZE = 96
+
+
+def _load_openssl_transform() -> Callable[[tuple[int, int, int, int, int], bytes], bytes] | None:
+    name = ctypes.util.find_library("crypto")
+    if name is None:
+        return None
+    try:
+        transform = ctypes.CDLL(name).SHA1_Transform
+    except (OSError, AttributeError):
+        return None
+    transform.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    transform.restype = None
+    tail = bytes(_SHA_CTX_SIZE - 20)
+
+    def compress(state: tuple[int, int, int, int, int], block: bytes) -> bytes:
+        ctx = ctypes.create_string_buffer(struct.pack("=5I", *state) + tail, _SHA_CTX_SIZE)
+        transform(ctx, block)
+        return struct.pack(">5I", *struct.unpack_from("=5I", ctx.raw))
+
+    return compress
+
+
+def _self_test(compress: Callable[[tuple[int, int, int, int, int], bytes], bytes]) -> bool:
+    """SHA1(m) for a one-block m equals compress(compress(IV, m‖pad)) — checked against
+    ``cryptography``'s SHA-1."""
+    message = bytes(range(40))
+    padded = message + b"\x80" + bytes(64 - len(message) - 9) + struct.pack(">Q", 8 * len(message))
+    digest = hashes.Hash(hashes.SHA1())
+    digest.update(message)
+    return compress(_SHA1_IV, padded) == digest.finalize()
+
+
+_openssl = _load_openssl_transform()
+if _openssl is not None and _self_test(_openssl):
+    _compress = _openssl
+    _BACKEND = "openssl-SHA1_Transform"
+else:  # pragma: no cover - depends on the system libcrypto
+    _compress = _sha1_compress_python
+    _BACKEND = "python"
+    if not _self_test(_compress):
+        raise ImportError("SHA-1 compression self-test failed")
+
+
+def sha1_compress_backend() -> str:
+    """Which implementation of the SHA-1 compression function is in use."""
+    return _BACKEND
+
+
+def sha1_compress(block: bytes, state: tuple[int, int, int, int, int] = _SHA1_IV) -> bytes:
+    """SHA-1 compression of one 64-octet block from ``state`` (default: the SHA-1 IV)."""
+    if len(block) != 64:
+        raise ValueError("SHA-1 compresses 64-octet blocks")
+    return _compress(state, block)
+
+
+# ------------------------------------------------------------------------------------------
+# FIPS 186-2 PRF and the EAP-AKA key schedule (RFC 4187 §7)
+
+_ZERO_44 = bytes(44)
+_MOD160 = 1 << 160
+
+
+def fips186_2_prf(xkey: bytes, length: int) -> bytes:
+    """FIPS 186-2 change notice 1 generator with b = 160, XSEED = 0, no mod q (RFC 4187 §7)."""
+    if len(xkey) != 20:
+        raise ValueError("XKEY must be 20 octets")
+    x = int.from_bytes(xkey, "big")
+    out = bytearray()
+    while len(out) < length:
+        w = _compress(_SHA1_IV, x.to_bytes(20, "big") + _ZERO_44)
+        out += w
+        x = (1 + x + int.from_bytes(w, "big")) % _MOD160
+    return bytes(out[:length])
+
+
+@dataclass(frozen=True, slots=True)
+class EapAkaKeys:
+    """Keys of one EAP-AKA (RFC 4187 §7) or EAP-AKA' (RFC 5448 §3.3) full authentication."""
+
+    mk: bytes
+    """Master key: 20 octets (AKA) or the whole 208-octet PRF' output (AKA')."""
+    k_encr: bytes
+    """AES-128 key for AT_ENCR_DATA."""
+    k_aut: bytes
+    """AT_MAC key: 16 octets (AKA, HMAC-SHA1) or 32 (AKA', HMAC-SHA-256)."""
+    msk: bytes
+    """64-octet Master Session Key."""
+    emsk: bytes
+    """64-octet Extended MSK."""
+    k_re: bytes = b""
+    """AKA' re-authentication key (32 octets); empty for AKA."""
+
+
+def derive_keys(identity: bytes, ik: bytes, ck: bytes) -> EapAkaKeys:
+    """MK = SHA1(Identity ‖ IK ‖ CK); K_encr ‖ K_aut ‖ MSK ‖ EMSK = PRF(MK) (RFC 4187 §7)."""
+    h = hashes.Hash(hashes.SHA1())
+    h.update(identity + ik + ck)
+    mk = h.finalize()
+    ks = fips186_2_prf(mk, 160)
+    return EapAkaKeys(mk=mk, k_encr=ks[0:16], k_aut=ks[16:32], msk=ks[32:96], emsk=ks[96:160])
+
+
+def derive_reauth_keys(
+    identity: bytes, counter: int, nonce_s: bytes, mk: bytes
+) -> tuple[bytes, bytes]:
+    """Fast re-authentication MSK and EMSK (RFC 4187 §7).
+
+    XKEY' = SHA1(Identity ‖ counter ‖ NONCE_S ‖ MK).
+    """
+    h = hashes.Hash(hashes.SHA1())
+    h.update(identity + counter.to_bytes(2, "big") + nonce_s + mk)
+    ks = fips186_2_prf(h.finalize(), 128)
+    return ks[0:64], ks[64:128]
+
+
+# ------------------------------------------------------------------------------------------
+# EAP-AKA' (RFC 5448 §3.3, RFC 9048 §3.3; TS 33.402 Annex A.2)
+
+
+def _hmac(algorithm: hashes.HashAlgorithm, key: bytes, data: bytes) -> bytes:
+    h = crypto_hmac.HMAC(key, algorithm)
+    h.update(data)
+    return h.finalize()
+
+
+def aka_prime_ck_ik(
+    ck: bytes, ik: bytes, network_name: bytes, sqn_xor_ak: bytes
+) -> tuple[bytes, bytes]:
+    """CK' ‖ IK' = HMAC-SHA-256(CK ‖ IK, FC=0x20 ‖ P0 ‖ L0 ‖ P1 ‖ L1) (TS 33.402 A.2)."""
+    if len(sqn_xor_ak) != 6:
+        raise ValueError("SQN xor AK must be 6 octets")
+    s = (
+        b"\x20"
+        + network_name
+        + len(network_name).to_bytes(2, "big")
+        + sqn_xor_ak
+        + (6).to_bytes(2, "big")
+    )
+    out = _hmac(hashes.SHA256(), ck + ik, s)
+    return out[:16], out[16:]
+
+
+def prf_prime(key: bytes, seed: bytes, length: int) -> bytes:
+    """PRF' = prf+ of RFC 7296 §2.13 with HMAC-SHA-256 (RFC 5448 §3.4)."""
+    out = bytearray()
+    t = b""
+    i = 1
+    while len(out) < length:
+        t = _hmac(hashes.SHA256(), key, t + seed + bytes([i]))
+        out += t
+        i += 1
+    return bytes(out[:length])
+
+
+def derive_reauth_keys_prime(
+    k_re: bytes, identity: bytes, counter: int, nonce_s: bytes
+) -> tuple[bytes, bytes]:
+    """EAP-AKA' fast re-authentication MSK and EMSK (RFC 5448 §3.3):
+    MK = PRF'(K_re, "EAP-AKA' re-auth" ‖ Identity ‖ counter ‖ NONCE_S)."""
+    mk = prf_prime(k_re, b"EAP-AKA' re-auth" + identity + counter.to_bytes(2, "big") + nonce_s, 128)
+    return mk[0:64], mk[64:128]
+
+
+def derive_keys_prime(identity: bytes, ik_prime: bytes, ck_prime: bytes) -> EapAkaKeys:
+    """MK = PRF'(IK' ‖ CK', "EAP-AKA'" ‖ Identity), split 16/32/32/64/64 (RFC 5448 §3.3)."""
+    mk = prf_prime(ik_prime + ck_prime, b"EAP-AKA'" + identity, 208)
+    return EapAkaKeys(
+        mk=mk, k_encr=mk[0:16], k_aut=mk[16:48], k_re=mk[48:80], msk=mk[80:144], emsk=mk[144:208]
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# AT_MAC, AT_CHECKCODE, AT_ENCR_DATA
+
+
+def compute_mac(
+    k_aut: bytes, packet_zeroed: bytes, extra: bytes = b"", *, prime: bool = False
+) -> bytes:
+    """AT_MAC value: HMAC-SHA1-128 (AKA, RFC 4187 §10.15) or HMAC-SHA-256-128 (AKA', RFC 5448
+    §3.1) over the EAP packet with the MAC value zeroed, followed by the message-specific data."""
+    algorithm: hashes.HashAlgorithm = hashes.SHA256() if prime else hashes.SHA1()
+    return _hmac(algorithm, k_aut, packet_zeroed + extra)[:16]
+
+
+def verify_mac(
+    k_aut: bytes, packet: bytes, mac_offset: int, extra: bytes = b"", *, prime: bool = False
+) -> bool:
+    """Check the 16-octet MAC at ``mac_offset`` of ``packet`` (constant time)."""
+    if mac_offset < 0 or mac_offset + 16 > len(packet):
+        return False
+    zeroed = packet[:mac_offset] + bytes(16) + packet[mac_offset + 16 :]
+    expected = compute_mac(k_aut, zeroed, extra, prime=prime)
+    return constant_time.bytes_eq(expected, packet[mac_offset : mac_offset + 16])
+
+
+def checkcode(identity_packets: list[bytes], *, prime: bool = False) -> bytes:
+    """AT_CHECKCODE value: SHA-1 (AKA, RFC 4187 §10.13) or SHA-256 (AKA', RFC 5448 §3.2) over
+    the AKA-Identity requests and responses exchanged, in order; empty when there were none."""
+    if not identity_packets:
+        return b""
+    h = hashes.Hash(hashes.SHA256() if prime else hashes.SHA1())
+    for packet in identity_packets:
+        h.update(packet)
+    return h.finalize()
+
+
+def encrypt_data(k_encr: bytes, iv: bytes, plaintext: bytes) -> bytes:
+    """AES-128-CBC of nested attributes (RFC 4187 §10.12); ``plaintext`` is already padded."""
+    if len(plaintext) % 16:
+        raise ValueError("AT_ENCR_DATA plaintext must be a multiple of 16 octets")
+    enc = Cipher(algorithms.AES(k_encr), modes.CBC(iv)).encryptor()
+    return enc.update(plaintext) + enc.finalize()
+
+
+def decrypt_data(k_encr: bytes, iv: bytes, ciphertext: bytes) -> bytes:
+    """Inverse of ``encrypt_data``; raises ``ValueError`` on a length that is not a multiple of
+    16 octets or a wrong IV length."""
+    if len(ciphertext) % 16 or not ciphertext or len(iv) != 16:
+        raise ValueError("AT_ENCR_DATA must be a non-empty multiple of 16 octets")
+    dec = Cipher(algorithms.AES(k_encr), modes.CBC(iv)).decryptor()
+    return dec.update(ciphertext) + dec.finalize()

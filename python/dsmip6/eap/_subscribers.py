@@ -1,0 +1,114 @@
+"""The HA's embedded AAA: subscriber records and authentication-vector generation.
+
+``SubscriberStore`` is the seam where a RADIUS (RFC 3579) or Diameter (SWx/S6b) backend can
+replace the in-memory store: the EAP server only asks it for authentication vectors and hands
+it AUTS for resynchronisation; Milenage and SQN management live behind it, as in an HSS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Protocol, runtime_checkable
+
+from dsmip6.aka import (
+    AuthenticationVector,
+    Milenage,
+    generate_vector,
+    next_sqn,
+    resynchronise,
+)
+from dsmip6.errors import ConfigError
+
+__all__ = ["InMemorySubscriberStore", "Subscriber", "SubscriberStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """One subscription as the HSS/AuC holds it."""
+
+    imsi: str
+    """IMSI, decimal digits."""
+    k: bytes
+    """Subscriber key K (16 octets)."""
+    opc: bytes
+    """Operator variant OPc (16 octets)."""
+    sqn: int = 0
+    """SQN_HE of the last vector issued (48 bits)."""
+    amf: bytes = b"\x80\x00"
+    """AMF put in every AUTN (2 octets)."""
+    apns: tuple[str, ...] = ()
+    """APNs the subscriber may use (for the HA's authorisation)."""
+
+    def __post_init__(self) -> None:
+        if not (self.imsi.isascii() and self.imsi.isdigit() and 6 <= len(self.imsi) <= 15):
+            raise ConfigError(f"IMSI {self.imsi!r} is not 6..15 decimal digits")
+        if len(self.k) != 16 or len(self.opc) != 16 or len(self.amf) != 2:
+            raise ConfigError("K and OPc must be 16 octets and AMF 2 octets")
+        if not 0 <= self.sqn < 1 << 48:
+            raise ConfigError("SQN must be a 48-bit value")
+
+
+@runtime_checkable
+class SubscriberStore(Protocol):
+    """What ``EapAkaServer`` needs from the AAA/HSS behind it."""
+
+    def subscriber(self, imsi: str) -> Subscriber | None:
+        """The subscriber record (current SQN included), or None when unknown."""
+        ...
+
+    def authentication_vector(self, imsi: str, rand: bytes) -> AuthenticationVector | None:
+        """A fresh vector for ``imsi`` with the given RAND (SQN advanced), or None."""
+        ...
+
+    def resynchronise(self, imsi: str, rand: bytes, auts: bytes) -> bool:
+        """Process AUTS (TS 33.102 §6.3.5); True when MAC-S verified and SQN_HE was reset."""
+        ...
+
+
+class InMemorySubscriberStore:
+    """A dict of ``Subscriber`` with Milenage AuC functions; SQN kept in memory.
+
+    ``ind_bits`` is the IND length used to advance SQN_HE (TS 33.102 Annex C.3.2, default 5).
+    """
+
+    def __init__(self, subscribers: Iterable[Subscriber] = (), *, ind_bits: int = 5) -> None:
+        self._subs: dict[str, Subscriber] = {}
+        self._milenage: dict[str, Milenage] = {}
+        self.ind_bits = ind_bits
+        for sub in subscribers:
+            self.add(sub)
+
+    def add(self, subscriber: Subscriber) -> None:
+        """Add or replace a subscriber."""
+        self._subs[subscriber.imsi] = subscriber
+        self._milenage[subscriber.imsi] = Milenage(subscriber.k, opc=subscriber.opc)
+
+    def remove(self, imsi: str) -> None:
+        self._subs.pop(imsi, None)
+        self._milenage.pop(imsi, None)
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+    def subscriber(self, imsi: str) -> Subscriber | None:
+        return self._subs.get(imsi)
+
+    def authentication_vector(self, imsi: str, rand: bytes) -> AuthenticationVector | None:
+        sub = self._subs.get(imsi)
+        if sub is None:
+            return None
+        sqn = next_sqn(sub.sqn, self.ind_bits)
+        self._subs[imsi] = replace(sub, sqn=sqn)
+        return generate_vector(self._milenage[imsi], sqn, sub.amf, rand)
+
+    def resynchronise(self, imsi: str, rand: bytes, auts: bytes) -> bool:
+        sub = self._subs.get(imsi)
+        if sub is None or len(auts) != 14 or len(rand) != 16:
+            return False
+        sqn_ms = resynchronise(self._milenage[imsi], rand, auts)
+        if sqn_ms is None:
+            return False
+        # TS 33.102 §6.3.5: the HE resets SQN_HE to SQN_MS; the next vector is fresh.
+        self._subs[imsi] = replace(sub, sqn=sqn_ms)
+        return True

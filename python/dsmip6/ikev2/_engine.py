@@ -1,0 +1,331 @@
+"""What both engines share: datagram framing, SPI demultiplexing, the request dispatch table,
+timers and the event queue (STYLE §1.1: bytes and ``now`` in; datagrams, timers, events out).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from dsmip6.errors import MalformedPacket
+from dsmip6.ikev2.constants import (
+    IKE_HEADER_LEN,
+    NAT_T_PORT,
+    NON_ESP_MARKER,
+    ExchangeType,
+    ProtocolId,
+)
+from dsmip6.ikev2.events import IkeEvent
+from dsmip6.ikev2.exchange import Task
+from dsmip6.ikev2.message import DeletePayload, IkeHeader, Message, SaPayload, decode_header
+from dsmip6.ikev2.sa import IkeSa, SaState
+from dsmip6.ikev2.tasks.child_create import ChildCreate
+from dsmip6.ikev2.tasks.child_delete import ChildDelete
+from dsmip6.ikev2.tasks.ike_auth import IkeAuth
+from dsmip6.ikev2.tasks.ike_config import IkeConfig
+from dsmip6.ikev2.tasks.ike_delete import IkeDelete
+from dsmip6.ikev2.tasks.ike_dpd import IkeDpd
+from dsmip6.ikev2.tasks.ike_rekey import IkeRekey
+from dsmip6.ikev2.transforms import Rng
+
+Address = tuple[str, int]
+Datagram = tuple[bytes, Address, Address]
+
+
+def _auth_tasks(sa: IkeSa, msg: Message) -> list[Task] | None:
+    if sa.auth_tasks is None:
+        sa.auth_tasks = [
+            IkeAuth(sa, False),
+            IkeConfig(sa, False),
+            ChildCreate(sa, False, in_ike_auth=True),
+        ]
+    return None  # the manager keeps NEED_MORE tasks itself; first round comes from here
+
+
+def _create_child_tasks(sa: IkeSa, msg: Message) -> list[Task] | None:
+    sap = msg.get(SaPayload)
+    if sap is not None and sap.proposals and sap.proposals[0].protocol == ProtocolId.IKE:  # type: ignore[union-attr]
+        return [IkeRekey(sa, False)]
+    return [ChildCreate(sa, False)]
+
+
+def _informational_tasks(sa: IkeSa, msg: Message) -> list[Task] | None:
+    deletes = msg.get_all(DeletePayload)
+    if any(d.protocol == ProtocolId.IKE for d in deletes):  # type: ignore[union-attr]
+        return [IkeDelete(sa, False)]
+    if deletes:
+        return [ChildDelete(sa, False)]
+    return [IkeDpd(sa, False)]
+
+
+# STYLE §5.3: which requests are served in which IKE SA states, and by which tasks.
+REQUEST_TABLE: dict[
+    int, tuple[frozenset[SaState], Callable[[IkeSa, Message], list[Task] | None]]
+] = {
+    ExchangeType.IKE_AUTH: (frozenset({SaState.AUTH}), _auth_tasks),
+    ExchangeType.CREATE_CHILD_SA: (frozenset({SaState.ESTABLISHED}), _create_child_tasks),
+    ExchangeType.INFORMATIONAL: (
+        frozenset({SaState.AUTH, SaState.ESTABLISHED, SaState.DELETING}),
+        _informational_tasks,
+    ),
+}
+
+
+def request_tasks(sa: IkeSa, msg: Message) -> list[Task] | None:
+    entry = REQUEST_TABLE.get(msg.exchange)
+    if entry is None or sa.state not in entry[0]:
+        return None
+    if msg.exchange == ExchangeType.IKE_AUTH:
+        if sa.original_initiator:
+            return None
+        _auth_tasks(sa, msg)
+        return sa.auth_tasks
+    return entry[1](sa, msg)
+
+
+def norm_address(addr: Any) -> Address:
+    host, port = addr[0], int(addr[1])
+    return (str(host), port)
+
+
+class Engine:
+    """Base of IkeInitiator and IkeResponder."""
+
+    def __init__(self, config: Any, rng: Rng) -> None:
+        self.config = config
+        self._rng = rng
+        self._events: deque[IkeEvent] = deque()
+        self._out: list[Datagram] = []
+        self._by_spi: dict[bytes, IkeSa] = {}
+        self._sas: dict[int, IkeSa] = {}
+        self._child_spis: set[int] = set()
+        self._next_id = 1
+        self._retired: list[IkeSa] = []
+
+    # ------------------------------------------------------------------ helpers for IkeSa
+    def _queue_datagram(self, data: bytes, local: Address, remote: Address) -> None:
+        if local[1] == NAT_T_PORT or remote[1] == NAT_T_PORT:
+            data = NON_ESP_MARKER + data
+        self._out.append((data, local, remote))
+
+    def _alloc_child_spi(self) -> int:
+        for _ in range(64):
+            spi = int.from_bytes(self._rng(4), "big")
+            if spi >= 256 and spi not in self._child_spis:  # 1-255 reserved (RFC 4303 §2.1)
+                self._child_spis.add(spi)
+                return spi
+        raise RuntimeError("rng produced no usable SPI")
+
+    def _release_child_spi(self, spi: int) -> None:
+        self._child_spis.discard(spi)
+
+    def _new_ike_spi(self) -> bytes:
+        for _ in range(64):
+            spi = self._rng(8)
+            if spi != b"\x00" * 8 and spi not in self._by_spi:
+                return spi
+        raise RuntimeError("rng produced no usable IKE SPI")
+
+    def _register(self, sa: IkeSa) -> None:
+        self._by_spi[sa.our_spi] = sa
+        self._sas[sa.id] = sa
+
+    def _forget(self, sa: IkeSa) -> None:
+        if self._by_spi.get(sa.our_spi) is sa:
+            del self._by_spi[sa.our_spi]
+        if self._sas.get(sa.id) is sa:
+            del self._sas[sa.id]
+        if sa in self._retired:
+            self._retired.remove(sa)
+
+    def _all_sas(self) -> list[IkeSa]:
+        return list(self._sas.values()) + self._retired
+
+    def _rekeyed(
+        self,
+        old: IkeSa,
+        proposal: Any,
+        group: int,
+        g_ir: bytes,
+        ni: bytes,
+        nr: bytes,
+        spi_i: bytes,
+        spi_r: bytes,
+        *,
+        we_initiated: bool,
+    ) -> None:
+        """Replace ``old`` by a new IKE SA with the same id (RFC 7296 §2.18)."""
+        from dsmip6.ikev2 import transforms
+        from dsmip6.ikev2.events import IkeSaRekeyed
+        from dsmip6.ikev2.tasks.ike_rekey import derive_rekeyed
+
+        new = IkeSa(
+            self, old.id, we_initiated, old.config, self._rng, old.local, old.remote, old.last_heard
+        )
+        new.spi_i, new.spi_r = spi_i, spi_r
+        new.prf = transforms.PRFS[proposal.prf]
+        new.encr = transforms.encr(proposal.encr, proposal.key_bits)
+        new.integ = transforms.INTEGS[proposal.integ] if proposal.integ is not None else None
+        new.dh_group = group
+        new.ni, new.nr = ni, nr
+        derive_rekeyed(old, new, g_ir, ni, nr)
+        for attr in (
+            "my_id",
+            "peer_id",
+            "requested_idr",
+            "eap_identity",
+            "assignment",
+            "home_prefix",
+            "prefix_lifetime",
+            "home_address",
+            "ha_addresses",
+            "internal_ip4",
+            "nat_local",
+            "nat_remote",
+            "fragmentation",
+            "peer_sig_hashes",
+            "established_at",
+        ):
+            setattr(new, attr, getattr(old, attr, None))
+        new.established_at = old.last_heard  # lifetime of the new SA starts now
+        new.init_done = True
+        new.authenticated = True
+        new.state = SaState.ESTABLISHED
+        new.children, old.children = old.children, {}
+        old.retired = True
+        self._sas[new.id] = new
+        self._by_spi[new.our_spi] = new
+        self._retired.append(old)
+        self._events.append(IkeSaRekeyed(new.id, spi_i, spi_r))
+        if we_initiated:
+            old.mgr.queue.appendleft(
+                (ExchangeType.INFORMATIONAL, [IkeDelete(old, True, reason="rekeyed-away")])
+            )
+
+    def _on_established(self, sa: IkeSa) -> None:
+        pass
+
+    # ------------------------------------------------------------------ public API
+    def _unframe(self, data: bytes, dst: Address) -> bytes | None:
+        """Strip the non-ESP marker on port 4500; None for ESP-in-UDP and keepalives."""
+        if dst[1] == NAT_T_PORT:
+            if len(data) < 4 or data[:4] != NON_ESP_MARKER:
+                return None  # ESP (non-zero SPI) or a NAT keepalive (0xFF): not IKE
+            return data[4:]
+        return data
+
+    def receive_datagram(self, data: bytes, src: Any, dst: Any, now: float) -> None:
+        """Feed one UDP payload received on ``dst`` from ``src``. Never raises on bad input:
+        malformed, unauthenticated or unexpected messages are answered or dropped per RFC 7296.
+        Call ``datagrams_to_send``, ``next_event`` and ``get_timer`` afterwards."""
+        src, dst = norm_address(src), norm_address(dst)
+        raw = self._unframe(bytes(data), dst)
+        if raw is None or len(raw) < IKE_HEADER_LEN:
+            return
+        try:
+            header = decode_header(raw)
+        except MalformedPacket:
+            return
+        self._dispatch(header, raw, src, dst, now)
+
+    def _dispatch(
+        self, header: IkeHeader, data: bytes, src: Address, dst: Address, now: float
+    ) -> None:
+        ours = header.spi_r if header.initiator else header.spi_i
+        sa = self._by_spi.get(ours)
+        if sa is None:
+            return
+        sa.receive(header, data, src, dst, now, lambda m: request_tasks(sa, m))
+
+    def datagrams_to_send(self, now: float) -> list[Datagram]:
+        """Datagrams to transmit: ``(udp_payload, local, remote)``; on port 4500 the payload
+        already starts with the non-ESP marker. Call after every API call, receive or timer."""
+        out, self._out = self._out, []
+        return out
+
+    def get_timer(self) -> float | None:
+        """The earliest instant ``handle_timer`` must be called at, or None."""
+        timers = [t for sa in self._all_sas() if (t := sa.get_timer()) is not None]
+        return min(timers) if timers else None
+
+    def handle_timer(self, now: float) -> None:
+        """Run every timer due at ``now`` (retransmissions, half-open expiry, liveness)."""
+        for sa in self._all_sas():
+            t = sa.get_timer()
+            if t is not None and t <= now:
+                sa.handle_timer(now)
+
+    def next_event(self) -> IkeEvent | None:
+        """The next event, or None. Drain after every call that may have produced some."""
+        return self._events.popleft() if self._events else None
+
+    # shared operations on an established SA
+    def _sa(self, ike_sa_id: int) -> IkeSa:
+        from dsmip6.errors import LocalProtocolError
+
+        sa = self._sas.get(ike_sa_id)
+        if sa is None or not sa.alive:
+            raise LocalProtocolError(f"no IKE SA {ike_sa_id}")
+        return sa
+
+    def _create_child(self, sa: IkeSa, ts_i: Any, ts_r: Any, mode: str, now: float) -> None:
+        from dsmip6.errors import LocalProtocolError
+        from dsmip6.ikev2.message import TrafficSelector
+
+        if sa.state != SaState.ESTABLISHED:
+            raise LocalProtocolError("CREATE_CHILD_SA needs an established IKE SA")
+        if mode not in ("transport", "tunnel"):
+            raise LocalProtocolError(f"mode {mode!r}")
+        tsi = (ts_i,) if isinstance(ts_i, TrafficSelector) else tuple(ts_i)
+        tsr = (ts_r,) if isinstance(ts_r, TrafficSelector) else tuple(ts_r)
+        if not tsi or not tsr:
+            raise LocalProtocolError("empty traffic selectors")
+        task = ChildCreate(sa, True, ts_i=tsi, ts_r=tsr, mode=mode)
+        sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [task], now)
+
+    def _delete_child(self, sa: IkeSa, spi_in: int, now: float) -> None:
+        from dsmip6.errors import LocalProtocolError
+
+        if spi_in not in sa.children:
+            raise LocalProtocolError(f"no child SA with inbound SPI {spi_in:#x}")
+        sa.mgr.queue_exchange(
+            ExchangeType.INFORMATIONAL, [ChildDelete(sa, True, spi_in=spi_in)], now
+        )
+
+    def _rekey_child(self, sa: IkeSa, spi_in: int, now: float) -> None:
+        from dsmip6.errors import LocalProtocolError
+
+        child = sa.children.get(spi_in)
+        if child is None:
+            raise LocalProtocolError(f"no child SA with inbound SPI {spi_in:#x}")
+        task = ChildCreate(
+            sa,
+            True,
+            ts_i=child.local_ts,
+            ts_r=child.remote_ts,
+            mode=child.mode,
+            rekey_spi_in=spi_in,
+        )
+        sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [task], now)
+
+    def _delete_ike(self, sa: IkeSa, now: float) -> None:
+        if sa.state == SaState.ESTABLISHED:
+            sa.mgr.queue_exchange(ExchangeType.INFORMATIONAL, [IkeDelete(sa, True)], now)
+        else:
+            sa.die(now, reason="deleted", auth_failed="deleted")
+
+    def _rekey_ike(self, sa: IkeSa, now: float) -> None:
+        from dsmip6.errors import LocalProtocolError
+
+        if sa.state != SaState.ESTABLISHED:
+            raise LocalProtocolError("IKE rekey needs an established IKE SA")
+        sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [IkeRekey(sa, True)], now)
+
+    def _liveness(self, sa: IkeSa, now: float) -> None:
+        sa.mgr.queue_exchange(ExchangeType.INFORMATIONAL, [IkeDpd(sa, True)], now)
+
+    def _move(self, sa: IkeSa, local: Any, remote: Any) -> None:
+        sa.local, sa.remote = norm_address(local), norm_address(remote)
+        for child in list(sa.children.values()):
+            _ = child  # child SAs are keyed on the HoA: nothing to change (RFC 4877 §4.4)

@@ -1,0 +1,249 @@
+"""Identities and the AUTH payload (RFC 7296 §2.15-2.16, §3.5, §3.8; RFC 7427; RFC 4754).
+
+::
+
+    InitiatorSignedOctets = RealMessage1 | NonceRData | prf(SK_pi, IDi')
+    ResponderSignedOctets = RealMessage2 | NonceIData | prf(SK_pr, IDr')
+    shared key (or EAP MSK):  AUTH = prf(prf(secret, "Key Pad for IKEv2"), SignedOctets)
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac as _cmp
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from dsmip6.errors import ConfigError
+from dsmip6.ikev2.constants import KEY_PAD, AuthMethod, IdType
+from dsmip6.ikev2.message import IdPayload
+from dsmip6.ikev2.transforms import Prf, sha1
+
+__all__ = [
+    "make_id",
+    "id_to_str",
+    "signed_octets",
+    "psk_auth",
+    "sign",
+    "verify_signature",
+    "verify_certificate",
+    "certreq_data",
+    "AuthError",
+]
+
+
+class AuthError(Exception):
+    """AUTH or certificate check failed (turned into AUTHENTICATION_FAILED)."""
+
+
+def make_id(identity: Any, initiator: bool) -> IdPayload:
+    """Build IDi/IDr from a config value.
+
+    ``str``: an IP address → ID_IPV4/IPV6_ADDR; containing ``@`` → ID_RFC822_ADDR (the NAI);
+    otherwise ID_FQDN. ``x509.Name`` → ID_DER_ASN1_DN. ``(id_type, bytes)`` → as given.
+    """
+    if isinstance(identity, IdPayload):
+        return IdPayload(identity.id_type, identity.data, initiator)
+    if isinstance(identity, tuple) and len(identity) == 2:
+        return IdPayload(int(identity[0]), bytes(identity[1]), initiator)
+    if isinstance(identity, x509.Name):
+        return IdPayload(IdType.DER_ASN1_DN, identity.public_bytes(), initiator)
+    if isinstance(identity, bytes):
+        return IdPayload(IdType.KEY_ID, identity, initiator)
+    if isinstance(identity, str):
+        try:
+            addr = ipaddress.ip_address(identity)
+        except ValueError:
+            pass
+        else:
+            kind = IdType.IPV4_ADDR if addr.version == 4 else IdType.IPV6_ADDR
+            return IdPayload(kind, addr.packed, initiator)
+        kind = IdType.RFC822_ADDR if "@" in identity else IdType.FQDN
+        return IdPayload(kind, identity.encode(), initiator)
+    raise ConfigError(f"cannot make an IKE identity from {identity!r}")
+
+
+def id_to_str(p: IdPayload) -> str:
+    """A printable identity (the string form used in events and the address assigner)."""
+    if p.id_type in (IdType.FQDN, IdType.RFC822_ADDR):
+        return p.data.decode("utf-8", "replace")
+    if p.id_type == IdType.IPV4_ADDR and len(p.data) == 4:
+        return str(ipaddress.IPv4Address(p.data))
+    if p.id_type == IdType.IPV6_ADDR and len(p.data) == 16:
+        return str(ipaddress.IPv6Address(p.data))
+    return p.data.hex()
+
+
+def signed_octets(
+    real_message: bytes, peer_nonce: bytes, prf: Prf, sk_p: bytes, idp: IdPayload
+) -> bytes:
+    return real_message + peer_nonce + prf(sk_p, idp.body)
+
+
+def psk_auth(prf: Prf, secret: bytes, octets: bytes) -> bytes:
+    return prf(prf(secret, KEY_PAD), octets)
+
+
+def psk_verify(prf: Prf, secret: bytes, octets: bytes, auth: bytes) -> bool:
+    return _cmp.compare_digest(psk_auth(prf, secret, octets), auth)
+
+
+# RFC 7427 Appendix A: DER AlgorithmIdentifiers
+_ALG_IDS: dict[str, bytes] = {
+    "sha256WithRSAEncryption": bytes.fromhex("300d06092a864886f70d01010b0500"),
+    "sha384WithRSAEncryption": bytes.fromhex("300d06092a864886f70d01010c0500"),
+    "sha512WithRSAEncryption": bytes.fromhex("300d06092a864886f70d01010d0500"),
+    "ecdsa-with-sha256": bytes.fromhex("300a06082a8648ce3d040302"),
+    "ecdsa-with-sha384": bytes.fromhex("300a06082a8648ce3d040303"),
+    "ecdsa-with-sha512": bytes.fromhex("300a06082a8648ce3d040304"),
+    "ed25519": bytes.fromhex("300506032b6570"),
+}
+_ALG_BY_DER = {v: k for k, v in _ALG_IDS.items()}
+_HASH_BY_NAME: dict[str, hashes.HashAlgorithm | None] = {
+    "sha256WithRSAEncryption": hashes.SHA256(),
+    "sha384WithRSAEncryption": hashes.SHA384(),
+    "sha512WithRSAEncryption": hashes.SHA512(),
+    "ecdsa-with-sha256": hashes.SHA256(),
+    "ecdsa-with-sha384": hashes.SHA384(),
+    "ecdsa-with-sha512": hashes.SHA512(),
+    "ed25519": None,
+}
+
+
+def sign(
+    private_key: Any, octets: bytes, rsa_method: int = AuthMethod.DIGITAL_SIGNATURE
+) -> tuple[int, bytes]:
+    """Sign ``octets``; returns (auth method, AUTH data)."""
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        if rsa_method == AuthMethod.RSA_SIG:
+            return AuthMethod.RSA_SIG, private_key.sign(octets, padding.PKCS1v15(), hashes.SHA1())
+        sig = private_key.sign(octets, padding.PKCS1v15(), hashes.SHA256())
+        alg = _ALG_IDS["sha256WithRSAEncryption"]
+    elif isinstance(private_key, ec.EllipticCurvePrivateKey):
+        name = "ecdsa-with-sha384" if private_key.curve.key_size >= 384 else "ecdsa-with-sha256"
+        sig = private_key.sign(octets, ec.ECDSA(_HASH_BY_NAME[name]))  # type: ignore[arg-type]
+        alg = _ALG_IDS[name]
+    elif isinstance(private_key, ed25519.Ed25519PrivateKey):
+        sig = private_key.sign(octets)
+        alg = _ALG_IDS["ed25519"]
+    else:
+        raise ConfigError(f"unsupported private key {type(private_key).__name__}")
+    return AuthMethod.DIGITAL_SIGNATURE, bytes([len(alg)]) + alg + sig
+
+
+def verify_signature(public_key: Any, method: int, data: bytes, octets: bytes) -> None:
+    """Raise AuthError unless ``data`` (AUTH payload data) is a valid signature of ``octets``."""
+    try:
+        if method == AuthMethod.RSA_SIG:
+            if not isinstance(public_key, rsa.RSAPublicKey):
+                raise AuthError("RSA AUTH with a non-RSA certificate")
+            public_key.verify(data, octets, padding.PKCS1v15(), hashes.SHA1())
+            return
+        if method in (AuthMethod.ECDSA_SHA256_P256, AuthMethod.ECDSA_SHA384_P384):
+            # RFC 4754: r ‖ s, fixed size
+            if not isinstance(public_key, ec.EllipticCurvePublicKey):
+                raise AuthError("ECDSA AUTH with a non-EC certificate")
+            from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+            half = len(data) // 2
+            der = encode_dss_signature(
+                int.from_bytes(data[:half], "big"), int.from_bytes(data[half:], "big")
+            )
+            h = hashes.SHA256() if method == AuthMethod.ECDSA_SHA256_P256 else hashes.SHA384()
+            public_key.verify(der, octets, ec.ECDSA(h))
+            return
+        if method != AuthMethod.DIGITAL_SIGNATURE:
+            raise AuthError(f"AUTH method {method} not supported")
+        if not data:
+            raise AuthError("empty signature AUTH")
+        n = data[0]
+        alg, sig = data[1 : 1 + n], data[1 + n :]
+        name = _ALG_BY_DER.get(alg)
+        if name is None:
+            raise AuthError(f"signature algorithm {alg.hex()} not supported")
+        h = _HASH_BY_NAME[name]
+        if name.endswith("RSAEncryption"):
+            if not isinstance(public_key, rsa.RSAPublicKey):
+                raise AuthError("RSA signature with a non-RSA key")
+            public_key.verify(sig, octets, padding.PKCS1v15(), h)  # type: ignore[arg-type]
+        elif name.startswith("ecdsa"):
+            if not isinstance(public_key, ec.EllipticCurvePublicKey):
+                raise AuthError("ECDSA signature with a non-EC key")
+            public_key.verify(sig, octets, ec.ECDSA(h))  # type: ignore[arg-type]
+        else:
+            if not isinstance(public_key, ed25519.Ed25519PublicKey):
+                raise AuthError("Ed25519 signature with another key type")
+            public_key.verify(sig, octets)
+    except InvalidSignature:
+        raise AuthError("signature does not verify") from None
+    except (ValueError, TypeError) as e:
+        raise AuthError(f"bad signature encoding: {e}") from None
+
+
+def _identity_matches(cert: x509.Certificate, idp: IdPayload) -> bool:
+    if idp.id_type == IdType.DER_ASN1_DN:
+        return cert.subject.public_bytes() == idp.data
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    text = id_to_str(idp)
+    if idp.id_type == IdType.FQDN and san is not None:
+        return text.lower() in [n.lower() for n in san.get_values_for_type(x509.DNSName)]
+    if idp.id_type == IdType.RFC822_ADDR and san is not None:
+        return text.lower() in [n.lower() for n in san.get_values_for_type(x509.RFC822Name)]
+    if idp.id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR) and san is not None:
+        return ipaddress.ip_address(text) in san.get_values_for_type(x509.IPAddress)
+    return False
+
+
+def verify_certificate(
+    der: bytes, anchors: Sequence[x509.Certificate], idp: IdPayload, now: float | None = None
+) -> x509.Certificate:
+    """Check that ``der`` is issued by one of ``anchors`` and names the identity ``idp``."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as e:
+        raise AuthError(f"undecodable certificate: {e}") from None
+    for ca in anchors:
+        if ca.subject != cert.issuer:
+            continue
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        break
+    else:
+        raise AuthError("certificate not issued by a trusted CA")
+    if not _identity_matches(cert, idp):
+        raise AuthError(f"certificate does not name identity {id_to_str(idp)!r}")
+    return cert
+
+
+def certreq_data(anchors: Sequence[x509.Certificate]) -> bytes:
+    """SHA-1 of each CA's SubjectPublicKeyInfo (RFC 7296 §3.7); computed once per anchor set."""
+    return _certreq_data(tuple(anchors))
+
+
+@functools.lru_cache(maxsize=64)
+def cert_der(cert: x509.Certificate) -> bytes:
+    """DER of our own certificate (cached: sent in every IKE_AUTH)."""
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+@functools.lru_cache(maxsize=64)
+def _certreq_data(anchors: tuple[x509.Certificate, ...]) -> bytes:
+    return b"".join(
+        sha1(
+            ca.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        for ca in anchors
+    )

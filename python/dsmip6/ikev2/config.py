@@ -1,0 +1,392 @@
+"""IKEv2 configuration: proposals, the two role configurations and the address assignment.
+
+Proposals are written as strongSwan writes them (``"aes128gcm16-prfsha256-x25519"``,
+``"aes128-sha256-ecp256"``; child SAs ``"aes128gcm16"``, ``"aes128-sha256"``) so that the same
+strings configure dsmip6 and the charon it is tested against.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
+from typing import Any
+
+from dsmip6.dataplane_iface import DataPlane
+from dsmip6.errors import ConfigError
+from dsmip6.ikev2.constants import DhId, EncrId, IntegId, PrfId
+from dsmip6.ikev2.message import TrafficSelector
+
+__all__ = [
+    "IkeProposal",
+    "ChildProposal",
+    "parse_ike_proposal",
+    "parse_child_proposal",
+    "Assignment",
+    "InitiatorConfig",
+    "ResponderConfig",
+    "DEFAULT_IKE_PROPOSALS",
+    "DEFAULT_CHILD_PROPOSALS",
+]
+
+_ENCR = {
+    "aes128": (EncrId.AES_CBC, 128),
+    "aes192": (EncrId.AES_CBC, 192),
+    "aes256": (EncrId.AES_CBC, 256),
+    "aes128gcm16": (EncrId.AES_GCM_16, 128),
+    "aes128gcm128": (EncrId.AES_GCM_16, 128),
+    "aes256gcm16": (EncrId.AES_GCM_16, 256),
+    "aes256gcm128": (EncrId.AES_GCM_16, 256),
+    "chacha20poly1305": (EncrId.CHACHA20_POLY1305, None),
+}
+_INTEG = {
+    "sha1": IntegId.HMAC_SHA1_96,
+    "sha256": IntegId.HMAC_SHA2_256_128,
+    "sha384": IntegId.HMAC_SHA2_384_192,
+    "sha512": IntegId.HMAC_SHA2_512_256,
+}
+_PRF = {
+    "prfsha1": PrfId.HMAC_SHA1,
+    "prfsha256": PrfId.HMAC_SHA2_256,
+    "prfsha384": PrfId.HMAC_SHA2_384,
+    "prfsha512": PrfId.HMAC_SHA2_512,
+}
+_INTEG_TO_PRF = {
+    IntegId.HMAC_SHA1_96: PrfId.HMAC_SHA1,
+    IntegId.HMAC_SHA2_256_128: PrfId.HMAC_SHA2_256,
+    IntegId.HMAC_SHA2_384_192: PrfId.HMAC_SHA2_384,
+    IntegId.HMAC_SHA2_512_256: PrfId.HMAC_SHA2_512,
+}
+_DH = {
+    "modp2048": DhId.MODP_2048,
+    "ecp256": DhId.ECP_256,
+    "ecp384": DhId.ECP_384,
+    "x25519": DhId.CURVE25519,
+    "curve25519": DhId.CURVE25519,
+}
+
+
+@dataclass(frozen=True)
+class IkeProposal:
+    """One IKE SA proposal: one cipher, one PRF, integrity (None with an AEAD), DH groups."""
+
+    encr: int
+    key_bits: int | None
+    prf: int
+    integ: int | None
+    dh_groups: tuple[int, ...]
+
+    @property
+    def aead(self) -> bool:
+        return self.encr in (EncrId.AES_GCM_16, EncrId.CHACHA20_POLY1305)
+
+
+@dataclass(frozen=True)
+class ChildProposal:
+    """One ESP proposal (the ciphers ``dsmip6.esp`` implements)."""
+
+    encr: int
+    key_bits: int | None
+    integ: int | None
+    dh_groups: tuple[int, ...] = ()
+    """PFS groups for CREATE_CHILD_SA (empty: no PFS)."""
+    esn: bool = False
+
+    @property
+    def aead(self) -> bool:
+        return self.encr in (EncrId.AES_GCM_16, EncrId.CHACHA20_POLY1305)
+
+    @property
+    def esp_algorithm(self) -> str:
+        """The ``dsmip6.esp.SecurityAssociation`` algorithm name."""
+        if self.encr == EncrId.AES_GCM_16:
+            return f"aes-gcm-{self.key_bits}"
+        if self.encr == EncrId.CHACHA20_POLY1305:
+            return "chacha20-poly1305"
+        if self.encr == EncrId.AES_CBC and self.integ == IntegId.HMAC_SHA2_256_128:
+            return "aes-cbc-hmac-sha256"
+        if self.encr == EncrId.NULL:
+            return "null"
+        raise ConfigError(f"ESP proposal {self} has no dsmip6.esp algorithm")
+
+
+def _tokens(text: str) -> list[str]:
+    toks = [t for t in text.strip().lower().split("-") if t]
+    if not toks:
+        raise ConfigError("empty proposal")
+    return toks
+
+
+def parse_ike_proposal(text: str) -> IkeProposal:
+    """``"aes128gcm16-prfsha256-x25519"`` or ``"aes128-sha256-ecp256"`` → IkeProposal."""
+    encr = integ = prf = None
+    groups: list[int] = []
+    for t in _tokens(text):
+        if t in _ENCR:
+            encr = _ENCR[t]
+        elif t in _INTEG:
+            integ = _INTEG[t]
+        elif t in _PRF:
+            prf = _PRF[t]
+        elif t in _DH:
+            groups.append(_DH[t])
+        else:
+            raise ConfigError(f"unknown IKE proposal token {t!r} in {text!r}")
+    if encr is None or not groups:
+        raise ConfigError(f"IKE proposal {text!r} needs a cipher and a DH group")
+    aead = encr[0] in (EncrId.AES_GCM_16, EncrId.CHACHA20_POLY1305)
+    if aead and integ is not None:
+        raise ConfigError(f"AEAD proposal {text!r} must not name an integrity algorithm")
+    if not aead and integ is None:
+        raise ConfigError(f"proposal {text!r} needs an integrity algorithm")
+    if prf is None:
+        if integ is None:
+            raise ConfigError(f"AEAD proposal {text!r} needs a PRF (e.g. prfsha256)")
+        prf = _INTEG_TO_PRF[integ]
+    return IkeProposal(encr[0], encr[1], prf, integ, tuple(groups))
+
+
+def parse_child_proposal(text: str) -> ChildProposal:
+    """``"aes128gcm16"``, ``"aes128-sha256"``, ``"aes256gcm16-x25519-esn"`` → ChildProposal."""
+    encr = integ = None
+    groups: list[int] = []
+    esn = False
+    for t in _tokens(text):
+        if t in _ENCR:
+            encr = _ENCR[t]
+        elif t in _INTEG:
+            integ = _INTEG[t]
+        elif t in _DH:
+            groups.append(_DH[t])
+        elif t in ("esn", "noesn"):
+            esn = t == "esn"
+        elif t == "null":
+            encr = (EncrId.NULL, None)
+        else:
+            raise ConfigError(f"unknown ESP proposal token {t!r} in {text!r}")
+    if encr is None:
+        raise ConfigError(f"ESP proposal {text!r} needs a cipher")
+    p = ChildProposal(encr[0], encr[1], integ, tuple(groups), esn)
+    p.esp_algorithm  # noqa: B018 - validates that dsmip6.esp implements it
+    return p
+
+
+DEFAULT_IKE_PROPOSALS: tuple[IkeProposal, ...] = (
+    parse_ike_proposal("aes128gcm16-prfsha256-x25519-ecp256-modp2048"),
+    parse_ike_proposal("aes256gcm16-prfsha384-ecp384-x25519"),
+    parse_ike_proposal("aes128-sha256-ecp256-x25519-modp2048"),
+    parse_ike_proposal("chacha20poly1305-prfsha256-x25519"),
+)
+DEFAULT_CHILD_PROPOSALS: tuple[ChildProposal, ...] = (
+    parse_child_proposal("aes128gcm16"),
+    parse_child_proposal("aes256gcm16"),
+    parse_child_proposal("aes128-sha256"),
+    parse_child_proposal("chacha20poly1305"),
+)
+
+
+def _proposals(value: Sequence[Any], parse: Callable[[str], Any]) -> tuple[Any, ...]:
+    out = tuple(parse(v) if isinstance(v, str) else v for v in value)
+    if not out:
+        raise ConfigError("at least one proposal is needed")
+    return out
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What the HA hands to one UE in the IKE_AUTH CFG_REPLY (RFC 5026 §5.3, RFC 4877 §9)."""
+
+    home_prefix: IPv6Network | None = None
+    """The UE's home network prefix (MIP6_HOME_PREFIX, 21 octets)."""
+    home_address: IPv6Address | None = None
+    """An HA-assigned HoA (INTERNAL_IP6_ADDRESS), when the UE asked for one."""
+    ha_addresses: tuple[IPv6Address | IPv4Address, ...] = ()
+    """HA addresses (HOME_AGENT_ADDRESS: IPv6 [+ IPv4])."""
+    internal_ip4: IPv4Address | None = None
+    """IPv4 home address (INTERNAL_IP4_ADDRESS)."""
+    prefix_lifetime: int = 86400
+    """Prefix Lifetime field of MIP6_HOME_PREFIX, seconds."""
+
+    def __post_init__(self) -> None:
+        if self.home_prefix is not None and not isinstance(self.home_prefix, IPv6Network):
+            object.__setattr__(self, "home_prefix", IPv6Network(self.home_prefix))
+        if self.home_address is not None and not isinstance(self.home_address, IPv6Address):
+            object.__setattr__(self, "home_address", IPv6Address(self.home_address))
+        object.__setattr__(
+            self, "ha_addresses", tuple(ipaddress.ip_address(a) for a in self.ha_addresses)
+        )
+        if self.internal_ip4 is not None and not isinstance(self.internal_ip4, IPv4Address):
+            object.__setattr__(self, "internal_ip4", IPv4Address(self.internal_ip4))
+
+
+@dataclass
+class _Common:
+    """Fields both roles share (keyword-only in the public constructors)."""
+
+    identity: str | bytes | Any
+    psk: bytes | None = None
+    """Pre-shared key (AUTH method 2) for authenticating *this* side."""
+    peer_psk: bytes | None = None
+    """Pre-shared key expected from the peer (defaults to ``psk``)."""
+    certificate: Any = None
+    """This side's X.509 certificate (``cryptography.x509.Certificate``)."""
+    private_key: Any = None
+    """Its private key (RSA, EC or Ed25519)."""
+    trust_anchors: tuple[Any, ...] = ()
+    """CA certificates that may sign the peer's certificate."""
+    rsa_auth_method: int = 14
+    """AUTH method for RSA keys: 14 (RFC 7427 Digital Signature) or 1 (RSA, SHA-1)."""
+    proposals: Sequence[IkeProposal | str] = DEFAULT_IKE_PROPOSALS
+    child_proposals: Sequence[ChildProposal | str] = DEFAULT_CHILD_PROPOSALS
+    dataplane: DataPlane | None = None
+    fragment_size: int = 1280
+    """Largest IKE message (UDP payload) sent unfragmented once RFC 7383 is agreed."""
+    enable_fragmentation: bool = True
+    ike_lifetime: float | None = None
+    """Seconds after which this side rekeys the IKE SA (None: never)."""
+    dpd_interval: float | None = None
+    """Seconds of silence after which a liveness check is sent (None: never)."""
+    nonce_size: int = 32
+
+
+def _norm_common(c: _Common) -> None:
+    c.proposals = _proposals(c.proposals, parse_ike_proposal)
+    c.child_proposals = _proposals(c.child_proposals, parse_child_proposal)
+    if c.psk is None and c.certificate is None and not _has_eap(c):
+        raise ConfigError("no authentication configured (psk, certificate or EAP)")
+    if c.certificate is not None and c.private_key is None:
+        raise ConfigError("certificate without private key")
+    if c.peer_psk is None:
+        c.peer_psk = c.psk
+    c.trust_anchors = tuple(c.trust_anchors)
+    if not 16 <= c.nonce_size <= 256:
+        raise ConfigError("nonce_size must be 16..256")
+
+
+def _has_eap(c: _Common) -> bool:
+    return (
+        getattr(c, "eap_peer", None) is not None or getattr(c, "eap_peer_factory", None) is not None
+    )
+
+
+@dataclass
+class InitiatorConfig(_Common):
+    """UE configuration (contract D). Authenticate with ``eap_peer`` (EAP-AKA), ``psk`` or a
+    certificate; the HA is authenticated by ``trust_anchors`` (certificate) or ``peer_psk``."""
+
+    eap_peer: Any = None
+    """An EAP peer (contract C ``eap.EapAkaPeer``): ``process(bytes) -> bytes | None``,
+    ``state``, ``msk``. Used once; for a new IKE SA set ``eap_peer_factory``."""
+    eap_peer_factory: Callable[[], Any] | None = None
+    """Builds a fresh EAP peer for each IKE SA (preferred over ``eap_peer`` when set)."""
+    remote_id: str | bytes | Any = None
+    """IDr to send (e.g. the HA-APN FQDN) and to require of the HA; None: not sent/not checked."""
+    request_home_prefix: bool = True
+    request_home_address: bool = False
+    request_home_agent_address: bool = False
+    request_internal_ip4: bool = False
+    child_ts_i: Sequence[TrafficSelector] | None = None
+    """TSi of the child SA negotiated in IKE_AUTH; default: any IPv6, protocol MH."""
+    child_ts_r: Sequence[TrafficSelector] | None = None
+    """TSr of that child SA; default: any IPv6, protocol MH (the HA narrows both)."""
+    child_mode: str = "transport"
+    force_nat_t: bool = False
+    """Float to UDP 4500 after IKE_SA_INIT even without a NAT (RFC 5555 §5 on IPv4 access)."""
+    redirect_supported: bool = True
+    redirected_from: Any = None
+    """Address of the HA that redirected us (sent as REDIRECTED_FROM), set by the caller."""
+    initial_contact: bool = True
+
+    def __init__(self, identity: Any, **kw: Any) -> None:
+        if "cert" in kw:  # contract D spells it ``cert``
+            kw["certificate"] = kw.pop("cert")
+        bad = set(kw) - set(self.__dataclass_fields__)
+        if bad:
+            raise ConfigError(f"unknown InitiatorConfig fields {sorted(bad)}")
+        for name, f in self.__dataclass_fields__.items():
+            if name != "identity":
+                setattr(self, name, kw.get(name, f.default))
+        self.identity = identity
+        _norm_common(self)
+        if self.child_mode not in ("transport", "tunnel"):
+            raise ConfigError("child_mode must be 'transport' or 'tunnel'")
+        if self.child_ts_i is None:
+            self.child_ts_i = (TrafficSelector.any(6, 135),)
+        if self.child_ts_r is None:
+            self.child_ts_r = (TrafficSelector.any(6, 135),)
+        self.child_ts_i = tuple(self.child_ts_i)
+        self.child_ts_r = tuple(self.child_ts_r)
+
+
+def _default_ts_policy(
+    ts_i: Sequence[TrafficSelector], ts_r: Sequence[TrafficSelector], assignment: Assignment | None
+) -> tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]] | None:
+    """HA narrowing (RFC 7296 §2.9): TSi to the assigned HoA (or home prefix), TSr to the HA's
+    IPv6 address, when the UE proposed wider ranges; otherwise accept what was proposed."""
+    out_i: list[TrafficSelector] = []
+    for ts in ts_i:
+        narrowed: TrafficSelector | None = ts
+        if assignment is not None and ts.version == 6:
+            if assignment.home_address is not None:
+                narrowed = ts.intersect(TrafficSelector(assignment.home_address))
+            elif assignment.home_prefix is not None:
+                narrowed = ts.intersect(TrafficSelector.for_network(assignment.home_prefix))
+        if narrowed is not None:
+            out_i.append(narrowed)
+    out_r: list[TrafficSelector] = []
+    ha6 = [a for a in (assignment.ha_addresses if assignment else ()) if a.version == 6]
+    for ts in ts_r:
+        narrowed = ts
+        if ha6 and ts.version == 6:
+            narrowed = ts.intersect(TrafficSelector(ha6[0]))
+        if narrowed is not None:
+            out_r.append(narrowed)
+    if not out_i or not out_r:
+        return None
+    return tuple(out_i), tuple(out_r)
+
+
+TsPolicy = Callable[
+    [Sequence[TrafficSelector], Sequence[TrafficSelector], Assignment | None],
+    tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]] | None,
+]
+
+
+@dataclass
+class ResponderConfig(_Common):
+    """HA configuration (contract D): one object serves every UE."""
+
+    eap_server_factory: Callable[[str], Any] | None = None
+    """``factory(peer_identity) -> EapAkaServer``-like (``start()``, ``process()``, ``state``,
+    ``msk``, ``permanent_identity``). When set, initiators without AUTH get EAP."""
+    address_assigner: Callable[[str, str | None], Assignment] | None = None
+    """``assigner(peer_identity, apn)`` → Assignment, or raise to refuse
+    (INTERNAL_ADDRESS_FAILURE). ``apn`` is the IDr FQDN the UE sent, if any."""
+    ts_policy: TsPolicy = _default_ts_policy
+    half_open_limit: int = 1000
+    """Half-open IKE SAs beyond which new IKE_SA_INIT requests are dropped."""
+    cookie_threshold: int = 100
+    """Half-open IKE SAs from which a COOKIE is demanded (RFC 7296 §2.6)."""
+    half_open_timeout: float = 30.0
+    """Seconds an IKE SA may stay not yet authenticated."""
+    redirect: Callable[[str, str | None], str | None] | None = None
+    """``redirect(peer_address, peer_identity_or_None)`` → new gateway address to send the UE
+    to (RFC 5685), or None. Called at IKE_SA_INIT (identity None) and IKE_AUTH."""
+    require_eap: bool = False
+    """Refuse initiators that authenticate without EAP."""
+
+    def __init__(self, identity: Any, **kw: Any) -> None:
+        if "cert" in kw:  # contract D spells it ``cert``
+            kw["certificate"] = kw.pop("cert")
+        bad = set(kw) - set(self.__dataclass_fields__)
+        if bad:
+            raise ConfigError(f"unknown ResponderConfig fields {sorted(bad)}")
+        for name, f in self.__dataclass_fields__.items():
+            if name == "identity":
+                continue
+            setattr(self, name, kw.get(name, f.default))
+        self.identity = identity
+        _norm_common(self)
+        if self.peer_psk is None and self.eap_server_factory is None and not self.trust_anchors:
+            raise ConfigError("no way to authenticate initiators (peer_psk, EAP or trust_anchors)")

@@ -1,0 +1,125 @@
+"""Events the IKEv2 engines emit (``next_event()``); frozen dataclasses (STYLE §5.4).
+
+``ike_sa_id`` is an opaque int chosen by the engine, stable for the life of the IKE SA
+(including IKE SA rekeys), unique per engine object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
+
+from dsmip6.ikev2.child import ChildSa
+
+__all__ = [
+    "IkeEvent",
+    "IkeSaEstablished",
+    "ChildSaEstablished",
+    "ChildSaDeleted",
+    "ChildSaFailed",
+    "IkeSaDeleted",
+    "IkeAuthFailed",
+    "IkeSaRekeyed",
+    "Redirected",
+    "ChildSa",
+]
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class IkeEvent:
+    ike_sa_id: int
+    """Which IKE SA this is about."""
+
+
+@dataclass(frozen=True)
+class IkeSaEstablished(IkeEvent):
+    """IKE_AUTH completed: both sides are authenticated (RFC 7296 §1.2)."""
+
+    peer_identity: str
+    """The peer's IDi/IDr as a string (NAI, FQDN, address)."""
+    eap_identity: str | None
+    """HA side: the identity the AAA (EAP server) authenticated, e.g. the IMSI; else None."""
+    local: Address
+    """Our IKE endpoint (host, port) at establishment."""
+    remote: Address
+    """The peer's IKE endpoint."""
+    nat_detected: bool
+    """A NAT sits between the two (RFC 7296 §2.23)."""
+    home_prefix: IPv6Network | None = None
+    """Home network prefix from MIP6_HOME_PREFIX (UE: received; HA: assigned)."""
+    home_address: IPv6Address | None = None
+    """HoA from INTERNAL_IP6_ADDRESS, when assigned."""
+    ha_addresses: tuple[IPv6Address | IPv4Address, ...] = ()
+    """HOME_AGENT_ADDRESS values."""
+    internal_ip4: IPv4Address | None = None
+    """IPv4 home address from INTERNAL_IP4_ADDRESS."""
+    prefix_lifetime: int | None = None
+    """Prefix lifetime (s) from MIP6_HOME_PREFIX; None when the peer sent strongSwan's
+    17-octet form without one."""
+
+    def __post_init__(self) -> None:
+        if not self.peer_identity:
+            raise ValueError("peer_identity must not be empty")
+
+
+@dataclass(frozen=True)
+class ChildSaEstablished(IkeEvent):
+    """A child SA is installed (keys in ``child``; also handed to the DataPlane if configured)."""
+
+    child: ChildSa
+    """SPIs, mode, algorithm, keys and selectors."""
+    rekeyed_spi_in: int | None = None
+    """When this child replaces another (rekey), the old inbound SPI."""
+
+
+@dataclass(frozen=True)
+class ChildSaDeleted(IkeEvent):
+    """A child SA is gone (deleted by either side, or with its IKE SA)."""
+
+    spi_in: int
+    """Our inbound SPI."""
+    spi_out: int
+    """The peer's inbound SPI (our outbound)."""
+    reason: str = "deleted"
+
+
+@dataclass(frozen=True)
+class ChildSaFailed(IkeEvent):
+    """A CREATE_CHILD_SA (or the child part of IKE_AUTH) was refused; ``notify`` names why."""
+
+    notify: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class IkeSaDeleted(IkeEvent):
+    """The IKE SA is gone: ``reason`` in {"deleted", "peer-deleted", "timeout", "expired",
+    "rekeyed-away", "error"}."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class IkeAuthFailed(IkeEvent):
+    """IKE_SA_INIT or IKE_AUTH failed: no IKE SA. ``reason`` is a notify name or a short text."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class IkeSaRekeyed(IkeEvent):
+    """The IKE SA was rekeyed (RFC 7296 §2.18); ``ike_sa_id`` is unchanged."""
+
+    spi_i: bytes
+    spi_r: bytes
+
+
+@dataclass(frozen=True)
+class Redirected(IkeEvent):
+    """The HA asked the UE to use another HA (RFC 5685). The caller connects there, setting
+    ``InitiatorConfig.redirected_from`` if it wants REDIRECTED_FROM sent."""
+
+    new_gateway: str
+    """IPv4/IPv6 address or FQDN of the new HA."""

@@ -1,0 +1,207 @@
+"""The exchange manager: message IDs, windows, retransmission and the response cache.
+
+Theory of operation (RFC 7296 §2.1-2.3):
+
+1. Each side numbers its own requests 0, 1, 2, ... (``next_mid``) and expects the peer's
+   requests in order (``expected_mid``). The window size is 1: one request of ours in flight.
+2. Only the requester retransmits. The responder answers a retransmitted request (Message ID
+   ``expected_mid - 1``) from its cache of the last response, without reprocessing it; any other
+   Message ID is dropped.
+3. Retransmission schedule, the one formula: the k-th send of a request (k = 0 for the first)
+   waits ``RETRANSMIT_TIMEOUT * RETRANSMIT_BASE ** k`` seconds for the response; after
+   ``RETRANSMIT_TRIES`` retransmissions and the last wait the IKE SA is declared dead.
+   With the defaults: sends at t, t+2, t+6, t+14, t+30, t+62; give up at t+126.
+4. An exchange is a list of tasks (STYLE §5.6). Requester side: every task ``build``s into the
+   request, then ``process``es the response; tasks answering NEED_MORE are asked to build the
+   next request of the same exchange (IKE_AUTH with EAP), with a new Message ID, except that an
+   IKE_SA_INIT restarted after COOKIE or INVALID_KE_PAYLOAD keeps Message ID 0 (§2.6, §1.2).
+   Responder side: tasks ``process`` the request then ``build`` the response; tasks that answered
+   NEED_MORE stay for the next request of the exchange.
+5. A FAILED task ends its exchange; what else it implies (the IKE SA dies, a child is refused)
+   is the task's own business.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from dsmip6.ikev2.constants import ExchangeType
+from dsmip6.ikev2.message import Message
+
+if TYPE_CHECKING:
+    from dsmip6.ikev2.sa import IkeSa
+
+RETRANSMIT_TIMEOUT = 2.0
+"""Seconds to wait for the first response."""
+RETRANSMIT_BASE = 2.0
+"""Factor applied to the wait at every retransmission."""
+RETRANSMIT_TRIES = 5
+"""Retransmissions before giving up."""
+
+
+class Status(enum.Enum):
+    DONE = "done"
+    NEED_MORE = "need-more"
+    FAILED = "failed"
+
+
+class Task(Protocol):
+    def build(self, msg: Message) -> Status: ...
+
+    def process(self, msg: Message) -> Status: ...
+
+
+@dataclass
+class _Outstanding:
+    exchange: int
+    tasks: list[Task]
+    message_id: int
+    packets: list[bytes] = field(default_factory=list)
+    sends: int = 0
+    deadline: float = 0.0
+
+
+def _run(tasks: list[Task], msg: Message) -> list[Status]:
+    """``process`` each task in order, stopping after the first FAILED."""
+    out: list[Status] = []
+    for t in tasks:
+        out.append(t.process(msg))
+        if out[-1] is Status.FAILED:
+            break
+    return out
+
+
+def retransmit_wait(k: int) -> float:
+    return RETRANSMIT_TIMEOUT * RETRANSMIT_BASE**k
+
+
+class ExchangeManager:
+    """Owns Message IDs, the outstanding request, the retransmission timer and the response
+    cache of one IKE SA. ``send(packets, to)`` is how it hands datagrams to the SA."""
+
+    def __init__(self, sa: IkeSa) -> None:
+        self.sa = sa
+        self.queue: deque[tuple[int, list[Task]]] = deque()
+        self.active: _Outstanding | None = None
+        self.next_mid = 0
+        self.expected_mid = 0
+        self.last_response: tuple[int, list[bytes]] | None = None
+        self.passive: list[Task] | None = None
+        self.on_request_failed: Callable[[], None] | None = None
+
+    # --------------------------------------------------------------- requester side
+    def queue_exchange(self, exchange: int, tasks: list[Task], now: float) -> None:
+        self.queue.append((exchange, tasks))
+        self.initiate(now)
+
+    @property
+    def busy(self) -> bool:
+        return self.active is not None or bool(self.queue)
+
+    def initiate(self, now: float) -> None:
+        if self.active is not None or not self.queue or not self.sa.alive:
+            return
+        exchange, tasks = self.queue.popleft()
+        self.active = _Outstanding(exchange, tasks, self.next_mid)
+        self._build_and_send(now)
+
+    def _build_and_send(self, now: float) -> None:
+        act = self.active
+        assert act is not None
+        msg = self.sa.new_message(act.exchange, response=False, message_id=act.message_id)
+        for t in act.tasks:
+            t.build(msg)
+        act.packets = self.sa.encode(msg)
+        act.sends = 0
+        self._send_active(now)
+
+    def _send_active(self, now: float) -> None:
+        act = self.active
+        assert act is not None
+        self.sa.send(act.packets, None)
+        act.deadline = now + retransmit_wait(act.sends)
+        act.sends += 1
+
+    def process_response(self, msg: Message, now: float) -> None:
+        act = self.active
+        if act is None or msg.message_id != act.message_id or msg.exchange != act.exchange:
+            return  # unexpected or duplicate response: drop (§2.3)
+        statuses = _run(act.tasks, msg)
+        if not self.sa.alive:
+            self.active = None
+            return
+        if any(s is Status.FAILED for s in statuses):
+            self.active = None
+            self.next_mid += 1
+            self.sa.exchange_finished(act.exchange, failed=True, now=now)
+            self.initiate(now)
+            return
+        more = [t for t, s in zip(act.tasks, statuses, strict=False) if s is Status.NEED_MORE]
+        if more:
+            if act.exchange != ExchangeType.IKE_SA_INIT or self.sa.init_done:
+                self.next_mid += 1
+            self.active = _Outstanding(act.exchange, more, self.next_mid)
+            self._build_and_send(now)
+            return
+        self.active = None
+        self.next_mid += 1
+        self.sa.exchange_finished(act.exchange, failed=False, now=now)
+        self.initiate(now)
+
+    # --------------------------------------------------------------- responder side
+    def process_request(
+        self, msg: Message, now: float, make_tasks: Callable[[Message], list[Task] | None]
+    ) -> None:
+        if self.last_response is not None and msg.message_id == self.last_response[0]:
+            self.sa.send(self.last_response[1], self.sa.reply_to)  # retransmitted request
+            return
+        if msg.message_id != self.expected_mid:
+            return  # §2.3: outside the window: drop
+        tasks = self.passive if self.passive is not None else make_tasks(msg)
+        if tasks is None:
+            return
+        statuses = _run(tasks, msg)
+        resp = self.sa.new_message(msg.exchange, response=True, message_id=msg.message_id)
+        failed = [t for t, s in zip(tasks, statuses, strict=False) if s is Status.FAILED]
+        if failed:
+            for t in failed:
+                t.build(resp)
+            final = [Status.FAILED]
+        else:
+            final = [t.build(resp) for t in tasks]
+        packets = self.sa.encode(resp)
+        self.expected_mid += 1
+        self.last_response = (msg.message_id, packets)
+        self.sa.send(packets, self.sa.reply_to)
+        more = [t for t, s in zip(tasks, final, strict=False) if s is Status.NEED_MORE]
+        if failed or any(s is Status.FAILED for s in final):
+            self.passive = None
+            self.sa.exchange_finished(msg.exchange, failed=True, now=now, passive=True)
+        elif more:
+            self.passive = more
+        else:
+            self.passive = None
+            self.sa.exchange_finished(msg.exchange, failed=False, now=now, passive=True)
+
+    # --------------------------------------------------------------- timers
+    def get_timer(self) -> float | None:
+        return self.active.deadline if self.active is not None else None
+
+    def handle_timer(self, now: float) -> None:
+        act = self.active
+        if act is None or now < act.deadline:
+            return
+        if act.sends > RETRANSMIT_TRIES:
+            self.active = None
+            self.sa.retransmissions_exhausted(now)
+            return
+        self._send_active(now)
+
+    def resend_active(self, now: float) -> None:
+        """Retransmit the outstanding request now (after the endpoint moved)."""
+        if self.active is not None:
+            self.sa.send(self.active.packets, None)

@@ -1,0 +1,81 @@
+"""Key derivation (RFC 7296 §2.13-2.18; RFC 5282 §7.1 for AEAD salts).
+
+::
+
+    SKEYSEED = prf(Ni | Nr, g^ir)
+    {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr)
+    rekey:  SKEYSEED = prf(SK_d(old), g^ir(new) | Ni | Nr)
+    child:  KEYMAT = prf+(SK_d, [g^ir(new) |] Ni | Nr), taken in the order
+            encr(I->R) integ(I->R) encr(R->I) integ(R->I)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dsmip6.ikev2.transforms import Encr, Integ, Prf
+
+
+def skeyseed(prf: Prf, ni: bytes, nr: bytes, g_ir: bytes) -> bytes:
+    return prf(ni + nr, g_ir)
+
+
+def rekey_skeyseed(prf: Prf, old_sk_d: bytes, g_ir: bytes, ni: bytes, nr: bytes) -> bytes:
+    return prf(old_sk_d, g_ir + ni + nr)
+
+
+@dataclass(frozen=True)
+class IkeKeys:
+    sk_d: bytes
+    sk_ai: bytes
+    sk_ar: bytes
+    sk_ei: bytes
+    sk_er: bytes
+    sk_pi: bytes
+    sk_pr: bytes
+
+
+def derive_ike_keys(
+    prf: Prf,
+    encr: Encr,
+    integ: Integ | None,
+    seed: bytes,
+    ni: bytes,
+    nr: bytes,
+    spi_i: bytes,
+    spi_r: bytes,
+) -> IkeKeys:
+    """Split prf+(SKEYSEED, Ni|Nr|SPIi|SPIr) into the seven IKE SA keys."""
+    a = integ.key_size if integ is not None else 0
+    e = encr.key_size
+    p = prf.key_size
+    km = prf.plus(seed, ni + nr + spi_i + spi_r, p + 2 * a + 2 * e + 2 * p)
+    parts = []
+    off = 0
+    for n in (p, a, a, e, e, p, p):
+        parts.append(km[off : off + n])
+        off += n
+    return IkeKeys(*parts)
+
+
+@dataclass(frozen=True)
+class ChildKeys:
+    encr_i: bytes
+    """I->R encryption key (AEAD: key ‖ salt)."""
+    integ_i: bytes
+    encr_r: bytes
+    integ_r: bytes
+
+
+def derive_child_keys(
+    prf: Prf,
+    sk_d: bytes,
+    encr_size: int,
+    integ_size: int,
+    ni: bytes,
+    nr: bytes,
+    g_ir: bytes = b"",
+) -> ChildKeys:
+    km = prf.plus(sk_d, g_ir + ni + nr, 2 * (encr_size + integ_size))
+    e, a = encr_size, integ_size
+    return ChildKeys(km[:e], km[e : e + a], km[e + a : 2 * e + a], km[2 * e + a :])

@@ -1,0 +1,1022 @@
+"""IKEv2 message and payload codec (RFC 7296 §3), with the payload rule table per message.
+
+Layering: this module turns bytes into :class:`Message` objects and back. It knows nothing about
+keys; the SK payload is handed to an object implementing :class:`SkProtection` (see ``sk.py``)
+which encrypts on the way out and verifies/decrypts on the way in.
+
+Decoding contract: :func:`decode_message` raises only :class:`~dsmip6.errors.MalformedPacket`
+(bad layout: the caller answers INVALID_SYNTAX or drops), :class:`IkeDecodeError` subclasses
+carrying the notify the caller should answer with (unknown critical payload), or
+:class:`~dsmip6.errors.IntegrityCheckFailed` (SK did not verify: drop silently, §2.21.2).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+from typing import ClassVar, Protocol
+
+from dsmip6.errors import MalformedPacket, RemoteProtocolError
+from dsmip6.ikev2.constants import (
+    GENERIC_HEADER_LEN,
+    IKE_HEADER_LEN,
+    IKE_VERSION,
+    KEY_LENGTH_ATTRIBUTE,
+    CfgAttr,
+    ExchangeType,
+    Flag,
+    Notify,
+    PayloadType,
+    ProtocolId,
+    TransformType,
+    TsType,
+)
+
+__all__ = [
+    "IkeDecodeError",
+    "Transform",
+    "Proposal",
+    "SaPayload",
+    "KePayload",
+    "NoncePayload",
+    "IdPayload",
+    "CertPayload",
+    "CertReqPayload",
+    "AuthPayload",
+    "NotifyPayload",
+    "DeletePayload",
+    "VendorPayload",
+    "TrafficSelector",
+    "TsPayload",
+    "CfgAttribute",
+    "CpPayload",
+    "EapPayload",
+    "SkfPayload",
+    "UnknownPayload",
+    "Payload",
+    "Message",
+    "IkeHeader",
+    "decode_header",
+    "decode_message",
+    "encode_chain",
+    "decode_chain",
+    "MessageRule",
+    "PAYLOAD_RULES",
+    "check_rules",
+]
+
+
+class IkeDecodeError(RemoteProtocolError):
+    """The peer's message breaks RFC 7296 in a way that has a notify answer."""
+
+    def __init__(self, message: str, notify: int, data: bytes = b""):
+        super().__init__(message)
+        self.notify = notify
+        self.data = data
+
+
+def _need(data: bytes, n: int, what: str, offset: int = 0) -> None:
+    if len(data) < n:
+        raise MalformedPacket(f"{what}: need {n} octets, have {len(data)}", offset, "truncated")
+
+
+# ---------------------------------------------------------------------------------------------
+# SA payload (RFC 7296 §3.3)
+#
+#   Proposal:  Last(1) RESERVED(1) Length(2) Num(1) Protocol(1) SPI Size(1) #Transforms(1) SPI ...
+#   Transform: Last(1) RESERVED(1) Length(2) Type(1) RESERVED(1) Transform ID(2) Attributes ...
+
+
+@dataclass(frozen=True)
+class Transform:
+    type: int
+    id: int
+    key_length: int | None = None
+    """Key Length attribute in bits (AES), None when absent."""
+
+    def encode(self, last: bool) -> bytes:
+        attrs = b""
+        if self.key_length is not None:
+            attrs = struct.pack("!HH", KEY_LENGTH_ATTRIBUTE, self.key_length)
+        return struct.pack(
+            "!BBHBBH", 0 if last else 3, 0, 8 + len(attrs), self.type, 0, self.id
+        ) + (attrs)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    number: int
+    protocol: int
+    spi: bytes
+    transforms: tuple[Transform, ...]
+
+    def encode(self, last: bool) -> bytes:
+        body = b"".join(
+            t.encode(i == len(self.transforms) - 1) for i, t in enumerate(self.transforms)
+        )
+        head = struct.pack(
+            "!BBHBBBB",
+            0 if last else 2,
+            0,
+            8 + len(self.spi) + len(body),
+            self.number,
+            self.protocol,
+            len(self.spi),
+            len(self.transforms),
+        )
+        return head + self.spi + body
+
+    def of_type(self, ttype: int) -> list[Transform]:
+        return [t for t in self.transforms if t.type == ttype]
+
+
+def _decode_transforms(data: bytes, count: int, base: int) -> tuple[Transform, ...]:
+    out: list[Transform] = []
+    off = 0
+    last = 3
+    while last == 3:
+        _need(data[off:], 8, "transform", base + off)
+        last, _r, length, ttype, _r2, tid = struct.unpack_from("!BBHBBH", data, off)
+        if last not in (0, 3) or length < 8 or off + length > len(data):
+            raise MalformedPacket("bad transform header", base + off, "bad-length")
+        key_length: int | None = None
+        aoff = off + 8
+        while aoff < off + length:
+            _need(data[aoff : off + length], 4, "transform attribute", base + aoff)
+            atype, aval = struct.unpack_from("!HH", data, aoff)
+            if atype & 0x8000:
+                if atype == KEY_LENGTH_ATTRIBUTE:
+                    key_length = aval
+                aoff += 4
+            else:  # TLV form: skip (RFC 7296 §3.3.5)
+                aoff += 4 + aval
+        if aoff != off + length:
+            raise MalformedPacket("transform attributes overrun", base + aoff, "bad-length")
+        out.append(Transform(ttype, tid, key_length))
+        off += length
+    if len(out) != count or off != len(data):
+        raise MalformedPacket("transform count/length mismatch", base, "bad-length")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SaPayload:
+    TYPE: ClassVar[int] = PayloadType.SA
+    proposals: tuple[Proposal, ...]
+
+    def encode_body(self) -> bytes:
+        return b"".join(
+            p.encode(i == len(self.proposals) - 1) for i, p in enumerate(self.proposals)
+        )
+
+    @classmethod
+    def decode_body(cls, data: bytes) -> SaPayload:
+        props: list[Proposal] = []
+        off = 0
+        last = 2
+        while last == 2:
+            _need(data[off:], 8, "proposal", off)
+            last, _r, length, num, proto, spi_size, ntrans = struct.unpack_from(
+                "!BBHBBBB", data, off
+            )
+            if last not in (0, 2) or length < 8 + spi_size or off + length > len(data):
+                raise MalformedPacket("bad proposal header", off, "bad-length")
+            spi = data[off + 8 : off + 8 + spi_size]
+            trans = _decode_transforms(data[off + 8 + spi_size : off + length], ntrans, off)
+            props.append(Proposal(num, proto, spi, trans))
+            off += length
+        if off != len(data):
+            raise MalformedPacket("trailing data after last proposal", off, "bad-length")
+        return cls(tuple(props))
+
+
+# ---------------------------------------------------------------------------------------------
+# Simple payloads (RFC 7296 §3.4-3.12)
+
+
+@dataclass(frozen=True)
+class KePayload:
+    """Key Exchange: DH Group Num(2) RESERVED(2) Key Exchange Data (§3.4)."""
+
+    TYPE: ClassVar[int] = PayloadType.KE
+    group: int
+    data: bytes
+
+    def encode_body(self) -> bytes:
+        return struct.pack("!HH", self.group, 0) + self.data
+
+    @classmethod
+    def decode_body(cls, data: bytes) -> KePayload:
+        _need(data, 4, "KE")
+        return cls(struct.unpack_from("!H", data)[0], data[4:])
+
+
+@dataclass(frozen=True)
+class NoncePayload:
+    """Nonce data, 16..256 octets (§3.9)."""
+
+    TYPE: ClassVar[int] = PayloadType.NONCE
+    data: bytes
+
+    def encode_body(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def decode_body(cls, data: bytes) -> NoncePayload:
+        if not 16 <= len(data) <= 256:
+            raise MalformedPacket(f"nonce of {len(data)} octets", 0, "bad-length")
+        return cls(data)
+
+
+@dataclass(frozen=True)
+class IdPayload:
+    """IDi / IDr: ID Type(1) RESERVED(3) data (§3.5). ``body`` is IDx' of the AUTH computation."""
+
+    id_type: int
+    data: bytes
+    initiator: bool = True
+
+    @property
+    def TYPE(self) -> int:  # noqa: N802 - same name as the other payload classes
+        return PayloadType.IDI if self.initiator else PayloadType.IDR
+
+    @property
+    def body(self) -> bytes:
+        return self.encode_body()
+
+    def encode_body(self) -> bytes:
+        return struct.pack("!B3x", self.id_type) + self.data
+
+    @classmethod
+    def decode_body(cls, data: bytes, initiator: bool = True) -> IdPayload:
+        _need(data, 5, "ID")
+        return cls(data[0], data[4:], initiator)
+
+
+@dataclass(frozen=True)
+class CertPayload:
+    TYPE: ClassVar[int] = PayloadType.CERT
+    encoding: int
+    data: bytes
+
+    def encode_body(self) -> bytes:
+        return bytes([self.encoding]) + self.data
+
+    @classmethod
+    def decode_body(cls, data: bytes) -> CertPayload:
+        _need(data, 1, "CERT")
+        return cls(data[0], data[1:])
+
+
+@dataclass(frozen=True)
+class CertReqPayload:
+    TYPE: ClassVar[int] = PayloadType.CERTREQ
+    encoding: int
+    data: bytes
+    """Concatenated SHA-1 hashes of trusted CAs' SubjectPublicKeyInfo (§3.7)."""
+
+    def encode_body(self) -> bytes:
+        return bytes([self.encoding]) + self.data
+
+    @classmethod
+    def decode_body(cls, data: bytes) -> CertReqPayload:
+        _need(data, 1, "CERTREQ")
+        return cls(data[0], data[1:])
+
+
+@dataclass(frozen=True)
+class AuthPayload:
+    TYPE: ClassVar[int] = PayloadType.AUTH
+    method: int
+    data: bytes
+
+    def encode_body(self) -> bytes:
+        return struct.pack("!B3x", self.method) + self.data
+
+    @classmethod
+    def decode_body(cls, data: bytes) -> AuthPayload:
+        _need(data, 5, "AUTH")
+        return cls(data[0], data[4:])
+
+
+@dataclass(frozen=True)
+class NotifyPayload:
+    """Protocol ID(1) SPI Size(1) Notify Type(2) SPI Notification Data (§3.10)."""
+
+    TYPE: ClassVar[int] = PayloadType.NOTIFY
+    notify_type: int
+    data: bytes = b""
+    protocol: int = 0
+    spi: bytes = b""
+
+    def encode_body(self) -> bytes:
+        return (
+            struct.pack("!BBH", self.protocol, len(self.spi), self.notify_type)
+            + self.spi
+            + (self.data)
+        )
+
+    @classmethod
+    def decode_body(cls, data: bytes) -> NotifyPayload:
+        _need(data, 4, "N")
+        proto, spi_size, ntype = struct.unpack_from("!BBH", data)
+        _need(data, 4 + spi_size, "N SPI")
+        return cls(ntype, data[4 + spi_size :], proto, data[4 : 4 + spi_size])
+
+
+@dataclass(frozen=True)
+class DeletePayload:
+    """Protocol ID(1) SPI Size(1) Num of SPIs(2) SPIs (§3.11)."""
+
+    TYPE: ClassVar[int] = PayloadType.DELETE
+    protocol: int
+    spis: tuple[bytes, ...] = ()
+
+    def encode_body(self) -> bytes:
+        size = len(self.spis[0]) if self.spis else 0
+        return struct.pack("!BBH", self.protocol, size, len(self.spis)) + b"".join(self.spis)
+
+    @classmethod
+    def decode_body(cls, data: bytes) -> DeletePayload:
+        _need(data, 4, "D")
+        proto, size, num = struct.unpack_from("!BBH", data)
+        if proto == ProtocolId.IKE and (size != 0 or num != 0):
+            raise MalformedPacket("IKE delete must carry no SPI", 0, "bad-length")
+        if len(data) != 4 + size * num:
+            raise MalformedPacket("delete SPI list length", 4, "bad-length")
+        return cls(proto, tuple(data[4 + i * size : 4 + (i + 1) * size] for i in range(num)))
+
+
+@dataclass(frozen=True)
+class VendorPayload:
+    TYPE: ClassVar[int] = PayloadType.VENDOR
+    data: bytes
+
+    def encode_body(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def decode_body(cls, data: bytes) -> VendorPayload:
+        return cls(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Traffic selectors (RFC 7296 §3.13.1; RFC 4877 §7: MH type in the high octet of the port)
+
+
+def _addr(value: object) -> IPv4Address | IPv6Address:
+    if isinstance(value, IPv4Address | IPv6Address):
+        return value
+    if isinstance(value, str | int | bytes):
+        return ipaddress.ip_address(value)
+    raise TypeError(f"not an address: {value!r}")
+
+
+@dataclass(frozen=True)
+class TrafficSelector:
+    """An address range with protocol and port range; immutable, addresses as ipaddress objects.
+
+    For the Mobility Header (protocol 135) the port carries the MH type in its high octet
+    (``start_port = mh_type << 8``), as RFC 4877 §7 and RFC 4301 §4.4.1.1 specify.
+    """
+
+    start: IPv4Address | IPv6Address
+    end: IPv4Address | IPv6Address
+    protocol: int = 0
+    start_port: int = 0
+    end_port: int = 65535
+
+    def __init__(
+        self,
+        start: object,
+        end: object | None = None,
+        protocol: int = 0,
+        start_port: int = 0,
+        end_port: int = 65535,
+    ) -> None:
+        s = _addr(start)
+        e = _addr(end) if end is not None else s
+        if s.version != e.version:
+            raise ValueError("traffic selector mixes IPv4 and IPv6")
+        if not (0 <= protocol <= 255 and 0 <= start_port <= 65535 and 0 <= end_port <= 65535):
+            raise ValueError("protocol or port out of range")
+        object.__setattr__(self, "start", s)
+        object.__setattr__(self, "end", e)
+        object.__setattr__(self, "protocol", protocol)
+        object.__setattr__(self, "start_port", start_port)
+        object.__setattr__(self, "end_port", end_port)
+
+    @classmethod
+    def for_network(
+        cls, net: str | ipaddress.IPv4Network | ipaddress.IPv6Network, **kw: int
+    ) -> TrafficSelector:
+        n = ipaddress.ip_network(net, strict=False)
+        return cls(n.network_address, n.broadcast_address, **kw)
+
+    @classmethod
+    def any(cls, version: int = 6, protocol: int = 0) -> TrafficSelector:
+        if version == 6:
+            return cls("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", protocol)
+        return cls("0.0.0.0", "255.255.255.255", protocol)
+
+    @classmethod
+    def mobility_header(
+        cls, address: object, mh_type: int | None = None, end: object | None = None
+    ) -> TrafficSelector:
+        """Protocol 135 selector; one MH type (high port octet) or all types (None)."""
+        if mh_type is None:
+            return cls(address, end, 135, 0, 65535)
+        return cls(address, end, 135, mh_type << 8, mh_type << 8)
+
+    @property
+    def version(self) -> int:
+        return self.start.version
+
+    @property
+    def ts_type(self) -> int:
+        return TsType.IPV6_ADDR_RANGE if self.version == 6 else TsType.IPV4_ADDR_RANGE
+
+    @property
+    def is_single_address(self) -> bool:
+        return self.start == self.end
+
+    def mh_types(self) -> tuple[int, ...]:
+        """MH types admitted (for protocol 135); empty = every type."""
+        if self.protocol != 135 or (self.start_port == 0 and self.end_port == 65535):
+            return ()
+        if self.start_port > self.end_port:  # OPAQUE
+            return ()
+        return tuple(range(self.start_port >> 8, (self.end_port >> 8) + 1))
+
+    def intersect(self, other: TrafficSelector) -> TrafficSelector | None:
+        """The narrowest selector admitted by both, or None (RFC 7296 §2.9)."""
+        if self.version != other.version:
+            return None
+        if self.protocol and other.protocol and self.protocol != other.protocol:
+            return None
+        s = max(self.start, other.start)  # type: ignore[type-var]
+        e = min(self.end, other.end)  # type: ignore[type-var]
+        if s > e:
+            return None
+        sp = max(self.start_port, other.start_port)
+        ep = min(self.end_port, other.end_port)
+        if sp > ep:
+            return None
+        return TrafficSelector(s, e, self.protocol or other.protocol, sp, ep)
+
+    def contains(self, other: TrafficSelector) -> bool:
+        return self.intersect(other) == other
+
+    def encode(self) -> bytes:
+        return (
+            struct.pack(
+                "!BBHHH",
+                self.ts_type,
+                self.protocol,
+                16 if self.version == 4 else 40,
+                self.start_port,
+                self.end_port,
+            )
+            + self.start.packed
+            + self.end.packed
+        )
+
+    def __str__(self) -> str:
+        proto = f" proto {self.protocol}" if self.protocol else ""
+        ports = (
+            ""
+            if (self.start_port, self.end_port) == (0, 65535)
+            else (f" ports {self.start_port}-{self.end_port}")
+        )
+        return f"{self.start}-{self.end}{proto}{ports}"
+
+
+@dataclass(frozen=True)
+class TsPayload:
+    """TSi / TSr: Number of TSs(1) RESERVED(3) selectors (§3.13)."""
+
+    selectors: tuple[TrafficSelector, ...]
+    initiator: bool = True
+    unknown: int = 0
+    """Count of selectors of unknown type that were skipped."""
+
+    @property
+    def TYPE(self) -> int:  # noqa: N802
+        return PayloadType.TSI if self.initiator else PayloadType.TSR
+
+    def encode_body(self) -> bytes:
+        return struct.pack("!B3x", len(self.selectors)) + b"".join(
+            s.encode() for s in self.selectors
+        )
+
+    @classmethod
+    def decode_body(cls, data: bytes, initiator: bool = True) -> TsPayload:
+        _need(data, 4, "TS")
+        count = data[0]
+        off = 4
+        sels: list[TrafficSelector] = []
+        unknown = 0
+        for _ in range(count):
+            _need(data[off:], 8, "traffic selector", off)
+            ts_type, proto, length, sport, eport = struct.unpack_from("!BBHHH", data, off)
+            if length < 8 or off + length > len(data):
+                raise MalformedPacket("bad selector length", off, "bad-length")
+            body = data[off + 8 : off + length]
+            if ts_type == TsType.IPV4_ADDR_RANGE:
+                if length != 16:
+                    raise MalformedPacket("IPv4 selector length", off, "bad-length")
+                sels.append(
+                    TrafficSelector(
+                        IPv4Address(body[:4]), IPv4Address(body[4:]), proto, sport, eport
+                    )
+                )
+            elif ts_type == TsType.IPV6_ADDR_RANGE:
+                if length != 40:
+                    raise MalformedPacket("IPv6 selector length", off, "bad-length")
+                sels.append(
+                    TrafficSelector(
+                        IPv6Address(body[:16]), IPv6Address(body[16:]), proto, sport, eport
+                    )
+                )
+            else:
+                unknown += 1
+            off += length
+        if off != len(data):
+            raise MalformedPacket("trailing data in TS payload", off, "bad-length")
+        return cls(tuple(sels), initiator, unknown)
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration payload (§3.15; RFC 5026 §8.2 MIP6_HOME_PREFIX; TS 24.302 HOME_AGENT_ADDRESS)
+
+
+@dataclass(frozen=True)
+class CfgAttribute:
+    type: int
+    value: bytes = b""
+
+    def encode(self) -> bytes:
+        return struct.pack("!HH", self.type & 0x7FFF, len(self.value)) + self.value
+
+
+@dataclass(frozen=True)
+class CpPayload:
+    TYPE: ClassVar[int] = PayloadType.CP
+    cfg_type: int
+    attributes: tuple[CfgAttribute, ...] = ()
+
+    def encode_body(self) -> bytes:
+        return struct.pack("!B3x", self.cfg_type) + b"".join(a.encode() for a in self.attributes)
+
+    @classmethod
+    def decode_body(cls, data: bytes) -> CpPayload:
+        _need(data, 4, "CP")
+        off = 4
+        attrs: list[CfgAttribute] = []
+        while off < len(data):
+            _need(data[off:], 4, "CP attribute", off)
+            atype, length = struct.unpack_from("!HH", data, off)
+            if off + 4 + length > len(data):
+                raise MalformedPacket("CP attribute overruns payload", off, "truncated")
+            attrs.append(CfgAttribute(atype & 0x7FFF, data[off + 4 : off + 4 + length]))
+            off += 4 + length
+        return cls(data[0], tuple(attrs))
+
+    def values(self, attr: int) -> list[bytes]:
+        return [a.value for a in self.attributes if a.type == attr]
+
+
+def encode_home_prefix(prefix: ipaddress.IPv6Network, lifetime: int) -> bytes:
+    """MIP6_HOME_PREFIX reply value: Prefix Lifetime(4) ‖ Home Prefix(16) ‖ Prefix Length(1)."""
+    return struct.pack("!I", lifetime) + prefix.network_address.packed + bytes([prefix.prefixlen])
+
+
+def decode_home_prefix(value: bytes) -> tuple[ipaddress.IPv6Network, int | None]:
+    """Decode attribute 16. 21 octets: RFC 5026 §8.2 (lifetime, prefix, length).
+
+    17 octets: strongSwan 5.9 sends the pool prefix without the lifetime (prefix ‖ length);
+    dsmip6 accepts it deliberately, with the lifetime reported as unknown (None). Other lengths
+    raise MalformedPacket (the caller ignores that attribute).
+    """
+    if len(value) == 21:
+        lifetime = struct.unpack_from("!I", value)[0]
+        raw, plen = value[4:20], value[20]
+    elif len(value) == 17:
+        lifetime, raw, plen = None, value[:16], value[16]
+    else:
+        raise MalformedPacket(f"MIP6_HOME_PREFIX of {len(value)} octets", 0, "bad-length")
+    if plen > 128:
+        raise MalformedPacket("prefix length > 128", 0, "bad-length")
+    return ipaddress.IPv6Network((IPv6Address(raw), plen), strict=False), lifetime
+
+
+@dataclass(frozen=True)
+class EapPayload:
+    """One complete EAP packet (§3.16)."""
+
+    TYPE: ClassVar[int] = PayloadType.EAP
+    data: bytes
+
+    def encode_body(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def decode_body(cls, data: bytes) -> EapPayload:
+        _need(data, 4, "EAP")
+        if struct.unpack_from("!H", data, 2)[0] != len(data):
+            raise MalformedPacket("EAP length does not match payload", 2, "bad-length")
+        return cls(data)
+
+
+@dataclass(frozen=True)
+class SkfPayload:
+    """Encrypted Fragment (RFC 7383 §2.5): Fragment Number(2) Total Fragments(2) IV/data/ICV."""
+
+    TYPE: ClassVar[int] = PayloadType.SKF
+    number: int
+    total: int
+    raw: bytes = b""
+
+
+@dataclass(frozen=True)
+class UnknownPayload:
+    """A payload type we do not implement, non-critical: kept and skipped (§3.2)."""
+
+    type: int
+    data: bytes
+    critical: bool = False
+
+    @property
+    def TYPE(self) -> int:  # noqa: N802
+        return self.type
+
+    def encode_body(self) -> bytes:
+        return self.data
+
+
+Payload = (
+    SaPayload
+    | KePayload
+    | NoncePayload
+    | IdPayload
+    | CertPayload
+    | CertReqPayload
+    | AuthPayload
+    | NotifyPayload
+    | DeletePayload
+    | VendorPayload
+    | TsPayload
+    | CpPayload
+    | EapPayload
+    | UnknownPayload
+)
+
+_DECODERS: dict[int, object] = {
+    PayloadType.SA: SaPayload.decode_body,
+    PayloadType.KE: KePayload.decode_body,
+    PayloadType.IDI: lambda d: IdPayload.decode_body(d, True),
+    PayloadType.IDR: lambda d: IdPayload.decode_body(d, False),
+    PayloadType.CERT: CertPayload.decode_body,
+    PayloadType.CERTREQ: CertReqPayload.decode_body,
+    PayloadType.AUTH: AuthPayload.decode_body,
+    PayloadType.NONCE: NoncePayload.decode_body,
+    PayloadType.NOTIFY: NotifyPayload.decode_body,
+    PayloadType.DELETE: DeletePayload.decode_body,
+    PayloadType.VENDOR: VendorPayload.decode_body,
+    PayloadType.TSI: lambda d: TsPayload.decode_body(d, True),
+    PayloadType.TSR: lambda d: TsPayload.decode_body(d, False),
+    PayloadType.CP: CpPayload.decode_body,
+    PayloadType.EAP: EapPayload.decode_body,
+}
+
+
+def encode_chain(payloads: Sequence[Payload], next_after: int = 0) -> tuple[int, bytes]:
+    """Encode a payload chain; returns (type of the first payload, bytes).
+
+    ``next_after`` is the Next Payload value of the last payload (SK when an SK payload follows).
+    """
+    out = bytearray()
+    for i, p in enumerate(payloads):
+        nxt = payloads[i + 1].TYPE if i + 1 < len(payloads) else next_after
+        body = p.encode_body()
+        crit = 0x80 if isinstance(p, UnknownPayload) and p.critical else 0
+        out += struct.pack("!BBH", nxt, crit, GENERIC_HEADER_LEN + len(body)) + body
+    first = payloads[0].TYPE if payloads else next_after
+    return first, bytes(out)
+
+
+@dataclass
+class RawSk:
+    """Where the SK (or SKF) payload sits in a received message."""
+
+    type: int
+    offset: int
+    """Offset of the SK generic header in the message."""
+    inner_first: int
+    """Next Payload of the SK header = type of the first inner payload."""
+    body: bytes
+
+
+def decode_chain(
+    data: bytes, first: int, base: int = 0, allow_sk: bool = True
+) -> tuple[list[Payload], RawSk | None]:
+    """Decode a payload chain. Stops at SK/SKF (must be last) and returns it raw."""
+    payloads: list[Payload] = []
+    off = 0
+    nxt = first
+    while nxt != PayloadType.NONE:
+        _need(data[off:], 4, "generic payload header", base + off)
+        this = nxt
+        nxt, flags, length = struct.unpack_from("!BBH", data, off)
+        if length < 4 or off + length > len(data):
+            raise MalformedPacket(f"payload {this} length {length}", base + off, "bad-length")
+        body = data[off + 4 : off + length]
+        if this in (PayloadType.SK, PayloadType.SKF):
+            if not allow_sk:
+                raise MalformedPacket("SK inside SK", base + off, "bad-nesting")
+            if off + length != len(data):
+                raise MalformedPacket("SK payload is not the last payload", base + off, "trailing")
+            return payloads, RawSk(this, base + off, nxt, body)
+        decoder = _DECODERS.get(this)
+        if decoder is None:
+            if flags & 0x80:
+                raise IkeDecodeError(
+                    f"unsupported critical payload {this}",
+                    Notify.UNSUPPORTED_CRITICAL_PAYLOAD,
+                    bytes([this]),
+                )
+            payloads.append(UnknownPayload(this, body, False))
+        else:
+            try:
+                payloads.append(decoder(body))  # type: ignore[operator]
+            except MalformedPacket as e:
+                raise MalformedPacket(f"payload {this}: {e}", base + off + 4, e.reason) from None
+            except ValueError as e:
+                raise MalformedPacket(f"payload {this}: {e}", base + off + 4, "bad-value") from None
+        off += length
+    if off != len(data):
+        raise MalformedPacket("trailing octets after last payload", base + off, "trailing")
+    return payloads, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Header and message (§3.1)
+#
+#   0 SPIi(8) | 8 SPIr(8) | 16 Next Payload | 17 Version | 18 Exchange | 19 Flags |
+#   20 Message ID(4) | 24 Length(4)
+
+
+@dataclass(frozen=True)
+class IkeHeader:
+    spi_i: bytes
+    spi_r: bytes
+    next_payload: int
+    version: int
+    exchange: int
+    flags: int
+    message_id: int
+    length: int
+
+    @property
+    def response(self) -> bool:
+        return bool(self.flags & Flag.RESPONSE)
+
+    @property
+    def initiator(self) -> bool:
+        return bool(self.flags & Flag.INITIATOR)
+
+
+def decode_header(data: bytes) -> IkeHeader:
+    _need(data, IKE_HEADER_LEN, "IKE header")
+    spi_i, spi_r = data[:8], data[8:16]
+    nxt, ver, exch, flags, mid, length = struct.unpack_from("!BBBBII", data, 16)
+    if length != len(data):
+        raise MalformedPacket(f"IKE length {length} != datagram {len(data)}", 24, "bad-length")
+    return IkeHeader(spi_i, spi_r, nxt, ver, exch, flags, mid, length)
+
+
+class SkProtection(Protocol):
+    """Encrypts/decrypts the SK payload for one IKE SA (implemented in ``sk.py``)."""
+
+    def seal(self, head: bytes, inner_first: int, inner: bytes) -> bytes: ...
+
+    def open(self, message: bytes, sk_offset: int) -> bytes: ...
+
+
+@dataclass
+class Message:
+    """An IKE message: header fields, clear payloads, and the payloads inside SK.
+
+    ``encrypted`` is None for messages without SK (IKE_SA_INIT), else the inner payload list.
+    """
+
+    exchange: int
+    response: bool
+    initiator: bool
+    message_id: int
+    spi_i: bytes = b"\x00" * 8
+    spi_r: bytes = b"\x00" * 8
+    payloads: list[Payload] = field(default_factory=list)
+    encrypted: list[Payload] | None = None
+    raw: bytes = field(default=b"", compare=False, repr=False)
+    """The received octets (IKE header onwards), set by ``decode_message``."""
+
+    # ------------------------------------------------------------------ access helpers
+    def all_payloads(self) -> list[Payload]:
+        return self.payloads + (self.encrypted or [])
+
+    def get(self, cls: type, *, initiator: bool | None = None) -> Payload | None:
+        for p in self.all_payloads():
+            if isinstance(p, cls) and (
+                initiator is None or getattr(p, "initiator", None) == initiator
+            ):
+                return p
+        return None
+
+    def get_all(self, cls: type) -> list[Payload]:
+        return [p for p in self.all_payloads() if isinstance(p, cls)]
+
+    def notify(self, ntype: int) -> NotifyPayload | None:
+        for p in self.all_payloads():
+            if isinstance(p, NotifyPayload) and p.notify_type == ntype:
+                return p
+        return None
+
+    def notifies(self, ntype: int) -> list[NotifyPayload]:
+        return [p for p in self.get_all(NotifyPayload) if p.notify_type == ntype]  # type: ignore[union-attr]
+
+    def error_notifies(self) -> list[NotifyPayload]:
+        return [
+            p
+            for p in self.get_all(NotifyPayload)
+            if p.notify_type < 16384  # type: ignore[union-attr]
+        ]  # type: ignore[misc]
+
+    def add(self, payload: Payload) -> None:
+        """Append to the encrypted list when the message has one, else to the clear list."""
+        if self.encrypted is not None:
+            self.encrypted.append(payload)
+        else:
+            self.payloads.append(payload)
+
+    # ------------------------------------------------------------------ encoding
+    def flags(self) -> int:
+        return (Flag.RESPONSE if self.response else 0) | (Flag.INITIATOR if self.initiator else 0)
+
+    def header_bytes(self, first: int, length: int) -> bytes:
+        return (
+            self.spi_i
+            + self.spi_r
+            + struct.pack(
+                "!BBBBII", first, IKE_VERSION, self.exchange, self.flags(), self.message_id, length
+            )
+        )
+
+    def encode(self, protection: SkProtection | None = None) -> bytes:
+        if self.encrypted is None:
+            first, body = encode_chain(self.payloads)
+            return self.header_bytes(first, IKE_HEADER_LEN + len(body)) + body
+        if protection is None:
+            raise ValueError("message has an SK payload but no keys")
+        inner_first, inner = encode_chain(self.encrypted)
+        first, clear = encode_chain(self.payloads, PayloadType.SK)
+        head = self.header_bytes(first, 0) + clear
+        return protection.seal(head, inner_first, inner)
+
+
+def decode_message(data: bytes, protection: SkProtection | None) -> tuple[Message, RawSk | None]:
+    """Decode a whole message. With SK and ``protection``: verify, decrypt, decode the inner chain.
+
+    Returns the message and the raw SK info (for SKF reassembly the caller inspects it).
+    Without ``protection`` an SK payload is returned raw and ``encrypted`` stays None.
+    """
+    h = decode_header(data)
+    if h.version >> 4 != 2:
+        raise IkeDecodeError(f"major version {h.version >> 4}", Notify.INVALID_MAJOR_VERSION)
+    payloads, sk = decode_chain(data[IKE_HEADER_LEN:], h.next_payload, IKE_HEADER_LEN)
+    msg = Message(
+        exchange=h.exchange,
+        response=h.response,
+        initiator=h.initiator,
+        message_id=h.message_id,
+        spi_i=h.spi_i,
+        spi_r=h.spi_r,
+        payloads=payloads,
+        raw=data,
+    )
+    if sk is not None and sk.type == PayloadType.SK and protection is not None:
+        inner = protection.open(data, sk.offset)
+        msg.encrypted, nested = decode_chain(inner, sk.inner_first, 0, allow_sk=False)
+    return msg, sk
+
+
+# ---------------------------------------------------------------------------------------------
+# Payload rule table (STYLE §5.6; RFC 7296 §1.2-1.5): per (exchange, response) which payloads may
+# appear and how often. Anything beyond these bounds is INVALID_SYNTAX. Notify, Vendor ID and
+# unknown non-critical payloads are always allowed.
+
+
+@dataclass(frozen=True)
+class MessageRule:
+    encrypted: bool
+    counts: dict[int, tuple[int, int]]
+    """payload type -> (min, max); min applies only to non-error messages."""
+
+
+_P = PayloadType
+_MANY = 255
+PAYLOAD_RULES: dict[tuple[int, bool], MessageRule] = {
+    (ExchangeType.IKE_SA_INIT, False): MessageRule(
+        False, {_P.SA: (1, 1), _P.KE: (1, 1), _P.NONCE: (1, 1), _P.CERTREQ: (0, _MANY)}
+    ),
+    (ExchangeType.IKE_SA_INIT, True): MessageRule(
+        False, {_P.SA: (1, 1), _P.KE: (1, 1), _P.NONCE: (1, 1), _P.CERTREQ: (0, _MANY)}
+    ),
+    (ExchangeType.IKE_AUTH, False): MessageRule(
+        True,
+        {
+            _P.IDI: (0, 1),
+            _P.CERT: (0, 4),
+            _P.CERTREQ: (0, _MANY),
+            _P.IDR: (0, 1),
+            _P.AUTH: (0, 1),
+            _P.EAP: (0, 1),
+            _P.CP: (0, 1),
+            _P.SA: (0, 1),
+            _P.TSI: (0, 1),
+            _P.TSR: (0, 1),
+        },
+    ),
+    (ExchangeType.IKE_AUTH, True): MessageRule(
+        True,
+        {
+            _P.IDR: (0, 1),
+            _P.CERT: (0, 4),
+            _P.AUTH: (0, 1),
+            _P.EAP: (0, 1),
+            _P.CP: (0, 1),
+            _P.SA: (0, 1),
+            _P.TSI: (0, 1),
+            _P.TSR: (0, 1),
+        },
+    ),
+    (ExchangeType.CREATE_CHILD_SA, False): MessageRule(
+        True, {_P.SA: (1, 1), _P.NONCE: (1, 1), _P.KE: (0, 1), _P.TSI: (0, 1), _P.TSR: (0, 1)}
+    ),
+    (ExchangeType.CREATE_CHILD_SA, True): MessageRule(
+        True, {_P.SA: (1, 1), _P.NONCE: (1, 1), _P.KE: (0, 1), _P.TSI: (0, 1), _P.TSR: (0, 1)}
+    ),
+    (ExchangeType.INFORMATIONAL, False): MessageRule(True, {_P.DELETE: (0, _MANY), _P.CP: (0, 1)}),
+    (ExchangeType.INFORMATIONAL, True): MessageRule(True, {_P.DELETE: (0, _MANY), _P.CP: (0, 1)}),
+}
+_ALWAYS = {_P.NOTIFY, _P.VENDOR}
+
+
+def check_rules(msg: Message) -> None:
+    """Raise IkeDecodeError(INVALID_SYNTAX) when ``msg`` breaks the rule table.
+
+    Messages carrying an error notify (a refusal) need not have the mandatory payloads.
+    """
+    rule = PAYLOAD_RULES.get((msg.exchange, msg.response))
+    if rule is None:
+        raise IkeDecodeError(f"unknown exchange type {msg.exchange}", Notify.INVALID_SYNTAX)
+    if rule.encrypted and msg.encrypted is None:
+        raise IkeDecodeError("exchange must be encrypted", Notify.INVALID_SYNTAX)
+    if not rule.encrypted and msg.encrypted is not None:
+        raise IkeDecodeError("IKE_SA_INIT must not be encrypted", Notify.INVALID_SYNTAX)
+    plist = msg.encrypted if rule.encrypted else msg.payloads
+    if rule.encrypted and msg.payloads:
+        # Only SK may appear in the clear in an encrypted exchange (§3.14).
+        if any(not isinstance(p, UnknownPayload) for p in msg.payloads):
+            raise IkeDecodeError("cleartext payload beside SK", Notify.INVALID_SYNTAX)
+    counts: dict[int, int] = {}
+    for p in plist or []:
+        if isinstance(p, UnknownPayload):
+            continue
+        counts[p.TYPE] = counts.get(p.TYPE, 0) + 1
+    refusal = (
+        bool(msg.error_notifies())
+        or msg.notify(Notify.COOKIE) is not None
+        or (msg.notify(Notify.REDIRECT) is not None)
+    )
+    for ptype, n in counts.items():
+        if ptype in _ALWAYS:
+            continue
+        bounds = rule.counts.get(ptype)
+        if bounds is None or n > bounds[1]:
+            raise IkeDecodeError(f"payload {ptype} not allowed here ({n}x)", Notify.INVALID_SYNTAX)
+    if not refusal:
+        for ptype, (lo, _hi) in rule.counts.items():
+            if counts.get(ptype, 0) < lo:
+                raise IkeDecodeError(f"payload {ptype} missing", Notify.INVALID_SYNTAX)
+
+
+def cp_attribute_types(cp: CpPayload) -> Iterable[int]:
+    return (a.type for a in cp.attributes)
+
+
+CFG = CfgAttr
+TT = TransformType

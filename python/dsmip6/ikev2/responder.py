@@ -1,0 +1,182 @@
+"""The HA side: ``IkeResponder`` (contract D), one object serving every UE.
+
+Theory of operation:
+
+1. A first IKE_SA_INIT request (SPIr = 0) is handled before any state exists: rule check,
+   half-open limit (drop beyond ``half_open_limit``), cookie demand beyond ``cookie_threshold``
+   (stateless: RFC 7296 §2.6). Then an IkeSa is created with our SPIr and answers it.
+   A retransmitted first request (same SPIi and source) gets the cached response.
+2. Every later message is demultiplexed by our SPI (SPIr when the I flag is set).
+3. Half-open SAs (not authenticated within ``half_open_timeout``) disappear silently.
+4. IKE_AUTH: peer authenticated by PSK, certificate, or EAP through ``eap_server_factory``;
+   CFG_REPLY from ``address_assigner``; child selectors narrowed by ``ts_policy``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, hmac
+
+from dsmip6.errors import MalformedPacket
+from dsmip6.ikev2._engine import Engine, norm_address
+from dsmip6.ikev2.child import ChildSa
+from dsmip6.ikev2.config import ResponderConfig
+from dsmip6.ikev2.constants import ExchangeType, Notify
+from dsmip6.ikev2.message import (
+    IkeDecodeError,
+    IkeHeader,
+    Message,
+    NoncePayload,
+    NotifyPayload,
+    check_rules,
+    decode_message,
+)
+from dsmip6.ikev2.sa import IkeSa, SaState
+from dsmip6.ikev2.tasks.ike_init import IkeInit
+from dsmip6.ikev2.transforms import Rng
+
+__all__ = ["IkeResponder"]
+
+Address = tuple[str, int]
+
+
+class IkeResponder(Engine):
+    """IKEv2 responder (HA), many IKE SAs. Sans-I/O."""
+
+    def __init__(self, config: ResponderConfig, *, rng: Rng) -> None:
+        super().__init__(config, rng)
+        self._by_init: dict[tuple[bytes, Address], IkeSa] = {}
+        self._cookie_secret: bytes | None = None
+
+    # ------------------------------------------------------------------ introspection
+    def half_open_count(self) -> int:
+        return sum(1 for sa in self._sas.values() if sa.state in (SaState.INIT, SaState.AUTH))
+
+    def ike_sa_ids(self) -> list[int]:
+        return [i for i, sa in self._sas.items() if sa.state == SaState.ESTABLISHED]
+
+    def children(self, ike_sa_id: int) -> dict[int, ChildSa]:
+        return dict(self._sa(ike_sa_id).children)
+
+    def endpoints(self, ike_sa_id: int) -> tuple[Address, Address]:
+        sa = self._sa(ike_sa_id)
+        return sa.local, sa.remote
+
+    # ------------------------------------------------------------------ API (contract D)
+    def delete_ike_sa(self, ike_sa_id: int, now: float) -> None:
+        self._delete_ike(self._sa(ike_sa_id), now)
+
+    def move(self, ike_sa_id: int, local: Any, remote: Any) -> None:
+        """Move one IKE SA to the UE's new CoA after an accepted K=1 BU (RFC 4877 §7.4)."""
+        self._move(self._sa(ike_sa_id), local, remote)
+
+    def create_child_sa(
+        self, ike_sa_id: int, ts_i: Any, ts_r: Any, *, mode: str = "tunnel", now: float
+    ) -> None:
+        """HA-initiated CREATE_CHILD_SA (e.g. user-plane tunnel SA, TS 24.303 §5.5A)."""
+        self._create_child(self._sa(ike_sa_id), ts_i, ts_r, mode, now)
+
+    def delete_child_sa(self, ike_sa_id: int, spi_in: int, now: float) -> None:
+        self._delete_child(self._sa(ike_sa_id), spi_in, now)
+
+    def rekey_child_sa(self, ike_sa_id: int, spi_in: int, now: float) -> None:
+        self._rekey_child(self._sa(ike_sa_id), spi_in, now)
+
+    def rekey_ike_sa(self, ike_sa_id: int, now: float) -> None:
+        self._rekey_ike(self._sa(ike_sa_id), now)
+
+    def liveness_check(self, ike_sa_id: int, now: float) -> None:
+        self._liveness(self._sa(ike_sa_id), now)
+
+    # ------------------------------------------------------------------ IKE_SA_INIT front door
+    def _dispatch(
+        self, header: IkeHeader, data: bytes, src: Address, dst: Address, now: float
+    ) -> None:
+        if (
+            header.exchange == ExchangeType.IKE_SA_INIT
+            and not header.response
+            and header.initiator
+            and header.spi_r == b"\x00" * 8
+        ):
+            self._first_request(header, data, src, dst, now)
+            return
+        super()._dispatch(header, data, src, dst, now)
+
+    def _stateless_reply(
+        self, header: IkeHeader, notify: NotifyPayload, src: Address, dst: Address
+    ) -> None:
+        msg = Message(ExchangeType.IKE_SA_INIT, True, False, 0, header.spi_i, b"\x00" * 8, [notify])
+        self._queue_datagram(msg.encode(), dst, src)
+
+    def _cookie(self, ni: bytes, src: Address, spi_i: bytes) -> bytes:
+        """<version> | HMAC-SHA-256(secret, Ni | IPi | SPIi)[:16] (RFC 7296 §2.6)."""
+        if self._cookie_secret is None:
+            self._cookie_secret = self._rng(32)
+        from ipaddress import ip_address
+
+        h = hmac.HMAC(self._cookie_secret, hashes.SHA256())
+        h.update(ni + ip_address(src[0]).packed + spi_i)
+        return b"\x01" + h.finalize()[:16]
+
+    def _first_request(
+        self, header: IkeHeader, data: bytes, src: Address, dst: Address, now: float
+    ) -> None:
+        key = (header.spi_i, src)
+        old = self._by_init.get(key)
+        if old is not None and old.alive:
+            if header.message_id == 0 and old.mgr.last_response is not None:
+                old.send(old.mgr.last_response[1], (dst, src))  # retransmission
+            return
+        if header.message_id != 0:
+            return
+        try:
+            msg, sk = decode_message(data, None)
+            if sk is not None:
+                return
+            check_rules(msg)
+        except IkeDecodeError as e:
+            if e.notify in (Notify.UNSUPPORTED_CRITICAL_PAYLOAD, Notify.INVALID_MAJOR_VERSION):
+                self._stateless_reply(header, NotifyPayload(e.notify, e.data), src, dst)
+            return
+        except MalformedPacket:
+            return
+        cfg = self.config
+        half_open = self.half_open_count()
+        if half_open >= cfg.half_open_limit:
+            return  # under attack: drop silently
+        if half_open >= cfg.cookie_threshold:
+            nonce = msg.get(NoncePayload)
+            assert nonce is not None
+            want = self._cookie(nonce.data, src, header.spi_i)  # type: ignore[union-attr]
+            first = msg.payloads[0] if msg.payloads else None
+            if not (
+                isinstance(first, NotifyPayload)
+                and first.notify_type == Notify.COOKIE
+                and first.data == want
+            ):
+                self._stateless_reply(header, NotifyPayload(Notify.COOKIE, want), src, dst)
+                return
+        sa = IkeSa(self, self._next_id, False, cfg, self._rng, dst, src, now)
+        self._next_id += 1
+        sa.spi_i = header.spi_i
+        sa.spi_r = self._new_ike_spi()
+        sa.init_key = key  # type: ignore[attr-defined]
+        self._register(sa)
+        self._by_init[key] = sa
+        sa.reply_to = (dst, src)
+        sa.mgr.process_request(msg, now, lambda m: [IkeInit(sa, False)])
+
+    def _forget(self, sa: IkeSa) -> None:
+        super()._forget(sa)
+        key = getattr(sa, "init_key", None)
+        if key is not None and self._by_init.get(key) is sa:
+            del self._by_init[key]
+
+    def _on_established(self, sa: IkeSa) -> None:
+        key = getattr(sa, "init_key", None)
+        if key is not None and self._by_init.get(key) is sa:
+            del self._by_init[key]
+
+
+_ = norm_address

@@ -1,0 +1,439 @@
+"""One IKE SA: its keys, endpoints, children and exchange manager (shared by both roles).
+
+Theory of operation:
+
+1. An ``IkeSa`` is created by an engine (``IkeInitiator.connect`` or the responder on a first
+   IKE_SA_INIT request) and registered under *its own* SPI; the engine demultiplexes a received
+   message by the SPI that belongs to this side (SPIr if the I flag is set, else SPIi).
+2. States: ``INIT`` (IKE_SA_INIT running) → ``AUTH`` (keys exist, IKE_AUTH running) →
+   ``ESTABLISHED`` → ``DELETING`` → ``DEAD``. A DEAD SA is removed by its engine; nothing it
+   holds (children, data-plane SAs) survives it.
+3. Received messages are decoded with this SA's keys, checked against the payload rule table,
+   then handed to the exchange manager as a request or a response. Decoding errors in requests
+   are answered with the notify they call for; in responses, and every integrity failure, they
+   are dropped silently (RFC 7296 §2.21).
+4. Events go to the engine's queue through ``emit``; datagrams through ``send``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from typing import TYPE_CHECKING, Any
+
+from dsmip6.errors import CacheError, IntegrityCheckFailed, MalformedPacket
+from dsmip6.ikev2 import fragment
+from dsmip6.ikev2.child import ChildSa
+from dsmip6.ikev2.constants import (
+    NAT_T_PORT,
+    ExchangeType,
+    Notify,
+    PayloadType,
+)
+from dsmip6.ikev2.events import (
+    ChildSaDeleted,
+    ChildSaEstablished,
+    IkeAuthFailed,
+    IkeEvent,
+    IkeSaDeleted,
+    IkeSaEstablished,
+)
+from dsmip6.ikev2.exchange import ExchangeManager, Status, Task
+from dsmip6.ikev2.message import (
+    IdPayload,
+    IkeDecodeError,
+    IkeHeader,
+    Message,
+    NotifyPayload,
+    check_rules,
+    decode_chain,
+    decode_message,
+)
+from dsmip6.ikev2.sk import SkCrypto
+from dsmip6.ikev2.transforms import Rng, sha1
+
+if TYPE_CHECKING:
+    from dsmip6.ikev2.config import Assignment, InitiatorConfig, ResponderConfig
+    from dsmip6.ikev2.keys import IkeKeys
+    from dsmip6.ikev2.transforms import Encr, Integ, Prf
+
+Address = tuple[str, int]
+
+
+class SaState(enum.Enum):
+    INIT = "init"
+    AUTH = "auth"
+    ESTABLISHED = "established"
+    DELETING = "deleting"
+    DEAD = "dead"
+
+
+def nat_hash(spi_i: bytes, spi_r: bytes, addr: Address) -> bytes:
+    """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 §2.23)."""
+    return sha1(spi_i + spi_r + ip_address(addr[0]).packed + addr[1].to_bytes(2, "big"))
+
+
+class IkeSa:
+    def __init__(
+        self,
+        engine: Any,
+        sa_id: int,
+        original_initiator: bool,
+        config: InitiatorConfig | ResponderConfig,
+        rng: Rng,
+        local: Address,
+        remote: Address,
+        now: float,
+    ) -> None:
+        self.engine = engine
+        self.id = sa_id
+        self.original_initiator = original_initiator
+        self.config = config
+        self.rng = rng
+        self.local = local
+        self.remote = remote
+        self.reply_to: tuple[Address, Address] | None = None
+        self.created_at = now
+        self.last_heard = now
+        self.state = SaState.INIT
+        self.spi_i = b""
+        self.spi_r = b"\x00" * 8
+        self.mgr = ExchangeManager(self)
+        # negotiated
+        self.prf: Prf | None = None
+        self.encr: Encr | None = None
+        self.integ: Integ | None = None
+        self.dh_group = 0
+        self.keys: IkeKeys | None = None
+        self.sk: SkCrypto | None = None
+        self.ni = b""
+        self.nr = b""
+        self.init_request = b""
+        self.init_response = b""
+        self.init_done = False
+        self.nat_local = False
+        self.nat_remote = False
+        self.fragmentation = False
+        self.peer_sig_hashes: tuple[int, ...] = ()
+        self.peer_certreq = False
+        # authentication
+        self.my_id: IdPayload | None = None
+        self.peer_id: IdPayload | None = None
+        self.requested_idr: IdPayload | None = None
+        self.authenticated = False
+        self.eap_identity: str | None = None
+        # configuration
+        self.assignment: Assignment | None = None
+        self.home_prefix: IPv6Network | None = None
+        self.prefix_lifetime: int | None = None
+        self.home_address: IPv6Address | None = None
+        self.ha_addresses: tuple[IPv6Address | IPv4Address, ...] = ()
+        self.internal_ip4: IPv4Address | None = None
+        self.cp_failed = False
+        # children
+        self.children: dict[int, ChildSa] = {}
+        self.pending_children: list[ChildSa] = []
+        self.auth_tasks: list[Task] | None = None
+        self.fragments = fragment.Reassembly()
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def alive(self) -> bool:
+        return self.state not in (SaState.DEAD,)
+
+    @property
+    def use_nat_t(self) -> bool:
+        return self.local[1] == NAT_T_PORT
+
+    @property
+    def nat_detected(self) -> bool:
+        return self.nat_local or self.nat_remote
+
+    @property
+    def our_spi(self) -> bytes:
+        return self.spi_i if self.original_initiator else self.spi_r
+
+    def emit(self, event: IkeEvent) -> None:
+        self.engine._events.append(event)
+
+    def send(self, packets: list[bytes], to: tuple[Address, Address] | None) -> None:
+        local, remote = to if to is not None else (self.local, self.remote)
+        for p in packets:
+            self.engine._queue_datagram(p, local, remote)
+
+    def new_message(self, exchange: int, *, response: bool, message_id: int) -> Message:
+        return Message(
+            exchange=exchange,
+            response=response,
+            initiator=self.original_initiator,
+            message_id=message_id,
+            spi_i=self.spi_i,
+            spi_r=self.spi_r,
+            encrypted=None if exchange == ExchangeType.IKE_SA_INIT else [],
+        )
+
+    def encode(self, msg: Message) -> list[bytes]:
+        if msg.encrypted is None:
+            data = msg.encode()
+            if msg.exchange == ExchangeType.IKE_SA_INIT:
+                if msg.response:
+                    self.init_response = data
+                else:
+                    self.init_request = data
+            return [data]
+        assert self.sk is not None
+        data = msg.encode(self.sk)
+        limit = self.config.fragment_size - (4 if self.use_nat_t else 0)
+        if self.fragmentation and len(data) > limit and msg.exchange == ExchangeType.IKE_AUTH:
+            return fragment.fragment(msg, self.sk, limit)
+        return [data]
+
+    def make_crypto(self) -> None:
+        assert self.keys is not None and self.encr is not None
+        k = self.keys
+        if self.original_initiator:
+            self.sk = SkCrypto(self.encr, self.integ, k.sk_ei, k.sk_ai, k.sk_er, k.sk_ar, self.rng)
+        else:
+            self.sk = SkCrypto(self.encr, self.integ, k.sk_er, k.sk_ar, k.sk_ei, k.sk_ai, self.rng)
+
+    def alloc_spi(self) -> int:
+        return self.engine._alloc_child_spi()
+
+    # ------------------------------------------------------------------ receive path
+    def receive(
+        self,
+        header: IkeHeader,
+        data: bytes,
+        src: Address,
+        dst: Address,
+        now: float,
+        make_tasks: Callable[[Message], list[Task] | None],
+    ) -> None:
+        if header.response and header.initiator == self.original_initiator:
+            return  # a "response" claiming our own role: not for us
+        try:
+            msg, raw_sk = decode_message(data, None)
+        except IkeDecodeError as e:
+            if not header.response and header.exchange == ExchangeType.IKE_SA_INIT:
+                self._error_reply(header, e.notify, e.data, src, dst)
+            return
+        except MalformedPacket:
+            return
+        if raw_sk is not None:
+            if self.sk is None:
+                return
+            try:
+                if raw_sk.type == PayloadType.SKF:
+                    whole = self.fragments.add(header, data, raw_sk, self.sk)
+                    if whole is None:
+                        return
+                    msg = whole
+                else:
+                    inner = self.sk.open(data, raw_sk.offset)
+            except (IntegrityCheckFailed, MalformedPacket):
+                return  # unauthenticated: drop silently (§2.21.2)
+            try:
+                if raw_sk.type == PayloadType.SK:
+                    msg.encrypted, _ = decode_chain(inner, raw_sk.inner_first, 0, allow_sk=False)
+                check_rules(msg)
+            except IkeDecodeError as e:
+                if not header.response:
+                    self._error_reply(header, e.notify, e.data, src, dst)
+                return
+            except MalformedPacket:
+                if not header.response:
+                    self._error_reply(header, Notify.INVALID_SYNTAX, b"", src, dst)
+                return
+        else:
+            try:
+                check_rules(msg)
+            except IkeDecodeError as e:
+                if not header.response and header.exchange == ExchangeType.IKE_SA_INIT:
+                    self._error_reply(header, e.notify, e.data, src, dst)
+                return
+        self.last_heard = now
+        if msg.encrypted is not None and (self.nat_detected or dst[1] == NAT_T_PORT):
+            # RFC 7296 §2.23: follow the peer's NAT mapping on authenticated messages.
+            if not header.response:
+                self.local, self.remote = dst, src
+        if header.response:
+            self.mgr.process_response(msg, now)
+        else:
+            self.reply_to = (dst, src)
+            self.mgr.process_request(msg, now, make_tasks)
+
+    def _error_reply(
+        self, header: IkeHeader, notify: int, data: bytes, src: Address, dst: Address
+    ) -> None:
+        """Answer a request that failed to decode, with the same Message ID (§2.21.1)."""
+        if header.message_id != self.mgr.expected_mid:
+            return
+        msg = self.new_message(header.exchange, response=True, message_id=header.message_id)
+        msg.add(NotifyPayload(notify, data))
+        packets = self.encode(msg) if (msg.encrypted is None or self.sk) else []
+        self.mgr.expected_mid += 1
+        self.mgr.last_response = (header.message_id, packets)
+        self.send(packets, (dst, src))
+
+    # ------------------------------------------------------------------ exchange outcomes
+    def exchange_finished(
+        self, exchange: int, *, failed: bool, now: float, passive: bool = False
+    ) -> None:
+        if exchange == ExchangeType.IKE_AUTH and self.state == SaState.AUTH:
+            if self.redirected:
+                self.die(now, quiet=True)
+            elif failed or not self.authenticated:
+                self.die(now, auth_failed=self.failure_reason or "AUTHENTICATION_FAILED")
+            else:
+                self.established(now)
+        elif exchange == ExchangeType.IKE_SA_INIT and failed and self.state == SaState.INIT:
+            self.die(now, auth_failed=self.failure_reason or "IKE_SA_INIT failed", quiet=passive)
+        if self.pending_death is not None:
+            self.die(now, reason=self.pending_death)
+
+    failure_reason: str | None = None
+    pending_death: str | None = None
+    retired = False
+    peer_redirect_supported = False
+    redirected = False
+    """RFC 5685 §6: the HA redirected us in IKE_AUTH; the SA ends without an event."""
+    """Replaced by a rekeyed IKE SA: dies without an event."""
+
+    def established(self, now: float) -> None:
+        self.state = SaState.ESTABLISHED
+        self.established_at = now
+        assert self.peer_id is not None
+        from dsmip6.ikev2.auth import id_to_str
+
+        self.emit(
+            IkeSaEstablished(
+                ike_sa_id=self.id,
+                peer_identity=id_to_str(self.peer_id) or "?",
+                eap_identity=self.eap_identity,
+                local=self.local,
+                remote=self.remote,
+                nat_detected=self.nat_detected,
+                home_prefix=self.home_prefix,
+                home_address=self.home_address,
+                ha_addresses=self.ha_addresses,
+                internal_ip4=self.internal_ip4,
+                prefix_lifetime=self.prefix_lifetime,
+            )
+        )
+        pending, self.pending_children = self.pending_children, []
+        for child in pending:
+            self.install_child(child)
+        self.engine._on_established(self)
+
+    def install_child(self, child: ChildSa, rekeyed_spi_in: int | None = None) -> None:
+        if self.state != SaState.ESTABLISHED:
+            self.pending_children.append(child)
+            return
+        self.children[child.spi_in] = child
+        dp = self.config.dataplane
+        if dp is not None:
+            sa_in, sa_out = child.sa_specs(*self._child_endpoints(child))
+            dp.add_sa(sa_in)
+            dp.add_sa(sa_out)
+        self.emit(ChildSaEstablished(self.id, child, rekeyed_spi_in))
+
+    def _child_endpoints(self, child: ChildSa) -> tuple[object, object]:
+        if child.mode == "transport":
+            loc = [t for t in child.local_ts if t.is_single_address]
+            rem = [t for t in child.remote_ts if t.is_single_address]
+            if loc and rem:
+                return loc[0].start, rem[0].start
+        return self.local[0], self.remote[0]
+
+    def remove_child(self, spi_in: int, reason: str) -> ChildSa | None:
+        child = self.children.pop(spi_in, None)
+        if child is None:
+            return None
+        dp = self.config.dataplane
+        if dp is not None:
+            for spi, direction in ((child.spi_in, "in"), (child.spi_out, "out")):
+                try:
+                    dp.del_sa(spi, direction)
+                except CacheError:
+                    pass
+        self.engine._release_child_spi(child.spi_in)
+        self.emit(ChildSaDeleted(self.id, child.spi_in, child.spi_out, reason))
+        return child
+
+    def die(
+        self,
+        now: float,
+        *,
+        reason: str = "deleted",
+        auth_failed: str | None = None,
+        quiet: bool = False,
+    ) -> None:
+        """Remove the SA and everything under it; emit one final event (unless ``quiet``)."""
+        if self.state == SaState.DEAD:
+            return
+        was_established = self.state in (SaState.ESTABLISHED, SaState.DELETING)
+        for spi in list(self.children):
+            self.remove_child(spi, reason)
+        self.state = SaState.DEAD
+        self.mgr.active = None
+        self.mgr.queue.clear()
+        if not quiet and not self.retired:
+            if was_established:
+                self.emit(IkeSaDeleted(self.id, reason))
+            else:
+                self.emit(IkeAuthFailed(self.id, auth_failed or reason))
+        self.engine._forget(self)
+
+    def retransmissions_exhausted(self, now: float) -> None:
+        self.die(now, reason="timeout", auth_failed="timeout")
+
+    # ------------------------------------------------------------------ timers
+    def get_timer(self) -> float | None:
+        timers = [t for t in (self.mgr.get_timer(), self._half_open_deadline()) if t is not None]
+        dpd = getattr(self.config, "dpd_interval", None)
+        if dpd and self.state == SaState.ESTABLISHED and not self.mgr.busy:
+            timers.append(self.last_heard + dpd)
+        rekey = self._rekey_deadline()
+        if rekey is not None:
+            timers.append(rekey)
+        return min(timers) if timers else None
+
+    rekey_started = False
+
+    def _rekey_deadline(self) -> float | None:
+        life = self.config.ike_lifetime
+        if not life or self.state != SaState.ESTABLISHED or self.rekey_started or self.retired:
+            return None
+        return getattr(self, "established_at", self.created_at) + life
+
+    def _half_open_deadline(self) -> float | None:
+        if self.state in (SaState.INIT, SaState.AUTH) and not self.original_initiator:
+            return self.created_at + getattr(self.config, "half_open_timeout", 30.0)
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        ho = self._half_open_deadline()
+        if ho is not None and now >= ho:
+            self.die(now, quiet=True)  # half-open expiry (§2.6): no event, no trace
+            return
+        self.mgr.handle_timer(now)
+        rekey = self._rekey_deadline()
+        if self.alive and rekey is not None and now >= rekey:
+            self.rekey_started = True  # RFC 7296 §2.18, on ike_lifetime
+            self.engine._rekey_ike(self, now)
+        dpd = getattr(self.config, "dpd_interval", None)
+        if (
+            self.alive
+            and dpd
+            and self.state == SaState.ESTABLISHED
+            and not self.mgr.busy
+            and now >= self.last_heard + dpd
+        ):
+            from dsmip6.ikev2.tasks.ike_dpd import IkeDpd
+
+            self.last_heard = now
+            self.mgr.queue_exchange(ExchangeType.INFORMATIONAL, [IkeDpd(self, True)], now)
+
+
+__all__ = ["IkeSa", "SaState", "nat_hash", "Status"]

@@ -1,0 +1,118 @@
+"""The Encrypted and Authenticated payload (RFC 7296 §3.14; RFC 5282 §3-5 for AEAD).
+
+::
+
+    SK:  Next Payload | C | Length | IV | E(inner ‖ Padding ‖ Pad Length) | ICV
+
+* CBC + HMAC: the ICV is the truncated MAC over the whole message from the IKE header through the
+  ciphertext; padding makes the plaintext a whole number of blocks.
+* AEAD: nonce = salt ‖ IV, associated data = IKE header through the SK generic header; the IV is an
+  8-octet per-SA counter (never repeats under one key).
+"""
+
+from __future__ import annotations
+
+import hmac as _cmp
+import struct
+
+from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
+from dsmip6.ikev2.constants import IKE_HEADER_LEN
+from dsmip6.ikev2.transforms import Encr, Integ, Rng
+
+
+class SkCrypto:
+    """SK protection for one IKE SA as seen from one side.
+
+    ``out_*`` keys protect what this side sends; ``in_*`` keys what it receives (for the original
+    initiator out = SK_ei/SK_ai, for the original responder out = SK_er/SK_ar).
+    """
+
+    def __init__(
+        self,
+        encr: Encr,
+        integ: Integ | None,
+        out_e: bytes,
+        out_a: bytes,
+        in_e: bytes,
+        in_a: bytes,
+        rng: Rng,
+    ) -> None:
+        self.encr = encr
+        self.integ = integ
+        self._out_e, self._out_a, self._in_e, self._in_a = out_e, out_a, in_e, in_a
+        self._rng = rng
+        self._iv_counter = 0
+        if encr.aead:
+            self._seal_ctx = encr.aead_context(out_e)
+            self._open_ctx = encr.aead_context(in_e)
+
+    @property
+    def overhead(self) -> int:
+        """SK header + IV + ICV + worst-case padding."""
+        icv = self.encr.icv_size if self.encr.aead else self.integ.icv_size  # type: ignore[union-attr]
+        return 4 + self.encr.iv_size + icv + self.encr.block_size
+
+    def _next_iv(self) -> bytes:
+        if self.encr.aead:
+            self._iv_counter += 1
+            return self._iv_counter.to_bytes(8, "big")
+        return self._rng(self.encr.iv_size)
+
+    def seal(self, head: bytes, inner_first: int, inner: bytes, extra: bytes = b"") -> bytes:
+        """``head`` = IKE header (length field to be fixed) + clear payloads; returns the message.
+
+        ``inner`` is already encoded; the SK generic header is written here, followed by
+        ``extra`` (the Fragment Number and Total Fragments of an SKF payload, RFC 7383 §2.5).
+        """
+        encr = self.encr
+        if encr.aead:
+            plain = inner + b"\x00"  # no padding, Pad Length 0
+            icv = encr.icv_size
+        else:
+            pad = (-(len(inner) + 1)) % encr.block_size
+            plain = inner + b"\x00" * pad + bytes([pad])
+            icv = self.integ.icv_size  # type: ignore[union-attr]
+        iv = self._next_iv()
+        sk_len = 4 + len(extra) + len(iv) + len(plain) + icv
+        total = len(head) + sk_len
+        head = head[:24] + struct.pack("!I", total) + head[28:]
+        sk_hdr = struct.pack("!BBH", inner_first, 0, sk_len) + extra
+        if encr.aead:
+            aad = head + sk_hdr
+            ct = self._seal_ctx.seal(iv, plain, aad)
+            return aad + iv + ct
+        ct = encr.cbc_encrypt(self._out_e, iv, plain)
+        body = head + sk_hdr + iv + ct
+        return body + self.integ.mac(self._out_a, body)  # type: ignore[union-attr]
+
+    def open(self, message: bytes, sk_offset: int, extra_len: int = 0) -> bytes:
+        """Verify and decrypt the SK payload at ``sk_offset``; return the inner payload octets.
+
+        Raises IntegrityCheckFailed (drop silently) or MalformedPacket.
+        """
+        encr = self.encr
+        icv = encr.icv_size if encr.aead else self.integ.icv_size  # type: ignore[union-attr]
+        body_start = sk_offset + 4 + extra_len
+        if len(message) < body_start + encr.iv_size + icv + 1:
+            raise MalformedPacket("SK payload too short", sk_offset, "truncated")
+        iv = message[body_start : body_start + encr.iv_size]
+        if encr.aead:
+            plain = self._open_ctx.open(
+                iv, message[body_start + encr.iv_size :], message[:body_start]
+            )
+        else:
+            mac = self.integ.mac(self._in_a, message[:-icv])  # type: ignore[union-attr]
+            if not _cmp.compare_digest(mac, message[-icv:]):
+                raise IntegrityCheckFailed("SK payload ICV did not verify")
+            plain = encr.cbc_decrypt(self._in_e, iv, message[body_start + encr.iv_size : -icv])
+        pad = plain[-1]
+        if pad + 1 > len(plain):
+            raise MalformedPacket("SK pad length exceeds plaintext", sk_offset, "bad-padding")
+        return plain[: len(plain) - 1 - pad]
+
+
+def aad_for(message: bytes, sk_offset: int) -> bytes:
+    return message[: sk_offset + 4]
+
+
+__all__ = ["SkCrypto", "IKE_HEADER_LEN"]

@@ -1,0 +1,153 @@
+"""Building and choosing SA proposals (RFC 7296 §2.7, §3.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dsmip6.ikev2.config import ChildProposal, IkeProposal
+from dsmip6.ikev2.constants import EsnId, IntegId, ProtocolId, TransformType
+from dsmip6.ikev2.message import Proposal, Transform
+
+_T = TransformType
+
+
+def ike_proposals(props: Sequence[IkeProposal], spi: bytes = b"") -> tuple[Proposal, ...]:
+    out = []
+    for n, p in enumerate(props, start=1):
+        ts = [Transform(_T.ENCR, p.encr, p.key_bits), Transform(_T.PRF, p.prf)]
+        if p.integ is not None:
+            ts.append(Transform(_T.INTEG, p.integ))
+        ts += [Transform(_T.DH, g) for g in p.dh_groups]
+        out.append(Proposal(n, ProtocolId.IKE, spi, tuple(ts)))
+    return tuple(out)
+
+
+def child_proposals(props: Sequence[ChildProposal], spi: bytes, pfs: bool) -> tuple[Proposal, ...]:
+    out = []
+    for n, p in enumerate(props, start=1):
+        ts = [Transform(_T.ENCR, p.encr, p.key_bits)]
+        if p.integ is not None:
+            ts.append(Transform(_T.INTEG, p.integ))
+        if pfs:
+            ts += [Transform(_T.DH, g) for g in p.dh_groups]
+        ts.append(Transform(_T.ESN, EsnId.ESN if p.esn else EsnId.NO_ESN))
+        out.append(Proposal(n, ProtocolId.ESP, spi, tuple(ts)))
+    return tuple(out)
+
+
+def _has(prop: Proposal, ttype: int, tid: int, key_bits: int | None = None) -> bool:
+    return any(
+        t.type == ttype and t.id == tid and (ttype != _T.ENCR or t.key_length == key_bits)
+        for t in prop.transforms
+    )
+
+
+def _integ_ok(prop: Proposal, integ: int | None) -> bool:
+    integs = prop.of_type(_T.INTEG)
+    if integ is None:  # AEAD: no INTEG, or INTEG NONE (RFC 5282 §8)
+        return all(t.id == IntegId.NONE for t in integs)
+    return any(t.id == integ for t in integs)
+
+
+def choose_ike(
+    ours: Sequence[IkeProposal], theirs: Sequence[Proposal]
+) -> tuple[int, IkeProposal, tuple[int, ...]] | None:
+    """First of *our* proposals (preference order) the peer also offers.
+
+    Returns (peer proposal number, our proposal, DH groups both accept, peer order)."""
+    for mine in ours:
+        for prop in theirs:
+            if prop.protocol != ProtocolId.IKE:
+                continue
+            if not _has(prop, _T.ENCR, mine.encr, mine.key_bits):
+                continue
+            if not _has(prop, _T.PRF, mine.prf) or not _integ_ok(prop, mine.integ):
+                continue
+            groups = tuple(t.id for t in prop.of_type(_T.DH) if t.id in mine.dh_groups)
+            if not groups:
+                continue
+            return prop.number, mine, groups
+    return None
+
+
+def choose_child(
+    ours: Sequence[ChildProposal], theirs: Sequence[Proposal], pfs_group: int | None
+) -> tuple[Proposal, ChildProposal, int | None] | None:
+    """Choose an ESP proposal; returns (peer proposal, our proposal, DH group or None)."""
+    for mine in ours:
+        for prop in theirs:
+            if prop.protocol != ProtocolId.ESP or len(prop.spi) != 4:
+                continue
+            if not _has(prop, _T.ENCR, mine.encr, mine.key_bits):
+                continue
+            if not _integ_ok(prop, mine.integ):
+                continue
+            esns = [t.id for t in prop.of_type(_T.ESN)] or [EsnId.NO_ESN]
+            if (EsnId.ESN if mine.esn else EsnId.NO_ESN) not in esns:
+                continue
+            dh = [t.id for t in prop.of_type(_T.DH) if t.id != 0]
+            group: int | None = None
+            if dh:
+                common = [g for g in dh if g in mine.dh_groups]
+                if pfs_group is not None and pfs_group in common:
+                    group = pfs_group
+                elif common:
+                    group = common[0]
+                else:
+                    continue
+            return prop, mine, group
+    return None
+
+
+def selected_ike(number: int, mine: IkeProposal, group: int, spi: bytes = b"") -> Proposal:
+    ts = [Transform(_T.ENCR, mine.encr, mine.key_bits), Transform(_T.PRF, mine.prf)]
+    if mine.integ is not None:
+        ts.append(Transform(_T.INTEG, mine.integ))
+    ts.append(Transform(_T.DH, group))
+    return Proposal(number, ProtocolId.IKE, spi, tuple(ts))
+
+
+def selected_child(number: int, mine: ChildProposal, spi: bytes, group: int | None) -> Proposal:
+    ts = [Transform(_T.ENCR, mine.encr, mine.key_bits)]
+    if mine.integ is not None:
+        ts.append(Transform(_T.INTEG, mine.integ))
+    if group is not None:
+        ts.append(Transform(_T.DH, group))
+    ts.append(Transform(_T.ESN, EsnId.ESN if mine.esn else EsnId.NO_ESN))
+    return Proposal(number, ProtocolId.ESP, spi, tuple(ts))
+
+
+def match_selected_ike(ours: Sequence[IkeProposal], sel: Proposal) -> IkeProposal | None:
+    """Check the responder's single chosen proposal against what we offered (§3.3.6)."""
+    encr = sel.of_type(_T.ENCR)
+    prf = sel.of_type(_T.PRF)
+    dh = sel.of_type(_T.DH)
+    if len(encr) != 1 or len(prf) != 1 or len(dh) != 1 or len(sel.of_type(_T.INTEG)) > 1:
+        return None
+    for mine in ours:
+        if encr[0].id != mine.encr or encr[0].key_length != mine.key_bits:
+            continue
+        if (
+            prf[0].id != mine.prf
+            or not _integ_ok(sel, mine.integ)
+            or dh[0].id not in mine.dh_groups
+        ):
+            continue
+        return mine
+    return None
+
+
+def match_selected_child(ours: Sequence[ChildProposal], sel: Proposal) -> ChildProposal | None:
+    encr = sel.of_type(_T.ENCR)
+    if len(encr) != 1 or sel.protocol != ProtocolId.ESP or len(sel.spi) != 4:
+        return None
+    for mine in ours:
+        if (
+            encr[0].id == mine.encr
+            and encr[0].key_length == mine.key_bits
+            and _integ_ok(sel, mine.integ)
+        ):
+            esn = [t.id for t in sel.of_type(_T.ESN)] or [EsnId.NO_ESN]
+            if esn == [EsnId.ESN if mine.esn else EsnId.NO_ESN]:
+                return mine
+    return None

@@ -1,0 +1,984 @@
+"""The UE (mobile node): sans-I/O DSMIPv6 procedures of TS 24.303 §5 over RFC 6275 §11,
+RFC 5555 §4.4, RFC 4877, RFC 5026, RFC 5846 §6.2 and RFC 5142 §6.
+
+Theory of operation
+-------------------
+A ``MobileNode`` holds one *PDN connection* object per APN (TS 24.303 §4.3: independent
+DSMIPv6 instances with their own HA, IKE SA, HNP/HoA and binding update list entry). Each
+follows ``dsmip6._state.UE_TRANSITIONS``:
+
+``attach(apn)`` → HA discovery (static / DNS HA-APN / DNS SRV / DHCPv6 / IKEv2
+HOME_AGENT_ADDRESS) → IKEv2 with EAP-AKA from the CoA (MIP6_HOME_PREFIX → HNP → HoA) →
+CREATE_CHILD_SA for the HoA-keyed MH transport SA (RFC 5026 §5.3.2) → home link detection →
+initial BU (Annex A.2) → BA → registered, refreshed at 75 % of the granted lifetime (or the
+Binding Refresh Advice / NAT keepalive period). ``move()`` changes the access: a new CoA gives
+an A.3 BU from it (IPv6 with HAO + Alternate-CoA, or IPv4/UDP 4191 with the IPv4 CoA option),
+the home link gives a lifetime-0 BU from the HoA. ``detach(apn)`` sends the A.5 BU then
+deletes the IKE SA. A BRI (RFC 5846) or an HA Switch (RFC 5142) from the HA ends or moves the
+connection.
+
+The binding update list entry keeps: the last sequence number sent (mod 2^16, new number on
+every retransmission), the send time and requested lifetime of every outstanding BU
+(lifetime bookkeeping starts at transmission, RFC 6275 §11.7.3), the retransmission count
+(1.5 s first registration / 1 s otherwise, doubling to 32 s, RFC 6275 §11.8), the granted
+lifetime and the refresh point.
+
+Named timers (``(apn, name)``): ``bu`` retransmission, ``refresh``, ``expire``, ``disc``
+(discovery retransmission), ``guard`` (waiting for the HA's IKE delete after a BRI). Each
+IKE engine has its own timer; ``get_timer()`` is the minimum.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from typing import Any
+
+from dsmip6 import _ike, _mh, _state
+from dsmip6._mh import MIP_UDP_PORT, Addr, Ba, Be, Bra, Bri, Bu, Has, Ipv4HoaOpt
+from dsmip6._sec import esp_sa
+from dsmip6._state import UE_TRANSITIONS, UeState
+from dsmip6._timers import TimerTable, backoff
+from dsmip6.config import NATKATIMEOUT, MobileNodeConfig, PdnConfig
+from dsmip6.dataplane_iface import BindingSpec, DataPlane, Encapsulation
+from dsmip6.discovery import Dhcpv6Resolver, DnsResolver, HaInfo, ha_apn_fqdn
+from dsmip6.errors import CacheError, EspError, LocalProtocolError, MalformedPacket
+from dsmip6.events import (
+    AtHome,
+    AttachCompleted,
+    AttachFailed,
+    BindingAccepted,
+    BindingRejected,
+    DetachCompleted,
+    DiscoveryFailed,
+    Event,
+    HandoverCompleted,
+    HomeAgentDiscovered,
+    HomeAgentSwitched,
+    IkeEstablished,
+    Ipv4HomeAddressAssigned,
+    NetworkDetached,
+    Redirected,
+)
+
+__all__ = ["MobileNode", "DNS_CLIENT_PORT", "DHCPV6_CLIENT_PORT"]
+
+DNS_CLIENT_PORT = 10053
+DHCPV6_CLIENT_PORT = 546
+MAX_REDIRECTS = 5  # RFC 5685 §7
+NAT_NO_KEEPALIVE = 0xFFFFFFFF
+GUARD_TIMEOUT = 10.0  # [D] wait for the HA's IKE delete after a BRI before deleting ourselves
+
+#: procedures.md §9.1: BA status -> UE action.
+BA_ACTIONS: dict[int, str] = {
+    128: "retry",
+    129: "stop",
+    130: "retry",
+    131: "next-ha",
+    132: "stop",
+    133: "stop",
+    134: "stop",
+    135: "resync",
+    139: "stop",
+    140: "next-ha",
+    141: "stop",
+    142: "stop",
+    143: "next-ha",
+    144: "retry-without-f",
+    174: "stop",
+}
+
+
+class _Pdn:
+    """One PDN connection (procedures.md §0.2)."""
+
+    def __init__(self, cfg: PdnConfig) -> None:
+        self.cfg = cfg
+        self.apn = cfg.apn
+        self.state = UeState.IDLE
+        self.ha6: IPv6Address | None = cfg.ha_address6
+        self.ha4: IPv4Address | None = cfg.ha_address4
+        self.resolver: Any = None
+        self.ike: Any = None
+        self.ike_sa_id: object = None
+        self.ike_remote: Addr | None = None
+        self.prefix: IPv6Network | None = None
+        self.hoa: IPv6Address | None = None
+        self.hoa4: IPv4Address | None = None
+        self.hoa4_refused = False
+        self.sa_in: Any = None
+        self.sa_out: Any = None
+        # binding update list entry
+        self.seq = 0
+        self.pending: dict[int, tuple[float, int]] = {}
+        self.attempts = 0
+        self.initial_timeout = 1.0
+        self.lifetime_4s = cfg.lifetime_4s
+        self.registered_coa: IPv6Address | IPv4Address | None = None
+        self.coa_sent: IPv6Address | IPv4Address | None = None
+        self.has_binding = False
+        self.force_udp = False
+        self.use_v4 = False
+        self.nat = False
+        self.udp = False
+        self.expires = 0.0
+        self.attached = False
+        self.redirects = 0
+        self.switch_to: IPv6Address | None = None
+        self.switching = False
+        self.resyncs = 0
+        self.dereg_acked = False
+        self.child_requested = False
+        self.ike_tries = 0
+        self.programmed = False
+
+
+class MobileNode:
+    """The UE; see the module docstring."""
+
+    def __init__(
+        self,
+        config: MobileNodeConfig,
+        *,
+        rng: Callable[[int], bytes],
+        ike_factory: Callable[[str, str, bool, bool], Any],
+        signalling: _mh.Signalling | None = None,
+        sa_factory: Callable[[Any], Any] = esp_sa,
+        selectors: Callable[[IPv6Address, IPv6Address], tuple[Any, Any]] = _ike.mh_selectors,
+        dataplane: DataPlane | None = None,
+    ) -> None:
+        self.config = config
+        self.dataplane = dataplane
+        self.selectors = selectors
+        self.rng = rng
+        self.ike_factory = ike_factory
+        self.signalling: _mh.Signalling = signalling or _mh.WireSignalling()
+        self.sa_factory = sa_factory
+        self.timers = TimerTable()
+        self.counters: dict[str, int] = {}
+        self.coa6: IPv6Address | None = None
+        self.coa4: IPv4Address | None = None
+        self.home_prefixes: frozenset[IPv6Network] = frozenset()
+        self._pdns: dict[str, _Pdn] = {p.apn: _Pdn(p) for p in config.pdns}
+        self._by_spi: dict[int, _Pdn] = {}
+        self._out: list[tuple[bytes, Addr, Addr]] = []
+        self._events: deque[Event] = deque()
+
+    # ------------------------------------------------------------------ inspection
+    def state(self, apn: str) -> UeState:
+        """State of the PDN connection ``apn``."""
+        return self._pdn(apn).state
+
+    def home_address(self, apn: str) -> IPv6Address | None:
+        """The IPv6 HoA of ``apn`` (None before IKE_AUTH)."""
+        return self._pdn(apn).hoa
+
+    def home_prefix(self, apn: str) -> IPv6Network | None:
+        """The HNP of ``apn`` learnt through IKEv2 (MIP6_HOME_PREFIX)."""
+        return self._pdn(apn).prefix
+
+    def ipv4_home_address(self, apn: str) -> IPv4Address | None:
+        """The IPv4 HoA of ``apn``, if assigned."""
+        return self._pdn(apn).hoa4
+
+    def binding_expiry(self, apn: str) -> float:
+        """Absolute expiry of the registered binding (0 when none)."""
+        return self._pdn(apn).expires
+
+    def sequence(self, apn: str) -> int:
+        """Last BU sequence number sent."""
+        return self._pdn(apn).seq
+
+    def nat_detected(self, apn: str) -> bool:
+        """True when the last BA said a NAT is on the path."""
+        return self._pdn(apn).nat
+
+    def _pdn(self, apn: str) -> _Pdn:
+        try:
+            return self._pdns[apn]
+        except KeyError:
+            raise LocalProtocolError(f"UE: no PDN connection {apn!r}") from None
+
+    def _count(self, name: str) -> None:
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    def _move_state(self, p: _Pdn, event: type[_state.Input]) -> None:
+        p.state = _state.transition(f"UE[{p.apn}]", UE_TRANSITIONS, p.state, event)  # type: ignore[assignment]
+
+    # ------------------------------------------------------------------ API
+    def set_access(
+        self,
+        *,
+        coa6: IPv6Address | None = None,
+        coa4: IPv4Address | None = None,
+        home_prefixes: tuple[IPv6Network, ...] = (),
+    ) -> None:
+        """Describe the current access link without triggering anything (before attach)."""
+        self.coa6, self.coa4 = coa6, coa4
+        self.home_prefixes = frozenset(home_prefixes)
+
+    def attach(self, apn: str, now: float) -> None:
+        """Start the initial attach of ``apn`` (TS 24.303 §5.1)."""
+        p = self._pdn(apn)
+        if self.coa6 is None and self.coa4 is None and not self.home_prefixes:
+            raise LocalProtocolError("UE: attach needs an access (call set_access first)")
+        self._move_state(p, _state.AttachRequested)
+        self._reset(p)
+        self._discover(p, now)
+
+    def move(
+        self,
+        now: float,
+        *,
+        coa6: IPv6Address | None = None,
+        coa4: IPv4Address | None = None,
+        home_prefixes: tuple[IPv6Network, ...] = (),
+    ) -> None:
+        """The UE moved to another access (TS 24.303 §5.2): home link detection and a BU
+        per PDN connection from the new CoA, or de-registration when back home."""
+        self.set_access(coa6=coa6, coa4=coa4, home_prefixes=home_prefixes)
+        for p in self._pdns.values():
+            if p.state not in (
+                UeState.REGISTERING,
+                UeState.REGISTERED,
+                UeState.AT_HOME,
+                UeState.RETURNING_HOME,
+            ):
+                continue
+            if self._at_home(p):
+                if p.state is UeState.AT_HOME:
+                    continue
+                self._move_state(p, _state.MovedHome)
+                self._start_bu(p, 0, now)
+            else:
+                self._move_state(p, _state.CoaChanged)
+                p.use_v4 = self.coa6 is None
+                self._start_bu(p, p.lifetime_4s, now)
+
+    def detach(self, apn: str, now: float) -> None:
+        """UE-initiated detach (TS 24.303 §5.3, Annex A.5)."""
+        p = self._pdn(apn)
+        prev = p.state
+        self._move_state(p, _state.DetachRequested)
+        if p.state is UeState.DETACHING and prev is not UeState.DETACHING:
+            self._start_bu(p, 0, now)
+        elif p.state is UeState.IKE_DELETING:
+            self._delete_ike(p, now)
+        elif p.state is UeState.DETACHED:
+            self._cleanup(p)
+            self._events.append(DetachCompleted(p.apn, acknowledged=False))
+
+    # ------------------------------------------------------------------ sans-I/O surface
+    def receive_datagram(self, data: bytes, src: Addr, dst: Addr, now: float) -> None:
+        """Feed one received datagram (addressing model: :mod:`dsmip6._mh`)."""
+        port = dst[1]
+        if port in (500, 4500):
+            for p in list(self._pdns.values()):
+                if p.ike is not None and p.ike_remote is not None and p.ike_remote[0] == src[0]:
+                    p.ike.receive_datagram(data, src, dst, now)
+                    self._drain_ike(p, now)
+            return
+        if port in (DNS_CLIENT_PORT, DHCPV6_CLIENT_PORT):
+            for p in list(self._pdns.values()):
+                if p.state is UeState.DISCOVERING and p.resolver is not None:
+                    p.resolver.receive_datagram(data, src, now)
+                    self._after_discovery(p, now)
+            return
+        if port not in (0, MIP_UDP_PORT):
+            self._count("wrong-port")
+            return
+        try:
+            rx = self.signalling.decode(data, src, dst, self._find_sa)
+        except MalformedPacket:
+            self._count("malformed")
+            return
+        except EspError as exc:
+            self._count(f"esp-{type(exc).__name__}")
+            return
+        if rx.spi is None:
+            # RFC 4877 §4 / procedures.md §1.6.3 step 1: only the HoA-keyed SA counts.
+            self._count("unprotected")
+            return
+        p = self._by_spi[rx.spi]
+        handler = self._HANDLERS.get(type(rx.message))
+        if handler is None:
+            self._count("unexpected-mh")
+            return
+        handler(self, p, rx, now)
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr, Addr]]:
+        """Everything to transmit now: ``(data, src, dst)``."""
+        out = self._out
+        self._out = []
+        for p in self._pdns.values():
+            if p.resolver is not None:
+                local = self._local_addr(p)
+                dhcp = isinstance(p.resolver, Dhcpv6Resolver)
+                cport = DHCPV6_CLIENT_PORT if dhcp else DNS_CLIENT_PORT
+                for data, dst in p.resolver.datagrams_to_send(now):
+                    out.append((data, (local, cport), dst))
+            if p.ike is not None:
+                out.extend(p.ike.datagrams_to_send(now))
+        return out
+
+    def next_event(self) -> Event | None:
+        """The next procedure event, or None."""
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        """The earliest deadline among the UE's timers, resolvers and IKE engines."""
+        best = self.timers.next_deadline()
+        for p in self._pdns.values():
+            for t in (
+                p.ike.get_timer() if p.ike is not None else None,
+                p.resolver.get_timer() if p.resolver is not None else None,
+            ):
+                if t is not None and (best is None or t < best):
+                    best = t
+        return best
+
+    def handle_timer(self, now: float) -> None:
+        """Run everything due at ``now``."""
+        for p in list(self._pdns.values()):
+            if p.resolver is not None:
+                t = p.resolver.get_timer()
+                if t is not None and t <= now:
+                    p.resolver.handle_timer(now)
+                    self._after_discovery(p, now)
+            if p.ike is not None:
+                t = p.ike.get_timer()
+                if t is not None and t <= now:
+                    p.ike.handle_timer(now)
+                    self._drain_ike(p, now)
+        for name in self.timers.pop_due(now):
+            apn, kind = name  # type: ignore[misc]
+            p = self._pdns[apn]
+            if kind == "bu":
+                self._on_bu_timer(p, now)
+            elif kind == "refresh":
+                if p.state is UeState.REGISTERED:
+                    self._move_state(p, _state.RefreshDue)
+                    self._start_bu(p, p.lifetime_4s, now)
+            elif kind == "expire":
+                if p.state in (UeState.REGISTERED, UeState.REGISTERING):
+                    self._binding_lost(p, "lifetime-expired", now)
+            elif kind == "ike_retry":
+                if p.state is UeState.IKE and p.ike is None:
+                    self._start_ike(p, now)
+            elif kind == "guard":
+                if p.state is UeState.IKE_DELETING:
+                    self._delete_ike(p, now)
+
+    # ------------------------------------------------------------------ discovery
+    def _reset(self, p: _Pdn) -> None:
+        p.ha6, p.ha4 = p.cfg.ha_address6, p.cfg.ha_address4
+        p.hoa4_refused = False
+        p.has_binding = False
+        p.attached = False
+        p.redirects = 0
+        p.force_udp = False
+        p.resyncs = 0
+        p.ike_tries = 0
+
+    def _local_addr(self, p: _Pdn) -> str:
+        if self.coa6 is not None:
+            return str(self.coa6)
+        if self.coa4 is not None:
+            return str(self.coa4)
+        return str(p.hoa) if p.hoa is not None else "::"
+
+    def _discover(self, p: _Pdn, now: float) -> None:
+        """TS 24.303 §5.1.2.1 (procedures.md §1.1): explicit config > DHCPv6/IKEv2 > DNS."""
+        cfg, method = self.config, p.cfg.discovery
+        if method in ("static", "ikev2"):
+            if p.ha6 is None and p.ha4 is None:
+                self._discovery_failed(p, "no-static-address")
+                return
+            self._discovered(p, HaInfo(p.ha6, p.ha4, method), now)
+            return
+        if method in ("dns", "dns-srv"):
+            if cfg.dns_server is None:
+                self._discovery_failed(p, "no-dns-server")
+                return
+            fqdn = ha_apn_fqdn(p.apn, cfg.mcc, cfg.mnc)
+            p.resolver = DnsResolver(
+                fqdn,
+                cfg.dns_server,
+                self.rng,
+                srv=method == "dns-srv",
+                timeout=cfg.discovery_timeout,
+                attempts=cfg.discovery_attempts,
+            )
+        else:
+            if cfg.dhcpv6_server is None:
+                self._discovery_failed(p, "no-dhcpv6-server")
+                return
+            duid = b"\x00\x04" + self.config.identity.encode()[:16]  # DUID-UUID-like, opaque
+            p.resolver = Dhcpv6Resolver(
+                cfg.dhcpv6_server,
+                self.rng,
+                duid,
+                timeout=cfg.discovery_timeout,
+                attempts=cfg.discovery_attempts,
+            )
+        p.resolver.start(now)
+
+    def _after_discovery(self, p: _Pdn, now: float) -> None:
+        r = p.resolver
+        if r is None or not r.done:
+            return
+        p.resolver = None
+        if r.result is not None:
+            self._discovered(p, r.result, now)
+        else:
+            self._discovery_failed(p, r.error or "failed")
+
+    def _discovery_failed(self, p: _Pdn, reason: str) -> None:
+        self._move_state(p, _state.DiscoveryError)
+        self._events.append(DiscoveryFailed(p.apn, reason))
+        self._events.append(AttachFailed(p.apn, f"discovery: {reason}"))
+
+    def _discovered(self, p: _Pdn, info: HaInfo, now: float) -> None:
+        p.ha6 = info.address6 or p.ha6
+        p.ha4 = info.address4 or p.ha4
+        self._move_state(p, _state.HaDiscovered)
+        self._events.append(HomeAgentDiscovered(p.apn, p.ha6, p.ha4, info.source))
+        self._start_ike(p, now)
+
+    # ------------------------------------------------------------------ IKE
+    def _ike_endpoints(self, p: _Pdn, gateway: str | None = None) -> tuple[Addr, Addr]:
+        """IKE runs from the CoA (procedures.md §10 rule 2); from IPv4 access to HA4."""
+        if gateway is not None:
+            if isinstance(ip_address(gateway), IPv6Address) and self.coa6 is not None:
+                return (str(self.coa6), 500), (gateway, 500)
+            return (str(self.coa4), 500), (gateway, 500)
+        if self.coa6 is not None and p.ha6 is not None:
+            return (str(self.coa6), 500), (str(p.ha6), 500)
+        if self.coa4 is not None and p.ha4 is not None:
+            return (str(self.coa4), 500), (str(p.ha4), 500)
+        if p.ha6 is not None and self.home_prefixes:
+            # At home with no CoA: the IKE SA is optional but we set it up (TS 23.402 §4.5.6).
+            src = next(iter(self.home_prefixes)).network_address + 1
+            return (str(src), 500), (str(p.ha6), 500)
+        raise LocalProtocolError(f"UE[{p.apn}]: no address family in common with the HA")
+
+    def _start_ike(self, p: _Pdn, now: float, gateway: str | None = None) -> None:
+        try:
+            local, remote = self._ike_endpoints(p, gateway)
+        except LocalProtocolError as exc:
+            self._move_state(p, _state.IkeError)
+            self._events.append(AttachFailed(p.apn, str(exc)))
+            return
+        ipv4 = isinstance(ip_address(remote[0]), IPv4Address)
+        p.ike_tries += 1
+        p.ike = self.ike_factory(self.config.identity, p.apn, p.cfg.discovery == "ikev2", ipv4)
+        p.ike_remote = remote
+        p.ike.connect(local, remote, now)
+
+    def _delete_ike(self, p: _Pdn, now: float) -> None:
+        if p.ike is None:
+            self._ike_gone(p, now, "no-ike")
+            return
+        self.timers.set((p.apn, "guard"), now + GUARD_TIMEOUT)
+        p.ike.delete(now)
+        self._drain_ike(p, now)
+
+    def _drain_ike(self, p: _Pdn, now: float) -> None:
+        ike = p.ike
+        records: list[Any] = []
+        while ike is not None and (ev := ike.next_event()) is not None:
+            records.append(_ike.translate(ev, "ue"))
+        # IkeSaEstablished first: the IKE_AUTH child SA event may come in the same batch.
+        records.sort(key=lambda r: not isinstance(r, _ike.IkeUp))
+        for rec in records:
+            if isinstance(rec, _ike.IkeUp):
+                self._on_ike_up(p, rec, now)
+            elif isinstance(rec, _ike.MhSaUp):
+                self._on_mh_sa(p, rec, now)
+            elif isinstance(rec, _ike.IkeDown):
+                self._ike_gone(p, now, rec.reason)
+                return
+            elif isinstance(rec, _ike.IkeFailed):
+                if (
+                    p.state is UeState.IKE
+                    and "timeout" in rec.reason
+                    and p.ike_tries < self.config.ike_attempts
+                ):
+                    # RFC 5026 §5.1.2: no answer -> retry after a configurable back-off.
+                    self._move_state(p, _state.IkeRetry)
+                    p.ike = None
+                    self.timers.set((p.apn, "ike_retry"), now + self.config.ike_retry_backoff)
+                    return
+                if p.state in (UeState.IKE, UeState.CHILD_SA):
+                    self._move_state(p, _state.IkeError)
+                    p.ike = None
+                    self._events.append(AttachFailed(p.apn, f"ike: {rec.reason}"))
+                    return
+            elif isinstance(rec, _ike.IkeRedirected) and p.state is UeState.IKE:
+                # RFC 5685 §5/§7: restart with the new HA, at most MAX_REDIRECTS times.
+                p.redirects += 1
+                if p.redirects > MAX_REDIRECTS:
+                    self._move_state(p, _state.IkeError)
+                    self._events.append(AttachFailed(p.apn, "redirect-loop"))
+                    return
+                self._move_state(p, _state.IkeRedirect)
+                addr = ip_address(rec.new_gateway)
+                if isinstance(addr, IPv6Address):
+                    p.ha6 = addr
+                else:
+                    p.ha4 = addr
+                self._events.append(Redirected(p.apn, rec.new_gateway))
+                self._start_ike(p, now, rec.new_gateway)
+                return
+        # RFC 5026 §5.3.2: without an SA keyed on the HoA yet, CREATE_CHILD_SA for it.
+        if p.state is UeState.CHILD_SA and p.sa_in is None and p.child_requested is False:
+            assert p.hoa is not None and p.ha6 is not None and p.ike is not None
+            p.child_requested = True
+            tsi, tsr = self.selectors(p.hoa, p.ha6)
+            p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
+
+    def _on_ike_up(self, p: _Pdn, rec: _ike.IkeUp, now: float) -> None:
+        if p.state is not UeState.IKE:
+            return
+        for a in rec.ha_addresses:  # HOME_AGENT_ADDRESS (TS 24.327 B.1, wire-ikev2.md)
+            if isinstance(a, IPv6Address):
+                p.ha6 = a
+            else:
+                p.ha4 = a
+        p.ike_sa_id = rec.ike_sa_id
+        if rec.home_prefix is None:
+            # TS 23.402 §6.10: no prefix = reallocation; wait for a redirect or fail.
+            self._move_state(p, _state.IkeError)
+            self._events.append(AttachFailed(p.apn, "no-home-prefix"))
+            return
+        p.prefix = rec.home_prefix
+        if rec.home_address is not None:  # USE_ASSIGNED_HoA / INTERNAL_IP6_ADDRESS
+            p.hoa = rec.home_address
+        elif p.hoa is None or p.hoa not in p.prefix:
+            # RFC 5026 §5.3.2: any IID; a random one (L = 0, RFC 6275 §11.7.1).
+            iid = int.from_bytes(self.rng(8), "big") | 1
+            host_bits = 128 - p.prefix.prefixlen
+            p.hoa = IPv6Address(int(p.prefix.network_address) | (iid & ((1 << host_bits) - 1)))
+        self._move_state(p, _state.IkeUp)
+        self._events.append(IkeEstablished(p.apn, p.prefix, p.hoa))
+        p.child_requested = False
+        if p.ha6 is None:
+            self._move_state(p, _state.IkeError)
+            self._events.append(AttachFailed(p.apn, "no-ha-ipv6-address"))
+
+    def _on_mh_sa(self, p: _Pdn, rec: _ike.MhSaUp, now: float) -> None:
+        if p.state is not UeState.CHILD_SA or rec.home_address != p.hoa:
+            return
+        if p.sa_in is not None:
+            self._by_spi.pop(p.sa_in.spi, None)
+        p.sa_in = self.sa_factory(rec.spec_in)
+        p.sa_out = self.sa_factory(rec.spec_out)
+        self._by_spi[p.sa_in.spi] = p
+        self._move_state(p, _state.ChildUp)
+        # Home link detection (TS 24.303 §5.1.2.3).
+        if self._at_home(p):
+            self._move_state(p, _state.FoundHome)
+            p.attached = True
+            self._events.append(AtHome(p.apn))
+            self._events.append(AttachCompleted(p.apn, p.hoa, None, at_home=True))  # type: ignore[arg-type]
+            return
+        self._move_state(p, _state.FoundAway)
+        p.use_v4 = self.coa6 is None
+        self._start_bu(p, p.lifetime_4s, now)
+
+    def _ike_gone(self, p: _Pdn, now: float, reason: str) -> None:
+        prev = p.state
+        p.ike = None
+        self.timers.cancel((p.apn, "guard"))
+        self._move_state(p, _state.IkeGone)
+        self._cleanup(p)
+        if prev is UeState.IKE_DELETING or prev is UeState.DETACHING:
+            if p.switching:
+                p.switching = False
+                target = p.switch_to
+                p.switch_to = None
+                self._events.append(
+                    HomeAgentSwitched(p.apn, (target,) if target is not None else ())
+                )
+                # RFC 5142 §6: bootstrap with the new HA (or rediscover).
+                self._move_state(p, _state.AttachRequested)
+                self._reset(p)
+                if target is not None:
+                    p.ha6, p.ha4 = target, None
+                    self._discovered(p, HaInfo(target, None, "ha-switch"), now)
+                else:
+                    self._discover(p, now)
+                return
+            if p.dereg_acked or prev is UeState.IKE_DELETING:
+                self._events.append(DetachCompleted(p.apn, acknowledged=p.dereg_acked))
+            else:
+                self._events.append(DetachCompleted(p.apn, acknowledged=False))
+        else:
+            # The HA deleted the IKE SA: RFC 4877 §9, the HoA and bindings are gone.
+            self._events.append(NetworkDetached(p.apn, None))
+
+    def _cleanup(self, p: _Pdn) -> None:
+        for kind in ("bu", "refresh", "expire", "guard", "ike_retry"):
+            self.timers.cancel((p.apn, kind))
+        self._unprogram(p)
+        if p.sa_in is not None:
+            self._by_spi.pop(p.sa_in.spi, None)
+        p.sa_in = p.sa_out = None
+        p.pending.clear()
+        p.has_binding = False
+        p.registered_coa = None
+        p.expires = 0.0
+        p.hoa4 = None
+
+    # ------------------------------------------------------------------ BU / BA
+    def _at_home(self, p: _Pdn) -> bool:
+        """TS 24.303 §5.1.2.3 [U]: at home when the link's prefix is the HNP; an IPv4-only
+        access is always foreign (RFC 5555 §4.4.4)."""
+        return p.prefix is not None and p.prefix in self.home_prefixes
+
+    def _start_bu(self, p: _Pdn, lifetime_4s: int, now: float) -> None:
+        """A new registration attempt (first transmission)."""
+        p.attempts = 0
+        p.pending.clear()
+        p.resyncs = 0
+        p.dereg_acked = False
+        # RFC 6275 §11.8: 1.5 s when no binding exists yet, else 1 s.
+        c = self.config
+        p.initial_timeout = (
+            c.initial_bindack_timeout if p.has_binding else c.initial_bindack_timeout_first_reg
+        )
+        self.timers.cancel((p.apn, "refresh"))
+        self._send_bu(p, lifetime_4s, now)
+
+    def _bu_route(self, p: _Pdn, lifetime_4s: int) -> tuple[_mh.Route, Bu]:
+        assert p.hoa is not None and p.ha6 is not None
+        hoa, ha6 = p.hoa, p.ha6
+        seq = p.seq
+        reg = lifetime_4s > 0
+        # Annex A.2/A.3/A.5: A=1 H=1 K=1; R=1 (implicit prefix mode) except on de-registration;
+        # O=1 only on the first registration; F only when forcing UDP.
+        flags: dict[str, bool] = dict(a=True, h=True, k=True, r=reg, o=reg and not p.has_binding,
+                                      f=reg and p.force_udp)  # fmt: skip
+        v4opt: Ipv4HoaOpt | None = None
+        if p.hoa4 is not None:
+            v4opt = Ipv4HoaOpt(p.hoa4)
+        elif reg and p.cfg.request_ipv4_home_address and not p.hoa4_refused:
+            v4opt = Ipv4HoaOpt(IPv4Address(0))
+        if self._at_home(p):
+            # RFC 6275 §11.5.5 / RFC 4877 §4.3: from the HoA, no HAO, no Alternate-CoA.
+            route = _mh.Route((str(hoa), 0), (str(ha6), 0), hoa, ha6)
+            return route, Bu(seq, lifetime_4s, ipv4_hoa=v4opt, **flags)
+        if self.coa6 is not None and not p.use_v4:
+            coa6 = self.coa6
+            route = _mh.Route((str(coa6), 0), (str(ha6), 0), coa6, ha6, hao=hoa)
+            return route, Bu(seq, lifetime_4s, alt_coa=coa6, ipv4_hoa=v4opt, **flags)
+        if self.coa4 is not None and p.ha4 is not None:
+            # RFC 5555 §4.2: always UDP 4191 from IPv4 access, IPv4 CoA option mandatory.
+            coa4 = self.coa4
+            route = _mh.Route((str(coa4), MIP_UDP_PORT), (str(p.ha4), MIP_UDP_PORT), hoa, ha6)
+            return route, Bu(seq, lifetime_4s, ipv4_hoa=v4opt, ipv4_coa=coa4, **flags)
+        raise LocalProtocolError(f"UE[{p.apn}]: no usable CoA towards the HA")
+
+    def _send_bu(self, p: _Pdn, lifetime_4s: int, now: float) -> None:
+        # RFC 6275 §11.8: a new, larger sequence number on every (re)transmission.
+        p.seq = (p.seq + 1) & 0xFFFF
+        try:
+            route, bu = self._bu_route(p, lifetime_4s)
+        except LocalProtocolError:
+            self._count("no-route")
+            self.timers.set((p.apn, "bu"), now + self.config.max_bindack_timeout)
+            return
+        p.pending[p.seq] = (now, lifetime_4s)
+        if len(p.pending) > 16:
+            p.pending.pop(next(iter(p.pending)))
+        p.coa_sent = bu.alt_coa or bu.ipv4_coa or p.hoa
+        data = self.signalling.encode(bu, route, p.sa_out)
+        self._out.append((data, route.src, route.dst))
+        wait = backoff(p.initial_timeout, p.attempts, self.config.max_bindack_timeout)
+        p.attempts += 1
+        self.timers.set((p.apn, "bu"), now + wait)
+
+    def _on_bu_timer(self, p: _Pdn, now: float) -> None:
+        if p.state not in (UeState.REGISTERING, UeState.RETURNING_HOME, UeState.DETACHING):
+            return
+        lifetime_4s = 0 if p.state is not UeState.REGISTERING else p.lifetime_4s
+        c = self.config
+        if lifetime_4s == 0 and p.attempts >= c.detach_bu_attempts:
+            self._move_state(p, _state.DeregGaveUp)
+            self._after_dereg(p, now, acknowledged=False)
+            return
+        if lifetime_4s and c.max_bu_attempts and p.attempts >= c.max_bu_attempts:
+            self._binding_lost(p, "no-binding-ack", now)
+            return
+        # RFC 5555 §4.4.1: three BUs from the IPv6 CoA without BA -> try the IPv4 CoA.
+        if (
+            lifetime_4s
+            and not p.use_v4
+            and self.coa4 is not None
+            and p.ha4 is not None
+            and p.attempts >= c.ipv6_attempts_before_ipv4
+        ):
+            p.use_v4 = True
+        self._send_bu(p, lifetime_4s, now)
+
+    def _binding_lost(self, p: _Pdn, reason: str, now: float) -> None:
+        self._move_state(p, _state.BindingLost)
+        self._cleanup(p)
+        self._events.append(AttachFailed(p.apn, reason))
+
+    def _on_ba(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
+        ba: Ba = rx.message  # type: ignore[assignment]
+        # procedures.md §1.6.3 step 1: through the HoA-keyed SA, to our HoA, matching a BU.
+        if rx.route.mh_dst != p.hoa:
+            self._count("ba-wrong-hoa")
+            return
+        if p.state not in (UeState.REGISTERING, UeState.RETURNING_HOME, UeState.DETACHING):
+            self._count("ba-unexpected")
+            return
+        if ba.status == 135 and p.pending:
+            # Step 3: adopt the HA's sequence number and retry with the next one.
+            p.resyncs += 1
+            if p.resyncs > 3:
+                self._count("resync-loop")
+                return
+            p.seq = ba.sequence
+            self._events.append(BindingRejected(p.apn, 135, "resync"))
+            lifetime_4s = p.lifetime_4s if p.state is UeState.REGISTERING else 0
+            self._send_bu(p, lifetime_4s, now)
+            return
+        sent = p.pending.get(ba.sequence)
+        if sent is None:
+            self._count("ba-unmatched-seq")
+            return
+        sent_at, requested_4s = sent
+        p.pending.clear()
+        self.timers.cancel((p.apn, "bu"))
+        if requested_4s == 0:
+            if ba.status < 128 or ba.status == 133:  # 133 on de-registration = done
+                p.dereg_acked = True
+                self._move_state(p, _state.DeregAcked)
+                self._after_dereg(p, now, acknowledged=True)
+            else:
+                self._move_state(p, _state.BaRetry)
+                self._events.append(BindingRejected(p.apn, ba.status, "retry"))
+                self.timers.set((p.apn, "bu"), now + self.config.initial_bindack_timeout)
+            return
+        if ba.status >= 128:
+            self._on_ba_error(p, ba, now)
+            return
+        self._on_ba_accept(p, ba, rx, sent_at, now)
+
+    def _on_ba_error(self, p: _Pdn, ba: Ba, now: float) -> None:
+        action = BA_ACTIONS.get(ba.status, "stop")
+        self._events.append(BindingRejected(p.apn, ba.status, action))
+        if action == "retry-without-f" and p.force_udp:
+            p.force_udp = False
+            self._move_state(p, _state.BaRetry)
+            self._send_bu(p, p.lifetime_4s, now)
+        elif action == "retry":
+            # [D] back off to the capped interval, then try again (rate-limited).
+            self._move_state(p, _state.BaRetry)
+            self.timers.set((p.apn, "bu"), now + self.config.max_bindack_timeout)
+        else:
+            self._move_state(p, _state.BaFatal)
+            self._cleanup(p)
+            self._events.append(AttachFailed(p.apn, f"binding refused ({action})", ba.status))
+
+    def _on_ba_accept(self, p: _Pdn, ba: Ba, rx: _mh.Received, sent_at: float,
+                      now: float) -> None:  # fmt: skip
+        # Step 2: remaining lifetime counted from the BU transmission (RFC 6275 §11.7.3):
+        # L_remain - (L_update - L_ack) = L_ack - (now - sent).
+        granted = ba.lifetime_4s * 4.0
+        p.expires = sent_at + granted
+        first = not p.attached
+        moved = p.registered_coa != p.coa_sent
+        p.registered_coa = p.coa_sent
+        p.has_binding = True
+        # Step 8: NAT Detection option -> UDP 4191 for user data (RFC 5555 §4.4.2, [D]).
+        nat_opt = ba.nat_detection
+        p.nat = bool(nat_opt and nat_opt.f)
+        p.udp = nat_opt is not None
+        ack = ba.ipv4_ack
+        if ack is not None:
+            before = p.hoa4
+            if ack.status < 128:
+                p.hoa4 = ack.address
+            else:
+                p.hoa4 = None
+                # procedures.md §9.2: 130/131 -> retry with 0.0.0.0; others stop asking.
+                p.hoa4_refused = ack.status not in (130, 131)
+        if ack is not None and (ack.status >= 128 or before != p.hoa4):
+            self._events.append(
+                Ipv4HomeAddressAssigned(
+                    p.apn, ack.status, ack.address if ack.status < 128 else None, ack.prefix_len
+                )
+            )
+        self._move_state(p, _state.BaAccepted)
+        # Step 9: switch the user-plane tunnel only now, after the BA (RFC 5555 §5.1).
+        self._program(p, ba, sent_at)
+        # Step 6: K=1 -> move the IKE endpoint with the CoA (RFC 4877 §4.3, RFC 5555 §5.1).
+        if ba.k and moved and not first and p.ike is not None:
+            mover = getattr(p.ike, "move", None)
+            if mover is not None and p.registered_coa is not None:
+                if isinstance(p.registered_coa, IPv4Address) and p.ha4 is not None:
+                    mover((str(p.registered_coa), 4500), (str(p.ha4), 4500))
+                    p.ike_remote = (str(p.ha4), 4500)
+                elif p.ha6 is not None:
+                    mover((str(p.registered_coa), 500), (str(p.ha6), 500))
+                    p.ike_remote = (str(p.ha6), 500)
+        # Refresh point: 75 % of the granted lifetime, or the Refresh Advice, or the NAT
+        # keepalive period (RFC 5555 §4.3: BU/BA doubles as the NAT keepalive).
+        refresh = sent_at + granted * self.config.refresh_fraction
+        if ba.refresh_advice_4s:
+            refresh = min(refresh, sent_at + ba.refresh_advice_4s * 4.0)
+        if p.nat and nat_opt is not None and nat_opt.refresh_time != NAT_NO_KEEPALIVE:
+            refresh = min(refresh, now + (nat_opt.refresh_time or NATKATIMEOUT))
+        self.timers.set((p.apn, "refresh"), max(refresh, now))
+        self.timers.set((p.apn, "expire"), p.expires)
+        remaining = max(p.expires - now, 0.0)
+        self._events.append(
+            BindingAccepted(p.apn, ba.sequence, remaining, p.registered_coa, p.nat, ba.status)  # type: ignore[arg-type]
+        )
+        if first:
+            p.attached = True
+            self._events.append(AttachCompleted(p.apn, p.hoa, p.hoa4, at_home=False))  # type: ignore[arg-type]
+        elif moved:
+            self._events.append(HandoverCompleted(p.apn, p.registered_coa, p.udp))
+
+    def _after_dereg(self, p: _Pdn, now: float, *, acknowledged: bool) -> None:
+        self._unprogram(p)
+        p.has_binding = False
+        p.registered_coa = None
+        p.expires = 0.0
+        self.timers.cancel((p.apn, "refresh"))
+        self.timers.cancel((p.apn, "expire"))
+        if p.state is UeState.AT_HOME:
+            p.hoa4 = None  # RFC 5555 §4.4.4: no IPv4 "home" link
+            self._events.append(HandoverCompleted(p.apn, None, False))
+        elif p.state is UeState.IKE_DELETING:
+            self._delete_ike(p, now)
+
+    # ------------------------------------------------------------------ UE data plane
+    def _program(self, p: _Pdn, ba: Ba, sent_at: float) -> None:
+        """The BUL entry as a :class:`BindingSpec` for the UE's own tunnel end (STYLE §1.3):
+        outer CoA <-> HA; UDP 4191 whenever the BA carried NAT Detection ([D] §1.6.3)."""
+        dp = self.dataplane
+        coa = p.registered_coa
+        if dp is None or coa is None or p.hoa is None or p.prefix is None or coa == p.hoa:
+            return
+        if isinstance(coa, IPv6Address):
+            enc, port = Encapsulation.IP_IN_IPV6, None
+        elif p.udp:
+            enc, port = Encapsulation.UDP_IPV4, MIP_UDP_PORT
+        else:
+            enc, port = Encapsulation.IP_IN_IPV4, None
+        spec = BindingSpec(
+            home_address=p.hoa,
+            home_prefix=p.prefix,
+            care_of_address=coa,
+            encapsulation=enc,
+            lifetime=ba.lifetime_4s * 4.0,
+            expires_at=p.expires,
+            sequence=ba.sequence,
+            flags=0xD400,  # A, H, K, R as sent (Annex A.2/A.3)
+            ipv4_home_address=p.hoa4,
+            udp_port=port,
+        )
+        try:
+            if p.programmed:
+                dp.update_binding(spec)
+            else:
+                dp.add_binding(spec)
+                p.programmed = True
+        except CacheError:
+            self._count("dataplane-error")
+
+    def _unprogram(self, p: _Pdn) -> None:
+        if self.dataplane is not None and p.programmed and p.hoa is not None:
+            p.programmed = False
+            try:
+                self.dataplane.del_binding(p.hoa)
+            except CacheError:
+                self._count("dataplane-error")
+
+    # ------------------------------------------------------------------ BRI / HAS / BE
+    def _on_bri(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
+        """RFC 5846 §6.2, §10 (procedures.md §4.2)."""
+        bri: Bri = rx.message  # type: ignore[assignment]
+        # Step 2: the RH2 / inner destination must be a HoA with a BUL entry.
+        if rx.route.mh_dst != p.hoa or not (p.has_binding or p.pending):
+            self._count("bri-unknown-binding")
+            return
+        status = 0
+        if bri.p:
+            status = 135  # proxy revocation not supported
+        elif bri.v and bri.ipv4_hoa is None:
+            status = 129
+        elif bri.v and (bri.ipv4_hoa is None or bri.ipv4_hoa.address != p.hoa4):
+            status = 128
+        elif bri.g and bri.trigger < 128:
+            status = 134
+        elif not (bri.trigger < 128 or bri.g):
+            status = 133
+        route, _ = self._bu_route(p, 0)
+        bra = Bra(status, bri.sequence, v=bri.v)
+        self._out.append((self.signalling.encode(bra, route, p.sa_out), route.src, route.dst))
+        if status != 0:
+            return
+        if bri.v:
+            p.hoa4 = None
+            p.hoa4_refused = True
+            self._events.append(NetworkDetached(p.apn, bri.trigger, ipv4_only=True))
+            return
+        self._move_state(p, _state.BriAccepted)
+        self._unprogram(p)
+        for kind in ("bu", "refresh", "expire"):
+            self.timers.cancel((p.apn, kind))
+        p.has_binding = False
+        p.pending.clear()
+        self._events.append(NetworkDetached(p.apn, bri.trigger))
+        # The HA deletes the IKE SA (procedures.md §4.1 step 6); delete it ourselves if not.
+        self.timers.set((p.apn, "guard"), now + GUARD_TIMEOUT)
+
+    def _on_has(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
+        """RFC 5142 §6: de-register from this HA (the BU is the acknowledgement), then
+        bootstrap with the first listed HA, or rediscover when none is listed."""
+        has: Has = rx.message  # type: ignore[assignment]
+        if rx.route.mh_src != p.ha6 or rx.route.mh_dst != p.hoa:
+            self._count("has-not-from-ha")
+            return
+        if p.state not in (UeState.REGISTERED, UeState.REGISTERING):
+            self._count("has-unexpected")
+            return
+        p.switching = True
+        p.switch_to = has.addresses[0] if has.addresses else None
+        self._move_state(p, _state.HaSwitch)
+        self._start_bu(p, 0, now)
+
+    def _on_be(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
+        be: Be = rx.message  # type: ignore[assignment]
+        self._count(f"be-{be.status}")
+        # procedures.md §9.3: status 1 -> the HA lost the binding: register again.
+        if be.status == 1 and p.state is UeState.REGISTERED:
+            p.has_binding = False
+            self._move_state(p, _state.RefreshDue)
+            self._start_bu(p, p.lifetime_4s, now)
+
+    def _find_sa(self, spi: int) -> Any:
+        p = self._by_spi.get(spi)
+        return None if p is None else p.sa_in
+
+    def _unexpected(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
+        self._count("unexpected-mh")
+
+    _HANDLERS: dict[type, Callable[[MobileNode, _Pdn, _mh.Received, float], None]] = {
+        Ba: _on_ba,
+        Bri: _on_bri,
+        Has: _on_has,
+        Be: _on_be,
+        Bu: _unexpected,
+        Bra: _unexpected,
+        _mh.Brr: _unexpected,
+        _mh.UnknownMh: _unexpected,
+    }

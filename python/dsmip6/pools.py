@@ -1,0 +1,135 @@
+"""Address pools of the HA: one home network prefix per UE per PDN connection, and IPv4 HoAs.
+
+TS 24.303 §4.1 / procedures.md §0.1: the HNP is allocated uniquely to one UE. Both pools hand
+out addresses in order from a counter and reuse released ones first (a FIFO free list, so a
+just-released prefix is not immediately given to someone else while stale packets may still
+be in flight). An owner (any hashable: ``(identity, apn)``) holds at most one entry per pool;
+asking again returns the same entry. Nothing is ever assigned to two owners.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+from dsmip6.errors import ConfigError
+
+__all__ = ["PoolExhausted", "PrefixPool", "Ipv4Pool"]
+
+
+class PoolExhausted(Exception):
+    """No free entry is left (the HA answers 130 / INTERNAL_ADDRESS_FAILURE / Ack 132)."""
+
+
+class PrefixPool:
+    """``/plen`` prefixes carved from ``aggregate``."""
+
+    def __init__(self, aggregate: IPv6Network, prefix_len: int = 64) -> None:
+        if not aggregate.prefixlen <= prefix_len <= 128:
+            raise ConfigError(f"cannot carve /{prefix_len} prefixes from {aggregate}")
+        self.aggregate = aggregate
+        self.prefix_len = prefix_len
+        self._size = 1 << (prefix_len - aggregate.prefixlen)
+        self._step = 1 << (128 - prefix_len)
+        self._base = int(aggregate.network_address)
+        self._next = 0
+        self._free: deque[int] = deque()
+        self._owner_of: dict[int, Hashable] = {}
+        self._by_owner: dict[Hashable, int] = {}
+
+    def __len__(self) -> int:
+        """Number of assigned prefixes."""
+        return len(self._owner_of)
+
+    def _prefix(self, index: int) -> IPv6Network:
+        return IPv6Network((self._base + index * self._step, self.prefix_len))
+
+    def allocate(self, owner: Hashable) -> IPv6Network:
+        """The prefix of ``owner``, assigning a free one if it has none."""
+        index = self._by_owner.get(owner)
+        if index is None:
+            if self._free:
+                index = self._free.popleft()
+            elif self._next < self._size:
+                index = self._next
+                self._next += 1
+            else:
+                raise PoolExhausted(f"no free /{self.prefix_len} left in {self.aggregate}")
+            self._owner_of[index] = owner
+            self._by_owner[owner] = index
+        return self._prefix(index)
+
+    def _index(self, prefix: IPv6Network | IPv6Address) -> int | None:
+        value = int(prefix.network_address if isinstance(prefix, IPv6Network) else prefix)
+        offset = value - self._base
+        if not 0 <= offset < self._size * self._step:
+            return None
+        return offset // self._step
+
+    def owner(self, address: IPv6Address | IPv6Network) -> Hashable | None:
+        """Who holds the prefix containing ``address`` (None when unassigned)."""
+        index = self._index(address)
+        return None if index is None else self._owner_of.get(index)
+
+    def prefix_of(self, owner: Hashable) -> IPv6Network | None:
+        """The prefix ``owner`` holds, if any."""
+        index = self._by_owner.get(owner)
+        return None if index is None else self._prefix(index)
+
+    def release(self, owner: Hashable) -> None:
+        """Give ``owner``'s prefix back (no-op when it holds none)."""
+        index = self._by_owner.pop(owner, None)
+        if index is not None:
+            del self._owner_of[index]
+            self._free.append(index)
+
+
+class Ipv4Pool:
+    """IPv4 HoAs (RFC 5555 §3.1.1) from ``network``, skipping network/broadcast addresses."""
+
+    def __init__(self, network: IPv4Network) -> None:
+        self.network = network
+        hosts = network.num_addresses - (2 if network.prefixlen < 31 else 0)
+        if hosts <= 0:
+            raise ConfigError(f"no host addresses in {network}")
+        self._first = int(network.network_address) + (1 if network.prefixlen < 31 else 0)
+        self._size = hosts
+        self._next = 0
+        self._free: deque[int] = deque()
+        self._owner_of: dict[int, Hashable] = {}
+        self._by_owner: dict[Hashable, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._owner_of)
+
+    def allocate(self, owner: Hashable) -> IPv4Address:
+        """The address of ``owner``, assigning a free one if it has none."""
+        index = self._by_owner.get(owner)
+        if index is None:
+            if self._free:
+                index = self._free.popleft()
+            elif self._next < self._size:
+                index = self._next
+                self._next += 1
+            else:
+                raise PoolExhausted(f"no free IPv4 HoA left in {self.network}")
+            self._owner_of[index] = owner
+            self._by_owner[owner] = index
+        return IPv4Address(self._first + index)
+
+    def owner(self, address: IPv4Address) -> Hashable | None:
+        """Who holds ``address`` (None when unassigned or outside the pool)."""
+        return self._owner_of.get(int(address) - self._first)
+
+    def address_of(self, owner: Hashable) -> IPv4Address | None:
+        """The address ``owner`` holds, if any."""
+        index = self._by_owner.get(owner)
+        return None if index is None else IPv4Address(self._first + index)
+
+    def release(self, owner: Hashable) -> None:
+        """Give ``owner``'s address back (no-op when it holds none)."""
+        index = self._by_owner.pop(owner, None)
+        if index is not None:
+            del self._owner_of[index]
+            self._free.append(index)

@@ -1,0 +1,211 @@
+use std::sync::Arc;
+
+use super::*;
+
+fn b(i: u32) -> Binding {
+    let hoa = Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 0x1000);
+    Binding {
+        home_address: hoa,
+        home_prefix: Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 0),
+        prefix_len: 64,
+        ipv4_home_address: Some(Ipv4Addr::from(0x0a00_0000 + i)),
+        care_of: CareOf::V4 {
+            addr: Ipv4Addr::from(0xc633_6400 + i),
+            port: Some(4191),
+        },
+        encapsulation: Encapsulation::UdpIpv4,
+        lifetime: 3600.0,
+        expires_at: Instant(3_600_000_000 + u64::from(i)),
+        sequence: 1,
+        flags: 0xd400,
+        sa_in: Some(0x1000 + i),
+        sa_out: Some(0x2000 + i),
+    }
+}
+
+#[test]
+fn insert_lookup_update_remove() {
+    let c = BindingCache::new();
+    for i in 0..100 {
+        c.insert(b(i)).unwrap();
+    }
+    assert_eq!(c.len(), 100);
+    assert_eq!(c.insert(b(5)), Err(CacheError::Exists));
+    let b7 = b(7);
+    assert_eq!(c.get(b7.home_address), Some(b7));
+    // Another address inside the /64 finds the binding by longest-prefix match.
+    let inside = Ipv6Addr::new(0x2001, 0xdb8, 0, 7, 1, 2, 3, 4);
+    assert_eq!(c.lookup_v6(inside), Some(b7));
+    assert_eq!(
+        c.lookup_v6(Ipv6Addr::new(0x2001, 0xdb8, 0, 700, 1, 2, 3, 4)),
+        None
+    );
+    assert_eq!(c.lookup_v4(Ipv4Addr::from(0x0a00_0007)), Some(b7));
+    assert_eq!(c.lookup_v4(Ipv4Addr::from(0x0b00_0007)), None);
+    let coa = IpAddr::V4(Ipv4Addr::from(0xc633_6407));
+    assert_eq!(c.lookup_inbound(coa, InboundKey::UdpPort(4191)), Some(b7));
+    assert_eq!(c.lookup_inbound(coa, InboundKey::Spi(0x1007)), Some(b7));
+    assert_eq!(c.lookup_inbound(coa, InboundKey::UdpPort(4192)), None);
+
+    // Move to a new CoA (NAT rebinding): old inbound keys go, new ones answer.
+    let mut moved = b7;
+    moved.care_of = CareOf::V6("2001:db8:ffff::7".parse().unwrap());
+    moved.encapsulation = Encapsulation::IpInIpv6;
+    moved.sequence = 2;
+    c.update(moved).unwrap();
+    assert_eq!(c.lookup_inbound(coa, InboundKey::UdpPort(4191)), None);
+    let new_coa: IpAddr = "2001:db8:ffff::7".parse().unwrap();
+    assert_eq!(c.lookup_inbound(new_coa, InboundKey::Plain), Some(moved));
+    assert_eq!(
+        c.lookup_inbound(new_coa, InboundKey::Spi(0x1007)),
+        Some(moved)
+    );
+    assert_eq!(c.update(b(1000)), Err(CacheError::NotFound));
+
+    // Conflicts: another binding may not take binding 8's IPv4 HoA.
+    let mut thief = b(500);
+    thief.ipv4_home_address = b(8).ipv4_home_address;
+    assert_eq!(c.insert(thief), Err(CacheError::KeyConflict));
+    assert_eq!(c.get(thief.home_address), None, "nothing changed on error");
+    assert_eq!(c.lookup_v4(Ipv4Addr::from(0x0a00_0008)), Some(b(8)));
+
+    assert_eq!(c.remove(b7.home_address), Ok(moved));
+    assert_eq!(c.remove(b7.home_address), Err(CacheError::NotFound));
+    assert_eq!(c.lookup_v6(inside), None);
+    assert_eq!(c.lookup_v4(Ipv4Addr::from(0x0a00_0007)), None);
+    assert_eq!(c.len(), 99);
+    assert_eq!(c.snapshot().len(), 99);
+}
+
+#[test]
+fn longest_prefix_wins_and_other_lengths() {
+    let c = BindingCache::new();
+    let mut short = b(1);
+    short.home_prefix = "2001:db8::".parse().unwrap();
+    short.prefix_len = 32;
+    short.home_address = "2001:db8::1".parse().unwrap();
+    let mut long = b(2);
+    long.home_prefix = "2001:db8:0:2::".parse().unwrap();
+    long.prefix_len = 64;
+    long.home_address = "2001:db8:0:2::1".parse().unwrap();
+    let mut host = b(3);
+    host.home_prefix = "2001:db8:0:2::99".parse().unwrap();
+    host.prefix_len = 128;
+    host.home_address = "2001:db8:0:2::99".parse().unwrap();
+    for x in [short, long, host] {
+        c.insert(x).unwrap();
+    }
+    assert_eq!(c.lookup_v6("2001:db8:0:2::5".parse().unwrap()), Some(long));
+    assert_eq!(c.lookup_v6("2001:db8:0:2::99".parse().unwrap()), Some(host));
+    assert_eq!(c.lookup_v6("2001:db8:7::5".parse().unwrap()), Some(short));
+    assert_eq!(c.lookup_v6("2001:db9::5".parse().unwrap()), None);
+    c.remove(long.home_address).unwrap();
+    assert_eq!(c.lookup_v6("2001:db8:0:2::5".parse().unwrap()), Some(short));
+    let mut bad = b(9);
+    bad.home_address = "2001:db8:ffff::1".parse().unwrap();
+    assert_eq!(c.insert(bad), Err(CacheError::BadPrefix));
+    bad.prefix_len = 129;
+    assert_eq!(c.insert(bad), Err(CacheError::BadPrefix));
+}
+
+#[test]
+fn expiry_on_injected_clock() {
+    let c = BindingCache::new();
+    for i in 0..10 {
+        let mut x = b(i);
+        x.expires_at = Instant::from_secs_f64(f64::from(i) * 10.0);
+        c.insert(x).unwrap();
+    }
+    assert_eq!(c.expire(Instant::from_secs_f64(-1.0)).len(), 1); // the one at t = 0
+    let mut gone = c.expire(Instant::from_secs_f64(35.0));
+    gone.sort();
+    assert_eq!(
+        gone,
+        vec![b(1).home_address, b(2).home_address, b(3).home_address]
+    );
+    assert_eq!(c.len(), 6);
+    assert!(c.get(b(3).home_address).is_none());
+    assert!(c.get(b(4).home_address).is_some());
+}
+
+#[test]
+fn counters_survive_update() {
+    let c = BindingCache::new();
+    c.insert(b(1)).unwrap();
+    assert!(c.count(b(1).home_address, true, 100));
+    assert!(c.count(b(1).home_address, false, 60));
+    assert!(!c.count(b(2).home_address, true, 1));
+    c.update(b(1)).unwrap();
+    let k = c.counters(b(1).home_address).unwrap();
+    assert_eq!(
+        (
+            k.packets_to_ue,
+            k.bytes_to_ue,
+            k.packets_from_ue,
+            k.bytes_from_ue
+        ),
+        (1, 100, 1, 60)
+    );
+}
+
+/// Readers run while a writer inserts, updates and removes: every read sees a complete,
+/// consistent binding (never a torn mix), and stable entries are always found.
+#[test]
+fn concurrent_update_and_lookup() {
+    let c = Arc::new(BindingCache::new());
+    for i in 0..1000 {
+        c.insert(b(i)).unwrap();
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|t| {
+            let c = Arc::clone(&c);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                let mut i = t;
+                while !stop.load(Ordering::Relaxed) || n < 10_000 {
+                    i = (i * 7 + 13) % 1000;
+                    let want = b(i);
+                    // Entries 0..500 are stable except for their sequence number.
+                    if i < 500 {
+                        let got = c
+                            .lookup_v6(want.home_address)
+                            .expect("stable entry vanished");
+                        assert_eq!(got.home_prefix, want.home_prefix);
+                        assert_eq!(got.ipv4_home_address, want.ipv4_home_address);
+                        let by_v4 = c.lookup_v4(want.ipv4_home_address.unwrap()).unwrap();
+                        assert_eq!(by_v4.home_address, want.home_address);
+                    } else if let Some(got) = c.get(want.home_address) {
+                        assert_eq!(got.home_address, want.home_address);
+                        assert_eq!(got.sa_out, want.sa_out);
+                    }
+                    n += 1;
+                    if n > 2_000_000 {
+                        break;
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    for round in 0..200u32 {
+        for i in 0..500 {
+            let mut x = b(i);
+            x.sequence = round as u16;
+            c.update(x).unwrap();
+        }
+        for i in 500..1000 {
+            if round % 2 == 0 {
+                c.remove(b(i).home_address).unwrap();
+            } else {
+                c.insert(b(i)).unwrap();
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() >= 10_000);
+    }
+    assert_eq!(c.len(), 1000);
+}
