@@ -15,6 +15,7 @@ The tools must be installed (``make test`` installs them): missing tools FAIL th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import socket
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from dsmip6.aka import AkaStatus, Usim
+from dsmip6.aka import AkaResult, AkaStatus, Usim
 from dsmip6.eap import (
     EapAkaPeer,
     EapAkaPrimePeer,
@@ -216,8 +217,32 @@ def test_hostapd_refuses_our_peer_with_wrong_key(workdir):
     assert peer.state == "failure" and recv is None and send is None
 
 
+class _WrongResUsim(Usim):
+    """A USIM whose RES is off by one bit (CK/IK right, so AT_MAC still verifies)."""
+
+    def authenticate(self, rand: bytes, autn: bytes) -> AkaResult:
+        result = super().authenticate(rand, autn)
+        if result.res is None:
+            return result
+        return dataclasses.replace(result, res=bytes([result.res[0] ^ 1]) + result.res[1:])
+
+
+def test_hostapd_failure_notification_reaches_our_peer(workdir):
+    # hostapd finds RES wrong (the MAC is right): it sends AKA-Notification "General failure"
+    # (no AT_MAC, P bit set, RFC 4187 §6.3.2); our peer answers it and gets EAP-Failure.
+    peer = EapAkaPeer(_WrongResUsim(K, OPC), permanent_nai(IMSI), rng=os.urandom)
+    seen, recv, send, proc, _ = _peer_against_hostapd(workdir, peer, _store())
+    assert seen[-1] == f"radius-{ACCESS_REJECT}", seen
+    assert "eap-23-12>12" in seen, seen
+    assert peer.notification_code == 16384
+    assert peer.state == "failure" and peer.msk is None
+
+
 def test_our_aka_prime_peer_against_hostapd(workdir):
-    peer = EapAkaPrimePeer(Usim(K, OPC), permanent_nai(IMSI, prime=True), rng=os.urandom)
+    # hostapd's access network name for AKA' is "WLAN"; our peer checks AT_KDF_INPUT against it.
+    peer = EapAkaPrimePeer(
+        Usim(K, OPC), permanent_nai(IMSI, prime=True), rng=os.urandom, network_name="WLAN"
+    )
     seen, recv, send, proc, _ = _peer_against_hostapd(workdir, peer, _store())
     assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-4000:])
     assert peer.method == 50 and peer.state == "success"
