@@ -338,6 +338,7 @@ class ExternalUsim:
         self.sock.send(b"ATTACH")
         assert self._recv_reply() == "OK"
         self.answers: list[str] = []
+        self.corrupt_res = False
 
     def _recv_reply(self) -> str:
         deadline = time.monotonic() + 5
@@ -362,6 +363,10 @@ class ExternalUsim:
                 continue
             rid, rand, autn = m.group(1), bytes.fromhex(m.group(2)), bytes.fromhex(m.group(3))
             result = self.usim.authenticate(rand, autn)
+            if result.res is not None and self.corrupt_res:
+                result = dataclasses.replace(
+                    result, res=bytes([result.res[0] ^ 1]) + result.res[1:]
+                )
             if result.status is AkaStatus.SUCCESS:
                 answer = f"UMTS-AUTH:{result.ik.hex()}:{result.ck.hex()}:{result.res.hex()}"
             elif result.status is AkaStatus.SYNC_FAILURE:
@@ -383,6 +388,7 @@ def _eapol_test_against_our_server(
     method: str = "AKA",
     phase1: str | None = None,
     reauths: int = 0,
+    corrupt_res: bool = False,
     **front_kwargs: object,
 ) -> tuple[int, str, RadiusEapFrontEnd, ExternalUsim]:
     eapol_test = find_tool("eapol_test")
@@ -427,6 +433,7 @@ def _eapol_test_against_our_server(
         sim = None
         try:
             sim = ExternalUsim(ctrl_dir / "dsmeap", workdir / "ext-usim.sock", usim)
+            sim.corrupt_res = corrupt_res
             sim.serve(proc)
             rc = proc.wait(timeout=25)
         finally:
@@ -575,6 +582,19 @@ def test_eapol_test_bidding_down_protection(workdir, bidding):
     else:
         assert rc == 0, log[-3000:]
         assert _eapol_test_keys(log) == (server.msk, server.emsk)
+
+
+def test_eapol_test_gets_our_failure_notification(workdir):
+    # eapol_test's RES is wrong (its MAC is right): our server answers with AKA-Notification
+    # "General failure" (16384), eapol_test answers it, then EAP-Failure / Access-Reject.
+    rc, log, front, sim = _eapol_test_against_our_server(
+        workdir, Usim(K, OPC), _store(), corrupt_res=True
+    )
+    assert rc != 0
+    (server,) = front.finished
+    assert server.state == "failure" and server.failure_reason == "RES does not match XRES"
+    assert "EAP-SIM: AT_NOTIFICATION 16384" in log
+    assert "Generating EAP-AKA Notification" in log
 
 
 def test_eapol_test_refused_by_our_server_with_wrong_key(workdir):
