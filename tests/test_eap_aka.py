@@ -372,6 +372,8 @@ def test_server_ignores_wrong_identifier_and_requests():
     response[1] ^= 0x55
     assert server.process(bytes(response)) == request  # re-sent, state unchanged
     assert server.process(request) == request  # a Request is not an answer
+    assert server.process(b"\x02\x01") == request  # unparseable EAP: discarded
+    assert server.process(bytes(response[:3])) == request
     response[1] ^= 0x55
     assert server.process(bytes(response))[0] == EapCode.SUCCESS
 
