@@ -719,3 +719,35 @@ def test_api_misuse_raises_local_protocol_error():
         ue.connect(UE, HA, 0.0)
     with pytest.raises(LocalProtocolError):
         ha.delete_ike_sa(42, 0.0)
+
+
+def test_ike_lifetime_triggers_rekey_at_exact_instant():
+    ue, ha, clock = establish_psk(ue_kw={"ike_lifetime": 3600.0})
+    events(ue), events(ha)
+    assert ue.get_timer() == 3600.0
+    fire_timer(ue, clock)
+    # CREATE_CHILD_SA HDR, SK {SA(IKE), Ni, KEi} -->  ... then D(IKE) on the old SA
+    run(ue, ha, clock)
+    assert_events(ue, [IkeSaRekeyed])
+    assert_events(ha, [IkeSaRekeyed])
+    assert ue.get_timer() == 7200.0 and ue.established
+
+
+def test_redirect_in_ike_auth_after_authentication():
+    """RFC 5685 §6: the HA authenticates the UE, then redirects it (HA reallocation)."""
+    seen = []
+
+    def policy(addr, ident):
+        seen.append((addr, ident))
+        return None if ident is None else "ha2.example.org"
+
+    ue, ha, clock = psk_pair(ha_kw={"redirect": policy})
+    ue.connect(UE, HA, 0.0)
+    # IKE_SA_INIT with N(REDIRECT_SUPPORTED) -->  <-- (policy: no redirect yet)
+    assert transfer(ue, ha, clock) == 1 and transfer(ha, ue, clock) == 1
+    # IKE_AUTH HDR, SK {IDi, AUTH, ...} -->  <-- HDR, SK {IDr, AUTH, N(REDIRECT, FQDN)}
+    assert transfer(ue, ha, clock) == 1 and transfer(ha, ue, clock) == 1
+    (ev,) = assert_events(ue, [Redirected])
+    assert ev.new_gateway == "ha2.example.org"
+    assert seen == [(UE[0], None), (UE[0], "ue@example.org")]
+    assert ue.ike_sa_id is None and ha._sas == {} and events(ha) == []

@@ -188,6 +188,7 @@ class Engine:
             "established_at",
         ):
             setattr(new, attr, getattr(old, attr, None))
+        new.established_at = old.last_heard  # lifetime of the new SA starts now
         new.init_done = True
         new.authenticated = True
         new.state = SaState.ESTABLISHED

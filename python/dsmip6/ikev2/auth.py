@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac as _cmp
 import ipaddress
 from collections.abc import Sequence
@@ -226,7 +227,18 @@ def verify_certificate(
 
 
 def certreq_data(anchors: Sequence[x509.Certificate]) -> bytes:
-    """SHA-1 of each CA's SubjectPublicKeyInfo (RFC 7296 §3.7)."""
+    """SHA-1 of each CA's SubjectPublicKeyInfo (RFC 7296 §3.7); computed once per anchor set."""
+    return _certreq_data(tuple(anchors))
+
+
+@functools.lru_cache(maxsize=64)
+def cert_der(cert: x509.Certificate) -> bytes:
+    """DER of our own certificate (cached: sent in every IKE_AUTH)."""
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+@functools.lru_cache(maxsize=64)
+def _certreq_data(anchors: tuple[x509.Certificate, ...]) -> bytes:
     return b"".join(
         sha1(
             ca.public_key().public_bytes(

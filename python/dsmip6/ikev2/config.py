@@ -299,6 +299,8 @@ class InitiatorConfig(_Common):
     initial_contact: bool = True
 
     def __init__(self, identity: Any, **kw: Any) -> None:
+        if "cert" in kw:  # contract D spells it ``cert``
+            kw["certificate"] = kw.pop("cert")
         bad = set(kw) - set(self.__dataclass_fields__)
         if bad:
             raise ConfigError(f"unknown InitiatorConfig fields {sorted(bad)}")
@@ -375,6 +377,8 @@ class ResponderConfig(_Common):
     """Refuse initiators that authenticate without EAP."""
 
     def __init__(self, identity: Any, **kw: Any) -> None:
+        if "cert" in kw:  # contract D spells it ``cert``
+            kw["certificate"] = kw.pop("cert")
         bad = set(kw) - set(self.__dataclass_fields__)
         if bad:
             raise ConfigError(f"unknown ResponderConfig fields {sorted(bad)}")

@@ -281,7 +281,9 @@ class IkeSa:
         self, exchange: int, *, failed: bool, now: float, passive: bool = False
     ) -> None:
         if exchange == ExchangeType.IKE_AUTH and self.state == SaState.AUTH:
-            if failed or not self.authenticated:
+            if self.redirected:
+                self.die(now, quiet=True)
+            elif failed or not self.authenticated:
                 self.die(now, auth_failed=self.failure_reason or "AUTHENTICATION_FAILED")
             else:
                 self.established(now)
@@ -293,6 +295,9 @@ class IkeSa:
     failure_reason: str | None = None
     pending_death: str | None = None
     retired = False
+    peer_redirect_supported = False
+    redirected = False
+    """RFC 5685 §6: the HA redirected us in IKE_AUTH; the SA ends without an event."""
     """Replaced by a rekeyed IKE SA: dies without an event."""
 
     def established(self, now: float) -> None:
@@ -389,7 +394,18 @@ class IkeSa:
         dpd = getattr(self.config, "dpd_interval", None)
         if dpd and self.state == SaState.ESTABLISHED and not self.mgr.busy:
             timers.append(self.last_heard + dpd)
+        rekey = self._rekey_deadline()
+        if rekey is not None:
+            timers.append(rekey)
         return min(timers) if timers else None
+
+    rekey_started = False
+
+    def _rekey_deadline(self) -> float | None:
+        life = self.config.ike_lifetime
+        if not life or self.state != SaState.ESTABLISHED or self.rekey_started or self.retired:
+            return None
+        return getattr(self, "established_at", self.created_at) + life
 
     def _half_open_deadline(self) -> float | None:
         if self.state in (SaState.INIT, SaState.AUTH) and not self.original_initiator:
@@ -402,6 +418,10 @@ class IkeSa:
             self.die(now, quiet=True)  # half-open expiry (§2.6): no event, no trace
             return
         self.mgr.handle_timer(now)
+        rekey = self._rekey_deadline()
+        if self.alive and rekey is not None and now >= rekey:
+            self.rekey_started = True  # RFC 7296 §2.18, on ike_lifetime
+            self.engine._rekey_ike(self, now)
         dpd = getattr(self.config, "dpd_interval", None)
         if (
             self.alive

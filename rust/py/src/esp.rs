@@ -74,6 +74,9 @@ pub(crate) fn build_sa(
     .map_err(esp_error)
 }
 
+/// `Sa::encrypt_into` or `Sa::decrypt_into`.
+type PacketOp = fn(&mut Sa, &[u8], &mut [u8]) -> Result<usize, dsmip6_dataplane::esp::EspError>;
+
 /// One ESP security association (one direction). See `dsmip6.esp` for the documentation.
 #[pyclass(module = "dsmip6._core.esp", name = "SecurityAssociation")]
 pub struct PySecurityAssociation {
@@ -88,7 +91,7 @@ impl PySecurityAssociation {
         py: Python<'_>,
         packet: &[u8],
         growth: usize,
-        op: fn(&mut Sa, &[u8], &mut [u8]) -> Result<usize, dsmip6_dataplane::esp::EspError>,
+        op: PacketOp,
     ) -> PyResult<Py<PyBytes>> {
         let need = packet.len() + growth;
         if self.scratch.len() < need {

@@ -65,7 +65,9 @@ impl<const WORDS: usize> ReplayWindow<WORDS> {
             }
         } else if seq_low >= tl.wrapping_sub(w - 1) {
             // Case B: the window straddles a subspace boundary; seq_low is in its lower part.
-            th.wrapping_sub(1)
+            // In the first subspace (Th = 0) there is no lower part: the packet can only be
+            // ahead in subspace 0 (RFC 4303 A2.2 would wrap Th - 1 and fail the ICV).
+            th.saturating_sub(1)
         } else {
             th
         }
@@ -148,6 +150,15 @@ mod test {
         assert_eq!(w.check(u64::MAX), Err(u64::MAX));
         assert!(w.check(u64::MAX - 5).is_err()); // seen via reset_to
         assert!(w.check(u64::MAX - 1).is_ok()); // skipped over, not seen
+    }
+
+    #[test]
+    fn first_subspace_has_no_previous_one() {
+        let w = W1024::new();
+        assert_eq!(w.infer_high(0xFFFF_FFF0), 0);
+        let mut w = W1024::new();
+        w.mark((1 << 32) + 3);
+        assert_eq!(w.infer_high(0xFFFF_FFF0), 0); // Th - 1
     }
 
     #[test]

@@ -77,8 +77,8 @@ impl Sad {
             .get(esp_off..esp_off + 4)
             .ok_or(EspError::Truncated)?;
         let spi = u32::from_be_bytes([spi_bytes[0], spi_bytes[1], spi_bytes[2], spi_bytes[3]]);
-        let (_, dst) = ip::addresses(packet, split.version);
-        let dst = addr_from(dst);
+        // The destination that keys the SA: the HoA of a Type 2 RH when present (RFC 4877).
+        let (_, dst) = mobile_addresses(packet, &split);
         let sa = self
             .get_mut(spi, Some(dst))
             .ok_or(EspError::UnknownSpi(spi))?;
@@ -115,6 +115,44 @@ pub struct PacketSelectors {
 }
 
 const HAO_OPTION: u8 = 201;
+
+/// The packet's source and destination as RFC 4877 keys the SAs: the Home Address option's
+/// address replaces the source, a Type 2 Routing header's address the destination.
+fn mobile_addresses(packet: &[u8], split: &ip::Split) -> (IpAddr, IpAddr) {
+    let (src, dst) = ip::addresses(packet, split.version);
+    let mut local = addr_from(src);
+    let mut remote = addr_from(dst);
+    if split.version == IpVersion::V6 {
+        // Walk the headers in front of the upper layer again (split checked their bounds).
+        let mut nh = packet[6];
+        let mut off = ip::IPV6_HDR;
+        while off < split.offset {
+            let len = (usize::from(packet[off + 1]) + 1) * 8;
+            let hdr = &packet[off..off + len];
+            if nh == ip::PROTO_DSTOPTS {
+                let mut i = 2;
+                while i < hdr.len() {
+                    let t = hdr[i];
+                    if t == 0 {
+                        i += 1;
+                        continue;
+                    }
+                    let Some(&olen) = hdr.get(i + 1) else { break };
+                    let olen = usize::from(olen);
+                    if t == HAO_OPTION && olen == 16 && i + 18 <= hdr.len() {
+                        local = addr_from(&hdr[i + 2..i + 18]);
+                    }
+                    i += 2 + olen;
+                }
+            } else if nh == ip::PROTO_ROUTING && hdr.len() >= 24 && hdr[2] == 2 {
+                remote = addr_from(&hdr[8..24]);
+            }
+            nh = hdr[0];
+            off += len;
+        }
+    }
+    (local, remote)
+}
 const PROTO_TCP: u8 = 6;
 const PROTO_SCTP: u8 = 132;
 const PROTO_UDPLITE: u8 = 136;
@@ -127,38 +165,7 @@ impl PacketSelectors {
     /// `Truncated`/`Malformed` for an invalid packet.
     pub fn from_packet(packet: &[u8]) -> Result<Self, EspError> {
         let split = ip::split(packet)?;
-        let (src, dst) = ip::addresses(packet, split.version);
-        let mut local = addr_from(src);
-        let mut remote = addr_from(dst);
-        if split.version == IpVersion::V6 {
-            // Walk the headers in front of the upper layer again for HAO / RH2.
-            let mut nh = packet[6];
-            let mut off = ip::IPV6_HDR;
-            while off < split.offset {
-                let len = (usize::from(packet[off + 1]) + 1) * 8;
-                let hdr = &packet[off..off + len];
-                if nh == ip::PROTO_DSTOPTS {
-                    let mut i = 2;
-                    while i < hdr.len() {
-                        let t = hdr[i];
-                        if t == 0 {
-                            i += 1;
-                            continue;
-                        }
-                        let Some(&olen) = hdr.get(i + 1) else { break };
-                        let olen = usize::from(olen);
-                        if t == HAO_OPTION && olen == 16 && i + 18 <= hdr.len() {
-                            local = addr_from(&hdr[i + 2..i + 18]);
-                        }
-                        i += 2 + olen;
-                    }
-                } else if nh == ip::PROTO_ROUTING && hdr.len() >= 24 && hdr[2] == 2 {
-                    remote = addr_from(&hdr[8..24]);
-                }
-                nh = hdr[0];
-                off += len;
-            }
-        }
+        let (local, remote) = mobile_addresses(packet, &split);
         let upper = &packet[split.offset..];
         let (local_port, remote_port) = match split.nh {
             PROTO_TCP | ip::PROTO_UDP | PROTO_SCTP | PROTO_UDPLITE => match upper.get(..4) {
