@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac as _cmp
 import ipaddress
 from collections.abc import Sequence
@@ -41,6 +42,19 @@ class AuthError(Exception):
     """AUTH or certificate check failed (turned into AUTHENTICATION_FAILED)."""
 
 
+@functools.lru_cache(maxsize=256)
+def _str_id(identity: str) -> tuple[int, bytes]:
+    """(ID type, data) of a configured identity string (pure; cached: the HA's own identity is
+    the same for every handshake and the address parse is not free)."""
+    try:
+        addr = ipaddress.ip_address(identity)
+    except ValueError:
+        pass
+    else:
+        return (IdType.IPV4_ADDR if addr.version == 4 else IdType.IPV6_ADDR), addr.packed
+    return (IdType.RFC822_ADDR if "@" in identity else IdType.FQDN), identity.encode()
+
+
 def make_id(identity: Any, initiator: bool) -> IdPayload:
     """Build IDi/IDr from a config value.
 
@@ -56,15 +70,8 @@ def make_id(identity: Any, initiator: bool) -> IdPayload:
     if isinstance(identity, bytes):
         return IdPayload(IdType.KEY_ID, identity, initiator)
     if isinstance(identity, str):
-        try:
-            addr = ipaddress.ip_address(identity)
-        except ValueError:
-            pass
-        else:
-            kind = IdType.IPV4_ADDR if addr.version == 4 else IdType.IPV6_ADDR
-            return IdPayload(kind, addr.packed, initiator)
-        kind = IdType.RFC822_ADDR if "@" in identity else IdType.FQDN
-        return IdPayload(kind, identity.encode(), initiator)
+        kind, data = _str_id(identity)
+        return IdPayload(kind, data, initiator)
     raise ConfigError(f"cannot make an IKE identity from {identity!r}")
 
 

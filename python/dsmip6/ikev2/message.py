@@ -700,13 +700,25 @@ def encode_chain(payloads: Sequence[Payload], next_after: int = 0) -> tuple[int,
     ``next_after`` is the Next Payload value of the last payload (SK when an SK payload follows).
     """
     out = bytearray()
+    pack = _GENERIC.pack_into
+    n = len(payloads)
     for i, p in enumerate(payloads):
-        nxt = payloads[i + 1].TYPE if i + 1 < len(payloads) else next_after
+        nxt = payloads[i + 1].TYPE if i + 1 < n else next_after
         body = p.encode_body()
-        crit = 0x80 if isinstance(p, UnknownPayload) and p.critical else 0
-        out += struct.pack("!BBH", nxt, crit, GENERIC_HEADER_LEN + len(body)) + body
+        crit = 0x80 if type(p) is UnknownPayload and p.critical else 0
+        at = len(out)
+        out += _GENERIC_ZERO  # the generic header, filled in place (no temporary bytes)
+        pack(out, at, nxt, crit, GENERIC_HEADER_LEN + len(body))
+        out += body
     first = payloads[0].TYPE if payloads else next_after
     return first, bytes(out)
+
+
+_GENERIC = struct.Struct("!BBH")
+_GENERIC_ZERO = bytes(GENERIC_HEADER_LEN)
+_P_NONE = int(PayloadType.NONE)  # plain ints on the per-payload path (enum access is slow)
+_P_SK = int(PayloadType.SK)
+_P_SKF = int(PayloadType.SKF)
 
 
 @dataclass
@@ -728,14 +740,17 @@ def decode_chain(
     payloads: list[Payload] = []
     off = 0
     nxt = first
-    while nxt != PayloadType.NONE:
-        _need(data[off:], 4, "generic payload header", base + off)
+    size = len(data)
+    unpack = _GENERIC.unpack_from
+    while nxt != _P_NONE:
+        if size - off < 4:
+            _need(data[off:], 4, "generic payload header", base + off)
         this = nxt
-        nxt, flags, length = struct.unpack_from("!BBH", data, off)
-        if length < 4 or off + length > len(data):
+        nxt, flags, length = unpack(data, off)
+        if length < 4 or off + length > size:
             raise MalformedPacket(f"payload {this} length {length}", base + off, "bad-length")
         body = data[off + 4 : off + length]
-        if this in (PayloadType.SK, PayloadType.SKF):
+        if this == _P_SK or this == _P_SKF:
             if not allow_sk:
                 raise MalformedPacket("SK inside SK", base + off, "bad-nesting")
             if off + length != len(data):
@@ -831,7 +846,11 @@ class Message:
 
     # ------------------------------------------------------------------ access helpers
     def all_payloads(self) -> list[Payload]:
-        return self.payloads + (self.encrypted or [])
+        if not self.payloads:  # the usual cases: no clear payloads, or nothing encrypted
+            return self.encrypted or []
+        if not self.encrypted:
+            return self.payloads
+        return self.payloads + self.encrypted
 
     def get(self, cls: type, *, initiator: bool | None = None) -> Payload | None:
         for p in self.all_payloads():

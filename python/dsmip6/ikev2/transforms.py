@@ -272,9 +272,7 @@ class _X25519(DhPrivate):
     def __init__(self, rng: Rng):
         self.group = DhId.CURVE25519
         self._key = x25519.X25519PrivateKey.from_private_bytes(rng(32))
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-        self._pub = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self._pub = self._key.public_key().public_bytes_raw()
 
     @property
     def public(self) -> bytes:
