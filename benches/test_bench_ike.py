@@ -92,8 +92,11 @@ def _certs():
 CA, CERT, KEY = _certs()
 
 
+HOME_PREFIX = IPv6Network("2001:db8:1::/64")  # the HA's pool, parsed once like a real config
+
+
 def assigner(identity: str, apn: str | None) -> Assignment:
-    return Assignment(home_prefix=IPv6Network("2001:db8:1::/64"))
+    return Assignment(home_prefix=HOME_PREFIX)
 
 
 NAI = permanent_nai(IMSI)

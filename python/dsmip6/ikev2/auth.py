@@ -120,21 +120,25 @@ _HASH_BY_NAME: dict[str, hashes.HashAlgorithm | None] = {
     "ecdsa-with-sha512": hashes.SHA512(),
     "ed25519": None,
 }
+_ECDSA_BY_NAME = {  # stateless signature-algorithm descriptors, built once
+    n: ec.ECDSA(h) for n, h in _HASH_BY_NAME.items() if n.startswith("ecdsa") and h is not None
+}
 
 
 def sign(
     private_key: Any, octets: bytes, rsa_method: int = AuthMethod.DIGITAL_SIGNATURE
 ) -> tuple[int, bytes]:
     """Sign ``octets``; returns (auth method, AUTH data)."""
-    if isinstance(private_key, rsa.RSAPrivateKey):
+    # EC first: the HA's usual key type (each ABC isinstance miss costs a lookup)
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        name = "ecdsa-with-sha384" if private_key.curve.key_size >= 384 else "ecdsa-with-sha256"
+        sig = private_key.sign(octets, _ECDSA_BY_NAME[name])
+        alg = _ALG_IDS[name]
+    elif isinstance(private_key, rsa.RSAPrivateKey):
         if rsa_method == AuthMethod.RSA_SIG:
             return AuthMethod.RSA_SIG, private_key.sign(octets, padding.PKCS1v15(), hashes.SHA1())
         sig = private_key.sign(octets, padding.PKCS1v15(), hashes.SHA256())
         alg = _ALG_IDS["sha256WithRSAEncryption"]
-    elif isinstance(private_key, ec.EllipticCurvePrivateKey):
-        name = "ecdsa-with-sha384" if private_key.curve.key_size >= 384 else "ecdsa-with-sha256"
-        sig = private_key.sign(octets, ec.ECDSA(_HASH_BY_NAME[name]))  # type: ignore[arg-type]
-        alg = _ALG_IDS[name]
     elif isinstance(private_key, ed25519.Ed25519PrivateKey):
         sig = private_key.sign(octets)
         alg = _ALG_IDS["ed25519"]
