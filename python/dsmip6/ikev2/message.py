@@ -911,13 +911,16 @@ class Message:
         return protection.seal(head, inner_first, inner)
 
 
-def decode_message(data: bytes, protection: SkProtection | None) -> tuple[Message, RawSk | None]:
+def decode_message(
+    data: bytes, protection: SkProtection | None, header: IkeHeader | None = None
+) -> tuple[Message, RawSk | None]:
     """Decode a whole message. With SK and ``protection``: verify, decrypt, decode the inner chain.
 
     Returns the message and the raw SK info (for SKF reassembly the caller inspects it).
     Without ``protection`` an SK payload is returned raw and ``encrypted`` stays None.
+    ``header``: ``decode_header(data)`` when the caller already has it (not decoded twice).
     """
-    h = decode_header(data)
+    h = header if header is not None else decode_header(data)
     if h.version >> 4 != 2:
         raise IkeDecodeError(f"major version {h.version >> 4}", Notify.INVALID_MAJOR_VERSION)
     payloads, sk = decode_chain(data[IKE_HEADER_LEN:], h.next_payload, IKE_HEADER_LEN)
@@ -1021,18 +1024,20 @@ def check_rules(msg: Message) -> None:
         if isinstance(p, UnknownPayload):
             continue
         counts[p.TYPE] = counts.get(p.TYPE, 0) + 1
-    refusal = (
-        bool(msg.error_notifies())
-        or msg.notify(Notify.COOKIE) is not None
-        or (msg.notify(Notify.REDIRECT) is not None)
-    )
     for ptype, n in counts.items():
         if ptype in _ALWAYS:
             continue
         bounds = rule.counts.get(ptype)
         if bounds is None or n > bounds[1]:
             raise IkeDecodeError(f"payload {ptype} not allowed here ({n}x)", Notify.INVALID_SYNTAX)
-    if not refusal:
-        for ptype, (lo, _hi) in rule.counts.items():
-            if counts.get(ptype, 0) < lo:
+    for ptype, (lo, _hi) in rule.counts.items():
+        if counts.get(ptype, 0) < lo:
+            # only now ask whether the message is a refusal (the scan is not needed otherwise)
+            refusal = (
+                bool(msg.error_notifies())
+                or msg.notify(Notify.COOKIE) is not None
+                or (msg.notify(Notify.REDIRECT) is not None)
+            )
+            if not refusal:
                 raise IkeDecodeError(f"payload {ptype} missing", Notify.INVALID_SYNTAX)
+            break

@@ -132,7 +132,7 @@ class IkeResponder(Engine):
         if header.message_id != 0:
             return None
         try:
-            msg, sk = decode_message(data, None)
+            msg, sk = decode_message(data, None, header)
             if sk is not None:
                 return None
             check_rules(msg)

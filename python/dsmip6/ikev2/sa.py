@@ -288,7 +288,7 @@ class IkeSa:
         if header.response and header.initiator == self.original_initiator:
             return  # a "response" claiming our own role: not for us
         try:
-            msg, raw_sk = decode_message(data, None)
+            msg, raw_sk = decode_message(data, None, header)
         except IkeDecodeError as e:
             if not header.response and header.exchange == ExchangeType.IKE_SA_INIT:
                 self._error_reply(header, e.notify, e.data, src, dst)
