@@ -132,18 +132,24 @@ def _load_openssl_transform() -> tuple[_Compress, Callable[[bytes, int], bytes]]
         transform(addr, block)
         return struct.pack(">5I", *native_words.unpack_from(ctx))
 
+    ctx_type = ctypes.c_char * _SHA_CTX_SIZE
+    unpack = native_words.unpack_from
+
     def prf(xkey: bytes, length: int) -> bytes:
         # One SHA_CTX per call (no shared state between threads), reset to the IV per block.
-        ctx = ctypes.create_string_buffer(_SHA_CTX_SIZE)
+        # The _prf_loop generator inlined (it runs 8 times per EAP-AKA authentication).
+        ctx = ctx_type()
         addr = ctypes.addressof(ctx)
-
-        def g_int(block: bytes) -> int:
+        x = int.from_bytes(xkey, "big")
+        out = bytearray()
+        while len(out) < length:
             memmove(addr, iv_native, 20)
-            transform(addr, block)
-            h0, h1, h2, h3, h4 = native_words.unpack_from(ctx)
-            return (h0 << 128) | (h1 << 96) | (h2 << 64) | (h3 << 32) | h4
-
-        return _prf_loop(g_int, xkey, length)
+            transform(addr, x.to_bytes(20, "big") + _ZERO_44)
+            h0, h1, h2, h3, h4 = unpack(ctx)
+            w = (h0 << 128) | (h1 << 96) | (h2 << 64) | (h3 << 32) | h4
+            out += w.to_bytes(20, "big")
+            x = (1 + x + w) % _MOD160
+        return bytes(out[:length])
 
     return compress, prf
 
