@@ -136,14 +136,16 @@ def _decode_transforms(data: bytes, count: int, base: int) -> tuple[Transform, .
     off = 0
     last = 3
     while last == 3:
-        _need(data[off:], 8, "transform", base + off)
+        if len(data) - off < 8:  # checked without slicing; the slice only for the error
+            _need(data[off:], 8, "transform", base + off)
         last, _r, length, ttype, _r2, tid = struct.unpack_from("!BBHBBH", data, off)
         if last not in (0, 3) or length < 8 or off + length > len(data):
             raise MalformedPacket("bad transform header", base + off, "bad-length")
         key_length: int | None = None
         aoff = off + 8
         while aoff < off + length:
-            _need(data[aoff : off + length], 4, "transform attribute", base + aoff)
+            if off + length - aoff < 4:
+                _need(data[aoff : off + length], 4, "transform attribute", base + aoff)
             atype, aval = struct.unpack_from("!HH", data, aoff)
             if atype & 0x8000:
                 if atype == KEY_LENGTH_ATTRIBUTE:
@@ -176,7 +178,8 @@ class SaPayload:
         off = 0
         last = 2
         while last == 2:
-            _need(data[off:], 8, "proposal", off)
+            if len(data) - off < 8:
+                _need(data[off:], 8, "proposal", off)
             last, _r, length, num, proto, spi_size, ntrans = struct.unpack_from(
                 "!BBHBBBB", data, off
             )
@@ -521,7 +524,8 @@ class TsPayload:
         sels: list[TrafficSelector] = []
         unknown = 0
         for _ in range(count):
-            _need(data[off:], 8, "traffic selector", off)
+            if len(data) - off < 8:
+                _need(data[off:], 8, "traffic selector", off)
             ts_type, proto, length, sport, eport = struct.unpack_from("!BBHHH", data, off)
             if length < 8 or off + length > len(data):
                 raise MalformedPacket("bad selector length", off, "bad-length")
@@ -578,7 +582,8 @@ class CpPayload:
         off = 4
         attrs: list[CfgAttribute] = []
         while off < len(data):
-            _need(data[off:], 4, "CP attribute", off)
+            if len(data) - off < 4:
+                _need(data[off:], 4, "CP attribute", off)
             atype, length = struct.unpack_from("!HH", data, off)
             if off + 4 + length > len(data):
                 raise MalformedPacket("CP attribute overruns payload", off, "truncated")
