@@ -250,6 +250,10 @@ def derive_reauth_keys(
 # EAP-AKA' (RFC 5448 §3.3, RFC 9048 §3.3; TS 33.402 Annex A.2)
 
 
+_SHA1 = hashes.SHA1()  # stateless algorithm descriptors, built once
+_SHA256 = hashes.SHA256()
+
+
 def _hmac(algorithm: hashes.HashAlgorithm, key: bytes, data: bytes) -> bytes:
     h = crypto_hmac.HMAC(key, algorithm)
     h.update(data)
@@ -269,7 +273,7 @@ def aka_prime_ck_ik(
         + sqn_xor_ak
         + (6).to_bytes(2, "big")
     )
-    out = _hmac(hashes.SHA256(), ck + ik, s)
+    out = _hmac(_SHA256, ck + ik, s)
     return out[:16], out[16:]
 
 
@@ -279,7 +283,7 @@ def prf_prime(key: bytes, seed: bytes, length: int) -> bytes:
     t = b""
     i = 1
     while len(out) < length:
-        t = _hmac(hashes.SHA256(), key, t + seed + bytes([i]))
+        t = _hmac(_SHA256, key, t + seed + bytes([i]))
         out += t
         i += 1
     return bytes(out[:length])
@@ -311,8 +315,7 @@ def compute_mac(
 ) -> bytes:
     """AT_MAC value: HMAC-SHA1-128 (AKA, RFC 4187 §10.15) or HMAC-SHA-256-128 (AKA', RFC 5448
     §3.1) over the EAP packet with the MAC value zeroed, followed by the message-specific data."""
-    algorithm: hashes.HashAlgorithm = hashes.SHA256() if prime else hashes.SHA1()
-    return _hmac(algorithm, k_aut, packet_zeroed + extra)[:16]
+    return _hmac(_SHA256 if prime else _SHA1, k_aut, packet_zeroed + extra)[:16]
 
 
 def verify_mac(
