@@ -9,6 +9,9 @@ sockets), printed beside its baseline measured in the same run.
 * Baseline ("public-key floor"): what any HA must spend per handshake whatever its language —
   one X25519 key generation + one X25519 exchange + one ECDSA P-256 signature, from
   ``cryptography`` directly.
+* The HA's injected rng (nonce, SPIs, DH private key, EAP RAND) is a deterministic SHA-256
+  counter (hashlib; about what ``os.urandom`` costs), and the address assigner hands out a pool
+  prefix parsed once, as a real pool would: harness costs stay out of the HA figure.
 """
 
 from __future__ import annotations
