@@ -60,7 +60,7 @@ def make_ha(dp=None, **kw) -> HomeAgent:
     )
 
 
-def make_ue(identity="ue1@nai.epc", pdns=None, **kw) -> MobileNode:
+def make_ue(identity="ue1@nai.epc", pdns=None, dataplane=None, **kw) -> MobileNode:
     if pdns is None:
         pdns = (PdnConfig("internet", ha_address6=HA6, ha_address4=HA4),)
     return MobileNode(
@@ -70,6 +70,7 @@ def make_ue(identity="ue1@nai.epc", pdns=None, **kw) -> MobileNode:
         signalling=SignallingDouble(),
         sa_factory=SaDouble,
         selectors=selectors_double,
+        dataplane=dataplane,
     )
 
 

@@ -211,3 +211,25 @@ def test_next_sqn_increments_seq_and_ind():
     assert next_sqn(41, ind_bits=0) == 42
     with pytest.raises(ConfigError):
         next_sqn((1 << 48) - 1, ind_bits=0)
+
+
+def test_usim_state_can_be_saved_and_restored():
+    usim = Usim(SET3["k"], SET3["opc"], sqn=0)
+    assert usim.authenticate(SET3["rand"], _autn_for((9 << 5) | 2)).ok
+    assert usim.authenticate(SET3["rand"], _autn_for((4 << 5) | 7)).ok
+    restored = Usim(SET3["k"], SET3["opc"], sqn=usim.sqn_ms, seq_ms=usim.seq_ms)
+    assert restored.seq_ms == usim.seq_ms and restored.seq_ms[2] == 9 and restored.seq_ms[7] == 4
+    # Still fresh for an entry never used, still stale for a used one.
+    assert restored.authenticate(SET3["rand"], _autn_for((5 << 5) | 3)).ok
+    assert not restored.authenticate(SET3["rand"], _autn_for((4 << 5) | 7)).ok
+    with pytest.raises(ConfigError):
+        Usim(SET3["k"], SET3["opc"], seq_ms=(1, 2, 3))
+
+
+def test_f1_accepts_integer_sqn():
+    m = Milenage(SET3["k"], opc=SET3["opc"])
+    sqn = int.from_bytes(SET3["sqn"], "big")
+    assert m.f1(SET3["rand"], sqn, SET3["amf"]) == SET3["f1"]
+    assert m.f1star(SET3["rand"], sqn, SET3["amf"]) == SET3["f1s"]
+    with pytest.raises(MalformedPacket):
+        m.f1(SET3["rand"], 1 << 48, SET3["amf"])

@@ -169,7 +169,8 @@ def test_identity_rounds_any_fullauth_permanent_then_challenge():
     peer, server, _ = make_pair(
         identity="pseudonym-unknown@realm", server_kwargs={"identity_request": "any"}
     )
-    peer.identity = "pseudonym-unknown@realm"  # the peer answers ANY/FULLAUTH with it
+    # A peer that answers ANY and FULLAUTH with a pseudonym the server does not know.
+    peer.identity = peer.permanent_identity = "pseudonym-unknown@realm"
     # <-- AKA-Identity(AT_ANY_ID_REQ)
     request = server.start()
     assert parse_aka(request).get(AtType.AT_ANY_ID_REQ) is not None
@@ -183,7 +184,7 @@ def test_identity_rounds_any_fullauth_permanent_then_challenge():
     # <-- AKA-Identity(AT_PERMANENT_ID_REQ)
     request = server.process(response)
     assert parse_aka(request).get(AtType.AT_PERMANENT_ID_REQ) is not None
-    peer.identity = NAI
+    peer.permanent_identity = NAI
     # --> AKA-Identity(AT_IDENTITY = permanent NAI)
     response = peer.process(request)
     # <-- AKA-Challenge with AT_CHECKCODE over the six identity packets
@@ -289,7 +290,8 @@ def test_wrong_res_is_notified_then_failure():
     assert server.machine_state is ServerState.NOTIFICATION
     # --> Notification response  <-- EAP-Failure
     answer = peer.process(notification)
-    assert answer is None or kind(answer)[0] == "RESPONSE"
+    assert kind(answer) == ("RESPONSE", "AKA", "NOTIFICATION")
+    assert peer.notification_code == 16384 and peer.machine_state is PeerState.FAILING
     failure = server.process(
         build_aka(EapCode.RESPONSE, parse_aka(notification).identifier, 23, 12, b"")
     )
@@ -370,6 +372,8 @@ def test_server_ignores_wrong_identifier_and_requests():
     response[1] ^= 0x55
     assert server.process(bytes(response)) == request  # re-sent, state unchanged
     assert server.process(request) == request  # a Request is not an answer
+    assert server.process(b"\x02\x01") == request  # unparseable EAP: discarded
+    assert server.process(bytes(response[:3])) == request
     response[1] ^= 0x55
     assert server.process(bytes(response))[0] == EapCode.SUCCESS
 
@@ -648,3 +652,283 @@ def test_transition_tables_are_closed_and_documented():
         next_state("server", SERVER_TRANSITIONS, ServerState.IDENTITY, ServerInput.SEND_SUCCESS)
     docs = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text()
     assert describe_transitions() in docs
+
+
+# --- Fast re-authentication (RFC 4187 §5) ---------------------------------------------------
+
+
+def _reauth_setup():
+    from dsmip6.eap import InMemoryReauthStore
+
+    reauths = InMemoryReauthStore()
+    store = InMemorySubscriberStore([Subscriber(IMSI, K, OPC)])
+    usim = Usim(K, OPC)
+    seeds = itertools.count(40, 57)  # a different deterministic generator per server
+
+    def server(identity):
+        rng = counter_rng(next(seeds))
+        return EapAkaServer(store, rng=rng, identity=identity, reauth_store=reauths)
+
+    return reauths, store, usim, server
+
+
+def test_fast_reauthentication_chain():
+    from dsmip6.eap import _crypto
+
+    reauths, _, usim, server = _reauth_setup()
+    peer = EapAkaPeer(usim, NAI, rng=counter_rng(1))
+    first = server(NAI)
+    # <-- AKA-Challenge (..., AT_IV, AT_ENCR_DATA{AT_NEXT_REAUTH_ID}, AT_MAC) --> ... Success
+    assert run(peer, first)[-1] == ("SUCCESS", None)
+    ctx = peer.reauth_context
+    assert ctx is not None and ctx.reauth_id.startswith("4") and ctx.counter == 0
+    assert ctx.reauth_id.endswith("@nai.epc.mnc001.mcc001.3gppnetwork.org")
+    assert reauths.peek(ctx.reauth_id).imsi == IMSI
+    msks = [first.msk]
+    for expected_counter in (1, 2):
+        peer = EapAkaPeer(
+            usim, ctx.reauth_id, rng=counter_rng(9), reauth=ctx, permanent_identity=NAI
+        )
+        srv = server(ctx.reauth_id)
+        # <-- AKA-Reauthentication (AT_IV, AT_ENCR_DATA{*AT_COUNTER, *AT_NONCE_S,
+        #     *AT_NEXT_REAUTH_ID}, AT_CHECKCODE, AT_MAC)
+        # --> AKA-Reauthentication (AT_IV, AT_ENCR_DATA{*AT_COUNTER}, AT_CHECKCODE, AT_MAC)
+        # <-- EAP-Success
+        assert run(peer, srv) == [
+            ("REQUEST", "AKA", "REAUTHENTICATION"),
+            ("RESPONSE", "AKA", "REAUTHENTICATION"),
+            ("SUCCESS", None),
+        ]
+        assert peer.reauthenticated and srv.reauthenticated
+        assert srv.permanent_identity == IMSI
+        assert peer.msk == srv.msk and peer.emsk == srv.emsk
+        # XKEY' = SHA1(Identity | counter | NONCE_S | MK) with the re-auth identity.
+        assert (
+            srv.msk
+            == _crypto.derive_reauth_keys(
+                ctx.reauth_id.encode(), expected_counter, srv._nonce_s, ctx.mk
+            )[0]
+        )
+        msks.append(srv.msk)
+        old_id, ctx = ctx.reauth_id, peer.reauth_context
+        assert ctx.counter == expected_counter and ctx.reauth_id != old_id
+        assert reauths.peek(old_id) is None  # one-time identities
+    assert len(set(msks)) == 3
+
+
+def test_reused_reauth_identity_falls_back_to_full_authentication():
+    reauths, _, usim, server = _reauth_setup()
+    peer = EapAkaPeer(usim, NAI, rng=counter_rng(1))
+    run(peer, server(NAI))
+    ctx = peer.reauth_context
+    again = EapAkaPeer(usim, ctx.reauth_id, rng=counter_rng(2), reauth=ctx, permanent_identity=NAI)
+    assert run(again, server(ctx.reauth_id))[-1] == ("SUCCESS", None)
+    # The same identity a second time is unknown: AKA-Identity, then a full challenge.
+    replay = EapAkaPeer(usim, ctx.reauth_id, rng=counter_rng(3), reauth=ctx, permanent_identity=NAI)
+    srv = server(ctx.reauth_id)
+    assert run(replay, srv) == [
+        ("REQUEST", "AKA", "IDENTITY"),
+        ("RESPONSE", "AKA", "IDENTITY"),
+        ("REQUEST", "AKA", "CHALLENGE"),
+        ("RESPONSE", "AKA", "CHALLENGE"),
+        ("SUCCESS", None),
+    ]
+    assert not srv.reauthenticated and replay.msk == srv.msk
+
+
+def test_counter_too_small_falls_back_to_challenge():
+    import dataclasses
+
+    reauths, _, usim, server = _reauth_setup()
+    peer = EapAkaPeer(usim, NAI, rng=counter_rng(1))
+    run(peer, server(NAI))
+    ctx = dataclasses.replace(peer.reauth_context, counter=7)  # the peer has seen counter 7
+    again = EapAkaPeer(usim, ctx.reauth_id, rng=counter_rng(2), reauth=ctx, permanent_identity=NAI)
+    srv = server(ctx.reauth_id)
+    assert run(again, srv) == [
+        ("REQUEST", "AKA", "REAUTHENTICATION"),
+        ("RESPONSE", "AKA", "REAUTHENTICATION"),  # *AT_COUNTER_TOO_SMALL
+        ("REQUEST", "AKA", "CHALLENGE"),
+        ("RESPONSE", "AKA", "CHALLENGE"),
+        ("SUCCESS", None),
+    ]
+    assert not srv.reauthenticated and again.msk == srv.msk
+
+
+def test_reauthentication_with_bad_mac_or_without_context():
+    reauths, _, usim, server = _reauth_setup()
+    peer = EapAkaPeer(usim, NAI, rng=counter_rng(1))
+    run(peer, server(NAI))
+    ctx = peer.reauth_context
+    srv = server(ctx.reauth_id)
+    request = bytearray(srv.start())
+    assert kind(bytes(request)) == ("REQUEST", "AKA", "REAUTHENTICATION")
+    request[-2] ^= 4
+    tampered = EapAkaPeer(usim, ctx.reauth_id, rng=counter_rng(2), reauth=ctx)
+    assert kind(tampered.process(bytes(request))) == ("RESPONSE", "AKA", "CLIENT_ERROR")
+    request[-2] ^= 4
+    stranger = EapAkaPeer(usim, ctx.reauth_id, rng=counter_rng(3))  # no context
+    assert kind(stranger.process(bytes(request))) == ("RESPONSE", "AKA", "CLIENT_ERROR")
+    # A response with a wrong MAC is refused by the server.
+    good = EapAkaPeer(usim, ctx.reauth_id, rng=counter_rng(4), reauth=ctx)
+    response = bytearray(good.process(bytes(request)))
+    response[-1] ^= 1
+    assert kind(srv.process(bytes(response))) == ("REQUEST", "AKA", "NOTIFICATION")
+    assert srv.msk is None
+
+
+def test_reauth_limit_forces_full_authentication():
+    from dsmip6.eap import InMemoryReauthStore
+
+    reauths = InMemoryReauthStore()
+    store = InMemorySubscriberStore([Subscriber(IMSI, K, OPC)])
+    usim = Usim(K, OPC)
+    peer = EapAkaPeer(usim, NAI, rng=counter_rng(1))
+    make = lambda ident: EapAkaServer(  # noqa: E731
+        store, rng=counter_rng(5), identity=ident, reauth_store=reauths, reauth_limit=1
+    )
+    run(peer, make(NAI))
+    ctx = peer.reauth_context
+    peer = EapAkaPeer(usim, ctx.reauth_id, rng=counter_rng(2), reauth=ctx, permanent_identity=NAI)
+    assert run(peer, make(ctx.reauth_id))[0] == ("REQUEST", "AKA", "REAUTHENTICATION")
+    # Counter 1 reached the limit: no next re-authentication identity was handed out.
+    assert peer.reauth_context is None and len(reauths) == 0
+
+
+def test_aka_prime_fast_reauthentication():
+    from dsmip6.eap import InMemoryReauthStore, _crypto
+
+    reauths = InMemoryReauthStore()
+    store = InMemorySubscriberStore([Subscriber(IMSI, K, OPC)])
+    usim = Usim(K, OPC)
+    nai = permanent_nai(IMSI, prime=True)
+    seeds = itertools.count(3, 41)
+
+    def server(identity):
+        return EapAkaPrimeServer(
+            store,
+            rng=counter_rng(next(seeds)),
+            identity=identity,
+            network_name="WLAN",
+            reauth_store=reauths,
+        )
+
+    peer = EapAkaPrimePeer(usim, nai, rng=counter_rng(1))
+    first = server(nai)
+    assert run(peer, first)[-1] == ("SUCCESS", None)
+    ctx = peer.reauth_context
+    assert ctx.reauth_id.startswith("8") and len(ctx.k_re) == 32
+    for counter in (1, 2):
+        peer = EapAkaPrimePeer(usim, ctx.reauth_id, rng=counter_rng(7), reauth=ctx)
+        srv = server(ctx.reauth_id)
+        assert run(peer, srv) == [
+            ("REQUEST", "AKA_PRIME", "REAUTHENTICATION"),
+            ("RESPONSE", "AKA_PRIME", "REAUTHENTICATION"),
+            ("SUCCESS", None),
+        ]
+        # RFC 5448 §3.3: MK = PRF'(K_re, "EAP-AKA' re-auth" | Identity | counter | NONCE_S)
+        assert (
+            srv.msk
+            == peer.msk
+            == _crypto.derive_reauth_keys_prime(
+                ctx.k_re, ctx.reauth_id.encode(), counter, srv._nonce_s
+            )[0]
+        )
+        ctx = peer.reauth_context
+        assert ctx.counter == counter
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_bit_flips_in_reauthentication_never_raise_or_authenticate(data):
+    reauths, _, usim, server = _reauth_setup()
+    peer = EapAkaPeer(usim, NAI, rng=counter_rng(1))
+    run(peer, server(NAI))
+    ctx = peer.reauth_context
+    srv = server(ctx.reauth_id)
+    request = srv.start()
+    flip = data.draw(st.integers(min_value=8, max_value=len(request) * 8 - 1))
+    tampered = bytearray(request)
+    tampered[flip // 8] ^= 1 << (flip % 8)
+    again = EapAkaPeer(usim, ctx.reauth_id, rng=counter_rng(2), reauth=ctx)
+    response = again.process(bytes(tampered))
+    if response is not None:
+        assert srv.process(response)[0] != EapCode.SUCCESS
+    assert again.msk is None and srv.msk is None
+
+
+def test_pseudonym_round_trip():
+    from dsmip6.eap import InMemoryPseudonymStore
+
+    pseudonyms = InMemoryPseudonymStore()
+    store = InMemorySubscriberStore([Subscriber(IMSI, K, OPC)])
+    usim = Usim(K, OPC)
+    seeds = itertools.count(11, 29)
+
+    def server(identity):
+        rng = counter_rng(next(seeds))
+        return EapAkaServer(store, rng=rng, identity=identity, pseudonym_store=pseudonyms)
+
+    peer = EapAkaPeer(usim, NAI, rng=counter_rng(1))
+    # <-- AKA-Challenge (..., AT_IV, AT_ENCR_DATA{*AT_NEXT_PSEUDONYM}, AT_MAC)
+    assert run(peer, server(NAI))[-1] == ("SUCCESS", None)
+    assert peer.next_pseudonym.startswith("2") and "@" not in peer.next_pseudonym
+    assert pseudonyms.lookup(peer.next_pseudonym) == IMSI
+    # Next time the peer hides its IMSI: pseudonym@realm, answered with a full challenge.
+    alias = peer.next_pseudonym + "@" + NAI.split("@")[1]
+    second = EapAkaPeer(usim, alias, rng=counter_rng(2), permanent_identity=NAI)
+    srv = server(alias)
+    assert run(second, srv)[0] == ("REQUEST", "AKA", "CHALLENGE")
+    assert srv.permanent_identity == IMSI and second.msk == srv.msk
+    # MK used the pseudonym identity, not the permanent one.
+    assert srv._keys.mk == derive_keys(alias.encode(), srv._vector.ik, srv._vector.ck).mk
+    # An unknown pseudonym gets AKA-Identity(AT_PERMANENT_ID_REQ), then full authentication.
+    stranger = EapAkaPeer(usim, "2deadbeef@realm", rng=counter_rng(3), permanent_identity=NAI)
+    srv = server("2deadbeef@realm")
+    seen = run(stranger, srv)
+    assert seen[:2] == [("REQUEST", "AKA", "IDENTITY"), ("RESPONSE", "AKA", "IDENTITY")]
+    assert seen[-1] == ("SUCCESS", None) and srv.identity == NAI
+
+
+def test_bidding_down_protection():
+    # RFC 5448 §4: an EAP-AKA server that prefers EAP-AKA' says so in AT_BIDDING (D bit).
+    peer, server, _ = make_pair(server_kwargs={"bidding": True})
+    request = server.start()
+    assert parse_aka(request).get(AtType.AT_BIDDING).word == 0x8000
+    # A peer that only does EAP-AKA ignores it ...
+    assert run(peer, make_pair(server_kwargs={"bidding": True})[1])[-1] == ("SUCCESS", None)
+    # ... one that prefers EAP-AKA' treats it as a bidding-down attack.
+    picky, server, _ = make_pair(
+        server_kwargs={"bidding": True}, peer_kwargs={"prefer_aka_prime": True}
+    )
+    assert run(picky, server) == [
+        ("REQUEST", "AKA", "CHALLENGE"),
+        ("RESPONSE", "AKA", "AUTHENTICATION_REJECT"),
+        ("FAILURE", None),
+    ]
+    assert "bidding down" in picky.failure_reason
+    # Without the D bit the picky peer goes ahead.
+    picky, server, _ = make_pair(peer_kwargs={"prefer_aka_prime": True})
+    assert run(picky, server)[-1] == ("SUCCESS", None)
+
+
+def test_notification_phase_rules():
+    # P = 0 (after authentication) before any challenge round: refused.
+    peer, _, _ = make_pair()
+    early = build_aka(1, 4, 23, 12, word_attribute(AtType.AT_NOTIFICATION, 0))
+    assert kind(peer.process(early)) == ("RESPONSE", "AKA", "CLIENT_ERROR")
+    # S and P both set: refused.
+    peer, _, _ = make_pair()
+    both = build_aka(1, 4, 23, 12, word_attribute(AtType.AT_NOTIFICATION, 0xC000))
+    assert kind(peer.process(both)) == ("RESPONSE", "AKA", "CLIENT_ERROR")
+    # A success notification without result indication: refused.
+    peer, server, _ = make_pair()
+    server.process(peer.process(server.start()))
+    success = build_aka(1, 9, 23, 12, word_attribute(AtType.AT_NOTIFICATION, 32768))
+    assert kind(peer.process(success)) == ("RESPONSE", "AKA", "CLIENT_ERROR")
+    # A P = 1 failure before authentication is answered without AT_MAC.
+    peer, _, _ = make_pair()
+    failure = build_aka(1, 5, 23, 12, word_attribute(AtType.AT_NOTIFICATION, 16384))
+    answer = peer.process(failure)
+    assert answer == build_aka(2, 5, 23, 12, b"")
+    assert peer.machine_state is PeerState.FAILING

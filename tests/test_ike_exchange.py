@@ -195,7 +195,7 @@ def test_ha_certificate_ue_psk(kind):
     ue_cfg = InitiatorConfig("ue@example.org", psk=PSK, trust_anchors=[ca], peer_psk=None)
     ha_cfg = ResponderConfig(
         "ha.example.org",
-        certificate=cert,
+        cert=cert,  # contract D spelling (alias of certificate=)
         private_key=key,
         peer_psk=PSK,
         address_assigner=assigner_factory(),
@@ -719,3 +719,53 @@ def test_api_misuse_raises_local_protocol_error():
         ue.connect(UE, HA, 0.0)
     with pytest.raises(LocalProtocolError):
         ha.delete_ike_sa(42, 0.0)
+
+
+def test_ike_lifetime_triggers_rekey_at_exact_instant():
+    ue, ha, clock = establish_psk(ue_kw={"ike_lifetime": 3600.0})
+    events(ue), events(ha)
+    assert ue.get_timer() == 3600.0
+    fire_timer(ue, clock)
+    # CREATE_CHILD_SA HDR, SK {SA(IKE), Ni, KEi} -->  ... then D(IKE) on the old SA
+    run(ue, ha, clock)
+    assert_events(ue, [IkeSaRekeyed])
+    assert_events(ha, [IkeSaRekeyed])
+    assert ue.get_timer() == 7200.0 and ue.established
+
+
+def test_redirect_in_ike_auth_after_authentication():
+    """RFC 5685 §6: the HA authenticates the UE, then redirects it (HA reallocation)."""
+    seen = []
+
+    def policy(addr, ident):
+        seen.append((addr, ident))
+        return None if ident is None else "ha2.example.org"
+
+    ue, ha, clock = psk_pair(ha_kw={"redirect": policy})
+    ue.connect(UE, HA, 0.0)
+    # IKE_SA_INIT with N(REDIRECT_SUPPORTED) -->  <-- (policy: no redirect yet)
+    assert transfer(ue, ha, clock) == 1 and transfer(ha, ue, clock) == 1
+    # IKE_AUTH HDR, SK {IDi, AUTH, ...} -->  <-- HDR, SK {IDr, AUTH, N(REDIRECT, FQDN)}
+    assert transfer(ue, ha, clock) == 1 and transfer(ha, ue, clock) == 1
+    (ev,) = assert_events(ue, [Redirected])
+    assert ev.new_gateway == "ha2.example.org"
+    assert seen == [(UE[0], None), (UE[0], "ue@example.org")]
+    assert ue.ike_sa_id is None and ha._sas == {} and events(ha) == []
+
+
+@pytest.mark.parametrize(("unix_time", "ok"), [(1767225600.0, True), (1700000000.0, False)])
+def test_certificate_validity_checked_with_injected_wall_clock(unix_time, ok):
+    """Certificates valid from 2025-01-01: accepted in 2026, refused in 2023."""
+    ca, cert, key = make_ca_and_cert("ecdsa", "ha.example.org")
+    ue_cfg = InitiatorConfig(
+        "ue@example.org", psk=PSK, trust_anchors=[ca], wall_clock=lambda: unix_time
+    )
+    ha_cfg = ResponderConfig("ha.example.org", cert=cert, private_key=key, peer_psk=PSK)
+    ue, ha = IkeInitiator(ue_cfg, rng=make_rng("u")), IkeResponder(ha_cfg, rng=make_rng("h"))
+    ue.connect(UE, HA, 0.0)
+    run(ue, ha, Clock())
+    if ok:
+        assert_events(ue, [IkeSaEstablished, ChildSaEstablished])
+    else:
+        (ev,) = assert_events(ue, [IkeAuthFailed])
+        assert "validity" in ev.reason

@@ -6,7 +6,7 @@
   AES-CBC + HMAC-SHA-256 + group 19, configuration attributes from a charon pool
   (16 = home prefix in charon's 17-octet form, 19 = HA address, INTERNAL_IP4_ADDRESS);
 * in both, ICMP echo request/reply through the negotiated tunnel-mode child SA, ESP-in-UDP 4500
-  between charon's libipsec and our side (scapy's ESP as the packet engine on our side).
+  between charon's libipsec and ``dsmip6.esp.SecurityAssociation`` (contract B) on our side.
 
 These tests need root (network namespaces) and strongSwan; a missing tool fails the test.
 """
@@ -56,49 +56,58 @@ def _pem(obj) -> bytes:
     return obj.public_bytes(serialization.Encoding.PEM)
 
 
-def _scapy_sa(child, spi: int, key: bytes, integ: bytes | None, src: str, dst: str):
-    from scapy.layers.inet import IP, UDP
-    from scapy.layers.ipsec import ESP, SecurityAssociation
+def _esp_pair(child, peer: str):
+    """Our two ESP SAs for ``child`` (contract B: ``dsmip6.esp.SecurityAssociation``)."""
+    from dsmip6.esp import SecurityAssociation
 
-    if child.algorithm.startswith("aes-gcm"):
-        algo = {"crypt_algo": "AES-GCM", "crypt_key": key}
-    else:
-        assert child.algorithm == "aes-cbc-hmac-sha256"
-        algo = {
-            "crypt_algo": "AES-CBC",
-            "crypt_key": key,
-            "auth_algo": "SHA2-256-128",
-            "auth_key": integ,
-        }
-    return SecurityAssociation(
-        ESP,
-        spi=spi,
-        tunnel_header=IP(src=src, dst=dst),
-        nat_t_header=UDP(sport=4500, dport=4500),
-        **algo,
+    out_sa = SecurityAssociation(
+        spi=child.spi_out,
+        mode="tunnel",
+        algorithm=child.algorithm,
+        key=child.key_out,
+        integrity_key=child.integrity_key_out,
+        udp_encap=child.udp_encap,
+        tunnel_src=US_V4,
+        tunnel_dst=peer,
     )
+    in_sa = SecurityAssociation(
+        spi=child.spi_in,
+        mode="tunnel",
+        algorithm=child.algorithm,
+        key=child.key_in,
+        integrity_key=child.integrity_key_in,
+        udp_encap=child.udp_encap[::-1] if child.udp_encap else None,
+        tunnel_src=peer,
+        tunnel_dst=US_V4,
+    )
+    return out_sa, in_sa
 
 
 def ping_through_child(driver: UdpDriver, child, our_inner: str, peer: str) -> None:
-    """ICMP echo through the child SA both ways: we encrypt the request, charon's kernel
-    answers, libipsec encrypts the reply, we decrypt it."""
+    """ICMP echo through the child SA both ways: our ESP encrypts the request, charon's
+    libipsec decrypts it, charon's kernel answers, libipsec encrypts the reply, our ESP decrypts
+    it. scapy only builds and dissects the inner IP/ICMP packets."""
     from scapy.layers.inet import ICMP, IP, UDP
     from scapy.packet import Raw
 
-    out_sa = _scapy_sa(child, child.spi_out, child.key_out, child.integrity_key_out, US_V4, peer)
-    in_sa = _scapy_sa(child, child.spi_in, child.key_in, child.integrity_key_in, peer, US_V4)
+    assert child.udp_encap == (4500, 4500)
+    out_sa, in_sa = _esp_pair(child, peer)
     payload = b"dsmip6 through strongSwan libipsec"
     for seq in (1, 2):
         inner = IP(src=our_inner, dst=SS_INNER) / ICMP(type=8, id=0x4D36, seq=seq) / payload
-        wire = out_sa.encrypt(inner)
-        driver.send_raw(4500, bytes(wire[UDP].payload), (peer, 4500))
+        outer = IP(out_sa.encrypt(bytes(inner)))
+        assert outer[IP].dst == peer and outer[UDP].dport == 4500
+        esp = bytes(outer[UDP].payload)
+        assert int.from_bytes(esp[:4], "big") == child.spi_out
+        assert int.from_bytes(esp[4:8], "big") == seq
+        driver.send_raw(4500, esp, (peer, 4500))
         start = len(driver.esp)
         driver.pump(lambda s=start: len(driver.esp) > s, timeout=10)
         data, addr = driver.esp[start]
         assert addr == (peer, 4500)
         assert int.from_bytes(data[:4], "big") == child.spi_in
-        pkt = IP(bytes(IP(src=peer, dst=US_V4) / UDP(sport=4500, dport=4500) / Raw(data)))
-        reply = in_sa.decrypt(pkt)
+        wire = bytes(IP(src=peer, dst=US_V4) / UDP(sport=4500, dport=4500) / Raw(data))
+        reply = IP(in_sa.decrypt(wire))
         assert reply[IP].src == SS_INNER and reply[IP].dst == our_inner
         assert reply[ICMP].type == 0 and reply[ICMP].seq == seq
         assert bytes(reply[ICMP].payload) == payload

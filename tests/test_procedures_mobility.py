@@ -251,3 +251,75 @@ def test_multiple_pdn_connections_are_independent():
         # A handover moves every remaining PDN connection (one BU per HoA).
         p.ue.move(p.clock.now, coa6=COA6B)
         assert len(capture(p.ue, p.clock)) == 1
+
+
+def test_binding_expires_at_the_ha_when_not_refreshed():
+    from dsmip6.events import BindingExpired
+
+    with ue_and_ha() as p:
+        attach(p)
+        hoa = p.ue.home_address("internet")
+        expiry = p.ha.binding(hoa).expires
+        events(p.ha)
+        # The UE goes silent (its refreshes are lost); the HA fires at exactly the expiry.
+        while p.ha.get_timer() is not None and p.ha.get_timer() <= expiry:
+            fire_timer(p.ha, p.clock)
+        assert p.clock.now == expiry
+        assert events(p.ha) == [BindingExpired(hoa)]
+        assert hoa not in p.dp.bindings and hoa not in p.ha.bindings()
+
+
+def test_withdraw_subscription_revokes_every_pdn_of_the_identity():
+    pdns = (
+        PdnConfig("internet", ha_address6=HA6, ha_address4=HA4),
+        PdnConfig("ims", ha_address6=HA6, ha_address4=HA4),
+    )
+    with ue_and_ha(ue_kw={"pdns": pdns}) as p:
+        p.ue.attach("internet", 0.0)
+        p.ue.attach("ims", 0.0)
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        assert p.ha.withdraw_subscription("ue1@nai.epc", p.clock.now) == 2
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        assert p.ue.state("internet") is UeState.DETACHED
+        assert p.ue.state("ims") is UeState.DETACHED
+        assert p.dp.bindings == {} and p.ha.session_count() == 0
+
+
+def test_ue_programs_its_own_tunnel_after_each_ba():
+    """STYLE §1.3: the UE's BUL entry goes to its DataPlane, switched only after the BA
+    (RFC 5555 §5.1), removed on return home and detach."""
+    from dsmip6.dataplane_iface import FakeDataPlane
+    from proc_harness import make_ue
+
+    with ue_and_ha() as p:
+        ue_dp = FakeDataPlane()
+        p.ue = make_ue(dataplane=ue_dp)
+        p.ue.set_access(coa6=COA6)
+        attach(p)
+        hoa = p.ue.home_address("internet")
+        assert ue_dp.bindings[hoa].care_of_address == COA6
+        nat = nat_rewriters((str(COA4), 4191), ("203.0.113.9", 40077))
+        p.ue.move(p.clock.now, coa4=COA4)
+        transfer(p.ue, p.ha, p.clock, src_rewrite=nat[0])
+        assert ue_dp.bindings[hoa].care_of_address == COA6  # not before the BA
+        transfer(p.ha, p.ue, p.clock, dst_rewrite=nat[1])
+        spec = ue_dp.bindings[hoa]
+        assert spec.care_of_address == COA4 and spec.encapsulation is Encapsulation.UDP_IPV4
+        p.ue.move(p.clock.now, home_prefixes=(p.ue.home_prefix("internet"),))
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        assert ue_dp.bindings == {}
+        p.ue.move(p.clock.now, coa6=COA6B)
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        assert ue_dp.bindings[hoa].care_of_address == COA6B
+        p.ue.detach("internet", p.clock.now)
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        assert ue_dp.bindings == {}
+
+
+def test_network_detach_reports_once():
+    with ue_and_ha() as p:
+        attach(p)
+        p.ha.revoke(p.ue.home_address("internet"), p.clock.now)
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        kinds = [type(e) for e in events(p.ue)]
+        assert kinds == [NetworkDetached]

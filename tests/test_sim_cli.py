@@ -15,7 +15,7 @@ def test_sim_rejects_bad_arguments(capsys):
 
 
 def test_sim_small_run_json(capsys):
-    rc = cli.main(["sim", "--ues", "5", "--json", "--dataplane", "fake"])
+    rc = cli.main(["sim", "--ues", "5", "--json"])  # Rust data plane (default)
     out = capsys.readouterr().out
     res = json.loads(out)
     assert rc == 0, out

@@ -186,3 +186,93 @@ def test_scenario_all_real_with_loss(world):
     )
     assert all(p.succeeded == 20 for p in res.phases), [p.to_dict() for p in res.phases]
     assert res.ok
+
+
+def attach_on_network(world, drop_index=None):
+    """Attach one UE over the virtual network (5 ms one-way delay); optionally lose the
+    ``drop_index``-th datagram of the exchange. Returns (completion time, datagram log)."""
+    from dsmip6.sim.net import VirtualNetwork
+
+    clock = VirtualClock()
+    net = VirtualNetwork(clock, delay=0.005)
+    ha = world.make_ha(FakeDataPlane())
+    ue = world.make_ue(1)
+    ue.set_access(coa6=COA6B)
+    net.add_node(ha, str(HA6), str(HA4))
+    net.add_node(ue, str(COA6B))
+    log = []
+
+    def rule(data, src, dst):
+        log.append((src, dst))
+        return len(log) - 1 == drop_index
+
+    net.drop_rules.append(rule)
+    ue.attach("internet", 0.0)
+    net.poll(ue)
+    done = None
+    while done is None and net.next_time() is not None and clock.now < 60:
+        net.step()
+        for ev in events(ue):
+            if isinstance(ev, AttachCompleted):
+                done = clock.now
+    return done, log
+
+
+def test_attach_exchange_has_twelve_datagrams(world):
+    done, log = attach_on_network(world)
+    # IKE_SA_INIT, IKE_AUTH x3, CREATE_CHILD_SA (5 round trips) + BU/BA: 12 datagrams,
+    # 6 round trips of 10 ms.
+    assert len(log) == 12 and done == pytest.approx(0.06, abs=1e-9)
+    assert [d[1] for d in log[-2:]] == [(str(HA6), 0), (str(COA6B), 0)]
+
+
+@pytest.mark.parametrize("k", range(12))
+def test_loss_of_each_attach_message_recovered_at_exact_instant(world, k):
+    """Lose exactly the k-th datagram: IKE recovers after its 2 s retransmission timer
+    (RFC 7296 §2.1, the initiator retransmits, the responder resends its cached answer); the
+    BU or BA after InitialBindackTimeoutFirstReg = 1.5 s (RFC 6275 §11.8)."""
+    done, log = attach_on_network(world, drop_index=k)
+    wait = 1.5 if k >= 10 else 2.0
+    # Request lost or answer lost: the request goes again `wait` seconds after it was first
+    # sent, so the whole attach ends exactly `wait` later than without loss.
+    assert done == pytest.approx(0.06 + wait, abs=1e-9)
+    assert len(log) == 13 + k % 2  # a lost answer costs a retransmitted request too
+
+
+def test_two_pdn_connections_real_ike_each_with_own_ike_sa_and_hnp():
+    w = RealWorld(4, apns=("internet", "ims"))
+    dp = FakeDataPlane()
+    ha = w.make_ha(dp)
+    ue = w.make_ue(1)
+    ue.set_access(coa6=COA6B)
+    clock = VirtualClock()
+    ue.attach("internet", 0.0)
+    ue.attach("ims", 0.0)
+    roundtrip_until_done(ue, ha, clock)
+    h1, h2 = ue.home_address("internet"), ue.home_address("ims")
+    assert ue.home_prefix("internet") != ue.home_prefix("ims")
+    assert set(dp.bindings) == {h1, h2}
+    assert len(ha.ike.ike_sa_ids()) == 2  # TS 23.402: one S2c IKE SA per PDN connection
+    assert ha.hnp_pool.owner(h2) == (pki.imsi(1), "ims")  # the APN travelled in IDr
+    ue.detach("ims", clock.now)
+    roundtrip_until_done(ue, ha, clock)
+    assert set(dp.bindings) == {h1} and len(ha.ike.ike_sa_ids()) == 1
+    assert ue.state("internet") is UeState.REGISTERED
+
+
+def test_ha_ipv4_address_learnt_from_ikev2_home_agent_address():
+    from dsmip6.config import PdnConfig
+
+    w = RealWorld(4)
+    ha = w.make_ha(FakeDataPlane())
+    ue = w.make_ue(1, pdns=(PdnConfig("internet", ha_address6=HA6, discovery="ikev2"),))
+    ue.set_access(coa6=COA6B)
+    clock = VirtualClock()
+    ue.attach("internet", 0.0)
+    roundtrip_until_done(ue, ha, clock)
+    assert ue.state("internet") is UeState.REGISTERED
+    assert ue._pdns["internet"].ha4 == HA4  # from the CFG_REPLY, usable on IPv4 access later
+    nat = nat_rewriters((str(COA4), 4191), ("203.0.113.5", 40500))
+    ue.move(clock.now, coa4=COA4)
+    roundtrip_until_done(ue, ha, clock, nat=nat)
+    assert isinstance(events(ue)[-1], HandoverCompleted)

@@ -1,20 +1,320 @@
 # Type stubs for the native extension dsmip6._core (STYLE §4.5).
 # Each submodule's section is owned by the code that implements it.
 
+from collections.abc import Iterable  # wire
+from ipaddress import IPv4Address, IPv6Address  # wire
 from types import ModuleType
+from typing import Any  # wire
 
 __version__: str
 build_profile: str
 
-wire: ModuleType
 dataplane: ModuleType
 esp: ModuleType
+
+# --- wire (owned by the wire codec; rust/py/src/wire.rs) -------------------------------------
+# `_core.wire` is a submodule; it is described here as a namespace class so that
+# `from dsmip6._core import wire` type-checks. Public names are re-exported by dsmip6.wire.
+
+_A6 = str | IPv6Address
+_A4 = str | IPv4Address
+_A = str | IPv4Address | IPv6Address
+
+class wire:
+    class _Option:
+        def to_dict(self) -> dict[str, Any]: ...
+
+    class Pad1(_Option):
+        def __init__(self) -> None: ...
+
+    class PadN(_Option):
+        length: int
+        def __init__(self, length: int) -> None: ...
+
+    class BindingRefreshAdvice(_Option):
+        refresh_interval_4s: int
+        def __init__(self, refresh_interval_4s: int) -> None: ...
+
+    class AlternateCareOfAddress(_Option):
+        address: str
+        def __init__(self, address: _A6) -> None: ...
+
+    class NonceIndices(_Option):
+        home_nonce_index: int
+        care_of_nonce_index: int
+        def __init__(self, home_nonce_index: int, care_of_nonce_index: int) -> None: ...
+
+    class BindingAuthorizationData(_Option):
+        authenticator: bytes
+        def __init__(self, authenticator: bytes) -> None: ...
+
+    class MobileNodeIdentifier(_Option):
+        subtype: int
+        identifier: bytes
+        def __init__(self, subtype: int, identifier: bytes) -> None: ...
+
+    class Ipv4HomeAddress(_Option):
+        address: str
+        prefix_len: int
+        p: bool
+        def __init__(self, address: _A4, prefix_len: int = 32, p: bool = False) -> None: ...
+
+    class Ipv4AddressAcknowledgement(_Option):
+        status: int
+        prefix_len: int
+        address: str
+        def __init__(self, status: int, prefix_len: int, address: _A4) -> None: ...
+
+    class NatDetection(_Option):
+        f: bool
+        refresh_time: int
+        def __init__(self, f: bool, refresh_time: int) -> None: ...
+
+    class Ipv4CareOfAddress(_Option):
+        address: str
+        def __init__(self, address: _A4) -> None: ...
+
+    class BindingIdentifier(_Option):
+        bid: int
+        status: int
+        h: bool
+        care_of_address: str | None
+        def __init__(
+            self, bid: int, status: int = 0, h: bool = False, care_of_address: _A | None = None
+        ) -> None: ...
+
+    class FlowSummary(_Option):
+        flow_ids: list[int]
+        def __init__(self, flow_ids: Iterable[int]) -> None: ...
+
+    class FlowIdentification(_Option):
+        fid: int
+        fid_pri: int
+        status: int
+        sub_options: bytes
+        def __init__(
+            self, fid: int, fid_pri: int, status: int, sub_options: bytes = b""
+        ) -> None: ...
+
+    class UnknownOption(_Option):
+        option_type: int
+        data: bytes
+        def __init__(self, option_type: int, data: bytes) -> None: ...
+
+    class _Message:
+        mh_type: int
+        options: tuple[Any, ...]
+        def to_dict(self) -> dict[str, Any]: ...
+        def to_bytes(self, src: _A6, dst: _A6) -> bytes: ...
+
+    class BindingUpdate(_Message):
+        sequence: int
+        lifetime_4s: int
+        a: bool
+        h: bool
+        l: bool
+        k: bool
+        m: bool
+        r: bool
+        p: bool
+        f: bool
+        t: bool
+        o: bool
+        reserved: int
+        def __init__(
+            self,
+            sequence: int,
+            lifetime_4s: int,
+            *,
+            a: bool = False,
+            h: bool = False,
+            l: bool = False,
+            k: bool = False,
+            m: bool = False,
+            r: bool = False,
+            p: bool = False,
+            f: bool = False,
+            t: bool = False,
+            o: bool = False,
+            reserved: int = 0,
+            options: Iterable[Any] = (),
+        ) -> None: ...
+
+    class BindingAcknowledgement(_Message):
+        status: int
+        sequence: int
+        lifetime_4s: int
+        k: bool
+        r: bool
+        p: bool
+        t: bool
+        reserved: int
+        def __init__(
+            self,
+            status: int,
+            sequence: int,
+            lifetime_4s: int,
+            *,
+            k: bool = False,
+            r: bool = False,
+            p: bool = False,
+            t: bool = False,
+            reserved: int = 0,
+            options: Iterable[Any] = (),
+        ) -> None: ...
+
+    class BindingError(_Message):
+        status: int
+        home_address: str
+        def __init__(self, status: int, home_address: _A6, options: Iterable[Any] = ()) -> None: ...
+
+    class BindingRefreshRequest(_Message):
+        def __init__(self, options: Iterable[Any] = ()) -> None: ...
+
+    class HomeAgentSwitch(_Message):
+        home_agent_addresses: list[str]
+        def __init__(
+            self, home_agent_addresses: Iterable[_A6], options: Iterable[Any] = ()
+        ) -> None: ...
+
+    class BindingRevocationIndication(_Message):
+        revocation_trigger: int
+        sequence: int
+        p: bool
+        v: bool
+        g: bool
+        def __init__(
+            self,
+            revocation_trigger: int,
+            sequence: int,
+            *,
+            p: bool = False,
+            v: bool = False,
+            g: bool = False,
+            options: Iterable[Any] = (),
+        ) -> None: ...
+
+    class BindingRevocationAcknowledgement(_Message):
+        status: int
+        sequence: int
+        p: bool
+        v: bool
+        g: bool
+        def __init__(
+            self,
+            status: int,
+            sequence: int,
+            *,
+            p: bool = False,
+            v: bool = False,
+            g: bool = False,
+            options: Iterable[Any] = (),
+        ) -> None: ...
+
+    class UnknownMobilityMessage:
+        mh_type: int
+        data: bytes
+        def __init__(self, mh_type: int, data: bytes) -> None: ...
+        def to_dict(self) -> dict[str, Any]: ...
+        def to_bytes(self, src: _A6, dst: _A6) -> bytes: ...
+
+    class Ipv6Header:
+        src: str
+        dst: str
+        hop_limit: int
+        traffic_class: int
+        flow_label: int
+        def __init__(
+            self,
+            src: _A6,
+            dst: _A6,
+            *,
+            hop_limit: int = 64,
+            traffic_class: int = 0,
+            flow_label: int = 0,
+        ) -> None: ...
+        def to_dict(self) -> dict[str, Any]: ...
+
+    class HomeAddressOption:
+        address: str
+        def __init__(self, address: _A6) -> None: ...
+        def to_dict(self) -> dict[str, Any]: ...
+
+    class DestinationOptions:
+        options: tuple[Any, ...]
+        home_address: str | None
+        def __init__(self, options: Iterable[Any]) -> None: ...
+        def to_dict(self) -> dict[str, Any]: ...
+
+    class RoutingHeaderType2:
+        home_address: str
+        def __init__(self, home_address: _A6) -> None: ...
+        def to_dict(self) -> dict[str, Any]: ...
+
+    class Ipv4Header:
+        src: str
+        dst: str
+        ttl: int
+        tos: int
+        identification: int
+        dont_fragment: bool
+        def __init__(
+            self,
+            src: _A4,
+            dst: _A4,
+            *,
+            ttl: int = 64,
+            tos: int = 0,
+            identification: int = 0,
+            dont_fragment: bool = False,
+        ) -> None: ...
+        def to_dict(self) -> dict[str, Any]: ...
+
+    class UdpHeader:
+        src_port: int
+        dst_port: int
+        zero_checksum: bool
+        def __init__(
+            self, src_port: int, dst_port: int, *, zero_checksum: bool = False
+        ) -> None: ...
+        def to_dict(self) -> dict[str, Any]: ...
+
+    class Esp:
+        spi: int
+        sequence: int
+        data: bytes
+        def __init__(self, spi: int, sequence: int, data: bytes) -> None: ...
+        def to_dict(self) -> dict[str, Any]: ...
+
+    class Raw:
+        data: bytes
+        protocol: int | None
+        def __init__(self, data: bytes, *, protocol: int | None = None) -> None: ...
+        def to_dict(self) -> dict[str, Any]: ...
+
+    class Packet:
+        layers: list[Any]
+        def get(self, cls: type) -> Any | None: ...
+        def to_dict(self) -> dict[str, Any]: ...
+        def layer_dicts(self) -> list[dict[str, Any]]: ...
+        def to_bytes(self) -> bytes: ...
+        def __len__(self) -> int: ...
+
+    @staticmethod
+    def build(layers: Iterable[Any]) -> bytes: ...
+    @staticmethod
+    def parse(data: bytes) -> wire.Packet: ...
+    @staticmethod
+    def parse_batch(packets: Iterable[bytes]) -> list[wire.Packet]: ...
+    @staticmethod
+    def parse_mobility_header(data: bytes, src: _A6, dst: _A6) -> Any: ...
+    @staticmethod
+    def layer_dict(obj: Any) -> dict[str, Any]: ...
 
 # ---- _core.esp and _core.dataplane (dataplane helper) ----
 # Declared as classes below for type checkers; at run time they live in the submodules
 # dsmip6._core.esp / dsmip6._core.dataplane and are re-exported by dsmip6.esp / dsmip6.dataplane.
 from collections.abc import Iterator  # noqa: E402
-from typing import Any  # noqa: E402
 
 class _esp:
     ALGORITHMS: tuple[str, ...]

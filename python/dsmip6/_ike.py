@@ -124,8 +124,8 @@ def _single_address(ts: Any) -> IPv6Address | None:
     """The address of a traffic selector list naming exactly one IPv6 address, proto 135."""
     items = list(ts) if isinstance(ts, (list, tuple)) else [ts]
     for sel in items:
-        start = ip_address(str(sel.start))
-        end = ip_address(str(sel.end))
+        start = sel.start if isinstance(sel.start, IPv6Address) else ip_address(str(sel.start))
+        end = sel.end if isinstance(sel.end, IPv6Address) else ip_address(str(sel.end))
         protocol = int(getattr(sel, "protocol", 0))
         if start == end and isinstance(start, IPv6Address) and protocol == MH_PROTOCOL:
             return start

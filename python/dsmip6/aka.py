@@ -28,6 +28,7 @@ Theory of operation
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import constant_time
@@ -119,8 +120,12 @@ class Milenage:
         x = int.from_bytes(rand, "big") ^ self._opc_int
         return int.from_bytes(self._enc.update(x.to_bytes(16, "big")), "big")
 
-    def _out1(self, rand: bytes, sqn: bytes, amf: bytes) -> bytes:
+    def _out1(self, rand: bytes, sqn: bytes | int, amf: bytes) -> bytes:
         temp = self._temp(rand)
+        if isinstance(sqn, int):
+            if not 0 <= sqn <= SQN_MAX:
+                raise MalformedPacket(f"SQN {sqn} is not a 48-bit value", reason="bad-length")
+            sqn = sqn.to_bytes(6, "big")
         sqn = _check_len("SQN", sqn, 6)
         amf = _check_len("AMF", amf, 2)
         in1 = int.from_bytes(sqn + amf + sqn + amf, "big")
@@ -128,12 +133,13 @@ class Milenage:
         out = int.from_bytes(self._enc.update(x.to_bytes(16, "big")), "big") ^ self._opc_int
         return out.to_bytes(16, "big")
 
-    def f1(self, rand: bytes, sqn: bytes, amf: bytes) -> bytes:
-        """MAC-A, the 8-octet network authentication code."""
+    def f1(self, rand: bytes, sqn: bytes | int, amf: bytes) -> bytes:
+        """MAC-A, the 8-octet network authentication code (SQN as 6 octets or an integer)."""
         return self._out1(rand, sqn, amf)[:8]
 
-    def f1star(self, rand: bytes, sqn: bytes, amf: bytes) -> bytes:
-        """MAC-S, the 8-octet resynchronisation authentication code."""
+    def f1star(self, rand: bytes, sqn: bytes | int, amf: bytes) -> bytes:
+        """MAC-S, the 8-octet resynchronisation authentication code (SQN as 6 octets or an
+        integer)."""
         return self._out1(rand, sqn, amf)[8:]
 
     def f2345(self, rand: bytes) -> tuple[bytes, bytes, bytes, bytes]:
@@ -211,6 +217,8 @@ class Usim:
     * ``delta``: the largest accepted jump of SEQ above the highest SEQ_MS (Annex C.2.2, Δ;
       default 2^28).
     * ``age_limit``: optional L of Annex C.2.2 (reject SEQ more than L below the highest).
+    * ``seq_ms``: a saved SEQ_MS array (see ``seq_ms``) to restore instead of starting every
+      entry at ``sqn``'s SEQ.
     """
 
     def __init__(
@@ -226,6 +234,7 @@ class Usim:
         age_limit: int | None = None,
         separation_bit: int | None = None,
         check_amf: bool = False,
+        seq_ms: Sequence[int] | None = None,
     ) -> None:
         self.milenage = Milenage(k, op=op, opc=opc)
         if not 0 <= sqn <= SQN_MAX:
@@ -242,8 +251,21 @@ class Usim:
         self.age_limit = age_limit
         self.separation_bit = separation_bit
         self.check_amf = check_amf
-        self._seq_ms = [sqn >> ind_bits] * (1 << ind_bits)
+        if seq_ms is None:
+            self._seq_ms = [sqn >> ind_bits] * (1 << ind_bits)
+        else:
+            if len(seq_ms) != 1 << ind_bits or any(
+                not 0 <= x < 1 << (48 - ind_bits) for x in seq_ms
+            ):
+                raise ConfigError(f"seq_ms must hold {1 << ind_bits} SEQ values")
+            self._seq_ms = list(seq_ms)
         self._sqn_ms = sqn
+
+    @property
+    def seq_ms(self) -> tuple[int, ...]:
+        """The SEQ_MS array (one entry per IND value): persist it with ``sqn_ms`` and pass
+        both back (``sqn=``, ``seq_ms=``) to restore a USIM across restarts."""
+        return tuple(self._seq_ms)
 
     @property
     def sqn_ms(self) -> int:

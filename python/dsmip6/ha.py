@@ -89,7 +89,18 @@ BA_STATUS = {
     "invalid-coa": 174,
 }
 
-NAT_NO_KEEPALIVE = 0xFFFFFFFF  # RFC 5555 §3.2.2: all-ones = no keepalives needed
+NAT_NO_KEEPALIVE = 0xFFFFFFFF
+_ZERO4 = IPv4Address(0)
+_BCAST4 = IPv4Address("255.255.255.255")  # RFC 5555 §3.2.2: all-ones = no keepalives needed
+
+
+def _not_unicast(addr: IPv6Address | IPv4Address) -> bool:
+    """Unspecified, loopback or multicast (RFC 4291 §2.5.2/§2.5.3/§2.7; RFC 1122 §3.2.1.3)
+    — the integer tests the ipaddress properties make, without their overhead."""
+    i = int(addr)
+    if isinstance(addr, IPv6Address):
+        return i <= 1 or i >> 120 == 0xFF
+    return i == 0 or i >> 24 == 127 or i >> 28 == 0xE or i == 0xFFFFFFFF
 
 
 def seq_newer(received: int, last: int) -> bool:
@@ -446,7 +457,7 @@ class HomeAgent:
         session = self._by_spi[rx.spi]
         # Step 3 — addresses: HoA = HAO, else the (inner) IPv6 source.
         hoa = route.mh_src
-        if hoa.is_multicast or hoa.is_unspecified or hoa.is_loopback:
+        if _not_unicast(hoa):
             self._count("bad-hoa")
             return
         # RFC 6275 §9.5.1 / procedures.md §10 rule 9: BUs without H to an HA are dropped.
@@ -500,7 +511,7 @@ class HomeAgent:
                 return
             coa = bu.ipv4_coa
             # Step 7 — RFC 5555 §4.5: NAT iff the option differs from the outer source.
-            nat = str(coa) != route.src[0]
+            nat = _mh.s4(coa) != route.src[0]
             if bu.f and not cfg.allow_forced_udp:
                 self._reject(rx, session, hoa, BA_STATUS["udp-forced-refused"], bu.sequence)
                 return
@@ -510,14 +521,18 @@ class HomeAgent:
                 # A lifetime > 0 from the home link itself makes no binding (RFC 6275 §10.3.1).
                 self._reject(rx, session, hoa, BA_STATUS["invalid-coa"], bu.sequence)
                 return
-        if coa.is_multicast or coa.is_unspecified or coa.is_loopback or coa == hoa:
+        if _not_unicast(coa) or coa == hoa:
             self._reject(rx, session, hoa, BA_STATUS["invalid-coa"], bu.sequence)
             return
         # Step 7 (cont.) — IPv4 HoA option: verify ownership or allocate (RFC 5555 §4.5).
         ack: Ipv4AckOpt | None = None
         ipv4_hoa: IPv4Address | None = None
         if bu.ipv4_hoa is not None:
-            ack, ipv4_hoa = self._ipv4_hoa(session, bu.ipv4_hoa.address, bu.ipv4_hoa.prefix_len)
+            if bce is not None and bce.ipv4_hoa is not None and bu.ipv4_hoa.address == bce.ipv4_hoa:
+                ipv4_hoa = bce.ipv4_hoa  # a refresh keeping its IPv4 HoA (already verified)
+                ack = Ipv4AckOpt(0, 32, ipv4_hoa)
+            else:
+                ack, ipv4_hoa = self._ipv4_hoa(session, bu.ipv4_hoa.address, bu.ipv4_hoa.prefix_len)
         # Step 8 — DAD: the HNP is this UE's alone (pool ownership checked above).
         # Step 9 — lifetime = min(requested, policy, prefix valid lifetime in 4-s units).
         lifetime_4s = min(bu.lifetime_4s, cfg.max_lifetime_4s, int(cfg.prefix_valid_lifetime) >> 2)
@@ -574,7 +589,7 @@ class HomeAgent:
         if route.udp:
             reply = _mh.Route(route.dst, route.src, cfg.address6, hoa)
         else:
-            reply = _mh.Route(self._local6, (str(coa), 0), cfg.address6, coa, rh2=hoa)  # type: ignore[arg-type]
+            reply = _mh.Route(self._local6, (_mh.s6(coa), 0), cfg.address6, coa, rh2=hoa)  # type: ignore[arg-type]
         self._send(ba, reply, session.sa_out)
         # Step 12 — K=1: move the IKE peer endpoint with the CoA (RFC 6275 §10.3.1; the
         # NAT-mapped 4500 port is learnt from the UE's next INFORMATIONAL, RFC 5555 §5.1).
@@ -594,7 +609,7 @@ class HomeAgent:
         """RFC 5555 §4.5 / §3.2.1: Ack status 0, 130 (not this UE's), 131 (not unicast),
         132 (no dynamic assignment available)."""
         pool = self.ipv4_pool
-        zero = IPv4Address(0)
+        zero = _ZERO4
         if pool is None:
             return Ipv4AckOpt(132, prefix_len, zero), None
         if requested == zero:
@@ -606,7 +621,7 @@ class HomeAgent:
             return Ipv4AckOpt(0, 32, addr), addr
         if requested.is_multicast or requested.is_loopback or requested.is_reserved:
             return Ipv4AckOpt(131, prefix_len, requested), None
-        if requested == IPv4Address("255.255.255.255"):
+        if requested == _BCAST4:
             return Ipv4AckOpt(131, prefix_len, requested), None
         if pool.owner(requested) != session.owner:
             self._count("ipv4-hoa-not-owned")

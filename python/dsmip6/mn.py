@@ -41,8 +41,9 @@ from dsmip6._sec import esp_sa
 from dsmip6._state import UE_TRANSITIONS, UeState
 from dsmip6._timers import TimerTable, backoff
 from dsmip6.config import NATKATIMEOUT, MobileNodeConfig, PdnConfig
+from dsmip6.dataplane_iface import BindingSpec, DataPlane, Encapsulation
 from dsmip6.discovery import Dhcpv6Resolver, DnsResolver, HaInfo, ha_apn_fqdn
-from dsmip6.errors import EspError, LocalProtocolError, MalformedPacket
+from dsmip6.errors import CacheError, EspError, LocalProtocolError, MalformedPacket
 from dsmip6.events import (
     AtHome,
     AttachCompleted,
@@ -130,6 +131,8 @@ class _Pdn:
         self.dereg_acked = False
         self.child_requested = False
         self.ike_tries = 0
+        self.programmed = False
+        self.revoked = False
 
 
 class MobileNode:
@@ -144,8 +147,10 @@ class MobileNode:
         signalling: _mh.Signalling | None = None,
         sa_factory: Callable[[Any], Any] = esp_sa,
         selectors: Callable[[IPv6Address, IPv6Address], tuple[Any, Any]] = _ike.mh_selectors,
+        dataplane: DataPlane | None = None,
     ) -> None:
         self.config = config
+        self.dataplane = dataplane
         self.selectors = selectors
         self.rng = rng
         self.ike_factory = ike_factory
@@ -376,6 +381,7 @@ class MobileNode:
         p.force_udp = False
         p.resyncs = 0
         p.ike_tries = 0
+        p.revoked = False
 
     def _local_addr(self, p: _Pdn) -> str:
         if self.coa6 is not None:
@@ -606,10 +612,10 @@ class MobileNode:
                 else:
                     self._discover(p, now)
                 return
-            if p.dereg_acked or prev is UeState.IKE_DELETING:
-                self._events.append(DetachCompleted(p.apn, acknowledged=p.dereg_acked))
+            if p.revoked:
+                p.revoked = False  # NetworkDetached was already reported for the BRI
             else:
-                self._events.append(DetachCompleted(p.apn, acknowledged=False))
+                self._events.append(DetachCompleted(p.apn, acknowledged=p.dereg_acked))
         else:
             # The HA deleted the IKE SA: RFC 4877 §9, the HoA and bindings are gone.
             self._events.append(NetworkDetached(p.apn, None))
@@ -617,6 +623,7 @@ class MobileNode:
     def _cleanup(self, p: _Pdn) -> None:
         for kind in ("bu", "refresh", "expire", "guard", "ike_retry"):
             self.timers.cancel((p.apn, kind))
+        self._unprogram(p)
         if p.sa_in is not None:
             self._by_spi.pop(p.sa_in.spi, None)
         p.sa_in = p.sa_out = None
@@ -810,6 +817,8 @@ class MobileNode:
                 )
             )
         self._move_state(p, _state.BaAccepted)
+        # Step 9: switch the user-plane tunnel only now, after the BA (RFC 5555 §5.1).
+        self._program(p, ba, sent_at)
         # Step 6: K=1 -> move the IKE endpoint with the CoA (RFC 4877 §4.3, RFC 5555 §5.1).
         if ba.k and moved and not first and p.ike is not None:
             mover = getattr(p.ike, "move", None)
@@ -840,6 +849,7 @@ class MobileNode:
             self._events.append(HandoverCompleted(p.apn, p.registered_coa, p.udp))
 
     def _after_dereg(self, p: _Pdn, now: float, *, acknowledged: bool) -> None:
+        self._unprogram(p)
         p.has_binding = False
         p.registered_coa = None
         p.expires = 0.0
@@ -850,6 +860,49 @@ class MobileNode:
             self._events.append(HandoverCompleted(p.apn, None, False))
         elif p.state is UeState.IKE_DELETING:
             self._delete_ike(p, now)
+
+    # ------------------------------------------------------------------ UE data plane
+    def _program(self, p: _Pdn, ba: Ba, sent_at: float) -> None:
+        """The BUL entry as a :class:`BindingSpec` for the UE's own tunnel end (STYLE §1.3):
+        outer CoA <-> HA; UDP 4191 whenever the BA carried NAT Detection ([D] §1.6.3)."""
+        dp = self.dataplane
+        coa = p.registered_coa
+        if dp is None or coa is None or p.hoa is None or p.prefix is None or coa == p.hoa:
+            return
+        if isinstance(coa, IPv6Address):
+            enc, port = Encapsulation.IP_IN_IPV6, None
+        elif p.udp:
+            enc, port = Encapsulation.UDP_IPV4, MIP_UDP_PORT
+        else:
+            enc, port = Encapsulation.IP_IN_IPV4, None
+        spec = BindingSpec(
+            home_address=p.hoa,
+            home_prefix=p.prefix,
+            care_of_address=coa,
+            encapsulation=enc,
+            lifetime=ba.lifetime_4s * 4.0,
+            expires_at=p.expires,
+            sequence=ba.sequence,
+            flags=0xD400,  # A, H, K, R as sent (Annex A.2/A.3)
+            ipv4_home_address=p.hoa4,
+            udp_port=port,
+        )
+        try:
+            if p.programmed:
+                dp.update_binding(spec)
+            else:
+                dp.add_binding(spec)
+                p.programmed = True
+        except CacheError:
+            self._count("dataplane-error")
+
+    def _unprogram(self, p: _Pdn) -> None:
+        if self.dataplane is not None and p.programmed and p.hoa is not None:
+            p.programmed = False
+            try:
+                self.dataplane.del_binding(p.hoa)
+            except CacheError:
+                self._count("dataplane-error")
 
     # ------------------------------------------------------------------ BRI / HAS / BE
     def _on_bri(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
@@ -881,6 +934,8 @@ class MobileNode:
             self._events.append(NetworkDetached(p.apn, bri.trigger, ipv4_only=True))
             return
         self._move_state(p, _state.BriAccepted)
+        p.revoked = True
+        self._unprogram(p)
         for kind in ("bu", "refresh", "expire"):
             self.timers.cancel((p.apn, kind))
         p.has_binding = False

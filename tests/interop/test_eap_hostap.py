@@ -14,16 +14,18 @@ The tools must be installed (``make test`` installs them): missing tools FAIL th
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import re
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from dsmip6.aka import AkaStatus, Usim
+from dsmip6.aka import AkaResult, AkaStatus, Usim
 from dsmip6.eap import (
     EapAkaPeer,
     EapAkaPrimePeer,
@@ -52,6 +54,7 @@ from eap_radius_harness import (
 pytestmark = pytest.mark.oracle
 
 SECRET = b"dsmip6-radius-secret"
+AKA_PRIME = "AKA'"  # eapol_test's name of the method
 K = bytes.fromhex("fec86ba6eb707ed08905757b1bb44b8f")
 OPC = bytes.fromhex("1006020f0a478bf6b699f15c062e42b3")
 IMSI = "001010000000001"
@@ -67,11 +70,17 @@ def workdir() -> Iterator[Path]:
 # --- (a) our peer against hostapd's EAP-AKA server ----------------------------------------
 
 
-def _start_hostapd(workdir: Path, *, result_ind: bool = False) -> tuple[Proc, int]:
+def _start_hostapd(
+    workdir: Path, *, result_ind: bool = False, sim_id: int = 3, eap_user: str | None = None
+) -> tuple[Proc, int]:
     hostapd = find_tool("hostapd")
     port = free_udp_port()
     (workdir / "clients").write_text(f"127.0.0.1/32 {SECRET.decode()}\n")
-    (workdir / "eap_user").write_text('"0"*\tAKA\n"6"*\tAKA\'\n')
+    # Identity prefixes (hostap's conventions): 0 permanent, 2 pseudonym, 4 re-auth (AKA);
+    # 6, 7, 8 the same for AKA'.
+    methods = ["AKA"] * 3 + ["AKA'"] * 3
+    default_users = "".join(f'"{p}"*\t{m}\n' for p, m in zip("024678", methods, strict=True))
+    (workdir / "eap_user").write_text(eap_user or default_users)
     conf = workdir / "hostapd.conf"
     conf.write_text(
         "\n".join(
@@ -86,6 +95,7 @@ def _start_hostapd(workdir: Path, *, result_ind: bool = False) -> tuple[Proc, in
                 f"radius_server_clients={workdir / 'clients'}",
                 f"radius_server_auth_port={port}",
                 f"eap_sim_aka_result_ind={1 if result_ind else 0}",
+                f"eap_sim_id={sim_id}",
                 "",
             ]
         )
@@ -95,41 +105,65 @@ def _start_hostapd(workdir: Path, *, result_ind: bool = False) -> tuple[Proc, in
     return proc, port
 
 
+Outcome = tuple[list[str], bytes | None, bytes | None]
+
+
+def _authenticate(port: int, peer: EapAkaPeer) -> Outcome:
+    """One RADIUS/EAP authentication of ``peer``; (kinds seen, MPPE recv key, MPPE send key)."""
+    client = RadiusClient(port, SECRET)
+    try:
+        seen: list[str] = []
+        # --> EAP-Response/Identity (as an authenticator relays it, RFC 3579 §2.1)
+        eap = EapPacket(2, 0, 1, peer.identity.encode()).to_bytes()
+        for _ in range(12):
+            reply, request_auth = client.exchange(peer.identity, eap)
+            incoming = reply.eap_message()
+            seen.append(f"radius-{reply.code}")
+            if reply.code != ACCESS_CHALLENGE:
+                peer.process(incoming)
+                recv = reply.vendor(VENDOR_MICROSOFT, MS_MPPE_RECV_KEY)
+                send = reply.vendor(VENDOR_MICROSOFT, MS_MPPE_SEND_KEY)
+                return (
+                    seen,
+                    recv and mppe_decrypt(recv, SECRET, request_auth),
+                    send and mppe_decrypt(send, SECRET, request_auth),
+                )
+            response = peer.process(incoming)
+            assert response is not None, f"peer gave no response to {incoming.hex()}"
+            seen.append(f"eap-{incoming[4]}-{incoming[5]}>{response[5]}")
+            eap = response
+        raise AssertionError(f"no end: {seen}")
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def _hostapd(
+    workdir: Path,
+    store: InMemorySubscriberStore,
+    *,
+    result_ind: bool = False,
+    sim_id: int = 3,
+    eap_user: str | None = None,
+) -> Iterator[tuple[Callable[[EapAkaPeer], Outcome], Proc, HlrAucResponder]]:
+    """hostapd + AuC responder; yields (authenticate(peer), hostapd process, responder)."""
+    with HlrAucResponder(workdir / "hlr.sock", store, os.urandom) as hlr:
+        proc, port = _start_hostapd(
+            workdir, result_ind=result_ind, sim_id=sim_id, eap_user=eap_user
+        )
+        try:
+            yield (lambda peer: _authenticate(port, peer)), proc, hlr
+        finally:
+            proc.stop()
+
+
 def _peer_against_hostapd(
     workdir: Path, peer: EapAkaPeer, store: InMemorySubscriberStore, *, result_ind: bool = False
 ) -> tuple[list[str], bytes | None, bytes | None, Proc, HlrAucResponder]:
     """Run one authentication; returns (EAP kinds seen, MPPE recv, MPPE send, proc, hlr)."""
-    hlr = HlrAucResponder(workdir / "hlr.sock", store, os.urandom)
-    with hlr:
-        proc, port = _start_hostapd(workdir, result_ind=result_ind)
-        client = RadiusClient(port, SECRET)
-        try:
-            seen: list[str] = []
-            # --> EAP-Response/Identity (as an authenticator relays it, RFC 3579 §2.1)
-            eap = EapPacket(2, 0, 1, peer.identity.encode()).to_bytes()
-            for _ in range(12):
-                reply, request_auth = client.exchange(peer.identity, eap)
-                incoming = reply.eap_message()
-                seen.append(f"radius-{reply.code}")
-                if reply.code != ACCESS_CHALLENGE:
-                    peer.process(incoming)
-                    recv = reply.vendor(VENDOR_MICROSOFT, MS_MPPE_RECV_KEY)
-                    send = reply.vendor(VENDOR_MICROSOFT, MS_MPPE_SEND_KEY)
-                    return (
-                        seen,
-                        recv and mppe_decrypt(recv, SECRET, request_auth),
-                        send and mppe_decrypt(send, SECRET, request_auth),
-                        proc,
-                        hlr,
-                    )
-                response = peer.process(incoming)
-                assert response is not None, f"peer gave no response to {incoming.hex()}"
-                seen.append(f"eap-{incoming[4]}-{incoming[5]}>{response[5]}")
-                eap = response
-            raise AssertionError(f"no end: {seen}")
-        finally:
-            client.close()
-            proc.stop()
+    with _hostapd(workdir, store, result_ind=result_ind) as (authenticate, proc, hlr):
+        seen, recv, send = authenticate(peer)
+    return seen, recv, send, proc, hlr
 
 
 def _store(sqn: int = 0) -> InMemorySubscriberStore:
@@ -183,12 +217,103 @@ def test_hostapd_refuses_our_peer_with_wrong_key(workdir):
     assert peer.state == "failure" and recv is None and send is None
 
 
+class _WrongResUsim(Usim):
+    """A USIM whose RES is off by one bit (CK/IK right, so AT_MAC still verifies)."""
+
+    def authenticate(self, rand: bytes, autn: bytes) -> AkaResult:
+        result = super().authenticate(rand, autn)
+        if result.res is None:
+            return result
+        return dataclasses.replace(result, res=bytes([result.res[0] ^ 1]) + result.res[1:])
+
+
+def test_hostapd_failure_notification_reaches_our_peer(workdir):
+    # hostapd finds RES wrong (the MAC is right): it sends AKA-Notification "General failure"
+    # (no AT_MAC, P bit set, RFC 4187 §6.3.2); our peer answers it and gets EAP-Failure.
+    peer = EapAkaPeer(_WrongResUsim(K, OPC), permanent_nai(IMSI), rng=os.urandom)
+    seen, recv, send, proc, _ = _peer_against_hostapd(workdir, peer, _store())
+    assert seen[-1] == f"radius-{ACCESS_REJECT}", seen
+    assert "eap-23-12>12" in seen, seen
+    assert peer.notification_code == 16384
+    assert peer.state == "failure" and peer.msk is None
+
+
 def test_our_aka_prime_peer_against_hostapd(workdir):
-    peer = EapAkaPrimePeer(Usim(K, OPC), permanent_nai(IMSI, prime=True), rng=os.urandom)
+    # hostapd's access network name for AKA' is "WLAN"; our peer checks AT_KDF_INPUT against it.
+    peer = EapAkaPrimePeer(
+        Usim(K, OPC), permanent_nai(IMSI, prime=True), rng=os.urandom, network_name="WLAN"
+    )
     seen, recv, send, proc, _ = _peer_against_hostapd(workdir, peer, _store())
     assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-4000:])
     assert peer.method == 50 and peer.state == "success"
     assert recv + send == peer.msk
+
+
+@pytest.mark.parametrize("prime", [False, True], ids=["aka", "aka-prime"])
+def test_our_peer_fast_reauthentication_with_hostapd(workdir, prime):
+    # Full authentication: hostapd hands out a re-authentication identity (encrypted
+    # AT_NEXT_REAUTH_ID); then two fast re-authentications with the one-time identities, the
+    # second using the identity received in the first (RFC 4187 §5.4; RFC 5448 §3.3 for AKA').
+    usim = Usim(K, OPC)
+    nai = permanent_nai(IMSI, prime=prime)
+    cls = EapAkaPrimePeer if prime else EapAkaPeer
+    method = 50 if prime else 23
+    with _hostapd(workdir, _store()) as (authenticate, proc, hlr):
+        peer = cls(usim, nai, rng=os.urandom)
+        seen, recv, send = authenticate(peer)
+        assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-3000:])
+        msks = [peer.msk]
+        for _ in range(2):
+            ctx = peer.reauth_context
+            assert ctx is not None, "hostapd sent no AT_NEXT_REAUTH_ID"
+            peer = cls(usim, ctx.reauth_id, rng=os.urandom, reauth=ctx, permanent_identity=nai)
+            seen, recv, send = authenticate(peer)
+            assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-3000:])
+            assert f"eap-{method}-13>13" in seen  # AKA-Reauthentication answered
+            assert peer.reauthenticated
+            assert recv + send == peer.msk
+            msks.append(peer.msk)
+        # No new vector was fetched for the re-authentications.
+        assert sum(line.startswith("AKA-REQ-AUTH") for line in hlr.log) == 1
+    assert len(set(msks)) == 3
+
+
+def test_our_peer_uses_hostapd_pseudonym(workdir):
+    # eap_sim_id=1: hostapd hands out pseudonyms only. Our peer's next authentication uses
+    # pseudonym@realm; hostapd maps it back to the IMSI and runs a full challenge.
+    usim = Usim(K, OPC)
+    nai = permanent_nai(IMSI)
+    with _hostapd(workdir, _store(), sim_id=1) as (authenticate, proc, hlr):
+        peer = EapAkaPeer(usim, nai, rng=os.urandom)
+        assert authenticate(peer)[0][-1] == f"radius-{ACCESS_ACCEPT}"
+        assert peer.next_pseudonym and peer.reauth_context is None
+        alias = f"{peer.next_pseudonym}@{nai.split('@')[1]}"
+        second = EapAkaPeer(usim, alias, rng=os.urandom, permanent_identity=nai)
+        seen, recv, send = authenticate(second)
+        assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-3000:])
+        assert recv + send == second.msk
+        assert "eap-23-1>1" in seen and "eap-23-13>13" not in seen  # full challenge, no re-auth
+        assert sum(line.startswith("AKA-REQ-AUTH 001010000000001") for line in hlr.log) == 2
+
+
+@pytest.mark.parametrize("prefer_aka_prime", [False, True])
+def test_bidding_down_with_hostapd(workdir, prefer_aka_prime):
+    # hostapd prefers EAP-AKA' for this user: it proposes it first, our EAP-AKA peer answers
+    # Nak(23); hostapd falls back to EAP-AKA with AT_BIDDING D=1 (RFC 5448 §4). A peer that
+    # itself prefers EAP-AKA' must then refuse; one that does not goes on.
+    peer = EapAkaPeer(
+        Usim(K, OPC), permanent_nai(IMSI), rng=os.urandom, prefer_aka_prime=prefer_aka_prime
+    )
+    with _hostapd(workdir, _store(), eap_user='"0"*\tAKA\',AKA\n') as (authenticate, proc, _):
+        seen, recv, send = authenticate(peer)
+    assert "eap-50-5>23" in seen or "eap-50-1>23" in seen, seen  # Nak to the AKA' request
+    if prefer_aka_prime:
+        assert seen[-1] == f"radius-{ACCESS_REJECT}", seen
+        assert "eap-23-1>2" in seen  # Authentication-Reject
+        assert "bidding down" in peer.failure_reason
+    else:
+        assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-3000:])
+        assert recv + send == peer.msk
 
 
 # --- (b) our server against eapol_test as the peer ----------------------------------------
@@ -213,6 +338,7 @@ class ExternalUsim:
         self.sock.send(b"ATTACH")
         assert self._recv_reply() == "OK"
         self.answers: list[str] = []
+        self.corrupt_res = False
 
     def _recv_reply(self) -> str:
         deadline = time.monotonic() + 5
@@ -237,6 +363,10 @@ class ExternalUsim:
                 continue
             rid, rand, autn = m.group(1), bytes.fromhex(m.group(2)), bytes.fromhex(m.group(3))
             result = self.usim.authenticate(rand, autn)
+            if result.res is not None and self.corrupt_res:
+                result = dataclasses.replace(
+                    result, res=bytes([result.res[0] ^ 1]) + result.res[1:]
+                )
             if result.status is AkaStatus.SUCCESS:
                 answer = f"UMTS-AUTH:{result.ik.hex()}:{result.ck.hex()}:{result.res.hex()}"
             elif result.status is AkaStatus.SYNC_FAILURE:
@@ -257,6 +387,8 @@ def _eapol_test_against_our_server(
     *,
     method: str = "AKA",
     phase1: str | None = None,
+    reauths: int = 0,
+    corrupt_res: bool = False,
     **front_kwargs: object,
 ) -> tuple[int, str, RadiusEapFrontEnd, ExternalUsim]:
     eapol_test = find_tool("eapol_test")
@@ -270,7 +402,7 @@ def _eapol_test_against_our_server(
                 "network={",
                 "    key_mgmt=IEEE8021X",
                 f"    eap={method}",
-                f'    identity="{permanent_nai(IMSI, prime=method != "AKA")}"',
+                f'    identity="{permanent_nai(IMSI, prime=method == AKA_PRIME)}"',
                 *([f'    phase1="{phase1}"'] if phase1 else []),
                 "}",
                 "",
@@ -294,12 +426,14 @@ def _eapol_test_against_our_server(
                 "-W",
                 "-t",
                 "20",
+                f"-r{reauths}",
             ],
             workdir / "eapol_test.log",
         )
         sim = None
         try:
             sim = ExternalUsim(ctrl_dir / "dsmeap", workdir / "ext-usim.sock", usim)
+            sim.corrupt_res = corrupt_res
             sim.serve(proc)
             rc = proc.wait(timeout=25)
         finally:
@@ -382,6 +516,85 @@ def test_eapol_test_aka_prime_against_our_server(workdir):
     (server,) = front.finished
     assert server.state == "success" and server.method == 50
     assert _eapol_test_keys(log) == (server.msk, server.emsk)
+
+
+@pytest.mark.parametrize("prime", [False, True], ids=["aka", "aka-prime"])
+def test_eapol_test_fast_reauthentication_with_our_server(workdir, prime):
+    # eapol_test -r2: after the full authentication it re-authenticates twice with the
+    # one-time identities our server handed out (AT_NEXT_REAUTH_ID); our server answers with
+    # AKA-Reauthentication and no USIM run. eapol_test checks the MPPE keys each time.
+    from dsmip6.eap import InMemoryReauthStore
+
+    reauths = InMemoryReauthStore()
+    extra: dict[str, object] = (
+        {"method": "AKA'", "server_class": EapAkaPrimeServer, "network_name": "WLAN"}
+        if prime
+        else {}
+    )
+    rc, log, front, sim = _eapol_test_against_our_server(
+        workdir, Usim(K, OPC), _store(), reauths=2, reauth_store=reauths, **extra
+    )
+    assert rc == 0, log[-4000:]
+    assert "MPPE keys OK: 3  mismatch: 0" in log, log[-3000:]
+    assert sim.answers == ["UMTS-AUTH"]  # one AKA run, then fast re-authentications
+    first, *again = front.finished
+    assert not first.reauthenticated
+    assert [s.reauthenticated for s in again] == [True, True]
+    assert all(s.state == "success" and s.permanent_identity == IMSI for s in again)
+    assert len({s.msk for s in front.finished}) == 3
+    # Every MSK eapol_test derived (full, then the two XKEY'-based ones) equals ours, in order.
+    label = r"EAP-AKA': MSK" if prime else r"keying material \(MSK\)"
+    logged = re.findall(label + r" - hexdump\(len=64\):((?: [0-9a-f]{2}){64})", log)
+    assert [bytes.fromhex(x.replace(" ", "")) for x in logged] == [s.msk for s in front.finished]
+    assert len(reauths) == 1  # the next, still unused, identity
+
+
+def test_eapol_test_uses_our_pseudonym(workdir):
+    # Our server hands out a pseudonym (no re-authentication identities); eapol_test -r1 comes
+    # back with it in EAP-Response/Identity and our server resolves it for a full challenge.
+    from dsmip6.eap import InMemoryPseudonymStore
+
+    pseudonyms = InMemoryPseudonymStore()
+    rc, log, front, sim = _eapol_test_against_our_server(
+        workdir, Usim(K, OPC), _store(), reauths=1, pseudonym_store=pseudonyms
+    )
+    assert rc == 0, log[-4000:]
+    assert "MPPE keys OK: 2  mismatch: 0" in log, log[-3000:]
+    assert sim.answers == ["UMTS-AUTH", "UMTS-AUTH"]
+    first, second = front.finished
+    assert second.identity.split("@")[0] == first._next_pseudonym
+    assert second.permanent_identity == IMSI
+    assert len(pseudonyms) == 2
+
+
+@pytest.mark.parametrize("bidding", [False, True])
+def test_eapol_test_bidding_down_protection(workdir, bidding):
+    # eapol_test allows both EAP-AKA and EAP-AKA'; our EAP-AKA server with bidding=True says it
+    # prefers EAP-AKA' (AT_BIDDING D=1), so wpa_supplicant's peer must abort (RFC 5448 §4).
+    rc, log, front, sim = _eapol_test_against_our_server(
+        workdir, Usim(K, OPC), _store(), method="AKA AKA'", bidding=bidding
+    )
+    (server,) = front.finished
+    if bidding:
+        assert rc != 0
+        assert server.state == "failure"
+        assert "Authentication-Reject" in server.failure_reason
+    else:
+        assert rc == 0, log[-3000:]
+        assert _eapol_test_keys(log) == (server.msk, server.emsk)
+
+
+def test_eapol_test_gets_our_failure_notification(workdir):
+    # eapol_test's RES is wrong (its MAC is right): our server answers with AKA-Notification
+    # "General failure" (16384), eapol_test answers it, then EAP-Failure / Access-Reject.
+    rc, log, front, sim = _eapol_test_against_our_server(
+        workdir, Usim(K, OPC), _store(), corrupt_res=True
+    )
+    assert rc != 0
+    (server,) = front.finished
+    assert server.state == "failure" and server.failure_reason == "RES does not match XRES"
+    assert "EAP-SIM: AT_NOTIFICATION 16384" in log
+    assert "Generating EAP-AKA Notification" in log
 
 
 def test_eapol_test_refused_by_our_server_with_wrong_key(workdir):

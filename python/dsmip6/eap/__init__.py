@@ -5,6 +5,9 @@
   ``SubscriberStore`` (``InMemorySubscriberStore`` of ``Subscriber`` records).
 * ``EapAkaPrimePeer`` / ``EapAkaPrimeServer`` — the same for EAP-AKA' (network name needed).
 * ``permanent_nai(imsi)`` — the TS 23.003 §19.3 root NAI.
+* Fast re-authentication (RFC 4187 §5, EAP-AKA): give the server a ``reauth_store``
+  (``InMemoryReauthStore``); the peer's ``reauth_context`` after success feeds the next
+  ``EapAkaPeer(usim, ctx.reauth_id, rng=..., reauth=ctx, permanent_identity=nai)``.
 
 Both machines take and return whole EAP packets (``bytes``); neither raises on input.
 """
@@ -14,6 +17,13 @@ from __future__ import annotations
 from ._crypto import EapAkaKeys, derive_keys, fips186_2_prf
 from ._identity import imsi_from_identity, permanent_nai
 from ._packet import AkaSubtype, AtType, EapCode, EapPacket, EapType
+from ._reauth import (
+    InMemoryPseudonymStore,
+    InMemoryReauthStore,
+    PseudonymStore,
+    ReauthContext,
+    ReauthStore,
+)
 from ._state import PeerState, ServerState
 from ._subscribers import InMemorySubscriberStore, Subscriber, SubscriberStore
 from .peer import EapAkaPeer, EapAkaPrimePeer
@@ -30,8 +40,13 @@ __all__ = [
     "EapCode",
     "EapPacket",
     "EapType",
+    "InMemoryPseudonymStore",
+    "InMemoryReauthStore",
     "InMemorySubscriberStore",
     "PeerState",
+    "PseudonymStore",
+    "ReauthContext",
+    "ReauthStore",
     "ServerState",
     "Subscriber",
     "SubscriberStore",

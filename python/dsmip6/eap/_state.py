@@ -33,6 +33,7 @@ class Msg(enum.Enum):
     IDENTITY_REQUEST = "eap-request-identity"
     AKA_IDENTITY = "aka-identity"
     CHALLENGE = "aka-challenge"
+    REAUTHENTICATION = "aka-reauthentication"
     NOTIFICATION = "aka-notification"
     SYNC_FAILURE = "aka-synchronization-failure"
     AUTH_REJECT = "aka-authentication-reject"
@@ -60,6 +61,8 @@ class PeerInput(enum.Enum):
     IDENTITY_ANSWERED = enum.auto()
     AKA_IDENTITY_ANSWERED = enum.auto()
     CHALLENGE_ANSWERED = enum.auto()
+    REAUTH_ANSWERED = enum.auto()
+    COUNTER_TOO_SMALL_SENT = enum.auto()
     SYNC_FAILURE_SENT = enum.auto()
     REJECTED = enum.auto()
     FAILURE_NOTIFIED = enum.auto()
@@ -75,6 +78,8 @@ PEER_TRANSITIONS: dict[PeerState, dict[PeerInput, PeerState]] = {
         _PI.IDENTITY_ANSWERED: _P.START,
         _PI.AKA_IDENTITY_ANSWERED: _P.IDENTITY,
         _PI.CHALLENGE_ANSWERED: _P.CHALLENGE,
+        _PI.REAUTH_ANSWERED: _P.CHALLENGE,
+        _PI.COUNTER_TOO_SMALL_SENT: _P.START,
         _PI.SYNC_FAILURE_SENT: _P.START,
         _PI.REJECTED: _P.FAILING,
         _PI.FAILURE_NOTIFIED: _P.FAILING,
@@ -83,6 +88,8 @@ PEER_TRANSITIONS: dict[PeerState, dict[PeerInput, PeerState]] = {
     _P.IDENTITY: {
         _PI.AKA_IDENTITY_ANSWERED: _P.IDENTITY,
         _PI.CHALLENGE_ANSWERED: _P.CHALLENGE,
+        _PI.REAUTH_ANSWERED: _P.CHALLENGE,
+        _PI.COUNTER_TOO_SMALL_SENT: _P.START,
         _PI.SYNC_FAILURE_SENT: _P.START,
         _PI.REJECTED: _P.FAILING,
         _PI.FAILURE_NOTIFIED: _P.FAILING,
@@ -110,9 +117,18 @@ PEER_TRANSITIONS: dict[PeerState, dict[PeerInput, PeerState]] = {
 #: silently discarded for Success/Failure).
 PEER_ACCEPTS: dict[PeerState, frozenset[Msg]] = {
     _P.START: frozenset(
-        {Msg.IDENTITY_REQUEST, Msg.AKA_IDENTITY, Msg.CHALLENGE, Msg.NOTIFICATION, Msg.EAP_FAILURE}
+        {
+            Msg.IDENTITY_REQUEST,
+            Msg.AKA_IDENTITY,
+            Msg.CHALLENGE,
+            Msg.REAUTHENTICATION,
+            Msg.NOTIFICATION,
+            Msg.EAP_FAILURE,
+        }
     ),
-    _P.IDENTITY: frozenset({Msg.AKA_IDENTITY, Msg.CHALLENGE, Msg.NOTIFICATION, Msg.EAP_FAILURE}),
+    _P.IDENTITY: frozenset(
+        {Msg.AKA_IDENTITY, Msg.CHALLENGE, Msg.REAUTHENTICATION, Msg.NOTIFICATION, Msg.EAP_FAILURE}
+    ),
     _P.CHALLENGE: frozenset({Msg.NOTIFICATION, Msg.EAP_SUCCESS, Msg.EAP_FAILURE}),
     _P.RESULT: frozenset({Msg.EAP_SUCCESS, Msg.EAP_FAILURE}),
     _P.FAILING: frozenset({Msg.EAP_FAILURE}),
@@ -128,6 +144,8 @@ class ServerState(enum.Enum):
     """AKA-Identity request sent."""
     CHALLENGE = "challenge"
     """AKA-Challenge sent."""
+    REAUTH = "reauth"
+    """AKA-Reauthentication sent (fast re-authentication, RFC 4187 §5)."""
     NOTIFICATION = "notification"
     """Failure notification sent: the next response is answered with EAP-Failure."""
     RESULT = "result"
@@ -139,6 +157,7 @@ class ServerState(enum.Enum):
 class ServerInput(enum.Enum):
     ASK_IDENTITY = enum.auto()
     SEND_CHALLENGE = enum.auto()
+    SEND_REAUTH = enum.auto()
     NOTIFY_FAILURE = enum.auto()
     NOTIFY_SUCCESS = enum.auto()
     SEND_SUCCESS = enum.auto()
@@ -151,11 +170,13 @@ SERVER_TRANSITIONS: dict[ServerState, dict[ServerInput, ServerState]] = {
     _S.IDLE: {
         _SI.ASK_IDENTITY: _S.IDENTITY,
         _SI.SEND_CHALLENGE: _S.CHALLENGE,
+        _SI.SEND_REAUTH: _S.REAUTH,
         _SI.NOTIFY_FAILURE: _S.NOTIFICATION,
     },
     _S.IDENTITY: {
         _SI.ASK_IDENTITY: _S.IDENTITY,
         _SI.SEND_CHALLENGE: _S.CHALLENGE,
+        _SI.SEND_REAUTH: _S.REAUTH,
         _SI.NOTIFY_FAILURE: _S.NOTIFICATION,
         _SI.SEND_FAILURE: _S.FAILURE,
     },
@@ -163,6 +184,12 @@ SERVER_TRANSITIONS: dict[ServerState, dict[ServerInput, ServerState]] = {
         _SI.SEND_CHALLENGE: _S.CHALLENGE,
         _SI.NOTIFY_FAILURE: _S.NOTIFICATION,
         _SI.NOTIFY_SUCCESS: _S.RESULT,
+        _SI.SEND_SUCCESS: _S.SUCCESS,
+        _SI.SEND_FAILURE: _S.FAILURE,
+    },
+    _S.REAUTH: {
+        _SI.SEND_CHALLENGE: _S.CHALLENGE,
+        _SI.NOTIFY_FAILURE: _S.NOTIFICATION,
         _SI.SEND_SUCCESS: _S.SUCCESS,
         _SI.SEND_FAILURE: _S.FAILURE,
     },
@@ -177,6 +204,7 @@ SERVER_ACCEPTS: dict[ServerState, frozenset[Msg]] = {
     _S.IDLE: frozenset(),
     _S.IDENTITY: frozenset({Msg.AKA_IDENTITY, Msg.CLIENT_ERROR}),
     _S.CHALLENGE: frozenset({Msg.CHALLENGE, Msg.SYNC_FAILURE, Msg.AUTH_REJECT, Msg.CLIENT_ERROR}),
+    _S.REAUTH: frozenset({Msg.REAUTHENTICATION, Msg.CLIENT_ERROR}),
     _S.NOTIFICATION: frozenset(),
     _S.RESULT: frozenset(),
     _S.SUCCESS: frozenset(),

@@ -19,6 +19,10 @@ Theory of operation
    response is returned without reprocessing (RFC 3748 §4.1).
 6. EAP-Failure ends the exchange in any state before success (RFC 4187 §6.3.3 lets a peer
    discard it outside the three failure cases; we accept it so that a peer never hangs).
+7. Fast re-authentication (RFC 4187 §5): a peer built with ``reauth=`` answers
+   AKA-Reauthentication (AT_MAC, fresh AT_COUNTER, MSK from NONCE_S) or reports
+   AT_COUNTER_TOO_SMALL; either way the context is used once. After success,
+   ``reauth_context`` holds the next one when the server sent AT_NEXT_REAUTH_ID.
 """
 
 from __future__ import annotations
@@ -40,11 +44,11 @@ from ._packet import (
     build_attribute,
     length_prefixed,
     parse_aka,
-    parse_attributes,
     res_attribute,
     reserved_attribute,
     word_attribute,
 )
+from ._reauth import ReauthContext, open_encr, seal_encr
 from ._state import PEER_ACCEPTS, PEER_TRANSITIONS, Msg, PeerInput, PeerState, next_state
 
 __all__ = ["EapAkaPeer", "EapAkaPrimePeer"]
@@ -67,8 +71,15 @@ _REQUEST_RULES: dict[tuple[int, int], tuple[frozenset[int], frozenset[int]]] = {
         frozenset({_A.AT_MAC, _A.AT_IV, _A.AT_ENCR_DATA}),
     ),
 }
+_REQUEST_RULES[(EapType.AKA, AkaSubtype.REAUTHENTICATION)] = (
+    frozenset({_A.AT_IV, _A.AT_ENCR_DATA, _A.AT_MAC}),
+    frozenset({_A.AT_RESULT_IND, _A.AT_CHECKCODE}),
+)
 for _sub in (AkaSubtype.IDENTITY, AkaSubtype.NOTIFICATION):
     _REQUEST_RULES[(EapType.AKA_PRIME, _sub)] = _REQUEST_RULES[(EapType.AKA, _sub)]
+_REQUEST_RULES[(EapType.AKA_PRIME, AkaSubtype.REAUTHENTICATION)] = _REQUEST_RULES[
+    (EapType.AKA, AkaSubtype.REAUTHENTICATION)
+]
 _REQUEST_RULES[(EapType.AKA_PRIME, AkaSubtype.CHALLENGE)] = (
     frozenset({_A.AT_RAND, _A.AT_AUTN, _A.AT_MAC, _A.AT_KDF, _A.AT_KDF_INPUT}),
     frozenset({_A.AT_RESULT_IND, _A.AT_CHECKCODE, _A.AT_IV, _A.AT_ENCR_DATA}),
@@ -80,6 +91,7 @@ _ID_REQ_ORDER = {_A.AT_ANY_ID_REQ: 0, _A.AT_FULLAUTH_ID_REQ: 1, _A.AT_PERMANENT_
 NOTIFICATION_S = 0x8000
 NOTIFICATION_P = 0x4000
 KDF_AKA_PRIME = 1  # RFC 5448 §3.2: HMAC-SHA-256 based CK'/IK' derivation
+BIDDING_D = 0x8000  # RFC 5448 §4: the sender supports and prefers EAP-AKA'
 
 
 class _Reject(Exception):
@@ -89,11 +101,16 @@ class _Reject(Exception):
 class EapAkaPeer:
     """EAP-AKA peer (RFC 4187) driven by a ``Usim``.
 
-    ``identity`` is the NAI the peer uses (normally the permanent ``0<IMSI>@realm``); it is
-    the Identity of the key derivation unless an AKA-Identity round changes it.
-    ``rng(n)`` returns n random octets (used for nothing in full authentication today but
-    kept for AT_IV/AT_NONCE_MT-style needs, per the contract). ``result_indication`` makes
-    the peer answer AT_RESULT_IND (RFC 4187 §6.2) when the server offers it.
+    ``identity`` is the NAI the peer uses (normally the permanent ``0<IMSI>@realm``, or a
+    pseudonym / re-authentication identity); it is the Identity of the key derivation unless
+    an AKA-Identity round changes it. ``rng(n)`` returns n random octets (the AT_IV of
+    re-authentication responses). ``result_indication`` makes the peer answer AT_RESULT_IND
+    (RFC 4187 §6.2) when the server offers it. ``reauth`` is the ``reauth_context`` of an
+    earlier successful exchange: with it (and ``identity`` = its ``reauth_id``) the peer
+    answers AKA-Reauthentication (RFC 4187 §5). ``permanent_identity`` (default: ``identity``)
+    answers AT_FULLAUTH_ID_REQ and AT_PERMANENT_ID_REQ, while AT_ANY_ID_REQ gets ``identity``
+    (§4.1.5). ``prefer_aka_prime`` says this UE would rather run EAP-AKA': an EAP-AKA challenge
+    whose AT_BIDDING has the D bit is then refused as a bidding-down attack (RFC 5448 §4).
     """
 
     method: int = EapType.AKA
@@ -105,9 +122,14 @@ class EapAkaPeer:
         *,
         rng: Callable[[int], bytes],
         result_indication: bool = False,
+        reauth: ReauthContext | None = None,
+        permanent_identity: str | None = None,
+        prefer_aka_prime: bool = False,
     ) -> None:
         self.usim = usim
+        self.prefer_aka_prime = prefer_aka_prime
         self.identity = identity
+        self.permanent_identity = permanent_identity or identity
         self._rng = rng
         self.result_indication = result_indication
         self._state = PeerState.START
@@ -122,11 +144,18 @@ class EapAkaPeer:
         self.msk: bytes | None = None
         self.emsk: bytes | None = None
         self.next_pseudonym: str | None = None
-        """AT_NEXT_PSEUDONYM received in AT_ENCR_DATA (kept, not used)."""
+        """AT_NEXT_PSEUDONYM (a username) from the server, for a later ``pseudonym@realm``."""
         self.next_reauth_id: str | None = None
-        """AT_NEXT_REAUTH_ID received in AT_ENCR_DATA (kept, not used)."""
+        """AT_NEXT_REAUTH_ID from the server (also in ``reauth_context`` after success)."""
         self.failure_reason: str | None = None
         self.notification_code: int | None = None
+        self._reauth = reauth
+        self._pending_reauth: ReauthContext | None = None
+        self.reauth_context: ReauthContext | None = None
+        """After success: what a next ``EapAkaPeer(usim, ctx.reauth_id, rng=..., reauth=ctx)``
+        needs for fast re-authentication (RFC 4187 §5); None when the server offered none."""
+        self.reauthenticated = False
+        """True when this exchange was a fast re-authentication."""
 
     # -- public -----------------------------------------------------------------------
 
@@ -178,6 +207,7 @@ class EapAkaPeer:
         if kind is Msg.EAP_SUCCESS:
             assert self._keys is not None
             self.msk, self.emsk = self._keys.msk, self._keys.emsk
+            self.reauth_context = self._pending_reauth
             self._fire(PeerInput.EAP_SUCCESS)
         else:
             if self.failure_reason is None:
@@ -212,6 +242,7 @@ class EapAkaPeer:
         kind = {
             AkaSubtype.IDENTITY: Msg.AKA_IDENTITY,
             AkaSubtype.CHALLENGE: Msg.CHALLENGE,
+            AkaSubtype.REAUTHENTICATION: Msg.REAUTHENTICATION,
             AkaSubtype.NOTIFICATION: Msg.NOTIFICATION,
         }.get(msg.subtype)  # type: ignore[call-overload]
         if kind is None:
@@ -228,6 +259,8 @@ class EapAkaPeer:
             return self._on_identity(msg)
         if kind is Msg.CHALLENGE:
             return self._on_challenge(msg)
+        if kind is Msg.REAUTHENTICATION:
+            return self._on_reauthentication(msg)
         return self._on_notification(msg)
 
     # -- handlers ---------------------------------------------------------------------
@@ -241,7 +274,11 @@ class EapAkaPeer:
         if order <= self._id_round:
             raise _Reject("identity requests out of order")
         self._id_round = order
-        identity = self.identity.encode()
+        if reqs[0] == _A.AT_ANY_ID_REQ:
+            identity = self.identity.encode()
+        else:
+            identity = self.permanent_identity.encode()
+            self._reauth = None  # full authentication asked for: the context is not used
         response = build_aka(
             EapCode.RESPONSE,
             msg.identifier,
@@ -293,6 +330,21 @@ class EapAkaPeer:
         assert mac is not None
         if not _crypto.verify_mac(keys.k_aut, msg.raw, mac.offset + 4, prime=prime):
             raise _Reject("AT_MAC of AKA-Challenge does not verify")
+        bidding = msg.get(_A.AT_BIDDING)
+        if (
+            self.prefer_aka_prime
+            and self.method == EapType.AKA
+            and bidding is not None
+            and bidding.word & BIDDING_D
+        ):
+            # RFC 5448 §4: both sides prefer EAP-AKA' yet we run EAP-AKA: a bidding-down
+            # attack may have happened; behave as if AUTN were wrong.
+            self.failure_reason = "bidding down: the server prefers EAP-AKA' (AT_BIDDING D)"
+            response = build_aka(
+                EapCode.RESPONSE, msg.identifier, self.method, AkaSubtype.AUTHENTICATION_REJECT, b""
+            )
+            self._fire(PeerInput.REJECTED)
+            return response
         attrs = bytearray(res_attribute(result.res))
         if (cc := msg.get(_A.AT_CHECKCODE)) is not None:
             mine = _crypto.checkcode(self._identity_packets, prime=prime)
@@ -318,20 +370,83 @@ class EapAkaPeer:
             return
         if iv is None or encr is None:
             raise _Reject("AT_IV and AT_ENCR_DATA must come together")
-        plain = _crypto.decrypt_data(keys.k_encr, iv.payload, encr.payload)
-        inner = parse_attributes(plain)
-        allowed = {_A.AT_NEXT_PSEUDONYM, _A.AT_NEXT_REAUTH_ID, _A.AT_PADDING}
-        seen: set[int] = set()
-        for a in inner:
-            if a.type in seen:
-                raise _Reject(f"duplicate encrypted attribute {a.type}")
-            seen.add(a.type)
-            if a.type not in allowed and a.type < 128:
-                raise _Reject(f"encrypted attribute {a.type} not allowed here")
-            if a.type == _A.AT_NEXT_PSEUDONYM:
-                self.next_pseudonym = a.payload.decode("utf-8", "replace")
-            elif a.type == _A.AT_NEXT_REAUTH_ID:
-                self.next_reauth_id = a.payload.decode("utf-8", "replace")
+        allowed = frozenset({_A.AT_NEXT_PSEUDONYM, _A.AT_NEXT_REAUTH_ID})
+        inner = open_encr(keys.k_encr, iv.payload, encr.payload, allowed)
+        if (pseudonym := inner.get(_A.AT_NEXT_PSEUDONYM)) is not None:
+            self.next_pseudonym = pseudonym.payload.decode("utf-8", "replace")
+        if (reauth_id := inner.get(_A.AT_NEXT_REAUTH_ID)) is not None:
+            self.next_reauth_id = reauth_id.payload.decode("utf-8", "replace")
+            if self.next_reauth_id:
+                self._pending_reauth = ReauthContext(
+                    self.next_reauth_id, keys.mk, keys.k_encr, keys.k_aut, 0, k_re=keys.k_re
+                )
+
+    def _on_reauthentication(self, msg: AkaMessage) -> bytes:
+        """Request/AKA-Reauthentication (RFC 4187 §5.4, §9.7)."""
+        ctx = self._reauth
+        prime = self.method == EapType.AKA_PRIME
+        if ctx is None:
+            raise _Reject("no fast re-authentication context")
+        mac = msg.get(_A.AT_MAC)
+        assert mac is not None
+        if not _crypto.verify_mac(ctx.k_aut, msg.raw, mac.offset + 4, prime=prime):
+            raise _Reject("AT_MAC of AKA-Reauthentication does not verify")
+        iv, encr = msg.get(_A.AT_IV), msg.get(_A.AT_ENCR_DATA)
+        assert iv is not None and encr is not None
+        allowed = frozenset({_A.AT_COUNTER, _A.AT_NONCE_S, _A.AT_NEXT_REAUTH_ID})
+        inner = open_encr(ctx.k_encr, iv.payload, encr.payload, allowed)
+        counter_attr, nonce_attr = inner.get(_A.AT_COUNTER), inner.get(_A.AT_NONCE_S)
+        if counter_attr is None or nonce_attr is None:
+            raise _Reject("AKA-Reauthentication without AT_COUNTER or AT_NONCE_S")
+        counter, nonce_s = counter_attr.word, nonce_attr.payload
+        out_iv = self._rng(16)
+        self._reauth = None  # one-time: whatever happens, this context is spent
+        self._keys = _crypto.EapAkaKeys(
+            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=b"", emsk=b"", k_re=ctx.k_re
+        )
+        if counter <= ctx.counter:
+            # RFC 4187 §5.5: tell the server; it falls back to full authentication.
+            sealed = seal_encr(
+                ctx.k_encr,
+                out_iv,
+                word_attribute(_A.AT_COUNTER, counter)
+                + reserved_attribute(_A.AT_COUNTER_TOO_SMALL),
+            )
+            attrs = reserved_attribute(_A.AT_IV, out_iv) + reserved_attribute(
+                _A.AT_ENCR_DATA, sealed
+            )
+            response = self._with_mac(msg.identifier, AkaSubtype.REAUTHENTICATION, attrs, nonce_s)
+            self._keys = None
+            self._fire(PeerInput.COUNTER_TOO_SMALL_SENT)
+            return response
+        attrs = bytearray(reserved_attribute(_A.AT_IV, out_iv))
+        attrs += reserved_attribute(
+            _A.AT_ENCR_DATA,
+            seal_encr(ctx.k_encr, out_iv, word_attribute(_A.AT_COUNTER, counter)),
+        )
+        if (cc := msg.get(_A.AT_CHECKCODE)) is not None:
+            mine = _crypto.checkcode(self._identity_packets, prime=prime)
+            if cc.payload != mine:
+                raise _Reject("AT_CHECKCODE mismatch")
+            attrs += reserved_attribute(_A.AT_CHECKCODE, mine)
+        if msg.get(_A.AT_RESULT_IND) is not None and self.result_indication:
+            attrs += reserved_attribute(_A.AT_RESULT_IND)
+            self._result_ind_used = True
+        msk, emsk = ctx.reauth_keys(self._mk_identity, counter, nonce_s, prime=prime)
+        self._keys = _crypto.EapAkaKeys(
+            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=msk, emsk=emsk, k_re=ctx.k_re
+        )
+        if (next_id := inner.get(_A.AT_NEXT_REAUTH_ID)) is not None and next_id.payload:
+            self.next_reauth_id = next_id.payload.decode("utf-8", "replace")
+            self._pending_reauth = ReauthContext(
+                self.next_reauth_id, ctx.mk, ctx.k_encr, ctx.k_aut, counter, k_re=ctx.k_re
+            )
+        self.reauthenticated = True
+        response = self._with_mac(
+            msg.identifier, AkaSubtype.REAUTHENTICATION, bytes(attrs), nonce_s
+        )
+        self._fire(PeerInput.REAUTH_ANSWERED)
+        return response
 
     def _with_mac(self, identifier: int, subtype: int, attrs: bytes, extra: bytes = b"") -> bytes:
         assert self._keys is not None
@@ -348,9 +463,12 @@ class EapAkaPeer:
             raise _Reject("more than one notification round")
         if s_bit and p_bit:
             raise _Reject("notification with both S and P bits")
-        after_auth = self._state is PeerState.CHALLENGE
-        if p_bit == after_auth:
-            raise _Reject("notification phase bit does not match the exchange phase")
+        # P = 0 ("after authentication", MAC-protected) needs a challenge round we answered.
+        # P = 1 failure codes may also follow our challenge response: the server did not
+        # authenticate us (e.g. RES wrong) and says so before success (RFC 4187 §6.3.2;
+        # hostapd and our server send 16384 there).
+        if not p_bit and self._state is not PeerState.CHALLENGE:
+            raise _Reject("notification after authentication outside the challenge phase")
         if s_bit and not self._result_ind_used:
             raise _Reject("success notification without result indication")
         mac = msg.get(_A.AT_MAC)
@@ -409,8 +527,17 @@ class EapAkaPrimePeer(EapAkaPeer):
         rng: Callable[[int], bytes],
         network_name: str | None = None,
         result_indication: bool = False,
+        reauth: ReauthContext | None = None,
+        permanent_identity: str | None = None,
     ) -> None:
-        super().__init__(usim, identity, rng=rng, result_indication=result_indication)
+        super().__init__(
+            usim,
+            identity,
+            rng=rng,
+            result_indication=result_indication,
+            reauth=reauth,
+            permanent_identity=permanent_identity,
+        )
         self.network_name = network_name
         self._kdf_negotiated = False
 

@@ -11,21 +11,29 @@ Theory of operation
    AT_MAC / AT_CHECKCODE / RES verification is answered with an AKA-Notification "General
    failure" (16384, RFC 4187 §6.3.2) and the response to that with EAP-Failure. Client-Error
    and Authentication-Reject are answered with EAP-Failure directly (§6.3.3). A response
-   whose Identifier is not the one of the outstanding request is ignored and the request is
-   sent again (RFC 3748 §4.1). After the end, the final packet is returned again.
+   whose EAP header does not parse, or whose Identifier is not the one of the outstanding
+   request, is discarded and the request returned again (RFC 3748 §4, §4.1). After the end,
+   the final packet is returned again.
 3. Synchronization-Failure: AUTS goes to the subscriber store (``resynchronise``); if MAC-S
    verifies a new vector is fetched and a new challenge sent, at most ``max_resync`` times.
 4. Identity rounds: the server asks ANY → FULLAUTH → PERMANENT as configured, escalating when
-   the peer's answer is not a permanent identity it can resolve (it issues no pseudonyms and
-   no re-authentication identities itself).
+   the peer's answer is neither a known permanent identity, nor a known pseudonym, nor a
+   known re-authentication identity.
 5. The transition table is ``SERVER_TRANSITIONS`` of ``_state.py``; ``state`` is "running",
    "success" or "failure"; ``msk``, ``emsk``, ``permanent_identity`` (IMSI) and
    ``subscriber`` are set on success.
+6. Optional identity privacy and fast re-authentication (RFC 4187 §4.1.1.7, §5): with a
+   ``pseudonym_store`` / ``reauth_store`` every challenge carries, encrypted, the next
+   pseudonym / re-authentication identity (stored on success only); a re-authentication
+   identity found in the store is answered with AKA-Reauthentication (one-time identities,
+   counter up to ``reauth_limit``; AT_COUNTER_TOO_SMALL falls back to a full challenge).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from cryptography.hazmat.primitives import constant_time
 
 from dsmip6.aka import AuthenticationVector
 from dsmip6.errors import MalformedPacket
@@ -44,6 +52,14 @@ from ._packet import (
     parse_aka,
     reserved_attribute,
     word_attribute,
+)
+from ._reauth import (
+    MAX_REAUTH_COUNTER,
+    PseudonymStore,
+    ReauthContext,
+    ReauthStore,
+    open_encr,
+    seal_encr,
 )
 from ._state import SERVER_ACCEPTS, SERVER_TRANSITIONS, Msg, ServerInput, ServerState, next_state
 from ._subscribers import Subscriber, SubscriberStore
@@ -77,6 +93,10 @@ _RESPONSE_RULES: dict[int, tuple[frozenset[int], frozenset[int]]] = {
     AkaSubtype.SYNCHRONIZATION_FAILURE: (frozenset({_A.AT_AUTS}), frozenset({_A.AT_KDF})),
     AkaSubtype.AUTHENTICATION_REJECT: (frozenset(), frozenset()),
     AkaSubtype.CLIENT_ERROR: (frozenset({_A.AT_CLIENT_ERROR_CODE}), frozenset()),
+    AkaSubtype.REAUTHENTICATION: (
+        frozenset({_A.AT_IV, _A.AT_ENCR_DATA, _A.AT_MAC}),
+        frozenset({_A.AT_CHECKCODE}),
+    ),
 }
 _KIND = {
     AkaSubtype.IDENTITY: Msg.AKA_IDENTITY,
@@ -84,6 +104,7 @@ _KIND = {
     AkaSubtype.SYNCHRONIZATION_FAILURE: Msg.SYNC_FAILURE,
     AkaSubtype.AUTHENTICATION_REJECT: Msg.AUTH_REJECT,
     AkaSubtype.CLIENT_ERROR: Msg.CLIENT_ERROR,
+    AkaSubtype.REAUTHENTICATION: Msg.REAUTHENTICATION,
 }
 
 
@@ -102,10 +123,21 @@ class EapAkaServer:
     * ``checkcode``: include AT_CHECKCODE in the challenge (RFC 4187 §10.13).
     * ``result_indication``: offer AT_RESULT_IND (protected success indication, §6.2).
     * ``max_resync``: resynchronisations allowed in one exchange.
+    * ``reauth_store``: enables fast re-authentication (RFC 4187 §5, EAP-AKA only): full
+      authentications hand out an encrypted AT_NEXT_REAUTH_ID, and an identity found in the
+      store gets AKA-Reauthentication instead of a challenge. ``reauth_limit`` caps the
+      counter before full authentication is required again.
+    * ``pseudonym_store``: enables pseudonyms (RFC 4187 §4.1.1.7): full authentications hand
+      out an encrypted AT_NEXT_PSEUDONYM (a username; the peer adds its realm), and an
+      identity whose username is a known pseudonym is resolved to its IMSI.
+    * ``bidding``: this server also offers and prefers EAP-AKA'; its EAP-AKA challenges carry
+      AT_BIDDING with the D bit (RFC 5448 §4).
     """
 
     method: int = EapType.AKA
     _prefix: str = PREFIX_AKA
+    _reauth_prefix: str = "4"  # 3GPP convention for EAP-AKA re-auth identities (as hostap)
+    _pseudonym_prefix: str = "2"  # likewise for EAP-AKA pseudonyms
 
     def __init__(
         self,
@@ -117,6 +149,10 @@ class EapAkaServer:
         checkcode: bool = True,
         result_indication: bool = False,
         max_resync: int = 1,
+        reauth_store: ReauthStore | None = None,
+        reauth_limit: int = 16,
+        pseudonym_store: PseudonymStore | None = None,
+        bidding: bool = False,
     ) -> None:
         if identity_request not in _ID_REQ:
             raise ValueError(f"identity_request must be one of {sorted(_ID_REQ)}")
@@ -136,6 +172,17 @@ class EapAkaServer:
         self._vector: AuthenticationVector | None = None
         self._keys: _crypto.EapAkaKeys | None = None
         self._resyncs = 0
+        self.reauth_store = reauth_store
+        self.pseudonym_store = pseudonym_store
+        self.bidding = bidding
+        self._next_pseudonym: str | None = None
+        self.reauth_limit = min(reauth_limit, MAX_REAUTH_COUNTER)
+        self._reauth: ReauthContext | None = None
+        self._nonce_s = b""
+        self._counter = 0
+        self._next_reauth_id: str | None = None
+        self.reauthenticated = False
+        """True after a successful fast re-authentication."""
         self.msk: bytes | None = None
         self.emsk: bytes | None = None
         self.permanent_identity: str | None = None
@@ -163,6 +210,8 @@ class EapAkaServer:
         """The first EAP-Request. Calling it again returns the same packet."""
         if self._state is not ServerState.IDLE:
             return self._last_request
+        if self.identity is not None and (ctx := self._take_reauth(self.identity)) is not None:
+            return self._reauthenticate(ctx, new_identifier=False)
         imsi = self._resolve(self.identity) if self.identity is not None else None
         if imsi is not None:
             return self._challenge(imsi, new_identifier=False)
@@ -179,8 +228,8 @@ class EapAkaServer:
             return self._last_request
         try:
             pkt = EapPacket.parse(eap_response)
-        except MalformedPacket as exc:
-            return self._error(f"unparseable response: {exc}")
+        except MalformedPacket:
+            return self._last_request  # RFC 3748 §4: silently discarded; the request stands
         if pkt.code != EapCode.RESPONSE or pkt.identifier != self._identifier:
             return self._last_request  # RFC 3748 §4.1: not an answer to our request
         if self._state is ServerState.NOTIFICATION:
@@ -210,7 +259,10 @@ class EapAkaServer:
         return self._identifier
 
     def _resolve(self, identity: str) -> str | None:
+        """IMSI of a permanent identity or of a known pseudonym, when the subscriber exists."""
         imsi = imsi_from_identity(identity, self._prefix)
+        if imsi is None and self.pseudonym_store is not None:
+            imsi = self.pseudonym_store.lookup(identity.split("@", 1)[0])
         if imsi is None or self.store.subscriber(imsi) is None:
             return None
         return imsi
@@ -275,6 +327,56 @@ class EapAkaServer:
     def _challenge_extra(self) -> bytes:
         return b""
 
+    def _take_reauth(self, identity: str) -> ReauthContext | None:
+        if self.reauth_store is None:
+            return None
+        ctx = self.reauth_store.take(identity)
+        if ctx is None or ctx.counter >= self.reauth_limit:
+            return None  # unknown or used up: full authentication (RFC 4187 §5.3)
+        return ctx
+
+    def _new_reauth_id(self) -> str:
+        # A one-time NAI in the realm of the identity in use (RFC 4187 §5.3).
+        realm = self.identity.split("@", 1)[1] if self.identity and "@" in self.identity else ""
+        name = self._reauth_prefix + self._rng(8).hex()
+        return f"{name}@{realm}" if realm else name
+
+    def _reauthenticate(self, ctx: ReauthContext, *, new_identifier: bool = True) -> bytes:
+        """Request/AKA-Reauthentication (RFC 4187 §5.4, §9.7)."""
+        assert self.identity is not None
+        self._reauth = ctx
+        self._imsi = ctx.imsi
+        self._counter = ctx.counter + 1
+        self._nonce_s = self._rng(16)
+        iv = self._rng(16)
+        inner = word_attribute(_A.AT_COUNTER, self._counter) + reserved_attribute(
+            _A.AT_NONCE_S, self._nonce_s
+        )
+        self._next_reauth_id = None
+        if self._counter < self.reauth_limit:
+            self._next_reauth_id = self._new_reauth_id()
+            inner += length_prefixed(_A.AT_NEXT_REAUTH_ID, self._next_reauth_id.encode())
+        prime = self.method == EapType.AKA_PRIME
+        msk, emsk = ctx.reauth_keys(
+            self.identity.encode(), self._counter, self._nonce_s, prime=prime
+        )
+        self._keys = _crypto.EapAkaKeys(
+            mk=ctx.mk, k_encr=ctx.k_encr, k_aut=ctx.k_aut, msk=msk, emsk=emsk, k_re=ctx.k_re
+        )
+        attrs = reserved_attribute(_A.AT_IV, iv) + reserved_attribute(
+            _A.AT_ENCR_DATA, seal_encr(ctx.k_encr, iv, inner)
+        )
+        if self.checkcode:
+            attrs += reserved_attribute(
+                _A.AT_CHECKCODE, _crypto.checkcode(self._identity_packets, prime=prime)
+            )
+        return self._with_mac(
+            AkaSubtype.REAUTHENTICATION,
+            attrs,
+            ServerInput.SEND_REAUTH,
+            new_identifier=new_identifier,
+        )
+
     def _challenge(self, imsi: str, *, new_identifier: bool = True) -> bytes:
         vector = self.store.authentication_vector(imsi, self._rng(16))
         if vector is None:
@@ -286,6 +388,9 @@ class EapAkaServer:
         attrs = bytearray(reserved_attribute(_A.AT_RAND, vector.rand))
         attrs += reserved_attribute(_A.AT_AUTN, vector.autn)
         attrs += self._challenge_extra()
+        if self.bidding and self.method == EapType.AKA:
+            # RFC 5448 §4: tell the peer we support and prefer EAP-AKA' (D bit).
+            attrs += word_attribute(_A.AT_BIDDING, 0x8000)
         if self.checkcode:
             prime = self.method == EapType.AKA_PRIME
             attrs += reserved_attribute(
@@ -293,6 +398,20 @@ class EapAkaServer:
             )
         if self.result_indication:
             attrs += reserved_attribute(_A.AT_RESULT_IND)
+        self._reauth = None
+        self._counter = 0
+        self._next_reauth_id = self._next_pseudonym = None
+        inner = b""
+        if self.pseudonym_store is not None:
+            self._next_pseudonym = self._pseudonym_prefix + self._rng(8).hex()
+            inner += length_prefixed(_A.AT_NEXT_PSEUDONYM, self._next_pseudonym.encode())
+        if self.reauth_store is not None:
+            self._next_reauth_id = self._new_reauth_id()
+            inner += length_prefixed(_A.AT_NEXT_REAUTH_ID, self._next_reauth_id.encode())
+        if inner:
+            iv = self._rng(16)
+            attrs += reserved_attribute(_A.AT_IV, iv)
+            attrs += reserved_attribute(_A.AT_ENCR_DATA, seal_encr(self._keys.k_encr, iv, inner))
         return self._with_mac(
             AkaSubtype.CHALLENGE,
             bytes(attrs),
@@ -304,6 +423,21 @@ class EapAkaServer:
         assert self._keys is not None and self._imsi is not None
         self.msk, self.emsk = self._keys.msk, self._keys.emsk
         self.permanent_identity = self._imsi
+        if self.pseudonym_store is not None and self._next_pseudonym is not None:
+            self.pseudonym_store.add(self._next_pseudonym, self._imsi)
+        if self.reauth_store is not None and self._next_reauth_id is not None:
+            k = self._keys
+            self.reauth_store.put(
+                ReauthContext(
+                    self._next_reauth_id,
+                    k.mk,
+                    k.k_encr,
+                    k.k_aut,
+                    self._counter,
+                    self._imsi,
+                    k_re=k.k_re,
+                )
+            )
         self.subscriber = self.store.subscriber(self._imsi)
         return self._final(ServerInput.SEND_SUCCESS, EapCode.SUCCESS)
 
@@ -330,6 +464,8 @@ class EapAkaServer:
             return self._on_identity(msg)
         if kind is Msg.SYNC_FAILURE:
             return self._on_sync_failure(msg)
+        if kind is Msg.REAUTHENTICATION:
+            return self._on_reauthentication(msg)
         return self._on_challenge(msg)
 
     def _on_identity(self, msg: AkaMessage) -> bytes:
@@ -341,6 +477,8 @@ class EapAkaServer:
         if not identity:
             raise _Fail("empty AT_IDENTITY")
         self.identity = identity
+        if (ctx := self._take_reauth(identity)) is not None:
+            return self._reauthenticate(ctx)
         imsi = self._resolve(identity)
         if imsi is not None:
             return self._challenge(imsi)
@@ -360,6 +498,32 @@ class EapAkaServer:
             raise _Fail("AUTS did not verify")
         return self._challenge(self._imsi)
 
+    def _on_reauthentication(self, msg: AkaMessage) -> bytes:
+        """Response/AKA-Reauthentication (RFC 4187 §5.4-5.5, §9.8)."""
+        assert self._keys is not None and self._reauth is not None
+        mac = msg.get(_A.AT_MAC)
+        assert mac is not None
+        prime = self.method == EapType.AKA_PRIME
+        if not _crypto.verify_mac(
+            self._keys.k_aut, msg.raw, mac.offset + 4, self._nonce_s, prime=prime
+        ):
+            raise _Fail("AT_MAC of the re-authentication response does not verify")
+        iv, encr = msg.get(_A.AT_IV), msg.get(_A.AT_ENCR_DATA)
+        assert iv is not None and encr is not None
+        allowed = frozenset({_A.AT_COUNTER, _A.AT_COUNTER_TOO_SMALL})
+        inner = open_encr(self._keys.k_encr, iv.payload, encr.payload, allowed)
+        counter = inner.get(_A.AT_COUNTER)
+        if counter is None or counter.word != self._counter:
+            raise _Fail("AT_COUNTER does not echo the server's counter")
+        if _A.AT_COUNTER_TOO_SMALL in inner:
+            # RFC 4187 §5.5: fall back to full authentication with a challenge.
+            return self._challenge(self._reauth.imsi)
+        cc = msg.get(_A.AT_CHECKCODE)
+        if cc is not None and cc.payload != _crypto.checkcode(self._identity_packets, prime=prime):
+            raise _Fail("AT_CHECKCODE mismatch")
+        self.reauthenticated = True
+        return self._succeed()
+
     def _on_challenge(self, msg: AkaMessage) -> bytes:
         assert self._keys is not None and self._vector is not None
         prime = self.method == EapType.AKA_PRIME
@@ -374,7 +538,7 @@ class EapAkaServer:
             if cc.payload != _crypto.checkcode(self._identity_packets, prime=prime):
                 raise _Fail("AT_CHECKCODE mismatch")
         res = msg.get(_A.AT_RES).payload  # type: ignore[union-attr]
-        if res != self._vector.xres:
+        if not constant_time.bytes_eq(res, self._vector.xres):
             raise _Fail("RES does not match XRES")
         if self.result_indication and msg.get(_A.AT_RESULT_IND) is not None:
             return self._with_mac(
@@ -391,6 +555,8 @@ class EapAkaPrimeServer(EapAkaServer):
 
     method: int = EapType.AKA_PRIME
     _prefix: str = PREFIX_AKA_PRIME
+    _reauth_prefix: str = "8"  # as hostap uses for EAP-AKA' re-auth identities
+    _pseudonym_prefix: str = "7"  # and for EAP-AKA' pseudonyms
 
     def __init__(
         self,
@@ -403,6 +569,9 @@ class EapAkaPrimeServer(EapAkaServer):
         checkcode: bool = True,
         result_indication: bool = False,
         max_resync: int = 1,
+        reauth_store: ReauthStore | None = None,
+        reauth_limit: int = 16,
+        pseudonym_store: PseudonymStore | None = None,
     ) -> None:
         super().__init__(
             store,
@@ -412,6 +581,9 @@ class EapAkaPrimeServer(EapAkaServer):
             checkcode=checkcode,
             result_indication=result_indication,
             max_resync=max_resync,
+            reauth_store=reauth_store,
+            reauth_limit=reauth_limit,
+            pseudonym_store=pseudonym_store,
         )
         self.network_name = network_name.encode()
 

@@ -235,6 +235,9 @@ class _Common:
     """Its private key (RSA, EC or Ed25519)."""
     trust_anchors: tuple[Any, ...] = ()
     """CA certificates that may sign the peer's certificate."""
+    wall_clock: Callable[[], float] | None = None
+    """UNIX-time source for certificate validity checks (injected: the core reads no clock);
+    None: validity periods are not checked."""
     rsa_auth_method: int = 14
     """AUTH method for RSA keys: 14 (RFC 7427 Digital Signature) or 1 (RSA, SHA-1)."""
     proposals: Sequence[IkeProposal | str] = DEFAULT_IKE_PROPOSALS
@@ -299,6 +302,8 @@ class InitiatorConfig(_Common):
     initial_contact: bool = True
 
     def __init__(self, identity: Any, **kw: Any) -> None:
+        if "cert" in kw:  # contract D spells it ``cert``
+            kw["certificate"] = kw.pop("cert")
         bad = set(kw) - set(self.__dataclass_fields__)
         if bad:
             raise ConfigError(f"unknown InitiatorConfig fields {sorted(bad)}")
@@ -375,6 +380,8 @@ class ResponderConfig(_Common):
     """Refuse initiators that authenticate without EAP."""
 
     def __init__(self, identity: Any, **kw: Any) -> None:
+        if "cert" in kw:  # contract D spells it ``cert``
+            kw["certificate"] = kw.pop("cert")
         bad = set(kw) - set(self.__dataclass_fields__)
         if bad:
             raise ConfigError(f"unknown ResponderConfig fields {sorted(bad)}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import ClassVar, Protocol
@@ -25,13 +25,11 @@ from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
     IKE_VERSION,
     KEY_LENGTH_ATTRIBUTE,
-    CfgAttr,
     ExchangeType,
     Flag,
     Notify,
     PayloadType,
     ProtocolId,
-    TransformType,
     TsType,
 )
 
@@ -413,7 +411,10 @@ class TrafficSelector:
     def for_network(
         cls, net: str | ipaddress.IPv4Network | ipaddress.IPv6Network, **kw: int
     ) -> TrafficSelector:
-        n = ipaddress.ip_network(net, strict=False)
+        if isinstance(net, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            n = net
+        else:
+            n = ipaddress.ip_network(net, strict=False)
         return cls(n.network_address, n.broadcast_address, **kw)
 
     @classmethod
@@ -769,6 +770,10 @@ def decode_chain(
 #   20 Message ID(4) | 24 Length(4)
 
 
+_F_RESPONSE = int(Flag.RESPONSE)  # plain ints on the per-message path
+_F_INITIATOR = int(Flag.INITIATOR)
+
+
 @dataclass(frozen=True)
 class IkeHeader:
     spi_i: bytes
@@ -782,11 +787,11 @@ class IkeHeader:
 
     @property
     def response(self) -> bool:
-        return bool(self.flags & Flag.RESPONSE)
+        return bool(self.flags & _F_RESPONSE)
 
     @property
     def initiator(self) -> bool:
-        return bool(self.flags & Flag.INITIATOR)
+        return bool(self.flags & _F_INITIATOR)
 
 
 def decode_header(data: bytes) -> IkeHeader:
@@ -864,7 +869,7 @@ class Message:
 
     # ------------------------------------------------------------------ encoding
     def flags(self) -> int:
-        return (Flag.RESPONSE if self.response else 0) | (Flag.INITIATOR if self.initiator else 0)
+        return (_F_RESPONSE if self.response else 0) | (_F_INITIATOR if self.initiator else 0)
 
     def header_bytes(self, first: int, length: int) -> bytes:
         return (
@@ -1012,11 +1017,3 @@ def check_rules(msg: Message) -> None:
         for ptype, (lo, _hi) in rule.counts.items():
             if counts.get(ptype, 0) < lo:
                 raise IkeDecodeError(f"payload {ptype} missing", Notify.INVALID_SYNTAX)
-
-
-def cp_attribute_types(cp: CpPayload) -> Iterable[int]:
-    return (a.type for a in cp.attributes)
-
-
-CFG = CfgAttr
-TT = TransformType

@@ -18,6 +18,7 @@ Theory of operation:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from typing import TYPE_CHECKING, Any
@@ -71,10 +72,74 @@ class SaState(enum.Enum):
 
 def nat_hash(spi_i: bytes, spi_r: bytes, addr: Address) -> bytes:
     """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 §2.23)."""
-    return sha1(spi_i + spi_r + ip_address(addr[0]).packed + addr[1].to_bytes(2, "big"))
+    return sha1(spi_i + spi_r + _packed(addr[0]) + addr[1].to_bytes(2, "big"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _packed(host: str) -> bytes:
+    return ip_address(host).packed
 
 
 class IkeSa:
+    # __slots__: one IkeSa per UE lives on the HA; no per-instance dict (memory per UE).
+    __slots__ = (
+        "assignment",
+        "auth_tasks",
+        "authenticated",
+        "children",
+        "config",
+        "cp_failed",
+        "created_at",
+        "dh_group",
+        "eap_identity",
+        "encr",
+        "engine",
+        "established_at",
+        "failure_reason",
+        "fragmentation",
+        "fragments",
+        "ha_addresses",
+        "home_address",
+        "home_prefix",
+        "id",
+        "init_done",
+        "init_key",
+        "init_request",
+        "init_response",
+        "integ",
+        "internal_ip4",
+        "keys",
+        "last_heard",
+        "local",
+        "mgr",
+        "my_id",
+        "nat_local",
+        "nat_remote",
+        "ni",
+        "nr",
+        "original_initiator",
+        "peer_certreq",
+        "peer_id",
+        "peer_redirect_supported",
+        "peer_sig_hashes",
+        "pending_children",
+        "pending_death",
+        "prefix_lifetime",
+        "prf",
+        "redirected",
+        "rekey_started",
+        "remote",
+        "reply_to",
+        "requested_idr",
+        "retired",
+        "rng",
+        "sk",
+        "spi_i",
+        "spi_r",
+        "state",
+        "timer_at",
+    )
+
     def __init__(
         self,
         engine: Any,
@@ -135,7 +200,17 @@ class IkeSa:
         self.children: dict[int, ChildSa] = {}
         self.pending_children: list[ChildSa] = []
         self.auth_tasks: list[Task] | None = None
-        self.fragments = fragment.Reassembly()
+        self.fragments: fragment.Reassembly | None = None  # created on the first SKF
+        # outcome flags (all set here so instances keep CPython's compact shared-key dict)
+        self.established_at = now
+        self.failure_reason: str | None = None
+        self.pending_death: str | None = None
+        self.retired = False  # replaced by a rekeyed IKE SA: dies without an event
+        self.peer_redirect_supported = False
+        self.redirected = False  # RFC 5685 §6 redirect in IKE_AUTH: ends without an event
+        self.rekey_started = False
+        self.init_key: tuple[bytes, Address] | None = None  # responder: first-request key
+        self.timer_at: float | None = None  # deadline last pushed on the engine's timer heap
 
     # ------------------------------------------------------------------ basics
     @property
@@ -225,6 +300,8 @@ class IkeSa:
                 return
             try:
                 if raw_sk.type == PayloadType.SKF:
+                    if self.fragments is None:
+                        self.fragments = fragment.Reassembly()
                     whole = self.fragments.add(header, data, raw_sk, self.sk)
                     if whole is None:
                         return
@@ -281,7 +358,9 @@ class IkeSa:
         self, exchange: int, *, failed: bool, now: float, passive: bool = False
     ) -> None:
         if exchange == ExchangeType.IKE_AUTH and self.state == SaState.AUTH:
-            if failed or not self.authenticated:
+            if self.redirected:
+                self.die(now, quiet=True)
+            elif failed or not self.authenticated:
                 self.die(now, auth_failed=self.failure_reason or "AUTHENTICATION_FAILED")
             else:
                 self.established(now)
@@ -290,9 +369,6 @@ class IkeSa:
         if self.pending_death is not None:
             self.die(now, reason=self.pending_death)
 
-    failure_reason: str | None = None
-    pending_death: str | None = None
-    retired = False
     """Replaced by a rekeyed IKE SA: dies without an event."""
 
     def established(self, now: float) -> None:
@@ -316,6 +392,11 @@ class IkeSa:
                 prefix_lifetime=self.prefix_lifetime,
             )
         )
+        # What only IKE_AUTH needed goes now (memory per UE on the HA): the signed
+        # IKE_SA_INIT octets, the IKE_AUTH tasks (EAP server, decoded request), reassembly.
+        self.init_request = self.init_response = b""
+        self.auth_tasks = None
+        self.fragments = None
         pending, self.pending_children = self.pending_children, []
         for child in pending:
             self.install_child(child)
@@ -389,7 +470,16 @@ class IkeSa:
         dpd = getattr(self.config, "dpd_interval", None)
         if dpd and self.state == SaState.ESTABLISHED and not self.mgr.busy:
             timers.append(self.last_heard + dpd)
+        rekey = self._rekey_deadline()
+        if rekey is not None:
+            timers.append(rekey)
         return min(timers) if timers else None
+
+    def _rekey_deadline(self) -> float | None:
+        life = self.config.ike_lifetime
+        if not life or self.state != SaState.ESTABLISHED or self.rekey_started or self.retired:
+            return None
+        return self.established_at + life
 
     def _half_open_deadline(self) -> float | None:
         if self.state in (SaState.INIT, SaState.AUTH) and not self.original_initiator:
@@ -402,6 +492,10 @@ class IkeSa:
             self.die(now, quiet=True)  # half-open expiry (§2.6): no event, no trace
             return
         self.mgr.handle_timer(now)
+        rekey = self._rekey_deadline()
+        if self.alive and rekey is not None and now >= rekey:
+            self.rekey_started = True  # RFC 7296 §2.18, on ike_lifetime
+            self.engine._rekey_ike(self, now)
         dpd = getattr(self.config, "dpd_interval", None)
         if (
             self.alive

@@ -27,6 +27,19 @@ class SkCrypto:
     initiator out = SK_ei/SK_ai, for the original responder out = SK_er/SK_ar).
     """
 
+    __slots__ = (
+        "encr",
+        "integ",
+        "_out_e",
+        "_out_a",
+        "_in_e",
+        "_in_a",
+        "_rng",
+        "_iv_counter",
+        "_seal_ctx",
+        "_open_ctx",
+    )
+
     def __init__(
         self,
         encr: Encr,
@@ -42,6 +55,9 @@ class SkCrypto:
         self._out_e, self._out_a, self._in_e, self._in_a = out_e, out_a, in_e, in_a
         self._rng = rng
         self._iv_counter = 0
+        if encr.aead:
+            self._seal_ctx = encr.aead_context(out_e)
+            self._open_ctx = encr.aead_context(in_e)
 
     @property
     def overhead(self) -> int:
@@ -76,7 +92,7 @@ class SkCrypto:
         sk_hdr = struct.pack("!BBH", inner_first, 0, sk_len) + extra
         if encr.aead:
             aad = head + sk_hdr
-            ct = encr.aead_seal(self._out_e, iv, plain, aad)
+            ct = self._seal_ctx.seal(iv, plain, aad)
             return aad + iv + ct
         ct = encr.cbc_encrypt(self._out_e, iv, plain)
         body = head + sk_hdr + iv + ct
@@ -94,8 +110,8 @@ class SkCrypto:
             raise MalformedPacket("SK payload too short", sk_offset, "truncated")
         iv = message[body_start : body_start + encr.iv_size]
         if encr.aead:
-            plain = encr.aead_open(
-                self._in_e, iv, message[body_start + encr.iv_size :], message[:body_start]
+            plain = self._open_ctx.open(
+                iv, message[body_start + encr.iv_size :], message[:body_start]
             )
         else:
             mac = self.integ.mac(self._in_a, message[:-icv])  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.asymmetric import dh, ec, x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -137,27 +138,13 @@ class Encr:
         """Octets of keying material (key plus salt for AEADs)."""
         return self.key_bits // 8 + self.salt_size
 
-    def _aead(self, key: bytes) -> AESGCM | ChaCha20Poly1305:
-        k = key[: self.key_bits // 8]
-        if self.id == EncrId.CHACHA20_POLY1305:
-            return ChaCha20Poly1305(k)
-        return AESGCM(k)
-
-    def aead_seal(self, key: bytes, iv: bytes, plaintext: bytes, aad: bytes) -> bytes:
-        salt = key[self.key_bits // 8 :]
-        out = self._aead(key).encrypt(salt + iv, plaintext, aad)
-        if self.icv_size != 16:  # truncated GCM tags (ICV 8/12)
-            raise ValueError("only 16-octet AEAD ICVs are implemented")
-        return out
-
-    def aead_open(self, key: bytes, iv: bytes, ciphertext: bytes, aad: bytes) -> bytes:
-        from cryptography.exceptions import InvalidTag
-
-        salt = key[self.key_bits // 8 :]
-        try:
-            return self._aead(key).decrypt(salt + iv, ciphertext, aad)
-        except InvalidTag:
-            raise IntegrityCheckFailed("SK payload ICV did not verify") from None
+    def aead_context(self, key: bytes) -> AeadContext:
+        """An AEAD keyed once (key schedule done once per SA direction)."""
+        k = self.key_bits // 8
+        cipher = (
+            ChaCha20Poly1305(key[:k]) if self.id == EncrId.CHACHA20_POLY1305 else AESGCM(key[:k])
+        )
+        return AeadContext(cipher, key[k:])
 
     def cbc_encrypt(self, key: bytes, iv: bytes, plaintext: bytes) -> bytes:
         enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
@@ -168,6 +155,25 @@ class Encr:
             raise MalformedPacket("ciphertext not a multiple of the block size", 0, "bad-length")
         dec = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
         return dec.update(ciphertext) + dec.finalize()
+
+
+class AeadContext:
+    """AES-GCM-16 / ChaCha20-Poly1305 with a fixed key and salt; nonce = salt | 8-octet IV."""
+
+    __slots__ = ("_cipher", "_salt")
+
+    def __init__(self, cipher: AESGCM | ChaCha20Poly1305, salt: bytes) -> None:
+        self._cipher = cipher
+        self._salt = salt
+
+    def seal(self, iv: bytes, plaintext: bytes, aad: bytes) -> bytes:
+        return self._cipher.encrypt(self._salt + iv, plaintext, aad)
+
+    def open(self, iv: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+        try:
+            return self._cipher.decrypt(self._salt + iv, ciphertext, aad)
+        except InvalidTag:
+            raise IntegrityCheckFailed("SK payload ICV did not verify") from None
 
 
 def encr(encr_id: int, key_bits: int | None) -> Encr | None:

@@ -11,12 +11,15 @@ use dsmip6_wire::mh::{ba_flags, br_flags, bu_flags};
 use dsmip6_wire::mhopt::MobilityOptionRepr as MOpt;
 use dsmip6_wire::packet::{emit_packet, packet_len, MAX_LAYERS};
 use dsmip6_wire::{
-    parse_packet, DestOptsRepr, EspRepr, IpProtocol, Ipv4Repr, Ipv6Repr, Layer as WLayer,
-    MhMessage, MobilityHeader, MobilityOptions, MobilityRepr, RoutingHeader2Repr, UdpRepr,
+    parse_packet, parse_packet_with, DestOptsRepr, EspRepr, IpProtocol, Ipv4Repr, Ipv6Repr,
+    Layer as WLayer, MhMessage, MobilityHeader, MobilityOptions, MobilityRepr, RoutingHeader2Repr,
+    UdpRepr,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
 
@@ -372,7 +375,7 @@ impl Opt {
     fn extract(o: &Bound<'_, PyAny>) -> PyResult<Opt> {
         macro_rules! try_cast {
             ($($cls:ident => $var:ident),*) => {$(
-                if let Ok(x) = o.cast::<$cls>() {
+                if let Ok(x) = o.cast_exact::<$cls>() {
                     return Ok(Opt::$var(x.get().clone()));
                 }
             )*};
@@ -646,7 +649,7 @@ record! {
         /// The Mobility Header alone: padded, Header Len set, checksum computed over the
         /// pseudo-header `src` -> `dst` (pass the home address / home agent per RFC 6275 §6.1.1).
         fn to_bytes<'py>(&self, py: Python<'py>, src: A6, dst: A6) -> PyResult<Bound<'py, PyBytes>> {
-            Msg::from(self.clone()).mh_bytes(py, &src.0, &dst.0)
+            Msg::from(self).mh_bytes(py, &src.0, &dst.0)
         }
     }
 }
@@ -699,7 +702,7 @@ record! {
         /// The Mobility Header alone: padded, Header Len set, checksum computed over the
         /// pseudo-header `src` -> `dst` (pass the home address / home agent per RFC 6275 §6.1.1).
         fn to_bytes<'py>(&self, py: Python<'py>, src: A6, dst: A6) -> PyResult<Bound<'py, PyBytes>> {
-            Msg::from(self.clone()).mh_bytes(py, &src.0, &dst.0)
+            Msg::from(self).mh_bytes(py, &src.0, &dst.0)
         }
     }
 }
@@ -739,7 +742,7 @@ record! {
         /// The Mobility Header alone: padded, Header Len set, checksum computed over the
         /// pseudo-header `src` -> `dst` (pass the home address / home agent per RFC 6275 §6.1.1).
         fn to_bytes<'py>(&self, py: Python<'py>, src: A6, dst: A6) -> PyResult<Bound<'py, PyBytes>> {
-            Msg::from(self.clone()).mh_bytes(py, &src.0, &dst.0)
+            Msg::from(self).mh_bytes(py, &src.0, &dst.0)
         }
     }
 }
@@ -758,7 +761,7 @@ record! {
         /// The Mobility Header alone: padded, Header Len set, checksum computed over the
         /// pseudo-header `src` -> `dst` (pass the home address / home agent per RFC 6275 §6.1.1).
         fn to_bytes<'py>(&self, py: Python<'py>, src: A6, dst: A6) -> PyResult<Bound<'py, PyBytes>> {
-            Msg::from(self.clone()).mh_bytes(py, &src.0, &dst.0)
+            Msg::from(self).mh_bytes(py, &src.0, &dst.0)
         }
     }
 }
@@ -779,7 +782,7 @@ record! {
         /// The Mobility Header alone: padded, Header Len set, checksum computed over the
         /// pseudo-header `src` -> `dst` (pass the home address / home agent per RFC 6275 §6.1.1).
         fn to_bytes<'py>(&self, py: Python<'py>, src: A6, dst: A6) -> PyResult<Bound<'py, PyBytes>> {
-            Msg::from(self.clone()).mh_bytes(py, &src.0, &dst.0)
+            Msg::from(self).mh_bytes(py, &src.0, &dst.0)
         }
     }
 }
@@ -808,7 +811,7 @@ record! {
         /// The Mobility Header alone: padded, Header Len set, checksum computed over the
         /// pseudo-header `src` -> `dst` (pass the home address / home agent per RFC 6275 §6.1.1).
         fn to_bytes<'py>(&self, py: Python<'py>, src: A6, dst: A6) -> PyResult<Bound<'py, PyBytes>> {
-            Msg::from(self.clone()).mh_bytes(py, &src.0, &dst.0)
+            Msg::from(self).mh_bytes(py, &src.0, &dst.0)
         }
     }
 }
@@ -830,7 +833,7 @@ record! {
         /// The Mobility Header alone: padded, Header Len set, checksum computed over the
         /// pseudo-header `src` -> `dst` (pass the home address / home agent per RFC 6275 §6.1.1).
         fn to_bytes<'py>(&self, py: Python<'py>, src: A6, dst: A6) -> PyResult<Bound<'py, PyBytes>> {
-            Msg::from(self.clone()).mh_bytes(py, &src.0, &dst.0)
+            Msg::from(self).mh_bytes(py, &src.0, &dst.0)
         }
     }
 }
@@ -842,7 +845,7 @@ record! {
     UnknownMobilityMessage (mh_type, data) { mh_type: u8, data: Vec<u8> }
     methods {
         fn to_bytes<'py>(&self, py: Python<'py>, src: A6, dst: A6) -> PyResult<Bound<'py, PyBytes>> {
-            Msg::Unknown(self.clone()).mh_bytes(py, &src.0, &dst.0)
+            Msg::from(self).mh_bytes(py, &src.0, &dst.0)
         }
     }
 }
@@ -861,23 +864,26 @@ fn br_word(p: bool, v: bool, g: bool) -> u16 {
         | (if g { br_flags::G } else { 0 })
 }
 
-/// Any mobility message, owned.
+/// Any mobility message, borrowed from a Python object or owned (after parsing).
 #[derive(Clone, PartialEq, Debug)]
-pub enum Msg {
-    Bu(BindingUpdate),
-    Ba(BindingAcknowledgement),
-    Be(BindingError),
-    Brr(BindingRefreshRequest),
-    Has(HomeAgentSwitch),
-    Bri(BindingRevocationIndication),
-    Bra(BindingRevocationAcknowledgement),
-    Unknown(UnknownMobilityMessage),
+pub enum Msg<'a> {
+    Bu(Cow<'a, BindingUpdate>),
+    Ba(Cow<'a, BindingAcknowledgement>),
+    Be(Cow<'a, BindingError>),
+    Brr(Cow<'a, BindingRefreshRequest>),
+    Has(Cow<'a, HomeAgentSwitch>),
+    Bri(Cow<'a, BindingRevocationIndication>),
+    Bra(Cow<'a, BindingRevocationAcknowledgement>),
+    Unknown(Cow<'a, UnknownMobilityMessage>),
 }
 
 macro_rules! msg_from {
     ($($cls:ident => $var:ident),*) => {$(
-        impl From<$cls> for Msg {
-            fn from(x: $cls) -> Msg { Msg::$var(x) }
+        impl From<$cls> for Msg<'static> {
+            fn from(x: $cls) -> Msg<'static> { Msg::$var(Cow::Owned(x)) }
+        }
+        impl<'a> From<&'a $cls> for Msg<'a> {
+            fn from(x: &'a $cls) -> Msg<'a> { Msg::$var(Cow::Borrowed(x)) }
         }
     )*};
 }
@@ -901,12 +907,12 @@ macro_rules! each_msg {
     };
 }
 
-impl Msg {
-    fn extract(o: &Bound<'_, PyAny>) -> Option<Msg> {
+impl<'a> Msg<'a> {
+    fn extract(o: &'a Bound<'_, PyAny>) -> Option<Msg<'a>> {
         macro_rules! try_cast {
             ($($cls:ident => $var:ident),*) => {$(
-                if let Ok(x) = o.cast::<$cls>() {
-                    return Some(Msg::$var(x.get().clone()));
+                if let Ok(x) = o.cast_exact::<$cls>() {
+                    return Some(Msg::$var(Cow::Borrowed(x.get())));
                 }
             )*};
         }
@@ -931,7 +937,7 @@ impl Msg {
     }
 
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        each_msg!(self, x => Ok(Bound::new(py, x.clone())?.into_any()))
+        each_msg!(self, x => Ok(Bound::new(py, x.clone().into_owned())?.into_any()))
     }
 
     fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -979,7 +985,7 @@ impl Msg {
     }
 
     /// The options' wire representations (borrowing from `self` and `scratch`).
-    fn opt_reprs<'a>(&'a self, scratch: &'a [u8]) -> Vec<MOpt<'a>> {
+    fn opt_reprs<'s>(&'s self, scratch: &'s [u8]) -> SmallVec<[MOpt<'s>; 8]> {
         let mut at = self.has_len();
         match self.options() {
             Some(opts) => opts
@@ -995,12 +1001,12 @@ impl Msg {
                     _ => o.repr(),
                 })
                 .collect(),
-            None => Vec::new(),
+            None => SmallVec::new(),
         }
     }
 
     /// The message's fixed part (borrowing HAS addresses from `scratch`).
-    fn message<'a>(&'a self, scratch: &'a [u8]) -> MhMessage<'a> {
+    fn message<'s>(&'s self, scratch: &'s [u8]) -> MhMessage<'s> {
         match self {
             Msg::Bu(x) => MhMessage::BindingUpdate {
                 sequence: x.sequence,
@@ -1062,7 +1068,7 @@ impl Msg {
         })
     }
 
-    fn from_repr(r: &MobilityRepr<'_>) -> Msg {
+    fn from_repr(r: &MobilityRepr<'_>) -> Msg<'static> {
         let options = Opts::from_wire(&r.options);
         let brw = |w: u16| {
             (
@@ -1072,14 +1078,16 @@ impl Msg {
             )
         };
         match r.message {
-            MhMessage::BindingRefreshRequest => Msg::Brr(BindingRefreshRequest { options }),
+            MhMessage::BindingRefreshRequest => {
+                Msg::Brr(Cow::Owned(BindingRefreshRequest { options }))
+            }
             MhMessage::BindingUpdate {
                 sequence,
                 flags,
                 lifetime_4s,
             } => {
                 use bu_flags::*;
-                Msg::Bu(BindingUpdate {
+                Msg::Bu(Cow::Owned(BindingUpdate {
                     sequence,
                     lifetime_4s,
                     a: flags & A != 0,
@@ -1094,7 +1102,7 @@ impl Msg {
                     o: flags & O != 0,
                     reserved: (flags & RESERVED) as u8,
                     options,
-                })
+                }))
             }
             MhMessage::BindingAcknowledgement {
                 status,
@@ -1103,7 +1111,7 @@ impl Msg {
                 lifetime_4s,
             } => {
                 use ba_flags::*;
-                Msg::Ba(BindingAcknowledgement {
+                Msg::Ba(Cow::Owned(BindingAcknowledgement {
                     status,
                     sequence,
                     lifetime_4s,
@@ -1113,34 +1121,34 @@ impl Msg {
                     t: flags & T != 0,
                     reserved: flags & RESERVED,
                     options,
-                })
+                }))
             }
             MhMessage::BindingError {
                 status,
                 home_address,
-            } => Msg::Be(BindingError {
+            } => Msg::Be(Cow::Owned(BindingError {
                 status,
                 home_address: A6(home_address),
                 options,
-            }),
-            MhMessage::HomeAgentSwitch { .. } => Msg::Has(HomeAgentSwitch {
+            })),
+            MhMessage::HomeAgentSwitch { .. } => Msg::Has(Cow::Owned(HomeAgentSwitch {
                 home_agent_addresses: r.message.home_agent_addresses().map(A6).collect(),
                 options,
-            }),
+            })),
             MhMessage::BindingRevocationIndication {
                 revocation_trigger,
                 sequence,
                 flags,
             } => {
                 let (p, v, g) = brw(flags);
-                Msg::Bri(BindingRevocationIndication {
+                Msg::Bri(Cow::Owned(BindingRevocationIndication {
                     revocation_trigger,
                     sequence,
                     p,
                     v,
                     g,
                     options,
-                })
+                }))
             }
             MhMessage::BindingRevocationAcknowledgement {
                 status,
@@ -1148,19 +1156,21 @@ impl Msg {
                 flags,
             } => {
                 let (p, v, g) = brw(flags);
-                Msg::Bra(BindingRevocationAcknowledgement {
+                Msg::Bra(Cow::Owned(BindingRevocationAcknowledgement {
                     status,
                     sequence,
                     p,
                     v,
                     g,
                     options,
-                })
+                }))
             }
-            MhMessage::Unknown { mh_type, data } => Msg::Unknown(UnknownMobilityMessage {
-                mh_type,
-                data: data.to_vec(),
-            }),
+            MhMessage::Unknown { mh_type, data } => {
+                Msg::Unknown(Cow::Owned(UnknownMobilityMessage {
+                    mh_type,
+                    data: data.to_vec(),
+                }))
+            }
         }
     }
 }
@@ -1206,13 +1216,13 @@ impl<'a, 'py> FromPyObject<'a, 'py> for V6Opts {
         let mut v = Vec::new();
         for o in obj.try_iter()? {
             let o = o?;
-            if let Ok(x) = o.cast::<HomeAddressOption>() {
+            if let Ok(x) = o.cast_exact::<HomeAddressOption>() {
                 v.push(V6Opt::Hao(x.get().clone()));
-            } else if o.cast::<Pad1>().is_ok() {
+            } else if o.cast_exact::<Pad1>().is_ok() {
                 v.push(V6Opt::Pad1);
-            } else if let Ok(x) = o.cast::<PadN>() {
+            } else if let Ok(x) = o.cast_exact::<PadN>() {
                 v.push(V6Opt::PadN(x.get().length));
-            } else if let Ok(x) = o.cast::<UnknownOption>() {
+            } else if let Ok(x) = o.cast_exact::<UnknownOption>() {
                 v.push(V6Opt::Unknown(x.get().clone()));
             } else {
                 return Err(PyTypeError::new_err(format!(
@@ -1347,28 +1357,28 @@ record! {
 }
 impl Validate for Raw {}
 
-/// Any layer, owned.
+/// Any layer, borrowed from a Python object or owned (after parsing).
 #[derive(Clone, PartialEq, Debug)]
-enum PyLayer {
-    Ipv6(Ipv6Header),
-    DestOpts(DestinationOptions),
-    Rh2(RoutingHeaderType2),
-    Ipv4(Ipv4Header),
-    Udp(UdpHeader),
-    Esp(Esp),
-    Raw(Raw),
-    Msg(Msg),
+enum PyLayer<'a> {
+    Ipv6(Cow<'a, Ipv6Header>),
+    DestOpts(Cow<'a, DestinationOptions>),
+    Rh2(Cow<'a, RoutingHeaderType2>),
+    Ipv4(Cow<'a, Ipv4Header>),
+    Udp(Cow<'a, UdpHeader>),
+    Esp(Cow<'a, Esp>),
+    Raw(Cow<'a, Raw>),
+    Msg(Msg<'a>),
 }
 
-impl PyLayer {
-    fn extract(o: &Bound<'_, PyAny>) -> PyResult<PyLayer> {
+impl<'a> PyLayer<'a> {
+    fn extract(o: &'a Bound<'_, PyAny>) -> PyResult<PyLayer<'a>> {
         if let Some(m) = Msg::extract(o) {
             return Ok(PyLayer::Msg(m));
         }
         macro_rules! try_cast {
             ($($cls:ident => $var:ident),*) => {$(
-                if let Ok(x) = o.cast::<$cls>() {
-                    return Ok(PyLayer::$var(x.get().clone()));
+                if let Ok(x) = o.cast_exact::<$cls>() {
+                    return Ok(PyLayer::$var(Cow::Borrowed(x.get())));
                 }
             )*};
         }
@@ -1409,13 +1419,13 @@ impl PyLayer {
 
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         Ok(match self {
-            PyLayer::Ipv6(x) => Bound::new(py, x.clone())?.into_any(),
-            PyLayer::DestOpts(x) => Bound::new(py, x.clone())?.into_any(),
-            PyLayer::Rh2(x) => Bound::new(py, x.clone())?.into_any(),
-            PyLayer::Ipv4(x) => Bound::new(py, x.clone())?.into_any(),
-            PyLayer::Udp(x) => Bound::new(py, x.clone())?.into_any(),
-            PyLayer::Esp(x) => Bound::new(py, x.clone())?.into_any(),
-            PyLayer::Raw(x) => Bound::new(py, x.clone())?.into_any(),
+            PyLayer::Ipv6(x) => Bound::new(py, x.clone().into_owned())?.into_any(),
+            PyLayer::DestOpts(x) => Bound::new(py, x.clone().into_owned())?.into_any(),
+            PyLayer::Rh2(x) => Bound::new(py, x.clone().into_owned())?.into_any(),
+            PyLayer::Ipv4(x) => Bound::new(py, x.clone().into_owned())?.into_any(),
+            PyLayer::Udp(x) => Bound::new(py, x.clone().into_owned())?.into_any(),
+            PyLayer::Esp(x) => Bound::new(py, x.clone().into_owned())?.into_any(),
+            PyLayer::Raw(x) => Bound::new(py, x.clone().into_owned())?.into_any(),
             PyLayer::Msg(m) => m.to_py(py)?,
         })
     }
@@ -1434,34 +1444,34 @@ impl PyLayer {
     }
 
     /// Convert parsed wire layers to owned Python-side layers.
-    fn from_wire(layers: &[WLayer<'_>]) -> Vec<PyLayer> {
+    fn from_wire(layers: &[WLayer<'_>]) -> Vec<PyLayer<'static>> {
         let mut out = Vec::with_capacity(layers.len());
         let mut announced: Option<u8> = None;
         for l in layers {
             let (layer, next) = match l {
                 WLayer::Ipv6(r) => (
-                    PyLayer::Ipv6(Ipv6Header {
+                    PyLayer::Ipv6(Cow::Owned(Ipv6Header {
                         src: A6(r.src_addr),
                         dst: A6(r.dst_addr),
                         hop_limit: r.hop_limit,
                         traffic_class: r.traffic_class,
                         flow_label: r.flow_label,
-                    }),
+                    })),
                     Some(r.next_header.into()),
                 ),
                 WLayer::Ipv4(r) => (
-                    PyLayer::Ipv4(Ipv4Header {
+                    PyLayer::Ipv4(Cow::Owned(Ipv4Header {
                         src: A4(r.src_addr),
                         dst: A4(r.dst_addr),
                         ttl: r.ttl,
                         tos: r.tos,
                         identification: r.identification,
                         dont_fragment: r.dont_fragment,
-                    }),
+                    })),
                     Some(r.protocol.into()),
                 ),
                 WLayer::DestOpts(d) => (
-                    PyLayer::DestOpts(DestinationOptions {
+                    PyLayer::DestOpts(Cow::Owned(DestinationOptions {
                         options: V6Opts(
                             d.options()
                                 .filter_map(|o| match o {
@@ -1478,37 +1488,37 @@ impl PyLayer {
                                 })
                                 .collect(),
                         ),
-                    }),
+                    })),
                     Some(d.next_header.into()),
                 ),
                 WLayer::Routing2(r) => (
-                    PyLayer::Rh2(RoutingHeaderType2 {
+                    PyLayer::Rh2(Cow::Owned(RoutingHeaderType2 {
                         home_address: A6(r.home_address),
-                    }),
+                    })),
                     Some(r.next_header.into()),
                 ),
                 WLayer::Mobility(m) => (PyLayer::Msg(Msg::from_repr(m)), None),
                 WLayer::Udp(u) => (
-                    PyLayer::Udp(UdpHeader {
+                    PyLayer::Udp(Cow::Owned(UdpHeader {
                         src_port: u.src_port,
                         dst_port: u.dst_port,
                         zero_checksum: u.zero_checksum,
-                    }),
+                    })),
                     None,
                 ),
                 WLayer::Esp(e) => (
-                    PyLayer::Esp(Esp {
+                    PyLayer::Esp(Cow::Owned(Esp {
                         spi: e.spi,
                         sequence: e.sequence_number,
                         data: e.data.to_vec(),
-                    }),
+                    })),
                     None,
                 ),
                 WLayer::Raw(r) => (
-                    PyLayer::Raw(Raw {
+                    PyLayer::Raw(Cow::Owned(Raw {
                         data: r.to_vec(),
                         protocol: announced,
-                    }),
+                    })),
                     None,
                 ),
             };
@@ -1519,28 +1529,28 @@ impl PyLayer {
     }
 }
 
-/// Lay out `layers` (owned) into bytes.
-fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer]) -> PyResult<Bound<'py, PyBytes>> {
+/// Lay out `layers` into bytes.
+fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<'py, PyBytes>> {
     if layers.is_empty() || layers.len() > MAX_LAYERS {
         return Err(PyValueError::new_err(format!(
             "build needs 1..{MAX_LAYERS} layers"
         )));
     }
     // Storage the wire representations borrow from.
-    let msgs: Vec<&Msg> = layers
+    let msgs: SmallVec<[&Msg<'_>; 2]> = layers
         .iter()
         .filter_map(|l| match l {
             PyLayer::Msg(m) => Some(m),
             _ => None,
         })
         .collect();
-    let scratch: Vec<Vec<u8>> = msgs.iter().map(|m| m.scratch()).collect();
-    let mopts: Vec<Vec<MOpt<'_>>> = msgs
+    let scratch: SmallVec<[Vec<u8>; 2]> = msgs.iter().map(|m| m.scratch()).collect();
+    let mopts: SmallVec<[SmallVec<[MOpt<'_>; 8]>; 2]> = msgs
         .iter()
         .zip(scratch.iter())
         .map(|(m, s)| m.opt_reprs(s))
         .collect();
-    let v6opts: Vec<Vec<Ipv6OptionRepr<'_>>> = layers
+    let v6opts: SmallVec<[SmallVec<[Ipv6OptionRepr<'_>; 4]>; 2]> = layers
         .iter()
         .filter_map(|l| match l {
             PyLayer::DestOpts(d) => Some(
@@ -1561,7 +1571,7 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer]) -> PyResult<Bound<'py,
             _ => None,
         })
         .collect();
-    let mut wl: Vec<WLayer<'_>> = Vec::with_capacity(layers.len());
+    let mut wl: SmallVec<[WLayer<'_>; 8]> = SmallVec::new();
     let (mut mi, mut di) = (0, 0);
     for (i, l) in layers.iter().enumerate() {
         let next: IpProtocol = layers
@@ -1694,10 +1704,14 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer]) -> PyResult<Bound<'py,
 /// The MH checksum uses the HAO address as source and the RH2 address as destination.
 #[pyfunction]
 fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    let mut v: Vec<PyLayer> = Vec::with_capacity(4);
-    for o in layers.try_iter()? {
-        v.push(PyLayer::extract(&o?)?);
-    }
+    let objs: SmallVec<[Bound<'py, PyAny>; 8]> = match layers.cast::<PyList>() {
+        Ok(l) => l.iter().collect(),
+        Err(_) => layers.try_iter()?.collect::<PyResult<_>>()?,
+    };
+    let v = objs
+        .iter()
+        .map(PyLayer::extract)
+        .collect::<PyResult<SmallVec<[_; 8]>>>()?;
     build_layers(py, &v)
 }
 
@@ -1706,7 +1720,7 @@ fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py
 
 /// A parsed, fully validated packet. Keeps the octets; the layer objects are built on first
 /// access of `layers`.
-#[pyclass(frozen, module = "dsmip6._core.wire")]
+#[pyclass(frozen, freelist = 64, module = "dsmip6._core.wire")]
 pub struct Packet {
     data: Py<PyBytes>,
     layers: OnceLock<Py<PyTuple>>,
@@ -1727,7 +1741,7 @@ impl Packet {
         Ok(self.layers.get().expect("just set").bind(py))
     }
 
-    fn owned_layers(&self, py: Python<'_>) -> PyResult<Vec<PyLayer>> {
+    fn owned_layers(&self, py: Python<'_>) -> PyResult<Vec<PyLayer<'static>>> {
         let b = self.data.bind(py).as_bytes();
         let layers = parse_packet(b).map_err(WireError)?;
         Ok(PyLayer::from_wire(layers.as_slice()))
@@ -1806,7 +1820,8 @@ fn bytes_of<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'p
 }
 
 fn parse_one<'py>(py: Python<'py>, b: Bound<'py, PyBytes>) -> PyResult<Packet> {
-    parse_packet(b.as_bytes()).map_err(WireError)?;
+    // Validate only; the layers are rebuilt from the octets when asked for.
+    parse_packet_with(b.as_bytes(), |_, _| Ok(())).map_err(WireError)?;
     let _ = py;
     Ok(Packet {
         data: b.unbind(),

@@ -46,7 +46,7 @@ pub use ipv6opt::{DestOptsHeader, DestOptsRepr, Ipv6OptionRepr, Ipv6Options};
 pub use ipv6routing::{RoutingHeader2, RoutingHeader2Repr};
 pub use mh::{MhMessage, MhType, MobilityHeader, MobilityRepr};
 pub use mhopt::{MobilityOptionRepr, MobilityOptionType, MobilityOptions};
-pub use packet::{parse_packet, Layer, Layers};
+pub use packet::{parse_packet, parse_packet_with, Layer, Layers};
 pub use udp::{UdpPacket, UdpRepr};
 
 use core::fmt;

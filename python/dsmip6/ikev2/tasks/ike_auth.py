@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
+from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2.auth import (
     AuthError,
+    cert_der,
     certreq_data,
     id_to_str,
     make_id,
@@ -31,6 +31,7 @@ from dsmip6.ikev2.auth import (
     verify_signature,
 )
 from dsmip6.ikev2.constants import AuthMethod, CertEncoding, Notify
+from dsmip6.ikev2.events import Redirected
 from dsmip6.ikev2.exchange import Status
 from dsmip6.ikev2.message import (
     AuthPayload,
@@ -41,6 +42,7 @@ from dsmip6.ikev2.message import (
     Message,
     NotifyPayload,
 )
+from dsmip6.ikev2.tasks.ike_init import decode_gateway, encode_gateway
 
 if TYPE_CHECKING:
     from dsmip6.ikev2.sa import IkeSa
@@ -103,9 +105,7 @@ class IkeAuth:
     def _add_cert(self, msg: Message) -> None:
         cfg = self.sa.config
         if cfg.certificate is not None:
-            msg.add(
-                CertPayload(CertEncoding.X509_SIGNATURE, cfg.certificate.public_bytes(Encoding.DER))
-            )
+            msg.add(CertPayload(CertEncoding.X509_SIGNATURE, cert_der(cfg.certificate)))
 
     def _verify_peer(self, msg: Message) -> None:
         """Check the peer's AUTH with a PSK or its certificate; raise AuthError."""
@@ -123,7 +123,12 @@ class IkeAuth:
         certs = [c for c in msg.get_all(CertPayload) if c.encoding == CertEncoding.X509_SIGNATURE]  # type: ignore[union-attr]
         if not certs or not cfg.trust_anchors:
             raise AuthError("signature AUTH without a usable certificate")
-        cert = verify_certificate(certs[0].data, cfg.trust_anchors, sa.peer_id)  # type: ignore[union-attr]
+        cert = verify_certificate(
+            certs[0].data,
+            cfg.trust_anchors,
+            sa.peer_id,
+            cfg.wall_clock() if cfg.wall_clock else None,
+        )  # type: ignore[union-attr]
         verify_signature(cert.public_key(), auth.method, auth.data, octets)  # type: ignore[union-attr]
 
     def _fail(self, reason: str) -> Status:
@@ -202,9 +207,7 @@ class IkeAuth:
             sa.peer_id = idr  # type: ignore[assignment]
             self._verify_peer(msg)
             if self.eap is None:
-                sa.authenticated = True
-                self.phase = "done"
-                return Status.DONE
+                return self._authenticated(msg)
             self.phase = "eap"
             return self._eap_step(msg)
         if self.phase == "eap":
@@ -222,9 +225,23 @@ class IkeAuth:
                 )
             ):
                 return self._fail("AUTHENTICATION_FAILED: MSK AUTH does not verify")
-            sa.authenticated = True
-            self.phase = "done"
-            return Status.DONE
+            return self._authenticated(msg)
+        return Status.DONE
+
+    def _authenticated(self, msg: Message) -> Status:
+        """The HA is authenticated; honour a REDIRECT in this last response (RFC 5685 §6)."""
+        sa = self.sa
+        sa.authenticated = True
+        self.phase = "done"
+        redirect = msg.notify(Notify.REDIRECT)
+        if redirect is not None:
+            try:
+                gw, _ = decode_gateway(redirect.data)
+            except MalformedPacket:
+                return self._fail("bad REDIRECT")
+            sa.redirected = True
+            sa.emit(Redirected(sa.id, gw))
+            return Status.FAILED
         return Status.DONE
 
     def _eap_step(self, msg: Message) -> Status:
@@ -313,9 +330,7 @@ class IkeAuth:
             self._add_cert(msg)
             msg.add(self._my_auth())
             if self.eap is None:
-                sa.authenticated = True
-                self.phase = "done"
-                return Status.DONE
+                return self._maybe_redirect(msg)
             assert self.eap_out is not None
             msg.add(EapPayload(self.eap_out))
             self.phase = "eap"
@@ -343,9 +358,23 @@ class IkeAuth:
                     AuthMethod.SHARED_KEY_MIC, psk_auth(sa.prf, self.msk, self._my_octets())
                 )
             )
-            sa.authenticated = True
-            self.phase = "done"
-            return Status.DONE
+            return self._maybe_redirect(msg)
+        return Status.DONE
+
+    def _maybe_redirect(self, msg: Message) -> Status:
+        """Authenticated: send the UE elsewhere if policy says so (RFC 5685 §6), else done."""
+        sa = self.sa
+        redirect = getattr(sa.config, "redirect", None)
+        self.phase = "done"
+        if redirect is not None and sa.peer_redirect_supported:
+            from dsmip6.ikev2.tasks.ike_config import peer_identity
+
+            target = redirect(sa.remote[0], peer_identity(sa))
+            if target:
+                msg.add(NotifyPayload(Notify.REDIRECT, encode_gateway(target)))
+                sa.redirected = True
+                return Status.FAILED
+        sa.authenticated = True
         return Status.DONE
 
 

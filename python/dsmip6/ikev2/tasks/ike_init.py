@@ -118,6 +118,7 @@ class IkeInit:
         self, msg: Message, spi_r: bytes, peer_addr: tuple[str, int], my_addr: tuple[str, int]
     ) -> None:
         sa = self.sa
+        sa.peer_redirect_supported = msg.notify(Notify.REDIRECT_SUPPORTED) is not None
         src = msg.notifies(Notify.NAT_DETECTION_SOURCE_IP)
         dst = msg.notifies(Notify.NAT_DETECTION_DESTINATION_IP)
         if src:

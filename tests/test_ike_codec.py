@@ -1,0 +1,263 @@
+"""IKEv2 codec: payload layouts (RFC 7296 §3, RFC 5026 §8.2, RFC 4877 §7), strict decoding,
+and hostile input against the engines (no exception escapes, the right notify or silence)."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+from dsmip6.errors import MalformedPacket
+from dsmip6.ikev2 import (
+    ChildSaEstablished,
+    IkeSaEstablished,
+    TrafficSelector,
+)
+from dsmip6.ikev2.constants import CfgAttr, CfgType, Notify, PayloadType
+from dsmip6.ikev2.message import (
+    CfgAttribute,
+    CpPayload,
+    IkeDecodeError,
+    KePayload,
+    Message,
+    NoncePayload,
+    NotifyPayload,
+    SaPayload,
+    TsPayload,
+    UnknownPayload,
+    check_rules,
+    decode_home_prefix,
+    decode_message,
+    encode_chain,
+    encode_home_prefix,
+)
+from dsmip6.ikev2.tasks._proposals import child_proposals, ike_proposals
+from ike_harness import HA, UE, assert_events, events, psk_pair, run, transfer
+
+HOA = "2001:db8:1::77"
+
+
+def test_mip6_home_prefix_attribute_is_21_octets_rfc5026():
+    from ipaddress import IPv6Network
+
+    attr = CfgAttribute(
+        CfgAttr.MIP6_HOME_PREFIX, encode_home_prefix(IPv6Network("2001:db8:1::/64"), 86400)
+    )
+    want = bytes.fromhex("001000150001518020010db800010000000000000000000040")
+    assert attr.encode() == want
+    assert decode_home_prefix(want[4:]) == (IPv6Network("2001:db8:1::/64"), 86400)
+    # strongSwan's 17-octet form: prefix and length, lifetime unknown
+    assert decode_home_prefix(want[8:]) == (IPv6Network("2001:db8:1::/64"), None)
+    for bad in (b"", want[4:-1], want[4:] + b"\x00"):
+        with pytest.raises(MalformedPacket):
+            decode_home_prefix(bad)
+
+
+def test_cp_request_with_empty_attributes():
+    cp = CpPayload(CfgType.REQUEST, (CfgAttribute(16), CfgAttribute(19)))
+    body = cp.encode_body()
+    assert body == bytes.fromhex("010000000010000000130000")
+    assert CpPayload.decode_body(body) == cp
+    with pytest.raises(MalformedPacket):
+        CpPayload.decode_body(body[:-1] + b"\x01")
+
+
+def test_mh_traffic_selector_puts_mh_type_in_high_port_octet():
+    ts = TrafficSelector.mobility_header(HOA, 5)
+    raw = ts.encode()
+    assert raw[:8] == bytes([8, 135]) + struct.pack("!HHH", 40, 0x0500, 0x0500)
+    assert raw[8:24] == raw[24:40] == bytes.fromhex("20010db8000100000000000000000077")
+    assert ts.mh_types() == (5,)
+    assert TrafficSelector.mobility_header(HOA).mh_types() == ()  # all types: BU/BA/BRI/HAS
+    p = TsPayload((ts, TrafficSelector("10.0.0.1", "10.0.0.9", 17, 53, 53)), True)
+    assert TsPayload.decode_body(p.encode_body()) == p
+
+
+def test_ts_intersection():
+    wide = TrafficSelector.any(6, 135)
+    assert wide.intersect(TrafficSelector(HOA)) == TrafficSelector(HOA, protocol=135)
+    assert TrafficSelector(HOA).intersect(TrafficSelector("2001:db8::1")) is None
+    assert TrafficSelector.any(4).intersect(TrafficSelector.any(6)) is None
+
+
+def test_sa_payload_round_trip_and_transform_attributes():
+    from dsmip6.ikev2.config import DEFAULT_CHILD_PROPOSALS, DEFAULT_IKE_PROPOSALS
+
+    for props in (
+        ike_proposals(DEFAULT_IKE_PROPOSALS),
+        child_proposals(DEFAULT_CHILD_PROPOSALS, b"\x00\x00\x10\x01", True),
+    ):
+        sa = SaPayload(props)
+        assert SaPayload.decode_body(sa.encode_body()) == sa
+    # AES-GCM-16 with Key Length 128: 800E 0080 after the transform header
+    first = ike_proposals(DEFAULT_IKE_PROPOSALS[:1])[0].transforms[0].encode(False)
+    assert first == bytes.fromhex("0300000c01000014800e0080")
+
+
+def _init_request() -> bytes:
+    ue, _ha, clock = psk_pair()
+    ue.connect(UE, HA, 0.0)
+    return ue.datagrams_to_send(0.0)[0][0]
+
+
+def test_every_strict_prefix_is_malformed():
+    data = _init_request()
+    msg, _ = decode_message(data, None)
+    assert [p.TYPE for p in msg.payloads][:3] == [33, 34, 40]
+    for n in range(len(data)):
+        with pytest.raises(MalformedPacket):
+            decode_message(data[:n], None)
+    with pytest.raises(MalformedPacket):
+        decode_message(data + b"\x00", None)  # trailing octet: length mismatch
+
+
+def test_unknown_payloads_critical_and_not():
+    msg = Message(34, False, True, 0, b"\x01" * 8)
+    msg.payloads = [UnknownPayload(200, b"abc", critical=False), NoncePayload(b"n" * 16)]
+    got, _ = decode_message(msg.encode(), None)
+    assert got.payloads[0] == UnknownPayload(200, b"abc", False)
+    msg.payloads[0] = UnknownPayload(200, b"abc", critical=True)
+    with pytest.raises(IkeDecodeError) as e:
+        decode_message(msg.encode(), None)
+    assert e.value.notify == Notify.UNSUPPORTED_CRITICAL_PAYLOAD and e.value.data == b"\xc8"
+
+
+def test_rule_table_rejects_duplicate_and_missing_payloads():
+    msg = Message(34, False, True, 0, b"\x01" * 8)
+    msg.payloads = [
+        SaPayload(ike_proposals(psk_pair()[0].config.proposals)),
+        KePayload(31, b"k" * 32),
+        NoncePayload(b"n" * 32),
+    ]
+    check_rules(msg)
+    with pytest.raises(IkeDecodeError):
+        check_rules(Message(34, False, True, 0, payloads=msg.payloads + [NoncePayload(b"x" * 16)]))
+    with pytest.raises(IkeDecodeError):
+        check_rules(Message(34, False, True, 0, payloads=msg.payloads[:2]))
+    # a refusal (error notify) needs no SA/KE/Nonce
+    check_rules(Message(34, True, False, 0, payloads=[NotifyPayload(Notify.NO_PROPOSAL_CHOSEN)]))
+
+
+def test_unknown_critical_payload_in_sa_init_gets_stateless_notify():
+    _ue, ha, clock = psk_pair()
+    msg, _ = decode_message(_init_request(), None)
+    msg.payloads.insert(0, UnknownPayload(222, b"", critical=True))
+    ha.receive_datagram(msg.encode(), UE, HA, 0.0)
+    (resp,) = ha.datagrams_to_send(0.0)
+    r, _ = decode_message(resp[0], None)
+    assert r.response and r.notify(Notify.UNSUPPORTED_CRITICAL_PAYLOAD).data == bytes([222])
+    assert ha._sas == {} and ha.half_open_count() == 0
+
+
+def _after_init():
+    ue, ha, clock = psk_pair()
+    ue.connect(UE, HA, 0.0)
+    assert transfer(ue, ha, clock) == 1 and transfer(ha, ue, clock) == 1
+    return ue, ha, clock
+
+
+def test_encrypted_unknown_critical_payload_answered_inside_sk():
+    ue, ha, clock = _after_init()
+    sa = ue._live()
+    msg = sa.new_message(35, response=False, message_id=1)
+    msg.encrypted = [UnknownPayload(250, b"?", critical=True)]
+    ha.receive_datagram(msg.encode(sa.sk), UE, HA, 0.0)
+    (resp,) = ha.datagrams_to_send(0.0)
+    r, _ = decode_message(resp[0], sa.sk)
+    assert r.notify(Notify.UNSUPPORTED_CRITICAL_PAYLOAD).data == bytes([250])
+
+
+def test_inner_garbage_after_valid_icv_is_invalid_syntax():
+    ue, ha, clock = _after_init()
+    sa = ue._live()
+    head = sa.new_message(35, response=False, message_id=1).header_bytes(PayloadType.SK, 0)
+    data = sa.sk.seal(head, PayloadType.NONCE, b"\x00\x00\x00\x03")  # payload length 3 < 4
+    ha.receive_datagram(data, UE, HA, 0.0)
+    (resp,) = ha.datagrams_to_send(0.0)
+    r, _ = decode_message(resp[0], sa.sk)
+    assert r.notify(Notify.INVALID_SYNTAX) is not None
+
+
+def test_bad_icv_and_truncated_sk_are_dropped_silently_and_exchange_still_completes():
+    ue, ha, clock = _after_init()
+    (good,) = ue.datagrams_to_send(0.0)
+    data, local, remote = good
+    for bad in (data[:-1] + bytes([data[-1] ^ 1]), data[:40], data[:-16]):
+        fixed = bad[:24] + struct.pack("!I", len(bad)) + bad[28:]
+        ha.receive_datagram(fixed, local, remote, 0.0)
+        assert ha.datagrams_to_send(0.0) == [] and events(ha) == []
+    ha.receive_datagram(data, local, remote, 0.0)
+    assert transfer(ha, ue, clock) == 1
+    assert_events(ue, [IkeSaEstablished, ChildSaEstablished])
+
+
+def test_random_mutations_never_raise_and_never_leak_state():
+    """Bit flips, truncations and splices of a real exchange thrown at both engines."""
+    ue, ha, clock = psk_pair()
+    ue.connect(UE, HA, 0.0)
+    captured: list[tuple[str, bytes, tuple, tuple]] = []
+    for _ in range(4):
+        for src, dst, tag in ((ue, ha, "ha"), (ha, ue, "ue")):
+            for d, lo, r in src.datagrams_to_send(0.0):
+                captured.append((tag, d, lo, r))
+                dst.receive_datagram(d, lo, r, 0.0)
+    assert_events(ue, [IkeSaEstablished, ChildSaEstablished])
+    events(ha)
+    rnd = random.Random(4877)
+    for i in range(3000):
+        tag, d, lo, r = rnd.choice(captured)
+        b = bytearray(d)
+        op = i % 4
+        if op == 0:
+            for _ in range(rnd.randint(1, 4)):
+                b[rnd.randrange(len(b))] ^= 1 << rnd.randrange(8)
+        elif op == 1:
+            b = b[: rnd.randrange(len(b))]
+        elif op == 2:
+            pos = rnd.randrange(28, len(b))
+            b[pos:pos] = rnd.randbytes(rnd.randint(1, 16))
+            b[24:28] = struct.pack("!I", len(b))
+        else:
+            b[16:28] = rnd.randbytes(12)
+        target = ha if tag == "ha" else ue
+        target.receive_datagram(bytes(b), lo, r, 1.0)
+        target.datagrams_to_send(1.0)
+    assert events(ue) == []
+    # header mutations may open half-open SAs on the HA; they expire, nothing else remains
+    ha.handle_timer(100.0)
+    assert ha.ike_sa_ids() == [1] and ha.half_open_count() == 0
+    ue.liveness_check(2.0)
+    clock.now = 2.0
+    assert run(ue, ha, clock) == 2 and events(ue) == []
+
+
+def test_encode_chain_types():
+    first, raw = encode_chain([NoncePayload(b"n" * 16), NotifyPayload(Notify.COOKIE, b"c")])
+    assert first == PayloadType.NONCE and raw[0] == PayloadType.NOTIFY and raw[20] == 0
+
+
+def test_bad_pfs_ke_from_authenticated_peer_is_refused_not_raised():
+    """A CREATE_CHILD_SA whose KE data is not a valid point: INVALID_SYNTAX, no exception."""
+    from dsmip6.ikev2.constants import DhId
+    from dsmip6.ikev2.tasks._proposals import child_proposals as cp
+
+    ue, ha, clock = psk_pair(
+        ue_kw={"child_proposals": ["aes128gcm16-ecp256"]},
+        ha_kw={"child_proposals": ["aes128gcm16-ecp256"]},
+    )
+    ue.connect(UE, HA, 0.0)
+    run(ue, ha, clock)
+    events(ue), events(ha)
+    sa = ue._live()
+    msg = sa.new_message(36, response=False, message_id=sa.mgr.next_mid)
+    msg.encrypted = [
+        SaPayload(cp(ue.config.child_proposals, b"\x00\x00\x99\x99", True)),
+        NoncePayload(b"n" * 32),
+        KePayload(DhId.ECP_256, b"\x01" * 64),  # not on the curve
+        TsPayload((TrafficSelector.mobility_header(HOA),), True),
+        TsPayload((TrafficSelector.mobility_header("2001:db8:ffff::1"),), False),
+    ]
+    ha.receive_datagram(msg.encode(sa.sk), UE, HA, 0.0)
+    (resp,) = ha.datagrams_to_send(0.0)
+    r, _ = decode_message(resp[0], sa.sk)
+    assert r.notify(Notify.INVALID_SYNTAX) is not None and events(ha) == []
