@@ -10,7 +10,7 @@ use dsmip6_dataplane::esp::{Algorithm, Batch, Mode, Sa, SaConfig, MAX_OVERHEAD};
 const BATCH: usize = 64;
 
 fn packet(len: usize) -> Vec<u8> {
-    // IPv6 header + zero payload of `len - 40` octets, next header 59 (no next header).
+    // IPv6 header + zero payload of `len - 40` octets, next header 17.
     let mut p = vec![0u8; len.max(48)];
     p[0] = 0x60;
     let plen = (p.len() - 40) as u16;
