@@ -5,6 +5,7 @@ verifies the checksum (benches/baseline_struct_parser.py) and scapy.
 Message: the Binding Update a UE sends from an IPv6 care-of address — IPv6 + Destination
 Options (Home Address option) + MH BU with IPv4 Home Address and Alternate Care-of Address
 (shared/spec/test-vectors.md §6 E1), checksum verified over the HoA pseudo-header.
+Figures are medians of wall-clock rounds (the median resists a machine shared with other work).
 """
 
 from __future__ import annotations
