@@ -23,8 +23,6 @@ use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
 
-const MODULE: &str = "dsmip6._core.wire";
-
 // ---------------------------------------------------------------------------------------------
 // Value types crossing the boundary: addresses as `str` (ipaddress objects accepted), bytes.
 
@@ -1819,10 +1817,9 @@ fn bytes_of<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'p
     }
 }
 
-fn parse_one<'py>(py: Python<'py>, b: Bound<'py, PyBytes>) -> PyResult<Packet> {
+fn parse_one(b: Bound<'_, PyBytes>) -> PyResult<Packet> {
     // Validate only; the layers are rebuilt from the octets when asked for.
     parse_packet_with(b.as_bytes(), |_, _| Ok(())).map_err(WireError)?;
-    let _ = py;
     Ok(Packet {
         data: b.unbind(),
         layers: OnceLock::new(),
@@ -1832,7 +1829,7 @@ fn parse_one<'py>(py: Python<'py>, b: Bound<'py, PyBytes>) -> PyResult<Packet> {
 /// Parse a whole IPv6 or IPv4 packet; raises MalformedPacket / BadChecksum.
 #[pyfunction]
 fn parse<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Packet> {
-    parse_one(py, bytes_of(py, data)?)
+    parse_one(bytes_of(py, data)?)
 }
 
 /// Parse many packets in one call; the first invalid one raises (its index in the message).
@@ -1841,7 +1838,7 @@ fn parse_batch<'py>(py: Python<'py>, packets: &Bound<'py, PyAny>) -> PyResult<Bo
     let mut out: Vec<Bound<'py, Packet>> = Vec::new();
     for (i, p) in packets.try_iter()?.enumerate() {
         let b = bytes_of(py, &p?)?;
-        match parse_one(py, b) {
+        match parse_one(b) {
             Ok(pk) => out.push(Bound::new(py, pk)?),
             Err(e) => {
                 let v = e.value(py);
@@ -1884,7 +1881,6 @@ fn layer_dict<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let _ = MODULE;
     m.add_class::<Pad1>()?;
     m.add_class::<PadN>()?;
     m.add_class::<BindingRefreshAdvice>()?;
