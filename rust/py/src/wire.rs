@@ -27,13 +27,13 @@ use std::sync::OnceLock;
 // Value types crossing the boundary: addresses as `str` (ipaddress objects accepted), bytes.
 
 /// Parse `obj` (a `str` or anything whose `str()` is an address) as `T`.
-fn addr_from<T: std::str::FromStr>(obj: &Borrowed<'_, '_, PyAny>, what: &str) -> PyResult<T> {
+fn addr_from<T: ParseAddr>(obj: &Borrowed<'_, '_, PyAny>, what: &str) -> PyResult<T> {
     let parsed = if let Ok(s) = obj.cast::<PyString>() {
-        s.to_str()?.parse::<T>().ok()
+        T::parse_addr(s.to_str()?)
     } else if obj.is_none() {
         None
     } else {
-        obj.str()?.to_str()?.parse::<T>().ok()
+        T::parse_addr(obj.str()?.to_str()?)
     };
     match parsed {
         Some(a) => Ok(a),
@@ -41,6 +41,52 @@ fn addr_from<T: std::str::FromStr>(obj: &Borrowed<'_, '_, PyAny>, what: &str) ->
             "not an {what} address: {}",
             obj.repr()?
         ))),
+    }
+}
+
+/// Parsing an IPv6 address from text costs more than building a whole Mobility Header, and
+/// callers pass the same few addresses again and again (HoA, HA, CoA): remember the last ones.
+fn parse_v6_cached(text: &str) -> Option<Ipv6Addr> {
+    use std::cell::RefCell;
+    const SLOTS: usize = 8;
+    thread_local! {
+        static CACHE: RefCell<([(String, Ipv6Addr); SLOTS], usize)> =
+            RefCell::new((std::array::from_fn(|_| (String::new(), Ipv6Addr::UNSPECIFIED)), 0));
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((_, a)) = c.0.iter().find(|(t, _)| !t.is_empty() && t == text) {
+            return Some(*a);
+        }
+        let a: Ipv6Addr = text.parse().ok()?;
+        let slot = c.1;
+        c.0[slot] = (text.to_owned(), a);
+        c.1 = (slot + 1) % SLOTS;
+        Some(a)
+    })
+}
+
+/// Text -> address, with the cache for IPv6.
+trait ParseAddr: Sized {
+    fn parse_addr(text: &str) -> Option<Self>;
+}
+impl ParseAddr for Ipv6Addr {
+    fn parse_addr(text: &str) -> Option<Self> {
+        parse_v6_cached(text)
+    }
+}
+impl ParseAddr for Ipv4Addr {
+    fn parse_addr(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+impl ParseAddr for IpAddr {
+    fn parse_addr(text: &str) -> Option<Self> {
+        if text.contains(':') {
+            parse_v6_cached(text).map(IpAddr::V6)
+        } else {
+            text.parse().ok()
+        }
     }
 }
 
@@ -1370,9 +1416,6 @@ enum PyLayer<'a> {
 
 impl<'a> PyLayer<'a> {
     fn extract(o: &'a Bound<'_, PyAny>) -> PyResult<PyLayer<'a>> {
-        if let Some(m) = Msg::extract(o) {
-            return Ok(PyLayer::Msg(m));
-        }
         macro_rules! try_cast {
             ($($cls:ident => $var:ident),*) => {$(
                 if let Ok(x) = o.cast_exact::<$cls>() {
@@ -1381,7 +1424,11 @@ impl<'a> PyLayer<'a> {
             )*};
         }
         try_cast!(Ipv6Header => Ipv6, DestinationOptions => DestOpts, RoutingHeaderType2 => Rh2,
-                  Ipv4Header => Ipv4, UdpHeader => Udp, Esp => Esp, Raw => Raw);
+                  Ipv4Header => Ipv4, UdpHeader => Udp);
+        if let Some(m) = Msg::extract(o) {
+            return Ok(PyLayer::Msg(m));
+        }
+        try_cast!(Esp => Esp, Raw => Raw);
         Err(PyTypeError::new_err(format!(
             "not a packet layer: {}",
             o.get_type().name()?
