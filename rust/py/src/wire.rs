@@ -1029,7 +1029,7 @@ impl<'a> Msg<'a> {
     }
 
     /// The options' wire representations (borrowing from `self` and `scratch`).
-    fn opt_reprs<'s>(&'s self, scratch: &'s [u8]) -> SmallVec<[MOpt<'s>; 8]> {
+    fn opt_reprs<'s>(&'s self, scratch: &'s [u8]) -> SmallVec<[MOpt<'s>; 4]> {
         let mut at = self.has_len();
         match self.options() {
             Some(opts) => opts
@@ -1582,20 +1582,20 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
         )));
     }
     // Storage the wire representations borrow from.
-    let msgs: SmallVec<[&Msg<'_>; 2]> = layers
+    let msgs: SmallVec<[&Msg<'_>; 1]> = layers
         .iter()
         .filter_map(|l| match l {
             PyLayer::Msg(m) => Some(m),
             _ => None,
         })
         .collect();
-    let scratch: SmallVec<[Vec<u8>; 2]> = msgs.iter().map(|m| m.scratch()).collect();
-    let mopts: SmallVec<[SmallVec<[MOpt<'_>; 8]>; 2]> = msgs
+    let scratch: SmallVec<[Vec<u8>; 1]> = msgs.iter().map(|m| m.scratch()).collect();
+    let mopts: SmallVec<[SmallVec<[MOpt<'_>; 4]>; 1]> = msgs
         .iter()
         .zip(scratch.iter())
         .map(|(m, s)| m.opt_reprs(s))
         .collect();
-    let v6opts: SmallVec<[SmallVec<[Ipv6OptionRepr<'_>; 4]>; 2]> = layers
+    let v6opts: SmallVec<[SmallVec<[Ipv6OptionRepr<'_>; 2]>; 1]> = layers
         .iter()
         .filter_map(|l| match l {
             PyLayer::DestOpts(d) => Some(
@@ -1616,7 +1616,7 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
             _ => None,
         })
         .collect();
-    let mut wl: SmallVec<[WLayer<'_>; 8]> = SmallVec::new();
+    let mut wl: SmallVec<[WLayer<'_>; 4]> = SmallVec::new();
     let (mut mi, mut di) = (0, 0);
     for (i, l) in layers.iter().enumerate() {
         let next: IpProtocol = layers
@@ -1749,14 +1749,14 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
 /// The MH checksum uses the HAO address as source and the RH2 address as destination.
 #[pyfunction]
 fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    let objs: SmallVec<[Bound<'py, PyAny>; 8]> = match layers.cast::<PyList>() {
+    let objs: SmallVec<[Bound<'py, PyAny>; 4]> = match layers.cast::<PyList>() {
         Ok(l) => l.iter().collect(),
         Err(_) => layers.try_iter()?.collect::<PyResult<_>>()?,
     };
     let v = objs
         .iter()
         .map(PyLayer::extract)
-        .collect::<PyResult<SmallVec<[_; 8]>>>()?;
+        .collect::<PyResult<SmallVec<[_; 4]>>>()?;
     build_layers(py, &v)
 }
 
