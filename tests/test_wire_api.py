@@ -212,3 +212,20 @@ def test_padding_is_layout_not_content():
     parsed = parse_mobility_header(raw, HOA, HA)
     assert parsed.options == bu.options
     assert not any(isinstance(o, PadN) for o in parsed.options)
+
+
+def test_address_text_parsing_is_exact_across_many_addresses():
+    # Parsed IPv6 addresses are cached per thread; cycling through more addresses than the
+    # cache holds must still give each one back exactly.
+    import ipaddress
+
+    for _ in range(3):
+        for i in range(40):
+            text = f"2001:db8:{i:x}::{i * 7:x}"
+            want = str(ipaddress.IPv6Address(text))
+            assert AlternateCareOfAddress(text).address == want
+            assert BindingIdentifier(1, care_of_address=text).care_of_address == want
+            raw = BindingError(1, text).to_bytes(text, HA)
+            assert raw[8:24] == ipaddress.IPv6Address(text).packed
+    with pytest.raises(ValueError):
+        AlternateCareOfAddress("2001:db8::zz")

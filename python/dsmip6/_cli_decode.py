@@ -59,7 +59,8 @@ def _jsonable(v: Any) -> Any:
 
 def decode(source: str) -> list[list[dict[str, Any]]]:
     """One entry per packet: its layers as ``{"layer": name, "fields": {...}}``, or a single
-    ``{"error": message, "offset": n, "reason": word}`` when it does not parse."""
+    ``{"error": message, "offset": n, "reason": word}`` when it does not parse. Octet strings
+    stay ``bytes`` here (hex in the JSON output)."""
     result: list[list[dict[str, Any]]] = []
     for item in _packets(source):
         if isinstance(item, MalformedPacket):
@@ -70,7 +71,7 @@ def decode(source: str) -> list[list[dict[str, Any]]]:
         except MalformedPacket as exc:
             result.append([_error(exc)])
             continue
-        result.append(_jsonable(pkt.layer_dicts()))
+        result.append(pkt.layer_dicts())
     return result
 
 
@@ -112,7 +113,7 @@ def _text(packets: list[list[dict[str, Any]]], out: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     packets = decode(args.source)
     if args.json:
-        json.dump(packets, sys.stdout, indent=1)
+        json.dump(_jsonable(packets), sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         _text(packets, sys.stdout)

@@ -23,19 +23,17 @@ use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
 
-const MODULE: &str = "dsmip6._core.wire";
-
 // ---------------------------------------------------------------------------------------------
 // Value types crossing the boundary: addresses as `str` (ipaddress objects accepted), bytes.
 
 /// Parse `obj` (a `str` or anything whose `str()` is an address) as `T`.
-fn addr_from<T: std::str::FromStr>(obj: &Borrowed<'_, '_, PyAny>, what: &str) -> PyResult<T> {
+fn addr_from<T: ParseAddr>(obj: &Borrowed<'_, '_, PyAny>, what: &str) -> PyResult<T> {
     let parsed = if let Ok(s) = obj.cast::<PyString>() {
-        s.to_str()?.parse::<T>().ok()
+        T::parse_addr(s.to_str()?)
     } else if obj.is_none() {
         None
     } else {
-        obj.str()?.to_str()?.parse::<T>().ok()
+        T::parse_addr(obj.str()?.to_str()?)
     };
     match parsed {
         Some(a) => Ok(a),
@@ -43,6 +41,52 @@ fn addr_from<T: std::str::FromStr>(obj: &Borrowed<'_, '_, PyAny>, what: &str) ->
             "not an {what} address: {}",
             obj.repr()?
         ))),
+    }
+}
+
+/// Parsing an IPv6 address from text costs more than building a whole Mobility Header, and
+/// callers pass the same few addresses again and again (HoA, HA, CoA): remember the last ones.
+fn parse_v6_cached(text: &str) -> Option<Ipv6Addr> {
+    use std::cell::RefCell;
+    const SLOTS: usize = 8;
+    thread_local! {
+        static CACHE: RefCell<([(String, Ipv6Addr); SLOTS], usize)> =
+            RefCell::new((std::array::from_fn(|_| (String::new(), Ipv6Addr::UNSPECIFIED)), 0));
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((_, a)) = c.0.iter().find(|(t, _)| !t.is_empty() && t == text) {
+            return Some(*a);
+        }
+        let a: Ipv6Addr = text.parse().ok()?;
+        let slot = c.1;
+        c.0[slot] = (text.to_owned(), a);
+        c.1 = (slot + 1) % SLOTS;
+        Some(a)
+    })
+}
+
+/// Text -> address, with the cache for IPv6.
+trait ParseAddr: Sized {
+    fn parse_addr(text: &str) -> Option<Self>;
+}
+impl ParseAddr for Ipv6Addr {
+    fn parse_addr(text: &str) -> Option<Self> {
+        parse_v6_cached(text)
+    }
+}
+impl ParseAddr for Ipv4Addr {
+    fn parse_addr(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+impl ParseAddr for IpAddr {
+    fn parse_addr(text: &str) -> Option<Self> {
+        if text.contains(':') {
+            parse_v6_cached(text).map(IpAddr::V6)
+        } else {
+            text.parse().ok()
+        }
     }
 }
 
@@ -985,7 +1029,7 @@ impl<'a> Msg<'a> {
     }
 
     /// The options' wire representations (borrowing from `self` and `scratch`).
-    fn opt_reprs<'s>(&'s self, scratch: &'s [u8]) -> SmallVec<[MOpt<'s>; 8]> {
+    fn opt_reprs<'s>(&'s self, scratch: &'s [u8]) -> SmallVec<[MOpt<'s>; 4]> {
         let mut at = self.has_len();
         match self.options() {
             Some(opts) => opts
@@ -1372,9 +1416,6 @@ enum PyLayer<'a> {
 
 impl<'a> PyLayer<'a> {
     fn extract(o: &'a Bound<'_, PyAny>) -> PyResult<PyLayer<'a>> {
-        if let Some(m) = Msg::extract(o) {
-            return Ok(PyLayer::Msg(m));
-        }
         macro_rules! try_cast {
             ($($cls:ident => $var:ident),*) => {$(
                 if let Ok(x) = o.cast_exact::<$cls>() {
@@ -1383,7 +1424,11 @@ impl<'a> PyLayer<'a> {
             )*};
         }
         try_cast!(Ipv6Header => Ipv6, DestinationOptions => DestOpts, RoutingHeaderType2 => Rh2,
-                  Ipv4Header => Ipv4, UdpHeader => Udp, Esp => Esp, Raw => Raw);
+                  Ipv4Header => Ipv4, UdpHeader => Udp);
+        if let Some(m) = Msg::extract(o) {
+            return Ok(PyLayer::Msg(m));
+        }
+        try_cast!(Esp => Esp, Raw => Raw);
         Err(PyTypeError::new_err(format!(
             "not a packet layer: {}",
             o.get_type().name()?
@@ -1537,20 +1582,20 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
         )));
     }
     // Storage the wire representations borrow from.
-    let msgs: SmallVec<[&Msg<'_>; 2]> = layers
+    let msgs: SmallVec<[&Msg<'_>; 1]> = layers
         .iter()
         .filter_map(|l| match l {
             PyLayer::Msg(m) => Some(m),
             _ => None,
         })
         .collect();
-    let scratch: SmallVec<[Vec<u8>; 2]> = msgs.iter().map(|m| m.scratch()).collect();
-    let mopts: SmallVec<[SmallVec<[MOpt<'_>; 8]>; 2]> = msgs
+    let scratch: SmallVec<[Vec<u8>; 1]> = msgs.iter().map(|m| m.scratch()).collect();
+    let mopts: SmallVec<[SmallVec<[MOpt<'_>; 4]>; 1]> = msgs
         .iter()
         .zip(scratch.iter())
         .map(|(m, s)| m.opt_reprs(s))
         .collect();
-    let v6opts: SmallVec<[SmallVec<[Ipv6OptionRepr<'_>; 4]>; 2]> = layers
+    let v6opts: SmallVec<[SmallVec<[Ipv6OptionRepr<'_>; 2]>; 1]> = layers
         .iter()
         .filter_map(|l| match l {
             PyLayer::DestOpts(d) => Some(
@@ -1571,7 +1616,7 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
             _ => None,
         })
         .collect();
-    let mut wl: SmallVec<[WLayer<'_>; 8]> = SmallVec::new();
+    let mut wl: SmallVec<[WLayer<'_>; 4]> = SmallVec::new();
     let (mut mi, mut di) = (0, 0);
     for (i, l) in layers.iter().enumerate() {
         let next: IpProtocol = layers
@@ -1704,14 +1749,14 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
 /// The MH checksum uses the HAO address as source and the RH2 address as destination.
 #[pyfunction]
 fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    let objs: SmallVec<[Bound<'py, PyAny>; 8]> = match layers.cast::<PyList>() {
+    let objs: SmallVec<[Bound<'py, PyAny>; 4]> = match layers.cast::<PyList>() {
         Ok(l) => l.iter().collect(),
         Err(_) => layers.try_iter()?.collect::<PyResult<_>>()?,
     };
     let v = objs
         .iter()
         .map(PyLayer::extract)
-        .collect::<PyResult<SmallVec<[_; 8]>>>()?;
+        .collect::<PyResult<SmallVec<[_; 4]>>>()?;
     build_layers(py, &v)
 }
 
@@ -1819,10 +1864,9 @@ fn bytes_of<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'p
     }
 }
 
-fn parse_one<'py>(py: Python<'py>, b: Bound<'py, PyBytes>) -> PyResult<Packet> {
+fn parse_one(b: Bound<'_, PyBytes>) -> PyResult<Packet> {
     // Validate only; the layers are rebuilt from the octets when asked for.
     parse_packet_with(b.as_bytes(), |_, _| Ok(())).map_err(WireError)?;
-    let _ = py;
     Ok(Packet {
         data: b.unbind(),
         layers: OnceLock::new(),
@@ -1832,7 +1876,7 @@ fn parse_one<'py>(py: Python<'py>, b: Bound<'py, PyBytes>) -> PyResult<Packet> {
 /// Parse a whole IPv6 or IPv4 packet; raises MalformedPacket / BadChecksum.
 #[pyfunction]
 fn parse<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Packet> {
-    parse_one(py, bytes_of(py, data)?)
+    parse_one(bytes_of(py, data)?)
 }
 
 /// Parse many packets in one call; the first invalid one raises (its index in the message).
@@ -1841,7 +1885,7 @@ fn parse_batch<'py>(py: Python<'py>, packets: &Bound<'py, PyAny>) -> PyResult<Bo
     let mut out: Vec<Bound<'py, Packet>> = Vec::new();
     for (i, p) in packets.try_iter()?.enumerate() {
         let b = bytes_of(py, &p?)?;
-        match parse_one(py, b) {
+        match parse_one(b) {
             Ok(pk) => out.push(Bound::new(py, pk)?),
             Err(e) => {
                 let v = e.value(py);
@@ -1884,7 +1928,6 @@ fn layer_dict<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let _ = MODULE;
     m.add_class::<Pad1>()?;
     m.add_class::<PadN>()?;
     m.add_class::<BindingRefreshAdvice>()?;

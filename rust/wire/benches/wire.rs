@@ -1,14 +1,52 @@
 //! Criterion benches for the codec (STYLE §6): parse + checksum of the DSMIPv6 Binding Update
 //! from an IPv6 care-of address (HAO + Alternate CoA + IPv4 HoA: test-vectors.md §6 E1), the
 //! same BU over IPv4/UDP 4191 (E3), emission, and UDP-4191-tunnelled packets of growing size.
+//!
+//! Time is the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, read once per sample),
+//! so the figures are per core even on a machine shared with other work.
 
 use core::net::{Ipv4Addr, Ipv6Addr};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dsmip6_wire::ipv6opt::{Ipv6OptionRepr, Ipv6Options};
 use dsmip6_wire::mh::bu_flags;
 use dsmip6_wire::mhopt::MobilityOptionRepr as O;
 use dsmip6_wire::packet::{emit_packet, packet_len};
 use dsmip6_wire::*;
+use std::time::Duration;
+
+/// CPU time of the current thread, in nanoseconds (CLOCK_THREAD_CPUTIME_ID).
+fn thread_cpu_ns() -> u64 {
+    cpu_time::ThreadTime::now().as_duration().as_nanos() as u64
+}
+
+/// A criterion measurement of thread CPU time.
+struct CpuTime;
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = Duration;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> Duration {
+        Duration::from_nanos(thread_cpu_ns().saturating_sub(start))
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, v: &Duration) -> f64 {
+        v.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WallTime.formatter()
+    }
+}
+
+type C = Criterion<CpuTime>;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
@@ -53,16 +91,19 @@ fn bu_layers<'a>(opts: &'a [O<'a>], hao: &'a [Ipv6OptionRepr<'a>]) -> [Layer<'a>
     ]
 }
 
-fn parse_bu(c: &mut Criterion) {
+fn parse_bu(c: &mut C) {
     let mut g = c.benchmark_group("parse+checksum");
     g.throughput(Throughput::Elements(1));
     let e1 = hex(E1);
     let e3 = hex(E3);
     g.bench_function("BU HAO+AltCoA+IPv4HoA (IPv6, E1)", |b| {
+        b.iter(|| parse_packet_with(black_box(&e1), |_, _| Ok(())).is_ok())
+    });
+    g.bench_function("BU HAO+AltCoA+IPv4HoA (IPv6, E1), layers collected", |b| {
         b.iter(|| parse_packet(black_box(&e1)).map(|l| l.len()))
     });
     g.bench_function("BU IPv4HoA+IPv4CoA (IPv4/UDP 4191, E3)", |b| {
-        b.iter(|| parse_packet(black_box(&e3)).map(|l| l.len()))
+        b.iter(|| parse_packet_with(black_box(&e3), |_, _| Ok(())).is_ok())
     });
     let mh = &e1[64..];
     let hoa: Ipv6Addr = "2001:db8:1::1000".parse().unwrap();
@@ -75,7 +116,7 @@ fn parse_bu(c: &mut Criterion) {
     g.finish();
 }
 
-fn emit_bu(c: &mut Criterion) {
+fn emit_bu(c: &mut C) {
     let mut g = c.benchmark_group("emit");
     g.throughput(Throughput::Elements(1));
     let hoa: Ipv6Addr = "2001:db8:1::1000".parse().unwrap();
@@ -98,7 +139,7 @@ fn emit_bu(c: &mut Criterion) {
     g.finish();
 }
 
-fn tunnel_sizes(c: &mut Criterion) {
+fn tunnel_sizes(c: &mut C) {
     let mut g = c.benchmark_group("parse UDP-4191 tunnelled IPv4 (checksums verified)");
     for size in [64usize, 576, 1280, 1500] {
         let payload = vec![0x5au8; size - 20 - 8 - 20 - 8];
@@ -152,5 +193,9 @@ fn tunnel_sizes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse_bu, emit_bu, tunnel_sizes);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = parse_bu, emit_bu, tunnel_sizes
+}
 criterion_main!(benches);
