@@ -95,7 +95,23 @@ def _sha1_compress_python(state: tuple[int, int, int, int, int], block: bytes) -
 _SHA_CTX_SIZE = 96
 
 
-def _load_openssl_transform() -> Callable[[tuple[int, int, int, int, int], bytes], bytes] | None:
+_Compress = Callable[[tuple[int, int, int, int, int], bytes], bytes]
+_ZERO_44 = bytes(44)
+_MOD160 = 1 << 160
+
+
+def _prf_loop(g_int: Callable[[bytes], int], xkey: bytes, length: int) -> bytes:
+    """The FIPS 186-2 generator loop over a G that returns the 160-bit chaining value."""
+    x = int.from_bytes(xkey, "big")
+    out = bytearray()
+    while len(out) < length:
+        w = g_int(x.to_bytes(20, "big") + _ZERO_44)
+        out += w.to_bytes(20, "big")
+        x = (1 + x + w) % _MOD160
+    return bytes(out[:length])
+
+
+def _load_openssl_transform() -> tuple[_Compress, Callable[[bytes, int], bytes]] | None:
     name = ctypes.util.find_library("crypto")
     if name is None:
         return None
@@ -103,16 +119,33 @@ def _load_openssl_transform() -> Callable[[tuple[int, int, int, int, int], bytes
         transform = ctypes.CDLL(name).SHA1_Transform
     except (OSError, AttributeError):
         return None
-    transform.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    transform.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     transform.restype = None
-    tail = bytes(_SHA_CTX_SIZE - 20)
+    native_words = struct.Struct("=5I")
+    iv_native = native_words.pack(*_SHA1_IV)
+    memmove = ctypes.memmove
 
     def compress(state: tuple[int, int, int, int, int], block: bytes) -> bytes:
-        ctx = ctypes.create_string_buffer(struct.pack("=5I", *state) + tail, _SHA_CTX_SIZE)
-        transform(ctx, block)
-        return struct.pack(">5I", *struct.unpack_from("=5I", ctx.raw))
+        ctx = ctypes.create_string_buffer(_SHA_CTX_SIZE)
+        addr = ctypes.addressof(ctx)
+        memmove(addr, native_words.pack(*state), 20)
+        transform(addr, block)
+        return struct.pack(">5I", *native_words.unpack_from(ctx))
 
-    return compress
+    def prf(xkey: bytes, length: int) -> bytes:
+        # One SHA_CTX per call (no shared state between threads), reset to the IV per block.
+        ctx = ctypes.create_string_buffer(_SHA_CTX_SIZE)
+        addr = ctypes.addressof(ctx)
+
+        def g_int(block: bytes) -> int:
+            memmove(addr, iv_native, 20)
+            transform(addr, block)
+            h0, h1, h2, h3, h4 = native_words.unpack_from(ctx)
+            return (h0 << 128) | (h1 << 96) | (h2 << 64) | (h3 << 32) | h4
+
+        return _prf_loop(g_int, xkey, length)
+
+    return compress, prf
 
 
 def _self_test(compress: Callable[[tuple[int, int, int, int, int], bytes], bytes]) -> bool:
@@ -125,12 +158,19 @@ def _self_test(compress: Callable[[tuple[int, int, int, int, int], bytes], bytes
     return compress(_SHA1_IV, padded) == digest.finalize()
 
 
-_openssl = _load_openssl_transform()
-if _openssl is not None and _self_test(_openssl):
-    _compress = _openssl
+def _python_prf(xkey: bytes, length: int) -> bytes:
+    return _prf_loop(
+        lambda block: int.from_bytes(_sha1_compress_python(_SHA1_IV, block), "big"), xkey, length
+    )
+
+
+_loaded = _load_openssl_transform()
+_openssl = _loaded[0] if _loaded is not None else None
+if _loaded is not None and _self_test(_loaded[0]):
+    _compress, _prf = _loaded
     _BACKEND = "openssl-SHA1_Transform"
 else:  # pragma: no cover - depends on the system libcrypto
-    _compress = _sha1_compress_python
+    _compress, _prf = _sha1_compress_python, _python_prf
     _BACKEND = "python"
     if not _self_test(_compress):
         raise ImportError("SHA-1 compression self-test failed")
@@ -151,21 +191,13 @@ def sha1_compress(block: bytes, state: tuple[int, int, int, int, int] = _SHA1_IV
 # ------------------------------------------------------------------------------------------
 # FIPS 186-2 PRF and the EAP-AKA key schedule (RFC 4187 §7)
 
-_ZERO_44 = bytes(44)
-_MOD160 = 1 << 160
-
 
 def fips186_2_prf(xkey: bytes, length: int) -> bytes:
-    """FIPS 186-2 change notice 1 generator with b = 160, XSEED = 0, no mod q (RFC 4187 §7)."""
+    """FIPS 186-2 change notice 1 generator with b = 160, XSEED = 0, no mod q (RFC 4187 §7):
+    per 20-octet block, w = G(XKEY) and XKEY = (1 + XKEY + w) mod 2^160."""
     if len(xkey) != 20:
         raise ValueError("XKEY must be 20 octets")
-    x = int.from_bytes(xkey, "big")
-    out = bytearray()
-    while len(out) < length:
-        w = _compress(_SHA1_IV, x.to_bytes(20, "big") + _ZERO_44)
-        out += w
-        x = (1 + x + int.from_bytes(w, "big")) % _MOD160
-    return bytes(out[:length])
+    return _prf(xkey, length)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import functools
 import hmac as _cmp
 import ipaddress
 from collections.abc import Sequence
@@ -244,16 +243,36 @@ def verify_certificate(
 
 def certreq_data(anchors: Sequence[x509.Certificate]) -> bytes:
     """SHA-1 of each CA's SubjectPublicKeyInfo (RFC 7296 §3.7); computed once per anchor set."""
-    return _certreq_data(tuple(anchors))
+    key = tuple(id(a) for a in anchors)
+    hit = _CERTREQ_CACHE.get(key)
+    if hit is not None and all(x is y for x, y in zip(hit[0], anchors, strict=True)):
+        return hit[1]
+    data = _certreq_data(tuple(anchors))
+    if len(_CERTREQ_CACHE) > 64:
+        _CERTREQ_CACHE.clear()
+    _CERTREQ_CACHE[key] = (tuple(anchors), data)
+    return data
 
 
-@functools.lru_cache(maxsize=64)
+_CERTREQ_CACHE: dict[tuple[int, ...], tuple[tuple[x509.Certificate, ...], bytes]] = {}
+
+
+_DER_CACHE: dict[int, tuple[x509.Certificate, bytes]] = {}
+
+
 def cert_der(cert: x509.Certificate) -> bytes:
-    """DER of our own certificate (cached: sent in every IKE_AUTH)."""
-    return cert.public_bytes(serialization.Encoding.DER)
+    """DER of our own certificate, cached by object identity (hashing a certificate costs
+    about as much as encoding it; it is sent in every IKE_AUTH)."""
+    hit = _DER_CACHE.get(id(cert))
+    if hit is not None and hit[0] is cert:
+        return hit[1]
+    der = cert.public_bytes(serialization.Encoding.DER)
+    if len(_DER_CACHE) > 64:
+        _DER_CACHE.clear()
+    _DER_CACHE[id(cert)] = (cert, der)
+    return der
 
 
-@functools.lru_cache(maxsize=64)
 def _certreq_data(anchors: tuple[x509.Certificate, ...]) -> bytes:
     return b"".join(
         sha1(

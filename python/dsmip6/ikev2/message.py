@@ -770,6 +770,10 @@ def decode_chain(
 #   20 Message ID(4) | 24 Length(4)
 
 
+_F_RESPONSE = int(Flag.RESPONSE)  # plain ints on the per-message path
+_F_INITIATOR = int(Flag.INITIATOR)
+
+
 @dataclass(frozen=True)
 class IkeHeader:
     spi_i: bytes
@@ -783,11 +787,11 @@ class IkeHeader:
 
     @property
     def response(self) -> bool:
-        return bool(self.flags & Flag.RESPONSE)
+        return bool(self.flags & _F_RESPONSE)
 
     @property
     def initiator(self) -> bool:
-        return bool(self.flags & Flag.INITIATOR)
+        return bool(self.flags & _F_INITIATOR)
 
 
 def decode_header(data: bytes) -> IkeHeader:
@@ -865,7 +869,7 @@ class Message:
 
     # ------------------------------------------------------------------ encoding
     def flags(self) -> int:
-        return (Flag.RESPONSE if self.response else 0) | (Flag.INITIATOR if self.initiator else 0)
+        return (_F_RESPONSE if self.response else 0) | (_F_INITIATOR if self.initiator else 0)
 
     def header_bytes(self, first: int, length: int) -> bytes:
         return (

@@ -81,6 +81,65 @@ def _packed(host: str) -> bytes:
 
 
 class IkeSa:
+    # __slots__: one IkeSa per UE lives on the HA; no per-instance dict (memory per UE).
+    __slots__ = (
+        "assignment",
+        "auth_tasks",
+        "authenticated",
+        "children",
+        "config",
+        "cp_failed",
+        "created_at",
+        "dh_group",
+        "eap_identity",
+        "encr",
+        "engine",
+        "established_at",
+        "failure_reason",
+        "fragmentation",
+        "fragments",
+        "ha_addresses",
+        "home_address",
+        "home_prefix",
+        "id",
+        "init_done",
+        "init_key",
+        "init_request",
+        "init_response",
+        "integ",
+        "internal_ip4",
+        "keys",
+        "last_heard",
+        "local",
+        "mgr",
+        "my_id",
+        "nat_local",
+        "nat_remote",
+        "ni",
+        "nr",
+        "original_initiator",
+        "peer_certreq",
+        "peer_id",
+        "peer_redirect_supported",
+        "peer_sig_hashes",
+        "pending_children",
+        "pending_death",
+        "prefix_lifetime",
+        "prf",
+        "redirected",
+        "rekey_started",
+        "remote",
+        "reply_to",
+        "requested_idr",
+        "retired",
+        "rng",
+        "sk",
+        "spi_i",
+        "spi_r",
+        "state",
+        "timer_at",
+    )
+
     def __init__(
         self,
         engine: Any,
@@ -141,7 +200,17 @@ class IkeSa:
         self.children: dict[int, ChildSa] = {}
         self.pending_children: list[ChildSa] = []
         self.auth_tasks: list[Task] | None = None
-        self.fragments = fragment.Reassembly()
+        self.fragments: fragment.Reassembly | None = None  # created on the first SKF
+        # outcome flags (all set here so instances keep CPython's compact shared-key dict)
+        self.established_at = now
+        self.failure_reason: str | None = None
+        self.pending_death: str | None = None
+        self.retired = False  # replaced by a rekeyed IKE SA: dies without an event
+        self.peer_redirect_supported = False
+        self.redirected = False  # RFC 5685 §6 redirect in IKE_AUTH: ends without an event
+        self.rekey_started = False
+        self.init_key: tuple[bytes, Address] | None = None  # responder: first-request key
+        self.timer_at: float | None = None  # deadline last pushed on the engine's timer heap
 
     # ------------------------------------------------------------------ basics
     @property
@@ -231,6 +300,8 @@ class IkeSa:
                 return
             try:
                 if raw_sk.type == PayloadType.SKF:
+                    if self.fragments is None:
+                        self.fragments = fragment.Reassembly()
                     whole = self.fragments.add(header, data, raw_sk, self.sk)
                     if whole is None:
                         return
@@ -298,12 +369,6 @@ class IkeSa:
         if self.pending_death is not None:
             self.die(now, reason=self.pending_death)
 
-    failure_reason: str | None = None
-    pending_death: str | None = None
-    retired = False
-    peer_redirect_supported = False
-    redirected = False
-    """RFC 5685 §6: the HA redirected us in IKE_AUTH; the SA ends without an event."""
     """Replaced by a rekeyed IKE SA: dies without an event."""
 
     def established(self, now: float) -> None:
@@ -327,6 +392,11 @@ class IkeSa:
                 prefix_lifetime=self.prefix_lifetime,
             )
         )
+        # What only IKE_AUTH needed goes now (memory per UE on the HA): the signed
+        # IKE_SA_INIT octets, the IKE_AUTH tasks (EAP server, decoded request), reassembly.
+        self.init_request = self.init_response = b""
+        self.auth_tasks = None
+        self.fragments = None
         pending, self.pending_children = self.pending_children, []
         for child in pending:
             self.install_child(child)
@@ -405,13 +475,11 @@ class IkeSa:
             timers.append(rekey)
         return min(timers) if timers else None
 
-    rekey_started = False
-
     def _rekey_deadline(self) -> float | None:
         life = self.config.ike_lifetime
         if not life or self.state != SaState.ESTABLISHED or self.rekey_started or self.retired:
             return None
-        return getattr(self, "established_at", self.created_at) + life
+        return self.established_at + life
 
     def _half_open_deadline(self) -> float | None:
         if self.state in (SaState.INIT, SaState.AUTH) and not self.original_initiator:

@@ -18,6 +18,7 @@ use dsmip6_wire::{
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
@@ -374,7 +375,7 @@ impl Opt {
     fn extract(o: &Bound<'_, PyAny>) -> PyResult<Opt> {
         macro_rules! try_cast {
             ($($cls:ident => $var:ident),*) => {$(
-                if let Ok(x) = o.cast::<$cls>() {
+                if let Ok(x) = o.cast_exact::<$cls>() {
                     return Ok(Opt::$var(x.get().clone()));
                 }
             )*};
@@ -910,7 +911,7 @@ impl<'a> Msg<'a> {
     fn extract(o: &'a Bound<'_, PyAny>) -> Option<Msg<'a>> {
         macro_rules! try_cast {
             ($($cls:ident => $var:ident),*) => {$(
-                if let Ok(x) = o.cast::<$cls>() {
+                if let Ok(x) = o.cast_exact::<$cls>() {
                     return Some(Msg::$var(Cow::Borrowed(x.get())));
                 }
             )*};
@@ -984,7 +985,7 @@ impl<'a> Msg<'a> {
     }
 
     /// The options' wire representations (borrowing from `self` and `scratch`).
-    fn opt_reprs<'s>(&'s self, scratch: &'s [u8]) -> Vec<MOpt<'s>> {
+    fn opt_reprs<'s>(&'s self, scratch: &'s [u8]) -> SmallVec<[MOpt<'s>; 8]> {
         let mut at = self.has_len();
         match self.options() {
             Some(opts) => opts
@@ -1000,7 +1001,7 @@ impl<'a> Msg<'a> {
                     _ => o.repr(),
                 })
                 .collect(),
-            None => Vec::new(),
+            None => SmallVec::new(),
         }
     }
 
@@ -1215,13 +1216,13 @@ impl<'a, 'py> FromPyObject<'a, 'py> for V6Opts {
         let mut v = Vec::new();
         for o in obj.try_iter()? {
             let o = o?;
-            if let Ok(x) = o.cast::<HomeAddressOption>() {
+            if let Ok(x) = o.cast_exact::<HomeAddressOption>() {
                 v.push(V6Opt::Hao(x.get().clone()));
-            } else if o.cast::<Pad1>().is_ok() {
+            } else if o.cast_exact::<Pad1>().is_ok() {
                 v.push(V6Opt::Pad1);
-            } else if let Ok(x) = o.cast::<PadN>() {
+            } else if let Ok(x) = o.cast_exact::<PadN>() {
                 v.push(V6Opt::PadN(x.get().length));
-            } else if let Ok(x) = o.cast::<UnknownOption>() {
+            } else if let Ok(x) = o.cast_exact::<UnknownOption>() {
                 v.push(V6Opt::Unknown(x.get().clone()));
             } else {
                 return Err(PyTypeError::new_err(format!(
@@ -1376,7 +1377,7 @@ impl<'a> PyLayer<'a> {
         }
         macro_rules! try_cast {
             ($($cls:ident => $var:ident),*) => {$(
-                if let Ok(x) = o.cast::<$cls>() {
+                if let Ok(x) = o.cast_exact::<$cls>() {
                     return Ok(PyLayer::$var(Cow::Borrowed(x.get())));
                 }
             )*};
@@ -1536,20 +1537,20 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
         )));
     }
     // Storage the wire representations borrow from.
-    let msgs: Vec<&Msg<'_>> = layers
+    let msgs: SmallVec<[&Msg<'_>; 2]> = layers
         .iter()
         .filter_map(|l| match l {
             PyLayer::Msg(m) => Some(m),
             _ => None,
         })
         .collect();
-    let scratch: Vec<Vec<u8>> = msgs.iter().map(|m| m.scratch()).collect();
-    let mopts: Vec<Vec<MOpt<'_>>> = msgs
+    let scratch: SmallVec<[Vec<u8>; 2]> = msgs.iter().map(|m| m.scratch()).collect();
+    let mopts: SmallVec<[SmallVec<[MOpt<'_>; 8]>; 2]> = msgs
         .iter()
         .zip(scratch.iter())
         .map(|(m, s)| m.opt_reprs(s))
         .collect();
-    let v6opts: Vec<Vec<Ipv6OptionRepr<'_>>> = layers
+    let v6opts: SmallVec<[SmallVec<[Ipv6OptionRepr<'_>; 4]>; 2]> = layers
         .iter()
         .filter_map(|l| match l {
             PyLayer::DestOpts(d) => Some(
@@ -1570,7 +1571,7 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
             _ => None,
         })
         .collect();
-    let mut wl: Vec<WLayer<'_>> = Vec::with_capacity(layers.len());
+    let mut wl: SmallVec<[WLayer<'_>; 8]> = SmallVec::new();
     let (mut mi, mut di) = (0, 0);
     for (i, l) in layers.iter().enumerate() {
         let next: IpProtocol = layers
@@ -1703,14 +1704,14 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
 /// The MH checksum uses the HAO address as source and the RH2 address as destination.
 #[pyfunction]
 fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    let objs: Vec<Bound<'py, PyAny>> = match layers.cast::<PyList>() {
+    let objs: SmallVec<[Bound<'py, PyAny>; 8]> = match layers.cast::<PyList>() {
         Ok(l) => l.iter().collect(),
         Err(_) => layers.try_iter()?.collect::<PyResult<_>>()?,
     };
     let v = objs
         .iter()
         .map(PyLayer::extract)
-        .collect::<PyResult<Vec<_>>>()?;
+        .collect::<PyResult<SmallVec<[_; 8]>>>()?;
     build_layers(py, &v)
 }
 

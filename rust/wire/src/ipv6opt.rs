@@ -140,6 +140,7 @@ pub struct Ipv6OptionsIter<'a> {
 
 impl<'a> Iterator for Ipv6OptionsIter<'a> {
     type Item = Result<(usize, Ipv6OptionRepr<'a>)>;
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let raw = match self.inner.next()? {
             Ok(r) => r,
@@ -184,24 +185,33 @@ pub struct DestOptsRepr<'a> {
 impl<'a> DestOptsRepr<'a> {
     /// Parse and validate every option (lengths, HAO alignment, at most one HAO).
     pub fn parse(h: &DestOptsHeader<&'a [u8]>) -> Result<DestOptsRepr<'a>> {
+        Self::parse_with_home_address(h).map(|(r, _)| r)
+    }
+
+    /// [`parse`](Self::parse), also returning the Home Address option's address found while
+    /// validating (saves a second walk over the options).
+    pub fn parse_with_home_address(
+        h: &DestOptsHeader<&'a [u8]>,
+    ) -> Result<(DestOptsRepr<'a>, Option<Ipv6Addr>)> {
         h.check_len()?;
         let area: &'a [u8] = &h.buffer[field::OPTIONS_START..h.header_len()];
-        let mut haos = 0;
+        let mut hao = None;
         for item in (Ipv6OptionsIter {
             inner: TlvIter::new(area, field::OPTIONS_START),
         }) {
             let (off, opt) = item?;
-            if let Ipv6OptionRepr::HomeAddress(_) = opt {
-                haos += 1;
-                if haos > 1 {
+            if let Ipv6OptionRepr::HomeAddress(a) = opt {
+                if hao.is_some() {
                     return err(ErrorKind::BadValue, off);
                 }
+                hao = Some(a);
             }
         }
-        Ok(DestOptsRepr {
+        let r = DestOptsRepr {
             next_header: h.next_header(),
             options: Ipv6Options::Raw(area),
-        })
+        };
+        Ok((r, hao))
     }
 
     /// Iterate over the options (for `List`, offsets are those `emit` produces).
@@ -245,12 +255,13 @@ impl<'a> DestOptsRepr<'a> {
         }
     }
 
-    /// Write the header (exactly `buffer_len()` octets at the start of `buf`).
+    /// Write the header into `buf`, which must be exactly `buffer_len()` octets.
     ///
     /// # Panics
     /// If `buf` is shorter than `buffer_len()`, or the options exceed 2048 octets.
     pub fn emit(&self, buf: &mut [u8]) {
-        let total = self.buffer_len();
+        let total = buf.len();
+        debug_assert_eq!(total, self.buffer_len());
         buf[field::NEXT_HEADER] = self.next_header.into();
         buf[field::LENGTH] = (total / 8 - 1) as u8;
         match self.options {

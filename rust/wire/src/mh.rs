@@ -433,10 +433,15 @@ impl<'a> MobilityRepr<'a> {
     /// included.
     ///
     /// # Panics
-    /// If `buf.len() != self.buffer_len()` or the header exceeds 2048 octets.
+    /// If `buf` is shorter than the layout needs, or the header exceeds 2048 octets. A `buf`
+    /// other than exactly `buffer_len()` octets is a caller bug (checked in debug builds).
     pub fn emit(&self, buf: &mut [u8], src: &Ipv6Addr, dst: &Ipv6Addr) {
-        let len = self.buffer_len();
-        assert_eq!(buf.len(), len, "emit buffer must be buffer_len() octets");
+        let len = buf.len();
+        debug_assert_eq!(
+            len,
+            self.buffer_len(),
+            "emit buffer must be buffer_len() octets"
+        );
         buf[field::PAYLOAD_PROTO] = IpProtocol::NoNextHeader.into();
         buf[field::HEADER_LEN] = (len / 8 - 1) as u8;
         buf[field::MH_TYPE] = self.message.mh_type().into();

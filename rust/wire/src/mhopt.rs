@@ -168,6 +168,7 @@ impl<'a> MobilityOptionRepr<'a> {
     }
 
     /// `(x, y)`: the Type octet must sit at `x*n + y` from the start of the Mobility Header.
+    #[inline]
     pub fn alignment(&self) -> (usize, usize) {
         use MobilityOptionRepr as R;
         match self {
@@ -196,6 +197,7 @@ impl<'a> MobilityOptionRepr<'a> {
 
     /// Decode one raw option found at `offset` (from the MH start); checks lengths, reserved
     /// bits and alignment.
+    #[inline]
     fn from_raw(offset: usize, kind: u8, d: &'a [u8]) -> Result<Self> {
         use MobilityOptionRepr as R;
         use MobilityOptionType as T;
@@ -436,6 +438,7 @@ impl<'a> MobilityOptionsIter<'a> {
 
 impl<'a> Iterator for MobilityOptionsIter<'a> {
     type Item = Result<MobilityOptionRepr<'a>>;
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let raw = match self.inner.next()? {
             Ok(r) => r,

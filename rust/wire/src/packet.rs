@@ -162,8 +162,8 @@ pub fn parse_packet_with<'a>(
                 match proto {
                     IpProtocol::Ipv6Opts if in6 => {
                         let h = DestOptsHeader::new_checked(rest).map_err(at)?;
-                        let r = DestOptsRepr::parse(&h).map_err(at)?;
-                        if let (Some(hoa), Some(p)) = (r.home_address(), pseudo6.as_mut()) {
+                        let (r, hao) = DestOptsRepr::parse_with_home_address(&h).map_err(at)?;
+                        if let (Some(hoa), Some(p)) = (hao, pseudo6.as_mut()) {
                             p.0 = hoa;
                         }
                         layers.push(Layer::DestOpts(r), off)?;
@@ -285,9 +285,9 @@ pub fn packet_len(layers: &[Layer]) -> usize {
 /// # Panics
 /// If `buf.len() != packet_len(layers)` or `layers.len() > MAX_LAYERS`.
 pub fn emit_packet(layers: &[Layer], buf: &mut [u8]) -> Result<()> {
-    assert_eq!(buf.len(), packet_len(layers));
     assert!(layers.len() <= MAX_LAYERS);
     let mut offs = [0usize; MAX_LAYERS];
+    let mut lens = [0usize; MAX_LAYERS];
     let mut ctx: [Option<PseudoAddrs>; MAX_LAYERS] = [None; MAX_LAYERS];
     let mut off = 0;
     let mut cur: Option<PseudoAddrs> = None;
@@ -309,9 +309,15 @@ pub fn emit_packet(layers: &[Layer], buf: &mut [u8]) -> Result<()> {
             _ => {}
         }
         ctx[i] = cur;
-        off += l.header_len();
+        lens[i] = l.header_len();
+        off += lens[i];
     }
     let total = off;
+    assert_eq!(
+        buf.len(),
+        total,
+        "emit_packet needs exactly packet_len() octets"
+    );
     for i in (0..layers.len()).rev() {
         let o = offs[i];
         let l = &layers[i];
@@ -337,13 +343,13 @@ pub fn emit_packet(layers: &[Layer], buf: &mut [u8]) -> Result<()> {
                     &mut here[..ipv4::HEADER_LEN],
                 ));
             }
-            Layer::DestOpts(d) => d.emit(&mut here[..d.buffer_len()]),
+            Layer::DestOpts(d) => d.emit(&mut here[..lens[i]]),
             Layer::Routing2(r) => r.emit(&mut here[..r.buffer_len()]),
             Layer::Mobility(m) => {
                 let Some(PseudoAddrs::V6(s, d)) = ctx[i] else {
                     return err(ErrorKind::BadValue, o);
                 };
-                m.emit(&mut here[..m.buffer_len()], &s, &d);
+                m.emit(&mut here[..lens[i]], &s, &d);
             }
             Layer::Udp(u) => {
                 let Some(a) = ctx[i] else {
@@ -354,7 +360,7 @@ pub fn emit_packet(layers: &[Layer], buf: &mut [u8]) -> Result<()> {
                 }
                 u.emit(&mut UdpPacket::new_unchecked(&mut here[..rest_len]), &a);
             }
-            Layer::Esp(e) => e.emit(&mut EspHeader::new_unchecked(&mut here[..e.buffer_len()])),
+            Layer::Esp(e) => e.emit(&mut EspHeader::new_unchecked(&mut here[..lens[i]])),
             Layer::Raw(r) => here[..r.len()].copy_from_slice(r),
         }
     }

@@ -38,6 +38,7 @@ impl<'a> TlvIter<'a> {
 
 impl<'a> Iterator for TlvIter<'a> {
     type Item = Result<RawTlv<'a>>;
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.pos >= self.area.len() {
             return None;
@@ -99,7 +100,7 @@ pub fn write_pad(buf: &mut [u8]) {
 }
 
 /// Check that an option's Type octet at `offset` satisfies `x*n + y`.
-#[inline]
+#[inline(always)]
 pub fn check_align(offset: usize, x: usize, y: usize) -> Result<()> {
     if pad_for(offset, x, y) != 0 {
         return err(ErrorKind::BadAlignment, offset);

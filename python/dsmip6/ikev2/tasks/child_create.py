@@ -234,11 +234,12 @@ class ChildCreate:
         if self.rekey_spi_in is not None and self.rekey_spi_in in sa.children:
             from dsmip6.ikev2.tasks.child_delete import ChildDelete
 
-            sa.mgr.queue.appendleft(
+            sa.mgr.queue.insert(
+                0,
                 (
                     ExchangeType.INFORMATIONAL,
                     [ChildDelete(sa, True, spi_in=self.rekey_spi_in, reason="rekeyed")],
-                )
+                ),
             )
         return Status.DONE
 
