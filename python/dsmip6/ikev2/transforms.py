@@ -6,7 +6,6 @@ All primitives come from ``cryptography``. Private keys are derived from bytes o
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,12 +60,14 @@ def hmac_digest(algorithm: type[hashes.HashAlgorithm], key: bytes, data: bytes) 
     return h.finalize()
 
 
-def sha1(data: bytes) -> bytes:
-    """SHA-1 (NAT detection, CERTREQ hashes); not used for any security decision.
+_SHA1 = hashes.SHA1()
 
-    hashlib's OpenSSL SHA-1 in one call (a ``cryptography`` Hash object costs four times as much).
-    """
-    return hashlib.sha1(data).digest()
+
+def sha1(data: bytes) -> bytes:
+    """SHA-1 (NAT detection, CERTREQ hashes), from ``cryptography`` like every primitive here."""
+    h = hashes.Hash(_SHA1)
+    h.update(data)
+    return h.finalize()
 
 
 # ---------------------------------------------------------------------------------------------
