@@ -24,6 +24,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="HA data plane: the Rust binding cache (default) or the Python recorder",
     )
     parser.add_argument("--progress", action="store_true", help="report each phase on stderr")
+    parser.add_argument(
+        "--pcap",
+        metavar="FILE",
+        help="write every datagram delivered on the virtual network to FILE (raw-IP pcap;"
+        " at most 1000 UEs)",
+    )
+
+
+def _as_ip_packet(data: bytes, src: tuple[str, int], dst: tuple[str, int]) -> bytes:
+    """One delivered datagram as the IP packet a capture on the receiver would show.
+
+    The virtual network carries raw IPv6 packets (Mobility Header signalling, port 0) as they
+    are, and UDP payloads (IKE on 500/4500, RFC 5555 encapsulation on 4191) with their
+    endpoints; the latter get their IPv4 or IPv6 and UDP headers back here."""
+    from ipaddress import IPv4Address, ip_address
+
+    from dsmip6 import wire
+
+    if src[1] == 0 and dst[1] == 0:
+        return data
+    if isinstance(ip_address(src[0]), IPv4Address):
+        ip: object = wire.Ipv4Header(src[0], dst[0])
+    else:
+        ip = wire.Ipv6Header(src[0], dst[0])
+    return wire.build([ip, wire.UdpHeader(src[1], dst[1]), wire.Raw(data)])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--ues must be in 1..1000000")
     if not 0.0 <= args.loss < 0.5:
         raise ConfigError("--loss must be in [0, 0.5)")
+    if args.pcap is not None and args.ues > 1000:
+        raise ConfigError("--pcap records at most 1000 UEs")
     try:
         from dsmip6.sim.scenario import run_scenario
         from dsmip6.sim.world import HA4, HA6, RealWorld
@@ -51,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if args.progress:
             print(msg, file=sys.stderr, flush=True)
 
+    trace: list | None = [] if args.pcap is not None else None
     res = run_scenario(
         args.ues,
         make_ha=world.make_ha,
@@ -60,7 +88,18 @@ def run(args: argparse.Namespace) -> int:
         loss=args.loss,
         seed=args.seed,
         progress=progress,
+        trace=trace,
     )
+    if args.pcap is not None:
+        from dsmip6._pcap import write_pcap
+
+        delivered = [(t, d) for t, what, d in trace or () if what == "deliver"]
+        packets = [_as_ip_packet(*d) for _, d in delivered]
+        try:
+            write_pcap(args.pcap, packets, times=[t for t, _ in delivered])
+        except OSError as exc:
+            raise ConfigError(f"cannot write {args.pcap}: {exc.strerror}") from None
+        print(f"wrote {len(packets)} packets to {args.pcap}", file=sys.stderr)
     if args.json:
         print(json.dumps(res.to_dict(), indent=2))
     else:

@@ -149,10 +149,22 @@ def _trim(p: bytes) -> bytes:
     return p
 
 
-def write_pcap(path: str, packets: list[bytes], linktype: int = LINKTYPE_RAW) -> None:
-    """Write ``packets`` (already framed for ``linktype``) as a classic little-endian pcap."""
+def write_pcap(
+    path: str,
+    packets: list[bytes],
+    linktype: int = LINKTYPE_RAW,
+    times: list[float] | None = None,
+) -> None:
+    """Write ``packets`` (already framed for ``linktype``) as a classic little-endian pcap.
+
+    ``times`` gives each packet's time in seconds from the start of the capture (default:
+    one second apart)."""
+    if times is not None and len(times) != len(packets):
+        raise ValueError("one time per packet")
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype))
         for i, p in enumerate(packets):
-            f.write(struct.pack("<IIII", 1_700_000_000 + i, 0, len(p), len(p)))
+            usec = round((times[i] if times is not None else i) * 1_000_000)
+            sec, usec = divmod(usec, 1_000_000)
+            f.write(struct.pack("<IIII", 1_700_000_000 + sec, usec, len(p), len(p)))
             f.write(p)

@@ -20,7 +20,7 @@ from dsmip6.errors import LocalProtocolError
 from dsmip6.events import AttachCompleted, DetachCompleted, HandoverCompleted
 from dsmip6.ha import HomeAgent
 from dsmip6.mn import MobileNode
-from dsmip6.sim.net import NatBox, VirtualClock, VirtualNetwork
+from dsmip6.sim.net import Datagram, NatBox, VirtualClock, VirtualNetwork
 
 __all__ = ["PhaseResult", "SimResult", "run_scenario", "PHASES", "NAT_PUBLIC"]
 
@@ -118,10 +118,17 @@ def run_scenario(
     phase_timeout: float = 600.0,
     settle: float = 15.0,
     progress: Callable[[str], None] | None = None,
+    trace: list[tuple[float, str, Datagram]] | None = None,
 ) -> SimResult:
-    """Run the scenario; every UE goes through every phase in lockstep."""
+    """Run the scenario; every UE goes through every phase in lockstep.
+
+    ``trace``, when given, receives every network event ``(time, what, (data, src, dst))``
+    (``what`` is ``"deliver"``, ``"drop"`` or ``"unroutable"``): ``dsmip6 sim --pcap``
+    turns the deliveries into a capture.
+    """
     clock = VirtualClock()
     net = VirtualNetwork(clock, delay=0.005, loss=loss, seed=seed)
+    net.trace = trace
     ha = make_ha(dataplane)
     cpu = {"ha": 0.0}
 
