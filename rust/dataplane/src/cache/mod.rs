@@ -30,7 +30,7 @@ use std::sync::{Mutex, RwLock};
 
 use core::hash::BuildHasher;
 
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap};
 
 /// A point on the caller's clock, in microseconds (STYLE §1.4: time is an argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -214,11 +214,97 @@ fn split_id(id: u32) -> (usize, u32) {
     ((id >> SLOT_BITS) as usize, id & ((1 << SLOT_BITS) - 1))
 }
 
+/// Open-addressing (linear probing) table of record slots for one primary shard. A cell holds
+/// `tag << 32 | (slot + 1)` (0 = empty), the tag being the upper half of the key's hash, so a
+/// probe reads one cache line of cells and then the record itself: two memory touches per
+/// hit, as for a `dict`. Keys are not stored: they are read from the slab (via `key_of`).
+/// Load stays at most 3/4; removal shifts later cells back (no tombstones).
+#[derive(Default)]
+struct SlotTable {
+    cells: Vec<u64>,
+    len: usize,
+}
+
+impl SlotTable {
+    #[inline]
+    fn mask(&self) -> usize {
+        self.cells.len().wrapping_sub(1)
+    }
+
+    /// The cell index holding a slot for which `eq` holds, probing from `h`'s home.
+    #[inline]
+    fn find_pos(&self, h: u64, eq: impl Fn(u32) -> bool) -> Option<usize> {
+        if self.cells.is_empty() {
+            return None;
+        }
+        let mask = self.mask();
+        let tag = h >> 32;
+        let mut i = (h as usize) & mask;
+        loop {
+            let c = *self.cells.get(i)?;
+            if c == 0 {
+                return None;
+            }
+            if c >> 32 == tag && eq((c as u32).wrapping_sub(1)) {
+                return Some(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn place(cells: &mut [u64], h: u64, slot: u32) {
+        let mask = cells.len() - 1;
+        let mut i = (h as usize) & mask;
+        while cells[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        cells[i] = ((h >> 32) << 32) | u64::from(slot + 1);
+    }
+
+    /// Add `slot` (not present) under hash `h`; `hash_of` rehashes other slots on growth.
+    fn insert(&mut self, h: u64, slot: u32, hash_of: impl Fn(u32) -> u64) {
+        if (self.len + 1) * 4 > self.cells.len() * 3 {
+            let mut cells = vec![0u64; (self.cells.len() * 2).max(16)];
+            for &c in self.cells.iter().filter(|&&c| c != 0) {
+                let s = (c as u32).wrapping_sub(1);
+                Self::place(&mut cells, hash_of(s), s);
+            }
+            self.cells = cells;
+        }
+        Self::place(&mut self.cells, h, slot);
+        self.len += 1;
+    }
+
+    /// Remove the cell at `pos`, shifting back later cells of the same run (`hash_of` gives
+    /// a slot's home).
+    fn remove_at(&mut self, pos: usize, hash_of: impl Fn(u32) -> u64) {
+        let mask = self.mask();
+        let mut hole = pos;
+        self.cells[hole] = 0;
+        let mut j = pos;
+        loop {
+            j = (j + 1) & mask;
+            let c = self.cells[j];
+            if c == 0 {
+                break;
+            }
+            let home = (hash_of((c as u32).wrapping_sub(1)) as usize) & mask;
+            // `c` may fill the hole when the hole lies on its probe path [home, j).
+            if (hole.wrapping_sub(home) & mask) < (j.wrapping_sub(home) & mask) {
+                self.cells[hole] = c;
+                self.cells[j] = 0;
+                hole = j;
+            }
+        }
+        self.len -= 1;
+    }
+}
+
 /// One shard of the primary index: a dense slab of records with stable slots (freed slots are
-/// reused), and a hash table of slot numbers whose key (the HoA) is read through the slab, so
-/// no key is stored twice. The secondary indexes hold record ids (shard + slot), not keys.
+/// reused), and a table of slot numbers whose key (the HoA) is read through the slab, so no
+/// key is stored twice. The secondary indexes hold record ids (shard + slot), not keys.
 struct Primary<T> {
-    index: HashTable<u32>,
+    index: SlotTable,
     slab: Vec<Option<Stored<T>>>,
     free: Vec<u32>,
     hasher: DefaultHashBuilder,
@@ -227,7 +313,7 @@ struct Primary<T> {
 impl<T> Default for Primary<T> {
     fn default() -> Self {
         Self {
-            index: HashTable::new(),
+            index: SlotTable::default(),
             slab: Vec::new(),
             free: Vec::new(),
             hasher: DefaultHashBuilder::default(),
@@ -249,17 +335,20 @@ fn slot_key<T>(slab: &[Option<Stored<T>>], i: u32) -> Option<[u8; 16]> {
 
 impl<T> Primary<T> {
     #[inline]
-    fn find(&self, k: &[u8; 16]) -> Option<u32> {
+    fn find_pos(&self, k: &[u8; 16]) -> Option<usize> {
         let slab = &self.slab;
         self.index
-            .find(hoa_hash(&self.hasher, k), |&i| {
-                slot_key(slab, i) == Some(*k)
-            })
-            .copied()
+            .find_pos(hoa_hash(&self.hasher, k), |i| slot_key(slab, i) == Some(*k))
+    }
+
+    #[inline]
+    fn find(&self, k: &[u8; 16]) -> Option<u32> {
+        let c = *self.index.cells.get(self.find_pos(k)?)?;
+        Some((c as u32).wrapping_sub(1))
     }
 
     fn contains_key(&self, k: &[u8; 16]) -> bool {
-        self.find(k).is_some()
+        self.find_pos(k).is_some()
     }
 
     #[inline]
@@ -294,21 +383,19 @@ impl<T> Primary<T> {
             }
         };
         let (slab, hasher) = (&self.slab, &self.hasher);
-        self.index.insert_unique(hoa_hash(hasher, &k), slot, |&i| {
+        self.index.insert(hoa_hash(hasher, &k), slot, |i| {
             slot_key(slab, i).map_or(0, |key| hoa_hash(hasher, &key))
         });
         Some(slot)
     }
 
     fn remove(&mut self, k: &[u8; 16]) -> Option<Stored<T>> {
-        let slab = &self.slab;
-        let entry = self
-            .index
-            .find_entry(hoa_hash(&self.hasher, k), |&i| {
-                slot_key(slab, i) == Some(*k)
-            })
-            .ok()?;
-        let (slot, _) = entry.remove();
+        let pos = self.find_pos(k)?;
+        let slot = (self.index.cells[pos] as u32).wrapping_sub(1);
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        self.index.remove_at(pos, |i| {
+            slot_key(slab, i).map_or(0, |key| hoa_hash(hasher, &key))
+        });
         let st = self.slab.get_mut(slot as usize)?.take();
         self.free.push(slot);
         st

@@ -243,3 +243,28 @@ fn reused_slot_answers_only_its_own_keys() {
     assert_eq!(c.lookup_v4(old.ipv4_home_address.unwrap()), Some(old));
     assert_eq!(c.len(), 2);
 }
+
+/// Many removals in between inserts (probe runs shift back, tables grow): every present key
+/// is found, every removed one is not.
+#[test]
+fn churn_keeps_every_key_findable() {
+    let c = BindingCache::new();
+    for i in 0..20_000 {
+        c.insert(b(i)).unwrap();
+    }
+    for i in (0..20_000).filter(|i| i % 3 != 0) {
+        c.remove(b(i).home_address).unwrap();
+    }
+    for i in 20_000..25_000 {
+        c.insert(b(i)).unwrap();
+    }
+    for i in 0..25_000 {
+        let present = i >= 20_000 || i % 3 == 0;
+        assert_eq!(c.get(b(i).home_address).is_some(), present, "{i}");
+        assert_eq!(
+            c.lookup_v4(b(i).ipv4_home_address.unwrap()).is_some(),
+            present
+        );
+    }
+    assert_eq!(c.len(), 5_000 + 20_000usize.div_ceil(3));
+}
