@@ -24,16 +24,6 @@ static IPV4_ADDRESS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 /// An address given as `ipaddress.IPv6Address`/`IPv4Address` (fast path: their `_ip` int),
 /// `str`, 16- or 4-octet `bytes`, or `int` (IPv6).
 fn to_addr(obj: &Bound<'_, PyAny>) -> PyResult<IpAddr> {
-    // `str` first: pure-hex IPv6 text in one pass, no intermediate Python object.
-    if let Ok(s) = obj.cast::<PyString>() {
-        let text = s.to_str()?;
-        if let Some(a) = parse_v6_hex(text.as_bytes()) {
-            return Ok(IpAddr::V6(a));
-        }
-        return text
-            .parse()
-            .map_err(|_| PyValueError::new_err(format!("not an IP address: {s}")));
-    }
     let py = obj.py();
     let ty = obj.get_type();
     if ty.is(IPV6_ADDRESS.import(py, "ipaddress", "IPv6Address")?) {
@@ -43,6 +33,16 @@ fn to_addr(obj: &Bound<'_, PyAny>) -> PyResult<IpAddr> {
     if ty.is(IPV4_ADDRESS.import(py, "ipaddress", "IPv4Address")?) {
         let v: u32 = obj.getattr(pyo3::intern!(py, "_ip"))?.extract()?;
         return Ok(IpAddr::V4(v.into()));
+    }
+    // `str`: pure-hex IPv6 text in one pass, no intermediate Python object.
+    if let Ok(s) = obj.cast::<PyString>() {
+        let text = s.to_str()?;
+        if let Some(a) = parse_v6_hex(text.as_bytes()) {
+            return Ok(IpAddr::V6(a));
+        }
+        return text
+            .parse()
+            .map_err(|_| PyValueError::new_err(format!("not an IP address: {s}")));
     }
     if let Ok(i) = obj.cast::<PyInt>() {
         let v: u128 = i.extract()?;

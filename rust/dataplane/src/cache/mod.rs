@@ -491,7 +491,8 @@ impl Owns {
 pub struct BindingCache<T = ()> {
     by_hoa: Sharded<Primary<T>>,
     /// /64 home network prefixes (the common case, RFC 6275 §13 / 3GPP): upper 64 bits → id.
-    by_prefix64: Sharded<HashMap<u64, u32>>,
+    /// (Key as `[u8; 8]`: 12-octet buckets instead of 16.)
+    by_prefix64: Sharded<HashMap<[u8; 8], u32>>,
     /// Every other prefix length: (masked prefix, length) → id.
     by_prefix: Sharded<HashMap<PrefixKey, u32>>,
     by_v4: Sharded<HashMap<[u8; 4], u32>>,
@@ -580,7 +581,8 @@ impl<T> BindingCache<T> {
     fn prefix_owner(&self, p: [u8; 16], len: u8) -> Option<u32> {
         if len == 64 {
             let k = upper64(p);
-            self.by_prefix64.read(shard_of64(k), |m| m.get(&k).copied())
+            self.by_prefix64
+                .read(shard_of64(k), |m| m.get(&k.to_ne_bytes()).copied())
         } else {
             let k = (p, len);
             self.by_prefix.read(shard_of(&p), |m| m.get(&k).copied())
@@ -620,7 +622,8 @@ impl<T> BindingCache<T> {
         let p = mask(b.home_prefix.octets(), b.prefix_len);
         if b.prefix_len == 64 {
             let k = upper64(p);
-            self.by_prefix64.write(shard_of64(k), |m| m.insert(k, id));
+            self.by_prefix64
+                .write(shard_of64(k), |m| m.insert(k.to_ne_bytes(), id));
         } else {
             self.by_prefix
                 .write(shard_of(&p), |m| m.insert((p, b.prefix_len), id));
@@ -649,7 +652,8 @@ impl<T> BindingCache<T> {
         if keep_pk != Some((p, b.prefix_len)) {
             if b.prefix_len == 64 {
                 let k = upper64(p);
-                self.by_prefix64.write(shard_of64(k), |m| m.remove(&k));
+                self.by_prefix64
+                    .write(shard_of64(k), |m| m.remove(&k.to_ne_bytes()));
             } else {
                 self.by_prefix
                     .write(shard_of(&p), |m| m.remove(&(p, b.prefix_len)));
