@@ -70,6 +70,30 @@ def test_add_lookup_by_every_key():
         c.lookup("not-an-address")
 
 
+def test_str_lookup_every_text_form():
+    """Address text in any RFC 4291 section 2.2 form (case, zero runs, embedded IPv4) finds
+    the binding that ``ipaddress`` parses it to; malformed text raises ValueError."""
+    c = BindingCache()
+    specs = [spec(i) for i in range(20)]
+    for s in specs:
+        c.add(s)
+    s7 = specs[7]
+    for text in (
+        s7.home_address.exploded,
+        s7.home_address.exploded.upper(),
+        s7.home_address.compressed,
+        "2001:db8::7:0:0:0:1000",
+        "2001:db8:0:7::0.0.16.0",
+    ):
+        assert IPv6Address(text) == s7.home_address
+        assert c.lookup(text) is s7, text
+    assert c.lookup("2001:db8:0:7:1:2:3:4") is s7  # inside the /64
+    assert c.lookup("::ffff:10.0.0.7") is None  # an IPv4-mapped IPv6 address, not the IPv4 HoA
+    for bad in ("2001:db8::7::1000", "2001:db8:0:7:0:0:0:1000:1", "2001:db8:0:7:0:0:1000", ":::"):
+        with pytest.raises(ValueError):
+            c.lookup(bad)
+
+
 def test_add_update_remove_errors():
     c = BindingCache()
     c.add(spec(1))

@@ -1,5 +1,6 @@
 //! Binding cache with 1 M entries: lookup hit / miss, insert, and memory per entry (RSS
-//! growth while filling, read from /proc/self/statm; printed before the groups).
+//! growth while filling, read from /proc/self/statm; printed before the groups), each beside
+//! the same-run baseline std `HashMap<Ipv6Addr, Binding>` (HoA index only).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -56,8 +57,73 @@ fn cache(c: &mut Criterion) {
         (after - before) >> 20,
         (after - before) / u64::from(N)
     );
-    let mut g = c.benchmark_group("binding_cache_1M");
+    // Same-run baseline: std HashMap<Ipv6Addr, Binding> (SipHash), the same 1 M bindings keyed
+    // by HoA only (one index instead of five).
+    let before = rss_bytes();
+    let mut std_map: std::collections::HashMap<Ipv6Addr, Binding> =
+        std::collections::HashMap::new();
+    for i in 0..N {
+        let b = binding(i);
+        std_map.insert(b.home_address, b);
+    }
+    let after = rss_bytes();
+    println!(
+        "baseline std HashMap<Ipv6Addr, Binding>, {N} entries (HoA index only): RSS +{} MiB = {} bytes/entry",
+        (after - before) >> 20,
+        (after - before) / u64::from(N)
+    );
+    let mut g = c.benchmark_group("baseline_std_hashmap_1M");
     let mut k = 0u64;
+    g.bench_function("lookup_hit_hoa", |b| {
+        b.iter(|| {
+            k += 1;
+            black_box(std_map.get(&binding(spread(k)).home_address).copied())
+        });
+    });
+    g.bench_function("lookup_miss", |b| {
+        b.iter(|| {
+            k += 1;
+            let i = spread(k);
+            black_box(
+                std_map
+                    .get(&Ipv6Addr::new(
+                        0x2001,
+                        0xdb9,
+                        (i >> 16) as u16,
+                        i as u16,
+                        0,
+                        0,
+                        0,
+                        0x1000,
+                    ))
+                    .copied(),
+            )
+        });
+    });
+    g.bench_function("insert", |b| {
+        b.iter_custom(|iters| {
+            let mut total = std::time::Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let chunk = (iters - done).min(10_000) as u32;
+                let fresh: Vec<Binding> = (0..chunk).map(|j| binding(N + j)).collect();
+                let t = std::time::Instant::now();
+                for x in &fresh {
+                    std_map.insert(x.home_address, *x);
+                }
+                total += t.elapsed();
+                for x in &fresh {
+                    std_map.remove(&x.home_address);
+                }
+                done += u64::from(chunk);
+            }
+            total
+        });
+    });
+    g.finish();
+    drop(std_map);
+
+    let mut g = c.benchmark_group("binding_cache_1M");
     g.bench_function("lookup_hit_hoa", |b| {
         b.iter(|| {
             k += 1;

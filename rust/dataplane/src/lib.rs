@@ -11,6 +11,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod addr;
 pub mod cache;
 pub mod esp;
 pub mod seq;

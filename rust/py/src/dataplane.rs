@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 
+use dsmip6_dataplane::addr::parse_v6_hex;
 use dsmip6_dataplane::cache::{Binding, BindingCache, CareOf, Encapsulation, InboundKey, Instant};
 use dsmip6_dataplane::esp::{
     EspError, PacketSelectors, Sa, SaCounters, Sad, Selector, Spd, SpdAction, MAX_OVERHEAD,
@@ -33,9 +34,13 @@ fn to_addr(obj: &Bound<'_, PyAny>) -> PyResult<IpAddr> {
         let v: u32 = obj.getattr(pyo3::intern!(py, "_ip"))?.extract()?;
         return Ok(IpAddr::V4(v.into()));
     }
+    // `str`: pure-hex IPv6 text in one pass, no intermediate Python object.
     if let Ok(s) = obj.cast::<PyString>() {
-        return s
-            .to_str()?
+        let text = s.to_str()?;
+        if let Some(a) = parse_v6_hex(text.as_bytes()) {
+            return Ok(IpAddr::V6(a));
+        }
+        return text
             .parse()
             .map_err(|_| PyValueError::new_err(format!("not an IP address: {s}")));
     }

@@ -209,3 +209,62 @@ fn concurrent_update_and_lookup() {
     }
     assert_eq!(c.len(), 1000);
 }
+
+/// A removed binding's slot is reused by the next insert: none of the old binding's keys may
+/// lead to the new one, and every key of the new one answers.
+#[test]
+fn reused_slot_answers_only_its_own_keys() {
+    let c = BindingCache::new();
+    let (old, new) = (b(1), b(2));
+    c.insert(old).unwrap();
+    c.remove(old.home_address).unwrap();
+    c.insert(new).unwrap();
+    assert_eq!(c.get(old.home_address), None);
+    assert_eq!(
+        c.lookup_v6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 9, 9, 9, 9)),
+        None
+    );
+    assert_eq!(c.lookup_v4(old.ipv4_home_address.unwrap()), None);
+    let old_coa = old.care_of.addr();
+    assert_eq!(c.lookup_inbound(old_coa, InboundKey::UdpPort(4191)), None);
+    assert_eq!(c.lookup_inbound(old_coa, InboundKey::Spi(0x1001)), None);
+    assert_eq!(
+        c.lookup_v6(Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 9, 9, 9, 9)),
+        Some(new)
+    );
+    assert_eq!(c.lookup_v4(new.ipv4_home_address.unwrap()), Some(new));
+    let new_coa = new.care_of.addr();
+    assert_eq!(
+        c.lookup_inbound(new_coa, InboundKey::Spi(0x1002)),
+        Some(new)
+    );
+    // The old binding's keys are free again.
+    c.insert(old).unwrap();
+    assert_eq!(c.lookup_v4(old.ipv4_home_address.unwrap()), Some(old));
+    assert_eq!(c.len(), 2);
+}
+
+/// Many removals in between inserts (probe runs shift back, tables grow): every present key
+/// is found, every removed one is not.
+#[test]
+fn churn_keeps_every_key_findable() {
+    let c = BindingCache::new();
+    for i in 0..20_000 {
+        c.insert(b(i)).unwrap();
+    }
+    for i in (0..20_000).filter(|i| i % 3 != 0) {
+        c.remove(b(i).home_address).unwrap();
+    }
+    for i in 20_000..25_000 {
+        c.insert(b(i)).unwrap();
+    }
+    for i in 0..25_000 {
+        let present = i >= 20_000 || i % 3 == 0;
+        assert_eq!(c.get(b(i).home_address).is_some(), present, "{i}");
+        assert_eq!(
+            c.lookup_v4(b(i).ipv4_home_address.unwrap()).is_some(),
+            present
+        );
+    }
+    assert_eq!(c.len(), 5_000 + 20_000usize.div_ceil(3));
+}
