@@ -290,7 +290,8 @@ def test_wrong_res_is_notified_then_failure():
     assert server.machine_state is ServerState.NOTIFICATION
     # --> Notification response  <-- EAP-Failure
     answer = peer.process(notification)
-    assert answer is None or kind(answer)[0] == "RESPONSE"
+    assert kind(answer) == ("RESPONSE", "AKA", "NOTIFICATION")
+    assert peer.notification_code == 16384 and peer.machine_state is PeerState.FAILING
     failure = server.process(
         build_aka(EapCode.RESPONSE, parse_aka(notification).identifier, 23, 12, b"")
     )
@@ -371,6 +372,8 @@ def test_server_ignores_wrong_identifier_and_requests():
     response[1] ^= 0x55
     assert server.process(bytes(response)) == request  # re-sent, state unchanged
     assert server.process(request) == request  # a Request is not an answer
+    assert server.process(b"\x02\x01") == request  # unparseable EAP: discarded
+    assert server.process(bytes(response[:3])) == request
     response[1] ^= 0x55
     assert server.process(bytes(response))[0] == EapCode.SUCCESS
 
@@ -907,3 +910,25 @@ def test_bidding_down_protection():
     # Without the D bit the picky peer goes ahead.
     picky, server, _ = make_pair(peer_kwargs={"prefer_aka_prime": True})
     assert run(picky, server)[-1] == ("SUCCESS", None)
+
+
+def test_notification_phase_rules():
+    # P = 0 (after authentication) before any challenge round: refused.
+    peer, _, _ = make_pair()
+    early = build_aka(1, 4, 23, 12, word_attribute(AtType.AT_NOTIFICATION, 0))
+    assert kind(peer.process(early)) == ("RESPONSE", "AKA", "CLIENT_ERROR")
+    # S and P both set: refused.
+    peer, _, _ = make_pair()
+    both = build_aka(1, 4, 23, 12, word_attribute(AtType.AT_NOTIFICATION, 0xC000))
+    assert kind(peer.process(both)) == ("RESPONSE", "AKA", "CLIENT_ERROR")
+    # A success notification without result indication: refused.
+    peer, server, _ = make_pair()
+    server.process(peer.process(server.start()))
+    success = build_aka(1, 9, 23, 12, word_attribute(AtType.AT_NOTIFICATION, 32768))
+    assert kind(peer.process(success)) == ("RESPONSE", "AKA", "CLIENT_ERROR")
+    # A P = 1 failure before authentication is answered without AT_MAC.
+    peer, _, _ = make_pair()
+    failure = build_aka(1, 5, 23, 12, word_attribute(AtType.AT_NOTIFICATION, 16384))
+    answer = peer.process(failure)
+    assert answer == build_aka(2, 5, 23, 12, b"")
+    assert peer.machine_state is PeerState.FAILING

@@ -68,6 +68,8 @@ def test_fips186_2_prf_nist_example():
         "2070b3223dba372fde1c0ffc7b2e3b498b2606143c6c18bacb0f6c55babb13788e20d737a3275116"
     )
     assert _crypto.fips186_2_prf(xkey, 160)[:40] == out
+    # The pure-Python fallback path gives the same output.
+    assert _crypto._python_prf(xkey, 160) == _crypto.fips186_2_prf(xkey, 160)
     with pytest.raises(ValueError):
         _crypto.fips186_2_prf(xkey[:19], 40)
 

@@ -234,3 +234,30 @@ def test_random_mutations_never_raise_and_never_leak_state():
 def test_encode_chain_types():
     first, raw = encode_chain([NoncePayload(b"n" * 16), NotifyPayload(Notify.COOKIE, b"c")])
     assert first == PayloadType.NONCE and raw[0] == PayloadType.NOTIFY and raw[20] == 0
+
+
+def test_bad_pfs_ke_from_authenticated_peer_is_refused_not_raised():
+    """A CREATE_CHILD_SA whose KE data is not a valid point: INVALID_SYNTAX, no exception."""
+    from dsmip6.ikev2.constants import DhId
+    from dsmip6.ikev2.tasks._proposals import child_proposals as cp
+
+    ue, ha, clock = psk_pair(
+        ue_kw={"child_proposals": ["aes128gcm16-ecp256"]},
+        ha_kw={"child_proposals": ["aes128gcm16-ecp256"]},
+    )
+    ue.connect(UE, HA, 0.0)
+    run(ue, ha, clock)
+    events(ue), events(ha)
+    sa = ue._live()
+    msg = sa.new_message(36, response=False, message_id=sa.mgr.next_mid)
+    msg.encrypted = [
+        SaPayload(cp(ue.config.child_proposals, b"\x00\x00\x99\x99", True)),
+        NoncePayload(b"n" * 32),
+        KePayload(DhId.ECP_256, b"\x01" * 64),  # not on the curve
+        TsPayload((TrafficSelector.mobility_header(HOA),), True),
+        TsPayload((TrafficSelector.mobility_header("2001:db8:ffff::1"),), False),
+    ]
+    ha.receive_datagram(msg.encode(sa.sk), UE, HA, 0.0)
+    (resp,) = ha.datagrams_to_send(0.0)
+    r, _ = decode_message(resp[0], sa.sk)
+    assert r.notify(Notify.INVALID_SYNTAX) is not None and events(ha) == []

@@ -195,7 +195,7 @@ def test_ha_certificate_ue_psk(kind):
     ue_cfg = InitiatorConfig("ue@example.org", psk=PSK, trust_anchors=[ca], peer_psk=None)
     ha_cfg = ResponderConfig(
         "ha.example.org",
-        certificate=cert,
+        cert=cert,  # contract D spelling (alias of certificate=)
         private_key=key,
         peer_psk=PSK,
         address_assigner=assigner_factory(),
@@ -751,3 +751,21 @@ def test_redirect_in_ike_auth_after_authentication():
     assert ev.new_gateway == "ha2.example.org"
     assert seen == [(UE[0], None), (UE[0], "ue@example.org")]
     assert ue.ike_sa_id is None and ha._sas == {} and events(ha) == []
+
+
+@pytest.mark.parametrize(("unix_time", "ok"), [(1767225600.0, True), (1700000000.0, False)])
+def test_certificate_validity_checked_with_injected_wall_clock(unix_time, ok):
+    """Certificates valid from 2025-01-01: accepted in 2026, refused in 2023."""
+    ca, cert, key = make_ca_and_cert("ecdsa", "ha.example.org")
+    ue_cfg = InitiatorConfig(
+        "ue@example.org", psk=PSK, trust_anchors=[ca], wall_clock=lambda: unix_time
+    )
+    ha_cfg = ResponderConfig("ha.example.org", cert=cert, private_key=key, peer_psk=PSK)
+    ue, ha = IkeInitiator(ue_cfg, rng=make_rng("u")), IkeResponder(ha_cfg, rng=make_rng("h"))
+    ue.connect(UE, HA, 0.0)
+    run(ue, ha, Clock())
+    if ok:
+        assert_events(ue, [IkeSaEstablished, ChildSaEstablished])
+    else:
+        (ev,) = assert_events(ue, [IkeAuthFailed])
+        assert "validity" in ev.reason

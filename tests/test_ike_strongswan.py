@@ -1,7 +1,7 @@
 """Interop with strongSwan 5.9.8 (charon + kernel-libipsec) in network namespaces.
 
-* our responder (HA role) with charon initiating: PSK and our RSA certificate,
-  AES-GCM-16 + X25519;
+* our responder (HA role) with charon initiating: PSK with AES-GCM-16 + X25519, and our RSA
+  certificate with AES-CBC + HMAC-SHA-256 + group 19;
 * our initiator (UE role) with charon responding: charon's ECDSA certificate, our PSK,
   AES-CBC + HMAC-SHA-256 + group 19, configuration attributes from a charon pool
   (16 = home prefix in charon's 17-octet form, 19 = HA address, INTERNAL_IP4_ADDRESS);
@@ -113,8 +113,14 @@ def ping_through_child(driver: UdpDriver, child, our_inner: str, peer: str) -> N
         assert bytes(reply[ICMP].payload) == payload
 
 
-@pytest.mark.parametrize("our_auth", ["psk", "rsa-cert"])
-def test_charon_initiates_to_our_responder(our_auth):
+@pytest.mark.parametrize(
+    ("our_auth", "ike", "esp", "algorithm"),
+    [
+        ("psk", "aes128gcm16-prfsha256-x25519", "aes128gcm16", "aes-gcm-128"),
+        ("rsa-cert", "aes128-sha256-ecp256", "aes128-sha256", "aes-cbc-hmac-sha256"),
+    ],
+)
+def test_charon_initiates_to_our_responder(our_auth, ike, esp, algorithm):
     require_tools()
     files: dict[str, bytes] = {}
     if our_auth == "psk":
@@ -131,7 +137,7 @@ connections {{
     version = 2
     local_addrs = {SS_V4}
     remote_addrs = {US_V4}
-    proposals = aes128gcm16-prfsha256-x25519
+    proposals = {ike}
     local {{
       auth = psk
       id = charon.example.org
@@ -144,7 +150,7 @@ connections {{
       c {{
         local_ts = {SS_INNER}/32
         remote_ts = {US_INNER}/32
-        esp_proposals = aes128gcm16
+        esp_proposals = {esp}
         mode = tunnel
       }}
     }}
@@ -161,8 +167,8 @@ secrets {{
     ha = IkeResponder(
         ResponderConfig(
             "us.example.org",
-            proposals=["aes128gcm16-prfsha256-x25519"],
-            child_proposals=["aes128gcm16"],
+            proposals=[ike],
+            child_proposals=[esp],
             **ha_kw,
         ),
         rng=make_rng(f"ss-resp-{our_auth}"),
@@ -183,7 +189,7 @@ secrets {{
             assert est.nat_detected  # libipsec fakes a NAT: IKE and ESP float to 4500
             assert est.local == (US_V4, 4500) and est.remote == (SS_V4, 4500)
             child = next(e for e in driver.events if isinstance(e, ChildSaEstablished)).child
-            assert child.mode == "tunnel" and child.algorithm == "aes-gcm-128"
+            assert child.mode == "tunnel" and child.algorithm == algorithm
             assert child.udp_encap == (4500, 4500)
             sas = charon.swanctl("--list-sas")
             assert "ESTABLISHED" in sas and "INSTALLED, TUNNEL" in sas, sas

@@ -314,3 +314,12 @@ def test_ue_programs_its_own_tunnel_after_each_ba():
         p.ue.detach("internet", p.clock.now)
         roundtrip_until_done(p.ue, p.ha, p.clock)
         assert ue_dp.bindings == {}
+
+
+def test_network_detach_reports_once():
+    with ue_and_ha() as p:
+        attach(p)
+        p.ha.revoke(p.ue.home_address("internet"), p.clock.now)
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        kinds = [type(e) for e in events(p.ue)]
+        assert kinds == [NetworkDetached]

@@ -132,6 +132,7 @@ class _Pdn:
         self.child_requested = False
         self.ike_tries = 0
         self.programmed = False
+        self.revoked = False
 
 
 class MobileNode:
@@ -380,6 +381,7 @@ class MobileNode:
         p.force_udp = False
         p.resyncs = 0
         p.ike_tries = 0
+        p.revoked = False
 
     def _local_addr(self, p: _Pdn) -> str:
         if self.coa6 is not None:
@@ -610,10 +612,10 @@ class MobileNode:
                 else:
                     self._discover(p, now)
                 return
-            if p.dereg_acked or prev is UeState.IKE_DELETING:
-                self._events.append(DetachCompleted(p.apn, acknowledged=p.dereg_acked))
+            if p.revoked:
+                p.revoked = False  # NetworkDetached was already reported for the BRI
             else:
-                self._events.append(DetachCompleted(p.apn, acknowledged=False))
+                self._events.append(DetachCompleted(p.apn, acknowledged=p.dereg_acked))
         else:
             # The HA deleted the IKE SA: RFC 4877 §9, the HoA and bindings are gone.
             self._events.append(NetworkDetached(p.apn, None))
@@ -932,6 +934,7 @@ class MobileNode:
             self._events.append(NetworkDetached(p.apn, bri.trigger, ipv4_only=True))
             return
         self._move_state(p, _state.BriAccepted)
+        p.revoked = True
         self._unprogram(p)
         for kind in ("bu", "refresh", "expire"):
             self.timers.cancel((p.apn, kind))

@@ -15,6 +15,7 @@ The tools must be installed (``make test`` installs them): missing tools FAIL th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import socket
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from dsmip6.aka import AkaStatus, Usim
+from dsmip6.aka import AkaResult, AkaStatus, Usim
 from dsmip6.eap import (
     EapAkaPeer,
     EapAkaPrimePeer,
@@ -216,8 +217,32 @@ def test_hostapd_refuses_our_peer_with_wrong_key(workdir):
     assert peer.state == "failure" and recv is None and send is None
 
 
+class _WrongResUsim(Usim):
+    """A USIM whose RES is off by one bit (CK/IK right, so AT_MAC still verifies)."""
+
+    def authenticate(self, rand: bytes, autn: bytes) -> AkaResult:
+        result = super().authenticate(rand, autn)
+        if result.res is None:
+            return result
+        return dataclasses.replace(result, res=bytes([result.res[0] ^ 1]) + result.res[1:])
+
+
+def test_hostapd_failure_notification_reaches_our_peer(workdir):
+    # hostapd finds RES wrong (the MAC is right): it sends AKA-Notification "General failure"
+    # (no AT_MAC, P bit set, RFC 4187 §6.3.2); our peer answers it and gets EAP-Failure.
+    peer = EapAkaPeer(_WrongResUsim(K, OPC), permanent_nai(IMSI), rng=os.urandom)
+    seen, recv, send, proc, _ = _peer_against_hostapd(workdir, peer, _store())
+    assert seen[-1] == f"radius-{ACCESS_REJECT}", seen
+    assert "eap-23-12>12" in seen, seen
+    assert peer.notification_code == 16384
+    assert peer.state == "failure" and peer.msk is None
+
+
 def test_our_aka_prime_peer_against_hostapd(workdir):
-    peer = EapAkaPrimePeer(Usim(K, OPC), permanent_nai(IMSI, prime=True), rng=os.urandom)
+    # hostapd's access network name for AKA' is "WLAN"; our peer checks AT_KDF_INPUT against it.
+    peer = EapAkaPrimePeer(
+        Usim(K, OPC), permanent_nai(IMSI, prime=True), rng=os.urandom, network_name="WLAN"
+    )
     seen, recv, send, proc, _ = _peer_against_hostapd(workdir, peer, _store())
     assert seen[-1] == f"radius-{ACCESS_ACCEPT}", (seen, proc.output()[-4000:])
     assert peer.method == 50 and peer.state == "success"
@@ -313,6 +338,7 @@ class ExternalUsim:
         self.sock.send(b"ATTACH")
         assert self._recv_reply() == "OK"
         self.answers: list[str] = []
+        self.corrupt_res = False
 
     def _recv_reply(self) -> str:
         deadline = time.monotonic() + 5
@@ -337,6 +363,10 @@ class ExternalUsim:
                 continue
             rid, rand, autn = m.group(1), bytes.fromhex(m.group(2)), bytes.fromhex(m.group(3))
             result = self.usim.authenticate(rand, autn)
+            if result.res is not None and self.corrupt_res:
+                result = dataclasses.replace(
+                    result, res=bytes([result.res[0] ^ 1]) + result.res[1:]
+                )
             if result.status is AkaStatus.SUCCESS:
                 answer = f"UMTS-AUTH:{result.ik.hex()}:{result.ck.hex()}:{result.res.hex()}"
             elif result.status is AkaStatus.SYNC_FAILURE:
@@ -358,6 +388,7 @@ def _eapol_test_against_our_server(
     method: str = "AKA",
     phase1: str | None = None,
     reauths: int = 0,
+    corrupt_res: bool = False,
     **front_kwargs: object,
 ) -> tuple[int, str, RadiusEapFrontEnd, ExternalUsim]:
     eapol_test = find_tool("eapol_test")
@@ -402,6 +433,7 @@ def _eapol_test_against_our_server(
         sim = None
         try:
             sim = ExternalUsim(ctrl_dir / "dsmeap", workdir / "ext-usim.sock", usim)
+            sim.corrupt_res = corrupt_res
             sim.serve(proc)
             rc = proc.wait(timeout=25)
         finally:
@@ -550,6 +582,19 @@ def test_eapol_test_bidding_down_protection(workdir, bidding):
     else:
         assert rc == 0, log[-3000:]
         assert _eapol_test_keys(log) == (server.msk, server.emsk)
+
+
+def test_eapol_test_gets_our_failure_notification(workdir):
+    # eapol_test's RES is wrong (its MAC is right): our server answers with AKA-Notification
+    # "General failure" (16384), eapol_test answers it, then EAP-Failure / Access-Reject.
+    rc, log, front, sim = _eapol_test_against_our_server(
+        workdir, Usim(K, OPC), _store(), corrupt_res=True
+    )
+    assert rc != 0
+    (server,) = front.finished
+    assert server.state == "failure" and server.failure_reason == "RES does not match XRES"
+    assert "EAP-SIM: AT_NOTIFICATION 16384" in log
+    assert "Generating EAP-AKA Notification" in log
 
 
 def test_eapol_test_refused_by_our_server_with_wrong_key(workdir):

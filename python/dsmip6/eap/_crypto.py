@@ -95,7 +95,23 @@ def _sha1_compress_python(state: tuple[int, int, int, int, int], block: bytes) -
 _SHA_CTX_SIZE = 96
 
 
-def _load_openssl_transform() -> Callable[[tuple[int, int, int, int, int], bytes], bytes] | None:
+_Compress = Callable[[tuple[int, int, int, int, int], bytes], bytes]
+_ZERO_44 = bytes(44)
+_MOD160 = 1 << 160
+
+
+def _prf_loop(g_int: Callable[[bytes], int], xkey: bytes, length: int) -> bytes:
+    """The FIPS 186-2 generator loop over a G that returns the 160-bit chaining value."""
+    x = int.from_bytes(xkey, "big")
+    out = bytearray()
+    while len(out) < length:
+        w = g_int(x.to_bytes(20, "big") + _ZERO_44)
+        out += w.to_bytes(20, "big")
+        x = (1 + x + w) % _MOD160
+    return bytes(out[:length])
+
+
+def _load_openssl_transform() -> tuple[_Compress, Callable[[bytes, int], bytes]] | None:
     name = ctypes.util.find_library("crypto")
     if name is None:
         return None
@@ -103,16 +119,39 @@ def _load_openssl_transform() -> Callable[[tuple[int, int, int, int, int], bytes
         transform = ctypes.CDLL(name).SHA1_Transform
     except (OSError, AttributeError):
         return None
-    transform.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    transform.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     transform.restype = None
-    tail = bytes(_SHA_CTX_SIZE - 20)
+    native_words = struct.Struct("=5I")
+    iv_native = native_words.pack(*_SHA1_IV)
+    memmove = ctypes.memmove
 
     def compress(state: tuple[int, int, int, int, int], block: bytes) -> bytes:
-        ctx = ctypes.create_string_buffer(struct.pack("=5I", *state) + tail, _SHA_CTX_SIZE)
-        transform(ctx, block)
-        return struct.pack(">5I", *struct.unpack_from("=5I", ctx.raw))
+        ctx = ctypes.create_string_buffer(_SHA_CTX_SIZE)
+        addr = ctypes.addressof(ctx)
+        memmove(addr, native_words.pack(*state), 20)
+        transform(addr, block)
+        return struct.pack(">5I", *native_words.unpack_from(ctx))
 
-    return compress
+    ctx_type = ctypes.c_char * _SHA_CTX_SIZE
+    unpack = native_words.unpack_from
+
+    def prf(xkey: bytes, length: int) -> bytes:
+        # One SHA_CTX per call (no shared state between threads), reset to the IV per block.
+        # The _prf_loop generator inlined (it runs 8 times per EAP-AKA authentication).
+        ctx = ctx_type()
+        addr = ctypes.addressof(ctx)
+        x = int.from_bytes(xkey, "big")
+        out = bytearray()
+        while len(out) < length:
+            memmove(addr, iv_native, 20)
+            transform(addr, x.to_bytes(20, "big") + _ZERO_44)
+            h0, h1, h2, h3, h4 = unpack(ctx)
+            w = (h0 << 128) | (h1 << 96) | (h2 << 64) | (h3 << 32) | h4
+            out += w.to_bytes(20, "big")
+            x = (1 + x + w) % _MOD160
+        return bytes(out[:length])
+
+    return compress, prf
 
 
 def _self_test(compress: Callable[[tuple[int, int, int, int, int], bytes], bytes]) -> bool:
@@ -125,12 +164,19 @@ def _self_test(compress: Callable[[tuple[int, int, int, int, int], bytes], bytes
     return compress(_SHA1_IV, padded) == digest.finalize()
 
 
-_openssl = _load_openssl_transform()
-if _openssl is not None and _self_test(_openssl):
-    _compress = _openssl
+def _python_prf(xkey: bytes, length: int) -> bytes:
+    return _prf_loop(
+        lambda block: int.from_bytes(_sha1_compress_python(_SHA1_IV, block), "big"), xkey, length
+    )
+
+
+_loaded = _load_openssl_transform()
+_openssl = _loaded[0] if _loaded is not None else None
+if _loaded is not None and _self_test(_loaded[0]):
+    _compress, _prf = _loaded
     _BACKEND = "openssl-SHA1_Transform"
 else:  # pragma: no cover - depends on the system libcrypto
-    _compress = _sha1_compress_python
+    _compress, _prf = _sha1_compress_python, _python_prf
     _BACKEND = "python"
     if not _self_test(_compress):
         raise ImportError("SHA-1 compression self-test failed")
@@ -151,21 +197,13 @@ def sha1_compress(block: bytes, state: tuple[int, int, int, int, int] = _SHA1_IV
 # ------------------------------------------------------------------------------------------
 # FIPS 186-2 PRF and the EAP-AKA key schedule (RFC 4187 §7)
 
-_ZERO_44 = bytes(44)
-_MOD160 = 1 << 160
-
 
 def fips186_2_prf(xkey: bytes, length: int) -> bytes:
-    """FIPS 186-2 change notice 1 generator with b = 160, XSEED = 0, no mod q (RFC 4187 §7)."""
+    """FIPS 186-2 change notice 1 generator with b = 160, XSEED = 0, no mod q (RFC 4187 §7):
+    per 20-octet block, w = G(XKEY) and XKEY = (1 + XKEY + w) mod 2^160."""
     if len(xkey) != 20:
         raise ValueError("XKEY must be 20 octets")
-    x = int.from_bytes(xkey, "big")
-    out = bytearray()
-    while len(out) < length:
-        w = _compress(_SHA1_IV, x.to_bytes(20, "big") + _ZERO_44)
-        out += w
-        x = (1 + x + int.from_bytes(w, "big")) % _MOD160
-    return bytes(out[:length])
+    return _prf(xkey, length)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +250,10 @@ def derive_reauth_keys(
 # EAP-AKA' (RFC 5448 §3.3, RFC 9048 §3.3; TS 33.402 Annex A.2)
 
 
+_SHA1 = hashes.SHA1()  # stateless algorithm descriptors, built once
+_SHA256 = hashes.SHA256()
+
+
 def _hmac(algorithm: hashes.HashAlgorithm, key: bytes, data: bytes) -> bytes:
     h = crypto_hmac.HMAC(key, algorithm)
     h.update(data)
@@ -231,7 +273,7 @@ def aka_prime_ck_ik(
         + sqn_xor_ak
         + (6).to_bytes(2, "big")
     )
-    out = _hmac(hashes.SHA256(), ck + ik, s)
+    out = _hmac(_SHA256, ck + ik, s)
     return out[:16], out[16:]
 
 
@@ -241,7 +283,7 @@ def prf_prime(key: bytes, seed: bytes, length: int) -> bytes:
     t = b""
     i = 1
     while len(out) < length:
-        t = _hmac(hashes.SHA256(), key, t + seed + bytes([i]))
+        t = _hmac(_SHA256, key, t + seed + bytes([i]))
         out += t
         i += 1
     return bytes(out[:length])
@@ -273,8 +315,7 @@ def compute_mac(
 ) -> bytes:
     """AT_MAC value: HMAC-SHA1-128 (AKA, RFC 4187 §10.15) or HMAC-SHA-256-128 (AKA', RFC 5448
     §3.1) over the EAP packet with the MAC value zeroed, followed by the message-specific data."""
-    algorithm: hashes.HashAlgorithm = hashes.SHA256() if prime else hashes.SHA1()
-    return _hmac(algorithm, k_aut, packet_zeroed + extra)[:16]
+    return _hmac(_SHA256 if prime else _SHA1, k_aut, packet_zeroed + extra)[:16]
 
 
 def verify_mac(

@@ -99,7 +99,8 @@ class InMemorySubscriberStore:
         if sub is None:
             return None
         sqn = next_sqn(sub.sqn, self.ind_bits)
-        self._subs[imsi] = replace(sub, sqn=sqn)
+        # the constructor directly: dataclasses.replace walks the fields (measurable per AKA run)
+        self._subs[imsi] = Subscriber(sub.imsi, sub.k, sub.opc, sqn, sub.amf, sub.apns)
         return generate_vector(self._milenage[imsi], sqn, sub.amf, rand)
 
     def resynchronise(self, imsi: str, rand: bytes, auts: bytes) -> bool:

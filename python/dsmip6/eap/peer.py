@@ -463,9 +463,12 @@ class EapAkaPeer:
             raise _Reject("more than one notification round")
         if s_bit and p_bit:
             raise _Reject("notification with both S and P bits")
-        after_auth = self._state is PeerState.CHALLENGE
-        if p_bit == after_auth:
-            raise _Reject("notification phase bit does not match the exchange phase")
+        # P = 0 ("after authentication", MAC-protected) needs a challenge round we answered.
+        # P = 1 failure codes may also follow our challenge response: the server did not
+        # authenticate us (e.g. RES wrong) and says so before success (RFC 4187 §6.3.2;
+        # hostapd and our server send 16384 there).
+        if not p_bit and self._state is not PeerState.CHALLENGE:
+            raise _Reject("notification after authentication outside the challenge phase")
         if s_bit and not self._result_ind_used:
             raise _Reject("success notification without result indication")
         mac = msg.get(_A.AT_MAC)

@@ -11,8 +11,9 @@ Theory of operation
    AT_MAC / AT_CHECKCODE / RES verification is answered with an AKA-Notification "General
    failure" (16384, RFC 4187 §6.3.2) and the response to that with EAP-Failure. Client-Error
    and Authentication-Reject are answered with EAP-Failure directly (§6.3.3). A response
-   whose Identifier is not the one of the outstanding request is ignored and the request is
-   sent again (RFC 3748 §4.1). After the end, the final packet is returned again.
+   whose EAP header does not parse, or whose Identifier is not the one of the outstanding
+   request, is discarded and the request returned again (RFC 3748 §4, §4.1). After the end,
+   the final packet is returned again.
 3. Synchronization-Failure: AUTS goes to the subscriber store (``resynchronise``); if MAC-S
    verifies a new vector is fetched and a new challenge sent, at most ``max_resync`` times.
 4. Identity rounds: the server asks ANY → FULLAUTH → PERMANENT as configured, escalating when
@@ -227,8 +228,8 @@ class EapAkaServer:
             return self._last_request
         try:
             pkt = EapPacket.parse(eap_response)
-        except MalformedPacket as exc:
-            return self._error(f"unparseable response: {exc}")
+        except MalformedPacket:
+            return self._last_request  # RFC 3748 §4: silently discarded; the request stands
         if pkt.code != EapCode.RESPONSE or pkt.identifier != self._identifier:
             return self._last_request  # RFC 3748 §4.1: not an answer to our request
         if self._state is ServerState.NOTIFICATION:

@@ -4,6 +4,7 @@ timers and the event queue (STYLE §1.1: bytes and ``now`` in; datagrams, timers
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -102,6 +103,8 @@ class Engine:
         self._child_spis: set[int] = set()
         self._next_id = 1
         self._retired: list[IkeSa] = []
+        self._timers: list[tuple[float, int, IkeSa]] = []
+        self._timer_seq = 0
 
     # ------------------------------------------------------------------ helpers for IkeSa
     def _queue_datagram(self, data: bytes, local: Address, remote: Address) -> None:
@@ -199,9 +202,10 @@ class Engine:
         self._retired.append(old)
         self._events.append(IkeSaRekeyed(new.id, spi_i, spi_r))
         if we_initiated:
-            old.mgr.queue.appendleft(
-                (ExchangeType.INFORMATIONAL, [IkeDelete(old, True, reason="rekeyed-away")])
+            old.mgr.queue.insert(
+                0, (ExchangeType.INFORMATIONAL, [IkeDelete(old, True, reason="rekeyed-away")])
             )
+        self._touch(new)
 
     def _on_established(self, sa: IkeSa) -> None:
         pass
@@ -227,16 +231,20 @@ class Engine:
             header = decode_header(raw)
         except MalformedPacket:
             return
-        self._dispatch(header, raw, src, dst, now)
+        sa = self._dispatch(header, raw, src, dst, now)
+        if sa is not None:
+            self._touch(sa)
 
     def _dispatch(
         self, header: IkeHeader, data: bytes, src: Address, dst: Address, now: float
-    ) -> None:
+    ) -> IkeSa | None:
+        """Hand the message to the IKE SA owning our SPI; returns that SA (or None)."""
         ours = header.spi_r if header.initiator else header.spi_i
         sa = self._by_spi.get(ours)
         if sa is None:
-            return
+            return None
         sa.receive(header, data, src, dst, now, lambda m: request_tasks(sa, m))
+        return sa
 
     def datagrams_to_send(self, now: float) -> list[Datagram]:
         """Datagrams to transmit: ``(udp_payload, local, remote)``; on port 4500 the payload
@@ -244,17 +252,41 @@ class Engine:
         out, self._out = self._out, []
         return out
 
+    # Timers: one heap of (deadline, seq, sa) with lazy invalidation. An SA's deadline can only
+    # change when it is touched (a datagram, an API call, its own timer), so every entry point
+    # re-computes the deadline of the SA it touched; entries whose deadline is no longer the SA's
+    # current one are skipped. get_timer/handle_timer cost O(log n) in the number of IKE SAs.
+
+    def _touch(self, sa: IkeSa) -> None:
+        t = sa.get_timer() if sa.alive else None
+        if t != sa.timer_at:
+            sa.timer_at = t
+            if t is not None:
+                self._timer_seq += 1
+                heapq.heappush(self._timers, (t, self._timer_seq, sa))
+
     def get_timer(self) -> float | None:
         """The earliest instant ``handle_timer`` must be called at, or None."""
-        timers = [t for sa in self._all_sas() if (t := sa.get_timer()) is not None]
-        return min(timers) if timers else None
+        heap = self._timers
+        while heap:
+            t, _, sa = heap[0]
+            if sa.alive and sa.timer_at == t:
+                return t
+            heapq.heappop(heap)
+        return None
 
     def handle_timer(self, now: float) -> None:
         """Run every timer due at ``now`` (retransmissions, half-open expiry, liveness)."""
-        for sa in self._all_sas():
-            t = sa.get_timer()
-            if t is not None and t <= now:
-                sa.handle_timer(now)
+        heap = self._timers
+        due: list[IkeSa] = []
+        while heap and heap[0][0] <= now:
+            t, _, sa = heapq.heappop(heap)
+            if sa.alive and sa.timer_at == t:
+                due.append(sa)
+        for sa in due:
+            sa.timer_at = None
+            sa.handle_timer(now)
+            self._touch(sa)
 
     def next_event(self) -> IkeEvent | None:
         """The next event, or None. Drain after every call that may have produced some."""
@@ -283,6 +315,7 @@ class Engine:
             raise LocalProtocolError("empty traffic selectors")
         task = ChildCreate(sa, True, ts_i=tsi, ts_r=tsr, mode=mode)
         sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [task], now)
+        self._touch(sa)
 
     def _delete_child(self, sa: IkeSa, spi_in: int, now: float) -> None:
         from dsmip6.errors import LocalProtocolError
@@ -292,6 +325,7 @@ class Engine:
         sa.mgr.queue_exchange(
             ExchangeType.INFORMATIONAL, [ChildDelete(sa, True, spi_in=spi_in)], now
         )
+        self._touch(sa)
 
     def _rekey_child(self, sa: IkeSa, spi_in: int, now: float) -> None:
         from dsmip6.errors import LocalProtocolError
@@ -308,12 +342,14 @@ class Engine:
             rekey_spi_in=spi_in,
         )
         sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [task], now)
+        self._touch(sa)
 
     def _delete_ike(self, sa: IkeSa, now: float) -> None:
         if sa.state == SaState.ESTABLISHED:
             sa.mgr.queue_exchange(ExchangeType.INFORMATIONAL, [IkeDelete(sa, True)], now)
         else:
             sa.die(now, reason="deleted", auth_failed="deleted")
+        self._touch(sa)
 
     def _rekey_ike(self, sa: IkeSa, now: float) -> None:
         from dsmip6.errors import LocalProtocolError
@@ -321,11 +357,14 @@ class Engine:
         if sa.state != SaState.ESTABLISHED:
             raise LocalProtocolError("IKE rekey needs an established IKE SA")
         sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [IkeRekey(sa, True)], now)
+        self._touch(sa)
 
     def _liveness(self, sa: IkeSa, now: float) -> None:
         sa.mgr.queue_exchange(ExchangeType.INFORMATIONAL, [IkeDpd(sa, True)], now)
+        self._touch(sa)
 
     def _move(self, sa: IkeSa, local: Any, remote: Any) -> None:
         sa.local, sa.remote = norm_address(local), norm_address(remote)
         for child in list(sa.children.values()):
             _ = child  # child SAs are keyed on the HoA: nothing to change (RFC 4877 §4.4)
+        self._touch(sa)

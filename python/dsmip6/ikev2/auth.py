@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
@@ -42,6 +42,19 @@ class AuthError(Exception):
     """AUTH or certificate check failed (turned into AUTHENTICATION_FAILED)."""
 
 
+@functools.lru_cache(maxsize=256)
+def _str_id(identity: str) -> tuple[int, bytes]:
+    """(ID type, data) of a configured identity string (pure; cached: the HA's own identity is
+    the same for every handshake and the address parse is not free)."""
+    try:
+        addr = ipaddress.ip_address(identity)
+    except ValueError:
+        pass
+    else:
+        return (IdType.IPV4_ADDR if addr.version == 4 else IdType.IPV6_ADDR), addr.packed
+    return (IdType.RFC822_ADDR if "@" in identity else IdType.FQDN), identity.encode()
+
+
 def make_id(identity: Any, initiator: bool) -> IdPayload:
     """Build IDi/IDr from a config value.
 
@@ -57,15 +70,8 @@ def make_id(identity: Any, initiator: bool) -> IdPayload:
     if isinstance(identity, bytes):
         return IdPayload(IdType.KEY_ID, identity, initiator)
     if isinstance(identity, str):
-        try:
-            addr = ipaddress.ip_address(identity)
-        except ValueError:
-            pass
-        else:
-            kind = IdType.IPV4_ADDR if addr.version == 4 else IdType.IPV6_ADDR
-            return IdPayload(kind, addr.packed, initiator)
-        kind = IdType.RFC822_ADDR if "@" in identity else IdType.FQDN
-        return IdPayload(kind, identity.encode(), initiator)
+        kind, data = _str_id(identity)
+        return IdPayload(kind, data, initiator)
     raise ConfigError(f"cannot make an IKE identity from {identity!r}")
 
 
@@ -114,21 +120,25 @@ _HASH_BY_NAME: dict[str, hashes.HashAlgorithm | None] = {
     "ecdsa-with-sha512": hashes.SHA512(),
     "ed25519": None,
 }
+_ECDSA_BY_NAME = {  # stateless signature-algorithm descriptors, built once
+    n: ec.ECDSA(h) for n, h in _HASH_BY_NAME.items() if n.startswith("ecdsa") and h is not None
+}
 
 
 def sign(
     private_key: Any, octets: bytes, rsa_method: int = AuthMethod.DIGITAL_SIGNATURE
 ) -> tuple[int, bytes]:
     """Sign ``octets``; returns (auth method, AUTH data)."""
-    if isinstance(private_key, rsa.RSAPrivateKey):
+    # EC first: the HA's usual key type (each ABC isinstance miss costs a lookup)
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        name = "ecdsa-with-sha384" if private_key.curve.key_size >= 384 else "ecdsa-with-sha256"
+        sig = private_key.sign(octets, _ECDSA_BY_NAME[name])
+        alg = _ALG_IDS[name]
+    elif isinstance(private_key, rsa.RSAPrivateKey):
         if rsa_method == AuthMethod.RSA_SIG:
             return AuthMethod.RSA_SIG, private_key.sign(octets, padding.PKCS1v15(), hashes.SHA1())
         sig = private_key.sign(octets, padding.PKCS1v15(), hashes.SHA256())
         alg = _ALG_IDS["sha256WithRSAEncryption"]
-    elif isinstance(private_key, ec.EllipticCurvePrivateKey):
-        name = "ecdsa-with-sha384" if private_key.curve.key_size >= 384 else "ecdsa-with-sha256"
-        sig = private_key.sign(octets, ec.ECDSA(_HASH_BY_NAME[name]))  # type: ignore[arg-type]
-        alg = _ALG_IDS[name]
     elif isinstance(private_key, ed25519.Ed25519PrivateKey):
         sig = private_key.sign(octets)
         alg = _ALG_IDS["ed25519"]
@@ -199,45 +209,81 @@ def _identity_matches(cert: x509.Certificate, idp: IdPayload) -> bool:
     if idp.id_type == IdType.RFC822_ADDR and san is not None:
         return text.lower() in [n.lower() for n in san.get_values_for_type(x509.RFC822Name)]
     if idp.id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR) and san is not None:
-        return ipaddress.ip_address(text) in san.get_values_for_type(x509.IPAddress)
+        try:
+            return ipaddress.ip_address(text) in san.get_values_for_type(x509.IPAddress)
+        except ValueError:  # an address ID of the wrong length
+            return False
     return False
 
 
 def verify_certificate(
-    der: bytes, anchors: Sequence[x509.Certificate], idp: IdPayload, now: float | None = None
+    der: bytes,
+    anchors: Sequence[x509.Certificate],
+    idp: IdPayload,
+    unix_time: float | None = None,
 ) -> x509.Certificate:
-    """Check that ``der`` is issued by one of ``anchors`` and names the identity ``idp``."""
+    """Check that ``der`` is issued by one of ``anchors``, names the identity ``idp`` and, when
+    ``unix_time`` is given, is valid at that instant (and so is its CA). Raises AuthError."""
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError as e:
-        raise AuthError(f"undecodable certificate: {e}") from None
-    for ca in anchors:
-        if ca.subject != cert.issuer:
-            continue
-        try:
-            cert.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        break
-    else:
-        raise AuthError("certificate not issued by a trusted CA")
-    if not _identity_matches(cert, idp):
-        raise AuthError(f"certificate does not name identity {id_to_str(idp)!r}")
+        for ca in anchors:
+            if ca.subject != cert.issuer:
+                continue
+            try:
+                cert.verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            break
+        else:
+            raise AuthError("certificate not issued by a trusted CA")
+        if unix_time is not None:
+            for c in (cert, ca):
+                if not (
+                    c.not_valid_before_utc.timestamp()
+                    <= unix_time
+                    <= c.not_valid_after_utc.timestamp()
+                ):
+                    raise AuthError("certificate outside its validity period")
+        if not _identity_matches(cert, idp):
+            raise AuthError(f"certificate does not name identity {id_to_str(idp)!r}")
+        cert.public_key()  # an unsupported key type fails here, not later
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise AuthError(f"unusable certificate: {e}") from None
     return cert
 
 
 def certreq_data(anchors: Sequence[x509.Certificate]) -> bytes:
     """SHA-1 of each CA's SubjectPublicKeyInfo (RFC 7296 §3.7); computed once per anchor set."""
-    return _certreq_data(tuple(anchors))
+    key = tuple(id(a) for a in anchors)
+    hit = _CERTREQ_CACHE.get(key)
+    if hit is not None and all(x is y for x, y in zip(hit[0], anchors, strict=True)):
+        return hit[1]
+    data = _certreq_data(tuple(anchors))
+    if len(_CERTREQ_CACHE) > 64:
+        _CERTREQ_CACHE.clear()
+    _CERTREQ_CACHE[key] = (tuple(anchors), data)
+    return data
 
 
-@functools.lru_cache(maxsize=64)
+_CERTREQ_CACHE: dict[tuple[int, ...], tuple[tuple[x509.Certificate, ...], bytes]] = {}
+
+
+_DER_CACHE: dict[int, tuple[x509.Certificate, bytes]] = {}
+
+
 def cert_der(cert: x509.Certificate) -> bytes:
-    """DER of our own certificate (cached: sent in every IKE_AUTH)."""
-    return cert.public_bytes(serialization.Encoding.DER)
+    """DER of our own certificate, cached by object identity (hashing a certificate costs
+    about as much as encoding it; it is sent in every IKE_AUTH)."""
+    hit = _DER_CACHE.get(id(cert))
+    if hit is not None and hit[0] is cert:
+        return hit[1]
+    der = cert.public_bytes(serialization.Encoding.DER)
+    if len(_DER_CACHE) > 64:
+        _DER_CACHE.clear()
+    _DER_CACHE[id(cert)] = (cert, der)
+    return der
 
 
-@functools.lru_cache(maxsize=64)
 def _certreq_data(anchors: tuple[x509.Certificate, ...]) -> bytes:
     return b"".join(
         sha1(

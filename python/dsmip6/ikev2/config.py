@@ -235,6 +235,9 @@ class _Common:
     """Its private key (RSA, EC or Ed25519)."""
     trust_anchors: tuple[Any, ...] = ()
     """CA certificates that may sign the peer's certificate."""
+    wall_clock: Callable[[], float] | None = None
+    """UNIX-time source for certificate validity checks (injected: the core reads no clock);
+    None: validity periods are not checked."""
     rsa_auth_method: int = 14
     """AUTH method for RSA keys: 14 (RFC 7427 Digital Signature) or 1 (RSA, SHA-1)."""
     proposals: Sequence[IkeProposal | str] = DEFAULT_IKE_PROPOSALS

@@ -24,7 +24,6 @@ Theory of operation (RFC 7296 §2.1-2.3):
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -83,9 +82,20 @@ class ExchangeManager:
     """Owns Message IDs, the outstanding request, the retransmission timer and the response
     cache of one IKE SA. ``send(packets, to)`` is how it hands datagrams to the SA."""
 
+    __slots__ = (
+        "sa",
+        "queue",
+        "active",
+        "next_mid",
+        "expected_mid",
+        "last_response",
+        "passive",
+        "on_request_failed",
+    )
+
     def __init__(self, sa: IkeSa) -> None:
         self.sa = sa
-        self.queue: deque[tuple[int, list[Task]]] = deque()
+        self.queue: list[tuple[int, list[Task]]] = []  # tiny: a list, not a deque
         self.active: _Outstanding | None = None
         self.next_mid = 0
         self.expected_mid = 0
@@ -105,7 +115,7 @@ class ExchangeManager:
     def initiate(self, now: float) -> None:
         if self.active is not None or not self.queue or not self.sa.alive:
             return
-        exchange, tasks = self.queue.popleft()
+        exchange, tasks = self.queue.pop(0)
         self.active = _Outstanding(exchange, tasks, self.next_mid)
         self._build_and_send(now)
 

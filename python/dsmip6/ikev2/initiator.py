@@ -121,6 +121,7 @@ class IkeInitiator(Engine):
             )
         )
         sa.mgr.initiate(now)
+        self._touch(sa)
         return sa.id
 
     def create_child_sa(self, ts_i: Any, ts_r: Any, *, mode: str = "transport", now: float) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import ClassVar, Protocol
@@ -25,13 +25,11 @@ from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
     IKE_VERSION,
     KEY_LENGTH_ATTRIBUTE,
-    CfgAttr,
     ExchangeType,
     Flag,
     Notify,
     PayloadType,
     ProtocolId,
-    TransformType,
     TsType,
 )
 
@@ -138,14 +136,16 @@ def _decode_transforms(data: bytes, count: int, base: int) -> tuple[Transform, .
     off = 0
     last = 3
     while last == 3:
-        _need(data[off:], 8, "transform", base + off)
+        if len(data) - off < 8:  # checked without slicing; the slice only for the error
+            _need(data[off:], 8, "transform", base + off)
         last, _r, length, ttype, _r2, tid = struct.unpack_from("!BBHBBH", data, off)
         if last not in (0, 3) or length < 8 or off + length > len(data):
             raise MalformedPacket("bad transform header", base + off, "bad-length")
         key_length: int | None = None
         aoff = off + 8
         while aoff < off + length:
-            _need(data[aoff : off + length], 4, "transform attribute", base + aoff)
+            if off + length - aoff < 4:
+                _need(data[aoff : off + length], 4, "transform attribute", base + aoff)
             atype, aval = struct.unpack_from("!HH", data, aoff)
             if atype & 0x8000:
                 if atype == KEY_LENGTH_ATTRIBUTE:
@@ -178,7 +178,8 @@ class SaPayload:
         off = 0
         last = 2
         while last == 2:
-            _need(data[off:], 8, "proposal", off)
+            if len(data) - off < 8:
+                _need(data[off:], 8, "proposal", off)
             last, _r, length, num, proto, spi_size, ntrans = struct.unpack_from(
                 "!BBHBBBB", data, off
             )
@@ -413,7 +414,10 @@ class TrafficSelector:
     def for_network(
         cls, net: str | ipaddress.IPv4Network | ipaddress.IPv6Network, **kw: int
     ) -> TrafficSelector:
-        n = ipaddress.ip_network(net, strict=False)
+        if isinstance(net, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            n = net
+        else:
+            n = ipaddress.ip_network(net, strict=False)
         return cls(n.network_address, n.broadcast_address, **kw)
 
     @classmethod
@@ -520,7 +524,8 @@ class TsPayload:
         sels: list[TrafficSelector] = []
         unknown = 0
         for _ in range(count):
-            _need(data[off:], 8, "traffic selector", off)
+            if len(data) - off < 8:
+                _need(data[off:], 8, "traffic selector", off)
             ts_type, proto, length, sport, eport = struct.unpack_from("!BBHHH", data, off)
             if length < 8 or off + length > len(data):
                 raise MalformedPacket("bad selector length", off, "bad-length")
@@ -577,7 +582,8 @@ class CpPayload:
         off = 4
         attrs: list[CfgAttribute] = []
         while off < len(data):
-            _need(data[off:], 4, "CP attribute", off)
+            if len(data) - off < 4:
+                _need(data[off:], 4, "CP attribute", off)
             atype, length = struct.unpack_from("!HH", data, off)
             if off + 4 + length > len(data):
                 raise MalformedPacket("CP attribute overruns payload", off, "truncated")
@@ -699,13 +705,25 @@ def encode_chain(payloads: Sequence[Payload], next_after: int = 0) -> tuple[int,
     ``next_after`` is the Next Payload value of the last payload (SK when an SK payload follows).
     """
     out = bytearray()
+    pack = _GENERIC.pack_into
+    n = len(payloads)
     for i, p in enumerate(payloads):
-        nxt = payloads[i + 1].TYPE if i + 1 < len(payloads) else next_after
+        nxt = payloads[i + 1].TYPE if i + 1 < n else next_after
         body = p.encode_body()
-        crit = 0x80 if isinstance(p, UnknownPayload) and p.critical else 0
-        out += struct.pack("!BBH", nxt, crit, GENERIC_HEADER_LEN + len(body)) + body
+        crit = 0x80 if type(p) is UnknownPayload and p.critical else 0
+        at = len(out)
+        out += _GENERIC_ZERO  # the generic header, filled in place (no temporary bytes)
+        pack(out, at, nxt, crit, GENERIC_HEADER_LEN + len(body))
+        out += body
     first = payloads[0].TYPE if payloads else next_after
     return first, bytes(out)
+
+
+_GENERIC = struct.Struct("!BBH")
+_GENERIC_ZERO = bytes(GENERIC_HEADER_LEN)
+_P_NONE = int(PayloadType.NONE)  # plain ints on the per-payload path (enum access is slow)
+_P_SK = int(PayloadType.SK)
+_P_SKF = int(PayloadType.SKF)
 
 
 @dataclass
@@ -727,14 +745,17 @@ def decode_chain(
     payloads: list[Payload] = []
     off = 0
     nxt = first
-    while nxt != PayloadType.NONE:
-        _need(data[off:], 4, "generic payload header", base + off)
+    size = len(data)
+    unpack = _GENERIC.unpack_from
+    while nxt != _P_NONE:
+        if size - off < 4:
+            _need(data[off:], 4, "generic payload header", base + off)
         this = nxt
-        nxt, flags, length = struct.unpack_from("!BBH", data, off)
-        if length < 4 or off + length > len(data):
+        nxt, flags, length = unpack(data, off)
+        if length < 4 or off + length > size:
             raise MalformedPacket(f"payload {this} length {length}", base + off, "bad-length")
         body = data[off + 4 : off + length]
-        if this in (PayloadType.SK, PayloadType.SKF):
+        if this == _P_SK or this == _P_SKF:
             if not allow_sk:
                 raise MalformedPacket("SK inside SK", base + off, "bad-nesting")
             if off + length != len(data):
@@ -769,6 +790,10 @@ def decode_chain(
 #   20 Message ID(4) | 24 Length(4)
 
 
+_F_RESPONSE = int(Flag.RESPONSE)  # plain ints on the per-message path
+_F_INITIATOR = int(Flag.INITIATOR)
+
+
 @dataclass(frozen=True)
 class IkeHeader:
     spi_i: bytes
@@ -782,11 +807,11 @@ class IkeHeader:
 
     @property
     def response(self) -> bool:
-        return bool(self.flags & Flag.RESPONSE)
+        return bool(self.flags & _F_RESPONSE)
 
     @property
     def initiator(self) -> bool:
-        return bool(self.flags & Flag.INITIATOR)
+        return bool(self.flags & _F_INITIATOR)
 
 
 def decode_header(data: bytes) -> IkeHeader:
@@ -826,7 +851,11 @@ class Message:
 
     # ------------------------------------------------------------------ access helpers
     def all_payloads(self) -> list[Payload]:
-        return self.payloads + (self.encrypted or [])
+        if not self.payloads:  # the usual cases: no clear payloads, or nothing encrypted
+            return self.encrypted or []
+        if not self.encrypted:
+            return self.payloads
+        return self.payloads + self.encrypted
 
     def get(self, cls: type, *, initiator: bool | None = None) -> Payload | None:
         for p in self.all_payloads():
@@ -864,7 +893,7 @@ class Message:
 
     # ------------------------------------------------------------------ encoding
     def flags(self) -> int:
-        return (Flag.RESPONSE if self.response else 0) | (Flag.INITIATOR if self.initiator else 0)
+        return (_F_RESPONSE if self.response else 0) | (_F_INITIATOR if self.initiator else 0)
 
     def header_bytes(self, first: int, length: int) -> bytes:
         return (
@@ -887,13 +916,16 @@ class Message:
         return protection.seal(head, inner_first, inner)
 
 
-def decode_message(data: bytes, protection: SkProtection | None) -> tuple[Message, RawSk | None]:
+def decode_message(
+    data: bytes, protection: SkProtection | None, header: IkeHeader | None = None
+) -> tuple[Message, RawSk | None]:
     """Decode a whole message. With SK and ``protection``: verify, decrypt, decode the inner chain.
 
     Returns the message and the raw SK info (for SKF reassembly the caller inspects it).
     Without ``protection`` an SK payload is returned raw and ``encrypted`` stays None.
+    ``header``: ``decode_header(data)`` when the caller already has it (not decoded twice).
     """
-    h = decode_header(data)
+    h = header if header is not None else decode_header(data)
     if h.version >> 4 != 2:
         raise IkeDecodeError(f"major version {h.version >> 4}", Notify.INVALID_MAJOR_VERSION)
     payloads, sk = decode_chain(data[IKE_HEADER_LEN:], h.next_payload, IKE_HEADER_LEN)
@@ -997,26 +1029,20 @@ def check_rules(msg: Message) -> None:
         if isinstance(p, UnknownPayload):
             continue
         counts[p.TYPE] = counts.get(p.TYPE, 0) + 1
-    refusal = (
-        bool(msg.error_notifies())
-        or msg.notify(Notify.COOKIE) is not None
-        or (msg.notify(Notify.REDIRECT) is not None)
-    )
     for ptype, n in counts.items():
         if ptype in _ALWAYS:
             continue
         bounds = rule.counts.get(ptype)
         if bounds is None or n > bounds[1]:
             raise IkeDecodeError(f"payload {ptype} not allowed here ({n}x)", Notify.INVALID_SYNTAX)
-    if not refusal:
-        for ptype, (lo, _hi) in rule.counts.items():
-            if counts.get(ptype, 0) < lo:
+    for ptype, (lo, _hi) in rule.counts.items():
+        if counts.get(ptype, 0) < lo:
+            # only now ask whether the message is a refusal (the scan is not needed otherwise)
+            refusal = (
+                bool(msg.error_notifies())
+                or msg.notify(Notify.COOKIE) is not None
+                or (msg.notify(Notify.REDIRECT) is not None)
+            )
+            if not refusal:
                 raise IkeDecodeError(f"payload {ptype} missing", Notify.INVALID_SYNTAX)
-
-
-def cp_attribute_types(cp: CpPayload) -> Iterable[int]:
-    return (a.type for a in cp.attributes)
-
-
-CFG = CfgAttr
-TT = TransformType
+            break

@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, hmac
 
 from dsmip6.errors import MalformedPacket
-from dsmip6.ikev2._engine import Engine, norm_address
+from dsmip6.ikev2._engine import Engine
 from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.config import ResponderConfig
 from dsmip6.ikev2.constants import ExchangeType, Notify
@@ -48,10 +48,12 @@ class IkeResponder(Engine):
         super().__init__(config, rng)
         self._by_init: dict[tuple[bytes, Address], IkeSa] = {}
         self._cookie_secret: bytes | None = None
+        self._half_open: set[int] = set()
 
     # ------------------------------------------------------------------ introspection
     def half_open_count(self) -> int:
-        return sum(1 for sa in self._sas.values() if sa.state in (SaState.INIT, SaState.AUTH))
+        """IKE SAs not yet authenticated (O(1): a set kept by creation/establishment)."""
+        return len(self._half_open)
 
     def ike_sa_ids(self) -> list[int]:
         return [i for i, sa in self._sas.items() if sa.state == SaState.ESTABLISHED]
@@ -92,16 +94,15 @@ class IkeResponder(Engine):
     # ------------------------------------------------------------------ IKE_SA_INIT front door
     def _dispatch(
         self, header: IkeHeader, data: bytes, src: Address, dst: Address, now: float
-    ) -> None:
+    ) -> IkeSa | None:
         if (
             header.exchange == ExchangeType.IKE_SA_INIT
             and not header.response
             and header.initiator
             and header.spi_r == b"\x00" * 8
         ):
-            self._first_request(header, data, src, dst, now)
-            return
-        super()._dispatch(header, data, src, dst, now)
+            return self._first_request(header, data, src, dst, now)
+        return super()._dispatch(header, data, src, dst, now)
 
     def _stateless_reply(
         self, header: IkeHeader, notify: NotifyPayload, src: Address, dst: Address
@@ -121,30 +122,30 @@ class IkeResponder(Engine):
 
     def _first_request(
         self, header: IkeHeader, data: bytes, src: Address, dst: Address, now: float
-    ) -> None:
+    ) -> IkeSa | None:
         key = (header.spi_i, src)
         old = self._by_init.get(key)
         if old is not None and old.alive:
             if header.message_id == 0 and old.mgr.last_response is not None:
                 old.send(old.mgr.last_response[1], (dst, src))  # retransmission
-            return
+            return old
         if header.message_id != 0:
-            return
+            return None
         try:
-            msg, sk = decode_message(data, None)
+            msg, sk = decode_message(data, None, header)
             if sk is not None:
-                return
+                return None
             check_rules(msg)
         except IkeDecodeError as e:
             if e.notify in (Notify.UNSUPPORTED_CRITICAL_PAYLOAD, Notify.INVALID_MAJOR_VERSION):
                 self._stateless_reply(header, NotifyPayload(e.notify, e.data), src, dst)
-            return
+            return None
         except MalformedPacket:
-            return
+            return None
         cfg = self.config
         half_open = self.half_open_count()
         if half_open >= cfg.half_open_limit:
-            return  # under attack: drop silently
+            return None  # under attack: drop silently
         if half_open >= cfg.cookie_threshold:
             nonce = msg.get(NoncePayload)
             assert nonce is not None
@@ -156,27 +157,29 @@ class IkeResponder(Engine):
                 and first.data == want
             ):
                 self._stateless_reply(header, NotifyPayload(Notify.COOKIE, want), src, dst)
-                return
+                return None
         sa = IkeSa(self, self._next_id, False, cfg, self._rng, dst, src, now)
         self._next_id += 1
         sa.spi_i = header.spi_i
         sa.spi_r = self._new_ike_spi()
-        sa.init_key = key  # type: ignore[attr-defined]
+        sa.init_key = key
         self._register(sa)
         self._by_init[key] = sa
+        self._half_open.add(sa.id)
         sa.reply_to = (dst, src)
         sa.mgr.process_request(msg, now, lambda m: [IkeInit(sa, False)])
+        return sa
 
     def _forget(self, sa: IkeSa) -> None:
         super()._forget(sa)
-        key = getattr(sa, "init_key", None)
+        if self._sas.get(sa.id) is None:
+            self._half_open.discard(sa.id)
+        key = sa.init_key
         if key is not None and self._by_init.get(key) is sa:
             del self._by_init[key]
 
     def _on_established(self, sa: IkeSa) -> None:
-        key = getattr(sa, "init_key", None)
+        self._half_open.discard(sa.id)
+        key = sa.init_key
         if key is not None and self._by_init.get(key) is sa:
             del self._by_init[key]
-
-
-_ = norm_address

@@ -18,6 +18,7 @@ Theory of operation:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from typing import TYPE_CHECKING, Any
@@ -71,10 +72,74 @@ class SaState(enum.Enum):
 
 def nat_hash(spi_i: bytes, spi_r: bytes, addr: Address) -> bytes:
     """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 §2.23)."""
-    return sha1(spi_i + spi_r + ip_address(addr[0]).packed + addr[1].to_bytes(2, "big"))
+    return sha1(spi_i + spi_r + _packed(addr[0]) + addr[1].to_bytes(2, "big"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _packed(host: str) -> bytes:
+    return ip_address(host).packed
 
 
 class IkeSa:
+    # __slots__: one IkeSa per UE lives on the HA; no per-instance dict (memory per UE).
+    __slots__ = (
+        "assignment",
+        "auth_tasks",
+        "authenticated",
+        "children",
+        "config",
+        "cp_failed",
+        "created_at",
+        "dh_group",
+        "eap_identity",
+        "encr",
+        "engine",
+        "established_at",
+        "failure_reason",
+        "fragmentation",
+        "fragments",
+        "ha_addresses",
+        "home_address",
+        "home_prefix",
+        "id",
+        "init_done",
+        "init_key",
+        "init_request",
+        "init_response",
+        "integ",
+        "internal_ip4",
+        "keys",
+        "last_heard",
+        "local",
+        "mgr",
+        "my_id",
+        "nat_local",
+        "nat_remote",
+        "ni",
+        "nr",
+        "original_initiator",
+        "peer_certreq",
+        "peer_id",
+        "peer_redirect_supported",
+        "peer_sig_hashes",
+        "pending_children",
+        "pending_death",
+        "prefix_lifetime",
+        "prf",
+        "redirected",
+        "rekey_started",
+        "remote",
+        "reply_to",
+        "requested_idr",
+        "retired",
+        "rng",
+        "sk",
+        "spi_i",
+        "spi_r",
+        "state",
+        "timer_at",
+    )
+
     def __init__(
         self,
         engine: Any,
@@ -135,7 +200,17 @@ class IkeSa:
         self.children: dict[int, ChildSa] = {}
         self.pending_children: list[ChildSa] = []
         self.auth_tasks: list[Task] | None = None
-        self.fragments = fragment.Reassembly()
+        self.fragments: fragment.Reassembly | None = None  # created on the first SKF
+        # outcome flags (all set here so instances keep CPython's compact shared-key dict)
+        self.established_at = now
+        self.failure_reason: str | None = None
+        self.pending_death: str | None = None
+        self.retired = False  # replaced by a rekeyed IKE SA: dies without an event
+        self.peer_redirect_supported = False
+        self.redirected = False  # RFC 5685 §6 redirect in IKE_AUTH: ends without an event
+        self.rekey_started = False
+        self.init_key: tuple[bytes, Address] | None = None  # responder: first-request key
+        self.timer_at: float | None = None  # deadline last pushed on the engine's timer heap
 
     # ------------------------------------------------------------------ basics
     @property
@@ -213,7 +288,7 @@ class IkeSa:
         if header.response and header.initiator == self.original_initiator:
             return  # a "response" claiming our own role: not for us
         try:
-            msg, raw_sk = decode_message(data, None)
+            msg, raw_sk = decode_message(data, None, header)
         except IkeDecodeError as e:
             if not header.response and header.exchange == ExchangeType.IKE_SA_INIT:
                 self._error_reply(header, e.notify, e.data, src, dst)
@@ -225,6 +300,8 @@ class IkeSa:
                 return
             try:
                 if raw_sk.type == PayloadType.SKF:
+                    if self.fragments is None:
+                        self.fragments = fragment.Reassembly()
                     whole = self.fragments.add(header, data, raw_sk, self.sk)
                     if whole is None:
                         return
@@ -292,12 +369,6 @@ class IkeSa:
         if self.pending_death is not None:
             self.die(now, reason=self.pending_death)
 
-    failure_reason: str | None = None
-    pending_death: str | None = None
-    retired = False
-    peer_redirect_supported = False
-    redirected = False
-    """RFC 5685 §6: the HA redirected us in IKE_AUTH; the SA ends without an event."""
     """Replaced by a rekeyed IKE SA: dies without an event."""
 
     def established(self, now: float) -> None:
@@ -321,6 +392,11 @@ class IkeSa:
                 prefix_lifetime=self.prefix_lifetime,
             )
         )
+        # What only IKE_AUTH needed goes now (memory per UE on the HA): the signed
+        # IKE_SA_INIT octets, the IKE_AUTH tasks (EAP server, decoded request), reassembly.
+        self.init_request = self.init_response = b""
+        self.auth_tasks = None
+        self.fragments = None
         pending, self.pending_children = self.pending_children, []
         for child in pending:
             self.install_child(child)
@@ -399,13 +475,11 @@ class IkeSa:
             timers.append(rekey)
         return min(timers) if timers else None
 
-    rekey_started = False
-
     def _rekey_deadline(self) -> float | None:
         life = self.config.ike_lifetime
         if not life or self.state != SaState.ESTABLISHED or self.rekey_started or self.retired:
             return None
-        return getattr(self, "established_at", self.created_at) + life
+        return self.established_at + life
 
     def _half_open_deadline(self) -> float | None:
         if self.state in (SaState.INIT, SaState.AUTH) and not self.original_initiator:

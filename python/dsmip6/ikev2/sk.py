@@ -27,6 +27,19 @@ class SkCrypto:
     initiator out = SK_ei/SK_ai, for the original responder out = SK_er/SK_ar).
     """
 
+    __slots__ = (
+        "encr",
+        "integ",
+        "_out_e",
+        "_out_a",
+        "_in_e",
+        "_in_a",
+        "_rng",
+        "_iv_counter",
+        "_seal_ctx",
+        "_open_ctx",
+    )
+
     def __init__(
         self,
         encr: Encr,

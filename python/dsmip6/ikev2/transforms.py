@@ -48,15 +48,24 @@ _HASHES: dict[int, type[hashes.HashAlgorithm]] = {
 }
 
 
+_HASH_INSTANCES: dict[type[hashes.HashAlgorithm], hashes.HashAlgorithm] = {
+    h: h() for h in (hashes.SHA1, hashes.SHA256, hashes.SHA384, hashes.SHA512)
+}  # stateless algorithm descriptors, built once instead of per PRF call
+
+
 def hmac_digest(algorithm: type[hashes.HashAlgorithm], key: bytes, data: bytes) -> bytes:
-    h = hmac.HMAC(key, algorithm())
+    inst = _HASH_INSTANCES.get(algorithm)
+    h = hmac.HMAC(key, inst if inst is not None else algorithm())
     h.update(data)
     return h.finalize()
 
 
+_SHA1 = hashes.SHA1()
+
+
 def sha1(data: bytes) -> bytes:
-    """SHA-1 (NAT detection, CERTREQ hashes); not used for any security decision."""
-    h = hashes.Hash(hashes.SHA1())
+    """SHA-1 (NAT detection, CERTREQ hashes), from ``cryptography`` like every primitive here."""
+    h = hashes.Hash(_SHA1)
     h.update(data)
     return h.finalize()
 
@@ -272,9 +281,7 @@ class _X25519(DhPrivate):
     def __init__(self, rng: Rng):
         self.group = DhId.CURVE25519
         self._key = x25519.X25519PrivateKey.from_private_bytes(rng(32))
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-        self._pub = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self._pub = self._key.public_key().public_bytes_raw()
 
     @property
     def public(self) -> bytes:

@@ -35,11 +35,15 @@ def child_proposals(props: Sequence[ChildProposal], spi: bytes, pfs: bool) -> tu
     return tuple(out)
 
 
+_ENCR = int(_T.ENCR)  # a plain int: enum member access is slow on the per-transform path
+
+
 def _has(prop: Proposal, ttype: int, tid: int, key_bits: int | None = None) -> bool:
-    return any(
-        t.type == ttype and t.id == tid and (ttype != _T.ENCR or t.key_length == key_bits)
-        for t in prop.transforms
-    )
+    check_len = ttype == _ENCR
+    for t in prop.transforms:
+        if t.type == ttype and t.id == tid and (not check_len or t.key_length == key_bits):
+            return True
+    return False
 
 
 def _integ_ok(prop: Proposal, integ: int | None) -> bool:

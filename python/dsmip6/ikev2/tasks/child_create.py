@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2 import keys, transforms
 from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.config import ChildProposal
@@ -221,18 +222,24 @@ class ChildCreate:
                     self._release()
                     self._refuse(Notify.INVALID_KE_PAYLOAD, "PFS KE missing or wrong group")
                     return done_or_failed
-                g_ir = self.dh.shared(kep.data)  # type: ignore[union-attr]
+                try:
+                    g_ir = self.dh.shared(kep.data)  # type: ignore[union-attr]
+                except MalformedPacket:
+                    self._release()
+                    self._refuse(Notify.INVALID_SYNTAX, "bad PFS KE data")
+                    return done_or_failed
         spi_out = int.from_bytes(sel.spi, "big")
         self.child = self._make_child(mine, spi_out, ts_i, ts_r, mode, ni, nr, g_ir)
         sa.install_child(self.child, self.rekey_spi_in)
         if self.rekey_spi_in is not None and self.rekey_spi_in in sa.children:
             from dsmip6.ikev2.tasks.child_delete import ChildDelete
 
-            sa.mgr.queue.appendleft(
+            sa.mgr.queue.insert(
+                0,
                 (
                     ExchangeType.INFORMATIONAL,
                     [ChildDelete(sa, True, spi_in=self.rekey_spi_in, reason="rekeyed")],
-                )
+                ),
             )
         return Status.DONE
 
@@ -305,7 +312,11 @@ class ChildCreate:
             ni, g_ir = self.ni, b""
             if group is not None:
                 self.dh = transforms.dh_generate(group, sa.rng)
-                g_ir = self.dh.shared(ke.data)  # type: ignore[union-attr]
+                try:
+                    g_ir = self.dh.shared(ke.data)  # type: ignore[union-attr]
+                except MalformedPacket:
+                    msg.add(NotifyPayload(Notify.INVALID_SYNTAX))
+                    return result
         self.spi_in = sa.alloc_spi()
         spi_out = int.from_bytes(prop.spi, "big")
         child = self._make_child(mine, spi_out, ts_i, ts_r, mode, ni, nr, g_ir)

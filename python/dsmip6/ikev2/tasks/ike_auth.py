@@ -123,7 +123,12 @@ class IkeAuth:
         certs = [c for c in msg.get_all(CertPayload) if c.encoding == CertEncoding.X509_SIGNATURE]  # type: ignore[union-attr]
         if not certs or not cfg.trust_anchors:
             raise AuthError("signature AUTH without a usable certificate")
-        cert = verify_certificate(certs[0].data, cfg.trust_anchors, sa.peer_id)  # type: ignore[union-attr]
+        cert = verify_certificate(
+            certs[0].data,
+            cfg.trust_anchors,
+            sa.peer_id,
+            cfg.wall_clock() if cfg.wall_clock else None,
+        )  # type: ignore[union-attr]
         verify_signature(cert.public_key(), auth.method, auth.data, octets)  # type: ignore[union-attr]
 
     def _fail(self, reason: str) -> Status:

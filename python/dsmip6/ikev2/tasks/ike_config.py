@@ -14,7 +14,7 @@ and reports the lifetime as unknown (see ``message.decode_home_prefix``).
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING
 
 from dsmip6.errors import MalformedPacket
@@ -147,6 +147,3 @@ class IkeConfig:
         if attrs:
             msg.add(CpPayload(CfgType.REPLY, tuple(attrs)))
         return Status.DONE
-
-
-_ = (IPv6Network, ip_address)

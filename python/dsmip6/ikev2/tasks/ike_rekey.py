@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2 import keys, transforms
-from dsmip6.ikev2.constants import ExchangeType, Notify, ProtocolId
-from dsmip6.ikev2.events import IkeSaRekeyed
+from dsmip6.ikev2.constants import Notify, ProtocolId
 from dsmip6.ikev2.exchange import Status
 from dsmip6.ikev2.message import KePayload, Message, NoncePayload, NotifyPayload, SaPayload
 from dsmip6.ikev2.tasks._proposals import (
@@ -138,6 +137,3 @@ def derive_rekeyed(old: IkeSa, new: IkeSa, g_ir: bytes, ni: bytes, nr: bytes) ->
         new.prf, new.encr, new.integ, seed, ni, nr, new.spi_i, new.spi_r
     )
     new.make_crypto()
-
-
-_ = (ExchangeType, IkeSaRekeyed)

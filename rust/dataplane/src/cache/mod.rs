@@ -165,30 +165,90 @@ fn shard_of(bytes: &[u8; 16]) -> usize {
     (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SHARD_BITS)) as usize
 }
 
-/// A sharded read-mostly map.
-struct Sharded<K, V> {
-    shards: Box<[RwLock<HashMap<K, V>>]>,
+/// A sharded read-mostly container (one `RwLock` per shard).
+struct Sharded<M> {
+    shards: Box<[RwLock<M>]>,
 }
 
-impl<K: Eq + Hash, V> Sharded<K, V> {
+impl<M: Default> Sharded<M> {
     fn new() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| RwLock::new(M::default())).collect(),
         }
     }
 
-    fn read<R>(&self, shard: usize, f: impl FnOnce(&HashMap<K, V>) -> R) -> R {
+    fn read<R>(&self, shard: usize, f: impl FnOnce(&M) -> R) -> R {
         let guard = self.shards[shard]
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&guard)
     }
 
-    fn write<R>(&self, shard: usize, f: impl FnOnce(&mut HashMap<K, V>) -> R) -> R {
+    fn write<R>(&self, shard: usize, f: impl FnOnce(&mut M) -> R) -> R {
         let mut guard = self.shards[shard]
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
+    }
+}
+
+/// One shard of the primary index: HoA → slot in a dense slab of records, so the hash table
+/// holds 20-octet buckets and the records are packed (memory per entry, see the benches).
+struct Primary<T> {
+    index: HashMap<[u8; 16], u32>,
+    slab: Vec<Stored<T>>,
+}
+
+impl<T> Default for Primary<T> {
+    fn default() -> Self {
+        Self {
+            index: HashMap::new(),
+            slab: Vec::new(),
+        }
+    }
+}
+
+impl<T> Primary<T> {
+    fn contains_key(&self, k: &[u8; 16]) -> bool {
+        self.index.contains_key(k)
+    }
+
+    fn get(&self, k: &[u8; 16]) -> Option<&Stored<T>> {
+        self.slab.get(*self.index.get(k)? as usize)
+    }
+
+    fn get_mut(&mut self, k: &[u8; 16]) -> Option<&mut Stored<T>> {
+        let i = *self.index.get(k)? as usize;
+        self.slab.get_mut(i)
+    }
+
+    /// Insert a record for a key that is not present (callers check first).
+    fn insert(&mut self, k: [u8; 16], v: Stored<T>) {
+        if let Some(st) = self.get_mut(&k) {
+            *st = v;
+            return;
+        }
+        // At most 2^32 records per shard: beyond that the cache is far past any deployment.
+        let slot = u32::try_from(self.slab.len()).unwrap_or(u32::MAX);
+        self.index.insert(k, slot);
+        self.slab.push(v);
+    }
+
+    fn remove(&mut self, k: &[u8; 16]) -> Option<Stored<T>> {
+        let i = self.index.remove(k)? as usize;
+        if i >= self.slab.len() {
+            return None;
+        }
+        let st = self.slab.swap_remove(i);
+        if let Some(moved) = self.slab.get(i) {
+            let key = moved.binding.home_address.octets();
+            self.index.insert(key, i as u32);
+        }
+        Some(st)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Stored<T>> {
+        self.slab.iter()
     }
 }
 
@@ -245,10 +305,10 @@ fn inbound_keys(b: &Binding) -> [Option<InboundIdx>; 2] {
 /// The binding cache. All methods take `&self`; share it with `Arc`. `T` is an optional
 /// payload stored with each binding (the Python layer keeps its `BindingSpec` object there).
 pub struct BindingCache<T = ()> {
-    by_hoa: Sharded<[u8; 16], Stored<T>>,
-    by_prefix: Sharded<PrefixKey, [u8; 16]>,
-    by_v4: Sharded<[u8; 4], [u8; 16]>,
-    by_inbound: Sharded<InboundIdx, [u8; 16]>,
+    by_hoa: Sharded<Primary<T>>,
+    by_prefix: Sharded<HashMap<PrefixKey, [u8; 16]>>,
+    by_v4: Sharded<HashMap<[u8; 4], [u8; 16]>>,
+    by_inbound: Sharded<HashMap<InboundIdx, [u8; 16]>>,
     /// Bit `l` set when some binding has a prefix of length `l` (0..=128), with counts.
     prefix_lengths: [AtomicU64; 3],
     writer: Mutex<WriterState>,

@@ -1,0 +1,83 @@
+"""Binding-cache lookups from Python beside a ``dict`` of the same entries (same run).
+
+Target: ``BindingCache.lookup`` at least as fast as ``dict.get`` with the same key objects
+(``ipaddress.IPv6Address``, as the control plane holds them); also shown with ``str`` keys.
+Disabled by default; run with ``make bench``.
+"""
+
+from __future__ import annotations
+
+import timeit
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
+
+import pytest
+from dsmip6.dataplane import BindingCache
+from dsmip6.dataplane_iface import BindingSpec, Encapsulation
+
+N = 100_000
+
+
+@pytest.fixture(scope="module")
+def filled():
+    cache = BindingCache()
+    by_addr: dict[IPv6Address, BindingSpec] = {}
+    by_str: dict[str, BindingSpec] = {}
+    for i in range(N):
+        prefix = IPv6Network(f"2001:db8:{i >> 16:x}:{i & 0xFFFF:x}::/64")
+        s = BindingSpec(
+            home_address=prefix[0x1000],
+            home_prefix=prefix,
+            care_of_address=IPv6Address(f"2001:db8:ffff:{i & 0xFFFF:x}::{i >> 16:x}:1"),
+            encapsulation=Encapsulation.IP_IN_IPV6,
+            lifetime=3600.0,
+            expires_at=3600.0,
+            sequence=1,
+            ipv4_home_address=IPv4Address(0x0A000000 + i),
+        )
+        cache.add(s)
+        by_addr[s.home_address] = s
+        by_str[str(s.home_address)] = s
+    keys = list(by_addr)[:: N // 1000]
+    return cache, by_addr, by_str, keys
+
+
+def per_lookup(fn, keys) -> float:
+    n = 20
+    return min(timeit.repeat(lambda: [fn(k) for k in keys], number=n, repeat=5)) / (n * len(keys))
+
+
+def test_lookup_ipv6address_vs_dict(benchmark, filled):
+    cache, by_addr, _, keys = filled
+    assert all(cache.lookup(k) is by_addr[k] for k in keys)
+    benchmark(lambda: [cache.lookup(k) for k in keys])
+    ours = benchmark.stats.stats.min / len(keys)
+    base = per_lookup(by_addr.get, keys)
+    print(
+        f"\n[bench] BindingCache.lookup(IPv6Address), {N} entries: {ours * 1e9:.0f} ns | baseline "
+        f"dict.get(IPv6Address): {base * 1e9:.0f} ns -> ratio {base / ours:.2f}x"
+    )
+
+
+def test_lookup_str_vs_dict(benchmark, filled):
+    cache, _, by_str, keys = filled
+    skeys = [str(k) for k in keys]
+    assert all(cache.lookup(k) is by_str[k] for k in skeys)
+    benchmark(lambda: [cache.lookup(k) for k in skeys])
+    ours = benchmark.stats.stats.min / len(skeys)
+    base = per_lookup(by_str.get, skeys)
+    print(
+        f"\n[bench] BindingCache.lookup(str), {N} entries: {ours * 1e9:.0f} ns | baseline "
+        f"dict.get(str): {base * 1e9:.0f} ns -> ratio {base / ours:.2f}x"
+    )
+
+
+def test_lookup_many_vs_dict(benchmark, filled):
+    cache, by_addr, _, keys = filled
+    assert cache.lookup_many(keys) == [by_addr[k] for k in keys]
+    benchmark(cache.lookup_many, keys)
+    ours = benchmark.stats.stats.min / len(keys)
+    base = per_lookup(by_addr.get, keys)
+    print(
+        f"\n[bench] BindingCache.lookup_many(IPv6Address list): {ours * 1e9:.0f} ns/lookup | "
+        f"baseline dict.get(IPv6Address): {base * 1e9:.0f} ns -> ratio {base / ours:.2f}x"
+    )
