@@ -190,6 +190,7 @@ impl<'a> DestOptsRepr<'a> {
 
     /// [`parse`](Self::parse), also returning the Home Address option's address found while
     /// validating (saves a second walk over the options).
+    #[inline]
     pub fn parse_with_home_address(
         h: &DestOptsHeader<&'a [u8]>,
     ) -> Result<(DestOptsRepr<'a>, Option<Ipv6Addr>)> {

@@ -469,6 +469,7 @@ impl<'a> MobilityOptions<'a> {
     pub const EMPTY: MobilityOptions<'static> = MobilityOptions::List(&[]);
 
     /// Validate a raw area starting at `base` (from the MH start).
+    #[inline]
     pub fn parse(area: &'a [u8], base: usize) -> Result<Self> {
         for o in MobilityOptionsIter::new(area, base) {
             o?;
