@@ -171,6 +171,7 @@ impl<T: AsRef<[u8]>> MobilityHeader<T> {
         self.buffer.as_ref()[field::HEADER_LEN]
     }
     /// Length of the whole Mobility Header in octets.
+    #[inline]
     pub fn header_len(&self) -> usize {
         (usize::from(self.header_len_8oct()) + 1) * 8
     }
@@ -427,6 +428,7 @@ impl<'a> MobilityRepr<'a> {
     }
 
     /// Length once emitted (a multiple of 8).
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         let end = self.options.end_offset(self.message.options_offset());
         end.div_ceil(8) * 8

@@ -37,6 +37,7 @@ pub enum Layer<'a> {
 
 impl Layer<'_> {
     /// Octets of this layer's own header (Raw and ESP: everything).
+    #[inline]
     pub fn header_len(&self) -> usize {
         match self {
             Layer::Ipv6(_) => ipv6::HEADER_LEN,
@@ -270,6 +271,7 @@ impl<'a, F: FnMut(Layer<'a>, usize) -> Result<()>> Counter<'_, F> {
 }
 
 /// Octets [`emit_packet`] writes for `layers`.
+#[inline]
 pub fn packet_len(layers: &[Layer]) -> usize {
     layers.iter().map(Layer::header_len).sum()
 }
