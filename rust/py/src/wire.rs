@@ -1581,20 +1581,15 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
             "build needs 1..{MAX_LAYERS} layers"
         )));
     }
-    // Storage the wire representations borrow from.
-    let msgs: SmallVec<[&Msg<'_>; 1]> = layers
-        .iter()
-        .filter_map(|l| match l {
-            PyLayer::Msg(m) => Some(m),
-            _ => None,
-        })
-        .collect();
-    let scratch: SmallVec<[Vec<u8>; 1]> = msgs.iter().map(|m| m.scratch()).collect();
-    let mopts: SmallVec<[SmallVec<[MOpt<'_>; 4]>; 1]> = msgs
-        .iter()
-        .zip(scratch.iter())
-        .map(|(m, s)| m.opt_reprs(s))
-        .collect();
+    // Storage the wire representations borrow from. A message is only accepted as the last
+    // layer (checked below), so only that one needs its option representations.
+    let last_msg = match layers.last() {
+        Some(PyLayer::Msg(m)) => Some(m),
+        _ => None,
+    };
+    let scratch: Vec<u8> = last_msg.map(|m| m.scratch()).unwrap_or_default();
+    let mopts: SmallVec<[MOpt<'_>; 4]> =
+        last_msg.map(|m| m.opt_reprs(&scratch)).unwrap_or_default();
     let v6opts: SmallVec<[SmallVec<[Ipv6OptionRepr<'_>; 2]>; 1]> = layers
         .iter()
         .filter_map(|l| match l {
@@ -1617,7 +1612,7 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
         })
         .collect();
     let mut wl: SmallVec<[WLayer<'_>; 4]> = SmallVec::new();
-    let (mut mi, mut di) = (0, 0);
+    let mut di = 0;
     for (i, l) in layers.iter().enumerate() {
         let next: IpProtocol = layers
             .get(i + 1)
@@ -1688,10 +1683,10 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
             }
             PyLayer::Msg(m) => {
                 inner_ok(after_ip6 && i + 1 == layers.len())?;
-                let message = m.message(&scratch[mi]);
+                let message = m.message(&scratch);
                 let r = MobilityRepr {
                     message,
-                    options: MobilityOptions::List(&mopts[mi]),
+                    options: MobilityOptions::List(&mopts),
                 };
                 if r.buffer_len() > 2048 {
                     return Err(PyValueError::new_err(
@@ -1699,7 +1694,6 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
                     ));
                 }
                 wl.push(WLayer::Mobility(r));
-                mi += 1;
             }
             PyLayer::Udp(u) => {
                 inner_ok(after_ip6 || matches!(prev, Some(PyLayer::Ipv4(_))))?;

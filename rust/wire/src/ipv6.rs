@@ -140,6 +140,7 @@ pub struct Ipv6Repr {
 
 impl Ipv6Repr {
     /// Parse a checked view.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Ipv6Packet<T>) -> Result<Ipv6Repr> {
         p.check_len()?;
         Ok(Ipv6Repr {

@@ -69,6 +69,7 @@ impl<T: AsRef<[u8]>> DestOptsHeader<T> {
         self.buffer.as_ref()[field::LENGTH]
     }
     /// Header length in octets: `(Hdr Ext Len + 1) * 8`.
+    #[inline]
     pub fn header_len(&self) -> usize {
         (usize::from(self.hdr_ext_len_8oct()) + 1) * 8
     }
@@ -190,6 +191,7 @@ impl<'a> DestOptsRepr<'a> {
 
     /// [`parse`](Self::parse), also returning the Home Address option's address found while
     /// validating (saves a second walk over the options).
+    #[inline]
     pub fn parse_with_home_address(
         h: &DestOptsHeader<&'a [u8]>,
     ) -> Result<(DestOptsRepr<'a>, Option<Ipv6Addr>)> {
@@ -236,6 +238,7 @@ impl<'a> DestOptsRepr<'a> {
     }
 
     /// Octets of the options area once laid out (without the final padding).
+    #[inline]
     fn layout_len(list: &[Ipv6OptionRepr]) -> usize {
         let mut off = field::OPTIONS_START;
         for o in list {
@@ -248,6 +251,7 @@ impl<'a> DestOptsRepr<'a> {
         off
     }
 
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         match self.options {
             Ipv6Options::Raw(r) => field::OPTIONS_START + r.len(),

@@ -171,6 +171,7 @@ impl<T: AsRef<[u8]>> MobilityHeader<T> {
         self.buffer.as_ref()[field::HEADER_LEN]
     }
     /// Length of the whole Mobility Header in octets.
+    #[inline]
     pub fn header_len(&self) -> usize {
         (usize::from(self.header_len_8oct()) + 1) * 8
     }
@@ -189,6 +190,7 @@ impl<T: AsRef<[u8]>> MobilityHeader<T> {
     }
     /// Verify the checksum with the pseudo-header addresses given (HoA substitutions done by
     /// the caller). Always true under `cfg(fuzzing)`.
+    #[inline]
     pub fn verify_checksum(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
         let h = self.header();
         checksum::verify(
@@ -303,6 +305,7 @@ pub struct MobilityRepr<'a> {
 impl<'a> MobilityRepr<'a> {
     /// Parse without checking the checksum (for callers that verify it separately).
     /// The buffer must be exactly the Mobility Header (trailing octets are an error).
+    #[inline]
     pub fn parse_unverified(h: &MobilityHeader<&'a [u8]>) -> Result<MobilityRepr<'a>> {
         h.check_len()?;
         let b: &'a [u8] = h.buffer;
@@ -411,6 +414,7 @@ impl<'a> MobilityRepr<'a> {
 
     /// Parse and verify the checksum over the pseudo-header `src` → `dst` (pass the home
     /// address from a HAO as `src`, from an RH2 as `dst`).
+    #[inline]
     pub fn parse(
         h: &MobilityHeader<&'a [u8]>,
         src: &Ipv6Addr,
@@ -424,6 +428,7 @@ impl<'a> MobilityRepr<'a> {
     }
 
     /// Length once emitted (a multiple of 8).
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         let end = self.options.end_offset(self.message.options_offset());
         end.div_ceil(8) * 8

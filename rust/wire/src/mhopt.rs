@@ -160,6 +160,7 @@ impl<'a> MobilityOptionRepr<'a> {
         }
     }
 
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         match self {
             MobilityOptionRepr::Pad1 => 1,
@@ -191,6 +192,7 @@ impl<'a> MobilityOptionRepr<'a> {
         }
     }
 
+    #[inline]
     pub fn is_pad(&self) -> bool {
         matches!(self, MobilityOptionRepr::Pad1 | MobilityOptionRepr::PadN(_))
     }
@@ -469,6 +471,7 @@ impl<'a> MobilityOptions<'a> {
     pub const EMPTY: MobilityOptions<'static> = MobilityOptions::List(&[]);
 
     /// Validate a raw area starting at `base` (from the MH start).
+    #[inline]
     pub fn parse(area: &'a [u8], base: usize) -> Result<Self> {
         for o in MobilityOptionsIter::new(area, base) {
             o?;
@@ -489,6 +492,7 @@ impl<'a> MobilityOptions<'a> {
 
     /// End offset once laid out after a fixed part ending at `start` (before the final padding
     /// to a multiple of 8).
+    #[inline]
     pub fn end_offset(&self, start: usize) -> usize {
         match self {
             MobilityOptions::Raw { area, .. } => start + area.len(),

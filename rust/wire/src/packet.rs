@@ -37,6 +37,7 @@ pub enum Layer<'a> {
 
 impl Layer<'_> {
     /// Octets of this layer's own header (Raw and ESP: everything).
+    #[inline]
     pub fn header_len(&self) -> usize {
         match self {
             Layer::Ipv6(_) => ipv6::HEADER_LEN,
@@ -270,8 +271,32 @@ impl<'a, F: FnMut(Layer<'a>, usize) -> Result<()>> Counter<'_, F> {
 }
 
 /// Octets [`emit_packet`] writes for `layers`.
+#[inline]
 pub fn packet_len(layers: &[Layer]) -> usize {
     layers.iter().map(Layer::header_len).sum()
+}
+
+/// Pseudo-header addresses for a layer following `before`: those of the innermost IP header,
+/// for IPv6 with the source replaced by the nearest Home Address option and the destination by
+/// the nearest Type 2 Routing header after it (RFC 6275 §6.3, §6.4). Walks back from the end,
+/// so only layers that need a checksum pay for it.
+fn pseudo_addrs(before: &[Layer]) -> Option<PseudoAddrs> {
+    let (mut hoa, mut rh2) = (None, None);
+    for l in before.iter().rev() {
+        match l {
+            Layer::Ipv6(r) => {
+                return Some(PseudoAddrs::V6(
+                    hoa.unwrap_or(r.src_addr),
+                    rh2.unwrap_or(r.dst_addr),
+                ));
+            }
+            Layer::Ipv4(r) => return Some(PseudoAddrs::V4(r.src_addr, r.dst_addr)),
+            Layer::DestOpts(d) if hoa.is_none() => hoa = d.home_address(),
+            Layer::Routing2(r) if rh2.is_none() => rh2 = Some(r.home_address),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Write `layers` into `buf` (exactly [`packet_len`] octets), recomputing IPv6 Payload Length,
@@ -288,27 +313,9 @@ pub fn emit_packet(layers: &[Layer], buf: &mut [u8]) -> Result<()> {
     assert!(layers.len() <= MAX_LAYERS);
     let mut offs = [0usize; MAX_LAYERS];
     let mut lens = [0usize; MAX_LAYERS];
-    let mut ctx: [Option<PseudoAddrs>; MAX_LAYERS] = [None; MAX_LAYERS];
     let mut off = 0;
-    let mut cur: Option<PseudoAddrs> = None;
     for (i, l) in layers.iter().enumerate() {
         offs[i] = off;
-        match l {
-            Layer::Ipv6(r) => cur = Some(PseudoAddrs::V6(r.src_addr, r.dst_addr)),
-            Layer::Ipv4(r) => cur = Some(PseudoAddrs::V4(r.src_addr, r.dst_addr)),
-            Layer::DestOpts(d) => {
-                if let (Some(hoa), Some(PseudoAddrs::V6(s, _))) = (d.home_address(), cur.as_mut()) {
-                    *s = hoa;
-                }
-            }
-            Layer::Routing2(r) => {
-                if let Some(PseudoAddrs::V6(_, d)) = cur.as_mut() {
-                    *d = r.home_address;
-                }
-            }
-            _ => {}
-        }
-        ctx[i] = cur;
         lens[i] = l.header_len();
         off += lens[i];
     }
@@ -346,13 +353,13 @@ pub fn emit_packet(layers: &[Layer], buf: &mut [u8]) -> Result<()> {
             Layer::DestOpts(d) => d.emit(&mut here[..lens[i]]),
             Layer::Routing2(r) => r.emit(&mut here[..r.buffer_len()]),
             Layer::Mobility(m) => {
-                let Some(PseudoAddrs::V6(s, d)) = ctx[i] else {
+                let Some(PseudoAddrs::V6(s, d)) = pseudo_addrs(&layers[..i]) else {
                     return err(ErrorKind::BadValue, o);
                 };
                 m.emit(&mut here[..lens[i]], &s, &d);
             }
             Layer::Udp(u) => {
-                let Some(a) = ctx[i] else {
+                let Some(a) = pseudo_addrs(&layers[..i]) else {
                     return err(ErrorKind::BadValue, o);
                 };
                 if rest_len > usize::from(u16::MAX) {
