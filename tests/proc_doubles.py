@@ -181,6 +181,8 @@ class IkeInitiatorDouble:
         self.tries = 0
         self.established = False
         self.moves: list = []
+        self.children: list = []
+        self.deleted_children: list = []
 
     def _request(self, msg, now):
         self.pending = msg
@@ -193,11 +195,16 @@ class IkeInitiatorDouble:
         self._request({"t": "init", "spi": self.spi, "id": self.identity, "apn": self.apn}, now)
 
     def create_child_sa(self, ts_i, ts_r, *, mode, now):
+        self.children.append((ts_i[0].start, ts_r[0].start))
         msg = {"t": "child", "spi": self.spi, "tsi": ts_i[0].start, "tsr": ts_r[0].start}
         self._request(msg, now)
 
     def delete(self, now):
         self._request({"t": "del", "spi": self.spi}, now)
+
+    def delete_child_sa(self, spi_in, now):
+        # Recorded only: the toy HA replaces a session's MH SA on CREATE_CHILD_SA anyway.
+        self.deleted_children.append(spi_in)
 
     def move(self, local, remote):
         self.local, self.remote = local, remote

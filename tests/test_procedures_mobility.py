@@ -308,6 +308,7 @@ def test_ue_programs_its_own_tunnel_after_each_ba():
         p.ue.move(p.clock.now, home_prefixes=(p.ue.home_prefix("internet"),))
         roundtrip_until_done(p.ue, p.ha, p.clock)
         assert ue_dp.bindings == {}
+        p.clock.now += 1.0  # RFC 6275 §12 MAX_UPDATE_RATE: three BUs already went this second
         p.ue.move(p.clock.now, coa6=COA6B)
         roundtrip_until_done(p.ue, p.ha, p.clock)
         assert ue_dp.bindings[hoa].care_of_address == COA6B

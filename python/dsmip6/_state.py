@@ -102,7 +102,11 @@ class BaAccepted(Input):
 
 
 class BaRetry(Input):
-    """BA status that the UE corrects and retries (135 resync, 144 without F, 134 new HoA)."""
+    """BA status that the UE corrects and retries (135 resync, 144 without F, 128/130)."""
+
+
+class BaNewHoa(Input):
+    """BA status 134: DAD failed; a new HoA in the HNP needs its own MH SA (RFC 5026 §5.3.2)."""
 
 
 class BaFatal(Input):
@@ -201,6 +205,7 @@ UE_TRANSITIONS: dict[UeState, dict[type[Input], UeState]] = {
     S.REGISTERING: {
         BaAccepted: S.REGISTERED,
         BaRetry: S.REGISTERING,
+        BaNewHoa: S.CHILD_SA,
         BaFatal: S.FAILED,
         CoaChanged: S.REGISTERING,
         MovedHome: S.RETURNING_HOME,

@@ -123,6 +123,10 @@ class MobileNodeConfig:
     """Back-off before the next IKE attempt ([D] configurable per RFC 5026 §5.1.2)."""
     ipv6_attempts_before_ipv4: int = 3
     """RFC 5555 §4.4.1: BUs from the IPv6 CoA without BA before trying the IPv4 CoA."""
+    max_dad_retries: int = 3
+    """BA status 134 (DAD failed, RFC 5026 §5.3.2): new HoAs tried per attach before failing."""
+    max_update_rate: int = 3
+    """RFC 6275 §12 MAX_UPDATE_RATE: at most this many BUs to the HA per second."""
 
     def __post_init__(self) -> None:
         if not self.identity:
@@ -145,6 +149,10 @@ class MobileNodeConfig:
             _check_positive(name, getattr(self, name))
         if not 0 < self.refresh_fraction < 1:
             raise ConfigError("refresh_fraction must be in (0, 1)")
+        if self.max_dad_retries < 0:
+            raise ConfigError("max_dad_retries must not be negative")
+        if self.max_update_rate < 1:
+            raise ConfigError("max_update_rate must be at least 1")
 
     def pdn(self, apn: str) -> PdnConfig:
         """The PDN configuration for ``apn`` (ConfigError when unknown)."""

@@ -21,7 +21,11 @@ The binding update list entry keeps: the last sequence number sent (mod 2^16, ne
 every retransmission), the send time and requested lifetime of every outstanding BU
 (lifetime bookkeeping starts at transmission, RFC 6275 §11.7.3), the retransmission count
 (1.5 s first registration / 1 s otherwise, doubling to 32 s, RFC 6275 §11.8), the granted
-lifetime and the refresh point.
+lifetime and the refresh point. BUs leave at most ``max_update_rate`` (3) per second
+(MAX_UPDATE_RATE, RFC 6275 §12): one over the limit waits on the ``bu_rate`` timer, later
+triggers coalescing into it. BA 134 (DAD failed, RFC 5026 §5.3.2) gives a new random IID in
+the same HNP, a CREATE_CHILD_SA for it on the existing IKE SA (the old child SA deleted) and a
+fresh BU, at most ``max_dad_retries`` times per attach.
 
 Named timers (``(apn, name)``): ``bu`` retransmission, ``refresh``, ``expire``, ``disc``
 (discovery retransmission), ``guard`` (waiting for the HA's IKE delete after a BRI). Each
@@ -64,6 +68,8 @@ from dsmip6.events import (
 
 __all__ = ["MobileNode", "DNS_CLIENT_PORT", "DHCPV6_CLIENT_PORT"]
 
+_BU_STATES = (UeState.REGISTERING, UeState.RETURNING_HOME, UeState.DETACHING)
+
 DNS_CLIENT_PORT = 10053
 DHCPV6_CLIENT_PORT = 546
 MAX_REDIRECTS = 5  # RFC 5685 §7
@@ -78,7 +84,7 @@ BA_ACTIONS: dict[int, str] = {
     131: "next-ha",
     132: "stop",
     133: "stop",
-    134: "stop",
+    134: "new-hoa",
     135: "resync",
     139: "stop",
     140: "next-ha",
@@ -133,6 +139,12 @@ class _Pdn:
         self.ike_tries = 0
         self.programmed = False
         self.revoked = False
+        # RFC 5026 §5.3.2: HoAs refused with BA 134 during this attach.
+        self.dad_failed: set[IPv6Address] = set()
+        # RFC 6275 §11.8/§12 MAX_UPDATE_RATE: recent BU send instants, and the lifetime of
+        # a BU waiting for the earliest allowed instant (None = nothing deferred).
+        self.bu_times: deque[float] = deque()
+        self.bu_deferred: int | None = None
 
 
 class MobileNode:
@@ -357,6 +369,10 @@ class MobileNode:
             p = self._pdns[apn]
             if kind == "bu":
                 self._on_bu_timer(p, now)
+            elif kind == "bu_rate":
+                lifetime_4s, p.bu_deferred = p.bu_deferred, None
+                if lifetime_4s is not None and p.state in _BU_STATES:
+                    self._send_bu(p, lifetime_4s, now)
             elif kind == "refresh":
                 if p.state is UeState.REGISTERED:
                     self._move_state(p, _state.RefreshDue)
@@ -382,6 +398,7 @@ class MobileNode:
         p.resyncs = 0
         p.ike_tries = 0
         p.revoked = False
+        p.dad_failed.clear()
 
     def _local_addr(self, p: _Pdn) -> str:
         if self.coa6 is not None:
@@ -558,10 +575,7 @@ class MobileNode:
         if rec.home_address is not None:  # USE_ASSIGNED_HoA / INTERNAL_IP6_ADDRESS
             p.hoa = rec.home_address
         elif p.hoa is None or p.hoa not in p.prefix:
-            # RFC 5026 §5.3.2: any IID; a random one (L = 0, RFC 6275 §11.7.1).
-            iid = int.from_bytes(self.rng(8), "big") | 1
-            host_bits = 128 - p.prefix.prefixlen
-            p.hoa = IPv6Address(int(p.prefix.network_address) | (iid & ((1 << host_bits) - 1)))
+            p.hoa = self._random_hoa(p.prefix, set())
         self._move_state(p, _state.IkeUp)
         self._events.append(IkeEstablished(p.apn, p.prefix, p.hoa))
         p.child_requested = False
@@ -569,11 +583,57 @@ class MobileNode:
             self._move_state(p, _state.IkeError)
             self._events.append(AttachFailed(p.apn, "no-ha-ipv6-address"))
 
+    def _random_hoa(self, prefix: IPv6Network, avoid: set[IPv6Address]) -> IPv6Address:
+        """RFC 5026 §5.3.2: any IID in the HNP; a random one (L = 0, RFC 6275 §11.7.1),
+        never one in ``avoid`` (HoAs whose DAD failed) and never the all-zero IID."""
+        host_mask = (1 << (128 - prefix.prefixlen)) - 1
+        for _ in range(16):
+            iid = int.from_bytes(self.rng(8), "big") | 1
+            hoa = IPv6Address(int(prefix.network_address) | (iid & host_mask))
+            if hoa not in avoid:
+                return hoa
+        raise LocalProtocolError("UE: no fresh interface identifier from the rng")
+
+    def _on_dad_failed(self, p: _Pdn, ba: Ba, now: float) -> None:
+        """BA 134 (RFC 5026 §5.3.2): drop the HoA, take a new IID in the same HNP, key a new
+        MH transport SA on it through CREATE_CHILD_SA on the existing IKE SA, then BU again."""
+        assert p.hoa is not None and p.prefix is not None
+        p.dad_failed.add(p.hoa)
+        if len(p.dad_failed) > self.config.max_dad_retries or p.ike is None or p.ha6 is None:
+            self._move_state(p, _state.BaFatal)
+            self._cleanup(p)
+            self._events.append(AttachFailed(p.apn, "dad-failed: no usable home address", 134))
+            return
+        try:
+            new_hoa = self._random_hoa(p.prefix, p.dad_failed)
+        except LocalProtocolError:
+            self._move_state(p, _state.BaFatal)
+            self._cleanup(p)
+            self._events.append(AttachFailed(p.apn, "dad-failed: no fresh identifier", 134))
+            return
+        self.timers.cancel((p.apn, "bu"))
+        self.timers.cancel((p.apn, "refresh"))
+        self.timers.cancel((p.apn, "bu_rate"))
+        p.bu_deferred = None
+        p.pending.clear()
+        self._unprogram(p)
+        p.has_binding = False
+        p.registered_coa = None
+        p.expires = 0.0
+        p.hoa = new_hoa
+        self._move_state(p, _state.BaNewHoa)
+        p.child_requested = True
+        tsi, tsr = self.selectors(new_hoa, p.ha6)
+        p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
+
     def _on_mh_sa(self, p: _Pdn, rec: _ike.MhSaUp, now: float) -> None:
         if p.state is not UeState.CHILD_SA or rec.home_address != p.hoa:
             return
         if p.sa_in is not None:
+            # A new HoA after DAD failure: the SA keyed on the old one goes (RFC 5026 §5.3.2).
             self._by_spi.pop(p.sa_in.spi, None)
+            if p.ike is not None:
+                p.ike.delete_child_sa(p.sa_in.spi, now)
         p.sa_in = self.sa_factory(rec.spec_in)
         p.sa_out = self.sa_factory(rec.spec_out)
         self._by_spi[p.sa_in.spi] = p
@@ -621,7 +681,8 @@ class MobileNode:
             self._events.append(NetworkDetached(p.apn, None))
 
     def _cleanup(self, p: _Pdn) -> None:
-        for kind in ("bu", "refresh", "expire", "guard", "ike_retry"):
+        p.bu_deferred = None
+        for kind in ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry"):
             self.timers.cancel((p.apn, kind))
         self._unprogram(p)
         if p.sa_in is not None:
@@ -683,6 +744,20 @@ class MobileNode:
         raise LocalProtocolError(f"UE[{p.apn}]: no usable CoA towards the HA")
 
     def _send_bu(self, p: _Pdn, lifetime_4s: int, now: float) -> None:
+        # RFC 6275 §11.8 / §12 MAX_UPDATE_RATE: at most N BUs in any 1 s window. A BU over
+        # the limit is deferred (never dropped) to the earliest allowed instant; triggers
+        # meanwhile coalesce into that one BU, built from the state current when it leaves.
+        rate = self.config.max_update_rate
+        while p.bu_times and p.bu_times[0] <= now - 1.0:
+            p.bu_times.popleft()
+        if len(p.bu_times) >= rate:
+            p.bu_deferred = lifetime_4s
+            p.pending.clear()  # the deferred BU supersedes those sent before it
+            self.timers.cancel((p.apn, "bu"))
+            self.timers.set((p.apn, "bu_rate"), p.bu_times[-rate] + 1.0)
+            self._count("bu-deferred")
+            return
+        p.bu_times.append(now)
         # RFC 6275 §11.8: a new, larger sequence number on every (re)transmission.
         p.seq = (p.seq + 1) & 0xFFFF
         try:
@@ -774,7 +849,9 @@ class MobileNode:
     def _on_ba_error(self, p: _Pdn, ba: Ba, now: float) -> None:
         action = BA_ACTIONS.get(ba.status, "stop")
         self._events.append(BindingRejected(p.apn, ba.status, action))
-        if action == "retry-without-f" and p.force_udp:
+        if action == "new-hoa":
+            self._on_dad_failed(p, ba, now)
+        elif action == "retry-without-f" and p.force_udp:
             p.force_udp = False
             self._move_state(p, _state.BaRetry)
             self._send_bu(p, p.lifetime_4s, now)
