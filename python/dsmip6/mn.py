@@ -633,7 +633,10 @@ class MobileNode:
             # A new HoA after DAD failure: the SA keyed on the old one goes (RFC 5026 §5.3.2).
             self._by_spi.pop(p.sa_in.spi, None)
             if p.ike is not None:
-                p.ike.delete_child_sa(p.sa_in.spi, now)
+                try:
+                    p.ike.delete_child_sa(p.sa_in.spi, now)
+                except LocalProtocolError:  # the engine no longer knows it: nothing to delete
+                    self._count("old-child-sa-unknown")
         p.sa_in = self.sa_factory(rec.spec_in)
         p.sa_out = self.sa_factory(rec.spec_out)
         self._by_spi[p.sa_in.spi] = p
