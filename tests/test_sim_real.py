@@ -276,3 +276,44 @@ def test_ha_ipv4_address_learnt_from_ikev2_home_agent_address():
     ue.move(clock.now, coa4=COA4)
     roundtrip_until_done(ue, ha, clock, nat=nat)
     assert isinstance(events(ue)[-1], HandoverCompleted)
+
+
+def test_dad_failed_new_hoa_over_real_create_child_sa(world):
+    """RFC 5026 §5.3.2 with the real IKEv2 engines and ESP: BA 134 once -> new HoA in the
+    HNP, CREATE_CHILD_SA on the same IKE SA, old MH child SA deleted, attach completes."""
+    from dsmip6._mh import Bu
+    from dsmip6.events import BindingRejected
+    from dsmip6.ha import HomeAgent
+
+    ue, ha, dp, clock = pair(world, 2)
+    refused: list = []
+    on_bu = HomeAgent._HANDLERS[Bu]
+
+    def once_134(self, rx, now):
+        if not refused:
+            refused.append(rx.route.mh_src)
+            self._reject(rx, self._by_spi[rx.spi], rx.route.mh_src, 134, rx.message.sequence)
+            return
+        on_bu(self, rx, now)
+
+    ha._HANDLERS = {**HomeAgent._HANDLERS, Bu: once_134}
+    ue.attach("internet", 0.0)
+    ike_before = None
+    for _ in range(10):
+        roundtrip_until_done(ue, ha, clock)
+        if ike_before is None:
+            ike_before = ue._pdns["internet"].ike
+        if ue.state("internet") is UeState.REGISTERED:
+            break
+        fire_timer(ue, clock)
+    assert ue.state("internet") is UeState.REGISTERED
+    new_hoa = ue.home_address("internet")
+    assert refused and new_hoa != refused[0] and new_hoa in ue.home_prefix("internet")
+    assert ue._pdns["internet"].ike is ike_before  # no second IKE SA
+    assert "old-child-sa-unknown" not in ue.counters  # the real engine deleted the old SA
+    session = ha._sessions[(pki.imsi(2), "internet")]
+    assert session.hoa == new_hoa and isinstance(session.sa_in, EspSa)
+    assert new_hoa in dp.bindings and refused[0] not in dp.bindings
+    evs = events(ue)
+    assert [e.status for e in evs if isinstance(e, BindingRejected)] == [134]
+    assert isinstance(evs[-1], AttachCompleted) and evs[-1].home_address == new_hoa
