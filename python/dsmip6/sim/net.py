@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, ip_address
@@ -96,6 +97,13 @@ class VirtualNetwork:
         self._armed: dict[int, float] = {}
         self._n = 0
         self.on_node_call: Callable[[Node, Callable[[], None]], None] | None = None
+        #: The node whose CPU time (``time.process_time``) is summed into ``timed_cpu``:
+        #: every call into it (receive, timer, output collection), nothing else.
+        self.timed: Node | None = None
+        self.timed_cpu = 0.0
+        #: ``id()`` of every node the network called since the caller last cleared it (a
+        #: harness collects events from those nodes only, not from every node).
+        self.touched: set[int] = set()
 
     # ---------------------------------------------------------------- topology
     def add_node(self, node: Node, *hosts: str) -> None:
@@ -172,14 +180,18 @@ class VirtualNetwork:
         self.stats["delivered"] += 1
         self._log("deliver", (data, src, dst))
         now = self.clock.now
-        self._call(node, lambda: node.receive_datagram(data, src, dst, now))
-        self._poll(node)
-
-    def _call(self, node: Node, fn: Callable[[], None]) -> None:
-        if self.on_node_call is not None:
-            self.on_node_call(node, fn)
+        if node is self.timed:
+            t0 = time.process_time()
+            node.receive_datagram(data, src, dst, now)
+            self._poll(node)
+            self.timed_cpu += time.process_time() - t0
         else:
-            fn()
+            if self.on_node_call is not None:
+                self.on_node_call(node, lambda: node.receive_datagram(data, src, dst, now))
+            else:
+                node.receive_datagram(data, src, dst, now)
+            self._poll(node)
+        self.touched.add(id(node))
 
     def _poll(self, node: Node) -> None:
         """Collect a node's output and (re-)arm its timer."""
@@ -218,8 +230,18 @@ class VirtualNetwork:
         node = self._nodes[key]
         self.clock.now = max(self.clock.now, tt)
         now = self.clock.now
-        self._call(node, lambda: node.handle_timer(now))
-        self._poll(node)
+        if node is self.timed:
+            t0 = time.process_time()
+            node.handle_timer(now)
+            self._poll(node)
+            self.timed_cpu += time.process_time() - t0
+        else:
+            if self.on_node_call is not None:
+                self.on_node_call(node, lambda: node.handle_timer(now))
+            else:
+                node.handle_timer(now)
+            self._poll(node)
+        self.touched.add(key)
         return True
 
     def run_until(self, deadline: float, *, max_steps: int = 10_000_000) -> int:
