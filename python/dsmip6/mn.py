@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from socket import AF_INET, AF_INET6, inet_ntop
 from typing import Any
 
 from dsmip6 import _ike, _mh, _state
@@ -94,6 +95,13 @@ BA_ACTIONS: dict[int, str] = {
     144: "retry-without-f",
     174: "stop",
 }
+
+
+def _text(addr: IPv6Address | IPv4Address) -> str:
+    """An address as text through the C formatter (RFC 5952 form; ``str()`` is ~5x slower)."""
+    if addr.version == 6:
+        return inet_ntop(AF_INET6, addr.packed)
+    return inet_ntop(AF_INET, addr.packed)
 
 
 class _Pdn:
@@ -402,10 +410,10 @@ class MobileNode:
 
     def _local_addr(self, p: _Pdn) -> str:
         if self.coa6 is not None:
-            return str(self.coa6)
+            return _text(self.coa6)
         if self.coa4 is not None:
-            return str(self.coa4)
-        return str(p.hoa) if p.hoa is not None else "::"
+            return _text(self.coa4)
+        return _text(p.hoa) if p.hoa is not None else "::"
 
     def _discover(self, p: _Pdn, now: float) -> None:
         """TS 24.303 §5.1.2.1 (procedures.md §1.1): explicit config > DHCPv6/IKEv2 > DNS."""
@@ -470,16 +478,16 @@ class MobileNode:
         """IKE runs from the CoA (procedures.md §10 rule 2); from IPv4 access to HA4."""
         if gateway is not None:
             if isinstance(ip_address(gateway), IPv6Address) and self.coa6 is not None:
-                return (str(self.coa6), 500), (gateway, 500)
+                return (_text(self.coa6), 500), (gateway, 500)
             return (str(self.coa4), 500), (gateway, 500)
         if self.coa6 is not None and p.ha6 is not None:
-            return (str(self.coa6), 500), (str(p.ha6), 500)
+            return (_text(self.coa6), 500), (_text(p.ha6), 500)
         if self.coa4 is not None and p.ha4 is not None:
-            return (str(self.coa4), 500), (str(p.ha4), 500)
+            return (_text(self.coa4), 500), (_text(p.ha4), 500)
         if p.ha6 is not None and self.home_prefixes:
             # At home with no CoA: the IKE SA is optional but we set it up (TS 23.402 §4.5.6).
             src = next(iter(self.home_prefixes)).network_address + 1
-            return (str(src), 500), (str(p.ha6), 500)
+            return (_text(src), 500), (_text(p.ha6), 500)
         raise LocalProtocolError(f"UE[{p.apn}]: no address family in common with the HA")
 
     def _start_ike(self, p: _Pdn, now: float, gateway: str | None = None) -> None:
@@ -489,7 +497,7 @@ class MobileNode:
             self._move_state(p, _state.IkeError)
             self._events.append(AttachFailed(p.apn, str(exc)))
             return
-        ipv4 = isinstance(ip_address(remote[0]), IPv4Address)
+        ipv4 = ":" not in remote[0]  # text from _text() or a redirect gateway
         p.ike_tries += 1
         p.ike = self.ike_factory(self.config.identity, p.apn, p.cfg.discovery == "ikev2", ipv4)
         p.ike_remote = remote
@@ -733,16 +741,16 @@ class MobileNode:
             v4opt = Ipv4HoaOpt(IPv4Address(0))
         if self._at_home(p):
             # RFC 6275 §11.5.5 / RFC 4877 §4.3: from the HoA, no HAO, no Alternate-CoA.
-            route = _mh.Route((str(hoa), 0), (str(ha6), 0), hoa, ha6)
+            route = _mh.Route((_text(hoa), 0), (_text(ha6), 0), hoa, ha6)
             return route, Bu(seq, lifetime_4s, ipv4_hoa=v4opt, **flags)
         if self.coa6 is not None and not p.use_v4:
             coa6 = self.coa6
-            route = _mh.Route((str(coa6), 0), (str(ha6), 0), coa6, ha6, hao=hoa)
+            route = _mh.Route((_text(coa6), 0), (_text(ha6), 0), coa6, ha6, hao=hoa)
             return route, Bu(seq, lifetime_4s, alt_coa=coa6, ipv4_hoa=v4opt, **flags)
         if self.coa4 is not None and p.ha4 is not None:
             # RFC 5555 §4.2: always UDP 4191 from IPv4 access, IPv4 CoA option mandatory.
             coa4 = self.coa4
-            route = _mh.Route((str(coa4), MIP_UDP_PORT), (str(p.ha4), MIP_UDP_PORT), hoa, ha6)
+            route = _mh.Route((_text(coa4), MIP_UDP_PORT), (_text(p.ha4), MIP_UDP_PORT), hoa, ha6)
             return route, Bu(seq, lifetime_4s, ipv4_hoa=v4opt, ipv4_coa=coa4, **flags)
         raise LocalProtocolError(f"UE[{p.apn}]: no usable CoA towards the HA")
 
@@ -904,11 +912,11 @@ class MobileNode:
             mover = getattr(p.ike, "move", None)
             if mover is not None and p.registered_coa is not None:
                 if isinstance(p.registered_coa, IPv4Address) and p.ha4 is not None:
-                    mover((str(p.registered_coa), 4500), (str(p.ha4), 4500))
-                    p.ike_remote = (str(p.ha4), 4500)
+                    mover((_text(p.registered_coa), 4500), (_text(p.ha4), 4500))
+                    p.ike_remote = (_text(p.ha4), 4500)
                 elif p.ha6 is not None:
-                    mover((str(p.registered_coa), 500), (str(p.ha6), 500))
-                    p.ike_remote = (str(p.ha6), 500)
+                    mover((_text(p.registered_coa), 500), (_text(p.ha6), 500))
+                    p.ike_remote = (_text(p.ha6), 500)
         # Refresh point: 75 % of the granted lifetime, or the Refresh Advice, or the NAT
         # keepalive period (RFC 5555 §4.3: BU/BA doubles as the NAT keepalive).
         refresh = sent_at + granted * self.config.refresh_fraction
