@@ -8,12 +8,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, ip_address
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import Any, Protocol
 
 __all__ = ["VirtualClock", "Node", "NatBox", "VirtualNetwork", "Datagram"]
 
 Addr = tuple[str, int]
 Datagram = tuple[bytes, Addr, Addr]
+
+
+def canonical(host: str) -> str:
+    """The RFC 5952 text of an IPv4/IPv6 address (the C parser and formatter; ValueError when
+    ``host`` is not an address). Host tables are keyed by this form."""
+    try:
+        return inet_ntop(AF_INET6, inet_pton(AF_INET6, host))
+    except OSError:
+        pass
+    try:
+        return inet_ntop(AF_INET, inet_pton(AF_INET, host))
+    except OSError:
+        raise ValueError(f"{host!r} is not an IP address") from None
 
 
 class VirtualClock:
@@ -109,15 +123,16 @@ class VirtualNetwork:
     def add_node(self, node: Node, *hosts: str) -> None:
         self._nodes[id(node)] = node
         for h in hosts:
-            self.hosts[str(ip_address(h))] = node
+            self.hosts[canonical(h)] = node
         self._poll(node)
 
     def set_hosts(self, node: Node, old: tuple[str, ...], new: tuple[str, ...]) -> None:
         for h in old:
-            if self.hosts.get(str(ip_address(h))) is node:
-                del self.hosts[str(ip_address(h))]
+            key = canonical(h)
+            if self.hosts.get(key) is node:
+                del self.hosts[key]
         for h in new:
-            self.hosts[str(ip_address(h))] = node
+            self.hosts[canonical(h)] = node
 
     def add_nat(self, nat: NatBox) -> NatBox:
         self.nats.append(nat)
@@ -170,7 +185,7 @@ class VirtualNetwork:
         node = self.hosts.get(host)
         if node is None:
             try:
-                node = self.hosts.get(str(ip_address(host)))
+                node = self.hosts.get(canonical(host))
             except ValueError:
                 node = None
         if node is None:

@@ -96,16 +96,22 @@ class SimResult:
         }
 
 
+_COA6 = int(IPv6Address("2001:db8:100::"))
+_COA4 = int(IPv4Address("10.0.0.0"))
+_COA4_PUBLIC = int(IPv4Address("100.64.0.0"))
+
+
 def coa6(i: int, gen: int) -> IPv6Address:
-    return IPv6Address(f"2001:db8:{0x100 + gen:x}::") + (i + 1)
+    """UE ``i``'s IPv6 CoA on its ``gen``-th IPv6 access: 2001:db8:(100+gen)::(i+1)."""
+    return IPv6Address(_COA6 + (gen << 80) + i + 1)
 
 
 def coa4(i: int) -> IPv4Address:
-    return IPv4Address("10.0.0.0") + (i + 1)
+    return IPv4Address(_COA4 + i + 1)
 
 
 def coa4_public(i: int) -> IPv4Address:
-    return IPv4Address("100.64.0.0") + (i + 1)
+    return IPv4Address(_COA4_PUBLIC + i + 1)
 
 
 def run_scenario(

@@ -28,15 +28,19 @@ HA4 = IPv4Address("198.51.100.1")
 
 
 def seeded_rng(seed: str) -> Callable[[int], bytes]:
-    """Deterministic 'random' octets (SHA-256 counter mode) for repeatable simulations."""
+    """Deterministic 'random' octets (SHA-256 counter mode) for repeatable simulations:
+    block k is SHA-256("<seed>/<k>")."""
+    prefix = hashlib.sha256(f"{seed}/".encode())
     state = [0]
 
     def rng(n: int) -> bytes:
-        out = bytearray()
+        out = b""
         while len(out) < n:
             state[0] += 1
-            out += hashlib.sha256(f"{seed}/{state[0]}".encode()).digest()
-        return bytes(out[:n])
+            h = prefix.copy()
+            h.update(str(state[0]).encode())
+            out += h.digest()
+        return out[:n]
 
     return rng
 
