@@ -107,6 +107,51 @@ def _text(addr: IPv6Address | IPv4Address) -> str:
 class _Pdn:
     """One PDN connection (procedures.md §0.2)."""
 
+    # 10^5 of these live in one simulation: no per-instance __dict__.
+    __slots__ = (
+        "cfg",
+        "apn",
+        "state",
+        "ha6",
+        "ha4",
+        "resolver",
+        "ike",
+        "ike_sa_id",
+        "ike_remote",
+        "prefix",
+        "hoa",
+        "hoa4",
+        "hoa4_refused",
+        "sa_in",
+        "sa_out",
+        "seq",
+        "pending",
+        "attempts",
+        "initial_timeout",
+        "lifetime_4s",
+        "registered_coa",
+        "coa_sent",
+        "has_binding",
+        "force_udp",
+        "use_v4",
+        "nat",
+        "udp",
+        "expires",
+        "attached",
+        "redirects",
+        "switch_to",
+        "switching",
+        "resyncs",
+        "dereg_acked",
+        "child_requested",
+        "ike_tries",
+        "programmed",
+        "revoked",
+        "dad_failed",
+        "bu_times",
+        "bu_deferred",
+    )
+
     def __init__(self, cfg: PdnConfig) -> None:
         self.cfg = cfg
         self.apn = cfg.apn
