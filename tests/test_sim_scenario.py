@@ -100,3 +100,14 @@ def test_nat_box_rewrites_and_maps_back():
     net.send(b"stray", ("198.51.100.1", 4191), ("203.0.113.1", 40999))
     net.run_until(3.0)
     assert net.stats["unroutable"] == 1 and nat.translations == 1
+
+
+def test_nat_box_drops_when_its_port_space_is_exhausted():
+    clock = VirtualClock()
+    net = VirtualNetwork(clock)
+    nat = net.add_nat(NatBox("203.0.113.1", inside={"10.0.0.5", "10.0.0.6"}, next_port=65535))
+    net.send(b"a", ("10.0.0.5", 4191), ("198.51.100.1", 4191))  # takes the last port
+    net.send(b"b", ("10.0.0.6", 4191), ("198.51.100.1", 4191))  # none left: dropped
+    net.send(b"c", ("10.0.0.5", 4191), ("198.51.100.1", 4191))  # existing mapping reused
+    assert nat.translations == 2 and net.stats["dropped"] == 1
+    assert [src for _, _, _, src, _ in net._queue] == [("203.0.113.1", 65535)] * 2

@@ -61,9 +61,13 @@ class NatBox:
     _in: dict[int, Addr] = field(default_factory=dict)
     translations: int = 0
 
-    def outbound(self, src: Addr) -> Addr:
+    def outbound(self, src: Addr) -> Addr | None:
+        """The public endpoint for ``src``; None when the port space is exhausted (the
+        datagram is dropped, as a real NAPT would)."""
         port = self._out.get(src)
         if port is None:
+            if self.next_port > 0xFFFF:
+                return None
             port = self.next_port
             self.next_port += 1
             self._out[src] = port
@@ -158,7 +162,12 @@ class VirtualNetwork:
         # NAT on the way out: only IPv4 UDP from an inside host to a non-inside host.
         nat = self._nat_for_inside(src[0])
         if nat is not None and src[1] != 0 and dst[0] not in nat.inside:
-            src = nat.outbound(src)
+            mapped = nat.outbound(src)
+            if mapped is None:
+                self.stats["dropped"] += 1
+                self._log("drop", (data, src, dst))
+                return
+            src = mapped
         copies = 2 if self.duplicate and self.rand.random() < self.duplicate else 1
         for _ in range(copies):
             at = self.clock.now + self.delay

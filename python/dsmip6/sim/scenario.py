@@ -25,7 +25,9 @@ from dsmip6.sim.net import Datagram, NatBox, VirtualClock, VirtualNetwork
 __all__ = ["PhaseResult", "SimResult", "run_scenario", "PHASES", "NAT_PUBLIC"]
 
 NAT_PUBLIC = "203.0.113.{}"
-UES_PER_NAT = 20000
+#: UEs behind one NAT box: each maps two endpoints (IKE on 4500, MIP on 4191) from port 40000,
+#: so 10 000 UEs stay inside the 16-bit port space.
+UES_PER_NAT = 10000
 #: Attach arrivals per virtual second: 2000/s keeps the HA's half-open IKE SAs (about 40 ms
 #: of virtual time each) below its COOKIE threshold.
 ATTACH_RATE = 2000.0
