@@ -754,7 +754,8 @@ class MobileNode:
     def _at_home(self, p: _Pdn) -> bool:
         """TS 24.303 §5.1.2.3 [U]: at home when the link's prefix is the HNP; an IPv4-only
         access is always foreign (RFC 5555 §4.4.4)."""
-        return p.prefix is not None and p.prefix in self.home_prefixes
+        # (An empty set first: hashing an IPv6Network is not free on the BU path.)
+        return bool(self.home_prefixes) and p.prefix is not None and p.prefix in self.home_prefixes
 
     def _start_bu(self, p: _Pdn, lifetime_4s: int, now: float) -> None:
         """A new registration attempt (first transmission)."""

@@ -234,25 +234,35 @@ class VirtualNetwork:
 
     def step(self) -> bool:
         """Process the earliest delivery or timer; False when nothing is left."""
-        while self._timers:
-            t, _, key = self._timers[0]
-            if self._armed.get(key) != t:
-                heapq.heappop(self._timers)
+        return self._step(float("inf"))
+
+    def _step(self, deadline: float) -> bool:
+        """Process the earliest delivery or timer due at or before ``deadline``; False when
+        there is none."""
+        timers, armed, queue = self._timers, self._armed, self._queue
+        while timers:
+            t, _, key = timers[0]
+            if armed.get(key) != t:
+                heapq.heappop(timers)
                 continue
             break
-        tq = self._queue[0][0] if self._queue else None
-        tt = self._timers[0][0] if self._timers else None
-        if tq is None and tt is None:
-            return False
-        if tt is None or (tq is not None and tq <= tt):
-            at, _, data, src, dst = heapq.heappop(self._queue)
-            self.clock.now = max(self.clock.now, at)
+        tq = queue[0][0] if queue else None
+        tt = timers[0][0] if timers else None
+        if tq is not None and (tt is None or tq <= tt):
+            if tq > deadline:
+                return False
+            at, _, data, src, dst = heapq.heappop(queue)
+            if at > self.clock.now:
+                self.clock.now = at
             self._deliver(data, src, dst)
             return True
-        _, _, key = heapq.heappop(self._timers)
-        del self._armed[key]
+        if tt is None or tt > deadline:
+            return False
+        _, _, key = heapq.heappop(timers)
+        del armed[key]
         node = self._nodes[key]
-        self.clock.now = max(self.clock.now, tt)
+        if tt > self.clock.now:
+            self.clock.now = tt
         now = self.clock.now
         if node is self.timed:
             t0 = time.process_time()
@@ -271,11 +281,8 @@ class VirtualNetwork:
     def run_until(self, deadline: float, *, max_steps: int = 10_000_000) -> int:
         """Run every event up to ``deadline`` (bounded); the clock ends at ``deadline``."""
         steps = 0
-        while steps < max_steps:
-            nxt = self.next_time()
-            if nxt is None or nxt > deadline:
-                break
-            self.step()
+        step = self._step
+        while steps < max_steps and step(deadline):
             steps += 1
         self.clock.now = max(self.clock.now, deadline)
         return steps
