@@ -10,6 +10,9 @@ def test_sim_rejects_bad_arguments(capsys):
     assert cli.main(["sim", "--ues", "0"]) == 2
     assert "--ues" in capsys.readouterr().err
     assert cli.main(["sim", "--ues", "3", "--loss", "0.9"]) == 2
+    assert cli.main(["sim", "--ues", "3", "--attach-rate", "-1"]) == 2
+    assert "--attach-rate" in capsys.readouterr().err
+    assert cli.main(["sim", "--ues", "3", "--attach-rate", "nan"]) == 2
     with pytest.raises(SystemExit):
         cli.main(["sim", "--ues", "many"])
 

@@ -111,3 +111,16 @@ def test_nat_box_drops_when_its_port_space_is_exhausted():
     net.send(b"c", ("10.0.0.5", 4191), ("198.51.100.1", 4191))  # existing mapping reused
     assert nat.translations == 2 and net.stats["dropped"] == 1
     assert [src for _, _, _, src, _ in net._queue] == [("203.0.113.1", 65535)] * 2
+
+
+def test_attach_arrivals_are_spread_at_the_attach_rate():
+    spread = run(30, attach_rate=100.0)  # one UE every 10 ms of virtual time
+    burst = run(30, attach_rate=0.0)  # every UE at t = 0
+    for res in (spread, burst):
+        assert res.ok and all(p.succeeded == 30 for p in res.phases)
+    # The last arrival is at 0.29 s: the attach phase lasts that much longer than the burst's.
+    gap = spread.phases[0].virtual_s - burst.phases[0].virtual_s
+    assert 0.28 <= gap <= 1.3, (spread.phases[0].to_dict(), burst.phases[0].to_dict())
+    assert [round(p.virtual_s, 3) for p in spread.phases[1:]] == [
+        round(p.virtual_s, 3) for p in burst.phases[1:]
+    ]

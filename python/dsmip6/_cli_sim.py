@@ -23,6 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="rust",
         help="HA data plane: the Rust binding cache (default) or the Python recorder",
     )
+    parser.add_argument(
+        "--attach-rate",
+        type=float,
+        default=None,
+        metavar="UES_PER_S",
+        help="attach arrivals per virtual second (default 2000; 0: every UE at t = 0, which"
+        " the HA's IKEv2 half-open limit treats as a flood)",
+    )
     parser.add_argument("--progress", action="store_true", help="report each phase on stderr")
     parser.add_argument(
         "--pcap",
@@ -56,10 +64,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--ues must be in 1..1000000")
     if not 0.0 <= args.loss < 0.5:
         raise ConfigError("--loss must be in [0, 0.5)")
+    if args.attach_rate is not None and not 0.0 <= args.attach_rate <= 1e9:
+        raise ConfigError("--attach-rate must be in [0, 1e9]")
     if args.pcap is not None and args.ues > 1000:
         raise ConfigError("--pcap records at most 1000 UEs")
     try:
-        from dsmip6.sim.scenario import run_scenario
+        from dsmip6.sim.scenario import ATTACH_RATE, run_scenario
         from dsmip6.sim.world import HA4, HA6, RealWorld
 
         world = RealWorld(args.ues)
@@ -89,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=progress,
         trace=trace,
+        attach_rate=ATTACH_RATE if args.attach_rate is None else args.attach_rate,
     )
     if args.pcap is not None:
         from dsmip6._pcap import write_pcap
