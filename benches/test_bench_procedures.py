@@ -120,8 +120,9 @@ def test_bench_ha_bu_refresh(benchmark):
     # Baseline: ESP alone on packets of the same sizes (fresh SA pair, same keys/algorithm).
     from dsmip6._sec import EspSa
 
-    session = ha._by_spi[pdn.sa_out.spi]
-    rx_sa, tx_sa = EspSa(session.sa_in.spec), EspSa(session.sa_out.spec)
+    # The HA keeps only the Rust SAs (no keys in Python): the UE's specs are the same SAs
+    # (its outbound = the HA's inbound and vice versa: same SPI, keys and algorithm).
+    rx_sa, tx_sa = EspSa(pdn.sa_out.spec), EspSa(pdn.sa_in.spec)
     ba_plain = ha.signalling.encode(_mh.Ba(0, 1, 900), route, None)
     t0 = time.process_time()
     for data in bus:

@@ -32,6 +32,8 @@ __all__ = [
     "initiator_factory",
     "responder_factory",
     "MH_PROTOCOL",
+    "ha_prefix",
+    "ha_mh_child",
 ]
 
 Addr = tuple[str, int]
@@ -267,3 +269,18 @@ def responder_factory(
         return ikev2.IkeResponder(cfg, rng=rng)
 
     return make
+
+
+def ha_prefix(event: Any) -> IPv6Network | None:
+    """The home network prefix of an ``IkeSaEstablished`` (the HA's view: the very object
+    its assigner handed out when the engine kept it, so nothing new is allocated)."""
+    prefix = event.home_prefix
+    if prefix is None or isinstance(prefix, IPv6Network):
+        return prefix
+    return IPv6Network(str(prefix), strict=False)
+
+
+def ha_mh_child(event: Any) -> MhSaUp | None:
+    """The HA's view of a ``ChildSaEstablished``: the HoA-keyed MH SA, else None."""
+    rec = translate(event, "ha")
+    return rec if isinstance(rec, MhSaUp) else None

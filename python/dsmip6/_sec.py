@@ -12,7 +12,7 @@ from typing import Protocol
 
 from dsmip6.dataplane_iface import SaSpec
 
-__all__ = ["OutboundSa", "InboundSa", "EspSa", "esp_sa"]
+__all__ = ["OutboundSa", "InboundSa", "EspSa", "esp_sa", "compact_esp_sa"]
 
 
 class OutboundSa(Protocol):
@@ -32,15 +32,18 @@ class InboundSa(Protocol):
 
 
 class EspSa:
-    """One direction of the HoA-keyed MH transport SA over ``dsmip6.esp.SecurityAssociation``."""
+    """One direction of the HoA-keyed MH transport SA over ``dsmip6.esp.SecurityAssociation``.
+
+    ``spec`` (keys included) is kept only when ``keep_spec`` is true: test tools re-create an
+    SA from it; the HA (:func:`compact_esp_sa`) keeps nothing but the SPI and the Rust SA."""
 
     __slots__ = ("spi", "spec", "_sa")
 
-    def __init__(self, spec: SaSpec) -> None:
+    def __init__(self, spec: SaSpec, keep_spec: bool = True) -> None:
         from dsmip6 import esp  # contract B
 
         self.spi = spec.spi
-        self.spec = spec
+        self.spec: SaSpec | None = spec if keep_spec else None
         self._sa = esp.SecurityAssociation(
             spi=spec.spi,
             mode=spec.mode,
@@ -62,3 +65,8 @@ class EspSa:
 def esp_sa(spec: SaSpec) -> EspSa:
     """The real SA factory (the machines take any ``Callable[[SaSpec], EspSa-like]``)."""
     return EspSa(spec)
+
+
+def compact_esp_sa(spec: SaSpec) -> EspSa:
+    """:func:`esp_sa` without keeping the spec: what the HA holds per UE (two per UE)."""
+    return EspSa(spec, keep_spec=False)
