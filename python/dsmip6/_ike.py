@@ -124,12 +124,13 @@ def _addr_tuple(value: Any) -> Addr:
 
 def _single_address(ts: Any) -> IPv6Address | None:
     """The address of a traffic selector list naming exactly one IPv6 address, proto 135."""
-    items = list(ts) if isinstance(ts, (list, tuple)) else [ts]
+    items = ts if isinstance(ts, (list, tuple)) else (ts,)
     for sel in items:
+        if int(getattr(sel, "protocol", 0)) != MH_PROTOCOL:
+            continue
         start = sel.start if isinstance(sel.start, IPv6Address) else ip_address(str(sel.start))
         end = sel.end if isinstance(sel.end, IPv6Address) else ip_address(str(sel.end))
-        protocol = int(getattr(sel, "protocol", 0))
-        if start == end and isinstance(start, IPv6Address) and protocol == MH_PROTOCOL:
+        if isinstance(start, IPv6Address) and start == end:
             return start
     return None
 
@@ -281,6 +282,14 @@ def ha_prefix(event: Any) -> IPv6Network | None:
 
 
 def ha_mh_child(event: Any) -> MhSaUp | None:
-    """The HA's view of a ``ChildSaEstablished``: the HoA-keyed MH SA, else None."""
-    rec = translate(event, "ha")
-    return rec if isinstance(rec, MhSaUp) else None
+    """The HA's view of a ``ChildSaEstablished``: the HoA-keyed MH SA, else None (what
+    ``translate(event, "ha")`` gives, without building anything for other child SAs)."""
+    child = event.child
+    hoa = _single_address(child.ts_i)
+    if hoa is None:
+        return None
+    ha = _single_address(child.ts_r)
+    if ha is None:
+        return None
+    spec_in, spec_out = child.sa_specs(ha, hoa)
+    return MhSaUp(event.ike_sa_id, hoa, spec_in, spec_out)

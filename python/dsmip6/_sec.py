@@ -8,7 +8,7 @@ the real one from a :class:`~dsmip6.dataplane_iface.SaSpec` (what the IKEv2 chil
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from dsmip6.dataplane_iface import SaSpec
 
@@ -31,6 +31,18 @@ class InboundSa(Protocol):
     def unprotect(self, packet: bytes) -> bytes: ...
 
 
+_SA_CLASS: list[Any] = []
+
+
+def _esp_class() -> Any:
+    """``dsmip6.esp.SecurityAssociation`` (contract B), imported on first use only."""
+    if not _SA_CLASS:
+        from dsmip6 import esp
+
+        _SA_CLASS.append(esp.SecurityAssociation)
+    return _SA_CLASS[0]
+
+
 class EspSa:
     """One direction of the HoA-keyed MH transport SA over ``dsmip6.esp.SecurityAssociation``.
 
@@ -40,11 +52,9 @@ class EspSa:
     __slots__ = ("spi", "spec", "_sa")
 
     def __init__(self, spec: SaSpec, keep_spec: bool = True) -> None:
-        from dsmip6 import esp  # contract B
-
         self.spi = spec.spi
         self.spec: SaSpec | None = spec if keep_spec else None
-        self._sa = esp.SecurityAssociation(
+        self._sa = _esp_class()(
             spi=spec.spi,
             mode=spec.mode,
             algorithm=spec.algorithm,

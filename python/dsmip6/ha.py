@@ -324,6 +324,7 @@ class HomeAgent:
         self._bce: dict[int, _Bce] = {}
         self._bri_seq = 0
         self._ha6_t = _mh.s6(config.address6)
+        self._ike6: Addr = (str(config.address6), 500)
         self._local6: Addr = (str(config.address6), 0)
         self._local4: Addr | None = (
             (str(config.address4), MIP_UDP_PORT) if config.address4 is not None else None
@@ -861,7 +862,11 @@ class HomeAgent:
                     local = (str(cfg.address4), 4500)
                     remote = (v.src[0], 4500)
                 else:
-                    local, remote = (str(cfg.address6), 500), (str(coa_obj), 500)
+                    # str() of the CoA: the parsed text is the same unless it is dotted.
+                    coa_t = v.alt_t if coa == v.alt else v.src6_t
+                    if coa_t is None or "." in coa_t:
+                        coa_t = str(coa_obj)
+                    local, remote = self._ike6, (coa_t, 500)
                 mover(session.ike_sa_id, local, remote)
 
     def _ipv4_hoa(
