@@ -33,7 +33,8 @@ __all__ = [
     "responder_factory",
     "MH_PROTOCOL",
     "ha_prefix",
-    "ha_mh_child",
+    "ha_mh_selectors",
+    "compact_mh_sas",
 ]
 
 Addr = tuple[str, int]
@@ -281,9 +282,9 @@ def ha_prefix(event: Any) -> IPv6Network | None:
     return IPv6Network(str(prefix), strict=False)
 
 
-def ha_mh_child(event: Any) -> MhSaUp | None:
-    """The HA's view of a ``ChildSaEstablished``: the HoA-keyed MH SA, else None (what
-    ``translate(event, "ha")`` gives, without building anything for other child SAs)."""
+def ha_mh_selectors(event: Any) -> tuple[IPv6Address, IPv6Address] | None:
+    """The HA's view of a ``ChildSaEstablished``: ``(HoA, HA address)`` when it is the
+    HoA-keyed MH SA (the selectors ``translate`` checks), else None."""
     child = event.child
     hoa = _single_address(child.ts_i)
     if hoa is None:
@@ -291,5 +292,18 @@ def ha_mh_child(event: Any) -> MhSaUp | None:
     ha = _single_address(child.ts_r)
     if ha is None:
         return None
-    spec_in, spec_out = child.sa_specs(ha, hoa)
-    return MhSaUp(event.ike_sa_id, hoa, spec_in, spec_out)
+    return hoa, ha
+
+
+def compact_mh_sas(child: Any) -> tuple[Any, Any]:
+    """The HA's (inbound, outbound) MH SAs as compact :class:`~dsmip6._sec.EspSa` objects
+    straight from the child SA's keys (contract D ``ChildSa`` fields): the same SAs as
+    ``compact_esp_sa`` of ``child.sa_specs(...)``, without the intermediate specs."""
+    from dsmip6._sec import EspSa
+
+    make = EspSa.compact
+    sa_in = make(child.spi_in, child.mode, child.algorithm, child.key_in,
+                 child.integrity_key_in, child.esn)  # fmt: skip
+    sa_out = make(child.spi_out, child.mode, child.algorithm, child.key_out,
+                  child.integrity_key_out, child.esn)  # fmt: skip
+    return sa_in, sa_out

@@ -66,6 +66,19 @@ class EspSa:
             compact=not keep_spec,
         )
 
+    @classmethod
+    def compact(
+        cls, spi: int, mode: str, algorithm: str, key: bytes, integrity_key: bytes | None,
+        esn: bool,
+    ) -> EspSa:  # fmt: skip
+        """A compact SA (no spec kept) from the fields a :class:`SaSpec` would carry."""
+        sa = cls.__new__(cls)
+        sa.spi = spi
+        sa.spec = None
+        sa._sa = _esp_class()(spi=spi, mode=mode, algorithm=algorithm, key=key,
+                              integrity_key=integrity_key, esn=esn, compact=True)  # fmt: skip
+        return sa
+
     def protect(self, packet: bytes) -> bytes:
         """ESP transport mode after the IPv6 header and any RH2/HAO (RFC 4303 §3.1.1)."""
         return bytes(self._sa.encrypt(packet))

@@ -101,6 +101,7 @@ _V6_MAX = (1 << 128) - 1
 _BRI_TIMER = 1 << 128
 _HAS_TIMER = 2 << 128
 _TIMER_KINDS = {"life": 0, "bri": _BRI_TIMER, "has": _HAS_TIMER}
+_FLAGS: dict[int, int] = {}  # interned BU flag words (BindingSpec.flags)
 
 
 def _not_unicast(addr: IPv6Address | IPv4Address) -> bool:
@@ -153,14 +154,17 @@ class _Session:
 
     Compact on purpose (one per registered UE): ``owner`` is the pools' key
     ``(identity, apn)``, ``prefix`` the very ``IPv6Network`` the IKE SA assigned (shared with
-    the binding cache entry), ``hoa_i`` the HoA as an int."""
+    the binding cache entry)."""
 
-    __slots__ = ("owner", "ike_sa_id", "prefix", "hoa_i", "sa_in", "sa_out")
+    __slots__ = ("owner", "ike_sa_id", "prefix", "hoa", "hoa_i", "sa_in", "sa_out")
 
     def __init__(self, owner: tuple[str, str | None], ike_sa_id: object, prefix: IPv6Network):
         self.owner = owner
         self.ike_sa_id = ike_sa_id
         self.prefix = prefix
+        #: The HoA the signalling SA was created for (RFC 4877 §4.4): the child SA's own
+        #: selector address object, and as an int (the BCE key).
+        self.hoa: IPv6Address | None = None
         self.hoa_i: int | None = None
         self.sa_in: Any = None
         self.sa_out: Any = None
@@ -172,11 +176,6 @@ class _Session:
     @property
     def apn(self) -> str | None:
         return self.owner[1]
-
-    @property
-    def hoa(self) -> IPv6Address | None:
-        """The HoA the signalling SA was created for (RFC 4877 §4.4)."""
-        return None if self.hoa_i is None else IPv6Address(self.hoa_i)
 
 
 class _Bce:
@@ -325,6 +324,10 @@ class HomeAgent:
         self._bri_seq = 0
         self._ha6_t = _mh.s6(config.address6)
         self._ike6: Addr = (str(config.address6), 500)
+        has: tuple[IPv6Address | IPv4Address, ...] = (config.address6,)
+        if config.address4 is not None:
+            has = has + (config.address4,)
+        self._ha_addresses = has
         self._local6: Addr = (str(config.address6), 0)
         self._local4: Addr | None = (
             (str(config.address4), MIP_UDP_PORT) if config.address4 is not None else None
@@ -487,13 +490,6 @@ class HomeAgent:
             raise LocalProtocolError(str(exc)) from None
         return _ike.HaAssignment(prefix, None, self._ha_addresses)
 
-    @property
-    def _ha_addresses(self) -> tuple[IPv6Address | IPv4Address, ...]:
-        has: tuple[IPv6Address | IPv4Address, ...] = (self.config.address6,)
-        if self.config.address4 is not None:
-            has = has + (self.config.address4,)
-        return has
-
     def _drain_ike(self, now: float) -> None:
         """The IKE events the HA acts on (contract D, by class name like ``_ike.translate``)."""
         while (ev := self.ike.next_event()) is not None:
@@ -532,18 +528,25 @@ class HomeAgent:
         if not sessions:
             return
         session = sessions[-1] if isinstance(sessions, list) else sessions
-        rec = _ike.ha_mh_child(ev)
-        if rec is None:
+        found = _ike.ha_mh_selectors(ev)
+        if found is None:
             return  # a user-plane child SA: the data plane's business
-        hoa = int(rec.home_address)
+        hoa_obj, ha_obj = found
+        hoa = int(hoa_obj)
         if not _in_prefix(hoa, session.prefix):
             self._count("child-hoa-outside-hnp")
             return
         if session.sa_in is not None:
             self._by_spi.pop(session.sa_in.spi, None)
+        session.hoa = hoa_obj
         session.hoa_i = hoa
-        session.sa_in = self.sa_factory(rec.spec_in)
-        session.sa_out = self.sa_factory(rec.spec_out)
+        if self.sa_factory is compact_esp_sa:
+            # The HA's own SAs straight from the child's keys (no SaSpec needed).
+            session.sa_in, session.sa_out = _ike.compact_mh_sas(ev.child)
+        else:
+            spec_in, spec_out = ev.child.sa_specs(ha_obj, hoa_obj)
+            session.sa_in = self.sa_factory(spec_in)
+            session.sa_out = self.sa_factory(spec_out)
         self._by_spi[session.sa_in.spi] = session
 
     def _forget_session(self, session: _Session) -> None:
@@ -744,6 +747,8 @@ class HomeAgent:
         if not in_hnp:
             self._refuse(v, session, BA_STATUS["not-home-subnet"], v.seq)
             return
+        # The same value; this int object is the one kept (dict keys, timers).
+        hoa = session.hoa_i  # type: ignore[assignment]
         if v.life4 == 0:
             self._deregister(v, session, bce, now)
             return
@@ -796,8 +801,9 @@ class HomeAgent:
         lifetime = lifetime_4s * 4.0
         # Step 10 — create/update the BCE and program the data plane.
         if bce is None:
-            bce = _Bce(session, IPv6Address(hoa))
-            self._bce[hoa] = bce
+            # hoa == session.hoa_i here (checked above): share the session's objects.
+            bce = _Bce(session, session.hoa)  # type: ignore[arg-type]
+            self._bce[session.hoa_i] = bce  # type: ignore[index]
         old_coa, old_udp = bce.coa, bce.udp_peer
         old_v4 = bce.ipv4_hoa
         was_active = bce.state in (BceState.ACTIVE, BceState.REVOKING, BceState.SWITCHING)
@@ -903,6 +909,7 @@ class HomeAgent:
         else:
             enc, port = Encapsulation.IP_IN_IPV4, None
         flags = (v.a << 15) | (v.h << 14) | (v.l << 13) | (v.k << 12) | (v.r << 10)
+        flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
         return BindingSpec(
             bce.hoa,
             bce.session.prefix,
@@ -921,7 +928,7 @@ class HomeAgent:
         if bce is None or bce.state is BceState.TOMBSTONE:
             self._refuse(v, session, BA_STATUS["not-ha-for-mn"], v.seq)
             return
-        hoa = v.hoa
+        hoa: int = session.hoa_i  # type: ignore[assignment]
         self._move(bce, BuDeregister)
         bce.seq = v.seq
         self.timers.cancel(_BRI_TIMER | hoa)
