@@ -910,7 +910,7 @@ class HomeAgent:
             enc, port = Encapsulation.IP_IN_IPV4, None
         flags = (v.a << 15) | (v.h << 14) | (v.l << 13) | (v.k << 12) | (v.r << 10)
         flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
-        return BindingSpec(
+        return BindingSpec.of(
             bce.hoa,
             bce.session.prefix,
             coa,  # type: ignore[arg-type]
