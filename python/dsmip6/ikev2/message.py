@@ -67,6 +67,16 @@ __all__ = [
 ]
 
 
+_P_IDI, _P_IDR = int(PayloadType.IDI), int(PayloadType.IDR)
+_P_TSI, _P_TSR = int(PayloadType.TSI), int(PayloadType.TSR)
+_N_INVALID_SYNTAX = int(Notify.INVALID_SYNTAX)
+
+_value = dataclass(slots=True, unsafe_hash=True)
+"""Codec value objects: slotted, compared and hashed by value. Not frozen: a frozen dataclass
+pays one ``object.__setattr__`` per field at construction, on the per-message path; nothing
+mutates them after construction."""
+
+
 class IkeDecodeError(RemoteProtocolError):
     """The peer's message breaks RFC 7296 in a way that has a notify answer."""
 
@@ -88,7 +98,7 @@ def _need(data: bytes, n: int, what: str, offset: int = 0) -> None:
 #   Transform: Last(1) RESERVED(1) Length(2) Type(1) RESERVED(1) Transform ID(2) Attributes ...
 
 
-@dataclass(frozen=True)
+@_value
 class Transform:
     type: int
     id: int
@@ -96,15 +106,24 @@ class Transform:
     """Key Length attribute in bits (AES), None when absent."""
 
     def encode(self, last: bool) -> bytes:
-        attrs = b""
-        if self.key_length is not None:
-            attrs = struct.pack("!HH", KEY_LENGTH_ATTRIBUTE, self.key_length)
-        return struct.pack(
-            "!BBHBBH", 0 if last else 3, 0, 8 + len(attrs), self.type, 0, self.id
-        ) + (attrs)
+        key = (self.type, self.id, self.key_length, last)
+        data = _TRANSFORM_OCTETS.get(key)
+        if data is None:
+            attrs = b""
+            if self.key_length is not None:
+                attrs = struct.pack("!HH", KEY_LENGTH_ATTRIBUTE, self.key_length)
+            data = struct.pack(
+                "!BBHBBH", 0 if last else 3, 0, 8 + len(attrs), self.type, 0, self.id
+            ) + (attrs)
+            if len(_TRANSFORM_OCTETS) < 4096:  # a handful of transforms in practice
+                _TRANSFORM_OCTETS[key] = data
+        return data
 
 
-@dataclass(frozen=True)
+_TRANSFORM_OCTETS: dict[tuple[int, int, int | None, bool], bytes] = {}
+
+
+@_value
 class Proposal:
     number: int
     protocol: int
@@ -112,9 +131,9 @@ class Proposal:
     transforms: tuple[Transform, ...]
 
     def encode(self, last: bool) -> bytes:
-        body = b"".join(
-            t.encode(i == len(self.transforms) - 1) for i, t in enumerate(self.transforms)
-        )
+        ts = self.transforms
+        n = len(ts)
+        body = b"".join([t.encode(i == n - 1) for i, t in enumerate(ts)])
         head = struct.pack(
             "!BBHBBBB",
             0 if last else 2,
@@ -162,15 +181,16 @@ def _decode_transforms(data: bytes, count: int, base: int) -> tuple[Transform, .
     return tuple(out)
 
 
-@dataclass(frozen=True)
+@_value
 class SaPayload:
-    TYPE: ClassVar[int] = PayloadType.SA
+    TYPE: ClassVar[int] = int(PayloadType.SA)
     proposals: tuple[Proposal, ...]
 
     def encode_body(self) -> bytes:
-        return b"".join(
-            p.encode(i == len(self.proposals) - 1) for i, p in enumerate(self.proposals)
-        )
+        ps = self.proposals
+        if len(ps) == 1:
+            return ps[0].encode(True)
+        return b"".join([p.encode(i == len(ps) - 1) for i, p in enumerate(ps)])
 
     @classmethod
     def decode_body(cls, data: bytes) -> SaPayload:
@@ -198,11 +218,11 @@ class SaPayload:
 # Simple payloads (RFC 7296 §3.4-3.12)
 
 
-@dataclass(frozen=True)
+@_value
 class KePayload:
     """Key Exchange: DH Group Num(2) RESERVED(2) Key Exchange Data (§3.4)."""
 
-    TYPE: ClassVar[int] = PayloadType.KE
+    TYPE: ClassVar[int] = int(PayloadType.KE)
     group: int
     data: bytes
 
@@ -215,11 +235,11 @@ class KePayload:
         return cls(struct.unpack_from("!H", data)[0], data[4:])
 
 
-@dataclass(frozen=True)
+@_value
 class NoncePayload:
     """Nonce data, 16..256 octets (§3.9)."""
 
-    TYPE: ClassVar[int] = PayloadType.NONCE
+    TYPE: ClassVar[int] = int(PayloadType.NONCE)
     data: bytes
 
     def encode_body(self) -> bytes:
@@ -232,7 +252,7 @@ class NoncePayload:
         return cls(data)
 
 
-@dataclass(frozen=True)
+@_value
 class IdPayload:
     """IDi / IDr: ID Type(1) RESERVED(3) data (§3.5). ``body`` is IDx' of the AUTH computation."""
 
@@ -242,7 +262,7 @@ class IdPayload:
 
     @property
     def TYPE(self) -> int:  # noqa: N802 - same name as the other payload classes
-        return PayloadType.IDI if self.initiator else PayloadType.IDR
+        return _P_IDI if self.initiator else _P_IDR
 
     @property
     def body(self) -> bytes:
@@ -257,9 +277,9 @@ class IdPayload:
         return cls(data[0], data[4:], initiator)
 
 
-@dataclass(frozen=True)
+@_value
 class CertPayload:
-    TYPE: ClassVar[int] = PayloadType.CERT
+    TYPE: ClassVar[int] = int(PayloadType.CERT)
     encoding: int
     data: bytes
 
@@ -272,9 +292,9 @@ class CertPayload:
         return cls(data[0], data[1:])
 
 
-@dataclass(frozen=True)
+@_value
 class CertReqPayload:
-    TYPE: ClassVar[int] = PayloadType.CERTREQ
+    TYPE: ClassVar[int] = int(PayloadType.CERTREQ)
     encoding: int
     data: bytes
     """Concatenated SHA-1 hashes of trusted CAs' SubjectPublicKeyInfo (§3.7)."""
@@ -288,9 +308,9 @@ class CertReqPayload:
         return cls(data[0], data[1:])
 
 
-@dataclass(frozen=True)
+@_value
 class AuthPayload:
-    TYPE: ClassVar[int] = PayloadType.AUTH
+    TYPE: ClassVar[int] = int(PayloadType.AUTH)
     method: int
     data: bytes
 
@@ -303,11 +323,11 @@ class AuthPayload:
         return cls(data[0], data[4:])
 
 
-@dataclass(frozen=True)
+@_value
 class NotifyPayload:
     """Protocol ID(1) SPI Size(1) Notify Type(2) SPI Notification Data (§3.10)."""
 
-    TYPE: ClassVar[int] = PayloadType.NOTIFY
+    TYPE: ClassVar[int] = int(PayloadType.NOTIFY)
     notify_type: int
     data: bytes = b""
     protocol: int = 0
@@ -328,11 +348,11 @@ class NotifyPayload:
         return cls(ntype, data[4 + spi_size :], proto, data[4 : 4 + spi_size])
 
 
-@dataclass(frozen=True)
+@_value
 class DeletePayload:
     """Protocol ID(1) SPI Size(1) Num of SPIs(2) SPIs (§3.11)."""
 
-    TYPE: ClassVar[int] = PayloadType.DELETE
+    TYPE: ClassVar[int] = int(PayloadType.DELETE)
     protocol: int
     spis: tuple[bytes, ...] = ()
 
@@ -351,9 +371,9 @@ class DeletePayload:
         return cls(proto, tuple(data[4 + i * size : 4 + (i + 1) * size] for i in range(num)))
 
 
-@dataclass(frozen=True)
+@_value
 class VendorPayload:
-    TYPE: ClassVar[int] = PayloadType.VENDOR
+    TYPE: ClassVar[int] = int(PayloadType.VENDOR)
     data: bytes
 
     def encode_body(self) -> bytes:
@@ -369,6 +389,9 @@ class VendorPayload:
 
 
 def _addr(value: object) -> IPv4Address | IPv6Address:
+    t = type(value)
+    if t is IPv6Address or t is IPv4Address:
+        return value  # type: ignore[return-value]
     if isinstance(value, IPv4Address | IPv6Address):
         return value
     if isinstance(value, str | int | bytes):
@@ -376,7 +399,7 @@ def _addr(value: object) -> IPv4Address | IPv6Address:
     raise TypeError(f"not an address: {value!r}")
 
 
-@dataclass(frozen=True)
+@_value
 class TrafficSelector:
     """An address range with protocol and port range; immutable, addresses as ipaddress objects.
 
@@ -404,11 +427,11 @@ class TrafficSelector:
             raise ValueError("traffic selector mixes IPv4 and IPv6")
         if not (0 <= protocol <= 255 and 0 <= start_port <= 65535 and 0 <= end_port <= 65535):
             raise ValueError("protocol or port out of range")
-        object.__setattr__(self, "start", s)
-        object.__setattr__(self, "end", e)
-        object.__setattr__(self, "protocol", protocol)
-        object.__setattr__(self, "start_port", start_port)
-        object.__setattr__(self, "end_port", end_port)
+        self.start = s
+        self.end = e
+        self.protocol = protocol
+        self.start_port = start_port
+        self.end_port = end_port
 
     @classmethod
     def for_network(
@@ -498,7 +521,7 @@ class TrafficSelector:
         return f"{self.start}-{self.end}{proto}{ports}"
 
 
-@dataclass(frozen=True)
+@_value
 class TsPayload:
     """TSi / TSr: Number of TSs(1) RESERVED(3) selectors (§3.13)."""
 
@@ -509,7 +532,7 @@ class TsPayload:
 
     @property
     def TYPE(self) -> int:  # noqa: N802
-        return PayloadType.TSI if self.initiator else PayloadType.TSR
+        return _P_TSI if self.initiator else _P_TSR
 
     def encode_body(self) -> bytes:
         return struct.pack("!B3x", len(self.selectors)) + b"".join(
@@ -558,7 +581,7 @@ class TsPayload:
 # Configuration payload (§3.15; RFC 5026 §8.2 MIP6_HOME_PREFIX; TS 24.302 HOME_AGENT_ADDRESS)
 
 
-@dataclass(frozen=True)
+@_value
 class CfgAttribute:
     type: int
     value: bytes = b""
@@ -567,9 +590,9 @@ class CfgAttribute:
         return struct.pack("!HH", self.type & 0x7FFF, len(self.value)) + self.value
 
 
-@dataclass(frozen=True)
+@_value
 class CpPayload:
-    TYPE: ClassVar[int] = PayloadType.CP
+    TYPE: ClassVar[int] = int(PayloadType.CP)
     cfg_type: int
     attributes: tuple[CfgAttribute, ...] = ()
 
@@ -619,11 +642,11 @@ def decode_home_prefix(value: bytes) -> tuple[ipaddress.IPv6Network, int | None]
     return ipaddress.IPv6Network((IPv6Address(raw), plen), strict=False), lifetime
 
 
-@dataclass(frozen=True)
+@_value
 class EapPayload:
     """One complete EAP packet (§3.16)."""
 
-    TYPE: ClassVar[int] = PayloadType.EAP
+    TYPE: ClassVar[int] = int(PayloadType.EAP)
     data: bytes
 
     def encode_body(self) -> bytes:
@@ -637,17 +660,17 @@ class EapPayload:
         return cls(data)
 
 
-@dataclass(frozen=True)
+@_value
 class SkfPayload:
     """Encrypted Fragment (RFC 7383 §2.5): Fragment Number(2) Total Fragments(2) IV/data/ICV."""
 
-    TYPE: ClassVar[int] = PayloadType.SKF
+    TYPE: ClassVar[int] = int(PayloadType.SKF)
     number: int
     total: int
     raw: bytes = b""
 
 
-@dataclass(frozen=True)
+@_value
 class UnknownPayload:
     """A payload type we do not implement, non-critical: kept and skipped (§3.2)."""
 
@@ -726,7 +749,7 @@ _P_SK = int(PayloadType.SK)
 _P_SKF = int(PayloadType.SKF)
 
 
-@dataclass
+@dataclass(slots=True)
 class RawSk:
     """Where the SK (or SKF) payload sits in a received message."""
 
@@ -794,7 +817,7 @@ _F_RESPONSE = int(Flag.RESPONSE)  # plain ints on the per-message path
 _F_INITIATOR = int(Flag.INITIATOR)
 
 
-@dataclass(frozen=True)
+@_value
 class IkeHeader:
     spi_i: bytes
     spi_r: bytes
@@ -831,7 +854,7 @@ class SkProtection(Protocol):
     def open(self, message: bytes, sk_offset: int) -> bytes: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     """An IKE message: header fields, clear payloads, and the payloads inside SK.
 
@@ -951,7 +974,7 @@ def decode_message(
 # unknown non-critical payloads are always allowed.
 
 
-@dataclass(frozen=True)
+@_value
 class MessageRule:
     encrypted: bool
     counts: dict[int, tuple[int, int]]
@@ -1005,6 +1028,16 @@ PAYLOAD_RULES: dict[tuple[int, bool], MessageRule] = {
     (ExchangeType.INFORMATIONAL, True): MessageRule(True, {_P.DELETE: (0, _MANY), _P.CP: (0, 1)}),
 }
 _ALWAYS = {_P.NOTIFY, _P.VENDOR}
+# The same table with plain-int keys for the per-message check (enum hashing/compare is slower).
+_RULES: dict[tuple[int, bool], tuple[bool, dict[int, tuple[int, int]], tuple[int, ...]]] = {
+    (int(x), bool(r)): (
+        rule.encrypted,
+        {int(k): v for k, v in rule.counts.items()},
+        tuple(int(k) for k, (lo, _hi) in rule.counts.items() if lo > 0),
+    )
+    for (x, r), rule in PAYLOAD_RULES.items()
+}
+_ALWAYS_INT = frozenset(int(t) for t in _ALWAYS)
 
 
 def check_rules(msg: Message) -> None:
@@ -1012,30 +1045,33 @@ def check_rules(msg: Message) -> None:
 
     Messages carrying an error notify (a refusal) need not have the mandatory payloads.
     """
-    rule = PAYLOAD_RULES.get((msg.exchange, msg.response))
+    rule = _RULES.get((msg.exchange, msg.response))
     if rule is None:
-        raise IkeDecodeError(f"unknown exchange type {msg.exchange}", Notify.INVALID_SYNTAX)
-    if rule.encrypted and msg.encrypted is None:
-        raise IkeDecodeError("exchange must be encrypted", Notify.INVALID_SYNTAX)
-    if not rule.encrypted and msg.encrypted is not None:
-        raise IkeDecodeError("IKE_SA_INIT must not be encrypted", Notify.INVALID_SYNTAX)
-    plist = msg.encrypted if rule.encrypted else msg.payloads
-    if rule.encrypted and msg.payloads:
+        raise IkeDecodeError(f"unknown exchange type {msg.exchange}", _N_INVALID_SYNTAX)
+    encrypted, bounds_of, mandatory = rule
+    if encrypted and msg.encrypted is None:
+        raise IkeDecodeError("exchange must be encrypted", _N_INVALID_SYNTAX)
+    if not encrypted and msg.encrypted is not None:
+        raise IkeDecodeError("IKE_SA_INIT must not be encrypted", _N_INVALID_SYNTAX)
+    plist = msg.encrypted if encrypted else msg.payloads
+    if encrypted and msg.payloads:
         # Only SK may appear in the clear in an encrypted exchange (§3.14).
-        if any(not isinstance(p, UnknownPayload) for p in msg.payloads):
-            raise IkeDecodeError("cleartext payload beside SK", Notify.INVALID_SYNTAX)
+        if any(type(p) is not UnknownPayload for p in msg.payloads):
+            raise IkeDecodeError("cleartext payload beside SK", _N_INVALID_SYNTAX)
     counts: dict[int, int] = {}
-    for p in plist or []:
-        if isinstance(p, UnknownPayload):
+    for p in plist or ():
+        if type(p) is UnknownPayload:
             continue
-        counts[p.TYPE] = counts.get(p.TYPE, 0) + 1
+        t = p.TYPE
+        counts[t] = counts.get(t, 0) + 1
     for ptype, n in counts.items():
-        if ptype in _ALWAYS:
+        if ptype in _ALWAYS_INT:
             continue
-        bounds = rule.counts.get(ptype)
+        bounds = bounds_of.get(ptype)
         if bounds is None or n > bounds[1]:
-            raise IkeDecodeError(f"payload {ptype} not allowed here ({n}x)", Notify.INVALID_SYNTAX)
-    for ptype, (lo, _hi) in rule.counts.items():
+            raise IkeDecodeError(f"payload {ptype} not allowed here ({n}x)", _N_INVALID_SYNTAX)
+    for ptype in mandatory:
+        lo = bounds_of[ptype][0]
         if counts.get(ptype, 0) < lo:
             # only now ask whether the message is a refusal (the scan is not needed otherwise)
             refusal = (

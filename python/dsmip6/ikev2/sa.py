@@ -70,6 +70,19 @@ class SaState(enum.Enum):
     DEAD = "dead"
 
 
+_INIT, _AUTH, _ESTABLISHED, _DELETING, _DEAD = (
+    SaState.INIT,
+    SaState.AUTH,
+    SaState.ESTABLISHED,
+    SaState.DELETING,
+    SaState.DEAD,
+)  # module constants: enum attribute access is slow on the per-message path
+_X_IKE_SA_INIT = int(ExchangeType.IKE_SA_INIT)
+_X_IKE_AUTH = int(ExchangeType.IKE_AUTH)
+_P_SK = int(PayloadType.SK)
+_P_SKF = int(PayloadType.SKF)
+
+
 def nat_hash(spi_i: bytes, spi_r: bytes, addr: Address) -> bytes:
     """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 §2.23)."""
     return sha1(spi_i + spi_r + _packed(addr[0]) + addr[1].to_bytes(2, "big"))
@@ -215,7 +228,7 @@ class IkeSa:
     # ------------------------------------------------------------------ basics
     @property
     def alive(self) -> bool:
-        return self.state not in (SaState.DEAD,)
+        return self.state is not _DEAD
 
     @property
     def use_nat_t(self) -> bool:
@@ -290,7 +303,7 @@ class IkeSa:
         try:
             msg, raw_sk = decode_message(data, None, header)
         except IkeDecodeError as e:
-            if not header.response and header.exchange == ExchangeType.IKE_SA_INIT:
+            if not header.response and header.exchange == _X_IKE_SA_INIT:
                 self._error_reply(header, e.notify, e.data, src, dst)
             return
         except MalformedPacket:
@@ -299,7 +312,7 @@ class IkeSa:
             if self.sk is None:
                 return
             try:
-                if raw_sk.type == PayloadType.SKF:
+                if raw_sk.type == _P_SKF:
                     if self.fragments is None:
                         self.fragments = fragment.Reassembly()
                     whole = self.fragments.add(header, data, raw_sk, self.sk)
@@ -311,7 +324,7 @@ class IkeSa:
             except (IntegrityCheckFailed, MalformedPacket):
                 return  # unauthenticated: drop silently (§2.21.2)
             try:
-                if raw_sk.type == PayloadType.SK:
+                if raw_sk.type == _P_SK:
                     msg.encrypted, _ = decode_chain(inner, raw_sk.inner_first, 0, allow_sk=False)
                 check_rules(msg)
             except IkeDecodeError as e:
@@ -326,7 +339,7 @@ class IkeSa:
             try:
                 check_rules(msg)
             except IkeDecodeError as e:
-                if not header.response and header.exchange == ExchangeType.IKE_SA_INIT:
+                if not header.response and header.exchange == _X_IKE_SA_INIT:
                     self._error_reply(header, e.notify, e.data, src, dst)
                 return
         self.last_heard = now
@@ -357,14 +370,14 @@ class IkeSa:
     def exchange_finished(
         self, exchange: int, *, failed: bool, now: float, passive: bool = False
     ) -> None:
-        if exchange == ExchangeType.IKE_AUTH and self.state == SaState.AUTH:
+        if exchange == _X_IKE_AUTH and self.state is _AUTH:
             if self.redirected:
                 self.die(now, quiet=True)
             elif failed or not self.authenticated:
                 self.die(now, auth_failed=self.failure_reason or "AUTHENTICATION_FAILED")
             else:
                 self.established(now)
-        elif exchange == ExchangeType.IKE_SA_INIT and failed and self.state == SaState.INIT:
+        elif exchange == _X_IKE_SA_INIT and failed and self.state is _INIT:
             self.die(now, auth_failed=self.failure_reason or "IKE_SA_INIT failed", quiet=passive)
         if self.pending_death is not None:
             self.die(now, reason=self.pending_death)
@@ -466,14 +479,21 @@ class IkeSa:
 
     # ------------------------------------------------------------------ timers
     def get_timer(self) -> float | None:
-        timers = [t for t in (self.mgr.get_timer(), self._half_open_deadline()) if t is not None]
-        dpd = getattr(self.config, "dpd_interval", None)
-        if dpd and self.state == SaState.ESTABLISHED and not self.mgr.busy:
-            timers.append(self.last_heard + dpd)
-        rekey = self._rekey_deadline()
-        if rekey is not None:
-            timers.append(rekey)
-        return min(timers) if timers else None
+        act = self.mgr.active
+        best = act.deadline if act is not None else None
+        state = self.state
+        if state is _ESTABLISHED:
+            dpd = getattr(self.config, "dpd_interval", None)
+            if dpd and act is None and not self.mgr.queue:
+                t = self.last_heard + dpd
+                best = t if best is None or t < best else best
+            rekey = self._rekey_deadline()
+            if rekey is not None:
+                best = rekey if best is None or rekey < best else best
+        elif (state is _INIT or state is _AUTH) and not self.original_initiator:
+            t = self.created_at + getattr(self.config, "half_open_timeout", 30.0)
+            best = t if best is None or t < best else best
+        return best
 
     def _rekey_deadline(self) -> float | None:
         life = self.config.ike_lifetime

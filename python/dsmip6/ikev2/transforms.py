@@ -196,6 +196,19 @@ def encr(encr_id: int, key_bits: int | None) -> Encr | None:
     return None
 
 
+_ENCR_CACHE: dict[tuple[int, int | None], Encr | None] = {}
+
+
+def encr_cached(encr_id: int, key_bits: int | None) -> Encr | None:
+    """``encr()`` with the (immutable) result shared: one object per transform, not per SA."""
+    key = (encr_id, key_bits)
+    try:
+        return _ENCR_CACHE[key]
+    except KeyError:
+        e = _ENCR_CACHE[key] = encr(encr_id, key_bits)
+        return e
+
+
 # ---------------------------------------------------------------------------------------------
 # Diffie-Hellman (Transform Type 4)
 

@@ -108,7 +108,7 @@ class ChildCreate:
     ) -> ChildSa:
         sa = self.sa
         assert sa.prf is not None and sa.keys is not None
-        enc = transforms.encr(mine.encr, mine.key_bits)
+        enc = transforms.encr_cached(mine.encr, mine.key_bits)
         esize = enc.key_size if enc is not None else 0
         isize = transforms.INTEGS[mine.integ].key_size if mine.integ is not None else 0
         km = keys.derive_child_keys(sa.prf, sa.keys.sk_d, esize, isize, ni, nr, g_ir)

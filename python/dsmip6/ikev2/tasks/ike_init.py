@@ -54,6 +54,15 @@ SIG_HASHES = (
     HashAlgorithm.SHA2_512,
     HashAlgorithm.IDENTITY,
 )
+_SIG_HASHES_DATA = b"".join(struct.pack("!H", h) for h in SIG_HASHES)  # the same every time
+# Plain ints on the per-handshake path (enum attribute access is slow).
+_N_NAT_SRC = int(Notify.NAT_DETECTION_SOURCE_IP)
+_N_NAT_DST = int(Notify.NAT_DETECTION_DESTINATION_IP)
+_N_SIG_HASHES = int(Notify.SIGNATURE_HASH_ALGORITHMS)
+_N_FRAG = int(Notify.FRAGMENTATION_SUPPORTED)
+_N_REDIRECT_SUPPORTED = int(Notify.REDIRECT_SUPPORTED)
+_CERT_X509 = int(CertEncoding.X509_SIGNATURE)
+_ZERO_SPI = b"\x00" * 8
 
 
 def encode_gateway(address: str, nonce: bytes = b"") -> bytes:
@@ -96,45 +105,51 @@ class IkeInit:
     # -------------------------------------------------------------- shared helpers
     def _notifies_common(self, msg: Message) -> None:
         sa = self.sa
-        spi_r = sa.spi_r if not self.initiator else b"\x00" * 8
-        msg.add(NotifyPayload(Notify.NAT_DETECTION_SOURCE_IP, nat_hash(sa.spi_i, spi_r, sa.local)))
-        msg.add(
-            NotifyPayload(Notify.NAT_DETECTION_DESTINATION_IP, nat_hash(sa.spi_i, spi_r, sa.remote))
-        )
-        if sa.config.trust_anchors and not self.initiator:  # §1.2: responder only; the
+        cfg = sa.config
+        spi_r = sa.spi_r if not self.initiator else _ZERO_SPI
+        add = msg.add
+        add(NotifyPayload(_N_NAT_SRC, nat_hash(sa.spi_i, spi_r, sa.local)))
+        add(NotifyPayload(_N_NAT_DST, nat_hash(sa.spi_i, spi_r, sa.remote)))
+        if cfg.trust_anchors and not self.initiator:  # §1.2: responder only; the
             # initiator sends its CERTREQ in IKE_AUTH
-            msg.add(
-                CertReqPayload(CertEncoding.X509_SIGNATURE, certreq_data(sa.config.trust_anchors))
-            )
-        msg.add(
-            NotifyPayload(
-                Notify.SIGNATURE_HASH_ALGORITHMS, b"".join(struct.pack("!H", h) for h in SIG_HASHES)
-            )
-        )
-        if sa.config.enable_fragmentation:
-            msg.add(NotifyPayload(Notify.FRAGMENTATION_SUPPORTED))
+            add(CertReqPayload(_CERT_X509, certreq_data(cfg.trust_anchors)))
+        add(NotifyPayload(_N_SIG_HASHES, _SIG_HASHES_DATA))
+        if cfg.enable_fragmentation:
+            add(NotifyPayload(_N_FRAG))
 
     def _learn_peer(
         self, msg: Message, spi_r: bytes, peer_addr: tuple[str, int], my_addr: tuple[str, int]
     ) -> None:
         sa = self.sa
-        sa.peer_redirect_supported = msg.notify(Notify.REDIRECT_SUPPORTED) is not None
-        src = msg.notifies(Notify.NAT_DETECTION_SOURCE_IP)
-        dst = msg.notifies(Notify.NAT_DETECTION_DESTINATION_IP)
+        # one pass over the payloads instead of one scan per notify type
+        src: list[bytes] = []
+        dst: list[bytes] = []
+        seen: set[int] = set()
+        hashes: bytes | None = None
+        certreq = False
+        for p in msg.all_payloads():
+            if type(p) is NotifyPayload:
+                nt = p.notify_type
+                if nt == _N_NAT_SRC:
+                    src.append(p.data)
+                elif nt == _N_NAT_DST:
+                    dst.append(p.data)
+                elif nt == _N_SIG_HASHES and hashes is None:
+                    hashes = p.data
+                seen.add(nt)
+            elif type(p) is CertReqPayload:
+                certreq = True
+        sa.peer_redirect_supported = _N_REDIRECT_SUPPORTED in seen
         if src:
-            sa.nat_remote = all(n.data != nat_hash(sa.spi_i, spi_r, peer_addr) for n in src)
+            mine = nat_hash(sa.spi_i, spi_r, peer_addr)
+            sa.nat_remote = all(d != mine for d in src)
         if dst:
-            sa.nat_local = all(n.data != nat_hash(sa.spi_i, spi_r, my_addr) for n in dst)
-        sa.fragmentation = sa.config.enable_fragmentation and bool(
-            msg.notify(Notify.FRAGMENTATION_SUPPORTED)
-        )
-        hashes = msg.notify(Notify.SIGNATURE_HASH_ALGORITHMS)
+            mine = nat_hash(sa.spi_i, spi_r, my_addr)
+            sa.nat_local = all(d != mine for d in dst)
+        sa.fragmentation = sa.config.enable_fragmentation and _N_FRAG in seen
         if hashes is not None:
-            sa.peer_sig_hashes = tuple(
-                struct.unpack_from("!H", hashes.data, i)[0]
-                for i in range(0, len(hashes.data) - 1, 2)
-            )
-        sa.peer_certreq = msg.get(CertReqPayload) is not None
+            sa.peer_sig_hashes = struct.unpack(f"!{len(hashes) // 2}H", hashes[: len(hashes) & ~1])
+        sa.peer_certreq = certreq
 
     def _derive(self, peer_ke: bytes) -> None:
         sa = self.sa
@@ -151,7 +166,7 @@ class IkeInit:
     def _use(self, mine: IkeProposal, group: int) -> None:
         sa = self.sa
         sa.prf = transforms.PRFS[mine.prf]
-        sa.encr = transforms.encr(mine.encr, mine.key_bits)
+        sa.encr = transforms.encr_cached(mine.encr, mine.key_bits)
         sa.integ = transforms.INTEGS[mine.integ] if mine.integ is not None else None
         sa.dh_group = group
 
@@ -263,9 +278,9 @@ class IkeInit:
             preferred = next(g for g in mine.dh_groups if g in groups)
             self.error = (Notify.INVALID_KE_PAYLOAD, struct.pack("!H", preferred))
             return Status.FAILED
-        self._learn_peer(msg, b"\x00" * 8, sa.remote, sa.local)
+        self._learn_peer(msg, _ZERO_SPI, sa.remote, sa.local)
         redirect = getattr(cfg, "redirect", None)
-        if redirect is not None and msg.notify(Notify.REDIRECT_SUPPORTED) is not None:
+        if redirect is not None and sa.peer_redirect_supported:
             target = redirect(sa.remote[0], None)
             if target:
                 self.error = (Notify.REDIRECT, encode_gateway(target, sa.ni))
