@@ -871,6 +871,7 @@ class Message:
     encrypted: list[Payload] | None = None
     raw: bytes = field(default=b"", compare=False, repr=False)
     """The received octets (IKE header onwards), set by ``decode_message``."""
+    _ix: tuple | None = field(default=None, init=False, compare=False, repr=False)  # type: ignore[type-arg]
 
     # ------------------------------------------------------------------ access helpers
     def all_payloads(self) -> list[Payload]:
@@ -880,30 +881,52 @@ class Message:
             return self.payloads
         return self.payloads + self.encrypted
 
-    def get(self, cls: type, *, initiator: bool | None = None) -> Payload | None:
+    def _index(self) -> tuple[dict[type, list[Payload]], dict[int, NotifyPayload]]:
+        """Payloads by class and the first notify of each type, built once per message
+        contents (the tasks of one exchange ask a received message a dozen questions)."""
+        enc = self.encrypted
+        key = (len(self.payloads), -1 if enc is None else len(enc), id(self.payloads), id(enc))
+        ix = self._ix
+        if ix is not None and ix[0] == key:
+            return ix[1], ix[2]
+        by_cls: dict[type, list[Payload]] = {}
+        notifies: dict[int, NotifyPayload] = {}
         for p in self.all_payloads():
-            if isinstance(p, cls) and (
-                initiator is None or getattr(p, "initiator", None) == initiator
-            ):
+            t = type(p)
+            lst = by_cls.get(t)
+            if lst is None:
+                by_cls[t] = [p]
+            else:
+                lst.append(p)
+            if t is NotifyPayload and p.notify_type not in notifies:  # type: ignore[union-attr]
+                notifies[p.notify_type] = p  # type: ignore[union-attr,index]
+        self._ix = (key, by_cls, notifies)
+        return by_cls, notifies
+
+    def get(self, cls: type, *, initiator: bool | None = None) -> Payload | None:
+        lst = self._index()[0].get(cls)
+        if lst is None:
+            return None
+        if initiator is None:
+            return lst[0]
+        for p in lst:
+            if getattr(p, "initiator", None) == initiator:
                 return p
         return None
 
     def get_all(self, cls: type) -> list[Payload]:
-        return [p for p in self.all_payloads() if isinstance(p, cls)]
+        return list(self._index()[0].get(cls, ()))
 
     def notify(self, ntype: int) -> NotifyPayload | None:
-        for p in self.all_payloads():
-            if isinstance(p, NotifyPayload) and p.notify_type == ntype:
-                return p
-        return None
+        return self._index()[1].get(ntype)
 
     def notifies(self, ntype: int) -> list[NotifyPayload]:
-        return [p for p in self.get_all(NotifyPayload) if p.notify_type == ntype]  # type: ignore[union-attr]
+        return [p for p in self._index()[0].get(NotifyPayload, ()) if p.notify_type == ntype]  # type: ignore[union-attr,misc]
 
     def error_notifies(self) -> list[NotifyPayload]:
         return [
             p
-            for p in self.get_all(NotifyPayload)
+            for p in self._index()[0].get(NotifyPayload, ())
             if p.notify_type < 16384  # type: ignore[union-attr]
         ]  # type: ignore[misc]
 
