@@ -122,7 +122,6 @@ def _load_openssl_transform() -> tuple[_Compress, Callable[[bytes, int], bytes]]
     transform.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     transform.restype = None
     native_words = struct.Struct("=5I")
-    iv_native = native_words.pack(*_SHA1_IV)
     memmove = ctypes.memmove
 
     def compress(state: tuple[int, int, int, int, int], block: bytes) -> bytes:
