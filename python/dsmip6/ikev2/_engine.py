@@ -198,6 +198,7 @@ class Engine:
         new.authenticated = True
         new.state = SaState.ESTABLISHED
         new.children, old.children = old.children, {}
+        new.slim()  # born established: keep only what later exchanges need
         old.retired = True
         self._sas[new.id] = new
         self._by_spi[new.our_spi] = new

@@ -147,6 +147,7 @@ class IkeSa:
         "retired",
         "rng",
         "sk",
+        "sk_d",
         "spi_i",
         "spi_r",
         "state",
@@ -184,7 +185,10 @@ class IkeSa:
         self.integ: Integ | None = None
         self.dh_group = 0
         self.keys: IkeKeys | None = None
+        """All seven keys, kept only until the SA is established (AUTH needs SK_pi/SK_pr)."""
         self.sk: SkCrypto | None = None
+        self.sk_d = b""
+        """SK_d: what an established SA still needs of ``keys`` (child SAs, IKE rekey)."""
         self.ni = b""
         self.nr = b""
         self.init_request = b""
@@ -211,7 +215,7 @@ class IkeSa:
         self.cp_failed = False
         # children
         self.children: dict[int, ChildSa] = {}
-        self.pending_children: list[ChildSa] = []
+        self.pending_children: list[ChildSa] | tuple[()] = ()  # a list only when needed
         self.auth_tasks: list[Task] | None = None
         self.fragments: fragment.Reassembly | None = None  # created on the first SKF
         # outcome flags (all set here so instances keep CPython's compact shared-key dict)
@@ -280,6 +284,7 @@ class IkeSa:
     def make_crypto(self) -> None:
         assert self.keys is not None and self.encr is not None
         k = self.keys
+        self.sk_d = k.sk_d
         if self.original_initiator:
             self.sk = SkCrypto(self.encr, self.integ, k.sk_ei, k.sk_ai, k.sk_er, k.sk_ar, self.rng)
         else:
@@ -405,19 +410,31 @@ class IkeSa:
                 prefix_lifetime=self.prefix_lifetime,
             )
         )
-        # What only IKE_AUTH needed goes now (memory per UE on the HA): the signed
-        # IKE_SA_INIT octets, the IKE_AUTH tasks (EAP server, decoded request), reassembly.
-        self.init_request = self.init_response = b""
-        self.auth_tasks = None
-        self.fragments = None
-        pending, self.pending_children = self.pending_children, []
+        pending, self.pending_children = self.pending_children, ()
         for child in pending:
             self.install_child(child)
         self.engine._on_established(self)
+        self.slim()
+
+    def slim(self) -> None:
+        """Drop what only the handshake needed (memory per UE on the HA): the signed
+        IKE_SA_INIT octets and nonces, SK_ai..SK_pr (``sk`` and ``sk_d`` stay), our ID and the
+        requested IDr, the peer's signature hashes, the IKE_AUTH tasks (EAP server, decoded
+        request) and the reassembly buffer. Later exchanges bring their own nonces."""
+        self.init_request = self.init_response = b""
+        self.ni = self.nr = b""
+        self.keys = None
+        self.my_id = self.requested_idr = None
+        self.peer_sig_hashes = ()
+        self.auth_tasks = None
+        self.fragments = None
+        self.init_key = None
 
     def install_child(self, child: ChildSa, rekeyed_spi_in: int | None = None) -> None:
-        if self.state != SaState.ESTABLISHED:
-            self.pending_children.append(child)
+        if self.state is not _ESTABLISHED:
+            if type(self.pending_children) is tuple:
+                self.pending_children = []
+            self.pending_children.append(child)  # type: ignore[union-attr]
             return
         self.children[child.spi_in] = child
         dp = self.config.dataplane

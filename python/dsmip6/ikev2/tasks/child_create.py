@@ -107,11 +107,11 @@ class ChildCreate:
         g_ir: bytes,
     ) -> ChildSa:
         sa = self.sa
-        assert sa.prf is not None and sa.keys is not None
+        assert sa.prf is not None and sa.sk_d
         enc = transforms.encr_cached(mine.encr, mine.key_bits)
         esize = enc.key_size if enc is not None else 0
         isize = transforms.INTEGS[mine.integ].key_size if mine.integ is not None else 0
-        km = keys.derive_child_keys(sa.prf, sa.keys.sk_d, esize, isize, ni, nr, g_ir)
+        km = keys.derive_child_keys(sa.prf, sa.sk_d, esize, isize, ni, nr, g_ir)
         mine_is_i = self.initiator
         udp = None
         if sa.use_nat_t and mode == "tunnel":

@@ -130,8 +130,8 @@ class IkeRekey:
 
 
 def derive_rekeyed(old: IkeSa, new: IkeSa, g_ir: bytes, ni: bytes, nr: bytes) -> None:
-    assert old.prf is not None and old.keys is not None
-    seed = keys.rekey_skeyseed(old.prf, old.keys.sk_d, g_ir, ni, nr)
+    assert old.prf is not None and old.sk_d
+    seed = keys.rekey_skeyseed(old.prf, old.sk_d, g_ir, ni, nr)
     assert new.prf is not None and new.encr is not None
     new.keys = keys.derive_ike_keys(
         new.prf, new.encr, new.integ, seed, ni, nr, new.spi_i, new.spi_r
