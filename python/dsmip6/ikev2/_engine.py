@@ -86,8 +86,10 @@ def request_tasks(sa: IkeSa, msg: Message) -> list[Task] | None:
 
 
 def norm_address(addr: Any) -> Address:
-    if type(addr) is tuple and len(addr) == 2 and type(addr[0]) is str and type(addr[1]) is int:
-        return addr  # already (str, int): the usual case, no new tuple
+    if type(addr) is tuple and len(addr) == 2:
+        host, port = addr
+        if type(host) is str and type(port) is int:
+            return addr  # already (str, int): the usual case, no new tuple
     host, port = addr[0], int(addr[1])
     return (str(host), port)
 

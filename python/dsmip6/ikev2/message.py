@@ -12,6 +12,7 @@ carrying the notify the caller should answer with (unknown critical payload), or
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from collections.abc import Sequence
@@ -185,12 +186,16 @@ def _decode_transforms(data: bytes, count: int, base: int) -> tuple[Transform, .
 class SaPayload:
     TYPE: ClassVar[int] = int(PayloadType.SA)
     proposals: tuple[Proposal, ...]
+    _octets: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    """The encoded body, kept after the first ``encode_body`` (the object is not mutated)."""
 
     def encode_body(self) -> bytes:
-        ps = self.proposals
-        if len(ps) == 1:
-            return ps[0].encode(True)
-        return b"".join([p.encode(i == len(ps) - 1) for i, p in enumerate(ps)])
+        data = self._octets
+        if data is None:
+            ps = self.proposals
+            data = b"".join([p.encode(i == len(ps) - 1) for i, p in enumerate(ps)])
+            self._octets = data
+        return data
 
     @classmethod
     def decode_body(cls, data: bytes) -> SaPayload:
@@ -231,7 +236,8 @@ class KePayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> KePayload:
-        _need(data, 4, "KE")
+        if len(data) < 4:
+            _need(data, 4, "KE")
         return cls(struct.unpack_from("!H", data)[0], data[4:])
 
 
@@ -273,7 +279,8 @@ class IdPayload:
 
     @classmethod
     def decode_body(cls, data: bytes, initiator: bool = True) -> IdPayload:
-        _need(data, 5, "ID")
+        if len(data) < 5:
+            _need(data, 5, "ID")
         return cls(data[0], data[4:], initiator)
 
 
@@ -288,7 +295,8 @@ class CertPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> CertPayload:
-        _need(data, 1, "CERT")
+        if len(data) < 1:
+            _need(data, 1, "CERT")
         return cls(data[0], data[1:])
 
 
@@ -304,7 +312,8 @@ class CertReqPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> CertReqPayload:
-        _need(data, 1, "CERTREQ")
+        if len(data) < 1:
+            _need(data, 1, "CERTREQ")
         return cls(data[0], data[1:])
 
 
@@ -319,7 +328,8 @@ class AuthPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> AuthPayload:
-        _need(data, 5, "AUTH")
+        if len(data) < 5:
+            _need(data, 5, "AUTH")
         return cls(data[0], data[4:])
 
 
@@ -342,9 +352,11 @@ class NotifyPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> NotifyPayload:
-        _need(data, 4, "N")
+        if len(data) < 4:
+            _need(data, 4, "N")
         proto, spi_size, ntype = struct.unpack_from("!BBH", data)
-        _need(data, 4 + spi_size, "N SPI")
+        if len(data) < 4 + spi_size:
+            _need(data, 4 + spi_size, "N SPI")
         return cls(ntype, data[4 + spi_size :], proto, data[4 : 4 + spi_size])
 
 
@@ -362,7 +374,8 @@ class DeletePayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> DeletePayload:
-        _need(data, 4, "D")
+        if len(data) < 4:
+            _need(data, 4, "D")
         proto, size, num = struct.unpack_from("!BBH", data)
         if proto == ProtocolId.IKE and (size != 0 or num != 0):
             raise MalformedPacket("IKE delete must carry no SPI", 0, "bad-length")
@@ -480,13 +493,17 @@ class TrafficSelector:
 
     def intersect(self, other: TrafficSelector) -> TrafficSelector | None:
         """The narrowest selector admitted by both, or None (RFC 7296 §2.9)."""
-        if self.version != other.version:
+        a, b = self.start, other.start
+        if type(a) is not type(b):  # IPv4Address vs IPv6Address: different versions
             return None
         if self.protocol and other.protocol and self.protocol != other.protocol:
             return None
-        s = max(self.start, other.start)  # type: ignore[type-var]
-        e = min(self.end, other.end)  # type: ignore[type-var]
-        if s > e:
+        # compare the addresses' integer values (``_ip``, as ``int(addr)`` returns) instead of
+        # going through ipaddress's Python-level ordering methods
+        s = a if a._ip >= b._ip else b
+        c, d = self.end, other.end
+        e = c if c._ip <= d._ip else d
+        if s._ip > e._ip:
             return None
         sp = max(self.start_port, other.start_port)
         ep = min(self.end_port, other.end_port)
@@ -541,7 +558,8 @@ class TsPayload:
 
     @classmethod
     def decode_body(cls, data: bytes, initiator: bool = True) -> TsPayload:
-        _need(data, 4, "TS")
+        if len(data) < 4:
+            _need(data, 4, "TS")
         count = data[0]
         off = 4
         sels: list[TrafficSelector] = []
@@ -601,7 +619,8 @@ class CpPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> CpPayload:
-        _need(data, 4, "CP")
+        if len(data) < 4:
+            _need(data, 4, "CP")
         off = 4
         attrs: list[CfgAttribute] = []
         while off < len(data):
@@ -654,7 +673,8 @@ class EapPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> EapPayload:
-        _need(data, 4, "EAP")
+        if len(data) < 4:
+            _need(data, 4, "EAP")
         if struct.unpack_from("!H", data, 2)[0] != len(data):
             raise MalformedPacket("EAP length does not match payload", 2, "bad-length")
         return cls(data)
@@ -706,8 +726,8 @@ Payload = (
 _DECODERS: dict[int, object] = {
     PayloadType.SA: SaPayload.decode_body,
     PayloadType.KE: KePayload.decode_body,
-    PayloadType.IDI: lambda d: IdPayload.decode_body(d, True),
-    PayloadType.IDR: lambda d: IdPayload.decode_body(d, False),
+    PayloadType.IDI: functools.partial(IdPayload.decode_body, initiator=True),
+    PayloadType.IDR: functools.partial(IdPayload.decode_body, initiator=False),
     PayloadType.CERT: CertPayload.decode_body,
     PayloadType.CERTREQ: CertReqPayload.decode_body,
     PayloadType.AUTH: AuthPayload.decode_body,
@@ -715,11 +735,14 @@ _DECODERS: dict[int, object] = {
     PayloadType.NOTIFY: NotifyPayload.decode_body,
     PayloadType.DELETE: DeletePayload.decode_body,
     PayloadType.VENDOR: VendorPayload.decode_body,
-    PayloadType.TSI: lambda d: TsPayload.decode_body(d, True),
-    PayloadType.TSR: lambda d: TsPayload.decode_body(d, False),
+    PayloadType.TSI: functools.partial(TsPayload.decode_body, initiator=True),
+    PayloadType.TSR: functools.partial(TsPayload.decode_body, initiator=False),
     PayloadType.CP: CpPayload.decode_body,
     PayloadType.EAP: EapPayload.decode_body,
 }
+
+
+_DECODERS_INT = {int(k): v for k, v in _DECODERS.items()}
 
 
 def encode_chain(payloads: Sequence[Payload], next_after: int = 0) -> tuple[int, bytes]:
@@ -727,19 +750,23 @@ def encode_chain(payloads: Sequence[Payload], next_after: int = 0) -> tuple[int,
 
     ``next_after`` is the Next Payload value of the last payload (SK when an SK payload follows).
     """
-    out = bytearray()
-    pack = _GENERIC.pack_into
-    n = len(payloads)
-    for i, p in enumerate(payloads):
-        nxt = payloads[i + 1].TYPE if i + 1 < n else next_after
+    if not payloads:
+        return next_after, b""
+    parts: list[bytes] = []
+    pack = _GENERIC.pack
+    prev: Payload | None = None
+    prev_body = b""
+    for p in payloads:
         body = p.encode_body()
-        crit = 0x80 if type(p) is UnknownPayload and p.critical else 0
-        at = len(out)
-        out += _GENERIC_ZERO  # the generic header, filled in place (no temporary bytes)
-        pack(out, at, nxt, crit, GENERIC_HEADER_LEN + len(body))
-        out += body
-    first = payloads[0].TYPE if payloads else next_after
-    return first, bytes(out)
+        if prev is not None:
+            crit = 0x80 if type(prev) is UnknownPayload and prev.critical else 0  # type: ignore[union-attr]
+            parts.append(pack(p.TYPE, crit, 4 + len(prev_body)))
+            parts.append(prev_body)
+        prev, prev_body = p, body
+    crit = 0x80 if type(prev) is UnknownPayload and prev.critical else 0  # type: ignore[union-attr]
+    parts.append(pack(next_after, crit, 4 + len(prev_body)))
+    parts.append(prev_body)
+    return payloads[0].TYPE, b"".join(parts)
 
 
 _GENERIC = struct.Struct("!BBH")
@@ -747,6 +774,7 @@ _GENERIC_ZERO = bytes(GENERIC_HEADER_LEN)
 _P_NONE = int(PayloadType.NONE)  # plain ints on the per-payload path (enum access is slow)
 _P_SK = int(PayloadType.SK)
 _P_SKF = int(PayloadType.SKF)
+_SK_TYPES = frozenset((_P_SK, _P_SKF))
 
 
 @dataclass(slots=True)
@@ -766,25 +794,27 @@ def decode_chain(
 ) -> tuple[list[Payload], RawSk | None]:
     """Decode a payload chain. Stops at SK/SKF (must be last) and returns it raw."""
     payloads: list[Payload] = []
+    append = payloads.append
     off = 0
     nxt = first
     size = len(data)
     unpack = _GENERIC.unpack_from
-    while nxt != _P_NONE:
+    decoders = _DECODERS_INT
+    while nxt:  # Next Payload 0 (NONE) ends the chain
         if size - off < 4:
             _need(data[off:], 4, "generic payload header", base + off)
         this = nxt
         nxt, flags, length = unpack(data, off)
-        if length < 4 or off + length > size:
+        end = off + length
+        if length < 4 or end > size:
             raise MalformedPacket(f"payload {this} length {length}", base + off, "bad-length")
-        body = data[off + 4 : off + length]
-        if this == _P_SK or this == _P_SKF:
+        if this in _SK_TYPES:
             if not allow_sk:
                 raise MalformedPacket("SK inside SK", base + off, "bad-nesting")
-            if off + length != len(data):
+            if end != size:
                 raise MalformedPacket("SK payload is not the last payload", base + off, "trailing")
-            return payloads, RawSk(this, base + off, nxt, body)
-        decoder = _DECODERS.get(this)
+            return payloads, RawSk(this, base + off, nxt, data[off + 4 : end])
+        decoder = decoders.get(this)
         if decoder is None:
             if flags & 0x80:
                 raise IkeDecodeError(
@@ -792,15 +822,15 @@ def decode_chain(
                     Notify.UNSUPPORTED_CRITICAL_PAYLOAD,
                     bytes([this]),
                 )
-            payloads.append(UnknownPayload(this, body, False))
+            append(UnknownPayload(this, data[off + 4 : end], False))
         else:
             try:
-                payloads.append(decoder(body))  # type: ignore[operator]
+                append(decoder(data[off + 4 : end]))
             except MalformedPacket as e:
                 raise MalformedPacket(f"payload {this}: {e}", base + off + 4, e.reason) from None
             except ValueError as e:
                 raise MalformedPacket(f"payload {this}: {e}", base + off + 4, "bad-value") from None
-        off += length
+        off = end
     if off != len(data):
         raise MalformedPacket("trailing octets after last payload", base + off, "trailing")
     return payloads, None
@@ -817,30 +847,60 @@ _F_RESPONSE = int(Flag.RESPONSE)  # plain ints on the per-message path
 _F_INITIATOR = int(Flag.INITIATOR)
 
 
-@_value
 class IkeHeader:
-    spi_i: bytes
-    spi_r: bytes
-    next_payload: int
-    version: int
-    exchange: int
-    flags: int
-    message_id: int
-    length: int
+    """The fixed IKE header of a received message (``response``/``initiator``: the R and I
+    flags, computed once)."""
 
-    @property
-    def response(self) -> bool:
-        return bool(self.flags & _F_RESPONSE)
+    __slots__ = (
+        "spi_i",
+        "spi_r",
+        "next_payload",
+        "version",
+        "exchange",
+        "flags",
+        "message_id",
+        "length",
+        "response",
+        "initiator",
+    )
 
-    @property
-    def initiator(self) -> bool:
-        return bool(self.flags & _F_INITIATOR)
+    def __init__(
+        self,
+        spi_i: bytes,
+        spi_r: bytes,
+        next_payload: int,
+        version: int,
+        exchange: int,
+        flags: int,
+        message_id: int,
+        length: int,
+    ) -> None:
+        self.spi_i = spi_i
+        self.spi_r = spi_r
+        self.next_payload = next_payload
+        self.version = version
+        self.exchange = exchange
+        self.flags = flags
+        self.message_id = message_id
+        self.length = length
+        self.response = bool(flags & _F_RESPONSE)
+        self.initiator = bool(flags & _F_INITIATOR)
+
+    def __repr__(self) -> str:
+        return (
+            f"IkeHeader(exchange={self.exchange}, flags={self.flags:#x}, "
+            f"message_id={self.message_id}, length={self.length})"
+        )
+
+
+_HEADER_TAIL = struct.Struct("!BBBBII")
 
 
 def decode_header(data: bytes) -> IkeHeader:
-    _need(data, IKE_HEADER_LEN, "IKE header")
+    if len(data) < IKE_HEADER_LEN:
+        _need(data, IKE_HEADER_LEN, "IKE header")
     spi_i, spi_r = data[:8], data[8:16]
-    nxt, ver, exch, flags, mid, length = struct.unpack_from("!BBBBII", data, 16)
+    nxt, ver, exch, flags, mid, length = _HEADER_TAIL.unpack_from(data, 16)
     if length != len(data):
         raise MalformedPacket(f"IKE length {length} != datagram {len(data)}", 24, "bad-length")
     return IkeHeader(spi_i, spi_r, nxt, ver, exch, flags, mid, length)
@@ -885,19 +945,18 @@ class Message:
         """Payloads by class and the first notify of each type, built once per message
         contents (the tasks of one exchange ask a received message a dozen questions)."""
         enc = self.encrypted
-        key = (len(self.payloads), -1 if enc is None else len(enc), id(self.payloads), id(enc))
+        key = len(self.payloads) << 16 | (0xFFFF if enc is None else len(enc))
         ix = self._ix
         if ix is not None and ix[0] == key:
             return ix[1], ix[2]
         by_cls: dict[type, list[Payload]] = {}
         notifies: dict[int, NotifyPayload] = {}
-        for p in self.all_payloads():
+        for p in self.payloads + enc if enc else self.payloads:
             t = type(p)
-            lst = by_cls.get(t)
-            if lst is None:
-                by_cls[t] = [p]
+            if t in by_cls:
+                by_cls[t].append(p)
             else:
-                lst.append(p)
+                by_cls[t] = [p]
             if t is NotifyPayload and p.notify_type not in notifies:  # type: ignore[union-attr]
                 notifies[p.notify_type] = p  # type: ignore[union-attr,index]
         self._ix = (key, by_cls, notifies)
@@ -975,17 +1034,9 @@ def decode_message(
     if h.version >> 4 != 2:
         raise IkeDecodeError(f"major version {h.version >> 4}", Notify.INVALID_MAJOR_VERSION)
     payloads, sk = decode_chain(data[IKE_HEADER_LEN:], h.next_payload, IKE_HEADER_LEN)
-    msg = Message(
-        exchange=h.exchange,
-        response=h.response,
-        initiator=h.initiator,
-        message_id=h.message_id,
-        spi_i=h.spi_i,
-        spi_r=h.spi_r,
-        payloads=payloads,
-        raw=data,
-    )
-    if sk is not None and sk.type == PayloadType.SK and protection is not None:
+    msg = Message(h.exchange, h.response, h.initiator, h.message_id, h.spi_i, h.spi_r, payloads)
+    msg.raw = data
+    if sk is not None and sk.type == _P_SK and protection is not None:
         inner = protection.open(data, sk.offset)
         msg.encrypted, nested = decode_chain(inner, sk.inner_first, 0, allow_sk=False)
     return msg, sk
@@ -1060,7 +1111,6 @@ _RULES: dict[tuple[int, bool], tuple[bool, dict[int, tuple[int, int]], tuple[int
     )
     for (x, r), rule in PAYLOAD_RULES.items()
 }
-_ALWAYS_INT = frozenset(int(t) for t in _ALWAYS)
 
 
 def check_rules(msg: Message) -> None:
@@ -1083,13 +1133,15 @@ def check_rules(msg: Message) -> None:
             raise IkeDecodeError("cleartext payload beside SK", _N_INVALID_SYNTAX)
     counts: dict[int, int] = {}
     for p in plist or ():
-        if type(p) is UnknownPayload:
-            continue
-        t = p.TYPE
-        counts[t] = counts.get(t, 0) + 1
+        t = type(p)
+        if t is NotifyPayload or t is UnknownPayload or t is VendorPayload:
+            continue  # always allowed (notify, vendor ID, unknown non-critical)
+        pt = p.TYPE
+        if pt in counts:
+            counts[pt] += 1
+        else:
+            counts[pt] = 1
     for ptype, n in counts.items():
-        if ptype in _ALWAYS_INT:
-            continue
         bounds = bounds_of.get(ptype)
         if bounds is None or n > bounds[1]:
             raise IkeDecodeError(f"payload {ptype} not allowed here ({n}x)", _N_INVALID_SYNTAX)

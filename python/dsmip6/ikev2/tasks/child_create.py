@@ -54,6 +54,11 @@ _CHILD_ERRORS = (
 )
 
 
+_USE_TRANSPORT_MODE = NotifyPayload(Notify.USE_TRANSPORT_MODE)  # immutable: one shared object
+_N_USE_TRANSPORT_MODE = int(Notify.USE_TRANSPORT_MODE)
+_N_REKEY_SA = int(Notify.REKEY_SA)
+
+
 def _name(n: int) -> str:
     try:
         return Notify(n).name
@@ -266,7 +271,7 @@ class ChildCreate:
         if tsi is None or tsr is None:
             msg.add(NotifyPayload(Notify.TS_UNACCEPTABLE))
             return result
-        rekey = req.notify(Notify.REKEY_SA)
+        rekey = req.notify(_N_REKEY_SA)
         rekeyed_in: int | None = None
         if rekey is not None:
             old_out = int.from_bytes(rekey.spi, "big") if len(rekey.spi) == 4 else -1
@@ -299,7 +304,7 @@ class ChildCreate:
             msg.add(NotifyPayload(Notify.TS_UNACCEPTABLE))
             return result
         ts_i, ts_r = narrowed
-        mode = "transport" if req.notify(Notify.USE_TRANSPORT_MODE) is not None else "tunnel"
+        mode = "transport" if req.notify(_N_USE_TRANSPORT_MODE) is not None else "tunnel"
         if self.in_ike_auth:
             ni, nr, g_ir = sa.ni, sa.nr, b""
         else:
@@ -321,7 +326,7 @@ class ChildCreate:
         spi_out = int.from_bytes(prop.spi, "big")
         child = self._make_child(mine, spi_out, ts_i, ts_r, mode, ni, nr, g_ir)
         if mode == "transport":
-            msg.add(NotifyPayload(Notify.USE_TRANSPORT_MODE))
+            msg.add(_USE_TRANSPORT_MODE)
         msg.add(
             SaPayload((selected_child(prop.number, mine, self.spi_in.to_bytes(4, "big"), group),))
         )

@@ -39,7 +39,7 @@ from dsmip6.ikev2.tasks._proposals import (
     choose_ike,
     ike_proposals,
     match_selected_ike,
-    selected_ike,
+    selected_ike_payload,
 )
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ _N_SIG_HASHES = int(Notify.SIGNATURE_HASH_ALGORITHMS)
 _N_FRAG = int(Notify.FRAGMENTATION_SUPPORTED)
 _N_REDIRECT_SUPPORTED = int(Notify.REDIRECT_SUPPORTED)
 _CERT_X509 = int(CertEncoding.X509_SIGNATURE)
+_SIG_HASHES_NOTIFY = NotifyPayload(_N_SIG_HASHES, _SIG_HASHES_DATA)  # immutable: shared
+_FRAG_NOTIFY = NotifyPayload(_N_FRAG)
 _ZERO_SPI = b"\x00" * 8
 
 
@@ -113,9 +115,9 @@ class IkeInit:
         if cfg.trust_anchors and not self.initiator:  # §1.2: responder only; the
             # initiator sends its CERTREQ in IKE_AUTH
             add(CertReqPayload(_CERT_X509, certreq_data(cfg.trust_anchors)))
-        add(NotifyPayload(_N_SIG_HASHES, _SIG_HASHES_DATA))
+        add(_SIG_HASHES_NOTIFY)
         if cfg.enable_fragmentation:
-            add(NotifyPayload(_N_FRAG))
+            add(_FRAG_NOTIFY)
 
     def _learn_peer(
         self, msg: Message, spi_r: bytes, peer_addr: tuple[str, int], my_addr: tuple[str, int]
@@ -308,7 +310,7 @@ class IkeInit:
             msg.add(NotifyPayload(Notify.INVALID_SYNTAX))
             sa.failure_reason = "INVALID_SYNTAX"
             return Status.FAILED
-        msg.add(SaPayload((selected_ike(number, mine, group),)))
+        msg.add(selected_ike_payload(number, mine, group))
         msg.add(KePayload(group, self.dh.public))
         msg.add(NoncePayload(sa.nr))
         self._notifies_common(msg)
