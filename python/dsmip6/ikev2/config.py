@@ -98,7 +98,7 @@ class ChildProposal:
     def aead(self) -> bool:
         return self.encr in (EncrId.AES_GCM_16, EncrId.CHACHA20_POLY1305)
 
-    @property
+    @functools.cached_property
     def esp_algorithm(self) -> str:
         """The ``dsmip6.esp.SecurityAssociation`` algorithm name."""
         if self.encr == EncrId.AES_GCM_16:

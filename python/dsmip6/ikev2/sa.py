@@ -355,7 +355,8 @@ class IkeSa:
         if header.response:
             self.mgr.process_response(msg, now)
         else:
-            self.reply_to = (dst, src)
+            # answer where the request came from; None = our endpoints (no tuple kept per SA)
+            self.reply_to = None if (dst == self.local and src == self.remote) else (dst, src)
             self.mgr.process_request(msg, now, make_tasks)
 
     def _error_reply(
@@ -429,6 +430,8 @@ class IkeSa:
         self.auth_tasks = None
         self.fragments = None
         self.init_key = None
+        if self.sk is not None:
+            self.sk.compact()
 
     def install_child(self, child: ChildSa, rekeyed_spi_in: int | None = None) -> None:
         if self.state is not _ESTABLISHED:

@@ -29,9 +29,10 @@ class SkCrypto:
     initiator out = SK_ei/SK_ai, for the original responder out = SK_er/SK_ar).
     """
 
-    # One object per IKE SA, kept for its whole life: for an AEAD the keys live only inside
-    # the two keyed cipher objects (``_out_e``/``_in_e`` hold those, ``_out_a``/``_in_a`` the
-    # 4-octet salts); for CBC + HMAC the four raw keys are kept.
+    # One object per IKE SA, kept for its whole life. AEAD: ``_out_a``/``_in_a`` hold the
+    # keying material (key | 4-octet salt) and ``_out_e``/``_in_e`` the keyed cipher objects,
+    # which ``compact()`` drops once the SA is established (later exchanges are rare: each
+    # message then keys a cipher for itself). CBC + HMAC: the four raw keys.
     __slots__ = ("encr", "integ", "_out_e", "_out_a", "_in_e", "_in_a", "_rng", "_iv_counter")
 
     def __init__(
@@ -49,10 +50,17 @@ class SkCrypto:
         self._rng = rng
         self._iv_counter = 0
         if encr.aead:
-            self._out_e, self._out_a = encr.aead_cipher(out_e)
-            self._in_e, self._in_a = encr.aead_cipher(in_e)
+            self._out_e = encr.aead_cipher(out_e)[0]
+            self._in_e = encr.aead_cipher(in_e)[0]
+            self._out_a, self._in_a = out_e, in_e
         else:
             self._out_e, self._out_a, self._in_e, self._in_a = out_e, out_a, in_e, in_a
+
+    def compact(self) -> None:
+        """Drop the keyed AEAD cipher objects (memory of an established SA); ``seal``/``open``
+        re-key one per message afterwards. No effect for CBC + HMAC."""
+        if self.encr.aead:
+            self._out_e = self._in_e = None
 
     @property
     def overhead(self) -> int:
@@ -87,7 +95,11 @@ class SkCrypto:
         sk_hdr = struct.pack("!BBH", inner_first, 0, sk_len) + extra
         if encr.aead:
             aad = head + sk_hdr
-            ct = self._out_e.encrypt(self._out_a + iv, plain, aad)  # nonce = salt | IV
+            keymat = self._out_a
+            cipher = self._out_e
+            if cipher is None:
+                cipher = encr.aead_cipher(keymat)[0]
+            ct = cipher.encrypt(keymat[-encr.salt_size :] + iv, plain, aad)  # nonce = salt | IV
             return aad + iv + ct
         ct = encr.cbc_encrypt(self._out_e, iv, plain)
         body = head + sk_hdr + iv + ct
@@ -105,9 +117,15 @@ class SkCrypto:
             raise MalformedPacket("SK payload too short", sk_offset, "truncated")
         iv = message[body_start : body_start + encr.iv_size]
         if encr.aead:
+            keymat = self._in_a
+            cipher = self._in_e
+            if cipher is None:
+                cipher = encr.aead_cipher(keymat)[0]
             try:
-                plain = self._in_e.decrypt(
-                    self._in_a + iv, message[body_start + encr.iv_size :], message[:body_start]
+                plain = cipher.decrypt(
+                    keymat[-encr.salt_size :] + iv,
+                    message[body_start + encr.iv_size :],
+                    message[:body_start],
                 )
             except InvalidTag:
                 raise IntegrityCheckFailed("SK payload ICV did not verify") from None
