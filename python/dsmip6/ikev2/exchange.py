@@ -47,6 +47,8 @@ class Status(enum.Enum):
     NEED_MORE = "need-more"
     FAILED = "failed"
 
+    __hash__ = object.__hash__  # singletons compared by identity: C-level hash
+
 
 class Task(Protocol):
     def build(self, msg: Message) -> Status: ...

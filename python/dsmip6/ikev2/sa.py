@@ -69,6 +69,8 @@ class SaState(enum.Enum):
     DELETING = "deleting"
     DEAD = "dead"
 
+    __hash__ = object.__hash__  # singletons compared by identity: C-level hash
+
 
 _INIT, _AUTH, _ESTABLISHED, _DELETING, _DEAD = (
     SaState.INIT,

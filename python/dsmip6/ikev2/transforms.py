@@ -61,11 +61,12 @@ def hmac_digest(algorithm: type[hashes.HashAlgorithm], key: bytes, data: bytes) 
 
 
 _SHA1 = hashes.SHA1()
+_SHA1_EMPTY = hashes.Hash(_SHA1)  # never finalized: copied per digest (no per-call type check)
 
 
 def sha1(data: bytes) -> bytes:
     """SHA-1 (NAT detection, CERTREQ hashes), from ``cryptography`` like every primitive here."""
-    h = hashes.Hash(_SHA1)
+    h = _SHA1_EMPTY.copy()
     h.update(data)
     return h.finalize()
 

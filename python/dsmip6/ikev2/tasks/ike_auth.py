@@ -15,6 +15,7 @@ The MSK-based AUTH uses the whole 64-octet MSK as the shared secret (§2.16).
 
 from __future__ import annotations
 
+import hmac as _cmp
 from typing import TYPE_CHECKING, Any
 
 from dsmip6.errors import MalformedPacket
@@ -30,7 +31,7 @@ from dsmip6.ikev2.auth import (
     verify_certificate,
     verify_signature,
 )
-from dsmip6.ikev2.constants import AuthMethod, CertEncoding, Notify
+from dsmip6.ikev2.constants import KEY_PAD, AuthMethod, CertEncoding, Notify
 from dsmip6.ikev2.events import Redirected
 from dsmip6.ikev2.exchange import Status
 from dsmip6.ikev2.message import (
@@ -73,7 +74,17 @@ class IkeAuth:
         self.eap: Any = None
         self.eap_out: bytes | None = None
         self.msk: bytes | None = None
+        self._msk_pad: bytes | None = None
         self.error: str | None = None
+
+    def _msk_auth(self, octets: bytes) -> bytes:
+        """AUTH with the MSK as shared secret: prf(prf(MSK, "Key Pad for IKEv2"), octets)
+        (RFC 7296 §2.15-2.16); the inner prf is computed once for both directions."""
+        sa = self.sa
+        assert self.msk is not None and sa.prf is not None
+        if self._msk_pad is None:
+            self._msk_pad = sa.prf(self.msk, KEY_PAD)
+        return sa.prf(self._msk_pad, octets)
 
     # -------------------------------------------------------------- octets to sign
     def _my_octets(self) -> bytes:
@@ -172,11 +183,7 @@ class IkeAuth:
             msg.add(EapPayload(self.eap_out))
         elif self.phase == "msk":
             assert self.msk is not None and sa.prf is not None
-            msg.add(
-                AuthPayload(
-                    AuthMethod.SHARED_KEY_MIC, psk_auth(sa.prf, self.msk, self._my_octets())
-                )
-            )
+            msg.add(AuthPayload(AuthMethod.SHARED_KEY_MIC, self._msk_auth(self._my_octets())))
         return Status.NEED_MORE
 
     def _process_response(self, msg: Message) -> Status:
@@ -217,12 +224,7 @@ class IkeAuth:
             if (
                 auth is None
                 or auth.method != AuthMethod.SHARED_KEY_MIC
-                or not psk_verify(  # type: ignore[union-attr]
-                    sa.prf,
-                    self.msk,
-                    self._peer_octets(),
-                    auth.data,  # type: ignore[union-attr]
-                )
+                or not _cmp.compare_digest(self._msk_auth(self._peer_octets()), auth.data)  # type: ignore[union-attr]
             ):
                 return self._fail("AUTHENTICATION_FAILED: MSK AUTH does not verify")
             return self._authenticated(msg)
@@ -307,12 +309,7 @@ class IkeAuth:
             if (
                 auth is None
                 or auth.method != AuthMethod.SHARED_KEY_MIC
-                or not psk_verify(  # type: ignore[union-attr]
-                    sa.prf,
-                    self.msk,
-                    self._peer_octets(),
-                    auth.data,  # type: ignore[union-attr]
-                )
+                or not _cmp.compare_digest(self._msk_auth(self._peer_octets()), auth.data)  # type: ignore[union-attr]
             ):
                 return self._fail("AUTHENTICATION_FAILED: MSK AUTH does not verify")
             return Status.NEED_MORE
@@ -353,11 +350,7 @@ class IkeAuth:
             return Status.NEED_MORE
         if self.phase == "msk":
             assert self.msk is not None and sa.prf is not None
-            msg.add(
-                AuthPayload(
-                    AuthMethod.SHARED_KEY_MIC, psk_auth(sa.prf, self.msk, self._my_octets())
-                )
-            )
+            msg.add(AuthPayload(AuthMethod.SHARED_KEY_MIC, self._msk_auth(self._my_octets())))
             return self._maybe_redirect(msg)
         return Status.DONE
 
