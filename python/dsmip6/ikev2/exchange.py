@@ -66,7 +66,9 @@ class _Outstanding:
     deadline: float = 0.0
 
 
-_DONE, _NEED_MORE, _FAILED = Status.DONE, Status.NEED_MORE, Status.FAILED  # enum access is slow
+DONE, NEED_MORE, FAILED = Status.DONE, Status.NEED_MORE, Status.FAILED
+"""The members as module constants: enum attribute access is slow on the per-message path."""
+_DONE, _NEED_MORE, _FAILED = DONE, NEED_MORE, FAILED
 _IKE_SA_INIT = int(ExchangeType.IKE_SA_INIT)
 
 

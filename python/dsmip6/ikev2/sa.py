@@ -264,13 +264,13 @@ class IkeSa:
             message_id=message_id,
             spi_i=self.spi_i,
             spi_r=self.spi_r,
-            encrypted=None if exchange == ExchangeType.IKE_SA_INIT else [],
+            encrypted=None if exchange == _X_IKE_SA_INIT else [],
         )
 
     def encode(self, msg: Message) -> list[bytes]:
         if msg.encrypted is None:
             data = msg.encode()
-            if msg.exchange == ExchangeType.IKE_SA_INIT:
+            if msg.exchange == _X_IKE_SA_INIT:
                 if msg.response:
                     self.init_response = data
                 else:
@@ -278,9 +278,10 @@ class IkeSa:
             return [data]
         assert self.sk is not None
         data = msg.encode(self.sk)
-        limit = self.config.fragment_size - (4 if self.use_nat_t else 0)
-        if self.fragmentation and len(data) > limit and msg.exchange == ExchangeType.IKE_AUTH:
-            return fragment.fragment(msg, self.sk, limit)
+        if self.fragmentation and msg.exchange == _X_IKE_AUTH:
+            limit = self.config.fragment_size - (4 if self.local[1] == NAT_T_PORT else 0)
+            if len(data) > limit:
+                return fragment.fragment(msg, self.sk, limit)
         return [data]
 
     def make_crypto(self) -> None:

@@ -20,7 +20,7 @@ from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.config import ChildProposal
 from dsmip6.ikev2.constants import NAT_T_PORT, ExchangeType, Notify, ProtocolId
 from dsmip6.ikev2.events import ChildSaFailed
-from dsmip6.ikev2.exchange import Status
+from dsmip6.ikev2.exchange import DONE, FAILED, NEED_MORE, Status
 from dsmip6.ikev2.message import (
     KePayload,
     Message,
@@ -145,7 +145,7 @@ class ChildCreate:
     # -------------------------------------------------------------- requester
     def _build_request(self, msg: Message) -> Status:
         if self.sent:
-            return Status.NEED_MORE
+            return NEED_MORE
         self.sent = True
         sa = self.sa
         cfg = sa.config
@@ -176,7 +176,7 @@ class ChildCreate:
                 msg.add(KePayload(pfs_group, self.dh.public))
         msg.add(TsPayload(self.ts_i, True))
         msg.add(TsPayload(self.ts_r, False))
-        return Status.NEED_MORE
+        return NEED_MORE
 
     def _release(self) -> None:
         if self.spi_in:
@@ -186,8 +186,8 @@ class ChildCreate:
         sa = self.sa
         cfg = sa.config
         if self.in_ike_auth and not sa.authenticated:
-            return Status.NEED_MORE
-        done_or_failed = Status.DONE if self.in_ike_auth else Status.FAILED
+            return NEED_MORE
+        done_or_failed = DONE if self.in_ike_auth else FAILED
         for n in msg.error_notifies():
             if n.notify_type in _CHILD_ERRORS or not self.in_ike_auth:
                 self._release()
@@ -246,25 +246,25 @@ class ChildCreate:
                     [ChildDelete(sa, True, spi_in=self.rekey_spi_in, reason="rekeyed")],
                 ),
             )
-        return Status.DONE
+        return DONE
 
     # -------------------------------------------------------------- responder
     def _process_request(self, msg: Message) -> Status:
         if self.request is None and msg.get(SaPayload) is not None:
             self.request = msg
-        return Status.NEED_MORE
+        return NEED_MORE
 
     def _build_response(self, msg: Message) -> Status:
         sa = self.sa
         cfg = sa.config
         if self.in_ike_auth and not sa.authenticated:
-            return Status.NEED_MORE
+            return NEED_MORE
         if sa.cp_failed:
-            return Status.DONE
+            return DONE
         req = self.request
-        result = Status.DONE if self.in_ike_auth else Status.FAILED
+        result = DONE if self.in_ike_auth else FAILED
         if req is None:
-            return Status.DONE  # no child requested (childless IKE_AUTH)
+            return DONE  # no child requested (childless IKE_AUTH)
         sap = req.get(SaPayload)
         tsi = req.get(TsPayload, initiator=True)
         tsr = req.get(TsPayload, initiator=False)
@@ -338,7 +338,7 @@ class ChildCreate:
         msg.add(TsPayload(ts_r, False))
         self.child = child
         sa.install_child(child, rekeyed_in)
-        return Status.DONE
+        return DONE
 
 
 def _subset(got: Sequence[TrafficSelector], offered: Sequence[TrafficSelector]) -> bool:

@@ -25,7 +25,7 @@ from dsmip6.ikev2.constants import (
     Notify,
 )
 from dsmip6.ikev2.events import Redirected
-from dsmip6.ikev2.exchange import Status
+from dsmip6.ikev2.exchange import DONE, FAILED, NEED_MORE, Status
 from dsmip6.ikev2.message import (
     CertReqPayload,
     KePayload,
@@ -197,11 +197,11 @@ class IkeInit:
             msg.add(NotifyPayload(Notify.REDIRECTED_FROM, encode_gateway(str(cfg.redirected_from))))
         elif getattr(cfg, "redirect_supported", False):
             msg.add(NotifyPayload(Notify.REDIRECT_SUPPORTED))
-        return Status.NEED_MORE
+        return NEED_MORE
 
     def _fail(self, reason: str) -> Status:
         self.sa.failure_reason = reason
-        return Status.FAILED
+        return FAILED
 
     def _process_response(self, msg: Message) -> Status:
         sa = self.sa
@@ -212,7 +212,7 @@ class IkeInit:
             if self.retries > MAX_INIT_RETRIES or not 1 <= len(cookie.data) <= 64:
                 return self._fail("COOKIE")
             self.cookie = cookie.data
-            return Status.NEED_MORE  # §2.6: resend message 1 with the cookie first
+            return NEED_MORE  # §2.6: resend message 1 with the cookie first
         invalid_ke = msg.notify(Notify.INVALID_KE_PAYLOAD)
         if invalid_ke is not None:
             self.retries += 1
@@ -221,7 +221,7 @@ class IkeInit:
             if self.retries > MAX_INIT_RETRIES or wanted not in offered or wanted == self.group:
                 return self._fail("INVALID_KE_PAYLOAD")
             self.group = wanted
-            return Status.NEED_MORE  # §1.3: retry with the group the responder wants
+            return NEED_MORE  # §1.3: retry with the group the responder wants
         redirect = msg.notify(Notify.REDIRECT)
         if redirect is not None:
             try:
@@ -232,7 +232,7 @@ class IkeInit:
                 return self._fail("REDIRECT with a wrong nonce")
             sa.emit(Redirected(sa.id, gw))
             sa.die(0.0, quiet=True)
-            return Status.FAILED
+            return FAILED
         errors = msg.error_notifies()
         if errors:
             return self._fail(_notify_name(errors[0].notify_type))
@@ -259,7 +259,7 @@ class IkeInit:
             # §2.23: float to 4500 for everything after IKE_SA_INIT
             sa.local = (sa.local[0], NAT_T_PORT)
             sa.remote = (sa.remote[0], NAT_T_PORT)
-        return Status.DONE
+        return DONE
 
     # -------------------------------------------------------------- responder
     def _process_request(self, msg: Message) -> Status:
@@ -274,22 +274,22 @@ class IkeInit:
         chosen = choose_ike(cfg.proposals, sap.proposals)  # type: ignore[union-attr]
         if chosen is None:
             self.error = (Notify.NO_PROPOSAL_CHOSEN, b"")
-            return Status.FAILED
+            return FAILED
         number, mine, groups = chosen
         if kep.group not in groups:  # type: ignore[union-attr]
             preferred = next(g for g in mine.dh_groups if g in groups)
             self.error = (Notify.INVALID_KE_PAYLOAD, struct.pack("!H", preferred))
-            return Status.FAILED
+            return FAILED
         self._learn_peer(msg, _ZERO_SPI, sa.remote, sa.local)
         redirect = getattr(cfg, "redirect", None)
         if redirect is not None and sa.peer_redirect_supported:
             target = redirect(sa.remote[0], None)
             if target:
                 self.error = (Notify.REDIRECT, encode_gateway(target, sa.ni))
-                return Status.FAILED
+                return FAILED
         self.chosen = (number, mine, kep.group)  # type: ignore[union-attr]
         self.peer_ke = kep.data  # type: ignore[union-attr]
-        return Status.NEED_MORE
+        return NEED_MORE
 
     def _build_response(self, msg: Message) -> Status:
         sa = self.sa
@@ -297,7 +297,7 @@ class IkeInit:
             msg.spi_r = b"\x00" * 8  # no state kept: SPIr 0 as in COOKIE replies (§1.3, §2.6)
             msg.add(NotifyPayload(self.error[0], self.error[1]))
             sa.failure_reason = _notify_name(self.error[0])
-            return Status.FAILED
+            return FAILED
         assert self.chosen is not None
         number, mine, group = self.chosen
         self._use(mine, group)
@@ -309,12 +309,12 @@ class IkeInit:
             msg.payloads.clear()
             msg.add(NotifyPayload(Notify.INVALID_SYNTAX))
             sa.failure_reason = "INVALID_SYNTAX"
-            return Status.FAILED
+            return FAILED
         msg.add(selected_ike_payload(number, mine, group))
         msg.add(KePayload(group, self.dh.public))
         msg.add(NoncePayload(sa.nr))
         self._notifies_common(msg)
-        return Status.DONE
+        return DONE
 
 
 def _notify_name(n: int) -> str:
