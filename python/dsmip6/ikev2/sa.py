@@ -90,7 +90,7 @@ def nat_hash(spi_i: bytes, spi_r: bytes, addr: Address) -> bytes:
     return sha1(spi_i + spi_r + _packed(addr[0]) + addr[1].to_bytes(2, "big"))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=64)  # our own addresses stay; peers' churn (memory per UE)
 def _packed(host: str) -> bytes:
     return ip_address(host).packed
 
