@@ -621,6 +621,33 @@ def test_redirect_during_sa_init():
     assert ue.ike_sa_id is None and ha._sas == {}
 
 
+def test_established_sa_keeps_only_what_later_exchanges_need():
+    """After IKE_AUTH the HA's IKE SA drops the handshake state (signed IKE_SA_INIT octets,
+    nonces, SK_ai..SK_pr, our ID, the keyed AEAD ciphers) and still runs later exchanges."""
+    ue, ha, clock = establish_psk()
+    events(ue), events(ha)
+    sa = ha._sas[1]
+    assert (sa.init_request, sa.init_response, sa.ni, sa.nr) == (b"", b"", b"", b"")
+    assert sa.keys is None and sa.my_id is None and sa.auth_tasks is None
+    assert len(sa.sk_d) == 32 and sa.peer_id is not None
+    assert sa.sk._out_e is None and sa.sk._in_e is None  # AES-GCM: re-keyed per message
+    # INFORMATIONAL HDR, SK {} -->  <-- HDR, SK {}   (both directions of SK still work)
+    ue.liveness_check(clock.now)
+    assert run(ue, ha, clock) == 2
+    # CREATE_CHILD_SA from the HA (SK_d still there for KEYMAT)
+    ha.create_child_sa(
+        1,
+        TrafficSelector.mobility_header(HOA),
+        TrafficSelector.mobility_header(HA6),
+        mode="transport",
+        now=clock.now,
+    )
+    assert run(ue, ha, clock) == 2
+    (c,) = assert_events(ue, [ChildSaEstablished])
+    (hc,) = assert_events(ha, [ChildSaEstablished])
+    assert c.child.key_in == hc.child.key_out and len(c.child.key_in) == 20
+
+
 def test_ike_sa_rekey_keeps_id_and_children():
     ue, ha, clock = establish_psk()
     events(ue), events(ha)

@@ -93,7 +93,7 @@ class Milenage:
     (a ``ValueError``) for a value of the wrong length.
     """
 
-    __slots__ = ("_enc", "_opc", "_opc_int", "_opc3")
+    __slots__ = ("_enc", "_opc", "_opc_int", "_opc3", "_opc4")
 
     def __init__(self, k: bytes, op: bytes | None = None, opc: bytes | None = None) -> None:
         k = _check_len("K", k, 16)
@@ -107,6 +107,7 @@ class Milenage:
         self._opc = _check_len("OPc", opc, 16)
         self._opc_int = int.from_bytes(self._opc, "big")
         self._opc3 = int.from_bytes(self._opc * 3, "big")
+        self._opc4 = int.from_bytes(self._opc * 4, "big")
 
     @property
     def opc(self) -> bytes:
@@ -156,6 +157,29 @@ class Milenage:
         out = int.from_bytes(self._enc.update(blocks), "big") ^ self._opc3
         x = out.to_bytes(48, "big")
         return x[8:16], x[16:32], x[32:48], x[0:6]
+
+    def f1_f2345(self, rand: bytes, sqn: bytes, amf: bytes) -> tuple[bytes, ...]:
+        """(MAC-A, RES, CK, IK, AK) for one vector: TEMP once, OUT1..OUT4 in one AES call
+        (the home-environment side needs all five; same values as ``f1`` and ``f2345``)."""
+        if len(rand) != 16:
+            _check_len("RAND", rand, 16)
+        if len(sqn) != 6 or len(amf) != 2:
+            _check_len("SQN", sqn, 6)
+            _check_len("AMF", amf, 2)
+        opc = self._opc_int
+        temp = int.from_bytes(
+            self._enc.update((int.from_bytes(rand, "big") ^ opc).to_bytes(16, "big")), "big"
+        )
+        in1 = int.from_bytes(sqn + amf + sqn + amf, "big")
+        t = temp ^ opc
+        blocks = (
+            (temp ^ _rotl(in1 ^ opc, 64)).to_bytes(16, "big")  # OUT1: r1 = 64, c1 = 0
+            + (t ^ _C2).to_bytes(16, "big")  # OUT2: r2 = 0
+            + (_rotl(t, 32) ^ _C3).to_bytes(16, "big")
+            + (_rotl(t, 64) ^ _C4).to_bytes(16, "big")
+        )
+        x = (int.from_bytes(self._enc.update(blocks), "big") ^ self._opc4).to_bytes(64, "big")
+        return x[0:8], x[24:32], x[32:48], x[48:64], x[16:22]
 
     def f5star(self, rand: bytes) -> bytes:
         """AK*, the 6-octet anonymity key used in AUTS."""
@@ -361,9 +385,8 @@ def generate_vector(milenage: Milenage, sqn: int, amf: bytes, rand: bytes) -> Au
     if not 0 <= sqn <= SQN_MAX:
         raise ConfigError(f"SQN {sqn} is not a 48-bit value")
     sqn_bytes = sqn.to_bytes(6, "big")
-    res, ck, ik, ak = milenage.f2345(rand)
-    mac_a = milenage.f1(rand, sqn_bytes, amf)
-    conc = bytes(a ^ b for a, b in zip(sqn_bytes, ak, strict=True))
+    mac_a, res, ck, ik, ak = milenage.f1_f2345(rand, sqn_bytes, amf)
+    conc = (sqn ^ int.from_bytes(ak, "big")).to_bytes(6, "big")
     return AuthenticationVector(
         rand=bytes(rand), xres=res, ck=ck, ik=ik, autn=conc + amf + mac_a, sqn=sqn
     )

@@ -122,7 +122,6 @@ def _load_openssl_transform() -> tuple[_Compress, Callable[[bytes, int], bytes]]
     transform.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     transform.restype = None
     native_words = struct.Struct("=5I")
-    iv_native = native_words.pack(*_SHA1_IV)
     memmove = ctypes.memmove
 
     def compress(state: tuple[int, int, int, int, int], block: bytes) -> bytes:
@@ -134,21 +133,24 @@ def _load_openssl_transform() -> tuple[_Compress, Callable[[bytes, int], bytes]]
 
     ctx_type = ctypes.c_char * _SHA_CTX_SIZE
     unpack = native_words.unpack_from
+    pack_into = native_words.pack_into
+    pack_be = struct.Struct(">5I").pack
 
     def prf(xkey: bytes, length: int) -> bytes:
-        # One SHA_CTX per call (no shared state between threads), reset to the IV per block.
-        # The _prf_loop generator inlined (it runs 8 times per EAP-AKA authentication).
+        # One SHA_CTX per call (no shared state between threads), reset to the IV per block
+        # by packing into the buffer (no foreign call); the output words are repacked
+        # big-endian directly. The _prf_loop generator inlined (8 blocks per EAP-AKA run).
         ctx = ctx_type()
-        addr = ctypes.addressof(ctx)
         x = int.from_bytes(xkey, "big")
         out = bytearray()
-        while len(out) < length:
-            memmove(addr, iv_native, 20)
-            transform(addr, x.to_bytes(20, "big") + _ZERO_44)
-            h0, h1, h2, h3, h4 = unpack(ctx)
-            w = (h0 << 128) | (h1 << 96) | (h2 << 64) | (h3 << 32) | h4
-            out += w.to_bytes(20, "big")
-            x = (1 + x + w) % _MOD160
+        need = length
+        while need > 0:
+            pack_into(ctx, 0, *_SHA1_IV)
+            transform(ctx, x.to_bytes(20, "big") + _ZERO_44)
+            block = pack_be(*unpack(ctx))
+            out += block
+            need -= 20
+            x = (1 + x + int.from_bytes(block, "big")) % _MOD160
         return bytes(out[:length])
 
     return compress, prf

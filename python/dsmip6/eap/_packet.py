@@ -127,6 +127,16 @@ ATTRIBUTE_WORDS: dict[int, frozenset[int]] = {
     AtType.AT_BIDDING: frozenset({1}),
 }
 
+# Plain ints for the per-packet paths (enum attribute access is slow).
+_AT_RES = int(AtType.AT_RES)
+_AT_AUTS = int(AtType.AT_AUTS)
+_AT_ENCR_DATA = int(AtType.AT_ENCR_DATA)
+_AT_PADDING = int(AtType.AT_PADDING)
+_AT_KDF = int(AtType.AT_KDF)
+_FINAL_CODES = frozenset((int(EapCode.SUCCESS), int(EapCode.FAILURE)))
+_MESSAGE_CODES = frozenset((int(EapCode.REQUEST), int(EapCode.RESPONSE)))
+_AKA_TYPES = frozenset((int(EapType.AKA), int(EapType.AKA_PRIME)))
+
 #: Attributes whose value starts with a 2-octet "actual length" (identity-like strings).
 _LENGTH_PREFIXED = frozenset(
     {AtType.AT_IDENTITY, AtType.AT_NEXT_PSEUDONYM, AtType.AT_NEXT_REAUTH_ID, AtType.AT_KDF_INPUT}
@@ -150,10 +160,10 @@ class Attribute:
         if t in _LENGTH_PREFIXED:
             n = int.from_bytes(self.value[:2], "big")
             return self.value[2 : 2 + n]
-        if t == AtType.AT_RES:
+        if t == _AT_RES:
             bits = int.from_bytes(self.value[:2], "big")
             return self.value[2 : 2 + bits // 8]
-        if t == AtType.AT_AUTS:
+        if t == _AT_AUTS:
             return self.value
         return self.value[2:]
 
@@ -180,7 +190,7 @@ def _check_attribute(t: int, value: bytes, offset: int) -> None:
                 offset=offset,
                 reason="bad-length",
             )
-    elif t == AtType.AT_RES:
+    elif t == _AT_RES:
         bits = int.from_bytes(value[:2], "big")
         if bits % 8 or not 32 <= bits <= 128 or bits // 8 > len(value) - 2:
             raise MalformedPacket(
@@ -188,14 +198,14 @@ def _check_attribute(t: int, value: bytes, offset: int) -> None:
             )
         if len(value) - 2 - bits // 8 >= 4:
             raise MalformedPacket("AT_RES over-padded", offset=offset, reason="bad-length")
-    elif t == AtType.AT_ENCR_DATA:
+    elif t == _AT_ENCR_DATA:
         if (len(value) - 2) % 16 or len(value) == 2:
             raise MalformedPacket(
                 "AT_ENCR_DATA is not a non-empty multiple of 16 octets",
                 offset=offset,
                 reason="bad-length",
             )
-    elif t == AtType.AT_PADDING:
+    elif t == _AT_PADDING:
         if any(value):
             raise MalformedPacket("AT_PADDING is not zero", offset=offset, reason="bad-padding")
 
@@ -287,13 +297,13 @@ class EapPacket:
                 offset=2,
                 reason="truncated",
             )
-        if code in (EapCode.SUCCESS, EapCode.FAILURE):
+        if code in _FINAL_CODES:
             if length != 4:
                 raise MalformedPacket(
                     "EAP Success/Failure with data", offset=2, reason="bad-length"
                 )
             return cls(code, identifier)
-        if code not in (EapCode.REQUEST, EapCode.RESPONSE):
+        if code not in _MESSAGE_CODES:
             raise MalformedPacket(f"EAP code {code} not supported", offset=0, reason="unsupported")
         if length < 5:
             raise MalformedPacket("EAP Request/Response without Type", offset=4, reason="truncated")
@@ -339,7 +349,7 @@ def parse_aka(data: bytes, packet: EapPacket | None = None) -> AkaMessage:
     AT_KDF, which AKA' repeats, RFC 5448 §3.2) and unknown non-skippable attributes.
     """
     pkt = packet if packet is not None else EapPacket.parse(data)
-    if pkt.type not in (EapType.AKA, EapType.AKA_PRIME):
+    if pkt.type not in _AKA_TYPES:
         raise MalformedPacket("not an EAP-AKA packet", offset=4, reason="unsupported")
     if len(pkt.type_data) < 3:
         raise MalformedPacket("EAP-AKA header truncated", offset=5, reason="truncated")
@@ -352,7 +362,7 @@ def parse_aka(data: bytes, packet: EapPacket | None = None) -> AkaMessage:
             raise MalformedPacket(
                 f"unknown non-skippable attribute {a.type}", offset=a.offset, reason="unsupported"
             )
-        if a.type in seen and a.type != AtType.AT_KDF:
+        if a.type in seen and a.type != _AT_KDF:
             raise MalformedPacket(
                 f"duplicate attribute {a.type}", offset=a.offset, reason="duplicate"
             )

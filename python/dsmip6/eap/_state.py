@@ -41,6 +41,8 @@ class Msg(enum.Enum):
     EAP_SUCCESS = "eap-success"
     EAP_FAILURE = "eap-failure"
 
+    __hash__ = object.__hash__  # singletons compared by identity: C-level hash for the tables
+
 
 class PeerState(enum.Enum):
     START = "start"
@@ -56,6 +58,8 @@ class PeerState(enum.Enum):
     SUCCESS = "success"
     FAILURE = "failure"
 
+    __hash__ = object.__hash__  # singletons compared by identity: C-level hash for the tables
+
 
 class PeerInput(enum.Enum):
     IDENTITY_ANSWERED = enum.auto()
@@ -69,6 +73,8 @@ class PeerInput(enum.Enum):
     SUCCESS_NOTIFIED = enum.auto()
     EAP_SUCCESS = enum.auto()
     EAP_FAILURE = enum.auto()
+
+    __hash__ = object.__hash__  # singletons compared by identity: C-level hash for the tables
 
 
 _P = PeerState
@@ -153,6 +159,8 @@ class ServerState(enum.Enum):
     SUCCESS = "success"
     FAILURE = "failure"
 
+    __hash__ = object.__hash__  # singletons compared by identity: C-level hash for the tables
+
 
 class ServerInput(enum.Enum):
     ASK_IDENTITY = enum.auto()
@@ -162,6 +170,8 @@ class ServerInput(enum.Enum):
     NOTIFY_SUCCESS = enum.auto()
     SEND_SUCCESS = enum.auto()
     SEND_FAILURE = enum.auto()
+
+    __hash__ = object.__hash__  # singletons compared by identity: C-level hash for the tables
 
 
 _S = ServerState

@@ -86,6 +86,10 @@ def request_tasks(sa: IkeSa, msg: Message) -> list[Task] | None:
 
 
 def norm_address(addr: Any) -> Address:
+    if type(addr) is tuple and len(addr) == 2:
+        host, port = addr
+        if type(host) is str and type(port) is int:
+            return addr  # already (str, int): the usual case, no new tuple
     host, port = addr[0], int(addr[1])
     return (str(host), port)
 
@@ -168,7 +172,7 @@ class Engine:
         )
         new.spi_i, new.spi_r = spi_i, spi_r
         new.prf = transforms.PRFS[proposal.prf]
-        new.encr = transforms.encr(proposal.encr, proposal.key_bits)
+        new.encr = transforms.encr_cached(proposal.encr, proposal.key_bits)
         new.integ = transforms.INTEGS[proposal.integ] if proposal.integ is not None else None
         new.dh_group = group
         new.ni, new.nr = ni, nr
@@ -196,6 +200,7 @@ class Engine:
         new.authenticated = True
         new.state = SaState.ESTABLISHED
         new.children, old.children = old.children, {}
+        new.slim()  # born established: keep only what later exchanges need
         old.retired = True
         self._sas[new.id] = new
         self._by_spi[new.our_spi] = new
@@ -224,7 +229,7 @@ class Engine:
         malformed, unauthenticated or unexpected messages are answered or dropped per RFC 7296.
         Call ``datagrams_to_send``, ``next_event`` and ``get_timer`` afterwards."""
         src, dst = norm_address(src), norm_address(dst)
-        raw = self._unframe(bytes(data), dst)
+        raw = self._unframe(data if type(data) is bytes else bytes(data), dst)
         if raw is None or len(raw) < IKE_HEADER_LEN:
             return
         try:

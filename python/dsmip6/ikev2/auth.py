@@ -42,7 +42,7 @@ class AuthError(Exception):
     """AUTH or certificate check failed (turned into AUTHENTICATION_FAILED)."""
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=16)  # our own identity, mostly: a small cache (memory per UE)
 def _str_id(identity: str) -> tuple[int, bytes]:
     """(ID type, data) of a configured identity string (pure; cached: the HA's own identity is
     the same for every handshake and the address parse is not free)."""

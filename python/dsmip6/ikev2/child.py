@@ -12,7 +12,7 @@ from dsmip6.ikev2.message import TrafficSelector
 __all__ = ["ChildSa"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildSa:
     """One negotiated ESP child SA pair, from this side's point of view."""
 

@@ -7,6 +7,7 @@ strings configure dsmip6 and the charon it is tested against.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -97,7 +98,7 @@ class ChildProposal:
     def aead(self) -> bool:
         return self.encr in (EncrId.AES_GCM_16, EncrId.CHACHA20_POLY1305)
 
-    @property
+    @functools.cached_property
     def esp_algorithm(self) -> str:
         """The ``dsmip6.esp.SecurityAssociation`` algorithm name."""
         if self.encr == EncrId.AES_GCM_16:
@@ -118,6 +119,7 @@ def _tokens(text: str) -> list[str]:
     return toks
 
 
+@functools.lru_cache(maxsize=128)
 def parse_ike_proposal(text: str) -> IkeProposal:
     """``"aes128gcm16-prfsha256-x25519"`` or ``"aes128-sha256-ecp256"`` → IkeProposal."""
     encr = integ = prf = None
@@ -147,6 +149,7 @@ def parse_ike_proposal(text: str) -> IkeProposal:
     return IkeProposal(encr[0], encr[1], prf, integ, tuple(groups))
 
 
+@functools.lru_cache(maxsize=128)
 def parse_child_proposal(text: str) -> ChildProposal:
     """``"aes128gcm16"``, ``"aes128-sha256"``, ``"aes256gcm16-x25519-esn"`` → ChildProposal."""
     encr = integ = None

@@ -47,6 +47,8 @@ class Status(enum.Enum):
     NEED_MORE = "need-more"
     FAILED = "failed"
 
+    __hash__ = object.__hash__  # singletons compared by identity: C-level hash
+
 
 class Task(Protocol):
     def build(self, msg: Message) -> Status: ...
@@ -64,12 +66,19 @@ class _Outstanding:
     deadline: float = 0.0
 
 
+DONE, NEED_MORE, FAILED = Status.DONE, Status.NEED_MORE, Status.FAILED
+"""The members as module constants: enum attribute access is slow on the per-message path."""
+_DONE, _NEED_MORE, _FAILED = DONE, NEED_MORE, FAILED
+_IKE_SA_INIT = int(ExchangeType.IKE_SA_INIT)
+
+
 def _run(tasks: list[Task], msg: Message) -> list[Status]:
     """``process`` each task in order, stopping after the first FAILED."""
     out: list[Status] = []
     for t in tasks:
-        out.append(t.process(msg))
-        if out[-1] is Status.FAILED:
+        s = t.process(msg)
+        out.append(s)
+        if s is _FAILED:
             break
     return out
 
@@ -175,27 +184,27 @@ class ExchangeManager:
         if tasks is None:
             return
         statuses = _run(tasks, msg)
-        resp = self.sa.new_message(msg.exchange, response=True, message_id=msg.message_id)
-        failed = [t for t, s in zip(tasks, statuses, strict=False) if s is Status.FAILED]
-        if failed:
-            for t in failed:
-                t.build(resp)
-            final = [Status.FAILED]
+        sa = self.sa
+        resp = sa.new_message(msg.exchange, response=True, message_id=msg.message_id)
+        if _FAILED in statuses:
+            for t, s in zip(tasks, statuses, strict=False):
+                if s is _FAILED:
+                    t.build(resp)
+            final = [_FAILED]
         else:
             final = [t.build(resp) for t in tasks]
-        packets = self.sa.encode(resp)
+        packets = sa.encode(resp)
         self.expected_mid += 1
         self.last_response = (msg.message_id, packets)
-        self.sa.send(packets, self.sa.reply_to)
-        more = [t for t, s in zip(tasks, final, strict=False) if s is Status.NEED_MORE]
-        if failed or any(s is Status.FAILED for s in final):
+        sa.send(packets, sa.reply_to)
+        if _FAILED in final:
             self.passive = None
-            self.sa.exchange_finished(msg.exchange, failed=True, now=now, passive=True)
-        elif more:
-            self.passive = more
+            sa.exchange_finished(msg.exchange, failed=True, now=now, passive=True)
+        elif _NEED_MORE in final:
+            self.passive = [t for t, s in zip(tasks, final, strict=False) if s is _NEED_MORE]
         else:
             self.passive = None
-            self.sa.exchange_finished(msg.exchange, failed=False, now=now, passive=True)
+            sa.exchange_finished(msg.exchange, failed=False, now=now, passive=True)
 
     # --------------------------------------------------------------- timers
     def get_timer(self) -> float | None:

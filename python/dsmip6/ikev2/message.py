@@ -12,6 +12,7 @@ carrying the notify the caller should answer with (unknown critical payload), or
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from collections.abc import Sequence
@@ -67,6 +68,16 @@ __all__ = [
 ]
 
 
+_P_IDI, _P_IDR = int(PayloadType.IDI), int(PayloadType.IDR)
+_P_TSI, _P_TSR = int(PayloadType.TSI), int(PayloadType.TSR)
+_N_INVALID_SYNTAX = int(Notify.INVALID_SYNTAX)
+
+_value = dataclass(slots=True, unsafe_hash=True)
+"""Codec value objects: slotted, compared and hashed by value. Not frozen: a frozen dataclass
+pays one ``object.__setattr__`` per field at construction, on the per-message path; nothing
+mutates them after construction."""
+
+
 class IkeDecodeError(RemoteProtocolError):
     """The peer's message breaks RFC 7296 in a way that has a notify answer."""
 
@@ -88,7 +99,7 @@ def _need(data: bytes, n: int, what: str, offset: int = 0) -> None:
 #   Transform: Last(1) RESERVED(1) Length(2) Type(1) RESERVED(1) Transform ID(2) Attributes ...
 
 
-@dataclass(frozen=True)
+@_value
 class Transform:
     type: int
     id: int
@@ -96,15 +107,24 @@ class Transform:
     """Key Length attribute in bits (AES), None when absent."""
 
     def encode(self, last: bool) -> bytes:
-        attrs = b""
-        if self.key_length is not None:
-            attrs = struct.pack("!HH", KEY_LENGTH_ATTRIBUTE, self.key_length)
-        return struct.pack(
-            "!BBHBBH", 0 if last else 3, 0, 8 + len(attrs), self.type, 0, self.id
-        ) + (attrs)
+        key = (self.type, self.id, self.key_length, last)
+        data = _TRANSFORM_OCTETS.get(key)
+        if data is None:
+            attrs = b""
+            if self.key_length is not None:
+                attrs = struct.pack("!HH", KEY_LENGTH_ATTRIBUTE, self.key_length)
+            data = struct.pack(
+                "!BBHBBH", 0 if last else 3, 0, 8 + len(attrs), self.type, 0, self.id
+            ) + (attrs)
+            if len(_TRANSFORM_OCTETS) < 4096:  # a handful of transforms in practice
+                _TRANSFORM_OCTETS[key] = data
+        return data
 
 
-@dataclass(frozen=True)
+_TRANSFORM_OCTETS: dict[tuple[int, int, int | None, bool], bytes] = {}
+
+
+@_value
 class Proposal:
     number: int
     protocol: int
@@ -112,9 +132,9 @@ class Proposal:
     transforms: tuple[Transform, ...]
 
     def encode(self, last: bool) -> bytes:
-        body = b"".join(
-            t.encode(i == len(self.transforms) - 1) for i, t in enumerate(self.transforms)
-        )
+        ts = self.transforms
+        n = len(ts)
+        body = b"".join([t.encode(i == n - 1) for i, t in enumerate(ts)])
         head = struct.pack(
             "!BBHBBBB",
             0 if last else 2,
@@ -162,15 +182,20 @@ def _decode_transforms(data: bytes, count: int, base: int) -> tuple[Transform, .
     return tuple(out)
 
 
-@dataclass(frozen=True)
+@_value
 class SaPayload:
-    TYPE: ClassVar[int] = PayloadType.SA
+    TYPE: ClassVar[int] = int(PayloadType.SA)
     proposals: tuple[Proposal, ...]
+    _octets: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    """The encoded body, kept after the first ``encode_body`` (the object is not mutated)."""
 
     def encode_body(self) -> bytes:
-        return b"".join(
-            p.encode(i == len(self.proposals) - 1) for i, p in enumerate(self.proposals)
-        )
+        data = self._octets
+        if data is None:
+            ps = self.proposals
+            data = b"".join([p.encode(i == len(ps) - 1) for i, p in enumerate(ps)])
+            self._octets = data
+        return data
 
     @classmethod
     def decode_body(cls, data: bytes) -> SaPayload:
@@ -198,11 +223,11 @@ class SaPayload:
 # Simple payloads (RFC 7296 §3.4-3.12)
 
 
-@dataclass(frozen=True)
+@_value
 class KePayload:
     """Key Exchange: DH Group Num(2) RESERVED(2) Key Exchange Data (§3.4)."""
 
-    TYPE: ClassVar[int] = PayloadType.KE
+    TYPE: ClassVar[int] = int(PayloadType.KE)
     group: int
     data: bytes
 
@@ -211,15 +236,16 @@ class KePayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> KePayload:
-        _need(data, 4, "KE")
+        if len(data) < 4:
+            _need(data, 4, "KE")
         return cls(struct.unpack_from("!H", data)[0], data[4:])
 
 
-@dataclass(frozen=True)
+@_value
 class NoncePayload:
     """Nonce data, 16..256 octets (§3.9)."""
 
-    TYPE: ClassVar[int] = PayloadType.NONCE
+    TYPE: ClassVar[int] = int(PayloadType.NONCE)
     data: bytes
 
     def encode_body(self) -> bytes:
@@ -232,7 +258,7 @@ class NoncePayload:
         return cls(data)
 
 
-@dataclass(frozen=True)
+@_value
 class IdPayload:
     """IDi / IDr: ID Type(1) RESERVED(3) data (§3.5). ``body`` is IDx' of the AUTH computation."""
 
@@ -242,7 +268,7 @@ class IdPayload:
 
     @property
     def TYPE(self) -> int:  # noqa: N802 - same name as the other payload classes
-        return PayloadType.IDI if self.initiator else PayloadType.IDR
+        return _P_IDI if self.initiator else _P_IDR
 
     @property
     def body(self) -> bytes:
@@ -253,13 +279,14 @@ class IdPayload:
 
     @classmethod
     def decode_body(cls, data: bytes, initiator: bool = True) -> IdPayload:
-        _need(data, 5, "ID")
+        if len(data) < 5:
+            _need(data, 5, "ID")
         return cls(data[0], data[4:], initiator)
 
 
-@dataclass(frozen=True)
+@_value
 class CertPayload:
-    TYPE: ClassVar[int] = PayloadType.CERT
+    TYPE: ClassVar[int] = int(PayloadType.CERT)
     encoding: int
     data: bytes
 
@@ -268,13 +295,14 @@ class CertPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> CertPayload:
-        _need(data, 1, "CERT")
+        if len(data) < 1:
+            _need(data, 1, "CERT")
         return cls(data[0], data[1:])
 
 
-@dataclass(frozen=True)
+@_value
 class CertReqPayload:
-    TYPE: ClassVar[int] = PayloadType.CERTREQ
+    TYPE: ClassVar[int] = int(PayloadType.CERTREQ)
     encoding: int
     data: bytes
     """Concatenated SHA-1 hashes of trusted CAs' SubjectPublicKeyInfo (§3.7)."""
@@ -284,13 +312,14 @@ class CertReqPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> CertReqPayload:
-        _need(data, 1, "CERTREQ")
+        if len(data) < 1:
+            _need(data, 1, "CERTREQ")
         return cls(data[0], data[1:])
 
 
-@dataclass(frozen=True)
+@_value
 class AuthPayload:
-    TYPE: ClassVar[int] = PayloadType.AUTH
+    TYPE: ClassVar[int] = int(PayloadType.AUTH)
     method: int
     data: bytes
 
@@ -299,15 +328,16 @@ class AuthPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> AuthPayload:
-        _need(data, 5, "AUTH")
+        if len(data) < 5:
+            _need(data, 5, "AUTH")
         return cls(data[0], data[4:])
 
 
-@dataclass(frozen=True)
+@_value
 class NotifyPayload:
     """Protocol ID(1) SPI Size(1) Notify Type(2) SPI Notification Data (§3.10)."""
 
-    TYPE: ClassVar[int] = PayloadType.NOTIFY
+    TYPE: ClassVar[int] = int(PayloadType.NOTIFY)
     notify_type: int
     data: bytes = b""
     protocol: int = 0
@@ -322,17 +352,19 @@ class NotifyPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> NotifyPayload:
-        _need(data, 4, "N")
+        if len(data) < 4:
+            _need(data, 4, "N")
         proto, spi_size, ntype = struct.unpack_from("!BBH", data)
-        _need(data, 4 + spi_size, "N SPI")
+        if len(data) < 4 + spi_size:
+            _need(data, 4 + spi_size, "N SPI")
         return cls(ntype, data[4 + spi_size :], proto, data[4 : 4 + spi_size])
 
 
-@dataclass(frozen=True)
+@_value
 class DeletePayload:
     """Protocol ID(1) SPI Size(1) Num of SPIs(2) SPIs (§3.11)."""
 
-    TYPE: ClassVar[int] = PayloadType.DELETE
+    TYPE: ClassVar[int] = int(PayloadType.DELETE)
     protocol: int
     spis: tuple[bytes, ...] = ()
 
@@ -342,7 +374,8 @@ class DeletePayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> DeletePayload:
-        _need(data, 4, "D")
+        if len(data) < 4:
+            _need(data, 4, "D")
         proto, size, num = struct.unpack_from("!BBH", data)
         if proto == ProtocolId.IKE and (size != 0 or num != 0):
             raise MalformedPacket("IKE delete must carry no SPI", 0, "bad-length")
@@ -351,9 +384,9 @@ class DeletePayload:
         return cls(proto, tuple(data[4 + i * size : 4 + (i + 1) * size] for i in range(num)))
 
 
-@dataclass(frozen=True)
+@_value
 class VendorPayload:
-    TYPE: ClassVar[int] = PayloadType.VENDOR
+    TYPE: ClassVar[int] = int(PayloadType.VENDOR)
     data: bytes
 
     def encode_body(self) -> bytes:
@@ -369,6 +402,9 @@ class VendorPayload:
 
 
 def _addr(value: object) -> IPv4Address | IPv6Address:
+    t = type(value)
+    if t is IPv6Address or t is IPv4Address:
+        return value  # type: ignore[return-value]
     if isinstance(value, IPv4Address | IPv6Address):
         return value
     if isinstance(value, str | int | bytes):
@@ -376,7 +412,7 @@ def _addr(value: object) -> IPv4Address | IPv6Address:
     raise TypeError(f"not an address: {value!r}")
 
 
-@dataclass(frozen=True)
+@_value
 class TrafficSelector:
     """An address range with protocol and port range; immutable, addresses as ipaddress objects.
 
@@ -404,11 +440,11 @@ class TrafficSelector:
             raise ValueError("traffic selector mixes IPv4 and IPv6")
         if not (0 <= protocol <= 255 and 0 <= start_port <= 65535 and 0 <= end_port <= 65535):
             raise ValueError("protocol or port out of range")
-        object.__setattr__(self, "start", s)
-        object.__setattr__(self, "end", e)
-        object.__setattr__(self, "protocol", protocol)
-        object.__setattr__(self, "start_port", start_port)
-        object.__setattr__(self, "end_port", end_port)
+        self.start = s
+        self.end = e
+        self.protocol = protocol
+        self.start_port = start_port
+        self.end_port = end_port
 
     @classmethod
     def for_network(
@@ -457,13 +493,17 @@ class TrafficSelector:
 
     def intersect(self, other: TrafficSelector) -> TrafficSelector | None:
         """The narrowest selector admitted by both, or None (RFC 7296 §2.9)."""
-        if self.version != other.version:
+        a, b = self.start, other.start
+        if type(a) is not type(b):  # IPv4Address vs IPv6Address: different versions
             return None
         if self.protocol and other.protocol and self.protocol != other.protocol:
             return None
-        s = max(self.start, other.start)  # type: ignore[type-var]
-        e = min(self.end, other.end)  # type: ignore[type-var]
-        if s > e:
+        # compare the addresses' integer values (``_ip``, as ``int(addr)`` returns) instead of
+        # going through ipaddress's Python-level ordering methods
+        s = a if a._ip >= b._ip else b
+        c, d = self.end, other.end
+        e = c if c._ip <= d._ip else d
+        if s._ip > e._ip:
             return None
         sp = max(self.start_port, other.start_port)
         ep = min(self.end_port, other.end_port)
@@ -498,7 +538,7 @@ class TrafficSelector:
         return f"{self.start}-{self.end}{proto}{ports}"
 
 
-@dataclass(frozen=True)
+@_value
 class TsPayload:
     """TSi / TSr: Number of TSs(1) RESERVED(3) selectors (§3.13)."""
 
@@ -509,7 +549,7 @@ class TsPayload:
 
     @property
     def TYPE(self) -> int:  # noqa: N802
-        return PayloadType.TSI if self.initiator else PayloadType.TSR
+        return _P_TSI if self.initiator else _P_TSR
 
     def encode_body(self) -> bytes:
         return struct.pack("!B3x", len(self.selectors)) + b"".join(
@@ -518,7 +558,8 @@ class TsPayload:
 
     @classmethod
     def decode_body(cls, data: bytes, initiator: bool = True) -> TsPayload:
-        _need(data, 4, "TS")
+        if len(data) < 4:
+            _need(data, 4, "TS")
         count = data[0]
         off = 4
         sels: list[TrafficSelector] = []
@@ -558,7 +599,7 @@ class TsPayload:
 # Configuration payload (§3.15; RFC 5026 §8.2 MIP6_HOME_PREFIX; TS 24.302 HOME_AGENT_ADDRESS)
 
 
-@dataclass(frozen=True)
+@_value
 class CfgAttribute:
     type: int
     value: bytes = b""
@@ -567,9 +608,9 @@ class CfgAttribute:
         return struct.pack("!HH", self.type & 0x7FFF, len(self.value)) + self.value
 
 
-@dataclass(frozen=True)
+@_value
 class CpPayload:
-    TYPE: ClassVar[int] = PayloadType.CP
+    TYPE: ClassVar[int] = int(PayloadType.CP)
     cfg_type: int
     attributes: tuple[CfgAttribute, ...] = ()
 
@@ -578,7 +619,8 @@ class CpPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> CpPayload:
-        _need(data, 4, "CP")
+        if len(data) < 4:
+            _need(data, 4, "CP")
         off = 4
         attrs: list[CfgAttribute] = []
         while off < len(data):
@@ -619,11 +661,11 @@ def decode_home_prefix(value: bytes) -> tuple[ipaddress.IPv6Network, int | None]
     return ipaddress.IPv6Network((IPv6Address(raw), plen), strict=False), lifetime
 
 
-@dataclass(frozen=True)
+@_value
 class EapPayload:
     """One complete EAP packet (§3.16)."""
 
-    TYPE: ClassVar[int] = PayloadType.EAP
+    TYPE: ClassVar[int] = int(PayloadType.EAP)
     data: bytes
 
     def encode_body(self) -> bytes:
@@ -631,23 +673,24 @@ class EapPayload:
 
     @classmethod
     def decode_body(cls, data: bytes) -> EapPayload:
-        _need(data, 4, "EAP")
+        if len(data) < 4:
+            _need(data, 4, "EAP")
         if struct.unpack_from("!H", data, 2)[0] != len(data):
             raise MalformedPacket("EAP length does not match payload", 2, "bad-length")
         return cls(data)
 
 
-@dataclass(frozen=True)
+@_value
 class SkfPayload:
     """Encrypted Fragment (RFC 7383 §2.5): Fragment Number(2) Total Fragments(2) IV/data/ICV."""
 
-    TYPE: ClassVar[int] = PayloadType.SKF
+    TYPE: ClassVar[int] = int(PayloadType.SKF)
     number: int
     total: int
     raw: bytes = b""
 
 
-@dataclass(frozen=True)
+@_value
 class UnknownPayload:
     """A payload type we do not implement, non-critical: kept and skipped (§3.2)."""
 
@@ -683,8 +726,8 @@ Payload = (
 _DECODERS: dict[int, object] = {
     PayloadType.SA: SaPayload.decode_body,
     PayloadType.KE: KePayload.decode_body,
-    PayloadType.IDI: lambda d: IdPayload.decode_body(d, True),
-    PayloadType.IDR: lambda d: IdPayload.decode_body(d, False),
+    PayloadType.IDI: functools.partial(IdPayload.decode_body, initiator=True),
+    PayloadType.IDR: functools.partial(IdPayload.decode_body, initiator=False),
     PayloadType.CERT: CertPayload.decode_body,
     PayloadType.CERTREQ: CertReqPayload.decode_body,
     PayloadType.AUTH: AuthPayload.decode_body,
@@ -692,11 +735,14 @@ _DECODERS: dict[int, object] = {
     PayloadType.NOTIFY: NotifyPayload.decode_body,
     PayloadType.DELETE: DeletePayload.decode_body,
     PayloadType.VENDOR: VendorPayload.decode_body,
-    PayloadType.TSI: lambda d: TsPayload.decode_body(d, True),
-    PayloadType.TSR: lambda d: TsPayload.decode_body(d, False),
+    PayloadType.TSI: functools.partial(TsPayload.decode_body, initiator=True),
+    PayloadType.TSR: functools.partial(TsPayload.decode_body, initiator=False),
     PayloadType.CP: CpPayload.decode_body,
     PayloadType.EAP: EapPayload.decode_body,
 }
+
+
+_DECODERS_INT = {int(k): v for k, v in _DECODERS.items()}
 
 
 def encode_chain(payloads: Sequence[Payload], next_after: int = 0) -> tuple[int, bytes]:
@@ -704,19 +750,23 @@ def encode_chain(payloads: Sequence[Payload], next_after: int = 0) -> tuple[int,
 
     ``next_after`` is the Next Payload value of the last payload (SK when an SK payload follows).
     """
-    out = bytearray()
-    pack = _GENERIC.pack_into
-    n = len(payloads)
-    for i, p in enumerate(payloads):
-        nxt = payloads[i + 1].TYPE if i + 1 < n else next_after
+    if not payloads:
+        return next_after, b""
+    parts: list[bytes] = []
+    pack = _GENERIC.pack
+    prev: Payload | None = None
+    prev_body = b""
+    for p in payloads:
         body = p.encode_body()
-        crit = 0x80 if type(p) is UnknownPayload and p.critical else 0
-        at = len(out)
-        out += _GENERIC_ZERO  # the generic header, filled in place (no temporary bytes)
-        pack(out, at, nxt, crit, GENERIC_HEADER_LEN + len(body))
-        out += body
-    first = payloads[0].TYPE if payloads else next_after
-    return first, bytes(out)
+        if prev is not None:
+            crit = 0x80 if type(prev) is UnknownPayload and prev.critical else 0  # type: ignore[union-attr]
+            parts.append(pack(p.TYPE, crit, 4 + len(prev_body)))
+            parts.append(prev_body)
+        prev, prev_body = p, body
+    crit = 0x80 if type(prev) is UnknownPayload and prev.critical else 0  # type: ignore[union-attr]
+    parts.append(pack(next_after, crit, 4 + len(prev_body)))
+    parts.append(prev_body)
+    return payloads[0].TYPE, b"".join(parts)
 
 
 _GENERIC = struct.Struct("!BBH")
@@ -724,9 +774,10 @@ _GENERIC_ZERO = bytes(GENERIC_HEADER_LEN)
 _P_NONE = int(PayloadType.NONE)  # plain ints on the per-payload path (enum access is slow)
 _P_SK = int(PayloadType.SK)
 _P_SKF = int(PayloadType.SKF)
+_SK_TYPES = frozenset((_P_SK, _P_SKF))
 
 
-@dataclass
+@dataclass(slots=True)
 class RawSk:
     """Where the SK (or SKF) payload sits in a received message."""
 
@@ -743,25 +794,27 @@ def decode_chain(
 ) -> tuple[list[Payload], RawSk | None]:
     """Decode a payload chain. Stops at SK/SKF (must be last) and returns it raw."""
     payloads: list[Payload] = []
+    append = payloads.append
     off = 0
     nxt = first
     size = len(data)
     unpack = _GENERIC.unpack_from
-    while nxt != _P_NONE:
+    decoders = _DECODERS_INT
+    while nxt:  # Next Payload 0 (NONE) ends the chain
         if size - off < 4:
             _need(data[off:], 4, "generic payload header", base + off)
         this = nxt
         nxt, flags, length = unpack(data, off)
-        if length < 4 or off + length > size:
+        end = off + length
+        if length < 4 or end > size:
             raise MalformedPacket(f"payload {this} length {length}", base + off, "bad-length")
-        body = data[off + 4 : off + length]
-        if this == _P_SK or this == _P_SKF:
+        if this in _SK_TYPES:
             if not allow_sk:
                 raise MalformedPacket("SK inside SK", base + off, "bad-nesting")
-            if off + length != len(data):
+            if end != size:
                 raise MalformedPacket("SK payload is not the last payload", base + off, "trailing")
-            return payloads, RawSk(this, base + off, nxt, body)
-        decoder = _DECODERS.get(this)
+            return payloads, RawSk(this, base + off, nxt, data[off + 4 : end])
+        decoder = decoders.get(this)
         if decoder is None:
             if flags & 0x80:
                 raise IkeDecodeError(
@@ -769,15 +822,15 @@ def decode_chain(
                     Notify.UNSUPPORTED_CRITICAL_PAYLOAD,
                     bytes([this]),
                 )
-            payloads.append(UnknownPayload(this, body, False))
+            append(UnknownPayload(this, data[off + 4 : end], False))
         else:
             try:
-                payloads.append(decoder(body))  # type: ignore[operator]
+                append(decoder(data[off + 4 : end]))
             except MalformedPacket as e:
                 raise MalformedPacket(f"payload {this}: {e}", base + off + 4, e.reason) from None
             except ValueError as e:
                 raise MalformedPacket(f"payload {this}: {e}", base + off + 4, "bad-value") from None
-        off += length
+        off = end
     if off != len(data):
         raise MalformedPacket("trailing octets after last payload", base + off, "trailing")
     return payloads, None
@@ -794,30 +847,60 @@ _F_RESPONSE = int(Flag.RESPONSE)  # plain ints on the per-message path
 _F_INITIATOR = int(Flag.INITIATOR)
 
 
-@dataclass(frozen=True)
 class IkeHeader:
-    spi_i: bytes
-    spi_r: bytes
-    next_payload: int
-    version: int
-    exchange: int
-    flags: int
-    message_id: int
-    length: int
+    """The fixed IKE header of a received message (``response``/``initiator``: the R and I
+    flags, computed once)."""
 
-    @property
-    def response(self) -> bool:
-        return bool(self.flags & _F_RESPONSE)
+    __slots__ = (
+        "spi_i",
+        "spi_r",
+        "next_payload",
+        "version",
+        "exchange",
+        "flags",
+        "message_id",
+        "length",
+        "response",
+        "initiator",
+    )
 
-    @property
-    def initiator(self) -> bool:
-        return bool(self.flags & _F_INITIATOR)
+    def __init__(
+        self,
+        spi_i: bytes,
+        spi_r: bytes,
+        next_payload: int,
+        version: int,
+        exchange: int,
+        flags: int,
+        message_id: int,
+        length: int,
+    ) -> None:
+        self.spi_i = spi_i
+        self.spi_r = spi_r
+        self.next_payload = next_payload
+        self.version = version
+        self.exchange = exchange
+        self.flags = flags
+        self.message_id = message_id
+        self.length = length
+        self.response = bool(flags & _F_RESPONSE)
+        self.initiator = bool(flags & _F_INITIATOR)
+
+    def __repr__(self) -> str:
+        return (
+            f"IkeHeader(exchange={self.exchange}, flags={self.flags:#x}, "
+            f"message_id={self.message_id}, length={self.length})"
+        )
+
+
+_HEADER_TAIL = struct.Struct("!BBBBII")
 
 
 def decode_header(data: bytes) -> IkeHeader:
-    _need(data, IKE_HEADER_LEN, "IKE header")
+    if len(data) < IKE_HEADER_LEN:
+        _need(data, IKE_HEADER_LEN, "IKE header")
     spi_i, spi_r = data[:8], data[8:16]
-    nxt, ver, exch, flags, mid, length = struct.unpack_from("!BBBBII", data, 16)
+    nxt, ver, exch, flags, mid, length = _HEADER_TAIL.unpack_from(data, 16)
     if length != len(data):
         raise MalformedPacket(f"IKE length {length} != datagram {len(data)}", 24, "bad-length")
     return IkeHeader(spi_i, spi_r, nxt, ver, exch, flags, mid, length)
@@ -831,7 +914,7 @@ class SkProtection(Protocol):
     def open(self, message: bytes, sk_offset: int) -> bytes: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     """An IKE message: header fields, clear payloads, and the payloads inside SK.
 
@@ -848,6 +931,7 @@ class Message:
     encrypted: list[Payload] | None = None
     raw: bytes = field(default=b"", compare=False, repr=False)
     """The received octets (IKE header onwards), set by ``decode_message``."""
+    _ix: tuple | None = field(default=None, init=False, compare=False, repr=False)  # type: ignore[type-arg]
 
     # ------------------------------------------------------------------ access helpers
     def all_payloads(self) -> list[Payload]:
@@ -857,30 +941,51 @@ class Message:
             return self.payloads
         return self.payloads + self.encrypted
 
+    def _index(self) -> tuple[dict[type, list[Payload]], dict[int, NotifyPayload]]:
+        """Payloads by class and the first notify of each type, built once per message
+        contents (the tasks of one exchange ask a received message a dozen questions)."""
+        enc = self.encrypted
+        key = len(self.payloads) << 16 | (0xFFFF if enc is None else len(enc))
+        ix = self._ix
+        if ix is not None and ix[0] == key:
+            return ix[1], ix[2]
+        by_cls: dict[type, list[Payload]] = {}
+        notifies: dict[int, NotifyPayload] = {}
+        for p in self.payloads + enc if enc else self.payloads:
+            t = type(p)
+            if t in by_cls:
+                by_cls[t].append(p)
+            else:
+                by_cls[t] = [p]
+            if t is NotifyPayload and p.notify_type not in notifies:  # type: ignore[union-attr]
+                notifies[p.notify_type] = p  # type: ignore[union-attr,index]
+        self._ix = (key, by_cls, notifies)
+        return by_cls, notifies
+
     def get(self, cls: type, *, initiator: bool | None = None) -> Payload | None:
-        for p in self.all_payloads():
-            if isinstance(p, cls) and (
-                initiator is None or getattr(p, "initiator", None) == initiator
-            ):
+        lst = self._index()[0].get(cls)
+        if lst is None:
+            return None
+        if initiator is None:
+            return lst[0]
+        for p in lst:
+            if getattr(p, "initiator", None) == initiator:
                 return p
         return None
 
     def get_all(self, cls: type) -> list[Payload]:
-        return [p for p in self.all_payloads() if isinstance(p, cls)]
+        return list(self._index()[0].get(cls, ()))
 
     def notify(self, ntype: int) -> NotifyPayload | None:
-        for p in self.all_payloads():
-            if isinstance(p, NotifyPayload) and p.notify_type == ntype:
-                return p
-        return None
+        return self._index()[1].get(ntype)
 
     def notifies(self, ntype: int) -> list[NotifyPayload]:
-        return [p for p in self.get_all(NotifyPayload) if p.notify_type == ntype]  # type: ignore[union-attr]
+        return [p for p in self._index()[0].get(NotifyPayload, ()) if p.notify_type == ntype]  # type: ignore[union-attr,misc]
 
     def error_notifies(self) -> list[NotifyPayload]:
         return [
             p
-            for p in self.get_all(NotifyPayload)
+            for p in self._index()[0].get(NotifyPayload, ())
             if p.notify_type < 16384  # type: ignore[union-attr]
         ]  # type: ignore[misc]
 
@@ -929,17 +1034,9 @@ def decode_message(
     if h.version >> 4 != 2:
         raise IkeDecodeError(f"major version {h.version >> 4}", Notify.INVALID_MAJOR_VERSION)
     payloads, sk = decode_chain(data[IKE_HEADER_LEN:], h.next_payload, IKE_HEADER_LEN)
-    msg = Message(
-        exchange=h.exchange,
-        response=h.response,
-        initiator=h.initiator,
-        message_id=h.message_id,
-        spi_i=h.spi_i,
-        spi_r=h.spi_r,
-        payloads=payloads,
-        raw=data,
-    )
-    if sk is not None and sk.type == PayloadType.SK and protection is not None:
+    msg = Message(h.exchange, h.response, h.initiator, h.message_id, h.spi_i, h.spi_r, payloads)
+    msg.raw = data
+    if sk is not None and sk.type == _P_SK and protection is not None:
         inner = protection.open(data, sk.offset)
         msg.encrypted, nested = decode_chain(inner, sk.inner_first, 0, allow_sk=False)
     return msg, sk
@@ -951,7 +1048,7 @@ def decode_message(
 # unknown non-critical payloads are always allowed.
 
 
-@dataclass(frozen=True)
+@_value
 class MessageRule:
     encrypted: bool
     counts: dict[int, tuple[int, int]]
@@ -1005,6 +1102,15 @@ PAYLOAD_RULES: dict[tuple[int, bool], MessageRule] = {
     (ExchangeType.INFORMATIONAL, True): MessageRule(True, {_P.DELETE: (0, _MANY), _P.CP: (0, 1)}),
 }
 _ALWAYS = {_P.NOTIFY, _P.VENDOR}
+# The same table with plain-int keys for the per-message check (enum hashing/compare is slower).
+_RULES: dict[tuple[int, bool], tuple[bool, dict[int, tuple[int, int]], tuple[int, ...]]] = {
+    (int(x), bool(r)): (
+        rule.encrypted,
+        {int(k): v for k, v in rule.counts.items()},
+        tuple(int(k) for k, (lo, _hi) in rule.counts.items() if lo > 0),
+    )
+    for (x, r), rule in PAYLOAD_RULES.items()
+}
 
 
 def check_rules(msg: Message) -> None:
@@ -1012,30 +1118,35 @@ def check_rules(msg: Message) -> None:
 
     Messages carrying an error notify (a refusal) need not have the mandatory payloads.
     """
-    rule = PAYLOAD_RULES.get((msg.exchange, msg.response))
+    rule = _RULES.get((msg.exchange, msg.response))
     if rule is None:
-        raise IkeDecodeError(f"unknown exchange type {msg.exchange}", Notify.INVALID_SYNTAX)
-    if rule.encrypted and msg.encrypted is None:
-        raise IkeDecodeError("exchange must be encrypted", Notify.INVALID_SYNTAX)
-    if not rule.encrypted and msg.encrypted is not None:
-        raise IkeDecodeError("IKE_SA_INIT must not be encrypted", Notify.INVALID_SYNTAX)
-    plist = msg.encrypted if rule.encrypted else msg.payloads
-    if rule.encrypted and msg.payloads:
+        raise IkeDecodeError(f"unknown exchange type {msg.exchange}", _N_INVALID_SYNTAX)
+    encrypted, bounds_of, mandatory = rule
+    if encrypted and msg.encrypted is None:
+        raise IkeDecodeError("exchange must be encrypted", _N_INVALID_SYNTAX)
+    if not encrypted and msg.encrypted is not None:
+        raise IkeDecodeError("IKE_SA_INIT must not be encrypted", _N_INVALID_SYNTAX)
+    plist = msg.encrypted if encrypted else msg.payloads
+    if encrypted and msg.payloads:
         # Only SK may appear in the clear in an encrypted exchange (§3.14).
-        if any(not isinstance(p, UnknownPayload) for p in msg.payloads):
-            raise IkeDecodeError("cleartext payload beside SK", Notify.INVALID_SYNTAX)
+        if any(type(p) is not UnknownPayload for p in msg.payloads):
+            raise IkeDecodeError("cleartext payload beside SK", _N_INVALID_SYNTAX)
     counts: dict[int, int] = {}
-    for p in plist or []:
-        if isinstance(p, UnknownPayload):
-            continue
-        counts[p.TYPE] = counts.get(p.TYPE, 0) + 1
+    for p in plist or ():
+        t = type(p)
+        if t is NotifyPayload or t is UnknownPayload or t is VendorPayload:
+            continue  # always allowed (notify, vendor ID, unknown non-critical)
+        pt = p.TYPE
+        if pt in counts:
+            counts[pt] += 1
+        else:
+            counts[pt] = 1
     for ptype, n in counts.items():
-        if ptype in _ALWAYS:
-            continue
-        bounds = rule.counts.get(ptype)
+        bounds = bounds_of.get(ptype)
         if bounds is None or n > bounds[1]:
-            raise IkeDecodeError(f"payload {ptype} not allowed here ({n}x)", Notify.INVALID_SYNTAX)
-    for ptype, (lo, _hi) in rule.counts.items():
+            raise IkeDecodeError(f"payload {ptype} not allowed here ({n}x)", _N_INVALID_SYNTAX)
+    for ptype in mandatory:
+        lo = bounds_of[ptype][0]
         if counts.get(ptype, 0) < lo:
             # only now ask whether the message is a refusal (the scan is not needed otherwise)
             refusal = (

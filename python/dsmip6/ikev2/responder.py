@@ -166,7 +166,7 @@ class IkeResponder(Engine):
         self._register(sa)
         self._by_init[key] = sa
         self._half_open.add(sa.id)
-        sa.reply_to = (dst, src)
+        sa.reply_to = None  # = (sa.local, sa.remote) = (dst, src)
         sa.mgr.process_request(msg, now, lambda m: [IkeInit(sa, False)])
         return sa
 

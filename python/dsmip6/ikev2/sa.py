@@ -69,13 +69,28 @@ class SaState(enum.Enum):
     DELETING = "deleting"
     DEAD = "dead"
 
+    __hash__ = object.__hash__  # singletons compared by identity: C-level hash
+
+
+_INIT, _AUTH, _ESTABLISHED, _DELETING, _DEAD = (
+    SaState.INIT,
+    SaState.AUTH,
+    SaState.ESTABLISHED,
+    SaState.DELETING,
+    SaState.DEAD,
+)  # module constants: enum attribute access is slow on the per-message path
+_X_IKE_SA_INIT = int(ExchangeType.IKE_SA_INIT)
+_X_IKE_AUTH = int(ExchangeType.IKE_AUTH)
+_P_SK = int(PayloadType.SK)
+_P_SKF = int(PayloadType.SKF)
+
 
 def nat_hash(spi_i: bytes, spi_r: bytes, addr: Address) -> bytes:
     """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 §2.23)."""
     return sha1(spi_i + spi_r + _packed(addr[0]) + addr[1].to_bytes(2, "big"))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=64)  # our own addresses stay; peers' churn (memory per UE)
 def _packed(host: str) -> bytes:
     return ip_address(host).packed
 
@@ -134,6 +149,7 @@ class IkeSa:
         "retired",
         "rng",
         "sk",
+        "sk_d",
         "spi_i",
         "spi_r",
         "state",
@@ -171,7 +187,10 @@ class IkeSa:
         self.integ: Integ | None = None
         self.dh_group = 0
         self.keys: IkeKeys | None = None
+        """All seven keys, kept only until the SA is established (AUTH needs SK_pi/SK_pr)."""
         self.sk: SkCrypto | None = None
+        self.sk_d = b""
+        """SK_d: what an established SA still needs of ``keys`` (child SAs, IKE rekey)."""
         self.ni = b""
         self.nr = b""
         self.init_request = b""
@@ -198,7 +217,7 @@ class IkeSa:
         self.cp_failed = False
         # children
         self.children: dict[int, ChildSa] = {}
-        self.pending_children: list[ChildSa] = []
+        self.pending_children: list[ChildSa] | tuple[()] = ()  # a list only when needed
         self.auth_tasks: list[Task] | None = None
         self.fragments: fragment.Reassembly | None = None  # created on the first SKF
         # outcome flags (all set here so instances keep CPython's compact shared-key dict)
@@ -215,7 +234,7 @@ class IkeSa:
     # ------------------------------------------------------------------ basics
     @property
     def alive(self) -> bool:
-        return self.state not in (SaState.DEAD,)
+        return self.state is not _DEAD
 
     @property
     def use_nat_t(self) -> bool:
@@ -245,13 +264,13 @@ class IkeSa:
             message_id=message_id,
             spi_i=self.spi_i,
             spi_r=self.spi_r,
-            encrypted=None if exchange == ExchangeType.IKE_SA_INIT else [],
+            encrypted=None if exchange == _X_IKE_SA_INIT else [],
         )
 
     def encode(self, msg: Message) -> list[bytes]:
         if msg.encrypted is None:
             data = msg.encode()
-            if msg.exchange == ExchangeType.IKE_SA_INIT:
+            if msg.exchange == _X_IKE_SA_INIT:
                 if msg.response:
                     self.init_response = data
                 else:
@@ -259,14 +278,16 @@ class IkeSa:
             return [data]
         assert self.sk is not None
         data = msg.encode(self.sk)
-        limit = self.config.fragment_size - (4 if self.use_nat_t else 0)
-        if self.fragmentation and len(data) > limit and msg.exchange == ExchangeType.IKE_AUTH:
-            return fragment.fragment(msg, self.sk, limit)
+        if self.fragmentation and msg.exchange == _X_IKE_AUTH:
+            limit = self.config.fragment_size - (4 if self.local[1] == NAT_T_PORT else 0)
+            if len(data) > limit:
+                return fragment.fragment(msg, self.sk, limit)
         return [data]
 
     def make_crypto(self) -> None:
         assert self.keys is not None and self.encr is not None
         k = self.keys
+        self.sk_d = k.sk_d
         if self.original_initiator:
             self.sk = SkCrypto(self.encr, self.integ, k.sk_ei, k.sk_ai, k.sk_er, k.sk_ar, self.rng)
         else:
@@ -290,7 +311,7 @@ class IkeSa:
         try:
             msg, raw_sk = decode_message(data, None, header)
         except IkeDecodeError as e:
-            if not header.response and header.exchange == ExchangeType.IKE_SA_INIT:
+            if not header.response and header.exchange == _X_IKE_SA_INIT:
                 self._error_reply(header, e.notify, e.data, src, dst)
             return
         except MalformedPacket:
@@ -299,7 +320,7 @@ class IkeSa:
             if self.sk is None:
                 return
             try:
-                if raw_sk.type == PayloadType.SKF:
+                if raw_sk.type == _P_SKF:
                     if self.fragments is None:
                         self.fragments = fragment.Reassembly()
                     whole = self.fragments.add(header, data, raw_sk, self.sk)
@@ -311,7 +332,7 @@ class IkeSa:
             except (IntegrityCheckFailed, MalformedPacket):
                 return  # unauthenticated: drop silently (§2.21.2)
             try:
-                if raw_sk.type == PayloadType.SK:
+                if raw_sk.type == _P_SK:
                     msg.encrypted, _ = decode_chain(inner, raw_sk.inner_first, 0, allow_sk=False)
                 check_rules(msg)
             except IkeDecodeError as e:
@@ -326,7 +347,7 @@ class IkeSa:
             try:
                 check_rules(msg)
             except IkeDecodeError as e:
-                if not header.response and header.exchange == ExchangeType.IKE_SA_INIT:
+                if not header.response and header.exchange == _X_IKE_SA_INIT:
                     self._error_reply(header, e.notify, e.data, src, dst)
                 return
         self.last_heard = now
@@ -337,7 +358,8 @@ class IkeSa:
         if header.response:
             self.mgr.process_response(msg, now)
         else:
-            self.reply_to = (dst, src)
+            # answer where the request came from; None = our endpoints (no tuple kept per SA)
+            self.reply_to = None if (dst == self.local and src == self.remote) else (dst, src)
             self.mgr.process_request(msg, now, make_tasks)
 
     def _error_reply(
@@ -357,14 +379,14 @@ class IkeSa:
     def exchange_finished(
         self, exchange: int, *, failed: bool, now: float, passive: bool = False
     ) -> None:
-        if exchange == ExchangeType.IKE_AUTH and self.state == SaState.AUTH:
+        if exchange == _X_IKE_AUTH and self.state is _AUTH:
             if self.redirected:
                 self.die(now, quiet=True)
             elif failed or not self.authenticated:
                 self.die(now, auth_failed=self.failure_reason or "AUTHENTICATION_FAILED")
             else:
                 self.established(now)
-        elif exchange == ExchangeType.IKE_SA_INIT and failed and self.state == SaState.INIT:
+        elif exchange == _X_IKE_SA_INIT and failed and self.state is _INIT:
             self.die(now, auth_failed=self.failure_reason or "IKE_SA_INIT failed", quiet=passive)
         if self.pending_death is not None:
             self.die(now, reason=self.pending_death)
@@ -392,19 +414,33 @@ class IkeSa:
                 prefix_lifetime=self.prefix_lifetime,
             )
         )
-        # What only IKE_AUTH needed goes now (memory per UE on the HA): the signed
-        # IKE_SA_INIT octets, the IKE_AUTH tasks (EAP server, decoded request), reassembly.
-        self.init_request = self.init_response = b""
-        self.auth_tasks = None
-        self.fragments = None
-        pending, self.pending_children = self.pending_children, []
+        pending, self.pending_children = self.pending_children, ()
         for child in pending:
             self.install_child(child)
         self.engine._on_established(self)
+        self.slim()
+
+    def slim(self) -> None:
+        """Drop what only the handshake needed (memory per UE on the HA): the signed
+        IKE_SA_INIT octets and nonces, SK_ai..SK_pr (``sk`` and ``sk_d`` stay), our ID and the
+        requested IDr, the peer's signature hashes, the IKE_AUTH tasks (EAP server, decoded
+        request) and the reassembly buffer. Later exchanges bring their own nonces."""
+        self.init_request = self.init_response = b""
+        self.ni = self.nr = b""
+        self.keys = None
+        self.my_id = self.requested_idr = None
+        self.peer_sig_hashes = ()
+        self.auth_tasks = None
+        self.fragments = None
+        self.init_key = None
+        if self.sk is not None:
+            self.sk.compact()
 
     def install_child(self, child: ChildSa, rekeyed_spi_in: int | None = None) -> None:
-        if self.state != SaState.ESTABLISHED:
-            self.pending_children.append(child)
+        if self.state is not _ESTABLISHED:
+            if type(self.pending_children) is tuple:
+                self.pending_children = []
+            self.pending_children.append(child)  # type: ignore[union-attr]
             return
         self.children[child.spi_in] = child
         dp = self.config.dataplane
@@ -466,14 +502,21 @@ class IkeSa:
 
     # ------------------------------------------------------------------ timers
     def get_timer(self) -> float | None:
-        timers = [t for t in (self.mgr.get_timer(), self._half_open_deadline()) if t is not None]
-        dpd = getattr(self.config, "dpd_interval", None)
-        if dpd and self.state == SaState.ESTABLISHED and not self.mgr.busy:
-            timers.append(self.last_heard + dpd)
-        rekey = self._rekey_deadline()
-        if rekey is not None:
-            timers.append(rekey)
-        return min(timers) if timers else None
+        act = self.mgr.active
+        best = act.deadline if act is not None else None
+        state = self.state
+        if state is _ESTABLISHED:
+            dpd = getattr(self.config, "dpd_interval", None)
+            if dpd and act is None and not self.mgr.queue:
+                t = self.last_heard + dpd
+                best = t if best is None or t < best else best
+            rekey = self._rekey_deadline()
+            if rekey is not None:
+                best = rekey if best is None or rekey < best else best
+        elif (state is _INIT or state is _AUTH) and not self.original_initiator:
+            t = self.created_at + getattr(self.config, "half_open_timeout", 30.0)
+            best = t if best is None or t < best else best
+        return best
 
     def _rekey_deadline(self) -> float | None:
         life = self.config.ike_lifetime

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hmac as _cmp
 import struct
 
+from cryptography.exceptions import InvalidTag
+
 from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2.constants import IKE_HEADER_LEN
 from dsmip6.ikev2.transforms import Encr, Integ, Rng
@@ -27,18 +29,11 @@ class SkCrypto:
     initiator out = SK_ei/SK_ai, for the original responder out = SK_er/SK_ar).
     """
 
-    __slots__ = (
-        "encr",
-        "integ",
-        "_out_e",
-        "_out_a",
-        "_in_e",
-        "_in_a",
-        "_rng",
-        "_iv_counter",
-        "_seal_ctx",
-        "_open_ctx",
-    )
+    # One object per IKE SA, kept for its whole life. AEAD: ``_out_a``/``_in_a`` hold the
+    # keying material (key | 4-octet salt) and ``_out_e``/``_in_e`` the keyed cipher objects,
+    # which ``compact()`` drops once the SA is established (later exchanges are rare: each
+    # message then keys a cipher for itself). CBC + HMAC: the four raw keys.
+    __slots__ = ("encr", "integ", "_out_e", "_out_a", "_in_e", "_in_a", "_rng", "_iv_counter")
 
     def __init__(
         self,
@@ -52,12 +47,20 @@ class SkCrypto:
     ) -> None:
         self.encr = encr
         self.integ = integ
-        self._out_e, self._out_a, self._in_e, self._in_a = out_e, out_a, in_e, in_a
         self._rng = rng
         self._iv_counter = 0
         if encr.aead:
-            self._seal_ctx = encr.aead_context(out_e)
-            self._open_ctx = encr.aead_context(in_e)
+            self._out_e = encr.aead_cipher(out_e)[0]
+            self._in_e = encr.aead_cipher(in_e)[0]
+            self._out_a, self._in_a = out_e, in_e
+        else:
+            self._out_e, self._out_a, self._in_e, self._in_a = out_e, out_a, in_e, in_a
+
+    def compact(self) -> None:
+        """Drop the keyed AEAD cipher objects (memory of an established SA); ``seal``/``open``
+        re-key one per message afterwards. No effect for CBC + HMAC."""
+        if self.encr.aead:
+            self._out_e = self._in_e = None
 
     @property
     def overhead(self) -> int:
@@ -92,7 +95,11 @@ class SkCrypto:
         sk_hdr = struct.pack("!BBH", inner_first, 0, sk_len) + extra
         if encr.aead:
             aad = head + sk_hdr
-            ct = self._seal_ctx.seal(iv, plain, aad)
+            keymat = self._out_a
+            cipher = self._out_e
+            if cipher is None:
+                cipher = encr.aead_cipher(keymat)[0]
+            ct = cipher.encrypt(keymat[-encr.salt_size :] + iv, plain, aad)  # nonce = salt | IV
             return aad + iv + ct
         ct = encr.cbc_encrypt(self._out_e, iv, plain)
         body = head + sk_hdr + iv + ct
@@ -110,9 +117,18 @@ class SkCrypto:
             raise MalformedPacket("SK payload too short", sk_offset, "truncated")
         iv = message[body_start : body_start + encr.iv_size]
         if encr.aead:
-            plain = self._open_ctx.open(
-                iv, message[body_start + encr.iv_size :], message[:body_start]
-            )
+            keymat = self._in_a
+            cipher = self._in_e
+            if cipher is None:
+                cipher = encr.aead_cipher(keymat)[0]
+            try:
+                plain = cipher.decrypt(
+                    keymat[-encr.salt_size :] + iv,
+                    message[body_start + encr.iv_size :],
+                    message[:body_start],
+                )
+            except InvalidTag:
+                raise IntegrityCheckFailed("SK payload ICV did not verify") from None
         else:
             mac = self.integ.mac(self._in_a, message[:-icv])  # type: ignore[union-attr]
             if not _cmp.compare_digest(mac, message[-icv:]):

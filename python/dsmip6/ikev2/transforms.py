@@ -61,11 +61,12 @@ def hmac_digest(algorithm: type[hashes.HashAlgorithm], key: bytes, data: bytes) 
 
 
 _SHA1 = hashes.SHA1()
+_SHA1_EMPTY = hashes.Hash(_SHA1)  # never finalized: copied per digest (no per-call type check)
 
 
 def sha1(data: bytes) -> bytes:
     """SHA-1 (NAT detection, CERTREQ hashes), from ``cryptography`` like every primitive here."""
-    h = hashes.Hash(_SHA1)
+    h = _SHA1_EMPTY.copy()
     h.update(data)
     return h.finalize()
 
@@ -85,14 +86,20 @@ class Prf:
         return hmac_digest(self.hash, key, data)
 
     def plus(self, key: bytes, seed: bytes, length: int) -> bytes:
-        """prf+ (§2.13): T1 = prf(K, S|0x01), Tn = prf(K, Tn-1|S|n); at most 255 blocks."""
+        """prf+ (§2.13): T1 = prf(K, S|0x01), Tn = prf(K, Tn-1|S|n); at most 255 blocks.
+
+        The HMAC is keyed once and copied per block (same outputs, one key schedule)."""
+        if length > 255 * self.key_size:
+            raise ValueError("prf+ output limit (255 blocks) exceeded")
+        inst = _HASH_INSTANCES.get(self.hash)
+        keyed = hmac.HMAC(key, inst if inst is not None else self.hash())
         out = bytearray()
         t = b""
         n = 1
         while len(out) < length:
-            if n > 255:
-                raise ValueError("prf+ output limit (255 blocks) exceeded")
-            t = self(key, t + seed + bytes([n]))
+            h = keyed.copy()
+            h.update(t + seed + bytes((n,)))
+            t = h.finalize()
             out += t
             n += 1
         return bytes(out[:length])
@@ -147,6 +154,13 @@ class Encr:
         """Octets of keying material (key plus salt for AEADs)."""
         return self.key_bits // 8 + self.salt_size
 
+    def aead_cipher(self, key: bytes) -> tuple[AESGCM | ChaCha20Poly1305, bytes]:
+        """(keyed AEAD, 4-octet salt) for keying material = key | salt (RFC 5282 §7.1)."""
+        k = self.key_bits // 8
+        if self.id == EncrId.CHACHA20_POLY1305:
+            return ChaCha20Poly1305(key[:k]), key[k:]
+        return AESGCM(key[:k]), key[k:]
+
     def aead_context(self, key: bytes) -> AeadContext:
         """An AEAD keyed once (key schedule done once per SA direction)."""
         k = self.key_bits // 8
@@ -194,6 +208,19 @@ def encr(encr_id: int, key_bits: int | None) -> Encr | None:
     if encr_id == EncrId.CHACHA20_POLY1305 and key_bits in (None, 256):
         return Encr(encr_id, 256, True, 8, 1, 16, 4)
     return None
+
+
+_ENCR_CACHE: dict[tuple[int, int | None], Encr | None] = {}
+
+
+def encr_cached(encr_id: int, key_bits: int | None) -> Encr | None:
+    """``encr()`` with the (immutable) result shared: one object per transform, not per SA."""
+    key = (encr_id, key_bits)
+    try:
+        return _ENCR_CACHE[key]
+    except KeyError:
+        e = _ENCR_CACHE[key] = encr(encr_id, key_bits)
+        return e
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from dsmip6.ikev2.config import ChildProposal, IkeProposal
 from dsmip6.ikev2.constants import EsnId, IntegId, ProtocolId, TransformType
-from dsmip6.ikev2.message import Proposal, Transform
+from dsmip6.ikev2.message import Proposal, SaPayload, Transform
 
 _T = TransformType
 
@@ -35,7 +35,8 @@ def child_proposals(props: Sequence[ChildProposal], spi: bytes, pfs: bool) -> tu
     return tuple(out)
 
 
-_ENCR = int(_T.ENCR)  # a plain int: enum member access is slow on the per-transform path
+_ENCR = int(_T.ENCR)
+_ESP = int(ProtocolId.ESP)  # a plain int: enum member access is slow on the per-transform path
 
 
 def _has(prop: Proposal, ttype: int, tid: int, key_bits: int | None = None) -> bool:
@@ -103,6 +104,23 @@ def choose_child(
     return None
 
 
+_SELECTED_IKE: dict[tuple[int, int, int], tuple[IkeProposal, SaPayload]] = {}
+
+
+def selected_ike_payload(number: int, mine: IkeProposal, group: int) -> SaPayload:
+    """SA payload of an IKE_SA_INIT response (no SPI): the same immutable object (and its
+    cached encoding) for every handshake that picks the same proposal."""
+    key = (number, id(mine), group)
+    hit = _SELECTED_IKE.get(key)
+    if hit is not None and hit[0] is mine:
+        return hit[1]
+    payload = SaPayload((selected_ike(number, mine, group),))
+    if len(_SELECTED_IKE) > 256:
+        _SELECTED_IKE.clear()
+    _SELECTED_IKE[key] = (mine, payload)
+    return payload
+
+
 def selected_ike(number: int, mine: IkeProposal, group: int, spi: bytes = b"") -> Proposal:
     ts = [Transform(_T.ENCR, mine.encr, mine.key_bits), Transform(_T.PRF, mine.prf)]
     if mine.integ is not None:
@@ -111,14 +129,24 @@ def selected_ike(number: int, mine: IkeProposal, group: int, spi: bytes = b"") -
     return Proposal(number, ProtocolId.IKE, spi, tuple(ts))
 
 
+_CHILD_TRANSFORMS: dict[tuple[int, int | None], tuple[ChildProposal, tuple[Transform, ...]]] = {}
+
+
 def selected_child(number: int, mine: ChildProposal, spi: bytes, group: int | None) -> Proposal:
+    key = (id(mine), group)
+    hit = _CHILD_TRANSFORMS.get(key)
+    if hit is not None and hit[0] is mine:
+        return Proposal(number, _ESP, spi, hit[1])
     ts = [Transform(_T.ENCR, mine.encr, mine.key_bits)]
     if mine.integ is not None:
         ts.append(Transform(_T.INTEG, mine.integ))
     if group is not None:
         ts.append(Transform(_T.DH, group))
     ts.append(Transform(_T.ESN, EsnId.ESN if mine.esn else EsnId.NO_ESN))
-    return Proposal(number, ProtocolId.ESP, spi, tuple(ts))
+    if len(_CHILD_TRANSFORMS) > 256:
+        _CHILD_TRANSFORMS.clear()
+    _CHILD_TRANSFORMS[key] = (mine, tuple(ts))  # immutable transforms, shared
+    return Proposal(number, _ESP, spi, tuple(ts))
 
 
 def match_selected_ike(ours: Sequence[IkeProposal], sel: Proposal) -> IkeProposal | None:

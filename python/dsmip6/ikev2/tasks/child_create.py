@@ -20,7 +20,7 @@ from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.config import ChildProposal
 from dsmip6.ikev2.constants import NAT_T_PORT, ExchangeType, Notify, ProtocolId
 from dsmip6.ikev2.events import ChildSaFailed
-from dsmip6.ikev2.exchange import Status
+from dsmip6.ikev2.exchange import DONE, FAILED, NEED_MORE, Status
 from dsmip6.ikev2.message import (
     KePayload,
     Message,
@@ -52,6 +52,11 @@ _CHILD_ERRORS = (
     Notify.TEMPORARY_FAILURE,
     Notify.CHILD_SA_NOT_FOUND,
 )
+
+
+_USE_TRANSPORT_MODE = NotifyPayload(Notify.USE_TRANSPORT_MODE)  # immutable: one shared object
+_N_USE_TRANSPORT_MODE = int(Notify.USE_TRANSPORT_MODE)
+_N_REKEY_SA = int(Notify.REKEY_SA)
 
 
 def _name(n: int) -> str:
@@ -107,11 +112,11 @@ class ChildCreate:
         g_ir: bytes,
     ) -> ChildSa:
         sa = self.sa
-        assert sa.prf is not None and sa.keys is not None
-        enc = transforms.encr(mine.encr, mine.key_bits)
+        assert sa.prf is not None and sa.sk_d
+        enc = transforms.encr_cached(mine.encr, mine.key_bits)
         esize = enc.key_size if enc is not None else 0
         isize = transforms.INTEGS[mine.integ].key_size if mine.integ is not None else 0
-        km = keys.derive_child_keys(sa.prf, sa.keys.sk_d, esize, isize, ni, nr, g_ir)
+        km = keys.derive_child_keys(sa.prf, sa.sk_d, esize, isize, ni, nr, g_ir)
         mine_is_i = self.initiator
         udp = None
         if sa.use_nat_t and mode == "tunnel":
@@ -140,7 +145,7 @@ class ChildCreate:
     # -------------------------------------------------------------- requester
     def _build_request(self, msg: Message) -> Status:
         if self.sent:
-            return Status.NEED_MORE
+            return NEED_MORE
         self.sent = True
         sa = self.sa
         cfg = sa.config
@@ -171,7 +176,7 @@ class ChildCreate:
                 msg.add(KePayload(pfs_group, self.dh.public))
         msg.add(TsPayload(self.ts_i, True))
         msg.add(TsPayload(self.ts_r, False))
-        return Status.NEED_MORE
+        return NEED_MORE
 
     def _release(self) -> None:
         if self.spi_in:
@@ -181,8 +186,8 @@ class ChildCreate:
         sa = self.sa
         cfg = sa.config
         if self.in_ike_auth and not sa.authenticated:
-            return Status.NEED_MORE
-        done_or_failed = Status.DONE if self.in_ike_auth else Status.FAILED
+            return NEED_MORE
+        done_or_failed = DONE if self.in_ike_auth else FAILED
         for n in msg.error_notifies():
             if n.notify_type in _CHILD_ERRORS or not self.in_ike_auth:
                 self._release()
@@ -241,32 +246,32 @@ class ChildCreate:
                     [ChildDelete(sa, True, spi_in=self.rekey_spi_in, reason="rekeyed")],
                 ),
             )
-        return Status.DONE
+        return DONE
 
     # -------------------------------------------------------------- responder
     def _process_request(self, msg: Message) -> Status:
         if self.request is None and msg.get(SaPayload) is not None:
             self.request = msg
-        return Status.NEED_MORE
+        return NEED_MORE
 
     def _build_response(self, msg: Message) -> Status:
         sa = self.sa
         cfg = sa.config
         if self.in_ike_auth and not sa.authenticated:
-            return Status.NEED_MORE
+            return NEED_MORE
         if sa.cp_failed:
-            return Status.DONE
+            return DONE
         req = self.request
-        result = Status.DONE if self.in_ike_auth else Status.FAILED
+        result = DONE if self.in_ike_auth else FAILED
         if req is None:
-            return Status.DONE  # no child requested (childless IKE_AUTH)
+            return DONE  # no child requested (childless IKE_AUTH)
         sap = req.get(SaPayload)
         tsi = req.get(TsPayload, initiator=True)
         tsr = req.get(TsPayload, initiator=False)
         if tsi is None or tsr is None:
             msg.add(NotifyPayload(Notify.TS_UNACCEPTABLE))
             return result
-        rekey = req.notify(Notify.REKEY_SA)
+        rekey = req.notify(_N_REKEY_SA)
         rekeyed_in: int | None = None
         if rekey is not None:
             old_out = int.from_bytes(rekey.spi, "big") if len(rekey.spi) == 4 else -1
@@ -299,7 +304,7 @@ class ChildCreate:
             msg.add(NotifyPayload(Notify.TS_UNACCEPTABLE))
             return result
         ts_i, ts_r = narrowed
-        mode = "transport" if req.notify(Notify.USE_TRANSPORT_MODE) is not None else "tunnel"
+        mode = "transport" if req.notify(_N_USE_TRANSPORT_MODE) is not None else "tunnel"
         if self.in_ike_auth:
             ni, nr, g_ir = sa.ni, sa.nr, b""
         else:
@@ -321,7 +326,7 @@ class ChildCreate:
         spi_out = int.from_bytes(prop.spi, "big")
         child = self._make_child(mine, spi_out, ts_i, ts_r, mode, ni, nr, g_ir)
         if mode == "transport":
-            msg.add(NotifyPayload(Notify.USE_TRANSPORT_MODE))
+            msg.add(_USE_TRANSPORT_MODE)
         msg.add(
             SaPayload((selected_child(prop.number, mine, self.spi_in.to_bytes(4, "big"), group),))
         )
@@ -333,7 +338,7 @@ class ChildCreate:
         msg.add(TsPayload(ts_r, False))
         self.child = child
         sa.install_child(child, rekeyed_in)
-        return Status.DONE
+        return DONE
 
 
 def _subset(got: Sequence[TrafficSelector], offered: Sequence[TrafficSelector]) -> bool:

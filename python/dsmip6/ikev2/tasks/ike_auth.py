@@ -15,6 +15,7 @@ The MSK-based AUTH uses the whole 64-octet MSK as the shared secret (§2.16).
 
 from __future__ import annotations
 
+import hmac as _cmp
 from typing import TYPE_CHECKING, Any
 
 from dsmip6.errors import MalformedPacket
@@ -30,9 +31,9 @@ from dsmip6.ikev2.auth import (
     verify_certificate,
     verify_signature,
 )
-from dsmip6.ikev2.constants import AuthMethod, CertEncoding, Notify
+from dsmip6.ikev2.constants import KEY_PAD, AuthMethod, CertEncoding, Notify
 from dsmip6.ikev2.events import Redirected
-from dsmip6.ikev2.exchange import Status
+from dsmip6.ikev2.exchange import DONE, FAILED, NEED_MORE, Status
 from dsmip6.ikev2.message import (
     AuthPayload,
     CertPayload,
@@ -73,22 +74,46 @@ class IkeAuth:
         self.eap: Any = None
         self.eap_out: bytes | None = None
         self.msk: bytes | None = None
+        self._msk_pad: bytes | None = None
+        self._mine: bytes | None = None
+        self._theirs: bytes | None = None
         self.error: str | None = None
+
+    def _msk_auth(self, octets: bytes) -> bytes:
+        """AUTH with the MSK as shared secret: prf(prf(MSK, "Key Pad for IKEv2"), octets)
+        (RFC 7296 §2.15-2.16); the inner prf is computed once for both directions."""
+        sa = self.sa
+        assert self.msk is not None and sa.prf is not None
+        if self._msk_pad is None:
+            self._msk_pad = sa.prf(self.msk, KEY_PAD)
+        return sa.prf(self._msk_pad, octets)
 
     # -------------------------------------------------------------- octets to sign
     def _my_octets(self) -> bytes:
+        """Our signed octets (§2.15); the same for the certificate/PSK AUTH and the MSK AUTH
+        of one exchange, so computed once."""
+        if self._mine is not None:
+            return self._mine
         sa = self.sa
         assert sa.prf is not None and sa.keys is not None and sa.my_id is not None
         if self.initiator:
-            return sa.init_request + sa.nr + sa.prf(sa.keys.sk_pi, sa.my_id.body)
-        return sa.init_response + sa.ni + sa.prf(sa.keys.sk_pr, sa.my_id.body)
+            octets = sa.init_request + sa.nr + sa.prf(sa.keys.sk_pi, sa.my_id.body)
+        else:
+            octets = sa.init_response + sa.ni + sa.prf(sa.keys.sk_pr, sa.my_id.body)
+        self._mine = octets
+        return octets
 
     def _peer_octets(self) -> bytes:
+        if self._theirs is not None:
+            return self._theirs
         sa = self.sa
         assert sa.prf is not None and sa.keys is not None and sa.peer_id is not None
         if self.initiator:
-            return sa.init_response + sa.ni + sa.prf(sa.keys.sk_pr, sa.peer_id.body)
-        return sa.init_request + sa.nr + sa.prf(sa.keys.sk_pi, sa.peer_id.body)
+            octets = sa.init_response + sa.ni + sa.prf(sa.keys.sk_pr, sa.peer_id.body)
+        else:
+            octets = sa.init_request + sa.nr + sa.prf(sa.keys.sk_pi, sa.peer_id.body)
+        self._theirs = octets
+        return octets
 
     def _my_auth(self) -> AuthPayload:
         sa = self.sa
@@ -134,7 +159,7 @@ class IkeAuth:
     def _fail(self, reason: str) -> Status:
         self.error = reason
         self.sa.failure_reason = reason
-        return Status.FAILED
+        return FAILED
 
     def build(self, msg: Message) -> Status:
         return self._build_request(msg) if self.initiator else self._build_response(msg)
@@ -172,12 +197,8 @@ class IkeAuth:
             msg.add(EapPayload(self.eap_out))
         elif self.phase == "msk":
             assert self.msk is not None and sa.prf is not None
-            msg.add(
-                AuthPayload(
-                    AuthMethod.SHARED_KEY_MIC, psk_auth(sa.prf, self.msk, self._my_octets())
-                )
-            )
-        return Status.NEED_MORE
+            msg.add(AuthPayload(AuthMethod.SHARED_KEY_MIC, self._msk_auth(self._my_octets())))
+        return NEED_MORE
 
     def _process_response(self, msg: Message) -> Status:
         sa = self.sa
@@ -217,16 +238,11 @@ class IkeAuth:
             if (
                 auth is None
                 or auth.method != AuthMethod.SHARED_KEY_MIC
-                or not psk_verify(  # type: ignore[union-attr]
-                    sa.prf,
-                    self.msk,
-                    self._peer_octets(),
-                    auth.data,  # type: ignore[union-attr]
-                )
+                or not _cmp.compare_digest(self._msk_auth(self._peer_octets()), auth.data)  # type: ignore[union-attr]
             ):
                 return self._fail("AUTHENTICATION_FAILED: MSK AUTH does not verify")
             return self._authenticated(msg)
-        return Status.DONE
+        return DONE
 
     def _authenticated(self, msg: Message) -> Status:
         """The HA is authenticated; honour a REDIRECT in this last response (RFC 5685 §6)."""
@@ -241,8 +257,8 @@ class IkeAuth:
                 return self._fail("bad REDIRECT")
             sa.redirected = True
             sa.emit(Redirected(sa.id, gw))
-            return Status.FAILED
-        return Status.DONE
+            return FAILED
+        return DONE
 
     def _eap_step(self, msg: Message) -> Status:
         eapp = msg.get(EapPayload)
@@ -261,11 +277,11 @@ class IkeAuth:
                 return self._fail("EAP method produced no MSK")
             self.msk = bytes(msk)
             self.phase = "msk"
-            return Status.NEED_MORE
+            return NEED_MORE
         if out is None:
             return self._fail("EAP peer has nothing to send")
         self.eap_out = out
-        return Status.NEED_MORE
+        return NEED_MORE
 
     # -------------------------------------------------------------- responder (HA)
     def _process_request(self, msg: Message) -> Status:
@@ -282,7 +298,7 @@ class IkeAuth:
                 if getattr(cfg, "require_eap", False):
                     return self._fail("AUTHENTICATION_FAILED: EAP required")
                 self._verify_peer(msg)
-                return Status.NEED_MORE
+                return NEED_MORE
             factory = getattr(cfg, "eap_server_factory", None)
             if factory is None:
                 return self._fail("AUTHENTICATION_FAILED: no AUTH and no EAP")
@@ -291,7 +307,7 @@ class IkeAuth:
                 self.eap_out = self.eap.start()
             except Exception as e:  # noqa: BLE001 - unknown subscriber etc.
                 return self._fail(f"AUTHENTICATION_FAILED: EAP start: {e}")
-            return Status.NEED_MORE
+            return NEED_MORE
         if self.phase == "eap":
             eapp = msg.get(EapPayload)
             if eapp is None:
@@ -300,30 +316,25 @@ class IkeAuth:
                 self.eap_out = self.eap.process(eapp.data)  # type: ignore[union-attr]
             except Exception as e:  # noqa: BLE001 - malformed EAP from the peer
                 return self._fail(f"AUTHENTICATION_FAILED: EAP error: {e}")
-            return Status.NEED_MORE
+            return NEED_MORE
         if self.phase == "msk":
             auth = msg.get(AuthPayload)
             assert self.msk is not None and sa.prf is not None
             if (
                 auth is None
                 or auth.method != AuthMethod.SHARED_KEY_MIC
-                or not psk_verify(  # type: ignore[union-attr]
-                    sa.prf,
-                    self.msk,
-                    self._peer_octets(),
-                    auth.data,  # type: ignore[union-attr]
-                )
+                or not _cmp.compare_digest(self._msk_auth(self._peer_octets()), auth.data)  # type: ignore[union-attr]
             ):
                 return self._fail("AUTHENTICATION_FAILED: MSK AUTH does not verify")
-            return Status.NEED_MORE
-        return Status.DONE
+            return NEED_MORE
+        return DONE
 
     def _build_response(self, msg: Message) -> Status:
         sa = self.sa
         cfg = sa.config
         if self.error is not None:
             msg.add(NotifyPayload(Notify.AUTHENTICATION_FAILED))
-            return Status.FAILED
+            return FAILED
         if self.phase == "start":
             sa.my_id = make_id(cfg.identity, False)
             msg.add(sa.my_id)
@@ -334,7 +345,7 @@ class IkeAuth:
             assert self.eap_out is not None
             msg.add(EapPayload(self.eap_out))
             self.phase = "eap"
-            return Status.NEED_MORE
+            return NEED_MORE
         if self.phase == "eap":
             if self.eap_out is not None:
                 msg.add(EapPayload(self.eap_out))
@@ -344,22 +355,18 @@ class IkeAuth:
                 ident = getattr(self.eap, "permanent_identity", None)
                 sa.eap_identity = str(ident) if ident else None
                 self.phase = "msk"
-                return Status.NEED_MORE
+                return NEED_MORE
             if state == "failure" or self.eap_out is None:
                 if self.eap_out is None:
                     msg.add(NotifyPayload(Notify.AUTHENTICATION_FAILED))
                 sa.failure_reason = "EAP failure"
-                return Status.FAILED
-            return Status.NEED_MORE
+                return FAILED
+            return NEED_MORE
         if self.phase == "msk":
             assert self.msk is not None and sa.prf is not None
-            msg.add(
-                AuthPayload(
-                    AuthMethod.SHARED_KEY_MIC, psk_auth(sa.prf, self.msk, self._my_octets())
-                )
-            )
+            msg.add(AuthPayload(AuthMethod.SHARED_KEY_MIC, self._msk_auth(self._my_octets())))
             return self._maybe_redirect(msg)
-        return Status.DONE
+        return DONE
 
     def _maybe_redirect(self, msg: Message) -> Status:
         """Authenticated: send the UE elsewhere if policy says so (RFC 5685 §6), else done."""
@@ -373,9 +380,9 @@ class IkeAuth:
             if target:
                 msg.add(NotifyPayload(Notify.REDIRECT, encode_gateway(target)))
                 sa.redirected = True
-                return Status.FAILED
+                return FAILED
         sa.authenticated = True
-        return Status.DONE
+        return DONE
 
 
 def _name(n: int) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2.auth import id_to_str
 from dsmip6.ikev2.constants import CfgAttr, CfgType, IdType, Notify
-from dsmip6.ikev2.exchange import Status
+from dsmip6.ikev2.exchange import DONE, FAILED, NEED_MORE, Status
 from dsmip6.ikev2.message import (
     CfgAttribute,
     CpPayload,
@@ -32,6 +32,15 @@ from dsmip6.ikev2.message import (
 
 if TYPE_CHECKING:
     from dsmip6.ikev2.sa import IkeSa
+
+
+# plain ints on the per-handshake path (enum attribute access is slow)
+_CFG_REQUEST, _CFG_REPLY = int(CfgType.REQUEST), int(CfgType.REPLY)
+_ID_FQDN = int(IdType.FQDN)
+_A_HOME_PREFIX = int(CfgAttr.MIP6_HOME_PREFIX)
+_A_IP6 = int(CfgAttr.INTERNAL_IP6_ADDRESS)
+_A_HA = int(CfgAttr.HOME_AGENT_ADDRESS)
+_A_IP4 = int(CfgAttr.INTERNAL_IP4_ADDRESS)
 
 
 def peer_identity(sa: IkeSa) -> str:
@@ -58,7 +67,7 @@ class IkeConfig:
     # -------------------------------------------------------------- UE
     def _build_request(self, msg: Message) -> Status:
         if self.sent:
-            return Status.NEED_MORE
+            return NEED_MORE
         self.sent = True
         cfg = self.sa.config
         wanted = [
@@ -70,18 +79,18 @@ class IkeConfig:
         self.requested = [a for want, a in wanted if want]
         if self.requested:
             msg.add(CpPayload(CfgType.REQUEST, tuple(CfgAttribute(a) for a in self.requested)))
-        return Status.NEED_MORE
+        return NEED_MORE
 
     def _process_response(self, msg: Message) -> Status:
         sa = self.sa
         if not sa.authenticated:
-            return Status.NEED_MORE
+            return NEED_MORE
         if msg.notify(Notify.INTERNAL_ADDRESS_FAILURE) is not None and self.requested:
             sa.failure_reason = "INTERNAL_ADDRESS_FAILURE"
-            return Status.FAILED
+            return FAILED
         cp = msg.get(CpPayload)
         if cp is None or cp.cfg_type != CfgType.REPLY:  # type: ignore[union-attr]
-            return Status.DONE
+            return DONE
         for attr in cp.attributes:  # type: ignore[union-attr]
             v = attr.value
             try:
@@ -98,25 +107,25 @@ class IkeConfig:
                     sa.internal_ip4 = IPv4Address(v)
             except MalformedPacket:
                 continue  # an attribute we cannot read is ignored (§3.15.1)
-        return Status.DONE
+        return DONE
 
     # -------------------------------------------------------------- HA
     def _process_request(self, msg: Message) -> Status:
         cp = msg.get(CpPayload)
-        if cp is not None and cp.cfg_type == CfgType.REQUEST and not self.requested:  # type: ignore[union-attr]
+        if cp is not None and cp.cfg_type == _CFG_REQUEST and not self.requested:  # type: ignore[union-attr]
             self.requested = [a.type for a in cp.attributes] or [0]  # type: ignore[union-attr]
-        return Status.NEED_MORE
+        return NEED_MORE
 
     def _build_response(self, msg: Message) -> Status:
         sa = self.sa
         cfg = sa.config
         if not sa.authenticated:
-            return Status.NEED_MORE
+            return NEED_MORE
         assigner = getattr(cfg, "address_assigner", None)
         if not self.requested or assigner is None:
-            return Status.DONE
+            return DONE
         apn = None
-        if sa.requested_idr is not None and sa.requested_idr.id_type == IdType.FQDN:
+        if sa.requested_idr is not None and sa.requested_idr.id_type == _ID_FQDN:
             apn = sa.requested_idr.data.decode("ascii", "replace")
         try:
             a = assigner(peer_identity(sa), apn)
@@ -124,26 +133,26 @@ class IkeConfig:
             msg.add(NotifyPayload(Notify.INTERNAL_ADDRESS_FAILURE))
             sa.cp_failed = True
             sa.failure_reason = "INTERNAL_ADDRESS_FAILURE"
-            return Status.FAILED
+            return FAILED
         sa.assignment = a
         attrs: list[CfgAttribute] = []
         for t in self.requested:
-            if t == CfgAttr.MIP6_HOME_PREFIX and a.home_prefix is not None:
+            if t == _A_HOME_PREFIX and a.home_prefix is not None:
                 attrs.append(CfgAttribute(t, encode_home_prefix(a.home_prefix, a.prefix_lifetime)))
                 sa.home_prefix, sa.prefix_lifetime = a.home_prefix, a.prefix_lifetime
-            elif t == CfgAttr.INTERNAL_IP6_ADDRESS and a.home_address is not None:
+            elif t == _A_IP6 and a.home_address is not None:
                 plen = a.home_prefix.prefixlen if a.home_prefix is not None else 64
                 attrs.append(CfgAttribute(t, a.home_address.packed + bytes([plen])))
                 sa.home_address = a.home_address
-            elif t == CfgAttr.HOME_AGENT_ADDRESS and a.ha_addresses:
+            elif t == _A_HA and a.ha_addresses:
                 v6 = [x for x in a.ha_addresses if x.version == 6]
                 v4 = [x for x in a.ha_addresses if x.version == 4]
                 if v6:
                     attrs.append(CfgAttribute(t, v6[0].packed + (v4[0].packed if v4 else b"")))
                 sa.ha_addresses = a.ha_addresses
-            elif t == CfgAttr.INTERNAL_IP4_ADDRESS and a.internal_ip4 is not None:
+            elif t == _A_IP4 and a.internal_ip4 is not None:
                 attrs.append(CfgAttribute(t, a.internal_ip4.packed))
                 sa.internal_ip4 = a.internal_ip4
         if attrs:
-            msg.add(CpPayload(CfgType.REPLY, tuple(attrs)))
-        return Status.DONE
+            msg.add(CpPayload(_CFG_REPLY, tuple(attrs)))
+        return DONE

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dsmip6.ikev2.constants import ProtocolId
-from dsmip6.ikev2.exchange import Status
+from dsmip6.ikev2.exchange import DONE, NEED_MORE, Status
 from dsmip6.ikev2.message import DeletePayload, Message
 from dsmip6.ikev2.sa import SaState
 
@@ -29,12 +29,12 @@ class IkeDelete:
         if self.initiator:
             self.sa.state = SaState.DELETING
             msg.add(DeletePayload(ProtocolId.IKE))
-            return Status.NEED_MORE
+            return NEED_MORE
         self.sa.pending_death = "peer-deleted"  # after the (empty) response is sent
-        return Status.DONE
+        return DONE
 
     def process(self, msg: Message) -> Status:
         if self.initiator:
             self.sa.die(0.0, reason=self.reason)
-            return Status.DONE
-        return Status.NEED_MORE
+            return DONE
+        return NEED_MORE

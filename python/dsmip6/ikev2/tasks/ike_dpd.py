@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dsmip6.ikev2.exchange import Status
+from dsmip6.ikev2.exchange import DONE, NEED_MORE, Status
 from dsmip6.ikev2.message import Message
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ class IkeDpd:
         self.initiator = initiator
 
     def build(self, msg: Message) -> Status:
-        return Status.NEED_MORE if self.initiator else Status.DONE
+        return NEED_MORE if self.initiator else DONE
 
     def process(self, msg: Message) -> Status:
-        return Status.DONE if self.initiator else Status.NEED_MORE
+        return DONE if self.initiator else NEED_MORE

@@ -25,7 +25,7 @@ from dsmip6.ikev2.constants import (
     Notify,
 )
 from dsmip6.ikev2.events import Redirected
-from dsmip6.ikev2.exchange import Status
+from dsmip6.ikev2.exchange import DONE, FAILED, NEED_MORE, Status
 from dsmip6.ikev2.message import (
     CertReqPayload,
     KePayload,
@@ -39,7 +39,7 @@ from dsmip6.ikev2.tasks._proposals import (
     choose_ike,
     ike_proposals,
     match_selected_ike,
-    selected_ike,
+    selected_ike_payload,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +54,17 @@ SIG_HASHES = (
     HashAlgorithm.SHA2_512,
     HashAlgorithm.IDENTITY,
 )
+_SIG_HASHES_DATA = b"".join(struct.pack("!H", h) for h in SIG_HASHES)  # the same every time
+# Plain ints on the per-handshake path (enum attribute access is slow).
+_N_NAT_SRC = int(Notify.NAT_DETECTION_SOURCE_IP)
+_N_NAT_DST = int(Notify.NAT_DETECTION_DESTINATION_IP)
+_N_SIG_HASHES = int(Notify.SIGNATURE_HASH_ALGORITHMS)
+_N_FRAG = int(Notify.FRAGMENTATION_SUPPORTED)
+_N_REDIRECT_SUPPORTED = int(Notify.REDIRECT_SUPPORTED)
+_CERT_X509 = int(CertEncoding.X509_SIGNATURE)
+_SIG_HASHES_NOTIFY = NotifyPayload(_N_SIG_HASHES, _SIG_HASHES_DATA)  # immutable: shared
+_FRAG_NOTIFY = NotifyPayload(_N_FRAG)
+_ZERO_SPI = b"\x00" * 8
 
 
 def encode_gateway(address: str, nonce: bytes = b"") -> bytes:
@@ -96,45 +107,51 @@ class IkeInit:
     # -------------------------------------------------------------- shared helpers
     def _notifies_common(self, msg: Message) -> None:
         sa = self.sa
-        spi_r = sa.spi_r if not self.initiator else b"\x00" * 8
-        msg.add(NotifyPayload(Notify.NAT_DETECTION_SOURCE_IP, nat_hash(sa.spi_i, spi_r, sa.local)))
-        msg.add(
-            NotifyPayload(Notify.NAT_DETECTION_DESTINATION_IP, nat_hash(sa.spi_i, spi_r, sa.remote))
-        )
-        if sa.config.trust_anchors and not self.initiator:  # §1.2: responder only; the
+        cfg = sa.config
+        spi_r = sa.spi_r if not self.initiator else _ZERO_SPI
+        add = msg.add
+        add(NotifyPayload(_N_NAT_SRC, nat_hash(sa.spi_i, spi_r, sa.local)))
+        add(NotifyPayload(_N_NAT_DST, nat_hash(sa.spi_i, spi_r, sa.remote)))
+        if cfg.trust_anchors and not self.initiator:  # §1.2: responder only; the
             # initiator sends its CERTREQ in IKE_AUTH
-            msg.add(
-                CertReqPayload(CertEncoding.X509_SIGNATURE, certreq_data(sa.config.trust_anchors))
-            )
-        msg.add(
-            NotifyPayload(
-                Notify.SIGNATURE_HASH_ALGORITHMS, b"".join(struct.pack("!H", h) for h in SIG_HASHES)
-            )
-        )
-        if sa.config.enable_fragmentation:
-            msg.add(NotifyPayload(Notify.FRAGMENTATION_SUPPORTED))
+            add(CertReqPayload(_CERT_X509, certreq_data(cfg.trust_anchors)))
+        add(_SIG_HASHES_NOTIFY)
+        if cfg.enable_fragmentation:
+            add(_FRAG_NOTIFY)
 
     def _learn_peer(
         self, msg: Message, spi_r: bytes, peer_addr: tuple[str, int], my_addr: tuple[str, int]
     ) -> None:
         sa = self.sa
-        sa.peer_redirect_supported = msg.notify(Notify.REDIRECT_SUPPORTED) is not None
-        src = msg.notifies(Notify.NAT_DETECTION_SOURCE_IP)
-        dst = msg.notifies(Notify.NAT_DETECTION_DESTINATION_IP)
+        # one pass over the payloads instead of one scan per notify type
+        src: list[bytes] = []
+        dst: list[bytes] = []
+        seen: set[int] = set()
+        hashes: bytes | None = None
+        certreq = False
+        for p in msg.all_payloads():
+            if type(p) is NotifyPayload:
+                nt = p.notify_type
+                if nt == _N_NAT_SRC:
+                    src.append(p.data)
+                elif nt == _N_NAT_DST:
+                    dst.append(p.data)
+                elif nt == _N_SIG_HASHES and hashes is None:
+                    hashes = p.data
+                seen.add(nt)
+            elif type(p) is CertReqPayload:
+                certreq = True
+        sa.peer_redirect_supported = _N_REDIRECT_SUPPORTED in seen
         if src:
-            sa.nat_remote = all(n.data != nat_hash(sa.spi_i, spi_r, peer_addr) for n in src)
+            mine = nat_hash(sa.spi_i, spi_r, peer_addr)
+            sa.nat_remote = all(d != mine for d in src)
         if dst:
-            sa.nat_local = all(n.data != nat_hash(sa.spi_i, spi_r, my_addr) for n in dst)
-        sa.fragmentation = sa.config.enable_fragmentation and bool(
-            msg.notify(Notify.FRAGMENTATION_SUPPORTED)
-        )
-        hashes = msg.notify(Notify.SIGNATURE_HASH_ALGORITHMS)
+            mine = nat_hash(sa.spi_i, spi_r, my_addr)
+            sa.nat_local = all(d != mine for d in dst)
+        sa.fragmentation = sa.config.enable_fragmentation and _N_FRAG in seen
         if hashes is not None:
-            sa.peer_sig_hashes = tuple(
-                struct.unpack_from("!H", hashes.data, i)[0]
-                for i in range(0, len(hashes.data) - 1, 2)
-            )
-        sa.peer_certreq = msg.get(CertReqPayload) is not None
+            sa.peer_sig_hashes = struct.unpack(f"!{len(hashes) // 2}H", hashes[: len(hashes) & ~1])
+        sa.peer_certreq = certreq
 
     def _derive(self, peer_ke: bytes) -> None:
         sa = self.sa
@@ -151,7 +168,7 @@ class IkeInit:
     def _use(self, mine: IkeProposal, group: int) -> None:
         sa = self.sa
         sa.prf = transforms.PRFS[mine.prf]
-        sa.encr = transforms.encr(mine.encr, mine.key_bits)
+        sa.encr = transforms.encr_cached(mine.encr, mine.key_bits)
         sa.integ = transforms.INTEGS[mine.integ] if mine.integ is not None else None
         sa.dh_group = group
 
@@ -180,11 +197,11 @@ class IkeInit:
             msg.add(NotifyPayload(Notify.REDIRECTED_FROM, encode_gateway(str(cfg.redirected_from))))
         elif getattr(cfg, "redirect_supported", False):
             msg.add(NotifyPayload(Notify.REDIRECT_SUPPORTED))
-        return Status.NEED_MORE
+        return NEED_MORE
 
     def _fail(self, reason: str) -> Status:
         self.sa.failure_reason = reason
-        return Status.FAILED
+        return FAILED
 
     def _process_response(self, msg: Message) -> Status:
         sa = self.sa
@@ -195,7 +212,7 @@ class IkeInit:
             if self.retries > MAX_INIT_RETRIES or not 1 <= len(cookie.data) <= 64:
                 return self._fail("COOKIE")
             self.cookie = cookie.data
-            return Status.NEED_MORE  # §2.6: resend message 1 with the cookie first
+            return NEED_MORE  # §2.6: resend message 1 with the cookie first
         invalid_ke = msg.notify(Notify.INVALID_KE_PAYLOAD)
         if invalid_ke is not None:
             self.retries += 1
@@ -204,7 +221,7 @@ class IkeInit:
             if self.retries > MAX_INIT_RETRIES or wanted not in offered or wanted == self.group:
                 return self._fail("INVALID_KE_PAYLOAD")
             self.group = wanted
-            return Status.NEED_MORE  # §1.3: retry with the group the responder wants
+            return NEED_MORE  # §1.3: retry with the group the responder wants
         redirect = msg.notify(Notify.REDIRECT)
         if redirect is not None:
             try:
@@ -215,7 +232,7 @@ class IkeInit:
                 return self._fail("REDIRECT with a wrong nonce")
             sa.emit(Redirected(sa.id, gw))
             sa.die(0.0, quiet=True)
-            return Status.FAILED
+            return FAILED
         errors = msg.error_notifies()
         if errors:
             return self._fail(_notify_name(errors[0].notify_type))
@@ -242,7 +259,7 @@ class IkeInit:
             # §2.23: float to 4500 for everything after IKE_SA_INIT
             sa.local = (sa.local[0], NAT_T_PORT)
             sa.remote = (sa.remote[0], NAT_T_PORT)
-        return Status.DONE
+        return DONE
 
     # -------------------------------------------------------------- responder
     def _process_request(self, msg: Message) -> Status:
@@ -257,22 +274,22 @@ class IkeInit:
         chosen = choose_ike(cfg.proposals, sap.proposals)  # type: ignore[union-attr]
         if chosen is None:
             self.error = (Notify.NO_PROPOSAL_CHOSEN, b"")
-            return Status.FAILED
+            return FAILED
         number, mine, groups = chosen
         if kep.group not in groups:  # type: ignore[union-attr]
             preferred = next(g for g in mine.dh_groups if g in groups)
             self.error = (Notify.INVALID_KE_PAYLOAD, struct.pack("!H", preferred))
-            return Status.FAILED
-        self._learn_peer(msg, b"\x00" * 8, sa.remote, sa.local)
+            return FAILED
+        self._learn_peer(msg, _ZERO_SPI, sa.remote, sa.local)
         redirect = getattr(cfg, "redirect", None)
-        if redirect is not None and msg.notify(Notify.REDIRECT_SUPPORTED) is not None:
+        if redirect is not None and sa.peer_redirect_supported:
             target = redirect(sa.remote[0], None)
             if target:
                 self.error = (Notify.REDIRECT, encode_gateway(target, sa.ni))
-                return Status.FAILED
+                return FAILED
         self.chosen = (number, mine, kep.group)  # type: ignore[union-attr]
         self.peer_ke = kep.data  # type: ignore[union-attr]
-        return Status.NEED_MORE
+        return NEED_MORE
 
     def _build_response(self, msg: Message) -> Status:
         sa = self.sa
@@ -280,7 +297,7 @@ class IkeInit:
             msg.spi_r = b"\x00" * 8  # no state kept: SPIr 0 as in COOKIE replies (§1.3, §2.6)
             msg.add(NotifyPayload(self.error[0], self.error[1]))
             sa.failure_reason = _notify_name(self.error[0])
-            return Status.FAILED
+            return FAILED
         assert self.chosen is not None
         number, mine, group = self.chosen
         self._use(mine, group)
@@ -292,12 +309,12 @@ class IkeInit:
             msg.payloads.clear()
             msg.add(NotifyPayload(Notify.INVALID_SYNTAX))
             sa.failure_reason = "INVALID_SYNTAX"
-            return Status.FAILED
-        msg.add(SaPayload((selected_ike(number, mine, group),)))
+            return FAILED
+        msg.add(selected_ike_payload(number, mine, group))
         msg.add(KePayload(group, self.dh.public))
         msg.add(NoncePayload(sa.nr))
         self._notifies_common(msg)
-        return Status.DONE
+        return DONE
 
 
 def _notify_name(n: int) -> str:

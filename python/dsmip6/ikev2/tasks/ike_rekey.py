@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2 import keys, transforms
 from dsmip6.ikev2.constants import Notify, ProtocolId
-from dsmip6.ikev2.exchange import Status
+from dsmip6.ikev2.exchange import DONE, FAILED, NEED_MORE, Status
 from dsmip6.ikev2.message import KePayload, Message, NoncePayload, NotifyPayload, SaPayload
 from dsmip6.ikev2.tasks._proposals import (
     choose_ike,
@@ -56,10 +56,10 @@ class IkeRekey:
             msg.add(SaPayload(ike_proposals(props, self.new_spi)))
             msg.add(NoncePayload(self.ni))
             msg.add(KePayload(group, self.dh.public))
-            return Status.NEED_MORE
+            return NEED_MORE
         if self.error is not None:
             msg.add(NotifyPayload(self.error[0], self.error[1]))
-            return Status.FAILED
+            return FAILED
         assert self.chosen is not None
         number, mine, group = self.chosen
         self.new_spi = sa.engine._new_ike_spi()
@@ -69,14 +69,14 @@ class IkeRekey:
             g_ir = self.dh.shared(self.peer_ke)
         except MalformedPacket:
             msg.add(NotifyPayload(Notify.INVALID_SYNTAX))
-            return Status.FAILED
+            return FAILED
         msg.add(SaPayload((selected_ike(number, mine, group, self.new_spi),)))
         msg.add(NoncePayload(self.nr))
         msg.add(KePayload(group, self.dh.public))
         sa.engine._rekeyed(
             sa, mine, group, g_ir, self.ni, self.nr, self.peer_spi, self.new_spi, we_initiated=False
         )
-        return Status.DONE
+        return DONE
 
     def process(self, msg: Message) -> Status:
         sa = self.sa
@@ -86,15 +86,15 @@ class IkeRekey:
         np_ = msg.get(NoncePayload)
         if self.initiator:
             if msg.error_notifies() or sap is None or kep is None or np_ is None:
-                return Status.FAILED
+                return FAILED
             sel = sap.proposals[0] if len(sap.proposals) == 1 else None  # type: ignore[union-attr]
             mine = match_selected_ike(cfg.proposals, sel) if sel is not None else None
             if mine is None or sel is None or len(sel.spi) != 8 or kep.group != self.dh.group:  # type: ignore[union-attr]
-                return Status.FAILED
+                return FAILED
             try:
                 g_ir = self.dh.shared(kep.data)  # type: ignore[union-attr]
             except MalformedPacket:
-                return Status.FAILED
+                return FAILED
             sa.engine._rekeyed(
                 sa,
                 mine,
@@ -106,32 +106,32 @@ class IkeRekey:
                 sel.spi,
                 we_initiated=True,
             )
-            return Status.DONE
+            return DONE
         if sap is None or kep is None or np_ is None:
             self.error = (Notify.INVALID_SYNTAX, b"")
-            return Status.FAILED
+            return FAILED
         prop0 = sap.proposals[0]  # type: ignore[union-attr]
         if prop0.protocol != ProtocolId.IKE or len(prop0.spi) != 8:
             self.error = (Notify.INVALID_SYNTAX, b"")
-            return Status.FAILED
+            return FAILED
         chosen = choose_ike(cfg.proposals, sap.proposals)  # type: ignore[union-attr]
         if chosen is None:
             self.error = (Notify.NO_PROPOSAL_CHOSEN, b"")
-            return Status.FAILED
+            return FAILED
         number, mine, groups = chosen
         if kep.group not in groups:  # type: ignore[union-attr]
             self.error = (Notify.INVALID_KE_PAYLOAD, groups[0].to_bytes(2, "big"))
-            return Status.FAILED
+            return FAILED
         self.peer_spi = next(p.spi for p in sap.proposals if p.number == number)  # type: ignore[union-attr]
         self.ni = np_.data  # type: ignore[union-attr]
         self.peer_ke = kep.data  # type: ignore[union-attr]
         self.chosen = (number, mine, kep.group)  # type: ignore[union-attr]
-        return Status.NEED_MORE
+        return NEED_MORE
 
 
 def derive_rekeyed(old: IkeSa, new: IkeSa, g_ir: bytes, ni: bytes, nr: bytes) -> None:
-    assert old.prf is not None and old.keys is not None
-    seed = keys.rekey_skeyseed(old.prf, old.keys.sk_d, g_ir, ni, nr)
+    assert old.prf is not None and old.sk_d
+    seed = keys.rekey_skeyseed(old.prf, old.sk_d, g_ir, ni, nr)
     assert new.prf is not None and new.encr is not None
     new.keys = keys.derive_ike_keys(
         new.prf, new.encr, new.integ, seed, ni, nr, new.spi_i, new.spi_r
