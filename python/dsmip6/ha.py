@@ -140,7 +140,9 @@ def _t4(i: int) -> str:
 
 
 def _in_prefix(i: int, prefix: IPv6Network) -> bool:
-    return (i ^ int(prefix.network_address)) >> (128 - prefix.prefixlen) == 0
+    # ``_ip``/``_prefixlen``: the values ``int()``/``prefixlen`` return, read without their
+    # Python-level calls (the Rust binding cache reads ``_ip`` the same way).
+    return (i ^ prefix.network_address._ip) >> (128 - prefix._prefixlen) == 0
 
 
 def seq_newer(received: int, last: int) -> bool:
@@ -790,7 +792,7 @@ class HomeAgent:
         ack: tuple[int, int, int] | None = None
         ipv4_hoa: IPv4Address | None = None
         if v.v4hoa is not None:
-            if bce is not None and bce.ipv4_hoa is not None and v.v4hoa == int(bce.ipv4_hoa):
+            if bce is not None and bce.ipv4_hoa is not None and v.v4hoa == bce.ipv4_hoa._ip:
                 ipv4_hoa = bce.ipv4_hoa  # a refresh keeping its IPv4 HoA (already verified)
                 ack = (0, 32, v.v4hoa)
             else:
@@ -814,10 +816,10 @@ class HomeAgent:
         # Keep the CoA object when unchanged (the common refresh): no new address object.
         coa_obj: IPv6Address | IPv4Address
         if v.udp:
-            same = isinstance(old_coa, IPv4Address) and int(old_coa) == coa
+            same = type(old_coa) is IPv4Address and old_coa._ip == coa
             coa_obj = old_coa if same else IPv4Address(coa)  # type: ignore[assignment]
         else:
-            same = isinstance(old_coa, IPv6Address) and int(old_coa) == coa
+            same = type(old_coa) is IPv6Address and old_coa._ip == coa
             coa_obj = old_coa if same else IPv6Address(coa)  # type: ignore[assignment]
         bce.coa = coa_obj
         bce.nat = nat
