@@ -326,6 +326,8 @@ class HomeAgent:
         self._bri_seq = 0
         self._ha6_t = _mh.s6(config.address6)
         self._ike6: Addr = (str(config.address6), 500)
+        # Step 9 bound: policy maximum and the prefix valid lifetime, in 4-s units.
+        self._max_life4 = min(config.max_lifetime_4s, int(config.prefix_valid_lifetime) >> 2)
         has: tuple[IPv6Address | IPv4Address, ...] = (config.address6,)
         if config.address4 is not None:
             has = has + (config.address4,)
@@ -799,7 +801,7 @@ class HomeAgent:
                 ack, ipv4_hoa = self._ipv4_hoa(session, v.v4hoa, v.v4plen)
         # Step 8 — DAD: the HNP is this UE's alone (pool ownership checked above).
         # Step 9 — lifetime = min(requested, policy, prefix valid lifetime in 4-s units).
-        lifetime_4s = min(v.life4, cfg.max_lifetime_4s, int(cfg.prefix_valid_lifetime) >> 2)
+        lifetime_4s = v.life4 if v.life4 < self._max_life4 else self._max_life4
         lifetime = lifetime_4s * 4.0
         # Step 10 — create/update the BCE and program the data plane.
         if bce is None:
@@ -808,10 +810,12 @@ class HomeAgent:
             self._bce[session.hoa_i] = bce  # type: ignore[index]
         old_coa, old_udp = bce.coa, bce.udp_peer
         old_v4 = bce.ipv4_hoa
-        was_active = bce.state in (BceState.ACTIVE, BceState.REVOKING, BceState.SWITCHING)
+        was = bce.state
+        was_active = was in (BceState.ACTIVE, BceState.REVOKING, BceState.SWITCHING)
         self._move(bce, BuAccepted)
-        if bce.state is BceState.ACTIVE:
-            self.timers.cancel(_BRI_TIMER | hoa)  # RFC 5846 §7: accepting a BU ends revocation
+        if was is BceState.REVOKING and bce.state is BceState.ACTIVE:
+            # RFC 5846 §7: accepting a BU ends revocation (a BRI timer runs only in REVOKING).
+            self.timers.cancel(_BRI_TIMER | hoa)
         bce.seq = v.seq
         # Keep the CoA object when unchanged (the common refresh): no new address object.
         coa_obj: IPv6Address | IPv4Address
