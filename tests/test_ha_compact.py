@@ -150,3 +150,14 @@ def test_direct_and_general_bu_paths_give_the_same_bytes_and_events():
     assert statuses == [[0], [135], [0], [174], [], [0]]
     assert direct[1]["h-clear"] == 1
     assert direct == general
+
+
+def test_binding_spec_of_sets_every_field_in_declaration_order():
+    import dataclasses
+
+    from dsmip6.dataplane_iface import _SPEC_FIELDS
+
+    assert tuple(f.name for f in dataclasses.fields(BindingSpec)) == _SPEC_FIELDS
+    spec = BindingSpec.of(HOA, NET, IPv4Address("192.0.2.1"), Encapsulation.UDP_IPV4, 8.0,
+                          9.0, 65535, 3, None, 4500, 11, 12)  # fmt: skip
+    assert (spec.udp_port, spec.sa_out, spec.sa_in, spec.sequence) == (4500, 11, 12, 65535)

@@ -140,7 +140,9 @@ def _t4(i: int) -> str:
 
 
 def _in_prefix(i: int, prefix: IPv6Network) -> bool:
-    return (i ^ int(prefix.network_address)) >> (128 - prefix.prefixlen) == 0
+    # ``_ip``/``_prefixlen``: the values ``int()``/``prefixlen`` return, read without their
+    # Python-level calls (the Rust binding cache reads ``_ip`` the same way).
+    return (i ^ prefix.network_address._ip) >> (128 - prefix._prefixlen) == 0
 
 
 def seq_newer(received: int, last: int) -> bool:
@@ -324,6 +326,8 @@ class HomeAgent:
         self._bri_seq = 0
         self._ha6_t = _mh.s6(config.address6)
         self._ike6: Addr = (str(config.address6), 500)
+        # Step 9 bound: policy maximum and the prefix valid lifetime, in 4-s units.
+        self._max_life4 = min(config.max_lifetime_4s, int(config.prefix_valid_lifetime) >> 2)
         has: tuple[IPv6Address | IPv4Address, ...] = (config.address6,)
         if config.address4 is not None:
             has = has + (config.address4,)
@@ -790,14 +794,14 @@ class HomeAgent:
         ack: tuple[int, int, int] | None = None
         ipv4_hoa: IPv4Address | None = None
         if v.v4hoa is not None:
-            if bce is not None and bce.ipv4_hoa is not None and v.v4hoa == int(bce.ipv4_hoa):
+            if bce is not None and bce.ipv4_hoa is not None and v.v4hoa == bce.ipv4_hoa._ip:
                 ipv4_hoa = bce.ipv4_hoa  # a refresh keeping its IPv4 HoA (already verified)
                 ack = (0, 32, v.v4hoa)
             else:
                 ack, ipv4_hoa = self._ipv4_hoa(session, v.v4hoa, v.v4plen)
         # Step 8 — DAD: the HNP is this UE's alone (pool ownership checked above).
         # Step 9 — lifetime = min(requested, policy, prefix valid lifetime in 4-s units).
-        lifetime_4s = min(v.life4, cfg.max_lifetime_4s, int(cfg.prefix_valid_lifetime) >> 2)
+        lifetime_4s = v.life4 if v.life4 < self._max_life4 else self._max_life4
         lifetime = lifetime_4s * 4.0
         # Step 10 — create/update the BCE and program the data plane.
         if bce is None:
@@ -806,18 +810,20 @@ class HomeAgent:
             self._bce[session.hoa_i] = bce  # type: ignore[index]
         old_coa, old_udp = bce.coa, bce.udp_peer
         old_v4 = bce.ipv4_hoa
-        was_active = bce.state in (BceState.ACTIVE, BceState.REVOKING, BceState.SWITCHING)
+        was = bce.state
+        was_active = was in (BceState.ACTIVE, BceState.REVOKING, BceState.SWITCHING)
         self._move(bce, BuAccepted)
-        if bce.state is BceState.ACTIVE:
-            self.timers.cancel(_BRI_TIMER | hoa)  # RFC 5846 §7: accepting a BU ends revocation
+        if was is BceState.REVOKING and bce.state is BceState.ACTIVE:
+            # RFC 5846 §7: accepting a BU ends revocation (a BRI timer runs only in REVOKING).
+            self.timers.cancel(_BRI_TIMER | hoa)
         bce.seq = v.seq
         # Keep the CoA object when unchanged (the common refresh): no new address object.
         coa_obj: IPv6Address | IPv4Address
         if v.udp:
-            same = isinstance(old_coa, IPv4Address) and int(old_coa) == coa
+            same = type(old_coa) is IPv4Address and old_coa._ip == coa
             coa_obj = old_coa if same else IPv4Address(coa)  # type: ignore[assignment]
         else:
-            same = isinstance(old_coa, IPv6Address) and int(old_coa) == coa
+            same = type(old_coa) is IPv6Address and old_coa._ip == coa
             coa_obj = old_coa if same else IPv6Address(coa)  # type: ignore[assignment]
         bce.coa = coa_obj
         bce.nat = nat
