@@ -1001,12 +1001,11 @@ class Message:
         return (_F_RESPONSE if self.response else 0) | (_F_INITIATOR if self.initiator else 0)
 
     def header_bytes(self, first: int, length: int) -> bytes:
+        flags = (_F_RESPONSE if self.response else 0) | (_F_INITIATOR if self.initiator else 0)
         return (
             self.spi_i
             + self.spi_r
-            + struct.pack(
-                "!BBBBII", first, IKE_VERSION, self.exchange, self.flags(), self.message_id, length
-            )
+            + _HEADER_TAIL.pack(first, IKE_VERSION, self.exchange, flags, self.message_id, length)
         )
 
     def encode(self, protection: SkProtection | None = None) -> bytes:
@@ -1016,7 +1015,10 @@ class Message:
         if protection is None:
             raise ValueError("message has an SK payload but no keys")
         inner_first, inner = encode_chain(self.encrypted)
-        first, clear = encode_chain(self.payloads, PayloadType.SK)
+        if self.payloads:
+            first, clear = encode_chain(self.payloads, _P_SK)
+        else:
+            first, clear = _P_SK, b""
         head = self.header_bytes(first, 0) + clear
         return protection.seal(head, inner_first, inner)
 
