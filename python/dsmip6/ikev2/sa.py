@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsmip6.errors import CacheError, IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2 import fragment
+from dsmip6.ikev2.auth import id_to_str
 from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.constants import (
     NAT_T_PORT,
@@ -397,8 +398,6 @@ class IkeSa:
         self.state = SaState.ESTABLISHED
         self.established_at = now
         assert self.peer_id is not None
-        from dsmip6.ikev2.auth import id_to_str
-
         self.emit(
             IkeSaEstablished(
                 ike_sa_id=self.id,
