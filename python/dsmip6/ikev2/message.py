@@ -401,6 +401,10 @@ class VendorPayload:
 # Traffic selectors (RFC 7296 §3.13.1; RFC 4877 §7: MH type in the high octet of the port)
 
 
+_TS_HEAD = struct.Struct("!BBHHH")
+_TS_V6, _TS_V4 = int(TsType.IPV6_ADDR_RANGE), int(TsType.IPV4_ADDR_RANGE)
+
+
 def _addr(value: object) -> IPv4Address | IPv6Address:
     t = type(value)
     if t is IPv6Address or t is IPv4Address:
@@ -515,18 +519,12 @@ class TrafficSelector:
         return self.intersect(other) == other
 
     def encode(self) -> bytes:
-        return (
-            struct.pack(
-                "!BBHHH",
-                self.ts_type,
-                self.protocol,
-                16 if self.version == 4 else 40,
-                self.start_port,
-                self.end_port,
-            )
-            + self.start.packed
-            + self.end.packed
-        )
+        start, end = self.start, self.end
+        if type(start) is IPv6Address:
+            head = _TS_HEAD.pack(_TS_V6, self.protocol, 40, self.start_port, self.end_port)
+            return head + start._ip.to_bytes(16, "big") + end._ip.to_bytes(16, "big")  # type: ignore[union-attr]
+        head = _TS_HEAD.pack(_TS_V4, self.protocol, 16, self.start_port, self.end_port)
+        return head + start.packed + end.packed
 
     def __str__(self) -> str:
         proto = f" proto {self.protocol}" if self.protocol else ""
