@@ -218,7 +218,7 @@ def test_has_retransmission_schedule_and_refresh_refused():
         times = []
         for _ in range(3):
             nxt = p.ha.get_timer()
-            if nxt == p.ha.timers.get(("life", hoa)):
+            if nxt == p.ha.timer_deadline("life", hoa):
                 break
             fire_timer(p.ha, p.clock)
             times.append(p.clock.now - t0)

@@ -32,6 +32,9 @@ __all__ = [
     "initiator_factory",
     "responder_factory",
     "MH_PROTOCOL",
+    "ha_prefix",
+    "ha_mh_selectors",
+    "compact_mh_sas",
 ]
 
 Addr = tuple[str, int]
@@ -122,12 +125,13 @@ def _addr_tuple(value: Any) -> Addr:
 
 def _single_address(ts: Any) -> IPv6Address | None:
     """The address of a traffic selector list naming exactly one IPv6 address, proto 135."""
-    items = list(ts) if isinstance(ts, (list, tuple)) else [ts]
+    items = ts if isinstance(ts, (list, tuple)) else (ts,)
     for sel in items:
+        if int(getattr(sel, "protocol", 0)) != MH_PROTOCOL:
+            continue
         start = sel.start if isinstance(sel.start, IPv6Address) else ip_address(str(sel.start))
         end = sel.end if isinstance(sel.end, IPv6Address) else ip_address(str(sel.end))
-        protocol = int(getattr(sel, "protocol", 0))
-        if start == end and isinstance(start, IPv6Address) and protocol == MH_PROTOCOL:
+        if isinstance(start, IPv6Address) and start == end:
             return start
     return None
 
@@ -267,3 +271,39 @@ def responder_factory(
         return ikev2.IkeResponder(cfg, rng=rng)
 
     return make
+
+
+def ha_prefix(event: Any) -> IPv6Network | None:
+    """The home network prefix of an ``IkeSaEstablished`` (the HA's view: the very object
+    its assigner handed out when the engine kept it, so nothing new is allocated)."""
+    prefix = event.home_prefix
+    if prefix is None or isinstance(prefix, IPv6Network):
+        return prefix
+    return IPv6Network(str(prefix), strict=False)
+
+
+def ha_mh_selectors(event: Any) -> tuple[IPv6Address, IPv6Address] | None:
+    """The HA's view of a ``ChildSaEstablished``: ``(HoA, HA address)`` when it is the
+    HoA-keyed MH SA (the selectors ``translate`` checks), else None."""
+    child = event.child
+    hoa = _single_address(child.ts_i)
+    if hoa is None:
+        return None
+    ha = _single_address(child.ts_r)
+    if ha is None:
+        return None
+    return hoa, ha
+
+
+def compact_mh_sas(child: Any) -> tuple[Any, Any]:
+    """The HA's (inbound, outbound) MH SAs as compact :class:`~dsmip6._sec.EspSa` objects
+    straight from the child SA's keys (contract D ``ChildSa`` fields): the same SAs as
+    ``compact_esp_sa`` of ``child.sa_specs(...)``, without the intermediate specs."""
+    from dsmip6._sec import EspSa
+
+    make = EspSa.compact
+    sa_in = make(child.spi_in, child.mode, child.algorithm, child.key_in,
+                 child.integrity_key_in, child.esn)  # fmt: skip
+    sa_out = make(child.spi_out, child.mode, child.algorithm, child.key_out,
+                  child.integrity_key_out, child.esn)  # fmt: skip
+    return sa_in, sa_out

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
-from typing import Protocol
+from typing import Any, Protocol
 
 from dsmip6._sec import InboundSa, OutboundSa
 from dsmip6.errors import MalformedPacket, UnknownSpi
@@ -436,14 +436,13 @@ class WireSignalling:
             w.UnknownMobilityMessage,
         )
 
-    def decode(
-        self,
-        data: bytes,
-        src: Addr,
-        dst: Addr,
-        find_sa: Callable[[int], InboundSa | None],
-    ) -> Received:
-        """Parse (and decrypt) one signalling datagram; raises MalformedPacket/EspError.
+    def open(
+        self, data: bytes, find_sa: Callable[[int], InboundSa | None]
+    ) -> tuple[int | None, Any, str | None, str | None, Any]:
+        """Check, decrypt and parse one signalling packet without building the procedures'
+        dataclasses: ``(spi, ipv6_header_layer, hao_text, rh2_text, mh_layer)``, the layers
+        as ``dsmip6.wire`` parsed them. Raises MalformedPacket/EspError exactly like
+        :meth:`decode`, which is built on it (the HA's direct BU path uses it alone).
 
         The SPI is found by walking the IPv6 extension-header chain (RFC 8200 §4) without a
         full parse; the codec then validates the decrypted packet completely.
@@ -470,12 +469,71 @@ class WireSignalling:
             elif kind is w.DestinationOptions:
                 for o in layer.options:
                     if isinstance(o, w.HomeAddressOption):
-                        hao = _v6(o.address)
+                        hao = o.address
             elif kind is w.RoutingHeaderType2:
-                rh2 = _v6(layer.home_address)
+                rh2 = layer.home_address
             elif kind is w.Esp:
                 raise MalformedPacket("nested ESP in signalling", None, "nested-esp")
         if mh is None or ip6 is None:
             raise MalformedPacket("no Mobility Header", None, "no-mh")
-        route = Route(src, dst, _v6(ip6.src), _v6(ip6.dst), hao, rh2)
+        return spi, ip6, hao, rh2, mh
+
+    def received(
+        self, spi: int | None, ip6: Any, hao: str | None, rh2: str | None, mh: Any,
+        src: Addr, dst: Addr,
+    ) -> Received:  # fmt: skip
+        """The :class:`Received` record of what :meth:`open` returned."""
+        route = Route(
+            src,
+            dst,
+            _v6(ip6.src),
+            _v6(ip6.dst),
+            None if hao is None else _v6(hao),
+            None if rh2 is None else _v6(rh2),
+        )
         return Received(self._from_wire(mh), route, spi)
+
+    def decode(
+        self,
+        data: bytes,
+        src: Addr,
+        dst: Addr,
+        find_sa: Callable[[int], InboundSa | None],
+    ) -> Received:
+        """Parse (and decrypt) one signalling datagram; raises MalformedPacket/EspError."""
+        return self.received(*self.open(data, find_sa), src, dst)
+
+    def ba_packet(
+        self,
+        src: str,
+        dst: str,
+        rh2: str | None,
+        status: int,
+        sequence: int,
+        lifetime_4s: int,
+        k: bool,
+        r: bool,
+        refresh_advice_4s: int | None,
+        ipv4_ack: tuple[int, int, str] | None,
+        nat: tuple[bool, int] | None,
+        sa: OutboundSa | None,
+    ) -> bytes:
+        """A BA packet built in one ``dsmip6.wire.build`` call from address texts and field
+        values: the HA's direct path (the same bytes as :meth:`encode` of the equal :class:`Ba`
+        on the equal :class:`Route`)."""
+        w = self.w
+        opts: list[object] = []
+        if refresh_advice_4s is not None:
+            opts.append(w.BindingRefreshAdvice(refresh_advice_4s))
+        if ipv4_ack is not None:
+            opts.append(w.Ipv4AddressAcknowledgement(*ipv4_ack))
+        if nat is not None:
+            opts.append(w.NatDetection(*nat))
+        ba = w.BindingAcknowledgement(status, sequence, lifetime_4s, k=k, r=r, options=opts)
+        if rh2 is None:
+            packet: bytes = w.build((w.Ipv6Header(src, dst), ba))
+        else:
+            packet = w.build((w.Ipv6Header(src, dst), w.RoutingHeaderType2(rh2), ba))
+        if sa is not None:
+            packet = sa.protect(packet)
+        return packet

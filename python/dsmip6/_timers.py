@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Hashable, Iterator
 
-__all__ = ["TimerTable", "backoff"]
+__all__ = ["TimerTable", "IntTimerTable", "backoff"]
 
 
 def backoff(initial: float, attempt: int, maximum: float) -> float:
@@ -94,4 +94,75 @@ class TimerTable:
         if len(heap) > 4 * len(self._deadline) + 64:
             self._heap = [(d, i, n) for i, (n, d) in enumerate(self._deadline.items())]
             heapq.heapify(self._heap)
+        return due
+
+
+class IntTimerTable:
+    """:class:`TimerTable` for *integer* names (the HA: one per binding, up to 10^5), with
+    the same methods. Names order among themselves, so a heap entry is a bare
+    ``(deadline, name)`` pair: per armed timer one dict entry and one 2-tuple, nothing else
+    (the deadline float is shared by both)."""
+
+    __slots__ = ("_deadline", "_heap")
+
+    def __init__(self) -> None:
+        self._deadline: dict[int, float] = {}
+        self._heap: list[tuple[float, int]] = []
+
+    def set(self, name: int, deadline: float) -> None:
+        """Arm (or re-arm) ``name`` to fire at ``deadline``."""
+        self._deadline[name] = deadline
+        heap = self._heap
+        heapq.heappush(heap, (deadline, name))
+        if len(heap) > 2 * len(self._deadline) + 64:
+            self._compact()
+
+    def cancel(self, name: int) -> None:
+        """Disarm ``name`` (no error when it is not armed)."""
+        self._deadline.pop(name, None)
+
+    def get(self, name: int) -> float | None:
+        """The deadline of ``name``, or None when it is not armed."""
+        return self._deadline.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._deadline
+
+    def __len__(self) -> int:
+        return len(self._deadline)
+
+    def __iter__(self) -> Iterator[tuple[int, float]]:
+        return iter(sorted(self._deadline.items(), key=lambda kv: kv[1]))
+
+    def _compact(self) -> None:
+        """Drop the stale entries re-arming left behind (amortised O(1) per ``set``)."""
+        self._heap = [(d, n) for n, d in self._deadline.items()]
+        heapq.heapify(self._heap)
+
+    def next_deadline(self) -> float | None:
+        """The earliest armed deadline, or None when nothing is armed."""
+        heap = self._heap
+        live = self._deadline
+        while heap:
+            deadline, name = heap[0]
+            if live.get(name) == deadline:
+                return deadline
+            heapq.heappop(heap)
+        return None
+
+    def pop_due(self, now: float) -> list[int]:
+        """Disarm and return, earliest first, every timer whose deadline is ``<= now``."""
+        due: list[int] = []
+        heap = self._heap
+        live = self._deadline
+        while heap:
+            deadline, name = heap[0]
+            if live.get(name) != deadline:
+                heapq.heappop(heap)
+                continue
+            if deadline > now:
+                break
+            heapq.heappop(heap)
+            del live[name]
+            due.append(name)
         return due

@@ -31,11 +31,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import Any
 
 from dsmip6 import _ike, _mh, _state
 from dsmip6._mh import MIP_UDP_PORT, Addr, Ba, Be, Bra, Bri, Bu, Has, Ipv4AckOpt, NatDetectionOpt
-from dsmip6._sec import EspSa, esp_sa
+from dsmip6._sec import EspSa, compact_esp_sa, esp_sa
 from dsmip6._state import (
     HA_TRANSITIONS,
     BceState,
@@ -47,7 +48,7 @@ from dsmip6._state import (
     RevokeRequested,
     SwitchRequested,
 )
-from dsmip6._timers import TimerTable, backoff
+from dsmip6._timers import IntTimerTable, backoff
 from dsmip6.config import (
     BRI_MAX_RETRIES,
     INIT_MIN_DELAY_BRIS,
@@ -94,6 +95,15 @@ _ZERO4 = IPv4Address(0)
 _BCAST4 = IPv4Address("255.255.255.255")  # RFC 5555 §3.2.2: all-ones = no keepalives needed
 
 
+_V6_MAX = (1 << 128) - 1
+# Timer names are integers (one IntTimerTable): the HoA for the binding lifetime/tombstone,
+# the HoA plus one of these kinds above bit 128 for the BRI and HAS retransmissions.
+_BRI_TIMER = 1 << 128
+_HAS_TIMER = 2 << 128
+_TIMER_KINDS = {"life": 0, "bri": _BRI_TIMER, "has": _HAS_TIMER}
+_FLAGS: dict[int, int] = {}  # interned BU flag words (BindingSpec.flags)
+
+
 def _not_unicast(addr: IPv6Address | IPv4Address) -> bool:
     """Unspecified, loopback or multicast (RFC 4291 §2.5.2/§2.5.3/§2.7; RFC 1122 §3.2.1.3)
     — the integer tests the ipaddress properties make, without their overhead."""
@@ -103,6 +113,36 @@ def _not_unicast(addr: IPv6Address | IPv4Address) -> bool:
     return i == 0 or i >> 24 == 127 or i >> 28 == 0xE or i == 0xFFFFFFFF
 
 
+def _not_unicast6(i: int) -> bool:
+    return i <= 1 or i >> 120 == 0xFF
+
+
+def _not_unicast4(i: int) -> bool:
+    return i == 0 or i >> 24 == 127 or i >> 28 == 0xE or i == 0xFFFFFFFF
+
+
+def _i6(text: str) -> int:
+    """IPv6 text (as ``dsmip6.wire`` formats it) -> int, through the C parser."""
+    return int.from_bytes(inet_pton(AF_INET6, text), "big")
+
+
+def _i4(text: str) -> int:
+    return int.from_bytes(inet_pton(AF_INET, text), "big")
+
+
+def _t6(i: int) -> str:
+    """int -> IPv6 text (RFC 5952, the C formatter ``_mh.s6`` uses)."""
+    return inet_ntop(AF_INET6, i.to_bytes(16, "big"))
+
+
+def _t4(i: int) -> str:
+    return inet_ntop(AF_INET, i.to_bytes(4, "big"))
+
+
+def _in_prefix(i: int, prefix: IPv6Network) -> bool:
+    return (i ^ int(prefix.network_address)) >> (128 - prefix.prefixlen) == 0
+
+
 def seq_newer(received: int, last: int) -> bool:
     """RFC 6275 §9.5.1: ``received`` is newer than ``last`` modulo 2^16 (last and the 32768
     values before it are stale)."""
@@ -110,38 +150,43 @@ def seq_newer(received: int, last: int) -> bool:
 
 
 class _Session:
-    """One UE's PDN connection at the HA: IKE SA, HNP, HoA-keyed signalling SA pair."""
+    """One UE's PDN connection at the HA: IKE SA, HNP, HoA-keyed signalling SA pair.
 
-    __slots__ = (
-        "owner",
-        "identity",
-        "apn",
-        "ike_sa_id",
-        "prefix",
-        "hoa",
-        "sa_in",
-        "sa_out",
-        "remote",
-    )
+    Compact on purpose (one per registered UE): ``owner`` is the pools' key
+    ``(identity, apn)``, ``prefix`` the very ``IPv6Network`` the IKE SA assigned (shared with
+    the binding cache entry)."""
+
+    __slots__ = ("owner", "ike_sa_id", "prefix", "hoa", "hoa_i", "sa_in", "sa_out")
 
     def __init__(self, owner: tuple[str, str | None], ike_sa_id: object, prefix: IPv6Network):
         self.owner = owner
-        self.identity = owner[0]
-        self.apn = owner[1]
         self.ike_sa_id = ike_sa_id
         self.prefix = prefix
+        #: The HoA the signalling SA was created for (RFC 4877 §4.4): the child SA's own
+        #: selector address object, and as an int (the BCE key).
         self.hoa: IPv6Address | None = None
+        self.hoa_i: int | None = None
         self.sa_in: Any = None
         self.sa_out: Any = None
-        self.remote: Addr | None = None
+
+    @property
+    def identity(self) -> str:
+        return self.owner[0]
+
+    @property
+    def apn(self) -> str | None:
+        return self.owner[1]
 
 
 class _Bce:
-    """A binding cache entry (procedures.md §0.3)."""
+    """A binding cache entry (procedures.md §0.3). The address objects (``hoa``, ``coa``,
+    ``ipv4_hoa``) and the floats are the ones handed to the data plane in the
+    ``BindingSpec``, so the entry adds only its slots."""
 
     __slots__ = (
         "state",
         "session",
+        "hoa",
         "seq",
         "coa",
         "udp_peer",
@@ -156,9 +201,10 @@ class _Bce:
         "has_addresses",
     )
 
-    def __init__(self, session: _Session) -> None:
+    def __init__(self, session: _Session, hoa: IPv6Address) -> None:
         self.state = BceState.ABSENT
         self.session = session
+        self.hoa = hoa
         self.seq = 0
         self.coa: IPv6Address | IPv4Address | None = None
         self.udp_peer: Addr | None = None
@@ -171,6 +217,76 @@ class _Bce:
         self.bri_trigger = 0
         self.retries = 0
         self.has_addresses: tuple[IPv6Address, ...] = ()
+
+
+class _BuIn:
+    """A received BU reduced to what the ordered checks read: addresses as ints (and, on the
+    direct ``dsmip6.wire`` path, their texts for the BA), flags and options. Built either
+    from the parsed wire layers (``rx`` None) or from a :class:`~dsmip6._mh.Received`."""
+
+    __slots__ = (
+        "rx",
+        "spi",
+        "src",
+        "dst",
+        "udp",
+        "hoa",
+        "hoa_t",
+        "src6",
+        "src6_t",
+        "seq",
+        "life4",
+        "a",
+        "h",
+        "l",
+        "k",
+        "r",
+        "f",
+        "alt",
+        "alt_t",
+        "v4hoa",
+        "v4plen",
+        "v4coa",
+        "hao",
+        "v4hoa_t",
+    )
+
+    rx: _mh.Received | None
+    hoa_t: str | None
+    src6_t: str | None
+    alt: int | None
+    alt_t: str | None
+    v4hoa: int | None
+    v4hoa_t: str | None
+    v4coa: int | None
+
+    @classmethod
+    def from_received(cls, rx: _mh.Received) -> _BuIn:
+        bu: Bu = rx.message  # type: ignore[assignment]
+        route = rx.route
+        v = cls()
+        v.rx = rx
+        v.spi = rx.spi
+        v.src = route.src
+        v.dst = route.dst
+        v.udp = route.udp
+        v.hoa = int(route.mh_src)
+        v.hao = route.hao is not None
+        v.hoa_t = None
+        v.src6 = int(route.ip6_src)
+        v.src6_t = None
+        v.seq = bu.sequence
+        v.life4 = bu.lifetime_4s
+        v.a, v.h, v.l, v.k, v.r, v.f = bu.a, bu.h, bu.l, bu.k, bu.r, bu.f
+        v.alt = None if bu.alt_coa is None else int(bu.alt_coa)
+        v.alt_t = None
+        v.v4hoa_t = None
+        if bu.ipv4_hoa is None:
+            v.v4hoa, v.v4plen = None, 32
+        else:
+            v.v4hoa, v.v4plen = int(bu.ipv4_hoa.address), bu.ipv4_hoa.prefix_len
+        v.v4coa = None if bu.ipv4_coa is None else int(bu.ipv4_coa)
+        return v
 
 
 class HomeAgent:
@@ -188,19 +304,30 @@ class HomeAgent:
         self.config = config
         self.dataplane = dataplane
         self.signalling: _mh.Signalling = signalling or _mh.WireSignalling()
-        self.sa_factory = sa_factory
+        # The real codec gets the direct BU path (parse once, no dataclasses, BA in one build).
+        self._wire = self.signalling if isinstance(self.signalling, _mh.WireSignalling) else None
+        self._wire_bu = self._wire.w.BindingUpdate if self._wire is not None else None
+        # The HA never re-creates an SA from its spec: keep only the Rust SA per direction.
+        self.sa_factory = compact_esp_sa if sa_factory is esp_sa else sa_factory
         self.hnp_pool = PrefixPool(config.home_pool, config.home_prefix_len)
         self.ipv4_pool = Ipv4Pool(config.ipv4_pool) if config.ipv4_pool is not None else None
         self.ike = ike_factory(self._assign)
-        self.timers = TimerTable()
+        self.timers = IntTimerTable()
         self.counters: dict[str, int] = {}
         self._out: list[tuple[bytes, Addr, Addr]] = []
         self._events: deque[Event] = deque()
         self._sessions: dict[tuple[str, str | None], _Session] = {}
-        self._by_ike: dict[object, list[_Session]] = {}
+        # ike_sa_id -> its session (a list in the rare case of several).
+        self._by_ike: dict[object, _Session | list[_Session]] = {}
         self._by_spi: dict[int, _Session] = {}
-        self._bce: dict[IPv6Address, _Bce] = {}
+        self._bce: dict[int, _Bce] = {}
         self._bri_seq = 0
+        self._ha6_t = _mh.s6(config.address6)
+        self._ike6: Addr = (str(config.address6), 500)
+        has: tuple[IPv6Address | IPv4Address, ...] = (config.address6,)
+        if config.address4 is not None:
+            has = has + (config.address4,)
+        self._ha_addresses = has
         self._local6: Addr = (str(config.address6), 0)
         self._local4: Addr | None = (
             (str(config.address4), MIP_UDP_PORT) if config.address4 is not None else None
@@ -220,13 +347,25 @@ class HomeAgent:
         if port == MIP_UDP_PORT and data[:1] and data[0] >> 4 == 4:
             self._count("udp-user-plane")  # IPv4 user data in UDP: the data plane's job
             return
+        wire = self._wire
+        direct: _BuIn | None = None
         try:
-            rx = self.signalling.decode(data, src, dst, self._find_sa)
+            if wire is not None:
+                spi, ip6, hao, rh2, mh = wire.open(data, self._find_sa)
+                if type(mh) is self._wire_bu and self._HANDLERS.get(Bu) is _ON_BU:
+                    direct = self._bu_in(spi, ip6, hao, mh, src, dst)
+                else:
+                    rx = wire.received(spi, ip6, hao, rh2, mh, src, dst)
+            else:
+                rx = self.signalling.decode(data, src, dst, self._find_sa)
         except MalformedPacket as exc:
             self._count("bad-checksum" if type(exc).__name__ == "BadChecksum" else "malformed")
             return
         except EspError as exc:
             self._count(f"esp-{type(exc).__name__}")
+            return
+        if direct is not None:
+            self._bu(direct, now)
             return
         handler = self._HANDLERS.get(type(rx.message))
         if handler is None:
@@ -253,6 +392,11 @@ class HomeAgent:
             return ike
         return mine if ike is None else min(mine, ike)
 
+    def timer_deadline(self, kind: str, hoa: IPv6Address) -> float | None:
+        """The deadline of one of the HA's timers of ``hoa``: ``"life"`` (binding lifetime or
+        tombstone), ``"bri"`` (revocation retransmission) or ``"has"`` (HA Switch)."""
+        return self.timers.get(_TIMER_KINDS[kind] | int(hoa))
+
     def handle_timer(self, now: float) -> None:
         """Run every timer due at ``now``."""
         ike = self.ike.get_timer()
@@ -260,25 +404,26 @@ class HomeAgent:
             self.ike.handle_timer(now)
             self._drain_ike(now)
         for name in self.timers.pop_due(now):
-            kind, hoa = name  # type: ignore[misc]
+            hoa = name & _V6_MAX
             bce = self._bce.get(hoa)
             if bce is None:
                 continue
-            if kind == "life":
+            kind = name >> 128
+            if kind == 0:
                 self._on_lifetime(hoa, bce, now)
-            elif kind == "bri":
+            elif kind == 1:
                 self._on_bri_timer(hoa, bce, now)
-            elif kind == "has":
+            else:
                 self._on_has_timer(hoa, bce, now)
 
     # ------------------------------------------------------------------ API
     def bindings(self) -> dict[IPv6Address, BceState]:
         """HoA -> state of every BCE (tombstones included)."""
-        return {hoa: bce.state for hoa, bce in self._bce.items()}
+        return {bce.hoa: bce.state for bce in self._bce.values()}
 
     def binding(self, hoa: IPv6Address) -> _Bce | None:
         """The BCE for ``hoa`` (read-only use)."""
-        return self._bce.get(hoa)
+        return self._bce.get(int(hoa))
 
     def session_count(self) -> int:
         """Number of authenticated PDN connections (IKE SAs with an HNP)."""
@@ -287,10 +432,11 @@ class HomeAgent:
     def revoke(self, hoa: IPv6Address, now: float, *, trigger: int = 1) -> None:
         """Network-initiated detach (RFC 5846 §7; TS 24.303 Annex A.6: trigger 1
         Administrative Reason). Without an active binding, only the IKE SA is deleted."""
-        bce = self._bce.get(hoa)
+        key = int(hoa)
+        bce = self._bce.get(key)
         if bce is None or bce.state in (BceState.TOMBSTONE, BceState.REVOKING):
             for s in self._sessions.values():
-                if s.hoa == hoa:
+                if s.hoa_i == key:
                     self._delete_ike(s.ike_sa_id, now)
                     return
             raise LocalProtocolError(f"HA: no binding or session for {hoa}")
@@ -299,17 +445,17 @@ class HomeAgent:
         bce.bri_seq = self._bri_seq
         bce.bri_trigger = trigger
         bce.retries = 0
-        self._send_bri(hoa, bce)
+        self._send_bri(bce)
         # RFC 5846 §11: InitMINDelayBRIs before the first retransmission.
-        self.timers.set(("bri", hoa), now + INIT_MIN_DELAY_BRIS)
+        self.timers.set(_BRI_TIMER | key, now + INIT_MIN_DELAY_BRIS)
 
     def withdraw_subscription(self, identity: str, now: float) -> int:
         """Revoke every PDN connection of ``identity`` (subscription withdrawn); returns how
         many were revoked."""
         n = 0
-        for s in [s for s in self._sessions.values() if s.identity == identity]:
-            if s.hoa is not None:
-                self.revoke(s.hoa, now)
+        for s in [s for s in self._sessions.values() if s.owner[0] == identity]:
+            if s.hoa_i is not None:
+                self.revoke(IPv6Address(s.hoa_i), now)
             else:
                 self._delete_ike(s.ike_sa_id, now)
             n += 1
@@ -319,7 +465,8 @@ class HomeAgent:
         self, hoa: IPv6Address, now: float, addresses: tuple[IPv6Address, ...] | None = None
     ) -> None:
         """Move a registered UE to other HAs with a Home Agent Switch (RFC 5142 §5)."""
-        bce = self._bce.get(hoa)
+        key = int(hoa)
+        bce = self._bce.get(key)
         if bce is None or bce.state is not BceState.ACTIVE:
             raise LocalProtocolError(f"HA: no active binding for {hoa}")
         self._move(bce, SwitchRequested)
@@ -327,8 +474,8 @@ class HomeAgent:
             tuple(addresses) if addresses is not None else self.config.extra_ha_addresses
         )
         bce.retries = 0
-        self._send_has(hoa, bce)
-        self.timers.set(("has", hoa), now + INITIAL_HA_SWITCH_TIMEOUT)
+        self._send_has(bce)
+        self.timers.set(_HAS_TIMER | key, now + INITIAL_HA_SWITCH_TIMEOUT)
 
     # ------------------------------------------------------------------ IKE side
     def _assign(self, identity: str, apn: str | None) -> _ike.HaAssignment:
@@ -341,53 +488,65 @@ class HomeAgent:
         except PoolExhausted as exc:
             self._count("hnp-pool-exhausted")
             raise LocalProtocolError(str(exc)) from None
-        has: tuple[IPv6Address | IPv4Address, ...] = (self.config.address6,)
-        if self.config.address4 is not None:
-            has = has + (self.config.address4,)
-        return _ike.HaAssignment(prefix, None, has)
+        return _ike.HaAssignment(prefix, None, self._ha_addresses)
 
     def _drain_ike(self, now: float) -> None:
+        """The IKE events the HA acts on (contract D, by class name like ``_ike.translate``)."""
         while (ev := self.ike.next_event()) is not None:
-            rec = _ike.translate(ev, "ha")
             kind = type(ev).__name__
             if kind == "ChildSaEstablished":
                 self._on_child(ev, now)
-            elif isinstance(rec, _ike.IkeUp):
-                self._on_ike_up(rec)
-            elif isinstance(rec, _ike.IkeDown):
-                self._on_ike_down(rec.ike_sa_id, now)
+            elif kind == "IkeSaEstablished":
+                self._on_ike_up(ev)
+            elif kind == "IkeSaDeleted":
+                self._on_ike_down(ev.ike_sa_id, now)  # type: ignore[attr-defined]
 
-    def _on_ike_up(self, rec: _ike.IkeUp) -> None:
-        if rec.home_prefix is None:
+    def _on_ike_up(self, ev: Any) -> None:
+        prefix = _ike.ha_prefix(ev)
+        if prefix is None:
             return
-        owner = self.hnp_pool.owner(rec.home_prefix)
+        owner = self.hnp_pool.owner(prefix)
         if owner is None:
             self._count("ike-unknown-prefix")
             return
-        session = _Session(owner, rec.ike_sa_id, rec.home_prefix)  # type: ignore[arg-type]
-        session.remote = rec.remote
+        ike_sa_id = ev.ike_sa_id
+        session = _Session(owner, ike_sa_id, prefix)  # type: ignore[arg-type]
         old = self._sessions.get(session.owner)
-        if old is not None and old.ike_sa_id != rec.ike_sa_id:
+        if old is not None and old.ike_sa_id != ike_sa_id:
             self._forget_session(old)
         self._sessions[session.owner] = session
-        self._by_ike.setdefault(rec.ike_sa_id, []).append(session)
+        known = self._by_ike.get(ike_sa_id)
+        if known is None:
+            self._by_ike[ike_sa_id] = session
+        elif isinstance(known, list):
+            known.append(session)
+        else:
+            self._by_ike[ike_sa_id] = [known, session]
 
     def _on_child(self, ev: Any, now: float) -> None:
         sessions = self._by_ike.get(ev.ike_sa_id)
         if not sessions:
             return
-        session = sessions[-1]
-        rec = _ike.translate(ev, "ha")
-        if not isinstance(rec, _ike.MhSaUp):
+        session = sessions[-1] if isinstance(sessions, list) else sessions
+        found = _ike.ha_mh_selectors(ev)
+        if found is None:
             return  # a user-plane child SA: the data plane's business
-        if rec.home_address not in session.prefix:
+        hoa_obj, ha_obj = found
+        hoa = int(hoa_obj)
+        if not _in_prefix(hoa, session.prefix):
             self._count("child-hoa-outside-hnp")
             return
         if session.sa_in is not None:
             self._by_spi.pop(session.sa_in.spi, None)
-        session.hoa = rec.home_address
-        session.sa_in = self.sa_factory(rec.spec_in)
-        session.sa_out = self.sa_factory(rec.spec_out)
+        session.hoa = hoa_obj
+        session.hoa_i = hoa
+        if self.sa_factory is compact_esp_sa:
+            # The HA's own SAs straight from the child's keys (no SaSpec needed).
+            session.sa_in, session.sa_out = _ike.compact_mh_sas(ev.child)
+        else:
+            spec_in, spec_out = ev.child.sa_specs(ha_obj, hoa_obj)
+            session.sa_in = self.sa_factory(spec_in)
+            session.sa_out = self.sa_factory(spec_out)
         self._by_spi[session.sa_in.spi] = session
 
     def _forget_session(self, session: _Session) -> None:
@@ -398,11 +557,14 @@ class HomeAgent:
 
     def _on_ike_down(self, ike_sa_id: object, now: float) -> None:
         """RFC 4877 §9: the HoA lives as long as the IKE SA; bindings go with it."""
-        for session in self._by_ike.pop(ike_sa_id, []):
-            if session.hoa is not None:
-                bce = self._bce.get(session.hoa)
+        found = self._by_ike.pop(ike_sa_id, None)
+        if found is None:
+            return
+        for session in found if isinstance(found, list) else (found,):
+            if session.hoa_i is not None:
+                bce = self._bce.get(session.hoa_i)
                 if bce is not None and bce.session is session:
-                    self._remove_bce(session.hoa, bce, IkeSaDeleted)
+                    self._remove_bce(session.hoa_i, bce, IkeSaDeleted)
             self._forget_session(session)
             if self._sessions.get(session.owner) is None:
                 self.hnp_pool.release(session.owner)
@@ -439,128 +601,237 @@ class HomeAgent:
         data = self.signalling.encode(message, route, sa_out)
         self._out.append((data, route.src, route.dst))
 
+    def _send_ba(
+        self, v: _BuIn, sa_out: Any, status: int, seq: int, lifetime_4s: int, *,
+        k: bool = False, r: bool = False, advice: int | None = None,
+        ack: tuple[int, int, int] | None = None, nat: tuple[bool, int] | None = None,
+        coa: int | None = None,
+    ) -> None:  # fmt: skip
+        """The BA for ``v``: back where it came from, or (``coa`` given, an accepted IPv6
+        registration) to the CoA with an RH2 carrying the HoA (RFC 6275 §6.1.8, §9.5.4;
+        RFC 5555 §4.5.1 for the UDP case). ``ack`` is (status, prefix length, IPv4 address)."""
+        rx = v.rx
+        if rx is None:
+            # Direct path: address texts from the packet, one dsmip6.wire.build.
+            hoa_t = v.hoa_t
+            if v.udp:
+                src, dst, ip_dst, rh2 = v.dst, v.src, hoa_t, None
+            elif coa is None:
+                src, dst, ip_dst = v.dst, v.src, v.src6_t
+                rh2 = None if v.src6 == v.hoa else hoa_t
+            else:
+                coa_t = v.alt_t if coa == v.alt else v.src6_t
+                # The datagram address in the C formatter's form (``_mh.s6``); the parsed
+                # text is the same RFC 5952 form except inside ::/96 and ::ffff:0:0/96.
+                high = coa >> 32
+                dst_t = _t6(coa) if high == 0 or high == 0xFFFF else coa_t
+                src, dst, ip_dst, rh2 = self._local6, (dst_t, 0), coa_t, hoa_t
+            ack_t = None
+            if ack is not None:
+                addr_t = v.v4hoa_t if ack[2] == v.v4hoa else _t4(ack[2])
+                ack_t = (ack[0], ack[1], addr_t)
+            data = self._wire.ba_packet(  # type: ignore[union-attr]
+                self._ha6_t, ip_dst, rh2, status, seq, lifetime_4s, k, r, advice,  # type: ignore[arg-type]
+                ack_t, nat, sa_out,
+            )  # fmt: skip
+            self._out.append((data, src, dst))
+            return
+        hoa = IPv6Address(v.hoa)
+        if coa is None or v.udp:
+            route = self._reply_route(rx, hoa)
+        else:
+            coa6 = IPv6Address(coa)
+            route = _mh.Route(self._local6, (_mh.s6(coa6), 0), self.config.address6, coa6, rh2=hoa)
+        ack_opt = None if ack is None else Ipv4AckOpt(ack[0], ack[1], IPv4Address(ack[2]))
+        nat_opt = None if nat is None else NatDetectionOpt(*nat)
+        ba = Ba(status, seq, lifetime_4s, k=k, r=r, refresh_advice_4s=advice,
+                ipv4_ack=ack_opt, nat_detection=nat_opt)  # fmt: skip
+        self._send(ba, route, sa_out)
+
     def _reject(self, rx: _mh.Received, session: _Session, hoa: IPv6Address, status: int,
                 seq: int) -> None:  # fmt: skip
+        """Refuse the BU of ``rx`` with ``status`` (kept for callers holding a Received)."""
+        v = _BuIn.from_received(rx)
+        v.hoa = int(hoa)
+        self._refuse(v, session, status, seq)
+
+    def _refuse(self, v: _BuIn, session: _Session, status: int, seq: int) -> None:
         self._count(f"ba-{status}")
-        self._send(Ba(status, seq, 0), self._reply_route(rx, hoa), session.sa_out)
-        self._events.append(BindingUpdateRejected(hoa, status, session.identity))
+        self._send_ba(v, session.sa_out, status, seq, 0)
+        bce = self._bce.get(v.hoa)
+        hoa = bce.hoa if bce is not None else IPv6Address(v.hoa)
+        self._events.append(BindingUpdateRejected(hoa, status, session.owner[0]))
+
+    def _bu_in(
+        self, spi: int | None, ip6: Any, hao: str | None, m: Any, src: Addr, dst: Addr
+    ) -> _BuIn:
+        """The BU of the direct path, read once from the parsed ``dsmip6.wire`` layers (the
+        same fields ``WireSignalling.received`` reads: last Alternate-CoA / IPv4 CoA, first
+        IPv4 HoA option)."""
+        w = self._wire.w  # type: ignore[union-attr]
+        v = _BuIn()
+        v.rx = None
+        v.spi = spi
+        v.src = src
+        v.dst = dst
+        v.udp = dst[1] == MIP_UDP_PORT or src[1] == MIP_UDP_PORT
+        src6_t = ip6.src
+        v.src6_t = src6_t
+        v.src6 = src6 = _i6(src6_t)
+        v.hao = hao is not None
+        if hao is None:
+            v.hoa_t, v.hoa = src6_t, src6
+        else:
+            v.hoa_t, v.hoa = hao, _i6(hao)
+        v.seq = m.sequence
+        v.life4 = m.lifetime_4s
+        v.a, v.h, v.l, v.k, v.r, v.f = m.a, m.h, m.l, m.k, m.r, m.f
+        v.alt = v.alt_t = v.v4hoa = v.v4hoa_t = v.v4coa = None
+        v.v4plen = 32
+        for o in m.options:
+            kind = type(o)
+            if kind is w.AlternateCareOfAddress:
+                v.alt_t = o.address
+                v.alt = _i6(o.address)
+            elif kind is w.Ipv4HomeAddress:
+                if v.v4hoa is None:
+                    v.v4hoa_t = o.address
+                    v.v4hoa, v.v4plen = _i4(v.v4hoa_t), o.prefix_len
+            elif kind is w.Ipv4CareOfAddress:
+                v.v4coa = _i4(o.address)
+        return v
 
     def _on_bu(self, rx: _mh.Received, now: float) -> None:
-        bu: Bu = rx.message  # type: ignore[assignment]
+        self._bu(_BuIn.from_received(rx), now)
+
+    def _bu(self, v: _BuIn, now: float) -> None:
+        """BU processing, procedures.md §1.6.2 in its order."""
         cfg = self.config
-        route = rx.route
         # §1.6.2 step 2 — IPsec: only BUs protected by a HoA-keyed SA (RFC 4877 §4.4,
         # RFC 6275 §10.3.1). ESP with an unknown SPI never reaches here (decode raised).
-        if rx.spi is None:
+        if v.spi is None:
             self._count("unprotected")
             return
-        session = self._by_spi[rx.spi]
+        session = self._by_spi[v.spi]
         # Step 3 — addresses: HoA = HAO, else the (inner) IPv6 source.
-        hoa = route.mh_src
-        if _not_unicast(hoa):
+        hoa = v.hoa
+        if _not_unicast6(hoa):
             self._count("bad-hoa")
             return
         # RFC 6275 §9.5.1 / procedures.md §10 rule 9: BUs without H to an HA are dropped.
-        if not bu.h:
+        if not v.h:
             self._count("h-clear")
             return
         # RFC 4877 §4.4: the HoA in the BU must be the one the SA was created for. An
         # address inside the UE's own HNP but another SA is a selector mismatch (drop); an
         # address outside it (e.g. another UE's HoA) is "not home subnet" (step 6 below).
-        if hoa in session.prefix and hoa != session.hoa:
+        in_hnp = _in_prefix(hoa, session.prefix)
+        if in_hnp and hoa != session.hoa_i:
             self._count("sa-mismatch")
             return
         bce = self._bce.get(hoa)
         if bce is not None and bce.session is not session:
             # The HoA is bound through another SA: nothing of it may change here.
-            self._reject(rx, session, hoa, BA_STATUS["not-home-subnet"], bu.sequence)
+            self._refuse(v, session, BA_STATUS["not-home-subnet"], v.seq)
             return
         # Step 4 — sequence number (RFC 6275 §9.5.1): BA 135 carries the last accepted one.
-        if bce is not None and not seq_newer(bu.sequence, bce.seq):
-            self._reject(rx, session, hoa, BA_STATUS["seq-out-of-window"], bce.seq)
+        if bce is not None and not seq_newer(v.seq, bce.seq):
+            self._refuse(v, session, BA_STATUS["seq-out-of-window"], bce.seq)
             return
         # Step 5 — registration type: H=0 never reaches this point, so a home registration
         # BCE can never be turned into a correspondent one (status 139 not reachable).
         # Step 6 — HA role and home subnet (RFC 6275 §10.3.1, RFC 3963 §6).
         if not cfg.home_registration:
-            self._reject(rx, session, hoa, BA_STATUS["home-reg-not-supported"], bu.sequence)
+            self._refuse(v, session, BA_STATUS["home-reg-not-supported"], v.seq)
             return
-        if hoa not in session.prefix:
-            self._reject(rx, session, hoa, BA_STATUS["not-home-subnet"], bu.sequence)
+        if not in_hnp:
+            self._refuse(v, session, BA_STATUS["not-home-subnet"], v.seq)
             return
-        if bu.lifetime_4s == 0:
-            self._deregister(rx, session, hoa, bce, bu, now)
+        # The same value; this int object is the one kept (dict keys, timers).
+        hoa = session.hoa_i  # type: ignore[assignment]
+        if v.life4 == 0:
+            self._deregister(v, session, bce, now)
             return
         if bce is not None and bce.state is BceState.SWITCHING:
             # RFC 5142 §5.3: refreshes after an HA Switch are refused.
-            self._reject(rx, session, hoa, BA_STATUS["prohibited"], bu.sequence)
+            self._refuse(v, session, BA_STATUS["prohibited"], v.seq)
             return
-        if bu.r and not cfg.mobile_router:
-            self._reject(rx, session, hoa, BA_STATUS["mr-not-permitted"], bu.sequence)
+        if v.r and not cfg.mobile_router:
+            self._refuse(v, session, BA_STATUS["mr-not-permitted"], v.seq)
             return
         is_new = bce is None or bce.state is BceState.TOMBSTONE
         if is_new and len(self._bce) >= cfg.max_bindings:
-            self._reject(rx, session, hoa, BA_STATUS["resources"], bu.sequence)
+            self._refuse(v, session, BA_STATUS["resources"], v.seq)
             return
         # Care-of address: Alternate-CoA, else the IPv6 source; IPv4 CoA option over UDP.
-        coa: IPv6Address | IPv4Address
         nat = False
-        if route.udp:
-            if bu.ipv4_coa is None:  # RFC 5555 §4.2: mandatory from IPv4 accesses
-                self._reject(rx, session, hoa, BA_STATUS["invalid-coa"], bu.sequence)
+        if v.udp:
+            coa = v.v4coa
+            if coa is None:  # RFC 5555 §4.2: mandatory from IPv4 accesses
+                self._refuse(v, session, BA_STATUS["invalid-coa"], v.seq)
                 return
-            coa = bu.ipv4_coa
             # Step 7 — RFC 5555 §4.5: NAT iff the option differs from the outer source.
-            nat = _mh.s4(coa) != route.src[0]
-            if bu.f and not cfg.allow_forced_udp:
-                self._reject(rx, session, hoa, BA_STATUS["udp-forced-refused"], bu.sequence)
+            nat = _t4(coa) != v.src[0]
+            if v.f and not cfg.allow_forced_udp:
+                self._refuse(v, session, BA_STATUS["udp-forced-refused"], v.seq)
                 return
+            bad_coa = _not_unicast4(coa)
         else:
-            coa = bu.alt_coa if bu.alt_coa is not None else route.ip6_src
-            if route.hao is None and coa == hoa:
+            coa = v.alt if v.alt is not None else v.src6
+            if not v.hao and coa == hoa:
                 # A lifetime > 0 from the home link itself makes no binding (RFC 6275 §10.3.1).
-                self._reject(rx, session, hoa, BA_STATUS["invalid-coa"], bu.sequence)
+                self._refuse(v, session, BA_STATUS["invalid-coa"], v.seq)
                 return
-        if _not_unicast(coa) or coa == hoa:
-            self._reject(rx, session, hoa, BA_STATUS["invalid-coa"], bu.sequence)
+            bad_coa = _not_unicast6(coa)
+        if bad_coa or (coa == hoa and not v.udp):
+            self._refuse(v, session, BA_STATUS["invalid-coa"], v.seq)
             return
         # Step 7 (cont.) — IPv4 HoA option: verify ownership or allocate (RFC 5555 §4.5).
-        ack: Ipv4AckOpt | None = None
+        ack: tuple[int, int, int] | None = None
         ipv4_hoa: IPv4Address | None = None
-        if bu.ipv4_hoa is not None:
-            if bce is not None and bce.ipv4_hoa is not None and bu.ipv4_hoa.address == bce.ipv4_hoa:
+        if v.v4hoa is not None:
+            if bce is not None and bce.ipv4_hoa is not None and v.v4hoa == int(bce.ipv4_hoa):
                 ipv4_hoa = bce.ipv4_hoa  # a refresh keeping its IPv4 HoA (already verified)
-                ack = Ipv4AckOpt(0, 32, ipv4_hoa)
+                ack = (0, 32, v.v4hoa)
             else:
-                ack, ipv4_hoa = self._ipv4_hoa(session, bu.ipv4_hoa.address, bu.ipv4_hoa.prefix_len)
+                ack, ipv4_hoa = self._ipv4_hoa(session, v.v4hoa, v.v4plen)
         # Step 8 — DAD: the HNP is this UE's alone (pool ownership checked above).
         # Step 9 — lifetime = min(requested, policy, prefix valid lifetime in 4-s units).
-        lifetime_4s = min(bu.lifetime_4s, cfg.max_lifetime_4s, int(cfg.prefix_valid_lifetime) >> 2)
+        lifetime_4s = min(v.life4, cfg.max_lifetime_4s, int(cfg.prefix_valid_lifetime) >> 2)
         lifetime = lifetime_4s * 4.0
         # Step 10 — create/update the BCE and program the data plane.
         if bce is None:
-            bce = _Bce(session)
-            self._bce[hoa] = bce
+            # hoa == session.hoa_i here (checked above): share the session's objects.
+            bce = _Bce(session, session.hoa)  # type: ignore[arg-type]
+            self._bce[session.hoa_i] = bce  # type: ignore[index]
         old_coa, old_udp = bce.coa, bce.udp_peer
         old_v4 = bce.ipv4_hoa
         was_active = bce.state in (BceState.ACTIVE, BceState.REVOKING, BceState.SWITCHING)
         self._move(bce, BuAccepted)
         if bce.state is BceState.ACTIVE:
-            self.timers.cancel(("bri", hoa))  # RFC 5846 §7: accepting a BU ends revocation
-        bce.seq = bu.sequence
-        bce.coa = coa
+            self.timers.cancel(_BRI_TIMER | hoa)  # RFC 5846 §7: accepting a BU ends revocation
+        bce.seq = v.seq
+        # Keep the CoA object when unchanged (the common refresh): no new address object.
+        coa_obj: IPv6Address | IPv4Address
+        if v.udp:
+            same = isinstance(old_coa, IPv4Address) and int(old_coa) == coa
+            coa_obj = old_coa if same else IPv4Address(coa)  # type: ignore[assignment]
+        else:
+            same = isinstance(old_coa, IPv6Address) and int(old_coa) == coa
+            coa_obj = old_coa if same else IPv6Address(coa)  # type: ignore[assignment]
+        bce.coa = coa_obj
         bce.nat = nat
-        bce.forced = bu.f
-        bce.udp_peer = route.src if route.udp else None
+        bce.forced = v.f
+        bce.udp_peer = v.src if v.udp else None
         bce.ipv4_hoa = ipv4_hoa
-        if old_v4 is not None and ipv4_hoa is None and bu.ipv4_hoa is None:
+        if old_v4 is not None and ipv4_hoa is None and v.v4hoa is None:
             # RFC 5555 §4.4.2.1: a BU without the option releases the IPv4 HoA.
             if self.ipv4_pool is not None:
                 self.ipv4_pool.release(session.owner)
         bce.lifetime = lifetime
         bce.expires = now + lifetime
-        self.timers.set(("life", hoa), bce.expires)
-        spec = self._binding_spec(hoa, bce, bu)
+        self.timers.set(hoa, bce.expires)
+        spec = self._binding_spec(bce, v)
         try:
             if was_active:
                 self.dataplane.update_binding(spec)
@@ -568,67 +839,68 @@ class HomeAgent:
                 self.dataplane.add_binding(spec)
         except CacheError:
             self._count("dataplane-error")
-            self._reject(rx, session, hoa, BA_STATUS["forwarding-failed"], bu.sequence)
+            self._refuse(v, session, BA_STATUS["forwarding-failed"], v.seq)
             return
-        moved = old_coa != coa or old_udp != bce.udp_peer
+        moved = not same or old_udp != bce.udp_peer
         if was_active:
-            self._events.append(BindingUpdated(hoa, coa, moved, lifetime))
+            self._events.append(BindingUpdated(bce.hoa, coa_obj, moved, lifetime))
         else:
-            self._events.append(BindingCreated(hoa, coa, session.identity, ipv4_hoa, lifetime))
+            self._events.append(
+                BindingCreated(bce.hoa, coa_obj, session.owner[0], ipv4_hoa, lifetime)
+            )
         # Step 11 — BA (sent whatever the A bit says).
-        k = bu.k and cfg.support_k
+        k = v.k and cfg.support_k
         advice = cfg.refresh_advice_4s
         if advice is not None and advice >= lifetime_4s:
             advice = None
         nat_opt = None
-        if route.udp:
-            nat_opt = NatDetectionOpt(nat, cfg.nat_refresh_time if nat else NAT_NO_KEEPALIVE)
-        ba = Ba(0, bu.sequence, lifetime_4s, k=k, r=bu.r, refresh_advice_4s=advice,
-                ipv4_ack=ack, nat_detection=nat_opt)  # fmt: skip
+        if v.udp:
+            nat_opt = (nat, cfg.nat_refresh_time if nat else NAT_NO_KEEPALIVE)
         self._count("ba-0")
-        if route.udp:
-            reply = _mh.Route(route.dst, route.src, cfg.address6, hoa)
-        else:
-            reply = _mh.Route(self._local6, (_mh.s6(coa), 0), cfg.address6, coa, rh2=hoa)  # type: ignore[arg-type]
-        self._send(ba, reply, session.sa_out)
+        self._send_ba(v, session.sa_out, 0, v.seq, lifetime_4s, k=k, r=v.r, advice=advice,
+                      ack=ack, nat=nat_opt, coa=coa)  # fmt: skip
         # Step 12 — K=1: move the IKE peer endpoint with the CoA (RFC 6275 §10.3.1; the
         # NAT-mapped 4500 port is learnt from the UE's next INFORMATIONAL, RFC 5555 §5.1).
         if k and moved:
             mover = getattr(self.ike, "move", None)
             if mover is not None:
-                if isinstance(coa, IPv4Address):
+                if v.udp:
                     local = (str(cfg.address4), 4500)
-                    remote = (route.src[0], 4500)
+                    remote = (v.src[0], 4500)
                 else:
-                    local, remote = (str(cfg.address6), 500), (str(coa), 500)
+                    # str() of the CoA: the parsed text is the same unless it is dotted.
+                    coa_t = v.alt_t if coa == v.alt else v.src6_t
+                    if coa_t is None or "." in coa_t:
+                        coa_t = str(coa_obj)
+                    local, remote = self._ike6, (coa_t, 500)
                 mover(session.ike_sa_id, local, remote)
 
     def _ipv4_hoa(
-        self, session: _Session, requested: IPv4Address, prefix_len: int
-    ) -> tuple[Ipv4AckOpt, IPv4Address | None]:
+        self, session: _Session, requested_i: int, prefix_len: int
+    ) -> tuple[tuple[int, int, int], IPv4Address | None]:
         """RFC 5555 §4.5 / §3.2.1: Ack status 0, 130 (not this UE's), 131 (not unicast),
-        132 (no dynamic assignment available)."""
+        132 (no dynamic assignment available). The Ack is (status, prefix length, address)."""
         pool = self.ipv4_pool
-        zero = _ZERO4
         if pool is None:
-            return Ipv4AckOpt(132, prefix_len, zero), None
-        if requested == zero:
+            return (132, prefix_len, 0), None
+        if requested_i == 0:
             try:
                 addr = pool.allocate(session.owner)
             except PoolExhausted:
                 self._count("ipv4-pool-exhausted")
-                return Ipv4AckOpt(132, prefix_len, zero), None
-            return Ipv4AckOpt(0, 32, addr), addr
+                return (132, prefix_len, 0), None
+            return (0, 32, int(addr)), addr
+        requested = IPv4Address(requested_i)
         if requested.is_multicast or requested.is_loopback or requested.is_reserved:
-            return Ipv4AckOpt(131, prefix_len, requested), None
+            return (131, prefix_len, requested_i), None
         if requested == _BCAST4:
-            return Ipv4AckOpt(131, prefix_len, requested), None
+            return (131, prefix_len, requested_i), None
         if pool.owner(requested) != session.owner:
             self._count("ipv4-hoa-not-owned")
-            return Ipv4AckOpt(130, prefix_len, requested), None
-        return Ipv4AckOpt(0, 32, requested), requested
+            return (130, prefix_len, requested_i), None
+        return (0, 32, requested_i), requested
 
-    def _binding_spec(self, hoa: IPv6Address, bce: _Bce, bu: Bu) -> BindingSpec:
+    def _binding_spec(self, bce: _Bce, v: _BuIn) -> BindingSpec:
         coa = bce.coa
         if isinstance(coa, IPv6Address):
             enc, port = Encapsulation.IP_IN_IPV6, None
@@ -636,96 +908,98 @@ class HomeAgent:
             enc, port = Encapsulation.UDP_IPV4, bce.udp_peer[1] if bce.udp_peer else None
         else:
             enc, port = Encapsulation.IP_IN_IPV4, None
-        flags = (bu.a << 15) | (bu.h << 14) | (bu.l << 13) | (bu.k << 12) | (bu.r << 10)
-        return BindingSpec(
-            home_address=hoa,
-            home_prefix=bce.session.prefix,
-            care_of_address=coa,  # type: ignore[arg-type]
-            encapsulation=enc,
-            lifetime=bce.lifetime,
-            expires_at=bce.expires,
-            sequence=bce.seq,
-            flags=flags,
-            ipv4_home_address=bce.ipv4_hoa,
-            udp_port=port,
+        flags = (v.a << 15) | (v.h << 14) | (v.l << 13) | (v.k << 12) | (v.r << 10)
+        flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
+        return BindingSpec.of(
+            bce.hoa,
+            bce.session.prefix,
+            coa,  # type: ignore[arg-type]
+            enc,
+            bce.lifetime,
+            bce.expires,
+            bce.seq,
+            flags,
+            bce.ipv4_hoa,
+            port,
         )
 
-    def _deregister(self, rx: _mh.Received, session: _Session, hoa: IPv6Address,
-                    bce: _Bce | None, bu: Bu, now: float) -> None:  # fmt: skip
+    def _deregister(self, v: _BuIn, session: _Session, bce: _Bce | None, now: float) -> None:
         """RFC 6275 §10.3.2 / procedures.md §2.4, §3: lifetime 0."""
         if bce is None or bce.state is BceState.TOMBSTONE:
-            self._reject(rx, session, hoa, BA_STATUS["not-ha-for-mn"], bu.sequence)
+            self._refuse(v, session, BA_STATUS["not-ha-for-mn"], v.seq)
             return
+        hoa: int = session.hoa_i  # type: ignore[assignment]
         self._move(bce, BuDeregister)
-        bce.seq = bu.sequence
-        self.timers.cancel(("bri", hoa))
-        self.timers.cancel(("has", hoa))
+        bce.seq = v.seq
+        self.timers.cancel(_BRI_TIMER | hoa)
+        self.timers.cancel(_HAS_TIMER | hoa)
         try:
-            self.dataplane.del_binding(hoa)
+            self.dataplane.del_binding(bce.hoa)
         except CacheError:
             self._count("dataplane-error")
         if bce.ipv4_hoa is not None and self.ipv4_pool is not None:
             self.ipv4_pool.release(session.owner)
         bce.ipv4_hoa = None
         # Tombstone so a delayed BU from the old CoA gets 135 (MAX_DELETE_BCE_TIMEOUT).
-        self.timers.set(("life", hoa), now + self.config.delete_bce_timeout)
-        self._events.append(BindingDeleted(hoa))
+        self.timers.set(hoa, now + self.config.delete_bce_timeout)
+        self._events.append(BindingDeleted(bce.hoa))
         # Step 12 with the HoA as the new CoA (RFC 6275 §10.3.2, procedures.md §2.4).
-        if bu.k and self.config.support_k and rx.route.ip6_src == hoa:
+        k = v.k and self.config.support_k
+        if k and v.src6 == hoa:
             mover = getattr(self.ike, "move", None)
             if mover is not None:
-                mover(session.ike_sa_id, (str(self.config.address6), 500), (str(hoa), 500))
+                mover(session.ike_sa_id, (str(self.config.address6), 500), (str(bce.hoa), 500))
         self._count("ba-0")
-        self._send(Ba(0, bu.sequence, 0, k=bu.k and self.config.support_k),
-                   self._reply_route(rx, hoa), session.sa_out)  # fmt: skip
+        self._send_ba(v, session.sa_out, 0, v.seq, 0, k=k)
 
-    def _remove_bce(self, hoa: IPv6Address, bce: _Bce, event: type[_state.Input]) -> None:
+    def _remove_bce(self, hoa: int, bce: _Bce, event: type[_state.Input]) -> None:
         active = bce.state in (BceState.ACTIVE, BceState.REVOKING, BceState.SWITCHING)
         self._move(bce, event)
         del self._bce[hoa]
-        for kind in ("life", "bri", "has"):
-            self.timers.cancel((kind, hoa))
+        for kind in (0, _BRI_TIMER, _HAS_TIMER):
+            self.timers.cancel(kind | hoa)
         if active:
             try:
-                self.dataplane.del_binding(hoa)
+                self.dataplane.del_binding(bce.hoa)
             except CacheError:
                 self._count("dataplane-error")
             if bce.ipv4_hoa is not None and self.ipv4_pool is not None:
                 self.ipv4_pool.release(bce.session.owner)
 
-    def _on_lifetime(self, hoa: IPv6Address, bce: _Bce, now: float) -> None:
+    def _on_lifetime(self, hoa: int, bce: _Bce, now: float) -> None:
         was = bce.state
         self._remove_bce(hoa, bce, LifetimeOver)
         if was is not BceState.TOMBSTONE:
-            self._events.append(BindingExpired(hoa))
+            self._events.append(BindingExpired(bce.hoa))
 
     # ---- revocation (RFC 5846)
-    def _route_to(self, hoa: IPv6Address, bce: _Bce) -> _mh.Route:
+    def _route_to(self, bce: _Bce) -> _mh.Route:
+        hoa = bce.hoa
         if bce.udp_peer is not None and self._local4 is not None:
             return _mh.Route(self._local4, bce.udp_peer, self.config.address6, hoa)
         coa = bce.coa
         return _mh.Route(self._local6, (str(coa), 0), self.config.address6, coa, rh2=hoa)  # type: ignore[arg-type]
 
-    def _send_bri(self, hoa: IPv6Address, bce: _Bce) -> None:
+    def _send_bri(self, bce: _Bce) -> None:
         bri = Bri(bce.bri_trigger, bce.bri_seq)
         self._count("bri-sent")
-        self._send(bri, self._route_to(hoa, bce), bce.session.sa_out)
+        self._send(bri, self._route_to(bce), bce.session.sa_out)
 
-    def _on_bri_timer(self, hoa: IPv6Address, bce: _Bce, now: float) -> None:
+    def _on_bri_timer(self, hoa: int, bce: _Bce, now: float) -> None:
         if bce.retries < BRI_MAX_RETRIES:
             bce.retries += 1
-            self._send_bri(hoa, bce)
+            self._send_bri(bce)
             wait = backoff(INIT_MIN_DELAY_BRIS, bce.retries, MAX_BRACK_TIMEOUT)
-            self.timers.set(("bri", hoa), now + wait)
+            self.timers.set(_BRI_TIMER | hoa, now + wait)
             return
         self._finish_revocation(hoa, bce, acknowledged=False, now=now)
 
-    def _finish_revocation(self, hoa: IPv6Address, bce: _Bce, *, acknowledged: bool,
+    def _finish_revocation(self, hoa: int, bce: _Bce, *, acknowledged: bool,
                            now: float) -> None:  # fmt: skip
         session = bce.session
         trigger = bce.bri_trigger
         self._remove_bce(hoa, bce, RevocationDone)
-        self._events.append(BindingRevoked(hoa, trigger, acknowledged))
+        self._events.append(BindingRevoked(bce.hoa, trigger, acknowledged))
         # procedures.md §4.1 step 6: then delete the IKE SA and release HNP / IPv4 HoA.
         self._delete_ike(session.ike_sa_id, now)
 
@@ -735,7 +1009,7 @@ class HomeAgent:
             self._count("unprotected")
             return
         session = self._by_spi[rx.spi]
-        hoa = rx.route.mh_src
+        hoa = int(rx.route.mh_src)
         bce = self._bce.get(hoa)
         # RFC 5846 §6.2.2: only a BRA matching an outstanding BRI, from that UE's SA.
         if (
@@ -749,19 +1023,17 @@ class HomeAgent:
         self._finish_revocation(hoa, bce, acknowledged=bra.status < 128, now=now)
 
     # ---- HA switch (RFC 5142)
-    def _send_has(self, hoa: IPv6Address, bce: _Bce) -> None:
-        lifetime_left = max(0.0, bce.expires)  # advisory only
-        del lifetime_left
+    def _send_has(self, bce: _Bce) -> None:
         self._count("has-sent")
-        self._send(Has(bce.has_addresses), self._route_to(hoa, bce), bce.session.sa_out)
+        self._send(Has(bce.has_addresses), self._route_to(bce), bce.session.sa_out)
 
-    def _on_has_timer(self, hoa: IPv6Address, bce: _Bce, now: float) -> None:
+    def _on_has_timer(self, hoa: int, bce: _Bce, now: float) -> None:
         if bce.state is not BceState.SWITCHING:
             return
         bce.retries += 1
-        self._send_has(hoa, bce)
+        self._send_has(bce)
         wait = backoff(INITIAL_HA_SWITCH_TIMEOUT, bce.retries, MAX_HA_SWITCH_TIMEOUT)
-        self.timers.set(("has", hoa), now + wait)
+        self.timers.set(_HAS_TIMER | hoa, now + wait)
 
     def _on_unknown(self, rx: _mh.Received, now: float) -> None:
         # RFC 6275 §9.2: unknown MH type -> Binding Error status 2 (to the source).
@@ -784,3 +1056,6 @@ class HomeAgent:
         Be: _on_unexpected,
         _mh.Brr: _on_unexpected,
     }
+
+
+_ON_BU = HomeAgent._on_bu

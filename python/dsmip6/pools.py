@@ -22,6 +22,18 @@ class PoolExhausted(Exception):
     """No free entry is left (the HA answers 130 / INTERNAL_ADDRESS_FAILURE / Ack 132)."""
 
 
+def _put(owners: list[Hashable | None], index: int, owner: Hashable) -> None:
+    """Indices are handed out in order (a new one is always ``len(owners)``) or reused."""
+    if index == len(owners):
+        owners.append(owner)
+    else:
+        owners[index] = owner
+
+
+def _get(owners: list[Hashable | None], index: int) -> Hashable | None:
+    return owners[index] if index < len(owners) else None
+
+
 class PrefixPool:
     """``/plen`` prefixes carved from ``aggregate``."""
 
@@ -35,12 +47,13 @@ class PrefixPool:
         self._base = int(aggregate.network_address)
         self._next = 0
         self._free: deque[int] = deque()
-        self._owner_of: dict[int, Hashable] = {}
+        # index -> owner (None: free) as a plain list: one pointer per prefix ever handed out.
+        self._owner_of: list[Hashable | None] = []
         self._by_owner: dict[Hashable, int] = {}
 
     def __len__(self) -> int:
         """Number of assigned prefixes."""
-        return len(self._owner_of)
+        return len(self._by_owner)
 
     def _prefix(self, index: int) -> IPv6Network:
         return IPv6Network((self._base + index * self._step, self.prefix_len))
@@ -56,7 +69,7 @@ class PrefixPool:
                 self._next += 1
             else:
                 raise PoolExhausted(f"no free /{self.prefix_len} left in {self.aggregate}")
-            self._owner_of[index] = owner
+            _put(self._owner_of, index, owner)
             self._by_owner[owner] = index
         return self._prefix(index)
 
@@ -70,7 +83,7 @@ class PrefixPool:
     def owner(self, address: IPv6Address | IPv6Network) -> Hashable | None:
         """Who holds the prefix containing ``address`` (None when unassigned)."""
         index = self._index(address)
-        return None if index is None else self._owner_of.get(index)
+        return None if index is None else _get(self._owner_of, index)
 
     def prefix_of(self, owner: Hashable) -> IPv6Network | None:
         """The prefix ``owner`` holds, if any."""
@@ -81,7 +94,7 @@ class PrefixPool:
         """Give ``owner``'s prefix back (no-op when it holds none)."""
         index = self._by_owner.pop(owner, None)
         if index is not None:
-            del self._owner_of[index]
+            self._owner_of[index] = None
             self._free.append(index)
 
 
@@ -97,11 +110,11 @@ class Ipv4Pool:
         self._size = hosts
         self._next = 0
         self._free: deque[int] = deque()
-        self._owner_of: dict[int, Hashable] = {}
+        self._owner_of: list[Hashable | None] = []
         self._by_owner: dict[Hashable, int] = {}
 
     def __len__(self) -> int:
-        return len(self._owner_of)
+        return len(self._by_owner)
 
     def allocate(self, owner: Hashable) -> IPv4Address:
         """The address of ``owner``, assigning a free one if it has none."""
@@ -114,13 +127,14 @@ class Ipv4Pool:
                 self._next += 1
             else:
                 raise PoolExhausted(f"no free IPv4 HoA left in {self.network}")
-            self._owner_of[index] = owner
+            _put(self._owner_of, index, owner)
             self._by_owner[owner] = index
         return IPv4Address(self._first + index)
 
     def owner(self, address: IPv4Address) -> Hashable | None:
         """Who holds ``address`` (None when unassigned or outside the pool)."""
-        return self._owner_of.get(int(address) - self._first)
+        index = int(address) - self._first
+        return _get(self._owner_of, index) if 0 <= index < self._size else None
 
     def address_of(self, owner: Hashable) -> IPv4Address | None:
         """The address ``owner`` holds, if any."""
@@ -131,5 +145,5 @@ class Ipv4Pool:
         """Give ``owner``'s address back (no-op when it holds none)."""
         index = self._by_owner.pop(owner, None)
         if index is not None:
-            del self._owner_of[index]
+            self._owner_of[index] = None
             self._free.append(index)

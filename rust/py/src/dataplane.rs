@@ -324,6 +324,7 @@ impl PySecurityDatabase {
                     udp_encap,
                     None,
                     None,
+                    false,
                 )?;
                 if !self.inbound.insert(Some(dst), sa) || self.inbound_dst.contains_key(&spi) {
                     return Err(PyCacheError::new_err(format!("SA {spi:#010x}/in exists")));
@@ -349,6 +350,7 @@ impl PySecurityDatabase {
                     udp_encap,
                     ts,
                     td,
+                    false,
                 )?;
                 let any = |a: IpAddr| (a, 0u8);
                 let host = |a: IpAddr| (a, if a.is_ipv6() { 128u8 } else { 32 });

@@ -51,6 +51,7 @@ pub(crate) fn build_sa(
     udp_encap: Option<(u16, u16)>,
     tunnel_src: Option<IpAddr>,
     tunnel_dst: Option<IpAddr>,
+    compact: bool,
 ) -> PyResult<Sa> {
     let tunnel = match (tunnel_src, tunnel_dst) {
         (Some(s), Some(d)) => Some((s, d)),
@@ -61,7 +62,7 @@ pub(crate) fn build_sa(
             ))
         }
     };
-    Sa::new(&SaConfig {
+    let cfg = SaConfig {
         spi,
         mode: parse_mode(mode)?,
         algorithm: parse_algorithm(algorithm)?,
@@ -70,7 +71,12 @@ pub(crate) fn build_sa(
         esn,
         udp_encap,
         tunnel,
-    })
+    };
+    if compact {
+        Sa::new_compact(&cfg)
+    } else {
+        Sa::new(&cfg)
+    }
     .map_err(esp_error)
 }
 
@@ -105,7 +111,7 @@ impl PySecurityAssociation {
 #[pymethods]
 impl PySecurityAssociation {
     #[new]
-    #[pyo3(signature = (spi, mode, algorithm, key, integrity_key=None, esn=false, udp_encap=None, tunnel_src=None, tunnel_dst=None, *, initial_sequence=0))]
+    #[pyo3(signature = (spi, mode, algorithm, key, integrity_key=None, esn=false, udp_encap=None, tunnel_src=None, tunnel_dst=None, *, initial_sequence=0, compact=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         spi: u32,
@@ -118,6 +124,7 @@ impl PySecurityAssociation {
         tunnel_src: Option<IpAddr>,
         tunnel_dst: Option<IpAddr>,
         initial_sequence: u64,
+        compact: bool,
     ) -> PyResult<Self> {
         let mut sa = build_sa(
             spi,
@@ -129,6 +136,7 @@ impl PySecurityAssociation {
             udp_encap,
             tunnel_src,
             tunnel_dst,
+            compact,
         )?;
         sa.set_seq_out(initial_sequence);
         Ok(Self {

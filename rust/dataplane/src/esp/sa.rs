@@ -157,12 +157,67 @@ enum CbcKey {
     A256(aes::Aes256),
 }
 
-// The AEAD key schedule stays inline: one Cipher per SA, read on every packet.
-#[allow(clippy::large_enum_variant)]
+/// Longest AEAD key (AES-256-GCM, ChaCha20-Poly1305).
+const AEAD_MAX_KEY: usize = 32;
+
+/// An AEAD key: expanded once at construction (the default; ring's key schedule and GHASH
+/// table, ~550 octets, read on every packet), or kept raw and expanded for each packet
+/// ([`Sa::new_compact`]: ~40 octets; expansion costs well under a microsecond, right for SAs
+/// that carry a few packets per minute such as the HA's per-UE Mobility Header SAs).
+enum AeadKey {
+    Expanded(Box<aead::LessSafeKey>),
+    Raw {
+        alg: &'static aead::Algorithm,
+        key: [u8; AEAD_MAX_KEY],
+    },
+}
+
+impl AeadKey {
+    fn expand(alg: &'static aead::Algorithm, key: &[u8]) -> Result<aead::LessSafeKey, EspError> {
+        let unbound = aead::UnboundKey::new(alg, key)
+            .map_err(|_| EspError::InvalidConfig("AEAD key rejected"))?;
+        Ok(aead::LessSafeKey::new(unbound))
+    }
+
+    fn seal(
+        &self,
+        nonce: aead::Nonce,
+        aad: aead::Aad<&[u8]>,
+        in_out: &mut [u8],
+    ) -> Result<aead::Tag, EspError> {
+        let seal = |k: &aead::LessSafeKey| {
+            k.seal_in_place_separate_tag(nonce, aad, in_out)
+                .map_err(|_| EspError::TooBig)
+        };
+        match self {
+            Self::Expanded(k) => seal(k),
+            Self::Raw { alg, key } => seal(&Self::expand(alg, &key[..alg.key_len()])?),
+        }
+    }
+
+    fn open<'io>(
+        &self,
+        nonce: aead::Nonce,
+        aad: aead::Aad<&[u8]>,
+        in_out: &'io mut [u8],
+    ) -> Result<&'io mut [u8], EspError> {
+        let open = |k: &aead::LessSafeKey, io: &'io mut [u8]| {
+            k.open_in_place(nonce, aad, io)
+                .map_err(|_| EspError::IntegrityCheckFailed)
+        };
+        match self {
+            Self::Expanded(k) => open(k, in_out),
+            Self::Raw { alg, key } => open(&Self::expand(alg, &key[..alg.key_len()])?, in_out),
+        }
+    }
+}
+
+// The CBC and HMAC keys stay inline; the AEAD key schedule is boxed (or raw, compact SAs),
+// so an SA is a few hundred octets whatever its algorithm.
 enum Cipher {
-    /// AES-GCM or ChaCha20-Poly1305: key schedule + salt.
+    /// AES-GCM or ChaCha20-Poly1305: key (schedule) + salt.
     Aead {
-        key: aead::LessSafeKey,
+        key: AeadKey,
         salt: [u8; SALT],
     },
     /// AES-CBC, its IV generator and the HMAC key. IVs (RFC 4303 §3.3.2 / RFC 3602 §2.4 want
@@ -172,10 +227,10 @@ enum Cipher {
     Cbc {
         key: Box<CbcKey>,
         iv_key: Box<aes::Aes128>,
-        mac: hmac::Key,
+        mac: Box<hmac::Key>,
     },
     Null {
-        mac: Option<hmac::Key>,
+        mac: Option<Box<hmac::Key>>,
     },
 }
 
@@ -262,31 +317,37 @@ impl core::fmt::Debug for Sa {
     }
 }
 
-fn hmac_key(integrity_key: Option<&[u8]>) -> Result<Option<hmac::Key>, EspError> {
+fn hmac_key(integrity_key: Option<&[u8]>) -> Result<Option<Box<hmac::Key>>, EspError> {
     match integrity_key {
         None => Ok(None),
-        Some(k) if k.len() == HMAC_SHA256_KEY => Ok(Some(hmac::Key::new(hmac::HMAC_SHA256, k))),
+        Some(k) if k.len() == HMAC_SHA256_KEY => {
+            Ok(Some(Box::new(hmac::Key::new(hmac::HMAC_SHA256, k))))
+        }
         Some(_) => Err(EspError::InvalidConfig(
             "HMAC-SHA-256-128 needs a 32-octet integrity key",
         )),
     }
 }
 
-fn aead_key(alg: &'static aead::Algorithm, key: &[u8]) -> Result<Cipher, EspError> {
+fn aead_key(alg: &'static aead::Algorithm, key: &[u8], compact: bool) -> Result<Cipher, EspError> {
     let klen = alg.key_len();
-    if key.len() != klen + SALT {
+    if key.len() != klen + SALT || klen > AEAD_MAX_KEY {
         return Err(EspError::InvalidConfig(
             "AEAD key must be the cipher key followed by a 4-octet salt",
         ));
     }
-    let unbound = aead::UnboundKey::new(alg, &key[..klen])
-        .map_err(|_| EspError::InvalidConfig("AEAD key rejected"))?;
+    // Expanded in both cases: a bad key is refused here, never at the first packet.
+    let expanded = AeadKey::expand(alg, &key[..klen])?;
     let mut salt = [0; SALT];
     salt.copy_from_slice(&key[klen..]);
-    Ok(Cipher::Aead {
-        key: aead::LessSafeKey::new(unbound),
-        salt,
-    })
+    let key = if compact {
+        let mut raw = [0; AEAD_MAX_KEY];
+        raw[..klen].copy_from_slice(&key[..klen]);
+        AeadKey::Raw { alg, key: raw }
+    } else {
+        AeadKey::Expanded(Box::new(expanded))
+    };
+    Ok(Cipher::Aead { key, salt })
 }
 
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
@@ -300,6 +361,20 @@ impl Sa {
     /// [`EspError::InvalidConfig`] for a zero SPI, wrong key lengths, a missing or superfluous
     /// integrity key, tunnel mode without same-family outer addresses, or an OS random failure.
     pub fn new(cfg: &SaConfig<'_>) -> Result<Self, EspError> {
+        Self::build(cfg, false)
+    }
+
+    /// Build an SA that keeps an AEAD key raw and expands it for each packet: the same
+    /// packets, the same checks, a few hundred octets less per SA (see [`AeadKey`]). For the
+    /// other algorithms this is [`Sa::new`].
+    ///
+    /// # Errors
+    /// As [`Sa::new`].
+    pub fn new_compact(cfg: &SaConfig<'_>) -> Result<Self, EspError> {
+        Self::build(cfg, true)
+    }
+
+    fn build(cfg: &SaConfig<'_>, compact: bool) -> Result<Self, EspError> {
         if cfg.spi == 0 {
             return Err(EspError::InvalidConfig("SPI 0 is reserved (RFC 4303 §2.1)"));
         }
@@ -313,9 +388,11 @@ impl Sa {
             }
         };
         let cipher = match cfg.algorithm {
-            Algorithm::AesGcm128 => aead_only(aead_key(&aead::AES_128_GCM, cfg.key)?)?,
-            Algorithm::AesGcm256 => aead_only(aead_key(&aead::AES_256_GCM, cfg.key)?)?,
-            Algorithm::ChaCha20Poly1305 => aead_only(aead_key(&aead::CHACHA20_POLY1305, cfg.key)?)?,
+            Algorithm::AesGcm128 => aead_only(aead_key(&aead::AES_128_GCM, cfg.key, compact)?)?,
+            Algorithm::AesGcm256 => aead_only(aead_key(&aead::AES_256_GCM, cfg.key, compact)?)?,
+            Algorithm::ChaCha20Poly1305 => {
+                aead_only(aead_key(&aead::CHACHA20_POLY1305, cfg.key, compact)?)?
+            }
             Algorithm::AesCbcHmacSha256 => {
                 let key = match cfg.key.len() {
                     16 => CbcKey::A128(
@@ -583,13 +660,11 @@ impl Sa {
                 let iv = seq.to_be_bytes();
                 out[iv_off..ct_off].copy_from_slice(&iv);
                 let nonce = aead_nonce(salt, &iv);
-                let tag = key
-                    .seal_in_place_separate_tag(
-                        nonce,
-                        aead::Aad::from(&aad[..aad_len]),
-                        &mut out[ct_off..ct_end],
-                    )
-                    .map_err(|_| EspError::TooBig)?;
+                let tag = key.seal(
+                    nonce,
+                    aead::Aad::from(&aad[..aad_len]),
+                    &mut out[ct_off..ct_end],
+                )?;
                 out[ct_end..ct_end + ICV_LEN].copy_from_slice(tag.as_ref());
             }
             Cipher::Cbc { key, iv_key, mac } => {
@@ -722,12 +797,11 @@ impl Sa {
                 let mut iv = [0u8; AEAD_IV];
                 iv.copy_from_slice(&packet[ct_off - AEAD_IV..ct_off]);
                 let nonce = aead_nonce(salt, &iv);
-                key.open_in_place(
+                key.open(
                     nonce,
                     aead::Aad::from(&aad[..aad_len]),
                     &mut out[ct_off..packet.len()],
-                )
-                .map_err(|_| EspError::IntegrityCheckFailed)?
+                )?
                 .len()
             }
             Cipher::Cbc { key, mac, .. } => {
@@ -882,7 +956,7 @@ pub(crate) fn esp_aead_wire(
     iv: &[u8; AEAD_IV],
     plaintext_with_trailer: &[u8],
 ) -> Vec<u8> {
-    let Ok(Cipher::Aead { key, salt }) = aead_key(alg, keymat) else {
+    let Ok(Cipher::Aead { key, salt }) = aead_key(alg, keymat, false) else {
         panic!("bad test key");
     };
     let mut wire = Vec::new();
@@ -892,7 +966,7 @@ pub(crate) fn esp_aead_wire(
     let mut body = plaintext_with_trailer.to_vec();
     let (aad, n) = esp_aad(spi, seq, esn);
     let tag = key
-        .seal_in_place_separate_tag(aead_nonce(&salt, iv), aead::Aad::from(&aad[..n]), &mut body)
+        .seal(aead_nonce(&salt, iv), aead::Aad::from(&aad[..n]), &mut body)
         .unwrap();
     wire.extend_from_slice(&body);
     wire.extend_from_slice(tag.as_ref());
