@@ -305,7 +305,7 @@ class IkeSa:
         src: Address,
         dst: Address,
         now: float,
-        make_tasks: Callable[[Message], list[Task] | None],
+        make_tasks: Callable[[IkeSa, Message], list[Task] | None],
     ) -> None:
         if header.response and header.initiator == self.original_initiator:
             return  # a "response" claiming our own role: not for us
