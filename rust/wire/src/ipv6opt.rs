@@ -141,7 +141,7 @@ pub struct Ipv6OptionsIter<'a> {
 
 impl<'a> Iterator for Ipv6OptionsIter<'a> {
     type Item = Result<(usize, Ipv6OptionRepr<'a>)>;
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let raw = match self.inner.next()? {
             Ok(r) => r,
@@ -191,7 +191,7 @@ impl<'a> DestOptsRepr<'a> {
 
     /// [`parse`](Self::parse), also returning the Home Address option's address found while
     /// validating (saves a second walk over the options).
-    #[inline]
+    #[inline(always)]
     pub fn parse_with_home_address(
         h: &DestOptsHeader<&'a [u8]>,
     ) -> Result<(DestOptsRepr<'a>, Option<Ipv6Addr>)> {

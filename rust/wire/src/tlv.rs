@@ -27,11 +27,7 @@ pub struct TlvIter<'a> {
 
 impl<'a> TlvIter<'a> {
     pub fn new(area: &'a [u8], base: usize) -> Self {
-        TlvIter {
-            area,
-            pos: 0,
-            base,
-        }
+        TlvIter { area, pos: 0, base }
     }
 }
 
