@@ -720,24 +720,18 @@ impl Validate for BindingUpdate {
 impl BindingUpdate {
     fn flags(&self) -> u16 {
         use bu_flags::*;
-        let mut w = u16::from(self.reserved) & RESERVED;
-        for (on, bit) in [
-            (self.a, A),
-            (self.h, H),
-            (self.l, L),
-            (self.k, K),
-            (self.m, M),
-            (self.r, R),
-            (self.p, P),
-            (self.f, F),
-            (self.t, T),
-            (self.o, O),
-        ] {
-            if on {
-                w |= bit;
-            }
-        }
-        w
+        let bit = |on: bool, b: u16| if on { b } else { 0 };
+        (u16::from(self.reserved) & RESERVED)
+            | bit(self.a, A)
+            | bit(self.h, H)
+            | bit(self.l, L)
+            | bit(self.k, K)
+            | bit(self.m, M)
+            | bit(self.r, R)
+            | bit(self.p, P)
+            | bit(self.f, F)
+            | bit(self.t, T)
+            | bit(self.o, O)
     }
 }
 

@@ -231,10 +231,15 @@ impl<'a> DestOptsRepr<'a> {
 
     /// The Home Address option's address, if present.
     pub fn home_address(&self) -> Option<Ipv6Addr> {
-        self.options().find_map(|o| match o {
+        let hao = |o: Ipv6OptionRepr| match o {
             Ipv6OptionRepr::HomeAddress(a) => Some(a),
             _ => None,
-        })
+        };
+        match self.options {
+            // A list (build): no need to go through the wire walk.
+            Ipv6Options::List(l) => l.iter().copied().find_map(hao),
+            Ipv6Options::Raw(_) => self.options().find_map(hao),
+        }
     }
 
     /// Octets of the options area once laid out (without the final padding).
