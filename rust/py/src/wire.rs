@@ -1753,7 +1753,10 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
 #[pyfunction]
 fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     let objs: SmallVec<[Bound<'py, PyAny>; 4]> = match layers.cast::<PyList>() {
-        Ok(l) => l.iter().collect(),
+        // By index: the list iterator asks for the list's length again at every step.
+        Ok(l) => (0..l.len())
+            .map(|i| l.get_item(i))
+            .collect::<PyResult<_>>()?,
         Err(_) => layers.try_iter()?.collect::<PyResult<_>>()?,
     };
     let mut v: SmallVec<[PyLayer<'_>; 4]> = SmallVec::new();
