@@ -151,7 +151,17 @@ class Proposal:
         return [t for t in self.transforms if t.type == ttype]
 
 
+_TRANSFORMS_SEEN: dict[tuple[bytes, int], tuple[Transform, ...]] = {}
+"""Decoded transform lists by their octets: peers of one deployment send the same few proposals,
+and the ``Transform`` values are never mutated, so one decode serves every later message. Only
+successful decodes are kept (errors keep their offsets); cleared when 256 are held."""
+
+
 def _decode_transforms(data: bytes, count: int, base: int) -> tuple[Transform, ...]:
+    key = (data, count)
+    hit = _TRANSFORMS_SEEN.get(key)
+    if hit is not None:
+        return hit
     out: list[Transform] = []
     off = 0
     last = 3
@@ -179,7 +189,11 @@ def _decode_transforms(data: bytes, count: int, base: int) -> tuple[Transform, .
         off += length
     if len(out) != count or off != len(data):
         raise MalformedPacket("transform count/length mismatch", base, "bad-length")
-    return tuple(out)
+    result = tuple(out)
+    if len(_TRANSFORMS_SEEN) >= 256:  # a handful of distinct proposals in practice
+        _TRANSFORMS_SEEN.clear()
+    _TRANSFORMS_SEEN[key] = result
+    return result
 
 
 @_value
