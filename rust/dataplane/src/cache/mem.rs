@@ -158,3 +158,75 @@ pub(super) fn prefetch<T>(r: &T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = r;
 }
+
+/// The 16 lanes of a bucket line (four aligned 16-octet loads), as the hardware reads them.
+///
+/// The line is shared with a writer that stores its lanes atomically; the loads run in
+/// inline assembly, so they are hardware reads outside the language's data-race rules, and
+/// x86 reads every naturally aligned 4-octet lane of an aligned SSE load in one access: each
+/// lane is a value some writer stored (as a relaxed atomic load would give).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn load_line(l: &Line<[AtomicU32; 16]>) -> [core::arch::x86_64::__m128i; 4] {
+    use core::arch::x86_64::__m128i;
+    let (a, b, c, d): (__m128i, __m128i, __m128i, __m128i);
+    // SAFETY: `l` is a live, 64-octet aligned line of 64 octets; the four MOVDQA read inside
+    // it only, write nothing (no stack, flags kept).
+    unsafe {
+        core::arch::asm!(
+            "movdqa {a}, xmmword ptr [{p}]",
+            "movdqa {b}, xmmword ptr [{p} + 16]",
+            "movdqa {c}, xmmword ptr [{p} + 32]",
+            "movdqa {d}, xmmword ptr [{p} + 48]",
+            p = in(reg) (l as *const Line<[AtomicU32; 16]>),
+            a = out(xmm_reg) a,
+            b = out(xmm_reg) b,
+            c = out(xmm_reg) c,
+            d = out(xmm_reg) d,
+            options(nostack, preserves_flags, readonly),
+        );
+    }
+    [a, b, c, d]
+}
+
+/// Which of lanes 0..15 of a bucket line are non-zero with `lane & hi_mask == tag` (bit `i`
+/// for lane `i`), and lane 15 (the overflow count), from one read of the line.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unused_unsafe)]
+pub(super) fn scan_line(l: &Line<[AtomicU32; 16]>, hi_mask: u32, tag: u32) -> (u32, u32) {
+    use core::arch::x86_64::{
+        _mm_and_si128, _mm_andnot_si128, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_cvtsi128_si32,
+        _mm_movemask_ps, _mm_set1_epi32, _mm_setzero_si128, _mm_shuffle_epi32,
+    };
+    let lanes = load_line(l);
+    // SAFETY: SSE2 register-only intrinsics; SSE2 is part of the x86_64 baseline.
+    unsafe {
+        let m = _mm_set1_epi32(hi_mask as i32);
+        let t = _mm_set1_epi32(tag as i32);
+        let z = _mm_setzero_si128();
+        let mut bits = 0u32;
+        for (i, v) in lanes.iter().enumerate() {
+            let hit = _mm_andnot_si128(
+                _mm_cmpeq_epi32(*v, z),
+                _mm_cmpeq_epi32(_mm_and_si128(*v, m), t),
+            );
+            bits |= (_mm_movemask_ps(_mm_castsi128_ps(hit)) as u32) << (4 * i);
+        }
+        let overflow = _mm_cvtsi128_si32(_mm_shuffle_epi32::<0xff>(lanes[3])) as u32;
+        (bits & 0x7fff, overflow)
+    }
+}
+
+/// Portable version of the x86_64 lane scan (relaxed atomic loads).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub(super) fn scan_line(l: &Line<[AtomicU32; 16]>, hi_mask: u32, tag: u32) -> (u32, u32) {
+    use core::sync::atomic::Ordering;
+    let mut bits = 0u32;
+    for (i, s) in l.0[..15].iter().enumerate() {
+        let v = s.load(Ordering::Relaxed);
+        bits |= u32::from(v != 0 && v & hi_mask == tag) << i;
+    }
+    (bits, l.0[15].load(Ordering::Relaxed))
+}

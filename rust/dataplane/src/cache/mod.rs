@@ -351,6 +351,24 @@ fn keys_of(b: &Binding) -> [Option<Key>; 5] {
     ]
 }
 
+/// Whether record words `w` are a live binding owning `k` (the common keys checked on the
+/// raw words, without decoding).
+#[inline]
+fn owns(k: Key, w: &[u64; 8]) -> bool {
+    if (w[5] >> META_SHIFT) & M_LIVE == 0 {
+        return false;
+    }
+    let hoa = (u128::from(w[0]) << 64) | u128::from(w[1]);
+    let plen = w[4] as u8;
+    match k {
+        Key::Hoa(a) => hoa == a,
+        Key::P64(p) => plen == 64 && w[0] == p,
+        Key::Pfx(p, len) => plen == len && mask128(hoa, len) == p,
+        Key::V4(a) => (w[5] >> META_SHIFT) & M_V4HOA != 0 && (w[6] >> 32) as u32 == a,
+        Key::In(..) => decode(w).is_some_and(|b| k.owned_by(&b)),
+    }
+}
+
 #[inline]
 fn fold(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
@@ -413,7 +431,7 @@ impl BindingCache<()> {
 }
 
 /// How many lookups a batch call keeps in flight (prefetched ahead).
-const BATCH: usize = 16;
+const BATCH: usize = 32;
 
 impl<T> BindingCache<T> {
     #[must_use]
@@ -532,49 +550,67 @@ impl<T> BindingCache<T> {
         );
     }
 
-    /// The live record owning `k` and its binding (lock-free).
+    /// The live record owning `k`: its id and words (lock-free).
     #[inline]
-    fn find(&self, k: Key) -> Option<(u32, Binding)> {
+    fn find_raw(&self, k: Key) -> Option<(u32, [u64; 8])> {
         self.tables[k.table()].find(self.hash(k), |id| {
-            let b = decode(&self.load(id)?)?;
-            k.owned_by(&b).then_some((id, b))
+            let w = self.load(id)?;
+            owns(k, &w).then_some((id, w))
         })
     }
 
+    /// The live record owning `k` and its binding (lock-free).
+    #[inline]
+    fn find(&self, k: Key) -> Option<(u32, Binding)> {
+        let (id, w) = self.find_raw(k)?;
+        Some((id, decode(&w)?))
+    }
+
     /// The binding owning `k` with its payload, under the payload stripe's read lock (so the
-    /// record cannot change while `f` runs).
-    fn with_payload<R>(&self, k: Key, f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
+    /// record cannot change while `f` runs). `first`: the record a lock-free probe found.
+    fn with_payload<R>(
+        &self,
+        k: Key,
+        first: Option<u32>,
+        f: impl FnOnce(&Binding, &T) -> R,
+    ) -> Option<R> {
+        let mut id = match first {
+            Some(id) => id,
+            None => self.find_raw(k)?.0,
+        };
         for _ in 0..8 {
-            let (id, _) = self.find(k)?;
-            let stripe = self.payload[id as usize % PAYLOAD_STRIPES]
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            let Some(b) = self.load(id).as_ref().and_then(decode) else {
-                continue;
-            };
-            if !k.owned_by(&b) {
-                continue;
-            }
-            if let Some(p) = stripe
-                .get(id as usize / PAYLOAD_STRIPES)
-                .and_then(Option::as_ref)
             {
-                return Some(f(&b, p));
+                let stripe = self.payload[id as usize % PAYLOAD_STRIPES]
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let b = self
+                    .load(id)
+                    .filter(|w| owns(k, w))
+                    .as_ref()
+                    .and_then(decode);
+                let p = stripe
+                    .get(id as usize / PAYLOAD_STRIPES)
+                    .and_then(Option::as_ref);
+                if let (Some(b), Some(p)) = (b, p) {
+                    return Some(f(&b, p));
+                }
             }
+            // A writer replaced or freed the record meanwhile: probe again.
+            id = self.find_raw(k)?.0;
         }
         None
     }
 
     /// Longest-prefix match over the prefix lengths in use, longest first.
-    fn lpm(&self, a: u128) -> Option<(Key, Binding)> {
+    fn lpm(&self, a: u128) -> Option<(Key, u32, [u64; 8])> {
         for word in (0..3).rev() {
             let mut bits = self.prefix_lengths[word].load(Ordering::Acquire);
             while bits != 0 {
                 let top = 63 - bits.leading_zeros();
                 bits &= !(1u64 << top);
                 let k = prefix_key(a, (word * 64) as u8 + top as u8);
-                if let Some((_, b)) = self.find(k) {
-                    return Some((k, b));
+                if let Some((id, w)) = self.find_raw(k) {
+                    return Some((k, id, w));
                 }
             }
         }
@@ -593,6 +629,13 @@ impl<T> BindingCache<T> {
 
     fn lock_writer(&self) -> std::sync::MutexGuard<'_, WriterState> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writer: start fetching the home buckets of `keys` together (their probes follow).
+    fn prefetch_keys(&self, keys: &[Option<Key>]) {
+        for k in keys.iter().flatten() {
+            self.tables[k.table()].prefetch(self.hash(*k));
+        }
     }
 
     /// Writer: a fresh record id (oldest freed first), or None when 2^26 are in use.
@@ -680,6 +723,7 @@ impl<T> BindingCache<T> {
         Self::validate(&b)?;
         let mut w = self.lock_writer();
         let keys = keys_of(&b);
+        self.prefetch_keys(&keys);
         if self.find(Key::Hoa(u128::from(b.home_address))).is_some() {
             return Err(CacheError::Exists);
         }
@@ -711,10 +755,11 @@ impl<T> BindingCache<T> {
     pub fn update_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
         Self::validate(&b)?;
         let mut w = self.lock_writer();
+        let keys = keys_of(&b);
+        self.prefetch_keys(&keys);
         let (old_id, old) = self
             .find(Key::Hoa(u128::from(b.home_address)))
             .ok_or(CacheError::NotFound)?;
-        let keys = keys_of(&b);
         let old_keys = keys_of(&old);
         let taken = |k: Key| self.find(k).is_some_and(|(id, _)| id != old_id);
         if keys[1..].iter().flatten().any(|&k| taken(k)) {
@@ -821,22 +866,22 @@ impl<T> BindingCache<T> {
     /// Call `f` on the binding of exactly this home address and its payload.
     #[inline]
     pub fn get_with<R>(&self, hoa: Ipv6Addr, f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
-        self.with_payload(Key::Hoa(u128::from(hoa)), f)
+        self.with_payload(Key::Hoa(u128::from(hoa)), None, f)
     }
 
     /// [`Self::lookup_v6`] with a closure over the binding and payload.
     pub fn lookup_v6_with<R>(&self, dst: Ipv6Addr, f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
         let a = u128::from(dst);
-        let k = match self.find(Key::Hoa(a)) {
-            Some(_) => Key::Hoa(a),
-            None => self.lpm(a)?.0,
+        let (k, id) = match self.find_raw(Key::Hoa(a)) {
+            Some((id, _)) => (Key::Hoa(a), id),
+            None => self.lpm(a).map(|(k, id, _)| (k, id))?,
         };
-        self.with_payload(k, f)
+        self.with_payload(k, Some(id), f)
     }
 
     /// [`Self::lookup_v4`] with a closure over the binding and payload.
     pub fn lookup_v4_with<R>(&self, dst: Ipv4Addr, f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
-        self.with_payload(Key::V4(u32::from(dst)), f)
+        self.with_payload(Key::V4(u32::from(dst)), None, f)
     }
 
     /// [`Self::lookup_inbound`] with a closure over the binding and payload.
@@ -846,7 +891,7 @@ impl<T> BindingCache<T> {
         key: InboundKey,
         f: impl FnOnce(&Binding, &T) -> R,
     ) -> Option<R> {
-        self.with_payload(inbound_key(src, key), f)
+        self.with_payload(inbound_key(src, key), None, f)
     }
 
     /// Call `f` on every binding and payload, one payload stripe at a time (read-locked).
@@ -869,10 +914,11 @@ impl<T> BindingCache<T> {
     #[inline]
     pub fn lookup_v6(&self, dst: Ipv6Addr) -> Option<Binding> {
         let a = u128::from(dst);
-        match self.find(Key::Hoa(a)) {
-            Some((_, b)) => Some(b),
-            None => self.lpm(a).map(|(_, b)| b),
-        }
+        let w = match self.find_raw(Key::Hoa(a)) {
+            Some((_, w)) => w,
+            None => self.lpm(a)?.2,
+        };
+        decode(&w)
     }
 
     /// Outbound lookup of an IPv4 destination (IPv4 home address).
@@ -889,56 +935,71 @@ impl<T> BindingCache<T> {
         self.find(inbound_key(src, key)).map(|(_, b)| b)
     }
 
-    /// The first candidate record of `k` without checking it (batch prefetch stage).
+    /// The first candidate record of `h` in table `t` without checking it (batch stage);
+    /// None is a conclusive miss.
     #[inline]
-    fn candidate(&self, k: Key, h: u64) -> Option<u32> {
-        self.tables[k.table()].find(h, Some)
+    fn candidate(&self, t: usize, h: u64) -> Option<u32> {
+        self.tables[t].find(h, Some)
     }
 
     /// Exact-HoA lookups of many addresses (the forwarding engine's batches): the index
     /// lines of [`BATCH`] keys are prefetched together, then their records, so the memory
     /// latencies overlap. `out` receives one answer per address, in order.
     pub fn get_batch(&self, hoas: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
-        self.batch(hoas, out, |a| self.get(a));
+        self.batch(hoas, out, false);
     }
 
-    /// [`Self::lookup_v6`] over many destinations (prefetching as [`Self::get_batch`]; a
-    /// destination that is not a HoA falls back to the longest-prefix match).
+    /// [`Self::lookup_v6`] over many destinations (prefetching as [`Self::get_batch`], with
+    /// the /64 prefix index probed in the same pass; other prefix lengths take the
+    /// single-lookup path).
     pub fn lookup_v6_batch(&self, dsts: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
-        self.batch(dsts, out, |a| self.lookup_v6(a));
+        self.batch(dsts, out, true);
     }
 
-    fn batch(
-        &self,
-        addrs: &[Ipv6Addr],
-        out: &mut Vec<Option<Binding>>,
-        slow: impl Fn(Ipv6Addr) -> Option<Binding>,
-    ) {
+    fn batch(&self, addrs: &[Ipv6Addr], out: &mut Vec<Option<Binding>>, lpm: bool) {
         out.reserve(addrs.len());
+        let lengths = [0, 1, 2].map(|i| self.prefix_lengths[i].load(Ordering::Acquire));
+        // /64 prefixes in use (length 64 is bit 0 of word 1), and other lengths (then a /64
+        // miss is not final).
+        let p64 = lpm && lengths[1] & 1 != 0;
+        let others = lengths[0] != 0 || lengths[1] & !1 != 0 || lengths[2] != 0;
         for chunk in addrs.chunks(BATCH) {
-            let mut hs = [0u64; BATCH];
+            let mut hs = [(0u64, 0u64); BATCH];
             for (h, a) in hs.iter_mut().zip(chunk) {
-                *h = self.hash(Key::Hoa(u128::from(*a)));
-                self.tables[0].prefetch(*h);
+                let a = u128::from(*a);
+                h.0 = self.hash(Key::Hoa(a));
+                self.tables[0].prefetch(h.0);
+                if lpm && p64 {
+                    h.1 = self.hash(Key::P64((a >> 64) as u64));
+                    self.tables[1].prefetch(h.1);
+                }
             }
-            let mut cand = [None; BATCH];
+            let mut cand = [(None, Key::Hoa(0)); BATCH];
             for ((c, h), a) in cand.iter_mut().zip(&hs).zip(chunk) {
-                *c = self.candidate(Key::Hoa(u128::from(*a)), *h);
-                if let Some(r) = c.and_then(|id| self.rec(id)) {
+                let a = u128::from(*a);
+                *c = match self.candidate(0, h.0) {
+                    Some(id) => (Some(id), Key::Hoa(a)),
+                    None if lpm && p64 => (self.candidate(1, h.1), Key::P64((a >> 64) as u64)),
+                    None => (None, Key::Hoa(a)),
+                };
+                if let Some(r) = c.0.and_then(|id| self.rec(id)) {
                     prefetch(r);
                 }
             }
-            for (c, a) in cand.iter().zip(chunk) {
-                let k = Key::Hoa(u128::from(*a));
-                let hit = c
+            for ((id, k), a) in cand.iter().zip(chunk) {
+                let hit = id
                     .and_then(|id| self.load(id))
+                    .filter(|w| owns(*k, w))
                     .as_ref()
-                    .and_then(decode)
-                    .filter(|b| k.owned_by(b));
+                    .and_then(decode);
+                let conclusive = id.is_none()
+                    && (!lpm || (!p64 && !others) || (matches!(k, Key::P64(_)) && !others));
                 out.push(match hit {
                     Some(b) => Some(b),
-                    // A miss, a false tag match or a racing writer: the full path.
-                    None => slow(*a),
+                    None if conclusive => None,
+                    // A false tag match, a racing writer, or more prefix lengths to try.
+                    None if lpm => self.lookup_v6(*a),
+                    None => self.get(*a),
                 });
             }
         }

@@ -21,7 +21,7 @@
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use super::mem::{prefetch, Line, Region};
+use super::mem::{prefetch, scan_line, Line, Region};
 
 const SLOTS: usize = 15;
 
@@ -191,8 +191,12 @@ impl Table {
             let Some(bucket) = b.get(i) else {
                 break;
             };
-            for s in &bucket.0[..SLOTS] {
-                let v = s.load(Ordering::Acquire);
+            let (mut bits, overflow) = scan_line(bucket, !id_mask, tag);
+            while bits != 0 {
+                let j = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                // Re-read the lane as an atomic (acquire: the record it names is published).
+                let v = bucket.0[j].load(Ordering::Acquire);
                 if v != 0 && v & !id_mask == tag {
                     if let Some(r) = check((v & id_mask) - 1) {
                         return (Some(r), saw);
@@ -200,7 +204,7 @@ impl Table {
                     saw = true;
                 }
             }
-            if bucket.0[SLOTS].load(Ordering::Acquire) == 0 {
+            if overflow == 0 {
                 break;
             }
             i = next(i, b.len());
