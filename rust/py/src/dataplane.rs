@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Mutex;
 
 use dsmip6_dataplane::addr::parse_v6_hex;
 use dsmip6_dataplane::cache::{Binding, BindingCache, CareOf, Encapsulation, InboundKey, Instant};
@@ -21,32 +22,80 @@ use crate::esp::build_sa;
 static IPV6_ADDRESS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static IPV4_ADDRESS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-/// An address given as `ipaddress.IPv6Address`/`IPv4Address` (fast path: their `_ip` int),
-/// `str`, 16- or 4-octet `bytes`, or `int` (IPv6).
+/// Addresses already converted, by the identity of the immutable object they came from
+/// (exact `str`, or the `int` behind an `ipaddress` object or given as such): what the
+/// object's hash cache is to a `dict`. Each slot keeps its object alive, so an identity can
+/// never be recycled while it is remembered. Direct-mapped, 4096 slots, process-wide.
+type MemoSlot = Option<(Py<PyAny>, IpAddr)>;
+static ADDR_MEMO: Mutex<Vec<MemoSlot>> = Mutex::new(Vec::new());
+const MEMO_SLOTS: usize = 4096;
+
+fn memo_slot(obj: &Bound<'_, PyAny>) -> usize {
+    let p = obj.as_ptr() as usize;
+    ((p >> 4) ^ (p >> 16)) & (MEMO_SLOTS - 1)
+}
+
+fn memo_get(obj: &Bound<'_, PyAny>) -> Option<IpAddr> {
+    let m = ADDR_MEMO.lock().ok()?;
+    let (o, a) = m.get(memo_slot(obj))?.as_ref()?;
+    o.is(obj).then_some(*a)
+}
+
+fn memo_put(obj: &Bound<'_, PyAny>, a: IpAddr) {
+    let old = {
+        let Ok(mut m) = ADDR_MEMO.lock() else {
+            return;
+        };
+        if m.is_empty() {
+            m.resize_with(MEMO_SLOTS, || None);
+        }
+        m.get_mut(memo_slot(obj))
+            .and_then(|s| s.replace((obj.clone().unbind(), a)))
+    };
+    drop(old); // the evicted object is released outside the lock
+}
+
+/// An `int` as an IPv6 address (memoised by identity).
+fn int_addr(i: &Bound<'_, PyAny>) -> PyResult<IpAddr> {
+    let exact = i.is_exact_instance_of::<PyInt>();
+    if exact {
+        if let Some(a) = memo_get(i) {
+            return Ok(a);
+        }
+    }
+    let a = IpAddr::V6(Ipv6Addr::from(i.extract::<u128>()?));
+    if exact {
+        memo_put(i, a);
+    }
+    Ok(a)
+}
+
+/// An address given as `str` (checked first: one type comparison), `ipaddress.IPv6Address`/
+/// `IPv4Address` (their `_ip` int), 16- or 4-octet `bytes`, or `int` (IPv6). Text and ints
+/// are converted once per object (see `ADDR_MEMO`).
 fn to_addr(obj: &Bound<'_, PyAny>) -> PyResult<IpAddr> {
+    if let Ok(s) = obj.cast_exact::<PyString>() {
+        if let Some(a) = memo_get(obj) {
+            return Ok(a);
+        }
+        let a = str_addr(s)?;
+        memo_put(obj, a);
+        return Ok(a);
+    }
     let py = obj.py();
     let ty = obj.get_type();
     if ty.is(IPV6_ADDRESS.import(py, "ipaddress", "IPv6Address")?) {
-        let v: u128 = obj.getattr(pyo3::intern!(py, "_ip"))?.extract()?;
-        return Ok(IpAddr::V6(Ipv6Addr::from(v)));
+        return int_addr(&obj.getattr(pyo3::intern!(py, "_ip"))?);
     }
     if ty.is(IPV4_ADDRESS.import(py, "ipaddress", "IPv4Address")?) {
         let v: u32 = obj.getattr(pyo3::intern!(py, "_ip"))?.extract()?;
         return Ok(IpAddr::V4(v.into()));
     }
-    // `str`: pure-hex IPv6 text in one pass, no intermediate Python object.
     if let Ok(s) = obj.cast::<PyString>() {
-        let text = s.to_str()?;
-        if let Some(a) = parse_v6_hex(text.as_bytes()) {
-            return Ok(IpAddr::V6(a));
-        }
-        return text
-            .parse()
-            .map_err(|_| PyValueError::new_err(format!("not an IP address: {s}")));
+        return str_addr(s);
     }
-    if let Ok(i) = obj.cast::<PyInt>() {
-        let v: u128 = i.extract()?;
-        return Ok(IpAddr::V6(Ipv6Addr::from(v)));
+    if obj.cast::<PyInt>().is_ok() {
+        return int_addr(obj);
     }
     if let Ok(b) = obj.cast::<PyBytes>() {
         let b = b.as_bytes();
@@ -59,6 +108,17 @@ fn to_addr(obj: &Bound<'_, PyAny>) -> PyResult<IpAddr> {
     }
     obj.extract::<IpAddr>()
         .map_err(|_| PyTypeError::new_err("expected an IP address"))
+}
+
+/// Address text: pure-hex IPv6 in one pass, no intermediate Python object; anything else
+/// through the standard library parser.
+fn str_addr(s: &Bound<'_, PyString>) -> PyResult<IpAddr> {
+    let text = s.to_str()?;
+    if let Some(a) = parse_v6_hex(text.as_bytes()) {
+        return Ok(IpAddr::V6(a));
+    }
+    text.parse()
+        .map_err(|_| PyValueError::new_err(format!("not an IP address: {s}")))
 }
 
 fn v6(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Ipv6Addr> {
