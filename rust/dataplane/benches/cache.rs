@@ -116,6 +116,18 @@ fn cache(c: &mut Criterion) {
         (after - before) >> 20,
         (after - before) / u64::from(N)
     );
+    let mut g = c.benchmark_group("harness");
+    // What every row below spends on making its key (to subtract when reading them).
+    g.bench_function("key_generation_only", |b| {
+        let mut k = 0u64;
+        b.iter_custom(|iters| {
+            timed(iters, || {
+                k += 1;
+                binding(spread(k)).home_address
+            })
+        });
+    });
+    g.finish();
     let mut g = c.benchmark_group("baseline_std_hashmap_1M");
     let mut k = 0u64;
     g.bench_function("lookup_hit_hoa", |b| {
