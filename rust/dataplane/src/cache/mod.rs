@@ -631,10 +631,21 @@ impl<T> BindingCache<T> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writer: start fetching the home buckets of `keys` together (their probes follow).
-    fn prefetch_keys(&self, keys: &[Option<Key>]) {
+    /// Writer: start fetching the home buckets of `keys` together (their probes follow), and
+    /// the record and counters line the next record id will use.
+    fn prefetch_keys(&self, w: &WriterState, keys: &[Option<Key>]) {
         for k in keys.iter().flatten() {
             self.tables[k.table()].prefetch(self.hash(*k));
+        }
+        let next = w
+            .free
+            .front()
+            .map_or(self.high.load(Ordering::Relaxed), |&id| id as usize);
+        if let Some(r) = self.recs.as_slice().get(next) {
+            prefetch(r);
+        }
+        if let Some(c) = self.counters.as_slice().get(next) {
+            prefetch(c);
         }
     }
 
@@ -723,7 +734,7 @@ impl<T> BindingCache<T> {
         Self::validate(&b)?;
         let mut w = self.lock_writer();
         let keys = keys_of(&b);
-        self.prefetch_keys(&keys);
+        self.prefetch_keys(&w, &keys);
         if self.find(Key::Hoa(u128::from(b.home_address))).is_some() {
             return Err(CacheError::Exists);
         }
@@ -756,7 +767,7 @@ impl<T> BindingCache<T> {
         Self::validate(&b)?;
         let mut w = self.lock_writer();
         let keys = keys_of(&b);
-        self.prefetch_keys(&keys);
+        self.prefetch_keys(&w, &keys);
         let (old_id, old) = self
             .find(Key::Hoa(u128::from(b.home_address)))
             .ok_or(CacheError::NotFound)?;
