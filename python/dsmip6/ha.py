@@ -102,6 +102,7 @@ _BRI_TIMER = 1 << 128
 _HAS_TIMER = 2 << 128
 _TIMER_KINDS = {"life": 0, "bri": _BRI_TIMER, "has": _HAS_TIMER}
 _FLAGS: dict[int, int] = {}  # interned BU flag words (BindingSpec.flags)
+_IP_IN_IPV6 = Encapsulation.IP_IN_IPV6
 
 
 def _not_unicast(addr: IPv6Address | IPv4Address) -> bool:
@@ -201,6 +202,7 @@ class _Bce:
         "bri_trigger",
         "retries",
         "has_addresses",
+        "spec",
     )
 
     def __init__(self, session: _Session, hoa: IPv6Address) -> None:
@@ -219,6 +221,8 @@ class _Bce:
         self.bri_trigger = 0
         self.retries = 0
         self.has_addresses: tuple[IPv6Address, ...] = ()
+        #: The last BindingSpec handed to the data plane (the one it keeps), or None.
+        self.spec: BindingSpec | None = None
 
 
 class _BuIn:
@@ -305,6 +309,10 @@ class HomeAgent:
     ) -> None:
         self.config = config
         self.dataplane = dataplane
+        # Optional DataPlane method for lifetime refreshes (RustDataPlane has it).
+        self._renew: Callable[[BindingSpec], None] | None = getattr(
+            dataplane, "renew_binding", None
+        )
         self.signalling: _mh.Signalling = signalling or _mh.WireSignalling()
         # The real codec gets the direct BU path (parse once, no dataclasses, BA in one build).
         self._wire = self.signalling if isinstance(self.signalling, _mh.WireSignalling) else None
@@ -837,13 +845,17 @@ class HomeAgent:
         bce.lifetime = lifetime
         bce.expires = now + lifetime
         self.timers.set(hoa, bce.expires)
-        spec = self._binding_spec(bce, v)
+        spec, renewed = self._binding_spec(bce, v)
         try:
-            if was_active:
-                self.dataplane.update_binding(spec)
-            else:
+            if not was_active:
                 self.dataplane.add_binding(spec)
+            elif renewed and self._renew is not None:
+                self._renew(spec)  # a lifetime refresh: only lifetime/expiry/sequence change
+            else:
+                self.dataplane.update_binding(spec)
+            bce.spec = spec
         except CacheError:
+            bce.spec = None  # what the data plane holds is not known exactly
             self._count("dataplane-error")
             self._refuse(v, session, BA_STATUS["forwarding-failed"], v.seq)
             return
@@ -906,17 +918,32 @@ class HomeAgent:
             return (130, prefix_len, requested_i), None
         return (0, 32, requested_i), requested
 
-    def _binding_spec(self, bce: _Bce, v: _BuIn) -> BindingSpec:
+    def _binding_spec(self, bce: _Bce, v: _BuIn) -> tuple[BindingSpec, bool]:
+        """The spec for ``bce`` and whether it is a renewal of the one the data plane holds
+        (``bce.spec``): the same field objects but lifetime, expiry and sequence."""
         coa = bce.coa
         if isinstance(coa, IPv6Address):
-            enc, port = Encapsulation.IP_IN_IPV6, None
+            enc, port = _IP_IN_IPV6, None
         elif bce.nat or bce.forced:
             enc, port = Encapsulation.UDP_IPV4, bce.udp_peer[1] if bce.udp_peer else None
         else:
             enc, port = Encapsulation.IP_IN_IPV4, None
         flags = (v.a << 15) | (v.h << 14) | (v.l << 13) | (v.k << 12) | (v.r << 10)
+        old = bce.spec
+        if (
+            old is not None
+            and old.care_of_address is coa
+            and old.flags == flags
+            and old.encapsulation is enc
+            and old.udp_port == port
+            and old.ipv4_home_address is bce.ipv4_hoa
+            and old.home_prefix is bce.session.prefix
+            and old.home_address is bce.hoa
+        ):
+            # A lifetime refresh: every other field is the very object of the last spec.
+            return old.renewed(bce.lifetime, bce.expires, bce.seq), True
         flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
-        return BindingSpec.of(
+        spec = BindingSpec.of(
             bce.hoa,
             bce.session.prefix,
             coa,  # type: ignore[arg-type]
@@ -928,6 +955,7 @@ class HomeAgent:
             bce.ipv4_hoa,
             port,
         )
+        return spec, False
 
     def _deregister(self, v: _BuIn, session: _Session, bce: _Bce | None, now: float) -> None:
         """RFC 6275 §10.3.2 / procedures.md §2.4, §3: lifetime 0."""
@@ -939,6 +967,7 @@ class HomeAgent:
         bce.seq = v.seq
         self.timers.cancel(_BRI_TIMER | hoa)
         self.timers.cancel(_HAS_TIMER | hoa)
+        bce.spec = None
         try:
             self.dataplane.del_binding(bce.hoa)
         except CacheError:
@@ -964,6 +993,7 @@ class HomeAgent:
         del self._bce[hoa]
         for kind in (0, _BRI_TIMER, _HAS_TIMER):
             self.timers.cancel(kind | hoa)
+        bce.spec = None
         if active:
             try:
                 self.dataplane.del_binding(bce.hoa)
