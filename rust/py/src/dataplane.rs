@@ -171,7 +171,9 @@ impl PyBindingCache {
             .get_with(hoa, |b, _| *b)
             .ok_or_else(|| cache_error(dsmip6_dataplane::cache::CacheError::NotFound))?;
         let lifetime: f64 = binding.getattr(pyo3::intern!(py, "lifetime"))?.extract()?;
-        let expires_at: f64 = binding.getattr(pyo3::intern!(py, "expires_at"))?.extract()?;
+        let expires_at: f64 = binding
+            .getattr(pyo3::intern!(py, "expires_at"))?
+            .extract()?;
         b.lifetime = lifetime as f32;
         b.expires_at = Instant::from_secs_f64(expires_at);
         b.sequence = binding.getattr(pyo3::intern!(py, "sequence"))?.extract()?;
