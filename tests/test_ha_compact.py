@@ -238,3 +238,14 @@ def test_refresh_renews_and_a_move_updates_the_data_plane_entry():
     assert dp.calls == ["update", "renew", "update", "renew"]
     assert [type(e).__name__ for e in events] == ["BindingUpdated"] * 4
     assert [e.moved for e in events] == [True, False, True, False]
+
+
+def test_binding_updated_fast_constructor_is_the_event():
+    from dsmip6.events import BindingUpdated, binding_updated
+
+    coa = IPv6Address("2001:db8:1::1")
+    fast, slow = binding_updated(HOA, coa, False, 900.0), BindingUpdated(HOA, coa, False, 900.0)
+    assert type(fast) is BindingUpdated and fast == slow and hash(fast) == hash(slow)
+    assert repr(fast) == repr(slow)
+    with pytest.raises(FrozenInstanceError):
+        fast.moved = True  # type: ignore[misc]

@@ -64,9 +64,9 @@ from dsmip6.events import (
     BindingDeleted,
     BindingExpired,
     BindingRevoked,
-    BindingUpdated,
     BindingUpdateRejected,
     Event,
+    binding_updated,
 )
 from dsmip6.pools import Ipv4Pool, PoolExhausted, PrefixPool
 
@@ -874,7 +874,7 @@ class HomeAgent:
             return
         moved = not same or old_udp != bce.udp_peer
         if was_active:
-            self._events.append(BindingUpdated(bce.hoa, coa_obj, moved, lifetime))
+            self._events.append(binding_updated(bce.hoa, coa_obj, moved, lifetime))
         else:
             self._events.append(
                 BindingCreated(bce.hoa, coa_obj, session.owner[0], ipv4_hoa, lifetime)
