@@ -53,6 +53,15 @@ class RustDataPlane:
         self.bindings.update(binding)
         self._count("bindings_updated")
 
+    def renew_binding(self, binding: BindingSpec) -> None:
+        """:meth:`update_binding` for a lifetime refresh: ``binding`` differs from the stored
+        one only in ``lifetime``, ``expires_at`` and ``sequence`` (the caller guarantees it;
+        :meth:`BindingSpec.renewed` builds such a spec), so the cache reads only those and
+        the HoA. Optional for other ``DataPlane`` implementations (the HA falls back to
+        ``update_binding``)."""
+        self.bindings.renew(binding)
+        self._count("bindings_updated")
+
     def del_binding(self, home_address: IPv6Address) -> None:
         self.bindings.remove(home_address)
         self._count("bindings_deleted")

@@ -15,6 +15,7 @@ import enum
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from itertools import repeat
+from operator import attrgetter
 from typing import Protocol, runtime_checkable
 
 from dsmip6.errors import CacheError
@@ -111,6 +112,21 @@ class BindingSpec:
         spec.__post_init__()
         return spec
 
+    def renewed(self, lifetime: float, expires_at: float, sequence: int) -> BindingSpec:
+        """This binding with a new lifetime, expiry and sequence number (a lifetime refresh,
+        RFC 6275 §10.3.1): the same object :meth:`of` would build from these values and the
+        other fields of ``self`` (the fields are the very objects of ``self``). Only the
+        checks on the changed fields run; the others held when ``self`` was built."""
+        spec = object.__new__(BindingSpec)
+        values = _SPEC_VALUES(self)
+        values = values[:4] + (lifetime, expires_at, sequence) + values[7:]
+        any(map(_SETATTR, repeat(spec, 12), _SPEC_FIELDS, values))
+        if not 0 <= sequence <= 0xFFFF:
+            raise ValueError(f"sequence {sequence} is not a 16-bit value")
+        if lifetime < 0:
+            raise ValueError("negative lifetime")
+        return spec
+
     def __post_init__(self) -> None:
         if self.home_address not in self.home_prefix:
             raise ValueError(f"home address {self.home_address} is outside {self.home_prefix}")
@@ -183,6 +199,7 @@ _SPEC_FIELDS = (
     "sa_out",
     "sa_in",
 )
+_SPEC_VALUES = attrgetter(*_SPEC_FIELDS)
 
 
 @runtime_checkable

@@ -278,6 +278,32 @@ impl PyBindingCache {
         Ok(())
     }
 
+    /// `update` for a lifetime refresh (RFC 6275 §10.3.1): `binding` equals the stored
+    /// one except `lifetime`, `expires_at` and `sequence` (the caller guarantees it; the HA
+    /// calls this only then), so only those and `home_address` are read; the stored object
+    /// is replaced by `binding`. Raises `CacheError` if there is no binding for its HoA.
+    fn renew(&self, binding: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = binding.py();
+        let hoa = v6(
+            &binding.getattr(pyo3::intern!(py, "home_address"))?,
+            "home_address",
+        )?;
+        let mut b = self
+            .inner
+            .get_with(hoa, |b, _| *b)
+            .ok_or_else(|| cache_error(dsmip6_dataplane::cache::CacheError::NotFound))?;
+        let lifetime: f64 = binding.getattr(pyo3::intern!(py, "lifetime"))?.extract()?;
+        let expires_at: f64 = binding
+            .getattr(pyo3::intern!(py, "expires_at"))?
+            .extract()?;
+        b.lifetime = lifetime as f32;
+        b.expires_at = Instant::from_secs_f64(expires_at);
+        b.sequence = binding.getattr(pyo3::intern!(py, "sequence"))?.extract()?;
+        self.inner
+            .update_with(b, binding.clone().unbind())
+            .map_err(cache_error)
+    }
+
     /// Remove and return the binding of `home_address`. Raises `CacheError` if there is none.
     fn remove(&self, home_address: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let hoa = v6(home_address, "home_address")?;
