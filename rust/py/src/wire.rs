@@ -11,9 +11,9 @@ use dsmip6_wire::mh::{ba_flags, br_flags, bu_flags};
 use dsmip6_wire::mhopt::MobilityOptionRepr as MOpt;
 use dsmip6_wire::packet::{LaidOut, MAX_LAYERS};
 use dsmip6_wire::{
-    parse_packet, parse_packet_with, DestOptsRepr, EspRepr, IpProtocol, Ipv4Repr, Ipv6Repr,
-    Layer as WLayer, MhMessage, MobilityHeader, MobilityOptions, MobilityRepr, RoutingHeader2Repr,
-    UdpRepr,
+    ipv6, parse_packet, parse_packet_with, DestOptsRepr, EspRepr, IpProtocol, Ipv4Repr, Ipv6Packet,
+    Ipv6Repr, Layer as WLayer, MhMessage, MobilityHeader, MobilityOptions, MobilityRepr,
+    RoutingHeader2Repr, UdpRepr,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -1602,17 +1602,7 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
     for l in layers {
         if let PyLayer::DestOpts(d) = l {
             let first = v6opts.len();
-            for o in &d.options.0 {
-                v6opts.push(match o {
-                    V6Opt::Pad1 => Ipv6OptionRepr::Pad1,
-                    V6Opt::PadN(n) => Ipv6OptionRepr::PadN(*n),
-                    V6Opt::Hao(h) => Ipv6OptionRepr::HomeAddress(h.address.0),
-                    V6Opt::Unknown(u) => Ipv6OptionRepr::Unknown {
-                        option_type: u.option_type,
-                        data: &u.data,
-                    },
-                });
-            }
+            v6opts.extend(v6_reprs(d));
             v6ranges.push((first, v6opts.len()));
         }
     }
@@ -1748,6 +1738,119 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
     }
 }
 
+/// Octets the one-pass signalling emitter writes on the stack; a longer packet takes the
+/// general path.
+const SIGNALLING_MAX: usize = 512;
+
+/// A layer between the IPv6 header and the Mobility Header.
+#[derive(Clone, Copy)]
+enum ExtHeader<'a> {
+    DestOpts(&'a DestinationOptions),
+    Rh2(&'a RoutingHeaderType2),
+}
+
+/// The IPv6 option representations of a Destination Options layer.
+fn v6_reprs(d: &DestinationOptions) -> SmallVec<[Ipv6OptionRepr<'_>; 4]> {
+    d.options
+        .0
+        .iter()
+        .map(|o| match o {
+            V6Opt::Pad1 => Ipv6OptionRepr::Pad1,
+            V6Opt::PadN(n) => Ipv6OptionRepr::PadN(*n),
+            V6Opt::Hao(h) => Ipv6OptionRepr::HomeAddress(h.address.0),
+            V6Opt::Unknown(u) => Ipv6OptionRepr::Unknown {
+                option_type: u.option_type,
+                data: &u.data,
+            },
+        })
+        .collect()
+}
+
+/// The shape of all Mobile IPv6 signalling — `Ipv6Header`, then any Destination Options and
+/// Type 2 Routing headers, then one Mobility Header message — written front to back in one
+/// pass over the Python layers, without the general path's layer list and layout table (RFC
+/// 6275 §6.1.7: the MH checksum takes the HAO address as source, the RH2 address as
+/// destination). `None` when `objs` has another shape, or the packet would not fit the stack
+/// buffer or would be refused (an MH over 2048 octets): the general path then builds it or
+/// raises its error, so both paths give the same octets and the same errors.
+fn build_signalling<'py>(
+    py: Python<'py>,
+    objs: &[Bound<'py, PyAny>],
+) -> Option<Bound<'py, PyBytes>> {
+    let (first, rest) = objs.split_first()?;
+    let (last, mid) = rest.split_last()?;
+    let ip = exact::<Ipv6Header>(first)?.get();
+    let msg = Msg::extract(last)?;
+    let mut exts: SmallVec<[ExtHeader<'_>; 4]> = SmallVec::new();
+    for o in mid {
+        exts.push(if let Some(d) = exact::<DestinationOptions>(o) {
+            ExtHeader::DestOpts(d.get())
+        } else {
+            ExtHeader::Rh2(exact::<RoutingHeaderType2>(o)?.get())
+        });
+    }
+    let proto = |e: Option<&ExtHeader<'_>>| match e {
+        Some(ExtHeader::DestOpts(_)) => IpProtocol::Ipv6Opts,
+        Some(ExtHeader::Rh2(_)) => IpProtocol::Ipv6Route,
+        None => IpProtocol::Mobility,
+    };
+    let mut buf = [0u8; SIGNALLING_MAX];
+    let mut off = ipv6::HEADER_LEN;
+    let (mut src, mut dst) = (ip.src.0, ip.dst.0);
+    for (i, e) in exts.iter().enumerate() {
+        let next_header = proto(exts.get(i + 1));
+        match e {
+            ExtHeader::DestOpts(d) => {
+                let opts = v6_reprs(d);
+                let r = DestOptsRepr {
+                    next_header,
+                    options: Ipv6Options::List(&opts),
+                };
+                if let Some(a) = r.home_address() {
+                    src = a;
+                }
+                let n = r.buffer_len();
+                r.emit(buf.get_mut(off..off + n)?);
+                off += n;
+            }
+            ExtHeader::Rh2(h) => {
+                let r = RoutingHeader2Repr {
+                    next_header,
+                    home_address: h.home_address.0,
+                };
+                dst = r.home_address;
+                let n = r.buffer_len();
+                r.emit(buf.get_mut(off..off + n)?);
+                off += n;
+            }
+        }
+    }
+    let scratch = msg.scratch();
+    let mopts = msg.opt_reprs(&scratch);
+    let m = MobilityRepr {
+        message: msg.message(&scratch),
+        options: MobilityOptions::List(&mopts),
+    };
+    let n = m.buffer_len();
+    if n > 2048 {
+        return None;
+    }
+    m.emit(buf.get_mut(off..off + n)?, &src, &dst);
+    off += n;
+    let r = Ipv6Repr {
+        src_addr: ip.src.0,
+        dst_addr: ip.dst.0,
+        next_header: proto(exts.first()),
+        // At most SIGNALLING_MAX octets.
+        payload_len: u16::try_from(off - ipv6::HEADER_LEN).ok()?,
+        hop_limit: ip.hop_limit,
+        traffic_class: ip.traffic_class,
+        flow_label: ip.flow_label,
+    };
+    r.emit(&mut Ipv6Packet::new_unchecked(&mut buf[..ipv6::HEADER_LEN]));
+    Some(PyBytes::new(py, &buf[..off]))
+}
+
 /// Lay out a chain of layers, filling next-header fields, lengths, padding and checksums.
 /// The MH checksum uses the HAO address as source and the RH2 address as destination.
 #[pyfunction]
@@ -1759,6 +1862,11 @@ fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py
             .collect::<PyResult<_>>()?,
         Err(_) => layers.try_iter()?.collect::<PyResult<_>>()?,
     };
+    if objs.len() <= MAX_LAYERS {
+        if let Some(b) = build_signalling(py, &objs) {
+            return Ok(b);
+        }
+    }
     let mut v: SmallVec<[PyLayer<'_>; 4]> = SmallVec::new();
     for o in &objs {
         v.push(PyLayer::extract(o)?);
