@@ -183,3 +183,60 @@ def test_bench_ha_ike_sa_init_plus_ike_auth_eap_aka(benchmark):
         f"{ours * 1e3:.3f} ms; baseline public-key floor (X25519 keygen+exchange + ECDSA "
         f"P-256 sign) = {floor * 1e3:.3f} ms; ratio {ours / floor:.1f}x; target <= 1 ms"
     )
+
+
+def test_bench_ha_memory_per_established_ike_sa(benchmark):
+    """Python-heap growth of one IkeResponder per established IKE SA (EAP-AKA + certificate
+    handshake, MH child SA): the UE-side objects are dropped and collected before the second
+    snapshot, so what remains is what the responder retains per SA. Baseline: the same
+    responder before the first handshake (0 B by construction)."""
+    import gc
+    import tracemalloc
+
+    n = 300
+    store = InMemorySubscriberStore([Subscriber(IMSI, K, OPC)])
+    ha = IkeResponder(
+        ResponderConfig(
+            "ha.example.org",
+            certificate=CERT,
+            private_key=KEY,
+            eap_server_factory=lambda ident: EapAkaServer(
+                store, rng=make_rng("aaa"), identity=ident
+            ),
+            address_assigner=assigner,
+            proposals=PROPOSAL,
+            child_proposals=ESP,
+        ),
+        rng=make_rng("ha-mem"),
+    )
+    ues = [_pair(i)[0] for i in range(n)]
+    gc.collect()
+    tracemalloc.start(1)
+    empty = tracemalloc.take_snapshot()
+
+    def run():
+        for i, ue in enumerate(ues):
+            ue.connect((f"192.0.2.{i % 250 + 1}", 500 + i), HA, 0.0)
+            for _ in range(10):
+                out = ue.datagrams_to_send(0.0)
+                if not out:
+                    break
+                for d, lo, r in out:
+                    ha.receive_datagram(d, lo, r, 0.0)
+                for d, lo, r in ha.datagrams_to_send(0.0):
+                    ue.receive_datagram(d, lo, r, 0.0)
+            while ha.next_event() is not None:
+                pass
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    assert len(ha.ike_sa_ids()) == n
+    ues.clear()
+    gc.collect()
+    full = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    per_sa = sum(s.size_diff for s in full.compare_to(empty, "filename")) / n
+    benchmark.extra_info.update(bytes_per_established_sa=per_sa)
+    print(
+        f"\nHA Python heap per established IKE SA (responder, EAP-AKA, MH child): {per_sa:.0f} B;"
+        f" baseline empty responder: 0 B; target ~1 KB"
+    )

@@ -11,10 +11,12 @@ Each figure is printed beside a named baseline measured in the same run:
 from __future__ import annotations
 
 import gc
+import subprocess
 import sys
 import time
 import tracemalloc
 from ipaddress import IPv6Address
+from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
@@ -205,29 +207,44 @@ def _rss() -> int:
         return int(f.read().split()[1]) * 4096
 
 
-def rss_per_ue(n: int) -> float:
-    """RSS growth of the process per UE attached to one HA: each UE is created, attached and
-    dropped in turn, so UE-side memory is recycled and what stays is what the HA retains
-    (Python heap and Rust heap alike). The subscriber store is built before the first
-    reading (it is the HSS's, not the HA's)."""
-    world = RealWorld(n)
+def rss_per_ue(n: int, warm: int = 200) -> float:
+    """RSS growth of a fresh process per UE attached to one HA, in steady state: ``warm``
+    UEs first (code paths, allocator pools, the HA's tables reach their working shape), then
+    ``n`` more between the two readings. Each UE is created, attached and dropped in turn, so
+    UE-side memory is recycled and what stays is what the HA retains (Python heap and Rust
+    heap alike, with the allocator's fragmentation). The subscriber store is built before the
+    first reading (it is the HSS's, not the HA's). Run in a child process so that memory
+    freed by earlier tests cannot hide growth."""
+    here = str(Path(__file__).parent)
+    code = (
+        f"import sys; sys.path.insert(0, {here!r})\n"
+        "from test_bench_procedures import _rss_child\n"
+        f"print(_rss_child({n}, {warm}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=1800, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _rss_child(n: int, warm: int) -> float:
+    world = RealWorld(n + warm)
     ha = world.make_ha(RustDataPlane())
     clock = VirtualClock()
-    for i in range(8):  # warm up allocator pools and code paths, then measure from here
-        ue = world.make_ue(n - 1 - i)
-        ue.set_access(coa6=COA + n + i)
-        ue.attach("internet", clock.now)
-        drive(ue, ha, clock, [0.0])
-    del ue
-    gc.collect()
-    before = _rss()
-    for i in range(n - 8):
+
+    def attach(i: int) -> None:
         ue = world.make_ue(i)
         ue.set_access(coa6=COA + i + 1)
         ue.attach("internet", clock.now)
         drive(ue, ha, clock, [0.0])
-    del ue
+
+    for i in range(warm):
+        attach(n + i)
+    gc.collect()
+    before = _rss()
+    for i in range(n):
+        attach(i)
     gc.collect()
     after = _rss()
-    assert len(ha.bindings()) == n
-    return (after - before) / (n - 8)
+    assert len(ha.bindings()) == n + warm
+    return (after - before) / n

@@ -174,3 +174,25 @@ def test_threads_update_while_looking_up():
         t.join(timeout=60)
     assert not errors
     assert len(c) == 200
+
+
+def test_many_key_objects_each_find_their_own_binding():
+    """Text and int keys are converted once per object (a memo keyed by object identity that
+    keeps its objects alive): thousands of distinct key objects, freed and made again (so
+    their addresses are recycled), each finds exactly its own binding, and misses miss."""
+    c = BindingCache()
+    specs = [spec(i) for i in range(300)]
+    for s in specs:
+        c.add(s)
+    for r in range(3):
+        for i in range(6000):
+            s = specs[(i * 7 + r) % 300]
+            key = str(s.home_address) if i % 2 else int(s.home_address)
+            assert c.lookup(key) is s
+            assert c.lookup(f"2001:db9::{i:x}") is None
+            assert c.lookup(int(IPv6Address(f"2001:db9::{i:x}"))) is None
+    moved = spec(5, coa=IPv6Address("2001:db8:ffff::5"), sequence=2)
+    key = str(moved.home_address)
+    assert c.lookup(key) is specs[5]
+    c.update(moved)
+    assert c.lookup(key) is moved  # the memo holds addresses, never bindings

@@ -150,3 +150,102 @@ def test_direct_and_general_bu_paths_give_the_same_bytes_and_events():
     assert statuses == [[0], [135], [0], [174], [], [0]]
     assert direct[1]["h-clear"] == 1
     assert direct == general
+
+
+def test_binding_spec_of_sets_every_field_in_declaration_order():
+    import dataclasses
+
+    from dsmip6.dataplane_iface import _SPEC_FIELDS
+
+    assert tuple(f.name for f in dataclasses.fields(BindingSpec)) == _SPEC_FIELDS
+    spec = BindingSpec.of(HOA, NET, IPv4Address("192.0.2.1"), Encapsulation.UDP_IPV4, 8.0,
+                          9.0, 65535, 3, None, 4500, 11, 12)  # fmt: skip
+    assert (spec.udp_port, spec.sa_out, spec.sa_in, spec.sequence) == (4500, 11, 12, 65535)
+
+
+def test_binding_spec_renewed_is_of_with_the_new_values():
+    coa, v4 = IPv6Address("2001:db8:1::1"), IPv4Address("10.0.0.1")
+    old = BindingSpec.of(HOA, NET, coa, Encapsulation.IP_IN_IPV6, 3600.0, 9.0, 7, 0xD400, v4)
+    new = old.renewed(900.0, 19.0, 8)
+    assert new == BindingSpec.of(HOA, NET, coa, Encapsulation.IP_IN_IPV6, 900.0, 19.0, 8,
+                                 0xD400, v4)  # fmt: skip
+    assert new is not old and old.sequence == 7  # the old one is untouched (frozen)
+    assert new.care_of_address is coa and new.ipv4_home_address is v4
+    with pytest.raises(ValueError, match="16-bit"):
+        old.renewed(1.0, 1.0, 0x10000)
+    with pytest.raises(ValueError, match="negative"):
+        old.renewed(-1.0, 1.0, 1)
+
+
+def test_binding_cache_renew_replaces_lifetime_expiry_sequence_and_object():
+    from dsmip6.dataplane import BindingCache
+    from dsmip6.errors import CacheError
+
+    cache = BindingCache()
+    coa = IPv6Address("2001:db8:1::1")
+    old = BindingSpec.of(HOA, NET, coa, Encapsulation.IP_IN_IPV6, 3600.0, 50.0, 7)
+    cache.add(old)
+    new = old.renewed(900.0, 5.0, 8)
+    cache.renew(new)
+    assert cache.get(HOA) is new and cache.lookup(HOA + 1) is new and len(cache) == 1
+    assert cache.expire(4.0) == [] and cache.expire(6.0) == [new]  # the new expiry counts
+    with pytest.raises(CacheError):
+        cache.renew(new)  # no binding any more
+
+
+class _CountingDataPlane(RustDataPlane):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def update_binding(self, binding):
+        self.calls.append("update")
+        super().update_binding(binding)
+
+    def renew_binding(self, binding):
+        self.calls.append("renew")
+        super().renew_binding(binding)
+
+
+def test_refresh_renews_and_a_move_updates_the_data_plane_entry():
+    world = RealWorld(1)
+    dp = _CountingDataPlane()
+    ha = world.make_ha(dp)
+    ue, clock = _registered(world, 0)
+    pdn = ue._pdns["internet"]
+    hoa, ha6 = ue.home_address("internet"), pdn.ha6
+    v4 = _mh.Ipv4HoaOpt(ue.ipv4_home_address("internet"))
+    seq = ue.sequence("internet")
+    while ha.next_event() is not None:
+        pass
+    events = []
+    for k, (coa_i, life) in enumerate([(0x77, 900), (0x77, 100), (0x78, 100), (0x78, 50)]):
+        coa = IPv6Address("2001:db8:100::") + coa_i
+        route = _mh.Route((str(coa), 0), (str(ha6), 0), coa, ha6, hao=hoa)
+        bu = _mh.Bu(seq + 1 + k, life, alt_coa=coa, ipv4_hoa=v4)
+        ha.receive_datagram(ue.signalling.encode(bu, route, pdn.sa_out), route.src, route.dst, 0)
+        assert len(ha.datagrams_to_send(0)) == 1
+        spec = dp.bindings.get(hoa)
+        assert spec is ha.binding(hoa).spec
+        assert (spec.care_of_address, spec.sequence, spec.lifetime) == (
+            coa,
+            seq + 1 + k,
+            life * 4.0,
+        )
+        while (e := ha.next_event()) is not None:
+            events.append(e)
+    # 1st: the CoA moves (full update); 2nd: refresh; 3rd: moves again; 4th: refresh.
+    assert dp.calls == ["update", "renew", "update", "renew"]
+    assert [type(e).__name__ for e in events] == ["BindingUpdated"] * 4
+    assert [e.moved for e in events] == [True, False, True, False]
+
+
+def test_binding_updated_fast_constructor_is_the_event():
+    from dsmip6.events import BindingUpdated, binding_updated
+
+    coa = IPv6Address("2001:db8:1::1")
+    fast, slow = binding_updated(HOA, coa, False, 900.0), BindingUpdated(HOA, coa, False, 900.0)
+    assert type(fast) is BindingUpdated and fast == slow and hash(fast) == hash(slow)
+    assert repr(fast) == repr(slow)
+    with pytest.raises(FrozenInstanceError):
+        fast.moved = True  # type: ignore[misc]

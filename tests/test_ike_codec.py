@@ -80,6 +80,22 @@ def test_ts_intersection():
     assert TrafficSelector.any(4).intersect(TrafficSelector.any(6)) is None
 
 
+def test_sa_payload_decode_twice_and_bad_copy_of_a_good_one():
+    """Decoded transform lists are reused by their octets: a second decode of the same payload
+    gives an equal value, and a damaged copy still fails at the damaged transform."""
+    from dsmip6.ikev2.config import DEFAULT_IKE_PROPOSALS
+
+    sa = SaPayload(ike_proposals(DEFAULT_IKE_PROPOSALS[:1]))
+    body = sa.encode_body()
+    assert SaPayload.decode_body(body) == sa
+    assert SaPayload.decode_body(body) == sa
+    bad = bytearray(body)
+    bad[8 + 2 : 8 + 4] = (7).to_bytes(2, "big")  # first transform's length below 8
+    with pytest.raises(MalformedPacket) as e:
+        SaPayload.decode_body(bytes(bad))
+    assert e.value.reason == "bad-length"
+
+
 def test_sa_payload_round_trip_and_transform_attributes():
     from dsmip6.ikev2.config import DEFAULT_CHILD_PROPOSALS, DEFAULT_IKE_PROPOSALS
 

@@ -25,6 +25,7 @@ from dsmip6.wire import (
     MobileNodeIdentifier,
     PadN,
     Raw,
+    RoutingHeaderType2,
     UdpHeader,
     UnknownMobilityMessage,
     UnknownOption,
@@ -229,3 +230,56 @@ def test_address_text_parsing_is_exact_across_many_addresses():
             assert raw[8:24] == ipaddress.IPv6Address(text).packed
     with pytest.raises(ValueError):
         AlternateCareOfAddress("2001:db8::zz")
+
+
+def _expected_mh(chain):
+    """The Mobility Header the chain must end with: the message's own encoder fed the pseudo
+    addresses by hand (RFC 6275 §6.1.7: source = last HAO, destination = last RH2)."""
+    src, dst = chain[0].src, chain[0].dst
+    for layer in chain[1:-1]:
+        if isinstance(layer, RoutingHeaderType2):
+            dst = layer.home_address
+        for o in getattr(layer, "options", ()):
+            if isinstance(o, HomeAddressOption):
+                src = o.address
+    return chain[-1].to_bytes(src, dst)
+
+
+def test_signalling_chains_front_to_back_and_long_ones():
+    """Ipv6Header + Destination Options / RH2 headers + one message, short (one-pass emitter)
+    and longer than 512 octets (the general path): lengths, next headers, checksum."""
+    hao = DestinationOptions([HomeAddressOption(HOA)])
+    other = "2001:db8:9::9"
+    long_opt = DestinationOptions([UnknownOption(0x1E, bytes(250)), HomeAddressOption(other)])
+    bu = BindingUpdate(7, 100, a=True, options=[AlternateCareOfAddress(COA)])
+    big_bu = BindingUpdate(7, 100, options=[MobileNodeIdentifier(1, b"u" * 200)])
+    ba = BindingAcknowledgement(0, 7, 100)
+    chains = [
+        [Ipv6Header(COA, HA), bu],
+        [Ipv6Header(COA, HA), hao, bu],
+        [Ipv6Header(HA, COA), RoutingHeaderType2(HOA), ba],
+        [Ipv6Header(HA, COA), RoutingHeaderType2(other), hao, RoutingHeaderType2(HOA), ba],
+        [Ipv6Header(COA, HA), DestinationOptions([HomeAddressOption(other)]), hao, bu],
+        [Ipv6Header(COA, HA, hop_limit=3, flow_label=5), long_opt, hao, big_bu],
+        [
+            Ipv6Header(COA, HA),
+            long_opt,
+            big_bu,
+        ],
+    ]
+    protos = {DestinationOptions: 60, RoutingHeaderType2: 43}
+    for chain in chains:
+        pkt = build(chain)
+        assert pkt == build(tuple(chain))
+        assert int.from_bytes(pkt[4:6], "big") == len(pkt) - 40
+        mh = _expected_mh(chain)
+        assert pkt.endswith(mh)
+        off, nh = 40, pkt[6]
+        for layer in chain[1:-1]:
+            assert nh == protos[type(layer)]
+            nh, off = pkt[off], off + (pkt[off + 1] + 1) * 8
+        assert (nh, off) == (135, len(pkt) - len(mh))
+        assert parse(pkt).layers[-1] == chain[-1]
+    assert len(build(chains[-2])) > 512
+    with pytest.raises(ValueError, match="2048"):
+        build([Ipv6Header(COA, HA), BindingUpdate(1, 1, options=[PadN(250)] * 9)])

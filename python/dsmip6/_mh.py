@@ -289,6 +289,7 @@ class WireSignalling:
 
         self.w = wire
         self._classes = self._mh_classes()
+        self._class_set = frozenset(self._classes)
 
     # ------------------------------------------------------------------ encode
     def _to_wire(self, m: MhMessage) -> object:
@@ -457,13 +458,13 @@ class WireSignalling:
                 raise UnknownSpi(f"no signalling SA with SPI {spi:#010x}")
             data = sa.unprotect(data)
         pkt = w.parse(data)
-        classes = self._classes
+        mh_types = self._class_set
         ip6 = hao = rh2 = mh = None
         for layer in pkt.layers:
-            if isinstance(layer, classes):
+            kind = type(layer)
+            if kind in mh_types:  # the codec's classes are final: type() is isinstance()
                 mh = layer
                 break
-            kind = type(layer)
             if kind is w.Ipv6Header:
                 ip6 = layer
             elif kind is w.DestinationOptions:

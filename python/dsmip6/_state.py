@@ -51,6 +51,10 @@ class BceState(enum.Enum):
     SWITCHING = "switching"
     TOMBSTONE = "tombstone"
 
+    # Members are singletons compared by identity: the identity hash keeps the transition
+    # lookup (once per BU at the HA) off Enum's Python-level ``__hash__``.
+    __hash__ = object.__hash__
+
 
 # ----------------------------------------------------------------------------- inputs (UE)
 class Input:

@@ -7,7 +7,9 @@
   ``lookup`` (IPv6: HoA or prefix; IPv4: IPv4 HoA), ``lookup_many``, ``get`` (exact HoA),
   ``lookup_inbound(source, spi=..|udp_port=..)``, ``expire(now)`` (injected clock; returns
   the removed entries), ``count``/``counters`` (per-binding traffic), ``len()``, ``in``,
-  iteration. Addresses may be ``ipaddress`` objects, ``str``, packed ``bytes`` or ``int``.
+  iteration. Addresses may be ``ipaddress`` objects, ``str``, packed ``bytes`` or ``int``
+  (text and ints are converted once per object). Readers in Rust never block on writers;
+  see docs/architecture.md for the layout (64-octet records, compact indexes, huge pages).
 * ``SecurityDatabase`` — inbound SAs by SPI + destination, outbound SAs by SPI, and an SPD
   whose Mobility Header selectors carry the MH type in the high octet of the port.
 * :class:`RustDataPlane` — implements :class:`dsmip6.dataplane_iface.DataPlane` on the two.
@@ -49,6 +51,15 @@ class RustDataPlane:
 
     def update_binding(self, binding: BindingSpec) -> None:
         self.bindings.update(binding)
+        self._count("bindings_updated")
+
+    def renew_binding(self, binding: BindingSpec) -> None:
+        """:meth:`update_binding` for a lifetime refresh: ``binding`` differs from the stored
+        one only in ``lifetime``, ``expires_at`` and ``sequence`` (the caller guarantees it;
+        :meth:`BindingSpec.renewed` builds such a spec), so the cache reads only those and
+        the HoA. Optional for other ``DataPlane`` implementations (the HA falls back to
+        ``update_binding``)."""
+        self.bindings.renew(binding)
         self._count("bindings_updated")
 
     def del_binding(self, home_address: IPv6Address) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
+from itertools import repeat
+from operator import attrgetter
 from typing import Protocol, runtime_checkable
 
 from dsmip6.errors import CacheError
@@ -87,25 +89,42 @@ class BindingSpec:
         sa_out: int | None = None,
         sa_in: int | None = None,
     ) -> BindingSpec:
-        """The same object as the constructor (same fields, same checks), built with one
-        ``__dict__`` update instead of a frozen ``__setattr__`` per field: about a third of
-        the cost, for the HA's per-BU path."""
+        """The same object as the constructor (same fields, same checks), its fields set by
+        one C-level ``map`` over ``object.__setattr__`` instead of the generated ``__init__``'s
+        twelve Python-level calls (the HA builds one per accepted BU). The instance keeps
+        Python's compact attribute storage (no ``__dict__`` is materialised)."""
         spec = object.__new__(cls)
-        spec.__dict__.update(
-            home_address=home_address,
-            home_prefix=home_prefix,
-            care_of_address=care_of_address,
-            encapsulation=encapsulation,
-            lifetime=lifetime,
-            expires_at=expires_at,
-            sequence=sequence,
-            flags=flags,
-            ipv4_home_address=ipv4_home_address,
-            udp_port=udp_port,
-            sa_out=sa_out,
-            sa_in=sa_in,
+        values = (
+            home_address,
+            home_prefix,
+            care_of_address,
+            encapsulation,
+            lifetime,
+            expires_at,
+            sequence,
+            flags,
+            ipv4_home_address,
+            udp_port,
+            sa_out,
+            sa_in,
         )
+        any(map(_SETATTR, repeat(spec, 12), _SPEC_FIELDS, values))
         spec.__post_init__()
+        return spec
+
+    def renewed(self, lifetime: float, expires_at: float, sequence: int) -> BindingSpec:
+        """This binding with a new lifetime, expiry and sequence number (a lifetime refresh,
+        RFC 6275 §10.3.1): the same object :meth:`of` would build from these values and the
+        other fields of ``self`` (the fields are the very objects of ``self``). Only the
+        checks on the changed fields run; the others held when ``self`` was built."""
+        spec = object.__new__(BindingSpec)
+        values = _SPEC_VALUES(self)
+        values = values[:4] + (lifetime, expires_at, sequence) + values[7:]
+        any(map(_SETATTR, repeat(spec, 12), _SPEC_FIELDS, values))
+        if not 0 <= sequence <= 0xFFFF:
+            raise ValueError(f"sequence {sequence} is not a 16-bit value")
+        if lifetime < 0:
+            raise ValueError("negative lifetime")
         return spec
 
     def __post_init__(self) -> None:
@@ -163,6 +182,24 @@ class SaSpec:
             raise ValueError(f"direction must be 'in' or 'out', not {self.direction!r}")
         if self.mode not in ("transport", "tunnel"):
             raise ValueError(f"mode must be 'transport' or 'tunnel', not {self.mode!r}")
+
+
+_SETATTR = object.__setattr__
+_SPEC_FIELDS = (
+    "home_address",
+    "home_prefix",
+    "care_of_address",
+    "encapsulation",
+    "lifetime",
+    "expires_at",
+    "sequence",
+    "flags",
+    "ipv4_home_address",
+    "udp_port",
+    "sa_out",
+    "sa_in",
+)
+_SPEC_VALUES = attrgetter(*_SPEC_FIELDS)
 
 
 @runtime_checkable

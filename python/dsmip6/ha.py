@@ -64,9 +64,9 @@ from dsmip6.events import (
     BindingDeleted,
     BindingExpired,
     BindingRevoked,
-    BindingUpdated,
     BindingUpdateRejected,
     Event,
+    binding_updated,
 )
 from dsmip6.pools import Ipv4Pool, PoolExhausted, PrefixPool
 
@@ -102,6 +102,13 @@ _BRI_TIMER = 1 << 128
 _HAS_TIMER = 2 << 128
 _TIMER_KINDS = {"life": 0, "bri": _BRI_TIMER, "has": _HAS_TIMER}
 _FLAGS: dict[int, int] = {}  # interned BU flag words (BindingSpec.flags)
+_IP_IN_IPV6 = Encapsulation.IP_IN_IPV6
+# BCE states as module constants: reading a member off an Enum class is ~10x a plain
+# attribute read, and hashing a member is a Python-level call; the BU path needs neither.
+_ACTIVE, _REVOKING = BceState.ACTIVE, BceState.REVOKING
+_SWITCHING, _TOMBSTONE = BceState.SWITCHING, BceState.TOMBSTONE
+#: HA_TRANSITIONS[state][BuAccepted], keyed by the state's name (a str hashes in C).
+_ON_ACCEPTED = {s._name_: row[BuAccepted] for s, row in HA_TRANSITIONS.items() if BuAccepted in row}
 
 
 def _not_unicast(addr: IPv6Address | IPv4Address) -> bool:
@@ -140,7 +147,9 @@ def _t4(i: int) -> str:
 
 
 def _in_prefix(i: int, prefix: IPv6Network) -> bool:
-    return (i ^ int(prefix.network_address)) >> (128 - prefix.prefixlen) == 0
+    # ``_ip``/``_prefixlen``: the values ``int()``/``prefixlen`` return, read without their
+    # Python-level calls (the Rust binding cache reads ``_ip`` the same way).
+    return (i ^ prefix.network_address._ip) >> (128 - prefix._prefixlen) == 0
 
 
 def seq_newer(received: int, last: int) -> bool:
@@ -199,6 +208,7 @@ class _Bce:
         "bri_trigger",
         "retries",
         "has_addresses",
+        "spec",
     )
 
     def __init__(self, session: _Session, hoa: IPv6Address) -> None:
@@ -217,6 +227,8 @@ class _Bce:
         self.bri_trigger = 0
         self.retries = 0
         self.has_addresses: tuple[IPv6Address, ...] = ()
+        #: The last BindingSpec handed to the data plane (the one it keeps), or None.
+        self.spec: BindingSpec | None = None
 
 
 class _BuIn:
@@ -303,6 +315,10 @@ class HomeAgent:
     ) -> None:
         self.config = config
         self.dataplane = dataplane
+        # Optional DataPlane method for lifetime refreshes (RustDataPlane has it).
+        self._renew: Callable[[BindingSpec], None] | None = getattr(
+            dataplane, "renew_binding", None
+        )
         self.signalling: _mh.Signalling = signalling or _mh.WireSignalling()
         # The real codec gets the direct BU path (parse once, no dataclasses, BA in one build).
         self._wire = self.signalling if isinstance(self.signalling, _mh.WireSignalling) else None
@@ -324,6 +340,8 @@ class HomeAgent:
         self._bri_seq = 0
         self._ha6_t = _mh.s6(config.address6)
         self._ike6: Addr = (str(config.address6), 500)
+        # Step 9 bound: policy maximum and the prefix valid lifetime, in 4-s units.
+        self._max_life4 = min(config.max_lifetime_4s, int(config.prefix_valid_lifetime) >> 2)
         has: tuple[IPv6Address | IPv4Address, ...] = (config.address6,)
         if config.address4 is not None:
             has = has + (config.address4,)
@@ -675,14 +693,16 @@ class HomeAgent:
         v.src = src
         v.dst = dst
         v.udp = dst[1] == MIP_UDP_PORT or src[1] == MIP_UDP_PORT
+        # _i6 inline (the text -> int conversions of this path; one Python call less each).
+        from_bytes = int.from_bytes
         src6_t = ip6.src
         v.src6_t = src6_t
-        v.src6 = src6 = _i6(src6_t)
+        v.src6 = src6 = from_bytes(inet_pton(AF_INET6, src6_t), "big")
         v.hao = hao is not None
         if hao is None:
             v.hoa_t, v.hoa = src6_t, src6
         else:
-            v.hoa_t, v.hoa = hao, _i6(hao)
+            v.hoa_t, v.hoa = hao, from_bytes(inet_pton(AF_INET6, hao), "big")
         v.seq = m.sequence
         v.life4 = m.lifetime_4s
         v.a, v.h, v.l, v.k, v.r, v.f = m.a, m.h, m.l, m.k, m.r, m.f
@@ -691,8 +711,8 @@ class HomeAgent:
         for o in m.options:
             kind = type(o)
             if kind is w.AlternateCareOfAddress:
-                v.alt_t = o.address
-                v.alt = _i6(o.address)
+                v.alt_t = t = o.address
+                v.alt = from_bytes(inet_pton(AF_INET6, t), "big")
             elif kind is w.Ipv4HomeAddress:
                 if v.v4hoa is None:
                     v.v4hoa_t = o.address
@@ -715,7 +735,7 @@ class HomeAgent:
         session = self._by_spi[v.spi]
         # Step 3 — addresses: HoA = HAO, else the (inner) IPv6 source.
         hoa = v.hoa
-        if _not_unicast6(hoa):
+        if hoa <= 1 or hoa >> 120 == 0xFF:  # _not_unicast6, inline
             self._count("bad-hoa")
             return
         # RFC 6275 §9.5.1 / procedures.md §10 rule 9: BUs without H to an HA are dropped.
@@ -725,7 +745,8 @@ class HomeAgent:
         # RFC 4877 §4.4: the HoA in the BU must be the one the SA was created for. An
         # address inside the UE's own HNP but another SA is a selector mismatch (drop); an
         # address outside it (e.g. another UE's HoA) is "not home subnet" (step 6 below).
-        in_hnp = _in_prefix(hoa, session.prefix)
+        prefix = session.prefix  # _in_prefix, inline
+        in_hnp = (hoa ^ prefix.network_address._ip) >> (128 - prefix._prefixlen) == 0
         if in_hnp and hoa != session.hoa_i:
             self._count("sa-mismatch")
             return
@@ -735,7 +756,7 @@ class HomeAgent:
             self._refuse(v, session, BA_STATUS["not-home-subnet"], v.seq)
             return
         # Step 4 — sequence number (RFC 6275 §9.5.1): BA 135 carries the last accepted one.
-        if bce is not None and not seq_newer(v.seq, bce.seq):
+        if bce is not None and not 0 < ((v.seq - bce.seq) & 0xFFFF) < 0x8000:  # seq_newer
             self._refuse(v, session, BA_STATUS["seq-out-of-window"], bce.seq)
             return
         # Step 5 — registration type: H=0 never reaches this point, so a home registration
@@ -752,14 +773,14 @@ class HomeAgent:
         if v.life4 == 0:
             self._deregister(v, session, bce, now)
             return
-        if bce is not None and bce.state is BceState.SWITCHING:
+        if bce is not None and bce.state is _SWITCHING:
             # RFC 5142 §5.3: refreshes after an HA Switch are refused.
             self._refuse(v, session, BA_STATUS["prohibited"], v.seq)
             return
         if v.r and not cfg.mobile_router:
             self._refuse(v, session, BA_STATUS["mr-not-permitted"], v.seq)
             return
-        is_new = bce is None or bce.state is BceState.TOMBSTONE
+        is_new = bce is None or bce.state is _TOMBSTONE
         if is_new and len(self._bce) >= cfg.max_bindings:
             self._refuse(v, session, BA_STATUS["resources"], v.seq)
             return
@@ -790,14 +811,14 @@ class HomeAgent:
         ack: tuple[int, int, int] | None = None
         ipv4_hoa: IPv4Address | None = None
         if v.v4hoa is not None:
-            if bce is not None and bce.ipv4_hoa is not None and v.v4hoa == int(bce.ipv4_hoa):
+            if bce is not None and bce.ipv4_hoa is not None and v.v4hoa == bce.ipv4_hoa._ip:
                 ipv4_hoa = bce.ipv4_hoa  # a refresh keeping its IPv4 HoA (already verified)
                 ack = (0, 32, v.v4hoa)
             else:
                 ack, ipv4_hoa = self._ipv4_hoa(session, v.v4hoa, v.v4plen)
         # Step 8 — DAD: the HNP is this UE's alone (pool ownership checked above).
         # Step 9 — lifetime = min(requested, policy, prefix valid lifetime in 4-s units).
-        lifetime_4s = min(v.life4, cfg.max_lifetime_4s, int(cfg.prefix_valid_lifetime) >> 2)
+        lifetime_4s = v.life4 if v.life4 < self._max_life4 else self._max_life4
         lifetime = lifetime_4s * 4.0
         # Step 10 — create/update the BCE and program the data plane.
         if bce is None:
@@ -806,18 +827,24 @@ class HomeAgent:
             self._bce[session.hoa_i] = bce  # type: ignore[index]
         old_coa, old_udp = bce.coa, bce.udp_peer
         old_v4 = bce.ipv4_hoa
-        was_active = bce.state in (BceState.ACTIVE, BceState.REVOKING, BceState.SWITCHING)
-        self._move(bce, BuAccepted)
-        if bce.state is BceState.ACTIVE:
-            self.timers.cancel(_BRI_TIMER | hoa)  # RFC 5846 §7: accepting a BU ends revocation
+        was = bce.state
+        was_active = was is _ACTIVE or was is _REVOKING or was is _SWITCHING
+        nxt = _ON_ACCEPTED.get(was._name_)
+        if nxt is None:
+            self._move(bce, BuAccepted)  # not allowed in this state: LocalProtocolError
+        else:
+            bce.state = nxt
+        if was is _REVOKING and bce.state is _ACTIVE:
+            # RFC 5846 §7: accepting a BU ends revocation (a BRI timer runs only in REVOKING).
+            self.timers.cancel(_BRI_TIMER | hoa)
         bce.seq = v.seq
         # Keep the CoA object when unchanged (the common refresh): no new address object.
         coa_obj: IPv6Address | IPv4Address
         if v.udp:
-            same = isinstance(old_coa, IPv4Address) and int(old_coa) == coa
+            same = type(old_coa) is IPv4Address and old_coa._ip == coa
             coa_obj = old_coa if same else IPv4Address(coa)  # type: ignore[assignment]
         else:
-            same = isinstance(old_coa, IPv6Address) and int(old_coa) == coa
+            same = type(old_coa) is IPv6Address and old_coa._ip == coa
             coa_obj = old_coa if same else IPv6Address(coa)  # type: ignore[assignment]
         bce.coa = coa_obj
         bce.nat = nat
@@ -831,19 +858,23 @@ class HomeAgent:
         bce.lifetime = lifetime
         bce.expires = now + lifetime
         self.timers.set(hoa, bce.expires)
-        spec = self._binding_spec(bce, v)
+        spec, renewed = self._binding_spec(bce, v)
         try:
-            if was_active:
-                self.dataplane.update_binding(spec)
-            else:
+            if not was_active:
                 self.dataplane.add_binding(spec)
+            elif renewed and self._renew is not None:
+                self._renew(spec)  # a lifetime refresh: only lifetime/expiry/sequence change
+            else:
+                self.dataplane.update_binding(spec)
+            bce.spec = spec
         except CacheError:
+            bce.spec = None  # what the data plane holds is not known exactly
             self._count("dataplane-error")
             self._refuse(v, session, BA_STATUS["forwarding-failed"], v.seq)
             return
         moved = not same or old_udp != bce.udp_peer
         if was_active:
-            self._events.append(BindingUpdated(bce.hoa, coa_obj, moved, lifetime))
+            self._events.append(binding_updated(bce.hoa, coa_obj, moved, lifetime))
         else:
             self._events.append(
                 BindingCreated(bce.hoa, coa_obj, session.owner[0], ipv4_hoa, lifetime)
@@ -856,7 +887,8 @@ class HomeAgent:
         nat_opt = None
         if v.udp:
             nat_opt = (nat, cfg.nat_refresh_time if nat else NAT_NO_KEEPALIVE)
-        self._count("ba-0")
+        counters = self.counters
+        counters["ba-0"] = counters.get("ba-0", 0) + 1
         self._send_ba(v, session.sa_out, 0, v.seq, lifetime_4s, k=k, r=v.r, advice=advice,
                       ack=ack, nat=nat_opt, coa=coa)  # fmt: skip
         # Step 12 — K=1: move the IKE peer endpoint with the CoA (RFC 6275 §10.3.1; the
@@ -900,17 +932,32 @@ class HomeAgent:
             return (130, prefix_len, requested_i), None
         return (0, 32, requested_i), requested
 
-    def _binding_spec(self, bce: _Bce, v: _BuIn) -> BindingSpec:
+    def _binding_spec(self, bce: _Bce, v: _BuIn) -> tuple[BindingSpec, bool]:
+        """The spec for ``bce`` and whether it is a renewal of the one the data plane holds
+        (``bce.spec``): the same field objects but lifetime, expiry and sequence."""
         coa = bce.coa
         if isinstance(coa, IPv6Address):
-            enc, port = Encapsulation.IP_IN_IPV6, None
+            enc, port = _IP_IN_IPV6, None
         elif bce.nat or bce.forced:
             enc, port = Encapsulation.UDP_IPV4, bce.udp_peer[1] if bce.udp_peer else None
         else:
             enc, port = Encapsulation.IP_IN_IPV4, None
         flags = (v.a << 15) | (v.h << 14) | (v.l << 13) | (v.k << 12) | (v.r << 10)
+        old = bce.spec
+        if (
+            old is not None
+            and old.care_of_address is coa
+            and old.flags == flags
+            and old.encapsulation is enc
+            and old.udp_port == port
+            and old.ipv4_home_address is bce.ipv4_hoa
+            and old.home_prefix is bce.session.prefix
+            and old.home_address is bce.hoa
+        ):
+            # A lifetime refresh: every other field is the very object of the last spec.
+            return old.renewed(bce.lifetime, bce.expires, bce.seq), True
         flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
-        return BindingSpec.of(
+        spec = BindingSpec.of(
             bce.hoa,
             bce.session.prefix,
             coa,  # type: ignore[arg-type]
@@ -922,6 +969,7 @@ class HomeAgent:
             bce.ipv4_hoa,
             port,
         )
+        return spec, False
 
     def _deregister(self, v: _BuIn, session: _Session, bce: _Bce | None, now: float) -> None:
         """RFC 6275 §10.3.2 / procedures.md §2.4, §3: lifetime 0."""
@@ -933,6 +981,7 @@ class HomeAgent:
         bce.seq = v.seq
         self.timers.cancel(_BRI_TIMER | hoa)
         self.timers.cancel(_HAS_TIMER | hoa)
+        bce.spec = None
         try:
             self.dataplane.del_binding(bce.hoa)
         except CacheError:
@@ -958,6 +1007,7 @@ class HomeAgent:
         del self._bce[hoa]
         for kind in (0, _BRI_TIMER, _HAS_TIMER):
             self.timers.cancel(kind | hoa)
+        bce.spec = None
         if active:
             try:
                 self.dataplane.del_binding(bce.hoa)

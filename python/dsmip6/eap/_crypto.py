@@ -98,6 +98,7 @@ _SHA_CTX_SIZE = 96
 _Compress = Callable[[tuple[int, int, int, int, int], bytes], bytes]
 _ZERO_44 = bytes(44)
 _MOD160 = 1 << 160
+_SHA1_EMPTY = hashes.Hash(hashes.SHA1())  # never finalized: copied per MK digest
 
 
 def _prf_loop(g_int: Callable[[bytes], int], xkey: bytes, length: int) -> bytes:
@@ -228,7 +229,7 @@ class EapAkaKeys:
 
 def derive_keys(identity: bytes, ik: bytes, ck: bytes) -> EapAkaKeys:
     """MK = SHA1(Identity ‖ IK ‖ CK); K_encr ‖ K_aut ‖ MSK ‖ EMSK = PRF(MK) (RFC 4187 §7)."""
-    h = hashes.Hash(hashes.SHA1())
+    h = _SHA1_EMPTY.copy()
     h.update(identity + ik + ck)
     mk = h.finalize()
     ks = fips186_2_prf(mk, 160)

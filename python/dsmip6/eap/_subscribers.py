@@ -8,7 +8,7 @@ it AUTS for resynchronisation; Milenage and SQN management live behind it, as in
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Protocol, runtime_checkable
 
 from dsmip6.aka import (
@@ -47,6 +47,21 @@ class Subscriber:
             raise ConfigError("K and OPc must be 16 octets and AMF 2 octets")
         if not 0 <= self.sqn < 1 << 48:
             raise ConfigError("SQN must be a 48-bit value")
+
+
+_FIELDS = tuple(f.name for f in fields(Subscriber))
+
+
+def _with_sqn(sub: Subscriber, sqn: int) -> Subscriber:
+    """``sub`` with a new SQN, without re-running ``__post_init__``: every other field was
+    validated when ``sub`` was made, and ``next_sqn`` yields only 48-bit values (one vector per
+    EAP-AKA run: this is on the HA's per-attach path)."""
+    new = object.__new__(Subscriber)
+    setter = object.__setattr__
+    for name in _FIELDS:
+        setter(new, name, getattr(sub, name))
+    setter(new, "sqn", sqn)
+    return new
 
 
 @runtime_checkable
@@ -98,9 +113,8 @@ class InMemorySubscriberStore:
         sub = self._subs.get(imsi)
         if sub is None:
             return None
-        sqn = next_sqn(sub.sqn, self.ind_bits)
-        # the constructor directly: dataclasses.replace walks the fields (measurable per AKA run)
-        self._subs[imsi] = Subscriber(sub.imsi, sub.k, sub.opc, sqn, sub.amf, sub.apns)
+        sqn = next_sqn(sub.sqn, self.ind_bits)  # a 48-bit value (ConfigError on exhaustion)
+        self._subs[imsi] = _with_sqn(sub, sqn)
         return generate_vector(self._milenage[imsi], sqn, sub.amf, rand)
 
     def resynchronise(self, imsi: str, rand: bytes, auts: bytes) -> bool:

@@ -228,8 +228,23 @@ class Engine:
         """Feed one UDP payload received on ``dst`` from ``src``. Never raises on bad input:
         malformed, unauthenticated or unexpected messages are answered or dropped per RFC 7296.
         Call ``datagrams_to_send``, ``next_event`` and ``get_timer`` afterwards."""
-        src, dst = norm_address(src), norm_address(dst)
-        raw = self._unframe(data if type(data) is bytes else bytes(data), dst)
+        if not (
+            type(src) is tuple
+            and type(dst) is tuple
+            and len(src) == 2
+            and len(dst) == 2
+            and type(src[0]) is str
+            and type(src[1]) is int
+            and type(dst[0]) is str
+            and type(dst[1]) is int
+        ):
+            src, dst = norm_address(src), norm_address(dst)
+        if type(data) is not bytes:
+            data = bytes(data)
+        if dst[1] == NAT_T_PORT:  # the usual UDP 500 case skips _unframe's call
+            raw = self._unframe(data, dst)
+        else:
+            raw = data
         if raw is None or len(raw) < IKE_HEADER_LEN:
             return
         try:
@@ -248,7 +263,7 @@ class Engine:
         sa = self._by_spi.get(ours)
         if sa is None:
             return None
-        sa.receive(header, data, src, dst, now, lambda m: request_tasks(sa, m))
+        sa.receive(header, data, src, dst, now, request_tasks)
         return sa
 
     def datagrams_to_send(self, now: float) -> list[Datagram]:

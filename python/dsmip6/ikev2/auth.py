@@ -131,7 +131,7 @@ def sign(
     """Sign ``octets``; returns (auth method, AUTH data)."""
     # EC first: the HA's usual key type (each ABC isinstance miss costs a lookup)
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
-        name = "ecdsa-with-sha384" if private_key.curve.key_size >= 384 else "ecdsa-with-sha256"
+        name = "ecdsa-with-sha384" if private_key.key_size >= 384 else "ecdsa-with-sha256"
         sig = private_key.sign(octets, _ECDSA_BY_NAME[name])
         alg = _ALG_IDS[name]
     elif isinstance(private_key, rsa.RSAPrivateKey):

@@ -173,14 +173,17 @@ class ExchangeManager:
 
     # --------------------------------------------------------------- responder side
     def process_request(
-        self, msg: Message, now: float, make_tasks: Callable[[Message], list[Task] | None]
+        self,
+        msg: Message,
+        now: float,
+        make_tasks: Callable[[IkeSa, Message], list[Task] | None],
     ) -> None:
         if self.last_response is not None and msg.message_id == self.last_response[0]:
             self.sa.send(self.last_response[1], self.sa.reply_to)  # retransmitted request
             return
         if msg.message_id != self.expected_mid:
             return  # §2.3: outside the window: drop
-        tasks = self.passive if self.passive is not None else make_tasks(msg)
+        tasks = self.passive if self.passive is not None else make_tasks(self.sa, msg)
         if tasks is None:
             return
         statuses = _run(tasks, msg)

@@ -151,7 +151,17 @@ class Proposal:
         return [t for t in self.transforms if t.type == ttype]
 
 
+_TRANSFORMS_SEEN: dict[tuple[bytes, int], tuple[Transform, ...]] = {}
+"""Decoded transform lists by their octets: peers of one deployment send the same few proposals,
+and the ``Transform`` values are never mutated, so one decode serves every later message. Only
+successful decodes are kept (errors keep their offsets); cleared when 256 are held."""
+
+
 def _decode_transforms(data: bytes, count: int, base: int) -> tuple[Transform, ...]:
+    key = (data, count)
+    hit = _TRANSFORMS_SEEN.get(key)
+    if hit is not None:
+        return hit
     out: list[Transform] = []
     off = 0
     last = 3
@@ -179,7 +189,11 @@ def _decode_transforms(data: bytes, count: int, base: int) -> tuple[Transform, .
         off += length
     if len(out) != count or off != len(data):
         raise MalformedPacket("transform count/length mismatch", base, "bad-length")
-    return tuple(out)
+    result = tuple(out)
+    if len(_TRANSFORMS_SEEN) >= 256:  # a handful of distinct proposals in practice
+        _TRANSFORMS_SEEN.clear()
+    _TRANSFORMS_SEEN[key] = result
+    return result
 
 
 @_value
@@ -401,6 +415,10 @@ class VendorPayload:
 # Traffic selectors (RFC 7296 §3.13.1; RFC 4877 §7: MH type in the high octet of the port)
 
 
+_TS_HEAD = struct.Struct("!BBHHH")
+_TS_V6, _TS_V4 = int(TsType.IPV6_ADDR_RANGE), int(TsType.IPV4_ADDR_RANGE)
+
+
 def _addr(value: object) -> IPv4Address | IPv6Address:
     t = type(value)
     if t is IPv6Address or t is IPv4Address:
@@ -515,18 +533,12 @@ class TrafficSelector:
         return self.intersect(other) == other
 
     def encode(self) -> bytes:
-        return (
-            struct.pack(
-                "!BBHHH",
-                self.ts_type,
-                self.protocol,
-                16 if self.version == 4 else 40,
-                self.start_port,
-                self.end_port,
-            )
-            + self.start.packed
-            + self.end.packed
-        )
+        start, end = self.start, self.end
+        if type(start) is IPv6Address:
+            head = _TS_HEAD.pack(_TS_V6, self.protocol, 40, self.start_port, self.end_port)
+            return head + start._ip.to_bytes(16, "big") + end._ip.to_bytes(16, "big")  # type: ignore[union-attr]
+        head = _TS_HEAD.pack(_TS_V4, self.protocol, 16, self.start_port, self.end_port)
+        return head + start.packed + end.packed
 
     def __str__(self) -> str:
         proto = f" proto {self.protocol}" if self.protocol else ""
@@ -1001,12 +1013,11 @@ class Message:
         return (_F_RESPONSE if self.response else 0) | (_F_INITIATOR if self.initiator else 0)
 
     def header_bytes(self, first: int, length: int) -> bytes:
+        flags = (_F_RESPONSE if self.response else 0) | (_F_INITIATOR if self.initiator else 0)
         return (
             self.spi_i
             + self.spi_r
-            + struct.pack(
-                "!BBBBII", first, IKE_VERSION, self.exchange, self.flags(), self.message_id, length
-            )
+            + _HEADER_TAIL.pack(first, IKE_VERSION, self.exchange, flags, self.message_id, length)
         )
 
     def encode(self, protection: SkProtection | None = None) -> bytes:
@@ -1016,7 +1027,10 @@ class Message:
         if protection is None:
             raise ValueError("message has an SK payload but no keys")
         inner_first, inner = encode_chain(self.encrypted)
-        first, clear = encode_chain(self.payloads, PayloadType.SK)
+        if self.payloads:
+            first, clear = encode_chain(self.payloads, _P_SK)
+        else:
+            first, clear = _P_SK, b""
         head = self.header_bytes(first, 0) + clear
         return protection.seal(head, inner_first, inner)
 

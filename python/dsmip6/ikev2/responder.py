@@ -41,6 +41,11 @@ __all__ = ["IkeResponder"]
 Address = tuple[str, int]
 
 
+def _init_tasks(sa: IkeSa, msg: Message) -> list[IkeInit]:
+    """The responder's IKE_SA_INIT exchange: one task (no closure per request)."""
+    return [IkeInit(sa, False)]
+
+
 class IkeResponder(Engine):
     """IKEv2 responder (HA), many IKE SAs. Sans-I/O."""
 
@@ -167,7 +172,7 @@ class IkeResponder(Engine):
         self._by_init[key] = sa
         self._half_open.add(sa.id)
         sa.reply_to = None  # = (sa.local, sa.remote) = (dst, src)
-        sa.mgr.process_request(msg, now, lambda m: [IkeInit(sa, False)])
+        sa.mgr.process_request(msg, now, _init_tasks)
         return sa
 
     def _forget(self, sa: IkeSa) -> None:

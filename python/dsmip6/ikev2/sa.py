@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsmip6.errors import CacheError, IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2 import fragment
+from dsmip6.ikev2.auth import id_to_str
 from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.constants import (
     NAT_T_PORT,
@@ -304,7 +305,7 @@ class IkeSa:
         src: Address,
         dst: Address,
         now: float,
-        make_tasks: Callable[[Message], list[Task] | None],
+        make_tasks: Callable[[IkeSa, Message], list[Task] | None],
     ) -> None:
         if header.response and header.initiator == self.original_initiator:
             return  # a "response" claiming our own role: not for us
@@ -397,8 +398,6 @@ class IkeSa:
         self.state = SaState.ESTABLISHED
         self.established_at = now
         assert self.peer_id is not None
-        from dsmip6.ikev2.auth import id_to_str
-
         self.emit(
             IkeSaEstablished(
                 ike_sa_id=self.id,

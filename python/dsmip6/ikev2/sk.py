@@ -21,6 +21,9 @@ from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2.constants import IKE_HEADER_LEN
 from dsmip6.ikev2.transforms import Encr, Integ, Rng
 
+_U32 = struct.Struct("!I")
+_GENERIC = struct.Struct("!BBH")
+
 
 class SkCrypto:
     """SK protection for one IKE SA as seen from one side.
@@ -91,8 +94,8 @@ class SkCrypto:
         iv = self._next_iv()
         sk_len = 4 + len(extra) + len(iv) + len(plain) + icv
         total = len(head) + sk_len
-        head = head[:24] + struct.pack("!I", total) + head[28:]
-        sk_hdr = struct.pack("!BBH", inner_first, 0, sk_len) + extra
+        head = head[:24] + _U32.pack(total) + head[28:]
+        sk_hdr = _GENERIC.pack(inner_first, 0, sk_len) + extra
         if encr.aead:
             aad = head + sk_hdr
             keymat = self._out_a

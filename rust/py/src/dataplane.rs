@@ -3,7 +3,9 @@
 //! `SecurityDatabase` (SAD + SPD + outbound SAs, used by `dsmip6.dataplane.RustDataPlane`).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Mutex;
 
 use dsmip6_dataplane::addr::parse_v6_hex;
 use dsmip6_dataplane::cache::{Binding, BindingCache, CareOf, Encapsulation, InboundKey, Instant};
@@ -21,32 +23,80 @@ use crate::esp::build_sa;
 static IPV6_ADDRESS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static IPV4_ADDRESS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-/// An address given as `ipaddress.IPv6Address`/`IPv4Address` (fast path: their `_ip` int),
-/// `str`, 16- or 4-octet `bytes`, or `int` (IPv6).
+/// Addresses already converted, by the identity of the immutable object they came from
+/// (exact `str`, or the `int` behind an `ipaddress` object or given as such): what the
+/// object's hash cache is to a `dict`. Each slot keeps its object alive, so an identity can
+/// never be recycled while it is remembered. Direct-mapped, 4096 slots, process-wide.
+type MemoSlot = Option<(Py<PyAny>, IpAddr)>;
+static ADDR_MEMO: Mutex<Vec<MemoSlot>> = Mutex::new(Vec::new());
+const MEMO_SLOTS: usize = 4096;
+
+fn memo_slot(obj: &Bound<'_, PyAny>) -> usize {
+    let p = obj.as_ptr() as usize;
+    ((p >> 4) ^ (p >> 16)) & (MEMO_SLOTS - 1)
+}
+
+fn memo_get(obj: &Bound<'_, PyAny>) -> Option<IpAddr> {
+    let m = ADDR_MEMO.lock().ok()?;
+    let (o, a) = m.get(memo_slot(obj))?.as_ref()?;
+    o.is(obj).then_some(*a)
+}
+
+fn memo_put(obj: &Bound<'_, PyAny>, a: IpAddr) {
+    let old = {
+        let Ok(mut m) = ADDR_MEMO.lock() else {
+            return;
+        };
+        if m.is_empty() {
+            m.resize_with(MEMO_SLOTS, || None);
+        }
+        m.get_mut(memo_slot(obj))
+            .and_then(|s| s.replace((obj.clone().unbind(), a)))
+    };
+    drop(old); // the evicted object is released outside the lock
+}
+
+/// An `int` as an IPv6 address (memoised by identity).
+fn int_addr(i: &Bound<'_, PyAny>) -> PyResult<IpAddr> {
+    let exact = i.is_exact_instance_of::<PyInt>();
+    if exact {
+        if let Some(a) = memo_get(i) {
+            return Ok(a);
+        }
+    }
+    let a = IpAddr::V6(Ipv6Addr::from(i.extract::<u128>()?));
+    if exact {
+        memo_put(i, a);
+    }
+    Ok(a)
+}
+
+/// An address given as `str` (checked first: one type comparison), `ipaddress.IPv6Address`/
+/// `IPv4Address` (their `_ip` int), 16- or 4-octet `bytes`, or `int` (IPv6). Text and ints
+/// are converted once per object (see `ADDR_MEMO`).
 fn to_addr(obj: &Bound<'_, PyAny>) -> PyResult<IpAddr> {
+    if let Ok(s) = obj.cast_exact::<PyString>() {
+        if let Some(a) = memo_get(obj) {
+            return Ok(a);
+        }
+        let a = str_addr(s)?;
+        memo_put(obj, a);
+        return Ok(a);
+    }
     let py = obj.py();
     let ty = obj.get_type();
     if ty.is(IPV6_ADDRESS.import(py, "ipaddress", "IPv6Address")?) {
-        let v: u128 = obj.getattr(pyo3::intern!(py, "_ip"))?.extract()?;
-        return Ok(IpAddr::V6(Ipv6Addr::from(v)));
+        return int_addr(&obj.getattr(pyo3::intern!(py, "_ip"))?);
     }
     if ty.is(IPV4_ADDRESS.import(py, "ipaddress", "IPv4Address")?) {
         let v: u32 = obj.getattr(pyo3::intern!(py, "_ip"))?.extract()?;
         return Ok(IpAddr::V4(v.into()));
     }
-    // `str`: pure-hex IPv6 text in one pass, no intermediate Python object.
     if let Ok(s) = obj.cast::<PyString>() {
-        let text = s.to_str()?;
-        if let Some(a) = parse_v6_hex(text.as_bytes()) {
-            return Ok(IpAddr::V6(a));
-        }
-        return text
-            .parse()
-            .map_err(|_| PyValueError::new_err(format!("not an IP address: {s}")));
+        return str_addr(s);
     }
-    if let Ok(i) = obj.cast::<PyInt>() {
-        let v: u128 = i.extract()?;
-        return Ok(IpAddr::V6(Ipv6Addr::from(v)));
+    if obj.cast::<PyInt>().is_ok() {
+        return int_addr(obj);
     }
     if let Ok(b) = obj.cast::<PyBytes>() {
         let b = b.as_bytes();
@@ -59,6 +109,17 @@ fn to_addr(obj: &Bound<'_, PyAny>) -> PyResult<IpAddr> {
     }
     obj.extract::<IpAddr>()
         .map_err(|_| PyTypeError::new_err("expected an IP address"))
+}
+
+/// Address text: pure-hex IPv6 in one pass, no intermediate Python object; anything else
+/// through the standard library parser.
+fn str_addr(s: &Bound<'_, PyString>) -> PyResult<IpAddr> {
+    let text = s.to_str()?;
+    if let Some(a) = parse_v6_hex(text.as_bytes()) {
+        return Ok(IpAddr::V6(a));
+    }
+    text.parse()
+        .map_err(|_| PyValueError::new_err(format!("not an IP address: {s}")))
 }
 
 fn v6(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Ipv6Addr> {
@@ -124,10 +185,62 @@ fn binding_from_spec(spec: &Bound<'_, PyAny>) -> PyResult<Binding> {
     })
 }
 
+/// Per-process seeded hashing of address keys: one folded multiply of the two halves.
+#[derive(Clone, Copy)]
+struct AddrHash([u64; 2]);
+
+impl Default for AddrHash {
+    fn default() -> Self {
+        let rs = std::collections::hash_map::RandomState::new();
+        Self([rs.hash_one(1u8), rs.hash_one(2u8)])
+    }
+}
+
+struct AddrHasher([u64; 2], u64);
+
+impl BuildHasher for AddrHash {
+    type Hasher = AddrHasher;
+    fn build_hasher(&self) -> AddrHasher {
+        AddrHasher(self.0, 0)
+    }
+}
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `u128` keys; a plain FNV-1a step keeps the trait complete.
+        for b in bytes {
+            self.1 = (self.1 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        let p = u128::from(v as u64 ^ self.0[0]) * u128::from((v >> 64) as u64 ^ self.0[1]);
+        self.1 = (p as u64) ^ ((p >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.1
+    }
+}
+
 /// The HA binding cache (or UE binding update list); see `dsmip6.dataplane.BindingCache`.
+///
+/// Besides the Rust cache (every index, longest-prefix match, counters), the entry objects
+/// are kept by exact home address in a map of their own: the common Python lookup is then
+/// one hash probe and one reference increment (the Rust records need not be read back).
+/// Both are changed together by every method, under the GIL.
 #[pyclass(module = "dsmip6._core.dataplane", name = "BindingCache", frozen)]
 pub struct PyBindingCache {
     inner: BindingCache<Py<PyAny>>,
+    by_hoa: Mutex<HashMap<u128, Py<PyAny>, AddrHash>>,
+}
+
+impl PyBindingCache {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<u128, Py<PyAny>, AddrHash>> {
+        self.by_hoa
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 #[pymethods]
@@ -136,6 +249,7 @@ impl PyBindingCache {
     fn new() -> Self {
         Self {
             inner: BindingCache::new(),
+            by_hoa: Mutex::new(HashMap::default()),
         }
     }
 
@@ -145,12 +259,46 @@ impl PyBindingCache {
         let b = binding_from_spec(binding)?;
         self.inner
             .insert_with(b, binding.clone().unbind())
-            .map_err(cache_error)
+            .map_err(cache_error)?;
+        self.entries()
+            .insert(u128::from(b.home_address), binding.clone().unbind());
+        Ok(())
     }
 
     /// Replace the binding with the same home address. Raises `CacheError` if there is none.
     fn update(&self, binding: &Bound<'_, PyAny>) -> PyResult<()> {
         let b = binding_from_spec(binding)?;
+        self.inner
+            .update_with(b, binding.clone().unbind())
+            .map_err(cache_error)?;
+        let old = self
+            .entries()
+            .insert(u128::from(b.home_address), binding.clone().unbind());
+        drop(old); // released outside the lock
+        Ok(())
+    }
+
+    /// `update` for a lifetime refresh (RFC 6275 §10.3.1): `binding` equals the stored
+    /// one except `lifetime`, `expires_at` and `sequence` (the caller guarantees it; the HA
+    /// calls this only then), so only those and `home_address` are read; the stored object
+    /// is replaced by `binding`. Raises `CacheError` if there is no binding for its HoA.
+    fn renew(&self, binding: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = binding.py();
+        let hoa = v6(
+            &binding.getattr(pyo3::intern!(py, "home_address"))?,
+            "home_address",
+        )?;
+        let mut b = self
+            .inner
+            .get_with(hoa, |b, _| *b)
+            .ok_or_else(|| cache_error(dsmip6_dataplane::cache::CacheError::NotFound))?;
+        let lifetime: f64 = binding.getattr(pyo3::intern!(py, "lifetime"))?.extract()?;
+        let expires_at: f64 = binding
+            .getattr(pyo3::intern!(py, "expires_at"))?
+            .extract()?;
+        b.lifetime = lifetime as f32;
+        b.expires_at = Instant::from_secs_f64(expires_at);
+        b.sequence = binding.getattr(pyo3::intern!(py, "sequence"))?.extract()?;
         self.inner
             .update_with(b, binding.clone().unbind())
             .map_err(cache_error)
@@ -159,17 +307,20 @@ impl PyBindingCache {
     /// Remove and return the binding of `home_address`. Raises `CacheError` if there is none.
     fn remove(&self, home_address: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let hoa = v6(home_address, "home_address")?;
-        self.inner
-            .remove_with(hoa)
-            .map(|(_, p)| p)
-            .map_err(cache_error)
+        let (_, p) = self.inner.remove_with(hoa).map_err(cache_error)?;
+        let old = self.entries().remove(&u128::from(hoa));
+        drop(old);
+        Ok(p)
     }
 
     /// Outbound lookup: IPv6 → the binding with that HoA, else the longest matching home
     /// network prefix; IPv4 → the binding with that IPv4 HoA. None if nothing matches.
     fn lookup(&self, py: Python<'_>, address: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
         Ok(match to_addr(address)? {
-            IpAddr::V6(a) => self.inner.lookup_v6_with(a, |_, p| p.clone_ref(py)),
+            IpAddr::V6(a) => match self.entries().get(&u128::from(a)) {
+                Some(p) => Some(p.clone_ref(py)),
+                None => self.inner.lookup_v6_with(a, |_, p| p.clone_ref(py)),
+            },
             IpAddr::V4(a) => self.inner.lookup_v4_with(a, |_, p| p.clone_ref(py)),
         })
     }
@@ -189,7 +340,10 @@ impl PyBindingCache {
     /// The binding of exactly this home address, or None.
     fn get(&self, py: Python<'_>, home_address: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
         let hoa = v6(home_address, "home_address")?;
-        Ok(self.inner.get_with(hoa, |_, p| p.clone_ref(py)))
+        Ok(self
+            .entries()
+            .get(&u128::from(hoa))
+            .map(|p| p.clone_ref(py)))
     }
 
     /// Inbound lookup by outer source address and SPI, or UDP source port, or neither.
@@ -215,6 +369,13 @@ impl PyBindingCache {
     /// Remove every binding with `expires_at <= now`; returns them.
     fn expire(&self, py: Python<'_>, now: f64) -> PyResult<Py<PyList>> {
         let gone = self.inner.expire_with(Instant::from_secs_f64(now));
+        let old: Vec<_> = {
+            let mut m = self.entries();
+            gone.iter()
+                .filter_map(|(b, _)| m.remove(&u128::from(b.home_address)))
+                .collect()
+        };
+        drop(old);
         Ok(PyList::new(py, gone.into_iter().map(|(_, p)| p))?.unbind())
     }
 
@@ -247,10 +408,8 @@ impl PyBindingCache {
     }
 
     fn __contains__(&self, home_address: &Bound<'_, PyAny>) -> PyResult<bool> {
-        Ok(self
-            .inner
-            .get_with(v6(home_address, "home_address")?, |_, _| ())
-            .is_some())
+        let hoa = v6(home_address, "home_address")?;
+        Ok(self.entries().contains_key(&u128::from(hoa)))
     }
 
     /// Iterate over a snapshot of the bindings.

@@ -89,6 +89,9 @@ pub struct PySecurityAssociation {
     sa: Sa,
     scratch: Vec<u8>,
     batch: Batch,
+    /// Compact SA: the scratch buffer is released after each packet (a few hundred octets
+    /// kept per idle SA otherwise; compact SAs carry few packets).
+    compact: bool,
 }
 
 impl PySecurityAssociation {
@@ -103,8 +106,13 @@ impl PySecurityAssociation {
         if self.scratch.len() < need {
             self.scratch.resize(need, 0);
         }
-        let n = op(&mut self.sa, packet, &mut self.scratch).map_err(esp_error)?;
-        Ok(PyBytes::new(py, &self.scratch[..n]).unbind())
+        let r = op(&mut self.sa, packet, &mut self.scratch)
+            .map_err(esp_error)
+            .map(|n| PyBytes::new(py, &self.scratch[..n]).unbind());
+        if self.compact {
+            self.scratch = Vec::new();
+        }
+        r
     }
 }
 
@@ -143,6 +151,7 @@ impl PySecurityAssociation {
             sa,
             scratch: Vec::new(),
             batch: Batch::default(),
+            compact,
         })
     }
 

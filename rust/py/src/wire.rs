@@ -9,15 +9,16 @@ use crate::errors::WireError;
 use dsmip6_wire::ipv6opt::{Ipv6OptionRepr, Ipv6Options};
 use dsmip6_wire::mh::{ba_flags, br_flags, bu_flags};
 use dsmip6_wire::mhopt::MobilityOptionRepr as MOpt;
-use dsmip6_wire::packet::{emit_packet, packet_len, MAX_LAYERS};
+use dsmip6_wire::packet::{LaidOut, MAX_LAYERS};
 use dsmip6_wire::{
-    parse_packet, parse_packet_with, DestOptsRepr, EspRepr, IpProtocol, Ipv4Repr, Ipv6Repr,
-    Layer as WLayer, MhMessage, MobilityHeader, MobilityOptions, MobilityRepr, RoutingHeader2Repr,
-    UdpRepr,
+    ipv6, parse_packet, parse_packet_with, DestOptsRepr, EspRepr, IpProtocol, Ipv4Repr, Ipv6Packet,
+    Ipv6Repr, Layer as WLayer, MhMessage, MobilityHeader, MobilityOptions, MobilityRepr,
+    RoutingHeader2Repr, UdpRepr,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::PyTypeInfo;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -163,6 +164,17 @@ fn check(ok: bool, msg: &str) -> PyResult<()> {
         Ok(())
     } else {
         Err(PyValueError::new_err(msg.to_owned()))
+    }
+}
+
+/// `o` as a `T` if its type is exactly `T` (a miss costs one pointer comparison, where a failed
+/// `cast_exact` builds a CastError holding a new reference to the type).
+#[inline]
+fn exact<'a, 'py, T: PyTypeInfo>(o: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, T>> {
+    if o.is_exact_instance_of::<T>() {
+        o.cast_exact::<T>().ok()
+    } else {
+        None
     }
 }
 
@@ -419,7 +431,7 @@ impl Opt {
     fn extract(o: &Bound<'_, PyAny>) -> PyResult<Opt> {
         macro_rules! try_cast {
             ($($cls:ident => $var:ident),*) => {$(
-                if let Ok(x) = o.cast_exact::<$cls>() {
+                if let Some(x) = exact::<$cls>(o) {
                     return Ok(Opt::$var(x.get().clone()));
                 }
             )*};
@@ -708,24 +720,18 @@ impl Validate for BindingUpdate {
 impl BindingUpdate {
     fn flags(&self) -> u16 {
         use bu_flags::*;
-        let mut w = u16::from(self.reserved) & RESERVED;
-        for (on, bit) in [
-            (self.a, A),
-            (self.h, H),
-            (self.l, L),
-            (self.k, K),
-            (self.m, M),
-            (self.r, R),
-            (self.p, P),
-            (self.f, F),
-            (self.t, T),
-            (self.o, O),
-        ] {
-            if on {
-                w |= bit;
-            }
-        }
-        w
+        let bit = |on: bool, b: u16| if on { b } else { 0 };
+        (u16::from(self.reserved) & RESERVED)
+            | bit(self.a, A)
+            | bit(self.h, H)
+            | bit(self.l, L)
+            | bit(self.k, K)
+            | bit(self.m, M)
+            | bit(self.r, R)
+            | bit(self.p, P)
+            | bit(self.f, F)
+            | bit(self.t, T)
+            | bit(self.o, O)
     }
 }
 
@@ -955,7 +961,7 @@ impl<'a> Msg<'a> {
     fn extract(o: &'a Bound<'_, PyAny>) -> Option<Msg<'a>> {
         macro_rules! try_cast {
             ($($cls:ident => $var:ident),*) => {$(
-                if let Ok(x) = o.cast_exact::<$cls>() {
+                if let Some(x) = exact::<$cls>(o) {
                     return Some(Msg::$var(Cow::Borrowed(x.get())));
                 }
             )*};
@@ -1260,13 +1266,13 @@ impl<'a, 'py> FromPyObject<'a, 'py> for V6Opts {
         let mut v = Vec::new();
         for o in obj.try_iter()? {
             let o = o?;
-            if let Ok(x) = o.cast_exact::<HomeAddressOption>() {
+            if let Some(x) = exact::<HomeAddressOption>(&o) {
                 v.push(V6Opt::Hao(x.get().clone()));
-            } else if o.cast_exact::<Pad1>().is_ok() {
+            } else if o.is_exact_instance_of::<Pad1>() {
                 v.push(V6Opt::Pad1);
-            } else if let Ok(x) = o.cast_exact::<PadN>() {
+            } else if let Some(x) = exact::<PadN>(&o) {
                 v.push(V6Opt::PadN(x.get().length));
-            } else if let Ok(x) = o.cast_exact::<UnknownOption>() {
+            } else if let Some(x) = exact::<UnknownOption>(&o) {
                 v.push(V6Opt::Unknown(x.get().clone()));
             } else {
                 return Err(PyTypeError::new_err(format!(
@@ -1418,7 +1424,7 @@ impl<'a> PyLayer<'a> {
     fn extract(o: &'a Bound<'_, PyAny>) -> PyResult<PyLayer<'a>> {
         macro_rules! try_cast {
             ($($cls:ident => $var:ident),*) => {$(
-                if let Ok(x) = o.cast_exact::<$cls>() {
+                if let Some(x) = exact::<$cls>(o) {
                     return Ok(PyLayer::$var(Cow::Borrowed(x.get())));
                 }
             )*};
@@ -1590,27 +1596,16 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
     let scratch: Vec<u8> = last_msg.map(|m| m.scratch()).unwrap_or_default();
     let mopts: SmallVec<[MOpt<'_>; 4]> =
         last_msg.map(|m| m.opt_reprs(&scratch)).unwrap_or_default();
-    let v6opts: SmallVec<[SmallVec<[Ipv6OptionRepr<'_>; 2]>; 1]> = layers
-        .iter()
-        .filter_map(|l| match l {
-            PyLayer::DestOpts(d) => Some(
-                d.options
-                    .0
-                    .iter()
-                    .map(|o| match o {
-                        V6Opt::Pad1 => Ipv6OptionRepr::Pad1,
-                        V6Opt::PadN(n) => Ipv6OptionRepr::PadN(*n),
-                        V6Opt::Hao(h) => Ipv6OptionRepr::HomeAddress(h.address.0),
-                        V6Opt::Unknown(u) => Ipv6OptionRepr::Unknown {
-                            option_type: u.option_type,
-                            data: &u.data,
-                        },
-                    })
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect();
+    // The options of every Destination Options layer in one list, each layer taking its range.
+    let mut v6opts: SmallVec<[Ipv6OptionRepr<'_>; 4]> = SmallVec::new();
+    let mut v6ranges: SmallVec<[(usize, usize); 2]> = SmallVec::new();
+    for l in layers {
+        if let PyLayer::DestOpts(d) = l {
+            let first = v6opts.len();
+            v6opts.extend(v6_reprs(d));
+            v6ranges.push((first, v6opts.len()));
+        }
+    }
     let mut wl: SmallVec<[WLayer<'_>; 4]> = SmallVec::new();
     let mut di = 0;
     for (i, l) in layers.iter().enumerate() {
@@ -1668,9 +1663,10 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
             }
             PyLayer::DestOpts(_) => {
                 inner_ok(after_ip6)?;
+                let (first, end) = v6ranges[di];
                 wl.push(WLayer::DestOpts(DestOptsRepr {
                     next_header: next,
-                    options: Ipv6Options::List(&v6opts[di]),
+                    options: Ipv6Options::List(&v6opts[first..end]),
                 }));
                 di += 1;
             }
@@ -1683,17 +1679,11 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
             }
             PyLayer::Msg(m) => {
                 inner_ok(after_ip6 && i + 1 == layers.len())?;
-                let message = m.message(&scratch);
-                let r = MobilityRepr {
-                    message,
+                // Its length (at most 2048) is checked once laid out, below.
+                wl.push(WLayer::Mobility(MobilityRepr {
+                    message: m.message(&scratch),
                     options: MobilityOptions::List(&mopts),
-                };
-                if r.buffer_len() > 2048 {
-                    return Err(PyValueError::new_err(
-                        "Mobility Header longer than 2048 octets",
-                    ));
-                }
-                wl.push(WLayer::Mobility(r));
+                }));
             }
             PyLayer::Udp(u) => {
                 inner_ok(after_ip6 || matches!(prev, Some(PyLayer::Ipv4(_))))?;
@@ -1717,18 +1707,27 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
             }
         }
     }
+    // Every length is computed once, here, and reused by the emitter.
+    let laid = LaidOut::new(&wl).ok_or_else(|| PyValueError::new_err("too many layers"))?;
+    if let (Some(WLayer::Mobility(_)), Some(&n)) = (wl.last(), laid.lens().last()) {
+        if n > 2048 {
+            return Err(PyValueError::new_err(
+                "Mobility Header longer than 2048 octets",
+            ));
+        }
+    }
     if !matches!(wl[0], WLayer::Ipv6(_) | WLayer::Ipv4(_)) {
         return Err(PyValueError::new_err(
             "a packet starts with Ipv6Header or Ipv4Header",
         ));
     }
-    let n = packet_len(&wl);
+    let n = laid.total();
     if n > 65535 + 40 {
         return Err(PyValueError::new_err("packet too long"));
     }
     let mut failure = None;
     let b = PyBytes::new_with(py, n, |buf| {
-        if let Err(e) = emit_packet(&wl, buf) {
+        if let Err(e) = laid.emit(buf) {
             failure = Some(e);
         }
         Ok(())
@@ -1739,18 +1738,139 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
     }
 }
 
+/// Octets the one-pass signalling emitter writes on the stack; a longer packet takes the
+/// general path.
+const SIGNALLING_MAX: usize = 512;
+
+/// A layer between the IPv6 header and the Mobility Header.
+#[derive(Clone, Copy)]
+enum ExtHeader<'a> {
+    DestOpts(&'a DestinationOptions),
+    Rh2(&'a RoutingHeaderType2),
+}
+
+/// The IPv6 option representations of a Destination Options layer.
+fn v6_reprs(d: &DestinationOptions) -> SmallVec<[Ipv6OptionRepr<'_>; 4]> {
+    d.options
+        .0
+        .iter()
+        .map(|o| match o {
+            V6Opt::Pad1 => Ipv6OptionRepr::Pad1,
+            V6Opt::PadN(n) => Ipv6OptionRepr::PadN(*n),
+            V6Opt::Hao(h) => Ipv6OptionRepr::HomeAddress(h.address.0),
+            V6Opt::Unknown(u) => Ipv6OptionRepr::Unknown {
+                option_type: u.option_type,
+                data: &u.data,
+            },
+        })
+        .collect()
+}
+
+/// The shape of all Mobile IPv6 signalling — `Ipv6Header`, then any Destination Options and
+/// Type 2 Routing headers, then one Mobility Header message — written front to back in one
+/// pass over the Python layers, without the general path's layer list and layout table (RFC
+/// 6275 §6.1.7: the MH checksum takes the HAO address as source, the RH2 address as
+/// destination). `None` when `objs` has another shape, or the packet would not fit the stack
+/// buffer or would be refused (an MH over 2048 octets): the general path then builds it or
+/// raises its error, so both paths give the same octets and the same errors.
+fn build_signalling<'py>(
+    py: Python<'py>,
+    objs: &[Bound<'py, PyAny>],
+) -> Option<Bound<'py, PyBytes>> {
+    let (first, rest) = objs.split_first()?;
+    let (last, mid) = rest.split_last()?;
+    let ip = exact::<Ipv6Header>(first)?.get();
+    let msg = Msg::extract(last)?;
+    let mut exts: SmallVec<[ExtHeader<'_>; 4]> = SmallVec::new();
+    for o in mid {
+        exts.push(if let Some(d) = exact::<DestinationOptions>(o) {
+            ExtHeader::DestOpts(d.get())
+        } else {
+            ExtHeader::Rh2(exact::<RoutingHeaderType2>(o)?.get())
+        });
+    }
+    let proto = |e: Option<&ExtHeader<'_>>| match e {
+        Some(ExtHeader::DestOpts(_)) => IpProtocol::Ipv6Opts,
+        Some(ExtHeader::Rh2(_)) => IpProtocol::Ipv6Route,
+        None => IpProtocol::Mobility,
+    };
+    let mut buf = [0u8; SIGNALLING_MAX];
+    let mut off = ipv6::HEADER_LEN;
+    let (mut src, mut dst) = (ip.src.0, ip.dst.0);
+    for (i, e) in exts.iter().enumerate() {
+        let next_header = proto(exts.get(i + 1));
+        match e {
+            ExtHeader::DestOpts(d) => {
+                let opts = v6_reprs(d);
+                let r = DestOptsRepr {
+                    next_header,
+                    options: Ipv6Options::List(&opts),
+                };
+                if let Some(a) = r.home_address() {
+                    src = a;
+                }
+                let n = r.buffer_len();
+                r.emit(buf.get_mut(off..off + n)?);
+                off += n;
+            }
+            ExtHeader::Rh2(h) => {
+                let r = RoutingHeader2Repr {
+                    next_header,
+                    home_address: h.home_address.0,
+                };
+                dst = r.home_address;
+                let n = r.buffer_len();
+                r.emit(buf.get_mut(off..off + n)?);
+                off += n;
+            }
+        }
+    }
+    let scratch = msg.scratch();
+    let mopts = msg.opt_reprs(&scratch);
+    let m = MobilityRepr {
+        message: msg.message(&scratch),
+        options: MobilityOptions::List(&mopts),
+    };
+    let n = m.buffer_len();
+    if n > 2048 {
+        return None;
+    }
+    m.emit(buf.get_mut(off..off + n)?, &src, &dst);
+    off += n;
+    let r = Ipv6Repr {
+        src_addr: ip.src.0,
+        dst_addr: ip.dst.0,
+        next_header: proto(exts.first()),
+        // At most SIGNALLING_MAX octets.
+        payload_len: u16::try_from(off - ipv6::HEADER_LEN).ok()?,
+        hop_limit: ip.hop_limit,
+        traffic_class: ip.traffic_class,
+        flow_label: ip.flow_label,
+    };
+    r.emit(&mut Ipv6Packet::new_unchecked(&mut buf[..ipv6::HEADER_LEN]));
+    Some(PyBytes::new(py, &buf[..off]))
+}
+
 /// Lay out a chain of layers, filling next-header fields, lengths, padding and checksums.
 /// The MH checksum uses the HAO address as source and the RH2 address as destination.
 #[pyfunction]
 fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     let objs: SmallVec<[Bound<'py, PyAny>; 4]> = match layers.cast::<PyList>() {
-        Ok(l) => l.iter().collect(),
+        // By index: the list iterator asks for the list's length again at every step.
+        Ok(l) => (0..l.len())
+            .map(|i| l.get_item(i))
+            .collect::<PyResult<_>>()?,
         Err(_) => layers.try_iter()?.collect::<PyResult<_>>()?,
     };
-    let v = objs
-        .iter()
-        .map(PyLayer::extract)
-        .collect::<PyResult<SmallVec<[_; 4]>>>()?;
+    if objs.len() <= MAX_LAYERS {
+        if let Some(b) = build_signalling(py, &objs) {
+            return Ok(b);
+        }
+    }
+    let mut v: SmallVec<[PyLayer<'_>; 4]> = SmallVec::new();
+    for o in &objs {
+        v.push(PyLayer::extract(o)?);
+    }
     build_layers(py, &v)
 }
 

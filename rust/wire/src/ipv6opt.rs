@@ -141,7 +141,7 @@ pub struct Ipv6OptionsIter<'a> {
 
 impl<'a> Iterator for Ipv6OptionsIter<'a> {
     type Item = Result<(usize, Ipv6OptionRepr<'a>)>;
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let raw = match self.inner.next()? {
             Ok(r) => r,
@@ -191,7 +191,7 @@ impl<'a> DestOptsRepr<'a> {
 
     /// [`parse`](Self::parse), also returning the Home Address option's address found while
     /// validating (saves a second walk over the options).
-    #[inline]
+    #[inline(always)]
     pub fn parse_with_home_address(
         h: &DestOptsHeader<&'a [u8]>,
     ) -> Result<(DestOptsRepr<'a>, Option<Ipv6Addr>)> {
@@ -231,10 +231,15 @@ impl<'a> DestOptsRepr<'a> {
 
     /// The Home Address option's address, if present.
     pub fn home_address(&self) -> Option<Ipv6Addr> {
-        self.options().find_map(|o| match o {
+        let hao = |o: Ipv6OptionRepr| match o {
             Ipv6OptionRepr::HomeAddress(a) => Some(a),
             _ => None,
-        })
+        };
+        match self.options {
+            // A list (build): no need to go through the wire walk.
+            Ipv6Options::List(l) => l.iter().copied().find_map(hao),
+            Ipv6Options::Raw(_) => self.options().find_map(hao),
+        }
     }
 
     /// Octets of the options area once laid out (without the final padding).

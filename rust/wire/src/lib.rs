@@ -135,34 +135,34 @@ pub(crate) const fn err<T>(kind: ErrorKind, offset: usize) -> Result<T> {
 }
 
 /// Read a big-endian u16 at `at`; the caller has checked the length.
-#[inline]
+#[inline(always)]
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn put16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn put32(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn addr6(b: &[u8], at: usize) -> core::net::Ipv6Addr {
     let mut a = [0u8; 16];
     a.copy_from_slice(&b[at..at + 16]);
     core::net::Ipv6Addr::from(a)
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn addr4(b: &[u8], at: usize) -> core::net::Ipv4Addr {
     core::net::Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3])
 }

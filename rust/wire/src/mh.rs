@@ -305,7 +305,7 @@ pub struct MobilityRepr<'a> {
 impl<'a> MobilityRepr<'a> {
     /// Parse without checking the checksum (for callers that verify it separately).
     /// The buffer must be exactly the Mobility Header (trailing octets are an error).
-    #[inline]
+    #[inline(always)]
     pub fn parse_unverified(h: &MobilityHeader<&'a [u8]>) -> Result<MobilityRepr<'a>> {
         h.check_len()?;
         let b: &'a [u8] = h.buffer;
@@ -414,7 +414,7 @@ impl<'a> MobilityRepr<'a> {
 
     /// Parse and verify the checksum over the pseudo-header `src` → `dst` (pass the home
     /// address from a HAO as `src`, from an RH2 as `dst`).
-    #[inline]
+    #[inline(always)]
     pub fn parse(
         h: &MobilityHeader<&'a [u8]>,
         src: &Ipv6Addr,

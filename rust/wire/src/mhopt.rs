@@ -192,14 +192,14 @@ impl<'a> MobilityOptionRepr<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn is_pad(&self) -> bool {
         matches!(self, MobilityOptionRepr::Pad1 | MobilityOptionRepr::PadN(_))
     }
 
     /// Decode one raw option found at `offset` (from the MH start); checks lengths, reserved
     /// bits and alignment.
-    #[inline]
+    #[inline(always)]
     fn from_raw(offset: usize, kind: u8, d: &'a [u8]) -> Result<Self> {
         use MobilityOptionRepr as R;
         use MobilityOptionType as T;
@@ -440,7 +440,7 @@ impl<'a> MobilityOptionsIter<'a> {
 
 impl<'a> Iterator for MobilityOptionsIter<'a> {
     type Item = Result<MobilityOptionRepr<'a>>;
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let raw = match self.inner.next()? {
             Ok(r) => r,
@@ -471,7 +471,7 @@ impl<'a> MobilityOptions<'a> {
     pub const EMPTY: MobilityOptions<'static> = MobilityOptions::List(&[]);
 
     /// Validate a raw area starting at `base` (from the MH start).
-    #[inline]
+    #[inline(always)]
     pub fn parse(area: &'a [u8], base: usize) -> Result<Self> {
         for o in MobilityOptionsIter::new(area, base) {
             o?;

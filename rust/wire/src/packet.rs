@@ -311,67 +311,124 @@ fn pseudo_addrs(before: &[Layer]) -> Option<PseudoAddrs> {
 /// If `buf.len() != packet_len(layers)` or `layers.len() > MAX_LAYERS`.
 pub fn emit_packet(layers: &[Layer], buf: &mut [u8]) -> Result<()> {
     assert!(layers.len() <= MAX_LAYERS);
-    let mut offs = [0usize; MAX_LAYERS];
-    let mut lens = [0usize; MAX_LAYERS];
-    let mut off = 0;
-    for (i, l) in layers.iter().enumerate() {
-        offs[i] = off;
-        lens[i] = l.header_len();
-        off += lens[i];
-    }
-    let total = off;
-    assert_eq!(
-        buf.len(),
-        total,
-        "emit_packet needs exactly packet_len() octets"
-    );
-    for i in (0..layers.len()).rev() {
-        let o = offs[i];
-        let l = &layers[i];
-        let here = &mut buf[o..];
-        let rest_len = total - o;
-        match l {
-            Layer::Ipv6(r) => {
-                let mut r = *r;
-                r.payload_len = u16::try_from(rest_len - ipv6::HEADER_LEN)
-                    .map_err(|_| Error::new(ErrorKind::BadLength, o + 4))?;
-                r.emit(&mut Ipv6Packet::new_unchecked(
-                    &mut here[..ipv6::HEADER_LEN],
-                ));
-            }
-            Layer::Ipv4(r) => {
-                let mut r = *r;
-                r.payload_len = u16::try_from(rest_len)
-                    .ok()
-                    .and_then(|n| n.checked_sub(ipv4::HEADER_LEN as u16))
-                    .filter(|n| *n <= u16::MAX - ipv4::HEADER_LEN as u16)
-                    .ok_or(Error::new(ErrorKind::BadLength, o + 2))?;
-                r.emit(&mut Ipv4Packet::new_unchecked(
-                    &mut here[..ipv4::HEADER_LEN],
-                ));
-            }
-            Layer::DestOpts(d) => d.emit(&mut here[..lens[i]]),
-            Layer::Routing2(r) => r.emit(&mut here[..r.buffer_len()]),
-            Layer::Mobility(m) => {
-                let Some(PseudoAddrs::V6(s, d)) = pseudo_addrs(&layers[..i]) else {
-                    return err(ErrorKind::BadValue, o);
-                };
-                m.emit(&mut here[..lens[i]], &s, &d);
-            }
-            Layer::Udp(u) => {
-                let Some(a) = pseudo_addrs(&layers[..i]) else {
-                    return err(ErrorKind::BadValue, o);
-                };
-                if rest_len > usize::from(u16::MAX) {
-                    return err(ErrorKind::BadLength, o + 4);
-                }
-                u.emit(&mut UdpPacket::new_unchecked(&mut here[..rest_len]), &a);
-            }
-            Layer::Esp(e) => e.emit(&mut EspHeader::new_unchecked(&mut here[..lens[i]])),
-            Layer::Raw(r) => here[..r.len()].copy_from_slice(r),
+    LaidOut::new(layers)
+        .expect("at most MAX_LAYERS layers")
+        .emit(buf)
+}
+
+/// Layers with the octet length of each computed once ([`Layer::header_len`] lays out option
+/// lists, which costs more than writing them): a caller sizes its buffer with
+/// [`total`](Self::total), checks per-layer limits with [`lens`](Self::lens), and
+/// [`emit`](Self::emit) reuses the same figures.
+#[derive(Debug, Clone, Copy)]
+pub struct LaidOut<'l, 'a> {
+    layers: &'l [Layer<'a>],
+    lens: [usize; MAX_LAYERS],
+    total: usize,
+}
+
+impl<'l, 'a> LaidOut<'l, 'a> {
+    /// Lay out `layers`; None if there are more than [`MAX_LAYERS`].
+    #[inline]
+    pub fn new(layers: &'l [Layer<'a>]) -> Option<Self> {
+        if layers.len() > MAX_LAYERS {
+            return None;
         }
+        let mut lens = [0usize; MAX_LAYERS];
+        let mut total = 0usize;
+        for (n, l) in lens.iter_mut().zip(layers) {
+            *n = l.header_len();
+            total = total.saturating_add(*n);
+        }
+        Some(LaidOut {
+            layers,
+            lens,
+            total,
+        })
     }
-    Ok(())
+
+    /// Octets of the whole packet (equal to [`packet_len`]).
+    #[inline]
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Octets of each layer (equal to [`Layer::header_len`]).
+    #[inline]
+    pub fn lens(&self) -> &[usize] {
+        &self.lens[..self.layers.len()]
+    }
+
+    /// [`emit_packet`] with the lengths computed by [`new`](Self::new).
+    ///
+    /// # Errors
+    /// As [`emit_packet`].
+    ///
+    /// # Panics
+    /// If `buf.len() != self.total()`.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
+        let layers = self.layers;
+        let lens = &self.lens;
+        let total = self.total;
+        assert_eq!(
+            buf.len(),
+            total,
+            "emit_packet needs exactly packet_len() octets"
+        );
+        let mut offs = [0usize; MAX_LAYERS];
+        let mut off = 0;
+        for (o, n) in offs.iter_mut().zip(self.lens()) {
+            *o = off;
+            off += n;
+        }
+        for i in (0..layers.len()).rev() {
+            let o = offs[i];
+            let l = &layers[i];
+            let here = &mut buf[o..];
+            let rest_len = total - o;
+            match l {
+                Layer::Ipv6(r) => {
+                    let mut r = *r;
+                    r.payload_len = u16::try_from(rest_len - ipv6::HEADER_LEN)
+                        .map_err(|_| Error::new(ErrorKind::BadLength, o + 4))?;
+                    r.emit(&mut Ipv6Packet::new_unchecked(
+                        &mut here[..ipv6::HEADER_LEN],
+                    ));
+                }
+                Layer::Ipv4(r) => {
+                    let mut r = *r;
+                    r.payload_len = u16::try_from(rest_len)
+                        .ok()
+                        .and_then(|n| n.checked_sub(ipv4::HEADER_LEN as u16))
+                        .filter(|n| *n <= u16::MAX - ipv4::HEADER_LEN as u16)
+                        .ok_or(Error::new(ErrorKind::BadLength, o + 2))?;
+                    r.emit(&mut Ipv4Packet::new_unchecked(
+                        &mut here[..ipv4::HEADER_LEN],
+                    ));
+                }
+                Layer::DestOpts(d) => d.emit(&mut here[..lens[i]]),
+                Layer::Routing2(r) => r.emit(&mut here[..r.buffer_len()]),
+                Layer::Mobility(m) => {
+                    let Some(PseudoAddrs::V6(s, d)) = pseudo_addrs(&layers[..i]) else {
+                        return err(ErrorKind::BadValue, o);
+                    };
+                    m.emit(&mut here[..lens[i]], &s, &d);
+                }
+                Layer::Udp(u) => {
+                    let Some(a) = pseudo_addrs(&layers[..i]) else {
+                        return err(ErrorKind::BadValue, o);
+                    };
+                    if rest_len > usize::from(u16::MAX) {
+                        return err(ErrorKind::BadLength, o + 4);
+                    }
+                    u.emit(&mut UdpPacket::new_unchecked(&mut here[..rest_len]), &a);
+                }
+                Layer::Esp(e) => e.emit(&mut EspHeader::new_unchecked(&mut here[..lens[i]])),
+                Layer::Raw(r) => here[..r.len()].copy_from_slice(r),
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

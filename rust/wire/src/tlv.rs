@@ -20,67 +20,53 @@ pub struct RawTlv<'a> {
 #[derive(Debug, Clone)]
 pub struct TlvIter<'a> {
     area: &'a [u8],
+    /// Next octet to read; `usize::MAX` once an error was reported.
     pos: usize,
     base: usize,
-    failed: bool,
 }
 
 impl<'a> TlvIter<'a> {
     pub fn new(area: &'a [u8], base: usize) -> Self {
-        TlvIter {
-            area,
-            pos: 0,
-            base,
-            failed: false,
-        }
+        TlvIter { area, pos: 0, base }
     }
 }
 
 impl<'a> Iterator for TlvIter<'a> {
     type Item = Result<RawTlv<'a>>;
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.pos >= self.area.len() {
-            return None;
-        }
+        // After an error `pos` is parked at usize::MAX, so `get` ends the walk.
         let at = self.pos;
-        let kind = self.area[at];
+        let (&kind, after) = self.area.get(at..)?.split_first()?;
+        let offset = self.base + at;
         if kind == PAD1 {
-            self.pos += 1;
+            self.pos = at + 1;
             return Some(Ok(RawTlv {
-                offset: self.base + at,
+                offset,
                 kind,
                 data: &[],
             }));
         }
-        if at + 2 > self.area.len() {
-            self.failed = true;
-            return Some(err(ErrorKind::BadLength, self.base + at));
-        }
-        let len = usize::from(self.area[at + 1]);
-        let end = at + 2 + len;
-        if end > self.area.len() {
-            self.failed = true;
-            return Some(err(ErrorKind::BadLength, self.base + at + 1));
-        }
-        self.pos = end;
-        Some(Ok(RawTlv {
-            offset: self.base + at,
-            kind,
-            data: &self.area[at + 2..end],
-        }))
+        let Some((&len, data)) = after.split_first() else {
+            self.pos = usize::MAX;
+            return Some(err(ErrorKind::BadLength, offset));
+        };
+        let Some(data) = data.get(..usize::from(len)) else {
+            self.pos = usize::MAX;
+            return Some(err(ErrorKind::BadLength, offset + 1));
+        };
+        self.pos = at + 2 + usize::from(len);
+        Some(Ok(RawTlv { offset, kind, data }))
     }
 }
 
 /// Padding octets needed before an option at `offset` whose Type octet must sit at
-/// `x*n + y` (x a power of two; x = 1 means no alignment).
-#[inline]
+/// `x*n + y` (x a power of two, y < x; x = 1 means no alignment). A mask, not a division:
+/// every alignment in RFC 6275 §6.2 / RFC 8200 §4.2 is a power of two.
+#[inline(always)]
 pub const fn pad_for(offset: usize, x: usize, y: usize) -> usize {
-    if x <= 1 {
-        0
-    } else {
-        (y + x - offset % x) % x
-    }
+    debug_assert!(x.is_power_of_two() && y < x);
+    y.wrapping_sub(offset) & (x - 1)
 }
 
 /// Fill `buf` with padding: Pad1 for one octet, else one PadN of `buf.len()` octets.

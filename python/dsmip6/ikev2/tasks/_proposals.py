@@ -35,8 +35,11 @@ def child_proposals(props: Sequence[ChildProposal], spi: bytes, pfs: bool) -> tu
     return tuple(out)
 
 
-_ENCR = int(_T.ENCR)
-_ESP = int(ProtocolId.ESP)  # a plain int: enum member access is slow on the per-transform path
+# plain ints: enum member access is slow on the per-transform path
+_ENCR, _PRF, _INTEG, _DH, _ESN = (int(_T.ENCR), int(_T.PRF), int(_T.INTEG), int(_T.DH), int(_T.ESN))
+_ESP, _IKE = int(ProtocolId.ESP), int(ProtocolId.IKE)
+_INTEG_NONE = int(IntegId.NONE)
+_ESN_ON, _ESN_OFF = int(EsnId.ESN), int(EsnId.NO_ESN)
 
 
 def _has(prop: Proposal, ttype: int, tid: int, key_bits: int | None = None) -> bool:
@@ -48,10 +51,10 @@ def _has(prop: Proposal, ttype: int, tid: int, key_bits: int | None = None) -> b
 
 
 def _integ_ok(prop: Proposal, integ: int | None) -> bool:
-    integs = prop.of_type(_T.INTEG)
+    integs = [t.id for t in prop.transforms if t.type == _INTEG]
     if integ is None:  # AEAD: no INTEG, or INTEG NONE (RFC 5282 §8)
-        return all(t.id == IntegId.NONE for t in integs)
-    return any(t.id == integ for t in integs)
+        return all(i == _INTEG_NONE for i in integs)
+    return integ in integs
 
 
 def choose_ike(
@@ -62,13 +65,15 @@ def choose_ike(
     Returns (peer proposal number, our proposal, DH groups both accept, peer order)."""
     for mine in ours:
         for prop in theirs:
-            if prop.protocol != ProtocolId.IKE:
+            if prop.protocol != _IKE:
                 continue
-            if not _has(prop, _T.ENCR, mine.encr, mine.key_bits):
+            if not _has(prop, _ENCR, mine.encr, mine.key_bits):
                 continue
-            if not _has(prop, _T.PRF, mine.prf) or not _integ_ok(prop, mine.integ):
+            if not _has(prop, _PRF, mine.prf) or not _integ_ok(prop, mine.integ):
                 continue
-            groups = tuple(t.id for t in prop.of_type(_T.DH) if t.id in mine.dh_groups)
+            groups = tuple(
+                t.id for t in prop.transforms if t.type == _DH and t.id in mine.dh_groups
+            )
             if not groups:
                 continue
             return prop.number, mine, groups
@@ -80,17 +85,18 @@ def choose_child(
 ) -> tuple[Proposal, ChildProposal, int | None] | None:
     """Choose an ESP proposal; returns (peer proposal, our proposal, DH group or None)."""
     for mine in ours:
+        want_esn = _ESN_ON if mine.esn else _ESN_OFF
         for prop in theirs:
-            if prop.protocol != ProtocolId.ESP or len(prop.spi) != 4:
+            if prop.protocol != _ESP or len(prop.spi) != 4:
                 continue
-            if not _has(prop, _T.ENCR, mine.encr, mine.key_bits):
+            if not _has(prop, _ENCR, mine.encr, mine.key_bits):
                 continue
             if not _integ_ok(prop, mine.integ):
                 continue
-            esns = [t.id for t in prop.of_type(_T.ESN)] or [EsnId.NO_ESN]
-            if (EsnId.ESN if mine.esn else EsnId.NO_ESN) not in esns:
+            esns = [t.id for t in prop.transforms if t.type == _ESN] or [_ESN_OFF]
+            if want_esn not in esns:
                 continue
-            dh = [t.id for t in prop.of_type(_T.DH) if t.id != 0]
+            dh = [t.id for t in prop.transforms if t.type == _DH and t.id != 0]
             group: int | None = None
             if dh:
                 common = [g for g in dh if g in mine.dh_groups]

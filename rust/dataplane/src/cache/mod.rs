@@ -1,36 +1,48 @@
 //! The Home Agent's binding cache (RFC 6275 §9.1, RFC 5555 §3.1, RFC 3963 prefixes) — also
-//! usable as the UE's binding update list. Pure Rust, no clock reads (time is an argument),
-//! no `unsafe` (STYLE §2.6).
+//! usable as the UE's binding update list. Pure Rust, no clock reads (time is an argument).
 //!
-//! # Indexes (STYLE §3 "two indexes")
-//! * outbound, by IPv6 home address (exact), by home network prefix (longest-prefix match over
-//!   the prefix lengths in use) and by IPv4 home address;
-//! * inbound, by (outer source address, SPI | UDP source port | plain).
+//! # Layout
+//! * **Records**: one 64-octet cache line per binding (`[AtomicU64; 8]`: HoA, CoA, expiry,
+//!   prefix length, sequence, flags, IPv4 HoA, lifetime, SPIs, flag bits and a version), in
+//!   one dense array addressed by a 32-bit record id. The home network prefix is not stored:
+//!   it is the HoA masked to the prefix length (insert checks that they agree). Per-binding
+//!   traffic counters live in a parallel array (touched only by `count`/`counters`), the
+//!   caller's payloads `T` in a third one.
+//! * **Indexes**, one per key kind — HoA, /64 home network prefix, other prefix lengths,
+//!   IPv4 HoA, inbound (CoA, SPI | UDP port | plain): compact open-addressing tables of
+//!   4-octet slots (hash tag + record id, 15 per cache line; see [`table`]). A miss reads one
+//!   index line, a hit one index line and the record line. Longest-prefix match probes the
+//!   prefix lengths in use, longest first (a bitmap of lengths).
+//! * Records, counters and big tables are anonymous mappings advised onto 2 MiB transparent
+//!   huge pages (see [`mem`]): with 1 M bindings the TLB, not the caches, is what random
+//!   lookups pay for on a virtualised host.
 //!
 //! # Concurrency
-//! Every index is split into shards, each behind its own `RwLock`; readers take one shard's
-//! read lock per probe and never wait for another shard's writer. Writers (control plane) are
-//! serialised by one mutex so multi-index updates stay consistent for other writers; a reader
-//! racing an update sees either the old or the new binding for the HoA it probes. Per-binding
-//! traffic counters are atomics, bumped under the read lock from the packet path.
-//!
-//! # Memory
-//! Records live in a slab per primary shard with stable slots (a freed slot is reused). The
-//! primary table stores only slot numbers (the HoA is read through the slab); the secondary
-//! indexes map their keys to 32-bit record ids (shard, slot), and a reader checks that the
-//! record it reaches still owns the key (a writer may have changed it in between).
+//! Readers take no lock: index slots are atomics, and a record is read with a per-record
+//! sequence lock (version in word 5: odd while a writer rewrites the record; a reader
+//! retries until it reads the same even version before and after). Writers (control
+//! plane) are serialised by one mutex. An update writes the new binding into a fresh
+//! record, then repoints the keys it keeps in place (one atomic store per slot: readers
+//! find a stable key throughout), adds its new keys and removes its old ones, then frees
+//! the old record; a reader that reached the old record after that retries its probe. So a
+//! reader sees either the old or the new binding. The `*_with` lookups, which hand the
+//! caller's payload by reference, hold the read lock of the payload's stripe (1 of 64)
+//! while the closure runs; writers take it only to swap a record and its payload.
 
 #![deny(unsafe_code)]
 
+mod mem;
+mod table;
+
 use core::fmt;
-use core::hash::Hash;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
-
 use core::hash::BuildHasher;
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
 
-use hashbrown::{DefaultHashBuilder, HashMap};
+use mem::{prefetch, Line, Region};
+use table::Table;
 
 /// A point on the caller's clock, in microseconds (STYLE §1.4: time is an argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -108,21 +120,6 @@ pub struct BindingCounters {
     pub bytes_from_ue: u64,
 }
 
-#[derive(Debug, Default)]
-struct AtomicCounters([AtomicU64; 4]);
-
-impl AtomicCounters {
-    fn snapshot(&self) -> BindingCounters {
-        let g = |i: usize| self.0[i].load(Ordering::Relaxed);
-        BindingCounters {
-            packets_to_ue: g(0),
-            bytes_to_ue: g(1),
-            packets_from_ue: g(2),
-            bytes_from_ue: g(3),
-        }
-    }
-}
-
 /// Inbound demultiplexing key besides the outer source address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InboundKey {
@@ -162,350 +159,243 @@ impl fmt::Display for CacheError {
 
 impl std::error::Error for CacheError {}
 
-const SHARD_BITS: u32 = 6;
-const SHARDS: usize = 1 << SHARD_BITS;
+/// Record ids are below 2^26 (64 M bindings).
+const MAX_RECORDS: usize = 1 << 26;
+const PAYLOAD_STRIPES: usize = 64;
+
+type Rec = Line<[AtomicU64; 8]>;
+
+// Record word 5: sequence (bits 0-15), flags (16-31), meta (32-39), version (40-63).
+const META_SHIFT: u32 = 32;
+const VER_SHIFT: u32 = 40;
+const VER_MASK: u64 = 0xff_ffff;
+const M_ENCAP: u64 = 0b11;
+const M_COA_V4: u64 = 1 << 2;
+const M_V4HOA: u64 = 1 << 3;
+const M_PORT: u64 = 1 << 4;
+const M_SA_IN: u64 = 1 << 5;
+const M_SA_OUT: u64 = 1 << 6;
+const M_LIVE: u64 = 1 << 7;
+/// Expiry is kept in 56 bits of microseconds (2284 years); the top value reads as "never"
+/// (`u64::MAX`, what `Instant::from_secs_f64(inf)` gives).
+const EXP_MAX: u64 = (1 << 56) - 1;
 
 #[inline]
-fn shard_of(bytes: &[u8; 16]) -> usize {
-    // Fibonacci hashing of the folded address: the low 64 bits (interface ID) vary most.
-    let v = u128::from_be_bytes(*bytes);
-    let x = (v as u64) ^ ((v >> 64) as u64);
-    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SHARD_BITS)) as usize
-}
-
-/// A sharded read-mostly container (one `RwLock` per shard).
-struct Sharded<M> {
-    shards: Box<[RwLock<M>]>,
-}
-
-impl<M: Default> Sharded<M> {
-    fn new() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(M::default())).collect(),
-        }
-    }
-
-    fn read<R>(&self, shard: usize, f: impl FnOnce(&M) -> R) -> R {
-        let guard = self.shards[shard]
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&guard)
-    }
-
-    fn write<R>(&self, shard: usize, f: impl FnOnce(&mut M) -> R) -> R {
-        let mut guard = self.shards[shard]
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut guard)
-    }
-}
-
-/// Slot bits of a record id; the upper bits name the shard (`id = shard << SLOT_BITS | slot`).
-const SLOT_BITS: u32 = 32 - SHARD_BITS;
-const MAX_SLOTS: usize = 1 << SLOT_BITS;
-
-#[inline]
-fn record_id(shard: usize, slot: u32) -> u32 {
-    ((shard as u32) << SLOT_BITS) | slot
-}
-
-#[inline]
-fn split_id(id: u32) -> (usize, u32) {
-    ((id >> SLOT_BITS) as usize, id & ((1 << SLOT_BITS) - 1))
-}
-
-/// Open-addressing (linear probing) table of record slots for one primary shard. A cell holds
-/// `tag << 32 | (slot + 1)` (0 = empty), the tag being the upper half of the key's hash, so a
-/// probe reads one cache line of cells and then the record itself: two memory touches per
-/// hit, as for a `dict`. Keys are not stored: they are read from the slab (via `key_of`).
-/// Load stays at most 3/4; removal shifts later cells back (no tombstones).
-#[derive(Default)]
-struct SlotTable {
-    cells: Vec<u64>,
-    len: usize,
-}
-
-impl SlotTable {
-    #[inline]
-    fn mask(&self) -> usize {
-        self.cells.len().wrapping_sub(1)
-    }
-
-    /// The cell index holding a slot for which `eq` holds, probing from `h`'s home.
-    #[inline]
-    fn find_pos(&self, h: u64, eq: impl Fn(u32) -> bool) -> Option<usize> {
-        if self.cells.is_empty() {
-            return None;
-        }
-        let mask = self.mask();
-        let tag = h >> 32;
-        let mut i = (h as usize) & mask;
-        loop {
-            let c = *self.cells.get(i)?;
-            if c == 0 {
-                return None;
-            }
-            if c >> 32 == tag && eq((c as u32).wrapping_sub(1)) {
-                return Some(i);
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    fn place(cells: &mut [u64], h: u64, slot: u32) {
-        let mask = cells.len() - 1;
-        let mut i = (h as usize) & mask;
-        while cells[i] != 0 {
-            i = (i + 1) & mask;
-        }
-        cells[i] = ((h >> 32) << 32) | u64::from(slot + 1);
-    }
-
-    /// Add `slot` (not present) under hash `h`; `hash_of` rehashes other slots on growth.
-    fn insert(&mut self, h: u64, slot: u32, hash_of: impl Fn(u32) -> u64) {
-        if (self.len + 1) * 4 > self.cells.len() * 3 {
-            let mut cells = vec![0u64; (self.cells.len() * 2).max(16)];
-            for &c in self.cells.iter().filter(|&&c| c != 0) {
-                let s = (c as u32).wrapping_sub(1);
-                Self::place(&mut cells, hash_of(s), s);
-            }
-            self.cells = cells;
-        }
-        Self::place(&mut self.cells, h, slot);
-        self.len += 1;
-    }
-
-    /// Remove the cell at `pos`, shifting back later cells of the same run (`hash_of` gives
-    /// a slot's home).
-    fn remove_at(&mut self, pos: usize, hash_of: impl Fn(u32) -> u64) {
-        let mask = self.mask();
-        let mut hole = pos;
-        self.cells[hole] = 0;
-        let mut j = pos;
-        loop {
-            j = (j + 1) & mask;
-            let c = self.cells[j];
-            if c == 0 {
-                break;
-            }
-            let home = (hash_of((c as u32).wrapping_sub(1)) as usize) & mask;
-            // `c` may fill the hole when the hole lies on its probe path [home, j).
-            if (hole.wrapping_sub(home) & mask) < (j.wrapping_sub(home) & mask) {
-                self.cells[hole] = c;
-                self.cells[j] = 0;
-                hole = j;
-            }
-        }
-        self.len -= 1;
-    }
-}
-
-/// One shard of the primary index: a dense slab of records with stable slots (freed slots are
-/// reused), and a table of slot numbers whose key (the HoA) is read through the slab, so no
-/// key is stored twice. The secondary indexes hold record ids (shard + slot), not keys.
-struct Primary<T> {
-    index: SlotTable,
-    slab: Vec<Option<Stored<T>>>,
-    free: Vec<u32>,
-    hasher: DefaultHashBuilder,
-}
-
-impl<T> Default for Primary<T> {
-    fn default() -> Self {
-        Self {
-            index: SlotTable::default(),
-            slab: Vec::new(),
-            free: Vec::new(),
-            hasher: DefaultHashBuilder::default(),
-        }
-    }
-}
-
-#[inline]
-fn hoa_hash(hasher: &DefaultHashBuilder, k: &[u8; 16]) -> u64 {
-    hasher.hash_one(u128::from_ne_bytes(*k))
-}
-
-#[inline]
-fn slot_key<T>(slab: &[Option<Stored<T>>], i: u32) -> Option<[u8; 16]> {
-    slab.get(i as usize)?
-        .as_ref()
-        .map(|st| st.binding.home_address.octets())
-}
-
-impl<T> Primary<T> {
-    #[inline]
-    fn find_pos(&self, k: &[u8; 16]) -> Option<usize> {
-        let slab = &self.slab;
-        self.index
-            .find_pos(hoa_hash(&self.hasher, k), |i| slot_key(slab, i) == Some(*k))
-    }
-
-    #[inline]
-    fn find(&self, k: &[u8; 16]) -> Option<u32> {
-        let c = *self.index.cells.get(self.find_pos(k)?)?;
-        Some((c as u32).wrapping_sub(1))
-    }
-
-    fn contains_key(&self, k: &[u8; 16]) -> bool {
-        self.find_pos(k).is_some()
-    }
-
-    #[inline]
-    fn slot(&self, i: u32) -> Option<&Stored<T>> {
-        self.slab.get(i as usize)?.as_ref()
-    }
-
-    #[inline]
-    fn get(&self, k: &[u8; 16]) -> Option<&Stored<T>> {
-        self.slot(self.find(k)?)
-    }
-
-    fn get_mut(&mut self, k: &[u8; 16]) -> Option<&mut Stored<T>> {
-        let i = self.find(k)?;
-        self.slab.get_mut(i as usize)?.as_mut()
-    }
-
-    /// Insert a record for a key that is not present (callers check first); returns its
-    /// slot, or None when the shard is full (2^26 records: far past any deployment).
-    fn insert(&mut self, k: [u8; 16], v: Stored<T>) -> Option<u32> {
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slab[s as usize] = Some(v);
-                s
-            }
-            None => {
-                if self.slab.len() >= MAX_SLOTS {
-                    return None;
-                }
-                self.slab.push(Some(v));
-                (self.slab.len() - 1) as u32
-            }
-        };
-        let (slab, hasher) = (&self.slab, &self.hasher);
-        self.index.insert(hoa_hash(hasher, &k), slot, |i| {
-            slot_key(slab, i).map_or(0, |key| hoa_hash(hasher, &key))
-        });
-        Some(slot)
-    }
-
-    fn remove(&mut self, k: &[u8; 16]) -> Option<Stored<T>> {
-        let pos = self.find_pos(k)?;
-        let slot = (self.index.cells[pos] as u32).wrapping_sub(1);
-        let (slab, hasher) = (&self.slab, &self.hasher);
-        self.index.remove_at(pos, |i| {
-            slot_key(slab, i).map_or(0, |key| hoa_hash(hasher, &key))
-        });
-        let st = self.slab.get_mut(slot as usize)?.take();
-        self.free.push(slot);
-        st
-    }
-
-    fn values(&self) -> impl Iterator<Item = &Stored<T>> {
-        self.slab.iter().flatten()
-    }
-}
-
-/// The stored value of the primary index (the HoA is the key).
-#[derive(Debug)]
-struct Stored<T> {
-    binding: Binding,
-    counters: AtomicCounters,
-    payload: T,
-}
-
-type PrefixKey = ([u8; 16], u8);
-type InboundIdx = ([u8; 16], u8, u32);
-
-fn mask(addr: [u8; 16], len: u8) -> [u8; 16] {
-    let v = u128::from_be_bytes(addr);
-    let m = if len == 0 {
+fn mask128(v: u128, len: u8) -> u128 {
+    if len == 0 {
         0
     } else {
-        u128::MAX << (128 - u32::from(len.min(128)))
-    };
-    (v & m).to_be_bytes()
-}
-
-fn addr16(a: IpAddr) -> [u8; 16] {
-    match a {
-        IpAddr::V6(a) => a.octets(),
-        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        v & (u128::MAX << (128 - u32::from(len.min(128))))
     }
 }
 
-fn inbound_idx(src: IpAddr, key: InboundKey) -> InboundIdx {
-    let (kind, val) = match key {
-        InboundKey::Spi(s) => (1, s),
-        InboundKey::UdpPort(p) => (2, u32::from(p)),
-        InboundKey::Plain => (0, 0),
+fn encode(b: &Binding) -> [u64; 8] {
+    let hoa = u128::from(b.home_address);
+    let mut meta = M_LIVE
+        | match b.encapsulation {
+            Encapsulation::IpInIpv6 => 0,
+            Encapsulation::IpInIpv4 => 1,
+            Encapsulation::UdpIpv4 => 2,
+        };
+    let (c2, c3) = match b.care_of {
+        CareOf::V6(a) => {
+            let v = u128::from(a);
+            ((v >> 64) as u64, v as u64)
+        }
+        CareOf::V4 { addr, port } => {
+            meta |= M_COA_V4 | if port.is_some() { M_PORT } else { 0 };
+            (
+                0,
+                (u64::from(u32::from(addr)) << 16) | u64::from(port.unwrap_or(0)),
+            )
+        }
     };
-    (addr16(src), kind, val)
-}
-
-fn inbound_keys(b: &Binding) -> [Option<InboundIdx>; 2] {
-    let coa = b.care_of.addr();
-    let udp = match b.care_of {
-        CareOf::V4 { port: Some(p), .. } => Some(InboundKey::UdpPort(p)),
-        _ => None,
-    };
-    let first = udp.unwrap_or(InboundKey::Plain);
+    if b.ipv4_home_address.is_some() {
+        meta |= M_V4HOA;
+    }
+    if b.sa_in.is_some() {
+        meta |= M_SA_IN;
+    }
+    if b.sa_out.is_some() {
+        meta |= M_SA_OUT;
+    }
     [
-        Some(inbound_idx(coa, first)),
-        b.sa_in.map(|s| inbound_idx(coa, InboundKey::Spi(s))),
+        (hoa >> 64) as u64,
+        hoa as u64,
+        c2,
+        c3,
+        (b.expires_at.0.min(EXP_MAX) << 8) | u64::from(b.prefix_len),
+        u64::from(b.sequence) | (u64::from(b.flags) << 16) | (meta << META_SHIFT),
+        (u64::from(b.ipv4_home_address.map_or(0, u32::from)) << 32)
+            | u64::from(b.lifetime.to_bits()),
+        (u64::from(b.sa_in.unwrap_or(0)) << 32) | u64::from(b.sa_out.unwrap_or(0)),
     ]
 }
 
-/// The upper 64 bits of an address: the key of the /64 fast-path prefix index.
 #[inline]
-fn upper64(a: [u8; 16]) -> u64 {
-    (u128::from_be_bytes(a) >> 64) as u64
+fn decode(w: &[u64; 8]) -> Option<Binding> {
+    let meta = (w[5] >> META_SHIFT) & 0xff;
+    if meta & M_LIVE == 0 {
+        return None;
+    }
+    let hoa = (u128::from(w[0]) << 64) | u128::from(w[1]);
+    let prefix_len = w[4] as u8;
+    let exp = w[4] >> 8;
+    let care_of = if meta & M_COA_V4 != 0 {
+        CareOf::V4 {
+            addr: Ipv4Addr::from((w[3] >> 16) as u32),
+            port: (meta & M_PORT != 0).then_some(w[3] as u16),
+        }
+    } else {
+        CareOf::V6(Ipv6Addr::from((u128::from(w[2]) << 64) | u128::from(w[3])))
+    };
+    Some(Binding {
+        home_address: Ipv6Addr::from(hoa),
+        home_prefix: Ipv6Addr::from(mask128(hoa, prefix_len)),
+        prefix_len,
+        ipv4_home_address: (meta & M_V4HOA != 0).then_some(Ipv4Addr::from((w[6] >> 32) as u32)),
+        care_of,
+        encapsulation: match meta & M_ENCAP {
+            0 => Encapsulation::IpInIpv6,
+            1 => Encapsulation::IpInIpv4,
+            _ => Encapsulation::UdpIpv4,
+        },
+        lifetime: f32::from_bits(w[6] as u32),
+        expires_at: Instant(if exp == EXP_MAX { u64::MAX } else { exp }),
+        sequence: w[5] as u16,
+        flags: (w[5] >> 16) as u16,
+        sa_in: (meta & M_SA_IN != 0).then_some((w[7] >> 32) as u32),
+        sa_out: (meta & M_SA_OUT != 0).then_some(w[7] as u32),
+    })
 }
 
-#[inline]
-fn shard_of64(k: u64) -> usize {
-    (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SHARD_BITS)) as usize
+/// A key of one index. Tables: 0 HoA, 1 /64 prefix, 2 other prefixes, 3 IPv4 HoA, 4 inbound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Hoa(u128),
+    P64(u64),
+    Pfx(u128, u8),
+    V4(u32),
+    /// (outer source as IPv6 or IPv4-mapped, kind 0 plain / 1 SPI / 2 UDP, SPI or port)
+    In(u128, u8, u32),
 }
 
-/// Which secondary key a record id was found under; checked against the record itself, so a
-/// reader racing a writer never returns a binding that does not own the key it asked for.
-#[derive(Clone, Copy)]
-enum Owns {
-    Prefix([u8; 16], u8),
-    V4(Ipv4Addr),
-    Inbound(InboundIdx),
-}
+const TABLES: usize = 5;
 
-impl Owns {
-    fn check(self, b: &Binding) -> bool {
+impl Key {
+    #[inline]
+    fn table(self) -> usize {
         match self {
-            Self::Prefix(p, len) => b.prefix_len == len && mask(b.home_prefix.octets(), len) == p,
-            Self::V4(a) => b.ipv4_home_address == Some(a),
-            Self::Inbound(k) => inbound_keys(b).contains(&Some(k)),
+            Self::Hoa(_) => 0,
+            Self::P64(_) => 1,
+            Self::Pfx(..) => 2,
+            Self::V4(_) => 3,
+            Self::In(..) => 4,
         }
     }
+
+    #[inline]
+    fn owned_by(self, b: &Binding) -> bool {
+        match self {
+            Self::Hoa(a) => u128::from(b.home_address) == a,
+            Self::P64(p) => b.prefix_len == 64 && (u128::from(b.home_address) >> 64) as u64 == p,
+            Self::Pfx(p, len) => {
+                b.prefix_len == len && mask128(u128::from(b.home_address), len) == p
+            }
+            Self::V4(a) => b.ipv4_home_address.map(u32::from) == Some(a),
+            Self::In(..) => keys_of(b)[3..].contains(&Some(self)),
+        }
+    }
+}
+
+#[inline]
+fn prefix_key(a: u128, len: u8) -> Key {
+    if len == 64 {
+        Key::P64((a >> 64) as u64)
+    } else {
+        Key::Pfx(mask128(a, len), len)
+    }
+}
+
+fn addr128(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V6(a) => u128::from(a),
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+    }
+}
+
+#[inline]
+fn inbound_key(src: IpAddr, key: InboundKey) -> Key {
+    let (kind, val) = match key {
+        InboundKey::Plain => (0, 0),
+        InboundKey::Spi(s) => (1, s),
+        InboundKey::UdpPort(p) => (2, u32::from(p)),
+    };
+    Key::In(addr128(src), kind, val)
+}
+
+/// Every key of a binding: HoA, prefix, IPv4 HoA, inbound UDP-or-plain, inbound SPI.
+fn keys_of(b: &Binding) -> [Option<Key>; 5] {
+    let hoa = u128::from(b.home_address);
+    let coa = b.care_of.addr();
+    let first = match b.care_of {
+        CareOf::V4 { port: Some(p), .. } => InboundKey::UdpPort(p),
+        _ => InboundKey::Plain,
+    };
+    [
+        Some(Key::Hoa(hoa)),
+        Some(prefix_key(hoa, b.prefix_len)),
+        b.ipv4_home_address.map(|a| Key::V4(u32::from(a))),
+        Some(inbound_key(coa, first)),
+        b.sa_in.map(|s| inbound_key(coa, InboundKey::Spi(s))),
+    ]
+}
+
+/// Whether record words `w` are a live binding owning `k` (the common keys checked on the
+/// raw words, without decoding).
+#[inline]
+fn owns(k: Key, w: &[u64; 8]) -> bool {
+    if (w[5] >> META_SHIFT) & M_LIVE == 0 {
+        return false;
+    }
+    let hoa = (u128::from(w[0]) << 64) | u128::from(w[1]);
+    let plen = w[4] as u8;
+    match k {
+        Key::Hoa(a) => hoa == a,
+        Key::P64(p) => plen == 64 && w[0] == p,
+        Key::Pfx(p, len) => plen == len && mask128(hoa, len) == p,
+        Key::V4(a) => (w[5] >> META_SHIFT) & M_V4HOA != 0 && (w[6] >> 32) as u32 == a,
+        Key::In(..) => decode(w).is_some_and(|b| k.owned_by(&b)),
+    }
+}
+
+#[inline]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
 /// The binding cache. All methods take `&self`; share it with `Arc`. `T` is an optional
 /// payload stored with each binding (the Python layer keeps its `BindingSpec` object there).
 pub struct BindingCache<T = ()> {
-    by_hoa: Sharded<Primary<T>>,
-    /// /64 home network prefixes (the common case, RFC 6275 §13 / 3GPP): upper 64 bits → id.
-    /// (Key as `[u8; 8]`: 12-octet buckets instead of 16.)
-    by_prefix64: Sharded<HashMap<[u8; 8], u32>>,
-    /// Every other prefix length: (masked prefix, length) → id.
-    by_prefix: Sharded<HashMap<PrefixKey, u32>>,
-    by_v4: Sharded<HashMap<[u8; 4], u32>>,
-    by_inbound: Sharded<HashMap<InboundIdx, u32>>,
-    /// Bit `l` set when some binding has a prefix of length `l` (0..=128), with counts.
+    recs: Region<Rec>,
+    counters: Region<[AtomicU64; 4]>,
+    /// Record ids handed out so far (every id below is in use or on the free list).
+    high: AtomicUsize,
+    /// Payload of record `id` at `[id % 64][id / 64]`; `Some` exactly while the record lives.
+    payload: Box<[RwLock<Vec<Option<T>>>]>,
+    tables: [Table; TABLES],
+    /// Bit `l` set when some binding has a prefix of length `l` (0..=128).
     prefix_lengths: [AtomicU64; 3],
     writer: Mutex<WriterState>,
-    len: AtomicU64,
+    seed: [u64; 3],
+    len: AtomicUsize,
 }
 
-#[derive(Default)]
 struct WriterState {
-    length_counts: Vec<u32>,
+    length_counts: [u32; 129],
+    /// Freed record ids, reused oldest first.
+    free: VecDeque<u32>,
 }
 
 impl<T> Default for BindingCache<T> {
@@ -540,27 +430,36 @@ impl BindingCache<()> {
     }
 }
 
+/// How many lookups a batch call keeps in flight (prefetched ahead).
+const BATCH: usize = 32;
+
 impl<T> BindingCache<T> {
     #[must_use]
     pub fn new() -> Self {
+        let rs = std::collections::hash_map::RandomState::new();
         Self {
-            by_hoa: Sharded::new(),
-            by_prefix64: Sharded::new(),
-            by_prefix: Sharded::new(),
-            by_v4: Sharded::new(),
-            by_inbound: Sharded::new(),
+            // Huge pages from the 32 768th record on (2 MiB of records or counters).
+            recs: Region::new(MAX_RECORDS, 1 << 15),
+            counters: Region::new(MAX_RECORDS, 1 << 16),
+            high: AtomicUsize::new(0),
+            payload: (0..PAYLOAD_STRIPES)
+                .map(|_| RwLock::new(Vec::new()))
+                .collect(),
+            tables: [(); TABLES].map(|()| Table::new()),
             prefix_lengths: Default::default(),
             writer: Mutex::new(WriterState {
-                length_counts: vec![0; 129],
+                length_counts: [0; 129],
+                free: VecDeque::new(),
             }),
-            len: AtomicU64::new(0),
+            seed: [rs.hash_one(1u8), rs.hash_one(2u8), rs.hash_one(3u8) | 1],
+            len: AtomicUsize::new(0),
         }
     }
 
     /// Number of bindings.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed) as usize
+        self.len.load(Ordering::Relaxed)
     }
 
     #[must_use]
@@ -568,155 +467,294 @@ impl<T> BindingCache<T> {
         self.len() == 0
     }
 
+    /// Seeded hash of a key; bit 0 is the inbound table's class bit (SPI keys vs the rest).
+    #[inline]
+    fn hash(&self, k: Key) -> u64 {
+        let [s0, s1, s2] = self.seed;
+        let (a, b, c) = match k {
+            Key::Hoa(v) => ((v >> 64) as u64, v as u64, 0),
+            Key::P64(p) => (p, 0, 64),
+            Key::Pfx(v, len) => ((v >> 64) as u64, v as u64, u64::from(len)),
+            Key::V4(a) => (u64::from(a), 0, 1 << 40),
+            Key::In(v, kind, val) => (
+                (v >> 64) as u64,
+                v as u64,
+                (u64::from(kind) << 32) | u64::from(val),
+            ),
+        };
+        let h = fold(fold(a ^ s0, b ^ s1) ^ c, s2);
+        match k {
+            Key::In(_, kind, _) => (h & !1) | u64::from(kind == 1),
+            _ => h,
+        }
+    }
+
+    #[inline]
+    fn rec(&self, id: u32) -> Option<&[AtomicU64; 8]> {
+        self.recs.as_slice().get(id as usize).map(|l| &l.0)
+    }
+
+    /// Read record `id` consistently (sequence lock; never waits for a lock, only retries
+    /// while a writer is rewriting this very record).
+    #[inline]
+    fn load(&self, id: u32) -> Option<[u64; 8]> {
+        let r = self.rec(id)?;
+        let mut spins = 0u32;
+        loop {
+            let v = r[5].load(Ordering::Acquire);
+            if (v >> VER_SHIFT) & 1 == 0 {
+                let w = [
+                    r[0].load(Ordering::Relaxed),
+                    r[1].load(Ordering::Relaxed),
+                    r[2].load(Ordering::Relaxed),
+                    r[3].load(Ordering::Relaxed),
+                    r[4].load(Ordering::Relaxed),
+                    v,
+                    r[6].load(Ordering::Relaxed),
+                    r[7].load(Ordering::Relaxed),
+                ];
+                fence(Ordering::Acquire);
+                if r[5].load(Ordering::Relaxed) == v {
+                    return Some(w);
+                }
+            }
+            spins += 1;
+            if spins > 100 {
+                std::thread::yield_now();
+            } else {
+                core::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Writer: rewrite record `id` (version odd while the words change).
+    fn store(&self, id: u32, w: [u64; 8]) {
+        let Some(r) = self.rec(id) else {
+            return;
+        };
+        let old = r[5].load(Ordering::Relaxed);
+        let ver = (old >> VER_SHIFT) & VER_MASK;
+        let keep = old & !(VER_MASK << VER_SHIFT);
+        r[5].store(
+            keep | (((ver + 1) & VER_MASK) << VER_SHIFT),
+            Ordering::Relaxed,
+        );
+        fence(Ordering::Release);
+        for i in [0, 1, 2, 3, 4, 6, 7] {
+            r[i].store(w[i], Ordering::Relaxed);
+        }
+        let next = w[5] & !(VER_MASK << VER_SHIFT);
+        r[5].store(
+            next | (((ver + 2) & VER_MASK) << VER_SHIFT),
+            Ordering::Release,
+        );
+    }
+
+    /// The live record owning `k`: its id and words (lock-free).
+    #[inline]
+    fn find_raw(&self, k: Key) -> Option<(u32, [u64; 8])> {
+        self.tables[k.table()].find(self.hash(k), |id| {
+            let w = self.load(id)?;
+            owns(k, &w).then_some((id, w))
+        })
+    }
+
+    /// The live record owning `k` and its binding (lock-free).
+    #[inline]
+    fn find(&self, k: Key) -> Option<(u32, Binding)> {
+        let (id, w) = self.find_raw(k)?;
+        Some((id, decode(&w)?))
+    }
+
+    /// The binding owning `k` with its payload, under the payload stripe's read lock (so the
+    /// record cannot change while `f` runs). `first`: the record a lock-free probe found.
+    fn with_payload<R>(
+        &self,
+        k: Key,
+        first: Option<u32>,
+        f: impl FnOnce(&Binding, &T) -> R,
+    ) -> Option<R> {
+        let mut id = match first {
+            Some(id) => id,
+            None => self.find_raw(k)?.0,
+        };
+        for _ in 0..8 {
+            {
+                let stripe = self.payload[id as usize % PAYLOAD_STRIPES]
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let b = self
+                    .load(id)
+                    .filter(|w| owns(k, w))
+                    .as_ref()
+                    .and_then(decode);
+                let p = stripe
+                    .get(id as usize / PAYLOAD_STRIPES)
+                    .and_then(Option::as_ref);
+                if let (Some(b), Some(p)) = (b, p) {
+                    return Some(f(&b, p));
+                }
+            }
+            // A writer replaced or freed the record meanwhile: probe again.
+            id = self.find_raw(k)?.0;
+        }
+        None
+    }
+
+    /// Longest-prefix match over the prefix lengths in use, longest first.
+    fn lpm(&self, a: u128) -> Option<(Key, u32, [u64; 8])> {
+        for word in (0..3).rev() {
+            let mut bits = self.prefix_lengths[word].load(Ordering::Acquire);
+            while bits != 0 {
+                let top = 63 - bits.leading_zeros();
+                bits &= !(1u64 << top);
+                let k = prefix_key(a, (word * 64) as u8 + top as u8);
+                if let Some((id, w)) = self.find_raw(k) {
+                    return Some((k, id, w));
+                }
+            }
+        }
+        None
+    }
+
     fn validate(b: &Binding) -> Result<(), CacheError> {
         if b.prefix_len > 128
-            || mask(b.home_address.octets(), b.prefix_len)
-                != mask(b.home_prefix.octets(), b.prefix_len)
+            || mask128(u128::from(b.home_address), b.prefix_len)
+                != mask128(u128::from(b.home_prefix), b.prefix_len)
         {
             return Err(CacheError::BadPrefix);
         }
         Ok(())
     }
 
-    fn prefix_owner(&self, p: [u8; 16], len: u8) -> Option<u32> {
-        if len == 64 {
-            let k = upper64(p);
-            self.by_prefix64
-                .read(shard_of64(k), |m| m.get(&k.to_ne_bytes()).copied())
-        } else {
-            let k = (p, len);
-            self.by_prefix.read(shard_of(&p), |m| m.get(&k).copied())
-        }
-    }
-
-    fn v4_owner(&self, a: Ipv4Addr) -> Option<u32> {
-        self.by_v4
-            .read(shard_of(&a.to_ipv6_mapped().octets()), |m| {
-                m.get(&a.octets()).copied()
-            })
-    }
-
-    fn inbound_owner(&self, k: &InboundIdx) -> Option<u32> {
-        self.by_inbound.read(shard_of(&k.0), |m| m.get(k).copied())
-    }
-
-    /// Whether a key of `b` belongs to a record other than `me` (writer lock held, so the
-    /// secondary indexes are exact here).
-    fn owner_conflicts(&self, b: &Binding, me: Option<u32>) -> bool {
-        let other = |owner: Option<u32>| owner.is_some_and(|o| Some(o) != me);
-        if other(self.prefix_owner(mask(b.home_prefix.octets(), b.prefix_len), b.prefix_len)) {
-            return true;
-        }
-        if b.ipv4_home_address
-            .is_some_and(|v4| other(self.v4_owner(v4)))
-        {
-            return true;
-        }
-        inbound_keys(b)
-            .into_iter()
-            .flatten()
-            .any(|k| other(self.inbound_owner(&k)))
-    }
-
-    fn add_secondary(&self, w: &mut WriterState, b: &Binding, id: u32) {
-        let p = mask(b.home_prefix.octets(), b.prefix_len);
-        if b.prefix_len == 64 {
-            let k = upper64(p);
-            self.by_prefix64
-                .write(shard_of64(k), |m| m.insert(k.to_ne_bytes(), id));
-        } else {
-            self.by_prefix
-                .write(shard_of(&p), |m| m.insert((p, b.prefix_len), id));
-        }
-        let l = usize::from(b.prefix_len);
-        w.length_counts[l] += 1;
-        if w.length_counts[l] == 1 {
-            self.prefix_lengths[l / 64].fetch_or(1 << (l % 64), Ordering::Release);
-        }
-        if let Some(v4) = b.ipv4_home_address {
-            self.by_v4
-                .write(shard_of(&v4.to_ipv6_mapped().octets()), |m| {
-                    m.insert(v4.octets(), id)
-                });
-        }
-        for k in inbound_keys(b).into_iter().flatten() {
-            self.by_inbound.write(shard_of(&k.0), |m| m.insert(k, id));
-        }
-    }
-
-    /// Remove `b`'s secondary keys, except those `keep` (the replacement, already added)
-    /// also uses: readers never see a stable key vanish during an update.
-    fn remove_secondary(&self, w: &mut WriterState, b: &Binding, keep: Option<&Binding>) {
-        let p = mask(b.home_prefix.octets(), b.prefix_len);
-        let keep_pk = keep.map(|k| (mask(k.home_prefix.octets(), k.prefix_len), k.prefix_len));
-        if keep_pk != Some((p, b.prefix_len)) {
-            if b.prefix_len == 64 {
-                let k = upper64(p);
-                self.by_prefix64
-                    .write(shard_of64(k), |m| m.remove(&k.to_ne_bytes()));
-            } else {
-                self.by_prefix
-                    .write(shard_of(&p), |m| m.remove(&(p, b.prefix_len)));
-            }
-        }
-        let l = usize::from(b.prefix_len);
-        w.length_counts[l] -= 1;
-        if w.length_counts[l] == 0 {
-            self.prefix_lengths[l / 64].fetch_and(!(1 << (l % 64)), Ordering::Release);
-        }
-        if let Some(v4) = b.ipv4_home_address {
-            if keep.and_then(|k| k.ipv4_home_address) != Some(v4) {
-                self.by_v4
-                    .write(shard_of(&v4.to_ipv6_mapped().octets()), |m| {
-                        m.remove(&v4.octets())
-                    });
-            }
-        }
-        let kept = keep.map(inbound_keys).unwrap_or_default();
-        for k in inbound_keys(b).into_iter().flatten() {
-            if !kept.contains(&Some(k)) {
-                self.by_inbound.write(shard_of(&k.0), |m| m.remove(&k));
-            }
-        }
-    }
-
     fn lock_writer(&self) -> std::sync::MutexGuard<'_, WriterState> {
-        self.writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writer: start fetching the home buckets of `keys` together (their probes follow), and
+    /// the record and counters line the next record id will use.
+    fn prefetch_keys(&self, w: &WriterState, keys: &[Option<Key>]) {
+        for k in keys.iter().flatten() {
+            self.tables[k.table()].prefetch(self.hash(*k));
+        }
+        let next = w
+            .free
+            .front()
+            .map_or(self.high.load(Ordering::Relaxed), |&id| id as usize);
+        if let Some(r) = self.recs.as_slice().get(next) {
+            prefetch(r);
+        }
+        if let Some(c) = self.counters.as_slice().get(next) {
+            prefetch(c);
+        }
+    }
+
+    /// Writer: a fresh record id (oldest freed first), or None when 2^26 are in use.
+    fn alloc_id(&self, w: &mut WriterState) -> Option<u32> {
+        if let Some(id) = w.free.pop_front() {
+            return Some(id);
+        }
+        let id = self.high.load(Ordering::Relaxed);
+        if id >= MAX_RECORDS {
+            return None;
+        }
+        self.payload[id % PAYLOAD_STRIPES]
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(None);
+        self.high.store(id + 1, Ordering::Release);
+        Some(id as u32)
+    }
+
+    /// Writer: make room in every table for `keys` (growing, or widening record ids, by a
+    /// rebuild from the live records). False if a table cannot grow (never below 2^26).
+    fn ensure_room(&self, keys: &[Option<Key>]) -> bool {
+        let ids = self.high.load(Ordering::Relaxed);
+        for (t, table) in self.tables.iter().enumerate() {
+            let extra = keys.iter().flatten().filter(|k| k.table() == t).count();
+            if !table.needs_rebuild(extra, ids) {
+                continue;
+            }
+            let entries = (0..ids as u32).flat_map(|id| {
+                let b = self.load(id).as_ref().and_then(decode);
+                let ks = b.as_ref().map(keys_of).unwrap_or_default();
+                ks.into_iter()
+                    .flatten()
+                    .filter(move |k| k.table() == t)
+                    .map(move |k| (self.hash(k), id))
+            });
+            if !table.rebuild(table.len() + extra, ids, entries) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Writer: write record `id` and its payload (counters zeroed when `fresh`).
+    fn put(&self, id: u32, b: &Binding, payload: T) {
+        let mut stripe = self.payload[id as usize % PAYLOAD_STRIPES]
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.store(id, encode(b));
+        if let Some(slot) = stripe.get_mut(id as usize / PAYLOAD_STRIPES) {
+            *slot = Some(payload);
+        }
+    }
+
+    /// Writer: mark record `id` dead and take its payload.
+    fn kill(&self, id: u32) -> Option<T> {
+        let mut stripe = self.payload[id as usize % PAYLOAD_STRIPES]
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.store(id, [0; 8]);
+        stripe.get_mut(id as usize / PAYLOAD_STRIPES)?.take()
+    }
+
+    fn count_length(&self, w: &mut WriterState, len: u8, add: bool) {
+        let l = usize::from(len.min(128));
+        if add {
+            w.length_counts[l] += 1;
+            if w.length_counts[l] == 1 {
+                self.prefix_lengths[l / 64].fetch_or(1 << (l % 64), Ordering::Release);
+            }
+        } else {
+            w.length_counts[l] = w.length_counts[l].saturating_sub(1);
+            if w.length_counts[l] == 0 {
+                self.prefix_lengths[l / 64].fetch_and(!(1 << (l % 64)), Ordering::Release);
+            }
+        }
     }
 
     /// Add a binding.
     ///
     /// # Errors
     /// `Exists`, `KeyConflict` (prefix / IPv4 HoA / inbound key owned by another binding, or
-    /// a shard holding 2^26 records), `BadPrefix`. Nothing changes on error.
+    /// 2^26 records in use), `BadPrefix`. Nothing changes on error.
     pub fn insert_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
         Self::validate(&b)?;
         let mut w = self.lock_writer();
-        let hoa = b.home_address.octets();
-        let s = shard_of(&hoa);
-        if self.by_hoa.read(s, |m| m.contains_key(&hoa)) {
+        let keys = keys_of(&b);
+        self.prefetch_keys(&w, &keys);
+        if self.find(Key::Hoa(u128::from(b.home_address))).is_some() {
             return Err(CacheError::Exists);
         }
-        if self.owner_conflicts(&b, None) {
+        if keys[1..].iter().flatten().any(|&k| self.find(k).is_some()) {
             return Err(CacheError::KeyConflict);
         }
-        // The record first (it needs its slot), then the keys that lead to it.
-        let slot = self
-            .by_hoa
-            .write(s, |m| {
-                m.insert(
-                    hoa,
-                    Stored {
-                        binding: b,
-                        counters: AtomicCounters::default(),
-                        payload,
-                    },
-                )
-            })
-            .ok_or(CacheError::KeyConflict)?;
-        self.add_secondary(&mut w, &b, record_id(s, slot));
+        let id = self.alloc_id(&mut w).ok_or(CacheError::KeyConflict)?;
+        if !self.ensure_room(&keys) {
+            w.free.push_front(id);
+            return Err(CacheError::KeyConflict);
+        }
+        // The record first, then the keys that lead to it.
+        if let Some(c) = self.counters.as_slice().get(id as usize) {
+            c.iter().for_each(|x| x.store(0, Ordering::Relaxed));
+        }
+        self.put(id, &b, payload);
+        for k in keys.into_iter().flatten() {
+            self.tables[k.table()].insert(self.hash(k), id);
+        }
+        self.count_length(&mut w, b.prefix_len, true);
         self.len.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -728,29 +766,54 @@ impl<T> BindingCache<T> {
     pub fn update_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
         Self::validate(&b)?;
         let mut w = self.lock_writer();
-        let hoa = b.home_address.octets();
-        let s = shard_of(&hoa);
-        let (old, slot) = self
-            .by_hoa
-            .read(s, |m| {
-                let i = m.find(&hoa)?;
-                Some((m.slot(i)?.binding, i))
-            })
+        let keys = keys_of(&b);
+        self.prefetch_keys(&w, &keys);
+        let (old_id, old) = self
+            .find(Key::Hoa(u128::from(b.home_address)))
             .ok_or(CacheError::NotFound)?;
-        let id = record_id(s, slot);
-        if self.owner_conflicts(&b, Some(id)) {
+        let old_keys = keys_of(&old);
+        let taken = |k: Key| self.find(k).is_some_and(|(id, _)| id != old_id);
+        if keys[1..].iter().flatten().any(|&k| taken(k)) {
             return Err(CacheError::KeyConflict);
         }
-        // The record keeps its slot: new keys point at it before it changes (readers check
-        // the record, so a new key answers only once the record is new), old keys go after.
-        self.add_secondary(&mut w, &b, id);
-        self.by_hoa.write(s, |m| {
-            if let Some(st) = m.get_mut(&hoa) {
-                st.binding = b;
-                st.payload = payload;
+        let id = self.alloc_id(&mut w).ok_or(CacheError::KeyConflict)?;
+        if !self.ensure_room(&keys) {
+            w.free.push_front(id);
+            return Err(CacheError::KeyConflict);
+        }
+        // The new binding goes into a fresh record; kept keys are repointed in place, new
+        // ones added, old ones removed; then the old record dies.
+        let c = self.counters.as_slice();
+        if let Some(c) = c.get(id as usize) {
+            c.iter().for_each(|x| x.store(0, Ordering::Relaxed));
+        }
+        self.put(id, &b, payload);
+        for k in keys.into_iter().flatten() {
+            let h = self.hash(k);
+            if old_keys.contains(&Some(k)) {
+                self.tables[k.table()].replace(h, old_id, id);
+            } else {
+                self.tables[k.table()].insert(h, id);
             }
-        });
-        self.remove_secondary(&mut w, &old, Some(&b));
+        }
+        for k in old_keys.into_iter().flatten() {
+            if !keys.contains(&Some(k)) {
+                self.tables[k.table()].remove(self.hash(k), old_id);
+            }
+        }
+        // Counters move to the new record (a packet counted on the old one in the last
+        // instant before this may be lost).
+        if let (Some(new), Some(prev)) = (c.get(id as usize), c.get(old_id as usize)) {
+            for (n, p) in new.iter().zip(prev) {
+                n.fetch_add(p.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        let old_payload = self.kill(old_id);
+        w.free.push_back(old_id);
+        self.count_length(&mut w, b.prefix_len, true);
+        self.count_length(&mut w, old.prefix_len, false);
+        drop(w);
+        drop(old_payload);
         Ok(())
     }
 
@@ -768,15 +831,18 @@ impl<T> BindingCache<T> {
     /// `NotFound`.
     pub fn remove_with(&self, hoa: Ipv6Addr) -> Result<(Binding, T), CacheError> {
         let mut w = self.lock_writer();
-        let key = hoa.octets();
-        // The freed slot is reused only by a later writer, after the keys below are gone.
-        let st = self
-            .by_hoa
-            .write(shard_of(&key), |m| m.remove(&key))
+        let (id, b) = self
+            .find(Key::Hoa(u128::from(hoa)))
             .ok_or(CacheError::NotFound)?;
-        self.remove_secondary(&mut w, &st.binding, None);
+        for k in keys_of(&b).into_iter().flatten() {
+            self.tables[k.table()].remove(self.hash(k), id);
+        }
+        let payload = self.kill(id);
+        w.free.push_back(id);
+        self.count_length(&mut w, b.prefix_len, false);
         self.len.fetch_sub(1, Ordering::Relaxed);
-        Ok((st.binding, st.payload))
+        // A live record always has its payload.
+        payload.map(|p| (b, p)).ok_or(CacheError::NotFound)
     }
 
     /// Remove every binding whose `expires_at <= now`; returns their home addresses.
@@ -789,15 +855,11 @@ impl<T> BindingCache<T> {
 
     /// As [`Self::expire`], returning the removed bindings with their payloads.
     pub fn expire_with(&self, now: Instant) -> Vec<(Binding, T)> {
-        let expired: Vec<Ipv6Addr> = (0..SHARDS)
-            .flat_map(|s| {
-                self.by_hoa.read(s, |m| {
-                    m.values()
-                        .filter(|st| st.binding.expires_at <= now)
-                        .map(|st| st.binding.home_address)
-                        .collect::<Vec<_>>()
-                })
-            })
+        let expired: Vec<Ipv6Addr> = self
+            .snapshot()
+            .into_iter()
+            .filter(|b| b.expires_at <= now)
+            .map(|b| b.home_address)
             .collect();
         expired
             .into_iter()
@@ -807,62 +869,30 @@ impl<T> BindingCache<T> {
 
     /// The binding of exactly this home address.
     #[must_use]
+    #[inline]
     pub fn get(&self, hoa: Ipv6Addr) -> Option<Binding> {
-        self.get_with(hoa, |b, _| *b)
+        self.find(Key::Hoa(u128::from(hoa))).map(|(_, b)| b)
     }
 
-    /// Call `f` on the binding of exactly this home address and its payload (read lock held).
+    /// Call `f` on the binding of exactly this home address and its payload.
     #[inline]
     pub fn get_with<R>(&self, hoa: Ipv6Addr, f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
-        let key = hoa.octets();
-        self.by_hoa.read(shard_of(&key), |m| {
-            m.get(&key).map(|st| f(&st.binding, &st.payload))
-        })
-    }
-
-    /// Call `f` on the record `id` if it still owns the key it was found under.
-    #[inline]
-    fn by_id<R>(&self, id: u32, owns: Owns, f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
-        let (s, slot) = split_id(id);
-        self.by_hoa.read(s, |m| {
-            m.slot(slot)
-                .filter(|st| owns.check(&st.binding))
-                .map(|st| f(&st.binding, &st.payload))
-        })
-    }
-
-    /// Look up a secondary key and call `f` on its record. A writer may move the key between
-    /// the two steps (reused slot, changed record): then the lookup is retried a few times,
-    /// and a key that keeps moving reads as absent (it was being removed or replaced).
-    fn via<R>(
-        &self,
-        owner: impl Fn() -> Option<u32>,
-        owns: Owns,
-        f: impl FnOnce(&Binding, &T) -> R,
-    ) -> Option<R> {
-        let mut f = Some(f);
-        for _ in 0..4 {
-            let id = owner()?;
-            let hit = self.by_id(id, owns, |b, p| f.take().map(|f| f(b, p)));
-            if let Some(r) = hit {
-                return r;
-            }
-        }
-        None
+        self.with_payload(Key::Hoa(u128::from(hoa)), None, f)
     }
 
     /// [`Self::lookup_v6`] with a closure over the binding and payload.
     pub fn lookup_v6_with<R>(&self, dst: Ipv6Addr, f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
-        let mut f = Some(f);
-        if let Some(r) = self.get_with(dst, |b, p| f.take().map(|f| f(b, p))) {
-            return r;
-        }
-        self.lpm_with(dst.octets(), f?)
+        let a = u128::from(dst);
+        let (k, id) = match self.find_raw(Key::Hoa(a)) {
+            Some((id, _)) => (Key::Hoa(a), id),
+            None => self.lpm(a).map(|(k, id, _)| (k, id))?,
+        };
+        self.with_payload(k, Some(id), f)
     }
 
     /// [`Self::lookup_v4`] with a closure over the binding and payload.
     pub fn lookup_v4_with<R>(&self, dst: Ipv4Addr, f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
-        self.via(|| self.v4_owner(dst), Owns::V4(dst), f)
+        self.with_payload(Key::V4(u32::from(dst)), None, f)
     }
 
     /// [`Self::lookup_inbound`] with a closure over the binding and payload.
@@ -872,91 +902,154 @@ impl<T> BindingCache<T> {
         key: InboundKey,
         f: impl FnOnce(&Binding, &T) -> R,
     ) -> Option<R> {
-        let k = inbound_idx(src, key);
-        self.via(|| self.inbound_owner(&k), Owns::Inbound(k), f)
+        self.with_payload(inbound_key(src, key), None, f)
     }
 
-    /// Call `f` on every binding and payload, shard by shard (each shard read-locked in turn).
+    /// Call `f` on every binding and payload, one payload stripe at a time (read-locked).
     pub fn for_each(&self, mut f: impl FnMut(&Binding, &T)) {
-        for s in 0..SHARDS {
-            self.by_hoa
-                .read(s, |m| m.values().for_each(|st| f(&st.binding, &st.payload)));
+        for (s, stripe) in self.payload.iter().enumerate() {
+            let stripe = stripe.read().unwrap_or_else(PoisonError::into_inner);
+            for (j, p) in stripe.iter().enumerate() {
+                let Some(p) = p else { continue };
+                let id = (j * PAYLOAD_STRIPES + s) as u32;
+                if let Some(b) = self.load(id).as_ref().and_then(decode) {
+                    f(&b, p);
+                }
+            }
         }
     }
 
     /// Outbound lookup of an IPv6 destination: the binding with this HoA, else the one whose
     /// home network prefix is the longest match.
     #[must_use]
+    #[inline]
     pub fn lookup_v6(&self, dst: Ipv6Addr) -> Option<Binding> {
-        self.lookup_v6_with(dst, |b, _| *b)
-    }
-
-    /// Longest-prefix match over the prefix lengths in use, longest first (/64 through its
-    /// own index).
-    fn lpm_with<R>(&self, addr: [u8; 16], f: impl FnOnce(&Binding, &T) -> R) -> Option<R> {
-        let mut f = Some(f);
-        for word in (0..3).rev() {
-            let mut bits = self.prefix_lengths[word].load(Ordering::Acquire);
-            while bits != 0 {
-                let top = 63 - bits.leading_zeros();
-                bits &= !(1u64 << top);
-                let len = (word * 64) as u8 + top as u8;
-                let p = mask(addr, len);
-                let hit = self.via(
-                    || self.prefix_owner(p, len),
-                    Owns::Prefix(p, len),
-                    |b, t| f.take().map(|f| f(b, t)),
-                );
-                if let Some(r) = hit {
-                    return r;
-                }
-            }
-        }
-        None
+        let a = u128::from(dst);
+        let w = match self.find_raw(Key::Hoa(a)) {
+            Some((_, w)) => w,
+            None => self.lpm(a)?.2,
+        };
+        decode(&w)
     }
 
     /// Outbound lookup of an IPv4 destination (IPv4 home address).
     #[must_use]
+    #[inline]
     pub fn lookup_v4(&self, dst: Ipv4Addr) -> Option<Binding> {
-        self.lookup_v4_with(dst, |b, _| *b)
+        self.find(Key::V4(u32::from(dst))).map(|(_, b)| b)
     }
 
     /// Inbound lookup: the binding registered from `src` with this key.
     #[must_use]
+    #[inline]
     pub fn lookup_inbound(&self, src: IpAddr, key: InboundKey) -> Option<Binding> {
-        self.lookup_inbound_with(src, key, |b, _| *b)
+        self.find(inbound_key(src, key)).map(|(_, b)| b)
+    }
+
+    /// The first candidate record of `h` in table `t` without checking it (batch stage);
+    /// None is a conclusive miss.
+    #[inline]
+    fn candidate(&self, t: usize, h: u64) -> Option<u32> {
+        self.tables[t].find(h, Some)
+    }
+
+    /// Exact-HoA lookups of many addresses (the forwarding engine's batches): the index
+    /// lines of [`BATCH`] keys are prefetched together, then their records, so the memory
+    /// latencies overlap. `out` receives one answer per address, in order.
+    pub fn get_batch(&self, hoas: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
+        self.batch(hoas, out, false);
+    }
+
+    /// [`Self::lookup_v6`] over many destinations (prefetching as [`Self::get_batch`], with
+    /// the /64 prefix index probed in the same pass; other prefix lengths take the
+    /// single-lookup path).
+    pub fn lookup_v6_batch(&self, dsts: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
+        self.batch(dsts, out, true);
+    }
+
+    fn batch(&self, addrs: &[Ipv6Addr], out: &mut Vec<Option<Binding>>, lpm: bool) {
+        out.reserve(addrs.len());
+        let lengths = [0, 1, 2].map(|i| self.prefix_lengths[i].load(Ordering::Acquire));
+        // /64 prefixes in use (length 64 is bit 0 of word 1), and other lengths (then a /64
+        // miss is not final).
+        let p64 = lpm && lengths[1] & 1 != 0;
+        let others = lengths[0] != 0 || lengths[1] & !1 != 0 || lengths[2] != 0;
+        for chunk in addrs.chunks(BATCH) {
+            let mut hs = [(0u64, 0u64); BATCH];
+            for (h, a) in hs.iter_mut().zip(chunk) {
+                let a = u128::from(*a);
+                h.0 = self.hash(Key::Hoa(a));
+                self.tables[0].prefetch(h.0);
+                if lpm && p64 {
+                    h.1 = self.hash(Key::P64((a >> 64) as u64));
+                    self.tables[1].prefetch(h.1);
+                }
+            }
+            let mut cand = [(None, Key::Hoa(0)); BATCH];
+            for ((c, h), a) in cand.iter_mut().zip(&hs).zip(chunk) {
+                let a = u128::from(*a);
+                *c = match self.candidate(0, h.0) {
+                    Some(id) => (Some(id), Key::Hoa(a)),
+                    None if lpm && p64 => (self.candidate(1, h.1), Key::P64((a >> 64) as u64)),
+                    None => (None, Key::Hoa(a)),
+                };
+                if let Some(r) = c.0.and_then(|id| self.rec(id)) {
+                    prefetch(r);
+                }
+            }
+            for ((id, k), a) in cand.iter().zip(chunk) {
+                let hit = id
+                    .and_then(|id| self.load(id))
+                    .filter(|w| owns(*k, w))
+                    .as_ref()
+                    .and_then(decode);
+                let conclusive = id.is_none()
+                    && (!lpm || (!p64 && !others) || (matches!(k, Key::P64(_)) && !others));
+                out.push(match hit {
+                    Some(b) => Some(b),
+                    None if conclusive => None,
+                    // A false tag match, a racing writer, or more prefix lengths to try.
+                    None if lpm => self.lookup_v6(*a),
+                    None => self.get(*a),
+                });
+            }
+        }
     }
 
     /// Count one packet of `bytes` octets towards (`to_ue`) or from the UE of `hoa`.
     /// Returns false when there is no such binding.
     pub fn count(&self, hoa: Ipv6Addr, to_ue: bool, bytes: u64) -> bool {
-        let key = hoa.octets();
-        self.by_hoa.read(shard_of(&key), |m| {
-            m.get(&key).is_some_and(|st| {
-                let base = if to_ue { 0 } else { 2 };
-                st.counters.0[base].fetch_add(1, Ordering::Relaxed);
-                st.counters.0[base + 1].fetch_add(bytes, Ordering::Relaxed);
-                true
-            })
-        })
+        let Some((id, _)) = self.find(Key::Hoa(u128::from(hoa))) else {
+            return false;
+        };
+        let Some(c) = self.counters.as_slice().get(id as usize) else {
+            return false;
+        };
+        let base = if to_ue { 0 } else { 2 };
+        c[base].fetch_add(1, Ordering::Relaxed);
+        c[base + 1].fetch_add(bytes, Ordering::Relaxed);
+        true
     }
 
     #[must_use]
     pub fn counters(&self, hoa: Ipv6Addr) -> Option<BindingCounters> {
-        let key = hoa.octets();
-        self.by_hoa.read(shard_of(&key), |m| {
-            m.get(&key).map(|st| st.counters.snapshot())
+        let (id, _) = self.find(Key::Hoa(u128::from(hoa)))?;
+        let c = self.counters.as_slice().get(id as usize)?;
+        let g = |i: usize| c[i].load(Ordering::Relaxed);
+        Some(BindingCounters {
+            packets_to_ue: g(0),
+            bytes_to_ue: g(1),
+            packets_from_ue: g(2),
+            bytes_from_ue: g(3),
         })
     }
 
-    /// A snapshot of every binding (shard by shard).
+    /// A snapshot of every binding (record by record).
     #[must_use]
     pub fn snapshot(&self) -> Vec<Binding> {
+        let high = self.high.load(Ordering::Acquire) as u32;
         let mut v = Vec::with_capacity(self.len());
-        for s in 0..SHARDS {
-            self.by_hoa
-                .read(s, |m| v.extend(m.values().map(|st| st.binding)));
-        }
+        v.extend((0..high).filter_map(|id| self.load(id).as_ref().and_then(decode)));
         v
     }
 }

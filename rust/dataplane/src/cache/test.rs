@@ -268,3 +268,45 @@ fn churn_keeps_every_key_findable() {
     }
     assert_eq!(c.len(), 5_000 + 20_000usize.div_ceil(3));
 }
+
+/// The batch lookups answer exactly as the single ones: hits, misses, addresses inside a
+/// /64, inside a prefix of another length, removed bindings, batches longer than one chunk.
+#[test]
+fn batch_lookups_match_single_lookups() {
+    let c = BindingCache::new();
+    for i in 0..300 {
+        c.insert(b(i)).unwrap();
+    }
+    let mut short = b(1000);
+    short.home_prefix = "2001:db8:ff00::".parse().unwrap();
+    short.prefix_len = 40;
+    short.home_address = "2001:db8:ff00::1".parse().unwrap();
+    c.insert(short).unwrap();
+    for i in (0..300).step_by(7) {
+        c.remove(b(i).home_address).unwrap();
+    }
+    let mut addrs = Vec::new();
+    for i in 0..320u32 {
+        addrs.push(b(i).home_address);
+        addrs.push(Ipv6Addr::new(0x2001, 0xdb8, 0, i as u16, 9, 9, 9, 9));
+        addrs.push(Ipv6Addr::new(0x2001, 0xdb9, 0, i as u16, 0, 0, 0, 0x1000));
+    }
+    addrs.push("2001:db8:ff00:1::5".parse().unwrap());
+    addrs.push(short.home_address);
+    let check = |c: &BindingCache| {
+        let (mut got, mut got_v6) = (Vec::new(), Vec::new());
+        c.get_batch(&addrs, &mut got);
+        c.lookup_v6_batch(&addrs, &mut got_v6);
+        assert_eq!(got.len(), addrs.len());
+        for ((a, g), g6) in addrs.iter().zip(&got).zip(&got_v6) {
+            assert_eq!(*g, c.get(*a), "get {a}");
+            assert_eq!(*g6, c.lookup_v6(*a), "lookup_v6 {a}");
+        }
+        got_v6.iter().filter(|x| x.is_some()).count()
+    };
+    let with_short = check(&c);
+    assert!(with_short > 500);
+    // Only /64 prefixes in use: a /64 miss in the batch pass is final.
+    c.remove(short.home_address).unwrap();
+    assert_eq!(check(&c), with_short - 2);
+}
