@@ -301,7 +301,13 @@ impl PyBindingCache {
         b.sequence = binding.getattr(pyo3::intern!(py, "sequence"))?.extract()?;
         self.inner
             .update_with(b, binding.clone().unbind())
-            .map_err(cache_error)
+            .map_err(cache_error)?;
+        // The exact-HoA map must hand out the renewed object too (as `update` does).
+        let old = self
+            .entries()
+            .insert(u128::from(hoa), binding.clone().unbind());
+        drop(old); // released outside the lock
+        Ok(())
     }
 
     /// Remove and return the binding of `home_address`. Raises `CacheError` if there is none.
