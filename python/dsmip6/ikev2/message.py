@@ -18,7 +18,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, Self
 
 from dsmip6.errors import MalformedPacket, RemoteProtocolError
 from dsmip6.ikev2.constants import (
@@ -298,9 +298,11 @@ class IdPayload:
         return cls(data[0], data[4:], initiator)
 
 
-@_value
-class CertPayload:
-    TYPE: ClassVar[int] = int(PayloadType.CERT)
+class _EncodingAndData:
+    """Body shared by CERT (RFC 7296 §3.6) and CERTREQ (§3.7): Encoding(1) then the data."""
+
+    __slots__ = ()
+    WHAT: ClassVar[str]
     encoding: int
     data: bytes
 
@@ -308,27 +310,27 @@ class CertPayload:
         return bytes([self.encoding]) + self.data
 
     @classmethod
-    def decode_body(cls, data: bytes) -> CertPayload:
+    def decode_body(cls, data: bytes) -> Self:
         if len(data) < 1:
-            _need(data, 1, "CERT")
-        return cls(data[0], data[1:])
+            _need(data, 1, cls.WHAT)
+        return cls(data[0], data[1:])  # type: ignore[call-arg]
 
 
 @_value
-class CertReqPayload:
+class CertPayload(_EncodingAndData):
+    TYPE: ClassVar[int] = int(PayloadType.CERT)
+    WHAT: ClassVar[str] = "CERT"
+    encoding: int
+    data: bytes
+
+
+@_value
+class CertReqPayload(_EncodingAndData):
     TYPE: ClassVar[int] = int(PayloadType.CERTREQ)
+    WHAT: ClassVar[str] = "CERTREQ"
     encoding: int
     data: bytes
     """Concatenated SHA-1 hashes of trusted CAs' SubjectPublicKeyInfo (§3.7)."""
-
-    def encode_body(self) -> bytes:
-        return bytes([self.encoding]) + self.data
-
-    @classmethod
-    def decode_body(cls, data: bytes) -> CertReqPayload:
-        if len(data) < 1:
-            _need(data, 1, "CERTREQ")
-        return cls(data[0], data[1:])
 
 
 @_value
