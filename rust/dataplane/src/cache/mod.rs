@@ -1037,14 +1037,22 @@ impl<T> BindingCache<T> {
         let p64 = lpm && lengths[1] & 1 != 0;
         let others = lengths[0] != 0 || lengths[1] & !1 != 0 || lengths[2] != 0;
         for chunk in addrs.chunks(BATCH) {
+            // Stages: filter words, then the bucket lines of keys the filters do not rule
+            // out, then the records of the candidates; each stage's fetches overlap.
             let mut hs = [(0u64, 0u64); BATCH];
             for (h, a) in hs.iter_mut().zip(chunk) {
                 let a = u128::from(*a);
                 h.0 = self.hash(Key::Hoa(a));
-                self.tables[0].prefetch(h.0);
+                self.tables[0].prefetch_filter(h.0);
                 if lpm && p64 {
                     h.1 = self.hash(Key::P64((a >> 64) as u64));
-                    self.tables[1].prefetch(h.1);
+                    self.tables[1].prefetch_filter(h.1);
+                }
+            }
+            for h in &hs[..chunk.len()] {
+                self.tables[0].prefetch_bucket_if_maybe(h.0);
+                if lpm && p64 {
+                    self.tables[1].prefetch_bucket_if_maybe(h.1);
                 }
             }
             let mut cand = [(None, Key::Hoa(0)); BATCH];

@@ -345,6 +345,31 @@ impl Table {
         }
     }
 
+    /// Hint the CPU to fetch the filter word of `h` (first stage of a batch lookup).
+    #[inline]
+    pub(super) fn prefetch_filter(&self, h: u64) {
+        if let Some((_, t)) = self.current() {
+            let g = t.fgen.load(Ordering::Relaxed);
+            if let Some(w) = t.filters[g & 1].as_slice().get(t.home(h)) {
+                prefetch(w);
+            }
+        }
+    }
+
+    /// Hint the CPU to fetch the home bucket of `h` unless the filter already says the key
+    /// is absent (second stage of a batch lookup: a miss then costs no bucket line). Only a
+    /// hint: the lookup itself checks the filter again.
+    #[inline]
+    pub(super) fn prefetch_bucket_if_maybe(&self, h: u64) {
+        if let Some((_, t)) = self.current() {
+            if !t.absent(h) {
+                if let Some(b) = t.buckets.as_slice().get(t.home(h)) {
+                    prefetch(b);
+                }
+            }
+        }
+    }
+
     /// Writer: whether the filter holds more stale keys than it should (more than the live
     /// keys, and enough that a rebuild, which reads all `ids` records, stays cheap per
     /// removal).
