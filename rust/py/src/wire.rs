@@ -16,8 +16,9 @@ use dsmip6_wire::{
     RoutingHeader2Repr, UdpRepr,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use pyo3::PyTypeInfo;
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -1738,15 +1739,17 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
     }
 }
 
-/// Octets the one-pass signalling emitter writes on the stack; a longer packet takes the
-/// general path.
-const SIGNALLING_MAX: usize = 512;
-
 /// A layer between the IPv6 header and the Mobility Header.
 #[derive(Clone, Copy)]
 enum ExtHeader<'a> {
     DestOpts(&'a DestinationOptions),
     Rh2(&'a RoutingHeaderType2),
+}
+
+/// An extension header ready to emit: its options (Destination Options) or its repr.
+enum ExtOut<'a> {
+    DestOpts(IpProtocol, SmallVec<[Ipv6OptionRepr<'a>; 4]>),
+    Rh2(RoutingHeader2Repr),
 }
 
 /// The IPv6 option representations of a Destination Options layer.
@@ -1767,15 +1770,16 @@ fn v6_reprs(d: &DestinationOptions) -> SmallVec<[Ipv6OptionRepr<'_>; 4]> {
 }
 
 /// The shape of all Mobile IPv6 signalling — `Ipv6Header`, then any Destination Options and
-/// Type 2 Routing headers, then one Mobility Header message — written front to back in one
-/// pass over the Python layers, without the general path's layer list and layout table (RFC
-/// 6275 §6.1.7: the MH checksum takes the HAO address as source, the RH2 address as
-/// destination). `None` when `objs` has another shape, or the packet would not fit the stack
-/// buffer or would be refused (an MH over 2048 octets): the general path then builds it or
-/// raises its error, so both paths give the same octets and the same errors.
+/// Type 2 Routing headers, then one Mobility Header message — laid out without the general
+/// path's layer list and layout table, and written front to back straight into the `bytes`
+/// object returned, allocated once at its final size (RFC 6275 §6.1.7: the MH checksum takes
+/// the HAO address as source, the RH2 address as destination). `None` when `objs` has another
+/// shape or the packet would be refused (an MH over 2048 octets, a payload over 65535): the
+/// general path then builds it or raises its error, so both paths give the same octets and the
+/// same errors.
 fn build_signalling<'py>(
     py: Python<'py>,
-    objs: &[Bound<'py, PyAny>],
+    objs: &[Borrowed<'_, 'py, PyAny>],
 ) -> Option<Bound<'py, PyBytes>> {
     let (first, rest) = objs.split_first()?;
     let (last, mid) = rest.split_last()?;
@@ -1794,24 +1798,27 @@ fn build_signalling<'py>(
         Some(ExtHeader::Rh2(_)) => IpProtocol::Ipv6Route,
         None => IpProtocol::Mobility,
     };
-    let mut buf = [0u8; SIGNALLING_MAX];
-    let mut off = ipv6::HEADER_LEN;
+    // Lay out: every length once, and the MH checksum's pseudo-header addresses.
+    let mut total = ipv6::HEADER_LEN;
     let (mut src, mut dst) = (ip.src.0, ip.dst.0);
+    let mut outs: SmallVec<[(ExtOut<'_>, usize); 4]> = SmallVec::new();
     for (i, e) in exts.iter().enumerate() {
         let next_header = proto(exts.get(i + 1));
         match e {
             ExtHeader::DestOpts(d) => {
                 let opts = v6_reprs(d);
-                let r = DestOptsRepr {
-                    next_header,
-                    options: Ipv6Options::List(&opts),
+                let (hao, n) = {
+                    let r = DestOptsRepr {
+                        next_header,
+                        options: Ipv6Options::List(&opts),
+                    };
+                    (r.home_address(), r.buffer_len())
                 };
-                if let Some(a) = r.home_address() {
+                if let Some(a) = hao {
                     src = a;
                 }
-                let n = r.buffer_len();
-                r.emit(buf.get_mut(off..off + n)?);
-                off += n;
+                total += n;
+                outs.push((ExtOut::DestOpts(next_header, opts), n));
             }
             ExtHeader::Rh2(h) => {
                 let r = RoutingHeader2Repr {
@@ -1820,8 +1827,8 @@ fn build_signalling<'py>(
                 };
                 dst = r.home_address;
                 let n = r.buffer_len();
-                r.emit(buf.get_mut(off..off + n)?);
-                off += n;
+                total += n;
+                outs.push((ExtOut::Rh2(r), n));
             }
         }
     }
@@ -1831,24 +1838,46 @@ fn build_signalling<'py>(
         message: msg.message(&scratch),
         options: MobilityOptions::List(&mopts),
     };
-    let n = m.buffer_len();
-    if n > 2048 {
+    let mh_len = m.buffer_len();
+    if mh_len > 2048 {
         return None;
     }
-    m.emit(buf.get_mut(off..off + n)?, &src, &dst);
-    off += n;
+    total += mh_len;
     let r = Ipv6Repr {
         src_addr: ip.src.0,
         dst_addr: ip.dst.0,
         next_header: proto(exts.first()),
-        // At most SIGNALLING_MAX octets.
-        payload_len: u16::try_from(off - ipv6::HEADER_LEN).ok()?,
+        payload_len: u16::try_from(total - ipv6::HEADER_LEN).ok()?,
         hop_limit: ip.hop_limit,
         traffic_class: ip.traffic_class,
         flow_label: ip.flow_label,
     };
-    r.emit(&mut Ipv6Packet::new_unchecked(&mut buf[..ipv6::HEADER_LEN]));
-    Some(PyBytes::new(py, &buf[..off]))
+    // Emit into the `bytes` object itself (no intermediate buffer, no copy).
+    let short = || PyValueError::new_err("layout mismatch");
+    PyBytes::new_with(py, total, |buf| {
+        let mut off = ipv6::HEADER_LEN;
+        for (e, n) in &outs {
+            let b = buf.get_mut(off..off + n).ok_or_else(short)?;
+            match e {
+                ExtOut::DestOpts(next_header, opts) => DestOptsRepr {
+                    next_header: *next_header,
+                    options: Ipv6Options::List(opts),
+                }
+                .emit(b),
+                ExtOut::Rh2(r) => r.emit(b),
+            }
+            off += n;
+        }
+        m.emit(
+            buf.get_mut(off..off + mh_len).ok_or_else(short)?,
+            &src,
+            &dst,
+        );
+        let h = buf.get_mut(..ipv6::HEADER_LEN).ok_or_else(short)?;
+        r.emit(&mut Ipv6Packet::new_unchecked(h));
+        Ok(())
+    })
+    .ok()
 }
 
 /// Lay out a chain of layers, filling next-header fields, lengths, padding and checksums.
@@ -1863,7 +1892,9 @@ fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py
         Err(_) => layers.try_iter()?.collect::<PyResult<_>>()?,
     };
     if objs.len() <= MAX_LAYERS {
-        if let Some(b) = build_signalling(py, &objs) {
+        let borrowed: SmallVec<[Borrowed<'_, 'py, PyAny>; 4]> =
+            objs.iter().map(|o| o.as_borrowed()).collect();
+        if let Some(b) = build_signalling(py, &borrowed) {
             return Ok(b);
         }
     }
@@ -1879,7 +1910,7 @@ fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py
 
 /// A parsed, fully validated packet. Keeps the octets; the layer objects are built on first
 /// access of `layers`.
-#[pyclass(frozen, freelist = 64, module = "dsmip6._core.wire")]
+#[pyclass(frozen, module = "dsmip6._core.wire")]
 pub struct Packet {
     data: Py<PyBytes>,
     layers: OnceLock<Py<PyTuple>>,
@@ -1978,18 +2009,23 @@ fn bytes_of<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'p
     }
 }
 
-fn parse_one(b: Bound<'_, PyBytes>) -> PyResult<Packet> {
-    // Validate only; the layers are rebuilt from the octets when asked for.
-    parse_packet_with(b.as_bytes(), |_, _| Ok(())).map_err(WireError)?;
-    Ok(Packet {
-        data: b.unbind(),
-        layers: OnceLock::new(),
-    })
+/// Validate `data` as a whole packet (the layers are rebuilt from the octets when asked for).
+#[inline]
+fn validate(data: &[u8]) -> Result<(), dsmip6_wire::Error> {
+    parse_packet_with(data, |_, _| Ok(()))
+}
+
+fn parse_one<'py>(b: Bound<'py, PyBytes>) -> PyResult<Bound<'py, Packet>> {
+    validate(b.as_bytes()).map_err(WireError)?;
+    new_packet(b)
 }
 
 /// Parse a whole IPv6 or IPv4 packet; raises MalformedPacket / BadChecksum.
+///
+/// This is the general entry point; the function registered as `parse` serves the common
+/// call (one `bytes` argument that validates) itself and hands every other call to this one.
 #[pyfunction]
-fn parse<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Packet> {
+fn parse<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Packet>> {
     parse_one(bytes_of(py, data)?)
 }
 
@@ -2000,7 +2036,7 @@ fn parse_batch<'py>(py: Python<'py>, packets: &Bound<'py, PyAny>) -> PyResult<Bo
     for (i, p) in packets.try_iter()?.enumerate() {
         let b = bytes_of(py, &p?)?;
         match parse_one(b) {
-            Ok(pk) => out.push(Bound::new(py, pk)?),
+            Ok(pk) => out.push(pk),
             Err(e) => {
                 let v = e.value(py);
                 let msg = format!("packet {i}: {v}");
@@ -2041,6 +2077,279 @@ fn layer_dict<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'
     Ok(e)
 }
 
+// ---------------------------------------------------------------------------------------------
+// The per-packet entry points without pyo3's generic call and object-creation machinery.
+//
+// Callgrind (issue 2, Speed): of ~1700 instructions per `parse(bytes)` call, ~660 were the
+// validation and ~700 pyo3's generic parts: the call trampoline and argument descriptions,
+// then creating the `Packet` through `object.__new__` and the class's free list. `parse` and
+// `build` are therefore registered as plain `METH_FASTCALL` functions that serve the common
+// call (one positional argument of the expected exact type, and for `parse` a packet that
+// validates) directly, and hand every other call, every error included, to the pyo3 functions
+// above: the behaviour, messages and exceptions are those of the general path.
+
+/// How to allocate a `Packet` instance directly: its type and `tp_alloc` slot. Only used when
+/// the instance layout is checked (at import) to be the object header followed by the Rust
+/// value and nothing else, which is what pyo3 writes for a frozen, `Send` pyclass without
+/// `dict`/`weakref` (the other per-instance fields are zero-sized).
+struct PacketAlloc {
+    ty: Py<PyType>,
+    alloc: ffi::allocfunc,
+}
+
+static PACKET_ALLOC: OnceLock<Option<PacketAlloc>> = OnceLock::new();
+
+/// Look at how pyo3 laid out a probe `Packet` and decide whether direct allocation is exact.
+fn packet_alloc(py: Python<'_>) -> PyResult<Option<PacketAlloc>> {
+    let probe = Bound::new(
+        py,
+        Packet {
+            data: PyBytes::new(py, b"").unbind(),
+            layers: OnceLock::new(),
+        },
+    )?;
+    let offset = (probe.get() as *const Packet as usize).wrapping_sub(probe.as_ptr() as usize);
+    let ty = probe.get_type();
+    let basic: usize = ty.getattr("__basicsize__")?.extract()?;
+    let item: usize = ty.getattr("__itemsize__")?.extract()?;
+    let tp = ty.as_type_ptr();
+    // SAFETY: `tp` is a live type object (held by `ty`) and we are attached to the interpreter.
+    let (flags, slot) = unsafe {
+        (
+            ffi::PyType_GetFlags(tp),
+            ffi::PyType_GetSlot(tp, ffi::Py_tp_alloc),
+        )
+    };
+    // pyo3 makes every pyclass a GC type; its `tp_alloc` (`PyType_GenericAlloc`) then tracks
+    // the new object before the value is written, exactly as pyo3's own creation path does.
+    let exact_layout = offset == std::mem::size_of::<ffi::PyObject>()
+        && basic == offset + std::mem::size_of::<Packet>()
+        && item == 0
+        && flags & ffi::Py_TPFLAGS_HAVE_GC != 0;
+    if !exact_layout || slot.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: the `Py_tp_alloc` slot of a type holds an `allocfunc` (checked non-null).
+    let alloc = unsafe { std::mem::transmute::<*mut std::ffi::c_void, ffi::allocfunc>(slot) };
+    Ok(Some(PacketAlloc {
+        ty: ty.unbind(),
+        alloc,
+    }))
+}
+
+/// A new `Packet` holding `data` (validated by the caller).
+fn new_packet(data: Bound<'_, PyBytes>) -> PyResult<Bound<'_, Packet>> {
+    let py = data.py();
+    let value = Packet {
+        data: data.unbind(),
+        layers: OnceLock::new(),
+    };
+    let Some(Some(a)) = PACKET_ALLOC.get() else {
+        return Bound::new(py, value);
+    };
+    let tp = a.ty.as_ptr().cast::<ffi::PyTypeObject>();
+    // SAFETY: attached to the interpreter; `alloc` is the type's own `tp_alloc`, which returns
+    // a new reference to an instance of `tp` with `tp_basicsize` octets (zeroed) or null with
+    // an exception set.
+    let obj = unsafe { (a.alloc)(tp, 0) };
+    if obj.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: `packet_alloc` checked that the instance is the object header followed by exactly
+    // the `Packet` value (the remaining per-instance fields being zero-sized), so this is the
+    // write pyo3 itself makes when creating the object; the allocation is suitably aligned
+    // (object allocators align to 16 octets, the header is 16 octets). `obj` is a new, owned
+    // reference of type `Packet`.
+    unsafe {
+        obj.cast::<u8>()
+            .add(std::mem::size_of::<ffi::PyObject>())
+            .cast::<Packet>()
+            .write(value);
+        Ok(Bound::from_owned_ptr(py, obj).cast_into_unchecked())
+    }
+}
+
+/// The pyo3 function each fast entry point hands its other calls to.
+static SLOW_PARSE: OnceLock<Py<PyAny>> = OnceLock::new();
+static SLOW_BUILD: OnceLock<Py<PyAny>> = OnceLock::new();
+
+/// Call `slow` with the vectorcall arguments as received, raising what it raises.
+///
+/// # Safety
+/// `args` holds `nargs` positional arguments followed by one value per name in `kwnames` (a
+/// tuple or null), as CPython passes them to a `METH_FASTCALL | METH_KEYWORDS` function.
+unsafe fn forward(
+    slow: &OnceLock<Py<PyAny>>,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    Python::attach(|py| {
+        let call = || -> PyResult<Bound<'_, PyAny>> {
+            let slow = slow
+                .get()
+                .ok_or_else(|| PyTypeError::new_err("dsmip6._core.wire is not initialised"))?;
+            // SAFETY: per this function's contract.
+            let names = unsafe { Borrowed::from_ptr_or_opt(py, kwnames) };
+            let names = match names {
+                Some(n) => Some(n.cast::<PyTuple>()?.to_owned()),
+                None => None,
+            };
+            let npos = usize::try_from(nargs).unwrap_or(0);
+            let total = npos + names.as_ref().map_or(0, |n| n.len());
+            let all: &[*mut ffi::PyObject] = if total == 0 || args.is_null() {
+                &[]
+            } else {
+                // SAFETY: per this function's contract, `total` valid object pointers.
+                unsafe { std::slice::from_raw_parts(args, total) }
+            };
+            // SAFETY: each pointer is a live object borrowed for the duration of the call.
+            let obj = |p: *mut ffi::PyObject| unsafe { Borrowed::from_ptr(py, p) };
+            let pos = PyTuple::new(py, all[..npos].iter().map(|&p| obj(p)))?;
+            let kw = match names {
+                Some(n) => {
+                    let d = PyDict::new(py);
+                    for (k, &v) in n.iter().zip(&all[npos..]) {
+                        d.set_item(k, obj(v))?;
+                    }
+                    Some(d)
+                }
+                None => None,
+            };
+            slow.bind(py).call(pos, kw.as_ref())
+        };
+        match call() {
+            Ok(r) => r.into_ptr(),
+            Err(e) => {
+                e.restore(py);
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// The one argument of a plain positional call, if that is what this call is.
+///
+/// # Safety
+/// As [`forward`].
+#[inline(always)]
+unsafe fn single_arg(
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> Option<*mut ffi::PyObject> {
+    if nargs == 1 && kwnames.is_null() && !args.is_null() {
+        // SAFETY: one positional argument.
+        Some(unsafe { *args })
+    } else {
+        None
+    }
+}
+
+/// `parse(data)`: one `bytes` that validates is served here; anything else goes to [`parse`].
+unsafe extern "C" fn parse_fast(
+    _module: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls a `METH_FASTCALL | METH_KEYWORDS` function attached to the
+    // interpreter, with arguments as `single_arg` and `forward` expect.
+    unsafe {
+        let py = Python::assume_attached();
+        if let Some(arg) = single_arg(args, nargs, kwnames) {
+            if ffi::PyBytes_CheckExact(arg) != 0 {
+                let b = Borrowed::from_ptr(py, arg).cast_unchecked::<PyBytes>();
+                // A panic (a bug) is reported by the general path, which unwinds it into a
+                // Python exception.
+                let data = b.as_bytes();
+                let ok = std::panic::catch_unwind(|| validate(data).is_ok());
+                if let Ok(true) = ok {
+                    return match new_packet(b.to_owned()) {
+                        Ok(p) => p.into_ptr(),
+                        Err(e) => {
+                            e.restore(py);
+                            std::ptr::null_mut()
+                        }
+                    };
+                }
+            }
+        }
+        forward(&SLOW_PARSE, args, nargs, kwnames)
+    }
+}
+
+/// `build(layers)`: a list shaped like Mobile IPv6 signalling is served here; anything else
+/// goes to [`build`].
+unsafe extern "C" fn build_fast(
+    _module: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: as `parse_fast`.
+    unsafe {
+        let py = Python::assume_attached();
+        if let Some(arg) = single_arg(args, nargs, kwnames) {
+            if ffi::PyList_CheckExact(arg) != 0 {
+                let n = ffi::PyList_Size(arg);
+                let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if !(0..=MAX_LAYERS as ffi::Py_ssize_t).contains(&n) {
+                        return None;
+                    }
+                    let mut objs: SmallVec<[Borrowed<'_, '_, PyAny>; 4]> = SmallVec::new();
+                    for i in 0..n {
+                        // Borrowed items: nothing below runs Python code or touches the list.
+                        objs.push(Borrowed::from_ptr_or_opt(py, ffi::PyList_GetItem(arg, i))?);
+                    }
+                    build_signalling(py, &objs)
+                }));
+                if let Ok(Some(b)) = built {
+                    return b.into_ptr();
+                }
+            }
+        }
+        forward(&SLOW_BUILD, args, nargs, kwnames)
+    }
+}
+
+/// Register `fast` as `name`, keeping `slow` (the pyo3 function) for the other calls.
+fn add_fast(
+    m: &Bound<'_, PyModule>,
+    def: &'static mut ffi::PyMethodDef,
+    slow: Bound<'_, PyAny>,
+    slot: &OnceLock<Py<PyAny>>,
+) -> PyResult<()> {
+    let py = m.py();
+    let _ = slot.set(slow.unbind());
+    let name = m.name()?;
+    // SAFETY: `def` lives for the rest of the process; the module and its name are live objects.
+    let f = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyCFunction_NewEx(def, m.as_ptr(), name.as_ptr()))?
+    };
+    // SAFETY: `ml_name` is a NUL-terminated static string.
+    let fname = unsafe { std::ffi::CStr::from_ptr(def.ml_name) };
+    let fname = fname
+        .to_str()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    m.add(fname, f)
+}
+
+fn method_def(
+    name: &'static std::ffi::CStr,
+    doc: &'static std::ffi::CStr,
+    f: ffi::PyCFunctionFastWithKeywords,
+) -> &'static mut ffi::PyMethodDef {
+    Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunctionFastWithKeywords: f,
+        },
+        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        ml_doc: doc.as_ptr(),
+    }))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Pad1>()?;
     m.add_class::<PadN>()?;
@@ -2074,8 +2383,27 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Esp>()?;
     m.add_class::<Raw>()?;
     m.add_class::<Packet>()?;
-    m.add_function(wrap_pyfunction!(build, m)?)?;
-    m.add_function(wrap_pyfunction!(parse, m)?)?;
+    let _ = PACKET_ALLOC.set(packet_alloc(m.py())?);
+    add_fast(
+        m,
+        method_def(
+            c"build",
+            c"build(layers)\n--\n\nLay out a chain of layers, filling next-header fields, lengths, padding and\nchecksums. The MH checksum uses the HAO address as source and the RH2 address as\ndestination.",
+            build_fast,
+        ),
+        wrap_pyfunction!(build, m)?.into_any(),
+        &SLOW_BUILD,
+    )?;
+    add_fast(
+        m,
+        method_def(
+            c"parse",
+            c"parse(data)\n--\n\nParse a whole IPv6 or IPv4 packet; raises MalformedPacket / BadChecksum.",
+            parse_fast,
+        ),
+        wrap_pyfunction!(parse, m)?.into_any(),
+        &SLOW_PARSE,
+    )?;
     m.add_function(wrap_pyfunction!(parse_batch, m)?)?;
     m.add_function(wrap_pyfunction!(parse_mobility_header, m)?)?;
     m.add_function(wrap_pyfunction!(layer_dict, m)?)?;
