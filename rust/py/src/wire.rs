@@ -1015,7 +1015,8 @@ impl<'a> Msg<'a> {
         }
     }
 
-    /// Octets the wire representation borrows: HAS addresses, then Flow Summary identifiers.
+    /// Octets the wire representation borrows: HAS addresses, then Flow Summary identifiers
+    /// (empty, without allocating, for every other message).
     fn scratch(&self) -> Vec<u8> {
         let mut s: Vec<u8> = match self {
             Msg::Has(x) => x
@@ -1037,22 +1038,27 @@ impl<'a> Msg<'a> {
 
     /// The options' wire representations (borrowing from `self` and `scratch`).
     fn opt_reprs<'s>(&'s self, scratch: &'s [u8]) -> SmallVec<[MOpt<'s>; 4]> {
+        let mut out = SmallVec::new();
+        self.opt_reprs_into(scratch, &mut out);
+        out
+    }
+
+    /// As [`Msg::opt_reprs`], appending to `out` (no intermediate list to move).
+    fn opt_reprs_into<'s>(&'s self, scratch: &'s [u8], out: &mut SmallVec<[MOpt<'s>; 4]>) {
+        let Some(opts) = self.options() else {
+            return;
+        };
         let mut at = self.has_len();
-        match self.options() {
-            Some(opts) => opts
-                .0
-                .iter()
-                .map(|o| match o {
-                    Opt::FlowSum(f) => {
-                        let n = f.flow_ids.len() * 2;
-                        let r = MOpt::FlowSummary(&scratch[at..at + n]);
-                        at += n;
-                        r
-                    }
-                    _ => o.repr(),
-                })
-                .collect(),
-            None => SmallVec::new(),
+        for o in &opts.0 {
+            out.push(match o {
+                Opt::FlowSum(f) => {
+                    let n = f.flow_ids.len() * 2;
+                    let r = MOpt::FlowSummary(&scratch[at..at + n]);
+                    at += n;
+                    r
+                }
+                _ => o.repr(),
+            });
         }
     }
 
@@ -1603,7 +1609,7 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
     for l in layers {
         if let PyLayer::DestOpts(d) = l {
             let first = v6opts.len();
-            v6opts.extend(v6_reprs(d));
+            v6opts.extend(d.options.0.iter().map(v6_repr));
             v6ranges.push((first, v6opts.len()));
         }
     }
@@ -1746,27 +1752,26 @@ enum ExtHeader<'a> {
     Rh2(&'a RoutingHeaderType2),
 }
 
-/// An extension header ready to emit: its options (Destination Options) or its repr.
-enum ExtOut<'a> {
-    DestOpts(IpProtocol, SmallVec<[Ipv6OptionRepr<'a>; 4]>),
+/// An extension header ready to emit: the range of its options in the shared option list
+/// (Destination Options) or its repr, and its length.
+#[derive(Clone, Copy)]
+enum ExtOut {
+    DestOpts(IpProtocol, usize, usize),
     Rh2(RoutingHeader2Repr),
 }
 
-/// The IPv6 option representations of a Destination Options layer.
-fn v6_reprs(d: &DestinationOptions) -> SmallVec<[Ipv6OptionRepr<'_>; 4]> {
-    d.options
-        .0
-        .iter()
-        .map(|o| match o {
-            V6Opt::Pad1 => Ipv6OptionRepr::Pad1,
-            V6Opt::PadN(n) => Ipv6OptionRepr::PadN(*n),
-            V6Opt::Hao(h) => Ipv6OptionRepr::HomeAddress(h.address.0),
-            V6Opt::Unknown(u) => Ipv6OptionRepr::Unknown {
-                option_type: u.option_type,
-                data: &u.data,
-            },
-        })
-        .collect()
+/// The IPv6 option representation of a Destination Options option.
+#[inline]
+fn v6_repr(o: &V6Opt) -> Ipv6OptionRepr<'_> {
+    match o {
+        V6Opt::Pad1 => Ipv6OptionRepr::Pad1,
+        V6Opt::PadN(n) => Ipv6OptionRepr::PadN(*n),
+        V6Opt::Hao(h) => Ipv6OptionRepr::HomeAddress(h.address.0),
+        V6Opt::Unknown(u) => Ipv6OptionRepr::Unknown {
+            option_type: u.option_type,
+            data: &u.data,
+        },
+    }
 }
 
 /// The shape of all Mobile IPv6 signalling — `Ipv6Header`, then any Destination Options and
@@ -1801,24 +1806,24 @@ fn build_signalling<'py>(
     // Lay out: every length once, and the MH checksum's pseudo-header addresses.
     let mut total = ipv6::HEADER_LEN;
     let (mut src, mut dst) = (ip.src.0, ip.dst.0);
-    let mut outs: SmallVec<[(ExtOut<'_>, usize); 4]> = SmallVec::new();
+    let mut outs: SmallVec<[(ExtOut, usize); 4]> = SmallVec::new();
+    let mut v6opts: SmallVec<[Ipv6OptionRepr<'_>; 4]> = SmallVec::new();
     for (i, e) in exts.iter().enumerate() {
         let next_header = proto(exts.get(i + 1));
         match e {
             ExtHeader::DestOpts(d) => {
-                let opts = v6_reprs(d);
-                let (hao, n) = {
-                    let r = DestOptsRepr {
-                        next_header,
-                        options: Ipv6Options::List(&opts),
-                    };
-                    (r.home_address(), r.buffer_len())
+                let first = v6opts.len();
+                v6opts.extend(d.options.0.iter().map(v6_repr));
+                let r = DestOptsRepr {
+                    next_header,
+                    options: Ipv6Options::List(&v6opts[first..]),
                 };
-                if let Some(a) = hao {
+                if let Some(a) = r.home_address() {
                     src = a;
                 }
+                let n = r.buffer_len();
                 total += n;
-                outs.push((ExtOut::DestOpts(next_header, opts), n));
+                outs.push((ExtOut::DestOpts(next_header, first, v6opts.len()), n));
             }
             ExtHeader::Rh2(h) => {
                 let r = RoutingHeader2Repr {
@@ -1833,7 +1838,8 @@ fn build_signalling<'py>(
         }
     }
     let scratch = msg.scratch();
-    let mopts = msg.opt_reprs(&scratch);
+    let mut mopts: SmallVec<[MOpt<'_>; 4]> = SmallVec::new();
+    msg.opt_reprs_into(&scratch, &mut mopts);
     let m = MobilityRepr {
         message: msg.message(&scratch),
         options: MobilityOptions::List(&mopts),
@@ -1858,10 +1864,10 @@ fn build_signalling<'py>(
         let mut off = ipv6::HEADER_LEN;
         for (e, n) in &outs {
             let b = buf.get_mut(off..off + n).ok_or_else(short)?;
-            match e {
-                ExtOut::DestOpts(next_header, opts) => DestOptsRepr {
-                    next_header: *next_header,
-                    options: Ipv6Options::List(opts),
+            match *e {
+                ExtOut::DestOpts(next_header, first, end) => DestOptsRepr {
+                    next_header,
+                    options: Ipv6Options::List(v6opts.get(first..end).ok_or_else(short)?),
                 }
                 .emit(b),
                 ExtOut::Rh2(r) => r.emit(b),
@@ -1910,7 +1916,7 @@ fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py
 
 /// A parsed, fully validated packet. Keeps the octets; the layer objects are built on first
 /// access of `layers`.
-#[pyclass(frozen, module = "dsmip6._core.wire")]
+#[pyclass(frozen, freelist = 64, module = "dsmip6._core.wire")]
 pub struct Packet {
     data: Py<PyBytes>,
     layers: OnceLock<Py<PyTuple>>,
