@@ -1039,27 +1039,36 @@ impl<'a> Msg<'a> {
     /// The options' wire representations (borrowing from `self` and `scratch`).
     fn opt_reprs<'s>(&'s self, scratch: &'s [u8]) -> SmallVec<[MOpt<'s>; 4]> {
         let mut out = SmallVec::new();
-        self.opt_reprs_into(scratch, &mut out);
+        self.each_opt_repr(scratch, |r| {
+            out.push(r);
+            Some(())
+        });
         out
     }
 
-    /// As [`Msg::opt_reprs`], appending to `out` (no intermediate list to move).
-    fn opt_reprs_into<'s>(&'s self, scratch: &'s [u8], out: &mut SmallVec<[MOpt<'s>; 4]>) {
+    /// Hand each option's wire representation to `f`, in order; stops at the first `None`.
+    #[inline(always)]
+    fn each_opt_repr<'s>(
+        &'s self,
+        scratch: &'s [u8],
+        mut f: impl FnMut(MOpt<'s>) -> Option<()>,
+    ) -> Option<()> {
         let Some(opts) = self.options() else {
-            return;
+            return Some(());
         };
         let mut at = self.has_len();
         for o in &opts.0 {
-            out.push(match o {
-                Opt::FlowSum(f) => {
-                    let n = f.flow_ids.len() * 2;
+            f(match o {
+                Opt::FlowSum(fs) => {
+                    let n = fs.flow_ids.len() * 2;
                     let r = MOpt::FlowSummary(&scratch[at..at + n]);
                     at += n;
                     r
                 }
                 _ => o.repr(),
-            });
+            })?;
         }
+        Some(())
     }
 
     /// The message's fixed part (borrowing HAS addresses from `scratch`).
@@ -1745,9 +1754,38 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
     }
 }
 
+/// At most `N` copyable items on the stack. The signalling fast path's lists are short (one
+/// HAO, a few mobility options); a longer one sends the call to the general path, which gives
+/// the same octets.
+struct Few<T: Copy, const N: usize> {
+    items: [T; N],
+    len: usize,
+}
+
+impl<T: Copy, const N: usize> Few<T, N> {
+    #[inline(always)]
+    fn new(fill: T) -> Self {
+        Few {
+            items: [fill; N],
+            len: 0,
+        }
+    }
+    #[inline(always)]
+    fn push(&mut self, v: T) -> Option<()> {
+        *self.items.get_mut(self.len)? = v;
+        self.len += 1;
+        Some(())
+    }
+    #[inline(always)]
+    fn as_slice(&self) -> &[T] {
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+}
+
 /// A layer between the IPv6 header and the Mobility Header.
 #[derive(Clone, Copy)]
 enum ExtHeader<'a> {
+    None,
     DestOpts(&'a DestinationOptions),
     Rh2(&'a RoutingHeaderType2),
 }
@@ -1774,6 +1812,73 @@ fn v6_repr(o: &V6Opt) -> Ipv6OptionRepr<'_> {
     }
 }
 
+/// Type objects of the classes the signalling fast path tells apart, looked up once at import:
+/// a test is then one pointer comparison instead of pyo3's lazily initialised type lookup.
+struct SigTypes {
+    ipv6: usize,
+    dest_opts: usize,
+    rh2: usize,
+    msgs: [usize; 8],
+}
+
+static SIG_TYPES: OnceLock<SigTypes> = OnceLock::new();
+
+fn sig_types(py: Python<'_>) -> SigTypes {
+    fn t<T: PyTypeInfo>(py: Python<'_>) -> usize {
+        T::type_object_raw(py) as usize
+    }
+    SigTypes {
+        ipv6: t::<Ipv6Header>(py),
+        dest_opts: t::<DestinationOptions>(py),
+        rh2: t::<RoutingHeaderType2>(py),
+        msgs: [
+            t::<BindingUpdate>(py),
+            t::<BindingAcknowledgement>(py),
+            t::<BindingError>(py),
+            t::<BindingRefreshRequest>(py),
+            t::<HomeAgentSwitch>(py),
+            t::<BindingRevocationIndication>(py),
+            t::<BindingRevocationAcknowledgement>(py),
+            t::<UnknownMobilityMessage>(py),
+        ],
+    }
+}
+
+/// `o`'s value if its type is exactly `T`, whose type object is `ty`.
+#[inline(always)]
+fn exact_cached<'a, T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(
+    o: &'a Bound<'_, PyAny>,
+    ty: usize,
+) -> Option<&'a T> {
+    if o.get_type_ptr() as usize == ty {
+        // SAFETY: `ty` is the type object of `T` and `o`'s type is exactly it.
+        Some(unsafe { o.cast_unchecked::<T>() }.get())
+    } else {
+        None
+    }
+}
+
+impl<'a> Msg<'a> {
+    /// As [`Msg::extract`], with the cached type objects.
+    #[inline]
+    fn extract_cached(o: &'a Bound<'_, PyAny>, t: &SigTypes) -> Option<Msg<'a>> {
+        let p = o.get_type_ptr() as usize;
+        let i = t.msgs.iter().position(|&m| m == p)?;
+        macro_rules! pick {
+            ($($n:literal => $cls:ident => $var:ident),*) => {
+                match i {
+                    $($n => Some(Msg::$var(Cow::Borrowed(exact_cached::<$cls>(o, t.msgs[$n])?))),)*
+                    _ => None,
+                }
+            };
+        }
+        pick!(0 => BindingUpdate => Bu, 1 => BindingAcknowledgement => Ba, 2 => BindingError => Be,
+              3 => BindingRefreshRequest => Brr, 4 => HomeAgentSwitch => Has,
+              5 => BindingRevocationIndication => Bri, 6 => BindingRevocationAcknowledgement => Bra,
+              7 => UnknownMobilityMessage => Unknown)
+    }
+}
+
 /// The shape of all Mobile IPv6 signalling — `Ipv6Header`, then any Destination Options and
 /// Type 2 Routing headers, then one Mobility Header message — laid out without the general
 /// path's layer list and layout table, and written front to back straight into the `bytes`
@@ -1786,44 +1891,51 @@ fn build_signalling<'py>(
     py: Python<'py>,
     objs: &[Borrowed<'_, 'py, PyAny>],
 ) -> Option<Bound<'py, PyBytes>> {
+    let t = SIG_TYPES.get()?;
     let (first, rest) = objs.split_first()?;
     let (last, mid) = rest.split_last()?;
-    let ip = exact::<Ipv6Header>(first)?.get();
-    let msg = Msg::extract(last)?;
-    let mut exts: SmallVec<[ExtHeader<'_>; 4]> = SmallVec::new();
+    let ip = exact_cached::<Ipv6Header>(first, t.ipv6)?;
+    let msg = Msg::extract_cached(last, t)?;
+    let mut exts: Few<ExtHeader<'_>, 4> = Few::new(ExtHeader::None);
     for o in mid {
-        exts.push(if let Some(d) = exact::<DestinationOptions>(o) {
-            ExtHeader::DestOpts(d.get())
-        } else {
-            ExtHeader::Rh2(exact::<RoutingHeaderType2>(o)?.get())
-        });
+        exts.push(
+            if let Some(d) = exact_cached::<DestinationOptions>(o, t.dest_opts) {
+                ExtHeader::DestOpts(d)
+            } else {
+                ExtHeader::Rh2(exact_cached::<RoutingHeaderType2>(o, t.rh2)?)
+            },
+        )?;
     }
+    let exts = exts.as_slice();
     let proto = |e: Option<&ExtHeader<'_>>| match e {
         Some(ExtHeader::DestOpts(_)) => IpProtocol::Ipv6Opts,
         Some(ExtHeader::Rh2(_)) => IpProtocol::Ipv6Route,
-        None => IpProtocol::Mobility,
+        Some(ExtHeader::None) | None => IpProtocol::Mobility,
     };
     // Lay out: every length once, and the MH checksum's pseudo-header addresses.
     let mut total = ipv6::HEADER_LEN;
     let (mut src, mut dst) = (ip.src.0, ip.dst.0);
-    let mut outs: SmallVec<[(ExtOut, usize); 4]> = SmallVec::new();
-    let mut v6opts: SmallVec<[Ipv6OptionRepr<'_>; 4]> = SmallVec::new();
+    let mut outs: Few<(ExtOut, usize), 4> =
+        Few::new((ExtOut::DestOpts(IpProtocol::Mobility, 0, 0), 0));
+    let mut v6opts: Few<Ipv6OptionRepr<'_>, 4> = Few::new(Ipv6OptionRepr::Pad1);
     for (i, e) in exts.iter().enumerate() {
         let next_header = proto(exts.get(i + 1));
         match e {
             ExtHeader::DestOpts(d) => {
-                let first = v6opts.len();
-                v6opts.extend(d.options.0.iter().map(v6_repr));
+                let first = v6opts.len;
+                for o in &d.options.0 {
+                    v6opts.push(v6_repr(o))?;
+                }
                 let r = DestOptsRepr {
                     next_header,
-                    options: Ipv6Options::List(&v6opts[first..]),
+                    options: Ipv6Options::List(v6opts.as_slice().get(first..)?),
                 };
                 if let Some(a) = r.home_address() {
                     src = a;
                 }
                 let n = r.buffer_len();
                 total += n;
-                outs.push((ExtOut::DestOpts(next_header, first, v6opts.len()), n));
+                outs.push((ExtOut::DestOpts(next_header, first, v6opts.len), n))?;
             }
             ExtHeader::Rh2(h) => {
                 let r = RoutingHeader2Repr {
@@ -1833,16 +1945,17 @@ fn build_signalling<'py>(
                 dst = r.home_address;
                 let n = r.buffer_len();
                 total += n;
-                outs.push((ExtOut::Rh2(r), n));
+                outs.push((ExtOut::Rh2(r), n))?;
             }
+            ExtHeader::None => return None,
         }
     }
     let scratch = msg.scratch();
-    let mut mopts: SmallVec<[MOpt<'_>; 4]> = SmallVec::new();
-    msg.opt_reprs_into(&scratch, &mut mopts);
+    let mut mopts: Few<MOpt<'_>, 6> = Few::new(MOpt::Pad1);
+    msg.each_opt_repr(&scratch, |r| mopts.push(r))?;
     let m = MobilityRepr {
         message: msg.message(&scratch),
-        options: MobilityOptions::List(&mopts),
+        options: MobilityOptions::List(mopts.as_slice()),
     };
     let mh_len = m.buffer_len();
     if mh_len > 2048 {
@@ -1862,12 +1975,14 @@ fn build_signalling<'py>(
     let short = || PyValueError::new_err("layout mismatch");
     PyBytes::new_with(py, total, |buf| {
         let mut off = ipv6::HEADER_LEN;
-        for (e, n) in &outs {
+        for (e, n) in outs.as_slice() {
             let b = buf.get_mut(off..off + n).ok_or_else(short)?;
             match *e {
                 ExtOut::DestOpts(next_header, first, end) => DestOptsRepr {
                     next_header,
-                    options: Ipv6Options::List(v6opts.get(first..end).ok_or_else(short)?),
+                    options: Ipv6Options::List(
+                        v6opts.as_slice().get(first..end).ok_or_else(short)?,
+                    ),
                 }
                 .emit(b),
                 ExtOut::Rh2(r) => r.emit(b),
@@ -2300,15 +2415,17 @@ unsafe extern "C" fn build_fast(
             if ffi::PyList_CheckExact(arg) != 0 {
                 let n = ffi::PyList_Size(arg);
                 let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    if !(0..=MAX_LAYERS as ffi::Py_ssize_t).contains(&n) {
+                    // Borrowed items: nothing below runs Python code or touches the list.
+                    let item = |i| Borrowed::from_ptr_or_opt(py, ffi::PyList_GetItem(arg, i));
+                    // Signalling is 2 to 6 layers; longer lists take the general path.
+                    if !(2..=6).contains(&n) {
                         return None;
                     }
-                    let mut objs: SmallVec<[Borrowed<'_, '_, PyAny>; 4]> = SmallVec::new();
+                    let mut objs: Few<Borrowed<'_, '_, PyAny>, 6> = Few::new(item(0)?);
                     for i in 0..n {
-                        // Borrowed items: nothing below runs Python code or touches the list.
-                        objs.push(Borrowed::from_ptr_or_opt(py, ffi::PyList_GetItem(arg, i))?);
+                        objs.push(item(i)?)?;
                     }
-                    build_signalling(py, &objs)
+                    build_signalling(py, objs.as_slice())
                 }));
                 if let Ok(Some(b)) = built {
                     return b.into_ptr();
@@ -2390,6 +2507,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Raw>()?;
     m.add_class::<Packet>()?;
     let _ = PACKET_ALLOC.set(packet_alloc(m.py())?);
+    let _ = SIG_TYPES.set(sig_types(m.py()));
     add_fast(
         m,
         method_def(
