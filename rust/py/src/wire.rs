@@ -1754,38 +1754,40 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
     }
 }
 
-/// At most `N` copyable items on the stack. The signalling fast path's lists are short (one
-/// HAO, a few mobility options); a longer one sends the call to the general path, which gives
-/// the same octets.
+/// At most `N` copyable items on the stack, without initialising the unused slots. The
+/// signalling fast path's lists are short (one HAO, a few mobility options); a longer one sends
+/// the call to the general path, which gives the same octets.
 struct Few<T: Copy, const N: usize> {
-    items: [T; N],
+    items: [std::mem::MaybeUninit<T>; N],
     len: usize,
 }
 
 impl<T: Copy, const N: usize> Few<T, N> {
     #[inline(always)]
-    fn new(fill: T) -> Self {
+    fn new() -> Self {
         Few {
-            items: [fill; N],
+            items: [const { std::mem::MaybeUninit::uninit() }; N],
             len: 0,
         }
     }
     #[inline(always)]
     fn push(&mut self, v: T) -> Option<()> {
-        *self.items.get_mut(self.len)? = v;
+        self.items.get_mut(self.len)?.write(v);
         self.len += 1;
         Some(())
     }
     #[inline(always)]
     fn as_slice(&self) -> &[T] {
-        self.items.get(..self.len).unwrap_or(&[])
+        let init = &self.items[..self.len.min(N)];
+        // SAFETY: the first `len` slots were written by `push` (`len` never exceeds N), and
+        // `MaybeUninit<T>` has the layout of `T`.
+        unsafe { std::slice::from_raw_parts(init.as_ptr().cast::<T>(), init.len()) }
     }
 }
 
 /// A layer between the IPv6 header and the Mobility Header.
 #[derive(Clone, Copy)]
 enum ExtHeader<'a> {
-    None,
     DestOpts(&'a DestinationOptions),
     Rh2(&'a RoutingHeaderType2),
 }
@@ -1896,7 +1898,7 @@ fn build_signalling<'py>(
     let (last, mid) = rest.split_last()?;
     let ip = exact_cached::<Ipv6Header>(first, t.ipv6)?;
     let msg = Msg::extract_cached(last, t)?;
-    let mut exts: Few<ExtHeader<'_>, 4> = Few::new(ExtHeader::None);
+    let mut exts: Few<ExtHeader<'_>, 4> = Few::new();
     for o in mid {
         exts.push(
             if let Some(d) = exact_cached::<DestinationOptions>(o, t.dest_opts) {
@@ -1910,14 +1912,13 @@ fn build_signalling<'py>(
     let proto = |e: Option<&ExtHeader<'_>>| match e {
         Some(ExtHeader::DestOpts(_)) => IpProtocol::Ipv6Opts,
         Some(ExtHeader::Rh2(_)) => IpProtocol::Ipv6Route,
-        Some(ExtHeader::None) | None => IpProtocol::Mobility,
+        None => IpProtocol::Mobility,
     };
     // Lay out: every length once, and the MH checksum's pseudo-header addresses.
     let mut total = ipv6::HEADER_LEN;
     let (mut src, mut dst) = (ip.src.0, ip.dst.0);
-    let mut outs: Few<(ExtOut, usize), 4> =
-        Few::new((ExtOut::DestOpts(IpProtocol::Mobility, 0, 0), 0));
-    let mut v6opts: Few<Ipv6OptionRepr<'_>, 4> = Few::new(Ipv6OptionRepr::Pad1);
+    let mut outs: Few<(ExtOut, usize), 4> = Few::new();
+    let mut v6opts: Few<Ipv6OptionRepr<'_>, 4> = Few::new();
     for (i, e) in exts.iter().enumerate() {
         let next_header = proto(exts.get(i + 1));
         match e {
@@ -1947,11 +1948,10 @@ fn build_signalling<'py>(
                 total += n;
                 outs.push((ExtOut::Rh2(r), n))?;
             }
-            ExtHeader::None => return None,
         }
     }
     let scratch = msg.scratch();
-    let mut mopts: Few<MOpt<'_>, 6> = Few::new(MOpt::Pad1);
+    let mut mopts: Few<MOpt<'_>, 6> = Few::new();
     msg.each_opt_repr(&scratch, |r| mopts.push(r))?;
     let m = MobilityRepr {
         message: msg.message(&scratch),
@@ -2421,7 +2421,7 @@ unsafe extern "C" fn build_fast(
                     if !(2..=6).contains(&n) {
                         return None;
                     }
-                    let mut objs: Few<Borrowed<'_, '_, PyAny>, 6> = Few::new(item(0)?);
+                    let mut objs: Few<Borrowed<'_, '_, PyAny>, 6> = Few::new();
                     for i in 0..n {
                         objs.push(item(i)?)?;
                     }
