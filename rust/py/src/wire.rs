@@ -995,6 +995,7 @@ impl<'a> Msg<'a> {
         each_msg!(self, x => x.to_dict(py))
     }
 
+    #[inline]
     fn options(&self) -> Option<&Opts> {
         match self {
             Msg::Bu(x) => Some(&x.options),
@@ -1017,6 +1018,7 @@ impl<'a> Msg<'a> {
 
     /// Octets the wire representation borrows: HAS addresses, then Flow Summary identifiers
     /// (empty, without allocating, for every other message).
+    #[inline]
     fn scratch(&self) -> Vec<u8> {
         let mut s: Vec<u8> = match self {
             Msg::Has(x) => x
@@ -1950,7 +1952,16 @@ fn build_signalling<'py>(
             }
         }
     }
-    let scratch = msg.scratch();
+    // Only a HAS message or a Flow Summary option borrows octets from a scratch buffer.
+    let needs_scratch = matches!(msg, Msg::Has(_))
+        || msg
+            .options()
+            .is_some_and(|o| o.0.iter().any(|x| matches!(x, Opt::FlowSum(_))));
+    let scratch = if needs_scratch {
+        msg.scratch()
+    } else {
+        Vec::new()
+    };
     let mut mopts: Few<MOpt<'_>, 6> = Few::new();
     msg.each_opt_repr(&scratch, |r| mopts.push(r))?;
     let m = MobilityRepr {
