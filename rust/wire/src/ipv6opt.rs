@@ -108,9 +108,6 @@ impl Ipv6OptionRepr<'_> {
             _ => (1, 0),
         }
     }
-    const fn is_pad(&self) -> bool {
-        matches!(self, Ipv6OptionRepr::Pad1 | Ipv6OptionRepr::PadN(_))
-    }
     /// `(x, y, octets)`: [`alignment`](Self::alignment) and [`buffer_len`](Self::buffer_len)
     /// in one dispatch, for the layout loops (padding options: `(1, 0, _)`, no alignment).
     #[inline]
@@ -318,7 +315,8 @@ mod test {
                 data: &[1, 2, 3],
             },
         ] {
-            let (x, y) = if o.is_pad() { (1, 0) } else { o.alignment() };
+            let is_pad = matches!(o, Ipv6OptionRepr::Pad1 | Ipv6OptionRepr::PadN(_));
+            let (x, y) = if is_pad { (1, 0) } else { o.alignment() };
             assert_eq!(o.layout(), (x, y, o.buffer_len()), "{o:?}");
         }
     }
