@@ -2426,7 +2426,9 @@ unsafe extern "C" fn build_fast(
             if ffi::PyList_CheckExact(arg) != 0 {
                 let n = ffi::PyList_Size(arg);
                 let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    // Borrowed items: nothing below runs Python code or touches the list.
+                    // Borrowed items: nothing below runs Python code or touches the list (the
+                    // only allocation is the `bytes` result, not a GC object, so it cannot start
+                    // a collection and run finalizers).
                     let item = |i| Borrowed::from_ptr_or_opt(py, ffi::PyList_GetItem(arg, i));
                     // Signalling is 2 to 6 layers; longer lists take the general path.
                     if !(2..=6).contains(&n) {
