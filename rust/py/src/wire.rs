@@ -2271,13 +2271,28 @@ fn packet_alloc(py: Python<'_>) -> PyResult<Option<PacketAlloc>> {
 
 /// A new `Packet` holding `data` (validated by the caller).
 fn new_packet(data: Bound<'_, PyBytes>) -> PyResult<Bound<'_, Packet>> {
+    match PACKET_ALLOC.get() {
+        Some(Some(a)) => new_packet_direct(a, data),
+        _ => Bound::new(
+            data.py(),
+            Packet {
+                data: data.unbind(),
+                layers: OnceLock::new(),
+            },
+        ),
+    }
+}
+
+/// A new `Packet` holding `data`, allocated directly as `a` says.
+#[inline]
+fn new_packet_direct<'py>(
+    a: &PacketAlloc,
+    data: Bound<'py, PyBytes>,
+) -> PyResult<Bound<'py, Packet>> {
     let py = data.py();
     let value = Packet {
         data: data.unbind(),
         layers: OnceLock::new(),
-    };
-    let Some(Some(a)) = PACKET_ALLOC.get() else {
-        return Bound::new(py, value);
     };
     let tp = a.ty.as_ptr().cast::<ffi::PyTypeObject>();
     // SAFETY: attached to the interpreter; `alloc` is the type's own `tp_alloc`, which returns
@@ -2389,7 +2404,10 @@ unsafe extern "C" fn parse_fast(
     // interpreter, with arguments as `single_arg` and `forward` expect.
     unsafe {
         let py = Python::assume_attached();
-        if let Some(arg) = single_arg(args, nargs, kwnames) {
+        // Without the checked layout (`packet_alloc`), every call takes the general path.
+        if let (Some(arg), Some(Some(alloc))) =
+            (single_arg(args, nargs, kwnames), PACKET_ALLOC.get())
+        {
             if ffi::PyBytes_CheckExact(arg) != 0 {
                 let b = Borrowed::from_ptr(py, arg).cast_unchecked::<PyBytes>();
                 // A panic (a bug) is reported by the general path, which unwinds it into a
@@ -2397,7 +2415,7 @@ unsafe extern "C" fn parse_fast(
                 let data = b.as_bytes();
                 let ok = std::panic::catch_unwind(|| validate(data).is_ok());
                 if let Ok(true) = ok {
-                    return match new_packet(b.to_owned()) {
+                    return match new_packet_direct(alloc, b.to_owned()) {
                         Ok(p) => p.into_ptr(),
                         Err(e) => {
                             e.restore(py);
