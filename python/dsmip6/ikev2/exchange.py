@@ -24,6 +24,7 @@ Theory of operation (RFC 7296 §2.1-2.3):
 from __future__ import annotations
 
 import enum
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -103,7 +104,7 @@ class ExchangeManager:
     )
 
     def __init__(self, sa: IkeSa) -> None:
-        self.sa = sa
+        self.sa = weakref.proxy(sa)  # the SA owns its manager: no reference cycle
         self.queue: list[tuple[int, list[Task]]] = []  # tiny: a list, not a deque
         self.active: _Outstanding | None = None
         self.next_mid = 0

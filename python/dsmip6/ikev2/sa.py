@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import weakref
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,7 @@ def _packed(host: str) -> bytes:
 class IkeSa:
     # __slots__: one IkeSa per UE lives on the HA; no per-instance dict (memory per UE).
     __slots__ = (
+        "__weakref__",
         "assignment",
         "auth_tasks",
         "authenticated",
@@ -168,7 +170,10 @@ class IkeSa:
         remote: Address,
         now: float,
     ) -> None:
-        self.engine = engine
+        # The engine owns its SAs (``_sas``, ``_by_spi``); the SA points back through a weak
+        # proxy so that a dropped engine and its SAs are freed by reference counting, not left
+        # to the cyclic GC (whose collections would land inside later, unrelated calls).
+        self.engine = engine if type(engine) is weakref.ProxyType else weakref.proxy(engine)
         self.id = sa_id
         self.original_initiator = original_initiator
         self.config = config
@@ -489,6 +494,9 @@ class IkeSa:
         self.state = SaState.DEAD
         self.mgr.active = None
         self.mgr.queue.clear()
+        self.mgr.passive = None  # tasks point at their SA: no cycle left behind
+        self.auth_tasks = None
+        self.pending_children = ()
         if not quiet and not self.retired:
             if was_established:
                 self.emit(IkeSaDeleted(self.id, reason))
