@@ -334,7 +334,7 @@ class Engine:
         if not tsi or not tsr:
             raise LocalProtocolError("empty traffic selectors")
         task = ChildCreate(sa, True, ts_i=tsi, ts_r=tsr, mode=mode)
-        sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [task], now)
+        sa.mgr.queue_exchange(sa, ExchangeType.CREATE_CHILD_SA, [task], now)
         self._touch(sa)
 
     def _delete_child(self, sa: IkeSa, spi_in: int, now: float) -> None:
@@ -343,7 +343,7 @@ class Engine:
         if spi_in not in sa.children:
             raise LocalProtocolError(f"no child SA with inbound SPI {spi_in:#x}")
         sa.mgr.queue_exchange(
-            ExchangeType.INFORMATIONAL, [ChildDelete(sa, True, spi_in=spi_in)], now
+            sa, ExchangeType.INFORMATIONAL, [ChildDelete(sa, True, spi_in=spi_in)], now
         )
         self._touch(sa)
 
@@ -361,12 +361,12 @@ class Engine:
             mode=child.mode,
             rekey_spi_in=spi_in,
         )
-        sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [task], now)
+        sa.mgr.queue_exchange(sa, ExchangeType.CREATE_CHILD_SA, [task], now)
         self._touch(sa)
 
     def _delete_ike(self, sa: IkeSa, now: float) -> None:
         if sa.state == SaState.ESTABLISHED:
-            sa.mgr.queue_exchange(ExchangeType.INFORMATIONAL, [IkeDelete(sa, True)], now)
+            sa.mgr.queue_exchange(sa, ExchangeType.INFORMATIONAL, [IkeDelete(sa, True)], now)
         else:
             sa.die(now, reason="deleted", auth_failed="deleted")
         self._touch(sa)
@@ -376,11 +376,11 @@ class Engine:
 
         if sa.state != SaState.ESTABLISHED:
             raise LocalProtocolError("IKE rekey needs an established IKE SA")
-        sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [IkeRekey(sa, True)], now)
+        sa.mgr.queue_exchange(sa, ExchangeType.CREATE_CHILD_SA, [IkeRekey(sa, True)], now)
         self._touch(sa)
 
     def _liveness(self, sa: IkeSa, now: float) -> None:
-        sa.mgr.queue_exchange(ExchangeType.INFORMATIONAL, [IkeDpd(sa, True)], now)
+        sa.mgr.queue_exchange(sa, ExchangeType.INFORMATIONAL, [IkeDpd(sa, True)], now)
         self._touch(sa)
 
     def _move(self, sa: IkeSa, local: Any, remote: Any) -> None:

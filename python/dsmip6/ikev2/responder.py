@@ -172,7 +172,7 @@ class IkeResponder(Engine):
         self._by_init[key] = sa
         self._half_open.add(sa.id)
         sa.reply_to = None  # = (sa.local, sa.remote) = (dst, src)
-        sa.mgr.process_request(msg, now, _init_tasks)
+        sa.mgr.process_request(sa, msg, now, _init_tasks)
         return sa
 
     def _forget(self, sa: IkeSa) -> None:

@@ -100,7 +100,6 @@ def _packed(host: str) -> bytes:
 class IkeSa:
     # __slots__: one IkeSa per UE lives on the HA; no per-instance dict (memory per UE).
     __slots__ = (
-        "__weakref__",
         "assignment",
         "auth_tasks",
         "authenticated",
@@ -186,7 +185,7 @@ class IkeSa:
         self.state = SaState.INIT
         self.spi_i = b""
         self.spi_r = b"\x00" * 8
-        self.mgr = ExchangeManager(self)
+        self.mgr = ExchangeManager()
         # negotiated
         self.prf: Prf | None = None
         self.encr: Encr | None = None
@@ -362,11 +361,11 @@ class IkeSa:
             if not header.response:
                 self.local, self.remote = dst, src
         if header.response:
-            self.mgr.process_response(msg, now)
+            self.mgr.process_response(self, msg, now)
         else:
             # answer where the request came from; None = our endpoints (no tuple kept per SA)
             self.reply_to = None if (dst == self.local and src == self.remote) else (dst, src)
-            self.mgr.process_request(msg, now, make_tasks)
+            self.mgr.process_request(self, msg, now, make_tasks)
 
     def _error_reply(
         self, header: IkeHeader, notify: int, data: bytes, src: Address, dst: Address
@@ -541,7 +540,7 @@ class IkeSa:
         if ho is not None and now >= ho:
             self.die(now, quiet=True)  # half-open expiry (§2.6): no event, no trace
             return
-        self.mgr.handle_timer(now)
+        self.mgr.handle_timer(self, now)
         rekey = self._rekey_deadline()
         if self.alive and rekey is not None and now >= rekey:
             self.rekey_started = True  # RFC 7296 §2.18, on ike_lifetime
@@ -557,7 +556,7 @@ class IkeSa:
             from dsmip6.ikev2.tasks.ike_dpd import IkeDpd
 
             self.last_heard = now
-            self.mgr.queue_exchange(ExchangeType.INFORMATIONAL, [IkeDpd(self, True)], now)
+            self.mgr.queue_exchange(self, ExchangeType.INFORMATIONAL, [IkeDpd(self, True)], now)
 
 
 __all__ = ["IkeSa", "SaState", "nat_hash", "Status"]
