@@ -581,7 +581,7 @@ _F_REKEY_STARTED = 64
 _F_CP_FAILED = 128
 
 
-_SUITES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_SUITES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
 
 
 class ParkedSa:
@@ -662,8 +662,13 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
     else:
         packets = last[1]
         p.last_packets = packets[0] if len(packets) == 1 else tuple(packets)
-    suite = (sa.prf, sa.encr, sa.integ, sa.dh_group)
-    p.suite = _SUITES.setdefault(suite, suite)  # one shared tuple per negotiated suite
+    # one shared tuple per negotiated suite; keyed by identity (the Prf/Encr/Integ objects are
+    # shared per algorithm and kept alive by the cached tuple itself)
+    key = (id(sa.prf), id(sa.encr), id(sa.integ), sa.dh_group)
+    suite = _SUITES.get(key)
+    if suite is None:
+        suite = _SUITES[key] = (sa.prf, sa.encr, sa.integ, sa.dh_group)
+    p.suite = suite
     if sk.encr.aead:  # keyed cipher objects were dropped by compact(): keymat only
         p.keys = sa.sk_d + sk._out_a + sk._in_a  # type: ignore[operator]
     else:
