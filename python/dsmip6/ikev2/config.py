@@ -212,6 +212,13 @@ class Assignment:
     """Prefix Lifetime field of MIP6_HOME_PREFIX, seconds."""
 
     def __post_init__(self) -> None:
+        if (
+            self.ha_addresses == ()
+            and self.home_address is None
+            and self.internal_ip4 is None
+            and (self.home_prefix is None or type(self.home_prefix) is IPv6Network)
+        ):
+            return  # the usual HA assignment (a pool prefix object): nothing to convert
         if self.home_prefix is not None and not isinstance(self.home_prefix, IPv6Network):
             object.__setattr__(self, "home_prefix", IPv6Network(self.home_prefix))
         if self.home_address is not None and not isinstance(self.home_address, IPv6Address):
