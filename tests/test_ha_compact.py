@@ -249,3 +249,118 @@ def test_binding_updated_fast_constructor_is_the_event():
     assert repr(fast) == repr(slow)
     with pytest.raises(FrozenInstanceError):
         fast.moved = True  # type: ignore[misc]
+
+
+# --- dsmip6._core.mhfast: the HA's BU/BA fast path against dsmip6.wire's own codec --------
+
+
+def _wire_bu_fields(w, packet):
+    """The fields mhfast.open_bu returns, read from dsmip6.wire.parse's layers the way
+    WireSignalling.open/received read them (None: not a BU for the direct path)."""
+    ip6 = hao = mh = None
+    for layer in w.parse(packet).layers:
+        if type(layer).__name__ in ("BindingUpdate", "BindingAcknowledgement"):
+            mh = layer
+            break
+        if isinstance(layer, w.Ipv6Header):
+            ip6 = layer
+        elif isinstance(layer, w.DestinationOptions):
+            for o in layer.options:
+                if isinstance(o, w.HomeAddressOption):
+                    hao = o.address
+        elif isinstance(layer, w.Esp):
+            return None
+    if ip6 is None or not isinstance(mh, w.BindingUpdate):
+        return None
+    alt = v4hoa = v4coa = None
+    plen = 32
+    for o in mh.options:
+        if isinstance(o, w.AlternateCareOfAddress):
+            alt = int(IPv6Address(o.address))
+        elif isinstance(o, w.Ipv4HomeAddress) and v4hoa is None:
+            v4hoa, plen = int(IPv4Address(o.address)), o.prefix_len
+        elif isinstance(o, w.Ipv4CareOfAddress):
+            v4coa = int(IPv4Address(o.address))
+    flags = (mh.a << 15) | (mh.h << 14) | (mh.l << 13) | (mh.k << 12) | (mh.m << 11)
+    flags |= (mh.r << 10) | (mh.p << 9) | (mh.f << 8) | (mh.t << 7) | (mh.o << 6) | mh.reserved
+    return (int(IPv6Address(ip6.src)), None if hao is None else int(IPv6Address(hao)),
+            mh.sequence, mh.lifetime_4s, flags, alt, v4hoa, plen, v4coa)  # fmt: skip
+
+
+def test_mhfast_open_bu_reads_what_the_wire_codec_parses():
+    from dsmip6 import wire as w
+    from dsmip6._core import mhfast
+
+    src, ha6, hoa = "2001:db8:100::1", "2001:db8:ffff::1", str(HOA)
+    opts_cases = [
+        (),
+        (w.AlternateCareOfAddress("2001:db8:100::9"),),
+        (w.AlternateCareOfAddress("2001:db8:100::9"), w.AlternateCareOfAddress("::ffff:1.2.3.4"),
+         w.Ipv4HomeAddress("10.0.0.7", 24), w.Ipv4HomeAddress("10.0.0.8"),
+         w.Ipv4CareOfAddress("192.0.2.1"), w.Ipv4CareOfAddress("192.0.2.2")),
+        (w.Ipv4HomeAddress("0.0.0.0"), w.BindingRefreshAdvice(3)),
+    ]  # fmt: skip
+    packets = []
+    for i, opts in enumerate(opts_cases):
+        for flags in (
+            {},
+            {"a": True, "h": True, "l": True, "k": True, "r": True, "f": True},
+            {"h": True, "m": True, "p": True, "t": True, "o": True, "reserved": 5},
+        ):
+            bu = w.BindingUpdate(0xFFF0 + i, 900 + i, options=opts, **flags)
+            packets.append(w.build([w.Ipv6Header(src, ha6), bu]))
+            hao_opt = w.DestinationOptions([w.HomeAddressOption(hoa)])
+            packets.append(w.build([w.Ipv6Header(src, ha6), hao_opt, bu]))
+    # Not a BU for the direct path: another message, nothing but IPv6, ESP before the MH.
+    ba = w.BindingAcknowledgement(0, 1, 2)
+    others = [
+        w.build([w.Ipv6Header(ha6, src), w.RoutingHeaderType2(hoa), ba]),
+        w.build([w.Ipv6Header(ha6, src), w.Esp(7, 1, b"\x00" * 16)]),
+        b"\x60" + bytes(39),  # an empty IPv6 packet: valid, no MH
+    ]
+    for p in packets + others:
+        want = _wire_bu_fields(w, p)
+        assert mhfast.open_bu(p) == want
+    assert all(mhfast.open_bu(p) is not None for p in packets)
+    assert all(mhfast.open_bu(p) is None for p in others)
+    # Malformed input: the very exception (type and arguments) wire.parse raises.
+    bad_checksum = bytearray(packets[1])
+    bad_checksum[-1] ^= 0xFF
+    for bad in (packets[1][:50], bytes(bad_checksum), b"\x50" + bytes(39), packets[0][:-1]):
+        with pytest.raises(Exception) as want:
+            w.parse(bad)
+        with pytest.raises(Exception) as got:
+            mhfast.open_bu(bad)
+        assert type(got.value) is type(want.value) and got.value.args == want.value.args
+
+
+def test_mhfast_ba_packet_is_the_wire_codec_build():
+    from itertools import product
+
+    from dsmip6 import wire as w
+    from dsmip6._core import mhfast
+
+    ha6, coa, hoa = IPv6Address("2001:db8:ffff::1"), IPv6Address("::ffff:1.2.3.4"), HOA
+    n = 0
+    for rh2, advice, ack, nat, k, r in product(
+        (None, hoa), (None, 5), (None, (0, 32, 0x0A000001), (130, 24, 0)),
+        (None, (True, 20), (False, 0xFFFFFFFF)), (False, True), (False, True),
+    ):  # fmt: skip
+        opts = []
+        if advice is not None:
+            opts.append(w.BindingRefreshAdvice(advice))
+        if ack is not None:
+            opts.append(w.Ipv4AddressAcknowledgement(ack[0], ack[1], str(IPv4Address(ack[2]))))
+        if nat is not None:
+            opts.append(w.NatDetection(*nat))
+        layers = [w.Ipv6Header(str(ha6), str(coa))]
+        if rh2 is not None:
+            layers.append(w.RoutingHeaderType2(str(rh2)))
+        layers.append(w.BindingAcknowledgement(135, 0xBEEF, 77, k=k, r=r, options=opts))
+        got = mhfast.ba_packet(int(ha6), int(coa), None if rh2 is None else int(rh2), 135,
+                               0xBEEF, 77, k, r, advice, ack, nat)  # fmt: skip
+        assert got == w.build(layers)
+        n += 1
+    assert n == 2 * 2 * 3 * 3 * 2 * 2
+    with pytest.raises(ValueError):
+        mhfast.ba_packet(int(ha6), int(coa), None, 0, 1, 1, False, False, None, (0, 33, 1), None)

@@ -448,7 +448,14 @@ class WireSignalling:
         The SPI is found by walking the IPv6 extension-header chain (RFC 8200 §4) without a
         full parse; the codec then validates the decrypted packet completely.
         """
-        w = self.w
+        spi, data = self.unprotect(data, find_sa)
+        return self.open_plain(spi, data)
+
+    def unprotect(
+        self, data: bytes, find_sa: Callable[[int], InboundSa | None]
+    ) -> tuple[int | None, bytes]:
+        """The first half of :meth:`open`: ``(spi, packet without ESP)`` (``spi`` None when
+        the packet carries no ESP). Raises MalformedPacket/EspError like :meth:`open`."""
         if not data or data[0] >> 4 != 6:
             raise MalformedPacket("signalling must be an IPv6 packet", 0, "not-ipv6")
         spi = esp_spi(data)
@@ -457,6 +464,13 @@ class WireSignalling:
             if sa is None:
                 raise UnknownSpi(f"no signalling SA with SPI {spi:#010x}")
             data = sa.unprotect(data)
+        return spi, data
+
+    def open_plain(
+        self, spi: int | None, data: bytes
+    ) -> tuple[int | None, Any, str | None, str | None, Any]:
+        """The second half of :meth:`open`: parse the packet :meth:`unprotect` gave."""
+        w = self.w
         pkt = w.parse(data)
         mh_types = self._class_set
         ip6 = hao = rh2 = mh = None
