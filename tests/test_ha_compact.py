@@ -364,3 +364,35 @@ def test_mhfast_ba_packet_is_the_wire_codec_build():
     assert n == 2 * 2 * 3 * 3 * 2 * 2
     with pytest.raises(ValueError):
         mhfast.ba_packet(int(ha6), int(coa), None, 0, 1, 1, False, False, None, (0, 33, 1), None)
+
+
+def test_mhfast_sa_pair_is_the_two_compact_sas():
+    """MhSaPair protects with the outbound SA and unprotects with the inbound one: the same
+    octets and the same checks (replay, ICV, unknown algorithm) as two EspSa objects."""
+    from dsmip6._core.mhfast import MhSaPair
+
+    ha6 = IPv6Address("2001:db8:a::1")
+    key_in, key_out = bytes(range(20)), bytes(range(100, 120))
+    ue_out = SaSpec(0x1111, "out", "transport", "aes-gcm-128", key_in, HOA, ha6, protocol=135)
+    ue_in = SaSpec(0x2222, "in", "transport", "aes-gcm-128", key_out, ha6, HOA, protocol=135)
+    ha_out = SaSpec(0x2222, "out", "transport", "aes-gcm-128", key_out, ha6, HOA, protocol=135)
+    pair = MhSaPair("transport", "aes-gcm-128", False, 0x1111, key_in, None, 0x2222, key_out, None)
+    assert (pair.spi, pair.spi_out) == (0x1111, 0x2222)
+    sig = _mh.WireSignalling()
+    bu = sig.encode(_mh.Bu(1, 10), _mh.Route(("::", 0), ("::", 0), HOA, ha6), None)
+    ba = sig.encode(_mh.Ba(0, 1, 10), _mh.Route(("::", 0), ("::", 0), ha6, HOA), None)
+    ue_tx, ue_rx, ref_tx = EspSa(ue_out), EspSa(ue_in), EspSa(ha_out)
+    for _ in range(3):
+        sent = ue_tx.protect(bu)
+        assert pair.unprotect(sent) == bu
+        with pytest.raises(ReplayedPacket):
+            pair.unprotect(sent)
+        reply = pair.protect(ba)
+        assert reply == ref_tx.protect(ba)  # same SPI, key, sequence number: same octets
+        assert ue_rx.unprotect(reply) == ba
+    bad = bytearray(ue_tx.protect(bu))
+    bad[-1] ^= 1
+    with pytest.raises(IntegrityCheckFailed):
+        pair.unprotect(bytes(bad))
+    with pytest.raises(ValueError):
+        MhSaPair("transport", "rot13", False, 1, key_in, None, 2, key_out, None)

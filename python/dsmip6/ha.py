@@ -102,6 +102,8 @@ _BRI_TIMER = 1 << 128
 _HAS_TIMER = 2 << 128
 _TIMER_KINDS = {"life": 0, "bri": _BRI_TIMER, "has": _HAS_TIMER}
 _FLAGS: dict[int, int] = {}  # interned BU flag words (BindingSpec.flags)
+#: The BU flags a BindingSpec records: A, H, L, K, R (RFC 6275 §6.1.7, RFC 3963 §4.1).
+_SPEC_FLAG_BITS = 0x8000 | 0x4000 | 0x2000 | 0x1000 | 0x0400
 _IP_IN_IPV6 = Encapsulation.IP_IN_IPV6
 # BCE states as module constants: reading a member off an Enum class is ~10x a plain
 # attribute read, and hashing a member is a Python-level call; the BU path needs neither.
@@ -252,6 +254,7 @@ class _BuIn:
         "k",
         "r",
         "f",
+        "flags",
         "alt",
         "v4hoa",
         "v4plen",
@@ -280,6 +283,7 @@ class _BuIn:
         v.seq = bu.sequence
         v.life4 = bu.lifetime_4s
         v.a, v.h, v.l, v.k, v.r, v.f = bu.a, bu.h, bu.l, bu.k, bu.r, bu.f
+        v.flags = (v.a << 15) | (v.h << 14) | (v.l << 13) | (v.k << 12) | (v.r << 10)
         v.alt = None if bu.alt_coa is None else int(bu.alt_coa)
         if bu.ipv4_hoa is None:
             v.v4hoa, v.v4plen = None, 32
@@ -692,6 +696,7 @@ class HomeAgent:
         v.k = flags & 0x1000 != 0
         v.r = flags & 0x0400 != 0
         v.f = flags & 0x0100 != 0
+        v.flags = flags & _SPEC_FLAG_BITS
         v.alt = alt
         v.v4hoa = v4hoa
         v.v4plen = v4plen
@@ -915,7 +920,7 @@ class HomeAgent:
             enc, port = Encapsulation.UDP_IPV4, bce.udp_peer[1] if bce.udp_peer else None
         else:
             enc, port = Encapsulation.IP_IN_IPV4, None
-        flags = (v.a << 15) | (v.h << 14) | (v.l << 13) | (v.k << 12) | (v.r << 10)
+        flags = v.flags
         old = bce.spec
         if (
             old is not None

@@ -8,9 +8,16 @@
 //!   anything else gives `None` and the caller takes the general layer path;
 //! * `ba_packet(...)` builds a Binding Acknowledgement packet (IPv6 header, optional Type 2
 //!   Routing header, MH with its options) through the codec's own emitter, the same octets
-//!   `wire.build` gives for the equal layer objects.
+//!   `wire.build` gives for the equal layer objects;
+//! * `MhSaPair`: the two ESP transport SAs of one UE's Mobility Header signalling (RFC 4877
+//!   §4.4) in one object, both compact (`dsmip6._core.esp.SecurityAssociation(...,
+//!   compact=True)`: the AEAD key kept raw, expanded per packet): the HA holds one per
+//!   registered UE, so one object header and no scratch buffers instead of two SA objects and
+//!   their Python wrappers.
 
-use crate::errors::WireError;
+use crate::errors::{esp_error, WireError};
+use crate::esp::build_sa;
+use dsmip6_dataplane::esp::{Sa, MAX_OVERHEAD};
 use dsmip6_wire::mhopt::MobilityOptionRepr as MOpt;
 use dsmip6_wire::packet::LaidOut;
 use dsmip6_wire::{
@@ -217,7 +224,101 @@ fn ba_packet<'py>(
     }
 }
 
+/// `Sa::encrypt_into` or `Sa::decrypt_into`.
+type PacketOp = fn(&mut Sa, &[u8], &mut [u8]) -> Result<usize, dsmip6_dataplane::esp::EspError>;
+
+/// Run one packet through `op` into a buffer `growth` octets longer than it.
+fn run<'py>(
+    py: Python<'py>,
+    sa: &mut Sa,
+    packet: &[u8],
+    growth: usize,
+    op: PacketOp,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut buf = vec![0u8; packet.len() + growth];
+    let n = op(sa, packet, &mut buf).map_err(esp_error)?;
+    Ok(PyBytes::new(py, buf.get(..n).unwrap_or_default()))
+}
+
+/// The inbound and outbound ESP SAs of one UE's MH signalling, compact (see the module
+/// documentation). `spi` is the inbound SPI (what a received packet names), `spi_out` the
+/// outbound one; `unprotect` / `protect` are those of `dsmip6._sec.EspSa`.
+#[pyclass(module = "dsmip6._core.mhfast", name = "MhSaPair")]
+pub struct MhSaPair {
+    rx: Sa,
+    tx: Sa,
+}
+
+#[pymethods]
+impl MhSaPair {
+    #[new]
+    #[pyo3(signature = (mode, algorithm, esn, spi_in, key_in, integrity_key_in, spi_out, key_out, integrity_key_out))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        mode: &str,
+        algorithm: &str,
+        esn: bool,
+        spi_in: u32,
+        key_in: &[u8],
+        integrity_key_in: Option<&[u8]>,
+        spi_out: u32,
+        key_out: &[u8],
+        integrity_key_out: Option<&[u8]>,
+    ) -> PyResult<Self> {
+        let sa = |spi, key, integrity_key| {
+            build_sa(
+                spi,
+                mode,
+                algorithm,
+                key,
+                integrity_key,
+                esn,
+                None,
+                None,
+                None,
+                true,
+            )
+        };
+        Ok(Self {
+            rx: sa(spi_in, key_in, integrity_key_in)?,
+            tx: sa(spi_out, key_out, integrity_key_out)?,
+        })
+    }
+
+    /// The inbound SPI.
+    #[getter]
+    fn spi(&self) -> u32 {
+        self.rx.spi()
+    }
+
+    /// The outbound SPI.
+    #[getter]
+    fn spi_out(&self) -> u32 {
+        self.tx.spi()
+    }
+
+    /// Check and remove ESP with the inbound SA (replay window, ICV; RFC 4303 §3.4): the
+    /// packet without ESP. Raises the `dsmip6.errors` ESP exceptions.
+    fn unprotect<'py>(&mut self, py: Python<'py>, packet: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        run(py, &mut self.rx, packet, 0, Sa::decrypt_into)
+    }
+
+    /// ESP transport mode with the outbound SA (RFC 4303 §3.1.1).
+    fn protect<'py>(&mut self, py: Python<'py>, packet: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        run(py, &mut self.tx, packet, MAX_OVERHEAD, Sa::encrypt_into)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "MhSaPair(spi={:#010x}, spi_out={:#010x})",
+            self.rx.spi(),
+            self.tx.spi()
+        )
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<MhSaPair>()?;
     m.add_function(wrap_pyfunction!(open_bu, m)?)?;
     m.add_function(wrap_pyfunction!(ba_packet, m)?)?;
     Ok(())
