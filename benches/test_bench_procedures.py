@@ -190,7 +190,7 @@ def test_bench_ha_memory_per_ue(benchmark):
     )
 
 
-_DEPTH = 30  # traceback depth: allocations in the stdlib are charged to their dsmip6 caller
+_DEPTH = 8  # traceback depth: allocations in the stdlib are charged to their dsmip6 caller
 
 
 def _by_dsmip6_file(stats, n: int) -> dict[str, float]:

@@ -158,18 +158,28 @@ def test_binding_spec_of_sets_every_field_in_declaration_order():
     from dsmip6.dataplane_iface import _SPEC_FIELDS
 
     assert tuple(f.name for f in dataclasses.fields(BindingSpec)) == _SPEC_FIELDS
+    # of/renewed fill a _SpecSlots and re-class it: the layouts must stay identical.
+    from dsmip6.dataplane_iface import _SpecSlots
+
+    assert _SpecSlots.__slots__ == BindingSpec.__slots__ == _SPEC_FIELDS
+    assert not hasattr(_SpecSlots(), "__dict__") and "__weakref__" not in dir(BindingSpec)
     spec = BindingSpec.of(HOA, NET, IPv4Address("192.0.2.1"), Encapsulation.UDP_IPV4, 8.0,
                           9.0, 65535, 3, None, 4500, 11, 12)  # fmt: skip
     assert (spec.udp_port, spec.sa_out, spec.sa_in, spec.sequence) == (4500, 11, 12, 65535)
 
 
 def test_binding_spec_renewed_is_of_with_the_new_values():
+    import dataclasses
+
     coa, v4 = IPv6Address("2001:db8:1::1"), IPv4Address("10.0.0.1")
     old = BindingSpec.of(HOA, NET, coa, Encapsulation.IP_IN_IPV6, 3600.0, 9.0, 7, 0xD400, v4)
     new = old.renewed(900.0, 19.0, 8)
     assert new == BindingSpec.of(HOA, NET, coa, Encapsulation.IP_IN_IPV6, 900.0, 19.0, 8,
                                  0xD400, v4)  # fmt: skip
     assert new is not old and old.sequence == 7  # the old one is untouched (frozen)
+    assert type(new) is BindingSpec and hash(new) == hash(BindingSpec(*dataclasses.astuple(new)))
+    with pytest.raises(FrozenInstanceError):
+        new.lifetime = 1.0  # type: ignore[misc]
     assert new.care_of_address is coa and new.ipv4_home_address is v4
     with pytest.raises(ValueError, match="16-bit"):
         old.renewed(1.0, 1.0, 0x10000)
