@@ -39,8 +39,21 @@ class Encapsulation(enum.Enum):
     """Outer IPv4 / UDP port 4191 (NAT detected or F flag): RFC 5555 §4.1."""
 
 
+class _FieldsDict:
+    """Base of the slotted :class:`BindingSpec`: ``__dict__`` (and ``vars()``) keep working
+    for readers written before the slots, as a fresh dict of the fields (read-only: the
+    instance stores its fields in slots only). A data descriptor on the class, so ordinary
+    attribute reads pay nothing for it."""
+
+    __slots__ = ()
+
+    @property
+    def __dict__(self) -> dict[str, object]:  # type: ignore[override]
+        return dict(zip(_SPEC_FIELDS, _SPEC_VALUES(self), strict=True))
+
+
 @dataclass(frozen=True, slots=True)
-class BindingSpec:
+class BindingSpec(_FieldsDict):
     """One binding cache entry (HA) or binding update list entry (UE).
 
     Keyed by ``home_address``; the HA also forwards the whole ``home_prefix`` (RFC 3963
@@ -138,13 +151,6 @@ class BindingSpec:
         _SETATTR(t, "__class__", BindingSpec)
         return t  # type: ignore[return-value]
 
-    def __getattr__(self, name: str) -> object:
-        # Only reached for names the slots lack: ``__dict__`` (and ``vars()``) keep working
-        # for readers written before the slots, as a fresh read-only dict of the fields.
-        if name == "__dict__":
-            return dict(zip(_SPEC_FIELDS, _SPEC_VALUES(self), strict=True))
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def __post_init__(self) -> None:
         if self.home_address not in self.home_prefix:
             raise ValueError(f"home address {self.home_address} is outside {self.home_prefix}")
@@ -220,7 +226,7 @@ _SPEC_FIELDS = (
 _SPEC_VALUES = attrgetter(*_SPEC_FIELDS)
 
 
-class _SpecSlots:
+class _SpecSlots(_FieldsDict):
     """A plain class with :class:`BindingSpec`'s very slot layout (same names, same order, no
     ``__dict__``). :meth:`BindingSpec.of` and :meth:`BindingSpec.renewed` fill one with
     ordinary slot stores and then turn it into a ``BindingSpec`` by assigning its
