@@ -406,3 +406,25 @@ def test_mhfast_sa_pair_is_the_two_compact_sas():
         pair.unprotect(bytes(bad))
     with pytest.raises(ValueError):
         MhSaPair("transport", "rot13", False, 1, key_in, None, 2, key_out, None)
+
+
+def test_c_formatter_matches_ipaddress_str_outside_the_dotted_ranges():
+    """The HA writes a CoA with inet_ntop instead of str(IPv6Address) (the IKE endpoint
+    after K=1) except in ::/96 and ::ffff:0:0/96: the texts agree everywhere else."""
+    import random
+
+    from dsmip6.ha import _t6
+
+    r = random.Random(5)
+    checked = 0
+    for _ in range(30000):
+        v = 0
+        for k in range(8):  # zero runs of every length and position
+            if r.random() < 0.5:
+                v |= r.getrandbits(16) << (16 * k)
+        if v >> 32 in (0, 0xFFFF):
+            continue
+        assert _t6(v) == str(IPv6Address(v))
+        checked += 1
+    assert checked > 25000
+    assert _t6(int(IPv6Address("::ffff:1.2.3.4"))) != str(IPv6Address("::ffff:1.2.3.4"))

@@ -882,7 +882,11 @@ class HomeAgent:
                     local = (str(cfg.address4), 4500)
                     remote = (v.src[0], 4500)
                 else:
-                    local, remote = self._ike6, (str(coa_obj), 500)
+                    # str() of the CoA; the C formatter gives the same RFC 5952 text outside
+                    # ::/96 and ::ffff:0:0/96 (where it writes a dotted quad).
+                    high = coa >> 32
+                    coa_t = str(coa_obj) if high == 0 or high == 0xFFFF else _t6(coa)
+                    local, remote = self._ike6, (coa_t, 500)
                 mover(session.ike_sa_id, local, remote)
 
     def _ipv4_hoa(
