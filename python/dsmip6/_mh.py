@@ -517,38 +517,3 @@ class WireSignalling:
     ) -> Received:
         """Parse (and decrypt) one signalling datagram; raises MalformedPacket/EspError."""
         return self.received(*self.open(data, find_sa), src, dst)
-
-    def ba_packet(
-        self,
-        src: str,
-        dst: str,
-        rh2: str | None,
-        status: int,
-        sequence: int,
-        lifetime_4s: int,
-        k: bool,
-        r: bool,
-        refresh_advice_4s: int | None,
-        ipv4_ack: tuple[int, int, str] | None,
-        nat: tuple[bool, int] | None,
-        sa: OutboundSa | None,
-    ) -> bytes:
-        """A BA packet built in one ``dsmip6.wire.build`` call from address texts and field
-        values: the HA's direct path (the same bytes as :meth:`encode` of the equal :class:`Ba`
-        on the equal :class:`Route`)."""
-        w = self.w
-        opts: list[object] = []
-        if refresh_advice_4s is not None:
-            opts.append(w.BindingRefreshAdvice(refresh_advice_4s))
-        if ipv4_ack is not None:
-            opts.append(w.Ipv4AddressAcknowledgement(*ipv4_ack))
-        if nat is not None:
-            opts.append(w.NatDetection(*nat))
-        ba = w.BindingAcknowledgement(status, sequence, lifetime_4s, k=k, r=r, options=opts)
-        if rh2 is None:
-            packet: bytes = w.build((w.Ipv6Header(src, dst), ba))
-        else:
-            packet = w.build((w.Ipv6Header(src, dst), w.RoutingHeaderType2(rh2), ba))
-        if sa is not None:
-            packet = sa.protect(packet)
-        return packet
