@@ -369,7 +369,9 @@ class HomeAgent:
                 spi, plain = wire.unprotect(data, self._find_sa)
                 # A BU (the common case) is read by one Rust call; anything else (or a BU
                 # while a handler override is installed) walks the parsed layers.
-                bu = self._open_bu(plain) if self._HANDLERS.get(Bu) is _ON_BU else None  # type: ignore[misc]
+                bu = None
+                if type(plain) is bytes and self._HANDLERS.get(Bu) is _ON_BU:
+                    bu = self._open_bu(plain)  # type: ignore[misc]
                 if bu is not None:
                     direct = self._bu_in(spi, bu, src, dst)
                 else:
