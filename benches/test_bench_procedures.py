@@ -152,7 +152,7 @@ def test_bench_ha_memory_per_ue(benchmark):
         ue.set_access(coa6=COA + i + 1)
         ues.append(ue)
     gc.collect()
-    tracemalloc.start(1)
+    tracemalloc.start(_DEPTH)
     ha = world.make_ha(RustDataPlane())
     clock = VirtualClock()
     gc.collect()
@@ -169,16 +169,11 @@ def test_bench_ha_memory_per_ue(benchmark):
     gc.collect()
     full = tracemalloc.take_snapshot()
     tracemalloc.stop()
-    stats = full.compare_to(empty, "filename")
-    per_file = {
-        s.traceback[0].filename.rsplit("dsmip6/", 1)[-1]: s.size_diff / N_MEMORY for s in stats
-    }
+    per_file = _by_dsmip6_file(full.compare_to(empty, "traceback"), N_MEMORY)
     ha_bytes = sum(per_file.values())
-    procedures = sum(
-        v for k, v in per_file.items() if k in ("ha.py", "pools.py", "_timers.py", "_sec.py")
-    )
-    ikev2 = sum(v for k, v in per_file.items() if k.startswith("ikev2/"))
-    esp_sa = per_file.get("_sec.py", 0.0) - procedures_sec_wrappers(ha)
+    ikev2 = sum(v for k, v in per_file.items() if k.startswith(("ikev2/", "eap/")))
+    procedures = ha_bytes - ikev2
+    esp_sa = procedures_sec_wrappers(ha)
     # The honest total: process RSS growth per UE (Rust heap included: binding cache, ESP SA
     # buffers, allocator overhead), measured without tracemalloc on N_RSS UEs.
     rss = rss_per_ue(N_RSS)
@@ -187,19 +182,39 @@ def test_bench_ha_memory_per_ue(benchmark):
     )
     print(
         f"\nHA memory per registered UE, Python heap (tracemalloc, {N_MEMORY} UEs):"
-        f" {ha_bytes:.0f} B, of which procedures (BCE, session, SA wrappers, pools, timers)"
-        f" {procedures:.0f} B (the two Rust ESP SA objects in it: {esp_sa:.0f} B) and IKEv2"
-        f" responder state {ikev2:.0f} B; process RSS growth ({N_RSS} UEs, everything incl."
-        f" Rust): {rss:.0f} B  (baseline empty HA: 0 B by construction; target <= 2048 B)"
+        f" {ha_bytes:.0f} B, of which IKEv2/EAP responder state {ikev2:.0f} B and everything"
+        f" else (session, BCE, BindingSpec, MH SAs, pools, timers, maps) {procedures:.0f} B"
+        f" (the MH ESP SA objects in it: {esp_sa:.0f} B); process RSS growth ({N_RSS} UEs,"
+        f" everything incl. Rust): {rss:.0f} B  (baseline empty HA: 0 B by construction;"
+        " target <= 2048 B)"
     )
 
 
+_DEPTH = 8  # traceback depth: allocations in the stdlib are charged to their dsmip6 caller
+
+
+def _by_dsmip6_file(stats, n: int) -> dict[str, float]:
+    """Octets per UE by the innermost ``dsmip6`` file on each allocation's traceback (an
+    ``ipaddress`` object built by pools.py counts for pools.py)."""
+    out: dict[str, float] = {}
+    for s in stats:
+        frames = list(s.traceback)[::-1]  # most recent first
+        name = next(
+            (f.filename.rsplit("dsmip6/", 1)[-1] for f in frames if "/dsmip6/" in f.filename),
+            frames[0].filename if frames else "?",
+        )
+        out[name] = out.get(name, 0.0) + s.size_diff / n
+    return out
+
+
 def procedures_sec_wrappers(ha) -> float:
-    """Python size of the two SA wrappers of one UE (what _sec.py holds besides the Rust SA)."""
+    """Python size of one UE's MH ESP SA objects (the HA's ``session.sa_in``/``sa_out``;
+    one ``MhSaPair`` serves both, counted once)."""
     session = next(iter(ha._sessions.values()), None)
     if session is None:
         return 0.0
-    return float(sys.getsizeof(session.sa_in) + sys.getsizeof(session.sa_out))
+    sas = {id(sa): sa for sa in (session.sa_in, session.sa_out)}
+    return float(sum(map(sys.getsizeof, sas.values())))
 
 
 def _rss() -> int:

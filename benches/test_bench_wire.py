@@ -176,6 +176,7 @@ def test_zz_report():
     )
     b = r["build dsmip6.wire.build"] / r["build struct baseline"]
     lines.append(f"  build vs struct baseline: {b:.1f}x")
+    lines.append(_targets(r))
     c = CPU_RESULTS
     if len(c) == 5:
         lines.append("same calls, thread CPU time (messages per CPU-second of one core):")
@@ -187,4 +188,20 @@ def test_zz_report():
             f"vs scapy: {p / c['parse scapy']:.0f}x; build vs struct baseline: "
             f"{c['build dsmip6.wire.build'] / c['build struct baseline']:.1f}x"
         )
+        lines.append(_targets(c))
     print("\n".join(lines))
+
+
+def _targets(r: dict[str, float]) -> str:
+    """Issue 2's targets against the figures of one table (wall or CPU)."""
+    p, b = r["parse dsmip6.wire.parse"], r["build dsmip6.wire.build"]
+    checks = [
+        (f"parse >= 3 M/s ({p / 1e6:.2f})", p >= 3e6),
+        (f"build >= 2 M/s ({b / 1e6:.2f})", b >= 2e6),
+        (
+            f"parse >= 5x struct ({p / r['parse struct baseline']:.1f}x)",
+            p >= 5 * r["parse struct baseline"],
+        ),
+        (f"parse >= 400x scapy ({p / r['parse scapy']:.0f}x)", p >= 400 * r["parse scapy"]),
+    ]
+    return "  targets: " + "; ".join(f"{t} {'met' if ok else 'NOT met'}" for t, ok in checks)

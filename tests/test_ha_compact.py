@@ -158,18 +158,28 @@ def test_binding_spec_of_sets_every_field_in_declaration_order():
     from dsmip6.dataplane_iface import _SPEC_FIELDS
 
     assert tuple(f.name for f in dataclasses.fields(BindingSpec)) == _SPEC_FIELDS
+    # of/renewed fill a _SpecSlots and re-class it: the layouts must stay identical.
+    from dsmip6.dataplane_iface import _SpecSlots
+
+    assert _SpecSlots.__slots__ == BindingSpec.__slots__ == _SPEC_FIELDS
+    assert not hasattr(_SpecSlots(), "__dict__") and "__weakref__" not in dir(BindingSpec)
     spec = BindingSpec.of(HOA, NET, IPv4Address("192.0.2.1"), Encapsulation.UDP_IPV4, 8.0,
                           9.0, 65535, 3, None, 4500, 11, 12)  # fmt: skip
     assert (spec.udp_port, spec.sa_out, spec.sa_in, spec.sequence) == (4500, 11, 12, 65535)
 
 
 def test_binding_spec_renewed_is_of_with_the_new_values():
+    import dataclasses
+
     coa, v4 = IPv6Address("2001:db8:1::1"), IPv4Address("10.0.0.1")
     old = BindingSpec.of(HOA, NET, coa, Encapsulation.IP_IN_IPV6, 3600.0, 9.0, 7, 0xD400, v4)
     new = old.renewed(900.0, 19.0, 8)
     assert new == BindingSpec.of(HOA, NET, coa, Encapsulation.IP_IN_IPV6, 900.0, 19.0, 8,
                                  0xD400, v4)  # fmt: skip
     assert new is not old and old.sequence == 7  # the old one is untouched (frozen)
+    assert type(new) is BindingSpec and hash(new) == hash(BindingSpec(*dataclasses.astuple(new)))
+    with pytest.raises(FrozenInstanceError):
+        new.lifetime = 1.0  # type: ignore[misc]
     assert new.care_of_address is coa and new.ipv4_home_address is v4
     with pytest.raises(ValueError, match="16-bit"):
         old.renewed(1.0, 1.0, 0x10000)
@@ -249,3 +259,172 @@ def test_binding_updated_fast_constructor_is_the_event():
     assert repr(fast) == repr(slow)
     with pytest.raises(FrozenInstanceError):
         fast.moved = True  # type: ignore[misc]
+
+
+# --- dsmip6._core.mhfast: the HA's BU/BA fast path against dsmip6.wire's own codec --------
+
+
+def _wire_bu_fields(w, packet):
+    """The fields mhfast.open_bu returns, read from dsmip6.wire.parse's layers the way
+    WireSignalling.open/received read them (None: not a BU for the direct path)."""
+    ip6 = hao = mh = None
+    for layer in w.parse(packet).layers:
+        if type(layer).__name__ in ("BindingUpdate", "BindingAcknowledgement"):
+            mh = layer
+            break
+        if isinstance(layer, w.Ipv6Header):
+            ip6 = layer
+        elif isinstance(layer, w.DestinationOptions):
+            for o in layer.options:
+                if isinstance(o, w.HomeAddressOption):
+                    hao = o.address
+        elif isinstance(layer, w.Esp):
+            return None
+    if ip6 is None or not isinstance(mh, w.BindingUpdate):
+        return None
+    alt = v4hoa = v4coa = None
+    plen = 32
+    for o in mh.options:
+        if isinstance(o, w.AlternateCareOfAddress):
+            alt = int(IPv6Address(o.address))
+        elif isinstance(o, w.Ipv4HomeAddress) and v4hoa is None:
+            v4hoa, plen = int(IPv4Address(o.address)), o.prefix_len
+        elif isinstance(o, w.Ipv4CareOfAddress):
+            v4coa = int(IPv4Address(o.address))
+    flags = (mh.a << 15) | (mh.h << 14) | (mh.l << 13) | (mh.k << 12) | (mh.m << 11)
+    flags |= (mh.r << 10) | (mh.p << 9) | (mh.f << 8) | (mh.t << 7) | (mh.o << 6) | mh.reserved
+    return (int(IPv6Address(ip6.src)), None if hao is None else int(IPv6Address(hao)),
+            mh.sequence, mh.lifetime_4s, flags, alt, v4hoa, plen, v4coa)  # fmt: skip
+
+
+def test_mhfast_open_bu_reads_what_the_wire_codec_parses():
+    from dsmip6 import wire as w
+    from dsmip6._core import mhfast
+
+    src, ha6, hoa = "2001:db8:100::1", "2001:db8:ffff::1", str(HOA)
+    opts_cases = [
+        (),
+        (w.AlternateCareOfAddress("2001:db8:100::9"),),
+        (w.AlternateCareOfAddress("2001:db8:100::9"), w.AlternateCareOfAddress("::ffff:1.2.3.4"),
+         w.Ipv4HomeAddress("10.0.0.7", 24), w.Ipv4HomeAddress("10.0.0.8"),
+         w.Ipv4CareOfAddress("192.0.2.1"), w.Ipv4CareOfAddress("192.0.2.2")),
+        (w.Ipv4HomeAddress("0.0.0.0"), w.BindingRefreshAdvice(3)),
+    ]  # fmt: skip
+    packets = []
+    for i, opts in enumerate(opts_cases):
+        for flags in (
+            {},
+            {"a": True, "h": True, "l": True, "k": True, "r": True, "f": True},
+            {"h": True, "m": True, "p": True, "t": True, "o": True, "reserved": 5},
+        ):
+            bu = w.BindingUpdate(0xFFF0 + i, 900 + i, options=opts, **flags)
+            packets.append(w.build([w.Ipv6Header(src, ha6), bu]))
+            hao_opt = w.DestinationOptions([w.HomeAddressOption(hoa)])
+            packets.append(w.build([w.Ipv6Header(src, ha6), hao_opt, bu]))
+    # Not a BU for the direct path: another message, nothing but IPv6, ESP before the MH.
+    ba = w.BindingAcknowledgement(0, 1, 2)
+    others = [
+        w.build([w.Ipv6Header(ha6, src), w.RoutingHeaderType2(hoa), ba]),
+        w.build([w.Ipv6Header(ha6, src), w.Esp(7, 1, b"\x00" * 16)]),
+        b"\x60" + bytes(39),  # an empty IPv6 packet: valid, no MH
+    ]
+    for p in packets + others:
+        want = _wire_bu_fields(w, p)
+        assert mhfast.open_bu(p) == want
+    assert all(mhfast.open_bu(p) is not None for p in packets)
+    assert all(mhfast.open_bu(p) is None for p in others)
+    # Malformed input: the very exception (type and arguments) wire.parse raises.
+    bad_checksum = bytearray(packets[1])
+    bad_checksum[-1] ^= 0xFF
+    for bad in (packets[1][:50], bytes(bad_checksum), b"\x50" + bytes(39), packets[0][:-1]):
+        with pytest.raises(Exception) as want:
+            w.parse(bad)
+        with pytest.raises(Exception) as got:
+            mhfast.open_bu(bad)
+        assert type(got.value) is type(want.value) and got.value.args == want.value.args
+
+
+def test_mhfast_ba_packet_is_the_wire_codec_build():
+    from itertools import product
+
+    from dsmip6 import wire as w
+    from dsmip6._core import mhfast
+
+    ha6, coa, hoa = IPv6Address("2001:db8:ffff::1"), IPv6Address("::ffff:1.2.3.4"), HOA
+    n = 0
+    for rh2, advice, ack, nat, k, r in product(
+        (None, hoa), (None, 5), (None, (0, 32, 0x0A000001), (130, 24, 0)),
+        (None, (True, 20), (False, 0xFFFFFFFF)), (False, True), (False, True),
+    ):  # fmt: skip
+        opts = []
+        if advice is not None:
+            opts.append(w.BindingRefreshAdvice(advice))
+        if ack is not None:
+            opts.append(w.Ipv4AddressAcknowledgement(ack[0], ack[1], str(IPv4Address(ack[2]))))
+        if nat is not None:
+            opts.append(w.NatDetection(*nat))
+        layers = [w.Ipv6Header(str(ha6), str(coa))]
+        if rh2 is not None:
+            layers.append(w.RoutingHeaderType2(str(rh2)))
+        layers.append(w.BindingAcknowledgement(135, 0xBEEF, 77, k=k, r=r, options=opts))
+        got = mhfast.ba_packet(int(ha6), int(coa), None if rh2 is None else int(rh2), 135,
+                               0xBEEF, 77, k, r, advice, ack, nat)  # fmt: skip
+        assert got == w.build(layers)
+        n += 1
+    assert n == 2 * 2 * 3 * 3 * 2 * 2
+    with pytest.raises(ValueError):
+        mhfast.ba_packet(int(ha6), int(coa), None, 0, 1, 1, False, False, None, (0, 33, 1), None)
+
+
+def test_mhfast_sa_pair_is_the_two_compact_sas():
+    """MhSaPair protects with the outbound SA and unprotects with the inbound one: the same
+    octets and the same checks (replay, ICV, unknown algorithm) as two EspSa objects."""
+    from dsmip6._core.mhfast import MhSaPair
+
+    ha6 = IPv6Address("2001:db8:a::1")
+    key_in, key_out = bytes(range(20)), bytes(range(100, 120))
+    ue_out = SaSpec(0x1111, "out", "transport", "aes-gcm-128", key_in, HOA, ha6, protocol=135)
+    ue_in = SaSpec(0x2222, "in", "transport", "aes-gcm-128", key_out, ha6, HOA, protocol=135)
+    ha_out = SaSpec(0x2222, "out", "transport", "aes-gcm-128", key_out, ha6, HOA, protocol=135)
+    pair = MhSaPair("transport", "aes-gcm-128", False, 0x1111, key_in, None, 0x2222, key_out, None)
+    assert (pair.spi, pair.spi_out) == (0x1111, 0x2222)
+    sig = _mh.WireSignalling()
+    bu = sig.encode(_mh.Bu(1, 10), _mh.Route(("::", 0), ("::", 0), HOA, ha6), None)
+    ba = sig.encode(_mh.Ba(0, 1, 10), _mh.Route(("::", 0), ("::", 0), ha6, HOA), None)
+    ue_tx, ue_rx, ref_tx = EspSa(ue_out), EspSa(ue_in), EspSa(ha_out)
+    for _ in range(3):
+        sent = ue_tx.protect(bu)
+        assert pair.unprotect(sent) == bu
+        with pytest.raises(ReplayedPacket):
+            pair.unprotect(sent)
+        reply = pair.protect(ba)
+        assert reply == ref_tx.protect(ba)  # same SPI, key, sequence number: same octets
+        assert ue_rx.unprotect(reply) == ba
+    bad = bytearray(ue_tx.protect(bu))
+    bad[-1] ^= 1
+    with pytest.raises(IntegrityCheckFailed):
+        pair.unprotect(bytes(bad))
+    with pytest.raises(ValueError):
+        MhSaPair("transport", "rot13", False, 1, key_in, None, 2, key_out, None)
+
+
+def test_c_formatter_matches_ipaddress_str_outside_the_dotted_ranges():
+    """The HA writes a CoA with inet_ntop instead of str(IPv6Address) (the IKE endpoint
+    after K=1) except in ::/96 and ::ffff:0:0/96: the texts agree everywhere else."""
+    import random
+
+    from dsmip6.ha import _t6
+
+    r = random.Random(5)
+    checked = 0
+    for _ in range(30000):
+        v = 0
+        for k in range(8):  # zero runs of every length and position
+            if r.random() < 0.5:
+                v |= r.getrandbits(16) << (16 * k)
+        if v >> 32 in (0, 0xFFFF):
+            continue
+        assert _t6(v) == str(IPv6Address(v))
+        checked += 1
+    assert checked > 25000
+    assert _t6(int(IPv6Address("::ffff:1.2.3.4"))) != str(IPv6Address("::ffff:1.2.3.4"))

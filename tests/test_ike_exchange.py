@@ -29,6 +29,8 @@ from dsmip6.ikev2 import (
 from dsmip6.ikev2.constants import ExchangeType, Notify, PayloadType
 from dsmip6.ikev2.exchange import RETRANSMIT_BASE, RETRANSMIT_TIMEOUT, RETRANSMIT_TRIES
 from dsmip6.ikev2.message import NotifyPayload, decode_message
+from dsmip6.ikev2.sa import IkeSa, ParkedSa
+from dsmip6.ikev2.sk import SkCrypto
 from ike_harness import (
     HA,
     HA6,
@@ -157,7 +159,7 @@ def test_eap_round_trips_then_msk_auth():
     assert log == [("001010123456789", None)]  # the assigner sees the AAA identity
     assert est.home_prefix == HOME_PREFIX
     assert m3.exchange == ExchangeType.IKE_AUTH and m3.message_id == 1
-    assert ue._live().mgr.next_mid == 5 and ha._sas[1].mgr.expected_mid == 5
+    assert ue._live().mgr.next_mid == 5 and ha._sa(1).mgr.expected_mid == 5
 
 
 def test_eap_failure_gives_auth_failed_on_both_sides():
@@ -372,7 +374,7 @@ def test_replayed_and_out_of_window_messages_are_dropped():
         ue.receive_datagram(d, local, remote, clock.now)
     assert ue.datagrams_to_send(clock.now) == [] and events(ue) == []
     # an old IKE_AUTH request replayed now is outside the window: silently dropped
-    assert ha._sas[1].mgr.expected_mid == 3
+    assert ha._sa(1).mgr.expected_mid == 3
 
 
 def test_create_child_sa_for_hoa_mh_transport_and_delete():
@@ -626,7 +628,9 @@ def test_established_sa_keeps_only_what_later_exchanges_need():
     nonces, SK_ai..SK_pr, our ID, the keyed AEAD ciphers) and still runs later exchanges."""
     ue, ha, clock = establish_psk()
     events(ue), events(ha)
-    sa = ha._sas[1]
+    # at rest the SA is one compact record; thawing rebuilds the working object
+    assert type(ha._sas[1]) is ParkedSa
+    sa = ha._sa(1)
     assert (sa.init_request, sa.init_response, sa.ni, sa.nr) == (b"", b"", b"", b"")
     assert sa.keys is None and sa.my_id is None and sa.auth_tasks is None
     assert len(sa.sk_d) == 32 and sa.peer_id is not None
@@ -796,3 +800,66 @@ def test_certificate_validity_checked_with_injected_wall_clock(unix_time, ok):
     else:
         (ev,) = assert_events(ue, [IkeAuthFailed])
         assert "validity" in ev.reason
+
+
+# --------------------------------------------------------------- parked SAs on the HA side
+def test_parked_sa_thaws_to_the_same_working_state():
+    """An idle established HA-side SA is one compact record; folding it up and rebuilding it
+    gives back every value of the working SA (keys, Message IDs, IV counter, cached response)."""
+    ue, ha, clock = establish_psk()
+    events(ue), events(ha)
+    ue.liveness_check(clock.now)  # one more exchange: Message IDs and the IV counter move on
+    assert run(ue, ha, clock) == 2
+    assert type(ha._sas[1]) is ParkedSa and ha.ike_sa_ids() == [1]
+    a = ha._sa(1)
+    ha._touch(a)  # idle again: parked again
+    assert type(ha._sas[1]) is ParkedSa
+    b = ha._sa(1)
+    assert a is not b
+    skip = {"engine", "mgr", "sk", "timer_at"}
+    for name in IkeSa.__slots__:
+        if name not in skip:
+            assert getattr(a, name) == getattr(b, name), name
+    for name in ("next_mid", "expected_mid", "last_response", "active", "queue", "passive"):
+        assert getattr(a.mgr, name) == getattr(b.mgr, name), name
+    for name in SkCrypto.__slots__:
+        assert getattr(a.sk, name) == getattr(b.sk, name), name
+    assert b.mgr.expected_mid == 3 and b.sk._iv_counter == 2
+    assert ha.children(1) == a.children and ha.endpoints(1) == (a.local, a.remote)
+
+
+def test_ha_liveness_check_fires_from_a_parked_sa_then_parks_again():
+    ue, ha, clock = establish_psk(ha_kw={"dpd_interval": 60.0})
+    events(ue), events(ha)
+    assert type(ha._sas[1]) is ParkedSa
+    assert ha.get_timer() == 60.0
+    fire_timer(ha, clock)
+    # <-- INFORMATIONAL HDR, SK {}     HDR, SK {} -->
+    assert run(ue, ha, clock) == 2
+    assert type(ha._sas[1]) is ParkedSa and ha.get_timer() == 120.0
+    assert events(ha) == [] and ha.ike_sa_ids() == [1]
+    # the UE is gone: retransmissions on the thawed SA, then it dies (RFC 7296 §2.4)
+    fire_timer(ha, clock)
+    assert drop(ha, clock) == 1
+    for _ in range(RETRANSMIT_TRIES):
+        fire_timer(ha, clock)
+        assert drop(ha, clock) == 1
+    fire_timer(ha, clock)
+    assert clock.now == 120.0 + 126.0
+    (_, d) = assert_events(ha, [ChildSaDeleted, IkeSaDeleted])
+    assert d.reason == "timeout" and ha._sas == {} and ha._by_spi == {}
+
+
+def test_ha_ike_lifetime_rekeys_a_parked_sa_at_exact_instant():
+    ue, ha, clock = establish_psk(ha_kw={"ike_lifetime": 3600.0})
+    events(ue), events(ha)
+    assert type(ha._sas[1]) is ParkedSa and ha.get_timer() == 3600.0
+    fire_timer(ha, clock)
+    # <-- CREATE_CHILD_SA HDR, SK {SA(IKE), Ni, KEi}  ... then D(IKE) on the old SA
+    run(ue, ha, clock)
+    assert_events(ha, [IkeSaRekeyed])
+    assert_events(ue, [IkeSaRekeyed])
+    assert type(ha._sas[1]) is ParkedSa and ha.get_timer() == 7200.0
+    # the new SA carries traffic both ways
+    ue.liveness_check(clock.now)
+    assert run(ue, ha, clock) == 2 and ue.established

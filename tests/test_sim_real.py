@@ -4,7 +4,7 @@ instants, NAT, detach, revocation, HA switch and adversarial input on real bytes
 
 import pytest
 from dsmip6 import _mh
-from dsmip6._sec import EspSa
+from dsmip6._core.mhfast import MhSaPair
 from dsmip6._state import BceState, UeState
 from dsmip6.dataplane_iface import Encapsulation, FakeDataPlane
 from dsmip6.events import (
@@ -78,7 +78,8 @@ def test_attach_all_real_bu_is_esp_protected(world):
     transfer(ha, ue, clock)
     assert isinstance(events(ue)[-1], AttachCompleted)
     assert ue.state("internet") is UeState.REGISTERED
-    assert isinstance(ha._sessions[(pki.imsi(1), "internet")].sa_in, EspSa)
+    session = ha._sessions[(pki.imsi(1), "internet")]
+    assert isinstance(session.sa_in, MhSaPair) and session.sa_out is session.sa_in  # real ESP
 
 
 def test_loss_of_bu_and_ba_retransmission_at_exact_instants(world):
@@ -312,7 +313,7 @@ def test_dad_failed_new_hoa_over_real_create_child_sa(world):
     assert ue._pdns["internet"].ike is ike_before  # no second IKE SA
     assert "old-child-sa-unknown" not in ue.counters  # the real engine deleted the old SA
     session = ha._sessions[(pki.imsi(2), "internet")]
-    assert session.hoa == new_hoa and isinstance(session.sa_in, EspSa)
+    assert session.hoa == new_hoa and isinstance(session.sa_in, MhSaPair)
     assert new_hoa in dp.bindings and refused[0] not in dp.bindings
     evs = events(ue)
     assert [e.status for e in evs if isinstance(e, BindingRejected)] == [134]

@@ -3,6 +3,8 @@ batch parsing, layer rules."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from dsmip6 import wire
 from dsmip6.errors import BadChecksum, MalformedPacket
@@ -247,7 +249,8 @@ def _expected_mh(chain):
 
 def test_signalling_chains_front_to_back_and_long_ones():
     """Ipv6Header + Destination Options / RH2 headers + one message, short (one-pass emitter)
-    and longer than 512 octets (the general path): lengths, next headers, checksum."""
+    and longer than 512 octets or with more layers / options than the one-pass emitter keeps on
+    its stack (the general path): lengths, next headers, checksum."""
     hao = DestinationOptions([HomeAddressOption(HOA)])
     other = "2001:db8:9::9"
     long_opt = DestinationOptions([UnknownOption(0x1E, bytes(250)), HomeAddressOption(other)])
@@ -266,6 +269,18 @@ def test_signalling_chains_front_to_back_and_long_ones():
             long_opt,
             big_bu,
         ],
+        # More extension headers, IPv6 options and mobility options than the fast path's lists.
+        [Ipv6Header(HA, COA)] + [RoutingHeaderType2(other)] * 4 + [RoutingHeaderType2(HOA), ba],
+        [
+            Ipv6Header(COA, HA),
+            DestinationOptions([UnknownOption(0x1E, b"x")] * 5 + [HomeAddressOption(other)]),
+            bu,
+        ],
+        [
+            Ipv6Header(COA, HA),
+            hao,
+            BindingUpdate(7, 100, options=[AlternateCareOfAddress(COA)] * 7),
+        ],
     ]
     protos = {DestinationOptions: 60, RoutingHeaderType2: 43}
     for chain in chains:
@@ -280,6 +295,55 @@ def test_signalling_chains_front_to_back_and_long_ones():
             nh, off = pkt[off], off + (pkt[off + 1] + 1) * 8
         assert (nh, off) == (135, len(pkt) - len(mh))
         assert parse(pkt).layers[-1] == chain[-1]
-    assert len(build(chains[-2])) > 512
+    assert len(build(chains[5])) > 512
     with pytest.raises(ValueError, match="2048"):
         build([Ipv6Header(COA, HA), BindingUpdate(1, 1, options=[PadN(250)] * 9)])
+
+
+def test_entry_points_serve_bytes_and_lists_and_forward_the_rest():
+    """`parse`/`build` serve one positional `bytes` / `list` themselves and hand every other call
+    (keywords, other argument types, errors) to the general functions: same results, same
+    errors, and the parsed packet keeps (not copies) the input object."""
+    chain = [
+        Ipv6Header(COA, HA),
+        DestinationOptions([HomeAddressOption(HOA)]),
+        BindingUpdate(1, 900, options=[Ipv4HomeAddress("0.0.0.0"), AlternateCareOfAddress(COA)]),
+    ]
+    pkt = build(chain)
+    assert build(layers=chain) == build(tuple(chain)) == build(iter(chain)) == pkt
+
+    class Octets(bytes):
+        pass
+
+    layers = parse(pkt).layers
+    assert layers == chain
+    for data in (bytearray(pkt), memoryview(pkt), Octets(pkt)):
+        assert parse(data).layers == layers
+    assert parse(data=pkt).to_bytes() is pkt
+    for call in (lambda: parse(), lambda: parse(pkt, pkt), lambda: parse(pkt, data=pkt)):
+        with pytest.raises(TypeError):
+            call()
+    with pytest.raises(TypeError):
+        build()
+    with pytest.raises(TypeError):
+        build([Ipv6Header(COA, HA), 1])
+    # Errors: the same exception, offset and reason whichever way the octets come.
+    seen = set()
+    for bad in (pkt[:-1], bytearray(pkt[:-1]), Octets(pkt[:-1])):
+        with pytest.raises(MalformedPacket) as ei:
+            parse(bad)
+        seen.add((type(ei.value), ei.value.offset, ei.value.reason))
+    assert len(seen) == 1 and seen.pop()[2] == "truncated"
+    corrupt = bytearray(pkt)
+    corrupt[-1] ^= 0x01
+    with pytest.raises(BadChecksum):
+        parse(bytes(corrupt))
+    # Each packet holds one reference to its input and releases it.
+    before = sys.getrefcount(pkt)
+    kept = [parse(pkt) for _ in range(100)]
+    assert sys.getrefcount(pkt) == before + 100
+    assert len({id(p) for p in kept}) == 100
+    del kept
+    for _ in range(1000):
+        parse(pkt)
+    assert sys.getrefcount(pkt) == before

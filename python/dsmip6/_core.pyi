@@ -389,3 +389,24 @@ class _dataplane:
         def protect(self, packet: bytes) -> bytes | None: ...
         def unprotect(self, packet: bytes) -> bytes: ...
         def counters(self) -> dict[str, int]: ...
+
+# ---- _core.mhfast (helper HA; rust/py/src/mhfast.rs): the HA's BU/BA fast path ----
+class mhfast:
+    @staticmethod
+    def open_bu(
+        packet: bytes,
+    ) -> tuple[int, int | None, int, int, int, int | None, int | None, int, int | None] | None: ...
+    @staticmethod
+    def ba_packet(
+        src: int,
+        dst: int,
+        rh2: int | None,
+        status: int,
+        sequence: int,
+        lifetime_4s: int,
+        k: bool,
+        r: bool,
+        refresh_advice_4s: int | None,
+        ipv4_ack: tuple[int, int, int] | None,
+        nat: tuple[bool, int] | None,
+    ) -> bytes: ...

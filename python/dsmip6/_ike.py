@@ -296,14 +296,14 @@ def ha_mh_selectors(event: Any) -> tuple[IPv6Address, IPv6Address] | None:
 
 
 def compact_mh_sas(child: Any) -> tuple[Any, Any]:
-    """The HA's (inbound, outbound) MH SAs as compact :class:`~dsmip6._sec.EspSa` objects
-    straight from the child SA's keys (contract D ``ChildSa`` fields): the same SAs as
-    ``compact_esp_sa`` of ``child.sa_specs(...)``, without the intermediate specs."""
-    from dsmip6._sec import EspSa
+    """The HA's (inbound, outbound) MH SAs straight from the child SA's keys (contract D
+    ``ChildSa`` fields): the same SAs as ``compact_esp_sa`` of ``child.sa_specs(...)``
+    (same packets, same checks), held by one ``dsmip6._core.mhfast.MhSaPair`` — returned
+    twice: it ``unprotect``s with the inbound SA (its ``spi`` is the inbound SPI) and
+    ``protect``s with the outbound one."""
+    from dsmip6._core.mhfast import MhSaPair
 
-    make = EspSa.compact
-    sa_in = make(child.spi_in, child.mode, child.algorithm, child.key_in,
-                 child.integrity_key_in, child.esn)  # fmt: skip
-    sa_out = make(child.spi_out, child.mode, child.algorithm, child.key_out,
-                  child.integrity_key_out, child.esn)  # fmt: skip
-    return sa_in, sa_out
+    pair = MhSaPair(child.mode, child.algorithm, child.esn, child.spi_in, child.key_in,
+                    child.integrity_key_in, child.spi_out, child.key_out,
+                    child.integrity_key_out)  # fmt: skip
+    return pair, pair

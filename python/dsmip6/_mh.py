@@ -448,7 +448,14 @@ class WireSignalling:
         The SPI is found by walking the IPv6 extension-header chain (RFC 8200 §4) without a
         full parse; the codec then validates the decrypted packet completely.
         """
-        w = self.w
+        spi, data = self.unprotect(data, find_sa)
+        return self.open_plain(spi, data)
+
+    def unprotect(
+        self, data: bytes, find_sa: Callable[[int], InboundSa | None]
+    ) -> tuple[int | None, bytes]:
+        """The first half of :meth:`open`: ``(spi, packet without ESP)`` (``spi`` None when
+        the packet carries no ESP). Raises MalformedPacket/EspError like :meth:`open`."""
         if not data or data[0] >> 4 != 6:
             raise MalformedPacket("signalling must be an IPv6 packet", 0, "not-ipv6")
         spi = esp_spi(data)
@@ -457,6 +464,13 @@ class WireSignalling:
             if sa is None:
                 raise UnknownSpi(f"no signalling SA with SPI {spi:#010x}")
             data = sa.unprotect(data)
+        return spi, data
+
+    def open_plain(
+        self, spi: int | None, data: bytes
+    ) -> tuple[int | None, Any, str | None, str | None, Any]:
+        """The second half of :meth:`open`: parse the packet :meth:`unprotect` gave."""
+        w = self.w
         pkt = w.parse(data)
         mh_types = self._class_set
         ip6 = hao = rh2 = mh = None
@@ -503,38 +517,3 @@ class WireSignalling:
     ) -> Received:
         """Parse (and decrypt) one signalling datagram; raises MalformedPacket/EspError."""
         return self.received(*self.open(data, find_sa), src, dst)
-
-    def ba_packet(
-        self,
-        src: str,
-        dst: str,
-        rh2: str | None,
-        status: int,
-        sequence: int,
-        lifetime_4s: int,
-        k: bool,
-        r: bool,
-        refresh_advice_4s: int | None,
-        ipv4_ack: tuple[int, int, str] | None,
-        nat: tuple[bool, int] | None,
-        sa: OutboundSa | None,
-    ) -> bytes:
-        """A BA packet built in one ``dsmip6.wire.build`` call from address texts and field
-        values: the HA's direct path (the same bytes as :meth:`encode` of the equal :class:`Ba`
-        on the equal :class:`Route`)."""
-        w = self.w
-        opts: list[object] = []
-        if refresh_advice_4s is not None:
-            opts.append(w.BindingRefreshAdvice(refresh_advice_4s))
-        if ipv4_ack is not None:
-            opts.append(w.Ipv4AddressAcknowledgement(*ipv4_ack))
-        if nat is not None:
-            opts.append(w.NatDetection(*nat))
-        ba = w.BindingAcknowledgement(status, sequence, lifetime_4s, k=k, r=r, options=opts)
-        if rh2 is None:
-            packet: bytes = w.build((w.Ipv6Header(src, dst), ba))
-        else:
-            packet = w.build((w.Ipv6Header(src, dst), w.RoutingHeaderType2(rh2), ba))
-        if sa is not None:
-            packet = sa.protect(packet)
-        return packet

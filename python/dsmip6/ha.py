@@ -102,6 +102,8 @@ _BRI_TIMER = 1 << 128
 _HAS_TIMER = 2 << 128
 _TIMER_KINDS = {"life": 0, "bri": _BRI_TIMER, "has": _HAS_TIMER}
 _FLAGS: dict[int, int] = {}  # interned BU flag words (BindingSpec.flags)
+#: The BU flags a BindingSpec records: A, H, L, K, R (RFC 6275 §6.1.7, RFC 3963 §4.1).
+_SPEC_FLAG_BITS = 0x8000 | 0x4000 | 0x2000 | 0x1000 | 0x0400
 _IP_IN_IPV6 = Encapsulation.IP_IN_IPV6
 # BCE states as module constants: reading a member off an Enum class is ~10x a plain
 # attribute read, and hashing a member is a Python-level call; the BU path needs neither.
@@ -232,9 +234,9 @@ class _Bce:
 
 
 class _BuIn:
-    """A received BU reduced to what the ordered checks read: addresses as ints (and, on the
-    direct ``dsmip6.wire`` path, their texts for the BA), flags and options. Built either
-    from the parsed wire layers (``rx`` None) or from a :class:`~dsmip6._mh.Received`."""
+    """A received BU reduced to what the ordered checks read: addresses as ints, flags and
+    options. Built either from the flat tuple of ``dsmip6._core.mhfast.open_bu`` (the direct
+    path, ``rx`` None) or from a :class:`~dsmip6._mh.Received`."""
 
     __slots__ = (
         "rx",
@@ -243,9 +245,7 @@ class _BuIn:
         "dst",
         "udp",
         "hoa",
-        "hoa_t",
         "src6",
-        "src6_t",
         "seq",
         "life4",
         "a",
@@ -254,22 +254,17 @@ class _BuIn:
         "k",
         "r",
         "f",
+        "flags",
         "alt",
-        "alt_t",
         "v4hoa",
         "v4plen",
         "v4coa",
         "hao",
-        "v4hoa_t",
     )
 
     rx: _mh.Received | None
-    hoa_t: str | None
-    src6_t: str | None
     alt: int | None
-    alt_t: str | None
     v4hoa: int | None
-    v4hoa_t: str | None
     v4coa: int | None
 
     @classmethod
@@ -284,15 +279,12 @@ class _BuIn:
         v.udp = route.udp
         v.hoa = int(route.mh_src)
         v.hao = route.hao is not None
-        v.hoa_t = None
         v.src6 = int(route.ip6_src)
-        v.src6_t = None
         v.seq = bu.sequence
         v.life4 = bu.lifetime_4s
         v.a, v.h, v.l, v.k, v.r, v.f = bu.a, bu.h, bu.l, bu.k, bu.r, bu.f
+        v.flags = (v.a << 15) | (v.h << 14) | (v.l << 13) | (v.k << 12) | (v.r << 10)
         v.alt = None if bu.alt_coa is None else int(bu.alt_coa)
-        v.alt_t = None
-        v.v4hoa_t = None
         if bu.ipv4_hoa is None:
             v.v4hoa, v.v4plen = None, 32
         else:
@@ -322,7 +314,12 @@ class HomeAgent:
         self.signalling: _mh.Signalling = signalling or _mh.WireSignalling()
         # The real codec gets the direct BU path (parse once, no dataclasses, BA in one build).
         self._wire = self.signalling if isinstance(self.signalling, _mh.WireSignalling) else None
-        self._wire_bu = self._wire.w.BindingUpdate if self._wire is not None else None
+        self._open_bu: Callable[[bytes], Any] | None = None
+        if self._wire is not None:
+            from dsmip6._core import mhfast  # the Rust codec's BU/BA fast path
+
+            self._open_bu = mhfast.open_bu
+            self._ba_packet = mhfast.ba_packet
         # The HA never re-creates an SA from its spec: keep only the Rust SA per direction.
         self.sa_factory = compact_esp_sa if sa_factory is esp_sa else sa_factory
         self.hnp_pool = PrefixPool(config.home_pool, config.home_prefix_len)
@@ -338,7 +335,7 @@ class HomeAgent:
         self._by_spi: dict[int, _Session] = {}
         self._bce: dict[int, _Bce] = {}
         self._bri_seq = 0
-        self._ha6_t = _mh.s6(config.address6)
+        self._ha6_i = int(config.address6)
         self._ike6: Addr = (str(config.address6), 500)
         # Step 9 bound: policy maximum and the prefix valid lifetime, in 4-s units.
         self._max_life4 = min(config.max_lifetime_4s, int(config.prefix_valid_lifetime) >> 2)
@@ -369,10 +366,16 @@ class HomeAgent:
         direct: _BuIn | None = None
         try:
             if wire is not None:
-                spi, ip6, hao, rh2, mh = wire.open(data, self._find_sa)
-                if type(mh) is self._wire_bu and self._HANDLERS.get(Bu) is _ON_BU:
-                    direct = self._bu_in(spi, ip6, hao, mh, src, dst)
+                spi, plain = wire.unprotect(data, self._find_sa)
+                # A BU (the common case) is read by one Rust call; anything else (or a BU
+                # while a handler override is installed) walks the parsed layers.
+                bu = None
+                if type(plain) is bytes and self._HANDLERS.get(Bu) is _ON_BU:
+                    bu = self._open_bu(plain)  # type: ignore[misc]
+                if bu is not None:
+                    direct = self._bu_in(spi, bu, src, dst)
                 else:
+                    ip6, hao, rh2, mh = wire.open_plain(spi, plain)[1:]
                     rx = wire.received(spi, ip6, hao, rh2, mh, src, dst)
             else:
                 rx = self.signalling.decode(data, src, dst, self._find_sa)
@@ -630,28 +633,21 @@ class HomeAgent:
         RFC 5555 §4.5.1 for the UDP case). ``ack`` is (status, prefix length, IPv4 address)."""
         rx = v.rx
         if rx is None:
-            # Direct path: address texts from the packet, one dsmip6.wire.build.
-            hoa_t = v.hoa_t
+            # Direct path: addresses as ints, one Rust call builds the packet.
+            hoa = v.hoa
             if v.udp:
-                src, dst, ip_dst, rh2 = v.dst, v.src, hoa_t, None
+                src, dst, ip_dst, rh2 = v.dst, v.src, hoa, None
             elif coa is None:
-                src, dst, ip_dst = v.dst, v.src, v.src6_t
-                rh2 = None if v.src6 == v.hoa else hoa_t
+                src, dst, ip_dst = v.dst, v.src, v.src6
+                rh2 = None if v.src6 == hoa else hoa
             else:
-                coa_t = v.alt_t if coa == v.alt else v.src6_t
-                # The datagram address in the C formatter's form (``_mh.s6``); the parsed
-                # text is the same RFC 5952 form except inside ::/96 and ::ffff:0:0/96.
-                high = coa >> 32
-                dst_t = _t6(coa) if high == 0 or high == 0xFFFF else coa_t
-                src, dst, ip_dst, rh2 = self._local6, (dst_t, 0), coa_t, hoa_t
-            ack_t = None
-            if ack is not None:
-                addr_t = v.v4hoa_t if ack[2] == v.v4hoa else _t4(ack[2])
-                ack_t = (ack[0], ack[1], addr_t)
-            data = self._wire.ba_packet(  # type: ignore[union-attr]
-                self._ha6_t, ip_dst, rh2, status, seq, lifetime_4s, k, r, advice,  # type: ignore[arg-type]
-                ack_t, nat, sa_out,
-            )  # fmt: skip
+                # The datagram address in the C formatter's form (``_mh.s6``).
+                src, dst, ip_dst, rh2 = self._local6, (_t6(coa), 0), coa, hoa
+            data = self._ba_packet(
+                self._ha6_i, ip_dst, rh2, status, seq, lifetime_4s, k, r, advice, ack, nat
+            )
+            if sa_out is not None:
+                data = sa_out.protect(data)
             self._out.append((data, src, dst))
             return
         hoa = IPv6Address(v.hoa)
@@ -680,45 +676,33 @@ class HomeAgent:
         hoa = bce.hoa if bce is not None else IPv6Address(v.hoa)
         self._events.append(BindingUpdateRejected(hoa, status, session.owner[0]))
 
-    def _bu_in(
-        self, spi: int | None, ip6: Any, hao: str | None, m: Any, src: Addr, dst: Addr
-    ) -> _BuIn:
-        """The BU of the direct path, read once from the parsed ``dsmip6.wire`` layers (the
-        same fields ``WireSignalling.received`` reads: last Alternate-CoA / IPv4 CoA, first
-        IPv4 HoA option)."""
-        w = self._wire.w  # type: ignore[union-attr]
+    def _bu_in(self, spi: int | None, f: tuple[Any, ...], src: Addr, dst: Addr) -> _BuIn:
+        """The BU of the direct path from the flat tuple of ``mhfast.open_bu`` (the fields
+        ``WireSignalling.received`` reads: last Alternate-CoA / IPv4 CoA, first IPv4 HoA
+        option; the flags word of RFC 6275 §6.1.7)."""
+        src6, hao, seq, life4, flags, alt, v4hoa, v4plen, v4coa = f
         v = _BuIn()
         v.rx = None
         v.spi = spi
         v.src = src
         v.dst = dst
         v.udp = dst[1] == MIP_UDP_PORT or src[1] == MIP_UDP_PORT
-        # _i6 inline (the text -> int conversions of this path; one Python call less each).
-        from_bytes = int.from_bytes
-        src6_t = ip6.src
-        v.src6_t = src6_t
-        v.src6 = src6 = from_bytes(inet_pton(AF_INET6, src6_t), "big")
+        v.src6 = src6
         v.hao = hao is not None
-        if hao is None:
-            v.hoa_t, v.hoa = src6_t, src6
-        else:
-            v.hoa_t, v.hoa = hao, from_bytes(inet_pton(AF_INET6, hao), "big")
-        v.seq = m.sequence
-        v.life4 = m.lifetime_4s
-        v.a, v.h, v.l, v.k, v.r, v.f = m.a, m.h, m.l, m.k, m.r, m.f
-        v.alt = v.alt_t = v.v4hoa = v.v4hoa_t = v.v4coa = None
-        v.v4plen = 32
-        for o in m.options:
-            kind = type(o)
-            if kind is w.AlternateCareOfAddress:
-                v.alt_t = t = o.address
-                v.alt = from_bytes(inet_pton(AF_INET6, t), "big")
-            elif kind is w.Ipv4HomeAddress:
-                if v.v4hoa is None:
-                    v.v4hoa_t = o.address
-                    v.v4hoa, v.v4plen = _i4(v.v4hoa_t), o.prefix_len
-            elif kind is w.Ipv4CareOfAddress:
-                v.v4coa = _i4(o.address)
+        v.hoa = src6 if hao is None else hao
+        v.seq = seq
+        v.life4 = life4
+        v.a = flags & 0x8000 != 0
+        v.h = flags & 0x4000 != 0
+        v.l = flags & 0x2000 != 0
+        v.k = flags & 0x1000 != 0
+        v.r = flags & 0x0400 != 0
+        v.f = flags & 0x0100 != 0
+        v.flags = flags & _SPEC_FLAG_BITS
+        v.alt = alt
+        v.v4hoa = v4hoa
+        v.v4plen = v4plen
+        v.v4coa = v4coa
         return v
 
     def _on_bu(self, rx: _mh.Received, now: float) -> None:
@@ -900,10 +884,10 @@ class HomeAgent:
                     local = (str(cfg.address4), 4500)
                     remote = (v.src[0], 4500)
                 else:
-                    # str() of the CoA: the parsed text is the same unless it is dotted.
-                    coa_t = v.alt_t if coa == v.alt else v.src6_t
-                    if coa_t is None or "." in coa_t:
-                        coa_t = str(coa_obj)
+                    # str() of the CoA; the C formatter gives the same RFC 5952 text outside
+                    # ::/96 and ::ffff:0:0/96 (where it writes a dotted quad).
+                    high = coa >> 32
+                    coa_t = str(coa_obj) if high == 0 or high == 0xFFFF else _t6(coa)
                     local, remote = self._ike6, (coa_t, 500)
                 mover(session.ike_sa_id, local, remote)
 
@@ -942,7 +926,7 @@ class HomeAgent:
             enc, port = Encapsulation.UDP_IPV4, bce.udp_peer[1] if bce.udp_peer else None
         else:
             enc, port = Encapsulation.IP_IN_IPV4, None
-        flags = (v.a << 15) | (v.h << 14) | (v.l << 13) | (v.k << 12) | (v.r << 10)
+        flags = v.flags
         old = bce.spec
         if (
             old is not None

@@ -20,7 +20,7 @@ from dsmip6.ikev2.constants import (
 from dsmip6.ikev2.events import IkeEvent
 from dsmip6.ikev2.exchange import Task
 from dsmip6.ikev2.message import DeletePayload, IkeHeader, Message, SaPayload, decode_header
-from dsmip6.ikev2.sa import IkeSa, SaState
+from dsmip6.ikev2.sa import IkeSa, ParkedSa, SaState, park, parkable, thaw
 from dsmip6.ikev2.tasks.child_create import ChildCreate
 from dsmip6.ikev2.tasks.child_delete import ChildDelete
 from dsmip6.ikev2.tasks.ike_auth import IkeAuth
@@ -96,6 +96,9 @@ def norm_address(addr: Any) -> Address:
 
 class Engine:
     """Base of IkeInitiator and IkeResponder."""
+
+    _parking = False
+    """Whether idle established SAs are kept as compact ``ParkedSa`` records (the HA side)."""
 
     def __init__(self, config: Any, rng: Rng) -> None:
         self.config = config
@@ -263,7 +266,16 @@ class Engine:
         sa = self._by_spi.get(ours)
         if sa is None:
             return None
+        if type(sa) is ParkedSa:
+            sa = self._thaw(sa)
         sa.receive(header, data, src, dst, now, request_tasks)
+        return sa
+
+    def _thaw(self, parked: ParkedSa) -> IkeSa:
+        """The working IkeSa of a parked SA, registered in its place."""
+        sa = thaw(parked, self)
+        self._by_spi[sa.our_spi] = sa
+        self._sas[sa.id] = sa
         return sa
 
     def datagrams_to_send(self, now: float) -> list[Datagram]:
@@ -279,6 +291,14 @@ class Engine:
 
     def _touch(self, sa: IkeSa) -> None:
         t = sa.get_timer() if sa.alive else None
+        if self._parking and sa.alive and parkable(sa) and self._sas.get(sa.id) is sa:
+            parked = park(sa, None)
+            self._by_spi[parked.our_spi] = parked
+            self._sas[parked.id] = parked
+            heap = self._timers  # drop stale entries at the top now (they may hold the SA)
+            while heap and (not heap[0][2].alive or heap[0][2].timer_at != heap[0][0]):
+                heapq.heappop(heap)
+            sa = parked  # type: ignore[assignment]
         if t != sa.timer_at:
             sa.timer_at = t
             if t is not None:
@@ -304,6 +324,10 @@ class Engine:
             if sa.alive and sa.timer_at == t:
                 due.append(sa)
         for sa in due:
+            if type(sa) is ParkedSa:
+                if self._sas.get(sa.id) is not sa:
+                    continue
+                sa = self._thaw(sa)
             sa.timer_at = None
             sa.handle_timer(now)
             self._touch(sa)
@@ -319,6 +343,8 @@ class Engine:
         sa = self._sas.get(ike_sa_id)
         if sa is None or not sa.alive:
             raise LocalProtocolError(f"no IKE SA {ike_sa_id}")
+        if type(sa) is ParkedSa:
+            return self._thaw(sa)
         return sa
 
     def _create_child(self, sa: IkeSa, ts_i: Any, ts_r: Any, mode: str, now: float) -> None:
@@ -334,7 +360,7 @@ class Engine:
         if not tsi or not tsr:
             raise LocalProtocolError("empty traffic selectors")
         task = ChildCreate(sa, True, ts_i=tsi, ts_r=tsr, mode=mode)
-        sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [task], now)
+        sa.mgr.queue_exchange(sa, ExchangeType.CREATE_CHILD_SA, [task], now)
         self._touch(sa)
 
     def _delete_child(self, sa: IkeSa, spi_in: int, now: float) -> None:
@@ -343,7 +369,7 @@ class Engine:
         if spi_in not in sa.children:
             raise LocalProtocolError(f"no child SA with inbound SPI {spi_in:#x}")
         sa.mgr.queue_exchange(
-            ExchangeType.INFORMATIONAL, [ChildDelete(sa, True, spi_in=spi_in)], now
+            sa, ExchangeType.INFORMATIONAL, [ChildDelete(sa, True, spi_in=spi_in)], now
         )
         self._touch(sa)
 
@@ -361,12 +387,12 @@ class Engine:
             mode=child.mode,
             rekey_spi_in=spi_in,
         )
-        sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [task], now)
+        sa.mgr.queue_exchange(sa, ExchangeType.CREATE_CHILD_SA, [task], now)
         self._touch(sa)
 
     def _delete_ike(self, sa: IkeSa, now: float) -> None:
         if sa.state == SaState.ESTABLISHED:
-            sa.mgr.queue_exchange(ExchangeType.INFORMATIONAL, [IkeDelete(sa, True)], now)
+            sa.mgr.queue_exchange(sa, ExchangeType.INFORMATIONAL, [IkeDelete(sa, True)], now)
         else:
             sa.die(now, reason="deleted", auth_failed="deleted")
         self._touch(sa)
@@ -376,11 +402,11 @@ class Engine:
 
         if sa.state != SaState.ESTABLISHED:
             raise LocalProtocolError("IKE rekey needs an established IKE SA")
-        sa.mgr.queue_exchange(ExchangeType.CREATE_CHILD_SA, [IkeRekey(sa, True)], now)
+        sa.mgr.queue_exchange(sa, ExchangeType.CREATE_CHILD_SA, [IkeRekey(sa, True)], now)
         self._touch(sa)
 
     def _liveness(self, sa: IkeSa, now: float) -> None:
-        sa.mgr.queue_exchange(ExchangeType.INFORMATIONAL, [IkeDpd(sa, True)], now)
+        sa.mgr.queue_exchange(sa, ExchangeType.INFORMATIONAL, [IkeDpd(sa, True)], now)
         self._touch(sa)
 
     def _move(self, sa: IkeSa, local: Any, remote: Any) -> None:

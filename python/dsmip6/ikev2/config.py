@@ -196,6 +196,9 @@ def _proposals(value: Sequence[Any], parse: Callable[[str], Any]) -> tuple[Any, 
     return out
 
 
+_ADDRESS_TYPES = (IPv4Address, IPv6Address)  # kept as given (the HA's one tuple, per UE)
+
+
 @dataclass(frozen=True)
 class Assignment:
     """What the HA hands to one UE in the IKE_AUTH CFG_REPLY (RFC 5026 §5.3, RFC 4877 §9)."""
@@ -212,13 +215,20 @@ class Assignment:
     """Prefix Lifetime field of MIP6_HOME_PREFIX, seconds."""
 
     def __post_init__(self) -> None:
+        if (
+            self.ha_addresses == ()
+            and self.home_address is None
+            and self.internal_ip4 is None
+            and (self.home_prefix is None or type(self.home_prefix) is IPv6Network)
+        ):
+            return  # the usual HA assignment (a pool prefix object): nothing to convert
         if self.home_prefix is not None and not isinstance(self.home_prefix, IPv6Network):
             object.__setattr__(self, "home_prefix", IPv6Network(self.home_prefix))
         if self.home_address is not None and not isinstance(self.home_address, IPv6Address):
             object.__setattr__(self, "home_address", IPv6Address(self.home_address))
-        object.__setattr__(
-            self, "ha_addresses", tuple(ipaddress.ip_address(a) for a in self.ha_addresses)
-        )
+        has = self.ha_addresses
+        if type(has) is not tuple or any(type(a) not in _ADDRESS_TYPES for a in has):
+            object.__setattr__(self, "ha_addresses", tuple(ipaddress.ip_address(a) for a in has))
         if self.internal_ip4 is not None and not isinstance(self.internal_ip4, IPv4Address):
             object.__setattr__(self, "internal_ip4", IPv4Address(self.internal_ip4))
 

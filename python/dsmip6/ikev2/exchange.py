@@ -92,7 +92,6 @@ class ExchangeManager:
     cache of one IKE SA. ``send(packets, to)`` is how it hands datagrams to the SA."""
 
     __slots__ = (
-        "sa",
         "queue",
         "active",
         "next_mid",
@@ -102,8 +101,9 @@ class ExchangeManager:
         "on_request_failed",
     )
 
-    def __init__(self, sa: IkeSa) -> None:
-        self.sa = sa
+    def __init__(self) -> None:
+        # No pointer back to the SA (it owns this manager): every call passes it, so an SA
+        # and its manager form no reference cycle and are freed by reference counting.
         self.queue: list[tuple[int, list[Task]]] = []  # tiny: a list, not a deque
         self.active: _Outstanding | None = None
         self.next_mid = 0
@@ -113,81 +113,81 @@ class ExchangeManager:
         self.on_request_failed: Callable[[], None] | None = None
 
     # --------------------------------------------------------------- requester side
-    def queue_exchange(self, exchange: int, tasks: list[Task], now: float) -> None:
+    def queue_exchange(self, sa: IkeSa, exchange: int, tasks: list[Task], now: float) -> None:
         self.queue.append((exchange, tasks))
-        self.initiate(now)
+        self.initiate(sa, now)
 
     @property
     def busy(self) -> bool:
         return self.active is not None or bool(self.queue)
 
-    def initiate(self, now: float) -> None:
-        if self.active is not None or not self.queue or not self.sa.alive:
+    def initiate(self, sa: IkeSa, now: float) -> None:
+        if self.active is not None or not self.queue or not sa.alive:
             return
         exchange, tasks = self.queue.pop(0)
         self.active = _Outstanding(exchange, tasks, self.next_mid)
-        self._build_and_send(now)
+        self._build_and_send(sa, now)
 
-    def _build_and_send(self, now: float) -> None:
+    def _build_and_send(self, sa: IkeSa, now: float) -> None:
         act = self.active
         assert act is not None
-        msg = self.sa.new_message(act.exchange, response=False, message_id=act.message_id)
+        msg = sa.new_message(act.exchange, response=False, message_id=act.message_id)
         for t in act.tasks:
             t.build(msg)
-        act.packets = self.sa.encode(msg)
+        act.packets = sa.encode(msg)
         act.sends = 0
-        self._send_active(now)
+        self._send_active(sa, now)
 
-    def _send_active(self, now: float) -> None:
+    def _send_active(self, sa: IkeSa, now: float) -> None:
         act = self.active
         assert act is not None
-        self.sa.send(act.packets, None)
+        sa.send(act.packets, None)
         act.deadline = now + retransmit_wait(act.sends)
         act.sends += 1
 
-    def process_response(self, msg: Message, now: float) -> None:
+    def process_response(self, sa: IkeSa, msg: Message, now: float) -> None:
         act = self.active
         if act is None or msg.message_id != act.message_id or msg.exchange != act.exchange:
             return  # unexpected or duplicate response: drop (§2.3)
         statuses = _run(act.tasks, msg)
-        if not self.sa.alive:
+        if not sa.alive:
             self.active = None
             return
         if any(s is Status.FAILED for s in statuses):
             self.active = None
             self.next_mid += 1
-            self.sa.exchange_finished(act.exchange, failed=True, now=now)
-            self.initiate(now)
+            sa.exchange_finished(act.exchange, failed=True, now=now)
+            self.initiate(sa, now)
             return
         more = [t for t, s in zip(act.tasks, statuses, strict=False) if s is Status.NEED_MORE]
         if more:
-            if act.exchange != ExchangeType.IKE_SA_INIT or self.sa.init_done:
+            if act.exchange != ExchangeType.IKE_SA_INIT or sa.init_done:
                 self.next_mid += 1
             self.active = _Outstanding(act.exchange, more, self.next_mid)
-            self._build_and_send(now)
+            self._build_and_send(sa, now)
             return
         self.active = None
         self.next_mid += 1
-        self.sa.exchange_finished(act.exchange, failed=False, now=now)
-        self.initiate(now)
+        sa.exchange_finished(act.exchange, failed=False, now=now)
+        self.initiate(sa, now)
 
     # --------------------------------------------------------------- responder side
     def process_request(
         self,
+        sa: IkeSa,
         msg: Message,
         now: float,
         make_tasks: Callable[[IkeSa, Message], list[Task] | None],
     ) -> None:
         if self.last_response is not None and msg.message_id == self.last_response[0]:
-            self.sa.send(self.last_response[1], self.sa.reply_to)  # retransmitted request
+            sa.send(self.last_response[1], sa.reply_to)  # retransmitted request
             return
         if msg.message_id != self.expected_mid:
             return  # §2.3: outside the window: drop
-        tasks = self.passive if self.passive is not None else make_tasks(self.sa, msg)
+        tasks = self.passive if self.passive is not None else make_tasks(sa, msg)
         if tasks is None:
             return
         statuses = _run(tasks, msg)
-        sa = self.sa
         resp = sa.new_message(msg.exchange, response=True, message_id=msg.message_id)
         if _FAILED in statuses:
             for t, s in zip(tasks, statuses, strict=False):
@@ -213,17 +213,17 @@ class ExchangeManager:
     def get_timer(self) -> float | None:
         return self.active.deadline if self.active is not None else None
 
-    def handle_timer(self, now: float) -> None:
+    def handle_timer(self, sa: IkeSa, now: float) -> None:
         act = self.active
         if act is None or now < act.deadline:
             return
         if act.sends > RETRANSMIT_TRIES:
             self.active = None
-            self.sa.retransmissions_exhausted(now)
+            sa.retransmissions_exhausted(now)
             return
-        self._send_active(now)
+        self._send_active(sa, now)
 
-    def resend_active(self, now: float) -> None:
+    def resend_active(self, sa: IkeSa, now: float) -> None:
         """Retransmit the outstanding request now (after the endpoint moved)."""
         if self.active is not None:
-            self.sa.send(self.active.packets, None)
+            sa.send(self.active.packets, None)

@@ -120,7 +120,7 @@ class IkeInitiator(Engine):
                 ],
             )
         )
-        sa.mgr.initiate(now)
+        sa.mgr.initiate(sa, now)
         self._touch(sa)
         return sa.id
 

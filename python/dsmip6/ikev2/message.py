@@ -977,7 +977,14 @@ class Message:
         return by_cls, notifies
 
     def get(self, cls: type, *, initiator: bool | None = None) -> Payload | None:
-        lst = self._index()[0].get(cls)
+        ix = self._ix  # the index check of _index() inlined: get() is asked ~16x per handshake
+        enc = self.encrypted
+        if ix is not None and ix[0] == len(self.payloads) << 16 | (
+            0xFFFF if enc is None else len(enc)
+        ):
+            lst = ix[1].get(cls)
+        else:
+            lst = self._index()[0].get(cls)
         if lst is None:
             return None
         if initiator is None:

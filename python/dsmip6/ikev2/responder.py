@@ -32,7 +32,7 @@ from dsmip6.ikev2.message import (
     check_rules,
     decode_message,
 )
-from dsmip6.ikev2.sa import IkeSa, SaState
+from dsmip6.ikev2.sa import IkeSa, ParkedSa, SaState
 from dsmip6.ikev2.tasks.ike_init import IkeInit
 from dsmip6.ikev2.transforms import Rng
 
@@ -49,6 +49,8 @@ def _init_tasks(sa: IkeSa, msg: Message) -> list[IkeInit]:
 class IkeResponder(Engine):
     """IKEv2 responder (HA), many IKE SAs. Sans-I/O."""
 
+    _parking = True  # idle established SAs are kept as compact records (memory per UE)
+
     def __init__(self, config: ResponderConfig, *, rng: Rng) -> None:
         super().__init__(config, rng)
         self._by_init: dict[tuple[bytes, Address], IkeSa] = {}
@@ -64,9 +66,15 @@ class IkeResponder(Engine):
         return [i for i, sa in self._sas.items() if sa.state == SaState.ESTABLISHED]
 
     def children(self, ike_sa_id: int) -> dict[int, ChildSa]:
+        sa = self._sas.get(ike_sa_id)
+        if type(sa) is ParkedSa:  # read without thawing
+            return sa.children_dict()
         return dict(self._sa(ike_sa_id).children)
 
     def endpoints(self, ike_sa_id: int) -> tuple[Address, Address]:
+        sa = self._sas.get(ike_sa_id)
+        if type(sa) is ParkedSa:
+            return sa.local, sa.remote
         sa = self._sa(ike_sa_id)
         return sa.local, sa.remote
 
@@ -172,7 +180,7 @@ class IkeResponder(Engine):
         self._by_init[key] = sa
         self._half_open.add(sa.id)
         sa.reply_to = None  # = (sa.local, sa.remote) = (dst, src)
-        sa.mgr.process_request(msg, now, _init_tasks)
+        sa.mgr.process_request(sa, msg, now, _init_tasks)
         return sa
 
     def _forget(self, sa: IkeSa) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import weakref
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from typing import TYPE_CHECKING, Any
@@ -168,7 +169,10 @@ class IkeSa:
         remote: Address,
         now: float,
     ) -> None:
-        self.engine = engine
+        # The engine owns its SAs (``_sas``, ``_by_spi``); the SA points back through a weak
+        # proxy so that a dropped engine and its SAs are freed by reference counting, not left
+        # to the cyclic GC (whose collections would land inside later, unrelated calls).
+        self.engine = engine if type(engine) is weakref.ProxyType else weakref.proxy(engine)
         self.id = sa_id
         self.original_initiator = original_initiator
         self.config = config
@@ -181,7 +185,7 @@ class IkeSa:
         self.state = SaState.INIT
         self.spi_i = b""
         self.spi_r = b"\x00" * 8
-        self.mgr = ExchangeManager(self)
+        self.mgr = ExchangeManager()
         # negotiated
         self.prf: Prf | None = None
         self.encr: Encr | None = None
@@ -357,11 +361,11 @@ class IkeSa:
             if not header.response:
                 self.local, self.remote = dst, src
         if header.response:
-            self.mgr.process_response(msg, now)
+            self.mgr.process_response(self, msg, now)
         else:
             # answer where the request came from; None = our endpoints (no tuple kept per SA)
             self.reply_to = None if (dst == self.local and src == self.remote) else (dst, src)
-            self.mgr.process_request(msg, now, make_tasks)
+            self.mgr.process_request(self, msg, now, make_tasks)
 
     def _error_reply(
         self, header: IkeHeader, notify: int, data: bytes, src: Address, dst: Address
@@ -489,6 +493,9 @@ class IkeSa:
         self.state = SaState.DEAD
         self.mgr.active = None
         self.mgr.queue.clear()
+        self.mgr.passive = None  # tasks point at their SA: no cycle left behind
+        self.auth_tasks = None
+        self.pending_children = ()
         if not quiet and not self.retired:
             if was_established:
                 self.emit(IkeSaDeleted(self.id, reason))
@@ -533,7 +540,7 @@ class IkeSa:
         if ho is not None and now >= ho:
             self.die(now, quiet=True)  # half-open expiry (§2.6): no event, no trace
             return
-        self.mgr.handle_timer(now)
+        self.mgr.handle_timer(self, now)
         rekey = self._rekey_deadline()
         if self.alive and rekey is not None and now >= rekey:
             self.rekey_started = True  # RFC 7296 §2.18, on ike_lifetime
@@ -549,7 +556,213 @@ class IkeSa:
             from dsmip6.ikev2.tasks.ike_dpd import IkeDpd
 
             self.last_heard = now
-            self.mgr.queue_exchange(ExchangeType.INFORMATIONAL, [IkeDpd(self, True)], now)
+            self.mgr.queue_exchange(self, ExchangeType.INFORMATIONAL, [IkeDpd(self, True)], now)
 
 
 __all__ = ["IkeSa", "SaState", "nat_hash", "Status"]
+
+
+# ------------------------------------------------------------------------------------------
+# Parking (memory per UE on the HA). An established responder IKE SA with no exchange under
+# way is stored as one compact slotted record: SPIs, Message IDs, endpoints, identity, the
+# configuration values, children, flags, and every key packed into ONE bytes object. The
+# working objects (IkeSa, its ExchangeManager and SkCrypto) are rebuilt by ``thaw`` when a
+# later message, timer or API call concerns the SA; ``park`` folds them up again afterwards.
+# Nothing observable changes: the same keys, Message IDs, cached last response and AEAD IV
+# counter carry over.
+
+_F_ORIG_INITIATOR = 1
+_F_NAT_LOCAL = 2
+_F_NAT_REMOTE = 4
+_F_FRAGMENTATION = 8
+_F_REDIRECT_SUPPORTED = 16
+_F_PEER_CERTREQ = 32
+_F_REKEY_STARTED = 64
+_F_CP_FAILED = 128
+
+
+_SUITES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
+
+
+class ParkedSa:
+    """An established IKE SA at rest (see ``park``). Read-only for everything but the engine."""
+
+    __slots__ = (
+        "id",
+        "spi_i",
+        "spi_r",
+        "local",
+        "remote",
+        "reply_to",
+        "last_heard",
+        "established_at",
+        "timer_at",
+        "next_mid",
+        "expected_mid",
+        "last_packets",
+        "suite",
+        "keys",
+        "iv",
+        "peer_id",
+        "eap_identity",
+        "assignment",
+        "home_prefix",
+        "prefix_lifetime",
+        "home_address",
+        "ha_addresses",
+        "internal_ip4",
+        "children",
+        "flags",
+        "failure_reason",
+    )
+    state = SaState.ESTABLISHED
+    alive = True  # its heap entries are invalidated through ``timer_at`` once thawed
+
+    @property
+    def our_spi(self) -> bytes:
+        return self.spi_i if self.flags & _F_ORIG_INITIATOR else self.spi_r
+
+    def children_dict(self) -> dict[int, ChildSa]:
+        return {c.spi_in: c for c in self.children}
+
+
+def parkable(sa: IkeSa) -> bool:
+    """Established, idle (no exchange in flight, queued or half-received), not retired."""
+    mgr = sa.mgr
+    return (
+        sa.state is _ESTABLISHED
+        and mgr.active is None
+        and not mgr.queue
+        and mgr.passive is None
+        and not sa.retired
+        and sa.fragments is None
+        and sa.pending_death is None
+        and not sa.pending_children
+        and sa.sk is not None
+        and sa.prf is not None
+        and sa.auth_tasks is None
+        and (mgr.last_response is None or mgr.last_response[0] == mgr.expected_mid - 1)
+    )
+
+
+def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
+    """Fold an idle established SA (``parkable``) into a ``ParkedSa``; ``sa`` is then stale."""
+    sk = sa.sk
+    assert sk is not None
+    p = ParkedSa()
+    p.id = sa.id
+    p.spi_i, p.spi_r = sa.spi_i, sa.spi_r
+    p.local, p.remote, p.reply_to = sa.local, sa.remote, sa.reply_to
+    p.last_heard, p.established_at, p.timer_at = sa.last_heard, sa.established_at, timer_at
+    mgr = sa.mgr
+    p.next_mid, p.expected_mid = mgr.next_mid, mgr.expected_mid
+    last = mgr.last_response
+    if last is None:
+        p.last_packets = None
+    else:
+        packets = last[1]
+        p.last_packets = packets[0] if len(packets) == 1 else tuple(packets)
+    # one shared tuple per negotiated suite; keyed by identity (the Prf/Encr/Integ objects are
+    # shared per algorithm and kept alive by the cached tuple itself)
+    key = (id(sa.prf), id(sa.encr), id(sa.integ), sa.dh_group)
+    suite = _SUITES.get(key)
+    if suite is None:
+        suite = _SUITES[key] = (sa.prf, sa.encr, sa.integ, sa.dh_group)
+    p.suite = suite
+    if sk.encr.aead:  # keyed cipher objects were dropped by compact(): keymat only
+        p.keys = sa.sk_d + sk._out_a + sk._in_a  # type: ignore[operator]
+    else:
+        p.keys = sa.sk_d + sk._out_e + sk._out_a + sk._in_e + sk._in_a  # type: ignore[operator]
+    p.iv = sk._iv_counter
+    pid = sa.peer_id
+    # the payload object is rebuilt from one bytes: ID Type | IDi flag | data
+    p.peer_id = None if pid is None else bytes((pid.id_type, pid.initiator)) + pid.data
+    p.eap_identity, p.assignment = sa.eap_identity, sa.assignment
+    p.home_prefix, p.prefix_lifetime = sa.home_prefix, sa.prefix_lifetime
+    p.home_address, p.ha_addresses, p.internal_ip4 = (
+        sa.home_address,
+        sa.ha_addresses,
+        sa.internal_ip4,
+    )
+    p.children = tuple(sa.children.values())
+    p.flags = (
+        (_F_ORIG_INITIATOR if sa.original_initiator else 0)
+        | (_F_NAT_LOCAL if sa.nat_local else 0)
+        | (_F_NAT_REMOTE if sa.nat_remote else 0)
+        | (_F_FRAGMENTATION if sa.fragmentation else 0)
+        | (_F_REDIRECT_SUPPORTED if sa.peer_redirect_supported else 0)
+        | (_F_PEER_CERTREQ if sa.peer_certreq else 0)
+        | (_F_REKEY_STARTED if sa.rekey_started else 0)
+        | (_F_CP_FAILED if sa.cp_failed else 0)
+    )
+    p.failure_reason = sa.failure_reason
+    sa.timer_at = None  # any heap entry of the working object is stale from now on
+    return p
+
+
+def thaw(p: ParkedSa, engine: Any) -> IkeSa:
+    """Rebuild the working IkeSa of a parked SA; ``p`` is then stale."""
+    flags = p.flags
+    sa = IkeSa(
+        engine,
+        p.id,
+        bool(flags & _F_ORIG_INITIATOR),
+        engine.config,
+        engine._rng,
+        p.local,
+        p.remote,
+        p.established_at,
+    )
+    sa.reply_to = p.reply_to
+    sa.last_heard = p.last_heard
+    sa.state = _ESTABLISHED
+    sa.spi_i, sa.spi_r = p.spi_i, p.spi_r
+    mgr = sa.mgr
+    mgr.next_mid, mgr.expected_mid = p.next_mid, p.expected_mid
+    last = p.last_packets
+    if last is not None:
+        mgr.last_response = (p.expected_mid - 1, [last] if type(last) is bytes else list(last))
+    prf, encr, integ, group = p.suite
+    sa.prf, sa.encr, sa.integ, sa.dh_group = prf, encr, integ, group
+    keys = p.keys
+    d = prf.key_size
+    sa.sk_d = keys[:d]
+    sk = SkCrypto.__new__(SkCrypto)
+    sk.encr, sk.integ, sk._rng, sk._iv_counter = encr, integ, engine._rng, p.iv
+    e = encr.key_size
+    if encr.aead:
+        sk._out_e = sk._in_e = None
+        sk._out_a, sk._in_a = keys[d : d + e], keys[d + e : d + 2 * e]
+    else:
+        a = integ.key_size if integ is not None else 0
+        o = d
+        sk._out_e, sk._out_a = keys[o : o + e], keys[o + e : o + e + a]
+        o += e + a
+        sk._in_e, sk._in_a = keys[o : o + e], keys[o + e : o + e + a]
+    sa.sk = sk
+    sa.init_done = True
+    sa.authenticated = True
+    pid = p.peer_id
+    if pid is not None:
+        sa.peer_id = IdPayload(pid[0], pid[2:], bool(pid[1]))
+    sa.eap_identity, sa.assignment = p.eap_identity, p.assignment
+    sa.home_prefix, sa.prefix_lifetime = p.home_prefix, p.prefix_lifetime
+    sa.home_address, sa.ha_addresses, sa.internal_ip4 = (
+        p.home_address,
+        p.ha_addresses,
+        p.internal_ip4,
+    )
+    sa.children = p.children_dict()
+    sa.nat_local = bool(flags & _F_NAT_LOCAL)
+    sa.nat_remote = bool(flags & _F_NAT_REMOTE)
+    sa.fragmentation = bool(flags & _F_FRAGMENTATION)
+    sa.peer_redirect_supported = bool(flags & _F_REDIRECT_SUPPORTED)
+    sa.peer_certreq = bool(flags & _F_PEER_CERTREQ)
+    sa.rekey_started = bool(flags & _F_REKEY_STARTED)
+    sa.cp_failed = bool(flags & _F_CP_FAILED)
+    sa.failure_reason = p.failure_reason
+    p.timer_at = None  # its heap entries are stale from now on
+    return sa
+
+
+__all__ += ["ParkedSa", "park", "parkable", "thaw"]

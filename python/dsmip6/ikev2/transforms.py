@@ -83,7 +83,9 @@ class Prf:
     """Preferred key length = output length for HMAC PRFs (§2.13)."""
 
     def __call__(self, key: bytes, data: bytes) -> bytes:
-        return hmac_digest(self.hash, key, data)
+        h = hmac.HMAC(key, _HASH_INSTANCES[self.hash])  # one frame less than hmac_digest
+        h.update(data)
+        return h.finalize()
 
     def plus(self, key: bytes, seed: bytes, length: int) -> bytes:
         """prf+ (§2.13): T1 = prf(K, S|0x01), Tn = prf(K, Tn-1|S|n); at most 255 blocks.

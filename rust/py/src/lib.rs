@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod dataplane;
 mod errors;
 mod esp;
+mod mhfast;
 mod wire;
 
 /// Create a submodule `_core.<name>`, let `fill` add its members, attach it to
@@ -41,5 +42,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_submodule(m, "wire", wire::register)?;
     add_submodule(m, "dataplane", dataplane::register)?;
     add_submodule(m, "esp", esp::register)?;
+    add_submodule(m, "mhfast", mhfast::register)?;
     Ok(())
 }

@@ -16,8 +16,9 @@ use dsmip6_wire::{
     RoutingHeader2Repr, UdpRepr,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use pyo3::PyTypeInfo;
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -994,6 +995,7 @@ impl<'a> Msg<'a> {
         each_msg!(self, x => x.to_dict(py))
     }
 
+    #[inline]
     fn options(&self) -> Option<&Opts> {
         match self {
             Msg::Bu(x) => Some(&x.options),
@@ -1014,7 +1016,9 @@ impl<'a> Msg<'a> {
         }
     }
 
-    /// Octets the wire representation borrows: HAS addresses, then Flow Summary identifiers.
+    /// Octets the wire representation borrows: HAS addresses, then Flow Summary identifiers
+    /// (empty, without allocating, for every other message).
+    #[inline]
     fn scratch(&self) -> Vec<u8> {
         let mut s: Vec<u8> = match self {
             Msg::Has(x) => x
@@ -1036,23 +1040,37 @@ impl<'a> Msg<'a> {
 
     /// The options' wire representations (borrowing from `self` and `scratch`).
     fn opt_reprs<'s>(&'s self, scratch: &'s [u8]) -> SmallVec<[MOpt<'s>; 4]> {
+        let mut out = SmallVec::new();
+        self.each_opt_repr(scratch, |r| {
+            out.push(r);
+            Some(())
+        });
+        out
+    }
+
+    /// Hand each option's wire representation to `f`, in order; stops at the first `None`.
+    #[inline(always)]
+    fn each_opt_repr<'s>(
+        &'s self,
+        scratch: &'s [u8],
+        mut f: impl FnMut(MOpt<'s>) -> Option<()>,
+    ) -> Option<()> {
+        let Some(opts) = self.options() else {
+            return Some(());
+        };
         let mut at = self.has_len();
-        match self.options() {
-            Some(opts) => opts
-                .0
-                .iter()
-                .map(|o| match o {
-                    Opt::FlowSum(f) => {
-                        let n = f.flow_ids.len() * 2;
-                        let r = MOpt::FlowSummary(&scratch[at..at + n]);
-                        at += n;
-                        r
-                    }
-                    _ => o.repr(),
-                })
-                .collect(),
-            None => SmallVec::new(),
+        for o in &opts.0 {
+            f(match o {
+                Opt::FlowSum(fs) => {
+                    let n = fs.flow_ids.len() * 2;
+                    let r = MOpt::FlowSummary(&scratch[at..at + n]);
+                    at += n;
+                    r
+                }
+                _ => o.repr(),
+            })?;
         }
+        Some(())
     }
 
     /// The message's fixed part (borrowing HAS addresses from `scratch`).
@@ -1602,7 +1620,7 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
     for l in layers {
         if let PyLayer::DestOpts(d) = l {
             let first = v6opts.len();
-            v6opts.extend(v6_reprs(d));
+            v6opts.extend(d.options.0.iter().map(v6_repr));
             v6ranges.push((first, v6opts.len()));
         }
     }
@@ -1738,9 +1756,36 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
     }
 }
 
-/// Octets the one-pass signalling emitter writes on the stack; a longer packet takes the
-/// general path.
-const SIGNALLING_MAX: usize = 512;
+/// At most `N` copyable items on the stack, without initialising the unused slots. The
+/// signalling fast path's lists are short (one HAO, a few mobility options); a longer one sends
+/// the call to the general path, which gives the same octets.
+struct Few<T: Copy, const N: usize> {
+    items: [std::mem::MaybeUninit<T>; N],
+    len: usize,
+}
+
+impl<T: Copy, const N: usize> Few<T, N> {
+    #[inline(always)]
+    fn new() -> Self {
+        Few {
+            items: [const { std::mem::MaybeUninit::uninit() }; N],
+            len: 0,
+        }
+    }
+    #[inline(always)]
+    fn push(&mut self, v: T) -> Option<()> {
+        self.items.get_mut(self.len)?.write(v);
+        self.len += 1;
+        Some(())
+    }
+    #[inline(always)]
+    fn as_slice(&self) -> &[T] {
+        let init = &self.items[..self.len.min(N)];
+        // SAFETY: the first `len` slots were written by `push` (`len` never exceeds N), and
+        // `MaybeUninit<T>` has the layout of `T`.
+        unsafe { std::slice::from_raw_parts(init.as_ptr().cast::<T>(), init.len()) }
+    }
+}
 
 /// A layer between the IPv6 header and the Mobility Header.
 #[derive(Clone, Copy)]
@@ -1749,69 +1794,151 @@ enum ExtHeader<'a> {
     Rh2(&'a RoutingHeaderType2),
 }
 
-/// The IPv6 option representations of a Destination Options layer.
-fn v6_reprs(d: &DestinationOptions) -> SmallVec<[Ipv6OptionRepr<'_>; 4]> {
-    d.options
-        .0
-        .iter()
-        .map(|o| match o {
-            V6Opt::Pad1 => Ipv6OptionRepr::Pad1,
-            V6Opt::PadN(n) => Ipv6OptionRepr::PadN(*n),
-            V6Opt::Hao(h) => Ipv6OptionRepr::HomeAddress(h.address.0),
-            V6Opt::Unknown(u) => Ipv6OptionRepr::Unknown {
-                option_type: u.option_type,
-                data: &u.data,
-            },
-        })
-        .collect()
+/// An extension header ready to emit: the range of its options in the shared option list
+/// (Destination Options) or its repr, and its length.
+#[derive(Clone, Copy)]
+enum ExtOut {
+    DestOpts(IpProtocol, usize, usize),
+    Rh2(RoutingHeader2Repr),
+}
+
+/// The IPv6 option representation of a Destination Options option.
+#[inline]
+fn v6_repr(o: &V6Opt) -> Ipv6OptionRepr<'_> {
+    match o {
+        V6Opt::Pad1 => Ipv6OptionRepr::Pad1,
+        V6Opt::PadN(n) => Ipv6OptionRepr::PadN(*n),
+        V6Opt::Hao(h) => Ipv6OptionRepr::HomeAddress(h.address.0),
+        V6Opt::Unknown(u) => Ipv6OptionRepr::Unknown {
+            option_type: u.option_type,
+            data: &u.data,
+        },
+    }
+}
+
+/// Type objects of the classes the signalling fast path tells apart, looked up once at import:
+/// a test is then one pointer comparison instead of pyo3's lazily initialised type lookup.
+struct SigTypes {
+    ipv6: usize,
+    dest_opts: usize,
+    rh2: usize,
+    msgs: [usize; 8],
+}
+
+static SIG_TYPES: OnceLock<SigTypes> = OnceLock::new();
+
+fn sig_types(py: Python<'_>) -> SigTypes {
+    fn t<T: PyTypeInfo>(py: Python<'_>) -> usize {
+        T::type_object_raw(py) as usize
+    }
+    SigTypes {
+        ipv6: t::<Ipv6Header>(py),
+        dest_opts: t::<DestinationOptions>(py),
+        rh2: t::<RoutingHeaderType2>(py),
+        msgs: [
+            t::<BindingUpdate>(py),
+            t::<BindingAcknowledgement>(py),
+            t::<BindingError>(py),
+            t::<BindingRefreshRequest>(py),
+            t::<HomeAgentSwitch>(py),
+            t::<BindingRevocationIndication>(py),
+            t::<BindingRevocationAcknowledgement>(py),
+            t::<UnknownMobilityMessage>(py),
+        ],
+    }
+}
+
+/// `o`'s value if its type is exactly `T`, whose type object is `ty`.
+#[inline(always)]
+fn exact_cached<'a, T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(
+    o: &'a Bound<'_, PyAny>,
+    ty: usize,
+) -> Option<&'a T> {
+    if o.get_type_ptr() as usize == ty {
+        // SAFETY: `ty` is the type object of `T` and `o`'s type is exactly it.
+        Some(unsafe { o.cast_unchecked::<T>() }.get())
+    } else {
+        None
+    }
+}
+
+impl<'a> Msg<'a> {
+    /// As [`Msg::extract`], with the cached type objects.
+    #[inline]
+    fn extract_cached(o: &'a Bound<'_, PyAny>, t: &SigTypes) -> Option<Msg<'a>> {
+        let p = o.get_type_ptr() as usize;
+        let i = t.msgs.iter().position(|&m| m == p)?;
+        macro_rules! pick {
+            ($($n:literal => $cls:ident => $var:ident),*) => {
+                match i {
+                    $($n => Some(Msg::$var(Cow::Borrowed(exact_cached::<$cls>(o, t.msgs[$n])?))),)*
+                    _ => None,
+                }
+            };
+        }
+        pick!(0 => BindingUpdate => Bu, 1 => BindingAcknowledgement => Ba, 2 => BindingError => Be,
+              3 => BindingRefreshRequest => Brr, 4 => HomeAgentSwitch => Has,
+              5 => BindingRevocationIndication => Bri, 6 => BindingRevocationAcknowledgement => Bra,
+              7 => UnknownMobilityMessage => Unknown)
+    }
 }
 
 /// The shape of all Mobile IPv6 signalling — `Ipv6Header`, then any Destination Options and
-/// Type 2 Routing headers, then one Mobility Header message — written front to back in one
-/// pass over the Python layers, without the general path's layer list and layout table (RFC
-/// 6275 §6.1.7: the MH checksum takes the HAO address as source, the RH2 address as
-/// destination). `None` when `objs` has another shape, or the packet would not fit the stack
-/// buffer or would be refused (an MH over 2048 octets): the general path then builds it or
-/// raises its error, so both paths give the same octets and the same errors.
+/// Type 2 Routing headers, then one Mobility Header message — laid out without the general
+/// path's layer list and layout table, and written front to back straight into the `bytes`
+/// object returned, allocated once at its final size (RFC 6275 §6.1.7: the MH checksum takes
+/// the HAO address as source, the RH2 address as destination). `None` when `objs` has another
+/// shape or the packet would be refused (an MH over 2048 octets, a payload over 65535): the
+/// general path then builds it or raises its error, so both paths give the same octets and the
+/// same errors.
 fn build_signalling<'py>(
     py: Python<'py>,
-    objs: &[Bound<'py, PyAny>],
+    objs: &[Borrowed<'_, 'py, PyAny>],
 ) -> Option<Bound<'py, PyBytes>> {
+    let t = SIG_TYPES.get()?;
     let (first, rest) = objs.split_first()?;
     let (last, mid) = rest.split_last()?;
-    let ip = exact::<Ipv6Header>(first)?.get();
-    let msg = Msg::extract(last)?;
-    let mut exts: SmallVec<[ExtHeader<'_>; 4]> = SmallVec::new();
+    let ip = exact_cached::<Ipv6Header>(first, t.ipv6)?;
+    let msg = Msg::extract_cached(last, t)?;
+    let mut exts: Few<ExtHeader<'_>, 4> = Few::new();
     for o in mid {
-        exts.push(if let Some(d) = exact::<DestinationOptions>(o) {
-            ExtHeader::DestOpts(d.get())
-        } else {
-            ExtHeader::Rh2(exact::<RoutingHeaderType2>(o)?.get())
-        });
+        exts.push(
+            if let Some(d) = exact_cached::<DestinationOptions>(o, t.dest_opts) {
+                ExtHeader::DestOpts(d)
+            } else {
+                ExtHeader::Rh2(exact_cached::<RoutingHeaderType2>(o, t.rh2)?)
+            },
+        )?;
     }
+    let exts = exts.as_slice();
     let proto = |e: Option<&ExtHeader<'_>>| match e {
         Some(ExtHeader::DestOpts(_)) => IpProtocol::Ipv6Opts,
         Some(ExtHeader::Rh2(_)) => IpProtocol::Ipv6Route,
         None => IpProtocol::Mobility,
     };
-    let mut buf = [0u8; SIGNALLING_MAX];
-    let mut off = ipv6::HEADER_LEN;
+    // Lay out: every length once, and the MH checksum's pseudo-header addresses.
+    let mut total = ipv6::HEADER_LEN;
     let (mut src, mut dst) = (ip.src.0, ip.dst.0);
+    let mut outs: Few<(ExtOut, usize), 4> = Few::new();
+    let mut v6opts: Few<Ipv6OptionRepr<'_>, 4> = Few::new();
     for (i, e) in exts.iter().enumerate() {
         let next_header = proto(exts.get(i + 1));
         match e {
             ExtHeader::DestOpts(d) => {
-                let opts = v6_reprs(d);
+                let first = v6opts.len;
+                for o in &d.options.0 {
+                    v6opts.push(v6_repr(o))?;
+                }
                 let r = DestOptsRepr {
                     next_header,
-                    options: Ipv6Options::List(&opts),
+                    options: Ipv6Options::List(v6opts.as_slice().get(first..)?),
                 };
                 if let Some(a) = r.home_address() {
                     src = a;
                 }
                 let n = r.buffer_len();
-                r.emit(buf.get_mut(off..off + n)?);
-                off += n;
+                total += n;
+                outs.push((ExtOut::DestOpts(next_header, first, v6opts.len), n))?;
             }
             ExtHeader::Rh2(h) => {
                 let r = RoutingHeader2Repr {
@@ -1820,35 +1947,69 @@ fn build_signalling<'py>(
                 };
                 dst = r.home_address;
                 let n = r.buffer_len();
-                r.emit(buf.get_mut(off..off + n)?);
-                off += n;
+                total += n;
+                outs.push((ExtOut::Rh2(r), n))?;
             }
         }
     }
-    let scratch = msg.scratch();
-    let mopts = msg.opt_reprs(&scratch);
+    // Only a HAS message or a Flow Summary option borrows octets from a scratch buffer.
+    let needs_scratch = matches!(msg, Msg::Has(_))
+        || msg
+            .options()
+            .is_some_and(|o| o.0.iter().any(|x| matches!(x, Opt::FlowSum(_))));
+    let scratch = if needs_scratch {
+        msg.scratch()
+    } else {
+        Vec::new()
+    };
+    let mut mopts: Few<MOpt<'_>, 6> = Few::new();
+    msg.each_opt_repr(&scratch, |r| mopts.push(r))?;
     let m = MobilityRepr {
         message: msg.message(&scratch),
-        options: MobilityOptions::List(&mopts),
+        options: MobilityOptions::List(mopts.as_slice()),
     };
-    let n = m.buffer_len();
-    if n > 2048 {
+    let mh_len = m.buffer_len();
+    if mh_len > 2048 {
         return None;
     }
-    m.emit(buf.get_mut(off..off + n)?, &src, &dst);
-    off += n;
+    total += mh_len;
     let r = Ipv6Repr {
         src_addr: ip.src.0,
         dst_addr: ip.dst.0,
         next_header: proto(exts.first()),
-        // At most SIGNALLING_MAX octets.
-        payload_len: u16::try_from(off - ipv6::HEADER_LEN).ok()?,
+        payload_len: u16::try_from(total - ipv6::HEADER_LEN).ok()?,
         hop_limit: ip.hop_limit,
         traffic_class: ip.traffic_class,
         flow_label: ip.flow_label,
     };
-    r.emit(&mut Ipv6Packet::new_unchecked(&mut buf[..ipv6::HEADER_LEN]));
-    Some(PyBytes::new(py, &buf[..off]))
+    // Emit into the `bytes` object itself (no intermediate buffer, no copy).
+    let short = || PyValueError::new_err("layout mismatch");
+    PyBytes::new_with(py, total, |buf| {
+        let mut off = ipv6::HEADER_LEN;
+        for (e, n) in outs.as_slice() {
+            let b = buf.get_mut(off..off + n).ok_or_else(short)?;
+            match *e {
+                ExtOut::DestOpts(next_header, first, end) => DestOptsRepr {
+                    next_header,
+                    options: Ipv6Options::List(
+                        v6opts.as_slice().get(first..end).ok_or_else(short)?,
+                    ),
+                }
+                .emit(b),
+                ExtOut::Rh2(r) => r.emit(b),
+            }
+            off += n;
+        }
+        m.emit(
+            buf.get_mut(off..off + mh_len).ok_or_else(short)?,
+            &src,
+            &dst,
+        );
+        let h = buf.get_mut(..ipv6::HEADER_LEN).ok_or_else(short)?;
+        r.emit(&mut Ipv6Packet::new_unchecked(h));
+        Ok(())
+    })
+    .ok()
 }
 
 /// Lay out a chain of layers, filling next-header fields, lengths, padding and checksums.
@@ -1863,7 +2024,9 @@ fn build<'py>(py: Python<'py>, layers: &Bound<'py, PyAny>) -> PyResult<Bound<'py
         Err(_) => layers.try_iter()?.collect::<PyResult<_>>()?,
     };
     if objs.len() <= MAX_LAYERS {
-        if let Some(b) = build_signalling(py, &objs) {
+        let borrowed: SmallVec<[Borrowed<'_, 'py, PyAny>; 4]> =
+            objs.iter().map(|o| o.as_borrowed()).collect();
+        if let Some(b) = build_signalling(py, &borrowed) {
             return Ok(b);
         }
     }
@@ -1978,18 +2141,23 @@ fn bytes_of<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'p
     }
 }
 
-fn parse_one(b: Bound<'_, PyBytes>) -> PyResult<Packet> {
-    // Validate only; the layers are rebuilt from the octets when asked for.
-    parse_packet_with(b.as_bytes(), |_, _| Ok(())).map_err(WireError)?;
-    Ok(Packet {
-        data: b.unbind(),
-        layers: OnceLock::new(),
-    })
+/// Validate `data` as a whole packet (the layers are rebuilt from the octets when asked for).
+#[inline]
+fn validate(data: &[u8]) -> Result<(), dsmip6_wire::Error> {
+    parse_packet_with(data, |_, _| Ok(()))
+}
+
+fn parse_one<'py>(b: Bound<'py, PyBytes>) -> PyResult<Bound<'py, Packet>> {
+    validate(b.as_bytes()).map_err(WireError)?;
+    new_packet(b)
 }
 
 /// Parse a whole IPv6 or IPv4 packet; raises MalformedPacket / BadChecksum.
+///
+/// This is the general entry point; the function registered as `parse` serves the common
+/// call (one `bytes` argument that validates) itself and hands every other call to this one.
 #[pyfunction]
-fn parse<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Packet> {
+fn parse<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Packet>> {
     parse_one(bytes_of(py, data)?)
 }
 
@@ -2000,7 +2168,7 @@ fn parse_batch<'py>(py: Python<'py>, packets: &Bound<'py, PyAny>) -> PyResult<Bo
     for (i, p) in packets.try_iter()?.enumerate() {
         let b = bytes_of(py, &p?)?;
         match parse_one(b) {
-            Ok(pk) => out.push(Bound::new(py, pk)?),
+            Ok(pk) => out.push(pk),
             Err(e) => {
                 let v = e.value(py);
                 let msg = format!("packet {i}: {v}");
@@ -2041,6 +2209,301 @@ fn layer_dict<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'
     Ok(e)
 }
 
+// ---------------------------------------------------------------------------------------------
+// The per-packet entry points without pyo3's generic call and object-creation machinery.
+//
+// Callgrind (issue 2, Speed): of ~1700 instructions per `parse(bytes)` call, ~660 were the
+// validation and ~700 pyo3's generic parts: the call trampoline and argument descriptions,
+// then creating the `Packet` through `object.__new__` and the class's free list. `parse` and
+// `build` are therefore registered as plain `METH_FASTCALL` functions that serve the common
+// call (one positional argument of the expected exact type, and for `parse` a packet that
+// validates) directly, and hand every other call, every error included, to the pyo3 functions
+// above: the behaviour, messages and exceptions are those of the general path.
+
+/// How to allocate a `Packet` instance directly: its type and `tp_alloc` slot. Only used when
+/// the instance layout is checked (at import) to be the object header followed by the Rust
+/// value and nothing else, which is what pyo3 writes for a frozen, `Send` pyclass without
+/// `dict`/`weakref` (the other per-instance fields are zero-sized).
+struct PacketAlloc {
+    ty: Py<PyType>,
+    alloc: ffi::allocfunc,
+}
+
+static PACKET_ALLOC: OnceLock<Option<PacketAlloc>> = OnceLock::new();
+
+/// Look at how pyo3 laid out a probe `Packet` and decide whether direct allocation is exact.
+fn packet_alloc(py: Python<'_>) -> PyResult<Option<PacketAlloc>> {
+    let probe = Bound::new(
+        py,
+        Packet {
+            data: PyBytes::new(py, b"").unbind(),
+            layers: OnceLock::new(),
+        },
+    )?;
+    let offset = (probe.get() as *const Packet as usize).wrapping_sub(probe.as_ptr() as usize);
+    let ty = probe.get_type();
+    let basic: usize = ty.getattr("__basicsize__")?.extract()?;
+    let item: usize = ty.getattr("__itemsize__")?.extract()?;
+    let tp = ty.as_type_ptr();
+    // SAFETY: `tp` is a live type object (held by `ty`) and we are attached to the interpreter.
+    let (flags, slot) = unsafe {
+        (
+            ffi::PyType_GetFlags(tp),
+            ffi::PyType_GetSlot(tp, ffi::Py_tp_alloc),
+        )
+    };
+    // pyo3 makes every pyclass a GC type; its `tp_alloc` (`PyType_GenericAlloc`) then tracks
+    // the new object before the value is written, exactly as pyo3's own creation path does.
+    let exact_layout = offset == std::mem::size_of::<ffi::PyObject>()
+        && basic == offset + std::mem::size_of::<Packet>()
+        && item == 0
+        && flags & ffi::Py_TPFLAGS_HAVE_GC != 0;
+    if !exact_layout || slot.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: the `Py_tp_alloc` slot of a type holds an `allocfunc` (checked non-null).
+    let alloc = unsafe { std::mem::transmute::<*mut std::ffi::c_void, ffi::allocfunc>(slot) };
+    Ok(Some(PacketAlloc {
+        ty: ty.unbind(),
+        alloc,
+    }))
+}
+
+/// A new `Packet` holding `data` (validated by the caller).
+fn new_packet(data: Bound<'_, PyBytes>) -> PyResult<Bound<'_, Packet>> {
+    match PACKET_ALLOC.get() {
+        Some(Some(a)) => new_packet_direct(a, data),
+        _ => Bound::new(
+            data.py(),
+            Packet {
+                data: data.unbind(),
+                layers: OnceLock::new(),
+            },
+        ),
+    }
+}
+
+/// A new `Packet` holding `data`, allocated directly as `a` says.
+#[inline]
+fn new_packet_direct<'py>(
+    a: &PacketAlloc,
+    data: Bound<'py, PyBytes>,
+) -> PyResult<Bound<'py, Packet>> {
+    let py = data.py();
+    let value = Packet {
+        data: data.unbind(),
+        layers: OnceLock::new(),
+    };
+    let tp = a.ty.as_ptr().cast::<ffi::PyTypeObject>();
+    // SAFETY: attached to the interpreter; `alloc` is the type's own `tp_alloc`, which returns
+    // a new reference to an instance of `tp` with `tp_basicsize` octets (zeroed) or null with
+    // an exception set.
+    let obj = unsafe { (a.alloc)(tp, 0) };
+    if obj.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: `packet_alloc` checked that the instance is the object header followed by exactly
+    // the `Packet` value (the remaining per-instance fields being zero-sized), so this is the
+    // write pyo3 itself makes when creating the object; the allocation is suitably aligned
+    // (object allocators align to 16 octets, the header is 16 octets). `obj` is a new, owned
+    // reference of type `Packet`.
+    unsafe {
+        obj.cast::<u8>()
+            .add(std::mem::size_of::<ffi::PyObject>())
+            .cast::<Packet>()
+            .write(value);
+        Ok(Bound::from_owned_ptr(py, obj).cast_into_unchecked())
+    }
+}
+
+/// The pyo3 function each fast entry point hands its other calls to.
+static SLOW_PARSE: OnceLock<Py<PyAny>> = OnceLock::new();
+static SLOW_BUILD: OnceLock<Py<PyAny>> = OnceLock::new();
+
+/// Call `slow` with the vectorcall arguments as received, raising what it raises.
+///
+/// # Safety
+/// `args` holds `nargs` positional arguments followed by one value per name in `kwnames` (a
+/// tuple or null), as CPython passes them to a `METH_FASTCALL | METH_KEYWORDS` function.
+unsafe fn forward(
+    slow: &OnceLock<Py<PyAny>>,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    Python::attach(|py| {
+        let call = || -> PyResult<Bound<'_, PyAny>> {
+            let slow = slow
+                .get()
+                .ok_or_else(|| PyTypeError::new_err("dsmip6._core.wire is not initialised"))?;
+            // SAFETY: per this function's contract.
+            let names = unsafe { Borrowed::from_ptr_or_opt(py, kwnames) };
+            let names = match names {
+                Some(n) => Some(n.cast::<PyTuple>()?.to_owned()),
+                None => None,
+            };
+            let npos = usize::try_from(nargs).unwrap_or(0);
+            let total = npos + names.as_ref().map_or(0, |n| n.len());
+            let all: &[*mut ffi::PyObject] = if total == 0 || args.is_null() {
+                &[]
+            } else {
+                // SAFETY: per this function's contract, `total` valid object pointers.
+                unsafe { std::slice::from_raw_parts(args, total) }
+            };
+            // SAFETY: each pointer is a live object borrowed for the duration of the call.
+            let obj = |p: *mut ffi::PyObject| unsafe { Borrowed::from_ptr(py, p) };
+            let pos = PyTuple::new(py, all[..npos].iter().map(|&p| obj(p)))?;
+            let kw = match names {
+                Some(n) => {
+                    let d = PyDict::new(py);
+                    for (k, &v) in n.iter().zip(&all[npos..]) {
+                        d.set_item(k, obj(v))?;
+                    }
+                    Some(d)
+                }
+                None => None,
+            };
+            slow.bind(py).call(pos, kw.as_ref())
+        };
+        match call() {
+            Ok(r) => r.into_ptr(),
+            Err(e) => {
+                e.restore(py);
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// The one argument of a plain positional call, if that is what this call is.
+///
+/// # Safety
+/// As [`forward`].
+#[inline(always)]
+unsafe fn single_arg(
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> Option<*mut ffi::PyObject> {
+    if nargs == 1 && kwnames.is_null() && !args.is_null() {
+        // SAFETY: one positional argument.
+        Some(unsafe { *args })
+    } else {
+        None
+    }
+}
+
+/// `parse(data)`: one `bytes` that validates is served here; anything else goes to [`parse`].
+unsafe extern "C" fn parse_fast(
+    _module: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls a `METH_FASTCALL | METH_KEYWORDS` function attached to the
+    // interpreter, with arguments as `single_arg` and `forward` expect.
+    unsafe {
+        let py = Python::assume_attached();
+        // Without the checked layout (`packet_alloc`), every call takes the general path.
+        if let (Some(arg), Some(Some(alloc))) =
+            (single_arg(args, nargs, kwnames), PACKET_ALLOC.get())
+        {
+            if ffi::PyBytes_CheckExact(arg) != 0 {
+                let b = Borrowed::from_ptr(py, arg).cast_unchecked::<PyBytes>();
+                // A panic (a bug) is reported by the general path, which unwinds it into a
+                // Python exception.
+                let data = b.as_bytes();
+                let ok = std::panic::catch_unwind(|| validate(data).is_ok());
+                if let Ok(true) = ok {
+                    return match new_packet_direct(alloc, b.to_owned()) {
+                        Ok(p) => p.into_ptr(),
+                        Err(e) => {
+                            e.restore(py);
+                            std::ptr::null_mut()
+                        }
+                    };
+                }
+            }
+        }
+        forward(&SLOW_PARSE, args, nargs, kwnames)
+    }
+}
+
+/// `build(layers)`: a list shaped like Mobile IPv6 signalling is served here; anything else
+/// goes to [`build`].
+unsafe extern "C" fn build_fast(
+    _module: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: as `parse_fast`.
+    unsafe {
+        let py = Python::assume_attached();
+        if let Some(arg) = single_arg(args, nargs, kwnames) {
+            if ffi::PyList_CheckExact(arg) != 0 {
+                let n = ffi::PyList_Size(arg);
+                let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    // Borrowed items: nothing below runs Python code or touches the list (the
+                    // only allocation is the `bytes` result, not a GC object, so it cannot start
+                    // a collection and run finalizers).
+                    let item = |i| Borrowed::from_ptr_or_opt(py, ffi::PyList_GetItem(arg, i));
+                    // Signalling is 2 to 6 layers; longer lists take the general path.
+                    if !(2..=6).contains(&n) {
+                        return None;
+                    }
+                    let mut objs: Few<Borrowed<'_, '_, PyAny>, 6> = Few::new();
+                    for i in 0..n {
+                        objs.push(item(i)?)?;
+                    }
+                    build_signalling(py, objs.as_slice())
+                }));
+                if let Ok(Some(b)) = built {
+                    return b.into_ptr();
+                }
+            }
+        }
+        forward(&SLOW_BUILD, args, nargs, kwnames)
+    }
+}
+
+/// Register `fast` as `name`, keeping `slow` (the pyo3 function) for the other calls.
+fn add_fast(
+    m: &Bound<'_, PyModule>,
+    def: &'static mut ffi::PyMethodDef,
+    slow: Bound<'_, PyAny>,
+    slot: &OnceLock<Py<PyAny>>,
+) -> PyResult<()> {
+    let py = m.py();
+    let _ = slot.set(slow.unbind());
+    let name = m.name()?;
+    // SAFETY: `def` lives for the rest of the process; the module and its name are live objects.
+    let f = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyCFunction_NewEx(def, m.as_ptr(), name.as_ptr()))?
+    };
+    // SAFETY: `ml_name` is a NUL-terminated static string.
+    let fname = unsafe { std::ffi::CStr::from_ptr(def.ml_name) };
+    let fname = fname
+        .to_str()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    m.add(fname, f)
+}
+
+fn method_def(
+    name: &'static std::ffi::CStr,
+    doc: &'static std::ffi::CStr,
+    f: ffi::PyCFunctionFastWithKeywords,
+) -> &'static mut ffi::PyMethodDef {
+    Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunctionFastWithKeywords: f,
+        },
+        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        ml_doc: doc.as_ptr(),
+    }))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Pad1>()?;
     m.add_class::<PadN>()?;
@@ -2074,8 +2537,28 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Esp>()?;
     m.add_class::<Raw>()?;
     m.add_class::<Packet>()?;
-    m.add_function(wrap_pyfunction!(build, m)?)?;
-    m.add_function(wrap_pyfunction!(parse, m)?)?;
+    let _ = PACKET_ALLOC.set(packet_alloc(m.py())?);
+    let _ = SIG_TYPES.set(sig_types(m.py()));
+    add_fast(
+        m,
+        method_def(
+            c"build",
+            c"build(layers)\n--\n\nLay out a chain of layers, filling next-header fields, lengths, padding and\nchecksums. The MH checksum uses the HAO address as source and the RH2 address as\ndestination.",
+            build_fast,
+        ),
+        wrap_pyfunction!(build, m)?.into_any(),
+        &SLOW_BUILD,
+    )?;
+    add_fast(
+        m,
+        method_def(
+            c"parse",
+            c"parse(data)\n--\n\nParse a whole IPv6 or IPv4 packet; raises MalformedPacket / BadChecksum.",
+            parse_fast,
+        ),
+        wrap_pyfunction!(parse, m)?.into_any(),
+        &SLOW_PARSE,
+    )?;
     m.add_function(wrap_pyfunction!(parse_batch, m)?)?;
     m.add_function(wrap_pyfunction!(parse_mobility_header, m)?)?;
     m.add_function(wrap_pyfunction!(layer_dict, m)?)?;

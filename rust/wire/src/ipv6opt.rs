@@ -108,8 +108,16 @@ impl Ipv6OptionRepr<'_> {
             _ => (1, 0),
         }
     }
-    const fn is_pad(&self) -> bool {
-        matches!(self, Ipv6OptionRepr::Pad1 | Ipv6OptionRepr::PadN(_))
+    /// `(x, y, octets)`: [`alignment`](Self::alignment) and [`buffer_len`](Self::buffer_len)
+    /// in one dispatch, for the layout loops (padding options: `(1, 0, _)`, no alignment).
+    #[inline]
+    const fn layout(&self) -> (usize, usize, usize) {
+        match self {
+            Ipv6OptionRepr::Pad1 => (1, 0, 1),
+            Ipv6OptionRepr::PadN(n) => (1, 0, 2 + *n as usize),
+            Ipv6OptionRepr::HomeAddress(_) => (8, 6, 2 + HAO_LEN),
+            Ipv6OptionRepr::Unknown { data, .. } => (1, 0, 2 + data.len()),
+        }
     }
     fn emit(&self, b: &mut [u8]) {
         match *self {
@@ -247,11 +255,9 @@ impl<'a> DestOptsRepr<'a> {
     fn layout_len(list: &[Ipv6OptionRepr]) -> usize {
         let mut off = field::OPTIONS_START;
         for o in list {
-            if !o.is_pad() {
-                let (x, y) = o.alignment();
-                off += tlv::pad_for(off, x, y);
-            }
-            off += o.buffer_len();
+            // Padding options have no alignment (pad_for gives 0).
+            let (x, y, n) = o.layout();
+            off += tlv::pad_for(off, x, y) + n;
         }
         off
     }
@@ -278,14 +284,14 @@ impl<'a> DestOptsRepr<'a> {
             Ipv6Options::List(l) => {
                 let mut off = field::OPTIONS_START;
                 for o in l {
-                    if !o.is_pad() {
-                        let (x, y) = o.alignment();
-                        let p = tlv::pad_for(off, x, y);
+                    let (x, y, n) = o.layout();
+                    let p = tlv::pad_for(off, x, y);
+                    if p != 0 {
                         tlv::write_pad(&mut buf[off..off + p]);
                         off += p;
                     }
-                    o.emit(&mut buf[off..off + o.buffer_len()]);
-                    off += o.buffer_len();
+                    o.emit(&mut buf[off..off + n]);
+                    off += n;
                 }
                 tlv::write_pad(&mut buf[off..total]);
             }
@@ -296,6 +302,24 @@ impl<'a> DestOptsRepr<'a> {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn layout_is_alignment_and_length() {
+        for o in [
+            Ipv6OptionRepr::Pad1,
+            Ipv6OptionRepr::PadN(0),
+            Ipv6OptionRepr::PadN(4),
+            Ipv6OptionRepr::HomeAddress(Ipv6Addr::LOCALHOST),
+            Ipv6OptionRepr::Unknown {
+                option_type: 0x1e,
+                data: &[1, 2, 3],
+            },
+        ] {
+            let is_pad = matches!(o, Ipv6OptionRepr::Pad1 | Ipv6OptionRepr::PadN(_));
+            let (x, y) = if is_pad { (1, 0) } else { o.alignment() };
+            assert_eq!(o.layout(), (x, y, o.buffer_len()), "{o:?}");
+        }
+    }
 
     // test-vectors.md §6 E1: Destination Options with PadN(4) + HAO(2001:db8:1::1000).
     const E1_DSTOPT: [u8; 24] = [

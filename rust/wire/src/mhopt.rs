@@ -192,6 +192,41 @@ impl<'a> MobilityOptionRepr<'a> {
         }
     }
 
+    /// `(x, y, octets)`: [`alignment`](Self::alignment) and [`buffer_len`](Self::buffer_len)
+    /// in one dispatch, for the layout loops (padding options: `(1, 0, _)`, no alignment).
+    #[inline]
+    pub fn layout(&self) -> (usize, usize, usize) {
+        use MobilityOptionRepr as R;
+        match self {
+            R::Pad1 => (1, 0, 1),
+            R::PadN(n) => (1, 0, 2 + usize::from(*n)),
+            R::BindingRefreshAdvice { .. } => (2, 0, 4),
+            R::AlternateCareOfAddress(_) => (8, 6, 18),
+            R::NonceIndices { .. } => (2, 0, 6),
+            R::BindingAuthorizationData(d) => (8, 2, 2 + d.len()),
+            R::MobileNodeIdentifier { identifier, .. } => (1, 0, 3 + identifier.len()),
+            R::Ipv4HomeAddress { .. }
+            | R::Ipv4AddressAcknowledgement { .. }
+            | R::NatDetection { .. }
+            | R::Ipv4CareOfAddress(_) => (4, 0, 8),
+            R::BindingIdentifier {
+                care_of_address: None,
+                ..
+            } => (2, 0, 6),
+            R::BindingIdentifier {
+                care_of_address: Some(IpAddr::V4(_)),
+                ..
+            } => (8, 2, 10),
+            R::BindingIdentifier {
+                care_of_address: Some(IpAddr::V6(_)),
+                ..
+            } => (8, 2, 22),
+            R::FlowSummary(f) => (2, 0, 2 + f.len()),
+            R::FlowIdentification { sub_options, .. } => (2, 0, 8 + sub_options.len()),
+            R::Unknown { data, .. } => (1, 0, 2 + data.len()),
+        }
+    }
+
     #[inline(always)]
     pub fn is_pad(&self) -> bool {
         matches!(self, MobilityOptionRepr::Pad1 | MobilityOptionRepr::PadN(_))
@@ -499,11 +534,9 @@ impl<'a> MobilityOptions<'a> {
             MobilityOptions::List(l) => {
                 let mut off = start;
                 for o in l.iter() {
-                    if !o.is_pad() {
-                        let (x, y) = o.alignment();
-                        off += tlv::pad_for(off, x, y);
-                    }
-                    off += o.buffer_len();
+                    // Padding options have no alignment (pad_for gives 0).
+                    let (x, y, n) = o.layout();
+                    off += tlv::pad_for(off, x, y) + n;
                 }
                 off
             }
@@ -525,13 +558,12 @@ impl<'a> MobilityOptions<'a> {
             MobilityOptions::List(l) => {
                 let mut off = start;
                 for o in l.iter() {
-                    if !o.is_pad() {
-                        let (x, y) = o.alignment();
-                        let p = tlv::pad_for(off, x, y);
+                    let (x, y, n) = o.layout();
+                    let p = tlv::pad_for(off, x, y);
+                    if p != 0 {
                         tlv::write_pad(&mut mh[off..off + p]);
                         off += p;
                     }
-                    let n = o.buffer_len();
                     o.emit(&mut mh[off..off + n]);
                     off += n;
                 }
@@ -544,6 +576,79 @@ impl<'a> MobilityOptions<'a> {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn layout_is_alignment_and_length() {
+        use MobilityOptionRepr as R;
+        let v6 = core::net::Ipv6Addr::LOCALHOST;
+        let v4 = Ipv4Addr::new(192, 0, 2, 1);
+        let all = [
+            R::Pad1,
+            R::PadN(0),
+            R::PadN(5),
+            R::BindingRefreshAdvice {
+                refresh_interval_4s: 1,
+            },
+            R::AlternateCareOfAddress(v6),
+            R::NonceIndices {
+                home_nonce_index: 1,
+                care_of_nonce_index: 2,
+            },
+            R::BindingAuthorizationData(&[1; 12]),
+            R::MobileNodeIdentifier {
+                subtype: 1,
+                identifier: b"ue@example",
+            },
+            R::Ipv4HomeAddress {
+                prefix_len: 32,
+                p: false,
+                address: v4,
+            },
+            R::Ipv4AddressAcknowledgement {
+                status: 0,
+                prefix_len: 32,
+                address: v4,
+            },
+            R::NatDetection {
+                f: true,
+                refresh_time: 10,
+            },
+            R::Ipv4CareOfAddress(v4),
+            R::BindingIdentifier {
+                bid: 1,
+                status: 0,
+                h: false,
+                care_of_address: None,
+            },
+            R::BindingIdentifier {
+                bid: 1,
+                status: 0,
+                h: false,
+                care_of_address: Some(IpAddr::V4(v4)),
+            },
+            R::BindingIdentifier {
+                bid: 1,
+                status: 0,
+                h: true,
+                care_of_address: Some(IpAddr::V6(v6)),
+            },
+            R::FlowSummary(&[0, 1, 0, 2]),
+            R::FlowIdentification {
+                fid: 1,
+                fid_pri: 2,
+                status: 0,
+                sub_options: &[9, 9, 9],
+            },
+            R::Unknown {
+                option_type: 200,
+                data: &[1, 2, 3],
+            },
+        ];
+        for o in all {
+            let (x, y) = if o.is_pad() { (1, 0) } else { o.alignment() };
+            assert_eq!(o.layout(), (x, y, o.buffer_len()), "{o:?}");
+        }
+    }
 
     #[test]
     fn ipv4_hoa_encoding() {

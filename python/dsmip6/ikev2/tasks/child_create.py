@@ -11,6 +11,7 @@ In IKE_AUTH the nonces are the IKE_SA_INIT ones and there is no KE.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,15 @@ _CHILD_ERRORS = (
 
 _USE_TRANSPORT_MODE = NotifyPayload(Notify.USE_TRANSPORT_MODE)  # immutable: one shared object
 _N_USE_TRANSPORT_MODE = int(Notify.USE_TRANSPORT_MODE)
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_ts(ts: tuple[TrafficSelector, ...]) -> tuple[TrafficSelector, ...]:
+    """One shared tuple per distinct selector list (immutable values): on the HA every UE's
+    signalling SA has the same HA-side selectors, kept once instead of once per UE."""
+    return ts
+
+
 _N_REKEY_SA = int(Notify.REKEY_SA)
 
 
@@ -303,7 +313,7 @@ class ChildCreate:
         if narrowed is None:
             msg.add(NotifyPayload(Notify.TS_UNACCEPTABLE))
             return result
-        ts_i, ts_r = narrowed
+        ts_i, ts_r = _shared_ts(tuple(narrowed[0])), _shared_ts(tuple(narrowed[1]))
         mode = "transport" if req.notify(_N_USE_TRANSPORT_MODE) is not None else "tunnel"
         if self.in_ike_auth:
             ni, nr, g_ir = sa.ni, sa.nr, b""
