@@ -187,8 +187,20 @@ class ExchangeManager:
         tasks = self.passive if self.passive is not None else make_tasks(sa, msg)
         if tasks is None:
             return
-        statuses = _run(tasks, msg)
-        resp = sa.new_message(msg.exchange, response=True, message_id=msg.message_id)
+        self.answer(sa, tasks, _run(tasks, msg), msg.exchange, msg.message_id, now)
+
+    def answer(
+        self,
+        sa: IkeSa,
+        tasks: list[Task],
+        statuses: list[Status],
+        exchange: int,
+        message_id: int,
+        now: float,
+    ) -> None:
+        """Build, send and cache the response once the tasks processed the request; the
+        general path's second half, also used by the fast path for its uncommon outcomes."""
+        resp = sa.new_message(exchange, response=True, message_id=message_id)
         if _FAILED in statuses:
             for t, s in zip(tasks, statuses, strict=False):
                 if s is _FAILED:
@@ -198,16 +210,16 @@ class ExchangeManager:
             final = [t.build(resp) for t in tasks]
         packets = sa.encode(resp)
         self.expected_mid += 1
-        self.last_response = (msg.message_id, packets)
+        self.last_response = (message_id, packets)
         sa.send(packets, sa.reply_to)
         if _FAILED in final:
             self.passive = None
-            sa.exchange_finished(msg.exchange, failed=True, now=now, passive=True)
+            sa.exchange_finished(exchange, failed=True, now=now, passive=True)
         elif _NEED_MORE in final:
             self.passive = [t for t, s in zip(tasks, final, strict=False) if s is _NEED_MORE]
         else:
             self.passive = None
-            sa.exchange_finished(msg.exchange, failed=False, now=now, passive=True)
+            sa.exchange_finished(exchange, failed=False, now=now, passive=True)
 
     # --------------------------------------------------------------- timers
     def get_timer(self) -> float | None:
