@@ -214,7 +214,8 @@ def test_fast_path_equals_general_path_whole_handshake(case):
     fast = drive(kind, True, ue_kw, ha_kw)
     slow = drive(kind, False, ue_kw, ha_kw)
     assert fast[3].fast_path_hits == 1 and slow[3].fast_path_hits == 0
-    rounds = EAP_ROUNDS.get(kind, 1) if kind in EAP_KINDS else 0
+    # the EAP rounds and the final MSK AUTH request
+    rounds = EAP_ROUNDS.get(kind, 1) + 1 if kind in EAP_KINDS else 0
     assert fast[3].fast_auth_hits == rounds and slow[3].fast_auth_hits == 0
     assert fast[0] == slow[0]  # every datagram, byte for byte, with its addresses
     assert fast[1] == slow[1]
@@ -386,11 +387,20 @@ def _both(kind: str, k: int, datagrams: list[tuple[bytes, Any, Any]], **kw: Any)
     return fast[3]
 
 
-@pytest.mark.parametrize(
-    ("kind", "k"),
-    [("eap", 1), ("eap-identity-round", 1), ("eap-identity-round", 2), ("eap-prime", 1)],
-)
-def test_common_eap_round_takes_the_fast_path(kind, k):
+# k: which IKE_AUTH request after the first; the last of each kind is the MSK AUTH request
+AUTH_REQUESTS = [
+    ("eap", 1),
+    ("eap", 2),
+    ("eap-identity-round", 1),
+    ("eap-identity-round", 2),
+    ("eap-identity-round", 3),
+    ("eap-prime", 1),
+    ("eap-prime", 2),
+]
+
+
+@pytest.mark.parametrize(("kind", "k"), AUTH_REQUESTS)
+def test_common_auth_requests_take_the_fast_path(kind, k):
     _ue, _ha, req = _at_eap_round(kind, False, k)
     assert _both(kind, k, [(req, UE, HA)]) == 1
     # a retransmission of it is answered from the response cache by the general path
@@ -446,9 +456,9 @@ def _eap_variants(first: int, inner: bytes) -> list[tuple[int, bytes]]:
 
 
 @pytest.mark.parametrize(
-    ("kind", "k"), [("eap", 1), ("eap-identity-round", 1), ("eap-identity-round", 2)]
+    ("kind", "k"), [("eap", 1), ("eap", 2), ("eap-identity-round", 1), ("eap-identity-round", 2)]
 )
-def test_mutated_eap_rounds_give_identical_results_on_both_paths(kind, k):
+def test_mutated_auth_requests_give_identical_results_on_both_paths(kind, k):
     first, inner, seal = _sealer(kind, k)
     corpus = [seal(f, body) for f, body in _eap_variants(first, inner)]
     _ue, _ha, req = _at_eap_round(kind, False, k)
@@ -489,3 +499,16 @@ def test_failed_eap_round_is_answered_like_the_general_path():
     assert fast[:3] == slow[:3] and fast[3] == 1
     ((resp,),) = [[d for d, _lo, _r in r] for r in fast[0]]
     assert len(resp) > 28
+
+
+def test_wrong_msk_auth_is_answered_like_the_general_path():
+    """The final request with an AUTH that does not verify: taken by the fast path (common
+    form), refused by the same MSK check, AUTHENTICATION_FAILED and the SA's death alike."""
+    first, inner, seal = _sealer("eap", 2)
+    assert first == 39
+    b = bytearray(inner)
+    b[-1] ^= 1
+    fast = _feed("eap", True, 2, [(seal(first, bytes(b)), UE, HA)])
+    slow = _feed("eap", False, 2, [(seal(first, bytes(b)), UE, HA)])
+    assert fast[:3] == slow[:3] and fast[3] == 1
+    assert fast[1] and fast[2]["sas"] == {}

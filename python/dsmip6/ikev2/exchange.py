@@ -72,7 +72,7 @@ _DONE, _NEED_MORE, _FAILED = DONE, NEED_MORE, FAILED
 _IKE_SA_INIT = int(ExchangeType.IKE_SA_INIT)
 
 
-def _run(tasks: list[Task], msg: Message) -> list[Status]:
+def run_tasks(tasks: list[Task], msg: Message) -> list[Status]:
     """``process`` each task in order, stopping after the first FAILED."""
     out: list[Status] = []
     for t in tasks:
@@ -149,7 +149,7 @@ class ExchangeManager:
         act = self.active
         if act is None or msg.message_id != act.message_id or msg.exchange != act.exchange:
             return  # unexpected or duplicate response: drop (§2.3)
-        statuses = _run(act.tasks, msg)
+        statuses = run_tasks(act.tasks, msg)
         if not sa.alive:
             self.active = None
             return
@@ -187,7 +187,7 @@ class ExchangeManager:
         tasks = self.passive if self.passive is not None else make_tasks(sa, msg)
         if tasks is None:
             return
-        self.answer(sa, tasks, _run(tasks, msg), msg.exchange, msg.message_id, now)
+        self.answer(sa, tasks, run_tasks(tasks, msg), msg.exchange, msg.message_id, now)
 
     def answer(
         self,

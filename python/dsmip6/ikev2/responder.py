@@ -20,7 +20,13 @@ from cryptography.hazmat.primitives import hashes, hmac
 
 from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2._engine import Engine
-from dsmip6.ikev2._fast import FALLBACK, ProposalChoices, fast_eap_round, fast_first_request
+from dsmip6.ikev2._fast import (
+    FALLBACK,
+    ProposalChoices,
+    fast_eap_round,
+    fast_first_request,
+    fast_msk_auth,
+)
 from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.config import ResponderConfig
 from dsmip6.ikev2.constants import ExchangeType, Notify
@@ -68,7 +74,7 @@ class IkeResponder(Engine):
         self.fast_path_hits = 0
         """IKE_SA_INIT requests answered by the fast path (introspection, tests)."""
         self.fast_auth_hits = 0
-        """IKE_AUTH EAP rounds answered by the fast path (introspection, tests)."""
+        """IKE_AUTH requests (EAP rounds, the final MSK AUTH) taken by the fast path."""
 
     # ------------------------------------------------------------------ introspection
     def half_open_count(self) -> int:
@@ -130,7 +136,10 @@ class IkeResponder(Engine):
             return self._first_request(header, data, src, dst, now)
         if self.fast_path and header.exchange == _X_AUTH:
             sa = self._by_spi.get(header.spi_r)
-            if type(sa) is IkeSa and fast_eap_round(self, sa, header, data, src, dst, now) is sa:
+            if type(sa) is IkeSa and (
+                fast_eap_round(self, sa, header, data, src, dst, now) is sa
+                or fast_msk_auth(self, sa, header, data, src, dst, now) is sa
+            ):
                 return sa
         return super()._dispatch(header, data, src, dst, now)
 
