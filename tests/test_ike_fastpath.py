@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 from dsmip6.aka import Usim
-from dsmip6.eap import EapAkaPeer, EapAkaServer, InMemorySubscriberStore, Subscriber, permanent_nai
+from dsmip6.eap import (
+    EapAkaPeer,
+    EapAkaPrimePeer,
+    EapAkaPrimeServer,
+    EapAkaServer,
+    InMemorySubscriberStore,
+    Subscriber,
+    permanent_nai,
+)
 from dsmip6.ikev2 import (
     IkeInitiator,
     IkeResponder,
@@ -90,18 +98,27 @@ def snapshot(ha: IkeResponder) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ pairs
-def _eap_factory() -> Any:
+EAP_KINDS = ("eap", "eap-identity-round", "eap-prime")
+
+
+def _eap_factory(kind: str = "eap") -> Any:
     store = InMemorySubscriberStore([Subscriber(IMSI, K, OPC)])
+    if kind == "eap-prime":
+        return lambda ident: EapAkaPrimeServer(
+            store, rng=make_rng("aaa"), identity=ident, network_name="WLAN"
+        )
+    if kind == "eap-identity-round":  # the server asks with AKA-Identity first
+        return lambda ident: EapAkaServer(store, rng=make_rng("aaa"), identity=None)
     return lambda ident: EapAkaServer(store, rng=make_rng("aaa"), identity=ident)
 
 
 def responder(kind: str, fast: bool, **kw: Any) -> IkeResponder:
-    if kind == "eap":
+    if kind in EAP_KINDS:
         cfg = ResponderConfig(
             "ha.example.org",
             certificate=CERT,
             private_key=KEY,
-            eap_server_factory=_eap_factory(),
+            eap_server_factory=_eap_factory(kind),
             address_assigner=assigner_factory(),
             **kw,
         )
@@ -114,12 +131,17 @@ def responder(kind: str, fast: bool, **kw: Any) -> IkeResponder:
 
 
 def initiator(kind: str, **kw: Any) -> IkeInitiator:
-    if kind == "eap":
-        nai = permanent_nai(IMSI)
+    if kind in EAP_KINDS:
+        prime = kind == "eap-prime"
+        nai = permanent_nai(IMSI, prime=prime)
         usim = Usim(K, OPC)
         cfg = InitiatorConfig(
             nai,
-            eap_peer_factory=lambda: EapAkaPeer(usim, nai, rng=make_rng("peer")),
+            eap_peer_factory=(
+                (lambda: EapAkaPrimePeer(usim, nai, rng=make_rng("peer"), network_name="WLAN"))
+                if prime
+                else (lambda: EapAkaPeer(usim, nai, rng=make_rng("peer")))
+            ),
             trust_anchors=[CA],
             **kw,
         )
@@ -174,7 +196,16 @@ CASES = {
     ),
     "eap-aka-ed25519-cert-certreq": ("eap", {}, {"trust_anchors": [CA]}),
     "eap-aka-no-fragmentation": ("eap", {}, {"enable_fragmentation": False}),
+    "eap-aka-cbc-sha256-ecp256": (
+        "eap",
+        {"proposals": ["aes128-sha256-ecp256"], "child_proposals": ["aes128-sha256"]},
+        {"proposals": ["aes128-sha256-ecp256"], "child_proposals": ["aes128-sha256"]},
+    ),
+    "eap-aka-identity-round": ("eap-identity-round", {}, {}),
+    "eap-aka-prime": ("eap-prime", {}, {}),
+    "eap-aka-small-fragments": ("eap-identity-round", {}, {"fragment_size": 130}),
 }
+EAP_ROUNDS = {"eap-identity-round": 2}  # EAP-Response rounds of a smooth run (default 1)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -183,6 +214,9 @@ def test_fast_path_equals_general_path_whole_handshake(case):
     fast = drive(kind, True, ue_kw, ha_kw)
     slow = drive(kind, False, ue_kw, ha_kw)
     assert fast[3].fast_path_hits == 1 and slow[3].fast_path_hits == 0
+    # the EAP rounds and the final MSK AUTH request
+    rounds = EAP_ROUNDS.get(kind, 1) + 1 if kind in EAP_KINDS else 0
+    assert fast[3].fast_auth_hits == rounds and slow[3].fast_auth_hits == 0
     assert fast[0] == slow[0]  # every datagram, byte for byte, with its addresses
     assert fast[1] == slow[1]
     assert any(isinstance(e, IkeSaEstablished) for round_ in fast[1] for e in round_)
@@ -303,3 +337,178 @@ def test_mutated_requests_give_identical_results_on_both_paths(proposals):
         taken += fast[3]
     # the corpus exercises both sides: many mutations stay common-case, many do not
     assert 0 < taken < len(corpus)
+
+
+# ------------------------------------------------------------------------------ IKE_AUTH EAP rounds
+def _at_eap_round(kind: str, fast: bool, k: int, **ha_kw: Any) -> Any:
+    """UE and HA driven until the UE holds its ``k``-th EAP-Response request (k = 1, 2...);
+    returns (ue, ha, that request)."""
+    ue, ha = initiator(kind), responder(kind, fast, **ha_kw)
+    ue.connect(UE, HA, 0.0)
+    for _ in range(1 + k):  # IKE_SA_INIT, the first IKE_AUTH, then EAP rounds before the k-th
+        for d, lo, r in ue.datagrams_to_send(0.0):
+            ha.receive_datagram(d, lo, r, 0.0)
+        for d, lo, r in ha.datagrams_to_send(0.0):
+            ue.receive_datagram(d, lo, r, 0.0)
+    ((req, _lo, _r),) = ue.datagrams_to_send(0.0)
+    assert req[18] == 35 and ha.fast_auth_hits == (k - 1 if fast else 0)
+    events(ha)
+    return ue, ha, req
+
+
+def _feed(kind: str, fast: bool, k: int, datagrams: list[tuple[bytes, Any, Any]], **kw: Any) -> Any:
+    _ue, ha, _req = _at_eap_round(kind, fast, k, **kw)
+    before = ha.fast_auth_hits
+    out = []
+    for d, src, dst in datagrams:
+        ha.receive_datagram(d, src, dst, 0.0)
+        out.append(ha.datagrams_to_send(0.0))
+    return out, events(ha), snapshot(ha), ha.fast_auth_hits - before
+
+
+def _sealer(kind: str, k: int) -> Any:
+    """(the request's inner payload octets and first type, a function sealing new inner
+    octets as that request with the UE's keys)."""
+    ue, ha, req = _at_eap_round(kind, False, k)
+    (sa,) = ha._sas.values()
+    inner = sa.sk.open(req, 28)
+    (ue_sa,) = ue._sas.values()
+
+    def seal(first: int, body: bytes, head: bytes = req[:28]) -> bytes:
+        return ue_sa.sk.seal(head[:16] + bytes([46]) + head[17:], first, body)
+
+    return req[28], inner, seal
+
+
+def _both(kind: str, k: int, datagrams: list[tuple[bytes, Any, Any]], **kw: Any) -> int:
+    fast, slow = _feed(kind, True, k, datagrams, **kw), _feed(kind, False, k, datagrams, **kw)
+    assert fast[:3] == slow[:3]
+    assert slow[3] == 0
+    return fast[3]
+
+
+# k: which IKE_AUTH request after the first; the last of each kind is the MSK AUTH request
+AUTH_REQUESTS = [
+    ("eap", 1),
+    ("eap", 2),
+    ("eap-identity-round", 1),
+    ("eap-identity-round", 2),
+    ("eap-identity-round", 3),
+    ("eap-prime", 1),
+    ("eap-prime", 2),
+]
+
+
+@pytest.mark.parametrize(("kind", "k"), AUTH_REQUESTS)
+def test_common_auth_requests_take_the_fast_path(kind, k):
+    _ue, _ha, req = _at_eap_round(kind, False, k)
+    assert _both(kind, k, [(req, UE, HA)]) == 1
+    # a retransmission of it is answered from the response cache by the general path
+    assert _both(kind, k, [(req, UE, HA), (req, UE, HA)]) == 1
+    # from another address, and through a NAT to port 4500 (the SA follows the peer, §2.23)
+    assert _both(kind, k, [(req, ("192.0.2.99", 500), HA)]) == 1
+    nat = (b"\x00" * 4 + req, ("203.0.113.7", 4500), (HA[0], 4500))
+    assert _both(kind, k, [nat]) == 1
+
+
+def _eap_variants(first: int, inner: bytes) -> list[tuple[int, bytes]]:
+    """Inner payload chains: bit flips, truncations, extra payloads, other EAP codes/types/
+    subtypes (AKA Authentication-Reject, Synchronization-Failure, Client-Error, Notification,
+    a Nak), critical bits."""
+    out: list[tuple[int, bytes]] = []
+    for i in range(len(inner)):
+        for x in (0x01, 0x80, 0xFF):
+            b = bytearray(inner)
+            b[i] ^= x
+            out.append((first, bytes(b)))
+    for n in range(0, len(inner), 3):
+        out.append((first, inner[:n]))
+    eap = inner[4:]
+
+    def with_eap(e: bytes, flags: int = 0) -> bytes:
+        return bytes([0, flags]) + (4 + len(e)).to_bytes(2, "big") + e
+
+    def patched(at: int, v: int) -> bytes:
+        b = bytearray(eap)
+        b[at] = v
+        return bytes(b)
+
+    for v in (1, 3, 4):  # EAP code Request, Success, Failure from the peer
+        out.append((48, with_eap(patched(0, v))))
+    out.append((48, with_eap(patched(4, 3))))  # Nak
+    for v in (2, 4, 5, 12, 14, 99):  # AKA subtypes
+        out.append((48, with_eap(patched(5, v))))
+    out.append((48, with_eap(eap, 0x80)))  # critical bit on a known payload
+    notify = bytes([48, 0, 0, 8, 0, 0, 0x40, 0x00])  # N(INITIAL_CONTACT) first
+    out.append((41, notify + with_eap(eap)))
+    for ptype, flags, body in (
+        (43, 0, b"vendor"),
+        (200, 0, b"x"),
+        (200, 0x80, b"x"),
+        (48, 0, eap),  # a second EAP payload
+        (39, 0, bytes([2, 0, 0, 0]) + bytes(32)),  # AUTH beside the EAP-Response
+    ):
+        e = bytearray(with_eap(eap))
+        e[0] = ptype
+        out.append((48, bytes(e) + bytes([0, flags]) + (4 + len(body)).to_bytes(2, "big") + body))
+    out.append((0, b""))  # SK with nothing inside
+    return out
+
+
+@pytest.mark.parametrize(
+    ("kind", "k"), [("eap", 1), ("eap", 2), ("eap-identity-round", 1), ("eap-identity-round", 2)]
+)
+def test_mutated_auth_requests_give_identical_results_on_both_paths(kind, k):
+    first, inner, seal = _sealer(kind, k)
+    corpus = [seal(f, body) for f, body in _eap_variants(first, inner)]
+    _ue, _ha, req = _at_eap_round(kind, False, k)
+    for i in range(16, 32):  # header and SK header octets (no longer authentic, or dropped)
+        for x in (0x01, 0x08, 0x20):
+            b = bytearray(req)
+            b[i] ^= x
+            corpus.append(bytes(b))
+    taken = 0
+    for d in corpus:
+        taken += _both(kind, k, [(d, UE, HA)])
+    assert 0 < taken < len(corpus)
+
+
+def test_informational_in_between_and_an_old_message_id_take_the_general_path():
+    first, inner, seal = _sealer("eap", 1)
+    _ue, _ha, req = _at_eap_round("eap", False, 1)
+    info = seal(0, b"", req[:18] + bytes([37]) + req[19:28])  # INFORMATIONAL, same Message ID
+    assert _both("eap", 1, [(info, UE, HA)]) == 0
+    assert _both("eap", 1, [(info, UE, HA), (req, UE, HA)]) == 0
+    old = bytearray(req[:28])
+    old[20:24] = (int.from_bytes(req[20:24], "big") - 1).to_bytes(4, "big")
+    assert _both("eap", 1, [(seal(first, inner, bytes(old)), UE, HA)]) == 0
+    ahead = bytearray(req[:28])
+    ahead[20:24] = (int.from_bytes(req[20:24], "big") + 1).to_bytes(4, "big")
+    assert _both("eap", 1, [(seal(first, inner, bytes(ahead)), UE, HA)]) == 0
+
+
+def test_failed_eap_round_is_answered_like_the_general_path():
+    """A wrong AT_MAC in the AKA-Challenge response: the fast path takes the request (it is
+    of the common form), the EAP server refuses it and the answer comes from the general
+    path's second half: same octets, same SA fate."""
+    first, inner, seal = _sealer("eap", 1)
+    b = bytearray(inner)
+    b[-1] ^= 1  # AT_MAC is the last attribute
+    fast = _feed("eap", True, 1, [(seal(first, bytes(b)), UE, HA)])
+    slow = _feed("eap", False, 1, [(seal(first, bytes(b)), UE, HA)])
+    assert fast[:3] == slow[:3] and fast[3] == 1
+    ((resp,),) = [[d for d, _lo, _r in r] for r in fast[0]]
+    assert len(resp) > 28
+
+
+def test_wrong_msk_auth_is_answered_like_the_general_path():
+    """The final request with an AUTH that does not verify: taken by the fast path (common
+    form), refused by the same MSK check, AUTHENTICATION_FAILED and the SA's death alike."""
+    first, inner, seal = _sealer("eap", 2)
+    assert first == 39
+    b = bytearray(inner)
+    b[-1] ^= 1
+    fast = _feed("eap", True, 2, [(seal(first, bytes(b)), UE, HA)])
+    slow = _feed("eap", False, 2, [(seal(first, bytes(b)), UE, HA)])
+    assert fast[:3] == slow[:3] and fast[3] == 1
+    assert fast[1] and fast[2]["sas"] == {}

@@ -25,11 +25,12 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
-from dsmip6.errors import MalformedPacket
+from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2 import keys, transforms
 from dsmip6.ikev2.auth import certreq_data
 from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
+    AuthMethod,
     CertEncoding,
     DhId,
     ExchangeType,
@@ -37,7 +38,8 @@ from dsmip6.ikev2.constants import (
     Notify,
     PayloadType,
 )
-from dsmip6.ikev2.message import NotifyPayload, SaPayload
+from dsmip6.ikev2.exchange import Status, run_tasks
+from dsmip6.ikev2.message import AuthPayload, EapPayload, Message, NotifyPayload, SaPayload
 from dsmip6.ikev2.sa import IkeSa, SaState, nat_hash
 from dsmip6.ikev2.tasks._proposals import choose_ike, selected_ike_payload
 from dsmip6.ikev2.tasks.ike_init import _FRAG_NOTIFY, _SIG_HASHES_NOTIFY
@@ -271,6 +273,171 @@ def fast_first_request(
     mgr.passive = None
     sa.exchange_finished(_X_INIT, failed=False, now=now, passive=True)
     engine.fast_path_hits += 1
+    return sa
+
+
+# ---------------------------------------------------------------------------------------------
+# IKE_AUTH: the EAP rounds (RFC 7296 §2.16; RFC 4877 §8): HDR, SK {EAP(Response)} -->
+# <-- HDR, SK {EAP(Request | Success)}
+
+_X_AUTH = int(ExchangeType.IKE_AUTH)
+_P_SK = int(PayloadType.SK)
+_P_EAP = int(PayloadType.EAP)
+_F_INITIATOR = int(Flag.INITIATOR)
+_NAT_T_PORT = 4500
+_EAP_RESPONSE = 2
+_EAP_IDENTITY, _EAP_AKA, _EAP_AKA_PRIME = 1, 23, 50
+_AKA_CHALLENGE, _AKA_IDENTITY = 1, 5  # RFC 4187 §11: the subtypes of a smooth run
+_NEED_MORE = Status.NEED_MORE
+_P_AUTH = int(PayloadType.AUTH)
+_SKM = int(AuthMethod.SHARED_KEY_MIC)
+
+
+def _auth_inner(sa: IkeSa, header: IkeHeader, data: bytes, phase: str) -> bytes | None:
+    """The inner payload octets of an IKE_AUTH request of the common form for an SA whose
+    IKE_AUTH tasks wait in ``phase``; None when anything is uncommon. Changes nothing:
+    the SK payload is verified and decrypted with the SA's inbound cipher object, which
+    stays cached (``SkCrypto``), but no state moves."""
+    mgr = sa.mgr
+    mid = header.message_id
+    tasks = mgr.passive
+    if (
+        header.version != 0x20
+        or header.next_payload != _P_SK
+        or header.response
+        or not header.initiator
+        or sa.original_initiator
+        or sa.state is not _AUTH
+        or sa.authenticated
+        or mid != mgr.expected_mid
+        or tasks is None
+        or tasks != sa.auth_tasks
+        or (mgr.last_response is not None and mgr.last_response[0] == mid)
+    ):
+        return None
+    auth = tasks[0]
+    if auth.phase != phase or auth.error is not None:
+        return None
+    size = len(data)
+    # one SK payload (RFC 7296 §3.14), zero flags, running to the end of the message
+    if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
+        return None
+    if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
+        return None
+    try:
+        return sa.sk.open(data, IKE_HEADER_LEN)
+    except (IntegrityCheckFailed, MalformedPacket):
+        return None  # the general path drops it (§2.21.2)
+
+
+def _follow(sa: IkeSa, src: Any, dst: Any, now: float) -> None:
+    """What ``IkeSa.receive`` records of an authenticated request before the manager runs."""
+    sa.last_heard = now
+    if sa.nat_detected or dst[1] == _NAT_T_PORT:  # RFC 7296 §2.23: follow the peer's NAT
+        sa.local, sa.remote = dst, src
+    sa.reply_to = None if (dst == sa.local and src == sa.remote) else (dst, src)
+
+
+def fast_eap_round(
+    engine: Any, sa: IkeSa, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
+) -> Any:
+    """Answer one EAP round of IKE_AUTH on a responder SA waiting for it; ``FALLBACK`` when
+    the request is not that common case (checked before any state changes).
+
+    The common case: a request (not a retransmission) with the expected Message ID, version
+    2.0, one SK payload and inside it exactly one EAP payload (zero flags octets) holding an
+    EAP-Response of type Identity, or AKA/AKA' Identity or Challenge, on an SA whose IKE_AUTH
+    tasks are in their EAP phase. The EAP server decides (``IkeAuth.eap_response``,
+    ``IkeAuth.eap_going``, the general path's code); the response HDR, SK {EAP} is written
+    here. An EAP error or failure after the server ran is answered by the general path's
+    second half (``ExchangeManager.answer``) with the same tasks and statuses."""
+    if len(data) <= IKE_HEADER_LEN or data[IKE_HEADER_LEN] != _P_EAP:
+        return FALLBACK
+    inner = _auth_inner(sa, header, data, "eap")
+    if inner is None:
+        return FALLBACK
+    n = len(inner)
+    if n < 9 or inner[0] or inner[1] or (inner[2] << 8) | inner[3] != n:
+        return FALLBACK
+    eap = inner[4:]
+    if (eap[2] << 8) | eap[3] != n - 4 or eap[0] != _EAP_RESPONSE:
+        return FALLBACK
+    kind = eap[4]
+    if kind != _EAP_IDENTITY and not (
+        (kind == _EAP_AKA or kind == _EAP_AKA_PRIME)
+        and n >= 12
+        and (eap[5] == _AKA_CHALLENGE or eap[5] == _AKA_IDENTITY)
+    ):
+        return FALLBACK
+    mgr = sa.mgr
+    mid = header.message_id
+    tasks = mgr.passive
+    auth = tasks[0]
+    sk = sa.sk
+    # ---- the common case: the state changes of IkeSa.receive and process_request, in order
+    _follow(sa, src, dst, now)
+    engine.fast_auth_hits += 1
+    # IkeConfig and ChildCreate see no CP / SA payload here: both stay NEED_MORE untouched
+    status = auth.eap_response(eap)
+    out = auth.eap_out
+    if status is not _NEED_MORE or out is None or not auth.eap_going():
+        mgr.answer(
+            sa, tasks, [status] if status is not _NEED_MORE else [_NEED_MORE] * 3, _X_AUTH, mid, now
+        )
+        return sa
+    # IkeConfig and ChildCreate build nothing before the SA is authenticated: HDR, SK {EAP}
+    inner_out = _GENERIC.pack(0, 0, 4 + len(out)) + out
+    head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
+    if sa.fragmentation:
+        limit = sa.config.fragment_size - (4 if sa.local[1] == _NAT_T_PORT else 0)
+        if sk.sealed_size(IKE_HEADER_LEN, len(inner_out)) > limit:
+            resp = sa.new_message(_X_AUTH, response=True, message_id=mid)
+            resp.add(EapPayload(out))
+            packets = sa.encode(resp)
+        else:
+            packets = [sk.seal(head, _P_EAP, inner_out)]
+    else:
+        packets = [sk.seal(head, _P_EAP, inner_out)]
+    mgr.expected_mid += 1
+    mgr.last_response = (mid, packets)
+    sa.send(packets, sa.reply_to)
+    mgr.passive = [tasks[0], tasks[1], tasks[2]]
+    return sa
+
+
+def fast_msk_auth(
+    engine: Any, sa: IkeSa, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
+) -> Any:
+    """The last IKE_AUTH request of an EAP bootstrap, HDR, SK {AUTH}, with one shared-key
+    AUTH payload (zero flags octets) on an SA whose IKE_AUTH tasks wait for it; ``FALLBACK``
+    otherwise (before any state changes). Only the decoding is replaced: the request is
+    handed to the same tasks (MSK AUTH check, CFG_REPLY, child SA) as the ``Message`` the
+    general decoder would make, and answered by ``ExchangeManager.answer``."""
+    if len(data) <= IKE_HEADER_LEN or data[IKE_HEADER_LEN] != _P_AUTH:
+        return FALLBACK
+    inner = _auth_inner(sa, header, data, "msk")
+    if inner is None:
+        return FALLBACK
+    n = len(inner)
+    if n < 9 or inner[0] or inner[1] or (inner[2] << 8) | inner[3] != n or inner[4] != _SKM:
+        return FALLBACK
+    mid = header.message_id
+    msg = Message(
+        _X_AUTH,
+        False,
+        True,
+        mid,
+        header.spi_i,
+        header.spi_r,
+        [],
+        [AuthPayload(_SKM, inner[8:])],
+        data,
+    )
+    _follow(sa, src, dst, now)
+    engine.fast_auth_hits += 1
+    mgr = sa.mgr
+    tasks = mgr.passive
+    mgr.answer(sa, tasks, run_tasks(tasks, msg), _X_AUTH, mid, now)
     return sa
 
 

@@ -72,7 +72,7 @@ _DONE, _NEED_MORE, _FAILED = DONE, NEED_MORE, FAILED
 _IKE_SA_INIT = int(ExchangeType.IKE_SA_INIT)
 
 
-def _run(tasks: list[Task], msg: Message) -> list[Status]:
+def run_tasks(tasks: list[Task], msg: Message) -> list[Status]:
     """``process`` each task in order, stopping after the first FAILED."""
     out: list[Status] = []
     for t in tasks:
@@ -149,7 +149,7 @@ class ExchangeManager:
         act = self.active
         if act is None or msg.message_id != act.message_id or msg.exchange != act.exchange:
             return  # unexpected or duplicate response: drop (§2.3)
-        statuses = _run(act.tasks, msg)
+        statuses = run_tasks(act.tasks, msg)
         if not sa.alive:
             self.active = None
             return
@@ -187,8 +187,20 @@ class ExchangeManager:
         tasks = self.passive if self.passive is not None else make_tasks(sa, msg)
         if tasks is None:
             return
-        statuses = _run(tasks, msg)
-        resp = sa.new_message(msg.exchange, response=True, message_id=msg.message_id)
+        self.answer(sa, tasks, run_tasks(tasks, msg), msg.exchange, msg.message_id, now)
+
+    def answer(
+        self,
+        sa: IkeSa,
+        tasks: list[Task],
+        statuses: list[Status],
+        exchange: int,
+        message_id: int,
+        now: float,
+    ) -> None:
+        """Build, send and cache the response once the tasks processed the request; the
+        general path's second half, also used by the fast path for its uncommon outcomes."""
+        resp = sa.new_message(exchange, response=True, message_id=message_id)
         if _FAILED in statuses:
             for t, s in zip(tasks, statuses, strict=False):
                 if s is _FAILED:
@@ -198,16 +210,16 @@ class ExchangeManager:
             final = [t.build(resp) for t in tasks]
         packets = sa.encode(resp)
         self.expected_mid += 1
-        self.last_response = (msg.message_id, packets)
+        self.last_response = (message_id, packets)
         sa.send(packets, sa.reply_to)
         if _FAILED in final:
             self.passive = None
-            sa.exchange_finished(msg.exchange, failed=True, now=now, passive=True)
+            sa.exchange_finished(exchange, failed=True, now=now, passive=True)
         elif _NEED_MORE in final:
             self.passive = [t for t, s in zip(tasks, final, strict=False) if s is _NEED_MORE]
         else:
             self.passive = None
-            sa.exchange_finished(msg.exchange, failed=False, now=now, passive=True)
+            sa.exchange_finished(exchange, failed=False, now=now, passive=True)
 
     # --------------------------------------------------------------- timers
     def get_timer(self) -> float | None:

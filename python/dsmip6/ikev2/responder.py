@@ -20,7 +20,13 @@ from cryptography.hazmat.primitives import hashes, hmac
 
 from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2._engine import Engine
-from dsmip6.ikev2._fast import FALLBACK, ProposalChoices, fast_first_request
+from dsmip6.ikev2._fast import (
+    FALLBACK,
+    ProposalChoices,
+    fast_eap_round,
+    fast_first_request,
+    fast_msk_auth,
+)
 from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.config import ResponderConfig
 from dsmip6.ikev2.constants import ExchangeType, Notify
@@ -36,6 +42,8 @@ from dsmip6.ikev2.message import (
 from dsmip6.ikev2.sa import IkeSa, ParkedSa, SaState
 from dsmip6.ikev2.tasks.ike_init import IkeInit
 from dsmip6.ikev2.transforms import Rng
+
+_X_AUTH = int(ExchangeType.IKE_AUTH)
 
 __all__ = ["IkeResponder"]
 
@@ -53,8 +61,9 @@ class IkeResponder(Engine):
     _parking = True  # idle established SAs are kept as compact records (memory per UE)
 
     fast_path = True
-    """Answer common-case IKE_SA_INIT requests on the straight-line path of ``_fast.py``
-    (same octets and state as the general path; False forces the general path)."""
+    """Answer common-case IKE_SA_INIT requests and IKE_AUTH EAP rounds on the straight-line
+    paths of ``_fast.py`` (same octets and state as the general path; False forces the
+    general path)."""
 
     def __init__(self, config: ResponderConfig, *, rng: Rng) -> None:
         super().__init__(config, rng)
@@ -64,6 +73,8 @@ class IkeResponder(Engine):
         self._choices = ProposalChoices()
         self.fast_path_hits = 0
         """IKE_SA_INIT requests answered by the fast path (introspection, tests)."""
+        self.fast_auth_hits = 0
+        """IKE_AUTH requests (EAP rounds, the final MSK AUTH) taken by the fast path."""
 
     # ------------------------------------------------------------------ introspection
     def half_open_count(self) -> int:
@@ -123,6 +134,13 @@ class IkeResponder(Engine):
             and header.spi_r == b"\x00" * 8
         ):
             return self._first_request(header, data, src, dst, now)
+        if self.fast_path and header.exchange == _X_AUTH:
+            sa = self._by_spi.get(header.spi_r)
+            if type(sa) is IkeSa and (
+                fast_eap_round(self, sa, header, data, src, dst, now) is sa
+                or fast_msk_auth(self, sa, header, data, src, dst, now) is sa
+            ):
+                return sa
         return super()._dispatch(header, data, src, dst, now)
 
     def _stateless_reply(

@@ -71,6 +71,17 @@ class SkCrypto:
         icv = self.encr.icv_size if self.encr.aead else self.integ.icv_size  # type: ignore[union-attr]
         return 4 + self.encr.iv_size + icv + self.encr.block_size
 
+    def sealed_size(self, head_len: int, inner_len: int) -> int:
+        """Octets of the message ``seal`` makes from ``head_len`` octets of header and clear
+        payloads and ``inner_len`` octets of inner payloads (no SKF extra), drawing no IV."""
+        encr = self.encr
+        if encr.aead:
+            plain, icv = inner_len + 1, encr.icv_size
+        else:
+            plain = inner_len + 1 + (-(inner_len + 1)) % encr.block_size
+            icv = self.integ.icv_size  # type: ignore[union-attr]
+        return head_len + 4 + encr.iv_size + plain + icv
+
     def _next_iv(self) -> bytes:
         if self.encr.aead:
             self._iv_counter += 1

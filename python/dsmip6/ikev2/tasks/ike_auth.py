@@ -312,11 +312,7 @@ class IkeAuth:
             eapp = msg.get(EapPayload)
             if eapp is None:
                 return self._fail("EAP payload missing")
-            try:
-                self.eap_out = self.eap.process(eapp.data)  # type: ignore[union-attr]
-            except Exception as e:  # noqa: BLE001 - malformed EAP from the peer
-                return self._fail(f"AUTHENTICATION_FAILED: EAP error: {e}")
-            return NEED_MORE
+            return self.eap_response(eapp.data)  # type: ignore[union-attr]
         if self.phase == "msk":
             auth = msg.get(AuthPayload)
             assert self.msk is not None and sa.prf is not None
@@ -328,6 +324,28 @@ class IkeAuth:
                 return self._fail("AUTHENTICATION_FAILED: MSK AUTH does not verify")
             return NEED_MORE
         return DONE
+
+    def eap_response(self, data: bytes) -> Status:
+        """Phase "eap": hand one EAP packet from the peer to the EAP server; its answer is
+        kept in ``eap_out``. Shared by the general path and the fast path (``_fast.py``)."""
+        try:
+            self.eap_out = self.eap.process(data)  # type: ignore[union-attr]
+        except Exception as e:  # noqa: BLE001 - malformed EAP from the peer
+            return self._fail(f"AUTHENTICATION_FAILED: EAP error: {e}")
+        return NEED_MORE
+
+    def eap_going(self) -> bool:
+        """Phase "eap", once ``eap_out`` is in the response: True while the EAP conversation
+        goes on or has just succeeded (then the MSK is taken and the phase moves to "msk"),
+        False when it failed or the server has nothing to send. Shared with ``_fast.py``."""
+        state = getattr(self.eap, "state", "running")
+        if state == "success":
+            self.msk = bytes(self.eap.msk)
+            ident = getattr(self.eap, "permanent_identity", None)
+            self.sa.eap_identity = str(ident) if ident else None
+            self.phase = "msk"
+            return True
+        return not (state == "failure" or self.eap_out is None)
 
     def _build_response(self, msg: Message) -> Status:
         sa = self.sa
@@ -349,19 +367,12 @@ class IkeAuth:
         if self.phase == "eap":
             if self.eap_out is not None:
                 msg.add(EapPayload(self.eap_out))
-            state = getattr(self.eap, "state", "running")
-            if state == "success":
-                self.msk = bytes(self.eap.msk)
-                ident = getattr(self.eap, "permanent_identity", None)
-                sa.eap_identity = str(ident) if ident else None
-                self.phase = "msk"
+            if self.eap_going():
                 return NEED_MORE
-            if state == "failure" or self.eap_out is None:
-                if self.eap_out is None:
-                    msg.add(NotifyPayload(Notify.AUTHENTICATION_FAILED))
-                sa.failure_reason = "EAP failure"
-                return FAILED
-            return NEED_MORE
+            if self.eap_out is None:
+                msg.add(NotifyPayload(Notify.AUTHENTICATION_FAILED))
+            sa.failure_reason = "EAP failure"
+            return FAILED
         if self.phase == "msk":
             assert self.msk is not None and sa.prf is not None
             msg.add(AuthPayload(AuthMethod.SHARED_KEY_MIC, self._msk_auth(self._my_octets())))
