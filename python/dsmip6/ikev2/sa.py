@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import struct
 import weakref
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
@@ -49,6 +50,7 @@ from dsmip6.ikev2.message import (
     IkeHeader,
     Message,
     NotifyPayload,
+    TsPayload,
     check_rules,
     decode_chain,
     decode_message,
@@ -623,7 +625,74 @@ class ParkedSa:
         return self.spi_i if self.flags & _F_ORIG_INITIATOR else self.spi_r
 
     def children_dict(self) -> dict[int, ChildSa]:
-        return {c.spi_in: c for c in self.children}
+        out = {}
+        for packed in self.children:
+            c = _unpack_child(packed)
+            out[c.spi_in] = c
+        return out
+
+
+# A parked child SA is one bytes object (the ChildSa and its four key strings and selector
+# objects cost about 1 KB per UE at the HA; the record about 130 octets):
+#   spi_in(4) spi_out(4) flags(1) algorithm(1) len(key_in) len(key_out) len(ik_in) len(ik_out)
+#   udp local port(2) udp remote port(2) | keys | len(TSi)(2) TSi body | TSr body
+# The selector bodies are the TS payload bodies of RFC 7296 §3.13 (``TsPayload``).
+_CHILD = struct.Struct("!IIBBBBBBHH")
+_C_TUNNEL, _C_INITIATOR, _C_ESN, _C_UDP, _C_IK_IN, _C_IK_OUT = 1, 2, 4, 8, 16, 32
+_CHILD_ALGS: list[str] = []  # algorithm names by index (a handful: the suites in use)
+
+
+def _pack_child(c: ChildSa) -> bytes:
+    alg = c.algorithm
+    try:
+        a = _CHILD_ALGS.index(alg)
+    except ValueError:
+        a = len(_CHILD_ALGS)
+        _CHILD_ALGS.append(alg)
+    ik_in, ik_out, udp = c.integrity_key_in, c.integrity_key_out, c.udp_encap
+    flags = (
+        (_C_TUNNEL if c.mode == "tunnel" else 0)
+        | (_C_INITIATOR if c.initiator else 0)
+        | (_C_ESN if c.esn else 0)
+        | (_C_UDP if udp is not None else 0)
+        | (_C_IK_IN if ik_in is not None else 0)
+        | (_C_IK_OUT if ik_out is not None else 0)
+    )
+    ik_in, ik_out = ik_in or b"", ik_out or b""
+    ts_i = TsPayload(c.ts_i).encode_body()
+    return b"".join((
+        _CHILD.pack(c.spi_in, c.spi_out, flags, a, len(c.key_in), len(c.key_out), len(ik_in),
+                    len(ik_out), *(udp or (0, 0))),
+        c.key_in, c.key_out, ik_in, ik_out,
+        len(ts_i).to_bytes(2, "big"), ts_i, TsPayload(c.ts_r).encode_body(),
+    ))  # fmt: skip
+
+
+def _unpack_child(b: bytes) -> ChildSa:
+    spi_in, spi_out, flags, a, lk_in, lk_out, li_in, li_out, up0, up1 = _CHILD.unpack_from(b)
+    o = _CHILD.size
+    key_in, o = b[o : o + lk_in], o + lk_in
+    key_out, o = b[o : o + lk_out], o + lk_out
+    ik_in, o = b[o : o + li_in], o + li_in
+    ik_out, o = b[o : o + li_out], o + li_out
+    n = int.from_bytes(b[o : o + 2], "big")
+    ts_i = TsPayload.decode_body(b[o + 2 : o + 2 + n]).selectors
+    ts_r = TsPayload.decode_body(b[o + 2 + n :]).selectors
+    return ChildSa(
+        spi_in=spi_in,
+        spi_out=spi_out,
+        mode="tunnel" if flags & _C_TUNNEL else "transport",
+        algorithm=_CHILD_ALGS[a],
+        key_in=key_in,
+        key_out=key_out,
+        integrity_key_in=ik_in if flags & _C_IK_IN else None,
+        integrity_key_out=ik_out if flags & _C_IK_OUT else None,
+        ts_i=ts_i,
+        ts_r=ts_r,
+        initiator=bool(flags & _C_INITIATOR),
+        esn=bool(flags & _C_ESN),
+        udp_encap=(up0, up1) if flags & _C_UDP else None,
+    )
 
 
 def parkable(sa: IkeSa) -> bool:
@@ -684,7 +753,7 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         sa.ha_addresses,
         sa.internal_ip4,
     )
-    p.children = tuple(sa.children.values())
+    p.children = tuple(map(_pack_child, sa.children.values()))
     p.flags = (
         (_F_ORIG_INITIATOR if sa.original_initiator else 0)
         | (_F_NAT_LOCAL if sa.nat_local else 0)
@@ -765,4 +834,38 @@ def thaw(p: ParkedSa, engine: Any) -> IkeSa:
     return sa
 
 
-__all__ += ["ParkedSa", "park", "parkable", "thaw"]
+def cached_response_id(sa: IkeSa | ParkedSa) -> int | None:
+    """Message ID of the last response ``sa`` keeps for retransmitted requests, or None."""
+    if type(sa) is ParkedSa:
+        return None if sa.last_packets is None else sa.expected_mid - 1
+    last = sa.mgr.last_response  # type: ignore[union-attr]
+    return None if last is None else last[0]
+
+
+def drop_cached_response(sa: IkeSa | ParkedSa, message_id: int) -> bool:
+    """Forget the cached response to request ``message_id`` once the peer provably has it.
+
+    RFC 7296 §2.1 has a responder answer a retransmitted request with the same response,
+    because it cannot know whether its response arrived; it may forget the response once it
+    knows. The caller supplies that knowledge, e.g. a packet authenticated with a child SA
+    whose responder SPI travelled only in that response. Without the cache a late copy of
+    the request is outside the window (§2.3: its Message ID is below the expected one) and
+    is dropped. Only the response to ``message_id`` is dropped (a later exchange's response
+    stays). True if something was dropped."""
+    if cached_response_id(sa) != message_id:
+        return False
+    if type(sa) is ParkedSa:
+        sa.last_packets = None
+    else:
+        sa.mgr.last_response = None  # type: ignore[union-attr]
+    return True
+
+
+__all__ += [
+    "ParkedSa",
+    "park",
+    "parkable",
+    "thaw",
+    "cached_response_id",
+    "drop_cached_response",
+]
