@@ -581,6 +581,7 @@ _F_REDIRECT_SUPPORTED = 16
 _F_PEER_CERTREQ = 32
 _F_REKEY_STARTED = 64
 _F_CP_FAILED = 128
+_F_PEER_ID = 256  # the peer's ID payload follows the key material in ``keys``
 
 
 _SUITES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
@@ -605,7 +606,6 @@ class ParkedSa:
         "suite",
         "keys",
         "iv",
-        "peer_id",
         "eap_identity",
         "assignment",
         "home_prefix",
@@ -626,14 +626,18 @@ class ParkedSa:
 
     def children_dict(self) -> dict[int, ChildSa]:
         out = {}
-        for packed in self.children:
-            c = _unpack_child(packed)
+        b, o = self.children, 0
+        while o < len(b):  # records, each after its 2-octet length
+            n = int.from_bytes(b[o : o + 2], "big")
+            c = _unpack_child(b[o + 2 : o + 2 + n])
             out[c.spi_in] = c
+            o += 2 + n
         return out
 
 
-# A parked child SA is one bytes object (the ChildSa and its four key strings and selector
-# objects cost about 1 KB per UE at the HA; the record about 130 octets):
+# The children of a parked SA are one bytes object, a 2-octet length before each record (a
+# ChildSa with its four key strings and selector objects costs about 500 octets at the HA;
+# a record about 150). A record:
 #   spi_in(4) spi_out(4) flags(1) algorithm(1) len(key_in) len(key_out) len(ik_in) len(ik_out)
 #   udp local port(2) udp remote port(2) | keys | len(TSi)(2) TSi body | TSr body
 # The selector bodies are the TS payload bodies of RFC 7296 §3.13 (``TsPayload``).
@@ -744,8 +748,10 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         p.keys = sa.sk_d + sk._out_e + sk._out_a + sk._in_e + sk._in_a  # type: ignore[operator]
     p.iv = sk._iv_counter
     pid = sa.peer_id
-    # the payload object is rebuilt from one bytes: ID Type | IDi flag | data
-    p.peer_id = None if pid is None else bytes((pid.id_type, pid.initiator)) + pid.data
+    # the payload object is rebuilt from the octets after the key material (one bytes
+    # object for both): ID Type | IDi flag | data
+    if pid is not None:
+        p.keys += bytes((pid.id_type, pid.initiator)) + pid.data
     p.eap_identity, p.assignment = sa.eap_identity, sa.assignment
     p.home_prefix, p.prefix_lifetime = sa.home_prefix, sa.prefix_lifetime
     p.home_address, p.ha_addresses, p.internal_ip4 = (
@@ -753,7 +759,8 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         sa.ha_addresses,
         sa.internal_ip4,
     )
-    p.children = tuple(map(_pack_child, sa.children.values()))
+    records = [_pack_child(c) for c in sa.children.values()]
+    p.children = b"".join(len(r).to_bytes(2, "big") + r for r in records)
     p.flags = (
         (_F_ORIG_INITIATOR if sa.original_initiator else 0)
         | (_F_NAT_LOCAL if sa.nat_local else 0)
@@ -763,6 +770,7 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         | (_F_PEER_CERTREQ if sa.peer_certreq else 0)
         | (_F_REKEY_STARTED if sa.rekey_started else 0)
         | (_F_CP_FAILED if sa.cp_failed else 0)
+        | (_F_PEER_ID if pid is not None else 0)
     )
     p.failure_reason = sa.failure_reason
     sa.timer_at = None  # any heap entry of the working object is stale from now on
@@ -802,18 +810,19 @@ def thaw(p: ParkedSa, engine: Any) -> IkeSa:
     if encr.aead:
         sk._out_e = sk._in_e = None
         sk._out_a, sk._in_a = keys[d : d + e], keys[d + e : d + 2 * e]
+        end = d + 2 * e
     else:
         a = integ.key_size if integ is not None else 0
         o = d
         sk._out_e, sk._out_a = keys[o : o + e], keys[o + e : o + e + a]
         o += e + a
         sk._in_e, sk._in_a = keys[o : o + e], keys[o + e : o + e + a]
+        end = o + e + a
     sa.sk = sk
     sa.init_done = True
     sa.authenticated = True
-    pid = p.peer_id
-    if pid is not None:
-        sa.peer_id = IdPayload(pid[0], pid[2:], bool(pid[1]))
+    if flags & _F_PEER_ID:
+        sa.peer_id = IdPayload(keys[end], keys[end + 2 :], bool(keys[end + 1]))
     sa.eap_identity, sa.assignment = p.eap_identity, p.assignment
     sa.home_prefix, sa.prefix_lifetime = p.home_prefix, p.prefix_lifetime
     sa.home_address, sa.ha_addresses, sa.internal_ip4 = (
