@@ -583,3 +583,38 @@ def test_for_network_leaves_the_network_object_untouched():
     assert (t4.start, t4.end, t4.protocol) == (v4.network_address, v4.broadcast_address, 6)
     t = TrafficSelector.for_network("2001:db8::/127")
     assert (str(t.start), str(t.end)) == ("2001:db8::", "2001:db8::1")
+
+
+def test_spi_set_behaves_as_a_set():
+    """The engine's compact child-SPI set against a plain ``set`` over random adds,
+    discards (deleted marks, rehashing), sequential SPIs and the reserved range."""
+    import random
+
+    from dsmip6.ikev2.sa import SpiSet
+
+    rng = random.Random(5)
+    s, ref = SpiSet(), set()
+    for step in range(20000):
+        spi = rng.choice(
+            (rng.randrange(256, 1 << 32), 256 + step % 3000, rng.choice([256, 0xFFFFFFFF]))
+        )
+        if rng.random() < 0.6:
+            s.add(spi)
+            ref.add(spi)
+        else:
+            s.discard(spi)
+            ref.discard(spi)
+        if step % 997 == 0:
+            assert sorted(s) == sorted(ref) and len(s) == len(ref)
+        probe = rng.randrange(256, 1 << 32)
+        assert (probe in s) == (probe in ref) and (spi in s) == (spi in ref)
+    assert sorted(s) == sorted(ref)
+    for spi in list(ref):
+        s.discard(spi)
+    assert len(s) == 0 and list(s) == [] and 300 not in s
+    for bad in (0, 1, 255, 1 << 32, -5):
+        assert bad not in s
+        s.discard(bad)  # no-op
+        with pytest.raises(ValueError):
+            s.add(bad)
+    assert "300" not in s  # type: ignore[operator]

@@ -24,6 +24,7 @@ from dsmip6.ikev2.sa import (
     IkeSa,
     ParkedSa,
     SaState,
+    SpiSet,
     cached_response_id,
     drop_cached_response,
     park,
@@ -116,7 +117,7 @@ class Engine:
         self._out: list[Datagram] = []
         self._by_spi: dict[bytes, IkeSa] = {}
         self._sas: dict[int, IkeSa] = {}
-        self._child_spis: set[int] = set()
+        self._child_spis = SpiSet()  # compact: every inbound child SPI, ~4 octets each
         self._next_id = 1
         self._retired: list[IkeSa] = []
         self._timers: list[tuple[float, int, IkeSa]] = []

@@ -21,7 +21,8 @@ import enum
 import functools
 import struct
 import weakref
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from typing import TYPE_CHECKING, Any
 
@@ -843,6 +844,83 @@ def thaw(p: ParkedSa, engine: Any) -> IkeSa:
     return sa
 
 
+class SpiSet:
+    """A set of child SA SPIs (32-bit, never 0-255: RFC 4303 §2.1 reserves them) in one
+    ``array`` of 4-octet slots, open addressing with linear probing, at most half full: 8-16
+    octets per SPI instead of a ``set`` entry and an ``int`` object (~80 octets). The engine
+    holds every inbound child SPI of every IKE SA here (two per UE at the HA). Slot 0 is
+    empty, slot 1 a deleted entry."""
+
+    __slots__ = ("_t", "_bits", "_live", "_used")
+
+    def __init__(self) -> None:
+        self._bits = 6
+        self._t = array("I", bytes(4 << self._bits))
+        self._live = 0  # SPIs held
+        self._used = 0  # slots not empty (SPIs and deleted marks)
+
+    def _slot(self, spi: int) -> int:
+        # Fibonacci hashing: the top bits of spi * 2^32/phi spread sequential SPIs too
+        return ((spi * 2654435769) & 0xFFFFFFFF) >> (32 - self._bits)
+
+    def _find(self, spi: int) -> int:
+        """The slot holding ``spi``, or -1."""
+        t, mask = self._t, (1 << self._bits) - 1
+        i = self._slot(spi)
+        while True:
+            v = t[i]
+            if v == spi:
+                return i
+            if v == 0:
+                return -1
+            i = (i + 1) & mask
+
+    def __contains__(self, spi: object) -> bool:
+        return type(spi) is int and 256 <= spi <= 0xFFFFFFFF and self._find(spi) >= 0
+
+    def __len__(self) -> int:
+        return self._live
+
+    def __iter__(self) -> Iterator[int]:
+        return (v for v in self._t if v > 1)
+
+    def add(self, spi: int) -> None:
+        if not 256 <= spi <= 0xFFFFFFFF:
+            raise ValueError(f"SPI {spi} is not a 32-bit value above 255")
+        if self._find(spi) >= 0:
+            return
+        if 2 * (self._used + 1) > len(self._t):
+            self._rehash()
+        t, mask = self._t, (1 << self._bits) - 1
+        i = self._slot(spi)
+        while t[i] > 1:
+            i = (i + 1) & mask
+        if t[i] == 0:
+            self._used += 1
+        t[i] = spi
+        self._live += 1
+
+    def discard(self, spi: int) -> None:
+        if not 256 <= spi <= 0xFFFFFFFF:
+            return
+        i = self._find(spi)
+        if i >= 0:
+            self._t[i] = 1
+            self._live -= 1
+
+    def _rehash(self) -> None:
+        """Drop the deleted marks; grow so that the SPIs fill at most a quarter."""
+        live = [v for v in self._t if v > 1]
+        bits = 6
+        while (4 * (len(live) + 1)) > (1 << bits):
+            bits += 1
+        self._bits = bits
+        self._t = array("I", bytes(4 << bits))
+        self._live = self._used = 0
+        for v in live:
+            self.add(v)
+
+
 def cached_response_id(sa: IkeSa | ParkedSa) -> int | None:
     """Message ID of the last response ``sa`` keeps for retransmitted requests, or None."""
     if type(sa) is ParkedSa:
@@ -877,4 +955,5 @@ __all__ += [
     "thaw",
     "cached_response_id",
     "drop_cached_response",
+    "SpiSet",
 ]
