@@ -325,6 +325,7 @@ class HomeAgent:
             self._ba_packet = mhfast.ba_packet
         # The HA never re-creates an SA from its spec: keep only the Rust SA per direction.
         self.sa_factory = compact_esp_sa if sa_factory is esp_sa else sa_factory
+        self._apns = {a: a for a in config.apns}
         self.hnp_pool = PrefixPool(config.home_pool, config.home_prefix_len)
         self.ipv4_pool = Ipv4Pool(config.ipv4_pool) if config.ipv4_pool is not None else None
         self.ike = ike_factory(self._assign)
@@ -505,8 +506,11 @@ class HomeAgent:
     def _assign(self, identity: str, apn: str | None) -> _ike.HaAssignment:
         """The IKEv2 address assigner: one HNP per (identity, APN) (TS 24.303 §4.1);
         raising refuses the CP request (INTERNAL_ADDRESS_FAILURE, RFC 4877 §9)."""
-        if apn is not None and apn not in self.config.apns:
-            raise LocalProtocolError(f"HA does not serve APN {apn!r}")
+        if apn is not None:
+            served = self._apns.get(apn)
+            if served is None:
+                raise LocalProtocolError(f"HA does not serve APN {apn!r}")
+            apn = served  # the configuration's string object: one per APN, not one per UE
         try:
             prefix = self.hnp_pool.allocate((identity, apn))
         except PoolExhausted as exc:
