@@ -583,6 +583,7 @@ _F_PEER_CERTREQ = 32
 _F_REKEY_STARTED = 64
 _F_CP_FAILED = 128
 _F_PEER_ID = 256  # the peer's ID payload follows the key material in ``keys``
+_FLAG_WORDS: dict[int, int] = {}  # at most 512 entries
 
 
 _SUITES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
@@ -773,6 +774,8 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         | (_F_CP_FAILED if sa.cp_failed else 0)
         | (_F_PEER_ID if pid is not None else 0)
     )
+    # one int object per flag word (values above 256 are not CPython's cached small ints)
+    p.flags = _FLAG_WORDS.setdefault(p.flags, p.flags)
     p.failure_reason = sa.failure_reason
     sa.timer_at = None  # any heap entry of the working object is stale from now on
     return p

@@ -433,7 +433,8 @@ pub struct SaCore<S: SaState> {
     cipher: Cipher,
     esn: bool,
     udp_encap: Option<(u16, u16)>,
-    tunnel: Option<Tunnel>,
+    /// Boxed: 8 octets in the (many) transport-mode SAs instead of 34.
+    tunnel: Option<Box<Tunnel>>,
     /// Last sequence number sent (RFC 4303 §3.3.3: starts at 0, first packet carries 1).
     seq_out: u64,
     state: S,
@@ -580,10 +581,10 @@ impl<S: SaState> SaCore<S> {
                 ))
             }
             (Mode::Tunnel, Some((IpAddr::V6(s), IpAddr::V6(d)))) => {
-                Some(Tunnel::V6(s.octets(), d.octets()))
+                Some(Box::new(Tunnel::V6(s.octets(), d.octets())))
             }
             (Mode::Tunnel, Some((IpAddr::V4(s), IpAddr::V4(d)))) => {
-                Some(Tunnel::V4(s.octets(), d.octets()))
+                Some(Box::new(Tunnel::V4(s.octets(), d.octets())))
             }
             (Mode::Tunnel, Some(_)) => {
                 return Err(EspError::InvalidConfig(
@@ -723,7 +724,7 @@ impl<S: SaState> SaCore<S> {
                     IpVersion::V6 => ip::PROTO_IPV6,
                     IpVersion::V4 => ip::PROTO_IPV4,
                 };
-                match self.tunnel {
+                match self.tunnel.as_deref() {
                     Some(Tunnel::V6(..)) => (ip::IPV6_HDR, packet, nh, IpVersion::V6),
                     Some(Tunnel::V4(..)) => (ip::IPV4_MIN_HDR, packet, nh, IpVersion::V4),
                     None => {
@@ -754,12 +755,12 @@ impl<S: SaState> SaCore<S> {
         } else {
             ip::PROTO_ESP
         };
-        match (self.mode, self.tunnel) {
+        match (self.mode, self.tunnel.as_deref()) {
             (Mode::Tunnel, Some(Tunnel::V6(s, d))) => {
-                ip::write_ipv6(out, &s, &d, esp_proto, total - ip::IPV6_HDR)?
+                ip::write_ipv6(out, s, d, esp_proto, total - ip::IPV6_HDR)?
             }
             (Mode::Tunnel, Some(Tunnel::V4(s, d))) => {
-                ip::write_ipv4(out, &s, &d, esp_proto, total - ip::IPV4_MIN_HDR, seq as u16)?;
+                ip::write_ipv4(out, s, d, esp_proto, total - ip::IPV4_MIN_HDR, seq as u16)?;
             }
             _ => {
                 out[..front].copy_from_slice(&packet[..front]);

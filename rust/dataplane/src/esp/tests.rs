@@ -809,5 +809,6 @@ fn directional_sas_are_smaller() {
     assert!(rx + 96 <= full, "{rx} {full}");
     // Outbound: no window either.
     assert!(tx + 96 + 136 <= full, "{tx} {full}");
-    assert!(rx + tx <= 400, "{rx} + {tx}");
+    // Outer tunnel addresses are boxed (transport-mode SAs carry 8 octets for them).
+    assert!(rx + tx <= 296, "{rx} + {tx}");
 }
