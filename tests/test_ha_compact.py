@@ -536,13 +536,21 @@ def test_drop_cached_response_only_drops_the_named_one():
     assert cached_response_id(work) is None and park(work, None).last_packets is None
 
 
-def test_parked_child_sa_record_gives_back_the_same_child():
+def test_parked_child_sa_record_gives_back_the_same_child(monkeypatch):
     """A parked IKE SA keeps each child SA as one bytes record; reading it back yields an
     equal ChildSa (SPIs, mode, algorithm, the four keys, selectors, flags), for every
     combination the record encodes."""
+    import dataclasses
+
+    from dsmip6.ikev2 import sa as ike_sa
     from dsmip6.ikev2.child import ChildSa
     from dsmip6.ikev2.message import TrafficSelector
     from dsmip6.ikev2.sa import _pack_child, _unpack_child
+
+    # fresh shared-selector tables: what earlier tests packed does not count here
+    monkeypatch.setattr(ike_sa, "_TS_TABLE", [])
+    monkeypatch.setattr(ike_sa, "_TS_INDEX", {})
+    monkeypatch.setattr(ike_sa, "_TS_SEEN", {})
 
     v6 = TrafficSelector.mobility_header(HOA)
     net = TrafficSelector.for_network(NET, protocol=135)
@@ -556,9 +564,18 @@ def test_parked_child_sa_record_gives_back_the_same_child():
         ChildSa(7, 8, "transport", "null", b"", b"", bytes(32), None, (v4,), (v4, net), True,
                 udp_encap=(0, 0)),
     ]  # fmt: skip
-    for c in cases:
+    sizes = []
+    for c in cases:  # packing one child again does not count as a second child
+        assert len(_pack_child(c)) == len(_pack_child(c))
+    cases = [
+        *cases,
+        *(dataclasses.replace(c, spi_in=c.spi_in + 1000) for c in cases),
+        *(dataclasses.replace(c, spi_in=c.spi_in + 2000) for c in cases),
+    ]
+    for c in cases:  # a selector list seen in two children is then shared: shorter records
         packed = _pack_child(c)
         assert type(packed) is bytes
+        sizes.append(len(packed))
         back = _unpack_child(packed)
         assert back == c
         assert (back.key_in, back.key_out) == (c.key_in, c.key_out)
@@ -567,6 +584,8 @@ def test_parked_child_sa_record_gives_back_the_same_child():
             c.integrity_key_out,
         )
         assert back.ts_i == c.ts_i and back.ts_r == c.ts_r and back.udp_encap == c.udp_encap
+    assert sizes[6:] == sizes[3:6]
+    assert all(b < a for a, b in zip(sizes[:3], sizes[3:6], strict=True))
 
 
 def test_for_network_leaves_the_network_object_untouched():

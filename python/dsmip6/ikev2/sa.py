@@ -51,6 +51,7 @@ from dsmip6.ikev2.message import (
     IkeHeader,
     Message,
     NotifyPayload,
+    TrafficSelector,
     TsPayload,
     check_rules,
     decode_chain,
@@ -641,8 +642,10 @@ class ParkedSa:
 # ChildSa with its four key strings and selector objects costs about 500 octets at the HA;
 # a record about 150). A record:
 #   spi_in(4) spi_out(4) flags(1) algorithm(1) len(key_in) len(key_out) len(ik_in) len(ik_out)
-#   udp local port(2) udp remote port(2) | keys | len(TSi)(2) TSi body | TSr body
-# The selector bodies are the TS payload bodies of RFC 7296 §3.13 (``TsPayload``).
+#   udp local port(2) udp remote port(2) | keys | TSi | TSr
+# and a selector list is either one octet < 255, the index of a list in ``_TS_TABLE`` (lists
+# seen in two children are put there: the HA-side TSr of every UE's SAs is one entry), or 255, a
+# 2-octet length and the TS payload body of RFC 7296 §3.13 (``TsPayload``).
 _CHILD = struct.Struct("!IIBBBBBBHH")
 _C_TUNNEL, _C_INITIATOR, _C_ESN, _C_UDP, _C_IK_IN, _C_IK_OUT = 1, 2, 4, 8, 16, 32
 _CHILD_ALGS: list[str] = []  # algorithm names by index (a handful: the suites in use)
@@ -665,13 +668,44 @@ def _pack_child(c: ChildSa) -> bytes:
         | (_C_IK_OUT if ik_out is not None else 0)
     )
     ik_in, ik_out = ik_in or b"", ik_out or b""
-    ts_i = TsPayload(c.ts_i).encode_body()
     return b"".join((
         _CHILD.pack(c.spi_in, c.spi_out, flags, a, len(c.key_in), len(c.key_out), len(ik_in),
                     len(ik_out), *(udp or (0, 0))),
-        c.key_in, c.key_out, ik_in, ik_out,
-        len(ts_i).to_bytes(2, "big"), ts_i, TsPayload(c.ts_r).encode_body(),
+        c.key_in, c.key_out, ik_in, ik_out, _pack_ts(c.ts_i, c.spi_in),
+        _pack_ts(c.ts_r, c.spi_in),
     ))  # fmt: skip
+
+
+_TS_TABLE: list[tuple[TrafficSelector, ...]] = []  # shared selector lists, at most 255
+_TS_INDEX: dict[bytes, int] = {}  # their TS payload bodies -> index
+_TS_SEEN: dict[bytes, int] = {}  # body -> the child (spi_in) it was first seen in; <= 32
+
+
+def _pack_ts(ts: tuple[TrafficSelector, ...], spi_in: int) -> bytes:
+    body = TsPayload(ts).encode_body()
+    i = _TS_INDEX.get(body)
+    if i is None and len(_TS_TABLE) < 255:
+        first = _TS_SEEN.get(body)
+        if first is not None and first != spi_in:  # in two children: worth sharing
+            del _TS_SEEN[body]
+            i = _TS_INDEX[body] = len(_TS_TABLE)
+            _TS_TABLE.append(TsPayload.decode_body(body).selectors)
+        elif first is None:
+            if len(_TS_SEEN) >= 32:
+                _TS_SEEN.clear()
+            _TS_SEEN[body] = spi_in
+    if i is not None:
+        return bytes((i,))
+    return b"\xff" + len(body).to_bytes(2, "big") + body
+
+
+def _unpack_ts(b: bytes, o: int) -> tuple[tuple[TrafficSelector, ...], int]:
+    """The selector list at ``b[o:]`` and the offset after it."""
+    i = b[o]
+    if i != 255:
+        return _TS_TABLE[i], o + 1
+    n = int.from_bytes(b[o + 1 : o + 3], "big")
+    return TsPayload.decode_body(b[o + 3 : o + 3 + n]).selectors, o + 3 + n
 
 
 def _unpack_child(b: bytes) -> ChildSa:
@@ -681,9 +715,8 @@ def _unpack_child(b: bytes) -> ChildSa:
     key_out, o = b[o : o + lk_out], o + lk_out
     ik_in, o = b[o : o + li_in], o + li_in
     ik_out, o = b[o : o + li_out], o + li_out
-    n = int.from_bytes(b[o : o + 2], "big")
-    ts_i = TsPayload.decode_body(b[o + 2 : o + 2 + n]).selectors
-    ts_r = TsPayload.decode_body(b[o + 2 + n :]).selectors
+    ts_i, o = _unpack_ts(b, o)
+    ts_r, o = _unpack_ts(b, o)
     return ChildSa(
         spi_in=spi_in,
         spi_out=spi_out,
