@@ -186,6 +186,8 @@ secrets {{
             assert init.returncode == 0, out
             est = next(e for e in driver.events if isinstance(e, IkeSaEstablished))
             assert est.peer_identity == "charon.example.org"
+            # charon's IKE_SA_INIT (an independent peer) was answered by the fast path
+            assert ha.fast_path_hits == 1
             assert est.nat_detected  # libipsec fakes a NAT: IKE and ESP float to 4500
             assert est.local == (US_V4, 4500) and est.remote == (SS_V4, 4500)
             child = next(e for e in driver.events if isinstance(e, ChildSaEstablished)).child

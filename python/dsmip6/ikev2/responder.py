@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 
 from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2._engine import Engine
+from dsmip6.ikev2._fast import FALLBACK, ProposalChoices, fast_first_request
 from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.config import ResponderConfig
 from dsmip6.ikev2.constants import ExchangeType, Notify
@@ -51,11 +52,18 @@ class IkeResponder(Engine):
 
     _parking = True  # idle established SAs are kept as compact records (memory per UE)
 
+    fast_path = True
+    """Answer common-case IKE_SA_INIT requests on the straight-line path of ``_fast.py``
+    (same octets and state as the general path; False forces the general path)."""
+
     def __init__(self, config: ResponderConfig, *, rng: Rng) -> None:
         super().__init__(config, rng)
         self._by_init: dict[tuple[bytes, Address], IkeSa] = {}
         self._cookie_secret: bytes | None = None
         self._half_open: set[int] = set()
+        self._choices = ProposalChoices()
+        self.fast_path_hits = 0
+        """IKE_SA_INIT requests answered by the fast path (introspection, tests)."""
 
     # ------------------------------------------------------------------ introspection
     def half_open_count(self) -> int:
@@ -144,6 +152,10 @@ class IkeResponder(Engine):
             return old
         if header.message_id != 0:
             return None
+        if self.fast_path:
+            sa = fast_first_request(self, header, data, src, dst, now)
+            if sa is not FALLBACK:
+                return sa
         try:
             msg, sk = decode_message(data, None, header)
             if sk is not None:

@@ -9,8 +9,18 @@
 //! Clock: wall time by default; `DSMIP6_BENCH_CLOCK=cpu` times every row (baseline
 //! included) with the thread's CPU clock instead, which leaves out the time the thread
 //! spends preempted on a shared machine (caches and TLB still suffer from the neighbours).
+//!
+//! The machine's floor is measured in the same run (group `machine_floor`): random 64-octet
+//! reads over an array the size of the record array (1 M × 64 octets) and over one the size
+//! of one index (HoA), on 2 MiB huge pages like the cache's arrays, and over one the size of
+//! one membership filter (0.7 MiB, 4 KiB pages), dependent (each address
+//! comes from the previous read: the latency one lookup pays per cache line it must fetch)
+//! and independent (addresses known in advance: the throughput the batch API can reach).
+//! A summary at the end prints every row beside its baseline, target and floor.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Mutex;
 
 use std::time::Duration;
 
@@ -55,13 +65,159 @@ fn now() -> Duration {
     }
 }
 
-/// Time `iters` calls of `f` on the selected clock.
-fn timed<R>(iters: u64, mut f: impl FnMut() -> R) -> Duration {
+/// Every timed call of each row: (total time, iterations), for the summary.
+static TOTALS: Mutex<BTreeMap<&'static str, (Duration, u64)>> = Mutex::new(BTreeMap::new());
+
+/// Add a timed call of row `name` to the summary; returns `d`.
+fn note(name: &'static str, d: Duration, iters: u64) -> Duration {
+    let mut t = TOTALS.lock().unwrap();
+    let e = t.entry(name).or_default();
+    e.0 += d;
+    e.1 += iters;
+    d
+}
+
+/// Mean ns per iteration of row `name` over all its timed calls (warm-up included).
+fn mean_ns(name: &str) -> f64 {
+    let t = TOTALS.lock().unwrap();
+    t.get(name).map_or(f64::NAN, |(d, n)| {
+        d.as_secs_f64() * 1e9 / (*n).max(1) as f64
+    })
+}
+
+/// Time `iters` calls of `f` on the selected clock, as row `name`.
+fn timed<R>(name: &'static str, iters: u64, mut f: impl FnMut() -> R) -> Duration {
     let t = now();
     for _ in 0..iters {
         black_box(f());
     }
-    now().saturating_sub(t)
+    note(name, now().saturating_sub(t), iters)
+}
+
+/// A zeroed array of `lines` 64-octet lines in its own anonymous mapping, 2 MiB-aligned and
+/// advised onto transparent huge pages (as the cache's record array), for the floor rows.
+struct Lines {
+    ptr: *mut u64,
+    map: *mut libc::c_void,
+    map_len: usize,
+    lines: usize,
+}
+
+impl Lines {
+    /// `huge`: advise huge pages (else 4 KiB pages, as the cache's arrays below 2 MiB).
+    fn new(lines: usize, huge: bool) -> Self {
+        const HUGE: usize = 2 << 20;
+        let bytes = (lines * 64).next_multiple_of(HUGE);
+        let map_len = bytes + HUGE;
+        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        let map = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert!(map != libc::MAP_FAILED, "mmap failed");
+        let off = (HUGE - map as usize % HUGE) % HUGE;
+        // SAFETY: `off + bytes <= map_len`: inside the mapping.
+        let ptr = unsafe { map.cast::<u8>().add(off) };
+        let advice = if huge {
+            libc::MADV_HUGEPAGE
+        } else {
+            libc::MADV_NOHUGEPAGE
+        };
+        // SAFETY: advice on a range of our own mapping; contents unchanged.
+        unsafe { libc::madvise(ptr.cast(), bytes, advice) };
+        Self {
+            ptr: ptr.cast(),
+            map,
+            map_len,
+            lines,
+        }
+    }
+
+    fn words(&mut self) -> &mut [u64] {
+        // SAFETY: the mapping holds `lines * 8` zero-initialised, 2 MiB-aligned u64s, lives
+        // as long as `self`, and is reached only through this exclusive borrow.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.lines * 8) }
+    }
+
+    /// Link the lines into one random cycle (Sattolo's shuffle): word 0 of each line holds
+    /// the index of the next line, so a chase touches every line in a random order.
+    fn link_random_cycle(&mut self) {
+        let n = self.lines;
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in (1..n).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let j = (x % i as u64) as usize;
+            order.swap(i, j);
+        }
+        let w = self.words();
+        for i in 0..n {
+            w[order[i] as usize * 8] = u64::from(order[(i + 1) % n]);
+        }
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly our mapping; no borrow of it outlives `self`.
+        unsafe { libc::munmap(self.map, self.map_len) };
+    }
+}
+
+/// The floor rows: dependent and independent random 64-octet reads.
+fn floor_rows(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    // Record array: 1 M records of 64 octets. One index: 1 M keys in buckets of 15 slots
+    // filled to 70-87 % (the HoA table: about 5 MiB).
+    // One membership filter: 8 octets per bucket, about 0.7 MiB for 1 M keys (below 2 MiB,
+    // so on 4 KiB pages like the filters).
+    for (row_dep, row_ind, lines, huge) in [
+        (
+            "dependent_read_64MiB",
+            "independent_read_64MiB",
+            N as usize,
+            true,
+        ),
+        ("dependent_read_5MiB", "independent_read_5MiB", 80_000, true),
+        (
+            "dependent_read_0.7MiB",
+            "independent_read_0.7MiB",
+            11_521,
+            false,
+        ),
+    ] {
+        let mut a = Lines::new(lines, huge);
+        a.link_random_cycle();
+        let w: &[u64] = a.words();
+        let mut i = 0usize;
+        g.bench_function(row_dep, |b| {
+            b.iter_custom(|iters| {
+                timed(row_dep, iters, || {
+                    i = w[i * 8] as usize;
+                    i
+                })
+            });
+        });
+        let mut k = 0u64;
+        g.bench_function(row_ind, |b| {
+            b.iter_custom(|iters| {
+                timed(row_ind, iters, || {
+                    k += 1;
+                    // Multiply-shift range reduction (no division in the loop).
+                    let j = (((k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) * lines as u64) >> 32)
+                        as usize;
+                    w[j * 8]
+                })
+            });
+        });
+    }
 }
 
 /// AnonHugePages of this process (kB), from /proc/self/smaps_rollup.
@@ -121,7 +277,7 @@ fn cache(c: &mut Criterion) {
     g.bench_function("key_generation_only", |b| {
         let mut k = 0u64;
         b.iter_custom(|iters| {
-            timed(iters, || {
+            timed("harness/key_generation_only", iters, || {
                 k += 1;
                 binding(spread(k)).home_address
             })
@@ -132,7 +288,7 @@ fn cache(c: &mut Criterion) {
     let mut k = 0u64;
     g.bench_function("lookup_hit_hoa", |b| {
         b.iter_custom(|iters| {
-            timed(iters, || {
+            timed("baseline/lookup_hit_hoa", iters, || {
                 k += 1;
                 black_box(std_map.get(&binding(spread(k)).home_address).copied())
             })
@@ -140,7 +296,7 @@ fn cache(c: &mut Criterion) {
     });
     g.bench_function("lookup_miss", |b| {
         b.iter_custom(|iters| {
-            timed(iters, || {
+            timed("baseline/lookup_miss", iters, || {
                 k += 1;
                 let i = spread(k);
                 black_box(
@@ -171,7 +327,7 @@ fn cache(c: &mut Criterion) {
                 for x in &fresh {
                     std_map.insert(x.home_address, *x);
                 }
-                total += now().saturating_sub(t);
+                total += note("baseline/insert", now().saturating_sub(t), u64::from(chunk));
                 for x in &fresh {
                     std_map.remove(&x.home_address);
                 }
@@ -186,7 +342,7 @@ fn cache(c: &mut Criterion) {
     let mut g = c.benchmark_group("binding_cache_1M");
     g.bench_function("lookup_hit_hoa", |b| {
         b.iter_custom(|iters| {
-            timed(iters, || {
+            timed("lookup_hit_hoa", iters, || {
                 k += 1;
                 black_box(bc.get(binding(spread(k)).home_address))
             })
@@ -195,7 +351,7 @@ fn cache(c: &mut Criterion) {
     // The same lookups over 1000 hot entries (cache-resident): the cost without DRAM misses.
     g.bench_function("lookup_hit_hoa_hot1000", |b| {
         b.iter_custom(|iters| {
-            timed(iters, || {
+            timed("lookup_hit_hoa_hot1000", iters, || {
                 k += 1;
                 black_box(bc.get(binding(spread(k % 1000)).home_address))
             })
@@ -203,7 +359,7 @@ fn cache(c: &mut Criterion) {
     });
     g.bench_function("lookup_hit_prefix_lpm", |b| {
         b.iter_custom(|iters| {
-            timed(iters, || {
+            timed("lookup_hit_prefix_lpm", iters, || {
                 k += 1;
                 let i = spread(k);
                 black_box(bc.lookup_v6(Ipv6Addr::new(
@@ -221,7 +377,7 @@ fn cache(c: &mut Criterion) {
     });
     g.bench_function("lookup_miss", |b| {
         b.iter_custom(|iters| {
-            timed(iters, || {
+            timed("lookup_miss", iters, || {
                 k += 1;
                 let i = spread(k);
                 black_box(bc.get(Ipv6Addr::new(
@@ -239,7 +395,7 @@ fn cache(c: &mut Criterion) {
     });
     g.bench_function("lookup_v4", |b| {
         b.iter_custom(|iters| {
-            timed(iters, || {
+            timed("lookup_v4", iters, || {
                 k += 1;
                 black_box(bc.lookup_v4(Ipv4Addr::from(0x0a00_0000 + spread(k))))
             })
@@ -250,7 +406,7 @@ fn cache(c: &mut Criterion) {
     let mut out = Vec::with_capacity(BN);
     let mut batch_rows =
         |g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-         name: &str,
+         name: &'static str,
          addr: fn(u32) -> Ipv6Addr,
          lpm: bool| {
             g.bench_function(name, |b| {
@@ -271,9 +427,9 @@ fn cache(c: &mut Criterion) {
                         }
                         black_box(&out);
                     }
-                    now()
-                        .saturating_sub(t)
-                        .mul_f64(iters as f64 / (batches * BN as u64) as f64)
+                    let d = now().saturating_sub(t);
+                    note(name, d, batches * BN as u64);
+                    d.mul_f64(iters as f64 / (batches * BN as u64) as f64)
                 });
             });
         };
@@ -308,7 +464,7 @@ fn cache(c: &mut Criterion) {
                 for x in &fresh {
                     bc.insert(*x).unwrap();
                 }
-                total += now().saturating_sub(t);
+                total += note("insert", now().saturating_sub(t), u64::from(chunk));
                 for x in &fresh {
                     bc.remove(x.home_address).unwrap();
                 }
@@ -318,6 +474,117 @@ fn cache(c: &mut Criterion) {
         });
     });
     g.finish();
+    drop(bc);
+
+    let mut g = c.benchmark_group("machine_floor");
+    floor_rows(&mut g);
+    g.finish();
+    summary();
+}
+
+/// Every row beside its same-run baseline, the target and the machine's floor.
+fn summary() {
+    let dep = mean_ns("dependent_read_64MiB");
+    let ind = mean_ns("independent_read_64MiB");
+    let dep5 = mean_ns("dependent_read_5MiB");
+    println!();
+    println!("summary (mean ns per operation over every timed call, warm-up included):");
+    println!(
+        "  machine floor: dependent random 64-B read {dep:.1} ns (64 MiB array, huge pages), {dep5:.1} ns (5 MiB); independent {ind:.1} ns (64 MiB), {:.1} ns (5 MiB)",
+        mean_ns("independent_read_5MiB")
+    );
+    println!(
+        "  key generation alone: {:.1} ns (included in every single-lookup row)",
+        mean_ns("harness/key_generation_only")
+    );
+    let ind5 = mean_ns("independent_read_5MiB");
+    let (dep07, ind07) = (
+        mean_ns("dependent_read_0.7MiB"),
+        mean_ns("independent_read_0.7MiB"),
+    );
+    println!("  filter-sized array (0.7 MiB): dependent {dep07:.1} ns, independent {ind07:.1} ns");
+    // The filters' false-positive rate at 1 M keys: about 11 keys per 64-bit word, three
+    // bits each, so 0.4^3 with the spread of keys per word: about 7 %.
+    let fp = 0.07;
+    // (row, same-run baseline, target, floor from the machine_floor rows, what it pays for)
+    type Row<'a> = (&'a str, Option<&'a str>, f64, Option<f64>, &'a str);
+    let rows: [Row<'_>; 9] = [
+        (
+            "lookup_hit_hoa",
+            Some("baseline/lookup_hit_hoa"),
+            50.0,
+            Some(dep5 + dep),
+            "index line then record line (dependent)",
+        ),
+        (
+            "lookup_hit_hoa_hot1000",
+            None,
+            50.0,
+            None,
+            "cache-resident: CPU and TLB only",
+        ),
+        (
+            "lookup_hit_prefix_lpm",
+            None,
+            50.0,
+            Some(dep5 + dep),
+            "HoA filter, /64 index line, record line",
+        ),
+        (
+            "lookup_v4",
+            None,
+            50.0,
+            Some(dep5 + dep),
+            "index line then record line",
+        ),
+        (
+            "lookup_miss",
+            Some("baseline/lookup_miss"),
+            15.0,
+            Some(dep07 + fp * dep5),
+            "filter word, plus the index line on the ~7 % false positives",
+        ),
+        (
+            "lookup_hit_hoa_batch32",
+            None,
+            50.0,
+            Some(ind5 + ind),
+            "index line + record line, independent",
+        ),
+        (
+            "lookup_miss_batch32",
+            None,
+            15.0,
+            Some(ind07 + fp * ind5),
+            "filter word, plus the index line on ~7 %, independent",
+        ),
+        (
+            "lookup_hit_prefix_lpm_batch32",
+            None,
+            50.0,
+            Some(2.0 * ind5 + ind),
+            "two index lines + record line, independent",
+        ),
+        (
+            "insert",
+            Some("baseline/insert"),
+            150.0,
+            Some(dep),
+            "one round trip: 4 index lines, 4 filter words, record, counters fetched together",
+        ),
+    ];
+    for (row, base, target, floor, what) in rows {
+        let v = mean_ns(row);
+        let b = base.map_or(String::new(), |b| {
+            let bv = mean_ns(b);
+            format!(", std HashMap {bv:.1} ns ({:.2}x)", bv / v)
+        });
+        let verdict = if v <= target { "meets" } else { "misses" };
+        let f = floor.map_or(String::from("n/a"), |f| format!("{f:.1} ns"));
+        println!(
+            "  {row}: {v:.1} ns{b}; target <= {target} ns: {verdict}; machine floor {f} ({what})"
+        );
+    }
 }
 
 criterion_group! {

@@ -352,8 +352,9 @@ fn keys_of(b: &Binding) -> [Option<Key>; 5] {
 }
 
 /// Whether record words `w` are a live binding owning `k` (the common keys checked on the
-/// raw words, without decoding).
-#[inline]
+/// raw words, without decoding; inlined into every lookup, the inbound case stays out of
+/// line).
+#[inline(always)]
 fn owns(k: Key, w: &[u64; 8]) -> bool {
     if (w[5] >> META_SHIFT) & M_LIVE == 0 {
         return false;
@@ -365,8 +366,13 @@ fn owns(k: Key, w: &[u64; 8]) -> bool {
         Key::P64(p) => plen == 64 && w[0] == p,
         Key::Pfx(p, len) => plen == len && mask128(hoa, len) == p,
         Key::V4(a) => (w[5] >> META_SHIFT) & M_V4HOA != 0 && (w[6] >> 32) as u32 == a,
-        Key::In(..) => decode(w).is_some_and(|b| k.owned_by(&b)),
+        Key::In(..) => owns_inbound(k, w),
     }
+}
+
+#[inline(never)]
+fn owns_inbound(k: Key, w: &[u64; 8]) -> bool {
+    decode(w).is_some_and(|b| k.owned_by(&b))
 }
 
 #[inline]
@@ -468,7 +474,7 @@ impl<T> BindingCache<T> {
     }
 
     /// Seeded hash of a key; bit 0 is the inbound table's class bit (SPI keys vs the rest).
-    #[inline]
+    #[inline(always)]
     fn hash(&self, k: Key) -> u64 {
         let [s0, s1, s2] = self.seed;
         let (a, b, c) = match k {
@@ -496,27 +502,41 @@ impl<T> BindingCache<T> {
 
     /// Read record `id` consistently (sequence lock; never waits for a lock, only retries
     /// while a writer is rewriting this very record).
-    #[inline]
+    #[inline(always)]
     fn load(&self, id: u32) -> Option<[u64; 8]> {
         let r = self.rec(id)?;
+        Some(Self::read_once(r).unwrap_or_else(|| Self::read_contended(r)))
+    }
+
+    /// One attempt at a consistent read of a record: None while a writer rewrites it.
+    #[inline(always)]
+    fn read_once(r: &[AtomicU64; 8]) -> Option<[u64; 8]> {
+        let v = r[5].load(Ordering::Acquire);
+        if (v >> VER_SHIFT) & 1 != 0 {
+            return None;
+        }
+        let w = [
+            r[0].load(Ordering::Relaxed),
+            r[1].load(Ordering::Relaxed),
+            r[2].load(Ordering::Relaxed),
+            r[3].load(Ordering::Relaxed),
+            r[4].load(Ordering::Relaxed),
+            v,
+            r[6].load(Ordering::Relaxed),
+            r[7].load(Ordering::Relaxed),
+        ];
+        fence(Ordering::Acquire);
+        (r[5].load(Ordering::Relaxed) == v).then_some(w)
+    }
+
+    /// The read retried while a writer is rewriting the record (out of the lookup path).
+    #[cold]
+    #[inline(never)]
+    fn read_contended(r: &[AtomicU64; 8]) -> [u64; 8] {
         let mut spins = 0u32;
         loop {
-            let v = r[5].load(Ordering::Acquire);
-            if (v >> VER_SHIFT) & 1 == 0 {
-                let w = [
-                    r[0].load(Ordering::Relaxed),
-                    r[1].load(Ordering::Relaxed),
-                    r[2].load(Ordering::Relaxed),
-                    r[3].load(Ordering::Relaxed),
-                    r[4].load(Ordering::Relaxed),
-                    v,
-                    r[6].load(Ordering::Relaxed),
-                    r[7].load(Ordering::Relaxed),
-                ];
-                fence(Ordering::Acquire);
-                if r[5].load(Ordering::Relaxed) == v {
-                    return Some(w);
-                }
+            if let Some(w) = Self::read_once(r) {
+                return w;
             }
             spins += 1;
             if spins > 100 {
@@ -550,17 +570,24 @@ impl<T> BindingCache<T> {
         );
     }
 
-    /// The live record owning `k`: its id and words (lock-free).
-    #[inline]
+    /// The live record owning `k`: its id and words (lock-free). Inlined into each lookup,
+    /// where the key kind is known, so hashing and the ownership check specialise.
+    #[inline(always)]
     fn find_raw(&self, k: Key) -> Option<(u32, [u64; 8])> {
-        self.tables[k.table()].find(self.hash(k), |id| {
+        self.find_raw_h(k, self.hash(k))
+    }
+
+    /// [`Self::find_raw`] with the key's hash already computed.
+    #[inline(always)]
+    fn find_raw_h(&self, k: Key, h: u64) -> Option<(u32, [u64; 8])> {
+        self.tables[k.table()].find(h, |id| {
             let w = self.load(id)?;
             owns(k, &w).then_some((id, w))
         })
     }
 
     /// The live record owning `k` and its binding (lock-free).
-    #[inline]
+    #[inline(always)]
     fn find(&self, k: Key) -> Option<(u32, Binding)> {
         let (id, w) = self.find_raw(k)?;
         Some((id, decode(&w)?))
@@ -631,12 +658,17 @@ impl<T> BindingCache<T> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writer: start fetching the home buckets of `keys` together (their probes follow), and
-    /// the record and counters line the next record id will use.
-    fn prefetch_keys(&self, w: &WriterState, keys: &[Option<Key>]) {
+    /// Start fetching the home buckets (and filter words) of `keys` together: their probes
+    /// follow, so the memory latencies overlap. Called before taking the writer lock (a
+    /// prefetch is only a hint), so the fetches also overlap the lock hand-over.
+    fn prefetch_keys(&self, keys: &[Option<Key>]) {
         for k in keys.iter().flatten() {
             self.tables[k.table()].prefetch(self.hash(*k));
         }
+    }
+
+    /// Writer: start fetching the record and counters line the next record id will use.
+    fn prefetch_next_record(&self, w: &WriterState) {
         let next = w
             .free
             .front()
@@ -672,22 +704,40 @@ impl<T> BindingCache<T> {
         let ids = self.high.load(Ordering::Relaxed);
         for (t, table) in self.tables.iter().enumerate() {
             let extra = keys.iter().flatten().filter(|k| k.table() == t).count();
-            if !table.needs_rebuild(extra, ids) {
+            // A table that gets no key may keep narrower ids until it does (its next insert
+            // or repointing comes through here with the record ids of that time).
+            if extra == 0 || !table.needs_rebuild(extra, ids) {
                 continue;
             }
-            let entries = (0..ids as u32).flat_map(|id| {
-                let b = self.load(id).as_ref().and_then(decode);
-                let ks = b.as_ref().map(keys_of).unwrap_or_default();
-                ks.into_iter()
-                    .flatten()
-                    .filter(move |k| k.table() == t)
-                    .map(move |k| (self.hash(k), id))
-            });
-            if !table.rebuild(table.len() + extra, ids, entries) {
+            if !table.rebuild(table.len() + extra, ids, self.entries(t, ids)) {
                 return false;
             }
         }
         true
+    }
+
+    /// Writer: (hash, record id) of every key of table `t` among the live records below
+    /// `ids` (records read in id order).
+    fn entries(&self, t: usize, ids: usize) -> impl Iterator<Item = (u64, u32)> + '_ {
+        (0..ids as u32).flat_map(move |id| {
+            let b = self.load(id).as_ref().and_then(decode);
+            let ks = b.as_ref().map(keys_of).unwrap_or_default();
+            ks.into_iter()
+                .flatten()
+                .filter(move |k| k.table() == t)
+                .map(move |k| (self.hash(k), id))
+        })
+    }
+
+    /// Writer (after removing keys): rebuild the membership filter of any table whose
+    /// removed keys now outnumber its live ones (see [`table`]).
+    fn refresh_filters(&self) {
+        let ids = self.high.load(Ordering::Relaxed);
+        for (t, table) in self.tables.iter().enumerate() {
+            if table.filter_stale(ids) {
+                table.refresh_filter(self.entries(t, ids).map(|(h, _)| h));
+            }
+        }
     }
 
     /// Writer: write record `id` and its payload (counters zeroed when `fresh`).
@@ -732,13 +782,19 @@ impl<T> BindingCache<T> {
     /// 2^26 records in use), `BadPrefix`. Nothing changes on error.
     pub fn insert_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
         Self::validate(&b)?;
-        let mut w = self.lock_writer();
         let keys = keys_of(&b);
-        self.prefetch_keys(&w, &keys);
-        if self.find(Key::Hoa(u128::from(b.home_address))).is_some() {
+        // Each key hashed once, its index lines fetched before the lock.
+        let hashed = keys.map(|k| k.map(|k| (k, self.hash(k))));
+        for &(k, h) in hashed.iter().flatten() {
+            self.tables[k.table()].prefetch(h);
+        }
+        let mut w = self.lock_writer();
+        self.prefetch_next_record(&w);
+        let taken = |&(k, h): &(Key, u64)| self.find_raw_h(k, h).is_some();
+        if hashed[0].as_ref().is_some_and(taken) {
             return Err(CacheError::Exists);
         }
-        if keys[1..].iter().flatten().any(|&k| self.find(k).is_some()) {
+        if hashed[1..].iter().flatten().any(taken) {
             return Err(CacheError::KeyConflict);
         }
         let id = self.alloc_id(&mut w).ok_or(CacheError::KeyConflict)?;
@@ -751,11 +807,13 @@ impl<T> BindingCache<T> {
             c.iter().for_each(|x| x.store(0, Ordering::Relaxed));
         }
         self.put(id, &b, payload);
-        for k in keys.into_iter().flatten() {
-            self.tables[k.table()].insert(self.hash(k), id);
+        for (k, h) in hashed.into_iter().flatten() {
+            self.tables[k.table()].insert(h, id);
         }
         self.count_length(&mut w, b.prefix_len, true);
-        self.len.fetch_add(1, Ordering::Relaxed);
+        // Writers are serialised: load and store, no locked instruction.
+        self.len
+            .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -765,9 +823,10 @@ impl<T> BindingCache<T> {
     /// `NotFound`, `KeyConflict`, `BadPrefix`. Nothing changes on error.
     pub fn update_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
         Self::validate(&b)?;
-        let mut w = self.lock_writer();
         let keys = keys_of(&b);
-        self.prefetch_keys(&w, &keys);
+        self.prefetch_keys(&keys);
+        let mut w = self.lock_writer();
+        self.prefetch_next_record(&w);
         let (old_id, old) = self
             .find(Key::Hoa(u128::from(b.home_address)))
             .ok_or(CacheError::NotFound)?;
@@ -812,6 +871,7 @@ impl<T> BindingCache<T> {
         w.free.push_back(old_id);
         self.count_length(&mut w, b.prefix_len, true);
         self.count_length(&mut w, old.prefix_len, false);
+        self.refresh_filters();
         drop(w);
         drop(old_payload);
         Ok(())
@@ -841,6 +901,8 @@ impl<T> BindingCache<T> {
         w.free.push_back(id);
         self.count_length(&mut w, b.prefix_len, false);
         self.len.fetch_sub(1, Ordering::Relaxed);
+        self.refresh_filters();
+        drop(w);
         // A live record always has its payload.
         payload.map(|p| (b, p)).ok_or(CacheError::NotFound)
     }
@@ -975,14 +1037,22 @@ impl<T> BindingCache<T> {
         let p64 = lpm && lengths[1] & 1 != 0;
         let others = lengths[0] != 0 || lengths[1] & !1 != 0 || lengths[2] != 0;
         for chunk in addrs.chunks(BATCH) {
+            // Stages: filter words, then the bucket lines of keys the filters do not rule
+            // out, then the records of the candidates; each stage's fetches overlap.
             let mut hs = [(0u64, 0u64); BATCH];
             for (h, a) in hs.iter_mut().zip(chunk) {
                 let a = u128::from(*a);
                 h.0 = self.hash(Key::Hoa(a));
-                self.tables[0].prefetch(h.0);
+                self.tables[0].prefetch_filter(h.0);
                 if lpm && p64 {
                     h.1 = self.hash(Key::P64((a >> 64) as u64));
-                    self.tables[1].prefetch(h.1);
+                    self.tables[1].prefetch_filter(h.1);
+                }
+            }
+            for h in &hs[..chunk.len()] {
+                self.tables[0].prefetch_bucket_if_maybe(h.0);
+                if lpm && p64 {
+                    self.tables[1].prefetch_bucket_if_maybe(h.1);
                 }
             }
             let mut cand = [(None, Key::Hoa(0)); BATCH];

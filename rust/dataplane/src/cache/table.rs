@@ -14,11 +14,26 @@
 //! a slot value; the cache never has two keys of one class for one record in one table
 //! (updates write a new record), which makes every slot value unique and removal exact.
 //!
+//! There is one writer at a time (the cache serialises writers with its mutex), so writer
+//! updates of shared words are a plain load and store rather than locked read-modify-write
+//! instructions (readers only ever load them).
+//!
 //! Growth builds a new table beside the current one and publishes it with one atomic store;
 //! the old table's pages go back to the kernel but stay mapped (they read as empty), and a
 //! reader that missed re-checks which table is current and probes again if it changed.
+//!
+//! In front of the buckets sits a membership filter: one 64-bit word per bucket, in which
+//! every key whose home is that bucket sets three bits chosen by other hash bits (a Bloom
+//! filter blocked on one word). A lookup of an absent key is then usually decided by one
+//! read of an array an eighth of the bucket array's size (about 0.8 MB per million keys,
+//! which stays in the L2/L3 caches where the buckets cannot), instead of a bucket line from
+//! DRAM. Removal cannot clear bits (other keys may share them), so removed keys leave stale
+//! bits, which only cost false positives; once the stale keys outnumber the live ones the
+//! writer rebuilds the filter from the records into the second of two filter arrays and
+//! publishes it, and a reader whose "absent" came from a filter replaced meanwhile (the old
+//! array's pages are released and read as zeros) re-reads the current one.
 
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use super::mem::{prefetch, scan_line, Line, Region};
@@ -32,6 +47,65 @@ struct Inner {
     buckets: Region<Bucket>,
     id_bits: u32,
     len: AtomicUsize,
+    /// Membership filters, one word per bucket; `filters[fgen & 1]` is current.
+    filters: [Region<AtomicU64>; 2],
+    fgen: AtomicUsize,
+    /// Keys removed since the current filter was built (their bits may still be set).
+    stale: AtomicUsize,
+}
+
+/// Writer: replace the value of `a` by `f(value)` (load then store: single writer).
+#[inline(always)]
+fn bump<A: WriterAtomic>(a: &A, f: impl FnOnce(A::V) -> A::V, order: Ordering) {
+    a.put(f(a.get()), order);
+}
+
+/// Writer: count one up or down.
+#[inline(always)]
+fn bump_len(a: &AtomicUsize, up: bool) {
+    let v = a.load(Ordering::Relaxed);
+    a.store(
+        if up { v + 1 } else { v.saturating_sub(1) },
+        Ordering::Relaxed,
+    );
+}
+
+/// The atomics a writer updates by load and store.
+trait WriterAtomic {
+    type V;
+    fn get(&self) -> Self::V;
+    fn put(&self, v: Self::V, order: Ordering);
+}
+
+impl WriterAtomic for AtomicU32 {
+    type V = u32;
+    #[inline(always)]
+    fn get(&self) -> u32 {
+        self.load(Ordering::Relaxed)
+    }
+    #[inline(always)]
+    fn put(&self, v: u32, order: Ordering) {
+        self.store(v, order);
+    }
+}
+
+impl WriterAtomic for AtomicU64 {
+    type V = u64;
+    #[inline(always)]
+    fn get(&self) -> u64 {
+        self.load(Ordering::Relaxed)
+    }
+    #[inline(always)]
+    fn put(&self, v: u64, order: Ordering) {
+        self.store(v, order);
+    }
+}
+
+/// The three filter bits of hash `h` (low hash bits; the bucket index uses the high ones).
+#[inline]
+fn filter_bits(h: u64) -> u64 {
+    let lo = h as u32;
+    (1u64 << ((lo >> 1) & 63)) | (1u64 << ((lo >> 7) & 63)) | (1u64 << ((lo >> 13) & 63))
 }
 
 #[inline]
@@ -49,6 +123,40 @@ impl Inner {
             buckets: Region::new(nb, 0),
             id_bits,
             len: AtomicUsize::new(0),
+            filters: [Region::new(nb, 0), Region::new(nb, 0)],
+            fgen: AtomicUsize::new(0),
+            stale: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether the filter proves `h` absent (false: maybe present). An "absent" read from a
+    /// filter that was replaced meanwhile (and may read as zeros) is re-checked.
+    #[inline(always)]
+    fn absent(&self, h: u64) -> bool {
+        let bits = filter_bits(h);
+        let i = self.home(h);
+        loop {
+            let g = self.fgen.load(Ordering::Acquire);
+            let Some(w) = self.filters[g & 1].as_slice().get(i) else {
+                return false;
+            };
+            if w.load(Ordering::Relaxed) & bits == bits {
+                return false;
+            }
+            // The word read is ordered before the generation re-read (seqlock reader).
+            fence(Ordering::Acquire);
+            if self.fgen.load(Ordering::Relaxed) == g {
+                return true;
+            }
+        }
+    }
+
+    /// Writer: set the filter bits of `h` in the current filter.
+    #[inline]
+    fn mark(&self, h: u64) {
+        let g = self.fgen.load(Ordering::Relaxed);
+        if let Some(w) = self.filters[g & 1].as_slice().get(self.home(h)) {
+            bump(w, |x| x | filter_bits(h), Ordering::Relaxed);
         }
     }
 
@@ -62,13 +170,14 @@ impl Inner {
         self.nb() * SLOTS * 7 / 8
     }
 
-    #[inline]
+    #[inline(always)]
     fn home(&self, h: u64) -> usize {
-        // Multiply-shift range reduction of the upper 32 hash bits (any table size).
-        (((h >> 32) * self.nb() as u64) >> 32) as usize
+        // Multiply-shift range reduction of the upper 32 hash bits (any table size); both
+        // factors are below 2^32, so the product cannot wrap.
+        ((h >> 32).wrapping_mul(self.nb() as u64) >> 32) as usize
     }
 
-    #[inline]
+    #[inline(always)]
     fn value(&self, h: u64, id: u32) -> u32 {
         let lo = h as u32;
         let tag = ((lo >> self.id_bits) & !1) | (lo & 1);
@@ -104,12 +213,14 @@ impl Inner {
                 .iter()
                 .find(|s| s.load(Ordering::Relaxed) == 0)
             {
-                // Release: the overflow counts bumped on the way are visible with the slot.
+                self.mark(h);
+                // Release: the overflow counts bumped on the way (and the filter bits) are
+                // visible with the slot.
                 s.store(v, Ordering::Release);
-                self.len.fetch_add(1, Ordering::Relaxed);
+                bump_len(&self.len, true);
                 return;
             }
-            b[i].0[SLOTS].fetch_add(1, Ordering::Release);
+            bump(&b[i].0[SLOTS], |c| c.wrapping_add(1), Ordering::Release);
             i = next(i, b.len());
         }
     }
@@ -147,12 +258,12 @@ impl Table {
         chunk[g % CHUNK].set(inner).is_ok()
     }
 
-    #[inline]
+    #[inline(always)]
     fn gen(&self, g: usize) -> Option<&Inner> {
         self.gens.get(g / CHUNK)?.get()?.get(g % CHUNK)?.get()
     }
 
-    #[inline]
+    #[inline(always)]
     fn current(&self) -> Option<(usize, &Inner)> {
         let g = self.cur.load(Ordering::Acquire);
         Some((g, self.gen(g)?))
@@ -161,11 +272,17 @@ impl Table {
     /// Probe for `h`: call `check` on each candidate id until it returns Some. A candidate
     /// that fails its check (a false tag match, or a record a writer just replaced or freed)
     /// makes a miss re-probe, as does a miss in a table replaced meanwhile.
-    #[inline]
+    #[inline(always)]
     pub(super) fn find<R>(&self, h: u64, mut check: impl FnMut(u32) -> Option<R>) -> Option<R> {
         let mut stale_budget = 4;
         loop {
             let (g, t) = self.current()?;
+            if t.absent(h) {
+                if self.cur.load(Ordering::Acquire) != g {
+                    continue;
+                }
+                return None;
+            }
             let (hit, saw_candidate) = Self::probe(t, h, &mut check);
             if hit.is_some() {
                 return hit;
@@ -180,7 +297,7 @@ impl Table {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn probe<R>(t: &Inner, h: u64, check: &mut impl FnMut(u32) -> Option<R>) -> (Option<R>, bool) {
         let b = t.buckets.as_slice();
         let id_mask = (1u32 << t.id_bits) - 1;
@@ -212,14 +329,79 @@ impl Table {
         (None, saw)
     }
 
-    /// Hint the CPU to fetch the home bucket of `h` (batch lookups).
+    /// Hint the CPU to fetch the home bucket of `h` and its filter word (batch lookups,
+    /// writers).
     #[inline]
     pub(super) fn prefetch(&self, h: u64) {
         if let Some((_, t)) = self.current() {
-            if let Some(b) = t.buckets.as_slice().get(t.home(h)) {
+            let i = t.home(h);
+            if let Some(b) = t.buckets.as_slice().get(i) {
                 prefetch(b);
             }
+            let g = t.fgen.load(Ordering::Relaxed);
+            if let Some(w) = t.filters[g & 1].as_slice().get(i) {
+                prefetch(w);
+            }
         }
+    }
+
+    /// Hint the CPU to fetch the filter word of `h` (first stage of a batch lookup).
+    #[inline]
+    pub(super) fn prefetch_filter(&self, h: u64) {
+        if let Some((_, t)) = self.current() {
+            let g = t.fgen.load(Ordering::Relaxed);
+            if let Some(w) = t.filters[g & 1].as_slice().get(t.home(h)) {
+                prefetch(w);
+            }
+        }
+    }
+
+    /// Hint the CPU to fetch the home bucket of `h` unless the filter already says the key
+    /// is absent (second stage of a batch lookup: a miss then costs no bucket line). Only a
+    /// hint: the lookup itself checks the filter again.
+    #[inline]
+    pub(super) fn prefetch_bucket_if_maybe(&self, h: u64) {
+        if let Some((_, t)) = self.current() {
+            if !t.absent(h) {
+                if let Some(b) = t.buckets.as_slice().get(t.home(h)) {
+                    prefetch(b);
+                }
+            }
+        }
+    }
+
+    /// Writer: whether the filter holds more stale keys than it should (more than the live
+    /// keys, and enough that a rebuild, which reads all `ids` records, stays cheap per
+    /// removal).
+    pub(super) fn filter_stale(&self, ids: usize) -> bool {
+        self.current().is_some_and(|(_, t)| {
+            let stale = t.stale.load(Ordering::Relaxed);
+            stale > t.len.load(Ordering::Relaxed).max(ids / 16).max(64)
+        })
+    }
+
+    /// Writer: rebuild the filter from the hashes of every key in the table (nothing else
+    /// may write the table meanwhile), then publish it and release the old one.
+    pub(super) fn refresh_filter(&self, hashes: impl Iterator<Item = u64>) {
+        let Some((_, t)) = self.current() else {
+            return;
+        };
+        let g = t.fgen.load(Ordering::Relaxed);
+        let next = &t.filters[(g + 1) & 1];
+        // It may hold the bits of two generations ago: start from zeros. Readers still on
+        // that generation re-check theirs before trusting an "absent".
+        next.release();
+        fence(Ordering::SeqCst);
+        let words = next.as_slice();
+        for h in hashes {
+            if let Some(w) = words.get(t.home(h)) {
+                bump(w, |x| x | filter_bits(h), Ordering::Relaxed);
+            }
+        }
+        t.fgen.store(g + 1, Ordering::Release);
+        t.stale.store(0, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        t.filters[g & 1].release();
     }
 
     /// Writer: whether adding `extra` keys with record ids below `ids` needs a rebuild.
@@ -257,6 +439,7 @@ impl Table {
         }
         self.cur.store(g + 1, Ordering::Release);
         old.buckets.release();
+        old.filters.iter().for_each(Region::release);
         true
     }
 
@@ -293,11 +476,19 @@ impl Table {
         // Undo the overflow counts the key left on its way from home.
         let mut j = t.home(h);
         while j != i {
-            b[j].0[SLOTS].fetch_sub(1, Ordering::Release);
+            bump(&b[j].0[SLOTS], |c| c.wrapping_sub(1), Ordering::Release);
             j = next(j, b.len());
         }
-        t.len.fetch_sub(1, Ordering::Relaxed);
+        bump_len(&t.len, false);
+        bump_len(&t.stale, true);
         true
+    }
+
+    /// How many times the current table's filter was rebuilt (tests).
+    #[cfg(test)]
+    pub(super) fn filter_generation(&self) -> usize {
+        self.current()
+            .map_or(0, |(_, t)| t.fgen.load(Ordering::Relaxed))
     }
 
     /// Keys in the current table.

@@ -269,6 +269,45 @@ fn churn_keeps_every_key_findable() {
     assert_eq!(c.len(), 5_000 + 20_000usize.div_ceil(3));
 }
 
+/// Removals leave stale bits in the membership filters until the writer rebuilds them; the
+/// rebuilt filters still answer every present key of every index, and a removed key misses.
+#[test]
+fn filter_rebuild_keeps_every_present_key() {
+    let c = BindingCache::new();
+    for i in 0..4_000 {
+        c.insert(b(i)).unwrap();
+    }
+    let before: Vec<usize> = c.tables.iter().map(Table::filter_generation).collect();
+    // Remove three quarters, then bring a few back: the stale keys outnumber the live ones.
+    for i in (0..4_000).filter(|i| i % 4 != 0) {
+        c.remove(b(i).home_address).unwrap();
+    }
+    for i in (0..4_000).filter(|i| i % 8 == 1) {
+        c.insert(b(i)).unwrap();
+    }
+    let after: Vec<usize> = c.tables.iter().map(Table::filter_generation).collect();
+    for t in [0, 1, 3, 4] {
+        assert!(after[t] > before[t], "table {t}: filter not rebuilt");
+    }
+    for i in 0..4_100 {
+        let x = b(i);
+        let present = i < 4_000 && (i % 4 == 0 || i % 8 == 1);
+        assert_eq!(c.get(x.home_address).is_some(), present, "{i}");
+        let inside = Ipv6Addr::new(0x2001, 0xdb8, 0, i as u16, 9, 9, 9, 9);
+        assert_eq!(c.lookup_v6(inside).is_some(), present, "{i}");
+        assert_eq!(c.lookup_v4(x.ipv4_home_address.unwrap()).is_some(), present);
+        let coa = x.care_of.addr();
+        assert_eq!(
+            c.lookup_inbound(coa, InboundKey::UdpPort(4191)).is_some(),
+            present
+        );
+        assert_eq!(
+            c.lookup_inbound(coa, InboundKey::Spi(0x1000 + i)).is_some(),
+            present
+        );
+    }
+}
+
 /// The batch lookups answer exactly as the single ones: hits, misses, addresses inside a
 /// /64, inside a prefix of another length, removed bindings, batches longer than one chunk.
 #[test]

@@ -1,0 +1,305 @@
+"""The responder's IKE_SA_INIT fast path (``dsmip6.ikev2._fast``) against its general path.
+
+Every test drives two responders built alike (same config, same rng seed, same clock): one
+with ``fast_path`` on, one with it off, and asserts that they send the same octets, emit the
+same events and hold the same state afterwards — every IKE SA field, the exchange manager,
+the engine's tables and the position of the injected rng. That covers the common case (the
+fast path answers: ``fast_path_hits``), the uncommon ones it hands to the general path
+(cookies, INVALID_KE_PAYLOAD, redirect), a KE the DH computation rejects after the SA exists,
+and a corpus of mutated IKE_SA_INIT requests. Whole handshakes continue on both responders
+after IKE_SA_INIT, so state the fast path left wrong would also show in IKE_AUTH.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from dsmip6.aka import Usim
+from dsmip6.eap import EapAkaPeer, EapAkaServer, InMemorySubscriberStore, Subscriber, permanent_nai
+from dsmip6.ikev2 import (
+    IkeInitiator,
+    IkeResponder,
+    IkeSaEstablished,
+    InitiatorConfig,
+    ResponderConfig,
+)
+from dsmip6.ikev2.constants import Notify
+from ike_harness import (
+    HA,
+    PSK,
+    UE,
+    Clock,
+    assigner_factory,
+    events,
+    make_ca_and_cert,
+    make_rng,
+)
+
+IMSI = "001010000000123"
+K = bytes.fromhex("fec86ba6eb707ed08905757b1bb44b8f")
+OPC = bytes.fromhex("1006020f0a478bf6b699f15c062e42b3")
+CA, CERT, KEY = make_ca_and_cert("ed25519", "ha.example.org")  # deterministic signatures
+
+
+# ------------------------------------------------------------------------------ state snapshot
+def _plain(v: Any, depth: int = 0) -> Any:
+    """A comparable picture of ``v``: values as they are, objects as their attributes
+    (cipher objects, callables and engine back-references by type)."""
+    if v is None or isinstance(v, (bytes, str, int, float, bool)):
+        return v
+    if isinstance(v, (tuple, list)):
+        return type(v)(_plain(x, depth + 1) for x in v)
+    if isinstance(v, dict):
+        return {k: _plain(x, depth + 1) for k, x in v.items()}
+    if isinstance(v, (set, frozenset)):
+        return sorted(v)
+    if dataclasses.is_dataclass(v) or type(v).__module__.startswith("ipaddress"):
+        return v  # compared by value
+    if callable(v) or depth > 3 or type(v).__module__.startswith("cryptography"):
+        return type(v).__name__
+    names: list[str] = []
+    for cls in type(v).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else list(slots)
+    names += list(getattr(v, "__dict__", {}))
+    out = {"<type>": type(v).__name__}
+    for n in names:
+        if n in ("engine", "config", "rng", "sa", "__weakref__", "__dict__"):
+            continue
+        if hasattr(v, n):
+            out[n] = _plain(getattr(v, n), depth + 1)
+    return out
+
+
+def snapshot(ha: IkeResponder) -> dict[str, Any]:
+    """Everything the responder holds, plus where its rng stands (drawn from a copy-free
+    probe: the next 16 octets, taken once per snapshot from both responders alike)."""
+    return {
+        "sas": {i: _plain(sa) for i, sa in sorted(ha._sas.items())},
+        "by_spi": sorted((spi, sa.id) for spi, sa in ha._by_spi.items()),
+        "by_init": sorted((k, sa.id) for k, sa in ha._by_init.items()),
+        "half_open": sorted(ha._half_open),
+        "child_spis": sorted(ha._child_spis),
+        "next_id": ha._next_id,
+        "timer": ha.get_timer(),
+        "retired": [sa.id for sa in ha._retired],
+        "rng_next": ha._rng(16),
+    }
+
+
+# ------------------------------------------------------------------------------ pairs
+def _eap_factory() -> Any:
+    store = InMemorySubscriberStore([Subscriber(IMSI, K, OPC)])
+    return lambda ident: EapAkaServer(store, rng=make_rng("aaa"), identity=ident)
+
+
+def responder(kind: str, fast: bool, **kw: Any) -> IkeResponder:
+    if kind == "eap":
+        cfg = ResponderConfig(
+            "ha.example.org",
+            certificate=CERT,
+            private_key=KEY,
+            eap_server_factory=_eap_factory(),
+            address_assigner=assigner_factory(),
+            **kw,
+        )
+    else:
+        kw.setdefault("address_assigner", assigner_factory())
+        cfg = ResponderConfig("ha.example.org", psk=PSK, **kw)
+    ha = IkeResponder(cfg, rng=make_rng(f"ha-{kind}"))
+    ha.fast_path = fast
+    return ha
+
+
+def initiator(kind: str, **kw: Any) -> IkeInitiator:
+    if kind == "eap":
+        nai = permanent_nai(IMSI)
+        usim = Usim(K, OPC)
+        cfg = InitiatorConfig(
+            nai,
+            eap_peer_factory=lambda: EapAkaPeer(usim, nai, rng=make_rng("peer")),
+            trust_anchors=[CA],
+            **kw,
+        )
+    else:
+        cfg = InitiatorConfig("ue@example.org", psk=PSK, **kw)
+    return IkeInitiator(cfg, rng=make_rng(f"ue-{kind}"))
+
+
+def drive(kind: str, fast: bool, ue_kw: dict[str, Any], ha_kw: dict[str, Any]) -> Any:
+    """A whole handshake; returns (HA datagrams per round, HA events, snapshots, responder)."""
+    ue, ha = initiator(kind, **ue_kw), responder(kind, fast, **ha_kw)
+    clock = Clock()
+    sent, evs, snaps = [], [], []
+    ue.connect(UE, HA, clock.now)
+    for _ in range(12):
+        out = ue.datagrams_to_send(clock.now)
+        if not out:
+            break
+        for d, lo, r in out:
+            ha.receive_datagram(d, lo, r, clock.now)
+        back = ha.datagrams_to_send(clock.now)
+        sent.append(back)
+        evs.append(events(ha))
+        snaps.append(snapshot(ha))
+        for d, lo, r in back:
+            ue.receive_datagram(d, lo, r, clock.now)
+        clock.now += 0.01
+    return sent, evs, snaps, ha
+
+
+CASES = {
+    "psk-gcm-x25519": ("psk", {}, {}),
+    "psk-cbc-sha256-ecp256": (
+        "psk",
+        {"proposals": ["aes128-sha256-ecp256"], "child_proposals": ["aes128-sha256"]},
+        {"proposals": ["aes128-sha256-ecp256"], "child_proposals": ["aes128-sha256"]},
+    ),
+    "psk-gcm256-ecp384": (
+        "psk",
+        {"proposals": ["aes256gcm16-prfsha384-ecp384"]},
+        {},
+    ),
+    "psk-modp2048-fragmentation": (
+        "psk",
+        {"proposals": ["aes128-sha256-modp2048"], "enable_fragmentation": True},
+        {"enable_fragmentation": True},
+    ),
+    "psk-second-proposal": (
+        "psk",
+        {"proposals": ["chacha20poly1305-prfsha256-x25519", "aes128gcm16-prfsha256-x25519"]},
+        {"proposals": ["aes128gcm16-prfsha256-x25519"]},
+    ),
+    "eap-aka-ed25519-cert-certreq": ("eap", {}, {"trust_anchors": [CA]}),
+    "eap-aka-no-fragmentation": ("eap", {}, {"enable_fragmentation": False}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fast_path_equals_general_path_whole_handshake(case):
+    kind, ue_kw, ha_kw = CASES[case]
+    fast = drive(kind, True, ue_kw, ha_kw)
+    slow = drive(kind, False, ue_kw, ha_kw)
+    assert fast[3].fast_path_hits == 1 and slow[3].fast_path_hits == 0
+    assert fast[0] == slow[0]  # every datagram, byte for byte, with its addresses
+    assert fast[1] == slow[1]
+    assert any(isinstance(e, IkeSaEstablished) for round_ in fast[1] for e in round_)
+    for a, b in zip(fast[2], slow[2], strict=True):
+        assert a == b
+
+
+def _init_request(kind: str = "psk", **kw: Any) -> bytes:
+    ue = initiator(kind, **kw)
+    ue.connect(UE, HA, 0.0)
+    (data, _lo, _r), *_ = ue.datagrams_to_send(0.0)
+    return data
+
+
+def _one(data: bytes, fast: bool, kind: str = "psk", **ha_kw: Any) -> Any:
+    ha = responder(kind, fast, **ha_kw)
+    ha.receive_datagram(data, UE, HA, 0.0)
+    return ha.datagrams_to_send(0.0), events(ha), snapshot(ha), ha.fast_path_hits
+
+
+@pytest.mark.parametrize(
+    ("what", "ue_kw", "ha_kw"),
+    [
+        ("cookie demanded", {}, {"cookie_threshold": 0}),
+        ("half-open limit", {}, {"half_open_limit": 0}),
+        (
+            "INVALID_KE_PAYLOAD",
+            {"proposals": ["aes128gcm16-prfsha256-x25519-ecp256"]},
+            {"proposals": ["aes128gcm16-prfsha256-ecp256"]},
+        ),
+        (
+            "NO_PROPOSAL_CHOSEN",
+            {"proposals": ["aes128gcm16-prfsha256-x25519"]},
+            {"proposals": ["aes128-sha256-ecp256"]},
+        ),
+        ("redirect policy", {}, {"redirect": lambda addr, ident: None}),
+    ],
+)
+def test_uncommon_requests_take_the_general_path(what, ue_kw, ha_kw):
+    data = _init_request(**ue_kw)
+    fast, slow = _one(data, True, **ha_kw), _one(data, False, **ha_kw)
+    assert fast[3] == 0, what
+    assert fast[:3] == slow[:3], what
+
+
+def test_the_common_request_takes_the_fast_path():
+    data = _init_request()
+    fast, slow = _one(data, True), _one(data, False)
+    assert fast[3] == 1
+    assert fast[:3] == slow[:3]
+    ((resp, lo, r),) = fast[0]
+    assert (lo, r) == (HA, UE) and resp[16:20] == bytes([33, 0x20, 34, 0x20])
+
+
+def _payload_offsets(data: bytes) -> list[tuple[int, int, int]]:
+    """(type, offset, length) of each payload of a clear message."""
+    out, off, nxt = [], 28, data[16]
+    while nxt and off + 4 <= len(data):
+        this, nxt, length = nxt, data[off], int.from_bytes(data[off + 2 : off + 4], "big")
+        out.append((this, off, length))
+        off += length
+    return out
+
+
+def test_ke_rejected_after_the_sa_exists_is_answered_like_the_general_path():
+    """A Curve25519 KE of the right size that is a low-order point (all zero): the general
+    path creates the SA, answers INVALID_SYNTAX and lets the SA die; so does the fast path."""
+    data = bytearray(_init_request())
+    ((_t, off, length),) = [p for p in _payload_offsets(bytes(data)) if p[0] == 34]
+    data[off + 8 : off + length] = bytes(length - 8)
+    fast, slow = _one(bytes(data), True), _one(bytes(data), False)
+    assert fast[:3] == slow[:3]
+    ((resp, _lo, _r),) = fast[0]
+    assert Notify.INVALID_SYNTAX.to_bytes(2, "big") in resp
+    assert fast[2]["sas"] == {} and fast[2]["half_open"] == []
+
+
+def _mutations(data: bytes) -> list[bytes]:
+    out: list[bytes] = []
+    for i in range(len(data)):
+        for x in (0x01, 0x80, 0xFF):
+            b = bytearray(data)
+            b[i] ^= x
+            out.append(bytes(b))
+    for n in range(0, len(data), 5):  # truncations (the length field then disagrees) ...
+        out.append(data[:n])
+        b = bytearray(data[:n])  # ... and with the length field made to agree
+        if n >= 28:
+            b[24:28] = n.to_bytes(4, "big")
+            out.append(bytes(b))
+    # an extra payload at the end: a Vendor ID, a CERTREQ, an unknown non-critical and an
+    # unknown critical one, a second Nonce (the last payload's Next Payload is patched)
+    last = _payload_offsets(data)[-1][1]
+    for ptype, flags, body in (
+        (43, 0, b"vendor"),
+        (38, 0, b"\x04" + bytes(20)),
+        (200, 0, b"x"),
+        (200, 0x80, b"x"),
+        (40, 0, bytes(32)),
+    ):
+        b = bytearray(data)
+        b[last] = ptype
+        b += bytes([0, flags]) + (4 + len(body)).to_bytes(2, "big") + body
+        b[24:28] = len(b).to_bytes(4, "big")
+        out.append(bytes(b))
+    return out
+
+
+@pytest.mark.parametrize("proposals", [None, ["aes128-sha256-ecp256"]])
+def test_mutated_requests_give_identical_results_on_both_paths(proposals):
+    kw = {"proposals": proposals} if proposals else {}
+    data = _init_request(**kw)
+    corpus = _mutations(data)
+    taken = 0
+    for i, d in enumerate(corpus):
+        fast, slow = _one(d, True, **kw), _one(d, False, **kw)
+        assert fast[:3] == slow[:3], (i, d.hex())
+        taken += fast[3]
+    # the corpus exercises both sides: many mutations stay common-case, many do not
+    assert 0 < taken < len(corpus)
