@@ -428,3 +428,212 @@ def test_c_formatter_matches_ipaddress_str_outside_the_dotted_ranges():
         checked += 1
     assert checked > 25000
     assert _t6(int(IPv6Address("::ffff:1.2.3.4"))) != str(IPv6Address("::ffff:1.2.3.4"))
+
+
+def test_cached_ike_response_is_kept_until_the_first_bu_then_dropped():
+    """RFC 7296 §2.1: a retransmitted request gets the cached response again. The HA keeps the
+    response that carried the UE's signalling SA until a BU authenticated by that SA arrives
+    (the UE then provably has the response: the SA's inbound SPI travelled only in it); after
+    that the cache is gone and a late copy of the request is dropped (§2.3)."""
+    world = RealWorld(1)
+    ha = world.make_ha(RustDataPlane())
+    ue = world.make_ue(0)
+    ue.set_access(coa6=IPv6Address("2001:db8:100::1"))
+    ue.attach("internet", 0.0)
+    last_ike: tuple[bytes, tuple, tuple] | None = None
+    held: list[tuple[bytes, tuple, tuple]] = []
+    for _ in range(30):  # run IKE to completion, holding back the Mobility Header
+        moved = 0
+        for d, s, t in ue.datagrams_to_send(0.0):
+            if t[1] in (500, 4500):
+                last_ike = (d, s, t)
+                ha.receive_datagram(d, s, t, 0.0)
+            else:
+                held.append((d, s, t))
+            moved += 1
+        for d, s, t in ha.datagrams_to_send(0.0):
+            ue.receive_datagram(d, s, t, 0.0)
+            moved += 1
+        if not moved:
+            break
+    assert held and last_ike is not None  # the BU waits; the IKE exchanges are over
+    (session,) = ha._sessions.values()
+    ike_id = session.ike_sa_id
+    mid = ha.ike.last_response_id(ike_id)
+    assert mid is not None and session.ike_mid == mid
+    # Before the BU: the last request retransmitted gets the very same response octets.
+    ha.receive_datagram(*last_ike, 0.0)
+    first = ha.datagrams_to_send(0.0)
+    ha.receive_datagram(*last_ike, 0.0)
+    again = ha.datagrams_to_send(0.0)
+    assert len(first) == 1 and first == again
+    # The BU under the signalling SA: the cache goes, the registration goes on unchanged.
+    for d, s, t in held:
+        ha.receive_datagram(d, s, t, 0.0)
+    assert len(ha.datagrams_to_send(0.0)) == 1  # the BA
+    assert len(ha.bindings()) == 1
+    assert ha.ike.last_response_id(ike_id) is None and session.ike_mid is None
+    ha.receive_datagram(*last_ike, 0.0)
+    assert ha.datagrams_to_send(0.0) == []  # below the window now: dropped, no answer
+    # Later exchanges still work (a new request gets a new, cached response).
+    ha.ike.liveness_check(ike_id, 1.0)
+    for _ in range(5):
+        for d, s, t in ha.datagrams_to_send(1.0):
+            ue.receive_datagram(d, s, t, 1.0)
+        for d, s, t in ue.datagrams_to_send(1.0):
+            ha.receive_datagram(d, s, t, 1.0)
+    assert ha.ike.endpoints(ike_id) is not None
+
+
+def test_drop_cached_response_only_drops_the_named_one():
+    """The IKE side forgets only the response to the Message ID it is told about, on a
+    working SA as on a parked SA record."""
+    from dsmip6.ikev2.sa import IkeSa, ParkedSa, cached_response_id, drop_cached_response
+
+    world = RealWorld(1)
+    world.make_ha(RustDataPlane())
+    ue, clock = _registered(world, 0)
+    ha = world.ha
+    (ike_id,) = [s.ike_sa_id for s in ha._sessions.values()]
+    assert ha.ike.last_response_id(ike_id) is None  # released by the BU of the attach
+    assert type(ha.ike._sas[ike_id]) is ParkedSa
+    # A UE-initiated exchange (its liveness check) leaves a cached response at the HA.
+    ue._pdns["internet"].ike.liveness_check(1.0)
+    for d, s, t in ue.datagrams_to_send(1.0):
+        ha.receive_datagram(d, s, t, 1.0)
+    entry = ha.ike._sas[ike_id]
+    assert type(entry) in (IkeSa, ParkedSa)
+    mid = cached_response_id(entry)
+    assert mid is not None and ha.ike.last_response_id(ike_id) == mid
+    assert not drop_cached_response(entry, mid - 1)
+    assert cached_response_id(entry) == mid
+    answer = ha.datagrams_to_send(1.0)
+    assert len(answer) == 1
+    parked = ha.ike._sas[ike_id]
+    assert type(parked) is ParkedSa and cached_response_id(parked) == mid
+    assert not ha.ike.response_delivered(ike_id, mid + 1)
+    assert cached_response_id(parked) == mid
+    assert ha.ike.response_delivered(ike_id, mid)
+    assert cached_response_id(parked) is None and ha.ike.last_response_id(ike_id) is None
+    assert not ha.ike.response_delivered(ike_id, mid)  # nothing left to drop
+    for d, s, t in answer:
+        ue.receive_datagram(d, s, t, 1.0)
+    roundtrip_until_done(ue, ha, clock)
+    assert ue._pdns["internet"].ike.established and len(ha.bindings()) == 1
+    # The working-SA form (a thawed copy, the engine is not used after this): the cache
+    # lives in its exchange manager.
+    from dsmip6.ikev2.sa import park, thaw
+
+    ue._pdns["internet"].ike.liveness_check(2.0)
+    for d, s, t in ue.datagrams_to_send(2.0):
+        ha.receive_datagram(d, s, t, 2.0)
+    ha.datagrams_to_send(2.0)
+    work = thaw(ha.ike._sas[ike_id], ha.ike)
+    mid = cached_response_id(work)
+    assert mid is not None and work.mgr.last_response is not None
+    assert not drop_cached_response(work, mid + 1) and work.mgr.last_response is not None
+    assert drop_cached_response(work, mid) and work.mgr.last_response is None
+    assert cached_response_id(work) is None and park(work, None).last_packets is None
+
+
+def test_parked_child_sa_record_gives_back_the_same_child(monkeypatch):
+    """A parked IKE SA keeps each child SA as one bytes record; reading it back yields an
+    equal ChildSa (SPIs, mode, algorithm, the four keys, selectors, flags), for every
+    combination the record encodes."""
+    import dataclasses
+
+    from dsmip6.ikev2 import sa as ike_sa
+    from dsmip6.ikev2.child import ChildSa
+    from dsmip6.ikev2.message import TrafficSelector
+    from dsmip6.ikev2.sa import _pack_child, _unpack_child
+
+    # fresh shared-selector tables: what earlier tests packed does not count here
+    monkeypatch.setattr(ike_sa, "_TS_TABLE", [])
+    monkeypatch.setattr(ike_sa, "_TS_INDEX", {})
+    monkeypatch.setattr(ike_sa, "_TS_SEEN", {})
+
+    v6 = TrafficSelector.mobility_header(HOA)
+    net = TrafficSelector.for_network(NET, protocol=135)
+    v4 = TrafficSelector(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.9"), 17, 5, 9)
+    cases = [
+        ChildSa(0x1234, 0xFFFFFFFF, "transport", "aes-gcm-128", bytes(range(20)),
+                bytes(range(20, 40)), None, None, (net,), (v6,), False),
+        ChildSa(0x100, 0x101, "tunnel", "aes-cbc-hmac-sha256", bytes(range(16)),
+                bytes(range(16, 32)), bytes(32), bytes(range(32)), (v6, v4),
+                (TrafficSelector.any(4),), True, esn=True, udp_encap=(4500, 61000)),
+        ChildSa(7, 8, "transport", "null", b"", b"", bytes(32), None, (v4,), (v4, net), True,
+                udp_encap=(0, 0)),
+    ]  # fmt: skip
+    sizes = []
+    for c in cases:  # packing one child again does not count as a second child
+        assert len(_pack_child(c)) == len(_pack_child(c))
+    cases = [
+        *cases,
+        *(dataclasses.replace(c, spi_in=c.spi_in + 1000) for c in cases),
+        *(dataclasses.replace(c, spi_in=c.spi_in + 2000) for c in cases),
+    ]
+    for c in cases:  # a selector list seen in two children is then shared: shorter records
+        packed = _pack_child(c)
+        assert type(packed) is bytes
+        sizes.append(len(packed))
+        back = _unpack_child(packed)
+        assert back == c
+        assert (back.key_in, back.key_out) == (c.key_in, c.key_out)
+        assert (back.integrity_key_in, back.integrity_key_out) == (
+            c.integrity_key_in,
+            c.integrity_key_out,
+        )
+        assert back.ts_i == c.ts_i and back.ts_r == c.ts_r and back.udp_encap == c.udp_encap
+    assert sizes[6:] == sizes[3:6]
+    assert all(b < a for a, b in zip(sizes[:3], sizes[3:6], strict=True))
+
+
+def test_for_network_leaves_the_network_object_untouched():
+    """``TrafficSelector.for_network`` computes the last address itself: the HA's per-UE
+    prefix objects gain no cached attributes (dict, mask, broadcast address) from it."""
+    from dsmip6.ikev2.message import TrafficSelector
+
+    net = IPv6Network("2001:db8:8000:5::/64")
+    ts = TrafficSelector.for_network(net)
+    assert "broadcast_address" not in vars(net) and "hostmask" not in vars(net)
+    assert (ts.start, ts.end) == (net.network_address, net[-1])
+    v4 = IPv4Network("10.1.0.0/16")
+    t4 = TrafficSelector.for_network(v4, protocol=6)
+    assert (t4.start, t4.end, t4.protocol) == (v4.network_address, v4.broadcast_address, 6)
+    t = TrafficSelector.for_network("2001:db8::/127")
+    assert (str(t.start), str(t.end)) == ("2001:db8::", "2001:db8::1")
+
+
+def test_spi_set_behaves_as_a_set():
+    """The engine's compact child-SPI set against a plain ``set`` over random adds,
+    discards (deleted marks, rehashing), sequential SPIs and the reserved range."""
+    import random
+
+    from dsmip6.ikev2.sa import SpiSet
+
+    rng = random.Random(5)
+    s, ref = SpiSet(), set()
+    for step in range(20000):
+        spi = rng.choice(
+            (rng.randrange(256, 1 << 32), 256 + step % 3000, rng.choice([256, 0xFFFFFFFF]))
+        )
+        if rng.random() < 0.6:
+            s.add(spi)
+            ref.add(spi)
+        else:
+            s.discard(spi)
+            ref.discard(spi)
+        if step % 997 == 0:
+            assert sorted(s) == sorted(ref) and len(s) == len(ref)
+        probe = rng.randrange(256, 1 << 32)
+        assert (probe in s) == (probe in ref) and (spi in s) == (spi in ref)
+    assert sorted(s) == sorted(ref)
+    for spi in list(ref):
+        s.discard(spi)
+    assert len(s) == 0 and list(s) == [] and 300 not in s
+    for bad in (0, 1, 255, 1 << 32, -5):
+        assert bad not in s
+        s.discard(bad)  # no-op
+        with pytest.raises(ValueError):
+            s.add(bad)
+    assert "300" not in s  # type: ignore[operator]

@@ -167,7 +167,7 @@ class _Session:
     ``(identity, apn)``, ``prefix`` the very ``IPv6Network`` the IKE SA assigned (shared with
     the binding cache entry)."""
 
-    __slots__ = ("owner", "ike_sa_id", "prefix", "hoa", "hoa_i", "sa_in", "sa_out")
+    __slots__ = ("owner", "ike_sa_id", "prefix", "hoa", "hoa_i", "sa_in", "sa_out", "ike_mid")
 
     def __init__(self, owner: tuple[str, str | None], ike_sa_id: object, prefix: IPv6Network):
         self.owner = owner
@@ -179,6 +179,9 @@ class _Session:
         self.hoa_i: int | None = None
         self.sa_in: Any = None
         self.sa_out: Any = None
+        #: Message ID of the IKE response that carried the signalling SA while the IKE side
+        #: still caches it for retransmissions (dropped at the first BU under that SA).
+        self.ike_mid: int | None = None
 
     @property
     def identity(self) -> str:
@@ -322,6 +325,7 @@ class HomeAgent:
             self._ba_packet = mhfast.ba_packet
         # The HA never re-creates an SA from its spec: keep only the Rust SA per direction.
         self.sa_factory = compact_esp_sa if sa_factory is esp_sa else sa_factory
+        self._apns = {a: a for a in config.apns}
         self.hnp_pool = PrefixPool(config.home_pool, config.home_prefix_len)
         self.ipv4_pool = Ipv4Pool(config.ipv4_pool) if config.ipv4_pool is not None else None
         self.ike = ike_factory(self._assign)
@@ -502,8 +506,11 @@ class HomeAgent:
     def _assign(self, identity: str, apn: str | None) -> _ike.HaAssignment:
         """The IKEv2 address assigner: one HNP per (identity, APN) (TS 24.303 §4.1);
         raising refuses the CP request (INTERNAL_ADDRESS_FAILURE, RFC 4877 §9)."""
-        if apn is not None and apn not in self.config.apns:
-            raise LocalProtocolError(f"HA does not serve APN {apn!r}")
+        if apn is not None:
+            served = self._apns.get(apn)
+            if served is None:
+                raise LocalProtocolError(f"HA does not serve APN {apn!r}")
+            apn = served  # the configuration's string object: one per APN, not one per UE
         try:
             prefix = self.hnp_pool.allocate((identity, apn))
         except PoolExhausted as exc:
@@ -569,6 +576,21 @@ class HomeAgent:
             session.sa_in = self.sa_factory(spec_in)
             session.sa_out = self.sa_factory(spec_out)
         self._by_spi[session.sa_in.spi] = session
+        # The response that carried this SA (the UE asked for it: our response is the last
+        # one cached) is kept by the IKE side for retransmitted requests (RFC 7296 §2.1);
+        # remember which one, to release it at the first BU.
+        last_id = getattr(self.ike, "last_response_id", None)
+        session.ike_mid = (
+            None if last_id is None or ev.child.initiator else last_id(session.ike_sa_id)
+        )
+
+    def _response_delivered(self, session: _Session) -> None:
+        """A BU authenticated by the session's signalling SA arrived: the UE knows that SA's
+        inbound SPI (ours), which travelled only in the IKE response that created it, so it
+        has that response and will not retransmit its request (RFC 7296 §2.1): the IKE side
+        may drop the cached copy. The session then keeps no Message ID either."""
+        mid, session.ike_mid = session.ike_mid, None
+        self.ike.response_delivered(session.ike_sa_id, mid)
 
     def _forget_session(self, session: _Session) -> None:
         if session.sa_in is not None:
@@ -717,6 +739,8 @@ class HomeAgent:
             self._count("unprotected")
             return
         session = self._by_spi[v.spi]
+        if session.ike_mid is not None:
+            self._response_delivered(session)
         # Step 3 — addresses: HoA = HAO, else the (inner) IPv6 source.
         hoa = v.hoa
         if hoa <= 1 or hoa >> 120 == 0xFF:  # _not_unicast6, inline

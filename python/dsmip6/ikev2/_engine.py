@@ -20,7 +20,17 @@ from dsmip6.ikev2.constants import (
 from dsmip6.ikev2.events import IkeEvent
 from dsmip6.ikev2.exchange import Task
 from dsmip6.ikev2.message import DeletePayload, IkeHeader, Message, SaPayload, decode_header
-from dsmip6.ikev2.sa import IkeSa, ParkedSa, SaState, park, parkable, thaw
+from dsmip6.ikev2.sa import (
+    IkeSa,
+    ParkedSa,
+    SaState,
+    SpiSet,
+    cached_response_id,
+    drop_cached_response,
+    park,
+    parkable,
+    thaw,
+)
 from dsmip6.ikev2.tasks.child_create import ChildCreate
 from dsmip6.ikev2.tasks.child_delete import ChildDelete
 from dsmip6.ikev2.tasks.ike_auth import IkeAuth
@@ -107,7 +117,7 @@ class Engine:
         self._out: list[Datagram] = []
         self._by_spi: dict[bytes, IkeSa] = {}
         self._sas: dict[int, IkeSa] = {}
-        self._child_spis: set[int] = set()
+        self._child_spis = SpiSet()  # compact: every inbound child SPI, ~4 octets each
         self._next_id = 1
         self._retired: list[IkeSa] = []
         self._timers: list[tuple[float, int, IkeSa]] = []
@@ -335,6 +345,18 @@ class Engine:
     def next_event(self) -> IkeEvent | None:
         """The next event, or None. Drain after every call that may have produced some."""
         return self._events.popleft() if self._events else None
+
+    # the cached last response (RFC 7296 §2.1); see ``sa.drop_cached_response``
+    def last_response_id(self, ike_sa_id: int) -> int | None:
+        """Message ID of the response cached for retransmissions on that SA, or None."""
+        sa = self._sas.get(ike_sa_id)
+        return None if sa is None else cached_response_id(sa)
+
+    def response_delivered(self, ike_sa_id: int, message_id: int) -> bool:
+        """The peer provably received the response to ``message_id``: drop it from the
+        cache (nothing else changes). True if it was dropped."""
+        sa = self._sas.get(ike_sa_id)
+        return sa is not None and drop_cached_response(sa, message_id)
 
     # shared operations on an established SA
     def _sa(self, ike_sa_id: int) -> IkeSa:

@@ -199,7 +199,7 @@ def _proposals(value: Sequence[Any], parse: Callable[[str], Any]) -> tuple[Any, 
 _ADDRESS_TYPES = (IPv4Address, IPv6Address)  # kept as given (the HA's one tuple, per UE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per UE at the HA: no instance dict
 class Assignment:
     """What the HA hands to one UE in the IKE_AUTH CFG_REPLY (RFC 5026 §5.3, RFC 4877 §9)."""
 

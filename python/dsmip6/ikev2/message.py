@@ -474,7 +474,13 @@ class TrafficSelector:
             n = net
         else:
             n = ipaddress.ip_network(net, strict=False)
-        return cls(n.network_address, n.broadcast_address, **kw)
+        # The last address from the prefix length, not ``n.broadcast_address``: that is a
+        # cached property, so reading it would leave a dict, a mask and an address on the
+        # caller's network object (the HA narrows against each UE's home prefix, and keeps
+        # those prefixes for the life of the session).
+        start = n.network_address
+        end = type(start)(int(start) | ((1 << (start.max_prefixlen - n.prefixlen)) - 1))
+        return cls(start, end, **kw)
 
     @classmethod
     def any(cls, version: int = 6, protocol: int = 0) -> TrafficSelector:

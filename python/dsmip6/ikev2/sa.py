@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import enum
 import functools
+import struct
 import weakref
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,8 @@ from dsmip6.ikev2.message import (
     IkeHeader,
     Message,
     NotifyPayload,
+    TrafficSelector,
+    TsPayload,
     check_rules,
     decode_chain,
     decode_message,
@@ -579,6 +583,8 @@ _F_REDIRECT_SUPPORTED = 16
 _F_PEER_CERTREQ = 32
 _F_REKEY_STARTED = 64
 _F_CP_FAILED = 128
+_F_PEER_ID = 256  # the peer's ID payload follows the key material in ``keys``
+_FLAG_WORDS: dict[int, int] = {}  # at most 512 entries
 
 
 _SUITES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
@@ -603,7 +609,6 @@ class ParkedSa:
         "suite",
         "keys",
         "iv",
-        "peer_id",
         "eap_identity",
         "assignment",
         "home_prefix",
@@ -623,7 +628,110 @@ class ParkedSa:
         return self.spi_i if self.flags & _F_ORIG_INITIATOR else self.spi_r
 
     def children_dict(self) -> dict[int, ChildSa]:
-        return {c.spi_in: c for c in self.children}
+        out = {}
+        b, o = self.children, 0
+        while o < len(b):  # records, each after its 2-octet length
+            n = int.from_bytes(b[o : o + 2], "big")
+            c = _unpack_child(b[o + 2 : o + 2 + n])
+            out[c.spi_in] = c
+            o += 2 + n
+        return out
+
+
+# The children of a parked SA are one bytes object, a 2-octet length before each record (a
+# ChildSa with its four key strings and selector objects costs about 500 octets at the HA;
+# a record about 150). A record:
+#   spi_in(4) spi_out(4) flags(1) algorithm(1) len(key_in) len(key_out) len(ik_in) len(ik_out)
+#   udp local port(2) udp remote port(2) | keys | TSi | TSr
+# and a selector list is either one octet < 255, the index of a list in ``_TS_TABLE`` (lists
+# seen in two children are put there: the HA-side TSr of every UE's SAs is one entry), or 255, a
+# 2-octet length and the TS payload body of RFC 7296 §3.13 (``TsPayload``).
+_CHILD = struct.Struct("!IIBBBBBBHH")
+_C_TUNNEL, _C_INITIATOR, _C_ESN, _C_UDP, _C_IK_IN, _C_IK_OUT = 1, 2, 4, 8, 16, 32
+_CHILD_ALGS: list[str] = []  # algorithm names by index (a handful: the suites in use)
+
+
+def _pack_child(c: ChildSa) -> bytes:
+    alg = c.algorithm
+    try:
+        a = _CHILD_ALGS.index(alg)
+    except ValueError:
+        a = len(_CHILD_ALGS)
+        _CHILD_ALGS.append(alg)
+    ik_in, ik_out, udp = c.integrity_key_in, c.integrity_key_out, c.udp_encap
+    flags = (
+        (_C_TUNNEL if c.mode == "tunnel" else 0)
+        | (_C_INITIATOR if c.initiator else 0)
+        | (_C_ESN if c.esn else 0)
+        | (_C_UDP if udp is not None else 0)
+        | (_C_IK_IN if ik_in is not None else 0)
+        | (_C_IK_OUT if ik_out is not None else 0)
+    )
+    ik_in, ik_out = ik_in or b"", ik_out or b""
+    return b"".join((
+        _CHILD.pack(c.spi_in, c.spi_out, flags, a, len(c.key_in), len(c.key_out), len(ik_in),
+                    len(ik_out), *(udp or (0, 0))),
+        c.key_in, c.key_out, ik_in, ik_out, _pack_ts(c.ts_i, c.spi_in),
+        _pack_ts(c.ts_r, c.spi_in),
+    ))  # fmt: skip
+
+
+_TS_TABLE: list[tuple[TrafficSelector, ...]] = []  # shared selector lists, at most 255
+_TS_INDEX: dict[bytes, int] = {}  # their TS payload bodies -> index
+_TS_SEEN: dict[bytes, int] = {}  # body -> the child (spi_in) it was first seen in; <= 32
+
+
+def _pack_ts(ts: tuple[TrafficSelector, ...], spi_in: int) -> bytes:
+    body = TsPayload(ts).encode_body()
+    i = _TS_INDEX.get(body)
+    if i is None and len(_TS_TABLE) < 255:
+        first = _TS_SEEN.get(body)
+        if first is not None and first != spi_in:  # in two children: worth sharing
+            del _TS_SEEN[body]
+            i = _TS_INDEX[body] = len(_TS_TABLE)
+            _TS_TABLE.append(TsPayload.decode_body(body).selectors)
+        elif first is None:
+            if len(_TS_SEEN) >= 32:
+                _TS_SEEN.clear()
+            _TS_SEEN[body] = spi_in
+    if i is not None:
+        return bytes((i,))
+    return b"\xff" + len(body).to_bytes(2, "big") + body
+
+
+def _unpack_ts(b: bytes, o: int) -> tuple[tuple[TrafficSelector, ...], int]:
+    """The selector list at ``b[o:]`` and the offset after it."""
+    i = b[o]
+    if i != 255:
+        return _TS_TABLE[i], o + 1
+    n = int.from_bytes(b[o + 1 : o + 3], "big")
+    return TsPayload.decode_body(b[o + 3 : o + 3 + n]).selectors, o + 3 + n
+
+
+def _unpack_child(b: bytes) -> ChildSa:
+    spi_in, spi_out, flags, a, lk_in, lk_out, li_in, li_out, up0, up1 = _CHILD.unpack_from(b)
+    o = _CHILD.size
+    key_in, o = b[o : o + lk_in], o + lk_in
+    key_out, o = b[o : o + lk_out], o + lk_out
+    ik_in, o = b[o : o + li_in], o + li_in
+    ik_out, o = b[o : o + li_out], o + li_out
+    ts_i, o = _unpack_ts(b, o)
+    ts_r, o = _unpack_ts(b, o)
+    return ChildSa(
+        spi_in=spi_in,
+        spi_out=spi_out,
+        mode="tunnel" if flags & _C_TUNNEL else "transport",
+        algorithm=_CHILD_ALGS[a],
+        key_in=key_in,
+        key_out=key_out,
+        integrity_key_in=ik_in if flags & _C_IK_IN else None,
+        integrity_key_out=ik_out if flags & _C_IK_OUT else None,
+        ts_i=ts_i,
+        ts_r=ts_r,
+        initiator=bool(flags & _C_INITIATOR),
+        esn=bool(flags & _C_ESN),
+        udp_encap=(up0, up1) if flags & _C_UDP else None,
+    )
 
 
 def parkable(sa: IkeSa) -> bool:
@@ -675,8 +783,10 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         p.keys = sa.sk_d + sk._out_e + sk._out_a + sk._in_e + sk._in_a  # type: ignore[operator]
     p.iv = sk._iv_counter
     pid = sa.peer_id
-    # the payload object is rebuilt from one bytes: ID Type | IDi flag | data
-    p.peer_id = None if pid is None else bytes((pid.id_type, pid.initiator)) + pid.data
+    # the payload object is rebuilt from the octets after the key material (one bytes
+    # object for both): ID Type | IDi flag | data
+    if pid is not None:
+        p.keys += bytes((pid.id_type, pid.initiator)) + pid.data
     p.eap_identity, p.assignment = sa.eap_identity, sa.assignment
     p.home_prefix, p.prefix_lifetime = sa.home_prefix, sa.prefix_lifetime
     p.home_address, p.ha_addresses, p.internal_ip4 = (
@@ -684,7 +794,8 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         sa.ha_addresses,
         sa.internal_ip4,
     )
-    p.children = tuple(sa.children.values())
+    records = [_pack_child(c) for c in sa.children.values()]
+    p.children = b"".join(len(r).to_bytes(2, "big") + r for r in records)
     p.flags = (
         (_F_ORIG_INITIATOR if sa.original_initiator else 0)
         | (_F_NAT_LOCAL if sa.nat_local else 0)
@@ -694,7 +805,10 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         | (_F_PEER_CERTREQ if sa.peer_certreq else 0)
         | (_F_REKEY_STARTED if sa.rekey_started else 0)
         | (_F_CP_FAILED if sa.cp_failed else 0)
+        | (_F_PEER_ID if pid is not None else 0)
     )
+    # one int object per flag word (values above 256 are not CPython's cached small ints)
+    p.flags = _FLAG_WORDS.setdefault(p.flags, p.flags)
     p.failure_reason = sa.failure_reason
     sa.timer_at = None  # any heap entry of the working object is stale from now on
     return p
@@ -733,18 +847,19 @@ def thaw(p: ParkedSa, engine: Any) -> IkeSa:
     if encr.aead:
         sk._out_e = sk._in_e = None
         sk._out_a, sk._in_a = keys[d : d + e], keys[d + e : d + 2 * e]
+        end = d + 2 * e
     else:
         a = integ.key_size if integ is not None else 0
         o = d
         sk._out_e, sk._out_a = keys[o : o + e], keys[o + e : o + e + a]
         o += e + a
         sk._in_e, sk._in_a = keys[o : o + e], keys[o + e : o + e + a]
+        end = o + e + a
     sa.sk = sk
     sa.init_done = True
     sa.authenticated = True
-    pid = p.peer_id
-    if pid is not None:
-        sa.peer_id = IdPayload(pid[0], pid[2:], bool(pid[1]))
+    if flags & _F_PEER_ID:
+        sa.peer_id = IdPayload(keys[end], keys[end + 2 :], bool(keys[end + 1]))
     sa.eap_identity, sa.assignment = p.eap_identity, p.assignment
     sa.home_prefix, sa.prefix_lifetime = p.home_prefix, p.prefix_lifetime
     sa.home_address, sa.ha_addresses, sa.internal_ip4 = (
@@ -765,4 +880,116 @@ def thaw(p: ParkedSa, engine: Any) -> IkeSa:
     return sa
 
 
-__all__ += ["ParkedSa", "park", "parkable", "thaw"]
+class SpiSet:
+    """A set of child SA SPIs (32-bit, never 0-255: RFC 4303 §2.1 reserves them) in one
+    ``array`` of 4-octet slots, open addressing with linear probing, at most half full: 8-16
+    octets per SPI instead of a ``set`` entry and an ``int`` object (~80 octets). The engine
+    holds every inbound child SPI of every IKE SA here (two per UE at the HA). Slot 0 is
+    empty, slot 1 a deleted entry."""
+
+    __slots__ = ("_t", "_bits", "_live", "_used")
+
+    def __init__(self) -> None:
+        self._bits = 6
+        self._t = array("I", bytes(4 << self._bits))
+        self._live = 0  # SPIs held
+        self._used = 0  # slots not empty (SPIs and deleted marks)
+
+    def _slot(self, spi: int) -> int:
+        # Fibonacci hashing: the top bits of spi * 2^32/phi spread sequential SPIs too
+        return ((spi * 2654435769) & 0xFFFFFFFF) >> (32 - self._bits)
+
+    def _find(self, spi: int) -> int:
+        """The slot holding ``spi``, or -1."""
+        t, mask = self._t, (1 << self._bits) - 1
+        i = self._slot(spi)
+        while True:
+            v = t[i]
+            if v == spi:
+                return i
+            if v == 0:
+                return -1
+            i = (i + 1) & mask
+
+    def __contains__(self, spi: object) -> bool:
+        return type(spi) is int and 256 <= spi <= 0xFFFFFFFF and self._find(spi) >= 0
+
+    def __len__(self) -> int:
+        return self._live
+
+    def __iter__(self) -> Iterator[int]:
+        return (v for v in self._t if v > 1)
+
+    def add(self, spi: int) -> None:
+        if not 256 <= spi <= 0xFFFFFFFF:
+            raise ValueError(f"SPI {spi} is not a 32-bit value above 255")
+        if self._find(spi) >= 0:
+            return
+        if 2 * (self._used + 1) > len(self._t):
+            self._rehash()
+        t, mask = self._t, (1 << self._bits) - 1
+        i = self._slot(spi)
+        while t[i] > 1:
+            i = (i + 1) & mask
+        if t[i] == 0:
+            self._used += 1
+        t[i] = spi
+        self._live += 1
+
+    def discard(self, spi: int) -> None:
+        if not 256 <= spi <= 0xFFFFFFFF:
+            return
+        i = self._find(spi)
+        if i >= 0:
+            self._t[i] = 1
+            self._live -= 1
+
+    def _rehash(self) -> None:
+        """Drop the deleted marks; grow so that the SPIs fill at most a quarter."""
+        live = [v for v in self._t if v > 1]
+        bits = 6
+        while (4 * (len(live) + 1)) > (1 << bits):
+            bits += 1
+        self._bits = bits
+        self._t = array("I", bytes(4 << bits))
+        self._live = self._used = 0
+        for v in live:
+            self.add(v)
+
+
+def cached_response_id(sa: IkeSa | ParkedSa) -> int | None:
+    """Message ID of the last response ``sa`` keeps for retransmitted requests, or None."""
+    if type(sa) is ParkedSa:
+        return None if sa.last_packets is None else sa.expected_mid - 1
+    last = sa.mgr.last_response  # type: ignore[union-attr]
+    return None if last is None else last[0]
+
+
+def drop_cached_response(sa: IkeSa | ParkedSa, message_id: int) -> bool:
+    """Forget the cached response to request ``message_id`` once the peer provably has it.
+
+    RFC 7296 §2.1 has a responder answer a retransmitted request with the same response,
+    because it cannot know whether its response arrived; it may forget the response once it
+    knows. The caller supplies that knowledge, e.g. a packet authenticated with a child SA
+    whose responder SPI travelled only in that response. Without the cache a late copy of
+    the request is outside the window (§2.3: its Message ID is below the expected one) and
+    is dropped. Only the response to ``message_id`` is dropped (a later exchange's response
+    stays). True if something was dropped."""
+    if cached_response_id(sa) != message_id:
+        return False
+    if type(sa) is ParkedSa:
+        sa.last_packets = None
+    else:
+        sa.mgr.last_response = None  # type: ignore[union-attr]
+    return True
+
+
+__all__ += [
+    "ParkedSa",
+    "park",
+    "parkable",
+    "thaw",
+    "cached_response_id",
+    "drop_cached_response",
+    "SpiSet",
+]

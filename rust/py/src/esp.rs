@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use dsmip6_dataplane::esp::{Algorithm, Batch, Mode, Sa, SaConfig, MAX_OVERHEAD};
+use dsmip6_dataplane::esp::{Algorithm, Batch, Mode, Sa, SaConfig, SaCore, SaState, MAX_OVERHEAD};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -41,7 +41,7 @@ pub(crate) fn parse_algorithm(name: &str) -> PyResult<Algorithm> {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn build_sa(
+pub(crate) fn build_sa<S: SaState>(
     spi: u32,
     mode: &str,
     algorithm: &str,
@@ -52,7 +52,7 @@ pub(crate) fn build_sa(
     tunnel_src: Option<IpAddr>,
     tunnel_dst: Option<IpAddr>,
     compact: bool,
-) -> PyResult<Sa> {
+) -> PyResult<SaCore<S>> {
     let tunnel = match (tunnel_src, tunnel_dst) {
         (Some(s), Some(d)) => Some((s, d)),
         (None, None) => None,
@@ -73,9 +73,9 @@ pub(crate) fn build_sa(
         tunnel,
     };
     if compact {
-        Sa::new_compact(&cfg)
+        SaCore::<S>::new_compact(&cfg)
     } else {
-        Sa::new(&cfg)
+        SaCore::<S>::new(&cfg)
     }
     .map_err(esp_error)
 }

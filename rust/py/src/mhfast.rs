@@ -13,11 +13,13 @@
 //!   §4.4) in one object, both compact (`dsmip6._core.esp.SecurityAssociation(...,
 //!   compact=True)`: the AEAD key kept raw, expanded per packet): the HA holds one per
 //!   registered UE, so one object header and no scratch buffers instead of two SA objects and
-//!   their Python wrappers.
+//!   their Python wrappers. The inbound SA keeps the 1024-packet replay window and no
+//!   counters, the outbound one only its sequence counter (`RxOnly` / `TxOnly` states of
+//!   `dsmip6-dataplane`'s `SaCore`).
 
 use crate::errors::{esp_error, WireError};
 use crate::esp::build_sa;
-use dsmip6_dataplane::esp::{Sa, MAX_OVERHEAD};
+use dsmip6_dataplane::esp::{RxOnly, SaCore, SaState, TxOnly, MAX_OVERHEAD};
 use dsmip6_wire::mhopt::MobilityOptionRepr as MOpt;
 use dsmip6_wire::packet::LaidOut;
 use dsmip6_wire::{
@@ -224,16 +226,17 @@ fn ba_packet<'py>(
     }
 }
 
-/// `Sa::encrypt_into` or `Sa::decrypt_into`.
-type PacketOp = fn(&mut Sa, &[u8], &mut [u8]) -> Result<usize, dsmip6_dataplane::esp::EspError>;
+/// `SaCore::encrypt_into` or `SaCore::decrypt_into`.
+type PacketOp<S> =
+    fn(&mut SaCore<S>, &[u8], &mut [u8]) -> Result<usize, dsmip6_dataplane::esp::EspError>;
 
 /// Run one packet through `op` into a buffer `growth` octets longer than it.
-fn run<'py>(
+fn run<'py, S: SaState>(
     py: Python<'py>,
-    sa: &mut Sa,
+    sa: &mut SaCore<S>,
     packet: &[u8],
     growth: usize,
-    op: PacketOp,
+    op: PacketOp<S>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let mut buf = vec![0u8; packet.len() + growth];
     let n = op(sa, packet, &mut buf).map_err(esp_error)?;
@@ -245,8 +248,10 @@ fn run<'py>(
 /// outbound one; `unprotect` / `protect` are those of `dsmip6._sec.EspSa`.
 #[pyclass(module = "dsmip6._core.mhfast", name = "MhSaPair")]
 pub struct MhSaPair {
-    rx: Sa,
-    tx: Sa,
+    /// Inbound: the full 1024-packet anti-replay window (RFC 4303 §3.4.3), no counters.
+    rx: SaCore<RxOnly>,
+    /// Outbound: the sequence counter only (a sender keeps no window, RFC 4303 §3.3.3).
+    tx: SaCore<TxOnly>,
 }
 
 #[pymethods]
@@ -265,7 +270,14 @@ impl MhSaPair {
         key_out: &[u8],
         integrity_key_out: Option<&[u8]>,
     ) -> PyResult<Self> {
-        let sa = |spi, key, integrity_key| {
+        fn sa<S: SaState>(
+            mode: &str,
+            algorithm: &str,
+            esn: bool,
+            spi: u32,
+            key: &[u8],
+            integrity_key: Option<&[u8]>,
+        ) -> PyResult<SaCore<S>> {
             build_sa(
                 spi,
                 mode,
@@ -278,10 +290,10 @@ impl MhSaPair {
                 None,
                 true,
             )
-        };
+        }
         Ok(Self {
-            rx: sa(spi_in, key_in, integrity_key_in)?,
-            tx: sa(spi_out, key_out, integrity_key_out)?,
+            rx: sa(mode, algorithm, esn, spi_in, key_in, integrity_key_in)?,
+            tx: sa(mode, algorithm, esn, spi_out, key_out, integrity_key_out)?,
         })
     }
 
@@ -300,12 +312,12 @@ impl MhSaPair {
     /// Check and remove ESP with the inbound SA (replay window, ICV; RFC 4303 §3.4): the
     /// packet without ESP. Raises the `dsmip6.errors` ESP exceptions.
     fn unprotect<'py>(&mut self, py: Python<'py>, packet: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-        run(py, &mut self.rx, packet, 0, Sa::decrypt_into)
+        run(py, &mut self.rx, packet, 0, SaCore::decrypt_into)
     }
 
     /// ESP transport mode with the outbound SA (RFC 4303 §3.1.1).
     fn protect<'py>(&mut self, py: Python<'py>, packet: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-        run(py, &mut self.tx, packet, MAX_OVERHEAD, Sa::encrypt_into)
+        run(py, &mut self.tx, packet, MAX_OVERHEAD, SaCore::encrypt_into)
     }
 
     fn __repr__(&self) -> String {

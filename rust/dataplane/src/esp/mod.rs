@@ -17,5 +17,8 @@ mod vectors;
 
 pub use error::EspError;
 pub use ip::IpVersion;
-pub use sa::{Algorithm, Batch, Mode, Sa, SaConfig, SaCounters, MAX_OVERHEAD};
+pub use sa::{
+    Algorithm, Batch, Full, Mode, RxOnly, Sa, SaConfig, SaCore, SaCounters, SaState, TxOnly,
+    MAX_OVERHEAD,
+};
 pub use sad::{PacketSelectors, Sad, Selector, Spd, SpdAction};

@@ -288,22 +288,159 @@ impl Batch {
     }
 }
 
-/// An ESP security association: keys, mode, sequence counter, replay window, counters.
-pub struct Sa {
+/// What an SA keeps beside its keys and sequence counter: the receive state (anti-replay
+/// window) and the statistics. [`Sa`] keeps both ([`Full`]); the compact per-UE signalling SAs
+/// of the HA keep only what their direction needs ([`RxOnly`]: the 1024-packet window, no
+/// counters; [`TxOnly`]: nothing, as an outbound SA has no window, RFC 4303 §3.3.3).
+pub trait SaState: Default {
+    /// Whether the SA can receive (an outbound-only SA refuses `decrypt_into`).
+    const RECEIVES: bool;
+    /// Highest authenticated received sequence number (0 before the first, or no window).
+    fn top(&self) -> u64;
+    /// See [`ReplayWindow::reset_to`].
+    fn reset_to(&mut self, top: u64);
+    /// See [`ReplayWindow::infer_high`].
+    fn infer_high(&self, seq_low: u32) -> u32;
+    /// See [`ReplayWindow::check`] (always a refusal without a window).
+    ///
+    /// # Errors
+    /// `Err(seq)` for a replay.
+    fn check(&self, seq: u64) -> Result<(), u64>;
+    /// See [`ReplayWindow::mark`].
+    fn mark(&mut self, seq: u64);
+    /// The counters (all zero when not kept).
+    fn counters(&self) -> SaCounters;
+    /// Count a dropped packet by its reason.
+    fn count_drop(&mut self, e: EspError);
+    /// Count one packet sent with `bytes` payload octets.
+    fn count_out(&mut self, bytes: u64);
+    /// Count one packet received with `bytes` payload octets.
+    fn count_in(&mut self, bytes: u64);
+    /// Count one dummy packet received (RFC 4303 §2.6).
+    fn count_dummy(&mut self);
+}
+
+/// Window and counters: the state of a general-purpose [`Sa`].
+#[derive(Debug, Clone, Default)]
+pub struct Full {
+    window: ReplayWindow<DEFAULT_WINDOW_WORDS>,
+    counters: SaCounters,
+}
+
+impl SaState for Full {
+    const RECEIVES: bool = true;
+    fn top(&self) -> u64 {
+        self.window.top()
+    }
+    fn reset_to(&mut self, top: u64) {
+        self.window.reset_to(top);
+    }
+    fn infer_high(&self, seq_low: u32) -> u32 {
+        self.window.infer_high(seq_low)
+    }
+    fn check(&self, seq: u64) -> Result<(), u64> {
+        self.window.check(seq)
+    }
+    fn mark(&mut self, seq: u64) {
+        self.window.mark(seq);
+    }
+    fn counters(&self) -> SaCounters {
+        self.counters
+    }
+    fn count_drop(&mut self, e: EspError) {
+        self.counters.count_drop(e);
+    }
+    fn count_out(&mut self, bytes: u64) {
+        self.counters.packets_out += 1;
+        self.counters.bytes_out += bytes;
+    }
+    fn count_in(&mut self, bytes: u64) {
+        self.counters.packets_in += 1;
+        self.counters.bytes_in += bytes;
+    }
+    fn count_dummy(&mut self) {
+        self.counters.dummy_in += 1;
+    }
+}
+
+/// The receive state of an inbound-only SA: the full 1024-packet window, no counters.
+#[derive(Debug, Clone, Default)]
+pub struct RxOnly {
+    window: ReplayWindow<DEFAULT_WINDOW_WORDS>,
+}
+
+impl SaState for RxOnly {
+    const RECEIVES: bool = true;
+    fn top(&self) -> u64 {
+        self.window.top()
+    }
+    fn reset_to(&mut self, top: u64) {
+        self.window.reset_to(top);
+    }
+    fn infer_high(&self, seq_low: u32) -> u32 {
+        self.window.infer_high(seq_low)
+    }
+    fn check(&self, seq: u64) -> Result<(), u64> {
+        self.window.check(seq)
+    }
+    fn mark(&mut self, seq: u64) {
+        self.window.mark(seq);
+    }
+    fn counters(&self) -> SaCounters {
+        SaCounters::default()
+    }
+    fn count_drop(&mut self, _: EspError) {}
+    fn count_out(&mut self, _: u64) {}
+    fn count_in(&mut self, _: u64) {}
+    fn count_dummy(&mut self) {}
+}
+
+/// An outbound-only SA: no window, no counters; `decrypt_into` refuses every packet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TxOnly;
+
+impl SaState for TxOnly {
+    const RECEIVES: bool = false;
+    fn top(&self) -> u64 {
+        0
+    }
+    fn reset_to(&mut self, _: u64) {}
+    fn infer_high(&self, _: u32) -> u32 {
+        0
+    }
+    fn check(&self, seq: u64) -> Result<(), u64> {
+        Err(seq)
+    }
+    fn mark(&mut self, _: u64) {}
+    fn counters(&self) -> SaCounters {
+        SaCounters::default()
+    }
+    fn count_drop(&mut self, _: EspError) {}
+    fn count_out(&mut self, _: u64) {}
+    fn count_in(&mut self, _: u64) {}
+    fn count_dummy(&mut self) {}
+}
+
+/// The general-purpose ESP SA (window and counters kept).
+pub type Sa = SaCore<Full>;
+
+/// An ESP security association: keys, mode, sequence counter, and the state `S` (replay
+/// window, counters; see [`SaState`]).
+pub struct SaCore<S: SaState> {
     spi: u32,
     mode: Mode,
     algorithm: Algorithm,
     cipher: Cipher,
     esn: bool,
     udp_encap: Option<(u16, u16)>,
-    tunnel: Option<Tunnel>,
+    /// Boxed: 8 octets in the (many) transport-mode SAs instead of 34.
+    tunnel: Option<Box<Tunnel>>,
     /// Last sequence number sent (RFC 4303 §3.3.3: starts at 0, first packet carries 1).
     seq_out: u64,
-    window: ReplayWindow<DEFAULT_WINDOW_WORDS>,
-    counters: SaCounters,
+    state: S,
 }
 
-impl core::fmt::Debug for Sa {
+impl<S: SaState> core::fmt::Debug for SaCore<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Keys are never printed.
         f.debug_struct("Sa")
@@ -312,7 +449,7 @@ impl core::fmt::Debug for Sa {
             .field("algorithm", &self.algorithm)
             .field("esn", &self.esn)
             .field("seq_out", &self.seq_out)
-            .field("replay_top", &self.window.top())
+            .field("replay_top", &self.state.top())
             .finish_non_exhaustive()
     }
 }
@@ -354,7 +491,7 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-impl Sa {
+impl<S: SaState> SaCore<S> {
     /// Build an SA.
     ///
     /// # Errors
@@ -444,10 +581,10 @@ impl Sa {
                 ))
             }
             (Mode::Tunnel, Some((IpAddr::V6(s), IpAddr::V6(d)))) => {
-                Some(Tunnel::V6(s.octets(), d.octets()))
+                Some(Box::new(Tunnel::V6(s.octets(), d.octets())))
             }
             (Mode::Tunnel, Some((IpAddr::V4(s), IpAddr::V4(d)))) => {
-                Some(Tunnel::V4(s.octets(), d.octets()))
+                Some(Box::new(Tunnel::V4(s.octets(), d.octets())))
             }
             (Mode::Tunnel, Some(_)) => {
                 return Err(EspError::InvalidConfig(
@@ -466,8 +603,7 @@ impl Sa {
             udp_encap: cfg.udp_encap,
             tunnel,
             seq_out: 0,
-            window: ReplayWindow::new(),
-            counters: SaCounters::default(),
+            state: S::default(),
         })
     }
 
@@ -498,21 +634,25 @@ impl Sa {
     }
     /// Highest authenticated received sequence number (0 before the first).
     #[must_use]
-    pub const fn replay_top(&self) -> u64 {
-        self.window.top()
+    pub fn replay_top(&self) -> u64 {
+        self.state.top()
     }
     /// Start the receive window at `top`, everything up to it seen (resume; tests).
     pub fn set_replay_top(&mut self, top: u64) {
-        self.window.reset_to(top);
+        self.state.reset_to(top);
     }
     /// The anti-replay window size in packets.
     #[must_use]
     pub const fn replay_window_size(&self) -> u64 {
-        ReplayWindow::<DEFAULT_WINDOW_WORDS>::SIZE
+        if S::RECEIVES {
+            ReplayWindow::<DEFAULT_WINDOW_WORDS>::SIZE
+        } else {
+            0
+        }
     }
     #[must_use]
-    pub const fn counters(&self) -> SaCounters {
-        self.counters
+    pub fn counters(&self) -> SaCounters {
+        self.state.counters()
     }
 
     /// Octets `encrypt_into` adds to a packet of `len` octets (exact).
@@ -557,7 +697,7 @@ impl Sa {
     pub fn encrypt_into(&mut self, packet: &[u8], out: &mut [u8]) -> Result<usize, EspError> {
         let r = self.encrypt_inner(packet, out);
         if let Err(e) = r {
-            self.counters.count_drop(e);
+            self.state.count_drop(e);
         }
         r
     }
@@ -584,7 +724,7 @@ impl Sa {
                     IpVersion::V6 => ip::PROTO_IPV6,
                     IpVersion::V4 => ip::PROTO_IPV4,
                 };
-                match self.tunnel {
+                match self.tunnel.as_deref() {
                     Some(Tunnel::V6(..)) => (ip::IPV6_HDR, packet, nh, IpVersion::V6),
                     Some(Tunnel::V4(..)) => (ip::IPV4_MIN_HDR, packet, nh, IpVersion::V4),
                     None => {
@@ -615,12 +755,12 @@ impl Sa {
         } else {
             ip::PROTO_ESP
         };
-        match (self.mode, self.tunnel) {
+        match (self.mode, self.tunnel.as_deref()) {
             (Mode::Tunnel, Some(Tunnel::V6(s, d))) => {
-                ip::write_ipv6(out, &s, &d, esp_proto, total - ip::IPV6_HDR)?
+                ip::write_ipv6(out, s, d, esp_proto, total - ip::IPV6_HDR)?
             }
             (Mode::Tunnel, Some(Tunnel::V4(s, d))) => {
-                ip::write_ipv4(out, &s, &d, esp_proto, total - ip::IPV4_MIN_HDR, seq as u16)?;
+                ip::write_ipv4(out, s, d, esp_proto, total - ip::IPV4_MIN_HDR, seq as u16)?;
             }
             _ => {
                 out[..front].copy_from_slice(&packet[..front]);
@@ -690,8 +830,7 @@ impl Sa {
             ip::fill_udp_checksum(src, dst, udp, version);
         }
         self.seq_out = seq;
-        self.counters.packets_out += 1;
-        self.counters.bytes_out += payload.len() as u64;
+        self.state.count_out(payload.len() as u64);
         Ok(total)
     }
 
@@ -709,7 +848,7 @@ impl Sa {
     pub fn decrypt_into(&mut self, packet: &[u8], out: &mut [u8]) -> Result<usize, EspError> {
         let r = self.decrypt_inner(packet, out);
         if let Err(e) = r {
-            self.counters.count_drop(e);
+            self.state.count_drop(e);
         }
         r
     }
@@ -741,6 +880,11 @@ impl Sa {
     }
 
     fn decrypt_inner(&mut self, packet: &[u8], out: &mut [u8]) -> Result<usize, EspError> {
+        if !S::RECEIVES {
+            return Err(EspError::InvalidConfig(
+                "an outbound-only SA cannot decrypt",
+            ));
+        }
         let (split, esp_off) = self.locate(packet)?;
         let iv_len = self.cipher.iv_len();
         let icv_len = self.cipher.icv_len();
@@ -775,13 +919,13 @@ impl Sa {
             packet[esp_off + 7],
         ]);
         let seq = if self.esn {
-            (u64::from(self.window.infer_high(seq_low)) << 32) | u64::from(seq_low)
+            (u64::from(self.state.infer_high(seq_low)) << 32) | u64::from(seq_low)
         } else {
             u64::from(seq_low)
         };
         let replay_protected = self.cipher.has_integrity();
         if replay_protected {
-            self.window.check(seq).map_err(EspError::Replayed)?;
+            self.state.check(seq).map_err(EspError::Replayed)?;
         }
         if out.len() < packet.len() {
             return Err(EspError::BufferTooSmall {
@@ -865,14 +1009,13 @@ impl Sa {
 
         // 5. Authentic and well-formed: move the window, count.
         if replay_protected {
-            self.window.mark(seq);
+            self.state.mark(seq);
         }
         if dummy {
-            self.counters.dummy_in += 1;
+            self.state.count_dummy();
             return Ok(0);
         }
-        self.counters.packets_in += 1;
-        self.counters.bytes_in += data_len as u64;
+        self.state.count_in(data_len as u64);
         match self.mode {
             Mode::Tunnel => {
                 out.copy_within(ct_off..ct_off + data_len, 0);
@@ -911,7 +1054,7 @@ impl Sa {
         packets: impl IntoIterator<Item = &'p [u8]>,
         batch: &mut Batch,
         growth: usize,
-        op: PacketOp,
+        op: PacketOp<S>,
     ) {
         batch.items.clear();
         let mut cursor = 0;
@@ -974,7 +1117,7 @@ pub(crate) fn esp_aead_wire(
 }
 
 /// `encrypt_into` or `decrypt_into`.
-type PacketOp = fn(&mut Sa, &[u8], &mut [u8]) -> Result<usize, EspError>;
+type PacketOp<S> = fn(&mut SaCore<S>, &[u8], &mut [u8]) -> Result<usize, EspError>;
 
 fn aead_nonce(salt: &[u8; SALT], iv: &[u8; AEAD_IV]) -> aead::Nonce {
     // RFC 4106 §4 / RFC 7634 §2: nonce = salt ‖ explicit IV.

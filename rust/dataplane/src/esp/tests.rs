@@ -64,14 +64,14 @@ fn sa(
     .unwrap()
 }
 
-fn enc(sa: &mut Sa, p: &[u8]) -> Result<Vec<u8>, EspError> {
+fn enc<S: SaState>(sa: &mut SaCore<S>, p: &[u8]) -> Result<Vec<u8>, EspError> {
     let mut out = vec![0u8; p.len() + MAX_OVERHEAD];
     let n = sa.encrypt_into(p, &mut out)?;
     out.truncate(n);
     Ok(out)
 }
 
-fn dec(sa: &mut Sa, p: &[u8]) -> Result<Vec<u8>, EspError> {
+fn dec<S: SaState>(sa: &mut SaCore<S>, p: &[u8]) -> Result<Vec<u8>, EspError> {
     let mut out = vec![0u8; p.len()];
     let n = sa.decrypt_into(p, &mut out)?;
     out.truncate(n);
@@ -649,15 +649,19 @@ fn sad_dispatches_by_spi_and_destination() {
     );
 }
 
-fn compact_sa(alg: Algorithm) -> Sa {
+fn compact_sa<S: SaState>(alg: Algorithm) -> SaCore<S> {
+    compact_sa_esn(alg, false)
+}
+
+fn compact_sa_esn<S: SaState>(alg: Algorithm, esn: bool) -> SaCore<S> {
     let (key, ik) = keys(alg);
-    Sa::new_compact(&SaConfig {
+    SaCore::<S>::new_compact(&SaConfig {
         spi: 0x1001,
         mode: Mode::Transport,
         algorithm: alg,
         key: &key,
         integrity_key: ik.as_deref(),
-        esn: false,
+        esn,
         udp_encap: None,
         tunnel: None,
     })
@@ -677,7 +681,7 @@ fn compact_sa_produces_and_accepts_the_same_packets() {
         );
         let mut full_tx = sa(alg, Mode::Transport, false, None, None);
         let mut full_rx = sa(alg, Mode::Transport, false, None, None);
-        let (mut small_tx, mut small_rx) = (compact_sa(alg), compact_sa(alg));
+        let (mut small_tx, mut small_rx): (Sa, Sa) = (compact_sa(alg), compact_sa(alg));
         for n in 1..=3u64 {
             let a = enc(&mut full_tx, &e1).unwrap();
             let b = enc(&mut small_tx, &e1).unwrap();
@@ -728,4 +732,83 @@ fn compact_aead_sa_is_small() {
         tunnel: None,
     });
     assert!(matches!(r, Err(EspError::InvalidConfig(_))));
+}
+
+#[test]
+fn directional_sas_behave_as_full_ones_in_their_direction() {
+    // The HA's MH signalling pair: an inbound SA with the window and no counters, an
+    // outbound one with neither. Same packets out, same acceptance and refusals in (replay
+    // incl. a 1024-packet window, ESN, tampering); an outbound-only SA decrypts nothing.
+    let e1 = hex(E1);
+    for esn in [false, true] {
+        for alg in ALGS {
+            let aead = matches!(
+                alg,
+                Algorithm::AesGcm128 | Algorithm::AesGcm256 | Algorithm::ChaCha20Poly1305
+            );
+            let mut full_tx: Sa = compact_sa_esn(alg, esn);
+            let mut full_rx: Sa = compact_sa_esn(alg, esn);
+            let mut tx: SaCore<TxOnly> = compact_sa_esn(alg, esn);
+            let mut rx: SaCore<RxOnly> = compact_sa_esn(alg, esn);
+            assert_eq!(rx.replay_window_size(), 1024);
+            assert_eq!(tx.replay_window_size(), 0);
+            if esn {
+                // Near the 2^32 boundary: Seq-high inference must work in the compact SA.
+                full_tx.set_seq_out(u64::from(u32::MAX) - 2);
+                tx.set_seq_out(u64::from(u32::MAX) - 2);
+                full_rx.set_replay_top(u64::from(u32::MAX) - 1100);
+                rx.set_replay_top(u64::from(u32::MAX) - 1100);
+            }
+            let mut sent = Vec::new();
+            for _ in 0..5 {
+                let a = enc(&mut full_tx, &e1).unwrap();
+                let b = enc(&mut tx, &e1).unwrap();
+                if aead {
+                    assert_eq!(a, b, "{alg:?}");
+                }
+                assert_eq!(dec(&mut rx, &b).unwrap(), e1, "{alg:?}");
+                assert_eq!(dec(&mut full_rx, &a).unwrap(), e1, "{alg:?}");
+                sent.push(b);
+            }
+            assert_eq!(rx.replay_top(), full_rx.replay_top());
+            for b in &sent {
+                let seq = rx.replay_top(); // any earlier one: a replay
+                assert!(matches!(dec(&mut rx, b), Err(EspError::Replayed(s)) if s <= seq));
+            }
+            let mut bad = enc(&mut tx, &e1).unwrap();
+            let last = bad.len() - 1;
+            bad[last] ^= 1;
+            assert_eq!(dec(&mut rx, &bad), Err(EspError::IntegrityCheckFailed));
+            // The outbound-only SA refuses to decrypt, even its own peer's packets.
+            assert!(matches!(
+                dec(&mut tx, &sent[0]),
+                Err(EspError::InvalidConfig(_))
+            ));
+        }
+    }
+    // A packet 1024 behind the top is outside the window (RFC 4303 §3.4.3), 1023 inside.
+    let mut tx: SaCore<TxOnly> = compact_sa(Algorithm::AesGcm128);
+    let mut rx: SaCore<RxOnly> = compact_sa(Algorithm::AesGcm128);
+    let first = enc(&mut tx, &e1).unwrap();
+    let second = enc(&mut tx, &e1).unwrap();
+    tx.set_seq_out(1024);
+    let at_1025 = enc(&mut tx, &e1).unwrap();
+    assert!(dec(&mut rx, &at_1025).is_ok());
+    assert_eq!(dec(&mut rx, &first), Err(EspError::Replayed(1)));
+    assert_eq!(dec(&mut rx, &second).unwrap(), e1);
+}
+
+#[test]
+fn directional_sas_are_smaller() {
+    let (full, rx, tx) = (
+        core::mem::size_of::<Sa>(),
+        core::mem::size_of::<SaCore<RxOnly>>(),
+        core::mem::size_of::<SaCore<TxOnly>>(),
+    );
+    // Inbound: the 128-octet bitmap and its top stay; the 96 octets of counters go.
+    assert!(rx + 96 <= full, "{rx} {full}");
+    // Outbound: no window either.
+    assert!(tx + 96 + 136 <= full, "{tx} {full}");
+    // Outer tunnel addresses are boxed (transport-mode SAs carry 8 octets for them).
+    assert!(rx + tx <= 296, "{rx} + {tx}");
 }
