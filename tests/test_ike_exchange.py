@@ -863,3 +863,40 @@ def test_ha_ike_lifetime_rekeys_a_parked_sa_at_exact_instant():
     # the new SA carries traffic both ways
     ue.liveness_check(clock.now)
     assert run(ue, ha, clock) == 2 and ue.established
+
+
+@pytest.mark.parametrize("size", [0, 171, 65536, 1280.0, "1280"])
+def test_fragment_size_out_of_range_is_a_config_error(size):
+    """A fragment size with no room for 64 octets of data under the worst-case cipher
+    overhead (RFC 7383 §2.5) is refused when the configuration is made, not when a message
+    first needs fragmenting."""
+    from dsmip6.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fragment_size"):
+        InitiatorConfig("ue@example.org", psk=PSK, fragment_size=size)
+    with pytest.raises(ConfigError, match="fragment_size"):
+        ResponderConfig("ha.example.org", psk=PSK, fragment_size=size)
+
+
+def test_smallest_fragment_size_fragments_with_the_widest_cipher():
+    """At the smallest accepted size, AES-CBC + HMAC-SHA-512-256 (the largest overhead)
+    still fragments the certificate-bearing IKE_AUTH (RFC 7383) instead of failing."""
+    ca, cert, key = make_ca_and_cert("ecdsa", "ha.example.org")
+    common = {"fragment_size": 172, "proposals": ["aes256-sha512-ecp256"]}
+    ue_cfg = InitiatorConfig("ue@example.org", psk=PSK, trust_anchors=[ca], **common)
+    ha_cfg = ResponderConfig(
+        "ha.example.org", certificate=cert, private_key=key, peer_psk=PSK, **common
+    )
+    ue, ha, clock = (
+        IkeInitiator(ue_cfg, rng=make_rng("u")),
+        IkeResponder(ha_cfg, rng=make_rng("h")),
+        Clock(),
+    )
+    ue.connect(UE, HA, 0.0)
+    transfer(ue, ha, clock), transfer(ha, ue, clock)
+    transfer(ue, ha, clock)
+    frags = ha.datagrams_to_send(0)
+    assert len(frags) >= 2 and all(len(d) <= 172 for d, _, _ in frags)
+    for d, local, remote in frags:
+        ue.receive_datagram(d, local, remote, 0)
+    assert_events(ue, [IkeSaEstablished, ChildSaEstablished])

@@ -203,7 +203,7 @@ CASES = {
     ),
     "eap-aka-identity-round": ("eap-identity-round", {}, {}),
     "eap-aka-prime": ("eap-prime", {}, {}),
-    "eap-aka-small-fragments": ("eap-identity-round", {}, {"fragment_size": 130}),
+    "eap-aka-small-fragments": ("eap-identity-round", {}, {"fragment_size": 172}),
 }
 EAP_ROUNDS = {"eap-identity-round": 2}  # EAP-Response rounds of a smooth run (default 1)
 

@@ -266,6 +266,11 @@ class _Common:
     nonce_size: int = 32
 
 
+MIN_FRAGMENT_SIZE = 28 + 8 + 68 + 4 + 64
+"""Smallest ``fragment_size`` accepted: room for one fragment's headers, worst-case cipher
+overhead, the NAT-T marker and 64 octets of data."""
+
+
 def _norm_common(c: _Common) -> None:
     c.proposals = _proposals(c.proposals, parse_ike_proposal)
     c.child_proposals = _proposals(c.child_proposals, parse_child_proposal)
@@ -278,6 +283,11 @@ def _norm_common(c: _Common) -> None:
     c.trust_anchors = tuple(c.trust_anchors)
     if not 16 <= c.nonce_size <= 256:
         raise ConfigError("nonce_size must be 16..256")
+    # RFC 7383 §2.5: each fragment carries the IKE header (28), the SKF header (8), the
+    # cipher's IV, ICV and padding (at most 68 octets with AES-CBC + HMAC-SHA-512-256) and,
+    # behind NAT-T, the 4-octet non-ESP marker; 64 octets of data must still fit (fragment.py).
+    if type(c.fragment_size) is not int or not MIN_FRAGMENT_SIZE <= c.fragment_size <= 65535:
+        raise ConfigError(f"fragment_size must be an integer {MIN_FRAGMENT_SIZE}..65535")
 
 
 def _has_eap(c: _Common) -> bool:
