@@ -1,21 +1,26 @@
 """Handover (TS 24.303 §5.2), return home, UE- and network-initiated detach (§5.3, §5.4,
 RFC 5846), HA switch (RFC 5142), multiple PDN connections (§4.3) — pair harness, doubles."""
 
-from ipaddress import IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from dsmip6 import _mh
 from dsmip6._state import BceState, UeState
 from dsmip6.config import PdnConfig
-from dsmip6.dataplane_iface import Encapsulation
+from dsmip6.dataplane_iface import Encapsulation, FakeDataPlane
 from dsmip6.events import (
     AttachCompleted,
+    AttachFailed,
     BindingAccepted,
     BindingDeleted,
     BindingRevoked,
     BindingUpdated,
     DetachCompleted,
+    DiscoveryFailed,
     HandoverCompleted,
+    HomeAgentDiscovered,
     HomeAgentSwitched,
+    IkeEstablished,
+    Ipv4HomeAddressAssigned,
     NetworkDetached,
 )
 from proc_harness import (
@@ -29,6 +34,8 @@ from proc_harness import (
     drop,
     events,
     fire_timer,
+    make_ha,
+    make_ue,
     nat_rewriters,
     peek,
     roundtrip_until_done,
@@ -192,20 +199,257 @@ def test_bri_retransmitted_once_then_binding_removed():
         assert hoa not in p.dp.bindings
 
 
-def test_home_agent_switch_deregisters_then_attaches_to_new_ha():
+HA6B = IPv6Address("2001:db8:b::1")
+HA4B = IPv4Address("198.51.100.2")
+
+
+def _second_ha(**kw):
+    """Another HA (own pools, own binding cache) for the RFC 5142 switch tests."""
+    dp2 = FakeDataPlane()
+    base = dict(
+        address6=HA6B,
+        address4=HA4B,
+        home_pool=IPv6Network("2001:db8:c000::/40"),
+        ipv4_pool=IPv4Network("10.201.0.0/16"),
+    )
+    base.update(kw)
+    ha2 = make_ha(dp2, **base)
+    # The toy IKE lets the responder pick the UE's inbound SPI (real IKEv2: the UE does);
+    # keep the two HAs' choices apart.
+    ha2.ike.spi_counter = 0x80000
+    return ha2, dp2
+
+
+def _mh_kind(node, data, src, dst, receiver):
+    """``(type name, lifetime or status)`` of a mobility datagram, None for IKE."""
+    if src[1] in (500, 4500) or dst[1] in (500, 4500):
+        return None
+    m = peek(node, data, src, dst, receiver).message
+    if isinstance(m, _mh.Bu):
+        return "Bu", m.lifetime_4s
+    return type(m).__name__, getattr(m, "status", None)
+
+
+def _switch_exchange(ue, has, clock, log, *, before_deliver=None, max_rounds=60):
+    """Run UE <-> two HAs (routed by destination host) until quiet; ``log`` records
+    ``(direction, peer host, mh kind)`` in delivery order."""
+    for _ in range(max_rounds):
+        moved = 0
+        for data, src, dst in ue.datagrams_to_send(clock.now):
+            ha = has.get(dst[0])
+            if ha is None:
+                continue  # unreachable HA: lost
+            kind = _mh_kind(ue, data, src, dst, ha)
+            if before_deliver is not None:
+                before_deliver("up", dst[0], kind)
+            log.append(("up", dst[0], kind))
+            ha.receive_datagram(data, src, dst, clock.now)
+            moved += 1
+        for ha in dict.fromkeys(has.values()):
+            for data, src, dst in ha.datagrams_to_send(clock.now):
+                kind = _mh_kind(ha, data, src, dst, ue)
+                if before_deliver is not None:
+                    before_deliver("down", src[0], kind)
+                log.append(("down", src[0], kind))
+                ue.receive_datagram(data, src, dst, clock.now)
+                moved += 1
+        if not moved:
+            return
+    raise AssertionError("exchange did not settle")
+
+
+def _attach_with_dp(p):
+    """A UE with its own FakeDataPlane (its tunnel end), attached to ``p.ha``."""
+    ue_dp = FakeDataPlane()
+    p.ue = make_ue(dataplane=ue_dp)
+    p.ue.set_access(coa6=COA6)
+    attach(p)
+    events(p.ha)
+    return ue_dp
+
+
+def test_home_agent_switch_attaches_to_new_ha_then_deregisters_from_old():
+    """Issue 5 / RFC 5142 §6 make before break: the new HA's BA comes before the old HA's
+    de-registration BU; the old binding and user plane stay until then."""
     with ue_and_ha() as p:
-        attach(p)
-        hoa = p.ue.home_address("internet")
-        new_ha = HA6  # the same HA object plays the new HA (its pools give a new HNP)
-        p.ha.switch_home_agent(hoa, p.clock.now, (new_ha,))
+        ue_dp = _attach_with_dp(p)
+        ha2, dp2 = _second_ha()
+        has = {str(HA6): p.ha, str(HA4): p.ha, str(HA6B): ha2, str(HA4B): ha2}
+        old_hoa = p.ue.home_address("internet")
+        p.ha.switch_home_agent(old_hoa, p.clock.now, (HA6B,))
         ((data, src, dst),) = capture(p.ha, p.clock)
         p.ue.receive_datagram(data, src, dst, p.clock.now)
-        assert p.ue.state("internet") is UeState.DETACHING
-        roundtrip_until_done(p.ue, p.ha, p.clock)
-        evs = events(p.ue)
-        kinds = [type(e) for e in evs]
-        assert HomeAgentSwitched in kinds and kinds[-1] is AttachCompleted
+        # The old binding stays registered while the second session bootstraps.
         assert p.ue.state("internet") is UeState.REGISTERED
+        assert p.ue.home_address("internet") == old_hoa
+        log: list = []
+        seen: list = []
+
+        def check(direction, host, kind):
+            # Traffic continuity: the UE always has a tunnel programmed; the old one until the
+            # new HA acknowledged, and the old HA keeps the binding until the de-registration.
+            assert ue_dp.bindings, "user plane gap"
+            if kind == ("Bu", 0) and host == str(HA6):
+                assert p.ha.bindings()[old_hoa] is BceState.SWITCHING
+                assert p.dp.bindings[old_hoa].care_of_address == COA6
+            seen.append(set(ue_dp.bindings))
+
+        _switch_exchange(p.ue, has, p.clock, log, before_deliver=check)
+        mh = [(d, h, k) for d, h, k in log if k is not None]
+        # Exactly: BU/BA with the new HA, then the lifetime-0 BU/BA with the old one.
+        assert [(d, h, k[0]) for d, h, k in mh] == [
+            ("up", str(HA6B), "Bu"),
+            ("down", str(HA6B), "Ba"),
+            ("up", str(HA6), "Bu"),
+            ("down", str(HA6), "Ba"),
+        ]
+        assert mh[0][2][1] > 0 and mh[1][2][1] == 0  # registration accepted (status 0)
+        assert mh[2][2][1] == 0  # then the de-registration (lifetime 0)
+        # IKE with the new HA ran before any BU to it; the old IKE SA was deleted at the end.
+        ike = [(d, h) for d, h, k in log if k is None]
+        assert ike[0] == ("up", str(HA6B)) and ike[-1] == ("down", str(HA6))
+        assert log.index(("up", str(HA6B), mh[0][2])) > log.index(("up", str(HA6B), None))
+        new_hoa = p.ue.home_address("internet")
+        assert new_hoa != old_hoa and p.ue.state("internet") is UeState.REGISTERED
+        # User plane: old tunnel until the new BA, then only the new one (HA side likewise).
+        assert seen[0] == {old_hoa} and seen[-1] == {new_hoa}
+        assert all(s for s in seen)
+        assert set(ue_dp.bindings) == {new_hoa} and ue_dp.bindings[new_hoa].care_of_address == COA6
+        assert dp2.bindings[new_hoa].care_of_address == COA6
+        assert old_hoa not in p.dp.bindings and old_hoa not in p.ha.bindings()
+        assert p.ha.session_count() == 0 and ha2.session_count() == 1
+        kinds = [type(e) for e in events(p.ue)]
+        assert kinds == [
+            HomeAgentDiscovered,
+            IkeEstablished,
+            Ipv4HomeAddressAssigned,
+            BindingAccepted,
+            AttachCompleted,
+            HomeAgentSwitched,
+        ]
+        assert p.ue._sessions.keys() == {"internet"} and p.ue._switch == {}
+        # The UE keeps working with the new HA: refresh at its refresh point goes to HA6B.
+        fire_timer(p.ue, p.clock)
+        ((data, src, dst),) = capture(p.ue, p.clock)
+        assert dst[0] == str(HA6B) and peek(p.ue, data, src, dst, ha2).message.lifetime_4s > 0
+
+
+def test_home_agent_switch_failure_keeps_old_ha_until_binding_would_expire():
+    """The new attach fails (the new HA only redirects, RFC 5685 loop): the UE stays
+    registered with the old HA, reports the failure, ignores the retransmitted HAS and
+    de-registers from the old HA only at its refresh point, before the binding expires."""
+    with ue_and_ha() as p:
+        ue_dp = _attach_with_dp(p)
+        ha2, _ = _second_ha()
+        ha2.ike.redirect_to = str(HA6B)
+        old_hoa = p.ue.home_address("internet")
+        refresh_at = p.ue.timers.get(("internet", "refresh"))
+        expires = p.ue.binding_expiry("internet")
+        p.ha.switch_home_agent(old_hoa, p.clock.now, (HA6B,))
+        transfer(p.ha, p.ue, p.clock)
+        log: list = []
+        _switch_exchange(p.ue, {str(HA6): p.ha, str(HA6B): ha2}, p.clock, log)
+        assert p.ue._switch == {} and p.ue._sessions.keys() == {"internet"}
+        evs = events(p.ue)
+        kinds = [type(e).__name__ for e in evs]
+        assert kinds == ["HomeAgentDiscovered"] + ["Redirected"] * 5 + ["AttachFailed"]
+        assert evs[-1].reason == "ha-switch: redirect-loop"
+        assert p.ue.state("internet") is UeState.REGISTERED
+        assert p.ue.home_address("internet") == old_hoa and set(ue_dp.bindings) == {old_hoa}
+        assert p.ha.bindings()[old_hoa] is BceState.SWITCHING
+        assert [k for _, _, k in log if k is not None] == []  # no BU to anyone
+        # Retransmitted HAS (5 s, 15 s, 35 s ...) are ignored, counted.
+        while (t := p.ha.get_timer()) is not None and t < refresh_at:
+            fire_timer(p.ha, p.clock)
+            transfer(p.ha, p.ue, p.clock)
+        assert p.ue.counters["has-while-switching"] >= 3
+        assert p.ue.state("internet") is UeState.REGISTERED and capture(p.ue, p.clock) == []
+        # At the refresh point: the de-registration BU (not a refresh), before the expiry.
+        assert p.ue.get_timer() == refresh_at < expires
+        fire_timer(p.ue, p.clock)
+        ((data, src, dst),) = capture(p.ue, p.clock)
+        assert dst[0] == str(HA6) and peek(p.ue, data, src, dst, p.ha).message.lifetime_4s == 0
+        assert p.ha.bindings()[old_hoa] is BceState.SWITCHING
+        p.ha.receive_datagram(data, src, dst, p.clock.now)
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        assert [type(e) for e in events(p.ue)] == [NetworkDetached]
+        assert p.ue.state("internet") is UeState.DETACHED and ue_dp.bindings == {}
+        assert old_hoa not in p.dp.bindings and p.ha.session_count() == 0
+
+
+def test_has_retransmission_while_switching_is_ignored_and_counted():
+    with ue_and_ha() as p:
+        ue_dp = _attach_with_dp(p)
+        ha2, dp2 = _second_ha()
+        old_hoa = p.ue.home_address("internet")
+        t0 = p.clock.now
+        p.ha.switch_home_agent(old_hoa, t0, (HA6B,))
+        transfer(p.ha, p.ue, p.clock)
+        first = capture(p.ue, p.clock)  # IKE_SA_INIT to the new HA, held back
+        assert [d[2][0] for d in first] == [str(HA6B)]
+        fire_timer(p.ha, p.clock)  # the HAS again at 5 s (RFC 5142 §8)
+        assert p.clock.now == t0 + 5.0
+        transfer(p.ha, p.ue, p.clock)
+        assert p.ue.counters["has-while-switching"] == 1
+        assert len(p.ue._switch) == 1 and len(p.ue._sessions) == 2  # no second new session
+        for data, src, dst in first:
+            ha2.receive_datagram(data, src, dst, p.clock.now)
+        has = {str(HA6): p.ha, str(HA4): p.ha, str(HA6B): ha2, str(HA4B): ha2}
+        _switch_exchange(p.ue, has, p.clock, [])
+        assert isinstance(events(p.ue)[-1], HomeAgentSwitched)
+        assert set(ue_dp.bindings) == {p.ue.home_address("internet")} != {old_hoa}
+        assert old_hoa not in p.ha.bindings() and ha2.session_count() == 1
+
+
+def test_has_without_addresses_discovers_the_new_ha():
+    """RFC 5142 §6: no address in the HAS -> HA discovery (here DNS, the HA-APN FQDN now
+    naming another HA); with only the static address of the old HA the switch fails."""
+    import dns.name
+    from dsmip6 import discovery
+    from dsmip6.sim import DnsServer, VirtualClock, VirtualNetwork
+
+    dns_addr = ("2001:db8:53::53", 53)
+    clock = VirtualClock()
+    net = VirtualNetwork(clock, delay=0.005)
+    ha1 = make_ha()
+    ha2, dp2 = _second_ha()
+    net.add_node(ha1, str(HA6), str(HA4))
+    net.add_node(ha2, str(HA6B), str(HA4B))
+    fqdn = discovery.ha_apn_fqdn("internet", "001", "01")
+    server = DnsServer(dns_addr[0], {fqdn: {"AAAA": [str(HA6)], "A": [str(HA4)]}})
+    net.add_node(server, dns_addr[0])
+    ue = make_ue(pdns=(PdnConfig("internet", discovery="dns"),), dns_server=dns_addr)
+    ue.set_access(coa6=COA6)
+    net.add_node(ue, str(COA6))
+    ue.attach("internet", 0.0)
+    net.poll(ue)
+    net.run_until(5.0)
+    old_hoa = ue.home_address("internet")
+    assert ue.state("internet") is UeState.REGISTERED and old_hoa in ha1.bindings()
+    events(ue)
+    server.zone[dns.name.from_text(fqdn)] = {"AAAA": [str(HA6B)], "A": [str(HA4B)]}
+    ha1.switch_home_agent(old_hoa, clock.now, ())
+    net.poll(ha1)
+    net.run_until(clock.now + 5.0)
+    evs = events(ue)
+    assert HomeAgentDiscovered("internet", HA6B, HA4B, "dns") in evs
+    assert type(evs[-1]) is HomeAgentSwitched and evs[-1].new_home_agents == ()
+    new_hoa = ue.home_address("internet")
+    assert ha2.bindings()[new_hoa] is BceState.ACTIVE
+    assert old_hoa not in ha1.bindings() and ha1.session_count() == 0
+
+
+def test_has_without_addresses_and_only_the_old_static_ha_stays():
+    with ue_and_ha() as p:
+        ue_dp = _attach_with_dp(p)
+        old_hoa = p.ue.home_address("internet")
+        p.ha.switch_home_agent(old_hoa, p.clock.now, ())
+        transfer(p.ha, p.ue, p.clock)
+        evs = events(p.ue)
+        assert [type(e) for e in evs] == [DiscoveryFailed, AttachFailed]
+        assert evs[1].reason == "ha-switch: discovery: no-other-home-agent"
+        assert p.ue.state("internet") is UeState.REGISTERED and set(ue_dp.bindings) == {old_hoa}
+        assert capture(p.ue, p.clock) == []  # no BU, no IKE: the old binding is kept
 
 
 def test_has_retransmission_schedule_and_refresh_refused():

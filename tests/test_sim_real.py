@@ -2,6 +2,8 @@
 and carry every MH message. Loss of each signalling message with retransmission at exact
 instants, NAT, detach, revocation, HA switch and adversarial input on real bytes."""
 
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
 import pytest
 from dsmip6 import _mh
 from dsmip6._core.mhfast import MhSaPair
@@ -30,6 +32,9 @@ from proc_harness import (
     roundtrip_until_done,
     transfer,
 )
+
+HA6B = IPv6Address("2001:db8:b::1")  # a second HA for the switch test
+HA4B = IPv4Address("198.51.100.2")
 
 
 @pytest.fixture(scope="module")
@@ -124,17 +129,40 @@ def test_revocation_and_switch_real(world):
     ue.attach("internet", 0.0)
     roundtrip_until_done(ue, ha, clock)
     hoa = ue.home_address("internet")
-    ha.switch_home_agent(hoa, clock.now, (HA6,))
-    roundtrip_until_done(ue, ha, clock)
+    # A second real HA (same subscriber store and certificate, own addresses and pools).
+    dp2, saved = FakeDataPlane(), world.ha_kw
+    world.ha_kw = dict(
+        saved,
+        address6=HA6B,
+        address4=HA4B,
+        home_pool=IPv6Network("2001:db8:c000::/40"),
+        ipv4_pool=IPv4Network("10.64.0.0/16"),
+    )
+    try:
+        ha2 = world.make_ha(dp2)
+    finally:
+        world.ha_kw = saved
+    ha.switch_home_agent(hoa, clock.now, (HA6B,))
+    route = {str(HA6): ha, str(HA4): ha, str(HA6B): ha2, str(HA4B): ha2}
+    for _ in range(50):  # UE <-> both HAs, routed by destination, until quiet
+        moved = 0
+        for data, src, dst in ue.datagrams_to_send(clock.now):
+            route[dst[0]].receive_datagram(data, src, dst, clock.now)
+            moved += 1
+        moved += transfer(ha, ue, clock) + transfer(ha2, ue, clock)
+        if not moved:
+            break
     kinds = [type(e) for e in events(ue)]
-    assert HomeAgentSwitched in kinds and kinds[-1] is AttachCompleted
+    # RFC 5142 §6 make before break: attach to the new HA, then leave the old.
+    assert kinds[-1] is HomeAgentSwitched and AttachCompleted in kinds
     hoa2 = ue.home_address("internet")
-    assert ha.bindings().get(hoa2) is BceState.ACTIVE
-    ha.revoke(hoa2, clock.now)
-    roundtrip_until_done(ue, ha, clock)
+    assert ha2.bindings().get(hoa2) is BceState.ACTIVE and hoa not in ha.bindings()
+    assert dp.bindings == {} and ha.ike.ike_sa_ids() == []
+    ha2.revoke(hoa2, clock.now)
+    roundtrip_until_done(ue, ha2, clock)
     assert any(isinstance(e, NetworkDetached) for e in events(ue))
-    assert BindingRevoked(hoa2, 1, True) in events(ha)
-    assert ue.state("internet") is UeState.DETACHED and dp.bindings == {}
+    assert BindingRevoked(hoa2, 1, True) in events(ha2)
+    assert ue.state("internet") is UeState.DETACHED and dp2.bindings == {}
 
 
 def test_adversarial_real_esp(world):

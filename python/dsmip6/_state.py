@@ -150,7 +150,20 @@ class BriAccepted(Input):
 
 
 class HaSwitch(Input):
-    """A Home Agent Switch message (RFC 5142) moved the UE to another HA."""
+    """A valid Home Agent Switch (RFC 5142 §6): the binding stays while a second session
+    of the APN attaches to the new HA (make before break, issue 5)."""
+
+
+class HaSwitchFailed(Input):
+    """The session with the new HA failed: the UE stays with the old HA."""
+
+
+class HaSwitchHold(Input):
+    """The switching HA refused a refresh with BA 129 (RFC 5142 §5.3): keep the binding."""
+
+
+class LeaveOldHa(Input):
+    """The new HA acknowledged (or the old binding would expire): de-register from the old."""
 
 
 class BindingLost(Input):
@@ -216,7 +229,10 @@ UE_TRANSITIONS: dict[UeState, dict[type[Input], UeState]] = {
         BindingLost: S.FAILED,
         DetachRequested: S.DETACHING,
         BriAccepted: S.IKE_DELETING,
-        HaSwitch: S.DETACHING,
+        HaSwitch: S.REGISTERING,
+        HaSwitchFailed: S.REGISTERING,
+        HaSwitchHold: S.REGISTERED,
+        LeaveOldHa: S.DETACHING,
         IkeGone: S.FAILED,
     },
     S.REGISTERED: {
@@ -225,7 +241,9 @@ UE_TRANSITIONS: dict[UeState, dict[type[Input], UeState]] = {
         MovedHome: S.RETURNING_HOME,
         DetachRequested: S.DETACHING,
         BriAccepted: S.IKE_DELETING,
-        HaSwitch: S.DETACHING,
+        HaSwitch: S.REGISTERED,
+        HaSwitchFailed: S.REGISTERED,
+        LeaveOldHa: S.DETACHING,
         BindingLost: S.FAILED,
         IkeGone: S.FAILED,
     },

@@ -14,8 +14,10 @@ initial BU (Annex A.2) → BA → registered, refreshed at 75 % of the granted l
 Binding Refresh Advice / NAT keepalive period). ``move()`` changes the access: a new CoA gives
 an A.3 BU from it (IPv6 with HAO + Alternate-CoA, or IPv4/UDP 4191 with the IPv4 CoA option),
 the home link gives a lifetime-0 BU from the HoA. ``detach(apn)`` sends the A.5 BU then
-deletes the IKE SA. A BRI (RFC 5846) or an HA Switch (RFC 5142) from the HA ends or moves the
-connection.
+deletes the IKE SA. A BRI (RFC 5846) from the HA ends the connection. An HA Switch (RFC 5142
+§6) moves it make before break: a second session of the same APN attaches to the new HA while
+the old binding and tunnel stay; on the new HA's BA the new session takes the APN's place,
+then the old binding is de-registered and its IKE SA deleted (``_settle_switches``).
 
 The binding update list entry keeps: the last sequence number sent (mod 2^16, new number on
 every retransmission), the send time and requested lifetime of every outstanding BU
@@ -27,9 +29,10 @@ triggers coalescing into it. BA 134 (DAD failed, RFC 5026 §5.3.2) gives a new r
 the same HNP, a CREATE_CHILD_SA for it on the existing IKE SA (the old child SA deleted) and a
 fresh BU, at most ``max_dad_retries`` times per attach.
 
-Named timers (``(apn, name)``): ``bu`` retransmission, ``refresh``, ``expire``, ``disc``
-(discovery retransmission), ``guard`` (waiting for the HA's IKE delete after a BRI). Each
-IKE engine has its own timer; ``get_timer()`` is the minimum.
+Named timers (``(key, name)``; key = the APN, or ``apn#n`` for the other session of an HA
+switch): ``bu`` retransmission, ``bu_rate``, ``refresh``, ``expire``, ``ike_retry``, ``guard``
+(waiting for the HA's IKE delete after a BRI). Each IKE engine and resolver has its own timer;
+``get_timer()`` is the minimum.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ DNS_CLIENT_PORT = 10053
 DHCPV6_CLIENT_PORT = 546
 MAX_REDIRECTS = 5  # RFC 5685 §7
 NAT_NO_KEEPALIVE = 0xFFFFFFFF
+_TIMER_KINDS = ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry")
 GUARD_TIMEOUT = 10.0  # [D] wait for the HA's IKE delete after a BRI before deleting ourselves
 
 #: procedures.md §9.1: BA status -> UE action.
@@ -111,6 +115,10 @@ class _Pdn:
     __slots__ = (
         "cfg",
         "apn",
+        "key",
+        "origin",
+        "retiring",
+        "switch_failed",
         "state",
         "ha6",
         "ha4",
@@ -155,6 +163,14 @@ class _Pdn:
     def __init__(self, cfg: PdnConfig) -> None:
         self.cfg = cfg
         self.apn = cfg.apn
+        # Timer names are ``(key, kind)``; the PDN connection in use has ``key == apn``, a
+        # second session of the same APN (HA switch, RFC 5142 §6) has its own key.
+        self.key = cfg.apn
+        # HA switch: on the new session, the old one; on the old one, True once the new
+        # session took over (``retiring``) or failed (``switch_failed``).
+        self.origin: _Pdn | None = None
+        self.retiring = False
+        self.switch_failed = False
         self.state = UeState.IDLE
         self.ha6: IPv6Address | None = cfg.ha_address6
         self.ha4: IPv4Address | None = cfg.ha_address4
@@ -228,6 +244,11 @@ class MobileNode:
         self.home_prefixes: frozenset[IPv6Network] = frozenset()
         self._pdns: dict[str, _Pdn] = {p.apn: _Pdn(p) for p in config.pdns}
         self._by_spi: dict[int, _Pdn] = {}
+        # Every session by timer key: the PDN connections plus, during an HA switch, the
+        # session with the new HA and the old session being de-registered (RFC 5142 §6).
+        self._sessions: dict[str, _Pdn] = dict(self._pdns)
+        self._switch: dict[str, _Pdn] = {}  # apn -> session with the new HA, until it ends
+        self._serial = 0
         self._out: list[tuple[bytes, Addr, Addr]] = []
         self._events: deque[Event] = deque()
 
@@ -304,7 +325,7 @@ class MobileNode:
         """The UE moved to another access (TS 24.303 §5.2): home link detection and a BU
         per PDN connection from the new CoA, or de-registration when back home."""
         self.set_access(coa6=coa6, coa4=coa4, home_prefixes=home_prefixes)
-        for p in self._pdns.values():
+        for p in list(self._sessions.values()):
             if p.state not in (
                 UeState.REGISTERING,
                 UeState.REGISTERED,
@@ -327,6 +348,9 @@ class MobileNode:
         p = self._pdn(apn)
         prev = p.state
         self._move_state(p, _state.DetachRequested)
+        cand = self._switch.get(apn)
+        if cand is not None:
+            self._abort_switch(p, cand, now, report=False)  # no half-made session survives
         if p.state is UeState.DETACHING and prev is not UeState.DETACHING:
             self._start_bu(p, 0, now)
         elif p.state is UeState.IKE_DELETING:
@@ -340,16 +364,20 @@ class MobileNode:
         """Feed one received datagram (addressing model: :mod:`dsmip6._mh`)."""
         port = dst[1]
         if port in (500, 4500):
-            for p in list(self._pdns.values()):
+            for p in list(self._sessions.values()):
                 if p.ike is not None and p.ike_remote is not None and p.ike_remote[0] == src[0]:
                     p.ike.receive_datagram(data, src, dst, now)
                     self._drain_ike(p, now)
+            if self._switch:
+                self._settle_switches(now)
             return
         if port in (DNS_CLIENT_PORT, DHCPV6_CLIENT_PORT):
-            for p in list(self._pdns.values()):
+            for p in list(self._sessions.values()):
                 if p.state is UeState.DISCOVERING and p.resolver is not None:
                     p.resolver.receive_datagram(data, src, now)
                     self._after_discovery(p, now)
+            if self._switch:
+                self._settle_switches(now)
             return
         if port not in (0, MIP_UDP_PORT):
             self._count("wrong-port")
@@ -372,12 +400,14 @@ class MobileNode:
             self._count("unexpected-mh")
             return
         handler(self, p, rx, now)
+        if self._switch:
+            self._settle_switches(now)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr, Addr]]:
         """Everything to transmit now: ``(data, src, dst)``."""
         out = self._out
         self._out = []
-        for p in self._pdns.values():
+        for p in self._sessions.values():
             if p.resolver is not None:
                 local = self._local_addr(p)
                 dhcp = isinstance(p.resolver, Dhcpv6Resolver)
@@ -395,7 +425,7 @@ class MobileNode:
     def get_timer(self) -> float | None:
         """The earliest deadline among the UE's timers, resolvers and IKE engines."""
         best = self.timers.next_deadline()
-        for p in self._pdns.values():
+        for p in self._sessions.values():
             for t in (
                 p.ike.get_timer() if p.ike is not None else None,
                 p.resolver.get_timer() if p.resolver is not None else None,
@@ -406,7 +436,7 @@ class MobileNode:
 
     def handle_timer(self, now: float) -> None:
         """Run everything due at ``now``."""
-        for p in list(self._pdns.values()):
+        for p in list(self._sessions.values()):
             if p.resolver is not None:
                 t = p.resolver.get_timer()
                 if t is not None and t <= now:
@@ -418,8 +448,10 @@ class MobileNode:
                     p.ike.handle_timer(now)
                     self._drain_ike(p, now)
         for name in self.timers.pop_due(now):
-            apn, kind = name  # type: ignore[misc]
-            p = self._pdns[apn]
+            key, kind = name  # type: ignore[misc]
+            p = self._sessions.get(key)  # type: ignore[assignment]
+            if p is None:
+                continue
             if kind == "bu":
                 self._on_bu_timer(p, now)
             elif kind == "bu_rate":
@@ -427,7 +459,11 @@ class MobileNode:
                 if lifetime_4s is not None and p.state in _BU_STATES:
                     self._send_bu(p, lifetime_4s, now)
             elif kind == "refresh":
-                if p.state is UeState.REGISTERED:
+                if p.state is UeState.REGISTERED and (p.switching or p.switch_failed):
+                    # RFC 5142 §5.3/§6: the old HA refuses refreshes once it asked for the
+                    # switch; de-register before the old binding would expire.
+                    self._leave_old_ha(p, now)
+                elif p.state is UeState.REGISTERED:
                     self._move_state(p, _state.RefreshDue)
                     self._start_bu(p, p.lifetime_4s, now)
             elif kind == "expire":
@@ -439,6 +475,8 @@ class MobileNode:
             elif kind == "guard":
                 if p.state is UeState.IKE_DELETING:
                     self._delete_ike(p, now)
+        if self._switch:
+            self._settle_switches(now)
 
     # ------------------------------------------------------------------ discovery
     def _reset(self, p: _Pdn) -> None:
@@ -452,6 +490,8 @@ class MobileNode:
         p.ike_tries = 0
         p.revoked = False
         p.dad_failed.clear()
+        p.switching = p.switch_failed = p.retiring = False
+        p.switch_to = None
 
     def _local_addr(self, p: _Pdn) -> str:
         if self.coa6 is not None:
@@ -509,11 +549,15 @@ class MobileNode:
     def _discovery_failed(self, p: _Pdn, reason: str) -> None:
         self._move_state(p, _state.DiscoveryError)
         self._events.append(DiscoveryFailed(p.apn, reason))
-        self._events.append(AttachFailed(p.apn, f"discovery: {reason}"))
+        self._attach_failed(p, f"discovery: {reason}")
 
     def _discovered(self, p: _Pdn, info: HaInfo, now: float) -> None:
         p.ha6 = info.address6 or p.ha6
         p.ha4 = info.address4 or p.ha4
+        if p.origin is not None and p.ha6 is not None and p.ha6 == p.origin.ha6:
+            # RFC 5142 §6: the switch is away from this HA; discovery naming it again fails.
+            self._discovery_failed(p, "only the old home agent")
+            return
         self._move_state(p, _state.HaDiscovered)
         self._events.append(HomeAgentDiscovered(p.apn, p.ha6, p.ha4, info.source))
         self._start_ike(p, now)
@@ -540,7 +584,7 @@ class MobileNode:
             local, remote = self._ike_endpoints(p, gateway)
         except LocalProtocolError as exc:
             self._move_state(p, _state.IkeError)
-            self._events.append(AttachFailed(p.apn, str(exc)))
+            self._attach_failed(p, str(exc))
             return
         ipv4 = ":" not in remote[0]  # text from _text() or a redirect gateway
         p.ike_tries += 1
@@ -552,7 +596,7 @@ class MobileNode:
         if p.ike is None:
             self._ike_gone(p, now, "no-ike")
             return
-        self.timers.set((p.apn, "guard"), now + GUARD_TIMEOUT)
+        self.timers.set((p.key, "guard"), now + GUARD_TIMEOUT)
         p.ike.delete(now)
         self._drain_ike(p, now)
 
@@ -580,19 +624,19 @@ class MobileNode:
                     # RFC 5026 §5.1.2: no answer -> retry after a configurable back-off.
                     self._move_state(p, _state.IkeRetry)
                     p.ike = None
-                    self.timers.set((p.apn, "ike_retry"), now + self.config.ike_retry_backoff)
+                    self.timers.set((p.key, "ike_retry"), now + self.config.ike_retry_backoff)
                     return
                 if p.state in (UeState.IKE, UeState.CHILD_SA):
                     self._move_state(p, _state.IkeError)
                     p.ike = None
-                    self._events.append(AttachFailed(p.apn, f"ike: {rec.reason}"))
+                    self._attach_failed(p, f"ike: {rec.reason}")
                     return
             elif isinstance(rec, _ike.IkeRedirected) and p.state is UeState.IKE:
                 # RFC 5685 §5/§7: restart with the new HA, at most MAX_REDIRECTS times.
                 p.redirects += 1
                 if p.redirects > MAX_REDIRECTS:
                     self._move_state(p, _state.IkeError)
-                    self._events.append(AttachFailed(p.apn, "redirect-loop"))
+                    self._attach_failed(p, "redirect-loop")
                     return
                 self._move_state(p, _state.IkeRedirect)
                 addr = ip_address(rec.new_gateway)
@@ -622,7 +666,7 @@ class MobileNode:
         if rec.home_prefix is None:
             # TS 23.402 §6.10: no prefix = reallocation; wait for a redirect or fail.
             self._move_state(p, _state.IkeError)
-            self._events.append(AttachFailed(p.apn, "no-home-prefix"))
+            self._attach_failed(p, "no-home-prefix")
             return
         p.prefix = rec.home_prefix
         if rec.home_address is not None:  # USE_ASSIGNED_HoA / INTERNAL_IP6_ADDRESS
@@ -634,7 +678,7 @@ class MobileNode:
         p.child_requested = False
         if p.ha6 is None:
             self._move_state(p, _state.IkeError)
-            self._events.append(AttachFailed(p.apn, "no-ha-ipv6-address"))
+            self._attach_failed(p, "no-ha-ipv6-address")
 
     def _random_hoa(self, prefix: IPv6Network, avoid: set[IPv6Address]) -> IPv6Address:
         """RFC 5026 §5.3.2: any IID in the HNP; a random one (L = 0, RFC 6275 §11.7.1),
@@ -655,18 +699,18 @@ class MobileNode:
         if len(p.dad_failed) > self.config.max_dad_retries or p.ike is None or p.ha6 is None:
             self._move_state(p, _state.BaFatal)
             self._cleanup(p)
-            self._events.append(AttachFailed(p.apn, "dad-failed: no usable home address", 134))
+            self._attach_failed(p, "dad-failed: no usable home address", 134)
             return
         try:
             new_hoa = self._random_hoa(p.prefix, p.dad_failed)
         except LocalProtocolError:
             self._move_state(p, _state.BaFatal)
             self._cleanup(p)
-            self._events.append(AttachFailed(p.apn, "dad-failed: no fresh identifier", 134))
+            self._attach_failed(p, "dad-failed: no fresh identifier", 134)
             return
-        self.timers.cancel((p.apn, "bu"))
-        self.timers.cancel((p.apn, "refresh"))
-        self.timers.cancel((p.apn, "bu_rate"))
+        self.timers.cancel((p.key, "bu"))
+        self.timers.cancel((p.key, "refresh"))
+        self.timers.cancel((p.key, "bu_rate"))
         p.bu_deferred = None
         p.pending.clear()
         self._unprogram(p)
@@ -708,25 +752,28 @@ class MobileNode:
     def _ike_gone(self, p: _Pdn, now: float, reason: str) -> None:
         prev = p.state
         p.ike = None
-        self.timers.cancel((p.apn, "guard"))
+        self.timers.cancel((p.key, "guard"))
         self._move_state(p, _state.IkeGone)
         self._cleanup(p)
+        if p.origin is not None:
+            # The session with the new HA lost its IKE SA before completing: the switch failed.
+            if prev is not UeState.FAILED:
+                self._attach_failed(p, f"ike: {reason}")
+            return
         if prev is UeState.IKE_DELETING or prev is UeState.DETACHING:
-            if p.switching:
-                p.switching = False
+            if p.retiring:
+                # RFC 5142 §6 done: the old HA's binding and IKE SA are gone.
+                self._sessions.pop(p.key, None)
                 target = p.switch_to
-                p.switch_to = None
                 self._events.append(
                     HomeAgentSwitched(p.apn, (target,) if target is not None else ())
                 )
-                # RFC 5142 §6: bootstrap with the new HA (or rediscover).
-                self._move_state(p, _state.AttachRequested)
-                self._reset(p)
-                if target is not None:
-                    p.ha6, p.ha4 = target, None
-                    self._discovered(p, HaInfo(target, None, "ha-switch"), now)
-                else:
-                    self._discover(p, now)
+                return
+            if p.switching:
+                return  # de-registered before the new HA answered: the new session decides
+            if p.switch_failed:
+                p.switch_failed = False
+                self._events.append(NetworkDetached(p.apn, None))
                 return
             if p.revoked:
                 p.revoked = False  # NetworkDetached was already reported for the BRI
@@ -739,7 +786,7 @@ class MobileNode:
     def _cleanup(self, p: _Pdn) -> None:
         p.bu_deferred = None
         for kind in ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry"):
-            self.timers.cancel((p.apn, kind))
+            self.timers.cancel((p.key, kind))
         self._unprogram(p)
         if p.sa_in is not None:
             self._by_spi.pop(p.sa_in.spi, None)
@@ -768,7 +815,7 @@ class MobileNode:
         p.initial_timeout = (
             c.initial_bindack_timeout if p.has_binding else c.initial_bindack_timeout_first_reg
         )
-        self.timers.cancel((p.apn, "refresh"))
+        self.timers.cancel((p.key, "refresh"))
         self._send_bu(p, lifetime_4s, now)
 
     def _bu_route(self, p: _Pdn, lifetime_4s: int) -> tuple[_mh.Route, Bu]:
@@ -810,8 +857,8 @@ class MobileNode:
         if len(p.bu_times) >= rate:
             p.bu_deferred = lifetime_4s
             p.pending.clear()  # the deferred BU supersedes those sent before it
-            self.timers.cancel((p.apn, "bu"))
-            self.timers.set((p.apn, "bu_rate"), p.bu_times[-rate] + 1.0)
+            self.timers.cancel((p.key, "bu"))
+            self.timers.set((p.key, "bu_rate"), p.bu_times[-rate] + 1.0)
             self._count("bu-deferred")
             return
         p.bu_times.append(now)
@@ -821,7 +868,7 @@ class MobileNode:
             route, bu = self._bu_route(p, lifetime_4s)
         except LocalProtocolError:
             self._count("no-route")
-            self.timers.set((p.apn, "bu"), now + self.config.max_bindack_timeout)
+            self.timers.set((p.key, "bu"), now + self.config.max_bindack_timeout)
             return
         p.pending[p.seq] = (now, lifetime_4s)
         if len(p.pending) > 16:
@@ -831,7 +878,7 @@ class MobileNode:
         self._out.append((data, route.src, route.dst))
         wait = backoff(p.initial_timeout, p.attempts, self.config.max_bindack_timeout)
         p.attempts += 1
-        self.timers.set((p.apn, "bu"), now + wait)
+        self.timers.set((p.key, "bu"), now + wait)
 
     def _on_bu_timer(self, p: _Pdn, now: float) -> None:
         if p.state not in (UeState.REGISTERING, UeState.RETURNING_HOME, UeState.DETACHING):
@@ -859,7 +906,7 @@ class MobileNode:
     def _binding_lost(self, p: _Pdn, reason: str, now: float) -> None:
         self._move_state(p, _state.BindingLost)
         self._cleanup(p)
-        self._events.append(AttachFailed(p.apn, reason))
+        self._attach_failed(p, reason)
 
     def _on_ba(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
         ba: Ba = rx.message  # type: ignore[assignment]
@@ -887,7 +934,7 @@ class MobileNode:
             return
         sent_at, requested_4s = sent
         p.pending.clear()
-        self.timers.cancel((p.apn, "bu"))
+        self.timers.cancel((p.key, "bu"))
         if requested_4s == 0:
             if ba.status < 128 or ba.status == 133:  # 133 on de-registration = done
                 p.dereg_acked = True
@@ -896,7 +943,7 @@ class MobileNode:
             else:
                 self._move_state(p, _state.BaRetry)
                 self._events.append(BindingRejected(p.apn, ba.status, "retry"))
-                self.timers.set((p.apn, "bu"), now + self.config.initial_bindack_timeout)
+                self.timers.set((p.key, "bu"), now + self.config.initial_bindack_timeout)
             return
         if ba.status >= 128:
             self._on_ba_error(p, ba, now)
@@ -904,6 +951,13 @@ class MobileNode:
         self._on_ba_accept(p, ba, rx, sent_at, now)
 
     def _on_ba_error(self, p: _Pdn, ba: Ba, now: float) -> None:
+        if ba.status == 129 and (p.switching or p.switch_failed):
+            # RFC 5142 §5.3: the switching HA refuses refreshes; the binding it holds stays
+            # until its lifetime ends, de-registered at the refresh point before that.
+            self._count("ba-129-switching")
+            self._move_state(p, _state.HaSwitchHold)
+            self.timers.set((p.key, "refresh"), now + max(p.expires - now, 0.0) * 0.5)
+            return
         action = BA_ACTIONS.get(ba.status, "stop")
         self._events.append(BindingRejected(p.apn, ba.status, action))
         if action == "new-hoa":
@@ -915,11 +969,11 @@ class MobileNode:
         elif action == "retry":
             # [D] back off to the capped interval, then try again (rate-limited).
             self._move_state(p, _state.BaRetry)
-            self.timers.set((p.apn, "bu"), now + self.config.max_bindack_timeout)
+            self.timers.set((p.key, "bu"), now + self.config.max_bindack_timeout)
         else:
             self._move_state(p, _state.BaFatal)
             self._cleanup(p)
-            self._events.append(AttachFailed(p.apn, f"binding refused ({action})", ba.status))
+            self._attach_failed(p, f"binding refused ({action})", ba.status)
 
     def _on_ba_accept(self, p: _Pdn, ba: Ba, rx: _mh.Received, sent_at: float,
                       now: float) -> None:  # fmt: skip
@@ -970,8 +1024,8 @@ class MobileNode:
             refresh = min(refresh, sent_at + ba.refresh_advice_4s * 4.0)
         if p.nat and nat_opt is not None and nat_opt.refresh_time != NAT_NO_KEEPALIVE:
             refresh = min(refresh, now + (nat_opt.refresh_time or NATKATIMEOUT))
-        self.timers.set((p.apn, "refresh"), max(refresh, now))
-        self.timers.set((p.apn, "expire"), p.expires)
+        self.timers.set((p.key, "refresh"), max(refresh, now))
+        self.timers.set((p.key, "expire"), p.expires)
         remaining = max(p.expires - now, 0.0)
         self._events.append(
             BindingAccepted(p.apn, ba.sequence, remaining, p.registered_coa, p.nat, ba.status)  # type: ignore[arg-type]
@@ -987,8 +1041,8 @@ class MobileNode:
         p.has_binding = False
         p.registered_coa = None
         p.expires = 0.0
-        self.timers.cancel((p.apn, "refresh"))
-        self.timers.cancel((p.apn, "expire"))
+        self.timers.cancel((p.key, "refresh"))
+        self.timers.cancel((p.key, "expire"))
         if p.state is UeState.AT_HOME:
             p.hoa4 = None  # RFC 5555 §4.4.4: no IPv4 "home" link
             self._events.append(HandoverCompleted(p.apn, None, False))
@@ -1071,26 +1125,117 @@ class MobileNode:
         p.revoked = True
         self._unprogram(p)
         for kind in ("bu", "refresh", "expire"):
-            self.timers.cancel((p.apn, kind))
+            self.timers.cancel((p.key, kind))
         p.has_binding = False
         p.pending.clear()
         self._events.append(NetworkDetached(p.apn, bri.trigger))
         # The HA deletes the IKE SA (procedures.md §4.1 step 6); delete it ourselves if not.
-        self.timers.set((p.apn, "guard"), now + GUARD_TIMEOUT)
+        self.timers.set((p.key, "guard"), now + GUARD_TIMEOUT)
 
     def _on_has(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
-        """RFC 5142 §6: de-register from this HA (the BU is the acknowledgement), then
-        bootstrap with the first listed HA, or rediscover when none is listed."""
+        """RFC 5142 §6, make before break (issue 5): keep the binding and user plane with
+        this HA and bootstrap a second session of the same APN with the first listed HA (or
+        through discovery when none is listed); :meth:`_settle_switches` finishes it."""
         has: Has = rx.message  # type: ignore[assignment]
         if rx.route.mh_src != p.ha6 or rx.route.mh_dst != p.hoa:
             self._count("has-not-from-ha")
             return
-        if p.state not in (UeState.REGISTERED, UeState.REGISTERING):
+        if p.switching or p.switch_failed or p.retiring:
+            # RFC 5142 §8: the old HA retransmits until our de-registration reaches it.
+            self._count("has-while-switching")
+            return
+        if p.state not in (UeState.REGISTERED, UeState.REGISTERING) or p.key != p.apn:
             self._count("has-unexpected")
             return
-        p.switching = True
-        p.switch_to = has.addresses[0] if has.addresses else None
         self._move_state(p, _state.HaSwitch)
+        p.switching = True
+        target = has.addresses[0] if has.addresses else None
+        p.switch_to = target
+        self._serial += 1
+        new = _Pdn(p.cfg)
+        new.key = f"{p.apn}#{self._serial}"
+        new.origin = p
+        self._sessions[new.key] = new
+        self._switch[p.apn] = new
+        self._move_state(new, _state.AttachRequested)
+        if target is not None:
+            new.ha6, new.ha4 = target, None
+            self._discovered(new, HaInfo(target, None, "ha-switch"), now)
+        elif p.cfg.discovery in ("static", "ikev2"):
+            # RFC 5142 §6: no address listed -> discovery; configured addresses name this HA.
+            new.ha6 = new.ha4 = None
+            self._discovery_failed(new, "no-other-home-agent")
+        else:
+            self._discover(new, now)
+
+    def _attach_failed(self, p: _Pdn, reason: str, status: int | None = None) -> None:
+        if p.origin is not None:
+            reason = f"ha-switch: {reason}"  # the old session is still registered
+        self._events.append(AttachFailed(p.apn, reason, status))
+
+    def _settle_switches(self, now: float) -> None:
+        """Finish the HA switches whose new session ended (RFC 5142 §6, issue 5 order)."""
+        for apn, new in list(self._switch.items()):
+            if new.state is UeState.REGISTERED or new.state is UeState.AT_HOME:
+                self._complete_switch(self._pdns[apn], new, now)
+            elif new.state is UeState.FAILED or new.state is UeState.DETACHED:
+                self._abort_switch(self._pdns[apn], new, now)
+
+    def _rekey(self, p: _Pdn, key: str) -> None:
+        for kind in _TIMER_KINDS:
+            t = self.timers.get((p.key, kind))
+            if t is not None:
+                self.timers.cancel((p.key, kind))
+                self.timers.set((key, kind), t)
+        self._sessions.pop(p.key, None)
+        p.key = key
+        self._sessions[key] = p
+
+    def _complete_switch(self, old: _Pdn, new: _Pdn, now: float) -> None:
+        """The new HA acknowledged the binding: the new session becomes the PDN connection
+        (its user plane was programmed on the BA), then the old binding is de-registered
+        (the lifetime-0 BU answers the HAS) and the old IKE SA deleted."""
+        apn = old.apn
+        del self._switch[apn]
+        self._serial += 1
+        self._rekey(old, f"{apn}#{self._serial}")
+        self._rekey(new, apn)
+        self._pdns[apn] = new
+        new.origin = None
+        old.switching = False
+        old.retiring = True
+        self._unprogram(old)
+        if old.state is UeState.REGISTERED or old.state is UeState.REGISTERING:
+            self._leave_old_ha(old, now)
+        elif old.state is UeState.DETACHED or old.state is UeState.FAILED:
+            self._sessions.pop(old.key, None)
+            target = old.switch_to
+            self._events.append(HomeAgentSwitched(apn, (target,) if target is not None else ()))
+        # else: already de-registering (its binding was about to expire): _ike_gone reports.
+
+    def _abort_switch(self, old: _Pdn, new: _Pdn, now: float, *, report: bool = True) -> None:
+        """The new session failed (its AttachFailed was reported): stay with the old HA, which
+        keeps serving until the binding lifetime ends (RFC 5142 §6)."""
+        del self._switch[old.apn]
+        if new.ike is not None and new.ike_sa_id is not None:
+            try:
+                new.ike.delete(now)
+                self._out.extend(new.ike.datagrams_to_send(now))
+            except LocalProtocolError:
+                self._count("ha-switch-ike-delete-failed")
+        self._cleanup(new)
+        new.ike = new.resolver = None
+        self._sessions.pop(new.key, None)
+        old.switching = False
+        if old.state is UeState.REGISTERED or old.state is UeState.REGISTERING:
+            old.switch_failed = True
+            self._move_state(old, _state.HaSwitchFailed)
+        elif report and (old.state is UeState.DETACHED or old.state is UeState.FAILED):
+            self._events.append(NetworkDetached(old.apn, None))
+
+    def _leave_old_ha(self, p: _Pdn, now: float) -> None:
+        """The lifetime-0 BU to the old HA (RFC 5142 §6: it acknowledges the HAS)."""
+        self._move_state(p, _state.LeaveOldHa)
         self._start_bu(p, 0, now)
 
     def _on_be(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
