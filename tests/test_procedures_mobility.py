@@ -401,6 +401,32 @@ def test_has_retransmission_while_switching_is_ignored_and_counted():
         assert old_hoa not in p.ha.bindings() and ha2.session_count() == 1
 
 
+def test_refresh_refused_129_while_switching_keeps_the_old_binding():
+    """A refresh in flight when the HAS arrives is refused with BA 129 by the switching HA
+    (RFC 5142 §5.3): the UE keeps the old binding (no failure) and completes the switch."""
+    with ue_and_ha() as p:
+        ue_dp = _attach_with_dp(p)
+        ha2, _ = _second_ha()
+        old_hoa = p.ue.home_address("internet")
+        fire_timer(p.ue, p.clock)  # the refresh point: a refresh BU leaves ...
+        assert p.ue.state("internet") is UeState.REGISTERING
+        refresh = capture(p.ue, p.clock)  # ... and is still in the network
+        p.ha.switch_home_agent(old_hoa, p.clock.now, (HA6B,))
+        transfer(p.ha, p.ue, p.clock)
+        assert p.ue.state("internet") is UeState.REGISTERING and len(p.ue._switch) == 1
+        for data, src, dst in refresh:
+            p.ha.receive_datagram(data, src, dst, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)  # BA 129
+        assert p.ue.counters["ba-129-switching"] == 1
+        assert p.ue.state("internet") is UeState.REGISTERED and set(ue_dp.bindings) == {old_hoa}
+        assert not any(type(e).__name__ in ("AttachFailed", "BindingRejected") for e in
+                       events(p.ue))  # fmt: skip
+        has = {str(HA6): p.ha, str(HA4): p.ha, str(HA6B): ha2, str(HA4B): ha2}
+        _switch_exchange(p.ue, has, p.clock, [])
+        assert type(events(p.ue)[-1]) is HomeAgentSwitched
+        assert old_hoa not in p.ha.bindings() and ha2.session_count() == 1
+
+
 def test_has_without_addresses_discovers_the_new_ha():
     """RFC 5142 §6: no address in the HAS -> HA discovery (here DNS, the HA-APN FQDN now
     naming another HA); with only the static address of the old HA the switch fails."""

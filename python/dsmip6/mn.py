@@ -311,6 +311,9 @@ class MobileNode:
         if self.coa6 is None and self.coa4 is None and not self.home_prefixes:
             raise LocalProtocolError("UE: attach needs an access (call set_access first)")
         self._move_state(p, _state.AttachRequested)
+        cand = self._switch.get(apn)
+        if cand is not None:  # the old session was lost mid-switch: start over cleanly
+            self._abort_switch(p, cand, now, report=False)
         self._reset(p)
         self._discover(p, now)
 
@@ -785,7 +788,7 @@ class MobileNode:
 
     def _cleanup(self, p: _Pdn) -> None:
         p.bu_deferred = None
-        for kind in ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry"):
+        for kind in _TIMER_KINDS:
             self.timers.cancel((p.key, kind))
         self._unprogram(p)
         if p.sa_in is not None:
