@@ -427,6 +427,29 @@ def test_refresh_refused_129_while_switching_keeps_the_old_binding():
         assert old_hoa not in p.ha.bindings() and ha2.session_count() == 1
 
 
+def test_has_refresh_advice_brings_the_old_de_registration_forward():
+    """RFC 5142 §6: with Binding Refresh Advice the old HA drops the binding at that time;
+    a UE whose switch failed de-registers before it (at 75 % of the advice)."""
+    with ue_and_ha() as p:
+        _attach_with_dp(p)
+        old_hoa = p.ue.home_address("internet")
+        refresh_at = p.ue.timers.get(("internet", "refresh"))
+        t0 = p.clock.now
+        bce = p.ha._bce[int(old_hoa)]
+        p.ha.switch_home_agent(old_hoa, t0, ())
+        drop(p.ha, p.clock)
+        # The same HAS with a 40 s advice (10 x 4 s), as an HA may send it.
+        p.ha._send(_mh.Has((), refresh_advice_4s=10), p.ha._route_to(bce), bce.session.sa_out)
+        transfer(p.ha, p.ue, p.clock)  # no address, static config: the switch fails at once
+        assert p.ue.state("internet") is UeState.REGISTERED
+        assert p.ue.timers.get(("internet", "refresh")) == t0 + 30.0 < refresh_at
+        assert p.ue.get_timer() == t0 + 30.0
+        fire_timer(p.ue, p.clock)
+        ((data, src, dst),) = capture(p.ue, p.clock)
+        assert p.clock.now == t0 + 30.0
+        assert peek(p.ue, data, src, dst, p.ha).message.lifetime_4s == 0
+
+
 def test_has_without_addresses_discovers_the_new_ha():
     """RFC 5142 §6: no address in the HAS -> HA discovery (here DNS, the HA-APN FQDN now
     naming another HA); with only the static address of the old HA the switch fails."""

@@ -1152,6 +1152,12 @@ class MobileNode:
             return
         self._move_state(p, _state.HaSwitch)
         p.switching = True
+        if has.refresh_advice_4s:
+            # RFC 5142 §6: the advice is when the old HA drops the binding; leave before it.
+            leave = now + has.refresh_advice_4s * 4.0 * self.config.refresh_fraction
+            current = self.timers.get((p.key, "refresh"))
+            if current is None or leave < current:
+                self.timers.set((p.key, "refresh"), leave)
         target = has.addresses[0] if has.addresses else None
         p.switch_to = target
         self._serial += 1
