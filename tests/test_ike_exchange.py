@@ -699,12 +699,20 @@ def test_ts_unacceptable_for_child_outside_home_prefix():
     assert events(ha) == []
 
 
-def test_fragmentation_of_large_ike_auth():
-    """RFC 7383: with a small fragment size the certificate-bearing IKE_AUTH travels in SKF."""
-    ca, cert, key = make_ca_and_cert("rsa", "ha.example.org")
-    ue_cfg = InitiatorConfig("ue@example.org", psk=PSK, trust_anchors=[ca], fragment_size=576)
+def _certificate_ike_auth_fragments(kind: str, size: int, **common):
+    """Run a PSK UE against a certificate HA (``kind`` key) with ``fragment_size=size`` up
+    to the HA's IKE_AUTH response; returns the UE and the datagrams the HA queued."""
+    ca, cert, key = make_ca_and_cert(kind, "ha.example.org")
+    ue_cfg = InitiatorConfig(
+        "ue@example.org", psk=PSK, trust_anchors=[ca], fragment_size=size, **common
+    )
     ha_cfg = ResponderConfig(
-        "ha.example.org", certificate=cert, private_key=key, peer_psk=PSK, fragment_size=576
+        "ha.example.org",
+        certificate=cert,
+        private_key=key,
+        peer_psk=PSK,
+        fragment_size=size,
+        **common,
     )
     ue, ha, clock = (
         IkeInitiator(ue_cfg, rng=make_rng("u")),
@@ -714,7 +722,12 @@ def test_fragmentation_of_large_ike_auth():
     ue.connect(UE, HA, 0.0)
     transfer(ue, ha, clock), transfer(ha, ue, clock)
     transfer(ue, ha, clock)
-    frags = ha.datagrams_to_send(0)
+    return ue, ha.datagrams_to_send(0)
+
+
+def test_fragmentation_of_large_ike_auth():
+    """RFC 7383: with a small fragment size the certificate-bearing IKE_AUTH travels in SKF."""
+    ue, frags = _certificate_ike_auth_fragments("rsa", 576)
     assert len(frags) >= 2 and all(len(d) <= 576 for d, _, _ in frags)
     assert all(decode_message(d, None)[1].type == PayloadType.SKF for d, _, _ in frags)
     # deliver out of order
@@ -881,22 +894,9 @@ def test_fragment_size_out_of_range_is_a_config_error(size):
 def test_smallest_fragment_size_fragments_with_the_widest_cipher():
     """At the smallest accepted size, AES-CBC + HMAC-SHA-512-256 (the largest overhead)
     still fragments the certificate-bearing IKE_AUTH (RFC 7383) instead of failing."""
-    ca, cert, key = make_ca_and_cert("ecdsa", "ha.example.org")
-    common = {"fragment_size": 172, "proposals": ["aes256-sha512-ecp256"]}
-    ue_cfg = InitiatorConfig("ue@example.org", psk=PSK, trust_anchors=[ca], **common)
-    ha_cfg = ResponderConfig(
-        "ha.example.org", certificate=cert, private_key=key, peer_psk=PSK, **common
-    )
-    ue, ha, clock = (
-        IkeInitiator(ue_cfg, rng=make_rng("u")),
-        IkeResponder(ha_cfg, rng=make_rng("h")),
-        Clock(),
-    )
-    ue.connect(UE, HA, 0.0)
-    transfer(ue, ha, clock), transfer(ha, ue, clock)
-    transfer(ue, ha, clock)
-    frags = ha.datagrams_to_send(0)
+    ue, frags = _certificate_ike_auth_fragments("ecdsa", 172, proposals=["aes256-sha512-ecp256"])
     assert len(frags) >= 2 and all(len(d) <= 172 for d, _, _ in frags)
+    assert all(decode_message(d, None)[1].type == PayloadType.SKF for d, _, _ in frags)
     for d, local, remote in frags:
         ue.receive_datagram(d, local, remote, 0)
     assert_events(ue, [IkeSaEstablished, ChildSaEstablished])
