@@ -318,15 +318,7 @@ def test_bench_ha_memory_per_established_ike_sa(benchmark):
 
     def run():
         for i, ue in enumerate(ues):
-            ue.connect((f"192.0.2.{i % 250 + 1}", 500 + i), HA, 0.0)
-            for _ in range(10):
-                out = ue.datagrams_to_send(0.0)
-                if not out:
-                    break
-                for d, lo, r in out:
-                    ha.receive_datagram(d, lo, r, 0.0)
-                for d, lo, r in ha.datagrams_to_send(0.0):
-                    ue.receive_datagram(d, lo, r, 0.0)
+            _bootstrap(ue, ha, (f"192.0.2.{i % 250 + 1}", 500 + i))
             while ha.next_event() is not None:
                 pass
 
@@ -369,15 +361,7 @@ def _heap_per_established_sa(n: int, assign, seed: str) -> float:
     tracemalloc.start(1)
     empty = tracemalloc.take_snapshot()
     for i, ue in enumerate(ues):
-        ue.connect((f"192.0.2.{i % 250 + 1}", 500 + i), HA, 0.0)
-        for _ in range(10):
-            out = ue.datagrams_to_send(0.0)
-            if not out:
-                break
-            for d, lo, r in out:
-                ha.receive_datagram(d, lo, r, 0.0)
-            for d, lo, r in ha.datagrams_to_send(0.0):
-                ue.receive_datagram(d, lo, r, 0.0)
+        _bootstrap(ue, ha, (f"192.0.2.{i % 250 + 1}", 500 + i))
         while ha.next_event() is not None:
             pass
     assert len(ha.ike_sa_ids()) == n
