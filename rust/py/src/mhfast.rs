@@ -213,17 +213,7 @@ fn ba_packet<'py>(
         }
     };
     let laid = LaidOut::new(layers).ok_or_else(|| PyValueError::new_err("too many layers"))?;
-    let mut failure = None;
-    let b = PyBytes::new_with(py, laid.total(), |buf| {
-        if let Err(e) = laid.emit(buf) {
-            failure = Some(e);
-        }
-        Ok(())
-    })?;
-    match failure {
-        Some(e) => Err(PyValueError::new_err(format!("cannot build: {e}"))),
-        None => Ok(b),
-    }
+    crate::wire::emit_bytes(py, &laid)
 }
 
 /// `SaCore::encrypt_into` or `SaCore::decrypt_into`.

@@ -1739,6 +1739,15 @@ fn build_layers<'py>(py: Python<'py>, layers: &[PyLayer<'_>]) -> PyResult<Bound<
             "a packet starts with Ipv6Header or Ipv4Header",
         ));
     }
+    emit_bytes(py, &laid)
+}
+
+/// Emit laid-out layers straight into a new `bytes` of their final size (one allocation, no
+/// copy). Shared by `build` and the HA's BA builder (`mhfast.ba_packet`).
+pub(crate) fn emit_bytes<'py>(
+    py: Python<'py>,
+    laid: &LaidOut<'_, '_>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let n = laid.total();
     if n > 65535 + 40 {
         return Err(PyValueError::new_err("packet too long"));
