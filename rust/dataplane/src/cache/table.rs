@@ -226,6 +226,97 @@ impl Inner {
     }
 }
 
+/// What the filter word and the home bucket say about a key (short probe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Probe {
+    /// Not in the table (final if the generations did not change, see [`Table::unchanged`]).
+    Absent,
+    /// The first slot of the home bucket with the key's tag: the record to check.
+    Candidate(u32),
+    /// Anything else (the key may sit in a following bucket): take the general probe.
+    Unsure,
+}
+
+/// One table generation as a reader sees it (see [`Table::snap`]).
+pub(super) struct Snap<'a> {
+    t: &'a Inner,
+    g: usize,
+    fg: usize,
+    filter: &'a [AtomicU64],
+    buckets: &'a [Bucket],
+    id_bits: u32,
+}
+
+impl Snap<'_> {
+    /// The home bucket of `h` (as `Inner::home`); the stage methods below take it.
+    #[inline(always)]
+    pub(super) fn home(&self, h: u64) -> usize {
+        ((h >> 32).wrapping_mul(self.buckets.len() as u64) >> 32) as usize
+    }
+
+    /// Hint the CPU to fetch filter word `i` (first stage of a batch).
+    #[inline(always)]
+    pub(super) fn prefetch_filter(&self, i: usize) {
+        if let Some(w) = self.filter.get(i) {
+            prefetch(w);
+        }
+    }
+
+    /// Whether filter word `i` lets `h` be present (an empty word of a released array says
+    /// absent: callers confirm with [`Table::unchanged`]).
+    #[inline(always)]
+    pub(super) fn maybe(&self, h: u64, i: usize) -> bool {
+        let bits = filter_bits(h);
+        self.filter
+            .get(i)
+            .is_some_and(|w| w.load(Ordering::Relaxed) & bits == bits)
+    }
+
+    /// Hint the CPU to fetch bucket `i` (second stage of a batch).
+    #[inline(always)]
+    pub(super) fn prefetch_bucket(&self, i: usize) {
+        if let Some(b) = self.buckets.get(i) {
+            prefetch(b);
+        }
+    }
+
+    /// The filter word, then the home bucket of `h`.
+    #[inline(always)]
+    pub(super) fn first(&self, h: u64) -> Probe {
+        let i = self.home(h);
+        if !self.maybe(h, i) {
+            return Probe::Absent;
+        }
+        self.scan(h, i)
+    }
+
+    /// Home bucket `i` of `h` only (the filter already consulted).
+    #[inline(always)]
+    pub(super) fn scan(&self, h: u64, i: usize) -> Probe {
+        let Some(bucket) = self.buckets.get(i) else {
+            return Probe::Unsure;
+        };
+        let id_mask = (1u32 << self.id_bits) - 1;
+        let lo = h as u32;
+        let tag = (((lo >> self.id_bits) & !1) | (lo & 1)) << self.id_bits;
+        let (bits, overflow) = scan_line(bucket, !id_mask, tag);
+        if bits == 0 {
+            return if overflow == 0 {
+                Probe::Absent
+            } else {
+                Probe::Unsure
+            };
+        }
+        // Re-read the lane as an atomic (acquire: the record it names is published).
+        let v = bucket.0[bits.trailing_zeros() as usize].load(Ordering::Acquire);
+        if v != 0 && v & !id_mask == tag {
+            Probe::Candidate((v & id_mask) - 1)
+        } else {
+            Probe::Unsure
+        }
+    }
+}
+
 const CHUNK: usize = 64;
 
 /// Table generations: growth is by 3/2 and a rebuild also widens ids, so a few dozen
@@ -272,6 +363,10 @@ impl Table {
     /// Probe for `h`: call `check` on each candidate id until it returns Some. A candidate
     /// that fails its check (a false tag match, or a record a writer just replaced or freed)
     /// makes a miss re-probe, as does a miss in a table replaced meanwhile.
+    ///
+    /// Lookups try [`Snap::first`] inline first (filter word and home bucket: the common
+    /// cases) and come here for the rest, out of line, which keeps each lookup small enough
+    /// that several fit in the CPU's out-of-order window.
     #[inline(always)]
     pub(super) fn find<R>(&self, h: u64, mut check: impl FnMut(u32) -> Option<R>) -> Option<R> {
         let mut stale_budget = 4;
@@ -329,6 +424,30 @@ impl Table {
         (None, saw)
     }
 
+    /// The current table and filter generations, for a reader that probes several keys
+    /// in stages (batch lookups) or one key on the short path.
+    #[inline(always)]
+    pub(super) fn snap(&self) -> Option<Snap<'_>> {
+        let (g, t) = self.current()?;
+        let fg = t.fgen.load(Ordering::Acquire);
+        Some(Snap {
+            t,
+            g,
+            fg,
+            filter: t.filters[fg & 1].as_slice(),
+            buckets: t.buckets.as_slice(),
+            id_bits: t.id_bits,
+        })
+    }
+
+    /// Whether the generations `s` was taken at are still current: then every "absent"
+    /// read through `s` is final (seqlock reader: the reads are ordered before this check).
+    #[inline(always)]
+    pub(super) fn unchanged(&self, s: &Snap<'_>) -> bool {
+        fence(Ordering::Acquire);
+        self.cur.load(Ordering::Relaxed) == s.g && s.t.fgen.load(Ordering::Relaxed) == s.fg
+    }
+
     /// Hint the CPU to fetch the home bucket of `h` and its filter word (batch lookups,
     /// writers).
     #[inline]
@@ -341,31 +460,6 @@ impl Table {
             let g = t.fgen.load(Ordering::Relaxed);
             if let Some(w) = t.filters[g & 1].as_slice().get(i) {
                 prefetch(w);
-            }
-        }
-    }
-
-    /// Hint the CPU to fetch the filter word of `h` (first stage of a batch lookup).
-    #[inline]
-    pub(super) fn prefetch_filter(&self, h: u64) {
-        if let Some((_, t)) = self.current() {
-            let g = t.fgen.load(Ordering::Relaxed);
-            if let Some(w) = t.filters[g & 1].as_slice().get(t.home(h)) {
-                prefetch(w);
-            }
-        }
-    }
-
-    /// Hint the CPU to fetch the home bucket of `h` unless the filter already says the key
-    /// is absent (second stage of a batch lookup: a miss then costs no bucket line). Only a
-    /// hint: the lookup itself checks the filter again.
-    #[inline]
-    pub(super) fn prefetch_bucket_if_maybe(&self, h: u64) {
-        if let Some((_, t)) = self.current() {
-            if !t.absent(h) {
-                if let Some(b) = t.buckets.as_slice().get(t.home(h)) {
-                    prefetch(b);
-                }
             }
         }
     }
