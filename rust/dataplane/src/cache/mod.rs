@@ -852,9 +852,18 @@ impl<T> BindingCache<T> {
     /// Writer: make room in every table for `keys` (growing, or widening record ids, by a
     /// rebuild from the live records). False if a table cannot grow (never below 2^26).
     fn ensure_room(&self, keys: &[Option<Key>]) -> bool {
+        let mut extra = [0usize; TABLES];
+        for k in keys.iter().flatten() {
+            extra[k.table()] += 1;
+        }
+        self.ensure_room_for(extra)
+    }
+
+    /// Writer: make room for `extra[t]` more keys in each table `t` (see
+    /// [`Self::ensure_room`]).
+    fn ensure_room_for(&self, extra: [usize; TABLES]) -> bool {
         let ids = self.high.load(Ordering::Relaxed);
-        for (t, table) in self.tables.iter().enumerate() {
-            let extra = keys.iter().flatten().filter(|k| k.table() == t).count();
+        for ((t, table), extra) in self.tables.iter().enumerate().zip(extra) {
             // A table that gets no key may keep narrower ids until it does (its next insert
             // or repointing comes through here with the record ids of that time).
             if extra == 0 || !table.needs_rebuild(extra, ids) {
@@ -999,7 +1008,11 @@ impl<T> BindingCache<T> {
             return Err(CacheError::KeyConflict);
         }
         let id = self.alloc_id(w).ok_or(CacheError::KeyConflict)?;
-        if !self.ensure_room(&hashed.map(|k| k.map(|(k, _)| k))) {
+        let mut extra = [0usize; TABLES];
+        for (k, _) in hashed.iter().flatten() {
+            extra[k.table()] += 1;
+        }
+        if !self.ensure_room_for(extra) {
             w.free.push_front(id);
             return Err(CacheError::KeyConflict);
         }

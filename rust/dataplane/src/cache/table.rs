@@ -36,7 +36,7 @@
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use super::mem::{prefetch, scan_line, Line, Region};
+use super::mem::{empty_lanes, prefetch, scan_line, Line, Region};
 
 const SLOTS: usize = 15;
 
@@ -45,6 +45,8 @@ type Bucket = Line<[AtomicU32; SLOTS + 1]>;
 
 struct Inner {
     buckets: Region<Bucket>,
+    /// Keys allowed before growth: 7/8 of the slots.
+    limit: usize,
     id_bits: u32,
     len: AtomicUsize,
     /// Membership filters, one word per bucket; `filters[fgen & 1]` is current.
@@ -121,6 +123,7 @@ impl Inner {
     fn new(nb: usize, id_bits: u32) -> Self {
         Self {
             buckets: Region::new(nb, 0),
+            limit: nb * SLOTS * 7 / 8,
             id_bits,
             len: AtomicUsize::new(0),
             filters: [Region::new(nb, 0), Region::new(nb, 0)],
@@ -167,7 +170,7 @@ impl Inner {
 
     /// Keys allowed before growth: 7/8 of the slots.
     fn max_len(&self) -> usize {
-        self.nb() * SLOTS * 7 / 8
+        self.limit
     }
 
     #[inline(always)]
@@ -209,9 +212,12 @@ impl Inner {
         let mut i = self.home(h);
         // The table is below capacity, so a free slot exists within one lap.
         for _ in 0..b.len() {
-            if let Some(s) = b[i].0[..SLOTS]
-                .iter()
-                .find(|s| s.load(Ordering::Relaxed) == 0)
+            // The first empty slot (this thread is the only writer: it stays empty).
+            let free = empty_lanes(&b[i]);
+            if let Some(s) = b[i]
+                .0
+                .get(free.trailing_zeros() as usize)
+                .filter(|_| free != 0)
             {
                 self.mark(h);
                 // Release: the overflow counts bumped on the way (and the filter bits) are
