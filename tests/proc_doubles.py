@@ -197,6 +197,8 @@ class IkeInitiatorDouble:
     def create_child_sa(self, ts_i, ts_r, *, mode, now):
         self.children.append((ts_i[0].start, ts_r[0].start))
         msg = {"t": "child", "spi": self.spi, "tsi": ts_i[0].start, "tsr": ts_r[0].start}
+        if ts_i[0].protocol != 135:
+            msg["proto"] = ts_i[0].protocol  # e.g. 58: the MPD SA (RFC 4877 §6.3)
         self._request(msg, now)
 
     def delete(self, now):
@@ -242,11 +244,12 @@ class IkeInitiatorDouble:
                 )
             )
         elif t == "child-ok":
+            proto = m.get("proto", 135)
             child = ChildDouble(
                 m["spi_r2i"],
                 m["spi_i2r"],
-                [TsDouble(m["tsi"], m["tsi"], 135)],
-                [TsDouble(m["tsr"], m["tsr"], 135)],
+                [TsDouble(m["tsi"], m["tsi"], proto)],
+                [TsDouble(m["tsr"], m["tsr"], proto)],
                 bytes.fromhex(m["key"]),
             )
             self.events.append(ChildSaEstablished(self.spi, child))
@@ -303,7 +306,7 @@ class IkeResponderDouble:
         if m is None:
             return
         t, spi = m["t"], m["spi"]
-        key = (spi, t, m.get("tsi"))
+        key = (spi, t, m.get("tsi"), m.get("proto"))
         if key in self.replies:  # retransmitted request: same answer
             self.out.append((self.replies[key], dst, src))
             return
@@ -344,12 +347,14 @@ class IkeResponderDouble:
                 "spi_i2r": i2r,
                 "spi_r2i": r2i,
                 "key": keyhex,
+                "proto": m.get("proto", 135),
             }
+            proto = m.get("proto", 135)
             child = ChildDouble(
                 i2r,
                 r2i,
-                [TsDouble(m["tsi"], m["tsi"], 135)],
-                [TsDouble(m["tsr"], m["tsr"], 135)],
+                [TsDouble(m["tsi"], m["tsi"], proto)],
+                [TsDouble(m["tsr"], m["tsr"], proto)],
                 bytes.fromhex(keyhex),
             )
             self.events.append(ChildSaEstablished(spi, child))
@@ -393,3 +398,8 @@ class IkeResponderDouble:
 
 def selectors_double(hoa, ha):
     return [TsDouble(str(hoa), str(hoa), 135)], [TsDouble(str(ha), str(ha), 135)]
+
+
+def mpd_selectors_double(hoa, ha):
+    """The MPD SA's selectors (RFC 4877 §6.3): HoA <-> HA, protocol ICMPv6."""
+    return [TsDouble(str(hoa), str(hoa), 58)], [TsDouble(str(ha), str(ha), 58)]

@@ -34,8 +34,9 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import Any
 
-from dsmip6 import _ike, _mh, _state
+from dsmip6 import _ike, _mh, _mpd, _state
 from dsmip6._mh import MIP_UDP_PORT, Addr, Ba, Be, Bra, Bri, Bu, Has, Ipv4AckOpt, NatDetectionOpt
+from dsmip6._mpd import Mpa, Mps, PrefixInfo
 from dsmip6._sec import EspSa, compact_esp_sa, esp_sa
 from dsmip6._state import (
     HA_TRANSITIONS,
@@ -296,6 +297,22 @@ class _BuIn:
         return v
 
 
+class _Mpd:
+    """The Mobile Prefix Discovery SA pair of one UE (RFC 4877 §6.3): allocated only when the
+    UE negotiates it (after a BA with status 1), so it costs nothing in the steady state."""
+
+    __slots__ = ("session", "sa_in", "sa_out", "last_mpa", "answered")
+
+    def __init__(self, session: _Session, sa_in: Any, sa_out: Any) -> None:
+        self.session = session
+        self.sa_in = sa_in
+        self.sa_out = sa_out
+        #: When the last MPA left (RFC 6275 §6.8: at most one per second per UE).
+        self.last_mpa: float | None = None
+        #: True once an MPA answered a solicitation of this UE: BAs stop asking (status 1).
+        self.answered = False
+
+
 class HomeAgent:
     """The HA; see the module docstring."""
 
@@ -338,6 +355,10 @@ class HomeAgent:
         self._by_ike: dict[object, _Session | list[_Session]] = {}
         self._by_spi: dict[int, _Session] = {}
         self._bce: dict[int, _Bce] = {}
+        # Mobile Prefix Discovery SAs (RFC 4877 §6.3), by inbound SPI and by HoA: empty
+        # unless a UE negotiated one (see _mpd_child).
+        self._mpd: dict[int, _Mpd] = {}
+        self._mpd_by_hoa: dict[int, _Mpd] = {}
         self._bri_seq = 0
         self._ha6_i = int(config.address6)
         self._ike6: Addr = (str(config.address6), 500)
@@ -374,7 +395,11 @@ class HomeAgent:
                 # A BU (the common case) is read by one Rust call; anything else (or a BU
                 # while a handler override is installed) walks the parsed layers.
                 bu = None
-                if type(plain) is bytes and self._HANDLERS.get(Bu) is _ON_BU:
+                if (
+                    type(plain) is bytes
+                    and self._HANDLERS.get(Bu) is _ON_BU
+                    and not (self._mpd and spi in self._mpd)
+                ):
                     bu = self._open_bu(plain)  # type: ignore[misc]
                 if bu is not None:
                     direct = self._bu_in(spi, bu, src, dst)
@@ -391,6 +416,11 @@ class HomeAgent:
             return
         if direct is not None:
             self._bu(direct, now)
+            return
+        if self._mpd and rx.spi in self._mpd and type(rx.message) is not Mps:
+            # RFC 4877 §6.3: the MPD SA's selectors admit MPS only (in): anything else that
+            # came through it is a selector mismatch (RFC 4301 §5.2).
+            self._count("mpd-sa-selector-mismatch")
             return
         handler = self._HANDLERS.get(type(rx.message))
         if handler is None:
@@ -558,7 +588,8 @@ class HomeAgent:
         session = sessions[-1] if isinstance(sessions, list) else sessions
         found = _ike.ha_mh_selectors(ev)
         if found is None:
-            return  # a user-plane child SA: the data plane's business
+            self._mpd_child(session, ev)  # the MPD SA, or a user-plane child SA
+            return
         hoa_obj, ha_obj = found
         hoa = int(hoa_obj)
         if not _in_prefix(hoa, session.prefix):
@@ -593,6 +624,8 @@ class HomeAgent:
         self.ike.response_delivered(session.ike_sa_id, mid)
 
     def _forget_session(self, session: _Session) -> None:
+        if self._mpd:
+            self._mpd_forget(session)
         if session.sa_in is not None:
             self._by_spi.pop(session.sa_in.spi, None)
         if self._sessions.get(session.owner) is session:
@@ -623,7 +656,10 @@ class HomeAgent:
     # ------------------------------------------------------------------ MH side
     def _find_sa(self, spi: int) -> Any:
         session = self._by_spi.get(spi)
-        return None if session is None else session.sa_in
+        if session is None:
+            mpd = self._mpd.get(spi) if self._mpd else None
+            return None if mpd is None else mpd.sa_in
+        return session.sa_in
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -895,9 +931,12 @@ class HomeAgent:
         nat_opt = None
         if v.udp:
             nat_opt = (nat, cfg.nat_refresh_time if nat else NAT_NO_KEEPALIVE)
+        # RFC 6275 §6.1.8 status 1 / §10.6: "accepted but prefix discovery necessary".
+        status = self._mpd_ba_status(hoa) if cfg.prefix_discovery_required else 0
         counters = self.counters
-        counters["ba-0"] = counters.get("ba-0", 0) + 1
-        self._send_ba(v, session.sa_out, 0, v.seq, lifetime_4s, k=k, r=v.r, advice=advice,
+        name = "ba-0" if status == 0 else "ba-1"
+        counters[name] = counters.get(name, 0) + 1
+        self._send_ba(v, session.sa_out, status, v.seq, lifetime_4s, k=k, r=v.r, advice=advice,
                       ack=ack, nat=nat_opt, coa=coa)  # fmt: skip
         # Step 12 — K=1: move the IKE peer endpoint with the CoA (RFC 6275 §10.3.1; the
         # NAT-mapped 4500 port is learnt from the UE's next INFORMATIONAL, RFC 5555 §5.1).
@@ -1104,8 +1143,72 @@ class HomeAgent:
     def _on_unexpected(self, rx: _mh.Received, now: float) -> None:
         self._count("unexpected-mh")
 
+    # ---- Mobile Prefix Discovery (RFC 6275 §10.6, §6.8; RFC 4877 §6.3)
+    def _mpd_child(self, session: _Session, ev: Any) -> None:
+        """A child SA whose selectors are ``HoA <-> HA, proto ICMPv6`` is the UE's MPD SA
+        (RFC 4877 §6.3, §7.2.3); anything else is a user-plane child (the data plane's)."""
+        found = _mpd.mpd_child(ev)
+        if found is None:
+            return
+        hoa_obj, ha_obj = found
+        if int(hoa_obj) != session.hoa_i:
+            self._count("mpd-child-not-hoa")  # keyed on the signalling SA's HoA only
+            return
+        spec_in, spec_out = ev.child.sa_specs(ha_obj, hoa_obj)
+        self._mpd_forget(session)  # a renegotiated MPD SA replaces the old one
+        rec = _Mpd(session, self.sa_factory(spec_in), self.sa_factory(spec_out))
+        self._mpd[rec.sa_in.spi] = rec
+        self._mpd_by_hoa[session.hoa_i] = rec
+        self._count("mpd-sa-up")
+
+    def _mpd_forget(self, session: _Session) -> None:
+        rec = self._mpd_by_hoa.get(session.hoa_i) if session.hoa_i is not None else None
+        if rec is not None and rec.session is session:
+            del self._mpd_by_hoa[session.hoa_i]  # type: ignore[arg-type]
+            self._mpd.pop(rec.sa_in.spi, None)
+
+    def _mpd_ba_status(self, hoa: int) -> int:
+        """With ``prefix_discovery_required``: BA status 1 until the UE solicited (§10.6.2)."""
+        rec = self._mpd_by_hoa.get(hoa)
+        return 0 if rec is not None and rec.answered else 1
+
+    def _on_mps(self, rx: _mh.Received, now: float) -> None:
+        """RFC 6275 §10.6.2/§10.6.3: answer a registered UE's solicitation right away with an
+        MPA carrying its home network prefix, through the MPD SA (RFC 4877 §6.3)."""
+        mps: Mps = rx.message  # type: ignore[assignment]
+        if rx.spi is None:
+            self._count("unprotected")  # RFC 4877 §4.3: like an unprotected BU
+            return
+        rec = self._mpd.get(rx.spi)
+        if rec is None:
+            # Through the signalling SA, whose selectors admit the Mobility Header only.
+            self._count("mpd-wrong-sa")
+            return
+        session = rec.session
+        hoa = int(rx.route.mh_src)
+        if hoa != session.hoa_i:
+            self._count("mpd-sa-mismatch")  # RFC 4877 §4.4: HoA must be the SA's
+            return
+        bce = self._bce.get(hoa)
+        if bce is None or bce.session is not session or bce.state is BceState.TOMBSTONE:
+            self._count("mps-not-registered")
+            return
+        if rec.last_mpa is not None and now - rec.last_mpa < 1.0:
+            self._count("mpa-rate-limited")  # RFC 6275 §6.8: at most one MPA per second
+            return
+        rec.last_mpa = now
+        rec.answered = True
+        life = int(self.config.prefix_valid_lifetime)
+        info = PrefixInfo(session.prefix, life, life, l=True, a=True, r=False)
+        mpa = Mpa(mps.identifier, (info,))
+        self._count("mpa-sent")
+        # §10.6.3: to the solicitation's source, with a type 2 routing header carrying the HoA.
+        self._send(mpa, self._reply_route(rx, bce.hoa), rec.sa_out)
+
     _HANDLERS: dict[type, Callable[[HomeAgent, _mh.Received, float], None]] = {
         Bu: _on_bu,
+        Mps: _on_mps,
+        Mpa: _on_unexpected,
         Bra: _on_bra,
         _mh.UnknownMh: _on_unknown,
         Ba: _on_unexpected,

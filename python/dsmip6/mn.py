@@ -43,8 +43,9 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from socket import AF_INET, AF_INET6, inet_ntop
 from typing import Any
 
-from dsmip6 import _ike, _mh, _state
+from dsmip6 import _ike, _mh, _mpd, _state
 from dsmip6._mh import MIP_UDP_PORT, Addr, Ba, Be, Bra, Bri, Bu, Has, Ipv4HoaOpt
+from dsmip6._mpd import Mpa, Mps
 from dsmip6._sec import esp_sa
 from dsmip6._state import UE_TRANSITIONS, UeState
 from dsmip6._timers import TimerTable, backoff
@@ -66,6 +67,7 @@ from dsmip6.events import (
     HomeAgentSwitched,
     IkeEstablished,
     Ipv4HomeAddressAssigned,
+    MobilePrefixAdvertised,
     NetworkDetached,
     Redirected,
 )
@@ -78,7 +80,7 @@ DNS_CLIENT_PORT = 10053
 DHCPV6_CLIENT_PORT = 546
 MAX_REDIRECTS = 5  # RFC 5685 §7
 NAT_NO_KEEPALIVE = 0xFFFFFFFF
-_TIMER_KINDS = ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry")
+_TIMER_KINDS = ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry", "mps")
 GUARD_TIMEOUT = 10.0  # [D] wait for the HA's IKE delete after a BRI before deleting ourselves
 
 #: procedures.md §9.1: BA status -> UE action.
@@ -158,6 +160,13 @@ class _Pdn:
         "dad_failed",
         "bu_times",
         "bu_deferred",
+        "mpd_in",
+        "mpd_out",
+        "mpd_wanted",
+        "mpd_child",
+        "mpd_id",
+        "mpd_tries",
+        "mpd_last",
     )
 
     def __init__(self, cfg: PdnConfig) -> None:
@@ -214,6 +223,17 @@ class _Pdn:
         # a BU waiting for the earliest allowed instant (None = nothing deferred).
         self.bu_times: deque[float] = deque()
         self.bu_deferred: int | None = None
+        # Mobile Prefix Discovery (RFC 6275 §11.4; RFC 4877 §6.3): the MPD SA pair, whether a
+        # solicitation is wanted (BA status 1), whether its CREATE_CHILD_SA is under way,
+        # the identifier of the outstanding solicitation (None: none), its transmissions,
+        # and the HNP's (valid, preferred, flags) from the last accepted advertisement.
+        self.mpd_in: Any = None
+        self.mpd_out: Any = None
+        self.mpd_wanted = False
+        self.mpd_child = False
+        self.mpd_id: int | None = None
+        self.mpd_tries = 0
+        self.mpd_last: tuple[int, int, bool, bool] | None = None
 
 
 class MobileNode:
@@ -229,10 +249,12 @@ class MobileNode:
         sa_factory: Callable[[Any], Any] = esp_sa,
         selectors: Callable[[IPv6Address, IPv6Address], tuple[Any, Any]] = _ike.mh_selectors,
         dataplane: DataPlane | None = None,
+        mpd_selectors: Callable[[IPv6Address, IPv6Address], tuple[Any, Any]] = _mpd.mpd_selectors,
     ) -> None:
         self.config = config
         self.dataplane = dataplane
         self.selectors = selectors
+        self.mpd_selectors = mpd_selectors
         self.rng = rng
         self.ike_factory = ike_factory
         self.signalling: _mh.Signalling = signalling or _mh.WireSignalling()
@@ -244,6 +266,7 @@ class MobileNode:
         self.home_prefixes: frozenset[IPv6Network] = frozenset()
         self._pdns: dict[str, _Pdn] = {p.apn: _Pdn(p) for p in config.pdns}
         self._by_spi: dict[int, _Pdn] = {}
+        self._mpd_spi: dict[int, _Pdn] = {}  # inbound SPI of each MPD SA (RFC 4877 §6.3)
         # Every session by timer key: the PDN connections plus, during an HA switch, the
         # session with the new HA and the old session being de-registered (RFC 5142 §6).
         self._sessions: dict[str, _Pdn] = dict(self._pdns)
@@ -397,7 +420,19 @@ class MobileNode:
             # RFC 4877 §4 / procedures.md §1.6.3 step 1: only the HoA-keyed SA counts.
             self._count("unprotected")
             return
-        p = self._by_spi[rx.spi]
+        p = self._by_spi.get(rx.spi)  # type: ignore[assignment]
+        if p is None:
+            # The MPD SA (RFC 4877 §6.3): its inbound selectors admit an MPA only.
+            p = self._mpd_spi[rx.spi]
+            if type(rx.message) is Mpa:
+                self._on_mpa(p, rx, now)
+            else:
+                self._count("mpd-sa-selector-mismatch")
+            return
+        if type(rx.message) is Mpa or type(rx.message) is Mps:
+            # Through the signalling SA, whose selectors admit the Mobility Header only.
+            self._count("mpd-wrong-sa")
+            return
         handler = self._HANDLERS.get(type(rx.message))
         if handler is None:
             self._count("unexpected-mh")
@@ -478,6 +513,8 @@ class MobileNode:
             elif kind == "guard":
                 if p.state is UeState.IKE_DELETING:
                     self._delete_ike(p, now)
+            elif kind == "mps":
+                self._on_mps_timer(p, now)
         if self._switch:
             self._settle_switches(now)
 
@@ -607,7 +644,13 @@ class MobileNode:
         ike = p.ike
         records: list[Any] = []
         while ike is not None and (ev := ike.next_event()) is not None:
-            records.append(_ike.translate(ev, "ue"))
+            rec = _ike.translate(ev, "ue")
+            if rec is None:
+                found = _mpd.mpd_child(ev)
+                if found is not None:  # the MPD SA (RFC 4877 §6.3)
+                    records.append((found, ev))
+                continue
+            records.append(rec)
         # IkeSaEstablished first: the IKE_AUTH child SA event may come in the same batch.
         records.sort(key=lambda r: not isinstance(r, _ike.IkeUp))
         for rec in records:
@@ -615,6 +658,8 @@ class MobileNode:
                 self._on_ike_up(p, rec, now)
             elif isinstance(rec, _ike.MhSaUp):
                 self._on_mh_sa(p, rec, now)
+            elif isinstance(rec, tuple):
+                self._on_mpd_sa(p, rec[0], rec[1], now)
             elif isinstance(rec, _ike.IkeDown):
                 self._ike_gone(p, now, rec.reason)
                 return
@@ -732,6 +777,7 @@ class MobileNode:
         if p.sa_in is not None:
             # A new HoA after DAD failure: the SA keyed on the old one goes (RFC 5026 §5.3.2).
             self._by_spi.pop(p.sa_in.spi, None)
+            self._drop_mpd(p)  # so does the MPD SA keyed on it
             if p.ike is not None:
                 try:
                     p.ike.delete_child_sa(p.sa_in.spi, now)
@@ -794,6 +840,8 @@ class MobileNode:
         if p.sa_in is not None:
             self._by_spi.pop(p.sa_in.spi, None)
         p.sa_in = p.sa_out = None
+        self._drop_mpd(p)
+        p.mpd_last = None
         p.pending.clear()
         p.has_binding = False
         p.registered_coa = None
@@ -1038,6 +1086,10 @@ class MobileNode:
             self._events.append(AttachCompleted(p.apn, p.hoa, p.hoa4, at_home=False))  # type: ignore[arg-type]
         elif moved:
             self._events.append(HandoverCompleted(p.apn, p.registered_coa, p.udp))
+        if ba.status == 1:
+            # RFC 6275 §11.7.3 / procedures.md §1.6.3 step 2, §2.2: "accepted but prefix
+            # discovery necessary" -> a Mobile Prefix Solicitation before the next refresh.
+            self._start_mpd(p, now)
 
     def _after_dereg(self, p: _Pdn, now: float, *, acknowledged: bool) -> None:
         self._unprogram(p)
@@ -1258,7 +1310,137 @@ class MobileNode:
 
     def _find_sa(self, spi: int) -> Any:
         p = self._by_spi.get(spi)
-        return None if p is None else p.sa_in
+        if p is None:
+            p = self._mpd_spi.get(spi)
+            return None if p is None else p.mpd_in
+        return p.sa_in
+
+    # ------------------------------------------------------------------ prefix discovery
+    def _start_mpd(self, p: _Pdn, now: float) -> None:
+        """Solicit (RFC 6275 §11.4.2) through the MPD SA, negotiating that SA first with
+        CREATE_CHILD_SA on the IKE SA (RFC 4877 §6.3, §7.2.3) when there is none yet."""
+        p.mpd_wanted = True
+        if p.mpd_id is not None:
+            return  # a solicitation is outstanding: its retransmissions carry on
+        if p.mpd_out is None:
+            if not p.mpd_child and p.ike is not None and p.hoa is not None and p.ha6 is not None:
+                p.mpd_child = True
+                tsi, tsr = self.mpd_selectors(p.hoa, p.ha6)
+                try:
+                    p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
+                except LocalProtocolError:
+                    p.mpd_child = False
+                    self._count("mpd-child-refused")
+                    return
+                self._count("mpd-child-requested")
+            return
+        # RFC 6275 §11.4.2: the Identifier is a random value (the injected rng).
+        p.mpd_id = int.from_bytes(self.rng(2), "big")
+        p.mpd_tries = 0
+        self._send_mps(p, now)
+
+    def _on_mpd_sa(self, p: _Pdn, found: tuple[IPv6Address, IPv6Address], ev: Any,
+                   now: float) -> None:  # fmt: skip
+        hoa, ha = found
+        if not p.mpd_child or hoa != p.hoa:
+            self._count("mpd-child-unexpected")
+            return
+        wanted = p.mpd_wanted
+        self._drop_mpd(p)  # a renegotiated MPD SA replaces the old one
+        p.mpd_wanted = wanted
+        spec_in, spec_out = ev.child.sa_specs(hoa, ha)
+        p.mpd_in = self.sa_factory(spec_in)
+        p.mpd_out = self.sa_factory(spec_out)
+        self._mpd_spi[p.mpd_in.spi] = p
+        if p.mpd_wanted and p.state in (UeState.REGISTERED, UeState.REGISTERING):
+            self._start_mpd(p, now)
+
+    def _drop_mpd(self, p: _Pdn) -> None:
+        if p.mpd_in is not None and self._mpd_spi.get(p.mpd_in.spi) is p:
+            del self._mpd_spi[p.mpd_in.spi]
+        p.mpd_in = p.mpd_out = None
+        p.mpd_id = None
+        p.mpd_wanted = p.mpd_child = False
+        self.timers.cancel((p.key, "mps"))
+
+    def _mps_route(self, p: _Pdn) -> _mh.Route | None:
+        """RFC 6275 §6.7: from the CoA with a Home Address option (RFC 4877 §4.2: the HoA
+        visible to the SA's selectors); from an IPv4 access inside UDP 4191 (RFC 5555 §4.1)
+        like the BU. None at home (prefix discovery is for a node away from home)."""
+        hoa, ha6 = p.hoa, p.ha6
+        if hoa is None or ha6 is None or self._at_home(p):
+            return None
+        if self.coa6 is not None and not p.use_v4:
+            return _mh.Route((_text(self.coa6), 0), (_text(ha6), 0), self.coa6, ha6, hao=hoa)
+        if self.coa4 is not None and p.ha4 is not None:
+            local, remote = (_text(self.coa4), MIP_UDP_PORT), (_text(p.ha4), MIP_UDP_PORT)
+            return _mh.Route(local, remote, hoa, ha6)
+        return None
+
+    def _send_mps(self, p: _Pdn, now: float) -> None:
+        route = self._mps_route(p)
+        if route is None or p.mpd_id is None:
+            p.mpd_id = None
+            self._count("mps-no-route")
+            return
+        data = self.signalling.encode(Mps(p.mpd_id), route, p.mpd_out)
+        self._out.append((data, route.src, route.dst))
+        self._count("mps-sent")
+        # RFC 6275 §11.8: INITIAL_SOLICIT_TIMER, doubling up to MAX_BINDACK_TIMEOUT.
+        c = self.config
+        wait = backoff(c.initial_solicit_timer, p.mpd_tries, c.max_bindack_timeout)
+        p.mpd_tries += 1
+        self.timers.set((p.key, "mps"), now + wait)
+
+    def _on_mps_timer(self, p: _Pdn, now: float) -> None:
+        if p.mpd_id is None or p.mpd_out is None:
+            return
+        if p.state not in (UeState.REGISTERED, UeState.REGISTERING):
+            p.mpd_id = None  # no binding to discover prefixes for
+            return
+        self._send_mps(p, now)  # same Identifier: any answer to it will do
+
+    def _on_mpa(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
+        """RFC 6275 §11.4.3 validation, then the HNP's fate as an event."""
+        mpa: Mpa = rx.message  # type: ignore[assignment]
+        route = rx.route
+        if route.ip6_src != p.ha6:
+            self._count("mpa-not-from-ha")
+            return
+        if route.mh_dst != p.hoa or (route.rh2 is None and not route.udp):
+            self._count("mpa-no-rh2")  # §11.4.3: a type 2 routing header to our HoA
+            return
+        if p.mpd_id is None or mpa.identifier != p.mpd_id:
+            # Unsolicited (or a second answer): discard; §11.4.3 SHOULD solicit then.
+            self._count("mpa-unsolicited")
+            if p.mpd_id is None and p.state in (UeState.REGISTERED, UeState.REGISTERING):
+                self._start_mpd(p, now)
+            return
+        p.mpd_id = None
+        p.mpd_wanted = False
+        self.timers.cancel((p.key, "mps"))
+        self._count("mpa-accepted")
+        prefix = p.prefix
+        mine = next((i for i in mpa.prefixes if i.prefix == prefix), None)
+        seen = tuple(i.prefix for i in mpa.prefixes)
+        if mine is None or mine.valid_lifetime == 0:
+            outcome = "withdrawn"
+            p.mpd_last = None
+        else:
+            now_info = (mine.valid_lifetime, mine.preferred_lifetime, mine.l, mine.a)
+            changed = p.mpd_last is not None and p.mpd_last != now_info
+            outcome = "changed" if changed else "confirmed"
+            p.mpd_last = now_info
+        self._events.append(
+            MobilePrefixAdvertised(
+                p.apn,
+                prefix,  # type: ignore[arg-type]
+                outcome,
+                None if mine is None else mine.valid_lifetime,
+                None if mine is None else mine.preferred_lifetime,
+                seen,
+            )
+        )
 
     def _unexpected(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
         self._count("unexpected-mh")
