@@ -210,6 +210,8 @@ class HomeAgentConfig:
     """Tombstone time after de-registration."""
     extra_ha_addresses: tuple[IPv6Address, ...] = field(default_factory=tuple)
     """Other HAs to list in Home Agent Switch messages (RFC 5142)."""
+    max_ha_switch_transmit_rate: float = MAX_HA_SWITCH_TRANSMIT_RATE
+    """Home Agent Switch messages per second across all UEs (RFC 5142 §8)."""
     prefix_discovery_required: bool = False
     """Answer accepted BUs with status 1 ("accepted but prefix discovery necessary", RFC 6275
     §6.1.8) until the UE has solicited a Mobile Prefix Advertisement (off by default)."""
@@ -225,3 +227,4 @@ class HomeAgentConfig:
             raise ConfigError("refresh_advice_4s must be below max_lifetime_4s")
         if self.ipv4_pool is not None and self.address4 is None:
             raise ConfigError("an IPv4 HoA pool needs an HA IPv4 address")
+        _check_positive("max_ha_switch_transmit_rate", self.max_ha_switch_transmit_rate)

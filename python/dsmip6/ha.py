@@ -360,6 +360,12 @@ class HomeAgent:
         self._mpd: dict[int, _Mpd] = {}
         self._mpd_by_hoa: dict[int, _Mpd] = {}
         self._bri_seq = 0
+        # HA Switch (RFC 5142 §5): HoA -> (deletion time, first retransmission wait) for the
+        # switches that carry a Binding Refresh Advice; HoAs whose HAS timer is a reserved
+        # transmission slot; the next free slot of MAX-HA-SWITCH-TRANSMIT-RATE (§8, all UEs).
+        self._has_advice: dict[int, tuple[float, float]] = {}
+        self._has_reserved: set[int] = set()
+        self._has_free = 0.0
         self._ha6_i = int(config.address6)
         self._ike6: Addr = (str(config.address6), 500)
         # Step 9 bound: policy maximum and the prefix valid lifetime, in 4-s units.
@@ -517,20 +523,44 @@ class HomeAgent:
         return n
 
     def switch_home_agent(
-        self, hoa: IPv6Address, now: float, addresses: tuple[IPv6Address, ...] | None = None
+        self,
+        hoa: IPv6Address,
+        now: float,
+        addresses: tuple[IPv6Address, ...] | None = None,
+        *,
+        refresh_advice: float | None = None,
     ) -> None:
-        """Move a registered UE to other HAs with a Home Agent Switch (RFC 5142 §5)."""
+        """Move a registered UE to other HAs with a Home Agent Switch (RFC 5142 §5).
+
+        ``refresh_advice`` (seconds, at least 4): how long this HA keeps serving; the HAS then
+        carries a Binding Refresh Advice (§5.1: time until the binding is deleted, 4-s units,
+        never beyond the binding's lifetime) and the binding is deleted at that time. Without
+        it the binding is served until its lifetime ends; refreshes meanwhile get BA 129.
+        HAS messages leave at most ``max_ha_switch_transmit_rate`` per second across UEs
+        (MAX-HA-SWITCH-TRANSMIT-RATE, §8): a switch over the rate is sent at the next slot."""
         key = int(hoa)
         bce = self._bce.get(key)
         if bce is None or bce.state is not BceState.ACTIVE:
             raise LocalProtocolError(f"HA: no active binding for {hoa}")
+        if refresh_advice is not None and not 4.0 <= refresh_advice:
+            raise LocalProtocolError(f"HA: refresh_advice {refresh_advice!r} is below 4 s")
         self._move(bce, SwitchRequested)
         bce.has_addresses = (
             tuple(addresses) if addresses is not None else self.config.extra_ha_addresses
         )
         bce.retries = 0
-        self._send_has(bce)
-        self.timers.set(_HAS_TIMER | key, now + INITIAL_HA_SWITCH_TIMEOUT)
+        self._has_reserved.discard(key)
+        self._has_advice.pop(key, None)
+        if refresh_advice is not None:
+            until = min(now + refresh_advice, bce.expires)
+            if until < bce.expires:
+                bce.expires = until  # §5.1: the advice is when the binding goes
+                self.timers.set(key, until)
+            # §5.2: with the advice, retransmit after min(half its period, INITIAL) at the
+            # earliest (then doubling up to MAX-HA-SWITCH-TIMEOUT).
+            first = min((until - now) / 2.0, INITIAL_HA_SWITCH_TIMEOUT)
+            self._has_advice[key] = (until, first)
+        self._has_transmit(key, bce, now)
 
     # ------------------------------------------------------------------ IKE side
     def _assign(self, identity: str, apn: str | None) -> _ike.HaAssignment:
@@ -1028,6 +1058,8 @@ class HomeAgent:
         bce.seq = v.seq
         self.timers.cancel(_BRI_TIMER | hoa)
         self.timers.cancel(_HAS_TIMER | hoa)
+        if self._has_advice or self._has_reserved:
+            self._has_forget(hoa)
         bce.spec = None
         try:
             self.dataplane.del_binding(bce.hoa)
@@ -1054,6 +1086,8 @@ class HomeAgent:
         del self._bce[hoa]
         for kind in (0, _BRI_TIMER, _HAS_TIMER):
             self.timers.cancel(kind | hoa)
+        if self._has_advice or self._has_reserved:
+            self._has_forget(hoa)
         bce.spec = None
         if active:
             try:
@@ -1120,17 +1154,56 @@ class HomeAgent:
         self._finish_revocation(hoa, bce, acknowledged=bra.status < 128, now=now)
 
     # ---- HA switch (RFC 5142)
-    def _send_has(self, bce: _Bce) -> None:
+    def _send_has(self, bce: _Bce, now: float | None = None) -> None:
         self._count("has-sent")
-        self._send(Has(bce.has_addresses), self._route_to(bce), bce.session.sa_out)
+        advice = self._has_advice.get(int(bce.hoa)) if self._has_advice else None
+        advice_4s = None
+        if advice is not None and now is not None:
+            # RFC 5142 §5.1: the time left until the binding is deleted, in 4-s units.
+            advice_4s = min(max(int((advice[0] - now) // 4.0), 0), 0xFFFF)
+        has = Has(bce.has_addresses, advice_4s)
+        self._send(has, self._route_to(bce), bce.session.sa_out)
+
+    def _has_slot(self, now: float) -> float:
+        """The next HAS transmission instant allowed by MAX-HA-SWITCH-TRANSMIT-RATE (RFC 5142
+        §8), reserved."""
+        t = self._has_free if self._has_free > now else now
+        self._has_free = t + 1.0 / self.config.max_ha_switch_transmit_rate
+        return t
+
+    def _has_transmit(self, hoa: int, bce: _Bce, now: float) -> None:
+        """Send the HAS now if the rate allows, else at the reserved slot (timer)."""
+        t = self._has_slot(now)
+        if t > now:
+            self._count("has-rate-limited")
+            self._has_reserved.add(hoa)
+            self.timers.set(_HAS_TIMER | hoa, t)
+            return
+        self._has_fire(hoa, bce, now)
+
+    def _has_fire(self, hoa: int, bce: _Bce, now: float) -> None:
+        # RFC 5142 §5.2: INITIAL-HA-SWITCH-TIMEOUT (or the advice's half period), doubling
+        # up to MAX-HA-SWITCH-TIMEOUT; ``retries`` counts the transmissions so far.
+        advice = self._has_advice.get(hoa) if self._has_advice else None
+        first = INITIAL_HA_SWITCH_TIMEOUT if advice is None else advice[1]
+        self._send_has(bce, now)
+        wait = backoff(first, bce.retries, MAX_HA_SWITCH_TIMEOUT)
+        bce.retries += 1
+        self.timers.set(_HAS_TIMER | hoa, now + wait)
 
     def _on_has_timer(self, hoa: int, bce: _Bce, now: float) -> None:
         if bce.state is not BceState.SWITCHING:
+            self._has_forget(hoa)
             return
-        bce.retries += 1
-        self._send_has(bce)
-        wait = backoff(INITIAL_HA_SWITCH_TIMEOUT, bce.retries, MAX_HA_SWITCH_TIMEOUT)
-        self.timers.set(_HAS_TIMER | hoa, now + wait)
+        if hoa in self._has_reserved:
+            self._has_reserved.discard(hoa)  # this instant's slot is already ours
+            self._has_fire(hoa, bce, now)
+            return
+        self._has_transmit(hoa, bce, now)
+
+    def _has_forget(self, hoa: int) -> None:
+        self._has_advice.pop(hoa, None)
+        self._has_reserved.discard(hoa)
 
     def _on_unknown(self, rx: _mh.Received, now: float) -> None:
         # RFC 6275 §9.2: unknown MH type -> Binding Error status 2 (to the source).

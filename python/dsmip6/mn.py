@@ -82,6 +82,7 @@ MAX_REDIRECTS = 5  # RFC 5685 §7
 NAT_NO_KEEPALIVE = 0xFFFFFFFF
 _TIMER_KINDS = ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry", "mps")
 GUARD_TIMEOUT = 10.0  # [D] wait for the HA's IKE delete after a BRI before deleting ourselves
+MAX_SPI_CLASHES = 3  # [D] child SAs refused for an SPI in use before giving up
 
 #: procedures.md §9.1: BA status -> UE action.
 BA_ACTIONS: dict[int, str] = {
@@ -167,6 +168,7 @@ class _Pdn:
         "mpd_id",
         "mpd_tries",
         "mpd_last",
+        "spi_clashes",
     )
 
     def __init__(self, cfg: PdnConfig) -> None:
@@ -234,6 +236,8 @@ class _Pdn:
         self.mpd_id: int | None = None
         self.mpd_tries = 0
         self.mpd_last: tuple[int, int, bool, bool] | None = None
+        # Child SAs refused because their inbound SPI was in use by another session.
+        self.spi_clashes = 0
 
 
 class MobileNode:
@@ -271,6 +275,9 @@ class MobileNode:
         # session with the new HA and the old session being de-registered (RFC 5142 §6).
         self._sessions: dict[str, _Pdn] = dict(self._pdns)
         self._switch: dict[str, _Pdn] = {}  # apn -> session with the new HA, until it ends
+        # IKE engines of aborted switch sessions still deleting their IKE SA (RFC 7296 §1.4.1
+        # and §2.1: the INFORMATIONAL Delete is a request, retransmitted until answered).
+        self._draining: list[tuple[Any, str]] = []
         self._serial = 0
         self._out: list[tuple[bytes, Addr, Addr]] = []
         self._events: deque[Event] = deque()
@@ -394,6 +401,11 @@ class MobileNode:
                 if p.ike is not None and p.ike_remote is not None and p.ike_remote[0] == src[0]:
                     p.ike.receive_datagram(data, src, dst, now)
                     self._drain_ike(p, now)
+            if self._draining:
+                for ike, host in list(self._draining):
+                    if host == src[0]:
+                        ike.receive_datagram(data, src, dst, now)
+                        self._settle_draining(ike, now)
             if self._switch:
                 self._settle_switches(now)
             return
@@ -454,6 +466,8 @@ class MobileNode:
                     out.append((data, (local, cport), dst))
             if p.ike is not None:
                 out.extend(p.ike.datagrams_to_send(now))
+        for ike, _ in self._draining:
+            out.extend(ike.datagrams_to_send(now))
         return out
 
     def next_event(self) -> Event | None:
@@ -470,10 +484,19 @@ class MobileNode:
             ):
                 if t is not None and (best is None or t < best):
                     best = t
+        for ike, _ in self._draining:
+            t = ike.get_timer()
+            if t is not None and (best is None or t < best):
+                best = t
         return best
 
     def handle_timer(self, now: float) -> None:
         """Run everything due at ``now``."""
+        for ike, _ in list(self._draining):
+            t = ike.get_timer()
+            if t is not None and t <= now:
+                ike.handle_timer(now)
+                self._settle_draining(ike, now)
         for p in list(self._sessions.values()):
             if p.resolver is not None:
                 t = p.resolver.get_timer()
@@ -771,12 +794,40 @@ class MobileNode:
         tsi, tsr = self.selectors(new_hoa, p.ha6)
         p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
 
+    def _spi_clash(self, p: _Pdn, spi: int, now: float) -> bool:
+        """True when inbound ``spi`` is already another SA's here. Inbound SAs are found by
+        SPI alone (RFC 4301 §4.1; the SPI map is shared by every session, the two of an HA
+        switch included): a second SA under the same SPI would take the first one's traffic.
+        The new child SA is then deleted (its SPI was the random choice of its IKE exchange)
+        and the caller asks for another; after ``max_spi_clashes`` the attach fails."""
+        if spi not in self._by_spi and spi not in self._mpd_spi:
+            return False
+        self._count("spi-collision")
+        p.spi_clashes += 1
+        if p.ike is not None:
+            try:
+                p.ike.delete_child_sa(spi, now)
+            except LocalProtocolError:
+                self._count("old-child-sa-unknown")
+        return True
+
     def _on_mh_sa(self, p: _Pdn, rec: _ike.MhSaUp, now: float) -> None:
         if p.state is not UeState.CHILD_SA or rec.home_address != p.hoa:
             return
+        if self._spi_clash(p, rec.spec_in.spi, now):
+            if p.spi_clashes > MAX_SPI_CLASHES or p.ike is None or p.ha6 is None:
+                self._move_state(p, _state.IkeError)
+                self._cleanup(p)
+                self._attach_failed(p, "inbound SPI collisions")
+                return
+            tsi, tsr = self.selectors(p.hoa, p.ha6)  # type: ignore[arg-type]
+            p.child_requested = True
+            p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
+            return
         if p.sa_in is not None:
             # A new HoA after DAD failure: the SA keyed on the old one goes (RFC 5026 §5.3.2).
-            self._by_spi.pop(p.sa_in.spi, None)
+            if self._by_spi.get(p.sa_in.spi) is p:
+                del self._by_spi[p.sa_in.spi]
             self._drop_mpd(p)  # so does the MPD SA keyed on it
             if p.ike is not None:
                 try:
@@ -837,8 +888,8 @@ class MobileNode:
         for kind in _TIMER_KINDS:
             self.timers.cancel((p.key, kind))
         self._unprogram(p)
-        if p.sa_in is not None:
-            self._by_spi.pop(p.sa_in.spi, None)
+        if p.sa_in is not None and self._by_spi.get(p.sa_in.spi) is p:
+            del self._by_spi[p.sa_in.spi]  # (never another session's entry)
         p.sa_in = p.sa_out = None
         self._drop_mpd(p)
         p.mpd_last = None
@@ -1281,9 +1332,14 @@ class MobileNode:
         if new.ike is not None and new.ike_sa_id is not None:
             try:
                 new.ike.delete(now)
-                self._out.extend(new.ike.datagrams_to_send(now))
             except LocalProtocolError:
                 self._count("ha-switch-ike-delete-failed")
+            else:
+                # The Delete is an INFORMATIONAL request: the engine retransmits it on its
+                # own timer until the new HA answers or it gives up (RFC 7296 §2.1, §1.4.1).
+                host = new.ike_remote[0] if new.ike_remote is not None else ""
+                self._draining.append((new.ike, host))
+                self._settle_draining(new.ike, now)
         self._cleanup(new)
         new.ike = new.resolver = None
         self._sessions.pop(new.key, None)
@@ -1293,6 +1349,19 @@ class MobileNode:
             self._move_state(old, _state.HaSwitchFailed)
         elif report and (old.state is UeState.DETACHED or old.state is UeState.FAILED):
             self._events.append(NetworkDetached(old.apn, None))
+
+    def _settle_draining(self, ike: Any, now: float) -> None:
+        """Forget a draining engine once its IKE SA is gone (deleted, failed) or it has
+        nothing left to send or wait for."""
+        done = False
+        while (ev := ike.next_event()) is not None:
+            rec = _ike.translate(ev, "ue")
+            if isinstance(rec, (_ike.IkeDown, _ike.IkeFailed)):
+                done = True
+        if done or ike.get_timer() is None:
+            self._out.extend(ike.datagrams_to_send(now))  # whatever it still had queued
+            self._draining = [d for d in self._draining if d[0] is not ike]
+            self._count("ha-switch-ike-deleted" if done else "ha-switch-ike-delete-gave-up")
 
     def _leave_old_ha(self, p: _Pdn, now: float) -> None:
         """The lifetime-0 BU to the old HA (RFC 5142 §6: it acknowledges the HAS)."""
@@ -1348,6 +1417,10 @@ class MobileNode:
         wanted = p.mpd_wanted
         self._drop_mpd(p)  # a renegotiated MPD SA replaces the old one
         p.mpd_wanted = wanted
+        if self._spi_clash(p, ev.child.spi_in, now):
+            if p.spi_clashes <= MAX_SPI_CLASHES and wanted:
+                self._start_mpd(p, now)  # ask for another MPD SA
+            return
         spec_in, spec_out = ev.child.sa_specs(hoa, ha)
         p.mpd_in = self.sa_factory(spec_in)
         p.mpd_out = self.sa_factory(spec_out)
