@@ -212,6 +212,11 @@ class HomeAgentConfig:
     """Other HAs to list in Home Agent Switch messages (RFC 5142)."""
     max_ha_switch_transmit_rate: float = MAX_HA_SWITCH_TRANSMIT_RATE
     """Home Agent Switch messages per second across all UEs (RFC 5142 §8)."""
+    ue_rate_limit: float | None = 20.0
+    """Per-UE budget: signalling packets (MH/ICMPv6 under the UE's SAs, and IKE requests
+    per IKE SA) per second admitted before any decryption; None disables it."""
+    ue_rate_burst: int = 40
+    """Depth of that token bucket (packets a UE may send at once)."""
     prefix_discovery_required: bool = False
     """Answer accepted BUs with status 1 ("accepted but prefix discovery necessary", RFC 6275
     §6.1.8) until the UE has solicited a Mobile Prefix Advertisement (off by default)."""
@@ -228,3 +233,11 @@ class HomeAgentConfig:
         if self.ipv4_pool is not None and self.address4 is None:
             raise ConfigError("an IPv4 HoA pool needs an HA IPv4 address")
         _check_positive("max_ha_switch_transmit_rate", self.max_ha_switch_transmit_rate)
+        if self.ue_rate_limit is not None:
+            _check_positive("ue_rate_limit", self.ue_rate_limit)
+            if self.ue_rate_limit == float("inf"):
+                raise ConfigError("ue_rate_limit must be finite (None disables it)")
+        if isinstance(self.ue_rate_burst, bool) or not (
+            isinstance(self.ue_rate_burst, int) and self.ue_rate_burst >= 1
+        ):
+            raise ConfigError(f"ue_rate_burst must be an int >= 1, not {self.ue_rate_burst!r}")

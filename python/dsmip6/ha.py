@@ -28,6 +28,7 @@ BU processing follows procedures.md §1.6.2 in its order; each step cites its cl
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
@@ -59,7 +60,7 @@ from dsmip6.config import (
     HomeAgentConfig,
 )
 from dsmip6.dataplane_iface import BindingSpec, DataPlane, Encapsulation
-from dsmip6.errors import CacheError, EspError, LocalProtocolError, MalformedPacket
+from dsmip6.errors import CacheError, EspError, LocalProtocolError, MalformedPacket, RateLimited
 from dsmip6.events import (
     BindingCreated,
     BindingDeleted,
@@ -103,6 +104,9 @@ _BRI_TIMER = 1 << 128
 _HAS_TIMER = 2 << 128
 _TIMER_KINDS = {"life": 0, "bri": _BRI_TIMER, "has": _HAS_TIMER}
 _FLAGS: dict[int, int] = {}  # interned BU flag words (BindingSpec.flags)
+#: Size of the per-UE rate-limit table (HomeAgent._admit): 2 x 8 octets per slot, 64 KiB.
+_RATE_SLOTS = 4096
+_RATE_MASK = _RATE_SLOTS - 1
 #: The BU flags a BindingSpec records: A, H, L, K, R (RFC 6275 §6.1.7, RFC 3963 §4.1).
 _SPEC_FLAG_BITS = 0x8000 | 0x4000 | 0x2000 | 0x1000 | 0x0400
 _IP_IN_IPV6 = Encapsulation.IP_IN_IPV6
@@ -366,6 +370,14 @@ class HomeAgent:
         self._has_advice: dict[int, tuple[float, float]] = {}
         self._has_reserved: set[int] = set()
         self._has_free = 0.0
+        # Per-UE budget (token buckets on the injected clock, see _admit): a fixed table of
+        # _RATE_SLOTS (tokens, last update) pairs, full at start. Off when ue_rate_limit is
+        # None.
+        self._rate = config.ue_rate_limit or 0.0
+        self._burst = float(config.ue_rate_burst)
+        self._tokens = array("d", [self._burst]) * (_RATE_SLOTS if self._rate else 0)
+        self._last = array("d", [0.0]) * (_RATE_SLOTS if self._rate else 0)
+        self._now = 0.0
         self._ha6_i = int(config.address6)
         self._ike6: Addr = (str(config.address6), 500)
         # Step 9 bound: policy maximum and the prefix valid lifetime, in 4-s units.
@@ -384,6 +396,8 @@ class HomeAgent:
         """Feed one received datagram (see :mod:`dsmip6._mh` for the addressing model)."""
         port = dst[1]
         if port in (500, 4500):
+            if self._rate and not self._admit_ike(data, port, now):
+                return  # this UE's budget is spent: dropped before the IKE decryption
             self.ike.receive_datagram(data, src, dst, now)
             self._drain_ike(now)
             return
@@ -395,9 +409,10 @@ class HomeAgent:
             return
         wire = self._wire
         direct: _BuIn | None = None
+        self._now = now  # for the per-UE budget checked in _find_sa_in, before decryption
         try:
             if wire is not None:
-                spi, plain = wire.unprotect(data, self._find_sa)
+                spi, plain = wire.unprotect(data, self._find_sa_in)
                 # A BU (the common case) is read by one Rust call; anything else (or a BU
                 # while a handler override is installed) walks the parsed layers.
                 bu = None
@@ -413,7 +428,7 @@ class HomeAgent:
                     ip6, hao, rh2, mh = wire.open_plain(spi, plain)[1:]
                     rx = wire.received(spi, ip6, hao, rh2, mh, src, dst)
             else:
-                rx = self.signalling.decode(data, src, dst, self._find_sa)
+                rx = self.signalling.decode(data, src, dst, self._find_sa_in)
         except MalformedPacket as exc:
             self._count("bad-checksum" if type(exc).__name__ == "BadChecksum" else "malformed")
             return
@@ -1215,6 +1230,99 @@ class HomeAgent:
 
     def _on_unexpected(self, rx: _mh.Received, now: float) -> None:
         self._count("unexpected-mh")
+
+    # ---- per-UE rate limiting (issue 5: one UE's flood must not take the others' CPU)
+    def _find_sa_in(self, spi: int) -> Any:
+        """:meth:`_find_sa` for received packets: also spends one token of the budget of
+        the SA the packet names (its SPI: ours, random, not chosen by the UE), before the
+        ESP decryption and everything after it. Over budget: :class:`RateLimited`."""
+        session = self._by_spi.get(spi)
+        if session is None:
+            mpd = self._mpd.get(spi) if self._mpd else None
+            if mpd is None:
+                return None
+            session = mpd.session
+            sa_in = mpd.sa_in
+        else:
+            sa_in = session.sa_in
+        rate = self._rate
+        if rate:
+            # _admit inline, the same steps (this runs for every signalling packet).
+            now, tokens, last = self._now, self._tokens, self._last
+            s1 = spi & _RATE_MASK
+            s2 = ((spi >> 12) ^ (spi >> 36)) & _RATE_MASK
+            if s2 == s1:
+                s2 ^= 1
+            t1, t2 = tokens[s1], tokens[s2]
+            if now > last[s1]:
+                t1 += (now - last[s1]) * rate
+                if t1 > self._burst:
+                    t1 = self._burst
+                last[s1] = now
+            if now > last[s2]:
+                t2 += (now - last[s2]) * rate
+                if t2 > self._burst:
+                    t2 = self._burst
+                last[s2] = now
+            if t1 < 1.0 and t2 < 1.0:
+                tokens[s1], tokens[s2] = t1, t2
+                raise RateLimited(f"per-UE budget of {session.owner[0]!r} spent")
+            tokens[s1] = t1 - 1.0 if t1 >= 1.0 else t1
+            tokens[s2] = t2 - 1.0 if t2 >= 1.0 else t2
+        return sa_in
+
+    def _admit(self, key: int, now: float) -> bool:
+        """Token buckets (``ue_rate_burst`` deep, refilled at ``ue_rate_limit`` per second of
+        the injected clock) in a fixed table of ``_RATE_SLOTS`` pairs, not per UE. A key is
+        one of our SPIs (ESP: the UE's SA; IKE: its IKE SA), random values the UE does not
+        choose; it owns two slots taken from different bits, is admitted while either slot
+        has a token, and spends one from each that has. A flooding key empties its own two
+        slots; another key is refused only if both of its slots are shared with flooders
+        (about 1 in _RATE_SLOTS**2 per pair, and not steerable by a UE). Constant memory:
+        nothing is kept per UE (issue 5's per-UE memory target)."""
+        tokens, last, rate, burst = self._tokens, self._last, self._rate, self._burst
+        s1 = key & _RATE_MASK
+        s2 = ((key >> 12) ^ (key >> 36)) & _RATE_MASK
+        if s2 == s1:
+            s2 ^= 1
+        t1, t2 = tokens[s1], tokens[s2]
+        elapsed = now - last[s1]
+        if elapsed > 0.0:
+            t1 = min(t1 + elapsed * rate, burst)
+            last[s1] = now
+        elapsed = now - last[s2]
+        if elapsed > 0.0:
+            t2 = min(t2 + elapsed * rate, burst)
+            last[s2] = now
+        if t1 < 1.0 and t2 < 1.0:
+            tokens[s1], tokens[s2] = t1, t2
+            return False
+        tokens[s1] = t1 - 1.0 if t1 >= 1.0 else t1
+        tokens[s2] = t2 - 1.0 if t2 >= 1.0 else t2
+        return True
+
+    def _admit_ike(self, data: bytes, port: int, now: float) -> bool:
+        """The budget of the IKE SA a request names by our SPI (RFC 7296 §3.1: the
+        responder's SPI when the original initiator sent it, else the initiator's). Only
+        established SAs are limited here (IKE_SA_INIT, with a zero responder SPI, is the IKE
+        engine's own business: cookies, RFC 7296 §2.6)."""
+        off = 4 if port == 4500 else 0  # RFC 3948 §2.2: the non-ESP marker on 4500
+        if len(data) < off + 28 or (off and data[:4] != b"\x00\x00\x00\x00"):
+            return True  # not IKE (or not for us to judge): the engine drops it
+        # RFC 7296 §3.1: version 2.0, and an exchange of an established SA (IKE_AUTH,
+        # CREATE_CHILD_SA, INFORMATIONAL); anything else is the engine's to refuse.
+        if data[off + 17] != 0x20 or not 35 <= data[off + 18] <= 37:
+            return True
+        if data[off + 19] & 0x08:  # I flag: from the original initiator
+            ours = data[off + 8 : off + 16]
+        else:
+            ours = data[off : off + 8]
+        if ours == b"\x00" * 8:
+            return True
+        if self._admit(int.from_bytes(ours, "big"), now):
+            return True
+        self._count("ike-rate-limited")
+        return False
 
     # ---- Mobile Prefix Discovery (RFC 6275 §10.6, §6.8; RFC 4877 §6.3)
     def _mpd_child(self, session: _Session, ev: Any) -> None:
