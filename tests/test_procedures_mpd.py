@@ -10,7 +10,9 @@ from dsmip6._mh import Bu, Route
 from dsmip6._mpd import Mpa, Mps, PrefixInfo
 from dsmip6.events import BindingAccepted, MobilePrefixAdvertised
 from proc_harness import (
+    COA4,
     COA6,
+    HA4,
     HA6,
     attach,
     capture,
@@ -237,3 +239,29 @@ def test_prefix_discovery_is_off_by_default():
         assert [e.status for e in evs if isinstance(e, BindingAccepted)] == [0]
         assert "mps-sent" not in p.ue.counters
         assert "mpd-child-requested" not in p.ue.counters
+
+
+def test_prefix_discovery_from_an_ipv4_access_rides_udp_4191():
+    with ue_and_ha(coa6=None, coa4=COA4, ha_kw=dict(prefix_discovery_required=True)) as p:
+        p.ue.attach("internet", p.clock.now)
+        mps = []
+        for _ in range(20):
+            moved = 0
+            for d, s, t in capture(p.ue, p.clock):
+                if t[1] == 4191 and type(peek(p.ue, d, s, t, p.ha).message) is Mps:
+                    mps.append((d, s, t))
+                p.ha.receive_datagram(d, s, t, p.clock.now)
+                moved += 1
+            moved += transfer(p.ha, p.ue, p.clock)
+            if not moved:
+                break
+        (m,) = mps
+        rx = peek(p.ue, *m, p.ha)
+        hoa = p.ue.home_address("internet")
+        # RFC 5555 §4.1: inner IPv6 from the HoA (no HAO needed), outer IPv4/UDP 4191.
+        assert m[1] == (str(COA4), 4191) and m[2] == (str(HA4), 4191)
+        assert rx.route.ip6_src == hoa and rx.route.hao is None
+        prefix = p.ue.home_prefix("internet")
+        evs = [e for e in events(p.ue) if isinstance(e, MobilePrefixAdvertised)]
+        assert evs == [MobilePrefixAdvertised("internet", prefix, "confirmed", 86400, 86400,
+                                              (prefix,))]  # fmt: skip
