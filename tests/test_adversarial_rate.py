@@ -88,7 +88,7 @@ def test_rate_state_is_a_fixed_table_not_per_ue():
         tables = (p.ha._tokens, p.ha._last)
         before = [len(t) for t in tables]
         _three(p)
-        assert [len(t) for t in tables] == before == [4096, 4096]
+        assert [len(t) for t in tables] == before == [65536, 65536]
         assert p.ha._tokens is tables[0] and p.ha._last is tables[1]
     with ue_and_ha(ha_kw=dict(ue_rate_limit=None)) as p:
         assert len(p.ha._tokens) == 0 == len(p.ha._last)
@@ -97,7 +97,7 @@ def test_rate_state_is_a_fixed_table_not_per_ue():
 def test_a_key_sharing_one_slot_with_a_flooder_is_still_admitted():
     with ue_and_ha(ha_kw=dict(ue_rate_limit=16.0, ue_rate_burst=4)) as p:
         ha = p.ha
-        flooder, victim = 0x00000001, 0x00ABC001  # same low 12 bits: same first slot
+        flooder, victim = 0x00000001, 0x00AB0001  # same low 16 bits: same first slot
         assert all(ha._admit(flooder, 1.0) for _ in range(4))
         assert not ha._admit(flooder, 1.0)
         assert all(ha._admit(victim, 1.0) for _ in range(4))  # its second slot is its own
@@ -109,6 +109,7 @@ def test_a_key_sharing_one_slot_with_a_flooder_is_still_admitted():
 def test_rate_limit_config_is_validated():
     bads = [dict(ue_rate_limit=v) for v in (0.0, -1.0, float("nan"), float("inf"))]
     bads += [dict(ue_rate_burst=v) for v in (0, 2.5, True)]
+    bads += [dict(ue_rate_slots=v) for v in (0, 32, 100, 1 << 17, 4096.0, True)]
     for bad in bads:
         with pytest.raises(ConfigError):
             ha_config(**bad)

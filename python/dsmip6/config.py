@@ -217,6 +217,10 @@ class HomeAgentConfig:
     per IKE SA) per second admitted before any decryption; None disables it."""
     ue_rate_burst: int = 40
     """Depth of that token bucket (packets a UE may send at once)."""
+    ue_rate_slots: int = 65536
+    """Slots of the fixed token-bucket table (a power of two, 64..65536; 16 octets each):
+    enough that the UEs' own traffic at one instant (e.g. every UE handing over at once)
+    does not fill a slot pair, so size it above twice the UE count."""
     prefix_discovery_required: bool = False
     """Answer accepted BUs with status 1 ("accepted but prefix discovery necessary", RFC 6275
     §6.1.8) until the UE has solicited a Mobile Prefix Advertisement (off by default)."""
@@ -241,3 +245,11 @@ class HomeAgentConfig:
             isinstance(self.ue_rate_burst, int) and self.ue_rate_burst >= 1
         ):
             raise ConfigError(f"ue_rate_burst must be an int >= 1, not {self.ue_rate_burst!r}")
+        slots = self.ue_rate_slots
+        if (
+            isinstance(slots, bool)
+            or not isinstance(slots, int)
+            or not 64 <= slots <= 65536
+            or slots & (slots - 1)
+        ):
+            raise ConfigError(f"ue_rate_slots must be a power of two in 64..65536, not {slots!r}")

@@ -104,9 +104,6 @@ _BRI_TIMER = 1 << 128
 _HAS_TIMER = 2 << 128
 _TIMER_KINDS = {"life": 0, "bri": _BRI_TIMER, "has": _HAS_TIMER}
 _FLAGS: dict[int, int] = {}  # interned BU flag words (BindingSpec.flags)
-#: Size of the per-UE rate-limit table (HomeAgent._admit): 2 x 8 octets per slot, 64 KiB.
-_RATE_SLOTS = 4096
-_RATE_MASK = _RATE_SLOTS - 1
 #: The BU flags a BindingSpec records: A, H, L, K, R (RFC 6275 §6.1.7, RFC 3963 §4.1).
 _SPEC_FLAG_BITS = 0x8000 | 0x4000 | 0x2000 | 0x1000 | 0x0400
 _IP_IN_IPV6 = Encapsulation.IP_IN_IPV6
@@ -371,12 +368,14 @@ class HomeAgent:
         self._has_reserved: set[int] = set()
         self._has_free = 0.0
         # Per-UE budget (token buckets on the injected clock, see _admit): a fixed table of
-        # _RATE_SLOTS (tokens, last update) pairs, full at start. Off when ue_rate_limit is
-        # None.
+        # ue_rate_slots (tokens, last update) pairs, full at start. Off when ue_rate_limit
+        # is None.
         self._rate = config.ue_rate_limit or 0.0
         self._burst = float(config.ue_rate_burst)
-        self._tokens = array("d", [self._burst]) * (_RATE_SLOTS if self._rate else 0)
-        self._last = array("d", [0.0]) * (_RATE_SLOTS if self._rate else 0)
+        slots = config.ue_rate_slots if self._rate else 0
+        self._rate_mask = slots - 1
+        self._tokens = array("d", [self._burst]) * slots
+        self._last = array("d", [0.0]) * slots
         self._now = 0.0
         self._ha6_i = int(config.address6)
         self._ike6: Addr = (str(config.address6), 500)
@@ -1248,9 +1247,9 @@ class HomeAgent:
         rate = self._rate
         if rate:
             # _admit inline, the same steps (this runs for every signalling packet).
-            now, tokens, last = self._now, self._tokens, self._last
-            s1 = spi & _RATE_MASK
-            s2 = ((spi >> 12) ^ (spi >> 36)) & _RATE_MASK
+            now, tokens, last, mask = self._now, self._tokens, self._last, self._rate_mask
+            s1 = spi & mask
+            s2 = ((spi >> 16) ^ (spi >> 40)) & mask
             if s2 == s1:
                 s2 ^= 1
             t1, t2 = tokens[s1], tokens[s2]
@@ -1273,16 +1272,16 @@ class HomeAgent:
 
     def _admit(self, key: int, now: float) -> bool:
         """Token buckets (``ue_rate_burst`` deep, refilled at ``ue_rate_limit`` per second of
-        the injected clock) in a fixed table of ``_RATE_SLOTS`` pairs, not per UE. A key is
+        the injected clock) in a fixed table of ``ue_rate_slots`` pairs, not per UE. A key is
         one of our SPIs (ESP: the UE's SA; IKE: its IKE SA), random values the UE does not
         choose; it owns two slots taken from different bits, is admitted while either slot
         has a token, and spends one from each that has. A flooding key empties its own two
         slots; another key is refused only if both of its slots are shared with flooders
-        (about 1 in _RATE_SLOTS**2 per pair, and not steerable by a UE). Constant memory:
+        (about 1 in ue_rate_slots**2 per pair, and not steerable by a UE). Constant memory:
         nothing is kept per UE (issue 5's per-UE memory target)."""
         tokens, last, rate, burst = self._tokens, self._last, self._rate, self._burst
-        s1 = key & _RATE_MASK
-        s2 = ((key >> 12) ^ (key >> 36)) & _RATE_MASK
+        s1 = key & self._rate_mask  # bits 0-15 (at most 2^16 slots) ...
+        s2 = ((key >> 16) ^ (key >> 40)) & self._rate_mask  # ... and bits 16-31 (^ 40-55)
         if s2 == s1:
             s2 ^= 1
         t1, t2 = tokens[s1], tokens[s2]
