@@ -479,6 +479,12 @@ _P_CERT = int(PayloadType.CERT)
 # an IKE_AUTH request, RFC 7296 §1.2; Notify, Vendor ID and CERTREQ any number of times)
 _FIRST_AUTH_ONCE = frozenset((_P_IDI, _P_IDR, _P_CP, _P_SA, _P_TSI, _P_TSR))
 _FIRST_AUTH_MANY = frozenset((_P_NOTIFY, _P_VENDOR, _P_CERTREQ))
+_SHAREABLE = frozenset((_P_NOTIFY, _P_CERTREQ, _P_CP))
+_SHARED: dict[tuple[int, bytes], Any] = {}
+"""Decoded Notify, CERTREQ and CP payloads of first IKE_AUTH requests by body: value objects
+nobody mutates (``TsPayload.decode_body`` keeps its own), so the usual INITIAL_CONTACT,
+USE_TRANSPORT_MODE, CERTREQ and CFG_REQUEST of every UE are decoded once. Cleared when 64
+are held."""
 
 
 def fast_first_auth(
@@ -551,7 +557,18 @@ def fast_first_auth(
                 seen.add(this)
             elif this not in _FIRST_AUTH_MANY:
                 return FALLBACK
-            payloads.append(_DECODERS_INT[this](inner[off + 4 : end]))
+            body = inner[off + 4 : end]
+            if this in _SHAREABLE:  # the same octets from every UE: decoded once
+                key = (this, body)
+                decoded = _SHARED.get(key)
+                if decoded is None:
+                    decoded = _DECODERS_INT[this](body)
+                    if len(_SHARED) >= 64:
+                        _SHARED.clear()
+                    _SHARED[key] = decoded
+                payloads.append(decoded)
+            else:
+                payloads.append(_DECODERS_INT[this](body))
             off = end
     except (MalformedPacket, ValueError):
         return FALLBACK
