@@ -479,12 +479,14 @@ _P_CERT = int(PayloadType.CERT)
 # an IKE_AUTH request, RFC 7296 §1.2; Notify, Vendor ID and CERTREQ any number of times)
 _FIRST_AUTH_ONCE = frozenset((_P_IDI, _P_IDR, _P_CP, _P_SA, _P_TSI, _P_TSR))
 _FIRST_AUTH_MANY = frozenset((_P_NOTIFY, _P_VENDOR, _P_CERTREQ))
-_SHAREABLE = frozenset((_P_NOTIFY, _P_CERTREQ, _P_CP))
+_SHAREABLE = frozenset((_P_NOTIFY, _P_CERTREQ, _P_CP, _P_TSI, _P_TSR))
 _SHARED: dict[tuple[int, bytes], Any] = {}
-"""Decoded Notify, CERTREQ and CP payloads of first IKE_AUTH requests by body: value objects
-nobody mutates (``TsPayload.decode_body`` keeps its own), so the usual INITIAL_CONTACT,
-USE_TRANSPORT_MODE, CERTREQ and CFG_REQUEST of every UE are decoded once. Cleared when 64
-are held."""
+"""Decoded Notify, CERTREQ, CP and TS payloads of first IKE_AUTH requests by body: value
+objects nobody mutates, so the usual INITIAL_CONTACT, USE_TRANSPORT_MODE, CERTREQ,
+CFG_REQUEST and bootstrap selectors (MH, any address) of every UE are decoded once — building
+a selector's ``ipaddress`` objects costs more than the rest of the request's decoding. Only
+this responder path fills it (the UE side's decoding of per-UE selectors does not). Cleared
+when 64 are held."""
 
 
 def fast_first_auth(

@@ -578,17 +578,6 @@ class TsPayload:
 
     @classmethod
     def decode_body(cls, data: bytes, initiator: bool = True) -> TsPayload:
-        hit = _TS_DECODED.get((data, initiator))
-        if hit is not None:  # the same selectors from every UE (bootstrap: MH, any address)
-            return hit
-        ts = cls._decode_body(data, initiator)
-        if len(_TS_DECODED) >= 64:
-            _TS_DECODED.clear()
-        _TS_DECODED[(data, initiator)] = ts
-        return ts
-
-    @classmethod
-    def _decode_body(cls, data: bytes, initiator: bool) -> TsPayload:
         if len(data) < 4:
             _need(data, 4, "TS")
         count = data[0]
@@ -624,13 +613,6 @@ class TsPayload:
         if off != len(data):
             raise MalformedPacket("trailing data in TS payload", off, "bad-length")
         return cls(tuple(sels), initiator, unknown)
-
-
-_TS_DECODED: dict[tuple[bytes, bool], TsPayload] = {}
-"""Decoded TS payloads by body: value objects nobody mutates, so one decoded payload serves
-every message with the same octets (building the ``ipaddress`` objects of a selector costs
-more than the rest of an IKE_AUTH request's decoding). Only well-formed bodies are kept;
-cleared when 64 are held."""
 
 
 # ---------------------------------------------------------------------------------------------
