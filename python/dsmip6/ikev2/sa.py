@@ -594,6 +594,7 @@ _F_SA_HAS = 4096  # sa.ha_addresses is the assignment's (else ())
 _F_SA_PLIFE = 8192  # sa.prefix_lifetime is the assignment's (else None)
 
 _SUITES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
+_LOCALS: dict[Address, Address] = {}  # local endpoints, at most 16 (the HA's own addresses)
 
 # The packed part (``ParkedSa.blob``): this header, then the key material (SK_d, the SK_e/SK_a
 # of both directions, the peer's ID), then — unless ``_F_REST`` — the peer's endpoint (4 or 16
@@ -949,7 +950,12 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
     assert sk is not None
     p = ParkedSa()
     p.id = sa.id
-    p.local = sa.local
+    # our own endpoint: one of the engine's few local addresses, one shared tuple each
+    local = sa.local
+    shared = _LOCALS.get(local)
+    if shared is None and len(_LOCALS) < 16 and type(local) is tuple:
+        shared = _LOCALS[local] = local
+    p.local = local if shared is None else shared
     p.timer_at = timer_at
     mgr = sa.mgr
     last = mgr.last_response
