@@ -690,7 +690,7 @@ class HomeAgent:
         for session in found if isinstance(found, list) else (found,):
             if session.hoa_i is not None:
                 bce = self._bce.get(session.hoa_i)
-                if bce is not None and bce.session is session:
+                if bce is not None and (bce is session or bce._home is session):
                     self._remove_bce(session.hoa_i, bce, IkeSaDeleted)
             self._forget_session(session)
             if self._sessions.get(session.owner) is None:
@@ -843,7 +843,7 @@ class HomeAgent:
             self._count("sa-mismatch")
             return
         bce = self._bce.get(hoa)
-        if bce is not None and bce.session is not session:
+        if bce is not None and bce is not session and bce._home is not session:
             # The HoA is bound through another SA: nothing of it may change here.
             self._refuse(v, session, BA_STATUS["not-home-subnet"], v.seq)
             return
@@ -1050,7 +1050,7 @@ class HomeAgent:
             and old.encapsulation is enc
             and old.udp_port == port
             and old.ipv4_home_address is bce.ipv4_hoa
-            and old.home_prefix is bce.session.prefix
+            and old.home_prefix is bce.prefix  # a detached copy has its session's prefix
             and old.home_address is bce.hoa
         ):
             # A lifetime refresh: every other field is the very object of the last spec.
@@ -1058,7 +1058,7 @@ class HomeAgent:
         flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
         spec = BindingSpec.of(
             bce.hoa,
-            bce.session.prefix,
+            bce.prefix,
             coa,  # type: ignore[arg-type]
             enc,
             bce.lifetime,
@@ -1113,7 +1113,7 @@ class HomeAgent:
             except CacheError:
                 self._count("dataplane-error")
             if bce.ipv4_hoa is not None and self.ipv4_pool is not None:
-                self.ipv4_pool.release(bce.session.owner)
+                self.ipv4_pool.release(bce.owner)
 
     def _on_lifetime(self, hoa: int, bce: _Bce, now: float) -> None:
         was = bce.state
@@ -1163,7 +1163,7 @@ class HomeAgent:
         # RFC 5846 §6.2.2: only a BRA matching an outstanding BRI, from that UE's SA.
         if (
             bce is None
-            or bce.session is not session
+            or (bce is not session and bce._home is not session)
             or bce.state is not BceState.REVOKING
             or bra.sequence != bce.bri_seq
         ):

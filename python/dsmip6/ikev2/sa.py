@@ -592,8 +592,11 @@ _F_ASSIGN = 1024  # an Assignment is rebuilt from home_prefix / ha_addresses / l
 _F_SA_PREFIX = 2048  # sa.home_prefix is the assignment's (else None)
 _F_SA_HAS = 4096  # sa.ha_addresses is the assignment's (else ())
 _F_SA_PLIFE = 8192  # sa.prefix_lifetime is the assignment's (else None)
+_F_PEER_REALM = 16384  # the peer's ID is an NAI whose realm is in ``_REALMS``
 
 _SUITES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
+_REALMS: list[bytes] = []  # NAI realms of parked peer IDs, at most 255
+_REALM_INDEX: dict[bytes, int] = {}
 _LOCALS: dict[Address, Address] = {}  # local endpoints, at most 16 (the HA's own addresses)
 
 # The packed part (``ParkedSa.blob``): this header, then the key material (SK_d, the SK_e/SK_a
@@ -977,9 +980,21 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         keys = sa.sk_d + sk._out_e + sk._out_a + sk._in_e + sk._in_a  # type: ignore[operator]
     pid = sa.peer_id
     # the payload object is rebuilt from the octets after the key material:
-    # ID Type | IDi flag | data
+    # ID Type | IDi flag | data, or with _F_PEER_REALM (an NAI whose realm, the part after the
+    # first "@", is one of a few shared ones: TS 23.003 §19.3) ID Type | IDi flag | realm
+    # index | the part before the "@"
+    realm = -1
     if pid is not None:
-        keys += bytes((pid.id_type, pid.initiator)) + pid.data
+        user, at, name = pid.data.partition(b"@")
+        if at:
+            realm = _REALM_INDEX.get(name, -1)
+            if realm < 0 and len(_REALMS) < 255:
+                realm = _REALM_INDEX[name] = len(_REALMS)
+                _REALMS.append(name)
+        if realm >= 0:
+            keys += bytes((pid.id_type, pid.initiator, realm)) + user
+        else:
+            keys += bytes((pid.id_type, pid.initiator)) + pid.data
     p.eap_identity = sa.eap_identity
     flags = (
         (_F_ORIG_INITIATOR if sa.original_initiator else 0)
@@ -991,6 +1006,7 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         | (_F_REKEY_STARTED if sa.rekey_started else 0)
         | (_F_CP_FAILED if sa.cp_failed else 0)
         | (_F_PEER_ID if pid is not None else 0)
+        | (_F_PEER_REALM if realm >= 0 else 0)
     )
     folded = _folded_assignment(sa)
     endpoint = _packed_endpoint(sa.remote)
@@ -1074,7 +1090,10 @@ def thaw(p: ParkedSa, engine: Any) -> IkeSa:
     sa.sk = sk
     sa.init_done = True
     sa.authenticated = True
-    if flags & _F_PEER_ID:
+    if flags & _F_PEER_REALM:
+        data = keys[end + 3 :] + b"@" + _REALMS[keys[end + 2]]
+        sa.peer_id = IdPayload(keys[end], data, bool(keys[end + 1]))
+    elif flags & _F_PEER_ID:
         sa.peer_id = IdPayload(keys[end], keys[end + 2 :], bool(keys[end + 1]))
     sa.eap_identity, sa.assignment = p.eap_identity, assignment
     sa.home_prefix, sa.prefix_lifetime = home_prefix, prefix_lifetime
