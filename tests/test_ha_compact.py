@@ -701,6 +701,8 @@ def test_parked_sa_gives_back_every_value_exactly():
         {"home_prefix": None},
         {"assignment": None, "home_prefix": None, "ha_addresses": (), "prefix_lifetime": None},
         {"peer_id": IdPayload(2, b"ue.example.org")},
+        {"peer_id": IdPayload(3, b"0001@" + b"r" * 129)},  # a long realm: not in the table
+        {"peer_id": IdPayload(3, b"@@x@")},
         {"peer_id": None},
     ]
     for change in variants:

@@ -595,7 +595,7 @@ _F_SA_PLIFE = 8192  # sa.prefix_lifetime is the assignment's (else None)
 _F_PEER_REALM = 16384  # the peer's ID is an NAI whose realm is in ``_REALMS``
 
 _SUITES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
-_REALMS: list[bytes] = []  # NAI realms of parked peer IDs, at most 255
+_REALMS: list[bytes] = []  # NAI realms of parked peer IDs, at most 255 of <= 128 octets
 _REALM_INDEX: dict[bytes, int] = {}
 _LOCALS: dict[Address, Address] = {}  # local endpoints, at most 16 (the HA's own addresses)
 
@@ -986,7 +986,7 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
     realm = -1
     if pid is not None:
         user, at, name = pid.data.partition(b"@")
-        if at:
+        if at and len(name) <= 128:  # a realm a peer sends stays small in the shared table
             realm = _REALM_INDEX.get(name, -1)
             if realm < 0 and len(_REALMS) < 255:
                 realm = _REALM_INDEX[name] = len(_REALMS)
