@@ -197,6 +197,9 @@ class IkeInitiatorDouble:
     def create_child_sa(self, ts_i, ts_r, *, mode, now):
         self.children.append((ts_i[0].start, ts_r[0].start))
         msg = {"t": "child", "spi": self.spi, "tsi": ts_i[0].start, "tsr": ts_r[0].start}
+        msg["n"] = len(self.children)  # a new request (retransmissions resend this one)
+        if ts_i[0].protocol != 135:
+            msg["proto"] = ts_i[0].protocol  # e.g. 58: the MPD SA (RFC 4877 §6.3)
         self._request(msg, now)
 
     def delete(self, now):
@@ -242,11 +245,12 @@ class IkeInitiatorDouble:
                 )
             )
         elif t == "child-ok":
+            proto = m.get("proto", 135)
             child = ChildDouble(
                 m["spi_r2i"],
                 m["spi_i2r"],
-                [TsDouble(m["tsi"], m["tsi"], 135)],
-                [TsDouble(m["tsr"], m["tsr"], 135)],
+                [TsDouble(m["tsi"], m["tsi"], proto)],
+                [TsDouble(m["tsr"], m["tsr"], proto)],
                 bytes.fromhex(m["key"]),
             )
             self.events.append(ChildSaEstablished(self.spi, child))
@@ -297,13 +301,14 @@ class IkeResponderDouble:
     moves: list = field(default_factory=list)
     replies: dict = field(default_factory=dict)
     refused: int = 0
+    ue_spi_rng: object = None
 
     def receive_datagram(self, data, src, dst, now):
         m = _dec(data)
         if m is None:
             return
         t, spi = m["t"], m["spi"]
-        key = (spi, t, m.get("tsi"))
+        key = (spi, t, m.get("tsi"), m.get("proto"), m.get("n"))
         if key in self.replies:  # retransmitted request: same answer
             self.out.append((self.replies[key], dst, src))
             return
@@ -335,6 +340,9 @@ class IkeResponderDouble:
             sa.children += 1
             self.spi_counter += 2
             i2r, r2i = self.spi_counter, self.spi_counter + 1
+            if self.ue_spi_rng is not None:
+                # The UE's inbound SPI drawn from an injected RNG (real IKEv2: the UE's own).
+                r2i = int.from_bytes(self.ue_spi_rng(4), "big")
             keyhex = hashlib.sha256(f"{spi}/{sa.children}".encode()).hexdigest()
             reply = {
                 "t": "child-ok",
@@ -344,12 +352,14 @@ class IkeResponderDouble:
                 "spi_i2r": i2r,
                 "spi_r2i": r2i,
                 "key": keyhex,
+                "proto": m.get("proto", 135),
             }
+            proto = m.get("proto", 135)
             child = ChildDouble(
                 i2r,
                 r2i,
-                [TsDouble(m["tsi"], m["tsi"], 135)],
-                [TsDouble(m["tsr"], m["tsr"], 135)],
+                [TsDouble(m["tsi"], m["tsi"], proto)],
+                [TsDouble(m["tsr"], m["tsr"], proto)],
                 bytes.fromhex(keyhex),
             )
             self.events.append(ChildSaEstablished(spi, child))
@@ -393,3 +403,8 @@ class IkeResponderDouble:
 
 def selectors_double(hoa, ha):
     return [TsDouble(str(hoa), str(hoa), 135)], [TsDouble(str(ha), str(ha), 135)]
+
+
+def mpd_selectors_double(hoa, ha):
+    """The MPD SA's selectors (RFC 4877 §6.3): HoA <-> HA, protocol ICMPv6."""
+    return [TsDouble(str(hoa), str(hoa), 58)], [TsDouble(str(ha), str(ha), 58)]

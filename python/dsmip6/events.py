@@ -33,6 +33,7 @@ __all__ = [
     "BindingUpdateRejected",
     "MessageDropped",
     "Redirected",
+    "MobilePrefixAdvertised",
 ]
 
 
@@ -210,6 +211,27 @@ class Redirected(Event):
     """The APN."""
     new_gateway: str
     """The HA address the UE now bootstraps with."""
+
+
+@dataclass(frozen=True)
+class MobilePrefixAdvertised(Event):
+    """A solicited Mobile Prefix Advertisement was accepted (RFC 6275 §11.4.3) after a BA with
+    status 1 asked for prefix discovery: what it says about the HNP of the connection."""
+
+    apn: str
+    """The APN."""
+    home_prefix: IPv6Network
+    """The HNP of the PDN connection (MIP6_HOME_PREFIX)."""
+    outcome: str
+    """``confirmed`` (advertised as before, or for the first time), ``changed`` (advertised
+    with other lifetimes or flags than in the previous advertisement) or ``withdrawn``
+    (absent from the advertisement, or with a valid lifetime of 0: the HoA is going away)."""
+    valid_lifetime: int | None
+    """The HNP's valid lifetime in seconds (0xFFFFFFFF = infinite); None when absent."""
+    preferred_lifetime: int | None
+    """Its preferred lifetime in seconds; None when absent."""
+    prefixes: tuple[IPv6Network, ...]
+    """Every prefix the advertisement listed (RFC 6275 §10.6.1: the whole list each time)."""
 
 
 # --------------------------------------------------------------------------- HA events

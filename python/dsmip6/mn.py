@@ -43,8 +43,9 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from socket import AF_INET, AF_INET6, inet_ntop
 from typing import Any
 
-from dsmip6 import _ike, _mh, _state
+from dsmip6 import _ike, _mh, _mpd, _state
 from dsmip6._mh import MIP_UDP_PORT, Addr, Ba, Be, Bra, Bri, Bu, Has, Ipv4HoaOpt
+from dsmip6._mpd import Mpa, Mps
 from dsmip6._sec import esp_sa
 from dsmip6._state import UE_TRANSITIONS, UeState
 from dsmip6._timers import TimerTable, backoff
@@ -66,6 +67,7 @@ from dsmip6.events import (
     HomeAgentSwitched,
     IkeEstablished,
     Ipv4HomeAddressAssigned,
+    MobilePrefixAdvertised,
     NetworkDetached,
     Redirected,
 )
@@ -78,8 +80,9 @@ DNS_CLIENT_PORT = 10053
 DHCPV6_CLIENT_PORT = 546
 MAX_REDIRECTS = 5  # RFC 5685 §7
 NAT_NO_KEEPALIVE = 0xFFFFFFFF
-_TIMER_KINDS = ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry")
+_TIMER_KINDS = ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry", "mps")
 GUARD_TIMEOUT = 10.0  # [D] wait for the HA's IKE delete after a BRI before deleting ourselves
+MAX_SPI_CLASHES = 3  # [D] child SAs refused for an SPI in use before giving up
 
 #: procedures.md §9.1: BA status -> UE action.
 BA_ACTIONS: dict[int, str] = {
@@ -158,6 +161,14 @@ class _Pdn:
         "dad_failed",
         "bu_times",
         "bu_deferred",
+        "mpd_in",
+        "mpd_out",
+        "mpd_wanted",
+        "mpd_child",
+        "mpd_id",
+        "mpd_tries",
+        "mpd_last",
+        "spi_clashes",
     )
 
     def __init__(self, cfg: PdnConfig) -> None:
@@ -214,6 +225,19 @@ class _Pdn:
         # a BU waiting for the earliest allowed instant (None = nothing deferred).
         self.bu_times: deque[float] = deque()
         self.bu_deferred: int | None = None
+        # Mobile Prefix Discovery (RFC 6275 §11.4; RFC 4877 §6.3): the MPD SA pair, whether a
+        # solicitation is wanted (BA status 1), whether its CREATE_CHILD_SA is under way,
+        # the identifier of the outstanding solicitation (None: none), its transmissions,
+        # and the HNP's (valid, preferred, flags) from the last accepted advertisement.
+        self.mpd_in: Any = None
+        self.mpd_out: Any = None
+        self.mpd_wanted = False
+        self.mpd_child = False
+        self.mpd_id: int | None = None
+        self.mpd_tries = 0
+        self.mpd_last: tuple[int, int, bool, bool] | None = None
+        # Child SAs refused because their inbound SPI was in use by another session.
+        self.spi_clashes = 0
 
 
 class MobileNode:
@@ -229,10 +253,12 @@ class MobileNode:
         sa_factory: Callable[[Any], Any] = esp_sa,
         selectors: Callable[[IPv6Address, IPv6Address], tuple[Any, Any]] = _ike.mh_selectors,
         dataplane: DataPlane | None = None,
+        mpd_selectors: Callable[[IPv6Address, IPv6Address], tuple[Any, Any]] = _mpd.mpd_selectors,
     ) -> None:
         self.config = config
         self.dataplane = dataplane
         self.selectors = selectors
+        self.mpd_selectors = mpd_selectors
         self.rng = rng
         self.ike_factory = ike_factory
         self.signalling: _mh.Signalling = signalling or _mh.WireSignalling()
@@ -244,10 +270,14 @@ class MobileNode:
         self.home_prefixes: frozenset[IPv6Network] = frozenset()
         self._pdns: dict[str, _Pdn] = {p.apn: _Pdn(p) for p in config.pdns}
         self._by_spi: dict[int, _Pdn] = {}
+        self._mpd_spi: dict[int, _Pdn] = {}  # inbound SPI of each MPD SA (RFC 4877 §6.3)
         # Every session by timer key: the PDN connections plus, during an HA switch, the
         # session with the new HA and the old session being de-registered (RFC 5142 §6).
         self._sessions: dict[str, _Pdn] = dict(self._pdns)
         self._switch: dict[str, _Pdn] = {}  # apn -> session with the new HA, until it ends
+        # IKE engines of aborted switch sessions still deleting their IKE SA (RFC 7296 §1.4.1
+        # and §2.1: the INFORMATIONAL Delete is a request, retransmitted until answered).
+        self._draining: list[tuple[Any, str]] = []
         self._serial = 0
         self._out: list[tuple[bytes, Addr, Addr]] = []
         self._events: deque[Event] = deque()
@@ -371,6 +401,11 @@ class MobileNode:
                 if p.ike is not None and p.ike_remote is not None and p.ike_remote[0] == src[0]:
                     p.ike.receive_datagram(data, src, dst, now)
                     self._drain_ike(p, now)
+            if self._draining:
+                for ike, host in list(self._draining):
+                    if host == src[0]:
+                        ike.receive_datagram(data, src, dst, now)
+                        self._settle_draining(ike, now)
             if self._switch:
                 self._settle_switches(now)
             return
@@ -397,7 +432,19 @@ class MobileNode:
             # RFC 4877 §4 / procedures.md §1.6.3 step 1: only the HoA-keyed SA counts.
             self._count("unprotected")
             return
-        p = self._by_spi[rx.spi]
+        p = self._by_spi.get(rx.spi)  # type: ignore[assignment]
+        if p is None:
+            # The MPD SA (RFC 4877 §6.3): its inbound selectors admit an MPA only.
+            p = self._mpd_spi[rx.spi]
+            if type(rx.message) is Mpa:
+                self._on_mpa(p, rx, now)
+            else:
+                self._count("mpd-sa-selector-mismatch")
+            return
+        if type(rx.message) is Mpa or type(rx.message) is Mps:
+            # Through the signalling SA, whose selectors admit the Mobility Header only.
+            self._count("mpd-wrong-sa")
+            return
         handler = self._HANDLERS.get(type(rx.message))
         if handler is None:
             self._count("unexpected-mh")
@@ -419,6 +466,8 @@ class MobileNode:
                     out.append((data, (local, cport), dst))
             if p.ike is not None:
                 out.extend(p.ike.datagrams_to_send(now))
+        for ike, _ in self._draining:
+            out.extend(ike.datagrams_to_send(now))
         return out
 
     def next_event(self) -> Event | None:
@@ -435,10 +484,19 @@ class MobileNode:
             ):
                 if t is not None and (best is None or t < best):
                     best = t
+        for ike, _ in self._draining:
+            t = ike.get_timer()
+            if t is not None and (best is None or t < best):
+                best = t
         return best
 
     def handle_timer(self, now: float) -> None:
         """Run everything due at ``now``."""
+        for ike, _ in list(self._draining):
+            t = ike.get_timer()
+            if t is not None and t <= now:
+                ike.handle_timer(now)
+                self._settle_draining(ike, now)
         for p in list(self._sessions.values()):
             if p.resolver is not None:
                 t = p.resolver.get_timer()
@@ -478,6 +536,8 @@ class MobileNode:
             elif kind == "guard":
                 if p.state is UeState.IKE_DELETING:
                     self._delete_ike(p, now)
+            elif kind == "mps":
+                self._on_mps_timer(p, now)
         if self._switch:
             self._settle_switches(now)
 
@@ -607,7 +667,13 @@ class MobileNode:
         ike = p.ike
         records: list[Any] = []
         while ike is not None and (ev := ike.next_event()) is not None:
-            records.append(_ike.translate(ev, "ue"))
+            rec = _ike.translate(ev, "ue")
+            if rec is None:
+                found = _mpd.mpd_child(ev)
+                if found is not None:  # the MPD SA (RFC 4877 §6.3)
+                    records.append((found, ev))
+                continue
+            records.append(rec)
         # IkeSaEstablished first: the IKE_AUTH child SA event may come in the same batch.
         records.sort(key=lambda r: not isinstance(r, _ike.IkeUp))
         for rec in records:
@@ -615,6 +681,8 @@ class MobileNode:
                 self._on_ike_up(p, rec, now)
             elif isinstance(rec, _ike.MhSaUp):
                 self._on_mh_sa(p, rec, now)
+            elif isinstance(rec, tuple):
+                self._on_mpd_sa(p, rec[0], rec[1], now)
             elif isinstance(rec, _ike.IkeDown):
                 self._ike_gone(p, now, rec.reason)
                 return
@@ -726,12 +794,41 @@ class MobileNode:
         tsi, tsr = self.selectors(new_hoa, p.ha6)
         p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
 
+    def _spi_clash(self, p: _Pdn, spi: int, now: float) -> bool:
+        """True when inbound ``spi`` is already another SA's here. Inbound SAs are found by
+        SPI alone (RFC 4301 §4.1; the SPI map is shared by every session, the two of an HA
+        switch included): a second SA under the same SPI would take the first one's traffic.
+        The new child SA is then deleted (its SPI was the random choice of its IKE exchange)
+        and the caller asks for another; after ``max_spi_clashes`` the attach fails."""
+        if spi not in self._by_spi and spi not in self._mpd_spi:
+            return False
+        self._count("spi-collision")
+        p.spi_clashes += 1
+        if p.ike is not None:
+            try:
+                p.ike.delete_child_sa(spi, now)
+            except LocalProtocolError:
+                self._count("old-child-sa-unknown")
+        return True
+
     def _on_mh_sa(self, p: _Pdn, rec: _ike.MhSaUp, now: float) -> None:
         if p.state is not UeState.CHILD_SA or rec.home_address != p.hoa:
             return
+        if self._spi_clash(p, rec.spec_in.spi, now):
+            if p.spi_clashes > MAX_SPI_CLASHES or p.ike is None or p.ha6 is None:
+                self._move_state(p, _state.IkeError)
+                self._cleanup(p)
+                self._attach_failed(p, "inbound SPI collisions")
+                return
+            tsi, tsr = self.selectors(p.hoa, p.ha6)  # type: ignore[arg-type]
+            p.child_requested = True
+            p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
+            return
         if p.sa_in is not None:
             # A new HoA after DAD failure: the SA keyed on the old one goes (RFC 5026 §5.3.2).
-            self._by_spi.pop(p.sa_in.spi, None)
+            if self._by_spi.get(p.sa_in.spi) is p:
+                del self._by_spi[p.sa_in.spi]
+            self._drop_mpd(p)  # so does the MPD SA keyed on it
             if p.ike is not None:
                 try:
                     p.ike.delete_child_sa(p.sa_in.spi, now)
@@ -791,9 +888,11 @@ class MobileNode:
         for kind in _TIMER_KINDS:
             self.timers.cancel((p.key, kind))
         self._unprogram(p)
-        if p.sa_in is not None:
-            self._by_spi.pop(p.sa_in.spi, None)
+        if p.sa_in is not None and self._by_spi.get(p.sa_in.spi) is p:
+            del self._by_spi[p.sa_in.spi]  # (never another session's entry)
         p.sa_in = p.sa_out = None
+        self._drop_mpd(p)
+        p.mpd_last = None
         p.pending.clear()
         p.has_binding = False
         p.registered_coa = None
@@ -1038,6 +1137,10 @@ class MobileNode:
             self._events.append(AttachCompleted(p.apn, p.hoa, p.hoa4, at_home=False))  # type: ignore[arg-type]
         elif moved:
             self._events.append(HandoverCompleted(p.apn, p.registered_coa, p.udp))
+        if ba.status == 1:
+            # RFC 6275 §11.7.3 / procedures.md §1.6.3 step 2, §2.2: "accepted but prefix
+            # discovery necessary" -> a Mobile Prefix Solicitation before the next refresh.
+            self._start_mpd(p, now)
 
     def _after_dereg(self, p: _Pdn, now: float, *, acknowledged: bool) -> None:
         self._unprogram(p)
@@ -1229,9 +1332,14 @@ class MobileNode:
         if new.ike is not None and new.ike_sa_id is not None:
             try:
                 new.ike.delete(now)
-                self._out.extend(new.ike.datagrams_to_send(now))
             except LocalProtocolError:
                 self._count("ha-switch-ike-delete-failed")
+            else:
+                # The Delete is an INFORMATIONAL request: the engine retransmits it on its
+                # own timer until the new HA answers or it gives up (RFC 7296 §2.1, §1.4.1).
+                host = new.ike_remote[0] if new.ike_remote is not None else ""
+                self._draining.append((new.ike, host))
+                self._settle_draining(new.ike, now)
         self._cleanup(new)
         new.ike = new.resolver = None
         self._sessions.pop(new.key, None)
@@ -1241,6 +1349,19 @@ class MobileNode:
             self._move_state(old, _state.HaSwitchFailed)
         elif report and (old.state is UeState.DETACHED or old.state is UeState.FAILED):
             self._events.append(NetworkDetached(old.apn, None))
+
+    def _settle_draining(self, ike: Any, now: float) -> None:
+        """Forget a draining engine once its IKE SA is gone (deleted, failed) or it has
+        nothing left to send or wait for."""
+        done = False
+        while (ev := ike.next_event()) is not None:
+            rec = _ike.translate(ev, "ue")
+            if isinstance(rec, (_ike.IkeDown, _ike.IkeFailed)):
+                done = True
+        if done or ike.get_timer() is None:
+            self._out.extend(ike.datagrams_to_send(now))  # whatever it still had queued
+            self._draining = [d for d in self._draining if d[0] is not ike]
+            self._count("ha-switch-ike-deleted" if done else "ha-switch-ike-delete-gave-up")
 
     def _leave_old_ha(self, p: _Pdn, now: float) -> None:
         """The lifetime-0 BU to the old HA (RFC 5142 §6: it acknowledges the HAS)."""
@@ -1258,7 +1379,141 @@ class MobileNode:
 
     def _find_sa(self, spi: int) -> Any:
         p = self._by_spi.get(spi)
-        return None if p is None else p.sa_in
+        if p is None:
+            p = self._mpd_spi.get(spi)
+            return None if p is None else p.mpd_in
+        return p.sa_in
+
+    # ------------------------------------------------------------------ prefix discovery
+    def _start_mpd(self, p: _Pdn, now: float) -> None:
+        """Solicit (RFC 6275 §11.4.2) through the MPD SA, negotiating that SA first with
+        CREATE_CHILD_SA on the IKE SA (RFC 4877 §6.3, §7.2.3) when there is none yet."""
+        p.mpd_wanted = True
+        if p.mpd_id is not None:
+            return  # a solicitation is outstanding: its retransmissions carry on
+        if p.mpd_out is None:
+            if not p.mpd_child and p.ike is not None and p.hoa is not None and p.ha6 is not None:
+                p.mpd_child = True
+                tsi, tsr = self.mpd_selectors(p.hoa, p.ha6)
+                try:
+                    p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
+                except LocalProtocolError:
+                    p.mpd_child = False
+                    self._count("mpd-child-refused")
+                    return
+                self._count("mpd-child-requested")
+            return
+        # RFC 6275 §11.4.2: the Identifier is a random value (the injected rng).
+        p.mpd_id = int.from_bytes(self.rng(2), "big")
+        p.mpd_tries = 0
+        self._send_mps(p, now)
+
+    def _on_mpd_sa(self, p: _Pdn, found: tuple[IPv6Address, IPv6Address], ev: Any,
+                   now: float) -> None:  # fmt: skip
+        hoa, ha = found
+        if not p.mpd_child or hoa != p.hoa:
+            self._count("mpd-child-unexpected")
+            return
+        wanted = p.mpd_wanted
+        self._drop_mpd(p)  # a renegotiated MPD SA replaces the old one
+        p.mpd_wanted = wanted
+        if self._spi_clash(p, ev.child.spi_in, now):
+            if p.spi_clashes <= MAX_SPI_CLASHES and wanted:
+                self._start_mpd(p, now)  # ask for another MPD SA
+            return
+        spec_in, spec_out = ev.child.sa_specs(hoa, ha)
+        p.mpd_in = self.sa_factory(spec_in)
+        p.mpd_out = self.sa_factory(spec_out)
+        self._mpd_spi[p.mpd_in.spi] = p
+        if p.mpd_wanted and p.state in (UeState.REGISTERED, UeState.REGISTERING):
+            self._start_mpd(p, now)
+
+    def _drop_mpd(self, p: _Pdn) -> None:
+        if p.mpd_in is not None and self._mpd_spi.get(p.mpd_in.spi) is p:
+            del self._mpd_spi[p.mpd_in.spi]
+        p.mpd_in = p.mpd_out = None
+        p.mpd_id = None
+        p.mpd_wanted = p.mpd_child = False
+        self.timers.cancel((p.key, "mps"))
+
+    def _mps_route(self, p: _Pdn) -> _mh.Route | None:
+        """RFC 6275 §6.7: from the CoA with a Home Address option (RFC 4877 §4.2: the HoA
+        visible to the SA's selectors); from an IPv4 access inside UDP 4191 (RFC 5555 §4.1)
+        like the BU. None at home (prefix discovery is for a node away from home)."""
+        hoa, ha6 = p.hoa, p.ha6
+        if hoa is None or ha6 is None or self._at_home(p):
+            return None
+        if self.coa6 is not None and not p.use_v4:
+            return _mh.Route((_text(self.coa6), 0), (_text(ha6), 0), self.coa6, ha6, hao=hoa)
+        if self.coa4 is not None and p.ha4 is not None:
+            local, remote = (_text(self.coa4), MIP_UDP_PORT), (_text(p.ha4), MIP_UDP_PORT)
+            return _mh.Route(local, remote, hoa, ha6)
+        return None
+
+    def _send_mps(self, p: _Pdn, now: float) -> None:
+        route = self._mps_route(p)
+        if route is None or p.mpd_id is None:
+            p.mpd_id = None
+            self._count("mps-no-route")
+            return
+        data = self.signalling.encode(Mps(p.mpd_id), route, p.mpd_out)
+        self._out.append((data, route.src, route.dst))
+        self._count("mps-sent")
+        # RFC 6275 §11.8: INITIAL_SOLICIT_TIMER, doubling up to MAX_BINDACK_TIMEOUT.
+        c = self.config
+        wait = backoff(c.initial_solicit_timer, p.mpd_tries, c.max_bindack_timeout)
+        p.mpd_tries += 1
+        self.timers.set((p.key, "mps"), now + wait)
+
+    def _on_mps_timer(self, p: _Pdn, now: float) -> None:
+        if p.mpd_id is None or p.mpd_out is None:
+            return
+        if p.state not in (UeState.REGISTERED, UeState.REGISTERING):
+            p.mpd_id = None  # no binding to discover prefixes for
+            return
+        self._send_mps(p, now)  # same Identifier: any answer to it will do
+
+    def _on_mpa(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
+        """RFC 6275 §11.4.3 validation, then the HNP's fate as an event."""
+        mpa: Mpa = rx.message  # type: ignore[assignment]
+        route = rx.route
+        if route.ip6_src != p.ha6:
+            self._count("mpa-not-from-ha")
+            return
+        if route.mh_dst != p.hoa or (route.rh2 is None and not route.udp):
+            self._count("mpa-no-rh2")  # §11.4.3: a type 2 routing header to our HoA
+            return
+        if p.mpd_id is None or mpa.identifier != p.mpd_id:
+            # Unsolicited (or a second answer): discard; §11.4.3 SHOULD solicit then.
+            self._count("mpa-unsolicited")
+            if p.mpd_id is None and p.state in (UeState.REGISTERED, UeState.REGISTERING):
+                self._start_mpd(p, now)
+            return
+        p.mpd_id = None
+        p.mpd_wanted = False
+        self.timers.cancel((p.key, "mps"))
+        self._count("mpa-accepted")
+        prefix = p.prefix
+        mine = next((i for i in mpa.prefixes if i.prefix == prefix), None)
+        seen = tuple(i.prefix for i in mpa.prefixes)
+        if mine is None or mine.valid_lifetime == 0:
+            outcome = "withdrawn"
+            p.mpd_last = None
+        else:
+            now_info = (mine.valid_lifetime, mine.preferred_lifetime, mine.l, mine.a)
+            changed = p.mpd_last is not None and p.mpd_last != now_info
+            outcome = "changed" if changed else "confirmed"
+            p.mpd_last = now_info
+        self._events.append(
+            MobilePrefixAdvertised(
+                p.apn,
+                prefix,  # type: ignore[arg-type]
+                outcome,
+                None if mine is None else mine.valid_lifetime,
+                None if mine is None else mine.preferred_lifetime,
+                seen,
+            )
+        )
 
     def _unexpected(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
         self._count("unexpected-mh")

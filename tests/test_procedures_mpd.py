@@ -1,0 +1,267 @@
+"""Mobile Prefix Discovery after BA status 1 (RFC 6275 §6.7/§6.8, §10.6, §11.4.2/§11.4.3,
+§11.7.3, §11.8; RFC 4877 §6.3; procedures.md §1.6.3 step 2, §2.2), UE and HA through the
+pair harness on the virtual clock."""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Network
+
+from dsmip6._mh import Bu, Route
+from dsmip6._mpd import Mpa, Mps, PrefixInfo
+from dsmip6.events import BindingAccepted, MobilePrefixAdvertised
+from proc_harness import (
+    COA4,
+    COA6,
+    HA4,
+    HA6,
+    attach,
+    capture,
+    events,
+    fire_timer,
+    peek,
+    roundtrip_until_done,
+    transfer,
+    ue_and_ha,
+)
+
+
+def _mpd_attach(p):
+    """Attach with an HA that asks for prefix discovery; returns the UE events."""
+    return attach(p)
+
+
+def _kinds(node, sent, receiver):
+    return [type(peek(node, d, s, t, receiver).message).__name__ for d, s, t in sent]
+
+
+def test_ba_status_1_leads_to_mps_and_mpa_through_the_mpd_sa():
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        evs = _mpd_attach(p)
+        acc = [e for e in evs if isinstance(e, BindingAccepted)]
+        assert [e.status for e in acc] == [1]
+        mpd = [e for e in evs if isinstance(e, MobilePrefixAdvertised)]
+        prefix = p.ue.home_prefix("internet")
+        assert mpd == [
+            MobilePrefixAdvertised("internet", prefix, "confirmed", 86400, 86400, (prefix,))
+        ]
+        # RFC 4877 §6.3: a child SA of its own (ICMPv6 selectors) carried the exchange.
+        assert p.ue.counters["mpd-child-requested"] == 1
+        assert p.ha.counters["mpd-sa-up"] == 1
+        assert p.ue.counters["mps-sent"] == 1
+        assert p.ha.counters["mpa-sent"] == 1
+        assert p.ue.counters["mpa-accepted"] == 1
+        assert p.ha.counters["ba-1"] == 1
+        # The next refresh: the UE solicited, so the HA answers status 0 and no MPS follows.
+        p.clock.now = p.ue.get_timer()
+        p.ue.handle_timer(p.clock.now)
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        acc = [e for e in events(p.ue) if isinstance(e, BindingAccepted)]
+        assert [e.status for e in acc] == [0]
+        assert p.ue.counters["mps-sent"] == 1
+        assert p.ha.counters["ba-0"] == 1
+
+
+def test_mps_carries_hao_and_mpa_rh2_and_the_identifier():
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        p.ue.attach("internet", p.clock.now)
+        # Run until the UE's MPS is on the wire (IKE, child, BU/BA, MPD child, MPS).
+        mps = None
+        for _ in range(20):
+            sent = capture(p.ue, p.clock)
+            for d, s, t in sent:
+                if t[1] == 0 and type(peek(p.ue, d, s, t, p.ha).message) is Mps:
+                    mps = (d, s, t)
+                else:
+                    p.ha.receive_datagram(d, s, t, p.clock.now)
+            if mps is not None:
+                break
+            transfer(p.ha, p.ue, p.clock)
+        assert mps is not None
+        rx = peek(p.ue, *mps, p.ha)
+        hoa = p.ue.home_address("internet")
+        assert rx.route.hao == hoa and rx.route.ip6_src == COA6 and rx.route.ip6_dst == HA6
+        assert rx.spi == p.ue._pdn("internet").mpd_out.spi  # the MPD SA, not the MH one
+        assert rx.spi != p.ue._pdn("internet").sa_out.spi
+        ident = rx.message.identifier
+        p.ha.receive_datagram(*mps, p.clock.now)
+        (mpa,) = capture(p.ha, p.clock)
+        arx = peek(p.ha, *mpa, p.ue)
+        assert arx.message == Mpa(
+            ident, (PrefixInfo(p.ue.home_prefix("internet"), 86400, 86400, True, True, False),)
+        )
+        # RFC 6275 §10.6.3: to the solicitation's source, RH2 = HoA.
+        assert arx.route.ip6_dst == COA6 and arx.route.rh2 == hoa and arx.route.ip6_src == HA6
+
+
+def test_mps_retransmitted_on_initial_solicit_timer_with_backoff():
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        p.ue.attach("internet", p.clock.now)
+        instants = []
+
+        def deliver_ue_dropping_mps():
+            for d, s, t in capture(p.ue, p.clock):
+                if t[1] == 0 and type(peek(p.ue, d, s, t, p.ha).message) is Mps:
+                    instants.append((p.clock.now, peek(p.ue, d, s, t, p.ha).message.identifier))
+                    if len(instants) < 3:
+                        continue  # lost
+                p.ha.receive_datagram(d, s, t, p.clock.now)
+
+        for _ in range(20):
+            deliver_ue_dropping_mps()
+            if not transfer(p.ha, p.ue, p.clock):
+                break
+        t0 = instants[0][0]
+        # INITIAL_SOLICIT_TIMER 3 s, then doubled (RFC 6275 §11.8).
+        fire_timer(p.ue, p.clock)
+        deliver_ue_dropping_mps()
+        assert p.clock.now == t0 + 3.0
+        fire_timer(p.ue, p.clock)
+        deliver_ue_dropping_mps()
+        assert p.clock.now == t0 + 9.0
+        assert [t for t, _ in instants] == [t0, t0 + 3.0, t0 + 9.0]
+        assert len({i for _, i in instants}) == 1  # one solicitation, one Identifier
+        transfer(p.ha, p.ue, p.clock)
+        kinds = [type(e).__name__ for e in events(p.ue)]
+        assert kinds.count("MobilePrefixAdvertised") == 1
+        assert p.ue.timers.get(("internet", "mps")) is None
+
+
+def _registered_with_mpd(p):
+    attach(p)
+    assert p.ha.counters["mpa-sent"] == 1
+    hoa = p.ue.home_address("internet")
+    return hoa, p.ha._mpd_by_hoa[int(hoa)]
+
+
+def test_unprotected_or_wrong_sa_prefix_discovery_is_dropped_and_counted():
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        hoa, rec = _registered_with_mpd(p)
+        pdn = p.ue._pdn("internet")
+        sig = p.ue.signalling
+        to_ha = Route((str(COA6), 0), (str(HA6), 0), COA6, HA6, hao=hoa)
+        before = dict(p.ha.counters)
+        # Unprotected MPS: dropped like an unprotected BU (RFC 4877 §4.3).
+        p.ha.receive_datagram(sig.encode(Mps(7), to_ha, None), to_ha.src, to_ha.dst, 0.0)
+        # MPS through the signalling SA (selectors: MH only).
+        p.ha.receive_datagram(sig.encode(Mps(7), to_ha, pdn.sa_out), to_ha.src, to_ha.dst, 0.0)
+        # A BU through the MPD SA (selectors: ICMPv6 MPS only).
+        p.ha.receive_datagram(
+            sig.encode(Bu(pdn.seq + 1, 10), to_ha, pdn.mpd_out), to_ha.src, to_ha.dst, 0.0
+        )
+        assert p.ha.counters["unprotected"] == before.get("unprotected", 0) + 1
+        assert p.ha.counters["mpd-wrong-sa"] == 1
+        assert p.ha.counters["mpd-sa-selector-mismatch"] == 1
+        assert p.ha.counters["mpa-sent"] == 1
+        assert capture(p.ha, p.clock) == []
+        # At the UE: an unprotected MPA, and one through the signalling SA.
+        to_ue = Route((str(HA6), 0), (str(COA6), 0), HA6, COA6, rh2=hoa)
+        mpa = Mpa(1, (PrefixInfo(p.ue.home_prefix("internet"), 0, 0),))
+        p.ue.receive_datagram(sig.encode(mpa, to_ue, None), to_ue.src, to_ue.dst, 0.0)
+        sa_out = p.ha._by_spi[pdn.sa_out.spi].sa_out
+        p.ue.receive_datagram(sig.encode(mpa, to_ue, sa_out), to_ue.src, to_ue.dst, 0.0)
+        assert p.ue.counters["unprotected"] == 1
+        assert p.ue.counters["mpd-wrong-sa"] == 1
+        assert events(p.ue) == []
+
+
+def _solicit_again(p, hoa, rec, valid, preferred, *, other=()):
+    """An unsolicited MPA makes the UE solicit (RFC 6275 §11.4.3); the MPS is answered by an
+    MPA built here with the HA's MPD SA (prefix renumbering by the network)."""
+    sig = p.ha.signalling
+    to_ue = Route((str(HA6), 0), (str(COA6), 0), HA6, COA6, rh2=hoa)
+    prefix = p.ue.home_prefix("internet")
+    p.ue.receive_datagram(
+        sig.encode(Mpa(0xFFFF ^ 1, ()), to_ue, rec.sa_out), to_ue.src, to_ue.dst, p.clock.now
+    )
+    assert p.ue.counters["mpa-unsolicited"] >= 1
+    (mps,) = capture(p.ue, p.clock)
+    ident = peek(p.ue, *mps, p.ha).message.identifier
+    infos = tuple(other)
+    if valid is not None:
+        infos = (PrefixInfo(prefix, valid, preferred),) + infos
+    data = sig.encode(Mpa(ident, infos), to_ue, rec.sa_out)
+    p.ue.receive_datagram(data, to_ue.src, to_ue.dst, p.clock.now)
+    return [e for e in events(p.ue) if isinstance(e, MobilePrefixAdvertised)]
+
+
+def test_changed_and_withdrawn_home_prefix_are_events():
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        hoa, rec = _registered_with_mpd(p)
+        events(p.ue)
+        prefix = p.ue.home_prefix("internet")
+        other = PrefixInfo(IPv6Network("2001:db8:9999::/64"), 100, 50)
+        (ev,) = _solicit_again(p, hoa, rec, 600, 300, other=(other,))
+        assert ev == MobilePrefixAdvertised(
+            "internet", prefix, "changed", 600, 300, (prefix, other.prefix)
+        )
+        # The same answer again is not solicited any more (one advertisement per Identifier):
+        # discarded, and the UE solicits afresh (RFC 6275 §11.4.3).
+        n = p.ue.counters["mpa-unsolicited"]
+        to_ue = Route((str(HA6), 0), (str(COA6), 0), HA6, COA6, rh2=hoa)
+        again = Mpa(0, (PrefixInfo(prefix, 600, 300),))
+        p.ue.receive_datagram(p.ha.signalling.encode(again, to_ue, rec.sa_out), to_ue.src,
+                              to_ue.dst, p.clock.now)  # fmt: skip
+        assert p.ue.counters["mpa-unsolicited"] == n + 1
+        assert events(p.ue) == []
+        (mps,) = capture(p.ue, p.clock)
+        p.ha.receive_datagram(*mps, p.clock.now + 5)  # the HA answers (no change): confirmed
+        p.clock.now += 5
+        transfer(p.ha, p.ue, p.clock)
+        (ev,) = events(p.ue)
+        assert ev.outcome == "changed" and ev.valid_lifetime == 86400  # back to the HA's own
+        (ev,) = _solicit_again(p, hoa, rec, 0, 0)
+        assert ev == MobilePrefixAdvertised("internet", prefix, "withdrawn", 0, 0, (prefix,))
+        (ev,) = _solicit_again(p, hoa, rec, None, None, other=(other,))
+        assert ev == MobilePrefixAdvertised(
+            "internet", prefix, "withdrawn", None, None, (other.prefix,)
+        )
+
+
+def test_ha_answers_at_most_one_mpa_per_second_and_only_registered_ues():
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        hoa, rec = _registered_with_mpd(p)
+        pdn = p.ue._pdn("internet")
+        sig = p.ue.signalling
+        to_ha = Route((str(COA6), 0), (str(HA6), 0), COA6, HA6, hao=hoa)
+        t = rec.last_mpa
+        p.ha.receive_datagram(sig.encode(Mps(9), to_ha, pdn.mpd_out), to_ha.src, to_ha.dst, t + 0.5)
+        assert p.ha.counters["mpa-rate-limited"] == 1
+        assert capture(p.ha, p.clock) == []
+        p.ha.receive_datagram(sig.encode(Mps(9), to_ha, pdn.mpd_out), to_ha.src, to_ha.dst, t + 1.0)
+        assert p.ha.counters["mpa-sent"] == 2
+        (mpa,) = capture(p.ha, p.clock)
+        assert peek(p.ha, *mpa, p.ue).message.identifier == 9
+
+
+def test_prefix_discovery_is_off_by_default():
+    with ue_and_ha() as p:
+        evs = attach(p)
+        assert [e.status for e in evs if isinstance(e, BindingAccepted)] == [0]
+        assert "mps-sent" not in p.ue.counters
+        assert "mpd-child-requested" not in p.ue.counters
+
+
+def test_prefix_discovery_from_an_ipv4_access_rides_udp_4191():
+    with ue_and_ha(coa6=None, coa4=COA4, ha_kw=dict(prefix_discovery_required=True)) as p:
+        p.ue.attach("internet", p.clock.now)
+        mps = []
+        for _ in range(20):
+            moved = 0
+            for d, s, t in capture(p.ue, p.clock):
+                if t[1] == 4191 and type(peek(p.ue, d, s, t, p.ha).message) is Mps:
+                    mps.append((d, s, t))
+                p.ha.receive_datagram(d, s, t, p.clock.now)
+                moved += 1
+            moved += transfer(p.ha, p.ue, p.clock)
+            if not moved:
+                break
+        (m,) = mps
+        rx = peek(p.ue, *m, p.ha)
+        hoa = p.ue.home_address("internet")
+        # RFC 5555 §4.1: inner IPv6 from the HoA (no HAO needed), outer IPv4/UDP 4191.
+        assert m[1] == (str(COA4), 4191) and m[2] == (str(HA4), 4191)
+        assert rx.route.ip6_src == hoa and rx.route.hao is None
+        prefix = p.ue.home_prefix("internet")
+        evs = [e for e in events(p.ue) if isinstance(e, MobilePrefixAdvertised)]
+        assert evs == [MobilePrefixAdvertised("internet", prefix, "confirmed", 86400, 86400,
+                                              (prefix,))]  # fmt: skip
