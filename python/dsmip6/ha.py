@@ -104,6 +104,9 @@ _BRI_TIMER = 1 << 128
 _HAS_TIMER = 2 << 128
 _TIMER_KINDS = {"life": 0, "bri": _BRI_TIMER, "has": _HAS_TIMER}
 _FLAGS: dict[int, int] = {}  # interned BU flag words (BindingSpec.flags)
+#: Granted lifetimes in seconds by 4-s units: one float object per value in use (a handful:
+#: the policy maximum, the usual requests), shared by every BCE and BindingSpec holding it.
+_LIFETIMES: dict[int, float] = {}
 #: The BU flags a BindingSpec records: A, H, L, K, R (RFC 6275 §6.1.7, RFC 3963 §4.1).
 _SPEC_FLAG_BITS = 0x8000 | 0x4000 | 0x2000 | 0x1000 | 0x0400
 _IP_IN_IPV6 = Encapsulation.IP_IN_IPV6
@@ -162,21 +165,53 @@ def seq_newer(received: int, last: int) -> bool:
     return 0 < ((received - last) & 0xFFFF) < 0x8000
 
 
-class _Session:
-    """One UE's PDN connection at the HA: IKE SA, HNP, HoA-keyed signalling SA pair.
+class _Ue:
+    """One UE's PDN connection at the HA — its session (IKE SA, HNP, HoA-keyed signalling SA
+    pair) and its binding cache entry (procedures.md §0.3) — in ONE slotted record, the only
+    Python object the HA keeps per registered UE besides what the data plane holds (the
+    ``BindingSpec`` and its address objects, shared with this record).
 
-    Compact on purpose (one per registered UE): ``owner`` is the pools' key
-    ``(identity, apn)``, ``prefix`` the very ``IPv6Network`` the IKE SA assigned (shared with
-    the binding cache entry)."""
+    Session part: ``owner`` is the pools' key ``(identity, apn)``, ``prefix`` the very
+    ``IPv6Network`` the IKE SA assigned, ``hoa``/``hoa_i`` the HoA the signalling SA was
+    created for (RFC 4877 §4.4; the child SA's selector address object, and as an int: the
+    BCE key). Binding part: the BCE fields, their state following
+    ``dsmip6._state.HA_TRANSITIONS``; the record is in ``HomeAgent._bce`` exactly while the
+    entry exists. The address objects (``hoa``, ``coa``, ``ipv4_hoa``) and the floats are the
+    ones handed to the data plane in the ``BindingSpec``. The revocation / HA Switch fields
+    (rare) live in one list, ``_aux``, only while used.
 
-    __slots__ = ("owner", "ike_sa_id", "prefix", "hoa", "hoa_i", "sa_in", "sa_out", "ike_mid")
+    The record serves as both roles: ``session`` is the record itself — except for a
+    *detached* binding (``_home`` set): when a session's signalling SA moves to another HoA
+    while a binding of the old one exists, that binding keeps a copy of the record and points
+    to the session through ``_home``."""
+
+    __slots__ = (
+        "owner",
+        "ike_sa_id",
+        "prefix",
+        "hoa",
+        "hoa_i",
+        "sa_in",
+        "sa_out",
+        "ike_mid",
+        "_home",
+        "state",
+        "seq",
+        "coa",
+        "udp_peer",
+        "nat",
+        "forced",
+        "ipv4_hoa",
+        "lifetime",
+        "expires",
+        "spec",
+        "_aux",
+    )
 
     def __init__(self, owner: tuple[str, str | None], ike_sa_id: object, prefix: IPv6Network):
         self.owner = owner
         self.ike_sa_id = ike_sa_id
         self.prefix = prefix
-        #: The HoA the signalling SA was created for (RFC 4877 §4.4): the child SA's own
-        #: selector address object, and as an int (the BCE key).
         self.hoa: IPv6Address | None = None
         self.hoa_i: int | None = None
         self.sa_in: Any = None
@@ -184,6 +219,37 @@ class _Session:
         #: Message ID of the IKE response that carried the signalling SA while the IKE side
         #: still caches it for retransmissions (dropped at the first BU under that SA).
         self.ike_mid: int | None = None
+        self._home: _Ue | None = None
+        self.clear_binding()
+
+    def clear_binding(self) -> None:
+        """The binding part of a new entry (state ABSENT)."""
+        self.state = BceState.ABSENT
+        self.seq = 0
+        self.coa: IPv6Address | IPv4Address | None = None
+        self.udp_peer: Addr | None = None
+        self.nat = False
+        self.forced = False
+        self.ipv4_hoa: IPv4Address | None = None
+        self.lifetime = 0.0
+        self.expires = 0.0
+        #: The last BindingSpec handed to the data plane (the one it keeps), or None.
+        self.spec: BindingSpec | None = None
+        self._aux: list[Any] | None = None
+
+    def detached(self) -> _Ue:
+        """A copy holding this record's binding (its HoA included), pointing here."""
+        copy = _Ue.__new__(_Ue)
+        for name in _Ue.__slots__:
+            setattr(copy, name, getattr(self, name))
+        copy._home = self
+        return copy
+
+    @property
+    def session(self) -> _Ue:
+        """The session this binding belongs to (the record itself unless detached)."""
+        home = self._home
+        return self if home is None else home
 
     @property
     def identity(self) -> str:
@@ -193,49 +259,49 @@ class _Session:
     def apn(self) -> str | None:
         return self.owner[1]
 
+    def _aux_list(self) -> list[Any]:
+        aux = self._aux
+        if aux is None:
+            aux = self._aux = [0, 0, 0, ()]
+        return aux
 
-class _Bce:
-    """A binding cache entry (procedures.md §0.3). The address objects (``hoa``, ``coa``,
-    ``ipv4_hoa``) and the floats are the ones handed to the data plane in the
-    ``BindingSpec``, so the entry adds only its slots."""
+    # revocation (RFC 5846) and HA Switch (RFC 5142) state: BRI sequence number, trigger,
+    # retransmissions sent, the addresses offered
+    @property
+    def bri_seq(self) -> int:
+        return 0 if self._aux is None else self._aux[0]  # type: ignore[no-any-return]
 
-    __slots__ = (
-        "state",
-        "session",
-        "hoa",
-        "seq",
-        "coa",
-        "udp_peer",
-        "nat",
-        "forced",
-        "ipv4_hoa",
-        "lifetime",
-        "expires",
-        "bri_seq",
-        "bri_trigger",
-        "retries",
-        "has_addresses",
-        "spec",
-    )
+    @bri_seq.setter
+    def bri_seq(self, value: int) -> None:
+        self._aux_list()[0] = value
 
-    def __init__(self, session: _Session, hoa: IPv6Address) -> None:
-        self.state = BceState.ABSENT
-        self.session = session
-        self.hoa = hoa
-        self.seq = 0
-        self.coa: IPv6Address | IPv4Address | None = None
-        self.udp_peer: Addr | None = None
-        self.nat = False
-        self.forced = False
-        self.ipv4_hoa: IPv4Address | None = None
-        self.lifetime = 0.0
-        self.expires = 0.0
-        self.bri_seq = 0
-        self.bri_trigger = 0
-        self.retries = 0
-        self.has_addresses: tuple[IPv6Address, ...] = ()
-        #: The last BindingSpec handed to the data plane (the one it keeps), or None.
-        self.spec: BindingSpec | None = None
+    @property
+    def bri_trigger(self) -> int:
+        return 0 if self._aux is None else self._aux[1]  # type: ignore[no-any-return]
+
+    @bri_trigger.setter
+    def bri_trigger(self, value: int) -> None:
+        self._aux_list()[1] = value
+
+    @property
+    def retries(self) -> int:
+        return 0 if self._aux is None else self._aux[2]  # type: ignore[no-any-return]
+
+    @retries.setter
+    def retries(self, value: int) -> None:
+        self._aux_list()[2] = value
+
+    @property
+    def has_addresses(self) -> tuple[IPv6Address, ...]:
+        return () if self._aux is None else self._aux[3]  # type: ignore[no-any-return]
+
+    @has_addresses.setter
+    def has_addresses(self, value: tuple[IPv6Address, ...]) -> None:
+        self._aux_list()[3] = value
+
+
+# The two roles of the one record (names kept for readers and type hints).
+_Session = _Bce = _Ue
 
 
 class _BuIn:
@@ -641,6 +707,11 @@ class HomeAgent:
             return
         if session.sa_in is not None:
             self._by_spi.pop(session.sa_in.spi, None)
+        old = session.hoa_i
+        if old is not None and old != hoa and self._bce.get(old) is session:
+            # A binding of the previous HoA stays as it was (its own HoA, this session).
+            self._bce[old] = session.detached()
+            session.clear_binding()
         session.hoa = hoa_obj
         session.hoa_i = hoa
         if self.sa_factory is compact_esp_sa:
@@ -658,6 +729,19 @@ class HomeAgent:
         session.ike_mid = (
             None if last_id is None or ev.child.initiator else last_id(session.ike_sa_id)
         )
+
+    def _ike_ends(self, ike_sa_id: object) -> tuple[Addr, Addr] | None:
+        """The IKE SA's (local, remote) endpoints when the engine tells them (None if not):
+        a K=1 move to the endpoints the SA already has changes nothing (RFC 4877 §7.4), so
+        it is skipped — the attach's first BU names the CoA the IKE SA already runs on."""
+        ends = getattr(self.ike, "endpoints", None)
+        if ends is None:
+            return None
+        try:
+            found = ends(ike_sa_id)
+        except LocalProtocolError:
+            return None  # the move raises as it always did
+        return found if type(found) is tuple else None
 
     def _response_delivered(self, session: _Session) -> None:
         """A BU authenticated by the session's signalling SA arrived: the UE knows that SA's
@@ -683,7 +767,7 @@ class HomeAgent:
         for session in found if isinstance(found, list) else (found,):
             if session.hoa_i is not None:
                 bce = self._bce.get(session.hoa_i)
-                if bce is not None and bce.session is session:
+                if bce is not None and (bce is session or bce._home is session):
                     self._remove_bce(session.hoa_i, bce, IkeSaDeleted)
             self._forget_session(session)
             if self._sessions.get(session.owner) is None:
@@ -839,7 +923,7 @@ class HomeAgent:
             self._count("sa-mismatch")
             return
         bce = self._bce.get(hoa)
-        if bce is not None and bce.session is not session:
+        if bce is not None and bce is not session and bce._home is not session:
             # The HoA is bound through another SA: nothing of it may change here.
             self._refuse(v, session, BA_STATUS["not-home-subnet"], v.seq)
             return
@@ -907,12 +991,18 @@ class HomeAgent:
         # Step 8 — DAD: the HNP is this UE's alone (pool ownership checked above).
         # Step 9 — lifetime = min(requested, policy, prefix valid lifetime in 4-s units).
         lifetime_4s = v.life4 if v.life4 < self._max_life4 else self._max_life4
-        lifetime = lifetime_4s * 4.0
+        lifetime = _LIFETIMES.get(lifetime_4s)
+        if lifetime is None:
+            lifetime = lifetime_4s * 4.0
+            if len(_LIFETIMES) < 64:
+                _LIFETIMES[lifetime_4s] = lifetime
         # Step 10 — create/update the BCE and program the data plane.
         if bce is None:
-            # hoa == session.hoa_i here (checked above): share the session's objects.
-            bce = _Bce(session, session.hoa)  # type: ignore[arg-type]
-            self._bce[session.hoa_i] = bce  # type: ignore[index]
+            # hoa == session.hoa_i here (checked above): the session's record takes the
+            # binding (not in ``_bce`` now, so its binding part is a leftover or new).
+            bce = session
+            bce.clear_binding()
+            self._bce[hoa] = bce
         old_coa, old_udp = bce.coa, bce.udp_peer
         old_v4 = bce.ipv4_hoa
         was = bce.state
@@ -996,7 +1086,8 @@ class HomeAgent:
                     high = coa >> 32
                     coa_t = str(coa_obj) if high == 0 or high == 0xFFFF else _t6(coa)
                     local, remote = self._ike6, (coa_t, 500)
-                mover(session.ike_sa_id, local, remote)
+                if self._ike_ends(session.ike_sa_id) != (local, remote):
+                    mover(session.ike_sa_id, local, remote)
 
     def _ipv4_hoa(
         self, session: _Session, requested_i: int, prefix_len: int
@@ -1042,7 +1133,7 @@ class HomeAgent:
             and old.encapsulation is enc
             and old.udp_port == port
             and old.ipv4_home_address is bce.ipv4_hoa
-            and old.home_prefix is bce.session.prefix
+            and old.home_prefix is bce.prefix  # a detached copy has its session's prefix
             and old.home_address is bce.hoa
         ):
             # A lifetime refresh: every other field is the very object of the last spec.
@@ -1050,7 +1141,7 @@ class HomeAgent:
         flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
         spec = BindingSpec.of(
             bce.hoa,
-            bce.session.prefix,
+            bce.prefix,
             coa,  # type: ignore[arg-type]
             enc,
             bce.lifetime,
@@ -1109,7 +1200,7 @@ class HomeAgent:
             except CacheError:
                 self._count("dataplane-error")
             if bce.ipv4_hoa is not None and self.ipv4_pool is not None:
-                self.ipv4_pool.release(bce.session.owner)
+                self.ipv4_pool.release(bce.owner)
 
     def _on_lifetime(self, hoa: int, bce: _Bce, now: float) -> None:
         was = bce.state
@@ -1159,7 +1250,7 @@ class HomeAgent:
         # RFC 5846 §6.2.2: only a BRA matching an outstanding BRI, from that UE's SA.
         if (
             bce is None
-            or bce.session is not session
+            or (bce is not session and bce._home is not session)
             or bce.state is not BceState.REVOKING
             or bra.sequence != bce.bri_seq
         ):
