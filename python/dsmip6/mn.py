@@ -168,6 +168,7 @@ class _Pdn:
         "mpd_id",
         "mpd_tries",
         "mpd_last",
+        "prefix_until",
         "spi_clashes",
     )
 
@@ -236,6 +237,10 @@ class _Pdn:
         self.mpd_id: int | None = None
         self.mpd_tries = 0
         self.mpd_last: tuple[int, int, bool, bool] | None = None
+        # RFC 6275 §11.4.2 / §11.7.1: when the HNP's valid lifetime (from the last accepted
+        # advertisement) ends, absolute; None = infinite or never advertised. Every BU's
+        # lifetime is capped to it.
+        self.prefix_until: float | None = None
         # Child SAs refused because their inbound SPI was in use by another session.
         self.spi_clashes = 0
 
@@ -527,6 +532,15 @@ class MobileNode:
                 elif p.state is UeState.REGISTERED:
                     self._move_state(p, _state.RefreshDue)
                     self._start_bu(p, p.lifetime_4s, now)
+                    until = p.prefix_until
+                    if (
+                        until is not None
+                        and p.state is UeState.REGISTERING
+                        and until - now < p.lifetime_4s * 4.0
+                    ):
+                        # RFC 6275 §11.4.2: the HoA is about to become invalid (it caps
+                        # this refresh): solicit fresh prefix information.
+                        self._start_mpd(p, now)
             elif kind == "expire":
                 if p.state in (UeState.REGISTERED, UeState.REGISTERING):
                     self._binding_lost(p, "lifetime-expired", now)
@@ -893,6 +907,7 @@ class MobileNode:
         p.sa_in = p.sa_out = None
         self._drop_mpd(p)
         p.mpd_last = None
+        p.prefix_until = None
         p.pending.clear()
         p.has_binding = False
         p.registered_coa = None
@@ -963,6 +978,18 @@ class MobileNode:
             self.timers.set((p.key, "bu_rate"), p.bu_times[-rate] + 1.0)
             self._count("bu-deferred")
             return
+        until = p.prefix_until
+        if lifetime_4s and until is not None:
+            # RFC 6275 §11.7.1 (Lifetime "SHOULD be less than or equal to the remaining valid
+            # lifetime of the home address") and §11.4.2: cap every registration, in whole
+            # 4-s units; under one unit left the HoA is about to go: de-register instead.
+            cap = int((until - now) // 4.0)
+            if cap < 1 and self._prefix_gone(p, now):
+                return
+            cap = max(cap, 1)
+            if cap < lifetime_4s:
+                lifetime_4s = cap
+                self._count("bu-lifetime-capped-by-prefix")
         p.bu_times.append(now)
         # RFC 6275 §11.8: a new, larger sequence number on every (re)transmission.
         p.seq = (p.seq + 1) & 0xFFFF
@@ -1050,7 +1077,7 @@ class MobileNode:
         if ba.status >= 128:
             self._on_ba_error(p, ba, now)
             return
-        self._on_ba_accept(p, ba, rx, sent_at, now)
+        self._on_ba_accept(p, ba, rx, sent_at, now, requested_4s)
 
     def _on_ba_error(self, p: _Pdn, ba: Ba, now: float) -> None:
         if ba.status == 129 and (p.switching or p.switch_failed):
@@ -1078,7 +1105,7 @@ class MobileNode:
             self._attach_failed(p, f"binding refused ({action})", ba.status)
 
     def _on_ba_accept(self, p: _Pdn, ba: Ba, rx: _mh.Received, sent_at: float,
-                      now: float) -> None:  # fmt: skip
+                      now: float, requested_4s: int) -> None:  # fmt: skip
         # Step 2: remaining lifetime counted from the BU transmission (RFC 6275 §11.7.3):
         # L_remain - (L_update - L_ack) = L_ack - (now - sent).
         granted = ba.lifetime_4s * 4.0
@@ -1126,6 +1153,11 @@ class MobileNode:
             refresh = min(refresh, sent_at + ba.refresh_advice_4s * 4.0)
         if p.nat and nat_opt is not None and nat_opt.refresh_time != NAT_NO_KEEPALIVE:
             refresh = min(refresh, now + (nat_opt.refresh_time or NATKATIMEOUT))
+        until = p.prefix_until
+        if until is not None and sent_at + requested_4s * 4.0 > until:
+            # This BU left before an advertisement shortened the HNP's valid lifetime: the
+            # binding would outlive the HoA (RFC 6275 §11.7.1): refresh now, capped.
+            refresh = now
         self.timers.set((p.key, "refresh"), max(refresh, now))
         self.timers.set((p.key, "expire"), p.expires)
         remaining = max(p.expires - now, 0.0)
@@ -1504,6 +1536,10 @@ class MobileNode:
             changed = p.mpd_last is not None and p.mpd_last != now_info
             outcome = "changed" if changed else "confirmed"
             p.mpd_last = now_info
+            # RFC 6275 §11.4.3: processed as an RA on the home link (RFC 4861 §6.3.4); an
+            # authenticated advertisement may set any valid lifetime, shorter ones included.
+            infinite = mine.valid_lifetime == _mpd.INFINITE_LIFETIME
+            p.prefix_until = None if infinite else now + mine.valid_lifetime
         self._events.append(
             MobilePrefixAdvertised(
                 p.apn,
@@ -1514,6 +1550,35 @@ class MobileNode:
                 seen,
             )
         )
+        if outcome == "withdrawn":
+            # RFC 6275 §10.6.2: the list is sent whole, so absent = gone like lifetime 0.
+            # The HoA is (about to be) invalid: de-register it and end the connection
+            # (RFC 6275 §11.7.1: de-register rather than leave a binding behind).
+            self._prefix_gone(p, now)
+        elif (
+            p.state is UeState.REGISTERED
+            and p.prefix_until is not None
+            and p.expires > p.prefix_until
+        ):
+            # RFC 6275 §11.4.2 / §11.7.1: the binding would outlive the HoA: refresh now
+            # with a lifetime capped to the remaining valid lifetime (in _send_bu).
+            self._move_state(p, _state.RefreshDue)
+            self._start_bu(p, p.lifetime_4s, now)
+        # (REGISTERING: the retransmissions are capped; _on_ba_accept refreshes again if
+        # the BU that is acknowledged left before this advertisement.)
+
+    def _prefix_gone(self, p: _Pdn, now: float) -> bool:
+        """The HNP was withdrawn or its valid lifetime is running out (RFC 6275 §11.4.2,
+        §11.4.3, §11.7.1): the lifetime-0 BU, then the IKE SA is deleted, as for
+        ``detach()`` (Annex A.5); the application sees ``MobilePrefixAdvertised``
+        (``withdrawn``) and then ``DetachCompleted``. False when this session cannot
+        detach (the other session of an HA switch: its binding simply runs out)."""
+        self._count("home-prefix-gone")
+        if self._pdns.get(p.apn) is p and p.state in (UeState.REGISTERED, UeState.REGISTERING):
+            self.detach(p.apn, now)
+            return True
+        self._count("home-prefix-gone-ignored")
+        return False
 
     def _unexpected(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
         self._count("unexpected-mh")
