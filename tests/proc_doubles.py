@@ -183,8 +183,13 @@ class IkeInitiatorDouble:
         self.moves: list = []
         self.children: list = []
         self.deleted_children: list = []
+        self.infos = 0
+        self.queued: list = []
 
     def _request(self, msg, now):
+        if self.pending is not None and msg["t"] == "info":
+            self.queued.append(msg)  # window of one request (RFC 7296 §2.3)
+            return
         self.pending = msg
         self.tries = 1
         self.deadline = now + RTX
@@ -204,6 +209,11 @@ class IkeInitiatorDouble:
 
     def delete(self, now):
         self._request({"t": "del", "spi": self.spi}, now)
+
+    def liveness_check(self, now):
+        """An empty INFORMATIONAL (RFC 7296 §2.4), e.g. after a K=1 move (RFC 5555 §5.1)."""
+        self.infos += 1
+        self._request({"t": "info", "spi": self.spi, "n": self.infos}, now)
 
     def delete_child_sa(self, spi_in, now):
         # Recorded only: the toy HA replaces a session's MH SA on CREATE_CHILD_SA anyway.
@@ -256,6 +266,8 @@ class IkeInitiatorDouble:
             self.events.append(ChildSaEstablished(self.spi, child))
         elif t == "del-ok":
             self.events.append(IkeSaDeleted(self.spi, "deleted"))
+        if self.pending is None and self.queued:
+            self._request(self.queued.pop(0), now)
 
     def datagrams_to_send(self, now):
         out, self.out = self.out, []
@@ -299,6 +311,7 @@ class IkeResponderDouble:
     sas: dict = field(default_factory=dict)
     spi_counter: int = 0x1000
     moves: list = field(default_factory=list)
+    infos: list = field(default_factory=list)
     replies: dict = field(default_factory=dict)
     refused: int = 0
     ue_spi_rng: object = None
@@ -367,6 +380,13 @@ class IkeResponderDouble:
             reply = {"t": "del-ok", "spi": spi}
             if self.sas.pop(spi, None) is not None:
                 self.events.append(IkeSaDeleted(spi, "peer-deleted"))
+        elif t == "info" and spi in self.sas:
+            # RFC 7296 §2.23: an authenticated request from a new address/port updates the
+            # peer address of the IKE SA (the NAT mapping after a move, RFC 5555 §5.1).
+            sa = self.sas[spi]
+            sa.remote = src
+            self.infos.append((spi, src))
+            reply = {"t": "info-ok", "spi": spi}
         elif t == "del-ack":
             return
         if reply is not None:

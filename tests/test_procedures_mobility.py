@@ -66,6 +66,36 @@ def test_handover_ipv6_to_ipv6_moves_ike_endpoint():
         assert p.ue._pdns["internet"].ike.moves[-1] == ((str(COA6B), 500), (str(HA6), 500))
 
 
+def test_k_flag_ba_is_followed_by_an_empty_informational_from_the_new_coa():
+    """RFC 5555 §5.1, procedures.md §1.6.3 step 6 / §2.3 step 4: after the BA with K=1 (and
+    only after it) the UE sends an empty INFORMATIONAL from the new CoA, so the HA's IKE
+    learns the NAT-mapped address and port of 4500 (RFC 7296 §2.23)."""
+    nat = nat_rewriters((str(COA4), 4500), ("203.0.113.9", 40078))
+    with ue_and_ha() as p:
+        attach(p)
+        ike = p.ue._pdns["internet"].ike
+        assert ike.infos == 0  # none on the initial registration (no move)
+        p.ue.move(p.clock.now, coa4=COA4)
+        (bu,) = capture(p.ue, p.clock)
+        assert bu[1] == (str(COA4), 4191) and ike.infos == 0  # nothing before the BA
+        p.ha.receive_datagram(*bu, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        assert ike.moves[-1] == ((str(COA4), 4500), (str(HA4), 4500))
+        ((data, src, dst),) = capture(p.ue, p.clock)
+        assert (src, dst) == ((str(COA4), 4500), (str(HA4), 4500))
+        assert ike.infos == 1 and p.ue.counters["ike-liveness-after-move"] == 1
+        # Through the NAT the HA sees the mapped port and moves the IKE peer there.
+        p.ha.receive_datagram(data, nat[0](src), dst, p.clock.now)
+        assert p.ha.ike.infos == [(ike.spi, ("203.0.113.9", 40078))]
+        assert p.ha.ike.sas[ike.spi].remote == ("203.0.113.9", 40078)
+        transfer(p.ha, p.ue, p.clock, dst_rewrite=nat[1])
+        assert ike.pending is None  # answered
+        # A refresh from the same CoA does not move anything: no second INFORMATIONAL.
+        fire_timer(p.ue, p.clock)
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        assert ike.infos == 1
+
+
 def test_handover_ipv6_to_ipv4_nat_and_back():
     nat = nat_rewriters((str(COA4), 4191), ("203.0.113.9", 40077))
     with ue_and_ha() as p:
