@@ -7,6 +7,7 @@ from dsmip6 import _mh
 from dsmip6._state import BceState, UeState
 from dsmip6.config import PdnConfig
 from dsmip6.dataplane_iface import Encapsulation, FakeDataPlane
+from dsmip6.errors import LocalProtocolError
 from dsmip6.events import (
     AttachCompleted,
     AttachFailed,
@@ -21,6 +22,7 @@ from dsmip6.events import (
     HomeAgentSwitched,
     IkeEstablished,
     Ipv4HomeAddressAssigned,
+    Ipv4HomeAddressReleased,
     NetworkDetached,
 )
 from proc_harness import (
@@ -647,3 +649,56 @@ def test_network_detach_reports_once():
         roundtrip_until_done(p.ue, p.ha, p.clock)
         kinds = [type(e) for e in events(p.ue)]
         assert kinds == [NetworkDetached]
+
+
+def test_ue_releases_only_its_ipv4_home_address():
+    """procedures.md §3 partial detach; RFC 5555 §4.4.2.1; TS 23.402 UE-initiated IPv4 HoA
+    release: a lifetime > 0 BU without the IPv4 Home Address option; the IPv6 binding stays
+    and later BUs do not ask for an IPv4 HoA again."""
+    with ue_and_ha() as p:
+        ue_dp = FakeDataPlane()
+        p.ue = make_ue(dataplane=ue_dp)
+        p.ue.set_access(coa6=COA6)
+        attach(p)
+        hoa, hoa4 = p.ue.home_address("internet"), p.ue.ipv4_home_address("internet")
+        assert hoa4 is not None and p.ha.ipv4_pool.owner(hoa4) is not None
+        assert ue_dp.bindings[hoa].ipv4_home_address == hoa4
+        seq = p.ue.sequence("internet")
+        p.clock.now += 10.0
+        p.ue.release_ipv4_home_address("internet", p.clock.now)
+        ((data, src, dst),) = capture(p.ue, p.clock)
+        assert (src, dst) == ((str(COA6), 0), (str(HA6), 0))
+        bu = peek(p.ue, data, src, dst, p.ha).message
+        assert (bu.sequence, bu.lifetime_4s, bu.ipv4_hoa, bu.alt_coa) == (seq + 1, 900, None, COA6)
+        assert (bu.a, bu.h, bu.k, bu.r, bu.o) == (True, True, True, True, False)  # Annex A.3
+        p.ha.receive_datagram(data, src, dst, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        evs = events(p.ue)
+        assert [type(e) for e in evs] == [Ipv4HomeAddressReleased, BindingAccepted]
+        assert evs[0] == Ipv4HomeAddressReleased("internet", hoa4)
+        assert p.ue.ipv4_home_address("internet") is None
+        assert p.ha.ipv4_pool.owner(hoa4) is None  # the HA released it
+        assert p.ha.bindings() == {hoa: BceState.ACTIVE}
+        assert ue_dp.bindings[hoa].ipv4_home_address is None
+        # The next refresh neither names nor requests an IPv4 HoA.
+        fire_timer(p.ue, p.clock)
+        ((data, src, dst),) = capture(p.ue, p.clock)
+        assert peek(p.ue, data, src, dst, p.ha).message.ipv4_hoa is None
+
+
+def test_ipv4_home_address_release_needs_one_and_a_binding():
+    import pytest
+
+    pdn = PdnConfig("internet", ha_address6=HA6, ha_address4=HA4, request_ipv4_home_address=False)
+    with ue_and_ha(ue_kw=dict(pdns=(pdn,))) as p:
+        with pytest.raises(LocalProtocolError, match="no IPv4 home address"):
+            p.ue.release_ipv4_home_address("internet", 0.0)
+        attach(p)
+        assert p.ue.ipv4_home_address("internet") is None
+        with pytest.raises(LocalProtocolError, match="no IPv4 home address"):
+            p.ue.release_ipv4_home_address("internet", p.clock.now)
+        assert capture(p.ue, p.clock) == []
+    with ue_and_ha() as p:
+        p.ue.attach("internet", 0.0)  # an IPv4 HoA is only known from a BA
+        with pytest.raises(LocalProtocolError, match="no IPv4 home address"):
+            p.ue.release_ipv4_home_address("internet", 0.0)

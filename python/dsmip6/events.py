@@ -25,6 +25,7 @@ __all__ = [
     "NetworkDetached",
     "HomeAgentSwitched",
     "Ipv4HomeAddressAssigned",
+    "Ipv4HomeAddressReleased",
     "BindingCreated",
     "BindingUpdated",
     "BindingDeleted",
@@ -201,6 +202,18 @@ class Ipv4HomeAddressAssigned(Event):
     """The IPv4 HoA, on success."""
     prefix_len: int
     """Its prefix length."""
+
+
+@dataclass(frozen=True)
+class Ipv4HomeAddressReleased(Event):
+    """The UE released its IPv4 HoA only (``MobileNode.release_ipv4_home_address``): the HA
+    accepted a BU without the IPv4 Home Address option (RFC 5555 §4.4.2.1); the IPv6 binding
+    stays."""
+
+    apn: str
+    """The APN."""
+    address: IPv4Address
+    """The IPv4 HoA that was released."""
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ from dsmip6.events import (
     HomeAgentSwitched,
     IkeEstablished,
     Ipv4HomeAddressAssigned,
+    Ipv4HomeAddressReleased,
     MobilePrefixAdvertised,
     NetworkDetached,
     Redirected,
@@ -133,6 +134,7 @@ class _Pdn:
         "hoa",
         "hoa4",
         "hoa4_refused",
+        "hoa4_release",
         "sa_in",
         "sa_out",
         "seq",
@@ -194,6 +196,8 @@ class _Pdn:
         self.hoa: IPv6Address | None = None
         self.hoa4: IPv4Address | None = None
         self.hoa4_refused = False
+        # UE-initiated IPv4 HoA release under way (RFC 5555 §4.4.2.1): BUs omit the option.
+        self.hoa4_release = False
         self.sa_in: Any = None
         self.sa_out: Any = None
         # binding update list entry
@@ -397,6 +401,24 @@ class MobileNode:
             self._cleanup(p)
             self._events.append(DetachCompleted(p.apn, acknowledged=False))
 
+    def release_ipv4_home_address(self, apn: str, now: float) -> None:
+        """UE-initiated release of the IPv4 HoA only (procedures.md §3 "partial detach";
+        RFC 5555 §4.4.2.1; TS 23.402, UE-initiated IPv4 HoA release with DSMIPv6): a
+        re-registration BU (lifetime > 0) without the IPv4 Home Address option. On its BA
+        ``Ipv4HomeAddressReleased`` is reported; later BUs do not ask for one again."""
+        p = self._pdn(apn)
+        if p.hoa4 is None:
+            raise LocalProtocolError(f"UE[{apn}]: no IPv4 home address to release")
+        if p.state is not UeState.REGISTERED and p.state is not UeState.REGISTERING:
+            raise LocalProtocolError(
+                f"UE[{apn}]: IPv4 HoA release needs a binding ({p.state.value})"
+            )
+        p.hoa4_release = True
+        p.hoa4_refused = True  # RFC 5555 §4.4.2.1: do not request a new one in later BUs
+        if p.state is UeState.REGISTERED:
+            self._move_state(p, _state.RefreshDue)
+        self._start_bu(p, p.lifetime_4s, now)
+
     # ------------------------------------------------------------------ sans-I/O surface
     def receive_datagram(self, data: bytes, src: Addr, dst: Addr, now: float) -> None:
         """Feed one received datagram (addressing model: :mod:`dsmip6._mh`)."""
@@ -559,6 +581,7 @@ class MobileNode:
     def _reset(self, p: _Pdn) -> None:
         p.ha6, p.ha4 = p.cfg.ha_address6, p.cfg.ha_address4
         p.hoa4_refused = False
+        p.hoa4_release = False
         p.has_binding = False
         p.attached = False
         p.redirects = 0
@@ -945,7 +968,7 @@ class MobileNode:
         flags: dict[str, bool] = dict(a=True, h=True, k=True, r=reg, o=reg and not p.has_binding,
                                       f=reg and p.force_udp)  # fmt: skip
         v4opt: Ipv4HoaOpt | None = None
-        if p.hoa4 is not None:
+        if p.hoa4 is not None and not p.hoa4_release:
             v4opt = Ipv4HoaOpt(p.hoa4)
         elif reg and p.cfg.request_ipv4_home_address and not p.hoa4_refused:
             v4opt = Ipv4HoaOpt(IPv4Address(0))
@@ -1119,6 +1142,11 @@ class MobileNode:
         p.nat = bool(nat_opt and nat_opt.f)
         p.udp = nat_opt is not None
         ack = ba.ipv4_ack
+        if p.hoa4_release and p.hoa4 is not None:
+            # RFC 5555 §4.4.2.1 / TS 23.402 (UE-initiated IPv4 HoA release): the accepted BU
+            # carried no IPv4 HoA option, so the HA dropped that binding; the IPv6 one stays.
+            released, p.hoa4, p.hoa4_release = p.hoa4, None, False
+            self._events.append(Ipv4HomeAddressReleased(p.apn, released))
         if ack is not None:
             before = p.hoa4
             if ack.status < 128:
