@@ -348,3 +348,60 @@ def test_prefix_discovery_from_an_ipv4_access_rides_udp_4191():
         evs = [e for e in events(p.ue) if isinstance(e, MobilePrefixAdvertised)]
         assert evs == [MobilePrefixAdvertised("internet", prefix, "confirmed", 86400, 86400,
                                               (prefix,))]  # fmt: skip
+
+
+def _run_dropping_mps(p, until, *, let_through=False):
+    """Fire the UE's timers up to ``until`` delivering everything but MPSs (unless
+    ``let_through``); returns the BUs (lifetime, sequence, instant) the UE sent."""
+    bus = []
+    for _ in range(200):
+        for _ in range(50):  # settle every exchange at this instant
+            moved = 0
+            for d, s, t in capture(p.ue, p.clock):
+                msg = peek(p.ue, d, s, t, p.ha).message if t[1] in (0, 4191) else None
+                if type(msg) is Bu:
+                    bus.append((msg.lifetime_4s, msg.sequence, p.clock.now))
+                moved += 1
+                if type(msg) is Mps and not let_through:
+                    continue  # lost
+                p.ha.receive_datagram(d, s, t, p.clock.now)
+            moved += transfer(p.ha, p.ue, p.clock)
+            if not moved:
+                break
+        nxt = p.ue.get_timer()
+        if nxt is None or nxt > until:
+            return bus
+        fire_timer(p.ue, p.clock)
+    raise AssertionError("did not reach the instant")
+
+
+def test_refresh_is_held_until_prefix_discovery_answers_after_status_1():
+    """RFC 6275 §11.7.1: after a BA with status 1 the UE "should not try to register again"
+    before prefix discovery has answered: the refresh at 75 % waits for the MPA."""
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        p.ue.attach("internet", p.clock.now)
+        bus = _run_dropping_mps(p, 100.0)
+        ((life, seq, t_bu),) = bus
+        assert life == 900 and p.ue.binding_expiry("internet") == t_bu + 3600.0
+        assert [e.status for e in events(p.ue) if isinstance(e, BindingAccepted)] == [1]
+        # Past the refresh point (t_bu + 2700 s) with every MPS lost: no BU.
+        assert _run_dropping_mps(p, t_bu + 2800.0) == []
+        assert p.ue.counters["refresh-held-for-mpd"] == 1
+        assert p.ue.timers.get(("internet", "refresh")) == t_bu + 3600.0 - 64.0
+        # The next MPS gets through: the MPA releases the held refresh at once.
+        fire_timer(p.ue, p.clock)
+        t_mpa = p.clock.now
+        bus = _run_dropping_mps(p, t_mpa, let_through=True)
+        assert bus == [(900, seq + 1, t_mpa)]
+        acc = [e for e in events(p.ue) if isinstance(e, BindingAccepted)]
+        assert [e.status for e in acc] == [0]  # the HA saw the solicitation
+
+
+def test_held_refresh_still_leaves_before_the_binding_lapses():
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        p.ue.attach("internet", p.clock.now)
+        ((_, seq, t_bu),) = _run_dropping_mps(p, 100.0)
+        # No MPA ever: the refresh leaves 2 x MAX_BINDACK_TIMEOUT before the expiry.
+        bus = _run_dropping_mps(p, t_bu + 3600.0 - 64.0)
+        assert bus == [(900, seq + 1, t_bu + 3600.0 - 64.0)]
+        assert p.ue.counters["refresh-held-for-mpd"] == 1

@@ -171,6 +171,8 @@ class _Pdn:
         "mpd_tries",
         "mpd_last",
         "prefix_until",
+        "mpd_gate",
+        "refresh_held",
         "spi_clashes",
     )
 
@@ -245,6 +247,10 @@ class _Pdn:
         # advertisement) ends, absolute; None = infinite or never advertised. Every BU's
         # lifetime is capped to it.
         self.prefix_until: float | None = None
+        # RFC 6275 §11.7.1: after BA status 1 no re-registration before prefix discovery
+        # answered (``mpd_gate``); ``refresh_held``: a refresh is waiting for that answer.
+        self.mpd_gate = False
+        self.refresh_held = False
         # Child SAs refused because their inbound SPI was in use by another session.
         self.spi_clashes = 0
 
@@ -551,7 +557,20 @@ class MobileNode:
                     # RFC 5142 §5.3/§6: the old HA refuses refreshes once it asked for the
                     # switch; de-register before the old binding would expire.
                     self._leave_old_ha(p, now)
+                elif (
+                    p.state is UeState.REGISTERED
+                    and p.mpd_gate
+                    and p.expires - now > 2 * self.config.max_bindack_timeout
+                ):
+                    # RFC 6275 §11.7.1: after status 1 "should not try to register again"
+                    # before prefix discovery answered: hold the refresh until the MPA, but
+                    # not so long that the binding lapses (then refresh anyway).
+                    p.refresh_held = True
+                    self._count("refresh-held-for-mpd")
+                    last = p.expires - 2 * self.config.max_bindack_timeout
+                    self.timers.set((p.key, "refresh"), last)
                 elif p.state is UeState.REGISTERED:
+                    p.refresh_held = False
                     self._move_state(p, _state.RefreshDue)
                     self._start_bu(p, p.lifetime_4s, now)
                     until = p.prefix_until
@@ -931,6 +950,7 @@ class MobileNode:
         self._drop_mpd(p)
         p.mpd_last = None
         p.prefix_until = None
+        p.mpd_gate = p.refresh_held = False
         p.pending.clear()
         p.has_binding = False
         p.registered_coa = None
@@ -1207,6 +1227,7 @@ class MobileNode:
         if ba.status == 1:
             # RFC 6275 §11.7.3 / procedures.md §1.6.3 step 2, §2.2: "accepted but prefix
             # discovery necessary" -> a Mobile Prefix Solicitation before the next refresh.
+            p.mpd_gate = True
             self._start_mpd(p, now)
 
     def _after_dereg(self, p: _Pdn, now: float, *, acknowledged: bool) -> None:
@@ -1558,6 +1579,8 @@ class MobileNode:
             return
         p.mpd_id = None
         p.mpd_wanted = False
+        p.mpd_gate = False
+        held, p.refresh_held = p.refresh_held, False
         self.timers.cancel((p.key, "mps"))
         self._count("mpa-accepted")
         prefix = p.prefix
@@ -1590,13 +1613,12 @@ class MobileNode:
             # The HoA is (about to be) invalid: de-register it and end the connection
             # (RFC 6275 §11.7.1: de-register rather than leave a binding behind).
             self._prefix_gone(p, now)
-        elif (
-            p.state is UeState.REGISTERED
-            and p.prefix_until is not None
-            and p.expires > p.prefix_until
+        elif p.state is UeState.REGISTERED and (
+            held or (p.prefix_until is not None and p.expires > p.prefix_until)
         ):
             # RFC 6275 §11.4.2 / §11.7.1: the binding would outlive the HoA: refresh now
-            # with a lifetime capped to the remaining valid lifetime (in _send_bu).
+            # with a lifetime capped to the remaining valid lifetime (in _send_bu). Or a
+            # refresh was held for this answer (§11.7.1, status 1): it leaves now.
             self._move_state(p, _state.RefreshDue)
             self._start_bu(p, p.lifetime_4s, now)
         # (REGISTERING: the retransmissions are capped; _on_ba_accept refreshes again if
