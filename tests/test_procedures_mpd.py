@@ -405,3 +405,26 @@ def test_held_refresh_still_leaves_before_the_binding_lapses():
         bus = _run_dropping_mps(p, t_bu + 3600.0 - 64.0)
         assert bus == [(900, seq + 1, t_bu + 3600.0 - 64.0)]
         assert p.ue.counters["refresh-held-for-mpd"] == 1
+
+
+def test_bu_in_flight_when_the_prefix_shrinks_is_followed_by_a_capped_refresh():
+    """A BU that left before the advertisement asked for more than the HoA's valid lifetime:
+    once it is acknowledged the UE refreshes at once with the capped lifetime (RFC 6275
+    §11.7.1); the retransmissions in between would have been capped already."""
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        hoa, rec = _registered_with_mpd(p)
+        events(p.ue)
+        fire_timer(p.ue, p.clock)  # the refresh at 75 %
+        (old_bu,) = capture(p.ue, p.clock)
+        assert _bus(p, [old_bu])[0][0] == 900
+        (ev,) = _solicit_again(p, hoa, rec, 1000, 1000)
+        assert ev.outcome == "changed" and capture(p.ue, p.clock) == []  # BU outstanding
+        p.ha.receive_datagram(*old_bu, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        (acc,) = [e for e in events(p.ue) if isinstance(e, BindingAccepted)]
+        assert acc.lifetime == 3600.0  # granted as asked, but beyond the HoA's validity
+        t = p.clock.now
+        assert fire_timer(p.ue, p.clock) == t  # refresh due at once
+        assert _bus(p, capture(p.ue, p.clock)) == [
+            (250, p.ue.sequence("internet"), (str(COA6), 0), (str(HA6), 0))
+        ]
