@@ -1181,6 +1181,10 @@ class MobileNode:
                     p.apn, ack.status, ack.address if ack.status < 128 else None, ack.prefix_len
                 )
             )
+        if not ba.r:
+            # Step 5 (RFC 3963 §5.3; procedures.md [D] for 24.303): R=0 = the HA gives no
+            # implicit-prefix service: keep the HoA binding, use no other HNP address, count.
+            self._count("ba-r-clear")
         self._move_state(p, _state.BaAccepted)
         # Step 9: switch the user-plane tunnel only now, after the BA (RFC 5555 §5.1).
         self._program(p, ba, sent_at)
