@@ -702,3 +702,33 @@ def test_ipv4_home_address_release_needs_one_and_a_binding():
         p.ue.attach("internet", 0.0)  # an IPv4 HoA is only known from a BA
         with pytest.raises(LocalProtocolError, match="no IPv4 home address"):
             p.ue.release_ipv4_home_address("internet", 0.0)
+
+
+def test_ipv4_hoa_ack_132_is_retried_in_the_next_bu():
+    """procedures.md §9.2 ([D]): IPv4 Address Ack 132 (dynamic assignment not available, RFC
+    5555 §3.2.1) -> run without an IPv4 HoA, ask again (0.0.0.0) in the next BU."""
+    with ue_and_ha(ha_kw=dict(ipv4_pool=IPv4Network("10.200.0.0/30"))) as p:
+        others = []
+        for i in (2, 3):  # the two usable addresses of the /30 go to other UEs
+            o = make_ue(identity=f"ue{i}@nai.epc")
+            o.set_access(coa6=COA6B)
+            o.attach("internet", p.clock.now)
+            roundtrip_until_done(o, p.ha, p.clock)
+            assert o.ipv4_home_address("internet") is not None
+            others.append(o)
+        evs = attach(p)
+        assert [e for e in evs if isinstance(e, Ipv4HomeAddressAssigned)] == [
+            Ipv4HomeAddressAssigned("internet", 132, None, 32)
+        ]
+        assert p.ue.ipv4_home_address("internet") is None
+        others[0].detach("internet", p.clock.now)  # frees one address
+        roundtrip_until_done(others[0], p.ha, p.clock)
+        fire_timer(p.ue, p.clock)  # the refresh
+        ((data, src, dst),) = capture(p.ue, p.clock)
+        bu = peek(p.ue, data, src, dst, p.ha).message
+        assert bu.ipv4_hoa == _mh.Ipv4HoaOpt(IPv4Address(0))
+        p.ha.receive_datagram(data, src, dst, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        (ev,) = [e for e in events(p.ue) if isinstance(e, Ipv4HomeAddressAssigned)]
+        assert ev.status == 0 and ev.address in IPv4Network("10.200.0.0/30")
+        assert p.ue.ipv4_home_address("internet") == ev.address

@@ -1173,8 +1173,10 @@ class MobileNode:
                 p.hoa4 = ack.address
             else:
                 p.hoa4 = None
-                # procedures.md §9.2: 130/131 -> retry with 0.0.0.0; others stop asking.
-                p.hoa4_refused = ack.status not in (130, 131)
+                # procedures.md §9.2: 130/131 -> retry with 0.0.0.0; 132 (no dynamic address
+                # free now) -> retry later, i.e. 0.0.0.0 again in the next BU ([D]); the
+                # others (128 unspecified, 129 prohibited, 133 unauthorized) stop asking.
+                p.hoa4_refused = ack.status not in (130, 131, 132)
         if ack is not None and (ack.status >= 128 or before != p.hoa4):
             self._events.append(
                 Ipv4HomeAddressAssigned(
