@@ -1,0 +1,143 @@
+"""UE steps of procedures.md that had no test of their own (audit of mn.py, session 4):
+CoA family fallback, Binding Error 1, IPv4-only revocation, Binding Refresh Advice in the
+BA — pair harness, doubles, virtual clock, exact datagrams."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from dsmip6 import _mh
+from dsmip6._state import UeState
+from dsmip6.events import BindingAccepted, NetworkDetached
+from proc_harness import (
+    COA4,
+    COA6,
+    HA4,
+    HA6,
+    attach,
+    capture,
+    events,
+    fire_timer,
+    peek,
+    transfer,
+    ue_and_ha,
+)
+
+
+def _mh_datagram(dst) -> bool:
+    return dst[1] in (0, 4191)
+
+
+def test_dual_stack_access_falls_back_to_the_ipv4_coa_after_three_bus():
+    """RFC 5555 §4.4.1 (procedures.md §1.7): IPv6 CoA first; after three transmissions
+    without a BA the next BU leaves from the IPv4 CoA (UDP 4191, IPv4 CoA option)."""
+    with ue_and_ha(coa6=COA6, coa4=COA4) as p:
+        p.ue.attach("internet", p.clock.now)
+        bus = []
+        for _ in range(40):
+            for _ in range(20):  # settle this instant
+                moved = 0
+                for d, s, t in capture(p.ue, p.clock):
+                    moved += 1
+                    if _mh_datagram(t):
+                        bus.append((p.clock.now, s, t, peek(p.ue, d, s, t, p.ha).message))
+                        if len(bus) <= 3:
+                            continue  # the first three BUs (IPv6 CoA) are lost
+                    p.ha.receive_datagram(d, s, t, p.clock.now)
+                moved += transfer(p.ha, p.ue, p.clock)
+                if not moved:
+                    break
+            if p.ue.state("internet") is UeState.REGISTERED:
+                break
+            fire_timer(p.ue, p.clock)
+        t0 = bus[0][0]
+        # InitialBindackTimeoutFirstReg 1.5 s doubling (RFC 6275 §11.8).
+        assert [t - t0 for t, *_ in bus] == [0.0, 1.5, 4.5, 10.5]
+        for _, s, t, bu in bus[:3]:
+            assert (s, t) == ((str(COA6), 0), (str(HA6), 0)) and bu.alt_coa == COA6
+        _, s, t, bu = bus[3]
+        assert (s, t) == ((str(COA4), 4191), (str(HA4), 4191))
+        assert bu.ipv4_coa == COA4 and bu.alt_coa is None
+        assert [b.sequence for *_, b in bus] == [1, 2, 3, 4]  # new number each time
+        acc = [e for e in events(p.ue) if isinstance(e, BindingAccepted)]
+        assert [e.care_of_address for e in acc] == [COA4]
+
+
+def test_binding_error_1_makes_the_ue_register_afresh():
+    """procedures.md §9.3: Binding Error status 1 (the HA has no binding for the HoA) -> a
+    full registration again: new sequence number, O=1 (no binding), 1.5 s first timeout."""
+    with ue_and_ha() as p:
+        attach(p)
+        hoa = p.ue.home_address("internet")
+        seq = p.ue.sequence("internet")
+        session = p.ha._by_spi[p.ue._pdns["internet"].sa_out.spi]
+        route = _mh.Route((str(HA6), 0), (str(COA6), 0), HA6, COA6, rh2=hoa)
+        data = p.ha.signalling.encode(_mh.Be(1, hoa), route, session.sa_out)
+        p.ue.receive_datagram(data, route.src, route.dst, p.clock.now)
+        ((d, s, t),) = capture(p.ue, p.clock)
+        bu = peek(p.ue, d, s, t, p.ha).message
+        assert (s, t) == ((str(COA6), 0), (str(HA6), 0))
+        assert (bu.sequence, bu.lifetime_4s, bu.o, bu.a, bu.h, bu.k, bu.r) == (
+            seq + 1, 900, True, True, True, True, True,
+        )  # fmt: skip
+        assert p.ue.timers.get(("internet", "bu")) == p.clock.now + 1.5
+        assert p.ue.counters["be-1"] == 1
+        p.ha.receive_datagram(d, s, t, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        assert p.ue.state("internet") is UeState.REGISTERED
+
+
+def test_bri_with_v_revokes_only_the_ipv4_hoa():
+    """RFC 5846 §6.2 / procedures.md §4.2 step 4: V=1 with the UE's IPv4 HoA -> BRA status 0
+    with V, only the IPv4 HoA goes (the IPv6 binding stays, later BUs do not ask again);
+    V=1 naming another address -> BRA 128 and nothing changes."""
+    with ue_and_ha() as p:
+        attach(p)
+        hoa, hoa4 = p.ue.home_address("internet"), p.ue.ipv4_home_address("internet")
+        assert hoa4 is not None
+        session = p.ha._by_spi[p.ue._pdns["internet"].sa_out.spi]
+        route = _mh.Route((str(HA6), 0), (str(COA6), 0), HA6, COA6, rh2=hoa)
+
+        def bri(seq, addr):
+            msg = _mh.Bri(1, seq, v=True, ipv4_hoa=_mh.Ipv4HoaOpt(addr))
+            p.ue.receive_datagram(p.ha.signalling.encode(msg, route, session.sa_out),
+                                  route.src, route.dst, p.clock.now)  # fmt: skip
+            ((d, s, t),) = capture(p.ue, p.clock)
+            assert (s, t) == ((str(COA6), 0), (str(HA6), 0))
+            return peek(p.ue, d, s, t, p.ha).message
+
+        assert bri(7, IPv4Address("10.9.9.9")) == _mh.Bra(128, 7, v=True)
+        assert p.ue.ipv4_home_address("internet") == hoa4 and events(p.ue) == []
+        assert bri(8, hoa4) == _mh.Bra(0, 8, v=True)
+        assert events(p.ue) == [NetworkDetached("internet", 1, ipv4_only=True)]
+        assert p.ue.ipv4_home_address("internet") is None
+        assert p.ue.state("internet") is UeState.REGISTERED
+        fire_timer(p.ue, p.clock)  # the refresh: no IPv4 HoA option any more
+        ((d, s, t),) = capture(p.ue, p.clock)
+        assert peek(p.ue, d, s, t, p.ha).message.ipv4_hoa is None
+
+
+def test_binding_refresh_advice_in_the_ba_brings_the_refresh_forward():
+    """RFC 6275 §11.7.3 (procedures.md §1.6.3 step 7): the refresh at the advice (counted from
+    the BU transmission) when it is sooner than 75 % of the granted lifetime."""
+    with ue_and_ha(ha_kw=dict(refresh_advice_4s=100)) as p:
+        p.ue.attach("internet", p.clock.now)
+        sent_at = None
+        for _ in range(20):
+            for d, s, t in capture(p.ue, p.clock):
+                if _mh_datagram(t) and sent_at is None:
+                    sent_at = p.clock.now
+                p.ha.receive_datagram(d, s, t, p.clock.now)
+            if not transfer(p.ha, p.ue, p.clock):
+                break
+        assert p.ue.state("internet") is UeState.REGISTERED
+        assert p.ue.timers.get(("internet", "refresh")) == sent_at + 400.0
+        assert p.ue.binding_expiry("internet") == sent_at + 3600.0
+        events(p.ue)
+        assert fire_timer(p.ue, p.clock) == sent_at + 400.0
+        ((d, s, t),) = capture(p.ue, p.clock)
+        assert peek(p.ue, d, s, t, p.ha).message.o is False  # Annex A.3 refresh
+        p.ha.receive_datagram(d, s, t, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        (acc,) = events(p.ue)  # a refresh: no HandoverCompleted (same CoA)
+        assert isinstance(acc, BindingAccepted) and acc.lifetime == 3600.0
