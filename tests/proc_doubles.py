@@ -146,6 +146,12 @@ class IkeSaDeleted:
 
 
 @dataclass(frozen=True)
+class IkeAuthFailed:
+    ike_sa_id: object
+    reason: str
+
+
+@dataclass(frozen=True)
 class Redirected:
     ike_sa_id: object
     new_gateway: str
@@ -280,6 +286,10 @@ class IkeInitiatorDouble:
         if self.deadline is None or now < self.deadline:
             return
         if self.tries >= 5:
+            if not self.established:
+                # As the real engine: an SA that never came up reports the timeout
+                # (IkeAuthFailed "timeout"; RFC 7296 §2.1 gives up on the exchange).
+                self.events.append(IkeAuthFailed(self.spi, "timeout"))
             self.pending = self.deadline = None
             return
         self.tries += 1

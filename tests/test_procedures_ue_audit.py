@@ -141,3 +141,26 @@ def test_binding_refresh_advice_in_the_ba_brings_the_refresh_forward():
         transfer(p.ha, p.ue, p.clock)
         (acc,) = events(p.ue)  # a refresh: no HandoverCompleted (same CoA)
         assert isinstance(acc, BindingAccepted) and acc.lifetime == 3600.0
+
+
+def test_unanswered_ike_is_retried_after_the_back_off_then_the_attach_fails():
+    """RFC 5026 §5.1.2 (procedures.md §1.1 c): no answer to IKE_SA_INIT -> retry after a
+    configurable back-off (``ike_retry_backoff`` 5 s, ``ike_attempts`` 3), then give up with
+    AttachFailed; each attempt is a new IKE SA retransmitted by the engine (RFC 7296 §2.1)."""
+    with ue_and_ha() as p:
+        p.ue.attach("internet", p.clock.now)
+        sent = []
+        for _ in range(60):
+            for d, s, t in capture(p.ue, p.clock):
+                assert (s, t) == ((str(COA6), 500), (str(HA6), 500))
+                sent.append((p.clock.now, d))  # all lost
+            if p.ue.state("internet") is UeState.FAILED or p.ue.get_timer() is None:
+                break
+            fire_timer(p.ue, p.clock)
+        # Each engine: 0, +0.5, +1.5, +3.5, +7.5, gives up at +15.5; the next starts 5 s later.
+        one = [0.0, 0.5, 1.5, 3.5, 7.5]
+        assert [t for t, _ in sent] == one + [20.5 + x for x in one] + [41.0 + x for x in one]
+        assert len({d for _, d in sent}) == 3  # three IKE SAs (SPIs), each retransmitted as is
+        assert p.ue.state("internet") is UeState.FAILED and p.clock.now == 56.5
+        failed = [e for e in events(p.ue) if type(e).__name__ == "AttachFailed"]
+        assert [e.reason for e in failed] == ["ike: timeout"]
