@@ -66,11 +66,13 @@ def test_handover_ipv6_to_ipv6_moves_ike_endpoint():
         # K=1 both ways: the IKE endpoints follow the CoA (RFC 4877 §4.3, RFC 6275 §10.3.1).
         assert p.ha.ike.moves[-1][2] == (str(COA6B), 500)
         assert p.ue._pdns["internet"].ike.moves[-1] == ((str(COA6B), 500), (str(HA6), 500))
+        # No NAT on an IPv6 CoA: no INFORMATIONAL follows the move (RFC 5555 §5.1 is IPv4).
+        assert p.ue._pdns["internet"].ike.infos == 0 and capture(p.ue, p.clock) == []
 
 
 def test_k_flag_ba_is_followed_by_an_empty_informational_from_the_new_coa():
     """RFC 5555 §5.1, procedures.md §1.6.3 step 6 / §2.3 step 4: after the BA with K=1 (and
-    only after it) the UE sends an empty INFORMATIONAL from the new CoA, so the HA's IKE
+    only after it) the UE sends an empty INFORMATIONAL from the new IPv4 CoA, so the HA's IKE
     learns the NAT-mapped address and port of 4500 (RFC 7296 §2.23)."""
     nat = nat_rewriters((str(COA4), 4500), ("203.0.113.9", 40078))
     with ue_and_ha() as p:

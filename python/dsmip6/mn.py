@@ -1197,16 +1197,18 @@ class MobileNode:
                 if isinstance(p.registered_coa, IPv4Address) and p.ha4 is not None:
                     mover((_text(p.registered_coa), 4500), (_text(p.ha4), 4500))
                     p.ike_remote = (_text(p.ha4), 4500)
+                    # RFC 5555 §5.1 (procedures.md §1.6.3 step 6, §2.3 step 4): after the
+                    # BA with K=1, an empty INFORMATIONAL from the new IPv4 CoA lets the HA's
+                    # IKE learn the address and port a NAT gave 4500 (RFC 7296 §2.23), which
+                    # the BU (UDP 4191) cannot tell it. An IPv6 CoA has no NAT: the HA's
+                    # move() to CoA:500 is exact, nothing to learn.
+                    live = getattr(p.ike, "liveness_check", None)
+                    if live is not None:
+                        live(now)
+                        self._count("ike-liveness-after-move")
                 elif p.ha6 is not None:
                     mover((_text(p.registered_coa), 500), (_text(p.ha6), 500))
                     p.ike_remote = (_text(p.ha6), 500)
-                # RFC 5555 §5.1 (procedures.md §1.6.3 step 6, §2.3 step 4): after the BA
-                # with K=1, an empty INFORMATIONAL from the new CoA lets the HA's IKE learn
-                # the (possibly NAT-mapped) address and port (RFC 7296 §2.23).
-                live = getattr(p.ike, "liveness_check", None)
-                if live is not None:
-                    live(now)
-                    self._count("ike-liveness-after-move")
         # Refresh point: 75 % of the granted lifetime, or the Refresh Advice, or the NAT
         # keepalive period (RFC 5555 §4.3: BU/BA doubles as the NAT keepalive).
         refresh = sent_at + granted * self.config.refresh_fraction
