@@ -164,3 +164,58 @@ def test_unanswered_ike_is_retried_after_the_back_off_then_the_attach_fails():
         assert p.ue.state("internet") is UeState.FAILED and p.clock.now == 56.5
         failed = [e for e in events(p.ue) if type(e).__name__ == "AttachFailed"]
         assert [e.reason for e in failed] == ["ike: timeout"]
+
+
+def test_ba_140_falls_back_to_a_registration_without_r():
+    """procedures.md §9.1: 140 (mobile router operation not permitted) -> try another HA,
+    else ([D]) register without R; no other HA is kept, so the next BU has R=0, a new
+    sequence number, and is accepted; the UE's tunnel flags drop R."""
+    from dsmip6.dataplane_iface import FakeDataPlane
+    from dsmip6.events import BindingRejected
+    from proc_harness import make_ue
+
+    with ue_and_ha(ha_kw={"mobile_router": False}) as p:
+        ue_dp = FakeDataPlane()
+        p.ue = make_ue(dataplane=ue_dp)
+        p.ue.set_access(coa6=COA6)
+        p.ue.attach("internet", p.clock.now)
+        seen = []
+        for _ in range(20):
+            moved = 0
+            for d, s, t in capture(p.ue, p.clock):
+                if _mh_datagram(t):
+                    bu = peek(p.ue, d, s, t, p.ha).message
+                    seen.append((p.clock.now, bu.sequence, bu.r, bu.o))
+                p.ha.receive_datagram(d, s, t, p.clock.now)
+                moved += 1
+            moved += transfer(p.ha, p.ue, p.clock)
+            if not moved:
+                break
+        assert [(seq, r, o) for _, seq, r, o in seen] == [(1, True, True), (2, False, True)]
+        assert seen[0][0] == seen[1][0]  # at once (within MAX_UPDATE_RATE)
+        assert p.ha.counters["ba-140"] == 1 and p.ha.counters["ba-0"] == 1
+        evs = events(p.ue)
+        assert BindingRejected("internet", 140, "retry-without-r") in evs
+        assert p.ue.state("internet") is UeState.REGISTERED
+        hoa = p.ue.home_address("internet")
+        assert ue_dp.bindings[hoa].flags == 0xD000  # A, H, K without R
+        assert "ba-r-clear" not in p.ue.counters  # R=0 in the BA was expected
+        fire_timer(p.ue, p.clock)  # the refresh keeps R=0
+        ((d, s, t),) = capture(p.ue, p.clock)
+        assert peek(p.ue, d, s, t, p.ha).message.r is False
+
+
+def test_ba_with_k_clear_leaves_the_ike_endpoint_and_is_counted():
+    """RFC 6275 §10.3.1/§11.7.3: an HA that cannot move its IKE endpoint answers K=0; the UE
+    does not move its own either (nor sends the post-move INFORMATIONAL) and counts it."""
+    with ue_and_ha(ha_kw={"support_k": False}) as p:
+        attach(p)
+        ike = p.ue._pdns["internet"].ike
+        p.ue.move(p.clock.now, coa4=COA4)
+        (bu,) = capture(p.ue, p.clock)
+        p.ha.receive_datagram(*bu, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        assert p.ue.state("internet") is UeState.REGISTERED
+        assert ike.moves == [] and ike.infos == 0 and p.ha.ike.moves == []
+        assert p.ue.counters["ba-k-clear"] == 1
+        assert capture(p.ue, p.clock) == []

@@ -96,7 +96,7 @@ BA_ACTIONS: dict[int, str] = {
     134: "new-hoa",
     135: "resync",
     139: "stop",
-    140: "next-ha",
+    140: "retry-without-r",
     141: "stop",
     142: "stop",
     143: "next-ha",
@@ -135,6 +135,7 @@ class _Pdn:
         "hoa4",
         "hoa4_refused",
         "hoa4_release",
+        "no_r",
         "sa_in",
         "sa_out",
         "seq",
@@ -200,6 +201,8 @@ class _Pdn:
         self.hoa4_refused = False
         # UE-initiated IPv4 HoA release under way (RFC 5555 §4.4.2.1): BUs omit the option.
         self.hoa4_release = False
+        # BA 140 refused the implicit-prefix service: BUs go without R (procedures.md §9.1).
+        self.no_r = False
         self.sa_in: Any = None
         self.sa_out: Any = None
         # binding update list entry
@@ -601,6 +604,7 @@ class MobileNode:
         p.ha6, p.ha4 = p.cfg.ha_address6, p.cfg.ha_address4
         p.hoa4_refused = False
         p.hoa4_release = False
+        p.no_r = False
         p.has_binding = False
         p.attached = False
         p.redirects = 0
@@ -985,7 +989,8 @@ class MobileNode:
         reg = lifetime_4s > 0
         # Annex A.2/A.3/A.5: A=1 H=1 K=1; R=1 (implicit prefix mode) except on de-registration;
         # O=1 only on the first registration; F only when forcing UDP.
-        flags: dict[str, bool] = dict(a=True, h=True, k=True, r=reg, o=reg and not p.has_binding,
+        flags: dict[str, bool] = dict(a=True, h=True, k=True, r=reg and not p.no_r,
+                                      o=reg and not p.has_binding,
                                       f=reg and p.force_udp)  # fmt: skip
         v4opt: Ipv4HoaOpt | None = None
         if p.hoa4 is not None and not p.hoa4_release:
@@ -1138,6 +1143,12 @@ class MobileNode:
             p.force_udp = False
             self._move_state(p, _state.BaRetry)
             self._send_bu(p, p.lifetime_4s, now)
+        elif action == "retry-without-r" and not p.no_r:
+            # procedures.md §9.1 (RFC 3963 §5.3 "try another HA"): no other HA is kept for
+            # this PDN connection, so the [D] fallback: register the HoA alone, R=0.
+            p.no_r = True
+            self._move_state(p, _state.BaRetry)
+            self._send_bu(p, p.lifetime_4s, now)
         elif action == "retry":
             # [D] back off to the capped interval, then try again (rate-limited).
             self._move_state(p, _state.BaRetry)
@@ -1183,7 +1194,7 @@ class MobileNode:
                     p.apn, ack.status, ack.address if ack.status < 128 else None, ack.prefix_len
                 )
             )
-        if not ba.r:
+        if not ba.r and not p.no_r:
             # Step 5 (RFC 3963 §5.3; procedures.md [D] for 24.303): R=0 = the HA gives no
             # implicit-prefix service: keep the HoA binding, use no other HNP address, count.
             self._count("ba-r-clear")
@@ -1191,6 +1202,11 @@ class MobileNode:
         # Step 9: switch the user-plane tunnel only now, after the BA (RFC 5555 §5.1).
         self._program(p, ba, sent_at)
         # Step 6: K=1 -> move the IKE endpoint with the CoA (RFC 4877 §4.3, RFC 5555 §5.1).
+        if not ba.k and moved and not first:
+            # K=0: the HA keeps its IKE endpoint where it was. RFC 6275 §11.7.3 says the UE
+            # SHOULD discard the IKE SA (and MAY start a new one); not done (yet): the HoA is
+            # tied to this IKE SA (RFC 4877 §9), so it is kept, unmoved, and counted.
+            self._count("ba-k-clear")
         if ba.k and moved and not first and p.ike is not None:
             mover = getattr(p.ike, "move", None)
             if mover is not None and p.registered_coa is not None:
@@ -1273,7 +1289,7 @@ class MobileNode:
             lifetime=ba.lifetime_4s * 4.0,
             expires_at=p.expires,
             sequence=ba.sequence,
-            flags=0xD400,  # A, H, K, R as sent (Annex A.2/A.3)
+            flags=0xD000 if p.no_r else 0xD400,  # A, H, K, R as sent (Annex A.2/A.3)
             ipv4_home_address=p.hoa4,
             udp_port=port,
         )
