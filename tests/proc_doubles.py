@@ -113,6 +113,7 @@ class IkeSaEstablished:
     home_address: object
     ha_addresses: tuple
     internal_ip4: object = None
+    prefix_lifetime: int | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,7 @@ class IkeInitiatorDouble:
                     IPv6Network(m["prefix"]),
                     None,
                     tuple(m["ha"]),
+                    prefix_lifetime=m.get("lifetime"),
                 )
             )
         elif t == "child-ok":
@@ -325,6 +327,7 @@ class IkeResponderDouble:
     replies: dict = field(default_factory=dict)
     refused: int = 0
     ue_spi_rng: object = None
+    prefix_lifetime: int | None = None  # MIP6_HOME_PREFIX lifetime to send (RFC 5026 §8.2)
 
     def receive_datagram(self, data, src, dst, now):
         m = _dec(data)
@@ -353,6 +356,8 @@ class IkeResponderDouble:
                     "prefix": str(a.home_prefix),
                     "ha": [str(x) for x in a.ha_addresses],
                 }
+                if self.prefix_lifetime is not None:
+                    reply["lifetime"] = self.prefix_lifetime
                 self.events.append(
                     IkeSaEstablished(
                         spi, m["id"], m["id"], dst, src, False, a.home_prefix, None, a.ha_addresses

@@ -219,3 +219,33 @@ def test_ba_with_k_clear_leaves_the_ike_endpoint_and_is_counted():
         assert ike.moves == [] and ike.infos == 0 and p.ha.ike.moves == []
         assert p.ue.counters["ba-k-clear"] == 1
         assert capture(p.ue, p.clock) == []
+
+
+def test_home_prefix_lifetime_from_ikev2_caps_the_first_bu():
+    """RFC 6275 §11.7.1 (Lifetime SHOULD be <= the remaining valid lifetime of the HoA) with
+    the MIP6_HOME_PREFIX Prefix Lifetime of the CFG_REPLY (RFC 5026 §8.2) as that lifetime."""
+    with ue_and_ha() as p:
+        p.ha.ike.prefix_lifetime = 1000
+        p.ue.attach("internet", p.clock.now)
+        bus = []
+        for _ in range(20):
+            moved = 0
+            for d, s, t in capture(p.ue, p.clock):
+                if _mh_datagram(t):
+                    bus.append((p.clock.now, peek(p.ue, d, s, t, p.ha).message.lifetime_4s))
+                p.ha.receive_datagram(d, s, t, p.clock.now)
+                moved += 1
+            moved += transfer(p.ha, p.ue, p.clock)
+            if not moved:
+                break
+        ((t_bu, life),) = bus
+        assert life == 250  # 1000 s, not the configured 900 units
+        assert p.ue.binding_expiry("internet") == t_bu + 1000.0
+        # A cap on every BU, not a countdown (RFC 4877 §9: valid while the IKE SA lives).
+        assert fire_timer(p.ue, p.clock) == t_bu + 750.0
+        ((d, s, t),) = capture(p.ue, p.clock)
+        assert peek(p.ue, d, s, t, p.ha).message.lifetime_4s == 250
+    with ue_and_ha() as p:
+        p.ha.ike.prefix_lifetime = 0xFFFFFFFF  # all ones: no limit
+        attach(p)
+        assert p.ue.binding_expiry("internet") == p.clock.now + 3600.0

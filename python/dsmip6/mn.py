@@ -726,8 +726,12 @@ class MobileNode:
     def _drain_ike(self, p: _Pdn, now: float) -> None:
         ike = p.ike
         records: list[Any] = []
+        cp_lifetime: int | None = None
         while ike is not None and (ev := ike.next_event()) is not None:
             rec = _ike.translate(ev, "ue")
+            if type(rec) is _ike.IkeUp:
+                # MIP6_HOME_PREFIX Prefix Lifetime (RFC 5026 §8.2), not in the record.
+                cp_lifetime = getattr(ev, "prefix_lifetime", None)
             if rec is None:
                 found = _mpd.mpd_child(ev)
                 if found is not None:  # the MPD SA (RFC 4877 §6.3)
@@ -739,6 +743,14 @@ class MobileNode:
         for rec in records:
             if isinstance(rec, _ike.IkeUp):
                 self._on_ike_up(p, rec, now)
+                # RFC 6275 §11.7.1: BU lifetimes within the HoA's valid lifetime. The HNP's
+                # Prefix Lifetime from IKEv2 caps the requested lifetime, as the HA caps
+                # its grant by it (§10.3.1); [D] a cap on every BU, not a countdown: RFC
+                # 5026 §8.2 does not say it runs down, and RFC 4877 §9 keeps the HoA valid
+                # while the IKE SA lives. 0 (no meaning given) and all ones: no cap.
+                p.lifetime_4s = p.cfg.lifetime_4s
+                if p.state is UeState.CHILD_SA and cp_lifetime and cp_lifetime != 0xFFFFFFFF:
+                    p.lifetime_4s = max(min(p.cfg.lifetime_4s, cp_lifetime // 4), 1)
             elif isinstance(rec, _ike.MhSaUp):
                 self._on_mh_sa(p, rec, now)
             elif isinstance(rec, tuple):
