@@ -91,10 +91,16 @@ def test_bri_with_v_revokes_only_the_ipv4_hoa():
     """RFC 5846 §6.2 / procedures.md §4.2 step 4: V=1 with the UE's IPv4 HoA -> BRA status 0
     with V, only the IPv4 HoA goes (the IPv6 binding stays, later BUs do not ask again);
     V=1 naming another address -> BRA 128 and nothing changes."""
+    from dsmip6.dataplane_iface import FakeDataPlane
+    from proc_harness import make_ue
+
     with ue_and_ha() as p:
+        ue_dp = FakeDataPlane()
+        p.ue = make_ue(dataplane=ue_dp)
+        p.ue.set_access(coa6=COA6)
         attach(p)
         hoa, hoa4 = p.ue.home_address("internet"), p.ue.ipv4_home_address("internet")
-        assert hoa4 is not None
+        assert hoa4 is not None and ue_dp.bindings[hoa].ipv4_home_address == hoa4
         session = p.ha._by_spi[p.ue._pdns["internet"].sa_out.spi]
         route = _mh.Route((str(HA6), 0), (str(COA6), 0), HA6, COA6, rh2=hoa)
 
@@ -112,6 +118,8 @@ def test_bri_with_v_revokes_only_the_ipv4_hoa():
         assert events(p.ue) == [NetworkDetached("internet", 1, ipv4_only=True)]
         assert p.ue.ipv4_home_address("internet") is None
         assert p.ue.state("internet") is UeState.REGISTERED
+        assert ue_dp.bindings[hoa].ipv4_home_address is None  # the UE's tunnel follows
+        assert ue_dp.bindings[hoa].care_of_address == COA6
         fire_timer(p.ue, p.clock)  # the refresh: no IPv4 HoA option any more
         ((d, s, t),) = capture(p.ue, p.clock)
         assert peek(p.ue, d, s, t, p.ha).message.ipv4_hoa is None

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from socket import AF_INET, AF_INET6, inet_ntop
 from typing import Any
@@ -160,6 +161,7 @@ class _Pdn:
         "child_requested",
         "ike_tries",
         "programmed",
+        "spec",
         "revoked",
         "dad_failed",
         "bu_times",
@@ -228,6 +230,7 @@ class _Pdn:
         self.child_requested = False
         self.ike_tries = 0
         self.programmed = False
+        self.spec: BindingSpec | None = None  # what the UE's data plane holds, if any
         self.revoked = False
         # RFC 5026 §5.3.2: HoAs refused with BA 134 during this attach.
         self.dad_failed: set[IPv6Address] = set()
@@ -1311,10 +1314,12 @@ class MobileNode:
             else:
                 dp.add_binding(spec)
                 p.programmed = True
+            p.spec = spec
         except CacheError:
             self._count("dataplane-error")
 
     def _unprogram(self, p: _Pdn) -> None:
+        p.spec = None
         if self.dataplane is not None and p.programmed and p.hoa is not None:
             p.programmed = False
             try:
@@ -1349,6 +1354,14 @@ class MobileNode:
         if bri.v:
             p.hoa4 = None
             p.hoa4_refused = True
+            if self.dataplane is not None and p.spec is not None:
+                # The UE's own tunnel stops carrying the revoked IPv4 HoA now.
+                spec = replace(p.spec, ipv4_home_address=None)
+                try:
+                    self.dataplane.update_binding(spec)
+                    p.spec = spec
+                except CacheError:
+                    self._count("dataplane-error")
             self._events.append(NetworkDetached(p.apn, bri.trigger, ipv4_only=True))
             return
         self._move_state(p, _state.BriAccepted)
