@@ -257,3 +257,46 @@ def test_home_prefix_lifetime_from_ikev2_caps_the_first_bu():
         p.ha.ike.prefix_lifetime = 0xFFFFFFFF  # all ones: no limit
         attach(p)
         assert p.ue.binding_expiry("internet") == p.clock.now + 3600.0
+
+
+def test_attach_on_the_home_link_sends_no_bu_and_leaving_home_registers_with_o_set():
+    """procedures.md §1.5 (home link detection: at home, no BU) and §2.5 (home -> foreign:
+    a registration with the A.2 settings, O=1, since the HA holds no binding)."""
+    from ipaddress import IPv6Network
+
+    from dsmip6.events import AtHome, AttachCompleted
+
+    home = IPv6Network("2001:db8:8000::/64")  # the first HNP the harness HA assigns
+    with ue_and_ha(coa6=None) as p:
+        p.ue.set_access(home_prefixes=(home,))
+        evs = []
+        p.ue.attach("internet", p.clock.now)
+        mh = []
+        for _ in range(20):
+            moved = 0
+            for d, s, t in capture(p.ue, p.clock):
+                moved += 1
+                if _mh_datagram(t):
+                    mh.append((d, s, t))
+                p.ha.receive_datagram(d, s, t, p.clock.now)
+            moved += transfer(p.ha, p.ue, p.clock)
+            if not moved:
+                break
+        evs = events(p.ue)
+        assert p.ue.home_prefix("internet") == home
+        assert mh == [] and p.ha.bindings() == {}
+        assert p.ue.state("internet") is UeState.AT_HOME
+        hoa = p.ue.home_address("internet")
+        assert [e for e in evs if type(e) in (AtHome, AttachCompleted)] == [
+            AtHome("internet"),
+            AttachCompleted("internet", hoa, None, at_home=True),
+        ]
+        p.ue.move(p.clock.now, coa6=COA6)
+        ((d, s, t),) = capture(p.ue, p.clock)
+        bu = peek(p.ue, d, s, t, p.ha).message
+        assert (s, t) == ((str(COA6), 0), (str(HA6), 0))
+        assert (bu.o, bu.r, bu.lifetime_4s, bu.alt_coa) == (True, True, 900, COA6)
+        assert p.ue.timers.get(("internet", "bu")) == p.clock.now + 1.5  # first registration
+        p.ha.receive_datagram(d, s, t, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        assert p.ue.state("internet") is UeState.REGISTERED
