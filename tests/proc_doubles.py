@@ -113,6 +113,7 @@ class IkeSaEstablished:
     home_address: object
     ha_addresses: tuple
     internal_ip4: object = None
+    prefix_lifetime: int | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,12 @@ class ChildSaEstablished:
 
 @dataclass(frozen=True)
 class IkeSaDeleted:
+    ike_sa_id: object
+    reason: str
+
+
+@dataclass(frozen=True)
+class IkeAuthFailed:
     ike_sa_id: object
     reason: str
 
@@ -183,8 +190,13 @@ class IkeInitiatorDouble:
         self.moves: list = []
         self.children: list = []
         self.deleted_children: list = []
+        self.infos = 0
+        self.queued: list = []
 
     def _request(self, msg, now):
+        if self.pending is not None and msg["t"] == "info":
+            self.queued.append(msg)  # window of one request (RFC 7296 §2.3)
+            return
         self.pending = msg
         self.tries = 1
         self.deadline = now + RTX
@@ -204,6 +216,11 @@ class IkeInitiatorDouble:
 
     def delete(self, now):
         self._request({"t": "del", "spi": self.spi}, now)
+
+    def liveness_check(self, now):
+        """An empty INFORMATIONAL (RFC 7296 §2.4), e.g. after a K=1 move (RFC 5555 §5.1)."""
+        self.infos += 1
+        self._request({"t": "info", "spi": self.spi, "n": self.infos}, now)
 
     def delete_child_sa(self, spi_in, now):
         # Recorded only: the toy HA replaces a session's MH SA on CREATE_CHILD_SA anyway.
@@ -242,6 +259,7 @@ class IkeInitiatorDouble:
                     IPv6Network(m["prefix"]),
                     None,
                     tuple(m["ha"]),
+                    prefix_lifetime=m.get("lifetime"),
                 )
             )
         elif t == "child-ok":
@@ -256,6 +274,8 @@ class IkeInitiatorDouble:
             self.events.append(ChildSaEstablished(self.spi, child))
         elif t == "del-ok":
             self.events.append(IkeSaDeleted(self.spi, "deleted"))
+        if self.pending is None and self.queued:
+            self._request(self.queued.pop(0), now)
 
     def datagrams_to_send(self, now):
         out, self.out = self.out, []
@@ -268,6 +288,10 @@ class IkeInitiatorDouble:
         if self.deadline is None or now < self.deadline:
             return
         if self.tries >= 5:
+            if not self.established:
+                # As the real engine: an SA that never came up reports the timeout
+                # (IkeAuthFailed "timeout"; RFC 7296 §2.1 gives up on the exchange).
+                self.events.append(IkeAuthFailed(self.spi, "timeout"))
             self.pending = self.deadline = None
             return
         self.tries += 1
@@ -299,9 +323,11 @@ class IkeResponderDouble:
     sas: dict = field(default_factory=dict)
     spi_counter: int = 0x1000
     moves: list = field(default_factory=list)
+    infos: list = field(default_factory=list)
     replies: dict = field(default_factory=dict)
     refused: int = 0
     ue_spi_rng: object = None
+    prefix_lifetime: int | None = None  # MIP6_HOME_PREFIX lifetime to send (RFC 5026 §8.2)
 
     def receive_datagram(self, data, src, dst, now):
         m = _dec(data)
@@ -330,6 +356,8 @@ class IkeResponderDouble:
                     "prefix": str(a.home_prefix),
                     "ha": [str(x) for x in a.ha_addresses],
                 }
+                if self.prefix_lifetime is not None:
+                    reply["lifetime"] = self.prefix_lifetime
                 self.events.append(
                     IkeSaEstablished(
                         spi, m["id"], m["id"], dst, src, False, a.home_prefix, None, a.ha_addresses
@@ -367,6 +395,13 @@ class IkeResponderDouble:
             reply = {"t": "del-ok", "spi": spi}
             if self.sas.pop(spi, None) is not None:
                 self.events.append(IkeSaDeleted(spi, "peer-deleted"))
+        elif t == "info" and spi in self.sas:
+            # RFC 7296 §2.23: an authenticated request from a new address/port updates the
+            # peer address of the IKE SA (the NAT mapping after a move, RFC 5555 §5.1).
+            sa = self.sas[spi]
+            sa.remote = src
+            self.infos.append((spi, src))
+            reply = {"t": "info-ok", "spi": spi}
         elif t == "del-ack":
             return
         if reply is not None:

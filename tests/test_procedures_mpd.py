@@ -8,7 +8,8 @@ from ipaddress import IPv6Network
 
 from dsmip6._mh import Bu, Route
 from dsmip6._mpd import Mpa, Mps, PrefixInfo
-from dsmip6.events import BindingAccepted, MobilePrefixAdvertised
+from dsmip6._state import BceState
+from dsmip6.events import BindingAccepted, DetachCompleted, MobilePrefixAdvertised
 from proc_harness import (
     COA4,
     COA6,
@@ -184,16 +185,39 @@ def _solicit_again(p, hoa, rec, valid, preferred, *, other=()):
     return [e for e in events(p.ue) if isinstance(e, MobilePrefixAdvertised)]
 
 
-def test_changed_and_withdrawn_home_prefix_are_events():
+def _bus(p, sent):
+    """The BUs among ``sent`` as (lifetime in 4-s units, sequence, source, destination)."""
+    out = []
+    for d, s, t in sent:
+        msg = peek(p.ue, d, s, t, p.ha).message
+        if type(msg) is Bu:
+            out.append((msg.lifetime_4s, msg.sequence, s, t))
+    return out
+
+
+def test_changed_home_prefix_is_an_event_and_caps_the_binding_lifetime():
     with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
         hoa, rec = _registered_with_mpd(p)
         events(p.ue)
         prefix = p.ue.home_prefix("internet")
+        seq = p.ue.sequence("internet")
+        assert p.ue.binding_expiry("internet") > p.clock.now + 3000  # 900 units granted
         other = PrefixInfo(IPv6Network("2001:db8:9999::/64"), 100, 50)
         (ev,) = _solicit_again(p, hoa, rec, 600, 300, other=(other,))
         assert ev == MobilePrefixAdvertised(
             "internet", prefix, "changed", 600, 300, (prefix, other.prefix)
         )
+        # RFC 6275 §11.4.2/§11.7.1: the registered binding (3600 s) would outlive the HoA
+        # (valid 600 s): a refresh leaves at once with 600 s = 150 units, the next number.
+        sent = capture(p.ue, p.clock)
+        assert _bus(p, sent) == [(150, seq + 1, (str(COA6), 0), (str(HA6), 0))]
+        assert p.ue.state("internet").value == "registering"
+        for d, s, t in sent:
+            p.ha.receive_datagram(d, s, t, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        (acc,) = events(p.ue)
+        assert isinstance(acc, BindingAccepted) and acc.lifetime == 600.0
+        assert p.ue.binding_expiry("internet") == p.clock.now + 600.0
         # The same answer again is not solicited any more (one advertisement per Identifier):
         # discarded, and the UE solicits afresh (RFC 6275 §11.4.3).
         n = p.ue.counters["mpa-unsolicited"]
@@ -209,12 +233,71 @@ def test_changed_and_withdrawn_home_prefix_are_events():
         transfer(p.ha, p.ue, p.clock)
         (ev,) = events(p.ue)
         assert ev.outcome == "changed" and ev.valid_lifetime == 86400  # back to the HA's own
+        # The binding (595 s left) does not outlive the HoA any more: no BU, cap lifted.
+        assert capture(p.ue, p.clock) == []
+        assert p.ue._pdn("internet").prefix_until == p.clock.now + 86400
+
+
+def test_refresh_under_a_shortened_prefix_is_capped_and_solicits():
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        hoa, rec = _registered_with_mpd(p)
+        events(p.ue)
+        _solicit_again(p, hoa, rec, 1000, 500)
+        t0 = p.clock.now
+        roundtrip_until_done(p.ue, p.ha, p.clock)  # the capped refresh: 250 units
+        (acc,) = [e for e in events(p.ue) if isinstance(e, BindingAccepted)]
+        assert acc.lifetime == 1000.0
+        # The refresh at 75 % (750 s): 250 s of the prefix left -> 62 units (248 s), and an
+        # MPS (RFC 6275 §11.4.2: the HoA is about to become invalid).
+        mps_before = p.ue.counters["mps-sent"]
+        assert fire_timer(p.ue, p.clock) == t0 + 750.0
+        sent = capture(p.ue, p.clock)
+        seq = p.ue.sequence("internet")
+        assert _bus(p, sent) == [(62, seq, (str(COA6), 0), (str(HA6), 0))]
+        kinds = [type(peek(p.ue, d, s, t, p.ha).message).__name__ for d, s, t in sent]
+        assert kinds == ["Bu", "Mps"]
+        assert p.ue.counters["mps-sent"] == mps_before + 1
+
+
+def _detach_after_withdrawal(p):
+    """The lifetime-0 BU, then the IKE delete, as for detach() (Annex A.5)."""
+    sent = capture(p.ue, p.clock)
+    bus = _bus(p, sent)
+    assert [(life, src, dst) for life, _, src, dst in bus] == [(0, (str(COA6), 0), (str(HA6), 0))]
+    assert p.ue.state("internet").value == "detaching"
+    for d, s, t in sent:
+        p.ha.receive_datagram(d, s, t, p.clock.now)
+    roundtrip_until_done(p.ue, p.ha, p.clock)
+    assert p.ue.state("internet").value == "detached"
+    assert p.ue.counters["home-prefix-gone"] == 1
+    return events(p.ue)
+
+
+def test_withdrawn_home_prefix_deregisters_and_detaches():
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        hoa, rec = _registered_with_mpd(p)
+        events(p.ue)
+        prefix = p.ue.home_prefix("internet")
         (ev,) = _solicit_again(p, hoa, rec, 0, 0)
         assert ev == MobilePrefixAdvertised("internet", prefix, "withdrawn", 0, 0, (prefix,))
+        events(p.ha)
+        assert _detach_after_withdrawal(p) == [DetachCompleted("internet", acknowledged=True)]
+        # The HA removed the binding on the lifetime-0 BU (its tombstone aside).
+        assert [type(e).__name__ for e in events(p.ha)][:1] == ["BindingDeleted"]
+        assert p.ha.bindings().get(hoa) in (None, BceState.TOMBSTONE)
+
+
+def test_home_prefix_absent_from_the_advertisement_is_withdrawn():
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        hoa, rec = _registered_with_mpd(p)
+        events(p.ue)
+        prefix = p.ue.home_prefix("internet")
+        other = PrefixInfo(IPv6Network("2001:db8:9999::/64"), 100, 50)
         (ev,) = _solicit_again(p, hoa, rec, None, None, other=(other,))
         assert ev == MobilePrefixAdvertised(
             "internet", prefix, "withdrawn", None, None, (other.prefix,)
         )
+        assert _detach_after_withdrawal(p) == [DetachCompleted("internet", acknowledged=True)]
 
 
 def test_ha_answers_at_most_one_mpa_per_second_and_only_registered_ues():
@@ -265,3 +348,83 @@ def test_prefix_discovery_from_an_ipv4_access_rides_udp_4191():
         evs = [e for e in events(p.ue) if isinstance(e, MobilePrefixAdvertised)]
         assert evs == [MobilePrefixAdvertised("internet", prefix, "confirmed", 86400, 86400,
                                               (prefix,))]  # fmt: skip
+
+
+def _run_dropping_mps(p, until, *, let_through=False):
+    """Fire the UE's timers up to ``until`` delivering everything but MPSs (unless
+    ``let_through``); returns the BUs (lifetime, sequence, instant) the UE sent."""
+    bus = []
+    for _ in range(200):
+        for _ in range(50):  # settle every exchange at this instant
+            moved = 0
+            for d, s, t in capture(p.ue, p.clock):
+                msg = peek(p.ue, d, s, t, p.ha).message if t[1] in (0, 4191) else None
+                if type(msg) is Bu:
+                    bus.append((msg.lifetime_4s, msg.sequence, p.clock.now))
+                moved += 1
+                if type(msg) is Mps and not let_through:
+                    continue  # lost
+                p.ha.receive_datagram(d, s, t, p.clock.now)
+            moved += transfer(p.ha, p.ue, p.clock)
+            if not moved:
+                break
+        nxt = p.ue.get_timer()
+        if nxt is None or nxt > until:
+            return bus
+        fire_timer(p.ue, p.clock)
+    raise AssertionError("did not reach the instant")
+
+
+def test_refresh_is_held_until_prefix_discovery_answers_after_status_1():
+    """RFC 6275 §11.7.1: after a BA with status 1 the UE "should not try to register again"
+    before prefix discovery has answered: the refresh at 75 % waits for the MPA."""
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        p.ue.attach("internet", p.clock.now)
+        bus = _run_dropping_mps(p, 100.0)
+        ((life, seq, t_bu),) = bus
+        assert life == 900 and p.ue.binding_expiry("internet") == t_bu + 3600.0
+        assert [e.status for e in events(p.ue) if isinstance(e, BindingAccepted)] == [1]
+        # Past the refresh point (t_bu + 2700 s) with every MPS lost: no BU.
+        assert _run_dropping_mps(p, t_bu + 2800.0) == []
+        assert p.ue.counters["refresh-held-for-mpd"] == 1
+        assert p.ue.timers.get(("internet", "refresh")) == t_bu + 3600.0 - 64.0
+        # The next MPS gets through: the MPA releases the held refresh at once.
+        fire_timer(p.ue, p.clock)
+        t_mpa = p.clock.now
+        bus = _run_dropping_mps(p, t_mpa, let_through=True)
+        assert bus == [(900, seq + 1, t_mpa)]
+        acc = [e for e in events(p.ue) if isinstance(e, BindingAccepted)]
+        assert [e.status for e in acc] == [0]  # the HA saw the solicitation
+
+
+def test_held_refresh_still_leaves_before_the_binding_lapses():
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        p.ue.attach("internet", p.clock.now)
+        ((_, seq, t_bu),) = _run_dropping_mps(p, 100.0)
+        # No MPA ever: the refresh leaves 2 x MAX_BINDACK_TIMEOUT before the expiry.
+        bus = _run_dropping_mps(p, t_bu + 3600.0 - 64.0)
+        assert bus == [(900, seq + 1, t_bu + 3600.0 - 64.0)]
+        assert p.ue.counters["refresh-held-for-mpd"] == 1
+
+
+def test_bu_in_flight_when_the_prefix_shrinks_is_followed_by_a_capped_refresh():
+    """A BU that left before the advertisement asked for more than the HoA's valid lifetime:
+    once it is acknowledged the UE refreshes at once with the capped lifetime (RFC 6275
+    §11.7.1); the retransmissions in between would have been capped already."""
+    with ue_and_ha(ha_kw=dict(prefix_discovery_required=True)) as p:
+        hoa, rec = _registered_with_mpd(p)
+        events(p.ue)
+        fire_timer(p.ue, p.clock)  # the refresh at 75 %
+        (old_bu,) = capture(p.ue, p.clock)
+        assert _bus(p, [old_bu])[0][0] == 900
+        (ev,) = _solicit_again(p, hoa, rec, 1000, 1000)
+        assert ev.outcome == "changed" and capture(p.ue, p.clock) == []  # BU outstanding
+        p.ha.receive_datagram(*old_bu, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        (acc,) = [e for e in events(p.ue) if isinstance(e, BindingAccepted)]
+        assert acc.lifetime == 3600.0  # granted as asked, but beyond the HoA's validity
+        t = p.clock.now
+        assert fire_timer(p.ue, p.clock) == t  # refresh due at once
+        assert _bus(p, capture(p.ue, p.clock)) == [
+            (250, p.ue.sequence("internet"), (str(COA6), 0), (str(HA6), 0))
+        ]

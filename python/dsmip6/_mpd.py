@@ -44,6 +44,7 @@ __all__ = [
     "decode",
     "mpd_selectors",
     "mpd_child",
+    "INFINITE_LIFETIME",
 ]
 
 #: IPv6 next header of ICMPv6 (the selector protocol of the MPD SA).
@@ -51,7 +52,8 @@ ICMPV6 = 58
 #: RFC 6275 §6.7 / §6.8.
 MPS_TYPE, MPA_TYPE = 146, 147
 _PREFIX_INFO = 3  # RFC 4861 §4.6.2
-_INFINITY = 0xFFFFFFFF  # RFC 4861 §4.6.2: all ones = infinite lifetime
+#: RFC 4861 §4.6.2: a valid/preferred lifetime of all ones is infinite.
+INFINITE_LIFETIME = 0xFFFFFFFF
 
 
 @dataclass(frozen=True, slots=True)
