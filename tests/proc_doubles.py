@@ -113,6 +113,7 @@ class IkeSaEstablished:
     home_address: object
     ha_addresses: tuple
     internal_ip4: object = None
+    prefix_lifetime: int | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,12 @@ class ChildSaEstablished:
 
 @dataclass(frozen=True)
 class IkeSaDeleted:
+    ike_sa_id: object
+    reason: str
+
+
+@dataclass(frozen=True)
+class IkeAuthFailed:
     ike_sa_id: object
     reason: str
 
@@ -183,8 +190,13 @@ class IkeInitiatorDouble:
         self.moves: list = []
         self.children: list = []
         self.deleted_children: list = []
+        self.infos = 0
+        self.queued: list = []
 
     def _request(self, msg, now):
+        if self.pending is not None and msg["t"] == "info":
+            self.queued.append(msg)  # window of one request (RFC 7296 §2.3)
+            return
         self.pending = msg
         self.tries = 1
         self.deadline = now + RTX
@@ -197,10 +209,18 @@ class IkeInitiatorDouble:
     def create_child_sa(self, ts_i, ts_r, *, mode, now):
         self.children.append((ts_i[0].start, ts_r[0].start))
         msg = {"t": "child", "spi": self.spi, "tsi": ts_i[0].start, "tsr": ts_r[0].start}
+        msg["n"] = len(self.children)  # a new request (retransmissions resend this one)
+        if ts_i[0].protocol != 135:
+            msg["proto"] = ts_i[0].protocol  # e.g. 58: the MPD SA (RFC 4877 §6.3)
         self._request(msg, now)
 
     def delete(self, now):
         self._request({"t": "del", "spi": self.spi}, now)
+
+    def liveness_check(self, now):
+        """An empty INFORMATIONAL (RFC 7296 §2.4), e.g. after a K=1 move (RFC 5555 §5.1)."""
+        self.infos += 1
+        self._request({"t": "info", "spi": self.spi, "n": self.infos}, now)
 
     def delete_child_sa(self, spi_in, now):
         # Recorded only: the toy HA replaces a session's MH SA on CREATE_CHILD_SA anyway.
@@ -239,19 +259,23 @@ class IkeInitiatorDouble:
                     IPv6Network(m["prefix"]),
                     None,
                     tuple(m["ha"]),
+                    prefix_lifetime=m.get("lifetime"),
                 )
             )
         elif t == "child-ok":
+            proto = m.get("proto", 135)
             child = ChildDouble(
                 m["spi_r2i"],
                 m["spi_i2r"],
-                [TsDouble(m["tsi"], m["tsi"], 135)],
-                [TsDouble(m["tsr"], m["tsr"], 135)],
+                [TsDouble(m["tsi"], m["tsi"], proto)],
+                [TsDouble(m["tsr"], m["tsr"], proto)],
                 bytes.fromhex(m["key"]),
             )
             self.events.append(ChildSaEstablished(self.spi, child))
         elif t == "del-ok":
             self.events.append(IkeSaDeleted(self.spi, "deleted"))
+        if self.pending is None and self.queued:
+            self._request(self.queued.pop(0), now)
 
     def datagrams_to_send(self, now):
         out, self.out = self.out, []
@@ -264,6 +288,10 @@ class IkeInitiatorDouble:
         if self.deadline is None or now < self.deadline:
             return
         if self.tries >= 5:
+            if not self.established:
+                # As the real engine: an SA that never came up reports the timeout
+                # (IkeAuthFailed "timeout"; RFC 7296 §2.1 gives up on the exchange).
+                self.events.append(IkeAuthFailed(self.spi, "timeout"))
             self.pending = self.deadline = None
             return
         self.tries += 1
@@ -295,15 +323,18 @@ class IkeResponderDouble:
     sas: dict = field(default_factory=dict)
     spi_counter: int = 0x1000
     moves: list = field(default_factory=list)
+    infos: list = field(default_factory=list)
     replies: dict = field(default_factory=dict)
     refused: int = 0
+    ue_spi_rng: object = None
+    prefix_lifetime: int | None = None  # MIP6_HOME_PREFIX lifetime to send (RFC 5026 §8.2)
 
     def receive_datagram(self, data, src, dst, now):
         m = _dec(data)
         if m is None:
             return
         t, spi = m["t"], m["spi"]
-        key = (spi, t, m.get("tsi"))
+        key = (spi, t, m.get("tsi"), m.get("proto"), m.get("n"))
         if key in self.replies:  # retransmitted request: same answer
             self.out.append((self.replies[key], dst, src))
             return
@@ -325,6 +356,8 @@ class IkeResponderDouble:
                     "prefix": str(a.home_prefix),
                     "ha": [str(x) for x in a.ha_addresses],
                 }
+                if self.prefix_lifetime is not None:
+                    reply["lifetime"] = self.prefix_lifetime
                 self.events.append(
                     IkeSaEstablished(
                         spi, m["id"], m["id"], dst, src, False, a.home_prefix, None, a.ha_addresses
@@ -335,6 +368,9 @@ class IkeResponderDouble:
             sa.children += 1
             self.spi_counter += 2
             i2r, r2i = self.spi_counter, self.spi_counter + 1
+            if self.ue_spi_rng is not None:
+                # The UE's inbound SPI drawn from an injected RNG (real IKEv2: the UE's own).
+                r2i = int.from_bytes(self.ue_spi_rng(4), "big")
             keyhex = hashlib.sha256(f"{spi}/{sa.children}".encode()).hexdigest()
             reply = {
                 "t": "child-ok",
@@ -344,12 +380,14 @@ class IkeResponderDouble:
                 "spi_i2r": i2r,
                 "spi_r2i": r2i,
                 "key": keyhex,
+                "proto": m.get("proto", 135),
             }
+            proto = m.get("proto", 135)
             child = ChildDouble(
                 i2r,
                 r2i,
-                [TsDouble(m["tsi"], m["tsi"], 135)],
-                [TsDouble(m["tsr"], m["tsr"], 135)],
+                [TsDouble(m["tsi"], m["tsi"], proto)],
+                [TsDouble(m["tsr"], m["tsr"], proto)],
                 bytes.fromhex(keyhex),
             )
             self.events.append(ChildSaEstablished(spi, child))
@@ -357,6 +395,13 @@ class IkeResponderDouble:
             reply = {"t": "del-ok", "spi": spi}
             if self.sas.pop(spi, None) is not None:
                 self.events.append(IkeSaDeleted(spi, "peer-deleted"))
+        elif t == "info" and spi in self.sas:
+            # RFC 7296 §2.23: an authenticated request from a new address/port updates the
+            # peer address of the IKE SA (the NAT mapping after a move, RFC 5555 §5.1).
+            sa = self.sas[spi]
+            sa.remote = src
+            self.infos.append((spi, src))
+            reply = {"t": "info-ok", "spi": spi}
         elif t == "del-ack":
             return
         if reply is not None:
@@ -393,3 +438,8 @@ class IkeResponderDouble:
 
 def selectors_double(hoa, ha):
     return [TsDouble(str(hoa), str(hoa), 135)], [TsDouble(str(ha), str(ha), 135)]
+
+
+def mpd_selectors_double(hoa, ha):
+    """The MPD SA's selectors (RFC 4877 §6.3): HoA <-> HA, protocol ICMPv6."""
+    return [TsDouble(str(hoa), str(hoa), 58)], [TsDouble(str(ha), str(ha), 58)]

@@ -17,6 +17,7 @@ from proc_doubles import (
     IkeResponderDouble,
     SaDouble,
     SignallingDouble,
+    mpd_selectors_double,
     selectors_double,
 )
 
@@ -70,6 +71,7 @@ def make_ue(identity="ue1@nai.epc", pdns=None, dataplane=None, **kw) -> MobileNo
         signalling=SignallingDouble(),
         sa_factory=SaDouble,
         selectors=selectors_double,
+        mpd_selectors=mpd_selectors_double,
         dataplane=dataplane,
     )
 

@@ -273,3 +273,22 @@ def test_ue_ignores_ba_with_unmatched_sequence():
                               route.src, route.dst, p.clock.now)  # fmt: skip
         assert p.ue.counters["ba-unmatched-seq"] == 1
         assert p.ue.state("internet") is UeState.REGISTERING
+
+
+def test_ba_with_r_clear_keeps_the_hoa_binding_and_is_counted():
+    """procedures.md §1.6.3 step 5 (RFC 3963 §5.3, [D] for 24.303): an accepted BA with R=0
+    means no implicit-prefix service; the UE keeps the HoA binding and counts it."""
+    with ue_and_ha() as p:
+        attach(p)
+        assert "ba-r-clear" not in p.ue.counters  # the HA sets R=1 (implicit mode)
+        hoa = p.ue.home_address("internet")
+        p.ue.move(p.clock.now, coa6=COA6B)
+        capture(p.ue, p.clock)
+        session = p.ha._by_spi[p.ue._pdns["internet"].sa_out.spi]
+        route = _mh.Route((str(HA6), 0), (str(COA6B), 0), HA6, COA6B, rh2=hoa)
+        ba = _mh.Ba(0, p.ue.sequence("internet"), 900, k=True, r=False)
+        p.ue.receive_datagram(p.ha.signalling.encode(ba, route, session.sa_out),
+                              route.src, route.dst, p.clock.now)  # fmt: skip
+        assert p.ue.counters["ba-r-clear"] == 1
+        assert p.ue.state("internet") is UeState.REGISTERED
+        assert p.ue.binding_expiry("internet") == p.clock.now + 3600.0

@@ -170,6 +170,25 @@ SET3_RAND = bytes.fromhex("9f7c8d021accf4db213ccff0c7f71a6a")
 IDENTITY = b"0001010000000001@nai.epc.mnc001.mcc001.3gppnetwork.org"
 
 
+def test_lazy_emsk_continues_the_prf_exactly():
+    """``derive_keys`` computes the PRF up to the MSK and derives the EMSK when first read,
+    by continuing the FIPS 186-2 generator: the octets equal the whole eight-block output."""
+    import hashlib
+
+    for i in range(20):
+        ident, ik, ck = f"id{i}".encode(), bytes([i]) * 16, bytes([255 - i]) * 16
+        keys = _crypto.derive_keys(ident, ik, ck)
+        ks = _crypto.fips186_2_prf(hashlib.sha1(ident + ik + ck).digest(), 160)
+        assert keys.mk == hashlib.sha1(ident + ik + ck).digest()
+        assert (keys.k_encr, keys.k_aut, keys.msk) == (ks[0:16], ks[16:32], ks[32:96])
+        assert keys._emsk_rest is not None  # not derived yet
+        assert keys.emsk == ks[96:160] and keys._emsk_rest is None
+        eager = _crypto.EapAkaKeys(keys.mk, ks[0:16], ks[16:32], ks[32:96], ks[96:160])
+        assert eager == _crypto.derive_keys(ident, ik, ck)  # value semantics, lazy or not
+        assert eager != _crypto.derive_keys(ident + b"x", ik, ck)
+        assert "EapAkaKeys(" in repr(keys) and ks.hex() not in repr(keys)
+
+
 def test_eap_aka_key_schedule_with_milenage():
     res, ck, ik, _ak = Milenage(SET3_K, op=SET3_OP).f2345(SET3_RAND)
     keys = _crypto.derive_keys(IDENTITY, ik, ck)

@@ -637,3 +637,109 @@ def test_spi_set_behaves_as_a_set():
         with pytest.raises(ValueError):
             s.add(bad)
     assert "300" not in s  # type: ignore[operator]
+
+
+_SA_FIELDS = (
+    "id", "original_initiator", "local", "remote", "reply_to", "last_heard", "established_at",
+    "state", "spi_i", "spi_r", "prf", "encr", "integ", "dh_group", "sk_d", "peer_id",
+    "eap_identity", "assignment", "home_prefix", "prefix_lifetime", "home_address",
+    "ha_addresses", "internal_ip4", "children", "nat_local", "nat_remote", "fragmentation",
+    "peer_redirect_supported", "peer_certreq", "rekey_started", "cp_failed", "failure_reason",
+    "init_done", "authenticated",
+)  # fmt: skip
+
+
+def _sa_state(sa):
+    """Everything a parked SA must give back, with the types of the values."""
+    sk = sa.sk
+    out = {name: getattr(sa, name) for name in _SA_FIELDS}
+    out["types"] = tuple(type(v).__name__ for v in out.values())
+    out["mgr"] = (sa.mgr.next_mid, sa.mgr.expected_mid, sa.mgr.last_response)
+    out["sk"] = (sk.encr, sk.integ, sk._out_e, sk._out_a, sk._in_e, sk._in_a, sk._iv_counter)
+    return out
+
+
+def test_parked_sa_gives_back_every_value_exactly():
+    """park/thaw round trip on a real HA-side IKE SA: the packed form (SPIs, Message IDs, IV
+    counter, times, the peer's endpoint, keys, peer ID, children, the Assignment rebuilt from
+    the shared prefix and HA addresses) and the loose form (values that do not pack
+    losslessly: an IPv4 or non-canonical endpoint text, a reply-to pair, int times, an HA
+    assigned HoA, a failure reason, an ID without a realm) give back equal values of the
+    same types."""
+    import dataclasses
+
+    from dsmip6.ikev2.message import IdPayload
+    from dsmip6.ikev2.sa import ParkedSa, park, thaw
+
+    world = RealWorld(1)
+    world.make_ha(RustDataPlane())
+    ue, clock = _registered(world, 0)
+    ha = world.ha
+    (ike_id,) = [s.ike_sa_id for s in ha._sessions.values()]
+    parked = ha.ike._sas[ike_id]
+    assert type(parked) is ParkedSa and parked.rest is None  # the packed form
+    assert parked.eap_identity == next(iter(ha._sessions.values())).owner[0]
+    sa = thaw(parked, ha.ike)
+    assert sa.assignment is not None and sa.peer_id is not None and len(sa.children) == 2
+    assert b"@" in sa.peer_id.data and parked.remote == sa.remote
+    want = _sa_state(sa)
+    again = thaw(park(sa, 7.0), ha.ike)
+    assert _sa_state(again) == want
+    # A second park of equal values shares the local endpoint tuple (one per HA address).
+    assert park(again, None).local is park(thaw(park(again, None), ha.ike), None).local
+    variants = [
+        {"remote": ("198.51.100.7", 4500)},
+        {"remote": ("2001:DB8::7", 500)},  # not RFC 5952 text: kept as it is
+        {"remote": ("::ffff:198.51.100.7", 500)},
+        {"reply_to": (("2001:db8:a::1", 500), ("2001:db8:100::9", 500))},
+        {"last_heard": 5, "established_at": 0},
+        {"failure_reason": "x"},
+        {"home_address": HOA},
+        {"assignment": dataclasses.replace(sa.assignment, prefix_lifetime=3600)},
+        {"prefix_lifetime": None},
+        {"ha_addresses": ()},
+        {"home_prefix": None},
+        {"assignment": None, "home_prefix": None, "ha_addresses": (), "prefix_lifetime": None},
+        {"peer_id": IdPayload(2, b"ue.example.org")},
+        {"peer_id": IdPayload(3, b"0001@" + b"r" * 129)},  # a long realm: not in the table
+        {"peer_id": IdPayload(3, b"@@x@")},
+        {"peer_id": None},
+    ]
+    for change in variants:
+        work = thaw(park(thaw(park(sa, None), ha.ike), None), ha.ike)
+        for name, value in change.items():
+            setattr(work, name, value)
+        expect = _sa_state(work)
+        p = park(work, 3.0)
+        assert p.remote == expect["remote"] and p.last_heard == expect["last_heard"]
+        assert p.assignment == expect["assignment"] and p.spi_r == expect["spi_r"]
+        back = thaw(p, ha.ike)
+        assert _sa_state(back) == expect, change
+        assert _sa_state(thaw(park(back, None), ha.ike)) == expect, change
+
+
+def test_prefix_selectors_pack_short_and_exact(monkeypatch):
+    """A selector list of one IPv6 prefix range (the HNP, or one address: the HoA-keyed MH
+    selector) packs to 23 octets and reads back equal; other ranges keep the full body."""
+    from dsmip6.ikev2 import sa as ike_sa
+    from dsmip6.ikev2.message import TrafficSelector
+
+    monkeypatch.setattr(ike_sa, "_TS_TABLE", [])
+    monkeypatch.setattr(ike_sa, "_TS_INDEX", {})
+    monkeypatch.setattr(ike_sa, "_TS_SEEN", {})
+    cases = [
+        (TrafficSelector.mobility_header(HOA),),
+        (TrafficSelector.for_network(NET, protocol=135),),
+        (TrafficSelector.for_network(IPv6Network("::/0")),),
+        (TrafficSelector(IPv6Address("2001:db8::"), IPv6Address("2001:db8::ff"), 17, 1, 2),),
+    ]
+    short = [
+        (TrafficSelector(IPv6Address("2001:db8::1"), IPv6Address("2001:db8::2")),),  # 2 addr
+        (TrafficSelector(IPv6Address("2001:db8::1"), IPv6Address("2001:db8::4")),),  # unaligned
+        (TrafficSelector.mobility_header(HOA), TrafficSelector.mobility_header(HOA + 1)),
+    ]
+    for i, ts in enumerate(cases + short):
+        packed = ike_sa._pack_ts(ts, 1000 + i)
+        assert (len(packed) == 23) == (i < len(cases)), ts
+        back, end = ike_sa._unpack_ts(packed + b"tail", 0)
+        assert back == ts and end == len(packed)

@@ -1,4 +1,5 @@
-"""The responder's IKE_SA_INIT fast path (``dsmip6.ikev2._fast``) against its general path.
+"""The responder's fast paths (``dsmip6.ikev2._fast``: IKE_SA_INIT, the first IKE_AUTH request,
+the EAP rounds, the MSK AUTH) against its general path.
 
 Every test drives two responders built alike (same config, same rng seed, same clock): one
 with ``fast_path`` on, one with it off, and asserts that they send the same octets, emit the
@@ -49,6 +50,25 @@ IMSI = "001010000000123"
 K = bytes.fromhex("fec86ba6eb707ed08905757b1bb44b8f")
 OPC = bytes.fromhex("1006020f0a478bf6b699f15c062e42b3")
 CA, CERT, KEY = make_ca_and_cert("ed25519", "ha.example.org")  # deterministic signatures
+# the HA's other certificate kinds for the first IKE_AUTH (ECDSA signs deterministically here,
+# RFC 6979, through the ``deterministic_ecdsa`` fixture; RSA PKCS#1 v1.5 is deterministic)
+HA_CERTS = {
+    "eap-ecdsa": make_ca_and_cert("ecdsa", "ha.example.org"),
+    "eap-rsa": make_ca_and_cert("rsa", "ha.example.org"),
+}
+
+
+@pytest.fixture(autouse=True)
+def deterministic_ecdsa(monkeypatch):
+    """Twin responders must sign alike: ECDSA with RFC 6979 nonces (the production signer
+    draws random ones, which no byte comparison could follow)."""
+    from cryptography.hazmat.primitives import hashes as _h
+    from cryptography.hazmat.primitives.asymmetric import ec as _ec
+    from dsmip6.ikev2 import auth as _auth
+
+    for name, h in (("ecdsa-with-sha256", _h.SHA256()), ("ecdsa-with-sha384", _h.SHA384())):
+        monkeypatch.setitem(_auth._ECDSA_BY_NAME, name, _ec.ECDSA(h, deterministic_signing=True))
+    monkeypatch.setattr(_auth, "_SIGNERS", {})
 
 
 # ------------------------------------------------------------------------------ state snapshot
@@ -98,7 +118,7 @@ def snapshot(ha: IkeResponder) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ pairs
-EAP_KINDS = ("eap", "eap-identity-round", "eap-prime")
+EAP_KINDS = ("eap", "eap-identity-round", "eap-prime", "eap-ecdsa", "eap-rsa", "eap-psk")
 
 
 def _eap_factory(kind: str = "eap") -> Any:
@@ -113,11 +133,20 @@ def _eap_factory(kind: str = "eap") -> Any:
 
 
 def responder(kind: str, fast: bool, **kw: Any) -> IkeResponder:
-    if kind in EAP_KINDS:
+    if kind == "eap-psk":  # the HA authenticates with the PSK, the UE with EAP-AKA
         cfg = ResponderConfig(
             "ha.example.org",
-            certificate=CERT,
-            private_key=KEY,
+            psk=PSK,
+            eap_server_factory=_eap_factory(kind),
+            address_assigner=assigner_factory(),
+            **kw,
+        )
+    elif kind in EAP_KINDS:
+        _ca, cert, key = HA_CERTS.get(kind, (CA, CERT, KEY))
+        cfg = ResponderConfig(
+            "ha.example.org",
+            certificate=cert,
+            private_key=key,
             eap_server_factory=_eap_factory(kind),
             address_assigner=assigner_factory(),
             **kw,
@@ -135,6 +164,10 @@ def initiator(kind: str, **kw: Any) -> IkeInitiator:
         prime = kind == "eap-prime"
         nai = permanent_nai(IMSI, prime=prime)
         usim = Usim(K, OPC)
+        if kind == "eap-psk":
+            kw.setdefault("peer_psk", PSK)
+        else:
+            kw.setdefault("trust_anchors", [HA_CERTS.get(kind, (CA,))[0]])
         cfg = InitiatorConfig(
             nai,
             eap_peer_factory=(
@@ -142,7 +175,6 @@ def initiator(kind: str, **kw: Any) -> IkeInitiator:
                 if prime
                 else (lambda: EapAkaPeer(usim, nai, rng=make_rng("peer")))
             ),
-            trust_anchors=[CA],
             **kw,
         )
     else:
@@ -204,6 +236,16 @@ CASES = {
     "eap-aka-identity-round": ("eap-identity-round", {}, {}),
     "eap-aka-prime": ("eap-prime", {}, {}),
     "eap-aka-small-fragments": ("eap-identity-round", {}, {"fragment_size": 172}),
+    "eap-aka-ecdsa-cert": ("eap-ecdsa", {}, {}),
+    "eap-aka-ecdsa-cert-cbc-ecp256": (
+        "eap-ecdsa",
+        {"proposals": ["aes128-sha256-ecp256"], "child_proposals": ["aes128-sha256"]},
+        {"proposals": ["aes128-sha256-ecp256"], "child_proposals": ["aes128-sha256"]},
+    ),
+    "eap-aka-rsa-cert": ("eap-rsa", {}, {}),
+    "eap-aka-rsa-cert-small-fragments": ("eap-rsa", {}, {"fragment_size": 576}),
+    "eap-aka-ha-psk": ("eap-psk", {}, {}),
+    "eap-aka-ha-psk-certreq": ("eap-psk", {}, {"trust_anchors": [CA]}),
 }
 EAP_ROUNDS = {"eap-identity-round": 2}  # EAP-Response rounds of a smooth run (default 1)
 
@@ -214,8 +256,8 @@ def test_fast_path_equals_general_path_whole_handshake(case):
     fast = drive(kind, True, ue_kw, ha_kw)
     slow = drive(kind, False, ue_kw, ha_kw)
     assert fast[3].fast_path_hits == 1 and slow[3].fast_path_hits == 0
-    # the EAP rounds and the final MSK AUTH request
-    rounds = EAP_ROUNDS.get(kind, 1) + 1 if kind in EAP_KINDS else 0
+    # the first IKE_AUTH request, the EAP rounds and the final MSK AUTH request
+    rounds = EAP_ROUNDS.get(kind, 1) + 2 if kind in EAP_KINDS else 0
     assert fast[3].fast_auth_hits == rounds and slow[3].fast_auth_hits == 0
     assert fast[0] == slow[0]  # every datagram, byte for byte, with its addresses
     assert fast[1] == slow[1]
@@ -351,7 +393,7 @@ def _at_eap_round(kind: str, fast: bool, k: int, **ha_kw: Any) -> Any:
         for d, lo, r in ha.datagrams_to_send(0.0):
             ue.receive_datagram(d, lo, r, 0.0)
     ((req, _lo, _r),) = ue.datagrams_to_send(0.0)
-    assert req[18] == 35 and ha.fast_auth_hits == (k - 1 if fast else 0)
+    assert req[18] == 35 and ha.fast_auth_hits == (k if fast else 0)
     events(ha)
     return ue, ha, req
 
@@ -387,8 +429,15 @@ def _both(kind: str, k: int, datagrams: list[tuple[bytes, Any, Any]], **kw: Any)
     return fast[3]
 
 
-# k: which IKE_AUTH request after the first; the last of each kind is the MSK AUTH request
+# k: which IKE_AUTH request after the first (k = 0: the first, IDi ... without AUTH); the
+# last of each kind is the MSK AUTH request
 AUTH_REQUESTS = [
+    ("eap", 0),
+    ("eap-identity-round", 0),
+    ("eap-prime", 0),
+    ("eap-ecdsa", 0),
+    ("eap-rsa", 0),
+    ("eap-psk", 0),
     ("eap", 1),
     ("eap", 2),
     ("eap-identity-round", 1),
@@ -512,3 +561,116 @@ def test_wrong_msk_auth_is_answered_like_the_general_path():
     slow = _feed("eap", False, 2, [(seal(first, bytes(b)), UE, HA)])
     assert fast[:3] == slow[:3] and fast[3] == 1
     assert fast[1] and fast[2]["sas"] == {}
+
+
+# ------------------------------------------------------------------------------ first IKE_AUTH
+def _first_auth_variants(inner: bytes) -> list[tuple[int, bytes]]:
+    """Inner payload chains of the first IKE_AUTH request: bit flips, truncations, payloads
+    dropped, duplicated, reordered or added (AUTH, EAP, CERT, Vendor ID, unknown ones with
+    and without the critical bit), critical bits on known payloads."""
+    out: list[tuple[int, bytes]] = []
+    for i in range(len(inner)):
+        for x in (0x01, 0x80, 0xFF):
+            b = bytearray(inner)
+            b[i] ^= x
+            out.append((35, bytes(b)))
+    for n in range(0, len(inner), 3):
+        out.append((35, inner[:n]))
+    chain = []  # (type, flags, body) of each payload
+    off, nxt = 0, 35
+    while nxt:
+        this, nxt, flags = nxt, inner[off], inner[off + 1]
+        length = int.from_bytes(inner[off + 2 : off + 4], "big")
+        chain.append((this, flags, inner[off + 4 : off + length]))
+        off += length
+
+    def join(items: list[tuple[int, int, bytes]]) -> tuple[int, bytes]:
+        body = b""
+        for i, (_t, flags, b) in enumerate(items):
+            nx = items[i + 1][0] if i + 1 < len(items) else 0
+            body += bytes([nx, flags]) + (4 + len(b)).to_bytes(2, "big") + b
+        return (items[0][0] if items else 0), body
+
+    types = [t for t, _f, _b in chain]
+    for i in range(len(chain)):
+        out.append(join(chain[:i] + chain[i + 1 :]))  # one payload dropped
+        out.append(join(chain[: i + 1] + chain[i:]))  # one payload twice
+        t, f, b = chain[i]
+        out.append(join(chain[:i] + [(t, f | 0x80, b)] + chain[i + 1 :]))  # critical bit
+    out.append(join(chain[1:] + chain[:1]))  # IDi not first
+    out.append(join([c for c in chain if c[0] not in (33, 44, 45)]))  # childless
+    out.append(join([c for c in chain if c[0] != 47]))  # no CP
+    for extra in (
+        (39, 0, bytes([2, 0, 0, 0]) + bytes(32)),  # AUTH: not an EAP bootstrap
+        (48, 0, bytes([2, 1, 0, 5, 1])),  # an EAP payload
+        (37, 0, bytes([4]) + bytes(40)),  # CERT
+        (43, 0, b"vendor"),
+        (200, 0, b"x"),
+        (200, 0x80, b"x"),
+        (41, 0, bytes([0, 0, 0x40, 0x00])),  # INITIAL_CONTACT
+        (41, 0, bytes([0, 0, 0x00, 0x0E])),  # NO_PROPOSAL_CHOSEN (an error notify)
+    ):
+        out.append(join([*chain, extra]))
+    assert 35 in types and 33 in types and 47 in types  # the corpus starts from the usual form
+    out.append((0, b""))  # SK with nothing inside
+    return out
+
+
+@pytest.mark.parametrize("kind", ["eap", "eap-identity-round", "eap-rsa", "eap-psk"])
+def test_mutated_first_auth_requests_give_identical_results_on_both_paths(kind):
+    first, inner, seal = _sealer(kind, 0)
+    assert first == 35
+    corpus = [seal(f, body) for f, body in _first_auth_variants(inner)]
+    _ue, _ha, req = _at_eap_round(kind, False, 0)
+    for i in range(16, 32):  # header and SK header octets (no longer authentic, or dropped)
+        for x in (0x01, 0x08, 0x20):
+            b = bytearray(req)
+            b[i] ^= x
+            corpus.append(bytes(b))
+    taken = 0
+    for d in corpus:
+        taken += _both(kind, 0, [(d, UE, HA)])
+    assert 0 < taken < len(corpus)
+
+
+def test_first_auth_of_an_unknown_subscriber_is_answered_like_the_general_path():
+    """An IDi the EAP server does not know: the fast path takes the request (common form),
+    the server answers with an AKA-Notification and the response carries it like the
+    general path's; a responder without an EAP server factory leaves it to the general path."""
+    first, inner, seal = _sealer("eap", 0)
+    at = inner.index(b"0001010000000123")
+    b = bytearray(inner)
+    b[at + 15] ^= 0x01  # ...0122: another IMSI
+    d = seal(first, bytes(b))
+    fast = _feed("eap", True, 0, [(d, UE, HA)])
+    slow = _feed("eap", False, 0, [(d, UE, HA)])
+    assert fast[:3] == slow[:3] and fast[3] == 1
+
+
+def test_a_planted_divergence_is_caught(monkeypatch):
+    """The comparisons above would see the fast path go wrong: with a planted bug (the
+    fast path forgets when the peer was last heard, or writes a wrong certificate
+    encoding) the snapshots or the datagrams of the twin responders differ."""
+    from dsmip6.ikev2 import _fast
+
+    kind, ue_kw, ha_kw = CASES["eap-aka-ecdsa-cert"]
+    slow = drive(kind, False, ue_kw, ha_kw)
+    real_follow = _fast._follow
+
+    def forgetful(sa, src, dst, now):
+        before = sa.last_heard
+        real_follow(sa, src, dst, now)
+        if sa.auth_tasks is None:  # only in fast_first_auth
+            sa.last_heard = before
+
+    with monkeypatch.context() as m:
+        m.setattr(_fast, "_follow", forgetful)
+        fast = drive(kind, True, ue_kw, ha_kw)
+    assert fast[3].fast_auth_hits == 3
+    assert fast[0] == slow[0] and fast[2] != slow[2]
+    with monkeypatch.context() as m:
+        m.setattr(_fast, "_CERT_ENCODING", bytes([12]))
+        fast = drive(kind, True, ue_kw, ha_kw)
+    assert fast[0] != slow[0]
+    fast = drive(kind, True, ue_kw, ha_kw)  # and without a planted bug: identical
+    assert fast[0] == slow[0] and fast[1] == slow[1] and fast[2] == slow[2]

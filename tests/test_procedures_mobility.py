@@ -7,6 +7,7 @@ from dsmip6 import _mh
 from dsmip6._state import BceState, UeState
 from dsmip6.config import PdnConfig
 from dsmip6.dataplane_iface import Encapsulation, FakeDataPlane
+from dsmip6.errors import LocalProtocolError
 from dsmip6.events import (
     AttachCompleted,
     AttachFailed,
@@ -21,6 +22,7 @@ from dsmip6.events import (
     HomeAgentSwitched,
     IkeEstablished,
     Ipv4HomeAddressAssigned,
+    Ipv4HomeAddressReleased,
     NetworkDetached,
 )
 from proc_harness import (
@@ -64,6 +66,38 @@ def test_handover_ipv6_to_ipv6_moves_ike_endpoint():
         # K=1 both ways: the IKE endpoints follow the CoA (RFC 4877 §4.3, RFC 6275 §10.3.1).
         assert p.ha.ike.moves[-1][2] == (str(COA6B), 500)
         assert p.ue._pdns["internet"].ike.moves[-1] == ((str(COA6B), 500), (str(HA6), 500))
+        # No NAT on an IPv6 CoA: no INFORMATIONAL follows the move (RFC 5555 §5.1 is IPv4).
+        assert p.ue._pdns["internet"].ike.infos == 0 and capture(p.ue, p.clock) == []
+
+
+def test_k_flag_ba_is_followed_by_an_empty_informational_from_the_new_coa():
+    """RFC 5555 §5.1, procedures.md §1.6.3 step 6 / §2.3 step 4: after the BA with K=1 (and
+    only after it) the UE sends an empty INFORMATIONAL from the new IPv4 CoA, so the HA's IKE
+    learns the NAT-mapped address and port of 4500 (RFC 7296 §2.23)."""
+    nat = nat_rewriters((str(COA4), 4500), ("203.0.113.9", 40078))
+    with ue_and_ha() as p:
+        attach(p)
+        ike = p.ue._pdns["internet"].ike
+        assert ike.infos == 0  # none on the initial registration (no move)
+        p.ue.move(p.clock.now, coa4=COA4)
+        (bu,) = capture(p.ue, p.clock)
+        assert bu[1] == (str(COA4), 4191) and ike.infos == 0  # nothing before the BA
+        p.ha.receive_datagram(*bu, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        assert ike.moves[-1] == ((str(COA4), 4500), (str(HA4), 4500))
+        ((data, src, dst),) = capture(p.ue, p.clock)
+        assert (src, dst) == ((str(COA4), 4500), (str(HA4), 4500))
+        assert ike.infos == 1 and p.ue.counters["ike-liveness-after-move"] == 1
+        # Through the NAT the HA sees the mapped port and moves the IKE peer there.
+        p.ha.receive_datagram(data, nat[0](src), dst, p.clock.now)
+        assert p.ha.ike.infos == [(ike.spi, ("203.0.113.9", 40078))]
+        assert p.ha.ike.sas[ike.spi].remote == ("203.0.113.9", 40078)
+        transfer(p.ha, p.ue, p.clock, dst_rewrite=nat[1])
+        assert ike.pending is None  # answered
+        # A refresh from the same CoA does not move anything: no second INFORMATIONAL.
+        fire_timer(p.ue, p.clock)
+        roundtrip_until_done(p.ue, p.ha, p.clock)
+        assert ike.infos == 1
 
 
 def test_handover_ipv6_to_ipv4_nat_and_back():
@@ -617,3 +651,86 @@ def test_network_detach_reports_once():
         roundtrip_until_done(p.ue, p.ha, p.clock)
         kinds = [type(e) for e in events(p.ue)]
         assert kinds == [NetworkDetached]
+
+
+def test_ue_releases_only_its_ipv4_home_address():
+    """procedures.md §3 partial detach; RFC 5555 §4.4.2.1; TS 23.402 UE-initiated IPv4 HoA
+    release: a lifetime > 0 BU without the IPv4 Home Address option; the IPv6 binding stays
+    and later BUs do not ask for an IPv4 HoA again."""
+    with ue_and_ha() as p:
+        ue_dp = FakeDataPlane()
+        p.ue = make_ue(dataplane=ue_dp)
+        p.ue.set_access(coa6=COA6)
+        attach(p)
+        hoa, hoa4 = p.ue.home_address("internet"), p.ue.ipv4_home_address("internet")
+        assert hoa4 is not None and p.ha.ipv4_pool.owner(hoa4) is not None
+        assert ue_dp.bindings[hoa].ipv4_home_address == hoa4
+        seq = p.ue.sequence("internet")
+        p.clock.now += 10.0
+        p.ue.release_ipv4_home_address("internet", p.clock.now)
+        ((data, src, dst),) = capture(p.ue, p.clock)
+        assert (src, dst) == ((str(COA6), 0), (str(HA6), 0))
+        bu = peek(p.ue, data, src, dst, p.ha).message
+        assert (bu.sequence, bu.lifetime_4s, bu.ipv4_hoa, bu.alt_coa) == (seq + 1, 900, None, COA6)
+        assert (bu.a, bu.h, bu.k, bu.r, bu.o) == (True, True, True, True, False)  # Annex A.3
+        p.ha.receive_datagram(data, src, dst, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        evs = events(p.ue)
+        assert [type(e) for e in evs] == [Ipv4HomeAddressReleased, BindingAccepted]
+        assert evs[0] == Ipv4HomeAddressReleased("internet", hoa4)
+        assert p.ue.ipv4_home_address("internet") is None
+        assert p.ha.ipv4_pool.owner(hoa4) is None  # the HA released it
+        assert p.ha.bindings() == {hoa: BceState.ACTIVE}
+        assert ue_dp.bindings[hoa].ipv4_home_address is None
+        # The next refresh neither names nor requests an IPv4 HoA.
+        fire_timer(p.ue, p.clock)
+        ((data, src, dst),) = capture(p.ue, p.clock)
+        assert peek(p.ue, data, src, dst, p.ha).message.ipv4_hoa is None
+
+
+def test_ipv4_home_address_release_needs_one_and_a_binding():
+    import pytest
+
+    pdn = PdnConfig("internet", ha_address6=HA6, ha_address4=HA4, request_ipv4_home_address=False)
+    with ue_and_ha(ue_kw=dict(pdns=(pdn,))) as p:
+        with pytest.raises(LocalProtocolError, match="no IPv4 home address"):
+            p.ue.release_ipv4_home_address("internet", 0.0)
+        attach(p)
+        assert p.ue.ipv4_home_address("internet") is None
+        with pytest.raises(LocalProtocolError, match="no IPv4 home address"):
+            p.ue.release_ipv4_home_address("internet", p.clock.now)
+        assert capture(p.ue, p.clock) == []
+    with ue_and_ha() as p:
+        p.ue.attach("internet", 0.0)  # an IPv4 HoA is only known from a BA
+        with pytest.raises(LocalProtocolError, match="no IPv4 home address"):
+            p.ue.release_ipv4_home_address("internet", 0.0)
+
+
+def test_ipv4_hoa_ack_132_is_retried_in_the_next_bu():
+    """procedures.md §9.2 ([D]): IPv4 Address Ack 132 (dynamic assignment not available, RFC
+    5555 §3.2.1) -> run without an IPv4 HoA, ask again (0.0.0.0) in the next BU."""
+    with ue_and_ha(ha_kw=dict(ipv4_pool=IPv4Network("10.200.0.0/30"))) as p:
+        others = []
+        for i in (2, 3):  # the two usable addresses of the /30 go to other UEs
+            o = make_ue(identity=f"ue{i}@nai.epc")
+            o.set_access(coa6=COA6B)
+            o.attach("internet", p.clock.now)
+            roundtrip_until_done(o, p.ha, p.clock)
+            assert o.ipv4_home_address("internet") is not None
+            others.append(o)
+        evs = attach(p)
+        assert [e for e in evs if isinstance(e, Ipv4HomeAddressAssigned)] == [
+            Ipv4HomeAddressAssigned("internet", 132, None, 32)
+        ]
+        assert p.ue.ipv4_home_address("internet") is None
+        others[0].detach("internet", p.clock.now)  # frees one address
+        roundtrip_until_done(others[0], p.ha, p.clock)
+        fire_timer(p.ue, p.clock)  # the refresh
+        ((data, src, dst),) = capture(p.ue, p.clock)
+        bu = peek(p.ue, data, src, dst, p.ha).message
+        assert bu.ipv4_hoa == _mh.Ipv4HoaOpt(IPv4Address(0))
+        p.ha.receive_datagram(data, src, dst, p.clock.now)
+        transfer(p.ha, p.ue, p.clock)
+        (ev,) = [e for e in events(p.ue) if isinstance(e, Ipv4HomeAddressAssigned)]
+        assert ev.status == 0 and ev.address in IPv4Network("10.200.0.0/30")
+        assert p.ue.ipv4_home_address("internet") == ev.address

@@ -54,13 +54,19 @@ def test_ike_endpoint_moves_with_k_flag():
     roundtrip_until_done(ue, ha, clock)
     hoa = ue.home_address("internet")
     ike_id = ha._sessions[(pki.imsi(1), "internet")].ike_sa_id
-    nat = nat_rewriters((str(COA4), 4191), ("203.0.113.5", 40500))
+    # A NAPT with one mapping for UDP 4191 and another (other port) for IKE on 4500.
+    mip_out, mip_in = nat_rewriters((str(COA4), 4191), ("203.0.113.5", 40500))
+    ike_out, ike_in = nat_rewriters((str(COA4), 4500), ("203.0.113.5", 40501))
+    nat = (lambda s: ike_out(mip_out(s)), lambda d: ike_in(mip_in(d)))
     ue.move(clock.now, coa4=COA4)
     roundtrip_until_done(ue, ha, clock, nat=nat)
     assert isinstance(events(ue)[-1], HandoverCompleted)
     assert dp.bindings[hoa].encapsulation is Encapsulation.UDP_IPV4
+    # RFC 5555 §5.1: after the K=1 BA the UE sends an empty INFORMATIONAL from the new CoA,
+    # from which the HA's IKE learns the NAT-mapped 4500 address and port (RFC 7296 §2.23).
+    assert ue.counters["ike-liveness-after-move"] == 1
     local, remote = ha.ike.endpoints(ike_id)
-    assert local == (str(HA4), 4500) and remote == ("203.0.113.5", 4500)
+    assert local == (str(HA4), 4500) and remote == ("203.0.113.5", 40501)
     assert ue._pdns["internet"].ike.remote == (str(HA4), 4500)
 
 

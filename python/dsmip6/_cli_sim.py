@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--progress", action="store_true", help="report each phase on stderr")
     parser.add_argument(
+        "--prefix-discovery",
+        action="store_true",
+        help="the HA answers BUs with status 1 until the UE ran Mobile Prefix Discovery"
+        " (RFC 6275 §11.4): every UE must then accept one advertisement",
+    )
+    parser.add_argument(
         "--pcap",
         metavar="FILE",
         help="write every datagram delivered on the virtual network to FILE (raw-IP pcap;"
@@ -72,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         from dsmip6.sim.scenario import ATTACH_RATE, run_scenario
         from dsmip6.sim.world import HA4, HA6, RealWorld
 
-        world = RealWorld(args.ues)
+        ha_kw = {"prefix_discovery_required": True} if args.prefix_discovery else None
+        world = RealWorld(args.ues, ha_kw=ha_kw)
         if args.dataplane == "rust":
             from dsmip6 import dataplane as dp_mod
 
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
         trace=trace,
         attach_rate=ATTACH_RATE if args.attach_rate is None else args.attach_rate,
+        prefix_discovery=args.prefix_discovery,
     )
     if args.pcap is not None:
         from dsmip6._pcap import write_pcap
@@ -120,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{p.name:<18} {p.succeeded:>9} {p.ues:>9} {p.ha_cpu_s:>10.3f}"
                 f" {p.ha_cpu_per_ue_us:>10.1f}"
             )
-        drops = {k: v for k, v in res.ha_counters.items() if not k.startswith("ba-")}
+        sent = ("ba-", "mpa-sent", "mpd-sa-up")  # what the HA sent or set up, not drops
+        drops = {k: v for k, v in res.ha_counters.items() if not k.startswith(sent)}
         print(f"bindings left: {res.bindings_left}; HA drops: {drops or 'none'}")
+        if args.prefix_discovery:
+            print(f"mobile prefix advertisements accepted: {res.prefix_advertised}/{res.ues}")
     return 0 if res.ok else 1

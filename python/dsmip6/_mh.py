@@ -21,6 +21,8 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import Any, Protocol
 
+from dsmip6 import _mpd
+from dsmip6._mpd import Mpa, Mps
 from dsmip6._sec import InboundSa, OutboundSa
 from dsmip6.errors import MalformedPacket, UnknownSpi
 
@@ -200,7 +202,7 @@ class Route:
 class Received:
     """A decoded signalling message with its route and the SA that protected it."""
 
-    message: MhMessage
+    message: MhMessage | Mps | Mpa
     route: Route
     spi: int | None
 
@@ -208,7 +210,9 @@ class Received:
 class Signalling(Protocol):
     """Encoder/decoder of MH signalling packets (real: :class:`WireSignalling`)."""
 
-    def encode(self, message: MhMessage, route: Route, sa: OutboundSa | None) -> bytes: ...
+    def encode(
+        self, message: MhMessage | Mps | Mpa, route: Route, sa: OutboundSa | None
+    ) -> bytes: ...
 
     def decode(
         self,
@@ -353,15 +357,21 @@ class WireSignalling:
             return w.BindingRefreshRequest()
         return w.UnknownMobilityMessage(m.mh_type, b"\x00" * 4)
 
-    def encode(self, message: MhMessage, route: Route, sa: OutboundSa | None) -> bytes:
-        """The IPv6 packet (raw) or the UDP 4191 payload carrying ``message``."""
+    def encode(self, message: MhMessage | Mps | Mpa, route: Route, sa: OutboundSa | None) -> bytes:
+        """The IPv6 packet (raw) or the UDP 4191 payload carrying ``message`` (a Mobility
+        Header message, or an ICMPv6 Mobile Prefix Solicitation/Advertisement, RFC 6275
+        §6.7/§6.8, whose checksum sees the HAO/RH2 addresses like the MH one)."""
         w = self.w
         layers: list[object] = [w.Ipv6Header(s6(route.ip6_src), s6(route.ip6_dst))]
         if route.rh2 is not None:
             layers.append(w.RoutingHeaderType2(s6(route.rh2)))
         if route.hao is not None:
             layers.append(w.DestinationOptions([w.HomeAddressOption(s6(route.hao))]))
-        layers.append(self._to_wire(message))
+        if isinstance(message, (Mps, Mpa)):
+            icmp = _mpd.encode(message, route.mh_src, route.mh_dst)
+            layers.append(w.Raw(icmp, protocol=_mpd.ICMPV6))
+        else:
+            layers.append(self._to_wire(message))
         packet: bytes = w.build(layers)
         if sa is not None:
             packet = sa.protect(packet)
@@ -479,6 +489,9 @@ class WireSignalling:
             if kind in mh_types:  # the codec's classes are final: type() is isinstance()
                 mh = layer
                 break
+            if kind is w.Raw and layer.protocol == _mpd.ICMPV6:
+                mh = layer  # ICMPv6: Mobile Prefix Discovery (decoded by ``received``)
+                break
             if kind is w.Ipv6Header:
                 ip6 = layer
             elif kind is w.DestinationOptions:
@@ -506,6 +519,8 @@ class WireSignalling:
             None if hao is None else _v6(hao),
             None if rh2 is None else _v6(rh2),
         )
+        if type(mh) is self.w.Raw:  # ICMPv6 (open_plain admits no other Raw)
+            return Received(_mpd.decode(bytes(mh.data), route.mh_src, route.mh_dst), route, spi)
         return Received(self._from_wire(mh), route, spi)
 
     def decode(

@@ -22,6 +22,8 @@ __all__ = [
     "INITIAL_HA_SWITCH_TIMEOUT",
     "MAX_HA_SWITCH_TIMEOUT",
     "MAX_LIFETIME_4S",
+    "INITIAL_SOLICIT_TIMER",
+    "MAX_HA_SWITCH_TRANSMIT_RATE",
     "PdnConfig",
     "MobileNodeConfig",
     "HomeAgentConfig",
@@ -49,6 +51,10 @@ INITIAL_HA_SWITCH_TIMEOUT = 5.0
 MAX_HA_SWITCH_TIMEOUT = 20.0
 #: RFC 6275 §6.1.7: lifetime field is 16 bits of 4-second units.
 MAX_LIFETIME_4S = 0xFFFF
+#: RFC 6275 §12 / §11.8: first retransmission of a Mobile Prefix Solicitation.
+INITIAL_SOLICIT_TIMER = 3.0
+#: RFC 5142 §8: Home Agent Switch messages per second (across UEs).
+MAX_HA_SWITCH_TRANSMIT_RATE = 1.0
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -127,6 +133,9 @@ class MobileNodeConfig:
     """BA status 134 (DAD failed, RFC 5026 §5.3.2): new HoAs tried per attach before failing."""
     max_update_rate: int = 3
     """RFC 6275 §12 MAX_UPDATE_RATE: at most this many BUs to the HA per second."""
+    initial_solicit_timer: float = INITIAL_SOLICIT_TIMER
+    """RFC 6275 §11.8: first Mobile Prefix Solicitation retransmission (then doubling up to
+    ``max_bindack_timeout``)."""
 
     def __post_init__(self) -> None:
         if not self.identity:
@@ -145,6 +154,7 @@ class MobileNodeConfig:
             "initial_bindack_timeout",
             "max_bindack_timeout",
             "discovery_timeout",
+            "initial_solicit_timer",
         ):
             _check_positive(name, getattr(self, name))
         if not 0 < self.refresh_fraction < 1:
@@ -200,6 +210,20 @@ class HomeAgentConfig:
     """Tombstone time after de-registration."""
     extra_ha_addresses: tuple[IPv6Address, ...] = field(default_factory=tuple)
     """Other HAs to list in Home Agent Switch messages (RFC 5142)."""
+    max_ha_switch_transmit_rate: float = MAX_HA_SWITCH_TRANSMIT_RATE
+    """Home Agent Switch messages per second across all UEs (RFC 5142 §8)."""
+    ue_rate_limit: float | None = 20.0
+    """Per-UE budget: signalling packets (MH/ICMPv6 under the UE's SAs, and IKE requests
+    per IKE SA) per second admitted before any decryption; None disables it."""
+    ue_rate_burst: int = 40
+    """Depth of that token bucket (packets a UE may send at once)."""
+    ue_rate_slots: int = 65536
+    """Slots of the fixed token-bucket table (a power of two, 64..65536; 16 octets each):
+    enough that the UEs' own traffic at one instant (e.g. every UE handing over at once)
+    does not fill a slot pair, so size it above twice the UE count."""
+    prefix_discovery_required: bool = False
+    """Answer accepted BUs with status 1 ("accepted but prefix discovery necessary", RFC 6275
+    §6.1.8) until the UE has solicited a Mobile Prefix Advertisement (off by default)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.home_prefix_len <= 128 or self.home_prefix_len < self.home_pool.prefixlen:
@@ -212,3 +236,20 @@ class HomeAgentConfig:
             raise ConfigError("refresh_advice_4s must be below max_lifetime_4s")
         if self.ipv4_pool is not None and self.address4 is None:
             raise ConfigError("an IPv4 HoA pool needs an HA IPv4 address")
+        _check_positive("max_ha_switch_transmit_rate", self.max_ha_switch_transmit_rate)
+        if self.ue_rate_limit is not None:
+            _check_positive("ue_rate_limit", self.ue_rate_limit)
+            if self.ue_rate_limit == float("inf"):
+                raise ConfigError("ue_rate_limit must be finite (None disables it)")
+        if isinstance(self.ue_rate_burst, bool) or not (
+            isinstance(self.ue_rate_burst, int) and self.ue_rate_burst >= 1
+        ):
+            raise ConfigError(f"ue_rate_burst must be an int >= 1, not {self.ue_rate_burst!r}")
+        slots = self.ue_rate_slots
+        if (
+            isinstance(slots, bool)
+            or not isinstance(slots, int)
+            or not 64 <= slots <= 65536
+            or slots & (slots - 1)
+        ):
+            raise ConfigError(f"ue_rate_slots must be a power of two in 64..65536, not {slots!r}")

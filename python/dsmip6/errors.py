@@ -21,6 +21,7 @@ __all__ = [
     "BadChecksum",
     "EspError",
     "UnknownSpi",
+    "RateLimited",
     "ReplayedPacket",
     "IntegrityCheckFailed",
     "BadPadding",
@@ -61,6 +62,10 @@ class EspError(Dsmip6Error):
 
 class UnknownSpi(EspError):
     """No security association matches the packet's SPI."""
+
+
+class RateLimited(EspError):
+    """Dropped before decryption: the sending UE's per-UE budget at the HA is spent."""
 
 
 class ReplayedPacket(EspError):

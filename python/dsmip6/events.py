@@ -25,6 +25,7 @@ __all__ = [
     "NetworkDetached",
     "HomeAgentSwitched",
     "Ipv4HomeAddressAssigned",
+    "Ipv4HomeAddressReleased",
     "BindingCreated",
     "BindingUpdated",
     "BindingDeleted",
@@ -33,6 +34,7 @@ __all__ = [
     "BindingUpdateRejected",
     "MessageDropped",
     "Redirected",
+    "MobilePrefixAdvertised",
 ]
 
 
@@ -203,6 +205,18 @@ class Ipv4HomeAddressAssigned(Event):
 
 
 @dataclass(frozen=True)
+class Ipv4HomeAddressReleased(Event):
+    """The UE released its IPv4 HoA only (``MobileNode.release_ipv4_home_address``): the HA
+    accepted a BU without the IPv4 Home Address option (RFC 5555 §4.4.2.1); the IPv6 binding
+    stays."""
+
+    apn: str
+    """The APN."""
+    address: IPv4Address
+    """The IPv4 HoA that was released."""
+
+
+@dataclass(frozen=True)
 class Redirected(Event):
     """IKEv2 redirect (RFC 5685) sent the UE to another HA at attach time."""
 
@@ -210,6 +224,29 @@ class Redirected(Event):
     """The APN."""
     new_gateway: str
     """The HA address the UE now bootstraps with."""
+
+
+@dataclass(frozen=True)
+class MobilePrefixAdvertised(Event):
+    """A solicited Mobile Prefix Advertisement was accepted (RFC 6275 §11.4.3): what it says
+    about the HNP of the connection."""
+
+    apn: str
+    """The APN."""
+    home_prefix: IPv6Network
+    """The HNP of the PDN connection (MIP6_HOME_PREFIX)."""
+    outcome: str
+    """``confirmed`` (advertised as before, or for the first time), ``changed`` (advertised
+    with other lifetimes or flags than in the previous advertisement) or ``withdrawn``
+    (absent from the advertisement, or with a valid lifetime of 0: the HoA is going away).
+    A finite valid lifetime caps the UE's later BU lifetimes (RFC 6275 §11.7.1); on
+    ``withdrawn`` the UE de-registers and deletes the IKE SA: ``DetachCompleted`` follows."""
+    valid_lifetime: int | None
+    """The HNP's valid lifetime in seconds (0xFFFFFFFF = infinite); None when absent."""
+    preferred_lifetime: int | None
+    """Its preferred lifetime in seconds; None when absent."""
+    prefixes: tuple[IPv6Network, ...]
+    """Every prefix the advertisement listed (RFC 6275 §10.6.1: the whole list each time)."""
 
 
 # --------------------------------------------------------------------------- HA events

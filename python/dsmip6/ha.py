@@ -28,14 +28,16 @@ BU processing follows procedures.md §1.6.2 in its order; each step cites its cl
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import Any
 
-from dsmip6 import _ike, _mh, _state
+from dsmip6 import _ike, _mh, _mpd, _state
 from dsmip6._mh import MIP_UDP_PORT, Addr, Ba, Be, Bra, Bri, Bu, Has, Ipv4AckOpt, NatDetectionOpt
+from dsmip6._mpd import Mpa, Mps, PrefixInfo
 from dsmip6._sec import EspSa, compact_esp_sa, esp_sa
 from dsmip6._state import (
     HA_TRANSITIONS,
@@ -58,7 +60,7 @@ from dsmip6.config import (
     HomeAgentConfig,
 )
 from dsmip6.dataplane_iface import BindingSpec, DataPlane, Encapsulation
-from dsmip6.errors import CacheError, EspError, LocalProtocolError, MalformedPacket
+from dsmip6.errors import CacheError, EspError, LocalProtocolError, MalformedPacket, RateLimited
 from dsmip6.events import (
     BindingCreated,
     BindingDeleted,
@@ -102,6 +104,9 @@ _BRI_TIMER = 1 << 128
 _HAS_TIMER = 2 << 128
 _TIMER_KINDS = {"life": 0, "bri": _BRI_TIMER, "has": _HAS_TIMER}
 _FLAGS: dict[int, int] = {}  # interned BU flag words (BindingSpec.flags)
+#: Granted lifetimes in seconds by 4-s units: one float object per value in use (a handful:
+#: the policy maximum, the usual requests), shared by every BCE and BindingSpec holding it.
+_LIFETIMES: dict[int, float] = {}
 #: The BU flags a BindingSpec records: A, H, L, K, R (RFC 6275 §6.1.7, RFC 3963 §4.1).
 _SPEC_FLAG_BITS = 0x8000 | 0x4000 | 0x2000 | 0x1000 | 0x0400
 _IP_IN_IPV6 = Encapsulation.IP_IN_IPV6
@@ -160,21 +165,53 @@ def seq_newer(received: int, last: int) -> bool:
     return 0 < ((received - last) & 0xFFFF) < 0x8000
 
 
-class _Session:
-    """One UE's PDN connection at the HA: IKE SA, HNP, HoA-keyed signalling SA pair.
+class _Ue:
+    """One UE's PDN connection at the HA — its session (IKE SA, HNP, HoA-keyed signalling SA
+    pair) and its binding cache entry (procedures.md §0.3) — in ONE slotted record, the only
+    Python object the HA keeps per registered UE besides what the data plane holds (the
+    ``BindingSpec`` and its address objects, shared with this record).
 
-    Compact on purpose (one per registered UE): ``owner`` is the pools' key
-    ``(identity, apn)``, ``prefix`` the very ``IPv6Network`` the IKE SA assigned (shared with
-    the binding cache entry)."""
+    Session part: ``owner`` is the pools' key ``(identity, apn)``, ``prefix`` the very
+    ``IPv6Network`` the IKE SA assigned, ``hoa``/``hoa_i`` the HoA the signalling SA was
+    created for (RFC 4877 §4.4; the child SA's selector address object, and as an int: the
+    BCE key). Binding part: the BCE fields, their state following
+    ``dsmip6._state.HA_TRANSITIONS``; the record is in ``HomeAgent._bce`` exactly while the
+    entry exists. The address objects (``hoa``, ``coa``, ``ipv4_hoa``) and the floats are the
+    ones handed to the data plane in the ``BindingSpec``. The revocation / HA Switch fields
+    (rare) live in one list, ``_aux``, only while used.
 
-    __slots__ = ("owner", "ike_sa_id", "prefix", "hoa", "hoa_i", "sa_in", "sa_out", "ike_mid")
+    The record serves as both roles: ``session`` is the record itself — except for a
+    *detached* binding (``_home`` set): when a session's signalling SA moves to another HoA
+    while a binding of the old one exists, that binding keeps a copy of the record and points
+    to the session through ``_home``."""
+
+    __slots__ = (
+        "owner",
+        "ike_sa_id",
+        "prefix",
+        "hoa",
+        "hoa_i",
+        "sa_in",
+        "sa_out",
+        "ike_mid",
+        "_home",
+        "state",
+        "seq",
+        "coa",
+        "udp_peer",
+        "nat",
+        "forced",
+        "ipv4_hoa",
+        "lifetime",
+        "expires",
+        "spec",
+        "_aux",
+    )
 
     def __init__(self, owner: tuple[str, str | None], ike_sa_id: object, prefix: IPv6Network):
         self.owner = owner
         self.ike_sa_id = ike_sa_id
         self.prefix = prefix
-        #: The HoA the signalling SA was created for (RFC 4877 §4.4): the child SA's own
-        #: selector address object, and as an int (the BCE key).
         self.hoa: IPv6Address | None = None
         self.hoa_i: int | None = None
         self.sa_in: Any = None
@@ -182,6 +219,37 @@ class _Session:
         #: Message ID of the IKE response that carried the signalling SA while the IKE side
         #: still caches it for retransmissions (dropped at the first BU under that SA).
         self.ike_mid: int | None = None
+        self._home: _Ue | None = None
+        self.clear_binding()
+
+    def clear_binding(self) -> None:
+        """The binding part of a new entry (state ABSENT)."""
+        self.state = BceState.ABSENT
+        self.seq = 0
+        self.coa: IPv6Address | IPv4Address | None = None
+        self.udp_peer: Addr | None = None
+        self.nat = False
+        self.forced = False
+        self.ipv4_hoa: IPv4Address | None = None
+        self.lifetime = 0.0
+        self.expires = 0.0
+        #: The last BindingSpec handed to the data plane (the one it keeps), or None.
+        self.spec: BindingSpec | None = None
+        self._aux: list[Any] | None = None
+
+    def detached(self) -> _Ue:
+        """A copy holding this record's binding (its HoA included), pointing here."""
+        copy = _Ue.__new__(_Ue)
+        for name in _Ue.__slots__:
+            setattr(copy, name, getattr(self, name))
+        copy._home = self
+        return copy
+
+    @property
+    def session(self) -> _Ue:
+        """The session this binding belongs to (the record itself unless detached)."""
+        home = self._home
+        return self if home is None else home
 
     @property
     def identity(self) -> str:
@@ -191,49 +259,49 @@ class _Session:
     def apn(self) -> str | None:
         return self.owner[1]
 
+    def _aux_list(self) -> list[Any]:
+        aux = self._aux
+        if aux is None:
+            aux = self._aux = [0, 0, 0, ()]
+        return aux
 
-class _Bce:
-    """A binding cache entry (procedures.md §0.3). The address objects (``hoa``, ``coa``,
-    ``ipv4_hoa``) and the floats are the ones handed to the data plane in the
-    ``BindingSpec``, so the entry adds only its slots."""
+    # revocation (RFC 5846) and HA Switch (RFC 5142) state: BRI sequence number, trigger,
+    # retransmissions sent, the addresses offered
+    @property
+    def bri_seq(self) -> int:
+        return 0 if self._aux is None else self._aux[0]  # type: ignore[no-any-return]
 
-    __slots__ = (
-        "state",
-        "session",
-        "hoa",
-        "seq",
-        "coa",
-        "udp_peer",
-        "nat",
-        "forced",
-        "ipv4_hoa",
-        "lifetime",
-        "expires",
-        "bri_seq",
-        "bri_trigger",
-        "retries",
-        "has_addresses",
-        "spec",
-    )
+    @bri_seq.setter
+    def bri_seq(self, value: int) -> None:
+        self._aux_list()[0] = value
 
-    def __init__(self, session: _Session, hoa: IPv6Address) -> None:
-        self.state = BceState.ABSENT
-        self.session = session
-        self.hoa = hoa
-        self.seq = 0
-        self.coa: IPv6Address | IPv4Address | None = None
-        self.udp_peer: Addr | None = None
-        self.nat = False
-        self.forced = False
-        self.ipv4_hoa: IPv4Address | None = None
-        self.lifetime = 0.0
-        self.expires = 0.0
-        self.bri_seq = 0
-        self.bri_trigger = 0
-        self.retries = 0
-        self.has_addresses: tuple[IPv6Address, ...] = ()
-        #: The last BindingSpec handed to the data plane (the one it keeps), or None.
-        self.spec: BindingSpec | None = None
+    @property
+    def bri_trigger(self) -> int:
+        return 0 if self._aux is None else self._aux[1]  # type: ignore[no-any-return]
+
+    @bri_trigger.setter
+    def bri_trigger(self, value: int) -> None:
+        self._aux_list()[1] = value
+
+    @property
+    def retries(self) -> int:
+        return 0 if self._aux is None else self._aux[2]  # type: ignore[no-any-return]
+
+    @retries.setter
+    def retries(self, value: int) -> None:
+        self._aux_list()[2] = value
+
+    @property
+    def has_addresses(self) -> tuple[IPv6Address, ...]:
+        return () if self._aux is None else self._aux[3]  # type: ignore[no-any-return]
+
+    @has_addresses.setter
+    def has_addresses(self, value: tuple[IPv6Address, ...]) -> None:
+        self._aux_list()[3] = value
+
+
+# The two roles of the one record (names kept for readers and type hints).
+_Session = _Bce = _Ue
 
 
 class _BuIn:
@@ -296,6 +364,22 @@ class _BuIn:
         return v
 
 
+class _Mpd:
+    """The Mobile Prefix Discovery SA pair of one UE (RFC 4877 §6.3): allocated only when the
+    UE negotiates it (after a BA with status 1), so it costs nothing in the steady state."""
+
+    __slots__ = ("session", "sa_in", "sa_out", "last_mpa", "answered")
+
+    def __init__(self, session: _Session, sa_in: Any, sa_out: Any) -> None:
+        self.session = session
+        self.sa_in = sa_in
+        self.sa_out = sa_out
+        #: When the last MPA left (RFC 6275 §6.8: at most one per second per UE).
+        self.last_mpa: float | None = None
+        #: True once an MPA answered a solicitation of this UE: BAs stop asking (status 1).
+        self.answered = False
+
+
 class HomeAgent:
     """The HA; see the module docstring."""
 
@@ -338,7 +422,27 @@ class HomeAgent:
         self._by_ike: dict[object, _Session | list[_Session]] = {}
         self._by_spi: dict[int, _Session] = {}
         self._bce: dict[int, _Bce] = {}
+        # Mobile Prefix Discovery SAs (RFC 4877 §6.3), by inbound SPI and by HoA: empty
+        # unless a UE negotiated one (see _mpd_child).
+        self._mpd: dict[int, _Mpd] = {}
+        self._mpd_by_hoa: dict[int, _Mpd] = {}
         self._bri_seq = 0
+        # HA Switch (RFC 5142 §5): HoA -> (deletion time, first retransmission wait) for the
+        # switches that carry a Binding Refresh Advice; HoAs whose HAS timer is a reserved
+        # transmission slot; the next free slot of MAX-HA-SWITCH-TRANSMIT-RATE (§8, all UEs).
+        self._has_advice: dict[int, tuple[float, float]] = {}
+        self._has_reserved: set[int] = set()
+        self._has_free = 0.0
+        # Per-UE budget (token buckets on the injected clock, see _admit): a fixed table of
+        # ue_rate_slots (tokens, last update) pairs, full at start. Off when ue_rate_limit
+        # is None.
+        self._rate = config.ue_rate_limit or 0.0
+        self._burst = float(config.ue_rate_burst)
+        slots = config.ue_rate_slots if self._rate else 0
+        self._rate_mask = slots - 1
+        self._tokens = array("d", [self._burst]) * slots
+        self._last = array("d", [0.0]) * slots
+        self._now = 0.0
         self._ha6_i = int(config.address6)
         self._ike6: Addr = (str(config.address6), 500)
         # Step 9 bound: policy maximum and the prefix valid lifetime, in 4-s units.
@@ -357,6 +461,8 @@ class HomeAgent:
         """Feed one received datagram (see :mod:`dsmip6._mh` for the addressing model)."""
         port = dst[1]
         if port in (500, 4500):
+            if self._rate and not self._admit_ike(data, port, now):
+                return  # this UE's budget is spent: dropped before the IKE decryption
             self.ike.receive_datagram(data, src, dst, now)
             self._drain_ike(now)
             return
@@ -368,13 +474,18 @@ class HomeAgent:
             return
         wire = self._wire
         direct: _BuIn | None = None
+        self._now = now  # for the per-UE budget checked in _find_sa_in, before decryption
         try:
             if wire is not None:
-                spi, plain = wire.unprotect(data, self._find_sa)
+                spi, plain = wire.unprotect(data, self._find_sa_in)
                 # A BU (the common case) is read by one Rust call; anything else (or a BU
                 # while a handler override is installed) walks the parsed layers.
                 bu = None
-                if type(plain) is bytes and self._HANDLERS.get(Bu) is _ON_BU:
+                if (
+                    type(plain) is bytes
+                    and self._HANDLERS.get(Bu) is _ON_BU
+                    and not (self._mpd and spi in self._mpd)
+                ):
                     bu = self._open_bu(plain)  # type: ignore[misc]
                 if bu is not None:
                     direct = self._bu_in(spi, bu, src, dst)
@@ -382,7 +493,7 @@ class HomeAgent:
                     ip6, hao, rh2, mh = wire.open_plain(spi, plain)[1:]
                     rx = wire.received(spi, ip6, hao, rh2, mh, src, dst)
             else:
-                rx = self.signalling.decode(data, src, dst, self._find_sa)
+                rx = self.signalling.decode(data, src, dst, self._find_sa_in)
         except MalformedPacket as exc:
             self._count("bad-checksum" if type(exc).__name__ == "BadChecksum" else "malformed")
             return
@@ -391,6 +502,11 @@ class HomeAgent:
             return
         if direct is not None:
             self._bu(direct, now)
+            return
+        if self._mpd and rx.spi in self._mpd and type(rx.message) is not Mps:
+            # RFC 4877 §6.3: the MPD SA's selectors admit MPS only (in): anything else that
+            # came through it is a selector mismatch (RFC 4301 §5.2).
+            self._count("mpd-sa-selector-mismatch")
             return
         handler = self._HANDLERS.get(type(rx.message))
         if handler is None:
@@ -487,20 +603,44 @@ class HomeAgent:
         return n
 
     def switch_home_agent(
-        self, hoa: IPv6Address, now: float, addresses: tuple[IPv6Address, ...] | None = None
+        self,
+        hoa: IPv6Address,
+        now: float,
+        addresses: tuple[IPv6Address, ...] | None = None,
+        *,
+        refresh_advice: float | None = None,
     ) -> None:
-        """Move a registered UE to other HAs with a Home Agent Switch (RFC 5142 §5)."""
+        """Move a registered UE to other HAs with a Home Agent Switch (RFC 5142 §5).
+
+        ``refresh_advice`` (seconds, at least 4): how long this HA keeps serving; the HAS then
+        carries a Binding Refresh Advice (§5.1: time until the binding is deleted, 4-s units,
+        never beyond the binding's lifetime) and the binding is deleted at that time. Without
+        it the binding is served until its lifetime ends; refreshes meanwhile get BA 129.
+        HAS messages leave at most ``max_ha_switch_transmit_rate`` per second across UEs
+        (MAX-HA-SWITCH-TRANSMIT-RATE, §8): a switch over the rate is sent at the next slot."""
         key = int(hoa)
         bce = self._bce.get(key)
         if bce is None or bce.state is not BceState.ACTIVE:
             raise LocalProtocolError(f"HA: no active binding for {hoa}")
+        if refresh_advice is not None and not 4.0 <= refresh_advice:
+            raise LocalProtocolError(f"HA: refresh_advice {refresh_advice!r} is below 4 s")
         self._move(bce, SwitchRequested)
         bce.has_addresses = (
             tuple(addresses) if addresses is not None else self.config.extra_ha_addresses
         )
         bce.retries = 0
-        self._send_has(bce)
-        self.timers.set(_HAS_TIMER | key, now + INITIAL_HA_SWITCH_TIMEOUT)
+        self._has_reserved.discard(key)
+        self._has_advice.pop(key, None)
+        if refresh_advice is not None:
+            until = min(now + refresh_advice, bce.expires)
+            if until < bce.expires:
+                bce.expires = until  # §5.1: the advice is when the binding goes
+                self.timers.set(key, until)
+            # §5.2: with the advice, retransmit after min(half its period, INITIAL) at the
+            # earliest (then doubling up to MAX-HA-SWITCH-TIMEOUT).
+            first = min((until - now) / 2.0, INITIAL_HA_SWITCH_TIMEOUT)
+            self._has_advice[key] = (until, first)
+        self._has_transmit(key, bce, now)
 
     # ------------------------------------------------------------------ IKE side
     def _assign(self, identity: str, apn: str | None) -> _ike.HaAssignment:
@@ -558,7 +698,8 @@ class HomeAgent:
         session = sessions[-1] if isinstance(sessions, list) else sessions
         found = _ike.ha_mh_selectors(ev)
         if found is None:
-            return  # a user-plane child SA: the data plane's business
+            self._mpd_child(session, ev)  # the MPD SA, or a user-plane child SA
+            return
         hoa_obj, ha_obj = found
         hoa = int(hoa_obj)
         if not _in_prefix(hoa, session.prefix):
@@ -566,6 +707,11 @@ class HomeAgent:
             return
         if session.sa_in is not None:
             self._by_spi.pop(session.sa_in.spi, None)
+        old = session.hoa_i
+        if old is not None and old != hoa and self._bce.get(old) is session:
+            # A binding of the previous HoA stays as it was (its own HoA, this session).
+            self._bce[old] = session.detached()
+            session.clear_binding()
         session.hoa = hoa_obj
         session.hoa_i = hoa
         if self.sa_factory is compact_esp_sa:
@@ -584,6 +730,19 @@ class HomeAgent:
             None if last_id is None or ev.child.initiator else last_id(session.ike_sa_id)
         )
 
+    def _ike_ends(self, ike_sa_id: object) -> tuple[Addr, Addr] | None:
+        """The IKE SA's (local, remote) endpoints when the engine tells them (None if not):
+        a K=1 move to the endpoints the SA already has changes nothing (RFC 4877 §7.4), so
+        it is skipped — the attach's first BU names the CoA the IKE SA already runs on."""
+        ends = getattr(self.ike, "endpoints", None)
+        if ends is None:
+            return None
+        try:
+            found = ends(ike_sa_id)
+        except LocalProtocolError:
+            return None  # the move raises as it always did
+        return found if type(found) is tuple else None
+
     def _response_delivered(self, session: _Session) -> None:
         """A BU authenticated by the session's signalling SA arrived: the UE knows that SA's
         inbound SPI (ours), which travelled only in the IKE response that created it, so it
@@ -593,6 +752,8 @@ class HomeAgent:
         self.ike.response_delivered(session.ike_sa_id, mid)
 
     def _forget_session(self, session: _Session) -> None:
+        if self._mpd:
+            self._mpd_forget(session)
         if session.sa_in is not None:
             self._by_spi.pop(session.sa_in.spi, None)
         if self._sessions.get(session.owner) is session:
@@ -606,7 +767,7 @@ class HomeAgent:
         for session in found if isinstance(found, list) else (found,):
             if session.hoa_i is not None:
                 bce = self._bce.get(session.hoa_i)
-                if bce is not None and bce.session is session:
+                if bce is not None and (bce is session or bce._home is session):
                     self._remove_bce(session.hoa_i, bce, IkeSaDeleted)
             self._forget_session(session)
             if self._sessions.get(session.owner) is None:
@@ -623,7 +784,10 @@ class HomeAgent:
     # ------------------------------------------------------------------ MH side
     def _find_sa(self, spi: int) -> Any:
         session = self._by_spi.get(spi)
-        return None if session is None else session.sa_in
+        if session is None:
+            mpd = self._mpd.get(spi) if self._mpd else None
+            return None if mpd is None else mpd.sa_in
+        return session.sa_in
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -759,7 +923,7 @@ class HomeAgent:
             self._count("sa-mismatch")
             return
         bce = self._bce.get(hoa)
-        if bce is not None and bce.session is not session:
+        if bce is not None and bce is not session and bce._home is not session:
             # The HoA is bound through another SA: nothing of it may change here.
             self._refuse(v, session, BA_STATUS["not-home-subnet"], v.seq)
             return
@@ -827,12 +991,18 @@ class HomeAgent:
         # Step 8 — DAD: the HNP is this UE's alone (pool ownership checked above).
         # Step 9 — lifetime = min(requested, policy, prefix valid lifetime in 4-s units).
         lifetime_4s = v.life4 if v.life4 < self._max_life4 else self._max_life4
-        lifetime = lifetime_4s * 4.0
+        lifetime = _LIFETIMES.get(lifetime_4s)
+        if lifetime is None:
+            lifetime = lifetime_4s * 4.0
+            if len(_LIFETIMES) < 64:
+                _LIFETIMES[lifetime_4s] = lifetime
         # Step 10 — create/update the BCE and program the data plane.
         if bce is None:
-            # hoa == session.hoa_i here (checked above): share the session's objects.
-            bce = _Bce(session, session.hoa)  # type: ignore[arg-type]
-            self._bce[session.hoa_i] = bce  # type: ignore[index]
+            # hoa == session.hoa_i here (checked above): the session's record takes the
+            # binding (not in ``_bce`` now, so its binding part is a leftover or new).
+            bce = session
+            bce.clear_binding()
+            self._bce[hoa] = bce
         old_coa, old_udp = bce.coa, bce.udp_peer
         old_v4 = bce.ipv4_hoa
         was = bce.state
@@ -895,9 +1065,12 @@ class HomeAgent:
         nat_opt = None
         if v.udp:
             nat_opt = (nat, cfg.nat_refresh_time if nat else NAT_NO_KEEPALIVE)
+        # RFC 6275 §6.1.8 status 1 / §10.6: "accepted but prefix discovery necessary".
+        status = self._mpd_ba_status(hoa) if cfg.prefix_discovery_required else 0
         counters = self.counters
-        counters["ba-0"] = counters.get("ba-0", 0) + 1
-        self._send_ba(v, session.sa_out, 0, v.seq, lifetime_4s, k=k, r=v.r, advice=advice,
+        name = "ba-0" if status == 0 else "ba-1"
+        counters[name] = counters.get(name, 0) + 1
+        self._send_ba(v, session.sa_out, status, v.seq, lifetime_4s, k=k, r=v.r, advice=advice,
                       ack=ack, nat=nat_opt, coa=coa)  # fmt: skip
         # Step 12 — K=1: move the IKE peer endpoint with the CoA (RFC 6275 §10.3.1; the
         # NAT-mapped 4500 port is learnt from the UE's next INFORMATIONAL, RFC 5555 §5.1).
@@ -913,7 +1086,8 @@ class HomeAgent:
                     high = coa >> 32
                     coa_t = str(coa_obj) if high == 0 or high == 0xFFFF else _t6(coa)
                     local, remote = self._ike6, (coa_t, 500)
-                mover(session.ike_sa_id, local, remote)
+                if self._ike_ends(session.ike_sa_id) != (local, remote):
+                    mover(session.ike_sa_id, local, remote)
 
     def _ipv4_hoa(
         self, session: _Session, requested_i: int, prefix_len: int
@@ -959,7 +1133,7 @@ class HomeAgent:
             and old.encapsulation is enc
             and old.udp_port == port
             and old.ipv4_home_address is bce.ipv4_hoa
-            and old.home_prefix is bce.session.prefix
+            and old.home_prefix is bce.prefix  # a detached copy has its session's prefix
             and old.home_address is bce.hoa
         ):
             # A lifetime refresh: every other field is the very object of the last spec.
@@ -967,7 +1141,7 @@ class HomeAgent:
         flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
         spec = BindingSpec.of(
             bce.hoa,
-            bce.session.prefix,
+            bce.prefix,
             coa,  # type: ignore[arg-type]
             enc,
             bce.lifetime,
@@ -989,6 +1163,8 @@ class HomeAgent:
         bce.seq = v.seq
         self.timers.cancel(_BRI_TIMER | hoa)
         self.timers.cancel(_HAS_TIMER | hoa)
+        if self._has_advice or self._has_reserved:
+            self._has_forget(hoa)
         bce.spec = None
         try:
             self.dataplane.del_binding(bce.hoa)
@@ -1015,6 +1191,8 @@ class HomeAgent:
         del self._bce[hoa]
         for kind in (0, _BRI_TIMER, _HAS_TIMER):
             self.timers.cancel(kind | hoa)
+        if self._has_advice or self._has_reserved:
+            self._has_forget(hoa)
         bce.spec = None
         if active:
             try:
@@ -1022,7 +1200,7 @@ class HomeAgent:
             except CacheError:
                 self._count("dataplane-error")
             if bce.ipv4_hoa is not None and self.ipv4_pool is not None:
-                self.ipv4_pool.release(bce.session.owner)
+                self.ipv4_pool.release(bce.owner)
 
     def _on_lifetime(self, hoa: int, bce: _Bce, now: float) -> None:
         was = bce.state
@@ -1072,7 +1250,7 @@ class HomeAgent:
         # RFC 5846 §6.2.2: only a BRA matching an outstanding BRI, from that UE's SA.
         if (
             bce is None
-            or bce.session is not session
+            or (bce is not session and bce._home is not session)
             or bce.state is not BceState.REVOKING
             or bra.sequence != bce.bri_seq
         ):
@@ -1081,17 +1259,56 @@ class HomeAgent:
         self._finish_revocation(hoa, bce, acknowledged=bra.status < 128, now=now)
 
     # ---- HA switch (RFC 5142)
-    def _send_has(self, bce: _Bce) -> None:
+    def _send_has(self, bce: _Bce, now: float | None = None) -> None:
         self._count("has-sent")
-        self._send(Has(bce.has_addresses), self._route_to(bce), bce.session.sa_out)
+        advice = self._has_advice.get(int(bce.hoa)) if self._has_advice else None
+        advice_4s = None
+        if advice is not None and now is not None:
+            # RFC 5142 §5.1: the time left until the binding is deleted, in 4-s units.
+            advice_4s = min(max(int((advice[0] - now) // 4.0), 0), 0xFFFF)
+        has = Has(bce.has_addresses, advice_4s)
+        self._send(has, self._route_to(bce), bce.session.sa_out)
+
+    def _has_slot(self, now: float) -> float:
+        """The next HAS transmission instant allowed by MAX-HA-SWITCH-TRANSMIT-RATE (RFC 5142
+        §8), reserved."""
+        t = self._has_free if self._has_free > now else now
+        self._has_free = t + 1.0 / self.config.max_ha_switch_transmit_rate
+        return t
+
+    def _has_transmit(self, hoa: int, bce: _Bce, now: float) -> None:
+        """Send the HAS now if the rate allows, else at the reserved slot (timer)."""
+        t = self._has_slot(now)
+        if t > now:
+            self._count("has-rate-limited")
+            self._has_reserved.add(hoa)
+            self.timers.set(_HAS_TIMER | hoa, t)
+            return
+        self._has_fire(hoa, bce, now)
+
+    def _has_fire(self, hoa: int, bce: _Bce, now: float) -> None:
+        # RFC 5142 §5.2: INITIAL-HA-SWITCH-TIMEOUT (or the advice's half period), doubling
+        # up to MAX-HA-SWITCH-TIMEOUT; ``retries`` counts the transmissions so far.
+        advice = self._has_advice.get(hoa) if self._has_advice else None
+        first = INITIAL_HA_SWITCH_TIMEOUT if advice is None else advice[1]
+        self._send_has(bce, now)
+        wait = backoff(first, bce.retries, MAX_HA_SWITCH_TIMEOUT)
+        bce.retries += 1
+        self.timers.set(_HAS_TIMER | hoa, now + wait)
 
     def _on_has_timer(self, hoa: int, bce: _Bce, now: float) -> None:
         if bce.state is not BceState.SWITCHING:
+            self._has_forget(hoa)
             return
-        bce.retries += 1
-        self._send_has(bce)
-        wait = backoff(INITIAL_HA_SWITCH_TIMEOUT, bce.retries, MAX_HA_SWITCH_TIMEOUT)
-        self.timers.set(_HAS_TIMER | hoa, now + wait)
+        if hoa in self._has_reserved:
+            self._has_reserved.discard(hoa)  # this instant's slot is already ours
+            self._has_fire(hoa, bce, now)
+            return
+        self._has_transmit(hoa, bce, now)
+
+    def _has_forget(self, hoa: int) -> None:
+        self._has_advice.pop(hoa, None)
+        self._has_reserved.discard(hoa)
 
     def _on_unknown(self, rx: _mh.Received, now: float) -> None:
         # RFC 6275 §9.2: unknown MH type -> Binding Error status 2 (to the source).
@@ -1104,8 +1321,165 @@ class HomeAgent:
     def _on_unexpected(self, rx: _mh.Received, now: float) -> None:
         self._count("unexpected-mh")
 
+    # ---- per-UE rate limiting (issue 5: one UE's flood must not take the others' CPU)
+    def _find_sa_in(self, spi: int) -> Any:
+        """:meth:`_find_sa` for received packets: also spends one token of the budget of
+        the SA the packet names (its SPI: ours, random, not chosen by the UE), before the
+        ESP decryption and everything after it. Over budget: :class:`RateLimited`."""
+        session = self._by_spi.get(spi)
+        if session is None:
+            mpd = self._mpd.get(spi) if self._mpd else None
+            if mpd is None:
+                return None
+            session = mpd.session
+            sa_in = mpd.sa_in
+        else:
+            sa_in = session.sa_in
+        rate = self._rate
+        if rate:
+            # _admit inline, the same steps (this runs for every signalling packet).
+            now, tokens, last, mask = self._now, self._tokens, self._last, self._rate_mask
+            s1 = spi & mask
+            s2 = ((spi >> 16) ^ (spi >> 40)) & mask
+            if s2 == s1:
+                s2 ^= 1
+            t1, t2 = tokens[s1], tokens[s2]
+            if now > last[s1]:
+                t1 += (now - last[s1]) * rate
+                if t1 > self._burst:
+                    t1 = self._burst
+                last[s1] = now
+            if now > last[s2]:
+                t2 += (now - last[s2]) * rate
+                if t2 > self._burst:
+                    t2 = self._burst
+                last[s2] = now
+            if t1 < 1.0 and t2 < 1.0:
+                tokens[s1], tokens[s2] = t1, t2
+                raise RateLimited(f"per-UE budget of {session.owner[0]!r} spent")
+            tokens[s1] = t1 - 1.0 if t1 >= 1.0 else t1
+            tokens[s2] = t2 - 1.0 if t2 >= 1.0 else t2
+        return sa_in
+
+    def _admit(self, key: int, now: float) -> bool:
+        """Token buckets (``ue_rate_burst`` deep, refilled at ``ue_rate_limit`` per second of
+        the injected clock) in a fixed table of ``ue_rate_slots`` pairs, not per UE. A key is
+        one of our SPIs (ESP: the UE's SA; IKE: its IKE SA), random values the UE does not
+        choose; it owns two slots taken from different bits, is admitted while either slot
+        has a token, and spends one from each that has. A flooding key empties its own two
+        slots; another key is refused only if both of its slots are shared with flooders
+        (about 1 in ue_rate_slots**2 per pair, and not steerable by a UE). Constant memory:
+        nothing is kept per UE (issue 5's per-UE memory target)."""
+        tokens, last, rate, burst = self._tokens, self._last, self._rate, self._burst
+        s1 = key & self._rate_mask  # bits 0-15 (at most 2^16 slots) ...
+        s2 = ((key >> 16) ^ (key >> 40)) & self._rate_mask  # ... and bits 16-31 (^ 40-55)
+        if s2 == s1:
+            s2 ^= 1
+        t1, t2 = tokens[s1], tokens[s2]
+        elapsed = now - last[s1]
+        if elapsed > 0.0:
+            t1 = min(t1 + elapsed * rate, burst)
+            last[s1] = now
+        elapsed = now - last[s2]
+        if elapsed > 0.0:
+            t2 = min(t2 + elapsed * rate, burst)
+            last[s2] = now
+        if t1 < 1.0 and t2 < 1.0:
+            tokens[s1], tokens[s2] = t1, t2
+            return False
+        tokens[s1] = t1 - 1.0 if t1 >= 1.0 else t1
+        tokens[s2] = t2 - 1.0 if t2 >= 1.0 else t2
+        return True
+
+    def _admit_ike(self, data: bytes, port: int, now: float) -> bool:
+        """The budget of the IKE SA a request names by our SPI (RFC 7296 §3.1: the
+        responder's SPI when the original initiator sent it, else the initiator's). Only
+        established SAs are limited here (IKE_SA_INIT, with a zero responder SPI, is the IKE
+        engine's own business: cookies, RFC 7296 §2.6)."""
+        off = 4 if port == 4500 else 0  # RFC 3948 §2.2: the non-ESP marker on 4500
+        if len(data) < off + 28 or (off and data[:4] != b"\x00\x00\x00\x00"):
+            return True  # not IKE (or not for us to judge): the engine drops it
+        # RFC 7296 §3.1: version 2.0, and an exchange of an established SA (IKE_AUTH,
+        # CREATE_CHILD_SA, INFORMATIONAL); anything else is the engine's to refuse.
+        if data[off + 17] != 0x20 or not 35 <= data[off + 18] <= 37:
+            return True
+        if data[off + 19] & 0x08:  # I flag: from the original initiator
+            ours = data[off + 8 : off + 16]
+        else:
+            ours = data[off : off + 8]
+        if ours == b"\x00" * 8:
+            return True
+        if self._admit(int.from_bytes(ours, "big"), now):
+            return True
+        self._count("ike-rate-limited")
+        return False
+
+    # ---- Mobile Prefix Discovery (RFC 6275 §10.6, §6.8; RFC 4877 §6.3)
+    def _mpd_child(self, session: _Session, ev: Any) -> None:
+        """A child SA whose selectors are ``HoA <-> HA, proto ICMPv6`` is the UE's MPD SA
+        (RFC 4877 §6.3, §7.2.3); anything else is a user-plane child (the data plane's)."""
+        found = _mpd.mpd_child(ev)
+        if found is None:
+            return
+        hoa_obj, ha_obj = found
+        if int(hoa_obj) != session.hoa_i:
+            self._count("mpd-child-not-hoa")  # keyed on the signalling SA's HoA only
+            return
+        spec_in, spec_out = ev.child.sa_specs(ha_obj, hoa_obj)
+        self._mpd_forget(session)  # a renegotiated MPD SA replaces the old one
+        rec = _Mpd(session, self.sa_factory(spec_in), self.sa_factory(spec_out))
+        self._mpd[rec.sa_in.spi] = rec
+        self._mpd_by_hoa[session.hoa_i] = rec
+        self._count("mpd-sa-up")
+
+    def _mpd_forget(self, session: _Session) -> None:
+        rec = self._mpd_by_hoa.get(session.hoa_i) if session.hoa_i is not None else None
+        if rec is not None and rec.session is session:
+            del self._mpd_by_hoa[session.hoa_i]  # type: ignore[arg-type]
+            self._mpd.pop(rec.sa_in.spi, None)
+
+    def _mpd_ba_status(self, hoa: int) -> int:
+        """With ``prefix_discovery_required``: BA status 1 until the UE solicited (§10.6.2)."""
+        rec = self._mpd_by_hoa.get(hoa)
+        return 0 if rec is not None and rec.answered else 1
+
+    def _on_mps(self, rx: _mh.Received, now: float) -> None:
+        """RFC 6275 §10.6.2/§10.6.3: answer a registered UE's solicitation right away with an
+        MPA carrying its home network prefix, through the MPD SA (RFC 4877 §6.3)."""
+        mps: Mps = rx.message  # type: ignore[assignment]
+        if rx.spi is None:
+            self._count("unprotected")  # RFC 4877 §4.3: like an unprotected BU
+            return
+        rec = self._mpd.get(rx.spi)
+        if rec is None:
+            # Through the signalling SA, whose selectors admit the Mobility Header only.
+            self._count("mpd-wrong-sa")
+            return
+        session = rec.session
+        hoa = int(rx.route.mh_src)
+        if hoa != session.hoa_i:
+            self._count("mpd-sa-mismatch")  # RFC 4877 §4.4: HoA must be the SA's
+            return
+        bce = self._bce.get(hoa)
+        if bce is None or bce.session is not session or bce.state is BceState.TOMBSTONE:
+            self._count("mps-not-registered")
+            return
+        if rec.last_mpa is not None and now - rec.last_mpa < 1.0:
+            self._count("mpa-rate-limited")  # RFC 6275 §6.8: at most one MPA per second
+            return
+        rec.last_mpa = now
+        rec.answered = True
+        life = int(self.config.prefix_valid_lifetime)
+        info = PrefixInfo(session.prefix, life, life, l=True, a=True, r=False)
+        mpa = Mpa(mps.identifier, (info,))
+        self._count("mpa-sent")
+        # §10.6.3: to the solicitation's source, with a type 2 routing header carrying the HoA.
+        self._send(mpa, self._reply_route(rx, bce.hoa), rec.sa_out)
+
     _HANDLERS: dict[type, Callable[[HomeAgent, _mh.Received, float], None]] = {
         Bu: _on_bu,
+        Mps: _on_mps,
+        Mpa: _on_unexpected,
         Bra: _on_bra,
         _mh.UnknownMh: _on_unknown,
         Ba: _on_unexpected,

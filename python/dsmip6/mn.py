@@ -39,12 +39,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from socket import AF_INET, AF_INET6, inet_ntop
 from typing import Any
 
-from dsmip6 import _ike, _mh, _state
+from dsmip6 import _ike, _mh, _mpd, _state
 from dsmip6._mh import MIP_UDP_PORT, Addr, Ba, Be, Bra, Bri, Bu, Has, Ipv4HoaOpt
+from dsmip6._mpd import Mpa, Mps
 from dsmip6._sec import esp_sa
 from dsmip6._state import UE_TRANSITIONS, UeState
 from dsmip6._timers import TimerTable, backoff
@@ -66,6 +68,8 @@ from dsmip6.events import (
     HomeAgentSwitched,
     IkeEstablished,
     Ipv4HomeAddressAssigned,
+    Ipv4HomeAddressReleased,
+    MobilePrefixAdvertised,
     NetworkDetached,
     Redirected,
 )
@@ -78,8 +82,9 @@ DNS_CLIENT_PORT = 10053
 DHCPV6_CLIENT_PORT = 546
 MAX_REDIRECTS = 5  # RFC 5685 §7
 NAT_NO_KEEPALIVE = 0xFFFFFFFF
-_TIMER_KINDS = ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry")
+_TIMER_KINDS = ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry", "mps")
 GUARD_TIMEOUT = 10.0  # [D] wait for the HA's IKE delete after a BRI before deleting ourselves
+MAX_SPI_CLASHES = 3  # [D] child SAs refused for an SPI in use before giving up
 
 #: procedures.md §9.1: BA status -> UE action.
 BA_ACTIONS: dict[int, str] = {
@@ -92,7 +97,7 @@ BA_ACTIONS: dict[int, str] = {
     134: "new-hoa",
     135: "resync",
     139: "stop",
-    140: "next-ha",
+    140: "retry-without-r",
     141: "stop",
     142: "stop",
     143: "next-ha",
@@ -130,6 +135,8 @@ class _Pdn:
         "hoa",
         "hoa4",
         "hoa4_refused",
+        "hoa4_release",
+        "no_r",
         "sa_in",
         "sa_out",
         "seq",
@@ -154,10 +161,22 @@ class _Pdn:
         "child_requested",
         "ike_tries",
         "programmed",
+        "spec",
         "revoked",
         "dad_failed",
         "bu_times",
         "bu_deferred",
+        "mpd_in",
+        "mpd_out",
+        "mpd_wanted",
+        "mpd_child",
+        "mpd_id",
+        "mpd_tries",
+        "mpd_last",
+        "prefix_until",
+        "mpd_gate",
+        "refresh_held",
+        "spi_clashes",
     )
 
     def __init__(self, cfg: PdnConfig) -> None:
@@ -182,6 +201,10 @@ class _Pdn:
         self.hoa: IPv6Address | None = None
         self.hoa4: IPv4Address | None = None
         self.hoa4_refused = False
+        # UE-initiated IPv4 HoA release under way (RFC 5555 §4.4.2.1): BUs omit the option.
+        self.hoa4_release = False
+        # BA 140 refused the implicit-prefix service: BUs go without R (procedures.md §9.1).
+        self.no_r = False
         self.sa_in: Any = None
         self.sa_out: Any = None
         # binding update list entry
@@ -207,6 +230,7 @@ class _Pdn:
         self.child_requested = False
         self.ike_tries = 0
         self.programmed = False
+        self.spec: BindingSpec | None = None  # what the UE's data plane holds, if any
         self.revoked = False
         # RFC 5026 §5.3.2: HoAs refused with BA 134 during this attach.
         self.dad_failed: set[IPv6Address] = set()
@@ -214,6 +238,27 @@ class _Pdn:
         # a BU waiting for the earliest allowed instant (None = nothing deferred).
         self.bu_times: deque[float] = deque()
         self.bu_deferred: int | None = None
+        # Mobile Prefix Discovery (RFC 6275 §11.4; RFC 4877 §6.3): the MPD SA pair, whether a
+        # solicitation is wanted (BA status 1), whether its CREATE_CHILD_SA is under way,
+        # the identifier of the outstanding solicitation (None: none), its transmissions,
+        # and the HNP's (valid, preferred, flags) from the last accepted advertisement.
+        self.mpd_in: Any = None
+        self.mpd_out: Any = None
+        self.mpd_wanted = False
+        self.mpd_child = False
+        self.mpd_id: int | None = None
+        self.mpd_tries = 0
+        self.mpd_last: tuple[int, int, bool, bool] | None = None
+        # RFC 6275 §11.4.2 / §11.7.1: when the HNP's valid lifetime (from the last accepted
+        # advertisement) ends, absolute; None = infinite or never advertised. Every BU's
+        # lifetime is capped to it.
+        self.prefix_until: float | None = None
+        # RFC 6275 §11.7.1: after BA status 1 no re-registration before prefix discovery
+        # answered (``mpd_gate``); ``refresh_held``: a refresh is waiting for that answer.
+        self.mpd_gate = False
+        self.refresh_held = False
+        # Child SAs refused because their inbound SPI was in use by another session.
+        self.spi_clashes = 0
 
 
 class MobileNode:
@@ -229,10 +274,12 @@ class MobileNode:
         sa_factory: Callable[[Any], Any] = esp_sa,
         selectors: Callable[[IPv6Address, IPv6Address], tuple[Any, Any]] = _ike.mh_selectors,
         dataplane: DataPlane | None = None,
+        mpd_selectors: Callable[[IPv6Address, IPv6Address], tuple[Any, Any]] = _mpd.mpd_selectors,
     ) -> None:
         self.config = config
         self.dataplane = dataplane
         self.selectors = selectors
+        self.mpd_selectors = mpd_selectors
         self.rng = rng
         self.ike_factory = ike_factory
         self.signalling: _mh.Signalling = signalling or _mh.WireSignalling()
@@ -244,10 +291,14 @@ class MobileNode:
         self.home_prefixes: frozenset[IPv6Network] = frozenset()
         self._pdns: dict[str, _Pdn] = {p.apn: _Pdn(p) for p in config.pdns}
         self._by_spi: dict[int, _Pdn] = {}
+        self._mpd_spi: dict[int, _Pdn] = {}  # inbound SPI of each MPD SA (RFC 4877 §6.3)
         # Every session by timer key: the PDN connections plus, during an HA switch, the
         # session with the new HA and the old session being de-registered (RFC 5142 §6).
         self._sessions: dict[str, _Pdn] = dict(self._pdns)
         self._switch: dict[str, _Pdn] = {}  # apn -> session with the new HA, until it ends
+        # IKE engines of aborted switch sessions still deleting their IKE SA (RFC 7296 §1.4.1
+        # and §2.1: the INFORMATIONAL Delete is a request, retransmitted until answered).
+        self._draining: list[tuple[Any, str]] = []
         self._serial = 0
         self._out: list[tuple[bytes, Addr, Addr]] = []
         self._events: deque[Event] = deque()
@@ -362,6 +413,24 @@ class MobileNode:
             self._cleanup(p)
             self._events.append(DetachCompleted(p.apn, acknowledged=False))
 
+    def release_ipv4_home_address(self, apn: str, now: float) -> None:
+        """UE-initiated release of the IPv4 HoA only (procedures.md §3 "partial detach";
+        RFC 5555 §4.4.2.1; TS 23.402, UE-initiated IPv4 HoA release with DSMIPv6): a
+        re-registration BU (lifetime > 0) without the IPv4 Home Address option. On its BA
+        ``Ipv4HomeAddressReleased`` is reported; later BUs do not ask for one again."""
+        p = self._pdn(apn)
+        if p.hoa4 is None:
+            raise LocalProtocolError(f"UE[{apn}]: no IPv4 home address to release")
+        if p.state is not UeState.REGISTERED and p.state is not UeState.REGISTERING:
+            raise LocalProtocolError(
+                f"UE[{apn}]: IPv4 HoA release needs a binding ({p.state.value})"
+            )
+        p.hoa4_release = True
+        p.hoa4_refused = True  # RFC 5555 §4.4.2.1: do not request a new one in later BUs
+        if p.state is UeState.REGISTERED:
+            self._move_state(p, _state.RefreshDue)
+        self._start_bu(p, p.lifetime_4s, now)
+
     # ------------------------------------------------------------------ sans-I/O surface
     def receive_datagram(self, data: bytes, src: Addr, dst: Addr, now: float) -> None:
         """Feed one received datagram (addressing model: :mod:`dsmip6._mh`)."""
@@ -371,6 +440,11 @@ class MobileNode:
                 if p.ike is not None and p.ike_remote is not None and p.ike_remote[0] == src[0]:
                     p.ike.receive_datagram(data, src, dst, now)
                     self._drain_ike(p, now)
+            if self._draining:
+                for ike, host in list(self._draining):
+                    if host == src[0]:
+                        ike.receive_datagram(data, src, dst, now)
+                        self._settle_draining(ike, now)
             if self._switch:
                 self._settle_switches(now)
             return
@@ -397,7 +471,19 @@ class MobileNode:
             # RFC 4877 §4 / procedures.md §1.6.3 step 1: only the HoA-keyed SA counts.
             self._count("unprotected")
             return
-        p = self._by_spi[rx.spi]
+        p = self._by_spi.get(rx.spi)  # type: ignore[assignment]
+        if p is None:
+            # The MPD SA (RFC 4877 §6.3): its inbound selectors admit an MPA only.
+            p = self._mpd_spi[rx.spi]
+            if type(rx.message) is Mpa:
+                self._on_mpa(p, rx, now)
+            else:
+                self._count("mpd-sa-selector-mismatch")
+            return
+        if type(rx.message) is Mpa or type(rx.message) is Mps:
+            # Through the signalling SA, whose selectors admit the Mobility Header only.
+            self._count("mpd-wrong-sa")
+            return
         handler = self._HANDLERS.get(type(rx.message))
         if handler is None:
             self._count("unexpected-mh")
@@ -419,6 +505,8 @@ class MobileNode:
                     out.append((data, (local, cport), dst))
             if p.ike is not None:
                 out.extend(p.ike.datagrams_to_send(now))
+        for ike, _ in self._draining:
+            out.extend(ike.datagrams_to_send(now))
         return out
 
     def next_event(self) -> Event | None:
@@ -435,10 +523,19 @@ class MobileNode:
             ):
                 if t is not None and (best is None or t < best):
                     best = t
+        for ike, _ in self._draining:
+            t = ike.get_timer()
+            if t is not None and (best is None or t < best):
+                best = t
         return best
 
     def handle_timer(self, now: float) -> None:
         """Run everything due at ``now``."""
+        for ike, _ in list(self._draining):
+            t = ike.get_timer()
+            if t is not None and t <= now:
+                ike.handle_timer(now)
+                self._settle_draining(ike, now)
         for p in list(self._sessions.values()):
             if p.resolver is not None:
                 t = p.resolver.get_timer()
@@ -466,9 +563,31 @@ class MobileNode:
                     # RFC 5142 §5.3/§6: the old HA refuses refreshes once it asked for the
                     # switch; de-register before the old binding would expire.
                     self._leave_old_ha(p, now)
+                elif (
+                    p.state is UeState.REGISTERED
+                    and p.mpd_gate
+                    and p.expires - now > 2 * self.config.max_bindack_timeout
+                ):
+                    # RFC 6275 §11.7.1: after status 1 "should not try to register again"
+                    # before prefix discovery answered: hold the refresh until the MPA, but
+                    # not so long that the binding lapses (then refresh anyway).
+                    p.refresh_held = True
+                    self._count("refresh-held-for-mpd")
+                    last = p.expires - 2 * self.config.max_bindack_timeout
+                    self.timers.set((p.key, "refresh"), last)
                 elif p.state is UeState.REGISTERED:
+                    p.refresh_held = False
                     self._move_state(p, _state.RefreshDue)
                     self._start_bu(p, p.lifetime_4s, now)
+                    until = p.prefix_until
+                    if (
+                        until is not None
+                        and p.state is UeState.REGISTERING
+                        and until - now < p.lifetime_4s * 4.0
+                    ):
+                        # RFC 6275 §11.4.2: the HoA is about to become invalid (it caps
+                        # this refresh): solicit fresh prefix information.
+                        self._start_mpd(p, now)
             elif kind == "expire":
                 if p.state in (UeState.REGISTERED, UeState.REGISTERING):
                     self._binding_lost(p, "lifetime-expired", now)
@@ -478,6 +597,8 @@ class MobileNode:
             elif kind == "guard":
                 if p.state is UeState.IKE_DELETING:
                     self._delete_ike(p, now)
+            elif kind == "mps":
+                self._on_mps_timer(p, now)
         if self._switch:
             self._settle_switches(now)
 
@@ -485,6 +606,8 @@ class MobileNode:
     def _reset(self, p: _Pdn) -> None:
         p.ha6, p.ha4 = p.cfg.ha_address6, p.cfg.ha_address4
         p.hoa4_refused = False
+        p.hoa4_release = False
+        p.no_r = False
         p.has_binding = False
         p.attached = False
         p.redirects = 0
@@ -606,15 +729,35 @@ class MobileNode:
     def _drain_ike(self, p: _Pdn, now: float) -> None:
         ike = p.ike
         records: list[Any] = []
+        cp_lifetime: int | None = None
         while ike is not None and (ev := ike.next_event()) is not None:
-            records.append(_ike.translate(ev, "ue"))
+            rec = _ike.translate(ev, "ue")
+            if type(rec) is _ike.IkeUp:
+                # MIP6_HOME_PREFIX Prefix Lifetime (RFC 5026 §8.2), not in the record.
+                cp_lifetime = getattr(ev, "prefix_lifetime", None)
+            if rec is None:
+                found = _mpd.mpd_child(ev)
+                if found is not None:  # the MPD SA (RFC 4877 §6.3)
+                    records.append((found, ev))
+                continue
+            records.append(rec)
         # IkeSaEstablished first: the IKE_AUTH child SA event may come in the same batch.
         records.sort(key=lambda r: not isinstance(r, _ike.IkeUp))
         for rec in records:
             if isinstance(rec, _ike.IkeUp):
                 self._on_ike_up(p, rec, now)
+                # RFC 6275 §11.7.1: BU lifetimes within the HoA's valid lifetime. The HNP's
+                # Prefix Lifetime from IKEv2 caps the requested lifetime, as the HA caps
+                # its grant by it (§10.3.1); [D] a cap on every BU, not a countdown: RFC
+                # 5026 §8.2 does not say it runs down, and RFC 4877 §9 keeps the HoA valid
+                # while the IKE SA lives. 0 (no meaning given) and all ones: no cap.
+                p.lifetime_4s = p.cfg.lifetime_4s
+                if p.state is UeState.CHILD_SA and cp_lifetime and cp_lifetime != 0xFFFFFFFF:
+                    p.lifetime_4s = max(min(p.cfg.lifetime_4s, cp_lifetime // 4), 1)
             elif isinstance(rec, _ike.MhSaUp):
                 self._on_mh_sa(p, rec, now)
+            elif isinstance(rec, tuple):
+                self._on_mpd_sa(p, rec[0], rec[1], now)
             elif isinstance(rec, _ike.IkeDown):
                 self._ike_gone(p, now, rec.reason)
                 return
@@ -726,12 +869,41 @@ class MobileNode:
         tsi, tsr = self.selectors(new_hoa, p.ha6)
         p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
 
+    def _spi_clash(self, p: _Pdn, spi: int, now: float) -> bool:
+        """True when inbound ``spi`` is already another SA's here. Inbound SAs are found by
+        SPI alone (RFC 4301 §4.1; the SPI map is shared by every session, the two of an HA
+        switch included): a second SA under the same SPI would take the first one's traffic.
+        The new child SA is then deleted (its SPI was the random choice of its IKE exchange)
+        and the caller asks for another; after ``max_spi_clashes`` the attach fails."""
+        if spi not in self._by_spi and spi not in self._mpd_spi:
+            return False
+        self._count("spi-collision")
+        p.spi_clashes += 1
+        if p.ike is not None:
+            try:
+                p.ike.delete_child_sa(spi, now)
+            except LocalProtocolError:
+                self._count("old-child-sa-unknown")
+        return True
+
     def _on_mh_sa(self, p: _Pdn, rec: _ike.MhSaUp, now: float) -> None:
         if p.state is not UeState.CHILD_SA or rec.home_address != p.hoa:
             return
+        if self._spi_clash(p, rec.spec_in.spi, now):
+            if p.spi_clashes > MAX_SPI_CLASHES or p.ike is None or p.ha6 is None:
+                self._move_state(p, _state.IkeError)
+                self._cleanup(p)
+                self._attach_failed(p, "inbound SPI collisions")
+                return
+            tsi, tsr = self.selectors(p.hoa, p.ha6)  # type: ignore[arg-type]
+            p.child_requested = True
+            p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
+            return
         if p.sa_in is not None:
             # A new HoA after DAD failure: the SA keyed on the old one goes (RFC 5026 §5.3.2).
-            self._by_spi.pop(p.sa_in.spi, None)
+            if self._by_spi.get(p.sa_in.spi) is p:
+                del self._by_spi[p.sa_in.spi]
+            self._drop_mpd(p)  # so does the MPD SA keyed on it
             if p.ike is not None:
                 try:
                     p.ike.delete_child_sa(p.sa_in.spi, now)
@@ -791,9 +963,13 @@ class MobileNode:
         for kind in _TIMER_KINDS:
             self.timers.cancel((p.key, kind))
         self._unprogram(p)
-        if p.sa_in is not None:
-            self._by_spi.pop(p.sa_in.spi, None)
+        if p.sa_in is not None and self._by_spi.get(p.sa_in.spi) is p:
+            del self._by_spi[p.sa_in.spi]  # (never another session's entry)
         p.sa_in = p.sa_out = None
+        self._drop_mpd(p)
+        p.mpd_last = None
+        p.prefix_until = None
+        p.mpd_gate = p.refresh_held = False
         p.pending.clear()
         p.has_binding = False
         p.registered_coa = None
@@ -828,10 +1004,11 @@ class MobileNode:
         reg = lifetime_4s > 0
         # Annex A.2/A.3/A.5: A=1 H=1 K=1; R=1 (implicit prefix mode) except on de-registration;
         # O=1 only on the first registration; F only when forcing UDP.
-        flags: dict[str, bool] = dict(a=True, h=True, k=True, r=reg, o=reg and not p.has_binding,
+        flags: dict[str, bool] = dict(a=True, h=True, k=True, r=reg and not p.no_r,
+                                      o=reg and not p.has_binding,
                                       f=reg and p.force_udp)  # fmt: skip
         v4opt: Ipv4HoaOpt | None = None
-        if p.hoa4 is not None:
+        if p.hoa4 is not None and not p.hoa4_release:
             v4opt = Ipv4HoaOpt(p.hoa4)
         elif reg and p.cfg.request_ipv4_home_address and not p.hoa4_refused:
             v4opt = Ipv4HoaOpt(IPv4Address(0))
@@ -864,6 +1041,18 @@ class MobileNode:
             self.timers.set((p.key, "bu_rate"), p.bu_times[-rate] + 1.0)
             self._count("bu-deferred")
             return
+        until = p.prefix_until
+        if lifetime_4s and until is not None:
+            # RFC 6275 §11.7.1 (Lifetime "SHOULD be less than or equal to the remaining valid
+            # lifetime of the home address") and §11.4.2: cap every registration, in whole
+            # 4-s units; under one unit left the HoA is about to go: de-register instead.
+            cap = int((until - now) // 4.0)
+            if cap < 1 and self._prefix_gone(p, now):
+                return
+            cap = max(cap, 1)
+            if cap < lifetime_4s:
+                lifetime_4s = cap
+                self._count("bu-lifetime-capped-by-prefix")
         p.bu_times.append(now)
         # RFC 6275 §11.8: a new, larger sequence number on every (re)transmission.
         p.seq = (p.seq + 1) & 0xFFFF
@@ -951,7 +1140,7 @@ class MobileNode:
         if ba.status >= 128:
             self._on_ba_error(p, ba, now)
             return
-        self._on_ba_accept(p, ba, rx, sent_at, now)
+        self._on_ba_accept(p, ba, rx, sent_at, now, requested_4s)
 
     def _on_ba_error(self, p: _Pdn, ba: Ba, now: float) -> None:
         if ba.status == 129 and (p.switching or p.switch_failed):
@@ -969,6 +1158,12 @@ class MobileNode:
             p.force_udp = False
             self._move_state(p, _state.BaRetry)
             self._send_bu(p, p.lifetime_4s, now)
+        elif action == "retry-without-r" and not p.no_r:
+            # procedures.md §9.1 (RFC 3963 §5.3 "try another HA"): no other HA is kept for
+            # this PDN connection, so the [D] fallback: register the HoA alone, R=0.
+            p.no_r = True
+            self._move_state(p, _state.BaRetry)
+            self._send_bu(p, p.lifetime_4s, now)
         elif action == "retry":
             # [D] back off to the capped interval, then try again (rate-limited).
             self._move_state(p, _state.BaRetry)
@@ -979,7 +1174,7 @@ class MobileNode:
             self._attach_failed(p, f"binding refused ({action})", ba.status)
 
     def _on_ba_accept(self, p: _Pdn, ba: Ba, rx: _mh.Received, sent_at: float,
-                      now: float) -> None:  # fmt: skip
+                      now: float, requested_4s: int) -> None:  # fmt: skip
         # Step 2: remaining lifetime counted from the BU transmission (RFC 6275 §11.7.3):
         # L_remain - (L_update - L_ack) = L_ack - (now - sent).
         granted = ba.lifetime_4s * 4.0
@@ -993,30 +1188,55 @@ class MobileNode:
         p.nat = bool(nat_opt and nat_opt.f)
         p.udp = nat_opt is not None
         ack = ba.ipv4_ack
+        if p.hoa4_release and p.hoa4 is not None:
+            # RFC 5555 §4.4.2.1 / TS 23.402 (UE-initiated IPv4 HoA release): the accepted BU
+            # carried no IPv4 HoA option, so the HA dropped that binding; the IPv6 one stays.
+            released, p.hoa4, p.hoa4_release = p.hoa4, None, False
+            self._events.append(Ipv4HomeAddressReleased(p.apn, released))
         if ack is not None:
             before = p.hoa4
             if ack.status < 128:
                 p.hoa4 = ack.address
             else:
                 p.hoa4 = None
-                # procedures.md §9.2: 130/131 -> retry with 0.0.0.0; others stop asking.
-                p.hoa4_refused = ack.status not in (130, 131)
+                # procedures.md §9.2: 130/131 -> retry with 0.0.0.0; 132 (no dynamic address
+                # free now) -> retry later, i.e. 0.0.0.0 again in the next BU ([D]); the
+                # others (128 unspecified, 129 prohibited, 133 unauthorized) stop asking.
+                p.hoa4_refused = ack.status not in (130, 131, 132)
         if ack is not None and (ack.status >= 128 or before != p.hoa4):
             self._events.append(
                 Ipv4HomeAddressAssigned(
                     p.apn, ack.status, ack.address if ack.status < 128 else None, ack.prefix_len
                 )
             )
+        if not ba.r and not p.no_r:
+            # Step 5 (RFC 3963 §5.3; procedures.md [D] for 24.303): R=0 = the HA gives no
+            # implicit-prefix service: keep the HoA binding, use no other HNP address, count.
+            self._count("ba-r-clear")
         self._move_state(p, _state.BaAccepted)
         # Step 9: switch the user-plane tunnel only now, after the BA (RFC 5555 §5.1).
         self._program(p, ba, sent_at)
         # Step 6: K=1 -> move the IKE endpoint with the CoA (RFC 4877 §4.3, RFC 5555 §5.1).
+        if not ba.k and moved and not first:
+            # K=0: the HA keeps its IKE endpoint where it was. RFC 6275 §11.7.3 says the UE
+            # SHOULD discard the IKE SA (and MAY start a new one); not done (yet): the HoA is
+            # tied to this IKE SA (RFC 4877 §9), so it is kept, unmoved, and counted.
+            self._count("ba-k-clear")
         if ba.k and moved and not first and p.ike is not None:
             mover = getattr(p.ike, "move", None)
             if mover is not None and p.registered_coa is not None:
                 if isinstance(p.registered_coa, IPv4Address) and p.ha4 is not None:
                     mover((_text(p.registered_coa), 4500), (_text(p.ha4), 4500))
                     p.ike_remote = (_text(p.ha4), 4500)
+                    # RFC 5555 §5.1 (procedures.md §1.6.3 step 6, §2.3 step 4): after the
+                    # BA with K=1, an empty INFORMATIONAL from the new IPv4 CoA lets the HA's
+                    # IKE learn the address and port a NAT gave 4500 (RFC 7296 §2.23), which
+                    # the BU (UDP 4191) cannot tell it. An IPv6 CoA has no NAT: the HA's
+                    # move() to CoA:500 is exact, nothing to learn.
+                    live = getattr(p.ike, "liveness_check", None)
+                    if live is not None:
+                        live(now)
+                        self._count("ike-liveness-after-move")
                 elif p.ha6 is not None:
                     mover((_text(p.registered_coa), 500), (_text(p.ha6), 500))
                     p.ike_remote = (_text(p.ha6), 500)
@@ -1027,6 +1247,11 @@ class MobileNode:
             refresh = min(refresh, sent_at + ba.refresh_advice_4s * 4.0)
         if p.nat and nat_opt is not None and nat_opt.refresh_time != NAT_NO_KEEPALIVE:
             refresh = min(refresh, now + (nat_opt.refresh_time or NATKATIMEOUT))
+        until = p.prefix_until
+        if until is not None and sent_at + requested_4s * 4.0 > until:
+            # This BU left before an advertisement shortened the HNP's valid lifetime: the
+            # binding would outlive the HoA (RFC 6275 §11.7.1): refresh now, capped.
+            refresh = now
         self.timers.set((p.key, "refresh"), max(refresh, now))
         self.timers.set((p.key, "expire"), p.expires)
         remaining = max(p.expires - now, 0.0)
@@ -1038,6 +1263,11 @@ class MobileNode:
             self._events.append(AttachCompleted(p.apn, p.hoa, p.hoa4, at_home=False))  # type: ignore[arg-type]
         elif moved:
             self._events.append(HandoverCompleted(p.apn, p.registered_coa, p.udp))
+        if ba.status == 1:
+            # RFC 6275 §11.7.3 / procedures.md §1.6.3 step 2, §2.2: "accepted but prefix
+            # discovery necessary" -> a Mobile Prefix Solicitation before the next refresh.
+            p.mpd_gate = True
+            self._start_mpd(p, now)
 
     def _after_dereg(self, p: _Pdn, now: float, *, acknowledged: bool) -> None:
         self._unprogram(p)
@@ -1074,7 +1304,7 @@ class MobileNode:
             lifetime=ba.lifetime_4s * 4.0,
             expires_at=p.expires,
             sequence=ba.sequence,
-            flags=0xD400,  # A, H, K, R as sent (Annex A.2/A.3)
+            flags=0xD000 if p.no_r else 0xD400,  # A, H, K, R as sent (Annex A.2/A.3)
             ipv4_home_address=p.hoa4,
             udp_port=port,
         )
@@ -1084,10 +1314,12 @@ class MobileNode:
             else:
                 dp.add_binding(spec)
                 p.programmed = True
+            p.spec = spec
         except CacheError:
             self._count("dataplane-error")
 
     def _unprogram(self, p: _Pdn) -> None:
+        p.spec = None
         if self.dataplane is not None and p.programmed and p.hoa is not None:
             p.programmed = False
             try:
@@ -1122,6 +1354,14 @@ class MobileNode:
         if bri.v:
             p.hoa4 = None
             p.hoa4_refused = True
+            if self.dataplane is not None and p.spec is not None:
+                # The UE's own tunnel stops carrying the revoked IPv4 HoA now.
+                spec = replace(p.spec, ipv4_home_address=None)
+                try:
+                    self.dataplane.update_binding(spec)
+                    p.spec = spec
+                except CacheError:
+                    self._count("dataplane-error")
             self._events.append(NetworkDetached(p.apn, bri.trigger, ipv4_only=True))
             return
         self._move_state(p, _state.BriAccepted)
@@ -1229,9 +1469,14 @@ class MobileNode:
         if new.ike is not None and new.ike_sa_id is not None:
             try:
                 new.ike.delete(now)
-                self._out.extend(new.ike.datagrams_to_send(now))
             except LocalProtocolError:
                 self._count("ha-switch-ike-delete-failed")
+            else:
+                # The Delete is an INFORMATIONAL request: the engine retransmits it on its
+                # own timer until the new HA answers or it gives up (RFC 7296 §2.1, §1.4.1).
+                host = new.ike_remote[0] if new.ike_remote is not None else ""
+                self._draining.append((new.ike, host))
+                self._settle_draining(new.ike, now)
         self._cleanup(new)
         new.ike = new.resolver = None
         self._sessions.pop(new.key, None)
@@ -1241,6 +1486,19 @@ class MobileNode:
             self._move_state(old, _state.HaSwitchFailed)
         elif report and (old.state is UeState.DETACHED or old.state is UeState.FAILED):
             self._events.append(NetworkDetached(old.apn, None))
+
+    def _settle_draining(self, ike: Any, now: float) -> None:
+        """Forget a draining engine once its IKE SA is gone (deleted, failed) or it has
+        nothing left to send or wait for."""
+        done = False
+        while (ev := ike.next_event()) is not None:
+            rec = _ike.translate(ev, "ue")
+            if isinstance(rec, (_ike.IkeDown, _ike.IkeFailed)):
+                done = True
+        if done or ike.get_timer() is None:
+            self._out.extend(ike.datagrams_to_send(now))  # whatever it still had queued
+            self._draining = [d for d in self._draining if d[0] is not ike]
+            self._count("ha-switch-ike-deleted" if done else "ha-switch-ike-delete-gave-up")
 
     def _leave_old_ha(self, p: _Pdn, now: float) -> None:
         """The lifetime-0 BU to the old HA (RFC 5142 §6: it acknowledges the HAS)."""
@@ -1258,7 +1516,175 @@ class MobileNode:
 
     def _find_sa(self, spi: int) -> Any:
         p = self._by_spi.get(spi)
-        return None if p is None else p.sa_in
+        if p is None:
+            p = self._mpd_spi.get(spi)
+            return None if p is None else p.mpd_in
+        return p.sa_in
+
+    # ------------------------------------------------------------------ prefix discovery
+    def _start_mpd(self, p: _Pdn, now: float) -> None:
+        """Solicit (RFC 6275 §11.4.2) through the MPD SA, negotiating that SA first with
+        CREATE_CHILD_SA on the IKE SA (RFC 4877 §6.3, §7.2.3) when there is none yet."""
+        p.mpd_wanted = True
+        if p.mpd_id is not None:
+            return  # a solicitation is outstanding: its retransmissions carry on
+        if p.mpd_out is None:
+            if not p.mpd_child and p.ike is not None and p.hoa is not None and p.ha6 is not None:
+                p.mpd_child = True
+                tsi, tsr = self.mpd_selectors(p.hoa, p.ha6)
+                try:
+                    p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
+                except LocalProtocolError:
+                    p.mpd_child = False
+                    self._count("mpd-child-refused")
+                    return
+                self._count("mpd-child-requested")
+            return
+        # RFC 6275 §11.4.2: the Identifier is a random value (the injected rng).
+        p.mpd_id = int.from_bytes(self.rng(2), "big")
+        p.mpd_tries = 0
+        self._send_mps(p, now)
+
+    def _on_mpd_sa(self, p: _Pdn, found: tuple[IPv6Address, IPv6Address], ev: Any,
+                   now: float) -> None:  # fmt: skip
+        hoa, ha = found
+        if not p.mpd_child or hoa != p.hoa:
+            self._count("mpd-child-unexpected")
+            return
+        wanted = p.mpd_wanted
+        self._drop_mpd(p)  # a renegotiated MPD SA replaces the old one
+        p.mpd_wanted = wanted
+        if self._spi_clash(p, ev.child.spi_in, now):
+            if p.spi_clashes <= MAX_SPI_CLASHES and wanted:
+                self._start_mpd(p, now)  # ask for another MPD SA
+            return
+        spec_in, spec_out = ev.child.sa_specs(hoa, ha)
+        p.mpd_in = self.sa_factory(spec_in)
+        p.mpd_out = self.sa_factory(spec_out)
+        self._mpd_spi[p.mpd_in.spi] = p
+        if p.mpd_wanted and p.state in (UeState.REGISTERED, UeState.REGISTERING):
+            self._start_mpd(p, now)
+
+    def _drop_mpd(self, p: _Pdn) -> None:
+        if p.mpd_in is not None and self._mpd_spi.get(p.mpd_in.spi) is p:
+            del self._mpd_spi[p.mpd_in.spi]
+        p.mpd_in = p.mpd_out = None
+        p.mpd_id = None
+        p.mpd_wanted = p.mpd_child = False
+        self.timers.cancel((p.key, "mps"))
+
+    def _mps_route(self, p: _Pdn) -> _mh.Route | None:
+        """RFC 6275 §6.7: from the CoA with a Home Address option (RFC 4877 §4.2: the HoA
+        visible to the SA's selectors); from an IPv4 access inside UDP 4191 (RFC 5555 §4.1)
+        like the BU. None at home (prefix discovery is for a node away from home)."""
+        hoa, ha6 = p.hoa, p.ha6
+        if hoa is None or ha6 is None or self._at_home(p):
+            return None
+        if self.coa6 is not None and not p.use_v4:
+            return _mh.Route((_text(self.coa6), 0), (_text(ha6), 0), self.coa6, ha6, hao=hoa)
+        if self.coa4 is not None and p.ha4 is not None:
+            local, remote = (_text(self.coa4), MIP_UDP_PORT), (_text(p.ha4), MIP_UDP_PORT)
+            return _mh.Route(local, remote, hoa, ha6)
+        return None
+
+    def _send_mps(self, p: _Pdn, now: float) -> None:
+        route = self._mps_route(p)
+        if route is None or p.mpd_id is None:
+            p.mpd_id = None
+            self._count("mps-no-route")
+            return
+        data = self.signalling.encode(Mps(p.mpd_id), route, p.mpd_out)
+        self._out.append((data, route.src, route.dst))
+        self._count("mps-sent")
+        # RFC 6275 §11.8: INITIAL_SOLICIT_TIMER, doubling up to MAX_BINDACK_TIMEOUT.
+        c = self.config
+        wait = backoff(c.initial_solicit_timer, p.mpd_tries, c.max_bindack_timeout)
+        p.mpd_tries += 1
+        self.timers.set((p.key, "mps"), now + wait)
+
+    def _on_mps_timer(self, p: _Pdn, now: float) -> None:
+        if p.mpd_id is None or p.mpd_out is None:
+            return
+        if p.state not in (UeState.REGISTERED, UeState.REGISTERING):
+            p.mpd_id = None  # no binding to discover prefixes for
+            return
+        self._send_mps(p, now)  # same Identifier: any answer to it will do
+
+    def _on_mpa(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
+        """RFC 6275 §11.4.3 validation, then the HNP's fate as an event."""
+        mpa: Mpa = rx.message  # type: ignore[assignment]
+        route = rx.route
+        if route.ip6_src != p.ha6:
+            self._count("mpa-not-from-ha")
+            return
+        if route.mh_dst != p.hoa or (route.rh2 is None and not route.udp):
+            self._count("mpa-no-rh2")  # §11.4.3: a type 2 routing header to our HoA
+            return
+        if p.mpd_id is None or mpa.identifier != p.mpd_id:
+            # Unsolicited (or a second answer): discard; §11.4.3 SHOULD solicit then.
+            self._count("mpa-unsolicited")
+            if p.mpd_id is None and p.state in (UeState.REGISTERED, UeState.REGISTERING):
+                self._start_mpd(p, now)
+            return
+        p.mpd_id = None
+        p.mpd_wanted = False
+        p.mpd_gate = False
+        held, p.refresh_held = p.refresh_held, False
+        self.timers.cancel((p.key, "mps"))
+        self._count("mpa-accepted")
+        prefix = p.prefix
+        mine = next((i for i in mpa.prefixes if i.prefix == prefix), None)
+        seen = tuple(i.prefix for i in mpa.prefixes)
+        if mine is None or mine.valid_lifetime == 0:
+            outcome = "withdrawn"
+            p.mpd_last = None
+        else:
+            now_info = (mine.valid_lifetime, mine.preferred_lifetime, mine.l, mine.a)
+            changed = p.mpd_last is not None and p.mpd_last != now_info
+            outcome = "changed" if changed else "confirmed"
+            p.mpd_last = now_info
+            # RFC 6275 §11.4.3: processed as an RA on the home link (RFC 4861 §6.3.4); an
+            # authenticated advertisement may set any valid lifetime, shorter ones included.
+            infinite = mine.valid_lifetime == _mpd.INFINITE_LIFETIME
+            p.prefix_until = None if infinite else now + mine.valid_lifetime
+        self._events.append(
+            MobilePrefixAdvertised(
+                p.apn,
+                prefix,  # type: ignore[arg-type]
+                outcome,
+                None if mine is None else mine.valid_lifetime,
+                None if mine is None else mine.preferred_lifetime,
+                seen,
+            )
+        )
+        if outcome == "withdrawn":
+            # RFC 6275 §10.6.2: the list is sent whole, so absent = gone like lifetime 0.
+            # The HoA is (about to be) invalid: de-register it and end the connection
+            # (RFC 6275 §11.7.1: de-register rather than leave a binding behind).
+            self._prefix_gone(p, now)
+        elif p.state is UeState.REGISTERED and (
+            held or (p.prefix_until is not None and p.expires > p.prefix_until)
+        ):
+            # RFC 6275 §11.4.2 / §11.7.1: the binding would outlive the HoA: refresh now
+            # with a lifetime capped to the remaining valid lifetime (in _send_bu). Or a
+            # refresh was held for this answer (§11.7.1, status 1): it leaves now.
+            self._move_state(p, _state.RefreshDue)
+            self._start_bu(p, p.lifetime_4s, now)
+        # (REGISTERING: the retransmissions are capped; _on_ba_accept refreshes again if
+        # the BU that is acknowledged left before this advertisement.)
+
+    def _prefix_gone(self, p: _Pdn, now: float) -> bool:
+        """The HNP was withdrawn or its valid lifetime is running out (RFC 6275 §11.4.2,
+        §11.4.3, §11.7.1): the lifetime-0 BU, then the IKE SA is deleted, as for
+        ``detach()`` (Annex A.5); the application sees ``MobilePrefixAdvertised``
+        (``withdrawn``) and then ``DetachCompleted``. False when this session cannot
+        detach (the other session of an HA switch: its binding simply runs out)."""
+        self._count("home-prefix-gone")
+        if self._pdns.get(p.apn) is p and p.state in (UeState.REGISTERED, UeState.REGISTERING):
+            self.detach(p.apn, now)
+            return True
+        self._count("home-prefix-gone-ignored")
+        return False
 
     def _unexpected(self, p: _Pdn, rx: _mh.Received, now: float) -> None:
         self._count("unexpected-mh")

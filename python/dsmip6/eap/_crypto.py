@@ -25,7 +25,6 @@ import ctypes
 import ctypes.util
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import constant_time, hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
@@ -209,31 +208,88 @@ def fips186_2_prf(xkey: bytes, length: int) -> bytes:
     return _prf(xkey, length)
 
 
-@dataclass(frozen=True, slots=True)
 class EapAkaKeys:
-    """Keys of one EAP-AKA (RFC 4187 §7) or EAP-AKA' (RFC 5448 §3.3) full authentication."""
+    """Keys of one EAP-AKA (RFC 4187 §7) or EAP-AKA' (RFC 5448 §3.3) full authentication.
 
-    mk: bytes
-    """Master key: 20 octets (AKA) or the whole 208-octet PRF' output (AKA')."""
-    k_encr: bytes
-    """AES-128 key for AT_ENCR_DATA."""
-    k_aut: bytes
-    """AT_MAC key: 16 octets (AKA, HMAC-SHA1) or 32 (AKA', HMAC-SHA-256)."""
-    msk: bytes
-    """64-octet Master Session Key."""
-    emsk: bytes
-    """64-octet Extended MSK."""
-    k_re: bytes = b""
-    """AKA' re-authentication key (32 octets); empty for AKA."""
+    Fields: ``mk`` (master key: 20 octets for AKA, the whole 208-octet PRF' output for AKA'),
+    ``k_encr`` (AES-128 key for AT_ENCR_DATA), ``k_aut`` (AT_MAC key: 16 octets for AKA with
+    HMAC-SHA1, 32 for AKA' with HMAC-SHA-256), ``msk`` (64-octet Master Session Key), ``emsk``
+    (64-octet Extended MSK), ``k_re`` (AKA' re-authentication key, 32 octets; empty for AKA).
+
+    Value semantics (compared by all fields; nothing mutates them). Keys made by
+    ``derive_keys`` derive the EMSK on first use: IKEv2 uses only the MSK, so the last three
+    of the eight FIPS 186-2 PRF blocks are computed only if someone reads ``emsk``."""
+
+    __slots__ = ("mk", "k_encr", "k_aut", "msk", "_emsk", "_emsk_rest", "k_re")
+
+    def __init__(
+        self,
+        mk: bytes,
+        k_encr: bytes,
+        k_aut: bytes,
+        msk: bytes,
+        emsk: bytes,
+        k_re: bytes = b"",
+        *,
+        emsk_rest: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        self.mk = mk
+        self.k_encr = k_encr
+        self.k_aut = k_aut
+        self.msk = msk
+        self._emsk = emsk
+        self._emsk_rest = emsk_rest
+        """(EMSK octets already computed, XKEY to continue the PRF from) while lazy."""
+        self.k_re = k_re
+
+    @property
+    def emsk(self) -> bytes:
+        rest = self._emsk_rest
+        if rest is not None:
+            head, xkey = rest
+            self._emsk = head + fips186_2_prf(xkey, 64 - len(head))
+            self._emsk_rest = None
+        return self._emsk
+
+    def _fields(self) -> tuple[bytes, ...]:
+        return (self.mk, self.k_encr, self.k_aut, self.msk, self.emsk, self.k_re)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not EapAkaKeys:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "EapAkaKeys(<keys>)"  # never print key material
+
+
+_MSK_END_BLOCKS = 5  # FIPS 186-2 PRF blocks (20 octets) covering K_encr, K_aut and the MSK
 
 
 def derive_keys(identity: bytes, ik: bytes, ck: bytes) -> EapAkaKeys:
-    """MK = SHA1(Identity ‖ IK ‖ CK); K_encr ‖ K_aut ‖ MSK ‖ EMSK = PRF(MK) (RFC 4187 §7)."""
+    """MK = SHA1(Identity ‖ IK ‖ CK); K_encr ‖ K_aut ‖ MSK ‖ EMSK = PRF(MK) (RFC 4187 §7).
+
+    The PRF's first five blocks (octets 0-99) are computed here; the EMSK's remaining 60
+    octets continue the same generator from the XKEY after block five (FIPS 186-2:
+    XKEY_{j+1} = (1 + XKEY_j + w_j) mod 2^160), when ``emsk`` is first read."""
     h = _SHA1_EMPTY.copy()
     h.update(identity + ik + ck)
     mk = h.finalize()
-    ks = fips186_2_prf(mk, 160)
-    return EapAkaKeys(mk=mk, k_encr=ks[0:16], k_aut=ks[16:32], msk=ks[32:96], emsk=ks[96:160])
+    ks = fips186_2_prf(mk, 20 * _MSK_END_BLOCKS)
+    x = int.from_bytes(mk, "big")
+    for j in range(0, 20 * _MSK_END_BLOCKS, 20):
+        x = (1 + x + int.from_bytes(ks[j : j + 20], "big")) % _MOD160
+    return EapAkaKeys(
+        mk,
+        ks[0:16],
+        ks[16:32],
+        ks[32:96],
+        b"",
+        emsk_rest=(ks[96:100], x.to_bytes(20, "big")),
+    )
 
 
 def derive_reauth_keys(

@@ -184,7 +184,6 @@ class EapAkaServer:
         self.reauthenticated = False
         """True after a successful fast re-authentication."""
         self.msk: bytes | None = None
-        self.emsk: bytes | None = None
         self.permanent_identity: str | None = None
         """The IMSI, after success."""
         self.subscriber: Subscriber | None = None
@@ -201,6 +200,14 @@ class EapAkaServer:
         if self._state is ServerState.FAILURE:
             return "failure"
         return "running"
+
+    @property
+    def emsk(self) -> bytes | None:
+        """The 64-octet EMSK after success, else None (derived when first read: IKEv2 needs
+        only the MSK)."""
+        if self.msk is None or self._keys is None:
+            return None
+        return self._keys.emsk
 
     @property
     def machine_state(self) -> ServerState:
@@ -421,7 +428,7 @@ class EapAkaServer:
 
     def _succeed(self) -> bytes:
         assert self._keys is not None and self._imsi is not None
-        self.msk, self.emsk = self._keys.msk, self._keys.emsk
+        self.msk = self._keys.msk
         self.permanent_identity = self._imsi
         if self.pseudonym_store is not None and self._next_pseudonym is not None:
             self.pseudonym_store.add(self._next_pseudonym, self._imsi)

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2 import keys, transforms
-from dsmip6.ikev2.auth import certreq_data
+from dsmip6.ikev2._engine import _auth_tasks
+from dsmip6.ikev2.auth import cert_der, certreq_data, make_id
 from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
     AuthMethod,
@@ -39,7 +40,15 @@ from dsmip6.ikev2.constants import (
     PayloadType,
 )
 from dsmip6.ikev2.exchange import Status, run_tasks
-from dsmip6.ikev2.message import AuthPayload, EapPayload, Message, NotifyPayload, SaPayload
+from dsmip6.ikev2.message import (
+    _DECODERS_INT,
+    AuthPayload,
+    CertPayload,
+    EapPayload,
+    Message,
+    NotifyPayload,
+    SaPayload,
+)
 from dsmip6.ikev2.sa import IkeSa, SaState, nat_hash
 from dsmip6.ikev2.tasks._proposals import choose_ike, selected_ike_payload
 from dsmip6.ikev2.tasks.ike_init import _FRAG_NOTIFY, _SIG_HASHES_NOTIFY
@@ -455,3 +464,174 @@ def _refuse_ke(sa: IkeSa, now: float) -> IkeSa:
     mgr.passive = None
     sa.exchange_finished(_X_INIT, failed=True, now=now, passive=True)
     return sa
+
+
+# ---------------------------------------------------------------------------------------------
+# IKE_AUTH: the first request of an EAP bootstrap (RFC 7296 §1.2, §2.16; RFC 4877 §8; RFC 5026):
+# HDR, SK {IDi, [CERTREQ,] [IDr,] [CP(CFG_REQUEST),] [SAi2, TSi, TSr,] [N...]}  -->
+# <-- HDR, SK {IDr, [CERT,] AUTH, EAP(Request)}
+
+_P_IDI, _P_IDR = int(PayloadType.IDI), int(PayloadType.IDR)
+_P_CP = int(PayloadType.CP)
+_P_TSI, _P_TSR = int(PayloadType.TSI), int(PayloadType.TSR)
+_P_CERT = int(PayloadType.CERT)
+# what the first request may carry on this path, and how often (the rule table's bounds for
+# an IKE_AUTH request, RFC 7296 §1.2; Notify, Vendor ID and CERTREQ any number of times)
+_FIRST_AUTH_ONCE = frozenset((_P_IDI, _P_IDR, _P_CP, _P_SA, _P_TSI, _P_TSR))
+_FIRST_AUTH_MANY = frozenset((_P_NOTIFY, _P_VENDOR, _P_CERTREQ))
+_SHAREABLE = frozenset((_P_NOTIFY, _P_CERTREQ, _P_CP, _P_TSI, _P_TSR))
+_SHARED: dict[tuple[int, bytes], Any] = {}
+"""Decoded Notify, CERTREQ, CP and TS payloads of first IKE_AUTH requests by body: value
+objects nobody mutates, so the usual INITIAL_CONTACT, USE_TRANSPORT_MODE, CERTREQ,
+CFG_REQUEST and bootstrap selectors (MH, any address) of every UE are decoded once — building
+a selector's ``ipaddress`` objects costs more than the rest of the request's decoding. Only
+this responder path fills it (the UE side's decoding of per-UE selectors does not). Cleared
+when 64 are held."""
+
+
+def fast_first_auth(
+    engine: Any, sa: IkeSa, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
+) -> Any:
+    """The first IKE_AUTH request of an EAP bootstrap on a responder SA just out of
+    IKE_SA_INIT; ``FALLBACK`` when it is not the common case (checked before any state
+    changes).
+
+    The common case: version 2.0, one SK payload, and inside it (zero flags octets) exactly
+    one IDi, at most one each of IDr, CP, SA, TSi, TSr, any Notify, Vendor ID and CERTREQ
+    payloads, and no AUTH (the peer authenticates with EAP), each payload decoded by the
+    general decoder's own payload classes; the responder has an EAP server factory. The
+    decoded request goes to the same three tasks as on the general path (``IkeAuth`` starts
+    the EAP server, ``IkeConfig`` keeps the CFG_REQUEST, ``ChildCreate`` keeps the request);
+    when all three wait for more, the response HDR, SK {IDr, [CERT,] AUTH, EAP} is written
+    here with ``IkeAuth``'s own AUTH computation. Any other outcome (an unknown subscriber,
+    a failing EAP start) is answered by ``ExchangeManager.answer`` with the same tasks and
+    statuses."""
+    if (
+        len(data) <= IKE_HEADER_LEN
+        or data[IKE_HEADER_LEN] != _P_IDI
+        or sa.auth_tasks is not None
+        or sa.mgr.passive is not None
+        or sa.config.eap_server_factory is None
+    ):
+        return FALLBACK
+    mgr = sa.mgr
+    mid = header.message_id
+    if (
+        header.version != 0x20
+        or header.next_payload != _P_SK
+        or header.response
+        or not header.initiator
+        or sa.original_initiator
+        or sa.state is not _AUTH
+        or sa.authenticated
+        or mid != mgr.expected_mid
+        or (mgr.last_response is not None and mgr.last_response[0] == mid)
+    ):
+        return FALLBACK
+    size = len(data)
+    if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
+        return FALLBACK
+    if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
+        return FALLBACK
+    try:
+        inner = sa.sk.open(data, IKE_HEADER_LEN)
+    except (IntegrityCheckFailed, MalformedPacket):
+        return FALLBACK  # the general path drops it (§2.21.2)
+    # ---- the inner chain, decoded payload by payload with the general decoder's classes
+    n = len(inner)
+    off = 0
+    nxt = _P_IDI
+    unpack = _GENERIC.unpack_from
+    payloads: list[Any] = []
+    seen: set[int] = set()
+    try:
+        while nxt:
+            if n - off < 4:
+                return FALLBACK
+            this = nxt
+            nxt, flags, length = unpack(inner, off)
+            end = off + length
+            if flags or length < 4 or end > n:
+                return FALLBACK
+            if this in _FIRST_AUTH_ONCE:
+                if this in seen:
+                    return FALLBACK
+                seen.add(this)
+            elif this not in _FIRST_AUTH_MANY:
+                return FALLBACK
+            body = inner[off + 4 : end]
+            if this in _SHAREABLE:  # the same octets from every UE: decoded once
+                key = (this, body)
+                decoded = _SHARED.get(key)
+                if decoded is None:
+                    decoded = _DECODERS_INT[this](body)
+                    if len(_SHARED) >= 64:
+                        _SHARED.clear()
+                    _SHARED[key] = decoded
+                payloads.append(decoded)
+            else:
+                payloads.append(_DECODERS_INT[this](body))
+            off = end
+    except (MalformedPacket, ValueError):
+        return FALLBACK
+    if off != n:
+        return FALLBACK
+    msg = Message(_X_AUTH, False, True, mid, header.spi_i, header.spi_r, [], payloads, data)
+    # ---- the common case: the state changes of IkeSa.receive and process_request, in order
+    _follow(sa, src, dst, now)
+    engine.fast_auth_hits += 1
+    _auth_tasks(sa, msg)
+    tasks = sa.auth_tasks
+    assert tasks is not None
+    statuses = run_tasks(tasks, msg)
+    auth = tasks[0]
+    out = auth.eap_out
+    if (
+        statuses != _WAITING
+        or auth.phase != "start"
+        or auth.eap is None
+        or out is None
+        or auth.error is not None
+    ):
+        mgr.answer(sa, tasks, statuses, _X_AUTH, mid, now)
+        return sa
+    # IkeAuth._build_response, phase "start" with EAP; IkeConfig and ChildCreate build
+    # nothing before the SA is authenticated
+    cfg = sa.config
+    my_id = sa.my_id = make_id(cfg.identity, False)
+    cert = cfg.certificate
+    auth_payload = auth._my_auth()
+    auth.phase = "eap"
+    pack = _GENERIC.pack
+    idr = my_id.encode_body()
+    auth_body = auth_payload.encode_body()
+    parts = [pack(_P_CERT if cert is not None else _P_AUTH, 0, 4 + len(idr)), idr]
+    if cert is not None:
+        der = cert_der(cert)
+        parts += [pack(_P_AUTH, 0, 5 + len(der)), _CERT_ENCODING, der]
+    parts += [pack(_P_EAP, 0, 4 + len(auth_body)), auth_body, pack(0, 0, 4 + len(out)), out]
+    inner_out = b"".join(parts)
+    head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
+    sk = sa.sk
+    packets = None
+    if sa.fragmentation:
+        limit = cfg.fragment_size - (4 if sa.local[1] == _NAT_T_PORT else 0)
+        if sk.sealed_size(IKE_HEADER_LEN, len(inner_out)) > limit:
+            resp = sa.new_message(_X_AUTH, response=True, message_id=mid)
+            resp.add(my_id)
+            if cert is not None:
+                resp.add(CertPayload(_CERT_X509, cert_der(cert)))
+            resp.add(auth_payload)
+            resp.add(EapPayload(out))
+            packets = sa.encode(resp)
+    if packets is None:
+        packets = [sk.seal(head, _P_IDR, inner_out)]
+    mgr.expected_mid += 1
+    mgr.last_response = (mid, packets)
+    sa.send(packets, sa.reply_to)
+    mgr.passive = [tasks[0], tasks[1], tasks[2]]
+    return sa
+
+
+_WAITING = [_NEED_MORE, _NEED_MORE, _NEED_MORE]
+_CERT_ENCODING = bytes((_CERT_X509,))

@@ -125,25 +125,45 @@ _ECDSA_BY_NAME = {  # stateless signature-algorithm descriptors, built once
 }
 
 
+def _signer_kind(private_key: Any) -> tuple[str, Any, bytes]:
+    """(kind, signature-algorithm descriptor, RFC 7427 AlgorithmIdentifier) of a private key;
+    ``sign`` keeps it per key object (the isinstance checks against the ABCs and the key-size
+    property are not free, and the HA signs with the same key in every IKE_AUTH)."""
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        name = "ecdsa-with-sha384" if private_key.key_size >= 384 else "ecdsa-with-sha256"
+        return "ec", _ECDSA_BY_NAME[name], _ALG_IDS[name]
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return "rsa", None, _ALG_IDS["sha256WithRSAEncryption"]
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        return "ed25519", None, _ALG_IDS["ed25519"]
+    raise ConfigError(f"unsupported private key {type(private_key).__name__}")
+
+
+_SIGNERS: dict[int, tuple[Any, tuple[str, Any, bytes]]] = {}
+_PKCS1V15 = padding.PKCS1v15()
+_SHA1, _SHA256 = hashes.SHA1(), hashes.SHA256()
+
+
 def sign(
     private_key: Any, octets: bytes, rsa_method: int = AuthMethod.DIGITAL_SIGNATURE
 ) -> tuple[int, bytes]:
     """Sign ``octets``; returns (auth method, AUTH data)."""
-    # EC first: the HA's usual key type (each ABC isinstance miss costs a lookup)
-    if isinstance(private_key, ec.EllipticCurvePrivateKey):
-        name = "ecdsa-with-sha384" if private_key.key_size >= 384 else "ecdsa-with-sha256"
-        sig = private_key.sign(octets, _ECDSA_BY_NAME[name])
-        alg = _ALG_IDS[name]
-    elif isinstance(private_key, rsa.RSAPrivateKey):
-        if rsa_method == AuthMethod.RSA_SIG:
-            return AuthMethod.RSA_SIG, private_key.sign(octets, padding.PKCS1v15(), hashes.SHA1())
-        sig = private_key.sign(octets, padding.PKCS1v15(), hashes.SHA256())
-        alg = _ALG_IDS["sha256WithRSAEncryption"]
-    elif isinstance(private_key, ed25519.Ed25519PrivateKey):
-        sig = private_key.sign(octets)
-        alg = _ALG_IDS["ed25519"]
+    hit = _SIGNERS.get(id(private_key))
+    if hit is not None and hit[0] is private_key:  # the entry keeps the key: no id reuse
+        kind, algorithm, alg = hit[1]
     else:
-        raise ConfigError(f"unsupported private key {type(private_key).__name__}")
+        kind, algorithm, alg = found = _signer_kind(private_key)
+        if len(_SIGNERS) >= 64:
+            _SIGNERS.clear()
+        _SIGNERS[id(private_key)] = (private_key, found)
+    if kind == "ec":
+        sig = private_key.sign(octets, algorithm)
+    elif kind == "rsa":
+        if rsa_method == AuthMethod.RSA_SIG:
+            return AuthMethod.RSA_SIG, private_key.sign(octets, _PKCS1V15, _SHA1)
+        sig = private_key.sign(octets, _PKCS1V15, _SHA256)
+    else:
+        sig = private_key.sign(octets)
     return AuthMethod.DIGITAL_SIGNATURE, bytes([len(alg)]) + alg + sig
 
 

@@ -24,6 +24,7 @@ from dsmip6.ikev2._fast import (
     FALLBACK,
     ProposalChoices,
     fast_eap_round,
+    fast_first_auth,
     fast_first_request,
     fast_msk_auth,
 )
@@ -61,9 +62,10 @@ class IkeResponder(Engine):
     _parking = True  # idle established SAs are kept as compact records (memory per UE)
 
     fast_path = True
-    """Answer common-case IKE_SA_INIT requests and IKE_AUTH EAP rounds on the straight-line
-    paths of ``_fast.py`` (same octets and state as the general path; False forces the
-    general path)."""
+    """Answer common-case IKE_SA_INIT requests, the first IKE_AUTH request of an EAP
+    bootstrap, its EAP rounds and its final MSK AUTH on the straight-line paths of
+    ``_fast.py`` (same octets and state as the general path; False forces the general
+    path)."""
 
     def __init__(self, config: ResponderConfig, *, rng: Rng) -> None:
         super().__init__(config, rng)
@@ -74,7 +76,8 @@ class IkeResponder(Engine):
         self.fast_path_hits = 0
         """IKE_SA_INIT requests answered by the fast path (introspection, tests)."""
         self.fast_auth_hits = 0
-        """IKE_AUTH requests (EAP rounds, the final MSK AUTH) taken by the fast path."""
+        """IKE_AUTH requests (the first one, EAP rounds, the final MSK AUTH) taken by the fast
+        path."""
 
     # ------------------------------------------------------------------ introspection
     def half_open_count(self) -> int:
@@ -139,6 +142,7 @@ class IkeResponder(Engine):
             if type(sa) is IkeSa and (
                 fast_eap_round(self, sa, header, data, src, dst, now) is sa
                 or fast_msk_auth(self, sa, header, data, src, dst, now) is sa
+                or fast_first_auth(self, sa, header, data, src, dst, now) is sa
             ):
                 return sa
         return super()._dispatch(header, data, src, dst, now)

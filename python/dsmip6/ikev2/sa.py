@@ -24,6 +24,7 @@ import weakref
 from array import array
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import TYPE_CHECKING, Any
 
 from dsmip6.errors import CacheError, IntegrityCheckFailed, MalformedPacket
@@ -568,12 +569,14 @@ __all__ = ["IkeSa", "SaState", "nat_hash", "Status"]
 
 # ------------------------------------------------------------------------------------------
 # Parking (memory per UE on the HA). An established responder IKE SA with no exchange under
-# way is stored as one compact slotted record: SPIs, Message IDs, endpoints, identity, the
-# configuration values, children, flags, and every key packed into ONE bytes object. The
-# working objects (IkeSa, its ExchangeManager and SkCrypto) are rebuilt by ``thaw`` when a
-# later message, timer or API call concerns the SA; ``park`` folds them up again afterwards.
-# Nothing observable changes: the same keys, Message IDs, cached last response and AEAD IV
-# counter carry over.
+# way is stored as one compact slotted record: the objects it shares with others (HNP, HA
+# addresses, suite, local endpoint, identity) by reference, everything else — SPIs, Message
+# IDs, AEAD IV counter, flags, times, the peer's endpoint, every key and the children — packed
+# into ONE bytes object. The working objects (IkeSa, its ExchangeManager and SkCrypto) are
+# rebuilt by ``thaw`` when a later message, timer or API call concerns the SA; ``park`` folds
+# them up again afterwards. Nothing observable changes: the same keys, Message IDs, cached
+# last response, AEAD IV counter, endpoints and configuration values carry over (values that
+# do not pack losslessly are kept as they are, in ``rest``).
 
 _F_ORIG_INITIATOR = 1
 _F_NAT_LOCAL = 2
@@ -583,53 +586,159 @@ _F_REDIRECT_SUPPORTED = 16
 _F_PEER_CERTREQ = 32
 _F_REKEY_STARTED = 64
 _F_CP_FAILED = 128
-_F_PEER_ID = 256  # the peer's ID payload follows the key material in ``keys``
-_FLAG_WORDS: dict[int, int] = {}  # at most 512 entries
-
+_F_PEER_ID = 256  # the peer's ID payload follows the key material
+_F_REST = 512  # the loose values are in ``rest`` (not packed)
+_F_ASSIGN = 1024  # an Assignment is rebuilt from home_prefix / ha_addresses / lifetime
+_F_SA_PREFIX = 2048  # sa.home_prefix is the assignment's (else None)
+_F_SA_HAS = 4096  # sa.ha_addresses is the assignment's (else ())
+_F_SA_PLIFE = 8192  # sa.prefix_lifetime is the assignment's (else None)
+_F_PEER_REALM = 16384  # the peer's ID is an NAI whose realm is in ``_REALMS``
 
 _SUITES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
+_REALMS: list[bytes] = []  # NAI realms of parked peer IDs, at most 255 of <= 128 octets
+_REALM_INDEX: dict[bytes, int] = {}
+_LOCALS: dict[Address, Address] = {}  # local endpoints, at most 16 (the HA's own addresses)
+
+# The packed part (``ParkedSa.blob``): this header, then the key material (SK_d, the SK_e/SK_a
+# of both directions, the peer's ID), then — unless ``_F_REST`` — the peer's endpoint (4 or 16
+# octets of address, 2 of port) and the two times as IEEE doubles, then the child records.
+#   spi_i(8) spi_r(8) next_mid(4) expected_mid(4) iv(8) flags(2) len(keys)(2)
+#   family(1: 4, 6, or 0 with _F_REST) prefix_lifetime(4)
+_HEAD = struct.Struct("!8s8sIIQHHBI")
+_TIMES = struct.Struct("!dd")
 
 
 class ParkedSa:
-    """An established IKE SA at rest (see ``park``). Read-only for everything but the engine."""
+    """An established IKE SA at rest (see ``park``). Read-only for everything but the engine
+    (which re-arms ``timer_at`` and may drop ``last_packets``)."""
 
     __slots__ = (
         "id",
-        "spi_i",
-        "spi_r",
-        "local",
-        "remote",
-        "reply_to",
-        "last_heard",
-        "established_at",
         "timer_at",
-        "next_mid",
-        "expected_mid",
         "last_packets",
         "suite",
-        "keys",
-        "iv",
+        "blob",
         "eap_identity",
-        "assignment",
         "home_prefix",
-        "prefix_lifetime",
-        "home_address",
         "ha_addresses",
-        "internal_ip4",
-        "children",
-        "flags",
-        "failure_reason",
+        "local",
+        "rest",
     )
     state = SaState.ESTABLISHED
     alive = True  # its heap entries are invalidated through ``timer_at`` once thawed
 
+    id: int
+    timer_at: float | None
+    last_packets: bytes | tuple[bytes, ...] | None
+    suite: tuple[Any, ...]
+    blob: bytes
+    eap_identity: str | None
+    home_prefix: IPv6Network | None
+    ha_addresses: tuple[IPv6Address | IPv4Address, ...]
+    local: Address
+    rest: tuple[Any, ...] | None
+
+    def _head(self) -> tuple[Any, ...]:
+        return _HEAD.unpack_from(self.blob)
+
+    @property
+    def spi_i(self) -> bytes:
+        return self.blob[0:8]
+
+    @property
+    def spi_r(self) -> bytes:
+        return self.blob[8:16]
+
     @property
     def our_spi(self) -> bytes:
-        return self.spi_i if self.flags & _F_ORIG_INITIATOR else self.spi_r
+        return self.blob[0:8] if self.flags & _F_ORIG_INITIATOR else self.blob[8:16]
+
+    @property
+    def next_mid(self) -> int:
+        return self._head()[2]
+
+    @property
+    def expected_mid(self) -> int:
+        return self._head()[3]
+
+    @property
+    def iv(self) -> int:
+        return self._head()[4]
+
+    @property
+    def flags(self) -> int:
+        return self._head()[5]
+
+    def _tail(self) -> int:
+        """Offset of the peer's endpoint (or, with ``_F_REST``, of the child records)."""
+        return _HEAD.size + self._head()[6]
+
+    def _loose(self) -> tuple[Any, ...]:
+        """(last_heard, established_at, remote, reply_to, home_address, internal_ip4,
+        failure_reason, home_prefix, ha_addresses, prefix_lifetime, assignment) — the SA's
+        own values."""
+        rest = self.rest
+        if rest is not None:
+            return rest
+        _, _, _, _, _, flags, nkeys, family, plife = self._head()
+        b, o = self.blob, _HEAD.size + nkeys
+        n = 4 if family == 4 else 16
+        host = inet_ntop(AF_INET if family == 4 else AF_INET6, b[o : o + n])
+        remote = (host, int.from_bytes(b[o + n : o + n + 2], "big"))
+        last_heard, established_at = _TIMES.unpack_from(b, o + n + 2)
+        assignment = None
+        prefix, has = self.home_prefix, self.ha_addresses
+        if flags & _F_ASSIGN:
+            assignment = _assignment(prefix, has, plife)
+        return (
+            last_heard,
+            established_at,
+            remote,
+            None,
+            None,
+            None,
+            None,
+            prefix if flags & _F_SA_PREFIX else None,
+            has if flags & _F_SA_HAS else (),
+            plife if flags & _F_SA_PLIFE else None,
+            assignment,
+        )
+
+    @property
+    def remote(self) -> Address:
+        return self._loose()[2]  # type: ignore[no-any-return]
+
+    @property
+    def reply_to(self) -> tuple[Address, Address] | None:
+        return self._loose()[3]  # type: ignore[no-any-return]
+
+    @property
+    def last_heard(self) -> float:
+        return self._loose()[0]  # type: ignore[no-any-return]
+
+    @property
+    def established_at(self) -> float:
+        return self._loose()[1]  # type: ignore[no-any-return]
+
+    @property
+    def assignment(self) -> Assignment | None:
+        return self._loose()[10]  # type: ignore[no-any-return]
+
+    def _children_offset(self) -> int:
+        _, _, _, _, _, flags, nkeys, family, _ = self._head()
+        o = _HEAD.size + nkeys
+        if not flags & _F_REST:
+            o += (4 if family == 4 else 16) + 2 + _TIMES.size
+        return o
+
+    @property
+    def children(self) -> bytes:
+        """The child records, a 2-octet length before each."""
+        return self.blob[self._children_offset() :]
 
     def children_dict(self) -> dict[int, ChildSa]:
         out = {}
-        b, o = self.children, 0
+        b, o = self.blob, self._children_offset()
         while o < len(b):  # records, each after its 2-octet length
             n = int.from_bytes(b[o : o + 2], "big")
             c = _unpack_child(b[o + 2 : o + 2 + n])
@@ -638,17 +747,33 @@ class ParkedSa:
         return out
 
 
-# The children of a parked SA are one bytes object, a 2-octet length before each record (a
+def _assignment(prefix: Any, has: Any, plife: int) -> Assignment:
+    """The Assignment a parked SA folded away: its fields set directly (the values were
+    checked when it was first built), so the rebuilt object equals the original."""
+    from dsmip6.ikev2.config import Assignment
+
+    a = object.__new__(Assignment)
+    for name, value in (("home_prefix", prefix), ("home_address", None), ("ha_addresses", has),
+                        ("internal_ip4", None), ("prefix_lifetime", plife)):  # fmt: skip
+        object.__setattr__(a, name, value)
+    return a
+
+
+# The children of a parked SA are records in ``blob``, a 2-octet length before each (a
 # ChildSa with its four key strings and selector objects costs about 500 octets at the HA;
-# a record about 150). A record:
+# a record about 90). A record:
 #   spi_in(4) spi_out(4) flags(1) algorithm(1) len(key_in) len(key_out) len(ik_in) len(ik_out)
 #   udp local port(2) udp remote port(2) | keys | TSi | TSr
-# and a selector list is either one octet < 255, the index of a list in ``_TS_TABLE`` (lists
-# seen in two children are put there: the HA-side TSr of every UE's SAs is one entry), or 255, a
-# 2-octet length and the TS payload body of RFC 7296 §3.13 (``TsPayload``).
+# and a selector list is one octet < 254, the index of a list in ``_TS_TABLE`` (lists seen in
+# two children are put there: the HA-side TSr of every UE's SAs is one entry); or 254 and one
+# IPv6 selector whose range is a prefix (the HNP; or one address, the HoA-keyed MH selector of
+# RFC 4877 §4.4) as protocol(1) start port(2) end port(2) start address(16) prefix length(1);
+# or 255, a 2-octet length and the TS payload body of RFC 7296 §3.13 (``TsPayload``). Both
+# short forms stand for exact bodies.
 _CHILD = struct.Struct("!IIBBBBBBHH")
 _C_TUNNEL, _C_INITIATOR, _C_ESN, _C_UDP, _C_IK_IN, _C_IK_OUT = 1, 2, 4, 8, 16, 32
 _CHILD_ALGS: list[str] = []  # algorithm names by index (a handful: the suites in use)
+_TS_ONE6 = b"\x01\x00\x00\x00\x08"  # one selector, TS_IPV6_ADDR_RANGE (RFC 7296 §3.13.1)
 
 
 def _pack_child(c: ChildSa) -> bytes:
@@ -676,7 +801,7 @@ def _pack_child(c: ChildSa) -> bytes:
     ))  # fmt: skip
 
 
-_TS_TABLE: list[tuple[TrafficSelector, ...]] = []  # shared selector lists, at most 255
+_TS_TABLE: list[tuple[TrafficSelector, ...]] = []  # shared selector lists, at most 254
 _TS_INDEX: dict[bytes, int] = {}  # their TS payload bodies -> index
 _TS_SEEN: dict[bytes, int] = {}  # body -> the child (spi_in) it was first seen in; <= 32
 
@@ -684,7 +809,7 @@ _TS_SEEN: dict[bytes, int] = {}  # body -> the child (spi_in) it was first seen 
 def _pack_ts(ts: tuple[TrafficSelector, ...], spi_in: int) -> bytes:
     body = TsPayload(ts).encode_body()
     i = _TS_INDEX.get(body)
-    if i is None and len(_TS_TABLE) < 255:
+    if i is None and len(_TS_TABLE) < 254:
         first = _TS_SEEN.get(body)
         if first is not None and first != spi_in:  # in two children: worth sharing
             del _TS_SEEN[body]
@@ -696,14 +821,25 @@ def _pack_ts(ts: tuple[TrafficSelector, ...], spi_in: int) -> bytes:
             _TS_SEEN[body] = spi_in
     if i is not None:
         return bytes((i,))
+    if len(body) == 44 and body[:5] == _TS_ONE6 and body[6:8] == b"\x00\x28":
+        start = int.from_bytes(body[12:28], "big")
+        span = int.from_bytes(body[28:44], "big") - start  # a prefix: 2^k - 1, start aligned
+        if span >= 0 and span & (span + 1) == 0 and start & span == 0:
+            plen = 128 - span.bit_length()
+            return b"\xfe" + body[5:6] + body[8:12] + body[12:28] + bytes((plen,))
     return b"\xff" + len(body).to_bytes(2, "big") + body
 
 
 def _unpack_ts(b: bytes, o: int) -> tuple[tuple[TrafficSelector, ...], int]:
     """The selector list at ``b[o:]`` and the offset after it."""
     i = b[o]
-    if i != 255:
+    if i < 254:
         return _TS_TABLE[i], o + 1
+    if i == 254:
+        start = b[o + 6 : o + 22]
+        end = (int.from_bytes(start, "big") | ((1 << (128 - b[o + 22])) - 1)).to_bytes(16, "big")
+        body = _TS_ONE6 + b[o + 1 : o + 2] + b"\x00\x28" + b[o + 2 : o + 6] + start + end
+        return TsPayload.decode_body(body).selectors, o + 23
     n = int.from_bytes(b[o + 1 : o + 3], "big")
     return TsPayload.decode_body(b[o + 3 : o + 3 + n]).selectors, o + 3 + n
 
@@ -753,17 +889,78 @@ def parkable(sa: IkeSa) -> bool:
     )
 
 
+def _packed_endpoint(addr: Any) -> tuple[int, bytes] | None:
+    """(4 or 6, address octets + port) when ``addr`` comes back equal (same text, same
+    port) from them; else None."""
+    if type(addr) is not tuple or len(addr) != 2:
+        return None
+    host, port = addr
+    if type(host) is not str or type(port) is not int or not 0 <= port <= 0xFFFF:
+        return None
+    family = AF_INET6 if ":" in host else AF_INET
+    try:
+        octets = inet_pton(family, host)
+    except (OSError, ValueError):
+        return None
+    if inet_ntop(family, octets) != host:
+        return None
+    return (6 if family == AF_INET6 else 4), octets + port.to_bytes(2, "big")
+
+
+def _folded_assignment(sa: IkeSa) -> int | None:
+    """The ``_F_ASSIGN``/``_F_SA_*`` flags when the SA's configuration values are exactly
+    what ``_loose`` rebuilds from home_prefix, ha_addresses and the prefix lifetime; None if
+    they must be kept as they are."""
+    if sa.home_address is not None or sa.internal_ip4 is not None:
+        return None
+    a = sa.assignment
+    if a is None:
+        ok = sa.home_prefix is None and sa.ha_addresses == () and sa.prefix_lifetime is None
+        return 0 if ok else None
+    from dsmip6.ikev2.config import Assignment
+
+    plife = a.prefix_lifetime
+    if (
+        type(a) is not Assignment
+        or a.home_address is not None
+        or a.internal_ip4 is not None
+        or type(plife) is not int
+        or not 0 <= plife <= 0xFFFFFFFF
+        or type(a.ha_addresses) is not tuple
+    ):
+        return None
+    flags = _F_ASSIGN
+    if sa.home_prefix is a.home_prefix:
+        flags |= _F_SA_PREFIX
+    elif sa.home_prefix is not None:
+        return None
+    if sa.ha_addresses is a.ha_addresses:
+        flags |= _F_SA_HAS
+    elif sa.ha_addresses != ():
+        return None
+    if sa.prefix_lifetime is not None:
+        if sa.prefix_lifetime is not plife and not (
+            type(sa.prefix_lifetime) is int and sa.prefix_lifetime == plife
+        ):
+            return None
+        flags |= _F_SA_PLIFE
+    return flags
+
+
 def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
     """Fold an idle established SA (``parkable``) into a ``ParkedSa``; ``sa`` is then stale."""
     sk = sa.sk
     assert sk is not None
     p = ParkedSa()
     p.id = sa.id
-    p.spi_i, p.spi_r = sa.spi_i, sa.spi_r
-    p.local, p.remote, p.reply_to = sa.local, sa.remote, sa.reply_to
-    p.last_heard, p.established_at, p.timer_at = sa.last_heard, sa.established_at, timer_at
+    # our own endpoint: one of the engine's few local addresses, one shared tuple each
+    local = sa.local
+    shared = _LOCALS.get(local)
+    if shared is None and len(_LOCALS) < 16 and type(local) is tuple:
+        shared = _LOCALS[local] = local
+    p.local = local if shared is None else shared
+    p.timer_at = timer_at
     mgr = sa.mgr
-    p.next_mid, p.expected_mid = mgr.next_mid, mgr.expected_mid
     last = mgr.last_response
     if last is None:
         p.last_packets = None
@@ -778,25 +975,28 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         suite = _SUITES[key] = (sa.prf, sa.encr, sa.integ, sa.dh_group)
     p.suite = suite
     if sk.encr.aead:  # keyed cipher objects were dropped by compact(): keymat only
-        p.keys = sa.sk_d + sk._out_a + sk._in_a  # type: ignore[operator]
+        keys = sa.sk_d + sk._out_a + sk._in_a  # type: ignore[operator]
     else:
-        p.keys = sa.sk_d + sk._out_e + sk._out_a + sk._in_e + sk._in_a  # type: ignore[operator]
-    p.iv = sk._iv_counter
+        keys = sa.sk_d + sk._out_e + sk._out_a + sk._in_e + sk._in_a  # type: ignore[operator]
     pid = sa.peer_id
-    # the payload object is rebuilt from the octets after the key material (one bytes
-    # object for both): ID Type | IDi flag | data
+    # the payload object is rebuilt from the octets after the key material:
+    # ID Type | IDi flag | data, or with _F_PEER_REALM (an NAI whose realm, the part after the
+    # first "@", is one of a few shared ones: TS 23.003 §19.3) ID Type | IDi flag | realm
+    # index | the part before the "@"
+    realm = -1
     if pid is not None:
-        p.keys += bytes((pid.id_type, pid.initiator)) + pid.data
-    p.eap_identity, p.assignment = sa.eap_identity, sa.assignment
-    p.home_prefix, p.prefix_lifetime = sa.home_prefix, sa.prefix_lifetime
-    p.home_address, p.ha_addresses, p.internal_ip4 = (
-        sa.home_address,
-        sa.ha_addresses,
-        sa.internal_ip4,
-    )
-    records = [_pack_child(c) for c in sa.children.values()]
-    p.children = b"".join(len(r).to_bytes(2, "big") + r for r in records)
-    p.flags = (
+        user, at, name = pid.data.partition(b"@")
+        if at and len(name) <= 128:  # a realm a peer sends stays small in the shared table
+            realm = _REALM_INDEX.get(name, -1)
+            if realm < 0 and len(_REALMS) < 255:
+                realm = _REALM_INDEX[name] = len(_REALMS)
+                _REALMS.append(name)
+        if realm >= 0:
+            keys += bytes((pid.id_type, pid.initiator, realm)) + user
+        else:
+            keys += bytes((pid.id_type, pid.initiator)) + pid.data
+    p.eap_identity = sa.eap_identity
+    flags = (
         (_F_ORIG_INITIATOR if sa.original_initiator else 0)
         | (_F_NAT_LOCAL if sa.nat_local else 0)
         | (_F_NAT_REMOTE if sa.nat_remote else 0)
@@ -806,17 +1006,48 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         | (_F_REKEY_STARTED if sa.rekey_started else 0)
         | (_F_CP_FAILED if sa.cp_failed else 0)
         | (_F_PEER_ID if pid is not None else 0)
+        | (_F_PEER_REALM if realm >= 0 else 0)
     )
-    # one int object per flag word (values above 256 are not CPython's cached small ints)
-    p.flags = _FLAG_WORDS.setdefault(p.flags, p.flags)
-    p.failure_reason = sa.failure_reason
+    folded = _folded_assignment(sa)
+    endpoint = _packed_endpoint(sa.remote)
+    lh, est = sa.last_heard, sa.established_at
+    if (
+        folded is not None
+        and endpoint is not None
+        and sa.reply_to is None
+        and sa.failure_reason is None
+        and type(lh) is float
+        and type(est) is float
+    ):
+        flags |= folded
+        family, loose = endpoint[0], endpoint[1] + _TIMES.pack(lh, est)
+        a = sa.assignment
+        p.home_prefix = a.home_prefix if a is not None else None
+        p.ha_addresses = a.ha_addresses if a is not None else ()
+        plife = a.prefix_lifetime if a is not None else 0
+        p.rest = None
+    else:
+        flags |= _F_REST
+        family, loose, plife = 0, b"", 0
+        p.home_prefix, p.ha_addresses = None, ()
+        p.rest = (lh, est, sa.remote, sa.reply_to, sa.home_address, sa.internal_ip4,
+                  sa.failure_reason, sa.home_prefix, sa.ha_addresses, sa.prefix_lifetime,
+                  sa.assignment)  # fmt: skip
+    records = [_pack_child(c) for c in sa.children.values()]
+    p.blob = b"".join((
+        _HEAD.pack(sa.spi_i, sa.spi_r, mgr.next_mid, mgr.expected_mid, sk._iv_counter, flags,
+                   len(keys), family, plife),
+        keys, loose, *(len(r).to_bytes(2, "big") + r for r in records),
+    ))  # fmt: skip
     sa.timer_at = None  # any heap entry of the working object is stale from now on
     return p
 
 
 def thaw(p: ParkedSa, engine: Any) -> IkeSa:
     """Rebuild the working IkeSa of a parked SA; ``p`` is then stale."""
-    flags = p.flags
+    spi_i, spi_r, next_mid, expected_mid, iv, flags, nkeys, _, _ = p._head()
+    (last_heard, established_at, remote, reply_to, home_address, internal_ip4, failure_reason,
+     home_prefix, ha_addresses, prefix_lifetime, assignment) = p._loose()  # fmt: skip
     sa = IkeSa(
         engine,
         p.id,
@@ -824,25 +1055,26 @@ def thaw(p: ParkedSa, engine: Any) -> IkeSa:
         engine.config,
         engine._rng,
         p.local,
-        p.remote,
-        p.established_at,
+        remote,
+        established_at,
     )
-    sa.reply_to = p.reply_to
-    sa.last_heard = p.last_heard
+    sa.reply_to = reply_to
+    sa.last_heard = last_heard
     sa.state = _ESTABLISHED
-    sa.spi_i, sa.spi_r = p.spi_i, p.spi_r
+    sa.spi_i, sa.spi_r = spi_i, spi_r
     mgr = sa.mgr
-    mgr.next_mid, mgr.expected_mid = p.next_mid, p.expected_mid
+    mgr.next_mid, mgr.expected_mid = next_mid, expected_mid
     last = p.last_packets
     if last is not None:
-        mgr.last_response = (p.expected_mid - 1, [last] if type(last) is bytes else list(last))
+        mgr.last_response = (expected_mid - 1, [last] if type(last) is bytes else list(last))
     prf, encr, integ, group = p.suite
     sa.prf, sa.encr, sa.integ, sa.dh_group = prf, encr, integ, group
-    keys = p.keys
+    blob = p.blob
+    keys = blob[_HEAD.size : _HEAD.size + nkeys]
     d = prf.key_size
     sa.sk_d = keys[:d]
     sk = SkCrypto.__new__(SkCrypto)
-    sk.encr, sk.integ, sk._rng, sk._iv_counter = encr, integ, engine._rng, p.iv
+    sk.encr, sk.integ, sk._rng, sk._iv_counter = encr, integ, engine._rng, iv
     e = encr.key_size
     if encr.aead:
         sk._out_e = sk._in_e = None
@@ -858,15 +1090,14 @@ def thaw(p: ParkedSa, engine: Any) -> IkeSa:
     sa.sk = sk
     sa.init_done = True
     sa.authenticated = True
-    if flags & _F_PEER_ID:
+    if flags & _F_PEER_REALM:
+        data = keys[end + 3 :] + b"@" + _REALMS[keys[end + 2]]
+        sa.peer_id = IdPayload(keys[end], data, bool(keys[end + 1]))
+    elif flags & _F_PEER_ID:
         sa.peer_id = IdPayload(keys[end], keys[end + 2 :], bool(keys[end + 1]))
-    sa.eap_identity, sa.assignment = p.eap_identity, p.assignment
-    sa.home_prefix, sa.prefix_lifetime = p.home_prefix, p.prefix_lifetime
-    sa.home_address, sa.ha_addresses, sa.internal_ip4 = (
-        p.home_address,
-        p.ha_addresses,
-        p.internal_ip4,
-    )
+    sa.eap_identity, sa.assignment = p.eap_identity, assignment
+    sa.home_prefix, sa.prefix_lifetime = home_prefix, prefix_lifetime
+    sa.home_address, sa.ha_addresses, sa.internal_ip4 = home_address, ha_addresses, internal_ip4
     sa.children = p.children_dict()
     sa.nat_local = bool(flags & _F_NAT_LOCAL)
     sa.nat_remote = bool(flags & _F_NAT_REMOTE)
@@ -875,7 +1106,7 @@ def thaw(p: ParkedSa, engine: Any) -> IkeSa:
     sa.peer_certreq = bool(flags & _F_PEER_CERTREQ)
     sa.rekey_started = bool(flags & _F_REKEY_STARTED)
     sa.cp_failed = bool(flags & _F_CP_FAILED)
-    sa.failure_reason = p.failure_reason
+    sa.failure_reason = failure_reason
     p.timer_at = None  # its heap entries are stale from now on
     return sa
 

@@ -17,7 +17,12 @@ from typing import Any
 
 from dsmip6.dataplane_iface import DataPlane
 from dsmip6.errors import LocalProtocolError
-from dsmip6.events import AttachCompleted, DetachCompleted, HandoverCompleted
+from dsmip6.events import (
+    AttachCompleted,
+    DetachCompleted,
+    HandoverCompleted,
+    MobilePrefixAdvertised,
+)
 from dsmip6.ha import HomeAgent
 from dsmip6.mn import MobileNode
 from dsmip6.sim.net import Datagram, NatBox, VirtualClock, VirtualNetwork
@@ -82,9 +87,15 @@ class SimResult:
     ha_counters: dict[str, int] = field(default_factory=dict)
     network: dict[str, int] = field(default_factory=dict)
     bindings_left: int = 0
+    #: Mobile Prefix Advertisements the UEs accepted (RFC 6275 §11.4.3), and whether every
+    #: UE had to get one (the HA answered BUs with status 1: ``prefix_discovery``).
+    prefix_advertised: int = 0
+    prefix_discovery: bool = False
 
     @property
     def ok(self) -> bool:
+        if self.prefix_discovery and self.prefix_advertised != self.ues:
+            return False
         return all(p.succeeded == p.ues for p in self.phases) and self.bindings_left == 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +106,7 @@ class SimResult:
             "ha_counters": self.ha_counters,
             "network": self.network,
             "bindings_left": self.bindings_left,
+            "prefix_advertised": self.prefix_advertised,
         }
 
 
@@ -131,12 +143,15 @@ def run_scenario(
     attach_rate: float = ATTACH_RATE,
     progress: Callable[[str], None] | None = None,
     trace: list[tuple[float, str, Datagram]] | None = None,
+    prefix_discovery: bool = False,
 ) -> SimResult:
     """Run the scenario; every UE goes through every phase in lockstep.
 
     ``trace``, when given, receives every network event ``(time, what, (data, src, dst))``
     (``what`` is ``"deliver"``, ``"drop"`` or ``"unroutable"``): ``dsmip6 sim --pcap``
-    turns the deliveries into a capture.
+    turns the deliveries into a capture. ``prefix_discovery``: the HA was built to answer
+    BUs with status 1 until prefix discovery (``HomeAgentConfig.prefix_discovery_required``),
+    so every UE must accept one Mobile Prefix Advertisement for the run to be ok.
     """
     clock = VirtualClock()
     net = VirtualNetwork(clock, delay=0.005, loss=loss, seed=seed)
@@ -157,7 +172,7 @@ def run_scenario(
         ues.append(ue)
         hosts.append(h)
         nats[i // UES_PER_NAT].inside.add(str(coa4(i)))
-    result = SimResult(n)
+    result = SimResult(n, prefix_discovery=prefix_discovery)
 
     def relocate(i: int, new: tuple[str, ...]) -> None:
         net.set_hosts(ues[i], hosts[i], new)
@@ -212,6 +227,8 @@ def run_scenario(
                 if not done[i] and isinstance(ev, wanted):
                     done[i] = 1
                     ok += 1
+                elif type(ev) is MobilePrefixAdvertised and ev.outcome == "confirmed":
+                    result.prefix_advertised += 1
         touched.clear()
         while ha.next_event() is not None:
             pass

@@ -142,12 +142,21 @@ fn v6(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Ipv6Addr> {
 
 /// Read a `dsmip6.dataplane_iface.BindingSpec` (or any object with its attributes).
 fn binding_from_spec(spec: &Bound<'_, PyAny>) -> PyResult<Binding> {
-    let home_address = v6(&spec.getattr("home_address")?, "home_address")?;
-    let prefix = spec.getattr("home_prefix")?;
-    let home_prefix = v6(&prefix.getattr("network_address")?, "home_prefix")?;
-    let prefix_len: u8 = prefix.getattr("prefixlen")?.extract()?;
-    let encap = spec.getattr("encapsulation")?;
-    let encap_name: String = match encap.getattr("value") {
+    // Interned names: a fresh name string per lookup would be kept by CPython's type
+    // attribute cache (one entry per lookup, up to 4096 entries), growing the heap.
+    let py = spec.py();
+    let home_address = v6(
+        &spec.getattr(pyo3::intern!(py, "home_address"))?,
+        "home_address",
+    )?;
+    let prefix = spec.getattr(pyo3::intern!(py, "home_prefix"))?;
+    let home_prefix = v6(
+        &prefix.getattr(pyo3::intern!(py, "network_address"))?,
+        "home_prefix",
+    )?;
+    let prefix_len: u8 = prefix.getattr(pyo3::intern!(py, "prefixlen"))?.extract()?;
+    let encap = spec.getattr(pyo3::intern!(py, "encapsulation"))?;
+    let encap_name: String = match encap.getattr(pyo3::intern!(py, "value")) {
         Ok(v) => v.extract()?,
         Err(_) => encap.extract()?,
     };
@@ -161,8 +170,8 @@ fn binding_from_spec(spec: &Bound<'_, PyAny>) -> PyResult<Binding> {
             )))
         }
     };
-    let udp_port: Option<u16> = spec.getattr("udp_port")?.extract()?;
-    let care_of = match to_addr(&spec.getattr("care_of_address")?)? {
+    let udp_port: Option<u16> = spec.getattr(pyo3::intern!(py, "udp_port"))?.extract()?;
+    let care_of = match to_addr(&spec.getattr(pyo3::intern!(py, "care_of_address"))?)? {
         IpAddr::V6(a) => CareOf::V6(a),
         IpAddr::V4(addr) => CareOf::V4 {
             addr,
@@ -178,8 +187,8 @@ fn binding_from_spec(spec: &Bound<'_, PyAny>) -> PyResult<Binding> {
             IpAddr::V6(_) => return Err(PyValueError::new_err("ipv4_home_address must be IPv4")),
         }
     };
-    let lifetime: f64 = spec.getattr("lifetime")?.extract()?;
-    let expires_at: f64 = spec.getattr("expires_at")?.extract()?;
+    let lifetime: f64 = spec.getattr(pyo3::intern!(py, "lifetime"))?.extract()?;
+    let expires_at: f64 = spec.getattr(pyo3::intern!(py, "expires_at"))?.extract()?;
     Ok(Binding {
         home_address,
         home_prefix,
@@ -189,10 +198,10 @@ fn binding_from_spec(spec: &Bound<'_, PyAny>) -> PyResult<Binding> {
         encapsulation,
         lifetime: lifetime as f32,
         expires_at: Instant::from_secs_f64(expires_at),
-        sequence: spec.getattr("sequence")?.extract()?,
-        flags: spec.getattr("flags")?.extract()?,
-        sa_in: spec.getattr("sa_in")?.extract()?,
-        sa_out: spec.getattr("sa_out")?.extract()?,
+        sequence: spec.getattr(pyo3::intern!(py, "sequence"))?.extract()?,
+        flags: spec.getattr(pyo3::intern!(py, "flags"))?.extract()?,
+        sa_in: spec.getattr(pyo3::intern!(py, "sa_in"))?.extract()?,
+        sa_out: spec.getattr(pyo3::intern!(py, "sa_out"))?.extract()?,
     })
 }
 
