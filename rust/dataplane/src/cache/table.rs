@@ -296,30 +296,35 @@ impl Snap<'_> {
         self.scan(h, i)
     }
 
-    /// Home bucket `i` of `h` only (the filter already consulted).
+    /// Home bucket `i` of `h` and, if keys spilled past it, the next one (the filter
+    /// already consulted).
     #[inline(always)]
     pub(super) fn scan(&self, h: u64, i: usize) -> Probe {
-        let Some(bucket) = self.buckets.get(i) else {
-            return Probe::Unsure;
-        };
         let id_mask = (1u32 << self.id_bits) - 1;
         let lo = h as u32;
         let tag = (((lo >> self.id_bits) & !1) | (lo & 1)) << self.id_bits;
-        let (bits, overflow) = scan_line(bucket, !id_mask, tag);
-        if bits == 0 {
-            return if overflow == 0 {
-                Probe::Absent
-            } else {
-                Probe::Unsure
+        // The home bucket, then (a key that spilled past it usually sits there) the next.
+        let mut i = i;
+        for _ in 0..2 {
+            let Some(bucket) = self.buckets.get(i) else {
+                return Probe::Unsure;
             };
+            let (bits, overflow) = scan_line(bucket, !id_mask, tag);
+            if bits != 0 {
+                // Re-read the lane as an atomic (acquire: the record it names is published).
+                let v = bucket.0[bits.trailing_zeros() as usize].load(Ordering::Acquire);
+                return if v != 0 && v & !id_mask == tag {
+                    Probe::Candidate((v & id_mask) - 1)
+                } else {
+                    Probe::Unsure
+                };
+            }
+            if overflow == 0 {
+                return Probe::Absent;
+            }
+            i = next(i, self.buckets.len());
         }
-        // Re-read the lane as an atomic (acquire: the record it names is published).
-        let v = bucket.0[bits.trailing_zeros() as usize].load(Ordering::Acquire);
-        if v != 0 && v & !id_mask == tag {
-            Probe::Candidate((v & id_mask) - 1)
-        } else {
-            Probe::Unsure
-        }
+        Probe::Unsure
     }
 }
 
