@@ -86,6 +86,12 @@ _TIMER_KINDS = ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry", "mps
 GUARD_TIMEOUT = 10.0  # [D] wait for the HA's IKE delete after a BRI before deleting ourselves
 MAX_SPI_CLASHES = 3  # [D] child SAs refused for an SPI in use before giving up
 
+#: IKE failures after which the UE tries the next discovered HA (procedures.md §1.1c and
+#: the §1.2 table: RFC 5026 §5.1.2 no answer / authentication failure; RFC 4877 §9 no HoA).
+NEXT_HA_IKE_REASONS = frozenset(
+    {"timeout", "AUTHENTICATION_FAILED", "EAP failure", "INTERNAL_ADDRESS_FAILURE"}
+)
+
 #: procedures.md §9.1: BA status -> UE action.
 BA_ACTIONS: dict[int, str] = {
     128: "retry",
@@ -177,6 +183,8 @@ class _Pdn:
         "mpd_gate",
         "refresh_held",
         "spi_clashes",
+        "ha_next",
+        "ha_tried",
     )
 
     def __init__(self, cfg: PdnConfig) -> None:
@@ -259,6 +267,11 @@ class _Pdn:
         self.refresh_held = False
         # Child SAs refused because their inbound SPI was in use by another session.
         self.spi_clashes = 0
+        # procedures.md §1.1c / §9.1: the HAs discovery named after the one in use (static
+        # alternates, further DNS records, further DHCPv6 containers), and how many HAs this
+        # attach has tried so far (bounded by ``max_home_agents``).
+        self.ha_next: list[HaInfo] = []
+        self.ha_tried = 0
 
 
 class MobileNode:
@@ -618,6 +631,8 @@ class MobileNode:
         p.dad_failed.clear()
         p.switching = p.switch_failed = p.retiring = False
         p.switch_to = None
+        p.ha_next = []
+        p.ha_tried = 0
 
     def _local_addr(self, p: _Pdn) -> str:
         if self.coa6 is not None:
@@ -633,7 +648,8 @@ class MobileNode:
             if p.ha6 is None and p.ha4 is None:
                 self._discovery_failed(p, "no-static-address")
                 return
-            self._discovered(p, HaInfo(p.ha6, p.ha4, method), now)
+            alts = tuple(HaInfo(a6, a4, method) for a6, a4 in p.cfg.ha_alternates)
+            self._discovered(p, HaInfo(p.ha6, p.ha4, method, alternates=alts), now)
             return
         if method in ("dns", "dns-srv"):
             if cfg.dns_server is None:
@@ -680,6 +696,9 @@ class MobileNode:
     def _discovered(self, p: _Pdn, info: HaInfo, now: float) -> None:
         p.ha6 = info.address6 or p.ha6
         p.ha4 = info.address4 or p.ha4
+        if info.alternates:
+            p.ha_next = list(info.alternates)
+        p.ha_tried += 1
         if p.origin is not None and p.ha6 is not None and p.ha6 == p.origin.ha6:
             # RFC 5142 §6: the switch is away from this HA; discovery naming it again fails.
             self._discovery_failed(p, "only the old home agent")
@@ -762,6 +781,16 @@ class MobileNode:
                 self._ike_gone(p, now, rec.reason)
                 return
             elif isinstance(rec, _ike.IkeFailed):
+                if (
+                    p.state is UeState.IKE
+                    and rec.reason in NEXT_HA_IKE_REASONS
+                    and (p.ha_next or p.ha_tried > 1)
+                ):
+                    # RFC 5026 §5.1.2 (procedures.md §1.1c, §1.2 table): no answer to IKE,
+                    # authentication failure or no HoA (RFC 4877 §9) -> the next HA.
+                    p.ike = None
+                    self._next_ha(p, f"ike: {rec.reason}", None, now)
+                    return
                 if (
                     p.state is UeState.IKE
                     and "timeout" in rec.reason
@@ -1152,7 +1181,14 @@ class MobileNode:
             return
         action = BA_ACTIONS.get(ba.status, "stop")
         self._events.append(BindingRejected(p.apn, ba.status, action))
-        if action == "new-hoa":
+        if action == "next-ha" and not p.attached and (p.ha_next or p.ha_tried > 1):
+            # procedures.md §9.1 (RFC 6275 §11.7.3, RFC 3963 §5.3): 131 this node gives no
+            # home registration service, 143 prefix forwarding could not be set up: leave
+            # this HA (its IKE SA deleted, so nothing stays behind, RFC 4877 §9) and attach
+            # to the next one discovery named. [D] Only before the first binding: once
+            # attached, a refusal ends the connection as before (the HoA would change).
+            self._next_ha(p, f"binding refused ({ba.status})", ba.status, now)
+        elif action == "new-hoa":
             self._on_dad_failed(p, ba, now)
         elif action == "retry-without-f" and p.force_udp:
             p.force_udp = False
@@ -1172,6 +1208,54 @@ class MobileNode:
             self._move_state(p, _state.BaFatal)
             self._cleanup(p)
             self._attach_failed(p, f"binding refused ({action})", ba.status)
+
+    def _next_ha(self, p: _Pdn, reason: str, status: int | None, now: float) -> None:
+        """Leave this HA for the next one of the discovered list (procedures.md §1.1c,
+        §9.1; RFC 5026 §5.1.2), at most ``max_home_agents`` per attach; when the list is
+        exhausted the attach fails with ``AttachFailed("no further home agent ...")``."""
+        self._count("next-ha")
+        if p.ike is not None and p.ike_sa_id is not None:
+            # The IKE SA with the refusing HA goes, and with it anything it holds for us
+            # (RFC 4877 §9). The Delete is a request: the engine retransmits it on its own
+            # (RFC 7296 §2.1) while the UE goes on with the next HA.
+            try:
+                p.ike.delete(now)
+            except LocalProtocolError:
+                self._count("next-ha-ike-delete-failed")
+            else:
+                host = p.ike_remote[0] if p.ike_remote is not None else ""
+                self._draining.append((p.ike, host))
+                self._settle_draining(p.ike, now)
+        self._cleanup(p)
+        p.ike = None
+        p.ike_sa_id = p.ike_remote = None
+        p.prefix = p.hoa = None
+        p.ike_tries = 0
+        p.child_requested = False
+        p.dad_failed.clear()
+        p.no_r = p.force_udp = p.hoa4_refused = p.hoa4_release = False
+        p.spi_clashes = 0
+        p.lifetime_4s = p.cfg.lifetime_4s
+        while p.ha_next and not self._reachable(p.ha_next[0]):
+            # An HA with no address of the access's family (an IPv4-only DNS record on an
+            # IPv6 access, say) cannot be reached from here: skip it.
+            p.ha_next.pop(0)
+            self._count("next-ha-unreachable")
+        if not p.ha_next or p.ha_tried >= self.config.max_home_agents:
+            fail = _state.BaFatal if p.state is UeState.REGISTERING else _state.IkeError
+            self._move_state(p, fail)
+            self._attach_failed(p, f"no further home agent ({p.ha_tried} tried): {reason}", status)
+            return
+        info = p.ha_next.pop(0)
+        self._move_state(p, _state.NextHa)
+        p.ha6 = p.ha4 = None
+        self._discovered(p, info, now)
+
+    def _reachable(self, info: HaInfo) -> bool:
+        """True when the current access has an address family in common with ``info``."""
+        return (self.coa6 is not None and info.address6 is not None) or (
+            self.coa4 is not None and info.address4 is not None
+        )
 
     def _on_ba_accept(self, p: _Pdn, ba: Ba, rx: _mh.Received, sent_at: float,
                       now: float, requested_4s: int) -> None:  # fmt: skip
