@@ -185,6 +185,7 @@ class _Pdn:
         "spi_clashes",
         "ha_next",
         "ha_tried",
+        "be2_plain",
     )
 
     def __init__(self, cfg: PdnConfig) -> None:
@@ -272,6 +273,8 @@ class _Pdn:
         # attach has tried so far (bounded by ``max_home_agents``).
         self.ha_next: list[HaInfo] = []
         self.ha_tried = 0
+        # Binding Error 2 answered a BU: BUs go without extensions (RFC 6275 §11.3.6).
+        self.be2_plain = False
 
 
 class MobileNode:
@@ -633,6 +636,7 @@ class MobileNode:
         p.switch_to = None
         p.ha_next = []
         p.ha_tried = 0
+        p.be2_plain = False
 
     def _local_addr(self, p: _Pdn) -> str:
         if self.coa6 is not None:
@@ -1033,11 +1037,16 @@ class MobileNode:
         reg = lifetime_4s > 0
         # Annex A.2/A.3/A.5: A=1 H=1 K=1; R=1 (implicit prefix mode) except on de-registration;
         # O=1 only on the first registration; F only when forcing UDP.
+        # After Binding Error 2 (RFC 6275 §11.3.6) no extensions: R (RFC 3963), O (RFC 5648),
+        # F and the IPv4 HoA option (RFC 5555) are left out.
+        plain = p.be2_plain
         flags: dict[str, bool] = dict(a=True, h=True, k=True, r=reg and not p.no_r,
-                                      o=reg and not p.has_binding,
+                                      o=reg and not p.has_binding and not plain,
                                       f=reg and p.force_udp)  # fmt: skip
         v4opt: Ipv4HoaOpt | None = None
-        if p.hoa4 is not None and not p.hoa4_release:
+        if plain:
+            pass
+        elif p.hoa4 is not None and not p.hoa4_release:
             v4opt = Ipv4HoaOpt(p.hoa4)
         elif reg and p.cfg.request_ipv4_home_address and not p.hoa4_refused:
             v4opt = Ipv4HoaOpt(IPv4Address(0))
@@ -1235,6 +1244,7 @@ class MobileNode:
         p.dad_failed.clear()
         p.no_r = p.force_udp = p.hoa4_refused = p.hoa4_release = False
         p.spi_clashes = 0
+        p.be2_plain = False
         p.lifetime_4s = p.cfg.lifetime_4s
         while p.ha_next and not self._reachable(p.ha_next[0]):
             # An HA with no address of the access's family (an IPv4-only DNS record on an
@@ -1597,6 +1607,46 @@ class MobileNode:
             p.has_binding = False
             self._move_state(p, _state.RefreshDue)
             self._start_bu(p, p.lifetime_4s, now)
+        elif be.status == 2:
+            self._on_be_unrecognised(p, now)
+
+    def _on_be_unrecognised(self, p: _Pdn, now: float) -> None:
+        """Binding Error status 2, "unrecognized MH Type value" (RFC 6275 §11.3.6, §9.2;
+        procedures.md §9.3). The error names no type, so the UE judges by what it waits for.
+
+        * Nothing outstanding (§11.3.6 first case: no acknowledgement or response expected):
+          ignored. The UE's only Mobility Header message besides the BU is the BRA (MH 16,
+          RFC 5846 §6.2), which expects no answer and only ever replies to a BRI of the same
+          type from this HA; MPS/MPA are ICMPv6 (RFC 6275 §6.7), not MH types. Nothing to stop.
+        * A BU (MH 5) outstanding, registering: §11.3.6 second case, "cease the use of any
+          extensions": the BU is sent again without them (no R, RFC 3963; no F and no IPv4
+          HoA request, RFC 5555), once. From an IPv4 CoA the RFC 5555 IPv4 CoA option is what
+          makes the BU possible at all, so there is nothing to cease.
+        * Again, or from an IPv4 CoA: this node does not process Binding Updates, i.e. gives
+          no home registration service: as BA 131 (next HA before the first binding, else
+          the connection ends). A lifetime-0 BU outstanding: its retransmissions run out."""
+        if p.state not in _BU_STATES or not p.pending:
+            self._count("be-2-ignored")
+            return
+        if p.state is not UeState.REGISTERING:
+            self._count("be-2-dereg")
+            return
+        v4_route = p.use_v4 or self.coa6 is None
+        if not p.be2_plain and not v4_route and not self._at_home(p):
+            p.be2_plain = True
+            p.no_r = p.hoa4_refused = True
+            p.force_udp = False
+            self._count("be-2-plain-bu")
+            self._move_state(p, _state.BaRetry)
+            self._send_bu(p, p.lifetime_4s, now)
+            return
+        self._count("be-2-no-bu-service")
+        if not p.attached and (p.ha_next or p.ha_tried > 1):
+            self._next_ha(p, "binding error 2", None, now)
+            return
+        self._move_state(p, _state.BaFatal)
+        self._cleanup(p)
+        self._attach_failed(p, "binding error 2: the home agent does not process the BU")
 
     def _find_sa(self, spi: int) -> Any:
         p = self._by_spi.get(spi)

@@ -1,0 +1,186 @@
+"""UE steps of the session-4 audit (round 2): BRI step 5 statuses 133/134 and the other
+refusals of procedures.md §4.2, Binding Error status 2 (RFC 6275 §11.3.6) — pair harness,
+doubles, virtual clock, exact datagrams."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from dsmip6 import _mh
+from dsmip6._state import UeState
+from dsmip6.events import AttachFailed
+from proc_harness import (
+    COA4,
+    COA6,
+    HA4,
+    HA6,
+    attach,
+    capture,
+    events,
+    fire_timer,
+    peek,
+    ue_and_ha,
+)
+
+
+def _to_ue(p, msg):
+    """``msg`` from the HA through its signalling SA, to the UE at its IPv6 CoA (RH2 = HoA)."""
+    hoa = p.ue.home_address("internet")
+    session = p.ha._by_spi[p.ue._pdns["internet"].sa_out.spi]
+    route = _mh.Route((str(HA6), 0), (str(COA6), 0), HA6, COA6, rh2=hoa)
+    data = p.ha.signalling.encode(msg, route, session.sa_out)
+    p.ue.receive_datagram(data, route.src, route.dst, p.clock.now)
+
+
+def _sent(p):
+    return [(s, t, peek(p.ue, d, s, t, p.ha).message) for d, s, t in capture(p.ue, p.clock)]
+
+
+# ------------------------------------------------------------------------- BRI (RFC 5846)
+def test_bri_unsupported_trigger_and_g_with_per_mn_trigger_are_refused():
+    """procedures.md §4.2 step 5 (RFC 5846 §6.2, §8.1): a global revocation trigger (>= 128:
+    per-peer policy, MN local policy) without G=1 -> BRA 133; G=1 with a per-MN trigger
+    (< 128) -> BRA 134. The BRA goes back like a BU (from the CoA, HAO = HoA) through the
+    signalling SA; the binding, the user plane and the timers stay untouched."""
+    with ue_and_ha() as p:
+        attach(p)
+        hoa = p.ue.home_address("internet")
+        timers = list(p.ue.timers)
+        refresh = p.ue.timers.get(("internet", "refresh"))
+        expiry = p.ue.binding_expiry("internet")
+        for msg, status in (
+            (_mh.Bri(128, 11), 133),  # Per-Peer Policy, G clear
+            (_mh.Bri(129, 12), 133),  # Revoking Mobility Node Local Policy, G clear
+            (_mh.Bri(1, 13, g=True), 134),  # Administrative Reason with G set
+        ):
+            _to_ue(p, msg)
+            ((s, t, bra),) = _sent(p)
+            assert (s, t) == ((str(COA6), 0), (str(HA6), 0))
+            assert bra == _mh.Bra(status, msg.sequence)
+        # The BRA really is addressed like a BU: HAO = HoA behind the CoA.
+        _to_ue(p, _mh.Bri(128, 14))
+        ((d, s, t),) = capture(p.ue, p.clock)
+        rx = peek(p.ue, d, s, t, p.ha)
+        assert (
+            rx.route.mh_src == hoa
+            and rx.spi == p.ha._by_spi[p.ue._pdns["internet"].sa_out.spi].sa_in.spi
+        )
+        assert events(p.ue) == []
+        assert p.ue.state("internet") is UeState.REGISTERED
+        assert p.ue.timers.get(("internet", "refresh")) == refresh
+        assert p.ue.binding_expiry("internet") == expiry
+        assert list(p.ue.timers) == timers
+        # The HA still holds the binding and the UE can still refresh it normally.
+        assert list(p.ha.bindings()) == [hoa]
+        fire_timer(p.ue, p.clock)
+        ((s, t, bu),) = _sent(p)
+        assert isinstance(bu, _mh.Bu) and bu.lifetime_4s == 900
+
+
+def test_bri_proxy_and_v_without_option_are_refused():
+    """procedures.md §4.2 steps 3-4: P=1 -> BRA 135 (proxy revocation not supported); V=1
+    without the IPv4 HoA option -> BRA 129 (V copied); nothing changes."""
+    with ue_and_ha() as p:
+        attach(p)
+        hoa4 = p.ue.ipv4_home_address("internet")
+        _to_ue(p, _mh.Bri(1, 21, p=True))
+        ((_, _, bra),) = _sent(p)
+        assert bra == _mh.Bra(135, 21)
+        _to_ue(p, _mh.Bri(1, 22, v=True))
+        ((_, _, bra),) = _sent(p)
+        assert bra == _mh.Bra(129, 22, v=True)
+        assert events(p.ue) == [] and p.ue.ipv4_home_address("internet") == hoa4
+        assert p.ue.state("internet") is UeState.REGISTERED
+
+
+def test_bri_for_another_home_address_is_silently_dropped():
+    """procedures.md §4.2 step 2 / step 8: the RH2 address is not a HoA with a BUL entry ->
+    no BRA at all (RFC 5846 §6.2: the HA retransmits once, then acts alone)."""
+    with ue_and_ha() as p:
+        attach(p)
+        session = p.ha._by_spi[p.ue._pdns["internet"].sa_out.spi]
+        other = p.ue.home_address("internet") + 1
+        route = _mh.Route((str(HA6), 0), (str(COA6), 0), HA6, COA6, rh2=other)
+        data = p.ha.signalling.encode(_mh.Bri(1, 31), route, session.sa_out)
+        p.ue.receive_datagram(data, route.src, route.dst, p.clock.now)
+        assert capture(p.ue, p.clock) == [] and events(p.ue) == []
+        assert p.ue.counters["bri-unknown-binding"] == 1
+        assert p.ue.state("internet") is UeState.REGISTERED
+
+
+# ----------------------------------------------------------------- Binding Error status 2
+def test_binding_error_2_with_nothing_outstanding_is_ignored():
+    """RFC 6275 §11.3.6 first case: no acknowledgement or response expected (registered, no
+    BU outstanding; the UE's BRA expects none either) -> ignore: nothing sent, no state
+    change, counted."""
+    with ue_and_ha() as p:
+        attach(p)
+        hoa = p.ue.home_address("internet")
+        refresh = p.ue.timers.get(("internet", "refresh"))
+        _to_ue(p, _mh.Be(2, hoa))
+        assert capture(p.ue, p.clock) == [] and events(p.ue) == []
+        assert p.ue.counters["be-2"] == 1 and p.ue.counters["be-2-ignored"] == 1
+        assert p.ue.state("internet") is UeState.REGISTERED
+        assert p.ue.timers.get(("internet", "refresh")) == refresh
+        fire_timer(p.ue, p.clock)  # later BUs keep every extension (R, IPv4 HoA)
+        ((_, _, bu),) = _sent(p)
+        assert bu.r and bu.ipv4_hoa is not None
+
+
+def _bu_then_be2(p):
+    """Attach up to the first BU, hold it, answer it with Binding Error 2."""
+    p.ue.attach("internet", p.clock.now)
+    for _ in range(20):
+        out = capture(p.ue, p.clock)
+        bus = [x for x in out if x[2][1] in (0, 4191)]
+        for d, s, t in out:
+            if (d, s, t) not in bus:
+                p.ha.receive_datagram(d, s, t, p.clock.now)
+        for d, s, t in p.ha.datagrams_to_send(p.clock.now):
+            p.ue.receive_datagram(d, s, t, p.clock.now)
+        if bus:
+            ((d, s, t),) = bus
+            return peek(p.ue, d, s, t, p.ha).message
+    raise AssertionError("no BU")
+
+
+def test_binding_error_2_on_a_bu_drops_the_extensions_once_then_gives_up():
+    """RFC 6275 §11.3.6 second case: a BU (a response expected) drew Binding Error 2 ->
+    cease the extensions: the BU again at once with a new sequence number, without R (RFC
+    3963), O (RFC 5648) and the IPv4 HoA request (RFC 5555). A second Binding Error 2: this
+    node does not process BUs (as BA 131); no other HA known -> the attach fails."""
+    with ue_and_ha() as p:
+        first = _bu_then_be2(p)
+        assert first.r and first.o and first.ipv4_hoa == _mh.Ipv4HoaOpt(IPv4Address(0))
+        hoa = p.ue.home_address("internet")
+        _to_ue(p, _mh.Be(2, hoa))
+        ((s, t, bu),) = _sent(p)
+        assert (s, t) == ((str(COA6), 0), (str(HA6), 0))
+        assert bu.sequence == first.sequence + 1 and bu.lifetime_4s == first.lifetime_4s
+        assert (bu.a, bu.h, bu.k, bu.r, bu.o, bu.f) == (True, True, True, False, False, False)
+        assert bu.ipv4_hoa is None and bu.alt_coa == COA6
+        assert p.ue.counters["be-2-plain-bu"] == 1
+        assert p.ue.state("internet") is UeState.REGISTERING
+        _to_ue(p, _mh.Be(2, hoa))
+        assert capture(p.ue, p.clock) == []
+        assert events(p.ue)[-1] == AttachFailed(
+            "internet", "binding error 2: the home agent does not process the BU"
+        )
+        assert p.ue.state("internet") is UeState.FAILED
+        assert p.ue.timers.get(("internet", "bu")) is None
+
+
+def test_binding_error_2_from_an_ipv4_coa_has_no_extension_to_drop():
+    """From an IPv4 CoA the BU needs the RFC 5555 IPv4 CoA option (UDP 4191): Binding Error 2
+    there means no BU service at all -> the attach fails at once."""
+    with ue_and_ha(coa6=None, coa4=COA4) as p:
+        first = _bu_then_be2(p)
+        assert first.ipv4_coa == COA4
+        hoa = p.ue.home_address("internet")
+        session = p.ha._by_spi[p.ue._pdns["internet"].sa_out.spi]
+        route = _mh.Route((str(HA4), 4191), (str(COA4), 4191), HA6, hoa)
+        data = p.ha.signalling.encode(_mh.Be(2, hoa), route, session.sa_out)
+        p.ue.receive_datagram(data, route.src, route.dst, p.clock.now)
+        assert capture(p.ue, p.clock) == []
+        assert isinstance(events(p.ue)[-1], AttachFailed)
+        assert p.ue.counters["be-2-no-bu-service"] == 1
