@@ -184,3 +184,126 @@ def test_binding_error_2_from_an_ipv4_coa_has_no_extension_to_drop():
         assert capture(p.ue, p.clock) == []
         assert isinstance(events(p.ue)[-1], AttachFailed)
         assert p.ue.counters["be-2-no-bu-service"] == 1
+
+
+# ------------------------------------------------------------- K=0 after a move (step 6)
+def _log_round(p, log):
+    """Deliver everything both ways until quiet, logging the UE's datagrams."""
+    from proc_doubles import _dec
+
+    for _ in range(30):
+        moved = 0
+        for d, s, t in capture(p.ue, p.clock):
+            moved += 1
+            if t[1] in (500, 4500):
+                m = _dec(d)
+                log.append((p.clock.now, s, t, m["t"], m["spi"]))
+            else:
+                msg = peek(p.ue, d, s, t, p.ha).message
+                log.append((p.clock.now, s, t, type(msg).__name__, msg))
+            p.ha.receive_datagram(d, s, t, p.clock.now)
+        for d, s, t in p.ha.datagrams_to_send(p.clock.now):
+            moved += 1
+            p.ue.receive_datagram(d, s, t, p.clock.now)
+        if not moved:
+            return
+    raise AssertionError("did not settle")
+
+
+def test_k_clear_after_a_move_re_establishes_ike_from_the_new_coa():
+    """RFC 4877 §7.4 (no way to update the IKE addresses -> "an IKEv2 exchange MUST be
+    initiated to re-establish a new IKE SA"), RFC 6275 §11.7.3 (K=0: SHOULD discard the old
+    one): moved from the IPv6 CoA to an IPv4-only access, BA K=0. The UE keeps the binding
+    while a new IKE SA comes up from the new CoA with the same HNP, gets a new MH SA for the
+    same HoA, deletes the old IKE SA (request sent from the new CoA), and on the Delete's
+    answer registers the HoA again through the new SA (O=1: the HA's binding went with the
+    old IKE SA, RFC 4877 §9). Exact datagrams, one instant."""
+    with ue_and_ha(ha_kw={"support_k": False}) as p:
+        attach(p)
+        pdn = p.ue._pdns["internet"]
+        old_ike, old_sa = pdn.ike, pdn.sa_in.spi
+        hoa, prefix = p.ue.home_address("internet"), p.ue.home_prefix("internet")
+        seq = p.ue.sequence("internet")
+        p.ue.move(p.clock.now, coa4=COA4)
+        log = []
+        _log_round(p, log)
+        new_ike = pdn.ike
+        assert new_ike is not old_ike
+        c4 = str(COA4)
+        ike_ep = ((c4, 500), (str(HA4), 500))
+        mh_ep = ((c4, 4191), (str(HA4), 4191))
+        got = [(s, t, kind, x if kind in ("init", "child", "del") else None)
+               for _, s, t, kind, x in log]  # fmt: skip
+        assert got == [
+            (*mh_ep, "Bu", None),  # the move's BU (K=1), answered K=0
+            (*ike_ep, "init", new_ike.spi),  # a new IKE SA from the new CoA
+            (*ike_ep, "child", new_ike.spi),  # the MH SA for the same HoA on it
+            (*ike_ep, "del", old_ike.spi),  # the old IKE SA deleted, from the new CoA
+            (*mh_ep, "Bu", None),  # the HoA registered again through the new SA
+        ]
+        assert {t for t, *_ in log} == {p.clock.now}
+        first_bu, again = log[0][4], log[-1][4]
+        assert first_bu.k and first_bu.sequence == seq + 1
+        assert again.o and again.sequence == seq + 2 and again.ipv4_coa == COA4
+        assert old_ike.moves == [ike_ep] and old_ike.infos == 0  # moved locally, no probe
+        assert p.ue.state("internet") is UeState.REGISTERED
+        assert p.ue.home_address("internet") == hoa and p.ue.home_prefix("internet") == prefix
+        assert pdn.sa_in.spi != old_sa and p.ue._by_spi == {pdn.sa_in.spi: pdn}
+        assert list(p.ha.ike.sas) == [new_ike.spi]
+        assert list(p.ha.bindings()) == [hoa]
+        session = p.ha._by_spi[pdn.sa_out.spi]
+        assert p.ha.binding(hoa) is session or p.ha.binding(hoa)._home is session
+        assert p.ue.counters["ike-renew-started"] == 1 and p.ue.counters["ike-renewed"] == 1
+        # The HA's IKE SA now points at the new CoA: a later HA-initiated delete reaches it.
+        p.ha.ike.delete_ike_sa(new_ike.spi, p.clock.now)
+        ((_, dst),) = [(d, t) for d, _, t in p.ha.ike.datagrams_to_send(p.clock.now)]
+        assert dst == (c4, 500)
+
+
+def test_k_clear_keeps_the_ike_sa_while_its_address_is_still_there():
+    """[D] RFC 6275 §11.7.3 / RFC 4877 §7.4: the IKE SA need not be re-established when its
+    endpoint did not go away: a dual-stack access where the BU left from the IPv4 CoA (RFC
+    5555 §4.4.1 fallback) while the IKE SA runs from the IPv6 CoA still present. Kept as
+    is, unmoved; nothing else sent."""
+    with ue_and_ha(ha_kw={"support_k": False}) as p:
+        attach(p)
+        pdn = p.ue._pdns["internet"]
+        ike = pdn.ike
+        fire_timer(p.ue, p.clock)  # the refresh, on a dual-stack access now
+        p.ue.set_access(coa6=COA6, coa4=COA4)
+        for _ in range(3):  # three BUs from the IPv6 CoA lost (RFC 5555 §4.4.1)
+            ((_, s, _),) = capture(p.ue, p.clock)
+            assert s == (str(COA6), 0)
+            fire_timer(p.ue, p.clock)
+        log = []
+        _log_round(p, log)
+        assert [kind for *_, kind, _ in log] == ["Bu"]
+        assert log[0][1:3] == ((str(COA4), 4191), (str(HA4), 4191))
+        assert pdn.ike is ike and ike.moves == [] and ike.infos == 0
+        assert p.ue.counters["ba-k-clear"] == 1
+        assert p.ue.counters["ike-kept-after-k-clear"] == 1
+        assert p.ue.state("internet") is UeState.REGISTERED
+
+
+def test_k_clear_renewal_that_fails_keeps_the_old_ike_sa():
+    """The new IKE SA never comes up (no answer): the UE keeps the old IKE SA and the binding
+    (registered through the old MH SA) rather than lose the HoA; counted."""
+    with ue_and_ha(ha_kw={"support_k": False}) as p:
+        attach(p)
+        pdn = p.ue._pdns["internet"]
+        old_ike, old_sa = pdn.ike, pdn.sa_in
+        p.ue.move(p.clock.now, coa4=COA4)
+        (bu,) = capture(p.ue, p.clock)
+        p.ha.receive_datagram(*bu, p.clock.now)
+        for d, s, t in p.ha.datagrams_to_send(p.clock.now):
+            p.ue.receive_datagram(d, s, t, p.clock.now)
+        assert p.ue.counters["ike-renew-started"] == 1
+        for _ in range(10):  # every IKE datagram is lost
+            capture(p.ue, p.clock)
+            if pdn.ike is old_ike:
+                break
+            fire_timer(p.ue, p.clock)
+        assert pdn.ike is old_ike and pdn.sa_in is old_sa
+        assert p.ue.counters["ike-renew-failed"] == 1
+        assert p.ue.state("internet") is UeState.REGISTERED
+        assert list(p.ha.bindings()) == [p.ue.home_address("internet")]

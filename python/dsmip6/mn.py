@@ -186,6 +186,9 @@ class _Pdn:
         "ha_next",
         "ha_tried",
         "be2_plain",
+        "ike_local",
+        "ike_stale",
+        "ike_renew_wait",
     )
 
     def __init__(self, cfg: PdnConfig) -> None:
@@ -275,6 +278,11 @@ class _Pdn:
         self.ha_tried = 0
         # Binding Error 2 answered a BU: BUs go without extensions (RFC 6275 §11.3.6).
         self.be2_plain = False
+        # The UE's IKE endpoint; during an IKE SA renewal after a K=0 BA (RFC 4877 §7.4) the
+        # IKE engine being replaced, then the one whose Delete the re-registration waits for.
+        self.ike_local: Addr | None = None
+        self.ike_stale: Any = None
+        self.ike_renew_wait: Any = None
 
 
 class MobileNode:
@@ -739,6 +747,7 @@ class MobileNode:
         p.ike_tries += 1
         p.ike = self.ike_factory(self.config.identity, p.apn, p.cfg.discovery == "ikev2", ipv4)
         p.ike_remote = remote
+        p.ike_local = local
         p.ike.connect(local, remote, now)
 
     def _delete_ike(self, p: _Pdn, now: float) -> None:
@@ -766,6 +775,9 @@ class MobileNode:
             records.append(rec)
         # IkeSaEstablished first: the IKE_AUTH child SA event may come in the same batch.
         records.sort(key=lambda r: not isinstance(r, _ike.IkeUp))
+        if p.ike_stale is not None:
+            self._renewal_records(p, records, now)
+            return
         for rec in records:
             if isinstance(rec, _ike.IkeUp):
                 self._on_ike_up(p, rec, now)
@@ -993,6 +1005,7 @@ class MobileNode:
 
     def _cleanup(self, p: _Pdn) -> None:
         p.bu_deferred = None
+        p.ike_stale = p.ike_renew_wait = None
         for kind in _TIMER_KINDS:
             self.timers.cancel((p.key, kind))
         self._unprogram(p)
@@ -1267,6 +1280,107 @@ class MobileNode:
             self.coa4 is not None and info.address4 is not None
         )
 
+    # ------------------------------------------------------------------ K=0 after a move
+    def _on_k_clear(self, p: _Pdn, now: float) -> None:
+        """The HA answered K=0 to our K=1 BU after a move: it did not move its IKE endpoint
+        (RFC 6275 §10.3.1), so its IKE SA still points at the UE's old address.
+
+        [D] per RFC 4877 §7.4 and RFC 6275 §11.7.3: if the UE's IKE endpoint is still one of
+        its addresses (a dual-stack access where only the BU's family changed, RFC 5555
+        §4.4.1), the IKE SA still works both ways: kept. Otherwise it is dead (the HA's IKE
+        messages go to an address the UE no longer has) and "an IKEv2 exchange MUST be
+        initiated to re-establish a new IKE SA" (RFC 4877 §7.4): make before break, a new IKE
+        SA from the new CoA (same identity and APN, so the HA gives the same HNP), a new MH
+        transport SA for the same HoA on it, then the old IKE SA is deleted (the request
+        sent from the new CoA, RFC 7296 §2.11) and the binding, which went with it at the HA
+        (RFC 4877 §9), is registered again through the new SA. Until the new IKE SA is up
+        the binding and the user plane stay as they are; if it fails, the old one is kept."""
+        local = p.ike_local
+        here = {_text(a) for a in (self.coa6, self.coa4) if a is not None}
+        if p.ike is None or local is None or local[0] in here or p.ike_stale is not None:
+            self._count("ike-kept-after-k-clear")
+            return
+        try:
+            new_local, remote = self._ike_endpoints(p)
+        except LocalProtocolError:
+            self._count("ike-renew-no-route")
+            return
+        self._count("ike-renew-started")
+        p.ike_stale = p.ike
+        ipv4 = ":" not in remote[0]
+        p.ike = self.ike_factory(self.config.identity, p.apn, p.cfg.discovery == "ikev2", ipv4)
+        p.ike_remote, p.ike_local = remote, new_local
+        p.ike.connect(new_local, remote, now)
+
+    def _renewal_records(self, p: _Pdn, records: list[Any], now: float) -> None:
+        """IKE events of the new engine while it replaces ``p.ike_stale`` (``_on_k_clear``)."""
+        for rec in records:
+            if isinstance(rec, _ike.IkeUp):
+                if rec.home_prefix != p.prefix or p.hoa is None or p.ha6 is None:
+                    # Not the same HNP: the HoA cannot be carried over; keep the old SA.
+                    self._count("ike-renew-other-prefix")
+                    self._abandon_renewal(p, now, delete=True)
+                    return
+                p.ike_sa_id = rec.ike_sa_id
+                p.child_requested = True
+                tsi, tsr = self.selectors(p.hoa, p.ha6)
+                p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
+            elif isinstance(rec, _ike.MhSaUp) and rec.home_address == p.hoa:
+                if self._spi_clash(p, rec.spec_in.spi, now):
+                    self._abandon_renewal(p, now, delete=True)
+                    return
+                self._renewal_sa(p, rec, now)
+            elif isinstance(rec, (_ike.IkeFailed, _ike.IkeDown)):
+                self._count("ike-renew-failed")
+                self._abandon_renewal(p, now, delete=False)
+                return
+
+    def _abandon_renewal(self, p: _Pdn, now: float, *, delete: bool) -> None:
+        new, p.ike, p.ike_stale = p.ike, p.ike_stale, None
+        p.child_requested = False
+        if delete and new is not None:
+            try:
+                new.delete(now)
+            except LocalProtocolError:
+                return
+            host = p.ike_remote[0] if p.ike_remote is not None else ""
+            self._draining.append((new, host))
+
+    def _renewal_sa(self, p: _Pdn, rec: _ike.MhSaUp, now: float) -> None:
+        """The MH SA of the new IKE SA is up: it replaces the old one, the old IKE SA is
+        deleted, and the re-registration waits for that Delete's answer (a BU through the
+        new SA before the HA dropped the old binding would be refused, RFC 4877 §4.4)."""
+        if p.sa_in is not None and self._by_spi.get(p.sa_in.spi) is p:
+            del self._by_spi[p.sa_in.spi]
+        self._drop_mpd(p)  # the MPD SA lived on the old IKE SA
+        p.sa_in = self.sa_factory(rec.spec_in)
+        p.sa_out = self.sa_factory(rec.spec_out)
+        self._by_spi[p.sa_in.spi] = p
+        old, p.ike_stale = p.ike_stale, None
+        mover = getattr(old, "move", None)
+        if mover is not None and p.ike_local is not None and p.ike_remote is not None:
+            mover(p.ike_local, p.ike_remote)  # our side only: the HA answers where it came from
+        try:
+            old.delete(now)
+        except LocalProtocolError:
+            self._count("ike-renew-old-delete-failed")
+            self._renewed(p, now)
+            return
+        host = p.ike_remote[0] if p.ike_remote is not None else ""
+        self._draining.append((old, host))
+        p.ike_renew_wait = old
+        self._settle_draining(old, now)
+
+    def _renewed(self, p: _Pdn, now: float) -> None:
+        """The old IKE SA is gone, and with it the HA's binding (RFC 4877 §9): register the
+        HoA again through the new SA, as a first registration (O=1, RFC 6275 §11.8 1.5 s)."""
+        p.ike_renew_wait = None
+        self._count("ike-renewed")
+        p.has_binding = False
+        if p.state is UeState.REGISTERED:
+            self._move_state(p, _state.RefreshDue)
+            self._start_bu(p, p.lifetime_4s, now)
+
     def _on_ba_accept(self, p: _Pdn, ba: Ba, rx: _mh.Received, sent_at: float,
                       now: float, requested_4s: int) -> None:  # fmt: skip
         # Step 2: remaining lifetime counted from the BU transmission (RFC 6275 §11.7.3):
@@ -1312,16 +1426,16 @@ class MobileNode:
         self._program(p, ba, sent_at)
         # Step 6: K=1 -> move the IKE endpoint with the CoA (RFC 4877 §4.3, RFC 5555 §5.1).
         if not ba.k and moved and not first:
-            # K=0: the HA keeps its IKE endpoint where it was. RFC 6275 §11.7.3 says the UE
-            # SHOULD discard the IKE SA (and MAY start a new one); not done (yet): the HoA is
-            # tied to this IKE SA (RFC 4877 §9), so it is kept, unmoved, and counted.
+            # K=0: the HA keeps its IKE endpoint where it was (RFC 6275 §10.3.1).
             self._count("ba-k-clear")
+            self._on_k_clear(p, now)
         if ba.k and moved and not first and p.ike is not None:
             mover = getattr(p.ike, "move", None)
             if mover is not None and p.registered_coa is not None:
                 if isinstance(p.registered_coa, IPv4Address) and p.ha4 is not None:
                     mover((_text(p.registered_coa), 4500), (_text(p.ha4), 4500))
                     p.ike_remote = (_text(p.ha4), 4500)
+                    p.ike_local = (_text(p.registered_coa), 4500)
                     # RFC 5555 §5.1 (procedures.md §1.6.3 step 6, §2.3 step 4): after the
                     # BA with K=1, an empty INFORMATIONAL from the new IPv4 CoA lets the HA's
                     # IKE learn the address and port a NAT gave 4500 (RFC 7296 §2.23), which
@@ -1334,6 +1448,7 @@ class MobileNode:
                 elif p.ha6 is not None:
                     mover((_text(p.registered_coa), 500), (_text(p.ha6), 500))
                     p.ike_remote = (_text(p.ha6), 500)
+                    p.ike_local = (_text(p.registered_coa), 500)
         # Refresh point: 75 % of the granted lifetime, or the Refresh Advice, or the NAT
         # keepalive period (RFC 5555 §4.3: BU/BA doubles as the NAT keepalive).
         refresh = sent_at + granted * self.config.refresh_fraction
@@ -1593,6 +1708,9 @@ class MobileNode:
             self._out.extend(ike.datagrams_to_send(now))  # whatever it still had queued
             self._draining = [d for d in self._draining if d[0] is not ike]
             self._count("ha-switch-ike-deleted" if done else "ha-switch-ike-delete-gave-up")
+            for p in list(self._sessions.values()):
+                if p.ike_renew_wait is ike:
+                    self._renewed(p, now)
 
     def _leave_old_ha(self, p: _Pdn, now: float) -> None:
         """The lifetime-0 BU to the old HA (RFC 5142 §6: it acknowledges the HAS)."""
