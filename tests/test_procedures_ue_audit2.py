@@ -307,3 +307,106 @@ def test_k_clear_renewal_that_fails_keeps_the_old_ike_sa():
         assert p.ue.counters["ike-renew-failed"] == 1
         assert p.ue.state("internet") is UeState.REGISTERED
         assert list(p.ha.bindings()) == [p.ue.home_address("internet")]
+
+
+# ------------------------------------------------------------- F=1 after losses (§1.7)
+def _attach_v4_without_nat_option(p):
+    """Attach from the IPv4 CoA; the HA's BAs reach the UE without the NAT Detection option
+    (an HA that sends it only when it saw a NAT, RFC 5555 §4.2 read that way): plain
+    IP-in-IPv4 user data."""
+    from dataclasses import replace
+
+    p.ue.attach("internet", p.clock.now)
+    for _ in range(30):
+        moved = transfer_all(p.ue, p.ha, p.clock)
+        for d, s, t in p.ha.datagrams_to_send(p.clock.now):
+            moved += 1
+            if t[1] == 4191:
+                rx = peek(p.ha, d, s, t, p.ue)
+                if isinstance(rx.message, _mh.Ba):
+                    session = p.ha._by_spi[p.ue._pdns["internet"].sa_out.spi]
+                    ba = replace(rx.message, nat_detection=None)
+                    d = p.ha.signalling.encode(ba, rx.route, session.sa_out)
+            p.ue.receive_datagram(d, s, t, p.clock.now)
+        if not moved:
+            return
+    raise AssertionError("did not settle")
+
+
+def transfer_all(a, b, clock):
+    n = 0
+    for d, s, t in a.datagrams_to_send(clock.now):
+        b.receive_datagram(d, s, t, clock.now)
+        n += 1
+    return n
+
+
+def test_persistent_losses_on_ip_in_ipv4_re_register_with_f():
+    """RFC 5555 §4.4.1 (procedures.md §1.7): told of persistent losses on an IPv4 CoA with
+    IP-in-IP, the UE re-registers at once with F=1 from UDP 4191; the HA's BA (with NAT
+    Detection for the UDP BU) moves the UE's user plane to UDP 4191; the refresh keeps F."""
+    from dsmip6.dataplane_iface import Encapsulation, FakeDataPlane
+    from proc_harness import make_ue
+
+    with ue_and_ha(coa6=None, coa4=COA4) as p:
+        ue_dp = FakeDataPlane()
+        p.ue = make_ue(dataplane=ue_dp)
+        p.ue.set_access(coa4=COA4)
+        _attach_v4_without_nat_option(p)
+        hoa = p.ue.home_address("internet")
+        assert p.ue.state("internet") is UeState.REGISTERED
+        assert ue_dp.bindings[hoa].encapsulation is Encapsulation.IP_IN_IPV4
+        events(p.ue)
+        seq = p.ue.sequence("internet")
+        assert p.ue.report_persistent_losses("internet", p.clock.now) is True
+        ((s, t, bu),) = _sent_keep(p)
+        assert (s, t) == ((str(COA4), 4191), (str(HA4), 4191))
+        assert bu.f and bu.sequence == seq + 1 and bu.lifetime_4s == 900 and not bu.o
+        assert bu.ipv4_coa == COA4
+        transfer_all(p.ha, p.ue, p.clock)
+        assert p.ue.state("internet") is UeState.REGISTERED
+        assert ue_dp.bindings[hoa].encapsulation is Encapsulation.UDP_IPV4
+        assert ue_dp.bindings[hoa].udp_port == 4191
+        assert p.ha.binding(hoa) is not None
+        # Not applicable any more (already UDP): nothing sent, False.
+        assert p.ue.report_persistent_losses("internet", p.clock.now) is False
+        assert capture(p.ue, p.clock) == []
+        fire_timer(p.ue, p.clock)  # the refresh keeps F
+        ((_, _, bu),) = _sent(p)
+        assert bu.f
+
+
+def _sent_keep(p):
+    """The UE's datagrams, decoded, and delivered to the HA."""
+    out = []
+    for d, s, t in capture(p.ue, p.clock):
+        out.append((s, t, peek(p.ue, d, s, t, p.ha).message))
+        p.ha.receive_datagram(d, s, t, p.clock.now)
+    return out
+
+
+def test_persistent_losses_do_not_force_udp_from_ipv6_or_when_already_udp():
+    """procedures.md §1.7: from an IPv6 access no UDP encapsulation; an IPv4 binding whose BA
+    carried NAT Detection already uses UDP 4191: nothing to do (False, nothing sent)."""
+    with ue_and_ha() as p:
+        attach(p)
+        assert p.ue.report_persistent_losses("internet", p.clock.now) is False
+        assert capture(p.ue, p.clock) == []
+    with ue_and_ha(coa6=None, coa4=COA4) as p:
+        attach(p)
+        assert p.ue.report_persistent_losses("internet", p.clock.now) is False
+        assert capture(p.ue, p.clock) == []
+        assert p.ue.counters["force-udp-not-applicable"] == 1
+
+
+def test_forced_udp_is_dropped_when_the_ue_moves_to_ipv6():
+    """RFC 5555 §4.4.1: no UDP encapsulation from an IPv6 CoA: the BU from the IPv6 CoA goes
+    without F even after F was requested on IPv4."""
+    with ue_and_ha(coa6=None, coa4=COA4) as p:
+        _attach_v4_without_nat_option(p)
+        assert p.ue.report_persistent_losses("internet", p.clock.now) is True
+        transfer_all(p.ue, p.ha, p.clock)
+        transfer_all(p.ha, p.ue, p.clock)
+        p.ue.move(p.clock.now, coa6=COA6)
+        ((s, _, bu),) = _sent(p)
+        assert s == (str(COA6), 0) and not bu.f and bu.alt_coa == COA6

@@ -437,6 +437,29 @@ class MobileNode:
             self._cleanup(p)
             self._events.append(DetachCompleted(p.apn, acknowledged=False))
 
+    def report_persistent_losses(self, apn: str, now: float) -> bool:
+        """Upper layers saw persistent packet losses on the user plane of ``apn`` (RFC 5555
+        §4.4.1, procedures.md §1.7): if the binding is from an IPv4 CoA with plain IP-in-IP
+        user data, re-register at once with F=1 (force UDP 4191 encapsulation, e.g. past a
+        firewall that drops IP-in-IP); later BUs from IPv4 keep F until an attach, a BA 144
+        (the HA refuses it: back without F, §9.1) or an IPv6 CoA (§1.7: no UDP from IPv6).
+        True when that BU left; False when it does not apply (IPv6 CoA, already UDP).
+
+        The trigger stays with the caller on purpose: RFC 5555 names "upper layers" as the
+        source, and the signalling cannot see it (from an IPv4 access every BU/BA is
+        UDP 4191 anyway, so its own losses say nothing about IP-in-IP being filtered)."""
+        p = self._pdn(apn)
+        if p.state is not UeState.REGISTERED:
+            raise LocalProtocolError(f"UE[{apn}]: forcing UDP needs a binding ({p.state.value})")
+        if not isinstance(p.registered_coa, IPv4Address) or p.udp or p.force_udp:
+            self._count("force-udp-not-applicable")
+            return False
+        p.force_udp = True
+        self._count("force-udp-requested")
+        self._move_state(p, _state.RefreshDue)
+        self._start_bu(p, p.lifetime_4s, now)
+        return True
+
     def release_ipv4_home_address(self, apn: str, now: float) -> None:
         """UE-initiated release of the IPv4 HoA only (procedures.md §3 "partial detach";
         RFC 5555 §4.4.2.1; TS 23.402, UE-initiated IPv4 HoA release with DSMIPv6): a
@@ -1069,6 +1092,7 @@ class MobileNode:
             return route, Bu(seq, lifetime_4s, ipv4_hoa=v4opt, **flags)
         if self.coa6 is not None and not p.use_v4:
             coa6 = self.coa6
+            flags["f"] = False  # RFC 5555 §4.4.1: no UDP encapsulation from an IPv6 CoA
             route = _mh.Route((_text(coa6), 0), (_text(ha6), 0), coa6, ha6, hao=hoa)
             return route, Bu(seq, lifetime_4s, alt_coa=coa6, ipv4_hoa=v4opt, **flags)
         if self.coa4 is not None and p.ha4 is not None:
