@@ -245,6 +245,9 @@ def test_k_clear_after_a_move_re_establishes_ike_from_the_new_coa():
         first_bu, again = log[0][4], log[-1][4]
         assert first_bu.k and first_bu.sequence == seq + 1
         assert again.o and again.sequence == seq + 2 and again.ipv4_coa == COA4
+        # The IPv4 HoA went with the old binding (RFC 5555 §3.1): requested again.
+        assert first_bu.ipv4_hoa is not None and first_bu.ipv4_hoa.address != IPv4Address(0)
+        assert again.ipv4_hoa == _mh.Ipv4HoaOpt(IPv4Address(0))
         assert old_ike.moves == [ike_ep] and old_ike.infos == 0  # moved locally, no probe
         assert p.ue.state("internet") is UeState.REGISTERED
         assert p.ue.home_address("internet") == hoa and p.ue.home_prefix("internet") == prefix

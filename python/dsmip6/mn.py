@@ -1401,6 +1401,9 @@ class MobileNode:
         p.ike_renew_wait = None
         self._count("ike-renewed")
         p.has_binding = False
+        # The IPv4 HoA was part of that binding (RFC 5555 §3.1) and went with it: ask for
+        # one again (0.0.0.0); the BA's IPv4 Address Ack reports what was given.
+        p.hoa4 = None
         if p.state is UeState.REGISTERED:
             self._move_state(p, _state.RefreshDue)
             self._start_bu(p, p.lifetime_4s, now)
