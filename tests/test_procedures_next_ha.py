@@ -388,3 +388,79 @@ def test_alternate_ha_config_is_validated():
             PdnConfig("internet", ha_address6=HA6, ha_alternates=bad)
     with pytest.raises(ConfigError):
         make_ue(max_home_agents=0)
+
+
+# ------------------------------------------------------------- which IKE failures move on
+def _failing_ike(reason):
+    """An IKE double whose exchange with HA1 fails at once with ``reason`` (as the real
+    engine reports it: IkeAuthFailed(reason)); with other HAs it behaves normally."""
+    from proc_doubles import IkeAuthFailed, IkeInitiatorDouble
+
+    class Failing(IkeInitiatorDouble):
+        def connect(self, local, remote, now):
+            super().connect(local, remote, now)
+            if remote[0] == str(HA6):
+                self.out.clear()
+                self.pending = None
+                self.deadline = now
+                self.events.append(IkeAuthFailed(self.spi, reason))
+
+        def handle_timer(self, now):
+            if self.pending is None:
+                self.deadline = None
+                return
+            super().handle_timer(now)
+
+    return Failing
+
+
+def test_ike_authentication_failure_moves_on_to_the_next_ha():
+    """procedures.md §1.2 table / RFC 5026 §5.1.2: AUTHENTICATION_FAILED from an HA of the
+    discovered list -> the next HA (no blind retry with the same one)."""
+    for reason in ("AUTHENTICATION_FAILED", "EAP failure", "INTERNAL_ADDRESS_FAILURE"):
+        net = _net()
+        net.ue.ike_factory = _failing_ike(reason)
+        net.ue.attach("internet", net.clock.now)
+        net.run_until(_attached_or_failed(net))
+        assert net.ue.state("internet") is UeState.REGISTERED, reason
+        assert net.ue.home_address("internet") in POOL_B
+        inits = [dst[0] for _, _, dst, d in net.log if dst[1] == 500 and _ike(d)["t"] == "init"]
+        assert inits == [str(HA6B)]  # HA1's exchange failed before anything left
+        assert net.ue.counters["next-ha"] == 1
+
+
+def test_ike_proposal_failure_does_not_move_on():
+    """NO_PROPOSAL_CHOSEN is a configuration error of the UE (procedures.md §1.2 table: fix
+    the proposal set): another HA would refuse it alike, so the attach fails at once."""
+    net = _net()
+    net.ue.ike_factory = _failing_ike("NO_PROPOSAL_CHOSEN")
+    net.ue.attach("internet", net.clock.now)
+    net.run_until(_attached_or_failed(net))
+    assert events(net.ue)[-1] == AttachFailed("internet", "ike: NO_PROPOSAL_CHOSEN", None)
+    assert "next-ha" not in net.ue.counters
+    assert all(dst[0] != str(HA6B) for _, _, dst, _ in net.log)
+
+
+def test_unreachable_alternates_are_skipped():
+    """An alternate with no address of the access's family (IPv4-only, UE on an IPv6-only
+    access) cannot be reached: skipped (counted), the next one is used."""
+    pdn = PdnConfig(
+        "internet",
+        ha_address6=HA6,
+        ha_address4=HA4,
+        ha_alternates=((None, IPv4Address("198.51.100.9")), (HA6B, HA4B)),
+    )
+    ue = make_ue(pdns=(pdn,))
+    ue.set_access(coa6=COA6)
+    has = {
+        str(HA6): make_ha(home_registration=False),
+        str(HA6B): make_ha(address6=HA6B, address4=HA4B, home_pool=POOL_B),
+    }
+    net = Net(has, ue)
+    ue.attach("internet", 0.0)
+    net.run_until(_attached_or_failed(net))
+    assert ue.state("internet") is UeState.REGISTERED
+    assert ue.counters["next-ha-unreachable"] == 1 and ue.counters["next-ha"] == 1
+    assert [e for e in events(ue) if isinstance(e, HomeAgentDiscovered)][-1] == (
+        HomeAgentDiscovered("internet", HA6B, HA4B, "static")
+    )
