@@ -29,6 +29,11 @@ triggers coalescing into it. BA 134 (DAD failed, RFC 5026 §5.3.2) gives a new r
 the same HNP, a CREATE_CHILD_SA for it on the existing IKE SA (the old child SA deleted) and a
 fresh BU, at most ``max_dad_retries`` times per attach.
 
+Discovery keeps every HA it learnt (``HaInfo.alternates``): before the first binding, BA
+131/143 or an IKE timeout / authentication failure moves the attach on to the next one
+(``_next_ha``, at most ``max_home_agents``). A BA with K=0 after a move renews the IKE SA from
+the new CoA when the old address is gone (``_on_k_clear``, RFC 4877 §7.4).
+
 Named timers (``(key, name)``; key = the APN, or ``apn#n`` for the other session of an HA
 switch): ``bu`` retransmission, ``bu_rate``, ``refresh``, ``expire``, ``ike_retry``, ``guard``
 (waiting for the HA's IKE delete after a BRI). Each IKE engine and resolver has its own timer;
@@ -274,7 +279,7 @@ class _Pdn:
         # procedures.md §1.1c / §9.1: the HAs discovery named after the one in use (static
         # alternates, further DNS records, further DHCPv6 containers), and how many HAs this
         # attach has tried so far (bounded by ``max_home_agents``).
-        self.ha_next: list[HaInfo] = []
+        self.ha_next: tuple[HaInfo, ...] = ()  # (a tuple: no allocation per PDN)
         self.ha_tried = 0
         # Binding Error 2 answered a BU: BUs go without extensions (RFC 6275 §11.3.6).
         self.be2_plain = False
@@ -665,7 +670,7 @@ class MobileNode:
         p.dad_failed.clear()
         p.switching = p.switch_failed = p.retiring = False
         p.switch_to = None
-        p.ha_next = []
+        p.ha_next = ()
         p.ha_tried = 0
         p.be2_plain = False
 
@@ -732,7 +737,7 @@ class MobileNode:
         p.ha6 = info.address6 or p.ha6
         p.ha4 = info.address4 or p.ha4
         if info.alternates:
-            p.ha_next = list(info.alternates)
+            p.ha_next = info.alternates
         p.ha_tried += 1
         if p.origin is not None and p.ha6 is not None and p.ha6 == p.origin.ha6:
             # RFC 5142 §6: the switch is away from this HA; discovery naming it again fails.
@@ -1286,14 +1291,14 @@ class MobileNode:
         while p.ha_next and not self._reachable(p.ha_next[0]):
             # An HA with no address of the access's family (an IPv4-only DNS record on an
             # IPv6 access, say) cannot be reached from here: skip it.
-            p.ha_next.pop(0)
+            p.ha_next = p.ha_next[1:]
             self._count("next-ha-unreachable")
         if not p.ha_next or p.ha_tried >= self.config.max_home_agents:
             fail = _state.BaFatal if p.state is UeState.REGISTERING else _state.IkeError
             self._move_state(p, fail)
             self._attach_failed(p, f"no further home agent ({p.ha_tried} tried): {reason}", status)
             return
-        info = p.ha_next.pop(0)
+        info, p.ha_next = p.ha_next[0], p.ha_next[1:]
         self._move_state(p, _state.NextHa)
         p.ha6 = p.ha4 = None
         self._discovered(p, info, now)
