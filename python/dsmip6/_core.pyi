@@ -410,3 +410,10 @@ class mhfast:
         ipv4_ack: tuple[int, int, int] | None,
         nat: tuple[bool, int] | None,
     ) -> bytes: ...
+
+# ---- _core.aka (helper IKE; rust/py/src/aka.rs): the FIPS 186-2 PRF of EAP-AKA (RFC 4187 §7) ----
+class aka:
+    @staticmethod
+    def fips186_2_prf(xkey: bytes, length: int) -> bytes: ...
+    @staticmethod
+    def fips186_2_prf_state(xkey: bytes, length: int) -> tuple[bytes, bytes]: ...
