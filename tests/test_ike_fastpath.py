@@ -722,9 +722,11 @@ def test_child_proposal_choice_remembered_per_distinct_request_equals_a_fresh_ch
                             assert got[0] is want[0] and got[0].spi == want[0].spi
     assert P._CHILD_CHOICES  # the decisions were remembered (bounded: at most 64)
     assert len(P._CHILD_CHOICES) <= 64
-    # a list of our proposals (mutable) is never keyed by identity
-    P._CHILD_CHOICES.clear()
-    assert P.choose_child(list(ours_sets[0]), theirs, None) == P._choose_child(
-        ours_sets[0], theirs, None
-    )
-    assert not P._CHILD_CHOICES
+    # our proposals as a list changed between calls: each call sees the list as it is now
+    ours_list = list(ours_sets[1])
+    first = P.choose_child(ours_list, theirs, None)
+    assert first == P._choose_child(ours_list, theirs, None)
+    ours_list.reverse()
+    assert P.choose_child(ours_list, theirs, None) == P._choose_child(ours_list, theirs, None)
+    # responders configured alike share the parsed proposals, hence the decisions
+    assert parse_child_proposal("aes128gcm16") is parse_child_proposal("aes128gcm16")

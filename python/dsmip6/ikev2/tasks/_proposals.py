@@ -82,11 +82,13 @@ def choose_ike(
 
 
 _CHILD_CHOICES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-"""choose_child's decisions by (our proposal list, PFS group, per peer proposal: protocol,
-SPI size, transform list), all by identity: the decoder shares one transform tuple per distinct
-octets (``message._decode_transforms``), so the UEs of a deployment, which send the same
-proposals, are decided once. Each value keeps the objects of its key alive (no identity is
-reused while the entry exists). Cleared when 64 are held."""
+"""choose_child's decisions by (our proposals, PFS group, per peer proposal: protocol, SPI
+size, transform list), all by identity: the decoder shares one transform tuple per distinct
+octets (``message._decode_transforms``) and ``config.parse_child_proposal`` (an LRU cache)
+one frozen ``ChildProposal`` per distinct text, so the UEs of a deployment, which send the
+same proposals, are decided once, also across responders configured alike. Each value keeps
+the objects of its key alive (no identity is reused while the entry exists). Cleared when 64
+are held."""
 
 
 def choose_child(
@@ -96,9 +98,14 @@ def choose_child(
 
     The choice reads only each peer proposal's protocol, SPI size and transforms (never its
     number or SPI value), so it is remembered per distinct request (``_CHILD_CHOICES``)."""
-    if type(ours) is not tuple or any(type(p.transforms) is not tuple for p in theirs):
-        return _choose_child(ours, theirs, pfs_group)  # mutable containers: no identity key
-    key = (id(ours), pfs_group, *[(p.protocol, len(p.spi), id(p.transforms)) for p in theirs])
+    if any(type(p.transforms) is not tuple for p in theirs):
+        return _choose_child(ours, theirs, pfs_group)  # a mutable list: no identity key
+    key = (
+        len(ours),
+        *map(id, ours),
+        pfs_group,
+        *[(p.protocol, len(p.spi), id(p.transforms)) for p in theirs],
+    )
     hit = _CHILD_CHOICES.get(key)
     if hit is not None:
         index, mine, group = hit[0], hit[1], hit[2]
@@ -106,7 +113,7 @@ def choose_child(
     chosen = _choose_child(ours, theirs, pfs_group)
     if len(_CHILD_CHOICES) >= 64:
         _CHILD_CHOICES.clear()
-    keep = (ours, *[p.transforms for p in theirs])
+    keep = (tuple(ours), *[p.transforms for p in theirs])
     if chosen is None:
         _CHILD_CHOICES[key] = (-1, None, None, keep)
     else:
