@@ -82,6 +82,10 @@ def test_fips186_2_prf_rust_loop_matches_the_openssl_and_python_compressions():
     from dsmip6._core import aka as core_aka
 
     assert _crypto.prf_backend() == "rust-sha1-compress"
+    assert _crypto._sha1 is core_aka.sha1  # MK = SHA1(Identity | IK | CK), RustCrypto's
+    for n in (0, 20, 55, 56, 63, 64, 65, 150):
+        data = bytes(range(n))
+        assert core_aka.sha1(data) == _crypto._cryptography_sha1(data)
     assert _crypto.sha1_compress_backend() == "openssl-SHA1_Transform"
     openssl_prf = _crypto._loaded[1]
     xkeys = [bytes(20), b"\xff" * 20, bytes(range(0xEC, 0x100)), b"\x00" * 19 + b"\x01"]

@@ -209,6 +209,27 @@ def _load_rust_prf() -> tuple[Callable[[bytes, int], bytes], Callable[..., Any]]
     return core_aka.fips186_2_prf, core_aka.fips186_2_prf_state
 
 
+def _cryptography_sha1(data: bytes) -> bytes:
+    h = _SHA1_EMPTY.copy()
+    h.update(data)
+    return h.finalize()
+
+
+def _load_rust_sha1() -> Callable[[bytes], bytes]:
+    """RustCrypto's SHA-1 from the extension for MK (one foreign call instead of three), when
+    it agrees with ``cryptography``'s on probes across the block boundary."""
+    try:
+        from dsmip6._core.aka import sha1 as core_sha1
+    except ImportError:  # pragma: no cover - an extension built before the module existed
+        return _cryptography_sha1
+    for n in (0, 3, 36, 55, 56, 64, 119):
+        probe = bytes(range(n))
+        if core_sha1(probe) != _cryptography_sha1(probe):  # pragma: no cover - broken build
+            return _cryptography_sha1
+    return core_sha1  # type: ignore[no-any-return]
+
+
+_sha1 = _load_rust_sha1()
 _rust = _load_rust_prf()
 _prf_state: Callable[[bytes, int], tuple[bytes, bytes]] | None = None
 if _rust is not None:
@@ -312,9 +333,7 @@ def derive_keys(identity: bytes, ik: bytes, ck: bytes) -> EapAkaKeys:
     The PRF's first five blocks (octets 0-99) are computed here; the EMSK's remaining 60
     octets continue the same generator from the XKEY after block five (FIPS 186-2:
     XKEY_{j+1} = (1 + XKEY_j + w_j) mod 2^160), when ``emsk`` is first read."""
-    h = _SHA1_EMPTY.copy()
-    h.update(identity + ik + ck)
-    mk = h.finalize()
+    mk = _sha1(identity + ik + ck)
     if _prf_state is not None:  # one call: the five blocks and the XKEY after them
         ks, next_xkey = _prf_state(mk, 20 * _MSK_END_BLOCKS)
     else:

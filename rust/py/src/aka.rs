@@ -1,15 +1,18 @@
 //! `_core.aka`: the FIPS 186-2 (change notice 1) pseudo-random generator that keys EAP-AKA
-//! (RFC 4187 §7, RFC 4186 §7 and Appendix B).
+//! (RFC 4187 §7, RFC 4186 §7 and Appendix B), and plain SHA-1 (RustCrypto's `Sha1`) for the
+//! short hashes of the HA's per-UE path (EAP-AKA's MK, IKEv2's NAT_DETECTION_*_IP data),
+//! where one foreign call costs less than `cryptography`'s three.
 //!
 //! G(t, c) is the bare SHA-1 compression function applied to `c ‖ 0^352` from the SHA-1
 //! initial value (no padding, no length block). The compression step is RustCrypto's
 //! `sha1::compress`; only the generator loop around it lives here: per 20-octet block,
 //! w = G(XKEY) and XKEY = (1 + XKEY + w) mod 2^160 (b = 160, XSEED = 0, no mod q).
 
+use ::sha1::digest::generic_array::GenericArray;
+use ::sha1::{Digest, Sha1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use sha1::digest::generic_array::GenericArray;
 
 const SHA1_IV: [u32; 5] = [
     0x6745_2301,
@@ -98,9 +101,17 @@ fn fips186_2_prf_state<'py>(
     Ok((PyBytes::new(py, &out), PyBytes::new(py, &next)))
 }
 
+/// `sha1(data) -> bytes`: the 20-octet SHA-1 digest (FIPS 180-4) of `data`.
+#[pyfunction]
+#[pyo3(name = "sha1")]
+fn sha1_digest<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &Sha1::digest(data))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fips186_2_prf, m)?)?;
     m.add_function(wrap_pyfunction!(fips186_2_prf_state, m)?)?;
+    m.add_function(wrap_pyfunction!(sha1_digest, m)?)?;
     Ok(())
 }
 
@@ -138,6 +149,18 @@ mod tests {
         let (head, next) = prf_state(&x, 100);
         let (tail, _) = prf_state(&next, 60);
         assert_eq!([head, tail].concat(), prf(&x, 160));
+    }
+
+    #[test]
+    fn sha1_fips_180_examples() {
+        assert_eq!(
+            Sha1::digest(b"abc").to_vec(),
+            hex("a9993e364706816aba3e25717850c26c9cd0d89d")
+        );
+        assert_eq!(
+            Sha1::digest(b"").to_vec(),
+            hex("da39a3ee5e6b4b0d3255bfef95601890afd80709")
+        );
     }
 
     #[test]
