@@ -160,7 +160,7 @@ def _spec_of(bce: _Ue, flags: int) -> BindingSpec:
     coa: IPv6Address | IPv4Address
     if udp is None:
         coa, enc, port = IPv6Address(bce.coa_i), _IP_IN_IPV6, None
-    elif bce.nat or bce.forced:
+    elif bce.nf:
         coa, enc, port = IPv4Address(bce.coa_i), Encapsulation.UDP_IPV4, udp[1]
     else:
         coa, enc, port = IPv4Address(bce.coa_i), Encapsulation.IP_IN_IPV4, None
@@ -212,16 +212,14 @@ class _Ue:
         "pfx",
         "plen",
         "hoa_i",
-        "sa_in",
-        "sa_out",
+        "sa",
         "ike_mid",
         "_home",
         "state",
         "seq",
         "coa_i",
         "udp_peer",
-        "nat",
-        "forced",
+        "nf",
         "v4_i",
         "lifetime",
         "expires",
@@ -237,8 +235,9 @@ class _Ue:
         self.plen: int = prefix._prefixlen
         #: The HoA of the signalling SA as an int (``hoa`` builds the address object).
         self.hoa_i: int | None = None
-        self.sa_in: Any = None
-        self.sa_out: Any = None
+        #: The signalling SA pair: one object serving both directions (``MhSaPair``), or an
+        #: (inbound, outbound) tuple from another ``sa_factory``; ``sa_in``/``sa_out`` read it.
+        self.sa: Any = None
         #: Message ID of the IKE response that carried the signalling SA while the IKE side
         #: still caches it for retransmissions (dropped at the first BU under that SA).
         self.ike_mid: int | None = None
@@ -253,8 +252,8 @@ class _Ue:
         #: only comes over UDP 4191), IPv6 otherwise; ``coa`` builds the address object.
         self.coa_i: int | None = None
         self.udp_peer: Addr | None = None
-        self.nat = False
-        self.forced = False
+        #: NAT detected (1) | UDP forced by the F flag (2), RFC 5555 §4.1.
+        self.nf = 0
         #: The IPv4 HoA as an int, or None (``ipv4_hoa`` builds the address object).
         self.v4_i: int | None = None
         self.lifetime = 0.0
@@ -263,6 +262,24 @@ class _Ue:
         #: rest of it), or None when it holds none or what it holds is not known exactly.
         self.dpf: int | None = None
         self._aux: list[Any] | None = None
+
+    @property
+    def sa_in(self) -> Any:
+        sa = self.sa
+        return sa[0] if type(sa) is tuple else sa
+
+    @property
+    def sa_out(self) -> Any:
+        sa = self.sa
+        return sa[1] if type(sa) is tuple else sa
+
+    @property
+    def nat(self) -> bool:
+        return bool(self.nf & 1)
+
+    @property
+    def forced(self) -> bool:
+        return bool(self.nf & 2)
 
     # The address objects, built on demand from the ints the record keeps.
     @property
@@ -771,11 +788,10 @@ class HomeAgent:
         session.hoa_i = hoa
         if self.sa_factory is compact_esp_sa:
             # The HA's own SAs straight from the child's keys (no SaSpec needed).
-            session.sa_in, session.sa_out = _ike.compact_mh_sas(ev.child)
+            session.sa = _ike.compact_mh_sas(ev.child)[0]  # one pair, both directions
         else:
             spec_in, spec_out = ev.child.sa_specs(ha_obj, hoa_obj)
-            session.sa_in = self.sa_factory(spec_in)
-            session.sa_out = self.sa_factory(spec_out)
+            session.sa = (self.sa_factory(spec_in), self.sa_factory(spec_out))
         self._by_spi[session.sa_in.spi] = session
         # The response that carried this SA (the UE asked for it: our response is the last
         # one cached) is kept by the IKE side for retransmitted requests (RFC 7296 §2.1);
@@ -1057,7 +1073,7 @@ class HomeAgent:
             bce = session
             bce.clear_binding()
             self._bce[hoa] = bce
-        old_coa, old_udp, old_nat, old_forced = bce.coa_i, bce.udp_peer, bce.nat, bce.forced
+        old_coa, old_udp, old_nf = bce.coa_i, bce.udp_peer, bce.nf
         old_v4 = bce.v4_i
         was = bce.state
         was_active = was is _ACTIVE or was is _REVOKING or was is _SWITCHING
@@ -1075,8 +1091,8 @@ class HomeAgent:
         if not same:
             bce.coa_i = coa
         coa_obj: IPv6Address | IPv4Address = IPv4Address(coa) if v.udp else IPv6Address(coa)
-        bce.nat = nat
-        bce.forced = v.f
+        nf = (1 if nat else 0) | (2 if v.f else 0)
+        bce.nf = nf
         bce.udp_peer = v.src if v.udp else None
         bce.v4_i = v4_i
         ipv4_hoa = None if v4_i is None else IPv4Address(v4_i)
@@ -1094,8 +1110,7 @@ class HomeAgent:
             bce.dpf == flags
             and same
             and old_udp == bce.udp_peer
-            and old_nat == nat
-            and old_forced == v.f
+            and old_nf == nf
             and old_v4 == v4_i
         )
         flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
