@@ -178,7 +178,7 @@ fn binding_from_spec(spec: &Bound<'_, PyAny>) -> PyResult<Binding> {
             port: udp_port,
         },
     };
-    let v4 = spec.getattr("ipv4_home_address")?;
+    let v4 = spec.getattr(pyo3::intern!(py, "ipv4_home_address"))?;
     let ipv4_home_address = if v4.is_none() {
         None
     } else {
