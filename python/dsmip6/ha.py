@@ -153,20 +153,39 @@ def _t4(i: int) -> str:
     return inet_ntop(AF_INET, i.to_bytes(4, "big"))
 
 
+_NEW = object.__new__
+
+
+def _a6(i: int) -> IPv6Address:
+    """``IPv6Address(i)`` for an int already known to be a valid address: the same object
+    (the slots ``__init__`` sets for an int), without its type and range checks."""
+    a = _NEW(IPv6Address)
+    a._ip = i
+    a._scope_id = None
+    return a
+
+
+def _a4(i: int) -> IPv4Address:
+    """``IPv4Address(i)`` for a valid address int (see :func:`_a6`)."""
+    a = _NEW(IPv4Address)
+    a._ip = i
+    return a
+
+
 def _spec_of(bce: _Ue, flags: int) -> BindingSpec:
     """The :class:`BindingSpec` of ``bce`` for the data plane, built from the record's ints
     (a transient object: the HA keeps none)."""
     udp = bce.udp_peer
     coa: IPv6Address | IPv4Address
     if udp is None:
-        coa, enc, port = IPv6Address(bce.coa_i), _IP_IN_IPV6, None
+        coa, enc, port = _a6(bce.coa_i), _IP_IN_IPV6, None
     elif bce.nf:
-        coa, enc, port = IPv4Address(bce.coa_i), Encapsulation.UDP_IPV4, udp[1]
+        coa, enc, port = _a4(bce.coa_i), Encapsulation.UDP_IPV4, udp[1]
     else:
-        coa, enc, port = IPv4Address(bce.coa_i), Encapsulation.IP_IN_IPV4, None
+        coa, enc, port = _a4(bce.coa_i), Encapsulation.IP_IN_IPV4, None
     v4 = bce.v4_i
     return BindingSpec.of(
-        IPv6Address(bce.hoa_i),
+        _a6(bce.hoa_i),
         IPv6Network((bce.pfx, bce.plen)),
         coa,
         enc,
@@ -174,7 +193,7 @@ def _spec_of(bce: _Ue, flags: int) -> BindingSpec:
         bce.expires,
         bce.seq,
         flags,
-        None if v4 is None else IPv4Address(v4),
+        None if v4 is None else _a4(v4),
         port,
     )
 
@@ -288,7 +307,7 @@ class _Ue:
 
     @property
     def hoa(self) -> IPv6Address | None:
-        return None if self.hoa_i is None else IPv6Address(self.hoa_i)
+        return None if self.hoa_i is None else _a6(self.hoa_i)
 
     @property
     def coa(self) -> IPv6Address | IPv4Address | None:
@@ -299,7 +318,7 @@ class _Ue:
 
     @property
     def ipv4_hoa(self) -> IPv4Address | None:
-        return None if self.v4_i is None else IPv4Address(self.v4_i)
+        return None if self.v4_i is None else _a4(self.v4_i)
 
     @property
     def spec(self) -> BindingSpec | None:
@@ -1090,12 +1109,11 @@ class HomeAgent:
         same = old_coa == coa and (old_udp is not None) == v.udp
         if not same:
             bce.coa_i = coa
-        coa_obj: IPv6Address | IPv4Address = IPv4Address(coa) if v.udp else IPv6Address(coa)
+        coa_obj: IPv6Address | IPv4Address = _a4(coa) if v.udp else _a6(coa)
         nf = (1 if nat else 0) | (2 if v.f else 0)
         bce.nf = nf
         bce.udp_peer = v.src if v.udp else None
         bce.v4_i = v4_i
-        ipv4_hoa = None if v4_i is None else IPv4Address(v4_i)
         if old_v4 is not None and v4_i is None and v.v4hoa is None:
             # RFC 5555 §4.4.2.1: a BU without the option releases the IPv4 HoA.
             if self.ipv4_pool is not None:
@@ -1132,10 +1150,10 @@ class HomeAgent:
             return
         moved = not same or old_udp != bce.udp_peer
         if was_active:
-            self._events.append(binding_updated(bce.hoa, coa_obj, moved, lifetime))
+            self._events.append(binding_updated(_a6(hoa), coa_obj, moved, lifetime))
         else:
             self._events.append(
-                BindingCreated(bce.hoa, coa_obj, session.owner[0], ipv4_hoa, lifetime)
+                BindingCreated(_a6(hoa), coa_obj, session.owner[0], bce.ipv4_hoa, lifetime)
             )
         # Step 11 — BA (sent whatever the A bit says).
         k = v.k and cfg.support_k
