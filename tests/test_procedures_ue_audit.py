@@ -215,7 +215,9 @@ def test_ba_140_falls_back_to_a_registration_without_r():
 
 def test_ba_with_k_clear_leaves_the_ike_endpoint_and_is_counted():
     """RFC 6275 §10.3.1/§11.7.3: an HA that cannot move its IKE endpoint answers K=0; the UE
-    does not move its own either (nor sends the post-move INFORMATIONAL) and counts it."""
+    does not move its own either (nor sends the post-move INFORMATIONAL) and counts it. Its
+    old address is gone, so (session 4 round 2, RFC 4877 §7.4) the only thing it sends is the
+    IKE_SA_INIT of a new IKE SA from the new CoA (the rest: test_procedures_ue_audit2.py)."""
     with ue_and_ha(ha_kw={"support_k": False}) as p:
         attach(p)
         ike = p.ue._pdns["internet"].ike
@@ -226,7 +228,9 @@ def test_ba_with_k_clear_leaves_the_ike_endpoint_and_is_counted():
         assert p.ue.state("internet") is UeState.REGISTERED
         assert ike.moves == [] and ike.infos == 0 and p.ha.ike.moves == []
         assert p.ue.counters["ba-k-clear"] == 1
-        assert capture(p.ue, p.clock) == []
+        ((d, src, dst),) = capture(p.ue, p.clock)
+        assert (src, dst) == ((str(COA4), 500), (str(HA4), 500)) and b'"t": "init"' in d
+        assert p.ue._pdns["internet"].ike is not ike
 
 
 def test_home_prefix_lifetime_from_ikev2_caps_the_first_bu():

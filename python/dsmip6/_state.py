@@ -113,6 +113,11 @@ class BaNewHoa(Input):
     """BA status 134: DAD failed; a new HoA in the HNP needs its own MH SA (RFC 5026 §5.3.2)."""
 
 
+class NextHa(Input):
+    """This HA refused the home registration (BA 131/143) or failed IKE: the next HA of the
+    discovered list is tried (procedures.md §1.1c, §9.1; RFC 5026 §5.1.2)."""
+
+
 class BaFatal(Input):
     """BA status that ends the registration with this HA."""
 
@@ -208,6 +213,7 @@ UE_TRANSITIONS: dict[UeState, dict[type[Input], UeState]] = {
         IkeError: S.FAILED,
         IkeRedirect: S.IKE,
         IkeRetry: S.IKE,
+        NextHa: S.DISCOVERING,
         DetachRequested: S.IKE_DELETING,
         IkeGone: S.FAILED,
     },
@@ -223,6 +229,7 @@ UE_TRANSITIONS: dict[UeState, dict[type[Input], UeState]] = {
         BaAccepted: S.REGISTERED,
         BaRetry: S.REGISTERING,
         BaNewHoa: S.CHILD_SA,
+        NextHa: S.DISCOVERING,
         BaFatal: S.FAILED,
         CoaChanged: S.REGISTERING,
         MovedHome: S.RETURNING_HOME,

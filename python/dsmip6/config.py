@@ -79,6 +79,10 @@ class PdnConfig:
     """Ask for an IPv4 HoA with 0.0.0.0 in the first BU (TS 24.303 Annex A.2, RFC 5555 §3.1.1)."""
     lifetime_4s: int = 900
     """Requested binding lifetime in 4-s units ([D] 900 = 3600 s)."""
+    ha_alternates: tuple[tuple[IPv6Address | None, IPv4Address | None], ...] = ()
+    """Further statically configured HAs, ``(IPv6, IPv4)`` pairs in order of preference,
+    tried when the HA refuses the home registration (BA 131/143) or does not answer IKE
+    (procedures.md §1.1c, §9.1; RFC 5026 §5.1.2)."""
 
     def __post_init__(self) -> None:
         if not self.apn or len(self.apn) > 63:
@@ -89,6 +93,15 @@ class PdnConfig:
             raise ConfigError(f"PDN {self.apn}: static discovery needs ha_address6")
         if not 0 < self.lifetime_4s <= MAX_LIFETIME_4S:
             raise ConfigError(f"lifetime_4s {self.lifetime_4s} out of 1..65535")
+        for alt in self.ha_alternates:
+            if (
+                not isinstance(alt, tuple)
+                or len(alt) != 2
+                or not isinstance(alt[0], (IPv6Address, type(None)))
+                or not isinstance(alt[1], (IPv4Address, type(None)))
+                or alt == (None, None)
+            ):
+                raise ConfigError(f"PDN {self.apn}: bad alternate HA {alt!r}")
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,9 @@ class MobileNodeConfig:
     initial_solicit_timer: float = INITIAL_SOLICIT_TIMER
     """RFC 6275 §11.8: first Mobile Prefix Solicitation retransmission (then doubling up to
     ``max_bindack_timeout``)."""
+    max_home_agents: int = 4
+    """HAs tried per attach (the first one included) when one refuses the home registration
+    (BA 131/143) or fails IKE (procedures.md §1.1c, §9.1): the bound on "try the next HA"."""
 
     def __post_init__(self) -> None:
         if not self.identity:
@@ -163,6 +179,8 @@ class MobileNodeConfig:
             raise ConfigError("max_dad_retries must not be negative")
         if self.max_update_rate < 1:
             raise ConfigError("max_update_rate must be at least 1")
+        if self.max_home_agents < 1:
+            raise ConfigError("max_home_agents must be at least 1")
 
     def pdn(self, apn: str) -> PdnConfig:
         """The PDN configuration for ``apn`` (ConfigError when unknown)."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 import dns.exception
@@ -77,6 +77,9 @@ class HaInfo:
     source: str
     home_prefix: IPv6Network | None = None
     fqdn: str | None = None
+    alternates: tuple[HaInfo, ...] = ()
+    """Further HAs the same answer named, in order of preference (procedures.md §1.1c: the
+    UE moves on to the next one when this HA refuses service or does not answer IKE)."""
 
 
 def ha_apn_fqdn(apn_ni: str, mcc: str, mnc: str) -> str:
@@ -174,7 +177,7 @@ class DnsResolver(_Resolver):
         self._qid = 0
         self._qname = ""
         self._qtype = dns.rdatatype.AAAA
-        self._v6: IPv6Address | None = None
+        self._v6: list[IPv6Address] = []
         self._target = fqdn
 
     def start(self, now: float) -> None:
@@ -222,14 +225,27 @@ class DnsResolver(_Resolver):
             self._target = best.target.to_text(omit_final_dot=True)
             self._query(self._target, dns.rdatatype.AAAA, now)
         elif self._qtype == dns.rdatatype.AAAA:
-            self._v6 = IPv6Address(records[0].address) if records else None
+            self._v6 = [IPv6Address(r.address) for r in records]
             self._query(self._target, dns.rdatatype.A, now)
         else:
-            v4 = IPv4Address(records[0].address) if records else None
-            if self._v6 is None and v4 is None:
+            v4s = [IPv4Address(r.address) for r in records]
+            if not self._v6 and not v4s:
                 self._fail("dns-no-address")
                 return
-            self._finish(HaInfo(self._v6, v4, "dns", fqdn=self._target))
+            # [D] several records name several HAs (procedures.md §1.1b/c), in the order the
+            # server gave (an RRset has no order of its own, RFC 2181 §5: servers rotate
+            # it). Which IPv6 address belongs with which IPv4 one cannot be told, so the two
+            # are paired only when each family has at most one record (one HA, as before);
+            # otherwise every address is an HA of its own, the IPv6 ones first (RFC 5555
+            # §4.4.1 prefers IPv6). The first is this HA, the rest are its alternates.
+            pairs: list[tuple[IPv6Address | None, IPv4Address | None]]
+            if len(self._v6) <= 1 and len(v4s) <= 1:
+                pairs = [(self._v6[0] if self._v6 else None, v4s[0] if v4s else None)]
+            else:
+                pairs = [(a6, None) for a6 in self._v6] + [(None, a4) for a4 in v4s]
+            alts = tuple(HaInfo(a6, a4, "dns", fqdn=self._target) for a6, a4 in pairs[1:])
+            v6, v4 = pairs[0]
+            self._finish(HaInfo(v6, v4, "dns", fqdn=self._target, alternates=alts))
 
 
 # ------------------------------------------------------------------- DHCPv6 (RFC 6610)
@@ -307,12 +323,14 @@ def parse_reply(data: bytes, transaction_id: bytes) -> HaInfo | None:
     """The HA information from a Reply, or None when no usable container is present.
 
     RFC 6610 §4.3: HNP/HAA/HAF outside a container are ignored; the first usable container
-    (in message order) wins. IPv4 HAs come as 64:ff9b::/96-embedded addresses.
+    (in message order) wins. IPv4 HAs come as 64:ff9b::/96-embedded addresses. The further
+    usable containers are the ``alternates`` (procedures.md §1.1c: the next HA to try).
     """
     if len(data) < 4 or data[0] != DHCPV6_REPLY:
         raise MalformedPacket("not a DHCPv6 Reply", 0, "bad-type")
     if data[1:4] != transaction_id:
         return None
+    found: list[HaInfo] = []
     for code, body in decode_dhcpv6_options(data[4:]):
         if code not in (OPT_MIP6_VDINF, OPT_MIP6_IDINF, OPT_MIP6_UDINF):
             continue
@@ -332,8 +350,10 @@ def parse_reply(data: bytes, transaction_id: bytes) -> HaInfo | None:
             elif sub == OPT_MIP6_HAF:
                 fqdn = decode_fqdn(sbody)
         if v6 is not None or v4 is not None:
-            return HaInfo(v6, v4, "dhcpv6", home_prefix=prefix, fqdn=fqdn)
-    return None
+            found.append(HaInfo(v6, v4, "dhcpv6", home_prefix=prefix, fqdn=fqdn))
+    if not found:
+        return None
+    return replace(found[0], alternates=tuple(found[1:]))
 
 
 class Dhcpv6Resolver(_Resolver):

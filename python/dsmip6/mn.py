@@ -29,6 +29,11 @@ triggers coalescing into it. BA 134 (DAD failed, RFC 5026 §5.3.2) gives a new r
 the same HNP, a CREATE_CHILD_SA for it on the existing IKE SA (the old child SA deleted) and a
 fresh BU, at most ``max_dad_retries`` times per attach.
 
+Discovery keeps every HA it learnt (``HaInfo.alternates``): before the first binding, BA
+131/143 or an IKE timeout / authentication failure moves the attach on to the next one
+(``_next_ha``, at most ``max_home_agents``). A BA with K=0 after a move renews the IKE SA from
+the new CoA when the old address is gone (``_on_k_clear``, RFC 4877 §7.4).
+
 Named timers (``(key, name)``; key = the APN, or ``apn#n`` for the other session of an HA
 switch): ``bu`` retransmission, ``bu_rate``, ``refresh``, ``expire``, ``ike_retry``, ``guard``
 (waiting for the HA's IKE delete after a BRI). Each IKE engine and resolver has its own timer;
@@ -85,6 +90,12 @@ NAT_NO_KEEPALIVE = 0xFFFFFFFF
 _TIMER_KINDS = ("bu", "bu_rate", "refresh", "expire", "guard", "ike_retry", "mps")
 GUARD_TIMEOUT = 10.0  # [D] wait for the HA's IKE delete after a BRI before deleting ourselves
 MAX_SPI_CLASHES = 3  # [D] child SAs refused for an SPI in use before giving up
+
+#: IKE failures after which the UE tries the next discovered HA (procedures.md §1.1c and
+#: the §1.2 table: RFC 5026 §5.1.2 no answer / authentication failure; RFC 4877 §9 no HoA).
+NEXT_HA_IKE_REASONS = frozenset(
+    {"timeout", "AUTHENTICATION_FAILED", "EAP failure", "INTERNAL_ADDRESS_FAILURE"}
+)
 
 #: procedures.md §9.1: BA status -> UE action.
 BA_ACTIONS: dict[int, str] = {
@@ -177,6 +188,12 @@ class _Pdn:
         "mpd_gate",
         "refresh_held",
         "spi_clashes",
+        "ha_next",
+        "ha_tried",
+        "be2_plain",
+        "ike_local",
+        "ike_stale",
+        "ike_renew_wait",
     )
 
     def __init__(self, cfg: PdnConfig) -> None:
@@ -259,6 +276,18 @@ class _Pdn:
         self.refresh_held = False
         # Child SAs refused because their inbound SPI was in use by another session.
         self.spi_clashes = 0
+        # procedures.md §1.1c / §9.1: the HAs discovery named after the one in use (static
+        # alternates, further DNS records, further DHCPv6 containers), and how many HAs this
+        # attach has tried so far (bounded by ``max_home_agents``).
+        self.ha_next: tuple[HaInfo, ...] = ()  # (a tuple: no allocation per PDN)
+        self.ha_tried = 0
+        # Binding Error 2 answered a BU: BUs go without extensions (RFC 6275 §11.3.6).
+        self.be2_plain = False
+        # The UE's IKE endpoint; during an IKE SA renewal after a K=0 BA (RFC 4877 §7.4) the
+        # IKE engine being replaced, then the one whose Delete the re-registration waits for.
+        self.ike_local: Addr | None = None
+        self.ike_stale: Any = None
+        self.ike_renew_wait: Any = None
 
 
 class MobileNode:
@@ -412,6 +441,29 @@ class MobileNode:
         elif p.state is UeState.DETACHED:
             self._cleanup(p)
             self._events.append(DetachCompleted(p.apn, acknowledged=False))
+
+    def report_persistent_losses(self, apn: str, now: float) -> bool:
+        """Upper layers saw persistent packet losses on the user plane of ``apn`` (RFC 5555
+        §4.4.1, procedures.md §1.7): if the binding is from an IPv4 CoA with plain IP-in-IP
+        user data, re-register at once with F=1 (force UDP 4191 encapsulation, e.g. past a
+        firewall that drops IP-in-IP); later BUs from IPv4 keep F until an attach, a BA 144
+        (the HA refuses it: back without F, §9.1) or an IPv6 CoA (§1.7: no UDP from IPv6).
+        True when that BU left; False when it does not apply (IPv6 CoA, already UDP).
+
+        The trigger stays with the caller on purpose: RFC 5555 names "upper layers" as the
+        source, and the signalling cannot see it (from an IPv4 access every BU/BA is
+        UDP 4191 anyway, so its own losses say nothing about IP-in-IP being filtered)."""
+        p = self._pdn(apn)
+        if p.state is not UeState.REGISTERED:
+            raise LocalProtocolError(f"UE[{apn}]: forcing UDP needs a binding ({p.state.value})")
+        if not isinstance(p.registered_coa, IPv4Address) or p.udp or p.force_udp:
+            self._count("force-udp-not-applicable")
+            return False
+        p.force_udp = True
+        self._count("force-udp-requested")
+        self._move_state(p, _state.RefreshDue)
+        self._start_bu(p, p.lifetime_4s, now)
+        return True
 
     def release_ipv4_home_address(self, apn: str, now: float) -> None:
         """UE-initiated release of the IPv4 HoA only (procedures.md §3 "partial detach";
@@ -618,6 +670,9 @@ class MobileNode:
         p.dad_failed.clear()
         p.switching = p.switch_failed = p.retiring = False
         p.switch_to = None
+        p.ha_next = ()
+        p.ha_tried = 0
+        p.be2_plain = False
 
     def _local_addr(self, p: _Pdn) -> str:
         if self.coa6 is not None:
@@ -633,7 +688,8 @@ class MobileNode:
             if p.ha6 is None and p.ha4 is None:
                 self._discovery_failed(p, "no-static-address")
                 return
-            self._discovered(p, HaInfo(p.ha6, p.ha4, method), now)
+            alts = tuple(HaInfo(a6, a4, method) for a6, a4 in p.cfg.ha_alternates)
+            self._discovered(p, HaInfo(p.ha6, p.ha4, method, alternates=alts), now)
             return
         if method in ("dns", "dns-srv"):
             if cfg.dns_server is None:
@@ -680,6 +736,9 @@ class MobileNode:
     def _discovered(self, p: _Pdn, info: HaInfo, now: float) -> None:
         p.ha6 = info.address6 or p.ha6
         p.ha4 = info.address4 or p.ha4
+        if info.alternates:
+            p.ha_next = info.alternates
+        p.ha_tried += 1
         if p.origin is not None and p.ha6 is not None and p.ha6 == p.origin.ha6:
             # RFC 5142 §6: the switch is away from this HA; discovery naming it again fails.
             self._discovery_failed(p, "only the old home agent")
@@ -716,6 +775,7 @@ class MobileNode:
         p.ike_tries += 1
         p.ike = self.ike_factory(self.config.identity, p.apn, p.cfg.discovery == "ikev2", ipv4)
         p.ike_remote = remote
+        p.ike_local = local
         p.ike.connect(local, remote, now)
 
     def _delete_ike(self, p: _Pdn, now: float) -> None:
@@ -743,6 +803,9 @@ class MobileNode:
             records.append(rec)
         # IkeSaEstablished first: the IKE_AUTH child SA event may come in the same batch.
         records.sort(key=lambda r: not isinstance(r, _ike.IkeUp))
+        if p.ike_stale is not None:
+            self._renewal_records(p, records, now)
+            return
         for rec in records:
             if isinstance(rec, _ike.IkeUp):
                 self._on_ike_up(p, rec, now)
@@ -762,6 +825,16 @@ class MobileNode:
                 self._ike_gone(p, now, rec.reason)
                 return
             elif isinstance(rec, _ike.IkeFailed):
+                if (
+                    p.state is UeState.IKE
+                    and rec.reason in NEXT_HA_IKE_REASONS
+                    and (p.ha_next or p.ha_tried > 1)
+                ):
+                    # RFC 5026 §5.1.2 (procedures.md §1.1c, §1.2 table): no answer to IKE,
+                    # authentication failure or no HoA (RFC 4877 §9) -> the next HA.
+                    p.ike = None
+                    self._next_ha(p, f"ike: {rec.reason}", None, now)
+                    return
                 if (
                     p.state is UeState.IKE
                     and "timeout" in rec.reason
@@ -960,6 +1033,7 @@ class MobileNode:
 
     def _cleanup(self, p: _Pdn) -> None:
         p.bu_deferred = None
+        p.ike_stale = p.ike_renew_wait = None
         for kind in _TIMER_KINDS:
             self.timers.cancel((p.key, kind))
         self._unprogram(p)
@@ -1004,11 +1078,16 @@ class MobileNode:
         reg = lifetime_4s > 0
         # Annex A.2/A.3/A.5: A=1 H=1 K=1; R=1 (implicit prefix mode) except on de-registration;
         # O=1 only on the first registration; F only when forcing UDP.
+        # After Binding Error 2 (RFC 6275 §11.3.6) no extensions: R (RFC 3963), O (RFC 5648),
+        # F and the IPv4 HoA option (RFC 5555) are left out.
+        plain = p.be2_plain
         flags: dict[str, bool] = dict(a=True, h=True, k=True, r=reg and not p.no_r,
-                                      o=reg and not p.has_binding,
+                                      o=reg and not p.has_binding and not plain,
                                       f=reg and p.force_udp)  # fmt: skip
         v4opt: Ipv4HoaOpt | None = None
-        if p.hoa4 is not None and not p.hoa4_release:
+        if plain:
+            pass
+        elif p.hoa4 is not None and not p.hoa4_release:
             v4opt = Ipv4HoaOpt(p.hoa4)
         elif reg and p.cfg.request_ipv4_home_address and not p.hoa4_refused:
             v4opt = Ipv4HoaOpt(IPv4Address(0))
@@ -1018,6 +1097,7 @@ class MobileNode:
             return route, Bu(seq, lifetime_4s, ipv4_hoa=v4opt, **flags)
         if self.coa6 is not None and not p.use_v4:
             coa6 = self.coa6
+            flags["f"] = False  # RFC 5555 §4.4.1: no UDP encapsulation from an IPv6 CoA
             route = _mh.Route((_text(coa6), 0), (_text(ha6), 0), coa6, ha6, hao=hoa)
             return route, Bu(seq, lifetime_4s, alt_coa=coa6, ipv4_hoa=v4opt, **flags)
         if self.coa4 is not None and p.ha4 is not None:
@@ -1152,7 +1232,14 @@ class MobileNode:
             return
         action = BA_ACTIONS.get(ba.status, "stop")
         self._events.append(BindingRejected(p.apn, ba.status, action))
-        if action == "new-hoa":
+        if action == "next-ha" and not p.attached and (p.ha_next or p.ha_tried > 1):
+            # procedures.md §9.1 (RFC 6275 §11.7.3, RFC 3963 §5.3): 131 this node gives no
+            # home registration service, 143 prefix forwarding could not be set up: leave
+            # this HA (its IKE SA deleted, so nothing stays behind, RFC 4877 §9) and attach
+            # to the next one discovery named. [D] Only before the first binding: once
+            # attached, a refusal ends the connection as before (the HoA would change).
+            self._next_ha(p, f"binding refused ({ba.status})", ba.status, now)
+        elif action == "new-hoa":
             self._on_dad_failed(p, ba, now)
         elif action == "retry-without-f" and p.force_udp:
             p.force_udp = False
@@ -1172,6 +1259,159 @@ class MobileNode:
             self._move_state(p, _state.BaFatal)
             self._cleanup(p)
             self._attach_failed(p, f"binding refused ({action})", ba.status)
+
+    def _next_ha(self, p: _Pdn, reason: str, status: int | None, now: float) -> None:
+        """Leave this HA for the next one of the discovered list (procedures.md §1.1c,
+        §9.1; RFC 5026 §5.1.2), at most ``max_home_agents`` per attach; when the list is
+        exhausted the attach fails with ``AttachFailed("no further home agent ...")``."""
+        self._count("next-ha")
+        if p.ike is not None and p.ike_sa_id is not None:
+            # The IKE SA with the refusing HA goes, and with it anything it holds for us
+            # (RFC 4877 §9). The Delete is a request: the engine retransmits it on its own
+            # (RFC 7296 §2.1) while the UE goes on with the next HA.
+            try:
+                p.ike.delete(now)
+            except LocalProtocolError:
+                self._count("next-ha-ike-delete-failed")
+            else:
+                host = p.ike_remote[0] if p.ike_remote is not None else ""
+                self._draining.append((p.ike, host))
+                self._settle_draining(p.ike, now)
+        self._cleanup(p)
+        p.ike = None
+        p.ike_sa_id = p.ike_remote = None
+        p.prefix = p.hoa = None
+        p.ike_tries = 0
+        p.child_requested = False
+        p.dad_failed.clear()
+        p.no_r = p.force_udp = p.hoa4_refused = p.hoa4_release = False
+        p.spi_clashes = 0
+        p.be2_plain = False
+        p.lifetime_4s = p.cfg.lifetime_4s
+        while p.ha_next and not self._reachable(p.ha_next[0]):
+            # An HA with no address of the access's family (an IPv4-only DNS record on an
+            # IPv6 access, say) cannot be reached from here: skip it.
+            p.ha_next = p.ha_next[1:]
+            self._count("next-ha-unreachable")
+        if not p.ha_next or p.ha_tried >= self.config.max_home_agents:
+            fail = _state.BaFatal if p.state is UeState.REGISTERING else _state.IkeError
+            self._move_state(p, fail)
+            self._attach_failed(p, f"no further home agent ({p.ha_tried} tried): {reason}", status)
+            return
+        info, p.ha_next = p.ha_next[0], p.ha_next[1:]
+        self._move_state(p, _state.NextHa)
+        p.ha6 = p.ha4 = None
+        self._discovered(p, info, now)
+
+    def _reachable(self, info: HaInfo) -> bool:
+        """True when the current access has an address family in common with ``info``."""
+        return (self.coa6 is not None and info.address6 is not None) or (
+            self.coa4 is not None and info.address4 is not None
+        )
+
+    # ------------------------------------------------------------------ K=0 after a move
+    def _on_k_clear(self, p: _Pdn, now: float) -> None:
+        """The HA answered K=0 to our K=1 BU after a move: it did not move its IKE endpoint
+        (RFC 6275 §10.3.1), so its IKE SA still points at the UE's old address.
+
+        [D] per RFC 4877 §7.4 and RFC 6275 §11.7.3: if the UE's IKE endpoint is still one of
+        its addresses (a dual-stack access where only the BU's family changed, RFC 5555
+        §4.4.1), the IKE SA still works both ways: kept. Otherwise it is dead (the HA's IKE
+        messages go to an address the UE no longer has) and "an IKEv2 exchange MUST be
+        initiated to re-establish a new IKE SA" (RFC 4877 §7.4): make before break, a new IKE
+        SA from the new CoA (same identity and APN, so the HA gives the same HNP), a new MH
+        transport SA for the same HoA on it, then the old IKE SA is deleted (the request
+        sent from the new CoA, RFC 7296 §2.11) and the binding, which went with it at the HA
+        (RFC 4877 §9), is registered again through the new SA. Until the new IKE SA is up
+        the binding and the user plane stay as they are; if it fails, the old one is kept."""
+        local = p.ike_local
+        here = {_text(a) for a in (self.coa6, self.coa4) if a is not None}
+        if p.ike is None or local is None or local[0] in here or p.ike_stale is not None:
+            self._count("ike-kept-after-k-clear")
+            return
+        try:
+            new_local, remote = self._ike_endpoints(p)
+        except LocalProtocolError:
+            self._count("ike-renew-no-route")
+            return
+        self._count("ike-renew-started")
+        p.ike_stale = p.ike
+        ipv4 = ":" not in remote[0]
+        p.ike = self.ike_factory(self.config.identity, p.apn, p.cfg.discovery == "ikev2", ipv4)
+        p.ike_remote, p.ike_local = remote, new_local
+        p.ike.connect(new_local, remote, now)
+
+    def _renewal_records(self, p: _Pdn, records: list[Any], now: float) -> None:
+        """IKE events of the new engine while it replaces ``p.ike_stale`` (``_on_k_clear``)."""
+        for rec in records:
+            if isinstance(rec, _ike.IkeUp):
+                if rec.home_prefix != p.prefix or p.hoa is None or p.ha6 is None:
+                    # Not the same HNP: the HoA cannot be carried over; keep the old SA.
+                    self._count("ike-renew-other-prefix")
+                    self._abandon_renewal(p, now, delete=True)
+                    return
+                p.ike_sa_id = rec.ike_sa_id
+                p.child_requested = True
+                tsi, tsr = self.selectors(p.hoa, p.ha6)
+                p.ike.create_child_sa(tsi, tsr, mode="transport", now=now)
+            elif isinstance(rec, _ike.MhSaUp) and rec.home_address == p.hoa:
+                if self._spi_clash(p, rec.spec_in.spi, now):
+                    self._abandon_renewal(p, now, delete=True)
+                    return
+                self._renewal_sa(p, rec, now)
+            elif isinstance(rec, (_ike.IkeFailed, _ike.IkeDown)):
+                self._count("ike-renew-failed")
+                self._abandon_renewal(p, now, delete=False)
+                return
+
+    def _abandon_renewal(self, p: _Pdn, now: float, *, delete: bool) -> None:
+        new, p.ike, p.ike_stale = p.ike, p.ike_stale, None
+        p.child_requested = False
+        if delete and new is not None:
+            try:
+                new.delete(now)
+            except LocalProtocolError:
+                return
+            host = p.ike_remote[0] if p.ike_remote is not None else ""
+            self._draining.append((new, host))
+
+    def _renewal_sa(self, p: _Pdn, rec: _ike.MhSaUp, now: float) -> None:
+        """The MH SA of the new IKE SA is up: it replaces the old one, the old IKE SA is
+        deleted, and the re-registration waits for that Delete's answer (a BU through the
+        new SA before the HA dropped the old binding would be refused, RFC 4877 §4.4)."""
+        if p.sa_in is not None and self._by_spi.get(p.sa_in.spi) is p:
+            del self._by_spi[p.sa_in.spi]
+        self._drop_mpd(p)  # the MPD SA lived on the old IKE SA
+        p.sa_in = self.sa_factory(rec.spec_in)
+        p.sa_out = self.sa_factory(rec.spec_out)
+        self._by_spi[p.sa_in.spi] = p
+        old, p.ike_stale = p.ike_stale, None
+        mover = getattr(old, "move", None)
+        if mover is not None and p.ike_local is not None and p.ike_remote is not None:
+            mover(p.ike_local, p.ike_remote)  # our side only: the HA answers where it came from
+        try:
+            old.delete(now)
+        except LocalProtocolError:
+            self._count("ike-renew-old-delete-failed")
+            self._renewed(p, now)
+            return
+        host = p.ike_remote[0] if p.ike_remote is not None else ""
+        self._draining.append((old, host))
+        p.ike_renew_wait = old
+        self._settle_draining(old, now)
+
+    def _renewed(self, p: _Pdn, now: float) -> None:
+        """The old IKE SA is gone, and with it the HA's binding (RFC 4877 §9): register the
+        HoA again through the new SA, as a first registration (O=1, RFC 6275 §11.8 1.5 s)."""
+        p.ike_renew_wait = None
+        self._count("ike-renewed")
+        p.has_binding = False
+        # The IPv4 HoA was part of that binding (RFC 5555 §3.1) and went with it: ask for
+        # one again (0.0.0.0); the BA's IPv4 Address Ack reports what was given.
+        p.hoa4 = None
+        if p.state is UeState.REGISTERED:
+            self._move_state(p, _state.RefreshDue)
+            self._start_bu(p, p.lifetime_4s, now)
 
     def _on_ba_accept(self, p: _Pdn, ba: Ba, rx: _mh.Received, sent_at: float,
                       now: float, requested_4s: int) -> None:  # fmt: skip
@@ -1218,16 +1458,16 @@ class MobileNode:
         self._program(p, ba, sent_at)
         # Step 6: K=1 -> move the IKE endpoint with the CoA (RFC 4877 §4.3, RFC 5555 §5.1).
         if not ba.k and moved and not first:
-            # K=0: the HA keeps its IKE endpoint where it was. RFC 6275 §11.7.3 says the UE
-            # SHOULD discard the IKE SA (and MAY start a new one); not done (yet): the HoA is
-            # tied to this IKE SA (RFC 4877 §9), so it is kept, unmoved, and counted.
+            # K=0: the HA keeps its IKE endpoint where it was (RFC 6275 §10.3.1).
             self._count("ba-k-clear")
+            self._on_k_clear(p, now)
         if ba.k and moved and not first and p.ike is not None:
             mover = getattr(p.ike, "move", None)
             if mover is not None and p.registered_coa is not None:
                 if isinstance(p.registered_coa, IPv4Address) and p.ha4 is not None:
                     mover((_text(p.registered_coa), 4500), (_text(p.ha4), 4500))
                     p.ike_remote = (_text(p.ha4), 4500)
+                    p.ike_local = (_text(p.registered_coa), 4500)
                     # RFC 5555 §5.1 (procedures.md §1.6.3 step 6, §2.3 step 4): after the
                     # BA with K=1, an empty INFORMATIONAL from the new IPv4 CoA lets the HA's
                     # IKE learn the address and port a NAT gave 4500 (RFC 7296 §2.23), which
@@ -1240,6 +1480,7 @@ class MobileNode:
                 elif p.ha6 is not None:
                     mover((_text(p.registered_coa), 500), (_text(p.ha6), 500))
                     p.ike_remote = (_text(p.ha6), 500)
+                    p.ike_local = (_text(p.registered_coa), 500)
         # Refresh point: 75 % of the granted lifetime, or the Refresh Advice, or the NAT
         # keepalive period (RFC 5555 §4.3: BU/BA doubles as the NAT keepalive).
         refresh = sent_at + granted * self.config.refresh_fraction
@@ -1499,6 +1740,9 @@ class MobileNode:
             self._out.extend(ike.datagrams_to_send(now))  # whatever it still had queued
             self._draining = [d for d in self._draining if d[0] is not ike]
             self._count("ha-switch-ike-deleted" if done else "ha-switch-ike-delete-gave-up")
+            for p in list(self._sessions.values()):
+                if p.ike_renew_wait is ike:
+                    self._renewed(p, now)
 
     def _leave_old_ha(self, p: _Pdn, now: float) -> None:
         """The lifetime-0 BU to the old HA (RFC 5142 §6: it acknowledges the HAS)."""
@@ -1513,6 +1757,46 @@ class MobileNode:
             p.has_binding = False
             self._move_state(p, _state.RefreshDue)
             self._start_bu(p, p.lifetime_4s, now)
+        elif be.status == 2:
+            self._on_be_unrecognised(p, now)
+
+    def _on_be_unrecognised(self, p: _Pdn, now: float) -> None:
+        """Binding Error status 2, "unrecognized MH Type value" (RFC 6275 §11.3.6, §9.2;
+        procedures.md §9.3). The error names no type, so the UE judges by what it waits for.
+
+        * Nothing outstanding (§11.3.6 first case: no acknowledgement or response expected):
+          ignored. The UE's only Mobility Header message besides the BU is the BRA (MH 16,
+          RFC 5846 §6.2), which expects no answer and only ever replies to a BRI of the same
+          type from this HA; MPS/MPA are ICMPv6 (RFC 6275 §6.7), not MH types. Nothing to stop.
+        * A BU (MH 5) outstanding, registering: §11.3.6 second case, "cease the use of any
+          extensions": the BU is sent again without them (no R, RFC 3963; no F and no IPv4
+          HoA request, RFC 5555), once. From an IPv4 CoA the RFC 5555 IPv4 CoA option is what
+          makes the BU possible at all, so there is nothing to cease.
+        * Again, or from an IPv4 CoA: this node does not process Binding Updates, i.e. gives
+          no home registration service: as BA 131 (next HA before the first binding, else
+          the connection ends). A lifetime-0 BU outstanding: its retransmissions run out."""
+        if p.state not in _BU_STATES or not p.pending:
+            self._count("be-2-ignored")
+            return
+        if p.state is not UeState.REGISTERING:
+            self._count("be-2-dereg")
+            return
+        v4_route = p.use_v4 or self.coa6 is None
+        if not p.be2_plain and not v4_route and not self._at_home(p):
+            p.be2_plain = True
+            p.no_r = p.hoa4_refused = True
+            p.force_udp = False
+            self._count("be-2-plain-bu")
+            self._move_state(p, _state.BaRetry)
+            self._send_bu(p, p.lifetime_4s, now)
+            return
+        self._count("be-2-no-bu-service")
+        if not p.attached and (p.ha_next or p.ha_tried > 1):
+            self._next_ha(p, "binding error 2", None, now)
+            return
+        self._move_state(p, _state.BaFatal)
+        self._cleanup(p)
+        self._attach_failed(p, "binding error 2: the home agent does not process the BU")
 
     def _find_sa(self, spi: int) -> Any:
         p = self._by_spi.get(spi)

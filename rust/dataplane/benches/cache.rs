@@ -3,8 +3,12 @@
 //! the same-run baseline std `HashMap<Ipv6Addr, Binding>` (HoA index only).
 //!
 //! Every figure is per lookup / per insert. The `*_batch32` rows use the batch API
-//! (`get_batch`, `lookup_v6_batch`: 32 lookups in flight, prefetched) and are reported
-//! apart from the single-lookup rows.
+//! (`get_batch`, `lookup_v6_batch`, `get_view_batch`: 32 lookups in flight, prefetched) and
+//! are reported apart from the single-lookup rows. The `*_view` rows call the lookups that
+//! return a `BindingView` (the record's words, decoded on demand) instead of a decoded
+//! `Binding`, and `insert_batch` the batch insert: additions beside the per-item rows, which
+//! keep their workload. The baseline's insert row, like ours, inserts the same 10 000 fresh
+//! keys per chunk (removed again untimed), into one warm table instead of five.
 //!
 //! Clock: wall time by default; `DSMIP6_BENCH_CLOCK=cpu` times every row (baseline
 //! included) with the thread's CPU clock instead, which leaves out the time the thread
@@ -25,7 +29,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use dsmip6_dataplane::cache::{Binding, BindingCache, CareOf, Encapsulation, Instant};
+use dsmip6_dataplane::cache::{Binding, BindingCache, BindingView, CareOf, Encapsulation, Instant};
 
 const N: u32 = 1_000_000;
 /// Lookups per batch call.
@@ -220,6 +224,14 @@ fn floor_rows(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wall
     }
 }
 
+/// Which batch API a batch row calls.
+#[derive(Clone, Copy)]
+enum Batch {
+    Get,
+    Lpm,
+    View,
+}
+
 /// AnonHugePages of this process (kB), from /proc/self/smaps_rollup.
 fn anon_huge_kb() -> u64 {
     let s = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
@@ -357,6 +369,17 @@ fn cache(c: &mut Criterion) {
             })
         });
     });
+    // The same hits through `get_view` (the record's words, decoded on demand): less work
+    // waits on the record's memory read, so consecutive lookups overlap more. An addition:
+    // the row above (`get`, every field decoded) stays the per-item figure.
+    g.bench_function("lookup_hit_hoa_view", |b| {
+        b.iter_custom(|iters| {
+            timed("lookup_hit_hoa_view", iters, || {
+                k += 1;
+                black_box(bc.get_view(binding(spread(k)).home_address))
+            })
+        });
+    });
     g.bench_function("lookup_hit_prefix_lpm", |b| {
         b.iter_custom(|iters| {
             timed("lookup_hit_prefix_lpm", iters, || {
@@ -393,6 +416,24 @@ fn cache(c: &mut Criterion) {
             })
         });
     });
+    g.bench_function("lookup_miss_view", |b| {
+        b.iter_custom(|iters| {
+            timed("lookup_miss_view", iters, || {
+                k += 1;
+                let i = spread(k);
+                black_box(bc.get_view(Ipv6Addr::new(
+                    0x2001,
+                    0xdb9,
+                    (i >> 16) as u16,
+                    i as u16,
+                    0,
+                    0,
+                    0,
+                    0x1000,
+                )))
+            })
+        });
+    });
     g.bench_function("lookup_v4", |b| {
         b.iter_custom(|iters| {
             timed("lookup_v4", iters, || {
@@ -404,11 +445,12 @@ fn cache(c: &mut Criterion) {
     // The batch API (the forwarding engine's path): 32 lookups in flight, prefetched. Fresh
     // random keys as above; the figure is per lookup.
     let mut out = Vec::with_capacity(BN);
+    let mut views: Vec<Option<BindingView>> = Vec::with_capacity(BN);
     let mut batch_rows =
         |g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
          name: &'static str,
          addr: fn(u32) -> Ipv6Addr,
-         lpm: bool| {
+         api: Batch| {
             g.bench_function(name, |b| {
                 b.iter_custom(|iters| {
                     let batches = iters.div_ceil(BN as u64).max(1);
@@ -420,12 +462,13 @@ fn cache(c: &mut Criterion) {
                             *x = addr(spread(k));
                         }
                         out.clear();
-                        if lpm {
-                            bc.lookup_v6_batch(&a, &mut out);
-                        } else {
-                            bc.get_batch(&a, &mut out);
+                        views.clear();
+                        match api {
+                            Batch::Get => bc.get_batch(&a, &mut out),
+                            Batch::Lpm => bc.lookup_v6_batch(&a, &mut out),
+                            Batch::View => bc.get_view_batch(&a, &mut views),
                         }
-                        black_box(&out);
+                        black_box((&out, &views));
                     }
                     let d = now().saturating_sub(t);
                     note(name, d, batches * BN as u64);
@@ -437,19 +480,31 @@ fn cache(c: &mut Criterion) {
         &mut g,
         "lookup_hit_hoa_batch32",
         |i| binding(i).home_address,
-        false,
+        Batch::Get,
     );
     batch_rows(
         &mut g,
         "lookup_miss_batch32",
         |i| Ipv6Addr::new(0x2001, 0xdb9, (i >> 16) as u16, i as u16, 0, 0, 0, 0x1000),
-        false,
+        Batch::Get,
     );
     batch_rows(
         &mut g,
         "lookup_hit_prefix_lpm_batch32",
         |i| Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 1, 2, 3, 4),
-        true,
+        Batch::Lpm,
+    );
+    batch_rows(
+        &mut g,
+        "lookup_hit_hoa_view_batch32",
+        |i| binding(i).home_address,
+        Batch::View,
+    );
+    batch_rows(
+        &mut g,
+        "lookup_miss_view_batch32",
+        |i| Ipv6Addr::new(0x2001, 0xdb9, (i >> 16) as u16, i as u16, 0, 0, 0, 0x1000),
+        Batch::View,
     );
     // Insert into a cache already holding 1 M entries; the inserted keys are removed again
     // outside the timed part, so memory stays bounded.
@@ -465,6 +520,29 @@ fn cache(c: &mut Criterion) {
                     bc.insert(*x).unwrap();
                 }
                 total += note("insert", now().saturating_sub(t), u64::from(chunk));
+                for x in &fresh {
+                    bc.remove(x.home_address).unwrap();
+                }
+                done += u64::from(chunk);
+            }
+            total
+        });
+    });
+    // The same inserts through `insert_batch` (the index lines of 8 bindings fetched ahead
+    // together, one writer lock per 8): an addition beside the per-insert row above.
+    let mut results = Vec::with_capacity(10_000);
+    g.bench_function("insert_batch", |b| {
+        b.iter_custom(|iters| {
+            let mut total = std::time::Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let chunk = (iters - done).min(10_000) as u32;
+                let fresh: Vec<Binding> = (0..chunk).map(|j| binding(N + j)).collect();
+                results.clear();
+                let t = now();
+                bc.insert_batch(&fresh, &mut results);
+                total += note("insert_batch", now().saturating_sub(t), u64::from(chunk));
+                assert!(results.iter().all(Result::is_ok));
                 for x in &fresh {
                     bc.remove(x.home_address).unwrap();
                 }
@@ -508,13 +586,20 @@ fn summary() {
     let fp = 0.07;
     // (row, same-run baseline, target, floor from the machine_floor rows, what it pays for)
     type Row<'a> = (&'a str, Option<&'a str>, f64, Option<f64>, &'a str);
-    let rows: [Row<'_>; 9] = [
+    let rows: [Row<'_>; 14] = [
         (
             "lookup_hit_hoa",
             Some("baseline/lookup_hit_hoa"),
             50.0,
             Some(dep5 + dep),
             "index line then record line (dependent)",
+        ),
+        (
+            "lookup_hit_hoa_view",
+            Some("baseline/lookup_hit_hoa"),
+            50.0,
+            Some(dep5 + dep),
+            "as lookup_hit_hoa, decoded on demand (BindingView)",
         ),
         (
             "lookup_hit_hoa_hot1000",
@@ -529,6 +614,13 @@ fn summary() {
             50.0,
             Some(dep5 + dep),
             "HoA filter, /64 index line, record line",
+        ),
+        (
+            "lookup_miss_view",
+            Some("baseline/lookup_miss"),
+            15.0,
+            Some(dep07 + fp * dep5),
+            "as lookup_miss, through get_view",
         ),
         (
             "lookup_v4",
@@ -564,6 +656,27 @@ fn summary() {
             50.0,
             Some(2.0 * ind5 + ind),
             "two index lines + record line, independent",
+        ),
+        (
+            "lookup_hit_hoa_view_batch32",
+            None,
+            50.0,
+            Some(ind5 + ind),
+            "index line + record line, independent; decoded on demand",
+        ),
+        (
+            "lookup_miss_view_batch32",
+            None,
+            15.0,
+            Some(ind07 + fp * ind5),
+            "as lookup_miss_batch32, through get_view_batch",
+        ),
+        (
+            "insert_batch",
+            Some("baseline/insert"),
+            150.0,
+            Some(ind),
+            "index lines, filter words, record of 8 bindings fetched together",
         ),
         (
             "insert",

@@ -218,6 +218,39 @@ pub(super) fn scan_line(l: &Line<[AtomicU32; 16]>, hi_mask: u32, tag: u32) -> (u
     }
 }
 
+/// Which of lanes 0..15 of a bucket line are zero (empty slots), bit `i` for lane `i`, from
+/// one read of the line.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unused_unsafe)]
+pub(super) fn empty_lanes(l: &Line<[AtomicU32; 16]>) -> u32 {
+    use core::arch::x86_64::{
+        _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_movemask_ps, _mm_setzero_si128,
+    };
+    let lanes = load_line(l);
+    // SAFETY: SSE2 register-only intrinsics; SSE2 is part of the x86_64 baseline.
+    unsafe {
+        let z = _mm_setzero_si128();
+        let mut bits = 0u32;
+        for (i, v) in lanes.iter().enumerate() {
+            bits |= (_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(*v, z))) as u32) << (4 * i);
+        }
+        bits & 0x7fff
+    }
+}
+
+/// Portable version of the x86_64 empty-lane scan.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub(super) fn empty_lanes(l: &Line<[AtomicU32; 16]>) -> u32 {
+    use core::sync::atomic::Ordering;
+    let mut bits = 0u32;
+    for (i, s) in l.0[..15].iter().enumerate() {
+        bits |= u32::from(s.load(Ordering::Relaxed) == 0) << i;
+    }
+    bits
+}
+
 /// Portable version of the x86_64 lane scan (relaxed atomic loads).
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]

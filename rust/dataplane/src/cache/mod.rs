@@ -42,7 +42,7 @@ use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use mem::{prefetch, Line, Region};
-use table::Table;
+use table::{Probe, Table};
 
 /// A point on the caller's clock, in microseconds (STYLE §1.4: time is an argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -234,39 +234,156 @@ fn encode(b: &Binding) -> [u64; 8] {
 
 #[inline]
 fn decode(w: &[u64; 8]) -> Option<Binding> {
-    let meta = (w[5] >> META_SHIFT) & 0xff;
-    if meta & M_LIVE == 0 {
-        return None;
+    let v = BindingView::of(w);
+    v.live().then(|| v.binding())
+}
+
+/// A binding as its record holds it (eight words), decoded field by field on demand.
+///
+/// What [`BindingCache::get_view`] and the other `*_view` lookups return: a lookup that
+/// needs a few fields (the forwarding path: care-of address, encapsulation, outbound SA)
+/// copies the record's words and decodes only those, so little work waits on the record's
+/// memory read and consecutive lookups overlap in the CPU. [`Self::binding`] decodes all.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct BindingView([u64; 8]);
+
+impl fmt::Debug for BindingView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.binding().fmt(f)
     }
-    let hoa = (u128::from(w[0]) << 64) | u128::from(w[1]);
-    let prefix_len = w[4] as u8;
-    let exp = w[4] >> 8;
-    let care_of = if meta & M_COA_V4 != 0 {
-        CareOf::V4 {
-            addr: Ipv4Addr::from((w[3] >> 16) as u32),
-            port: (meta & M_PORT != 0).then_some(w[3] as u16),
+}
+
+impl From<BindingView> for Binding {
+    fn from(v: BindingView) -> Self {
+        v.binding()
+    }
+}
+
+impl BindingView {
+    /// The view of record words `w` (without the record's version bits).
+    #[inline(always)]
+    fn of(w: &[u64; 8]) -> Self {
+        let mut w = *w;
+        w[5] &= !(VER_MASK << VER_SHIFT);
+        Self(w)
+    }
+
+    #[inline(always)]
+    fn meta(&self) -> u64 {
+        (self.0[5] >> META_SHIFT) & 0xff
+    }
+
+    #[inline(always)]
+    fn live(&self) -> bool {
+        self.meta() & M_LIVE != 0
+    }
+
+    /// Every field, as [`BindingCache::get`] returns them.
+    #[must_use]
+    #[inline]
+    pub fn binding(&self) -> Binding {
+        Binding {
+            home_address: self.home_address(),
+            home_prefix: self.home_prefix(),
+            prefix_len: self.prefix_len(),
+            ipv4_home_address: self.ipv4_home_address(),
+            care_of: self.care_of(),
+            encapsulation: self.encapsulation(),
+            lifetime: self.lifetime(),
+            expires_at: self.expires_at(),
+            sequence: self.sequence(),
+            flags: self.flags(),
+            sa_in: self.sa_in(),
+            sa_out: self.sa_out(),
         }
-    } else {
-        CareOf::V6(Ipv6Addr::from((u128::from(w[2]) << 64) | u128::from(w[3])))
-    };
-    Some(Binding {
-        home_address: Ipv6Addr::from(hoa),
-        home_prefix: Ipv6Addr::from(mask128(hoa, prefix_len)),
-        prefix_len,
-        ipv4_home_address: (meta & M_V4HOA != 0).then_some(Ipv4Addr::from((w[6] >> 32) as u32)),
-        care_of,
-        encapsulation: match meta & M_ENCAP {
+    }
+
+    #[must_use]
+    #[inline]
+    pub fn home_address(&self) -> Ipv6Addr {
+        Ipv6Addr::from((u128::from(self.0[0]) << 64) | u128::from(self.0[1]))
+    }
+
+    /// The home network prefix (the home address masked to the prefix length).
+    #[must_use]
+    #[inline]
+    pub fn home_prefix(&self) -> Ipv6Addr {
+        let hoa = (u128::from(self.0[0]) << 64) | u128::from(self.0[1]);
+        Ipv6Addr::from(mask128(hoa, self.prefix_len()))
+    }
+
+    #[must_use]
+    #[inline]
+    pub fn prefix_len(&self) -> u8 {
+        self.0[4] as u8
+    }
+
+    #[must_use]
+    #[inline]
+    pub fn ipv4_home_address(&self) -> Option<Ipv4Addr> {
+        (self.meta() & M_V4HOA != 0).then_some(Ipv4Addr::from((self.0[6] >> 32) as u32))
+    }
+
+    #[must_use]
+    #[inline]
+    pub fn care_of(&self) -> CareOf {
+        let (meta, w) = (self.meta(), &self.0);
+        if meta & M_COA_V4 != 0 {
+            CareOf::V4 {
+                addr: Ipv4Addr::from((w[3] >> 16) as u32),
+                port: (meta & M_PORT != 0).then_some(w[3] as u16),
+            }
+        } else {
+            CareOf::V6(Ipv6Addr::from((u128::from(w[2]) << 64) | u128::from(w[3])))
+        }
+    }
+
+    #[must_use]
+    #[inline]
+    pub fn encapsulation(&self) -> Encapsulation {
+        match self.meta() & M_ENCAP {
             0 => Encapsulation::IpInIpv6,
             1 => Encapsulation::IpInIpv4,
             _ => Encapsulation::UdpIpv4,
-        },
-        lifetime: f32::from_bits(w[6] as u32),
-        expires_at: Instant(if exp == EXP_MAX { u64::MAX } else { exp }),
-        sequence: w[5] as u16,
-        flags: (w[5] >> 16) as u16,
-        sa_in: (meta & M_SA_IN != 0).then_some((w[7] >> 32) as u32),
-        sa_out: (meta & M_SA_OUT != 0).then_some(w[7] as u32),
-    })
+        }
+    }
+
+    #[must_use]
+    #[inline]
+    pub fn lifetime(&self) -> f32 {
+        f32::from_bits(self.0[6] as u32)
+    }
+
+    #[must_use]
+    #[inline]
+    pub fn expires_at(&self) -> Instant {
+        let exp = self.0[4] >> 8;
+        Instant(if exp == EXP_MAX { u64::MAX } else { exp })
+    }
+
+    #[must_use]
+    #[inline]
+    pub fn sequence(&self) -> u16 {
+        self.0[5] as u16
+    }
+
+    #[must_use]
+    #[inline]
+    pub fn flags(&self) -> u16 {
+        (self.0[5] >> 16) as u16
+    }
+
+    #[must_use]
+    #[inline]
+    pub fn sa_in(&self) -> Option<u32> {
+        (self.meta() & M_SA_IN != 0).then_some((self.0[7] >> 32) as u32)
+    }
+
+    #[must_use]
+    #[inline]
+    pub fn sa_out(&self) -> Option<u32> {
+        (self.meta() & M_SA_OUT != 0).then_some(self.0[7] as u32)
+    }
 }
 
 /// A key of one index. Tables: 0 HoA, 1 /64 prefix, 2 other prefixes, 3 IPv4 HoA, 4 inbound.
@@ -419,6 +536,11 @@ impl<T> fmt::Debug for BindingCache<T> {
 }
 
 impl BindingCache<()> {
+    /// Add many bindings (no payload). See [`BindingCache::insert_batch_with`].
+    pub fn insert_batch(&self, bs: &[Binding], out: &mut Vec<Result<(), CacheError>>) {
+        self.insert_batch_with(bs.iter().map(|b| (*b, ())), out);
+    }
+
     /// Add a binding (no payload). See [`BindingCache::insert_with`].
     ///
     /// # Errors
@@ -438,6 +560,11 @@ impl BindingCache<()> {
 
 /// How many lookups a batch call keeps in flight (prefetched ahead).
 const BATCH: usize = 32;
+/// How many bindings a batch insert fetches ahead (5 index lines and filter words each).
+const INSERT_AHEAD: usize = 8;
+
+/// Every key of a binding with its hash (HoA, prefix, IPv4 HoA, inbound keys).
+type HashedKeys = [Option<(Key, u64)>; 5];
 
 impl<T> BindingCache<T> {
     #[must_use]
@@ -577,9 +704,33 @@ impl<T> BindingCache<T> {
         self.find_raw_h(k, self.hash(k))
     }
 
-    /// [`Self::find_raw`] with the key's hash already computed.
+    /// [`Self::find_raw`] with the key's hash already computed. The common cases (the
+    /// filter rules the key out; the key's tag in its home bucket names its record; no tag
+    /// and no overflow) are decided inline with a handful of instructions, the rest by the
+    /// general probe out of line.
     #[inline(always)]
     fn find_raw_h(&self, k: Key, h: u64) -> Option<(u32, [u64; 8])> {
+        let t = &self.tables[k.table()];
+        if let Some(s) = t.snap() {
+            match s.first(h) {
+                // Final unless the table or its filter was replaced meanwhile (their old
+                // arrays read as zeros).
+                Probe::Absent if t.unchanged(&s) => return None,
+                Probe::Candidate(id) => {
+                    if let Some(w) = self.load(id).filter(|w| owns(k, w)) {
+                        return Some((id, w));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.find_raw_slow(k, h)
+    }
+
+    /// The general probe of [`Self::find_raw_h`] (every bucket on the key's probe path,
+    /// retried across a table replacement or a record freed meanwhile).
+    #[inline(never)]
+    fn find_raw_slow(&self, k: Key, h: u64) -> Option<(u32, [u64; 8])> {
         self.tables[k.table()].find(h, |id| {
             let w = self.load(id)?;
             owns(k, &w).then_some((id, w))
@@ -701,9 +852,18 @@ impl<T> BindingCache<T> {
     /// Writer: make room in every table for `keys` (growing, or widening record ids, by a
     /// rebuild from the live records). False if a table cannot grow (never below 2^26).
     fn ensure_room(&self, keys: &[Option<Key>]) -> bool {
+        let mut extra = [0usize; TABLES];
+        for k in keys.iter().flatten() {
+            extra[k.table()] += 1;
+        }
+        self.ensure_room_for(extra)
+    }
+
+    /// Writer: make room for `extra[t]` more keys in each table `t` (see
+    /// [`Self::ensure_room`]).
+    fn ensure_room_for(&self, extra: [usize; TABLES]) -> bool {
         let ids = self.high.load(Ordering::Relaxed);
-        for (t, table) in self.tables.iter().enumerate() {
-            let extra = keys.iter().flatten().filter(|k| k.table() == t).count();
+        for ((t, table), extra) in self.tables.iter().enumerate().zip(extra) {
             // A table that gets no key may keep narrower ids until it does (its next insert
             // or repointing comes through here with the record ids of that time).
             if extra == 0 || !table.needs_rebuild(extra, ids) {
@@ -782,14 +942,64 @@ impl<T> BindingCache<T> {
     /// 2^26 records in use), `BadPrefix`. Nothing changes on error.
     pub fn insert_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
         Self::validate(&b)?;
-        let keys = keys_of(&b);
         // Each key hashed once, its index lines fetched before the lock.
-        let hashed = keys.map(|k| k.map(|k| (k, self.hash(k))));
+        let hashed = self.hashed_keys(&b);
+        self.prefetch_hashed(&hashed);
+        let mut w = self.lock_writer();
+        self.insert_locked(&mut w, &b, &hashed, payload)
+    }
+
+    /// Add many bindings (each as [`Self::insert_with`]; `out` receives one result per
+    /// binding, in order). The index lines and filter words of several bindings are
+    /// fetched ahead together, and the writer lock is taken once per group, so their
+    /// memory latencies overlap instead of adding up.
+    pub fn insert_batch_with(
+        &self,
+        items: impl IntoIterator<Item = (Binding, T)>,
+        out: &mut Vec<Result<(), CacheError>>,
+    ) {
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let mut group: [Option<(Binding, T, HashedKeys)>; INSERT_AHEAD] =
+                core::array::from_fn(|_| None);
+            for slot in &mut group {
+                let Some((b, p)) = items.next() else { break };
+                let hashed = self.hashed_keys(&b);
+                self.prefetch_hashed(&hashed);
+                *slot = Some((b, p, hashed));
+            }
+            let mut w = self.lock_writer();
+            for (b, p, hashed) in group.into_iter().flatten() {
+                out.push(
+                    Self::validate(&b).and_then(|()| self.insert_locked(&mut w, &b, &hashed, p)),
+                );
+            }
+        }
+    }
+
+    /// Every key of `b` with its hash (see [`keys_of`]).
+    #[inline]
+    fn hashed_keys(&self, b: &Binding) -> HashedKeys {
+        keys_of(b).map(|k| k.map(|k| (k, self.hash(k))))
+    }
+
+    /// Start fetching the home buckets (and filter words) of hashed keys.
+    #[inline]
+    fn prefetch_hashed(&self, hashed: &HashedKeys) {
         for &(k, h) in hashed.iter().flatten() {
             self.tables[k.table()].prefetch(h);
         }
-        let mut w = self.lock_writer();
-        self.prefetch_next_record(&w);
+    }
+
+    /// Writer: [`Self::insert_with`] once validated, keys hashed and the lock taken.
+    fn insert_locked(
+        &self,
+        w: &mut WriterState,
+        b: &Binding,
+        hashed: &HashedKeys,
+        payload: T,
+    ) -> Result<(), CacheError> {
+        self.prefetch_next_record(w);
         let taken = |&(k, h): &(Key, u64)| self.find_raw_h(k, h).is_some();
         if hashed[0].as_ref().is_some_and(taken) {
             return Err(CacheError::Exists);
@@ -797,8 +1007,12 @@ impl<T> BindingCache<T> {
         if hashed[1..].iter().flatten().any(taken) {
             return Err(CacheError::KeyConflict);
         }
-        let id = self.alloc_id(&mut w).ok_or(CacheError::KeyConflict)?;
-        if !self.ensure_room(&keys) {
+        let id = self.alloc_id(w).ok_or(CacheError::KeyConflict)?;
+        let mut extra = [0usize; TABLES];
+        for (k, _) in hashed.iter().flatten() {
+            extra[k.table()] += 1;
+        }
+        if !self.ensure_room_for(extra) {
             w.free.push_front(id);
             return Err(CacheError::KeyConflict);
         }
@@ -806,11 +1020,11 @@ impl<T> BindingCache<T> {
         if let Some(c) = self.counters.as_slice().get(id as usize) {
             c.iter().for_each(|x| x.store(0, Ordering::Relaxed));
         }
-        self.put(id, &b, payload);
-        for (k, h) in hashed.into_iter().flatten() {
+        self.put(id, b, payload);
+        for &(k, h) in hashed.iter().flatten() {
             self.tables[k.table()].insert(h, id);
         }
-        self.count_length(&mut w, b.prefix_len, true);
+        self.count_length(w, b.prefix_len, true);
         // Writers are serialised: load and store, no locked instruction.
         self.len
             .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
@@ -986,12 +1200,27 @@ impl<T> BindingCache<T> {
     #[must_use]
     #[inline]
     pub fn lookup_v6(&self, dst: Ipv6Addr) -> Option<Binding> {
+        self.lookup_v6_view(dst).map(|v| v.binding())
+    }
+
+    /// [`Self::get`] without decoding: the record's words, decoded on demand.
+    #[must_use]
+    #[inline]
+    pub fn get_view(&self, hoa: Ipv6Addr) -> Option<BindingView> {
+        self.find_raw(Key::Hoa(u128::from(hoa)))
+            .map(|(_, w)| BindingView::of(&w))
+    }
+
+    /// [`Self::lookup_v6`] without decoding (see [`BindingView`]).
+    #[must_use]
+    #[inline]
+    pub fn lookup_v6_view(&self, dst: Ipv6Addr) -> Option<BindingView> {
         let a = u128::from(dst);
         let w = match self.find_raw(Key::Hoa(a)) {
             Some((_, w)) => w,
             None => self.lpm(a)?.2,
         };
-        decode(&w)
+        Some(BindingView::of(&w))
     }
 
     /// Outbound lookup of an IPv4 destination (IPv4 home address).
@@ -1008,80 +1237,142 @@ impl<T> BindingCache<T> {
         self.find(inbound_key(src, key)).map(|(_, b)| b)
     }
 
-    /// The first candidate record of `h` in table `t` without checking it (batch stage);
-    /// None is a conclusive miss.
-    #[inline]
-    fn candidate(&self, t: usize, h: u64) -> Option<u32> {
-        self.tables[t].find(h, Some)
-    }
-
     /// Exact-HoA lookups of many addresses (the forwarding engine's batches): the index
     /// lines of [`BATCH`] keys are prefetched together, then their records, so the memory
     /// latencies overlap. `out` receives one answer per address, in order.
     pub fn get_batch(&self, hoas: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
-        self.batch(hoas, out, false);
+        self.batch(hoas, out, false, |v| v.binding());
     }
 
     /// [`Self::lookup_v6`] over many destinations (prefetching as [`Self::get_batch`], with
     /// the /64 prefix index probed in the same pass; other prefix lengths take the
     /// single-lookup path).
     pub fn lookup_v6_batch(&self, dsts: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
-        self.batch(dsts, out, true);
+        self.batch(dsts, out, true, |v| v.binding());
     }
 
-    fn batch(&self, addrs: &[Ipv6Addr], out: &mut Vec<Option<Binding>>, lpm: bool) {
+    /// [`Self::get_batch`] without decoding (see [`BindingView`]).
+    pub fn get_view_batch(&self, hoas: &[Ipv6Addr], out: &mut Vec<Option<BindingView>>) {
+        self.batch(hoas, out, false, |v| v);
+    }
+
+    /// [`Self::lookup_v6_batch`] without decoding (see [`BindingView`]).
+    pub fn lookup_v6_view_batch(&self, dsts: &[Ipv6Addr], out: &mut Vec<Option<BindingView>>) {
+        self.batch(dsts, out, true, |v| v);
+    }
+
+    #[inline(always)]
+    fn batch<O>(
+        &self,
+        addrs: &[Ipv6Addr],
+        out: &mut Vec<Option<O>>,
+        lpm: bool,
+        conv: impl Fn(BindingView) -> O,
+    ) {
+        let slow = |a: Ipv6Addr| {
+            if lpm {
+                self.lookup_v6_view(a)
+            } else {
+                self.get_view(a)
+            }
+            .map(&conv)
+        };
         out.reserve(addrs.len());
         let lengths = [0, 1, 2].map(|i| self.prefix_lengths[i].load(Ordering::Acquire));
-        // /64 prefixes in use (length 64 is bit 0 of word 1), and other lengths (then a /64
-        // miss is not final).
+        // Prefix lengths in use: 64 (bit 0 of word 1), longer ones (whose match would beat a
+        // /64 one: the /64 pass is then skipped) and shorter ones (a /64 miss is then not
+        // final).
         let p64 = lpm && lengths[1] & 1 != 0;
-        let others = lengths[0] != 0 || lengths[1] & !1 != 0 || lengths[2] != 0;
+        let longer = lengths[1] & !1 != 0 || lengths[2] != 0;
+        let shorter = lengths[0] != 0;
+        let use64 = p64 && !longer;
+        // Whether an absent key is a final `None`: found absent in the HoA index (when the
+        // /64 one was not probed), or in the /64 index.
+        let none_final_hoa = !lpm || (!p64 && !longer && !shorter);
+        let none_final_64 = !shorter;
         for chunk in addrs.chunks(BATCH) {
-            // Stages: filter words, then the bucket lines of keys the filters do not rule
-            // out, then the records of the candidates; each stage's fetches overlap.
-            let mut hs = [(0u64, 0u64); BATCH];
+            let s0 = self.tables[0].snap();
+            let s1 = if use64 { self.tables[1].snap() } else { None };
+            let (Some(s0), true) = (s0, use64 == s1.is_some()) else {
+                out.extend(chunk.iter().map(|a| slow(*a)));
+                continue;
+            };
+            // Stages: filter words, then the home buckets the filters do not rule out,
+            // then the candidates' records; the fetches of each stage overlap.
+            // Per key: (hash, home bucket) in the HoA and /64 indexes.
+            let n = chunk.len();
+            let mut hs = [((0u64, 0usize), (0u64, 0usize)); BATCH];
             for (h, a) in hs.iter_mut().zip(chunk) {
                 let a = u128::from(*a);
-                h.0 = self.hash(Key::Hoa(a));
-                self.tables[0].prefetch_filter(h.0);
-                if lpm && p64 {
-                    h.1 = self.hash(Key::P64((a >> 64) as u64));
-                    self.tables[1].prefetch_filter(h.1);
+                let x = self.hash(Key::Hoa(a));
+                h.0 = (x, s0.home(x));
+                s0.prefetch_filter(h.0 .1);
+                if let Some(s1) = &s1 {
+                    let x = self.hash(Key::P64((a >> 64) as u64));
+                    h.1 = (x, s1.home(x));
+                    s1.prefetch_filter(h.1 .1);
                 }
             }
-            for h in &hs[..chunk.len()] {
-                self.tables[0].prefetch_bucket_if_maybe(h.0);
-                if lpm && p64 {
-                    self.tables[1].prefetch_bucket_if_maybe(h.1);
+            let mut maybe = [(false, false); BATCH];
+            for (m, &((h0, i0), (h1, i1))) in maybe.iter_mut().zip(&hs[..n]) {
+                m.0 = s0.maybe(h0, i0);
+                if m.0 {
+                    s0.prefetch_bucket(i0);
+                }
+                if let Some(s1) = &s1 {
+                    m.1 = s1.maybe(h1, i1);
+                    if m.1 {
+                        s1.prefetch_bucket(i1);
+                    }
                 }
             }
-            let mut cand = [(None, Key::Hoa(0)); BATCH];
-            for ((c, h), a) in cand.iter_mut().zip(&hs).zip(chunk) {
-                let a = u128::from(*a);
-                *c = match self.candidate(0, h.0) {
-                    Some(id) => (Some(id), Key::Hoa(a)),
-                    None if lpm && p64 => (self.candidate(1, h.1), Key::P64((a >> 64) as u64)),
-                    None => (None, Key::Hoa(a)),
+            // (probe answer, whether it is the /64 index's)
+            let mut probes = [(Probe::Absent, false); BATCH];
+            for ((p, &((h0, i0), (h1, i1))), m) in probes.iter_mut().zip(&hs[..n]).zip(&maybe) {
+                let first = if m.0 { s0.scan(h0, i0) } else { Probe::Absent };
+                *p = match (&s1, first) {
+                    (Some(s1), Probe::Absent) => {
+                        (if m.1 { s1.scan(h1, i1) } else { Probe::Absent }, true)
+                    }
+                    _ => (first, false),
                 };
-                if let Some(r) = c.0.and_then(|id| self.rec(id)) {
-                    prefetch(r);
+                if let Probe::Candidate(id) = p.0 {
+                    if let Some(r) = self.rec(id) {
+                        prefetch(r);
+                    }
                 }
             }
-            for ((id, k), a) in cand.iter().zip(chunk) {
-                let hit = id
-                    .and_then(|id| self.load(id))
-                    .filter(|w| owns(*k, w))
-                    .as_ref()
-                    .and_then(decode);
-                let conclusive = id.is_none()
-                    && (!lpm || (!p64 && !others) || (matches!(k, Key::P64(_)) && !others));
-                out.push(match hit {
-                    Some(b) => Some(b),
-                    None if conclusive => None,
-                    // A false tag match, a racing writer, or more prefix lengths to try.
-                    None if lpm => self.lookup_v6(*a),
-                    None => self.get(*a),
-                });
+            // Every "absent" above is final only if no table or filter was replaced
+            // meanwhile (their old arrays read as zeros).
+            let fresh = self.tables[0].unchanged(&s0)
+                && s1.as_ref().is_none_or(|s1| self.tables[1].unchanged(s1));
+            for (a, &(p, is64)) in chunk.iter().zip(&probes) {
+                // Each answer pushed on its own (a `None` then writes only its tag).
+                match p {
+                    Probe::Candidate(id) => {
+                        let a = u128::from(*a);
+                        let k = if is64 {
+                            Key::P64((a >> 64) as u64)
+                        } else {
+                            Key::Hoa(a)
+                        };
+                        if let Some(w) = self.load(id).filter(|w| owns(k, w)) {
+                            out.push(Some(conv(BindingView::of(&w))));
+                            continue;
+                        }
+                    }
+                    Probe::Absent => {
+                        let final_none = if is64 { none_final_64 } else { none_final_hoa };
+                        if fresh && final_none {
+                            out.push(None);
+                            continue;
+                        }
+                    }
+                    Probe::Unsure => {}
+                }
+                // A false tag match, a racing writer, a key past its home bucket, or other
+                // prefix lengths to try: the single lookup decides.
+                out.push(slow(*a));
             }
         }
     }

@@ -36,7 +36,7 @@
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use super::mem::{prefetch, scan_line, Line, Region};
+use super::mem::{empty_lanes, prefetch, scan_line, Line, Region};
 
 const SLOTS: usize = 15;
 
@@ -45,6 +45,8 @@ type Bucket = Line<[AtomicU32; SLOTS + 1]>;
 
 struct Inner {
     buckets: Region<Bucket>,
+    /// Keys allowed before growth: 7/8 of the slots.
+    limit: usize,
     id_bits: u32,
     len: AtomicUsize,
     /// Membership filters, one word per bucket; `filters[fgen & 1]` is current.
@@ -121,6 +123,7 @@ impl Inner {
     fn new(nb: usize, id_bits: u32) -> Self {
         Self {
             buckets: Region::new(nb, 0),
+            limit: nb * SLOTS * 7 / 8,
             id_bits,
             len: AtomicUsize::new(0),
             filters: [Region::new(nb, 0), Region::new(nb, 0)],
@@ -167,7 +170,7 @@ impl Inner {
 
     /// Keys allowed before growth: 7/8 of the slots.
     fn max_len(&self) -> usize {
-        self.nb() * SLOTS * 7 / 8
+        self.limit
     }
 
     #[inline(always)]
@@ -209,9 +212,12 @@ impl Inner {
         let mut i = self.home(h);
         // The table is below capacity, so a free slot exists within one lap.
         for _ in 0..b.len() {
-            if let Some(s) = b[i].0[..SLOTS]
-                .iter()
-                .find(|s| s.load(Ordering::Relaxed) == 0)
+            // The first empty slot (this thread is the only writer: it stays empty).
+            let free = empty_lanes(&b[i]);
+            if let Some(s) = b[i]
+                .0
+                .get(free.trailing_zeros() as usize)
+                .filter(|_| free != 0)
             {
                 self.mark(h);
                 // Release: the overflow counts bumped on the way (and the filter bits) are
@@ -223,6 +229,102 @@ impl Inner {
             bump(&b[i].0[SLOTS], |c| c.wrapping_add(1), Ordering::Release);
             i = next(i, b.len());
         }
+    }
+}
+
+/// What the filter word and the home bucket say about a key (short probe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Probe {
+    /// Not in the table (final if the generations did not change, see [`Table::unchanged`]).
+    Absent,
+    /// The first slot of the home bucket with the key's tag: the record to check.
+    Candidate(u32),
+    /// Anything else (the key may sit in a following bucket): take the general probe.
+    Unsure,
+}
+
+/// One table generation as a reader sees it (see [`Table::snap`]).
+pub(super) struct Snap<'a> {
+    t: &'a Inner,
+    g: usize,
+    fg: usize,
+    filter: &'a [AtomicU64],
+    buckets: &'a [Bucket],
+    id_bits: u32,
+}
+
+impl Snap<'_> {
+    /// The home bucket of `h` (as `Inner::home`); the stage methods below take it.
+    #[inline(always)]
+    pub(super) fn home(&self, h: u64) -> usize {
+        ((h >> 32).wrapping_mul(self.buckets.len() as u64) >> 32) as usize
+    }
+
+    /// Hint the CPU to fetch filter word `i` (first stage of a batch).
+    #[inline(always)]
+    pub(super) fn prefetch_filter(&self, i: usize) {
+        if let Some(w) = self.filter.get(i) {
+            prefetch(w);
+        }
+    }
+
+    /// Whether filter word `i` lets `h` be present (an empty word of a released array says
+    /// absent: callers confirm with [`Table::unchanged`]).
+    #[inline(always)]
+    pub(super) fn maybe(&self, h: u64, i: usize) -> bool {
+        let bits = filter_bits(h);
+        self.filter
+            .get(i)
+            .is_some_and(|w| w.load(Ordering::Relaxed) & bits == bits)
+    }
+
+    /// Hint the CPU to fetch bucket `i` (second stage of a batch).
+    #[inline(always)]
+    pub(super) fn prefetch_bucket(&self, i: usize) {
+        if let Some(b) = self.buckets.get(i) {
+            prefetch(b);
+        }
+    }
+
+    /// The filter word, then the home bucket of `h`.
+    #[inline(always)]
+    pub(super) fn first(&self, h: u64) -> Probe {
+        let i = self.home(h);
+        if !self.maybe(h, i) {
+            return Probe::Absent;
+        }
+        self.scan(h, i)
+    }
+
+    /// Home bucket `i` of `h` and, if keys spilled past it, the next one (the filter
+    /// already consulted).
+    #[inline(always)]
+    pub(super) fn scan(&self, h: u64, i: usize) -> Probe {
+        let id_mask = (1u32 << self.id_bits) - 1;
+        let lo = h as u32;
+        let tag = (((lo >> self.id_bits) & !1) | (lo & 1)) << self.id_bits;
+        // The home bucket, then (a key that spilled past it usually sits there) the next.
+        let mut i = i;
+        for _ in 0..2 {
+            let Some(bucket) = self.buckets.get(i) else {
+                return Probe::Unsure;
+            };
+            let (bits, overflow) = scan_line(bucket, !id_mask, tag);
+            if bits != 0 {
+                // Re-read the lane as an atomic (acquire: the record it names is published).
+                let v = bucket.0[bits.trailing_zeros() as usize].load(Ordering::Acquire);
+                return if v != 0 && v & !id_mask == tag {
+                    Probe::Candidate((v & id_mask) - 1)
+                } else {
+                    Probe::Unsure
+                };
+            }
+            if overflow == 0 {
+                return Probe::Absent;
+            }
+            i = next(i, self.buckets.len());
+        }
+        Probe::Unsure
     }
 }
 
@@ -272,6 +374,10 @@ impl Table {
     /// Probe for `h`: call `check` on each candidate id until it returns Some. A candidate
     /// that fails its check (a false tag match, or a record a writer just replaced or freed)
     /// makes a miss re-probe, as does a miss in a table replaced meanwhile.
+    ///
+    /// Lookups try [`Snap::first`] inline first (filter word and home bucket: the common
+    /// cases) and come here for the rest, out of line, which keeps each lookup small enough
+    /// that several fit in the CPU's out-of-order window.
     #[inline(always)]
     pub(super) fn find<R>(&self, h: u64, mut check: impl FnMut(u32) -> Option<R>) -> Option<R> {
         let mut stale_budget = 4;
@@ -329,6 +435,30 @@ impl Table {
         (None, saw)
     }
 
+    /// The current table and filter generations, for a reader that probes several keys
+    /// in stages (batch lookups) or one key on the short path.
+    #[inline(always)]
+    pub(super) fn snap(&self) -> Option<Snap<'_>> {
+        let (g, t) = self.current()?;
+        let fg = t.fgen.load(Ordering::Acquire);
+        Some(Snap {
+            t,
+            g,
+            fg,
+            filter: t.filters[fg & 1].as_slice(),
+            buckets: t.buckets.as_slice(),
+            id_bits: t.id_bits,
+        })
+    }
+
+    /// Whether the generations `s` was taken at are still current: then every "absent"
+    /// read through `s` is final (seqlock reader: the reads are ordered before this check).
+    #[inline(always)]
+    pub(super) fn unchanged(&self, s: &Snap<'_>) -> bool {
+        fence(Ordering::Acquire);
+        self.cur.load(Ordering::Relaxed) == s.g && s.t.fgen.load(Ordering::Relaxed) == s.fg
+    }
+
     /// Hint the CPU to fetch the home bucket of `h` and its filter word (batch lookups,
     /// writers).
     #[inline]
@@ -341,31 +471,6 @@ impl Table {
             let g = t.fgen.load(Ordering::Relaxed);
             if let Some(w) = t.filters[g & 1].as_slice().get(i) {
                 prefetch(w);
-            }
-        }
-    }
-
-    /// Hint the CPU to fetch the filter word of `h` (first stage of a batch lookup).
-    #[inline]
-    pub(super) fn prefetch_filter(&self, h: u64) {
-        if let Some((_, t)) = self.current() {
-            let g = t.fgen.load(Ordering::Relaxed);
-            if let Some(w) = t.filters[g & 1].as_slice().get(t.home(h)) {
-                prefetch(w);
-            }
-        }
-    }
-
-    /// Hint the CPU to fetch the home bucket of `h` unless the filter already says the key
-    /// is absent (second stage of a batch lookup: a miss then costs no bucket line). Only a
-    /// hint: the lookup itself checks the filter again.
-    #[inline]
-    pub(super) fn prefetch_bucket_if_maybe(&self, h: u64) {
-        if let Some((_, t)) = self.current() {
-            if !t.absent(h) {
-                if let Some(b) = t.buckets.as_slice().get(t.home(h)) {
-                    prefetch(b);
-                }
             }
         }
     }

@@ -157,15 +157,38 @@ fn concurrent_update_and_lookup() {
         c.insert(b(i)).unwrap();
     }
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let readers: Vec<_> = (0..3)
+    let readers: Vec<_> = (0..4)
         .map(|t| {
             let c = Arc::clone(&c);
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
                 let mut n = 0u64;
                 let mut i = t;
+                let (mut out, mut views) = (Vec::new(), Vec::new());
                 while !stop.load(Ordering::Relaxed) || n < 10_000 {
                     i = (i * 7 + 13) % 1000;
+                    if t == 3 {
+                        // Batch lookups of stable entries (exact HoA, and addresses inside
+                        // their /64) while the writer updates, removes, re-inserts and
+                        // rebuilds filters.
+                        let hoas: Vec<Ipv6Addr> = (0..40)
+                            .map(|j| b((i + j * 11) % 500).home_address)
+                            .collect();
+                        let inside: Vec<Ipv6Addr> = hoas
+                            .iter()
+                            .map(|a| Ipv6Addr::from(u128::from(*a) ^ 0x55))
+                            .collect();
+                        out.clear();
+                        c.get_batch(&hoas, &mut out);
+                        views.clear();
+                        c.lookup_v6_view_batch(&inside, &mut views);
+                        for ((a, g), v) in hoas.iter().zip(&out).zip(&views) {
+                            assert_eq!(g.expect("stable entry vanished").home_address, *a);
+                            assert_eq!(v.expect("stable prefix vanished").home_address(), *a);
+                        }
+                        n += 40;
+                        continue;
+                    }
                     let want = b(i);
                     // Entries 0..500 are stable except for their sequence number.
                     if i < 500 {
@@ -321,6 +344,12 @@ fn batch_lookups_match_single_lookups() {
     short.prefix_len = 40;
     short.home_address = "2001:db8:ff00::1".parse().unwrap();
     c.insert(short).unwrap();
+    // A /80 inside binding 5's /64: it beats the /64 for the addresses it covers.
+    let mut long = b(1001);
+    long.home_prefix = "2001:db8:0:5:9::".parse().unwrap();
+    long.prefix_len = 80;
+    long.home_address = "2001:db8:0:5:9::1".parse().unwrap();
+    c.insert(long).unwrap();
     for i in (0..300).step_by(7) {
         c.remove(b(i).home_address).unwrap();
     }
@@ -345,7 +374,127 @@ fn batch_lookups_match_single_lookups() {
     };
     let with_short = check(&c);
     assert!(with_short > 500);
-    // Only /64 prefixes in use: a /64 miss in the batch pass is final.
+    assert_eq!(
+        c.lookup_v6(Ipv6Addr::new(0x2001, 0xdb8, 0, 5, 9, 9, 9, 9)),
+        Some(long)
+    );
+    // /64 and longer prefixes: the /80 still wins in the batch pass.
     c.remove(short.home_address).unwrap();
     assert_eq!(check(&c), with_short - 2);
+    // Only /64 prefixes in use: a /64 miss in the batch pass is final.
+    c.remove(long.home_address).unwrap();
+    assert_eq!(check(&c), with_short - 2);
+    assert_eq!(
+        c.lookup_v6(Ipv6Addr::new(0x2001, 0xdb8, 0, 5, 9, 9, 9, 9)),
+        Some(b(5))
+    );
+}
+
+/// A batch insert answers and leaves the cache exactly as the same inserts one by one:
+/// fresh bindings, a duplicate home address, a key owned by another binding (also within
+/// the same group), a bad prefix; more bindings than one group.
+#[test]
+fn batch_insert_matches_single_inserts() {
+    let mut items: Vec<Binding> = (0..40).map(b).collect();
+    items.push(b(3));
+    let mut clash = b(100);
+    clash.ipv4_home_address = b(7).ipv4_home_address;
+    items.push(clash);
+    let mut bad = b(101);
+    bad.prefix_len = 129;
+    items.push(bad);
+    items.push(b(102));
+    items.push(b(102));
+    let (one, many) = (BindingCache::new(), BindingCache::new());
+    let want: Vec<_> = items.iter().map(|x| one.insert(*x)).collect();
+    let mut got = Vec::new();
+    many.insert_batch(&items, &mut got);
+    assert_eq!(got, want);
+    assert_eq!(got.iter().filter(|r| r.is_ok()).count(), 41);
+    assert_eq!(got[40], Err(CacheError::Exists));
+    assert_eq!(got[41], Err(CacheError::KeyConflict));
+    assert_eq!(got[42], Err(CacheError::BadPrefix));
+    assert_eq!(got[44], Err(CacheError::Exists));
+    assert_eq!(many.len(), one.len());
+    for x in &items {
+        assert_eq!(many.get(x.home_address), one.get(x.home_address));
+        assert_eq!(
+            many.lookup_v4(Ipv4Addr::from(0x0a00_0000 + 7)),
+            one.lookup_v4(Ipv4Addr::from(0x0a00_0000 + 7))
+        );
+    }
+    let mut s = many.snapshot();
+    let mut t = one.snapshot();
+    s.sort_by_key(|x| x.home_address);
+    t.sort_by_key(|x| x.home_address);
+    assert_eq!(s, t);
+}
+
+/// The views decode to exactly what the decoding lookups return, field by field.
+#[test]
+fn views_decode_as_lookups() {
+    let c = BindingCache::new();
+    let mut v6 = b(5);
+    v6.care_of = CareOf::V6("2001:db8:ffff::5".parse().unwrap());
+    v6.encapsulation = Encapsulation::IpInIpv6;
+    v6.ipv4_home_address = None;
+    v6.sa_in = None;
+    v6.expires_at = Instant::from_secs_f64(f64::INFINITY);
+    let mut plain = b(6);
+    plain.care_of = CareOf::V4 {
+        addr: Ipv4Addr::new(198, 51, 100, 6),
+        port: None,
+    };
+    plain.encapsulation = Encapsulation::IpInIpv4;
+    plain.sa_out = None;
+    for x in [b(1), v6, plain] {
+        c.insert(x).unwrap();
+        let v = c.get_view(x.home_address).unwrap();
+        assert_eq!(v.binding(), x);
+        assert_eq!(Binding::from(v), x);
+        assert_eq!(v.home_address(), x.home_address);
+        assert_eq!(v.home_prefix(), x.home_prefix);
+        assert_eq!(v.prefix_len(), x.prefix_len);
+        assert_eq!(v.ipv4_home_address(), x.ipv4_home_address);
+        assert_eq!(v.care_of(), x.care_of);
+        assert_eq!(v.encapsulation(), x.encapsulation);
+        assert_eq!(v.lifetime().to_bits(), x.lifetime.to_bits());
+        assert_eq!(v.expires_at(), x.expires_at);
+        assert_eq!(v.sequence(), x.sequence);
+        assert_eq!(v.flags(), x.flags);
+        assert_eq!(v.sa_in(), x.sa_in);
+        assert_eq!(v.sa_out(), x.sa_out);
+        let inside = Ipv6Addr::from(u128::from(x.home_prefix) | 0x99);
+        assert_eq!(
+            c.lookup_v6_view(inside).map(|v| v.binding()),
+            c.lookup_v6(inside)
+        );
+        assert_eq!(format!("{v:?}"), format!("{x:?}"));
+    }
+    // A view compares equal across an update that rewrote the same binding.
+    let before = c.get_view(b(1).home_address).unwrap();
+    c.update(b(1)).unwrap();
+    assert_eq!(c.get_view(b(1).home_address), Some(before));
+    assert_eq!(c.get_view(b(2).home_address), None);
+    let addrs: Vec<Ipv6Addr> = (0..40).map(|i| b(i).home_address).collect();
+    let (mut views, mut full) = (Vec::new(), Vec::new());
+    c.get_view_batch(&addrs, &mut views);
+    c.get_batch(&addrs, &mut full);
+    assert_eq!(
+        views
+            .iter()
+            .map(|v| v.map(|v| v.binding()))
+            .collect::<Vec<_>>(),
+        full
+    );
+    c.lookup_v6_view_batch(&addrs, &mut views);
+    c.lookup_v6_batch(&addrs, &mut full);
+    assert_eq!(views.len(), 80);
+    assert_eq!(
+        views[40..]
+            .iter()
+            .map(|v| v.map(|v| v.binding()))
+            .collect::<Vec<_>>(),
+        full[40..]
+    );
 }
