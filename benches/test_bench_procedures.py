@@ -191,7 +191,7 @@ def test_bench_ha_memory_per_ue(benchmark):
     print(
         f"\nHA memory per registered UE, Python heap (tracemalloc, {N_MEMORY} UEs):"
         f" {ha_bytes:.0f} B, of which IKEv2/EAP responder state {ikev2:.0f} B and everything"
-        f" else (UE record, BindingSpec, MH SAs, pools, timers, maps) {procedures:.0f} B"
+        f" else (UE record, MH SAs, pools, timers, maps) {procedures:.0f} B"
         f" (the MH ESP SA objects in it: {esp_sa:.0f} B); process RSS growth ({N_RSS} UEs,"
         f" everything incl. Rust): {rss:.0f} B  (baseline empty HA: 0 B by construction;"
         " target <= 2048 B)"
