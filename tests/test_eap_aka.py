@@ -30,6 +30,7 @@ from dsmip6.eap import (
     permanent_nai,
 )
 from dsmip6.eap._packet import (
+    Attribute,
     build_aka,
     length_prefixed,
     parse_aka,
@@ -548,6 +549,14 @@ def test_attribute_builders_round_trip():
     assert msg.get(AtType.AT_NOTIFICATION).word == 16384
     assert msg.get(AtType.AT_IDENTITY).payload == b"abcde"
     assert msg.get(AtType.AT_RAND).payload == bytes(range(16))
+
+    # each parsed attribute is an immutable Attribute carrying type, value and offset in raw
+    a = msg.get(AtType.AT_IDENTITY)
+    assert type(a) is Attribute and isinstance(a, tuple)
+    assert a == Attribute(AtType.AT_IDENTITY, b"\x00\x05abcde\x00\x00\x00", 12)
+    assert msg.raw[a.offset] == AtType.AT_IDENTITY
+    with pytest.raises(AttributeError):
+        a.value = b""  # type: ignore[misc]
 
 
 # --- Bad input never escapes as an exception and never corrupts state ------------------------

@@ -6,6 +6,7 @@ AT_ENCR_DATA), the EAP-AKA + Milenage chain of test-vectors.md §5 and RFC 5448 
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from pathlib import Path
 
@@ -72,6 +73,39 @@ def test_fips186_2_prf_nist_example():
     assert _crypto._python_prf(xkey, 160) == _crypto.fips186_2_prf(xkey, 160)
     with pytest.raises(ValueError):
         _crypto.fips186_2_prf(xkey[:19], 40)
+
+
+def test_fips186_2_prf_rust_loop_matches_the_openssl_and_python_compressions():
+    # The generator in the Rust extension (RustCrypto's sha1::compress as G) is the one in use,
+    # and gives the ctypes/OpenSSL and the pure-Python loops' octets for XKEYs whose
+    # update (1 + XKEY + w) mod 2^160 carries through every octet or wraps.
+    from dsmip6._core import aka as core_aka
+
+    assert _crypto.prf_backend() == "rust-sha1-compress"
+    assert _crypto._sha1 is core_aka.sha1  # MK = SHA1(Identity | IK | CK), RustCrypto's
+    for n in (0, 20, 55, 56, 63, 64, 65, 150):
+        data = bytes(range(n))
+        assert core_aka.sha1(data) == _crypto._cryptography_sha1(data)
+    assert _crypto.sha1_compress_backend() == "openssl-SHA1_Transform"
+    openssl_prf = _crypto._loaded[1]
+    xkeys = [bytes(20), b"\xff" * 20, bytes(range(0xEC, 0x100)), b"\x00" * 19 + b"\x01"]
+    xkeys += [hashlib.sha1(bytes([i])).digest() for i in range(40)]
+    for xkey in xkeys:
+        for length in (0, 1, 20, 39, 100, 160):
+            got = core_aka.fips186_2_prf(xkey, length)
+            assert got == openssl_prf(xkey, length) == _crypto._python_prf(xkey, length)
+            assert _crypto.fips186_2_prf(xkey, length) == got
+        head, nxt = core_aka.fips186_2_prf_state(xkey, 100)
+        assert head + core_aka.fips186_2_prf(nxt, 60) == _crypto._python_prf(xkey, 160)
+    for bad in (b"", bytes(19), bytes(21)):
+        with pytest.raises(ValueError):
+            core_aka.fips186_2_prf(bad, 20)
+        with pytest.raises(ValueError):
+            core_aka.fips186_2_prf_state(bad, 20)
+    with pytest.raises(ValueError):
+        core_aka.fips186_2_prf(bytes(20), 4097)
+    with pytest.raises((OverflowError, ValueError, TypeError)):
+        core_aka.fips186_2_prf(bytes(20), -1)
 
 
 # --- RFC 4186 Appendix A ------------------------------------------------------------------

@@ -674,3 +674,59 @@ def test_a_planted_divergence_is_caught(monkeypatch):
     assert fast[0] != slow[0]
     fast = drive(kind, True, ue_kw, ha_kw)  # and without a planted bug: identical
     assert fast[0] == slow[0] and fast[1] == slow[1] and fast[2] == slow[2]
+
+
+def test_child_proposal_choice_remembered_per_distinct_request_equals_a_fresh_choice():
+    # choose_child remembers its decision per (our list, PFS group, peer proposals' protocol,
+    # SPI size and shared transform tuple). For every combination of several offers, decoded
+    # from octets like a request (so equal transform lists share one tuple) with fresh SPIs and
+    # numbers each time, the remembered answer is the uncached search's, and the proposal
+    # returned is the one of *this* request (its own SPI), never an earlier request's.
+    import itertools
+
+    from dsmip6.ikev2.config import parse_child_proposal
+    from dsmip6.ikev2.message import SaPayload
+    from dsmip6.ikev2.tasks import _proposals as P
+
+    ours_sets = [
+        tuple(parse_child_proposal(s) for s in names)
+        for names in (
+            ["aes128gcm16"],
+            ["aes256-sha256", "aes128gcm16"],
+            ["aes128-sha256-modp2048", "aes256gcm16-ecp256"],
+            ["chacha20poly1305-esn"],
+        )
+    ]
+    offers = [
+        P.child_proposals((parse_child_proposal(s),), b"\0\0\0\0", pfs)[0]
+        for s in ("aes128gcm16", "aes256-sha256", "aes128-sha256-modp2048", "aes128gcm16-esn")
+        for pfs in (False, True)
+    ]
+    P._CHILD_CHOICES.clear()
+    spi = 0x1000
+    for ours in ours_sets:
+        for n in (1, 2):
+            for combo in itertools.permutations(offers, n):
+                for pfs_group in (None, 14, 19):
+                    for _ in range(2):  # the second time from the remembered decision
+                        spi += 1
+                        props = tuple(
+                            dataclasses.replace(p, number=i + 1, spi=(spi + i).to_bytes(4, "big"))
+                            for i, p in enumerate(combo)
+                        )
+                        theirs = SaPayload.decode_body(SaPayload(props).encode_body()).proposals
+                        got = P.choose_child(ours, theirs, pfs_group)
+                        want = P._choose_child(ours, theirs, pfs_group)
+                        assert got == want
+                        if got is not None:
+                            assert got[0] is want[0] and got[0].spi == want[0].spi
+    assert P._CHILD_CHOICES  # the decisions were remembered (bounded: at most 64)
+    assert len(P._CHILD_CHOICES) <= 64
+    # our proposals as a list changed between calls: each call sees the list as it is now
+    ours_list = list(ours_sets[1])
+    first = P.choose_child(ours_list, theirs, None)
+    assert first == P._choose_child(ours_list, theirs, None)
+    ours_list.reverse()
+    assert P.choose_child(ours_list, theirs, None) == P._choose_child(ours_list, theirs, None)
+    # responders configured alike share the parsed proposals, hence the decisions
+    assert parse_child_proposal("aes128gcm16") is parse_child_proposal("aes128gcm16")

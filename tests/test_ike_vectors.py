@@ -138,3 +138,19 @@ def test_dh_groups_agree_and_have_rfc_sizes():
         assert len(a.public) == len(b.public) == size
         s1, s2 = a.shared(b.public), b.shared(a.public)
         assert s1 == s2 and len(s1) == secret_sizes[group]
+
+
+def test_sha1_in_use_is_the_extensions_and_equals_cryptographys():
+    # NAT detection and CERTREQ hashes go through RustCrypto's SHA-1 in the extension; it
+    # must give cryptography's digest for every length around the 64-octet block boundaries
+    # (and the FIPS 180 "abc" example).
+    from cryptography.hazmat.primitives import hashes
+    from dsmip6._core import aka as core_aka
+
+    assert transforms.sha1 is core_aka.sha1
+    assert transforms.sha1(b"abc").hex() == "a9993e364706816aba3e25717850c26c9cd0d89d"
+    for n in range(0, 200):
+        data = bytes((7 * i + n) & 0xFF for i in range(n))
+        ref = hashes.Hash(hashes.SHA1())
+        ref.update(data)
+        assert transforms.sha1(data) == ref.finalize()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dsmip6.errors import MalformedPacket
 
@@ -143,9 +144,13 @@ _LENGTH_PREFIXED = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Attribute:
-    """One attribute: ``value`` is everything after the Type and Length octets."""
+class Attribute(NamedTuple):
+    """One attribute: ``value`` is everything after the Type and Length octets.
+
+    An immutable named tuple rather than a frozen dataclass: ``parse_attributes`` builds one
+    per attribute of every message on the server's path, and a tuple is made in C
+    (``tuple.__new__``) where the frozen dataclass's ``__init__`` set each field through
+    ``object.__setattr__`` (~1.7 us per attribute)."""
 
     type: int
     value: bytes
@@ -210,6 +215,9 @@ def _check_attribute(t: int, value: bytes, offset: int) -> None:
             raise MalformedPacket("AT_PADDING is not zero", offset=offset, reason="bad-padding")
 
 
+_new_attribute = tuple.__new__
+
+
 def parse_attributes(data: bytes, base: int = 0) -> list[Attribute]:
     """Split ``data`` into attributes; ``base`` is added to the reported offsets.
 
@@ -236,7 +244,7 @@ def parse_attributes(data: bytes, base: int = 0) -> list[Attribute]:
             )
         value = bytes(data[pos + 2 : pos + length])
         _check_attribute(t, value, base + pos)
-        out.append(Attribute(t, value, base + pos))
+        out.append(_new_attribute(Attribute, (t, value, base + pos)))
         pos += length
     return out
 

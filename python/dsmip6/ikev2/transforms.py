@@ -64,11 +64,30 @@ _SHA1 = hashes.SHA1()
 _SHA1_EMPTY = hashes.Hash(_SHA1)  # never finalized: copied per digest (no per-call type check)
 
 
-def sha1(data: bytes) -> bytes:
-    """SHA-1 (NAT detection, CERTREQ hashes), from ``cryptography`` like every primitive here."""
+def _cryptography_sha1(data: bytes) -> bytes:
     h = _SHA1_EMPTY.copy()
     h.update(data)
     return h.finalize()
+
+
+def _pick_sha1() -> Callable[[bytes], bytes]:
+    """RustCrypto's SHA-1 in the extension (``dsmip6._core.aka.sha1``: one foreign call where
+    ``cryptography`` needs three; four NAT-detection hashes per IKE_SA_INIT on the HA) when it
+    is there and agrees with ``cryptography`` on probes across the block boundary."""
+    try:
+        from dsmip6._core.aka import sha1 as core_sha1
+    except ImportError:  # pragma: no cover - an extension built before the module existed
+        return _cryptography_sha1
+    for n in (0, 3, 36, 55, 56, 64, 119):
+        probe = bytes(range(n))
+        if core_sha1(probe) != _cryptography_sha1(probe):  # pragma: no cover - broken build
+            return _cryptography_sha1
+    return core_sha1  # type: ignore[no-any-return]
+
+
+sha1: Callable[[bytes], bytes] = _pick_sha1()
+"""SHA-1 (NAT detection, CERTREQ hashes): RustCrypto's in the extension, else
+``cryptography``'s (the guide's rule: ``cryptography`` in Python, RustCrypto in Rust)."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 use pyo3::prelude::*;
 
+mod aka;
 mod dataplane;
 mod errors;
 mod esp;
@@ -43,5 +44,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_submodule(m, "dataplane", dataplane::register)?;
     add_submodule(m, "esp", esp::register)?;
     add_submodule(m, "mhfast", mhfast::register)?;
+    add_submodule(m, "aka", aka::register)?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from dsmip6.ikev2.config import ChildProposal, IkeProposal
 from dsmip6.ikev2.constants import EsnId, IntegId, ProtocolId, TransformType
@@ -80,10 +81,50 @@ def choose_ike(
     return None
 
 
+_CHILD_CHOICES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+"""choose_child's decisions by (our proposals, PFS group, per peer proposal: protocol, SPI
+size, transform list), all by identity: the decoder shares one transform tuple per distinct
+octets (``message._decode_transforms``) and ``config.parse_child_proposal`` (an LRU cache)
+one frozen ``ChildProposal`` per distinct text, so the UEs of a deployment, which send the
+same proposals, are decided once, also across responders configured alike. Each value keeps
+the objects of its key alive (no identity is reused while the entry exists). Cleared when 64
+are held."""
+
+
 def choose_child(
     ours: Sequence[ChildProposal], theirs: Sequence[Proposal], pfs_group: int | None
 ) -> tuple[Proposal, ChildProposal, int | None] | None:
-    """Choose an ESP proposal; returns (peer proposal, our proposal, DH group or None)."""
+    """Choose an ESP proposal; returns (peer proposal, our proposal, DH group or None).
+
+    The choice reads only each peer proposal's protocol, SPI size and transforms (never its
+    number or SPI value), so it is remembered per distinct request (``_CHILD_CHOICES``)."""
+    if any(type(p.transforms) is not tuple for p in theirs):
+        return _choose_child(ours, theirs, pfs_group)  # a mutable list: no identity key
+    key = (
+        len(ours),
+        *map(id, ours),
+        pfs_group,
+        *[(p.protocol, len(p.spi), id(p.transforms)) for p in theirs],
+    )
+    hit = _CHILD_CHOICES.get(key)
+    if hit is not None:
+        index, mine, group = hit[0], hit[1], hit[2]
+        return None if index < 0 else (theirs[index], mine, group)
+    chosen = _choose_child(ours, theirs, pfs_group)
+    if len(_CHILD_CHOICES) >= 64:
+        _CHILD_CHOICES.clear()
+    keep = (tuple(ours), *[p.transforms for p in theirs])
+    if chosen is None:
+        _CHILD_CHOICES[key] = (-1, None, None, keep)
+    else:
+        index = next(i for i, p in enumerate(theirs) if p is chosen[0])
+        _CHILD_CHOICES[key] = (index, chosen[1], chosen[2], keep)
+    return chosen
+
+
+def _choose_child(
+    ours: Sequence[ChildProposal], theirs: Sequence[Proposal], pfs_group: int | None
+) -> tuple[Proposal, ChildProposal, int | None] | None:
     for mine in ours:
         want_esn = _ESN_ON if mine.esn else _ESN_OFF
         for prop in theirs:
