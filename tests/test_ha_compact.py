@@ -216,6 +216,10 @@ class _CountingDataPlane(RustDataPlane):
         self.calls.append("renew")
         super().renew_binding(binding)
 
+    def renew_fields(self, home_address, lifetime, expires_at, sequence):
+        self.calls.append("renew")
+        super().renew_fields(home_address, lifetime, expires_at, sequence)
+
 
 def test_refresh_renews_and_a_move_updates_the_data_plane_entry():
     world = RealWorld(1)
@@ -235,8 +239,8 @@ def test_refresh_renews_and_a_move_updates_the_data_plane_entry():
         bu = _mh.Bu(seq + 1 + k, life, alt_coa=coa, ipv4_hoa=v4)
         ha.receive_datagram(ue.signalling.encode(bu, route, pdn.sa_out), route.src, route.dst, 0)
         assert len(ha.datagrams_to_send(0)) == 1
-        spec = dp.bindings.get(hoa)
-        assert spec is ha.binding(hoa).spec
+        spec = dp.bindings.get(hoa)  # rebuilt from the Rust record (no object kept)
+        assert spec == ha.binding(hoa).spec and spec.home_address == hoa
         assert (spec.care_of_address, spec.sequence, spec.lifetime) == (
             coa,
             seq + 1 + k,
@@ -743,3 +747,69 @@ def test_prefix_selectors_pack_short_and_exact(monkeypatch):
         assert (len(packed) == 23) == (i < len(cases)), ts
         back, end = ike_sa._unpack_ts(packed + b"tail", 0)
         assert back == ts and end == len(packed)
+
+
+def test_compact_binding_cache_keeps_no_object_and_rebuilds_equal_specs():
+    import sys
+
+    from dsmip6.dataplane import BindingCache
+    from dsmip6.errors import CacheError
+
+    cache = BindingCache(keep_objects=False)
+    coa4, v4 = IPv4Address("192.0.2.7"), IPv4Address("10.0.0.9")
+    net1, net2 = IPv6Network("2001:db8:8001::/64"), IPv6Network("2001:db8:8002::/64")
+    specs = [
+        BindingSpec.of(
+            HOA,
+            NET,
+            IPv6Address("2001:db8:1::1"),
+            Encapsulation.IP_IN_IPV6,
+            3600.0,
+            50.25,
+            7,
+            0xD400,
+            v4,
+            None,
+            0x1001,
+            0x2002,
+        ),
+        BindingSpec.of(
+            net1[5], net1, coa4, Encapsulation.UDP_IPV4, 900.0, 9.5, 65535, 0xC000, None, 40001
+        ),
+        BindingSpec.of(net2[5], net2, coa4, Encapsulation.IP_IN_IPV4, 4.0, 1.0, 0, 0xC000),
+    ]
+    for s in specs:
+        before = sys.getrefcount(s)
+        cache.add(s)
+        assert sys.getrefcount(s) == before  # the cache holds no reference to it
+    for s in specs:
+        got = cache.get(s.home_address)
+        assert got == s and got is not s and type(got) is BindingSpec
+        assert s.home_address in cache
+    assert cache.lookup(v4) == specs[0] and cache.lookup(NET.network_address + 99) is not None
+    assert sorted(cache, key=lambda b: b.home_address) == specs
+    assert cache.lookup_inbound(coa4, udp_port=40001) == specs[1]
+    cache.renew_fields(HOA, 1200.0, 60.5, 8)
+    assert cache.get(HOA) == specs[0].renewed(1200.0, 60.5, 8)
+    cache.update(specs[1].renewed(4.0, 2.0, 1))
+    gone = sorted(cache.expire(3.0), key=lambda b: b.home_address)
+    assert gone == [specs[1].renewed(4.0, 2.0, 1), specs[2]] and len(cache) == 1
+    assert cache.remove(HOA) == specs[0].renewed(1200.0, 60.5, 8) and len(cache) == 0
+    with pytest.raises(CacheError):
+        cache.renew_fields(HOA, 1.0, 1.0, 1)
+    with pytest.raises(ValueError, match="keep_objects"):
+        BindingCache().renew_fields(HOA, 1.0, 1.0, 1)
+
+
+def test_real_data_plane_keeps_no_binding_object():
+    import sys
+
+    dp = RustDataPlane()
+    spec = BindingSpec.of(HOA, NET, IPv6Address("2001:db8:1::1"), Encapsulation.IP_IN_IPV6,
+                          3600.0, 50.0, 7)  # fmt: skip
+    before = sys.getrefcount(spec)
+    dp.add_binding(spec)
+    assert sys.getrefcount(spec) == before and dp.bindings.get(HOA) == spec
+    dp.renew_fields(int(HOA), 900.0, 60.0, 8)
+    assert dp.bindings.get(HOA) == spec.renewed(900.0, 60.0, 8)
+    assert dp.counters()["bindings_updated"] == 1

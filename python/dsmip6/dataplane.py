@@ -3,8 +3,12 @@
 * :class:`BindingCache` — the HA's binding cache (and the UE's binding update list). Entries
   are ``BindingSpec`` objects; the Rust side indexes them by home address, home network
   prefix (longest-prefix match), IPv4 home address and inbound (outer source, SPI / UDP
-  port) and returns the very object that was added. Methods: ``add``, ``update``, ``remove``,
-  ``lookup`` (IPv6: HoA or prefix; IPv4: IPv4 HoA), ``lookup_many``, ``get`` (exact HoA),
+  port) and returns the very object that was added — or, with ``keep_objects=False`` (what
+  ``RustDataPlane`` uses), keeps no Python object per binding and returns a spec rebuilt from
+  the Rust record (``expires_at`` to the microsecond, ``lifetime`` as a 32-bit float);
+  ``renew_fields(hoa, lifetime, expires_at, sequence)`` is ``renew`` without a spec there.
+  Methods: ``add``, ``update``, ``remove``, ``lookup`` (IPv6: HoA or prefix; IPv4: IPv4
+  HoA), ``lookup_many``, ``get`` (exact HoA),
   ``lookup_inbound(source, spi=..|udp_port=..)``, ``expire(now)`` (injected clock; returns
   the removed entries), ``count``/``counters`` (per-binding traffic), ``len()``, ``in``,
   iteration. Addresses may be ``ipaddress`` objects, ``str``, packed ``bytes`` or ``int``
@@ -38,7 +42,9 @@ class RustDataPlane:
     """
 
     def __init__(self) -> None:
-        self.bindings = BindingCache()
+        # No Python object per binding: the spec is read into the Rust record at add/update
+        # and dropped; readers (``bindings.get``/``lookup``/iteration) get a rebuilt spec.
+        self.bindings = BindingCache(keep_objects=False)
         self.sad = SecurityDatabase()
         self._counters: dict[str, int] = {}
 
@@ -60,6 +66,16 @@ class RustDataPlane:
         the HoA. Optional for other ``DataPlane`` implementations (the HA falls back to
         ``update_binding``)."""
         self.bindings.renew(binding)
+        self._count("bindings_updated")
+
+    def renew_fields(
+        self, home_address: IPv6Address | int, lifetime: float, expires_at: float, sequence: int
+    ) -> None:
+        """:meth:`renew_binding` from the values alone (no spec object): the binding of
+        ``home_address`` (an ``ipaddress`` object or its int) gets a new lifetime, expiry and
+        sequence number, everything else stays. Optional for other ``DataPlane``
+        implementations (the HA falls back to ``renew_binding``/``update_binding``)."""
+        self.bindings.renew_fields(home_address, lifetime, expires_at, sequence)
         self._count("bindings_updated")
 
     def del_binding(self, home_address: IPv6Address) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "SaSpec",
     "DataPlane",
     "FakeDataPlane",
+    "spec_from_record",
 ]
 
 
@@ -235,6 +236,35 @@ class _SpecSlots(_FieldsDict):
     dataclass's guard — ~4x faster, and the result is an ordinary frozen BindingSpec."""
 
     __slots__ = _SPEC_FIELDS
+
+
+_ENCAPS = {e.value: e for e in Encapsulation}
+
+
+def spec_from_record(
+    fields: tuple[int, int, int, int, bool, str, float, float, int, int, int | None, int | None],
+    sas: tuple[int | None, int | None],
+) -> BindingSpec:
+    """A :class:`BindingSpec` rebuilt from a binding record kept without its Python object
+    (``dsmip6.dataplane.BindingCache(keep_objects=False)``, which the Rust side calls this
+    for): ``fields`` = (HoA, home prefix, prefix length, CoA, CoA is IPv4, encapsulation
+    value, lifetime, expiry, sequence, flags, IPv4 HoA or None, UDP port or None) with the
+    addresses as ints; ``sas`` = (outbound, inbound) user-plane SPIs."""
+    hoa, pfx, plen, coa, coa_v4, enc, life, exp, seq, flags, v4, port = fields
+    return BindingSpec.of(
+        IPv6Address(hoa),
+        IPv6Network((pfx, plen)),
+        IPv4Address(coa) if coa_v4 else IPv6Address(coa),
+        _ENCAPS[enc],
+        life,
+        exp,
+        seq,
+        flags,
+        None if v4 is None else IPv4Address(v4),
+        port,
+        sas[0],
+        sas[1],
+    )
 
 
 @runtime_checkable

@@ -153,10 +153,49 @@ def _t4(i: int) -> str:
     return inet_ntop(AF_INET, i.to_bytes(4, "big"))
 
 
-def _in_prefix(i: int, prefix: IPv6Network) -> bool:
-    # ``_ip``/``_prefixlen``: the values ``int()``/``prefixlen`` return, read without their
-    # Python-level calls (the Rust binding cache reads ``_ip`` the same way).
-    return (i ^ prefix.network_address._ip) >> (128 - prefix._prefixlen) == 0
+_NEW = object.__new__
+
+
+def _a6(i: int) -> IPv6Address:
+    """``IPv6Address(i)`` for an int already known to be a valid address: the same object
+    (the slots ``__init__`` sets for an int), without its type and range checks."""
+    a = _NEW(IPv6Address)
+    a._ip = i
+    a._scope_id = None
+    return a
+
+
+def _a4(i: int) -> IPv4Address:
+    """``IPv4Address(i)`` for a valid address int (see :func:`_a6`)."""
+    a = _NEW(IPv4Address)
+    a._ip = i
+    return a
+
+
+def _spec_of(bce: _Ue, flags: int) -> BindingSpec:
+    """The :class:`BindingSpec` of ``bce`` for the data plane, built from the record's ints
+    (a transient object: the HA keeps none)."""
+    udp = bce.udp_peer
+    coa: IPv6Address | IPv4Address
+    if udp is None:
+        coa, enc, port = _a6(bce.coa_i), _IP_IN_IPV6, None
+    elif bce.nf:
+        coa, enc, port = _a4(bce.coa_i), Encapsulation.UDP_IPV4, udp[1]
+    else:
+        coa, enc, port = _a4(bce.coa_i), Encapsulation.IP_IN_IPV4, None
+    v4 = bce.v4_i
+    return BindingSpec.of(
+        _a6(bce.hoa_i),
+        IPv6Network((bce.pfx, bce.plen)),
+        coa,
+        enc,
+        bce.lifetime,
+        bce.expires,
+        bce.seq,
+        flags,
+        None if v4 is None else _a4(v4),
+        port,
+    )
 
 
 def seq_newer(received: int, last: int) -> bool:
@@ -168,17 +207,18 @@ def seq_newer(received: int, last: int) -> bool:
 class _Ue:
     """One UE's PDN connection at the HA — its session (IKE SA, HNP, HoA-keyed signalling SA
     pair) and its binding cache entry (procedures.md §0.3) — in ONE slotted record, the only
-    Python object the HA keeps per registered UE besides what the data plane holds (the
-    ``BindingSpec`` and its address objects, shared with this record).
+    Python object the HA keeps per registered UE (the data plane keeps none: it reads the
+    ``BindingSpec`` built from this record into its Rust record and drops it).
 
-    Session part: ``owner`` is the pools' key ``(identity, apn)``, ``prefix`` the very
-    ``IPv6Network`` the IKE SA assigned, ``hoa``/``hoa_i`` the HoA the signalling SA was
-    created for (RFC 4877 §4.4; the child SA's selector address object, and as an int: the
-    BCE key). Binding part: the BCE fields, their state following
-    ``dsmip6._state.HA_TRANSITIONS``; the record is in ``HomeAgent._bce`` exactly while the
-    entry exists. The address objects (``hoa``, ``coa``, ``ipv4_hoa``) and the floats are the
-    ones handed to the data plane in the ``BindingSpec``. The revocation / HA Switch fields
-    (rare) live in one list, ``_aux``, only while used.
+    Session part: ``owner`` is the pools' key ``(identity, apn)``, ``pfx``/``plen`` the HNP
+    the IKE SA assigned as (network int, length), ``hoa_i`` the HoA the signalling SA was
+    created for (RFC 4877 §4.4; also the BCE key). Binding part: the BCE fields, their state
+    following ``dsmip6._state.HA_TRANSITIONS``; the record is in ``HomeAgent._bce`` exactly
+    while the entry exists. Addresses are ints (``coa_i``, ``v4_i``); the properties
+    ``prefix``, ``hoa``, ``coa``, ``ipv4_hoa`` and ``spec`` build the objects on demand.
+    ``dpf`` is the flag word of the binding the data plane holds (None: none, or not known
+    exactly), what a lifetime refresh compares to renew in place. The revocation / HA Switch
+    fields (rare) live in one list, ``_aux``, only while used.
 
     The record serves as both roles: ``session`` is the record itself — except for a
     *detached* binding (``_home`` set): when a session's signalling SA moves to another HoA
@@ -188,34 +228,35 @@ class _Ue:
     __slots__ = (
         "owner",
         "ike_sa_id",
-        "prefix",
-        "hoa",
+        "pfx",
+        "plen",
         "hoa_i",
-        "sa_in",
-        "sa_out",
+        "sa",
         "ike_mid",
         "_home",
         "state",
         "seq",
-        "coa",
+        "coa_i",
         "udp_peer",
-        "nat",
-        "forced",
-        "ipv4_hoa",
+        "nf",
+        "v4_i",
         "lifetime",
         "expires",
-        "spec",
+        "dpf",
         "_aux",
     )
 
     def __init__(self, owner: tuple[str, str | None], ike_sa_id: object, prefix: IPv6Network):
         self.owner = owner
         self.ike_sa_id = ike_sa_id
-        self.prefix = prefix
-        self.hoa: IPv6Address | None = None
+        #: The HNP as (network int, length): no ``IPv6Network`` per UE (``prefix`` builds one).
+        self.pfx: int = prefix.network_address._ip
+        self.plen: int = prefix._prefixlen
+        #: The HoA of the signalling SA as an int (``hoa`` builds the address object).
         self.hoa_i: int | None = None
-        self.sa_in: Any = None
-        self.sa_out: Any = None
+        #: The signalling SA pair: one object serving both directions (``MhSaPair``), or an
+        #: (inbound, outbound) tuple from another ``sa_factory``; ``sa_in``/``sa_out`` read it.
+        self.sa: Any = None
         #: Message ID of the IKE response that carried the signalling SA while the IKE side
         #: still caches it for retransmissions (dropped at the first BU under that SA).
         self.ike_mid: int | None = None
@@ -226,16 +267,63 @@ class _Ue:
         """The binding part of a new entry (state ABSENT)."""
         self.state = BceState.ABSENT
         self.seq = 0
-        self.coa: IPv6Address | IPv4Address | None = None
+        #: The CoA as an int: IPv4 exactly when ``udp_peer`` is set (RFC 5555: an IPv4 CoA
+        #: only comes over UDP 4191), IPv6 otherwise; ``coa`` builds the address object.
+        self.coa_i: int | None = None
         self.udp_peer: Addr | None = None
-        self.nat = False
-        self.forced = False
-        self.ipv4_hoa: IPv4Address | None = None
+        #: NAT detected (1) | UDP forced by the F flag (2), RFC 5555 §4.1.
+        self.nf = 0
+        #: The IPv4 HoA as an int, or None (``ipv4_hoa`` builds the address object).
+        self.v4_i: int | None = None
         self.lifetime = 0.0
         self.expires = 0.0
-        #: The last BindingSpec handed to the data plane (the one it keeps), or None.
-        self.spec: BindingSpec | None = None
+        #: The BU flag word of the binding the data plane holds (the record's fields are the
+        #: rest of it), or None when it holds none or what it holds is not known exactly.
+        self.dpf: int | None = None
         self._aux: list[Any] | None = None
+
+    @property
+    def sa_in(self) -> Any:
+        sa = self.sa
+        return sa[0] if type(sa) is tuple else sa
+
+    @property
+    def sa_out(self) -> Any:
+        sa = self.sa
+        return sa[1] if type(sa) is tuple else sa
+
+    @property
+    def nat(self) -> bool:
+        return bool(self.nf & 1)
+
+    @property
+    def forced(self) -> bool:
+        return bool(self.nf & 2)
+
+    # The address objects, built on demand from the ints the record keeps.
+    @property
+    def prefix(self) -> IPv6Network:
+        return IPv6Network((self.pfx, self.plen))
+
+    @property
+    def hoa(self) -> IPv6Address | None:
+        return None if self.hoa_i is None else _a6(self.hoa_i)
+
+    @property
+    def coa(self) -> IPv6Address | IPv4Address | None:
+        i = self.coa_i
+        if i is None:
+            return None
+        return IPv4Address(i) if self.udp_peer is not None else IPv6Address(i)
+
+    @property
+    def ipv4_hoa(self) -> IPv4Address | None:
+        return None if self.v4_i is None else _a4(self.v4_i)
+
+    @property
+    def spec(self) -> BindingSpec | None:
+        """The binding the data plane was last handed (rebuilt), or None."""
+        return None if self.dpf is None else _spec_of(self, self.dpf)
 
     def detached(self) -> _Ue:
         """A copy holding this record's binding (its HoA included), pointing here."""
@@ -397,6 +485,10 @@ class HomeAgent:
         # Optional DataPlane method for lifetime refreshes (RustDataPlane has it).
         self._renew: Callable[[BindingSpec], None] | None = getattr(
             dataplane, "renew_binding", None
+        )
+        # ... and its spec-less form (RustDataPlane.renew_fields).
+        self._renew_fields: Callable[[int, float, float, int], None] | None = getattr(
+            dataplane, "renew_fields", None
         )
         self.signalling: _mh.Signalling = signalling or _mh.WireSignalling()
         # The real codec gets the direct BU path (parse once, no dataclasses, BA in one build).
@@ -702,7 +794,7 @@ class HomeAgent:
             return
         hoa_obj, ha_obj = found
         hoa = int(hoa_obj)
-        if not _in_prefix(hoa, session.prefix):
+        if (hoa ^ session.pfx) >> (128 - session.plen):  # the HoA must lie in the HNP
             self._count("child-hoa-outside-hnp")
             return
         if session.sa_in is not None:
@@ -712,15 +804,13 @@ class HomeAgent:
             # A binding of the previous HoA stays as it was (its own HoA, this session).
             self._bce[old] = session.detached()
             session.clear_binding()
-        session.hoa = hoa_obj
         session.hoa_i = hoa
         if self.sa_factory is compact_esp_sa:
             # The HA's own SAs straight from the child's keys (no SaSpec needed).
-            session.sa_in, session.sa_out = _ike.compact_mh_sas(ev.child)
+            session.sa = _ike.compact_mh_sas(ev.child)[0]  # one pair, both directions
         else:
             spec_in, spec_out = ev.child.sa_specs(ha_obj, hoa_obj)
-            session.sa_in = self.sa_factory(spec_in)
-            session.sa_out = self.sa_factory(spec_out)
+            session.sa = (self.sa_factory(spec_in), self.sa_factory(spec_out))
         self._by_spi[session.sa_in.spi] = session
         # The response that carried this SA (the UE asked for it: our response is the last
         # one cached) is kept by the IKE side for retransmitted requests (RFC 7296 §2.1);
@@ -917,8 +1007,7 @@ class HomeAgent:
         # RFC 4877 §4.4: the HoA in the BU must be the one the SA was created for. An
         # address inside the UE's own HNP but another SA is a selector mismatch (drop); an
         # address outside it (e.g. another UE's HoA) is "not home subnet" (step 6 below).
-        prefix = session.prefix  # _in_prefix, inline
-        in_hnp = (hoa ^ prefix.network_address._ip) >> (128 - prefix._prefixlen) == 0
+        in_hnp = (hoa ^ session.pfx) >> (128 - session.plen) == 0
         if in_hnp and hoa != session.hoa_i:
             self._count("sa-mismatch")
             return
@@ -981,13 +1070,13 @@ class HomeAgent:
             return
         # Step 7 (cont.) — IPv4 HoA option: verify ownership or allocate (RFC 5555 §4.5).
         ack: tuple[int, int, int] | None = None
-        ipv4_hoa: IPv4Address | None = None
+        v4_i: int | None = None
         if v.v4hoa is not None:
-            if bce is not None and bce.ipv4_hoa is not None and v.v4hoa == bce.ipv4_hoa._ip:
-                ipv4_hoa = bce.ipv4_hoa  # a refresh keeping its IPv4 HoA (already verified)
+            if bce is not None and v.v4hoa == bce.v4_i:
+                v4_i = bce.v4_i  # a refresh keeping its IPv4 HoA (already verified)
                 ack = (0, 32, v.v4hoa)
             else:
-                ack, ipv4_hoa = self._ipv4_hoa(session, v.v4hoa, v.v4plen)
+                ack, v4_i = self._ipv4_hoa(session, v.v4hoa, v.v4plen)
         # Step 8 — DAD: the HNP is this UE's alone (pool ownership checked above).
         # Step 9 — lifetime = min(requested, policy, prefix valid lifetime in 4-s units).
         lifetime_4s = v.life4 if v.life4 < self._max_life4 else self._max_life4
@@ -1003,8 +1092,8 @@ class HomeAgent:
             bce = session
             bce.clear_binding()
             self._bce[hoa] = bce
-        old_coa, old_udp = bce.coa, bce.udp_peer
-        old_v4 = bce.ipv4_hoa
+        old_coa, old_udp, old_nf = bce.coa_i, bce.udp_peer, bce.nf
+        old_v4 = bce.v4_i
         was = bce.state
         was_active = was is _ACTIVE or was is _REVOKING or was is _SWITCHING
         nxt = _ON_ACCEPTED.get(was._name_)
@@ -1016,46 +1105,55 @@ class HomeAgent:
             # RFC 5846 §7: accepting a BU ends revocation (a BRI timer runs only in REVOKING).
             self.timers.cancel(_BRI_TIMER | hoa)
         bce.seq = v.seq
-        # Keep the CoA object when unchanged (the common refresh): no new address object.
-        coa_obj: IPv6Address | IPv4Address
-        if v.udp:
-            same = type(old_coa) is IPv4Address and old_coa._ip == coa
-            coa_obj = old_coa if same else IPv4Address(coa)  # type: ignore[assignment]
-        else:
-            same = type(old_coa) is IPv6Address and old_coa._ip == coa
-            coa_obj = old_coa if same else IPv6Address(coa)  # type: ignore[assignment]
-        bce.coa = coa_obj
-        bce.nat = nat
-        bce.forced = v.f
+        # The CoA int (the CoA's family is the transport's: IPv4 exactly over UDP).
+        same = old_coa == coa and (old_udp is not None) == v.udp
+        if not same:
+            bce.coa_i = coa
+        coa_obj: IPv6Address | IPv4Address = _a4(coa) if v.udp else _a6(coa)
+        nf = (1 if nat else 0) | (2 if v.f else 0)
+        bce.nf = nf
         bce.udp_peer = v.src if v.udp else None
-        bce.ipv4_hoa = ipv4_hoa
-        if old_v4 is not None and ipv4_hoa is None and v.v4hoa is None:
+        bce.v4_i = v4_i
+        if old_v4 is not None and v4_i is None and v.v4hoa is None:
             # RFC 5555 §4.4.2.1: a BU without the option releases the IPv4 HoA.
             if self.ipv4_pool is not None:
                 self.ipv4_pool.release(session.owner)
         bce.lifetime = lifetime
         bce.expires = now + lifetime
         self.timers.set(hoa, bce.expires)
-        spec, renewed = self._binding_spec(bce, v)
+        flags = v.flags
+        # A lifetime refresh changes only lifetime/expiry/sequence of what the data plane
+        # holds: the same flags, CoA, UDP mapping, NAT/forced state and IPv4 HoA.
+        renewed = (
+            bce.dpf == flags
+            and same
+            and old_udp == bce.udp_peer
+            and old_nf == nf
+            and old_v4 == v4_i
+        )
+        flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
         try:
             if not was_active:
-                self.dataplane.add_binding(spec)
+                self.dataplane.add_binding(_spec_of(bce, flags))
+            elif renewed and self._renew_fields is not None:
+                # No spec object at all: the values go straight to the Rust record.
+                self._renew_fields(hoa, lifetime, bce.expires, v.seq)
             elif renewed and self._renew is not None:
-                self._renew(spec)  # a lifetime refresh: only lifetime/expiry/sequence change
+                self._renew(_spec_of(bce, flags))
             else:
-                self.dataplane.update_binding(spec)
-            bce.spec = spec
+                self.dataplane.update_binding(_spec_of(bce, flags))
+            bce.dpf = flags
         except CacheError:
-            bce.spec = None  # what the data plane holds is not known exactly
+            bce.dpf = None  # what the data plane holds is not known exactly
             self._count("dataplane-error")
             self._refuse(v, session, BA_STATUS["forwarding-failed"], v.seq)
             return
         moved = not same or old_udp != bce.udp_peer
         if was_active:
-            self._events.append(binding_updated(bce.hoa, coa_obj, moved, lifetime))
+            self._events.append(binding_updated(_a6(hoa), coa_obj, moved, lifetime))
         else:
             self._events.append(
-                BindingCreated(bce.hoa, coa_obj, session.owner[0], ipv4_hoa, lifetime)
+                BindingCreated(_a6(hoa), coa_obj, session.owner[0], bce.ipv4_hoa, lifetime)
             )
         # Step 11 — BA (sent whatever the A bit says).
         k = v.k and cfg.support_k
@@ -1091,7 +1189,7 @@ class HomeAgent:
 
     def _ipv4_hoa(
         self, session: _Session, requested_i: int, prefix_len: int
-    ) -> tuple[tuple[int, int, int], IPv4Address | None]:
+    ) -> tuple[tuple[int, int, int], int | None]:
         """RFC 5555 §4.5 / §3.2.1: Ack status 0, 130 (not this UE's), 131 (not unicast),
         132 (no dynamic assignment available). The Ack is (status, prefix length, address)."""
         pool = self.ipv4_pool
@@ -1103,7 +1201,7 @@ class HomeAgent:
             except PoolExhausted:
                 self._count("ipv4-pool-exhausted")
                 return (132, prefix_len, 0), None
-            return (0, 32, int(addr)), addr
+            return (0, 32, int(addr)), int(addr)
         requested = IPv4Address(requested_i)
         if requested.is_multicast or requested.is_loopback or requested.is_reserved:
             return (131, prefix_len, requested_i), None
@@ -1112,46 +1210,7 @@ class HomeAgent:
         if pool.owner(requested) != session.owner:
             self._count("ipv4-hoa-not-owned")
             return (130, prefix_len, requested_i), None
-        return (0, 32, requested_i), requested
-
-    def _binding_spec(self, bce: _Bce, v: _BuIn) -> tuple[BindingSpec, bool]:
-        """The spec for ``bce`` and whether it is a renewal of the one the data plane holds
-        (``bce.spec``): the same field objects but lifetime, expiry and sequence."""
-        coa = bce.coa
-        if isinstance(coa, IPv6Address):
-            enc, port = _IP_IN_IPV6, None
-        elif bce.nat or bce.forced:
-            enc, port = Encapsulation.UDP_IPV4, bce.udp_peer[1] if bce.udp_peer else None
-        else:
-            enc, port = Encapsulation.IP_IN_IPV4, None
-        flags = v.flags
-        old = bce.spec
-        if (
-            old is not None
-            and old.care_of_address is coa
-            and old.flags == flags
-            and old.encapsulation is enc
-            and old.udp_port == port
-            and old.ipv4_home_address is bce.ipv4_hoa
-            and old.home_prefix is bce.prefix  # a detached copy has its session's prefix
-            and old.home_address is bce.hoa
-        ):
-            # A lifetime refresh: every other field is the very object of the last spec.
-            return old.renewed(bce.lifetime, bce.expires, bce.seq), True
-        flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
-        spec = BindingSpec.of(
-            bce.hoa,
-            bce.prefix,
-            coa,  # type: ignore[arg-type]
-            enc,
-            bce.lifetime,
-            bce.expires,
-            bce.seq,
-            flags,
-            bce.ipv4_hoa,
-            port,
-        )
-        return spec, False
+        return (0, 32, requested_i), requested_i
 
     def _deregister(self, v: _BuIn, session: _Session, bce: _Bce | None, now: float) -> None:
         """RFC 6275 §10.3.2 / procedures.md §2.4, §3: lifetime 0."""
@@ -1165,14 +1224,14 @@ class HomeAgent:
         self.timers.cancel(_HAS_TIMER | hoa)
         if self._has_advice or self._has_reserved:
             self._has_forget(hoa)
-        bce.spec = None
+        bce.dpf = None
         try:
             self.dataplane.del_binding(bce.hoa)
         except CacheError:
             self._count("dataplane-error")
-        if bce.ipv4_hoa is not None and self.ipv4_pool is not None:
+        if bce.v4_i is not None and self.ipv4_pool is not None:
             self.ipv4_pool.release(session.owner)
-        bce.ipv4_hoa = None
+        bce.v4_i = None
         # Tombstone so a delayed BU from the old CoA gets 135 (MAX_DELETE_BCE_TIMEOUT).
         self.timers.set(hoa, now + self.config.delete_bce_timeout)
         self._events.append(BindingDeleted(bce.hoa))
@@ -1193,13 +1252,13 @@ class HomeAgent:
             self.timers.cancel(kind | hoa)
         if self._has_advice or self._has_reserved:
             self._has_forget(hoa)
-        bce.spec = None
+        bce.dpf = None
         if active:
             try:
                 self.dataplane.del_binding(bce.hoa)
             except CacheError:
                 self._count("dataplane-error")
-            if bce.ipv4_hoa is not None and self.ipv4_pool is not None:
+            if bce.v4_i is not None and self.ipv4_pool is not None:
                 self.ipv4_pool.release(bce.owner)
 
     def _on_lifetime(self, hoa: int, bce: _Bce, now: float) -> None:

@@ -593,6 +593,7 @@ _F_SA_PREFIX = 2048  # sa.home_prefix is the assignment's (else None)
 _F_SA_HAS = 4096  # sa.ha_addresses is the assignment's (else ())
 _F_SA_PLIFE = 8192  # sa.prefix_lifetime is the assignment's (else None)
 _F_PEER_REALM = 16384  # the peer's ID is an NAI whose realm is in ``_REALMS``
+_F_PREFIX_PACKED = 32768  # the assignment's home prefix is packed after the two times
 
 _SUITES: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
 _REALMS: list[bytes] = []  # NAI realms of parked peer IDs, at most 255 of <= 128 octets
@@ -601,7 +602,9 @@ _LOCALS: dict[Address, Address] = {}  # local endpoints, at most 16 (the HA's ow
 
 # The packed part (``ParkedSa.blob``): this header, then the key material (SK_d, the SK_e/SK_a
 # of both directions, the peer's ID), then — unless ``_F_REST`` — the peer's endpoint (4 or 16
-# octets of address, 2 of port) and the two times as IEEE doubles, then the child records.
+# octets of address, 2 of port) and the two times as IEEE doubles, then — with
+# ``_F_PREFIX_PACKED`` — the assignment's IPv6 home prefix (16 octets of network address, 1 of
+# length: no ``IPv6Network`` object per parked SA), then the child records.
 #   spi_i(8) spi_r(8) next_mid(4) expected_mid(4) iv(8) flags(2) len(keys)(2)
 #   family(1: 4, 6, or 0 with _F_REST) prefix_lifetime(4)
 _HEAD = struct.Struct("!8s8sIIQHHBI")
@@ -688,6 +691,9 @@ class ParkedSa:
         last_heard, established_at = _TIMES.unpack_from(b, o + n + 2)
         assignment = None
         prefix, has = self.home_prefix, self.ha_addresses
+        if flags & _F_PREFIX_PACKED:
+            o += n + 2 + _TIMES.size
+            prefix = IPv6Network((int.from_bytes(b[o : o + 16], "big"), b[o + 16]))
         if flags & _F_ASSIGN:
             assignment = _assignment(prefix, has, plife)
         return (
@@ -729,6 +735,8 @@ class ParkedSa:
         o = _HEAD.size + nkeys
         if not flags & _F_REST:
             o += (4 if family == 4 else 16) + 2 + _TIMES.size
+            if flags & _F_PREFIX_PACKED:
+                o += 17
         return o
 
     @property
@@ -1024,6 +1032,12 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         a = sa.assignment
         p.home_prefix = a.home_prefix if a is not None else None
         p.ha_addresses = a.ha_addresses if a is not None else ()
+        pfx = p.home_prefix
+        if type(pfx) is IPv6Network:
+            # 17 octets in the blob instead of an IPv6Network object (~210 B with its dict)
+            loose += pfx.network_address.packed + bytes((pfx.prefixlen,))
+            flags |= _F_PREFIX_PACKED
+            p.home_prefix = None
         plife = a.prefix_lifetime if a is not None else 0
         p.rest = None
     else:

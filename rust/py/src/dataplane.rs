@@ -178,7 +178,7 @@ fn binding_from_spec(spec: &Bound<'_, PyAny>) -> PyResult<Binding> {
             port: udp_port,
         },
     };
-    let v4 = spec.getattr("ipv4_home_address")?;
+    let v4 = spec.getattr(pyo3::intern!(py, "ipv4_home_address"))?;
     let ipv4_home_address = if v4.is_none() {
         None
     } else {
@@ -253,9 +253,84 @@ impl Hasher for AddrHasher {
 pub struct PyBindingCache {
     inner: BindingCache<Py<PyAny>>,
     by_hoa: Mutex<HashMap<u128, Py<PyAny>, AddrHash>>,
+    /// False: no Python object is kept per binding (the payload is `None`); readers
+    /// rebuild a `BindingSpec` from the Rust record (see `record_spec`).
+    keep: bool,
+}
+
+static SPEC_FROM_RECORD: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The Python view of a stored binding: the kept object, or (compact cache, payload
+/// `None`) a `BindingSpec` rebuilt by `dsmip6.dataplane_iface.spec_from_record`.
+fn record_spec(py: Python<'_>, b: &Binding, p: &Py<PyAny>) -> PyResult<Py<PyAny>> {
+    if !p.is_none(py) {
+        return Ok(p.clone_ref(py));
+    }
+    let f = SPEC_FROM_RECORD.get_or_try_init(py, || {
+        py.import("dsmip6.dataplane_iface")?
+            .getattr("spec_from_record")
+            .map(Bound::unbind)
+    })?;
+    let (coa, coa_v4, port) = match b.care_of {
+        CareOf::V6(a) => (u128::from(a), false, None),
+        CareOf::V4 { addr, port } => (u128::from(u32::from(addr)), true, port),
+    };
+    let encap = match b.encapsulation {
+        Encapsulation::IpInIpv6 => "ip-in-ipv6",
+        Encapsulation::IpInIpv4 => "ip-in-ipv4",
+        Encapsulation::UdpIpv4 => "udp-ipv4",
+    };
+    let args = (
+        u128::from(b.home_address),
+        u128::from(b.home_prefix),
+        b.prefix_len,
+        coa,
+        coa_v4,
+        encap,
+        f64::from(b.lifetime),
+        b.expires_at.as_secs_f64(),
+        b.sequence,
+        b.flags,
+        b.ipv4_home_address.map(u32::from),
+        port,
+    );
+    let sas = (b.sa_out, b.sa_in);
+    Ok(f.bind(py).call1((args, sas))?.unbind())
+}
+
+fn records_spec(py: Python<'_>, v: Vec<(Binding, Py<PyAny>)>) -> PyResult<Vec<Py<PyAny>>> {
+    v.iter().map(|(b, p)| record_spec(py, b, p)).collect()
 }
 
 impl PyBindingCache {
+    /// The payload stored for `binding`: the object itself, or `None` (compact cache).
+    fn payload(&self, binding: &Bound<'_, PyAny>) -> Py<PyAny> {
+        if self.keep {
+            binding.clone().unbind()
+        } else {
+            binding.py().None()
+        }
+    }
+
+    /// Replace lifetime, expiry and sequence of the binding of `hoa` (and its payload).
+    fn renew_record(
+        &self,
+        hoa: Ipv6Addr,
+        lifetime: f64,
+        expires_at: f64,
+        sequence: u16,
+        payload: Py<PyAny>,
+    ) -> PyResult<()> {
+        let mut b = self
+            .inner
+            .get_with(hoa, |b, _| *b)
+            .ok_or_else(|| cache_error(dsmip6_dataplane::cache::CacheError::NotFound))?;
+        b.lifetime = lifetime as f32;
+        b.expires_at = Instant::from_secs_f64(expires_at);
+        b.sequence = sequence;
+        self.inner.update_with(b, payload).map_err(cache_error)
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<u128, Py<PyAny>, AddrHash>> {
         self.by_hoa
             .lock()
@@ -265,11 +340,16 @@ impl PyBindingCache {
 
 #[pymethods]
 impl PyBindingCache {
+    /// `keep_objects=False`: keep no Python object per binding (readers get a rebuilt
+    /// `BindingSpec`, equal to the one added but with `expires_at` to the microsecond and
+    /// `lifetime` as a 32-bit float).
     #[new]
-    fn new() -> Self {
+    #[pyo3(signature = (*, keep_objects=true))]
+    fn new(keep_objects: bool) -> Self {
         Self {
             inner: BindingCache::new(),
             by_hoa: Mutex::new(HashMap::default()),
+            keep: keep_objects,
         }
     }
 
@@ -278,10 +358,12 @@ impl PyBindingCache {
     fn add(&self, binding: &Bound<'_, PyAny>) -> PyResult<()> {
         let b = binding_from_spec(binding)?;
         self.inner
-            .insert_with(b, binding.clone().unbind())
+            .insert_with(b, self.payload(binding))
             .map_err(cache_error)?;
-        self.entries()
-            .insert(u128::from(b.home_address), binding.clone().unbind());
+        if self.keep {
+            self.entries()
+                .insert(u128::from(b.home_address), binding.clone().unbind());
+        }
         Ok(())
     }
 
@@ -289,12 +371,14 @@ impl PyBindingCache {
     fn update(&self, binding: &Bound<'_, PyAny>) -> PyResult<()> {
         let b = binding_from_spec(binding)?;
         self.inner
-            .update_with(b, binding.clone().unbind())
+            .update_with(b, self.payload(binding))
             .map_err(cache_error)?;
-        let old = self
-            .entries()
-            .insert(u128::from(b.home_address), binding.clone().unbind());
-        drop(old); // released outside the lock
+        if self.keep {
+            let old = self
+                .entries()
+                .insert(u128::from(b.home_address), binding.clone().unbind());
+            drop(old); // released outside the lock
+        }
         Ok(())
     }
 
@@ -308,35 +392,49 @@ impl PyBindingCache {
             &binding.getattr(pyo3::intern!(py, "home_address"))?,
             "home_address",
         )?;
-        let mut b = self
-            .inner
-            .get_with(hoa, |b, _| *b)
-            .ok_or_else(|| cache_error(dsmip6_dataplane::cache::CacheError::NotFound))?;
         let lifetime: f64 = binding.getattr(pyo3::intern!(py, "lifetime"))?.extract()?;
         let expires_at: f64 = binding
             .getattr(pyo3::intern!(py, "expires_at"))?
             .extract()?;
-        b.lifetime = lifetime as f32;
-        b.expires_at = Instant::from_secs_f64(expires_at);
-        b.sequence = binding.getattr(pyo3::intern!(py, "sequence"))?.extract()?;
-        self.inner
-            .update_with(b, binding.clone().unbind())
-            .map_err(cache_error)?;
-        // The exact-HoA map must hand out the renewed object too (as `update` does).
-        let old = self
-            .entries()
-            .insert(u128::from(hoa), binding.clone().unbind());
-        drop(old); // released outside the lock
+        let sequence = binding.getattr(pyo3::intern!(py, "sequence"))?.extract()?;
+        self.renew_record(hoa, lifetime, expires_at, sequence, self.payload(binding))?;
+        if self.keep {
+            // The exact-HoA map must hand out the renewed object too (as `update` does).
+            let old = self
+                .entries()
+                .insert(u128::from(hoa), binding.clone().unbind());
+            drop(old); // released outside the lock
+        }
         Ok(())
+    }
+
+    /// `renew` from the values alone (a compact cache only: no object to store).
+    fn renew_fields(
+        &self,
+        py: Python<'_>,
+        home_address: &Bound<'_, PyAny>,
+        lifetime: f64,
+        expires_at: f64,
+        sequence: u16,
+    ) -> PyResult<()> {
+        if self.keep {
+            return Err(PyValueError::new_err(
+                "renew_fields needs BindingCache(keep_objects=False)",
+            ));
+        }
+        let hoa = v6(home_address, "home_address")?;
+        self.renew_record(hoa, lifetime, expires_at, sequence, py.None())
     }
 
     /// Remove and return the binding of `home_address`. Raises `CacheError` if there is none.
     fn remove(&self, home_address: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let hoa = v6(home_address, "home_address")?;
-        let (_, p) = self.inner.remove_with(hoa).map_err(cache_error)?;
-        let old = self.entries().remove(&u128::from(hoa));
-        drop(old);
-        Ok(p)
+        let (b, p) = self.inner.remove_with(hoa).map_err(cache_error)?;
+        if self.keep {
+            let old = self.entries().remove(&u128::from(hoa));
+            drop(old);
+        }
+        record_spec(home_address.py(), &b, &p)
     }
 
     /// Outbound lookup: IPv6 → the binding with that HoA, else the longest matching home
@@ -345,9 +443,15 @@ impl PyBindingCache {
         Ok(match to_addr(address)? {
             IpAddr::V6(a) => match self.entries().get(&u128::from(a)) {
                 Some(p) => Some(p.clone_ref(py)),
-                None => self.inner.lookup_v6_with(a, |_, p| p.clone_ref(py)),
+                None => self
+                    .inner
+                    .lookup_v6_with(a, |b, p| record_spec(py, b, p))
+                    .transpose()?,
             },
-            IpAddr::V4(a) => self.inner.lookup_v4_with(a, |_, p| p.clone_ref(py)),
+            IpAddr::V4(a) => self
+                .inner
+                .lookup_v4_with(a, |b, p| record_spec(py, b, p))
+                .transpose()?,
         })
     }
 
@@ -366,6 +470,12 @@ impl PyBindingCache {
     /// The binding of exactly this home address, or None.
     fn get(&self, py: Python<'_>, home_address: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
         let hoa = v6(home_address, "home_address")?;
+        if !self.keep {
+            return self
+                .inner
+                .get_with(hoa, |b, p| record_spec(py, b, p))
+                .transpose();
+        }
         Ok(self
             .entries()
             .get(&u128::from(hoa))
@@ -387,9 +497,9 @@ impl PyBindingCache {
             (None, None) => InboundKey::Plain,
             _ => return Err(PyValueError::new_err("give spi or udp_port, not both")),
         };
-        Ok(self
-            .inner
-            .lookup_inbound_with(to_addr(source)?, key, |_, p| p.clone_ref(py)))
+        self.inner
+            .lookup_inbound_with(to_addr(source)?, key, |b, p| record_spec(py, b, p))
+            .transpose()
     }
 
     /// Remove every binding with `expires_at <= now`; returns them.
@@ -402,7 +512,7 @@ impl PyBindingCache {
                 .collect()
         };
         drop(old);
-        Ok(PyList::new(py, gone.into_iter().map(|(_, p)| p))?.unbind())
+        Ok(PyList::new(py, records_spec(py, gone)?)?.unbind())
     }
 
     /// Count one packet of `octets` towards (`to_ue=True`) or from the UE of `home_address`.
@@ -435,14 +545,21 @@ impl PyBindingCache {
 
     fn __contains__(&self, home_address: &Bound<'_, PyAny>) -> PyResult<bool> {
         let hoa = v6(home_address, "home_address")?;
+        if !self.keep {
+            return Ok(self.inner.get_with(hoa, |_, _| ()).is_some());
+        }
         Ok(self.entries().contains_key(&u128::from(hoa)))
     }
 
     /// Iterate over a snapshot of the bindings.
     fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut v = Vec::with_capacity(self.inner.len());
-        self.inner.for_each(|_, p| v.push(p.clone_ref(py)));
-        Ok(PyList::new(py, v)?.as_any().try_iter()?.into_any().unbind())
+        self.inner.for_each(|b, p| v.push((*b, p.clone_ref(py))));
+        Ok(PyList::new(py, records_spec(py, v)?)?
+            .as_any()
+            .try_iter()?
+            .into_any()
+            .unbind())
     }
 }
 
