@@ -270,9 +270,12 @@ class EapAkaServer:
         imsi = imsi_from_identity(identity, self._prefix)
         if imsi is None and self.pseudonym_store is not None:
             imsi = self.pseudonym_store.lookup(identity.split("@", 1)[0])
-        if imsi is None or self.store.subscriber(imsi) is None:
+        sub = self.store.subscriber(imsi) if imsi is not None else None
+        if sub is None:
             return None
-        return imsi
+        # The store's own string (equal to ``imsi``): what this run keeps for the session
+        # does not hold a second copy per UE.
+        return sub.imsi if sub.imsi == imsi else imsi
 
     def _error(self, reason: str) -> bytes:
         if self._state is ServerState.NOTIFICATION:
