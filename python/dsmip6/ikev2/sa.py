@@ -1127,7 +1127,7 @@ def thaw(p: ParkedSa, engine: Any) -> IkeSa:
 
 class SpiSet:
     """A set of child SA SPIs (32-bit, never 0-255: RFC 4303 §2.1 reserves them) in one
-    ``array`` of 4-octet slots, open addressing with linear probing, at most half full: 8-16
+    ``array`` of 4-octet slots, open addressing with linear probing, at most half full: 8-12
     octets per SPI instead of a ``set`` entry and an ``int`` object (~80 octets). The engine
     holds every inbound child SPI of every IKE SA here (two per UE at the HA). Slot 0 is
     empty, slot 1 a deleted entry."""
@@ -1190,10 +1190,11 @@ class SpiSet:
             self._live -= 1
 
     def _rehash(self) -> None:
-        """Drop the deleted marks; grow so that the SPIs fill at most a quarter."""
+        """Drop the deleted marks; grow so that the SPIs fill at most a third (the next
+        rehash comes after at least a sixth of the slots more: amortised O(1) per add)."""
         live = [v for v in self._t if v > 1]
         bits = 6
-        while (4 * (len(live) + 1)) > (1 << bits):
+        while (3 * (len(live) + 1)) > (1 << bits):
             bits += 1
         self._bits = bits
         self._t = array("I", bytes(4 << bits))
