@@ -1007,7 +1007,7 @@ class HomeAgent:
             self._count("unprotected")
             return
         session = self._by_spi[v.spi]
-        if session._link is not None:  # ``ike_mid``: a session's link is never a record
+        if session.ike_mid is not None:
             self._response_delivered(session)
         # Step 3 — addresses: HoA = HAO, else the (inner) IPv6 source.
         hoa = v.hoa
