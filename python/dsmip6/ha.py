@@ -232,7 +232,8 @@ class _Ue:
         "plen",
         "hoa_i",
         "sa",
-        "_link",
+        "ike_mid",
+        "_home",
         "state",
         "seq",
         "coa_i",
@@ -256,9 +257,10 @@ class _Ue:
         #: The signalling SA pair: one object serving both directions (``MhSaPair``), or an
         #: (inbound, outbound) tuple from another ``sa_factory``; ``sa_in``/``sa_out`` read it.
         self.sa: Any = None
-        #: ``ike_mid`` of a session, or ``_home`` of a detached binding: one slot for both
-        #: (a session is never detached; a detached copy is never asked for ``ike_mid``).
-        self._link: int | _Ue | None = None
+        #: Message ID of the IKE response that carried the signalling SA while the IKE side
+        #: still caches it for retransmissions (dropped at the first BU under that SA).
+        self.ike_mid: int | None = None
+        self._home: _Ue | None = None
         self.clear_binding()
 
     def clear_binding(self) -> None:
@@ -323,35 +325,19 @@ class _Ue:
         """The binding the data plane was last handed (rebuilt), or None."""
         return None if self.dpf is None else _spec_of(self, self.dpf)
 
-    @property
-    def ike_mid(self) -> int | None:
-        """Message ID of the IKE response that carried the signalling SA while the IKE side
-        still caches it for retransmissions (dropped at the first BU under that SA)."""
-        link = self._link
-        return None if type(link) is _Ue else link  # type: ignore[return-value]
-
-    @ike_mid.setter
-    def ike_mid(self, value: int | None) -> None:
-        self._link = value
-
-    @property
-    def _home(self) -> _Ue | None:
-        link = self._link
-        return link if type(link) is _Ue else None
-
     def detached(self) -> _Ue:
         """A copy holding this record's binding (its HoA included), pointing here."""
         copy = _Ue.__new__(_Ue)
         for name in _Ue.__slots__:
             setattr(copy, name, getattr(self, name))
-        copy._link = self
+        copy._home = self
         return copy
 
     @property
     def session(self) -> _Ue:
         """The session this binding belongs to (the record itself unless detached)."""
-        link = self._link
-        return link if type(link) is _Ue else self
+        home = self._home
+        return self if home is None else home
 
     @property
     def identity(self) -> str:
