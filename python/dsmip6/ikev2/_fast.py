@@ -302,14 +302,14 @@ _P_AUTH = int(PayloadType.AUTH)
 _SKM = int(AuthMethod.SHARED_KEY_MIC)
 
 
-def _auth_inner(sa: IkeSa, header: IkeHeader, data: bytes, phase: str) -> bytes | None:
-    """The inner payload octets of an IKE_AUTH request of the common form for an SA whose
-    IKE_AUTH tasks wait in ``phase``; None when anything is uncommon. Changes nothing:
-    the SK payload is verified and decrypted with the SA's inbound cipher object, which
-    stays cached (``SkCrypto``), but no state moves."""
+def _sk_request(sa: IkeSa, header: IkeHeader, data: bytes) -> bytes | None:
+    """The inner payload octets of the next IKE_AUTH request (not a retransmission) on a
+    responder SA still authenticating, when it is one SK payload (RFC 7296 §3.14) with zero
+    flags running to the end of the message; None otherwise. Changes nothing: the SK payload
+    is verified and decrypted with the SA's inbound cipher object, which stays cached
+    (``SkCrypto``), but no state moves."""
     mgr = sa.mgr
     mid = header.message_id
-    tasks = mgr.passive
     if (
         header.version != 0x20
         or header.next_payload != _P_SK
@@ -319,16 +319,10 @@ def _auth_inner(sa: IkeSa, header: IkeHeader, data: bytes, phase: str) -> bytes 
         or sa.state is not _AUTH
         or sa.authenticated
         or mid != mgr.expected_mid
-        or tasks is None
-        or tasks != sa.auth_tasks
         or (mgr.last_response is not None and mgr.last_response[0] == mid)
     ):
         return None
-    auth = tasks[0]
-    if auth.phase != phase or auth.error is not None:
-        return None
     size = len(data)
-    # one SK payload (RFC 7296 §3.14), zero flags, running to the end of the message
     if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
         return None
     if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
@@ -337,6 +331,18 @@ def _auth_inner(sa: IkeSa, header: IkeHeader, data: bytes, phase: str) -> bytes 
         return sa.sk.open(data, IKE_HEADER_LEN)
     except (IntegrityCheckFailed, MalformedPacket):
         return None  # the general path drops it (§2.21.2)
+
+
+def _auth_inner(sa: IkeSa, header: IkeHeader, data: bytes, phase: str) -> bytes | None:
+    """``_sk_request`` for an SA whose IKE_AUTH tasks wait in ``phase``; None when anything
+    is uncommon."""
+    tasks = sa.mgr.passive
+    if tasks is None or tasks != sa.auth_tasks:
+        return None
+    auth = tasks[0]
+    if auth.phase != phase or auth.error is not None:
+        return None
+    return _sk_request(sa, header, data)
 
 
 def _follow(sa: IkeSa, src: Any, dst: Any, now: float) -> None:
@@ -514,29 +520,11 @@ def fast_first_auth(
         or sa.config.eap_server_factory is None
     ):
         return FALLBACK
+    inner = _sk_request(sa, header, data)
+    if inner is None:
+        return FALLBACK
     mgr = sa.mgr
     mid = header.message_id
-    if (
-        header.version != 0x20
-        or header.next_payload != _P_SK
-        or header.response
-        or not header.initiator
-        or sa.original_initiator
-        or sa.state is not _AUTH
-        or sa.authenticated
-        or mid != mgr.expected_mid
-        or (mgr.last_response is not None and mgr.last_response[0] == mid)
-    ):
-        return FALLBACK
-    size = len(data)
-    if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
-        return FALLBACK
-    if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
-        return FALLBACK
-    try:
-        inner = sa.sk.open(data, IKE_HEADER_LEN)
-    except (IntegrityCheckFailed, MalformedPacket):
-        return FALLBACK  # the general path drops it (§2.21.2)
     # ---- the inner chain, decoded payload by payload with the general decoder's classes
     n = len(inner)
     off = 0
