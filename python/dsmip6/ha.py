@@ -1394,30 +1394,8 @@ class HomeAgent:
             sa_in = mpd.sa_in
         else:
             sa_in = session.sa_in
-        rate = self._rate
-        if rate:
-            # _admit inline, the same steps (this runs for every signalling packet).
-            now, tokens, last, mask = self._now, self._tokens, self._last, self._rate_mask
-            s1 = spi & mask
-            s2 = ((spi >> 16) ^ (spi >> 40)) & mask
-            if s2 == s1:
-                s2 ^= 1
-            t1, t2 = tokens[s1], tokens[s2]
-            if now > last[s1]:
-                t1 += (now - last[s1]) * rate
-                if t1 > self._burst:
-                    t1 = self._burst
-                last[s1] = now
-            if now > last[s2]:
-                t2 += (now - last[s2]) * rate
-                if t2 > self._burst:
-                    t2 = self._burst
-                last[s2] = now
-            if t1 < 1.0 and t2 < 1.0:
-                tokens[s1], tokens[s2] = t1, t2
-                raise RateLimited(f"per-UE budget of {session.owner[0]!r} spent")
-            tokens[s1] = t1 - 1.0 if t1 >= 1.0 else t1
-            tokens[s2] = t2 - 1.0 if t2 >= 1.0 else t2
+        if self._rate and not self._admit(spi, self._now):
+            raise RateLimited(f"per-UE budget of {session.owner[0]!r} spent")
         return sa_in
 
     def _admit(self, key: int, now: float) -> bool:
