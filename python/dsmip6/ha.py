@@ -70,7 +70,7 @@ from dsmip6.events import (
     Event,
     binding_updated,
 )
-from dsmip6.pools import Ipv4Pool, PoolExhausted, PrefixPool
+from dsmip6.pools import Ipv4Pool, PoolExhausted, PrefixPool, net6
 
 __all__ = ["HomeAgent", "BA_STATUS"]
 
@@ -93,6 +93,9 @@ BA_STATUS = {
 }
 
 NAT_NO_KEEPALIVE = 0xFFFFFFFF
+#: Seconds a new IKE SA stays unparked waiting for the UE's CREATE_CHILD_SA (the engine's
+#: ``park_hold``): a round trip plus a few retransmissions of that request.
+IKE_PARK_HOLD = 5.0
 _ZERO4 = IPv4Address(0)
 _BCAST4 = IPv4Address("255.255.255.255")  # RFC 5555 §3.2.2: all-ones = no keepalives needed
 
@@ -186,7 +189,7 @@ def _spec_of(bce: _Ue, flags: int) -> BindingSpec:
     v4 = bce.v4_i
     return BindingSpec.of(
         _a6(bce.hoa_i),
-        IPv6Network((bce.pfx, bce.plen)),
+        net6(bce.pfx, bce.plen),
         coa,
         enc,
         bce.lifetime,
@@ -303,7 +306,7 @@ class _Ue:
     # The address objects, built on demand from the ints the record keeps.
     @property
     def prefix(self) -> IPv6Network:
-        return IPv6Network((self.pfx, self.plen))
+        return net6(self.pfx, self.plen)
 
     @property
     def hoa(self) -> IPv6Address | None:
@@ -505,6 +508,10 @@ class HomeAgent:
         self.hnp_pool = PrefixPool(config.home_pool, config.home_prefix_len)
         self.ipv4_pool = Ipv4Pool(config.ipv4_pool) if config.ipv4_pool is not None else None
         self.ike = ike_factory(self._assign)
+        if hasattr(self.ike, "park_hold"):
+            # After IKE_AUTH the UE asks at once for the HoA-keyed MH SA (RFC 5026 §5.3.2):
+            # the engine keeps a new IKE SA working until that exchange (or this long).
+            self.ike.park_hold = IKE_PARK_HOLD
         self.timers = IntTimerTable()
         self.counters: dict[str, int] = {}
         self._out: list[tuple[bytes, Addr, Addr]] = []

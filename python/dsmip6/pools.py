@@ -15,7 +15,26 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from dsmip6.errors import ConfigError
 
-__all__ = ["PoolExhausted", "PrefixPool", "Ipv4Pool"]
+__all__ = ["PoolExhausted", "PrefixPool", "Ipv4Pool", "net6"]
+
+_NEW = object.__new__
+_NETMASK6 = IPv6Network._make_netmask  # (netmask, length) per length, cached by ipaddress
+
+
+def net6(network: int, prefix_len: int) -> IPv6Network:
+    """``IPv6Network((network, prefix_len))`` for a network int without host bits and a
+    length below 127: the object the constructor builds (its address, its cached netmask and
+    length), without the constructor's argument parsing and checks (~4x faster; the HA
+    builds one per attach and per binding it hands to the data plane)."""
+    if prefix_len >= 127:
+        return IPv6Network((network, prefix_len))  # /127 and /128 get a ``hosts`` method
+    n = _NEW(IPv6Network)
+    a = _NEW(IPv6Address)
+    a._ip = network
+    a._scope_id = None
+    n.network_address = a
+    n.netmask, n._prefixlen = _NETMASK6(prefix_len)
+    return n
 
 
 class PoolExhausted(Exception):
@@ -56,7 +75,7 @@ class PrefixPool:
         return len(self._by_owner)
 
     def _prefix(self, index: int) -> IPv6Network:
-        return IPv6Network((self._base + index * self._step, self.prefix_len))
+        return net6(self._base + index * self._step, self.prefix_len)
 
     def allocate(self, owner: Hashable) -> IPv6Network:
         """The prefix of ``owner``, assigning a free one if it has none."""

@@ -712,7 +712,15 @@ class ParkedSa:
 
     @property
     def remote(self) -> Address:
-        return self._loose()[2]  # type: ignore[no-any-return]
+        rest = self.rest
+        if rest is not None:
+            return rest[2]  # type: ignore[no-any-return]
+        # only the endpoint (what ``_loose`` reads first): no prefix or Assignment rebuilt
+        head = _HEAD.unpack_from(self.blob)
+        b, o, family = self.blob, _HEAD.size + head[6], head[7]
+        n = 4 if family == 4 else 16
+        host = inet_ntop(AF_INET if family == 4 else AF_INET6, b[o : o + n])
+        return (host, int.from_bytes(b[o + n : o + n + 2], "big"))
 
     @property
     def reply_to(self) -> tuple[Address, Address] | None:
@@ -814,21 +822,27 @@ _TS_INDEX: dict[bytes, int] = {}  # their TS payload bodies -> index
 _TS_SEEN: dict[bytes, int] = {}  # body -> the child (spi_in) it was first seen in; <= 32
 
 
+_TS_COUNT1 = b"\x01\x00\x00\x00"  # the TS payload body's head for one selector
+_TS_REFS = [bytes((i,)) for i in range(254)]  # the one-octet records of _TS_TABLE's lists
+
+
 def _pack_ts(ts: tuple[TrafficSelector, ...], spi_in: int) -> bytes:
-    body = TsPayload(ts).encode_body()
+    # the body ``TsPayload(ts).encode_body()`` gives, without the payload object
+    body = _TS_COUNT1 + ts[0].encode() if len(ts) == 1 else TsPayload(ts).encode_body()
     i = _TS_INDEX.get(body)
-    if i is None and len(_TS_TABLE) < 254:
+    if i is not None:
+        return _TS_REFS[i]
+    if len(_TS_TABLE) < 254:
         first = _TS_SEEN.get(body)
         if first is not None and first != spi_in:  # in two children: worth sharing
             del _TS_SEEN[body]
             i = _TS_INDEX[body] = len(_TS_TABLE)
             _TS_TABLE.append(TsPayload.decode_body(body).selectors)
-        elif first is None:
+            return _TS_REFS[i]
+        if first is None:
             if len(_TS_SEEN) >= 32:
                 _TS_SEEN.clear()
             _TS_SEEN[body] = spi_in
-    if i is not None:
-        return bytes((i,))
     if len(body) == 44 and body[:5] == _TS_ONE6 and body[6:8] == b"\x00\x28":
         start = int.from_bytes(body[12:28], "big")
         span = int.from_bytes(body[28:44], "big") - start  # a prefix: 2^k - 1, start aligned
