@@ -265,6 +265,28 @@ def test_binding_updated_fast_constructor_is_the_event():
         fast.moved = True  # type: ignore[misc]
 
 
+def test_binding_created_fast_constructor_is_the_event():
+    from dsmip6.events import BindingCreated, binding_created
+
+    coa, v4 = IPv6Address("2001:db8:1::1"), IPv4Address("10.128.0.1")
+    for four in (v4, None):
+        fast = binding_created(HOA, coa, "0001@nai", four, 900.0)
+        slow = BindingCreated(HOA, coa, "0001@nai", four, 900.0)
+        assert type(fast) is BindingCreated and fast == slow and hash(fast) == hash(slow)
+        assert repr(fast) == repr(slow)
+    with pytest.raises(FrozenInstanceError):
+        fast.lifetime = 1.0  # type: ignore[misc]
+
+
+def test_ipv4_pool_allocate_int_is_allocate():
+    a, b = Ipv4Pool(IPv4Network("10.0.0.0/29")), Ipv4Pool(IPv4Network("10.0.0.0/29"))
+    for owner in ("x", "y", "x", "z"):
+        assert IPv4Address(a.allocate_int(owner)) == b.allocate(owner)
+    a.release("y")
+    b.release("y")
+    assert a.allocate_int("w") == int(b.allocate("w"))  # the released one, reused
+
+
 # --- dsmip6._core.mhfast: the HA's BU/BA fast path against dsmip6.wire's own codec --------
 
 

@@ -62,12 +62,12 @@ from dsmip6.config import (
 from dsmip6.dataplane_iface import BindingSpec, DataPlane, Encapsulation
 from dsmip6.errors import CacheError, EspError, LocalProtocolError, MalformedPacket, RateLimited
 from dsmip6.events import (
-    BindingCreated,
     BindingDeleted,
     BindingExpired,
     BindingRevoked,
     BindingUpdateRejected,
     Event,
+    binding_created,
     binding_updated,
 )
 from dsmip6.pools import Ipv4Pool, PoolExhausted, PrefixPool, net6
@@ -800,12 +800,13 @@ class HomeAgent:
             self._mpd_child(session, ev)  # the MPD SA, or a user-plane child SA
             return
         hoa_obj, ha_obj = found
-        hoa = int(hoa_obj)
+        hoa = hoa_obj._ip  # int(hoa_obj)
         if (hoa ^ session.pfx) >> (128 - session.plen):  # the HoA must lie in the HNP
             self._count("child-hoa-outside-hnp")
             return
-        if session.sa_in is not None:
-            self._by_spi.pop(session.sa_in.spi, None)
+        sa = session.sa
+        if sa is not None:
+            self._by_spi.pop((sa[0] if type(sa) is tuple else sa).spi, None)
         old = session.hoa_i
         if old is not None and old != hoa and self._bce.get(old) is session:
             # A binding of the previous HoA stays as it was (its own HoA, this session).
@@ -814,11 +815,12 @@ class HomeAgent:
         session.hoa_i = hoa
         if self.sa_factory is compact_esp_sa:
             # The HA's own SAs straight from the child's keys (no SaSpec needed).
-            session.sa = _ike.compact_mh_sas(ev.child)[0]  # one pair, both directions
+            sa = session.sa = _ike.compact_mh_sas(ev.child)[0]  # one pair, both directions
         else:
             spec_in, spec_out = ev.child.sa_specs(ha_obj, hoa_obj)
-            session.sa = (self.sa_factory(spec_in), self.sa_factory(spec_out))
-        self._by_spi[session.sa_in.spi] = session
+            sa = self.sa_factory(spec_in)
+            session.sa = (sa, self.sa_factory(spec_out))
+        self._by_spi[sa.spi] = session
         # The response that carried this SA (the UE asked for it: our response is the last
         # one cached) is kept by the IKE side for retransmitted requests (RFC 7296 §2.1);
         # remember which one, to release it at the first BU.
@@ -1159,8 +1161,11 @@ class HomeAgent:
         if was_active:
             self._events.append(binding_updated(_a6(hoa), coa_obj, moved, lifetime))
         else:
+            v4 = bce.v4_i
             self._events.append(
-                BindingCreated(_a6(hoa), coa_obj, session.owner[0], bce.ipv4_hoa, lifetime)
+                binding_created(
+                    _a6(hoa), coa_obj, session.owner[0], None if v4 is None else _a4(v4), lifetime
+                )
             )
         # Step 11 — BA (sent whatever the A bit says).
         k = v.k and cfg.support_k
@@ -1204,11 +1209,11 @@ class HomeAgent:
             return (132, prefix_len, 0), None
         if requested_i == 0:
             try:
-                addr = pool.allocate(session.owner)
+                addr = pool.allocate_int(session.owner)
             except PoolExhausted:
                 self._count("ipv4-pool-exhausted")
                 return (132, prefix_len, 0), None
-            return (0, 32, int(addr)), int(addr)
+            return (0, 32, addr), addr
         requested = IPv4Address(requested_i)
         if requested.is_multicast or requested.is_loopback or requested.is_reserved:
             return (131, prefix_len, requested_i), None

@@ -137,6 +137,10 @@ class Ipv4Pool:
 
     def allocate(self, owner: Hashable) -> IPv4Address:
         """The address of ``owner``, assigning a free one if it has none."""
+        return IPv4Address(self.allocate_int(owner))
+
+    def allocate_int(self, owner: Hashable) -> int:
+        """:meth:`allocate` as the address's int (no address object)."""
         index = self._by_owner.get(owner)
         if index is None:
             if self._free:
@@ -148,7 +152,7 @@ class Ipv4Pool:
                 raise PoolExhausted(f"no free IPv4 HoA left in {self.network}")
             _put(self._owner_of, index, owner)
             self._by_owner[owner] = index
-        return IPv4Address(self._first + index)
+        return self._first + index
 
     def owner(self, address: IPv4Address) -> Hashable | None:
         """Who holds ``address`` (None when unassigned or outside the pool)."""

@@ -818,38 +818,44 @@ def _pack_child(c: ChildSa) -> bytes:
 
 
 _TS_TABLE: list[tuple[TrafficSelector, ...]] = []  # shared selector lists, at most 254
-_TS_INDEX: dict[bytes, int] = {}  # their TS payload bodies -> index
-_TS_SEEN: dict[bytes, int] = {}  # body -> the child (spi_in) it was first seen in; <= 32
+_TS_INDEX: dict[bytes, int] = {}  # their exact forms (short record or body) -> index
+_TS_SEEN: dict[bytes, int] = {}  # exact form -> the child (spi_in) it was first in; <= 32
 
 
-_TS_COUNT1 = b"\x01\x00\x00\x00"  # the TS payload body's head for one selector
+_TS_SHORT = struct.Struct("!BBHH16sB")  # 254, protocol, ports, start address, prefix length
 _TS_REFS = [bytes((i,)) for i in range(254)]  # the one-octet records of _TS_TABLE's lists
 
 
 def _pack_ts(ts: tuple[TrafficSelector, ...], spi_in: int) -> bytes:
-    # the body ``TsPayload(ts).encode_body()`` gives, without the payload object
-    body = _TS_COUNT1 + ts[0].encode() if len(ts) == 1 else TsPayload(ts).encode_body()
-    i = _TS_INDEX.get(body)
+    rec = None
+    if len(ts) == 1:  # one IPv6 selector whose range is a prefix: the 23-octet form
+        sel = ts[0]
+        start = sel.start
+        if type(start) is IPv6Address:
+            s = start._ip
+            span = sel.end._ip - s  # a prefix: 2^k - 1, start aligned
+            if span >= 0 and span & (span + 1) == 0 and s & span == 0:
+                rec = _TS_SHORT.pack(254, sel.protocol, sel.start_port, sel.end_port,
+                                     s.to_bytes(16, "big"), 128 - span.bit_length())  # fmt: skip
+    # the exact form of the list (the key of the shared table): that record, or the body
+    key = rec if rec is not None else TsPayload(ts).encode_body()
+    i = _TS_INDEX.get(key)
     if i is not None:
         return _TS_REFS[i]
     if len(_TS_TABLE) < 254:
-        first = _TS_SEEN.get(body)
+        first = _TS_SEEN.get(key)
         if first is not None and first != spi_in:  # in two children: worth sharing
-            del _TS_SEEN[body]
-            i = _TS_INDEX[body] = len(_TS_TABLE)
-            _TS_TABLE.append(TsPayload.decode_body(body).selectors)
+            del _TS_SEEN[key]
+            i = _TS_INDEX[key] = len(_TS_TABLE)
+            _TS_TABLE.append(tuple(ts))
             return _TS_REFS[i]
         if first is None:
             if len(_TS_SEEN) >= 32:
                 _TS_SEEN.clear()
-            _TS_SEEN[body] = spi_in
-    if len(body) == 44 and body[:5] == _TS_ONE6 and body[6:8] == b"\x00\x28":
-        start = int.from_bytes(body[12:28], "big")
-        span = int.from_bytes(body[28:44], "big") - start  # a prefix: 2^k - 1, start aligned
-        if span >= 0 and span & (span + 1) == 0 and start & span == 0:
-            plen = 128 - span.bit_length()
-            return b"\xfe" + body[5:6] + body[8:12] + body[12:28] + bytes((plen,))
-    return b"\xff" + len(body).to_bytes(2, "big") + body
+            _TS_SEEN[key] = spi_in
+    if rec is not None:
+        return rec
+    return b"\xff" + len(key).to_bytes(2, "big") + key
 
 
 def _unpack_ts(b: bytes, o: int) -> tuple[tuple[TrafficSelector, ...], int]:
