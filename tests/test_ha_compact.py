@@ -39,6 +39,39 @@ def test_int_timer_table_matches_the_named_table_semantics():
     assert list(t) == [(b, 999.0)] and t.pop_due(999.0) == [b]
 
 
+def test_int_timer_table_against_the_named_table_random_operations():
+    """Random set / re-arm / cancel / pop_due / next_deadline with many shared instants:
+    the same answers as the generic TimerTable (earliest first, equal deadlines by name)."""
+    import random
+
+    from dsmip6._timers import TimerTable
+
+    rnd = random.Random(5)
+    for _ in range(30):
+        fast, ref = IntTimerTable(), TimerTable()
+        now = 0.0
+        for _ in range(400):
+            op = rnd.random()
+            name = rnd.randrange(40) | (rnd.randrange(3) << 128)
+            if op < 0.55:
+                when = now + rnd.choice((0.0, 1.0, 2.5, 4.0, rnd.random() * 5))
+                fast.set(name, when)
+                ref.set(name, when)
+            elif op < 0.7:
+                fast.cancel(name)
+                ref.cancel(name)
+            elif op < 0.85:
+                assert fast.next_deadline() == ref.next_deadline()
+            else:
+                now += rnd.random() * 2
+                armed = dict(ref)  # name -> deadline before the pop
+                want = sorted(ref.pop_due(now), key=lambda n: (armed[n], n))
+                assert fast.pop_due(now) == want
+            assert len(fast) == len(ref) and dict(fast) == dict(ref)
+            assert fast.get(name) == ref.get(name) and (name in fast) == (name in ref)
+        assert len(fast._heap) <= 2 * len(fast._at) + 65
+
+
 def test_pools_owner_lookup_outside_and_after_release():
     p = PrefixPool(IPv6Network("2001:db8::/48"), 64)
     assert p.owner(IPv6Address("2001:db8::1")) is None  # never handed out
