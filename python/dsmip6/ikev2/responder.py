@@ -28,6 +28,7 @@ from dsmip6.ikev2._fast import (
     fast_first_request,
     fast_msk_auth,
 )
+from dsmip6.ikev2._fast_child import fast_create_child
 from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.config import ResponderConfig
 from dsmip6.ikev2.constants import ExchangeType, Notify
@@ -45,6 +46,7 @@ from dsmip6.ikev2.tasks.ike_init import IkeInit
 from dsmip6.ikev2.transforms import Rng
 
 _X_AUTH = int(ExchangeType.IKE_AUTH)
+_X_CHILD = int(ExchangeType.CREATE_CHILD_SA)
 
 __all__ = ["IkeResponder"]
 
@@ -78,6 +80,8 @@ class IkeResponder(Engine):
         self.fast_auth_hits = 0
         """IKE_AUTH requests (the first one, EAP rounds, the final MSK AUTH) taken by the fast
         path."""
+        self.fast_child_hits = 0
+        """CREATE_CHILD_SA requests taken by ``_fast_child.py``."""
 
     # ------------------------------------------------------------------ introspection
     def half_open_count(self) -> int:
@@ -144,6 +148,10 @@ class IkeResponder(Engine):
                 or fast_msk_auth(self, sa, header, data, src, dst, now) is sa
                 or fast_first_auth(self, sa, header, data, src, dst, now) is sa
             ):
+                return sa
+        if self.fast_path and header.exchange == _X_CHILD:
+            sa = fast_create_child(self, header, data, src, dst, now)
+            if sa is not FALLBACK:
                 return sa
         return super()._dispatch(header, data, src, dst, now)
 

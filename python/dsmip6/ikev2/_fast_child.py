@@ -1,0 +1,239 @@
+"""The responder's straight-line path for the common CREATE_CHILD_SA request (RFC 7296 §1.3.1).
+
+On the HA an attach ends with one: the UE learns its HoA only from the CFG_REPLY of IKE_AUTH,
+so it then asks for the HoA-keyed transport-mode SA that protects its Mobility Header
+signalling (RFC 5026 §5.3.2, RFC 4877 §4.4)::
+
+    HDR, SK {N(USE_TRANSPORT_MODE), SA, Ni, TSi, TSr}  -->
+    <--  HDR, SK {N(USE_TRANSPORT_MODE), SA, Nr, TSi, TSr}
+
+``fast_create_child`` handles only a new child SA without PFS: a request (not a
+retransmission) with the expected Message ID, version 2.0, one SK payload running to the end
+of the message and inside it (zero flags octets) exactly one SA, one Nonce, one TSi and one TSr
+payload and at most one Notify, which must be a bare USE_TRANSPORT_MODE; an ESP proposal
+(not an IKE rekey) that ``choose_child`` accepts without a KE; an established responder SA
+with no exchange of the peer's pending. It decodes those payloads with the general decoder's
+own classes, makes the child SA with ``ChildCreate``'s own key derivation and writes the
+response octets directly, with no ``Message`` and no task.
+
+Everything else — a KE payload (PFS), N(REKEY_SA), any other notify, Vendor ID or unknown
+payload, a proposal nobody accepts, a retransmission, a Message ID out of the window,
+malformed or unauthentic input — returns ``FALLBACK`` *before any state changes*, and the
+caller takes the general path (``Engine._dispatch`` → ``IkeSa.receive`` → ``ChildCreate``).
+The one outcome decided after state changed (the responder's ``ts_policy`` refuses the
+selectors: it is called once, as on the general path) is answered here as ``ChildCreate``
+answers it: N(TS_UNACCEPTABLE), the exchange failed.
+
+The state left behind (the ``IkeSa`` fields, its child SAs and the data plane's, the exchange
+manager, the engine's tables, the injected rng's call order), the events and the octets sent
+are those of the general path: ``tests/test_ike_fast_child.py`` drives both with the same
+seeds and compares them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
+from dsmip6.ikev2._fast import _GENERIC, _HEAD_TAIL, FALLBACK, _follow
+from dsmip6.ikev2.constants import (
+    IKE_HEADER_LEN,
+    ExchangeType,
+    Flag,
+    Notify,
+    PayloadType,
+    ProtocolId,
+)
+from dsmip6.ikev2.message import NotifyPayload, SaPayload, TsPayload
+from dsmip6.ikev2.sa import IkeSa, ParkedSa, SaState
+from dsmip6.ikev2.tasks._proposals import choose_child, selected_child
+from dsmip6.ikev2.tasks.child_create import ChildCreate, _shared_ts
+
+if TYPE_CHECKING:
+    from dsmip6.ikev2.message import IkeHeader
+
+__all__ = ["fast_create_child"]
+
+_X_CHILD = int(ExchangeType.CREATE_CHILD_SA)
+_F_RESPONSE = int(Flag.RESPONSE)
+_P_SK = int(PayloadType.SK)
+_P_SA, _P_NONCE, _P_NOTIFY = int(PayloadType.SA), int(PayloadType.NONCE), int(PayloadType.NOTIFY)
+_P_TSI, _P_TSR = int(PayloadType.TSI), int(PayloadType.TSR)
+_PROTO_IKE = int(ProtocolId.IKE)
+_ESTABLISHED = SaState.ESTABLISHED
+_N_TS_UNACCEPTABLE = int(Notify.TS_UNACCEPTABLE)
+# N(USE_TRANSPORT_MODE) as the request carries it and as we answer it: Protocol ID 0, SPI Size
+# 0, the type, no data (RFC 7296 §3.10, §1.3.1)
+_TRANSPORT_BODY = bytes((0, 0)) + int(Notify.USE_TRANSPORT_MODE).to_bytes(2, "big")
+_NEEDED = frozenset((_P_SA, _P_NONCE, _P_TSI, _P_TSR))
+
+
+class _Maker:
+    """What ``ChildCreate._make_child`` reads of its task (the responder's side), so the key
+    derivation and the ``ChildSa`` are the general path's own code, without a whole task."""
+
+    __slots__ = ("sa", "spi_in")
+    initiator = False
+
+    def __init__(self, sa: IkeSa, spi_in: int) -> None:
+        self.sa = sa
+        self.spi_in = spi_in
+
+
+_make_child = ChildCreate._make_child
+
+
+def _request_inner(sa: IkeSa, header: IkeHeader, data: bytes) -> bytes | None:
+    """The inner payload octets of the peer's next CREATE_CHILD_SA request (not a
+    retransmission) on an established responder SA with no request of the peer pending, when
+    it is one SK payload with zero flags running to the end of the message; None otherwise.
+    Changes nothing (the inbound cipher object stays cached, as on the general path)."""
+    mgr = sa.mgr
+    mid = header.message_id
+    if (
+        header.version != 0x20
+        or header.next_payload != _P_SK
+        or header.response
+        or not header.initiator
+        or sa.original_initiator
+        or sa.state is not _ESTABLISHED
+        or sa.retired
+        or sa.cp_failed
+        or sa.sk is None
+        or not sa.sk_d
+        or sa.prf is None
+        or mgr.passive is not None
+        or mid != mgr.expected_mid
+        or (mgr.last_response is not None and mgr.last_response[0] == mid)
+    ):
+        return None
+    size = len(data)
+    if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
+        return None
+    if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
+        return None
+    try:
+        return sa.sk.open(data, IKE_HEADER_LEN)
+    except (IntegrityCheckFailed, MalformedPacket):
+        return None  # the general path drops it (§2.21.2)
+
+
+def fast_create_child(
+    engine: Any, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
+) -> Any:
+    """Answer a common-case CREATE_CHILD_SA request for a new child SA; returns the IKE SA,
+    or ``FALLBACK`` (nothing changed) when the request is not that common case. A parked SA
+    is thawed first, as ``Engine._dispatch`` thaws it for any message."""
+    if not header.initiator or len(data) <= IKE_HEADER_LEN:
+        return FALLBACK
+    sa = engine._by_spi.get(header.spi_r)
+    if type(sa) is ParkedSa:
+        sa = engine._thaw(sa)  # the general path's first step for this message too
+    elif type(sa) is not IkeSa:
+        return FALLBACK
+    inner = _request_inner(sa, header, data)
+    if inner is None:
+        return FALLBACK
+    # ---- the inner chain: SA, Nonce, TSi, TSr once each, at most one bare USE_TRANSPORT_MODE
+    n = len(inner)
+    off = 0
+    nxt = data[IKE_HEADER_LEN]
+    unpack = _GENERIC.unpack_from
+    bodies: dict[int, bytes] = {}
+    transport = False
+    while nxt:
+        if n - off < 4:
+            return FALLBACK
+        this = nxt
+        nxt, flags, length = unpack(inner, off)
+        end = off + length
+        if flags or length < 4 or end > n:
+            return FALLBACK
+        if this == _P_NOTIFY:
+            if transport or inner[off + 4 : end] != _TRANSPORT_BODY:
+                return FALLBACK
+            transport = True
+        elif this in _NEEDED and this not in bodies:
+            bodies[this] = inner[off + 4 : end]
+        else:
+            return FALLBACK
+        off = end
+    if off != n or len(bodies) != 4:
+        return FALLBACK
+    nonce = bodies[_P_NONCE]
+    if not 16 <= len(nonce) <= 256:
+        return FALLBACK  # NoncePayload.decode_body's bounds: the general path answers it
+    try:
+        proposals = SaPayload.decode_body(bodies[_P_SA]).proposals
+        tsi = TsPayload.decode_body(bodies[_P_TSI], True).selectors
+        tsr = TsPayload.decode_body(bodies[_P_TSR], False).selectors
+    except (MalformedPacket, ValueError):
+        return FALLBACK
+    if not proposals or proposals[0].protocol == _PROTO_IKE:
+        return FALLBACK  # IKE SA rekey (IkeRekey)
+    cfg = sa.config
+    chosen = choose_child(cfg.child_proposals, proposals, None)
+    if chosen is None:
+        return FALLBACK
+    prop, mine, group = chosen
+    if group is not None:
+        return FALLBACK  # we want PFS: INVALID_KE_PAYLOAD on the general path
+    # ---- the common case: the state changes of IkeSa.receive, process_request and
+    # ChildCreate._build_response, in their order
+    _follow(sa, src, dst, now)
+    mid = header.message_id
+    mgr = sa.mgr
+    sk = sa.sk
+    head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_CHILD, _F_RESPONSE, mid, 0)
+    policy = getattr(cfg, "ts_policy", None)
+    narrowed = policy(tsi, tsr, sa.assignment) if policy is not None else (tsi, tsr)
+    pack = _GENERIC.pack
+    if narrowed is None:  # ChildCreate: N(TS_UNACCEPTABLE), the exchange failed
+        notify = NotifyPayload(_N_TS_UNACCEPTABLE).encode_body()
+        packets = [sk.seal(head, _P_NOTIFY, pack(0, 0, 4 + len(notify)) + notify)]
+        mgr.expected_mid += 1
+        mgr.last_response = (mid, packets)
+        sa.send(packets, sa.reply_to)
+        sa.exchange_finished(_X_CHILD, failed=True, now=now, passive=True)
+        engine.fast_child_hits += 1
+        return sa
+    ts_i, ts_r = _shared_ts(tuple(narrowed[0])), _shared_ts(tuple(narrowed[1]))
+    nr = sa.rng(cfg.nonce_size)
+    spi_in = sa.alloc_spi()
+    spi_out = int.from_bytes(prop.spi, "big")
+    child = _make_child(
+        _Maker(sa, spi_in),  # type: ignore[arg-type]
+        mine,
+        spi_out,
+        ts_i,
+        ts_r,
+        "transport" if transport else "tunnel",
+        nonce,
+        nr,
+        b"",
+    )
+    sa.install_child(child, None)
+    # [N(USE_TRANSPORT_MODE),] SA, Nr, TSi, TSr
+    sa_out = SaPayload((selected_child(prop.number, mine, spi_in.to_bytes(4, "big"), None),))
+    sa_body = sa_out.encode_body()
+    tsi_body = TsPayload(ts_i, True).encode_body()
+    tsr_body = TsPayload(ts_r, False).encode_body()
+    parts = [
+        pack(_P_NONCE, 0, 4 + len(sa_body)),
+        sa_body,
+        pack(_P_TSI, 0, 4 + len(nr)),
+        nr,
+        pack(_P_TSR, 0, 4 + len(tsi_body)),
+        tsi_body,
+        pack(0, 0, 4 + len(tsr_body)),
+        tsr_body,
+    ]
+    if transport:
+        parts[:0] = [pack(_P_SA, 0, 4 + len(_TRANSPORT_BODY)), _TRANSPORT_BODY]
+    packets = [sk.seal(head, _P_NOTIFY if transport else _P_SA, b"".join(parts))]
+    mgr.expected_mid += 1
+    mgr.last_response = (mid, packets)
+    sa.send(packets, sa.reply_to)
+    sa.exchange_finished(_X_CHILD, failed=False, now=now, passive=True)
+    engine.fast_child_hits += 1
+    return sa

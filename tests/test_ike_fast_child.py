@@ -1,0 +1,351 @@
+"""The responder's CREATE_CHILD_SA fast path (``dsmip6.ikev2._fast_child``) against its
+general path.
+
+As in ``test_ike_fastpath.py``: twin responders built alike (same config, same rng seed, same
+clock), one with ``fast_path`` on and one with it off, are driven through a handshake and the
+attach's CREATE_CHILD_SA for the HoA-keyed MH transport SA (RFC 5026 §5.3.2, RFC 4877), and
+must send the same octets, emit the same events and hold the same state after every round
+(every IKE SA field and child SA, the exchange manager, the engine's tables, the position of
+the injected rng). Then a corpus of mutated CREATE_CHILD_SA requests (re-sealed with the UE's
+keys so that they reach the payload checks), the uncommon requests the fast path leaves to
+the general path (PFS, child and IKE rekeys, a selector policy refusing), and a planted
+divergence the comparison must catch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from dsmip6.ikev2 import ChildSaEstablished, IkeSaEstablished
+from dsmip6.ikev2.message import TrafficSelector
+from ike_harness import HA, HA6, HOME_PREFIX, UE, events
+from test_ike_fastpath import initiator, responder, snapshot
+
+_MH = 135  # RFC 4877 §7: the MH transport SA's selectors carry protocol 135
+HOA = HOME_PREFIX[7]
+
+_SAVED_TS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def same_selector_tables():
+    """A parked SA's record refers to selector lists seen in two children by an index in a
+    process-wide table (``sa._TS_TABLE``), so its octets depend on what the process parked
+    before. Every twin run starts from the tables as they were when the test began (the runs
+    then park alike), and the test leaves them as it found them."""
+    from dsmip6.ikev2 import sa as sa_mod
+
+    _SAVED_TS[:] = [list(sa_mod._TS_TABLE), dict(sa_mod._TS_INDEX), dict(sa_mod._TS_SEEN)]
+    yield
+    _restore_ts()
+    _SAVED_TS.clear()
+
+
+def _restore_ts() -> None:
+    from dsmip6.ikev2 import sa as sa_mod
+
+    table, index, seen = _SAVED_TS
+    sa_mod._TS_TABLE[:] = table
+    for live, saved in ((sa_mod._TS_INDEX, index), (sa_mod._TS_SEEN, seen)):
+        live.clear()
+        live.update(saved)
+
+
+def _exchange(ue: Any, ha: Any, now: float, nat: Any = None) -> tuple[list, list, list]:
+    """Run UE ⇄ HA until quiet; the HA's datagrams, events and snapshots per round."""
+    sent, evs, snaps = [], [], []
+    for _ in range(12):
+        out = ue.datagrams_to_send(now)
+        if not out:
+            break
+        for d, lo, r in out:
+            if nat is not None:  # through a NAT to port 4500 (RFC 7296 §2.23)
+                d, lo, r = b"\x00" * 4 + d, nat, (r[0], 4500)
+            ha.receive_datagram(d, lo, r, now)
+        back = ha.datagrams_to_send(now)
+        sent.append(back)
+        evs.append(events(ha))
+        snaps.append(snapshot(ha))
+        for d, lo, r in back:
+            if nat is not None:
+                d, lo, r = d[4:], r, UE
+            ue.receive_datagram(d, lo, r, now)
+    return sent, evs, snaps
+
+
+def established(kind: str, fast: bool, ue_kw: dict, ha_kw: dict, park_hold: float) -> Any:
+    _restore_ts()
+    ue, ha = initiator(kind, **ue_kw), responder(kind, fast, **ha_kw)
+    ha.park_hold = park_hold  # the HA keeps a new SA unparked for its CREATE_CHILD_SA
+    ue.connect(UE, HA, 0.0)
+    _sent, evs, _snaps = _exchange(ue, ha, 0.0)
+    assert any(isinstance(e, IkeSaEstablished) for r in evs for e in r)
+    events(ue)
+    return ue, ha
+
+
+def attach_child(
+    kind: str,
+    fast: bool,
+    ue_kw: dict | None = None,
+    ha_kw: dict | None = None,
+    *,
+    park_hold: float = 5.0,
+    mode: str = "transport",
+    children: int = 1,
+    nat: Any = None,
+) -> Any:
+    """A handshake, then ``children`` CREATE_CHILD_SA exchanges for MH SAs of the HoA."""
+    ue, ha = established(kind, fast, ue_kw or {}, ha_kw or {}, park_hold)
+    out = []
+    for k in range(children):
+        now = 1.0 + k
+        tsi = TrafficSelector(HOA + k, HOA + k, _MH)
+        ue.create_child_sa(tsi, TrafficSelector(HA6, HA6, _MH), mode=mode, now=now)
+        out.append(_exchange(ue, ha, now, nat))
+    return out, ha, ue
+
+
+CASES = {
+    "psk": ("psk", {}, {}, {}),
+    "eap-aka": ("eap", {}, {}, {}),
+    "eap-aka-parked": ("eap", {}, {}, {"park_hold": 0.0}),  # thawed for the request
+    "psk-cbc-sha256": (
+        "psk",
+        {"proposals": ["aes128-sha256-ecp256"], "child_proposals": ["aes128-sha256"]},
+        {"proposals": ["aes128-sha256-ecp256"], "child_proposals": ["aes128-sha256"]},
+        {},
+    ),
+    "psk-second-child-proposal": (
+        "psk",
+        {"child_proposals": ["aes256gcm16", "aes128gcm16"]},
+        {"child_proposals": ["aes128gcm16"]},
+        {},
+    ),
+    "psk-tunnel-mode": ("psk", {}, {}, {"mode": "tunnel"}),
+    "psk-three-children": ("psk", {}, {}, {"children": 3}),
+    "eap-aka-nat": ("eap", {}, {}, {"nat": ("203.0.113.7", 4500)}),
+    "eap-aka-prime": ("eap-prime", {}, {}, {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fast_path_equals_general_path_over_the_attach(case):
+    kind, ue_kw, ha_kw, kw = CASES[case]
+    fast = attach_child(kind, True, ue_kw, ha_kw, **kw)
+    slow = attach_child(kind, False, ue_kw, ha_kw, **kw)
+    assert fast[1].fast_child_hits == kw.get("children", 1)
+    assert slow[1].fast_child_hits == 0
+    assert fast[0] == slow[0]  # datagrams, events, snapshots of every round
+    got = [e for ex in fast[0] for r in ex[1] for e in r if isinstance(e, ChildSaEstablished)]
+    assert len(got) == kw.get("children", 1)
+    assert got[0].child.mode == kw.get("mode", "transport")
+    # and the UE accepted each answer: its child SA mirrors the HA's
+    ue_children = [e for e in events(fast[2]) if isinstance(e, ChildSaEstablished)]
+    assert [c.child.spi_in for c in ue_children] == [e.child.spi_out for e in got]
+
+
+# ------------------------------------------------------------------------------ uncommon cases
+def _no_ts(ts_i: Any, ts_r: Any, assignment: Any) -> None:
+    return None
+
+
+UNCOMMON = {
+    # the UE wants PFS and the HA accepts it: a KE payload, left to the general path
+    "pfs-ke": (
+        {"child_proposals": ["aes128gcm16-x25519"]},
+        {"child_proposals": ["aes128gcm16-x25519"]},
+        0,
+    ),
+    # the HA lists a PFS group, the UE offers no DH transform and no KE: ``choose_child``
+    # accepts the proposal without PFS on both paths (the fast path answers)
+    "ha-lists-pfs": ({}, {"child_proposals": ["aes128gcm16-x25519"]}, 1),
+    # no proposal in common: NO_PROPOSAL_CHOSEN on the general path
+    "no-proposal": ({"child_proposals": ["aes256gcm16"]}, {"child_proposals": ["aes128gcm16"]}, 0),
+    # the selector policy refuses: answered on the fast path like ChildCreate (TS_UNACCEPTABLE)
+    "ts-refused": ({}, {"ts_policy": _no_ts}, 1),
+}
+
+
+@pytest.mark.parametrize("what", sorted(UNCOMMON))
+def test_uncommon_outcomes_equal_the_general_path(what):
+    ue_kw, ha_kw, hits = UNCOMMON[what]
+    fast = attach_child("psk", True, ue_kw, ha_kw)
+    slow = attach_child("psk", False, ue_kw, ha_kw)
+    assert fast[1].fast_child_hits == hits
+    assert fast[0] == slow[0]
+
+
+def _rekeys(fast: bool, ike: bool) -> Any:
+    _out, ha, ue = attach_child("psk", fast)
+    if ike:
+        ue.rekey_ike_sa(now=3.0)
+    else:
+        spi = max(ue.children)  # one of its child SAs (IKE_AUTH's and the MH one)
+        ue.rekey_child_sa(spi, now=3.0)
+    return _exchange(ue, ha, 3.0), ha
+
+
+@pytest.mark.parametrize("ike", [False, True])
+def test_rekeys_take_the_general_path(ike):
+    fast, ha_f = _rekeys(True, ike)
+    slow, _ha_s = _rekeys(False, ike)
+    assert ha_f.fast_child_hits == 1  # the attach's request only
+    assert fast == slow
+    assert fast[0]
+
+
+# ------------------------------------------------------------------------------ mutations
+def _chain(inner: bytes, first: int) -> list[tuple[int, int, bytes]]:
+    out, off, nxt = [], 0, first
+    while nxt:
+        this, nxt, flags = nxt, inner[off], inner[off + 1]
+        length = int.from_bytes(inner[off + 2 : off + 4], "big")
+        out.append((this, flags, inner[off + 4 : off + length]))
+        off += length
+    return out
+
+
+def _join(items: list[tuple[int, int, bytes]]) -> tuple[int, bytes]:
+    body = b""
+    for i, (_t, flags, b) in enumerate(items):
+        nx = items[i + 1][0] if i + 1 < len(items) else 0
+        body += bytes([nx, flags]) + (4 + len(b)).to_bytes(2, "big") + b
+    return (items[0][0] if items else 0), body
+
+
+def _variants(first: int, inner: bytes) -> list[tuple[int, bytes]]:
+    """Inner chains of the CREATE_CHILD_SA request: bit flips of every octet, truncations,
+    payloads dropped, doubled, reordered, critical bits, and extra payloads (KE, N(REKEY_SA),
+    other notifies, Vendor ID, unknown ones with and without the critical bit)."""
+    out: list[tuple[int, bytes]] = []
+    for i in range(len(inner)):
+        for x in (0x01, 0x02, 0x10, 0x80, 0xFF):
+            b = bytearray(inner)
+            b[i] ^= x
+            out.append((first, bytes(b)))
+    for n in range(0, len(inner), 3):
+        out.append((first, inner[:n]))
+    chain = _chain(inner, first)
+    assert [t for t, _f, _b in chain] == [41, 33, 40, 44, 45]  # N, SA, Ni, TSi, TSr
+    for i in range(len(chain)):
+        out.append(_join(chain[:i] + chain[i + 1 :]))  # dropped
+        out.append(_join(chain[: i + 1] + chain[i:]))  # doubled
+        t, f, b = chain[i]
+        out.append(_join(chain[:i] + [(t, f | 0x80, b)] + chain[i + 1 :]))  # critical bit
+        out.append(_join(chain[i:] + chain[:i]))  # rotated
+    for extra in (
+        (34, 0, bytes([0, 31, 0, 0]) + bytes(32)),  # KE (Curve25519, all zero)
+        (41, 0, bytes([3, 4, 0x40, 0x09]) + bytes(4)),  # N(REKEY_SA), ESP, an SPI
+        (41, 0, bytes([0, 0, 0x40, 0x0A])),  # N(ESP_TFC_PADDING_NOT_SUPPORTED)
+        (41, 0, bytes([0, 0, 0x40, 0x07])),  # a second USE_TRANSPORT_MODE
+        (41, 0, bytes([0, 0, 0x00, 0x0E])),  # an error notify
+        (43, 0, b"vendor"),
+        (200, 0, b"x"),
+        (200, 0x80, b"x"),
+        (39, 0, bytes([2, 0, 0, 0]) + bytes(32)),  # AUTH: not allowed here
+    ):
+        out.append(_join([*chain, extra]))
+        out.append(_join([extra, *chain]))
+    out.append((0, b""))  # SK with nothing inside
+    return out
+
+
+def _at_child_request(fast: bool, kind: str = "psk", **ha_kw: Any) -> Any:
+    """UE and HA established; the UE holds its CREATE_CHILD_SA request (not yet sent)."""
+    ue, ha = established(kind, fast, {}, ha_kw, 5.0)
+    ue.create_child_sa(
+        TrafficSelector(HOA, HOA, _MH), TrafficSelector(HA6, HA6, _MH), mode="transport", now=1.0
+    )
+    ((req, _lo, _r),) = ue.datagrams_to_send(1.0)
+    assert req[18] == 36
+    return ue, ha, req
+
+
+def _feed(fast: bool, datagrams: list[tuple[bytes, Any, Any]], kind: str = "psk") -> Any:
+    _ue, ha, _req = _at_child_request(fast, kind)
+    out = []
+    for d, src, dst in datagrams:
+        ha.receive_datagram(d, src, dst, 1.0)
+        out.append(ha.datagrams_to_send(1.0))
+    return out, events(ha), snapshot(ha), ha.fast_child_hits
+
+
+def _both(datagrams: list[tuple[bytes, Any, Any]], kind: str = "psk") -> int:
+    fast, slow = _feed(True, datagrams, kind), _feed(False, datagrams, kind)
+    assert fast[:3] == slow[:3]
+    assert slow[3] == 0
+    return fast[3]
+
+
+def _sealer(kind: str = "psk") -> Any:
+    ue, ha, req = _at_child_request(False, kind)
+    (sa,) = ha._sas.values()
+    inner = sa.sk.open(req, 28)
+    (ue_sa,) = ue._sas.values()
+
+    def seal(first: int, body: bytes, head: bytes = req[:28]) -> bytes:
+        return ue_sa.sk.seal(head[:16] + bytes([46]) + head[17:], first, body)
+
+    return req[28], inner, seal, req
+
+
+def test_the_common_request_retransmitted_and_from_elsewhere():
+    _f, _i, _s, req = _sealer()
+    assert _both([(req, UE, HA)]) == 1
+    # the retransmission is answered from the response cache by the general path
+    assert _both([(req, UE, HA), (req, UE, HA)]) == 1
+    assert _both([(req, ("192.0.2.99", 500), HA)]) == 1
+    assert _both([(b"\x00" * 4 + req, ("203.0.113.7", 4500), (HA[0], 4500))]) == 1
+
+
+@pytest.mark.parametrize("kind", ["psk", "eap"])
+def test_mutated_child_requests_give_identical_results_on_both_paths(kind):
+    first, inner, seal, req = _sealer(kind)
+    assert first == 41
+    corpus = [seal(f, body) for f, body in _variants(first, inner)]
+    for i in range(16, 32):  # header and SK header octets (no longer authentic, or dropped)
+        for x in (0x01, 0x08, 0x20, 0x80):
+            b = bytearray(req)
+            b[i] ^= x
+            corpus.append(bytes(b))
+    old = bytearray(req[:28])  # a Message ID behind and one ahead of the window
+    old[20:24] = (int.from_bytes(req[20:24], "big") - 1).to_bytes(4, "big")
+    corpus.append(seal(first, inner, bytes(old)))
+    old[20:24] = (int.from_bytes(req[20:24], "big") + 1).to_bytes(4, "big")
+    corpus.append(seal(first, inner, bytes(old)))
+    assert len(corpus) > 1000
+    taken = 0
+    for d in corpus:
+        taken += _both([(d, UE, HA)], kind)
+    # both sides are exercised: many mutations stay common-case (selectors, nonce, SPI...)
+    assert 0 < taken < len(corpus)
+
+
+# ------------------------------------------------------------------------------ planted bug
+def test_a_planted_divergence_is_caught(monkeypatch):
+    """With a planted bug the comparison above fails: the fast path forgets when the peer was
+    last heard (state), or answers with the wrong proposal number (octets)."""
+    from dsmip6.ikev2 import _fast_child
+
+    slow = attach_child("eap", False)
+    real_follow = _fast_child._follow
+
+    def forgetful(sa: Any, src: Any, dst: Any, now: float) -> None:
+        before = sa.last_heard
+        real_follow(sa, src, dst, now)
+        sa.last_heard = before
+
+    with monkeypatch.context() as m:
+        m.setattr(_fast_child, "_follow", forgetful)
+        fast = attach_child("eap", True)
+    assert fast[1].fast_child_hits == 1
+    assert fast[0][0][0] == slow[0][0][0] and fast[0][0][2] != slow[0][0][2]
+    real_selected = _fast_child.selected_child
+    with monkeypatch.context() as m:
+        m.setattr(_fast_child, "selected_child", lambda n, *a: real_selected(n + 1, *a))
+        fast = attach_child("eap", True)
+    assert fast[0][0][0] != slow[0][0][0]
+    fast = attach_child("eap", True)  # and without a planted bug: identical
+    assert fast[0] == slow[0]
