@@ -20,7 +20,7 @@ import pytest
 from dsmip6.ikev2 import ChildSaEstablished, IkeSaEstablished
 from dsmip6.ikev2.message import TrafficSelector
 from ike_harness import HA, HA6, HOME_PREFIX, UE, events
-from test_ike_fastpath import initiator, responder, snapshot
+from test_ike_fastpath import _plain, initiator, responder, snapshot
 
 _MH = 135  # RFC 4877 §7: the MH transport SA's selectors carry protocol 135
 HOA = HOME_PREFIX[7]
@@ -238,7 +238,10 @@ def _variants(first: int, inner: bytes) -> list[tuple[int, bytes]]:
     for extra in (
         (34, 0, bytes([0, 31, 0, 0]) + bytes(32)),  # KE (Curve25519, all zero)
         (41, 0, bytes([3, 4, 0x40, 0x09]) + bytes(4)),  # N(REKEY_SA), ESP, an SPI
-        (41, 0, bytes([0, 0, 0x40, 0x0A])),  # N(ESP_TFC_PADDING_NOT_SUPPORTED)
+        (41, 0, bytes([0, 0, 0x40, 0x0A])),  # N(ESP_TFC_PADDING_NOT_SUPPORTED) (charon's)
+        (41, 0, bytes([0, 0, 0x40, 0x0B])),  # N(NON_FIRST_FRAGMENTS_ALSO) (charon's)
+        (41, 0, bytes([0, 0, 0x40, 0x0A, 1])),  # ... with data
+        (41, 0, bytes([0, 0, 0x40, 0x0C])),  # N(MOBIKE_SUPPORTED): not in a child request
         (41, 0, bytes([0, 0, 0x40, 0x07])),  # a second USE_TRANSPORT_MODE
         (41, 0, bytes([0, 0, 0x00, 0x0E])),  # an error notify
         (43, 0, b"vendor"),
@@ -300,6 +303,18 @@ def test_the_common_request_retransmitted_and_from_elsewhere():
     assert _both([(b"\x00" * 4 + req, ("203.0.113.7", 4500), (HA[0], 4500))]) == 1
 
 
+def test_charon_style_notifies_stay_on_the_fast_path():
+    """strongSwan puts N(ESP_TFC_PADDING_NOT_SUPPORTED) and N(NON_FIRST_FRAGMENTS_ALSO) in its
+    child requests; both paths ignore them. A repeated one, or one with data, falls back."""
+    first, inner, seal, _req = _sealer()
+    chain = _chain(inner, first)
+    tfc, nff = (41, 0, bytes([0, 0, 0x40, 0x0A])), (41, 0, bytes([0, 0, 0x40, 0x0B]))
+    assert _both([(seal(*_join([*chain, tfc, nff])), UE, HA)]) == 1
+    assert _both([(seal(*_join([tfc, nff, *chain])), UE, HA)]) == 1
+    assert _both([(seal(*_join([*chain, tfc, tfc])), UE, HA)]) == 0
+    assert _both([(seal(*_join([*chain, (41, 0, tfc[2] + b"x")])), UE, HA)]) == 0
+
+
 @pytest.mark.parametrize("kind", ["psk", "eap"])
 def test_mutated_child_requests_give_identical_results_on_both_paths(kind):
     first, inner, seal, req = _sealer(kind)
@@ -349,3 +364,175 @@ def test_a_planted_divergence_is_caught(monkeypatch):
     assert fast[0][0][0] != slow[0][0][0]
     fast = attach_child("eap", True)  # and without a planted bug: identical
     assert fast[0] == slow[0]
+
+
+# ------------------------------------------------------------------------------ strongSwan
+def _thawed_snapshot(ha: Any) -> dict[str, Any]:
+    """``snapshot`` with each parked SA as the working SA it thaws into: a parked record
+    refers to a selector list by an index in a process-wide table once two children of the
+    process held it, so twins parking in turn (the live run interleaves them) may write the
+    same selectors in two forms. The thawed SA holds the selectors themselves."""
+    from dsmip6.ikev2.sa import ParkedSa, thaw
+
+    snap = snapshot(ha)
+    for i, sa in ha._sas.items():
+        if type(sa) is ParkedSa:
+            snap["sas"][i] = _plain(thaw(sa, ha))
+    return snap
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two snapshots differ (the assertion message)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=repr):
+            if k not in a or k not in b:
+                out.append(f"{path}.{k}: only on one side")
+            else:
+                out += _differences(a[k], b[k], f"{path}.{k}")
+        return out
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        pairs = enumerate(zip(a, b, strict=True))
+        return [d for i, (x, y) in pairs for d in _differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {a!r:.300} != {b!r:.300}"]
+
+
+class _Twins:
+    """The engine ``UdpDriver`` drives: a fast-path responder and its general-path twin fed
+    the same datagrams at the same instants; every output of the two must agree."""
+
+    def __init__(self, fast: Any, slow: Any) -> None:
+        self.fast, self.slow = fast, slow
+
+    def receive_datagram(self, data: bytes, src: Any, dst: Any, now: float) -> None:
+        self.fast.receive_datagram(data, src, dst, now)
+        self.slow.receive_datagram(data, src, dst, now)
+
+    def datagrams_to_send(self, now: float) -> list[Any]:
+        out = self.fast.datagrams_to_send(now)
+        assert out == self.slow.datagrams_to_send(now)
+        return out
+
+    def next_event(self) -> Any:
+        ev = self.fast.next_event()
+        assert ev == self.slow.next_event()
+        return ev
+
+    def get_timer(self) -> float | None:
+        t = self.fast.get_timer()
+        assert t == self.slow.get_timer()
+        return t
+
+    def handle_timer(self, now: float) -> None:
+        self.fast.handle_timer(now)
+        self.slow.handle_timer(now)
+
+
+@pytest.mark.oracle
+@pytest.mark.netns
+def test_charon_creates_a_second_child_sa_on_the_fast_path():
+    """strongSwan 5.9.8 (an independent peer) initiates an IKE SA with a first child, then a
+    second child on it: CREATE_CHILD_SA {N(ESP_TFC_PADDING_NOT_SUPPORTED)...,SA, Ni, TSi,
+    TSr} to our responder. The fast path answers it, charon installs the child, ICMP passes
+    through it both ways, and the general-path twin fed the same datagrams sent the same
+    octets, emitted the same events and holds the same state."""
+    import tempfile
+    from pathlib import Path
+
+    from dsmip6.ikev2 import IkeResponder, ResponderConfig
+    from ike_harness import PSK, make_rng
+    from interop.strongswan_harness import (
+        SS_INNER,
+        SS_V4,
+        US_V4,
+        Charon,
+        NetnsPair,
+        UdpDriver,
+        require_tools,
+    )
+    from test_ike_strongswan import ping_through_child
+
+    require_tools()
+    inner1, inner2 = "10.99.0.2", "10.99.0.3"
+    conf = f"""
+connections {{
+  dsm {{
+    version = 2
+    local_addrs = {SS_V4}
+    remote_addrs = {US_V4}
+    proposals = aes128gcm16-prfsha256-x25519
+    local {{
+      auth = psk
+      id = charon.example.org
+    }}
+    remote {{
+      auth = psk
+      id = us.example.org
+    }}
+    children {{
+      c {{
+        local_ts = {SS_INNER}/32
+        remote_ts = {inner1}/32
+        esp_proposals = aes128gcm16
+        mode = tunnel
+      }}
+      c2 {{
+        local_ts = {SS_INNER}/32
+        remote_ts = {inner2}/32
+        esp_proposals = aes128gcm16
+        mode = tunnel
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-1 {{
+    id-1 = charon.example.org
+    id-2 = us.example.org
+    secret = "{PSK.decode()}"
+  }}
+}}
+"""
+
+    def ha(fast: bool) -> IkeResponder:
+        cfg = ResponderConfig(
+            "us.example.org",
+            psk=PSK,
+            proposals=["aes128gcm16-prfsha256-x25519"],
+            child_proposals=["aes128gcm16"],
+        )
+        r = IkeResponder(cfg, rng=make_rng("ss-child"))
+        r.fast_path = fast
+        return r
+
+    twins = _Twins(ha(True), ha(False))
+    with tempfile.TemporaryDirectory(prefix="dsm-ike-") as tmp, NetnsPair() as pair:
+        charon = Charon(pair.ss, Path(tmp), conf, {})
+        driver = UdpDriver(pair, twins)
+        try:
+            charon.start()
+
+            def children() -> list[Any]:
+                return [e.child for e in driver.events if isinstance(e, ChildSaEstablished)]
+
+            for name, want in (("c", 1), ("c2", 2)):
+                init = charon.initiate(name)
+                driver.pump(lambda w=want: len(children()) >= w, timeout=20)
+                out, _ = init.communicate(timeout=20)
+                assert init.returncode == 0, out
+            assert twins.fast.fast_child_hits == 1 and twins.slow.fast_child_hits == 0
+            first, second = children()
+            assert [str(t.start) for t in second.local_ts] == [inner2]
+            assert second.mode == "tunnel" and second.udp_encap == (4500, 4500)
+            sas = charon.swanctl("--list-sas")
+            assert sas.count("INSTALLED, TUNNEL") == 2, sas
+            ping_through_child(driver, second, inner2, SS_V4)
+            ping_through_child(driver, first, inner1, SS_V4)
+            a, b = _thawed_snapshot(twins.fast), _thawed_snapshot(twins.slow)
+            assert a == b, _differences(a, b)
+        except BaseException:
+            print(charon.read_log())
+            raise
+        finally:
+            driver.close()
+            charon.stop()

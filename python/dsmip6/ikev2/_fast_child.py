@@ -10,13 +10,14 @@ signalling (RFC 5026 §5.3.2, RFC 4877 §4.4)::
 ``fast_create_child`` handles only a new child SA without PFS: a request (not a
 retransmission) with the expected Message ID, version 2.0, one SK payload running to the end
 of the message and inside it (zero flags octets) exactly one SA, one Nonce, one TSi and one TSr
-payload and at most one Notify, which must be a bare USE_TRANSPORT_MODE; an ESP proposal
+payload and bare Notify payloads (no SPI, no data), each at most once, of the types
+USE_TRANSPORT_MODE, ESP_TFC_PADDING_NOT_SUPPORTED and NON_FIRST_FRAGMENTS_ALSO; an ESP proposal
 (not an IKE rekey) that ``choose_child`` accepts without a KE; an established responder SA
 with no exchange of the peer's pending. It decodes those payloads with the general decoder's
 own classes, makes the child SA with ``ChildCreate``'s own key derivation and writes the
 response octets directly, with no ``Message`` and no task.
 
-Everything else — a KE payload (PFS), N(REKEY_SA), any other notify, Vendor ID or unknown
+Everything else — a KE payload (PFS), N(REKEY_SA), any other notify, a Vendor ID or unknown
 payload, a proposal nobody accepts, a retransmission, a Message ID out of the window,
 malformed or unauthentic input — returns ``FALLBACK`` *before any state changes*, and the
 caller takes the general path (``Engine._dispatch`` → ``IkeSa.receive`` → ``ChildCreate``).
@@ -65,6 +66,13 @@ _N_TS_UNACCEPTABLE = int(Notify.TS_UNACCEPTABLE)
 # N(USE_TRANSPORT_MODE) as the request carries it and as we answer it: Protocol ID 0, SPI Size
 # 0, the type, no data (RFC 7296 §3.10, §1.3.1)
 _TRANSPORT_BODY = bytes((0, 0)) + int(Notify.USE_TRANSPORT_MODE).to_bytes(2, "big")
+# the other bare status notifies a child request may carry that ``ChildCreate`` answers by
+# ignoring them (RFC 7296 §3.10.1: our SAs use no TFC padding and no fragment policy); charon
+# sends both in every child request
+_IGNORED_BODIES = frozenset(
+    bytes((0, 0)) + int(n).to_bytes(2, "big")
+    for n in (Notify.ESP_TFC_PADDING_NOT_SUPPORTED, Notify.NON_FIRST_FRAGMENTS_ALSO)
+)
 _NEEDED = frozenset((_P_SA, _P_NONCE, _P_TSI, _P_TSR))
 
 
@@ -134,13 +142,14 @@ def fast_create_child(
     inner = _request_inner(sa, header, data)
     if inner is None:
         return FALLBACK
-    # ---- the inner chain: SA, Nonce, TSi, TSr once each, at most one bare USE_TRANSPORT_MODE
+    # ---- the inner chain: SA, Nonce, TSi, TSr once each, a few bare status notifies
     n = len(inner)
     off = 0
     nxt = data[IKE_HEADER_LEN]
     unpack = _GENERIC.unpack_from
     bodies: dict[int, bytes] = {}
     transport = False
+    notifies: set[bytes] = set()
     while nxt:
         if n - off < 4:
             return FALLBACK
@@ -150,9 +159,14 @@ def fast_create_child(
         if flags or length < 4 or end > n:
             return FALLBACK
         if this == _P_NOTIFY:
-            if transport or inner[off + 4 : end] != _TRANSPORT_BODY:
+            body = inner[off + 4 : end]
+            if body in notifies:
                 return FALLBACK
-            transport = True
+            notifies.add(body)
+            if body == _TRANSPORT_BODY:
+                transport = True
+            elif body not in _IGNORED_BODIES:
+                return FALLBACK
         elif this in _NEEDED and this not in bodies:
             bodies[this] = inner[off + 4 : end]
         else:
