@@ -48,10 +48,11 @@ from dsmip6.ikev2.constants import (
 from dsmip6.ikev2.message import NotifyPayload, SaPayload, TsPayload
 from dsmip6.ikev2.sa import IkeSa, ParkedSa, SaState
 from dsmip6.ikev2.tasks._proposals import choose_child, selected_child
-from dsmip6.ikev2.tasks.child_create import ChildCreate, _shared_ts
+from dsmip6.ikev2.tasks.child_create import ChildCreate
 
 if TYPE_CHECKING:
-    from dsmip6.ikev2.message import IkeHeader
+    from dsmip6.ikev2.config import ChildProposal
+    from dsmip6.ikev2.message import IkeHeader, TrafficSelector
 
 __all__ = ["fast_create_child"]
 
@@ -74,6 +75,56 @@ _IGNORED_BODIES = frozenset(
     for n in (Notify.ESP_TFC_PADDING_NOT_SUPPORTED, Notify.NON_FIRST_FRAGMENTS_ALSO)
 )
 _NEEDED = frozenset((_P_SA, _P_NONCE, _P_TSI, _P_TSR))
+
+
+_CACHE_MAX = 64
+"""Bound of each cache below (cleared when reached): a deployment sees a handful of forms."""
+
+_CHOICES: dict[bytes, tuple[Any, ChildProposal, int, bytes]] = {}
+"""The decision for a one-proposal SA payload body with a 4-octet SPI, by the body without
+its SPI: (our child proposals, the one chosen, the proposal number, the response's SA body
+with a zero SPI). ``SaPayload.decode_body`` and ``choose_child`` (pure given our proposals, an
+immutable tuple kept in the entry and compared by identity) do not look at the SPI's value, so
+every UE offering the same proposal gets the decision of the first. Only accepted ESP (or AH)
+proposals without PFS are kept."""
+
+_TS_BODIES: dict[tuple[bytes, bool], tuple[TrafficSelector, ...]] = {}
+"""Decoded TSr payloads by body, and narrowed selector lists by their encoding: immutable
+values shared by every UE (the HA side of the MH SA is the same for all)."""
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+
+
+def _choose(body: bytes, ours: Any) -> tuple[int, bytes, ChildProposal, bytes | None] | None:
+    """(proposal number, the peer's SPI, our chosen proposal, the response's SA body with a
+    zero SPI or None) for the request's SA payload body; None when the general path must
+    answer (malformed, an IKE rekey, nothing acceptable without a KE). Raises nothing."""
+    n = len(body)
+    key = None
+    if n >= 12 and body[0] == 0 and body[6] == 4 and (body[2] << 8) | body[3] == n:
+        key = body[:8] + body[12:]  # one proposal, last, 4-octet SPI: the key without it
+        hit = _CHOICES.get(key)
+        if hit is not None and hit[0] is ours:
+            return hit[2], body[8:12], hit[1], hit[3]
+    try:
+        proposals = SaPayload.decode_body(body).proposals
+    except (MalformedPacket, ValueError):
+        return None
+    if not proposals or proposals[0].protocol == _PROTO_IKE:
+        return None  # IKE SA rekey (IkeRekey)
+    chosen = choose_child(ours, proposals, None)
+    if chosen is None or chosen[2] is not None:
+        return None  # NO_PROPOSAL_CHOSEN, or we want PFS: INVALID_KE_PAYLOAD
+    prop, mine, _group = chosen
+    if key is None or len(proposals) != 1 or type(ours) is not tuple:
+        return prop.number, prop.spi, mine, None
+    template = SaPayload((selected_child(prop.number, mine, bytes(4), None),)).encode_body()
+    _remember(_CHOICES, key, (ours, mine, prop.number, template))
+    return prop.number, prop.spi, mine, template
 
 
 class _Maker:
@@ -177,21 +228,20 @@ def fast_create_child(
     nonce = bodies[_P_NONCE]
     if not 16 <= len(nonce) <= 256:
         return FALLBACK  # NoncePayload.decode_body's bounds: the general path answers it
-    try:
-        proposals = SaPayload.decode_body(bodies[_P_SA]).proposals
-        tsi = TsPayload.decode_body(bodies[_P_TSI], True).selectors
-        tsr = TsPayload.decode_body(bodies[_P_TSR], False).selectors
-    except (MalformedPacket, ValueError):
-        return FALLBACK
-    if not proposals or proposals[0].protocol == _PROTO_IKE:
-        return FALLBACK  # IKE SA rekey (IkeRekey)
     cfg = sa.config
-    chosen = choose_child(cfg.child_proposals, proposals, None)
+    chosen = _choose(bodies[_P_SA], cfg.child_proposals)
     if chosen is None:
         return FALLBACK
-    prop, mine, group = chosen
-    if group is not None:
-        return FALLBACK  # we want PFS: INVALID_KE_PAYLOAD on the general path
+    number, peer_spi, mine, sa_template = chosen
+    tsr_key = (bodies[_P_TSR], False)
+    try:
+        tsi = TsPayload.decode_body(bodies[_P_TSI], True).selectors
+        tsr = _TS_BODIES.get(tsr_key)
+        if tsr is None:
+            tsr = TsPayload.decode_body(tsr_key[0], False).selectors
+            _remember(_TS_BODIES, tsr_key, tsr)
+    except (MalformedPacket, ValueError):
+        return FALLBACK
     # ---- the common case: the state changes of IkeSa.receive, process_request and
     # ChildCreate._build_response, in their order
     _follow(sa, src, dst, now)
@@ -211,10 +261,19 @@ def fast_create_child(
         sa.exchange_finished(_X_CHILD, failed=True, now=now, passive=True)
         engine.fast_child_hits += 1
         return sa
-    ts_i, ts_r = _shared_ts(tuple(narrowed[0])), _shared_ts(tuple(narrowed[1]))
+    # ChildCreate keeps one tuple per distinct selector list (``_shared_ts``, by value); here
+    # the HA's side (the same for every UE) is shared by its encoding, which the response
+    # needs anyway, and the UE's own side is kept as it is (no other child holds it)
+    ts_i = tuple(narrowed[0])
+    tsi_body = TsPayload(ts_i, True).encode_body()
+    tsr_body = TsPayload(tuple(narrowed[1]), False).encode_body()
+    ts_r = _TS_BODIES.get((tsr_body, True))
+    if ts_r is None:
+        ts_r = tuple(narrowed[1])
+        _remember(_TS_BODIES, (tsr_body, True), ts_r)
     nr = sa.rng(cfg.nonce_size)
     spi_in = sa.alloc_spi()
-    spi_out = int.from_bytes(prop.spi, "big")
+    spi_out = int.from_bytes(peer_spi, "big")
     child = _make_child(
         _Maker(sa, spi_in),  # type: ignore[arg-type]
         mine,
@@ -228,10 +287,11 @@ def fast_create_child(
     )
     sa.install_child(child, None)
     # [N(USE_TRANSPORT_MODE),] SA, Nr, TSi, TSr
-    sa_out = SaPayload((selected_child(prop.number, mine, spi_in.to_bytes(4, "big"), None),))
-    sa_body = sa_out.encode_body()
-    tsi_body = TsPayload(ts_i, True).encode_body()
-    tsr_body = TsPayload(ts_r, False).encode_body()
+    spi = spi_in.to_bytes(4, "big")
+    if sa_template is not None:  # the proposal's 8-octet header, then its SPI (RFC 7296 §3.3.1)
+        sa_body = sa_template[:8] + spi + sa_template[12:]
+    else:
+        sa_body = SaPayload((selected_child(number, mine, spi, None),)).encode_body()
     parts = [
         pack(_P_NONCE, 0, 4 + len(sa_body)),
         sa_body,
