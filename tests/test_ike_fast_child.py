@@ -315,6 +315,25 @@ def test_charon_style_notifies_stay_on_the_fast_path():
     assert _both([(seal(*_join([*chain, (41, 0, tfc[2] + b"x")])), UE, HA)]) == 0
 
 
+def test_selectors_the_response_cannot_echo():
+    """The fast path echoes the request's TS octets only when encoding the kept selectors
+    gives them back: a nonzero RESERVED octet or an unknown selector type (skipped by the
+    decoder) is answered with freshly encoded selectors, as on the general path."""
+    first, inner, seal, _req = _sealer()
+    chain = _chain(inner, first)
+    (i_tsi,) = [i for i, c in enumerate(chain) if c[0] == 44]
+    (i_tsr,) = [i for i, c in enumerate(chain) if c[0] == 45]
+    unknown_sel = bytes([250, 0, 0, 8, 0, 0, 0xFF, 0xFF])
+    for i in (i_tsi, i_tsr):
+        t, f, body = chain[i]
+        for new in (
+            body[:1] + b"\x01" + body[2:],  # RESERVED
+            bytes([body[0] + 1]) + body[1:] + unknown_sel,  # plus an unknown selector type
+        ):
+            variant = chain[:i] + [(t, f, new)] + chain[i + 1 :]
+            assert _both([(seal(*_join(variant)), UE, HA)]) == 1
+
+
 @pytest.mark.parametrize("kind", ["psk", "eap"])
 def test_mutated_child_requests_give_identical_results_on_both_paths(kind):
     first, inner, seal, req = _sealer(kind)

@@ -93,6 +93,12 @@ _TS_BODIES: dict[tuple[bytes, bool], tuple[TrafficSelector, ...]] = {}
 values shared by every UE (the HA side of the MH SA is the same for all)."""
 
 
+_TS_CANONICAL: dict[tuple[bytes, bool], bytes] = {}
+"""For each TSr body in ``_TS_BODIES``: itself when encoding its selectors gives it back,
+else b"" (the same bound; an entry missing means b"")."""
+_RESERVED = bytes(3)
+
+
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= _CACHE_MAX:
         cache.clear()
@@ -233,15 +239,25 @@ def fast_create_child(
     if chosen is None:
         return FALLBACK
     number, peer_spi, mine, sa_template = chosen
-    tsr_key = (bodies[_P_TSR], False)
+    tsi_body, tsr_body = bodies[_P_TSI], bodies[_P_TSR]
+    tsr_key = (tsr_body, False)
     try:
-        tsi = TsPayload.decode_body(bodies[_P_TSI], True).selectors
+        tsi_p = TsPayload.decode_body(tsi_body, True)
         tsr = _TS_BODIES.get(tsr_key)
         if tsr is None:
-            tsr = TsPayload.decode_body(tsr_key[0], False).selectors
+            tsr_p = TsPayload.decode_body(tsr_body, False)
+            tsr = tsr_p.selectors
+            if tsr_p.unknown or tsr_body[1:4] != _RESERVED:
+                tsr_body = b""  # not what encoding its selectors gives: never echoed
             _remember(_TS_BODIES, tsr_key, tsr)
+            _remember(_TS_CANONICAL, tsr_key, tsr_body)
+        else:
+            tsr_body = _TS_CANONICAL.get(tsr_key, b"")
     except (MalformedPacket, ValueError):
         return FALLBACK
+    tsi = tsi_p.selectors
+    if tsi_p.unknown or tsi_body[1:4] != _RESERVED:
+        tsi_body = b""
     # ---- the common case: the state changes of IkeSa.receive, process_request and
     # ChildCreate._build_response, in their order
     _follow(sa, src, dst, now)
@@ -264,13 +280,20 @@ def fast_create_child(
     # ChildCreate keeps one tuple per distinct selector list (``_shared_ts``, by value); here
     # the HA's side (the same for every UE) is shared by its encoding, which the response
     # needs anyway, and the UE's own side is kept as it is (no other child holds it)
+    # The request's TS octets are echoed when the policy kept its selectors and encoding
+    # them gives those octets (no unknown selector types, zero RESERVED: TsPayload.decode_body
+    # checks every known selector's exact length and refuses trailing octets)
     ts_i = tuple(narrowed[0])
-    tsi_body = TsPayload(ts_i, True).encode_body()
-    tsr_body = TsPayload(tuple(narrowed[1]), False).encode_body()
-    ts_r = _TS_BODIES.get((tsr_body, True))
-    if ts_r is None:
-        ts_r = tuple(narrowed[1])
+    if not tsi_body or ts_i != tsi:
+        tsi_body = TsPayload(ts_i, True).encode_body()
+    ts_r = tuple(narrowed[1])
+    if not tsr_body or ts_r != tsr:
+        tsr_body = TsPayload(ts_r, False).encode_body()
+    shared = _TS_BODIES.get((tsr_body, True))
+    if shared is None:
         _remember(_TS_BODIES, (tsr_body, True), ts_r)
+    else:
+        ts_r = shared
     nr = sa.rng(cfg.nonce_size)
     spi_in = sa.alloc_spi()
     spi_out = int.from_bytes(peer_spi, "big")
