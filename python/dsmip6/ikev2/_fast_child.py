@@ -277,12 +277,12 @@ def fast_create_child(
         sa.exchange_finished(_X_CHILD, failed=True, now=now, passive=True)
         engine.fast_child_hits += 1
         return sa
-    # ChildCreate keeps one tuple per distinct selector list (``_shared_ts``, by value); here
-    # the HA's side (the same for every UE) is shared by its encoding, which the response
-    # needs anyway, and the UE's own side is kept as it is (no other child holds it)
     # The request's TS octets are echoed when the policy kept its selectors and encoding
     # them gives those octets (no unknown selector types, zero RESERVED: TsPayload.decode_body
-    # checks every known selector's exact length and refuses trailing octets)
+    # checks every known selector's exact length and refuses trailing octets). ChildCreate
+    # keeps one tuple per distinct selector list (``_shared_ts``, by value); here the HA's
+    # side (the same for every UE) is shared by its encoding, which the response needs
+    # anyway, and the UE's own side is kept as it is (no other child holds it).
     ts_i = tuple(narrowed[0])
     if not tsi_body or ts_i != tsi:
         tsi_body = TsPayload(ts_i, True).encode_body()
