@@ -1403,7 +1403,10 @@ impl<T> BindingCache<T> {
                         } else {
                             Key::Hoa(a)
                         };
-                        if let Some(w) = self.load(id).filter(|w| owns(k, w)) {
+                        // One attempt at the record (a writer rewriting it sends the key
+                        // to the single lookup below, which waits for it).
+                        let r = self.rec(id).and_then(Self::read_once);
+                        if let Some(w) = r.filter(|w| owns(k, w)) {
                             out.push(Some(conv(BindingView::of(&w))));
                             continue;
                         }
