@@ -39,11 +39,11 @@ from dsmip6.ikev2.constants import (
 )
 from dsmip6.ikev2.events import (
     ChildSaDeleted,
-    ChildSaEstablished,
     IkeAuthFailed,
     IkeEvent,
     IkeSaDeleted,
-    IkeSaEstablished,
+    child_sa_established,
+    ike_sa_established,
 )
 from dsmip6.ikev2.exchange import ExchangeManager, Status, Task
 from dsmip6.ikev2.message import (
@@ -407,19 +407,19 @@ class IkeSa:
         self.state = SaState.ESTABLISHED
         self.established_at = now
         assert self.peer_id is not None
-        self.emit(
-            IkeSaEstablished(
-                ike_sa_id=self.id,
-                peer_identity=id_to_str(self.peer_id) or "?",
-                eap_identity=self.eap_identity,
-                local=self.local,
-                remote=self.remote,
-                nat_detected=self.nat_detected,
-                home_prefix=self.home_prefix,
-                home_address=self.home_address,
-                ha_addresses=self.ha_addresses,
-                internal_ip4=self.internal_ip4,
-                prefix_lifetime=self.prefix_lifetime,
+        self.engine._events.append(
+            ike_sa_established(  # = IkeSaEstablished(...), built cheaper (events.py)
+                self.id,
+                id_to_str(self.peer_id) or "?",
+                self.eap_identity,
+                self.local,
+                self.remote,
+                self.nat_local or self.nat_remote,
+                self.home_prefix,
+                self.home_address,
+                self.ha_addresses,
+                self.internal_ip4,
+                self.prefix_lifetime,
             )
         )
         pending, self.pending_children = self.pending_children, ()
@@ -456,7 +456,7 @@ class IkeSa:
             sa_in, sa_out = child.sa_specs(*self._child_endpoints(child))
             dp.add_sa(sa_in)
             dp.add_sa(sa_out)
-        self.emit(ChildSaEstablished(self.id, child, rekeyed_spi_in))
+        self.engine._events.append(child_sa_established(self.id, child, rekeyed_spi_in))
 
     def _child_endpoints(self, child: ChildSa) -> tuple[object, object]:
         if child.mode == "transport":
