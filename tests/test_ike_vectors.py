@@ -154,3 +154,53 @@ def test_sha1_in_use_is_the_extensions_and_equals_cryptographys():
         ref = hashes.Hash(hashes.SHA1())
         ref.update(data)
         assert transforms.sha1(data) == ref.finalize()
+
+
+def _cryptography_hmac(h, key: bytes, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hmac
+
+    m = hmac.HMAC(key, h())
+    m.update(data)
+    return m.finalize()
+
+
+def test_hmac_in_use_is_the_extensions_and_equals_cryptographys():
+    # The HMAC-SHA-256 PRF (IKEv2) and the EAP-AKA(') HMACs run on RustCrypto's HMAC in the
+    # extension; for keys and messages of every length around the 64-octet block it gives
+    # cryptography's HMAC, and the RFC 4231 / RFC 2202 examples.
+    from cryptography.hazmat.primitives import hashes
+    from dsmip6._core import aka as core_aka
+    from dsmip6.eap import _crypto
+
+    assert _crypto.hmac_backend() == "rust-hmac"
+    assert _crypto.hmac_sha256 is core_aka.hmac_sha256 and _crypto.hmac_sha1 is core_aka.hmac_sha1
+    prf = transforms.PRFS[PrfId.HMAC_SHA2_256]
+    assert type(prf) is not transforms.Prf  # the extension's
+    jefe = (b"Jefe", b"what do ya want for nothing?")
+    assert prf(*jefe).hex() == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    assert _crypto.hmac_sha1(*jefe).hex() == "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+    for klen in (0, 1, 16, 32, 63, 64, 65, 131):
+        key = bytes((3 * i + klen) & 0xFF for i in range(klen))
+        for n in range(0, 140, 7):
+            data = bytes((5 * i + n) & 0xFF for i in range(n))
+            assert prf(key, data) == _cryptography_hmac(hashes.SHA256, key, data)
+            assert _crypto.hmac_sha1(key, data) == _cryptography_hmac(hashes.SHA1, key, data)
+
+
+def test_prf_plus_of_the_extension_equals_the_definition():
+    # prf+ (RFC 7296 §2.13) block by block with cryptography's HMAC, for lengths that end
+    # inside, on and after block boundaries, with empty and long seeds.
+    from cryptography.hazmat.primitives import hashes
+
+    prf = transforms.PRFS[PrfId.HMAC_SHA2_256]
+    generic = transforms.Prf(PrfId.HMAC_SHA2_256, hashes.SHA256, 32)
+    for key in (b"", b"k" * 32, bytes(range(100))):
+        for seed in (b"", b"s" * 17, bytes(range(200))):
+            for length in (0, 1, 31, 32, 33, 64, 136, 200):
+                want, t, n = b"", b"", 1
+                while len(want) < length:
+                    t = _cryptography_hmac(hashes.SHA256, key, t + seed + bytes([n]))
+                    want += t
+                    n += 1
+                assert prf.plus(key, seed, length) == want[:length]
+                assert generic.plus(key, seed, length) == want[:length]
