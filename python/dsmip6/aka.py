@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import constant_time
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from dsmip6._frozen import builder
 from dsmip6.errors import ConfigError, MalformedPacket
 
 __all__ = [
@@ -380,6 +381,9 @@ def next_sqn(sqn: int, ind_bits: int = 5) -> int:
     return value
 
 
+_vector = builder(AuthenticationVector)  # = AuthenticationVector(...), cheaper (dsmip6._frozen)
+
+
 def generate_vector(milenage: Milenage, sqn: int, amf: bytes, rand: bytes) -> AuthenticationVector:
     """Build the authentication vector for (SQN, AMF, RAND) (TS 33.102 §6.3.2)."""
     if not 0 <= sqn <= SQN_MAX:
@@ -387,9 +391,7 @@ def generate_vector(milenage: Milenage, sqn: int, amf: bytes, rand: bytes) -> Au
     sqn_bytes = sqn.to_bytes(6, "big")
     mac_a, res, ck, ik, ak = milenage.f1_f2345(rand, sqn_bytes, amf)
     conc = (sqn ^ int.from_bytes(ak, "big")).to_bytes(6, "big")
-    return AuthenticationVector(
-        rand=bytes(rand), xres=res, ck=ck, ik=ik, autn=conc + amf + mac_a, sqn=sqn
-    )
+    return _vector(bytes(rand), res, ck, ik, conc + amf + mac_a, sqn)
 
 
 def resynchronise(milenage: Milenage, rand: bytes, auts: bytes) -> int | None:

@@ -23,6 +23,7 @@ import enum
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from dsmip6._frozen import builder
 from dsmip6.errors import MalformedPacket
 
 __all__ = [
@@ -315,7 +316,8 @@ class EapPacket:
             raise MalformedPacket(f"EAP code {code} not supported", offset=0, reason="unsupported")
         if length < 5:
             raise MalformedPacket("EAP Request/Response without Type", offset=4, reason="truncated")
-        return cls(code, identifier, data[4], bytes(data[5:length]))
+        build = _eap_packet if cls is EapPacket else cls  # = cls(...), cheaper
+        return build(code, identifier, data[4], bytes(data[5:length]))
 
     def to_bytes(self) -> bytes:
         body = b"" if self.type is None else bytes((self.type,)) + self.type_data
@@ -350,6 +352,10 @@ class AkaMessage:
         return {a.type for a in self.attributes}
 
 
+_eap_packet = builder(EapPacket)
+_aka_message = builder(AkaMessage)
+
+
 def parse_aka(data: bytes, packet: EapPacket | None = None) -> AkaMessage:
     """Parse an EAP-AKA/AKA' packet; raises ``MalformedPacket``.
 
@@ -378,7 +384,7 @@ def parse_aka(data: bytes, packet: EapPacket | None = None) -> AkaMessage:
         if a.type >= 128 and a.type not in _SKIPPABLE_KNOWN:
             continue  # unknown skippable attribute: ignored (RFC 4187 §8.2)
         kept.append(a)
-    return AkaMessage(
+    return _aka_message(  # = AkaMessage(...), cheaper (dsmip6._frozen)
         pkt.code, pkt.identifier, pkt.type, pkt.type_data[0], tuple(kept), bytes(data[:length])
     )
 

@@ -284,7 +284,8 @@ class EapAkaServer:
 
     def _final(self, event: ServerInput, code: EapCode) -> bytes:
         self._fire(event)
-        self._last_request = EapPacket(code, self._identifier).to_bytes()
+        # EapPacket(code, identifier).to_bytes() of a Success/Failure: 4 octets (RFC 3748 §4.2)
+        self._last_request = bytes((code, self._identifier, 0, 4))
         return self._last_request
 
     def _send(
