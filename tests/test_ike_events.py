@@ -175,3 +175,23 @@ def test_ts_bodies_remembered_per_tuple_equal_a_fresh_encoding():
     # an equal tuple that is another object is encoded for itself (identity, not equality)
     again = (TS.any(6, 135),)
     assert TsPayload(again).encode_body() == _uncached_ts_body(again)
+
+
+def test_selector_hash_agrees_with_equality():
+    # equal selectors (built apart, from strings, integers, packed octets) hash alike, and a
+    # set or dict of selectors behaves as one keyed by value
+    from dsmip6.ikev2.message import TrafficSelector as TS
+
+    a = TS("2001:db8:1::", "2001:db8:1::ffff", 135, 0, 65535)
+    b = TS(IPv6Address("2001:db8:1::"), IPv6Address("2001:db8:1::ffff"), 135)
+    c = TS(int(IPv6Address("2001:db8:1::")), IPv6Address("2001:db8:1::ffff").packed, 135)
+    assert a == b == c and hash(a) == hash(b) == hash(c)
+    others = [
+        TS("2001:db8:1::", "2001:db8:1::ffff", 17),
+        TS("2001:db8:1::", "2001:db8:1::fffe", 135),
+        TS("2001:db8:1::", "2001:db8:1::ffff", 135, 0, 65534),
+        TS("0.0.0.1", "0.0.0.2"),
+        TS("::1", "::2"),
+    ]
+    assert len({a, b, c, *others}) == 1 + len(others)
+    assert {(a,): 1}[(c,)] == 1

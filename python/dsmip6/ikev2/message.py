@@ -561,6 +561,16 @@ class TrafficSelector:
         return f"{self.start}-{self.end}{proto}{ports}"
 
 
+def _selector_hash(self: TrafficSelector) -> int:
+    """The dataclass's hash of the five fields, with each address's integer in place of the
+    address (``ipaddress`` hashes the hex string of that integer, in Python): equal selectors
+    have equal integers, so they still hash alike. Selector tuples are dictionary keys on
+    the responder's path (``child_create._shared_ts``)."""
+    return hash((self.start._ip, self.end._ip, self.protocol, self.start_port, self.end_port))
+
+
+TrafficSelector.__hash__ = _selector_hash  # type: ignore[method-assign]
+
 _new = object.__new__
 (_set_start, _set_end, _set_protocol, _set_start_port, _set_end_port) = (
     TrafficSelector.__dict__[n].__set__

@@ -1166,10 +1166,22 @@ class SpiSet:
         return (v for v in self._t if v > 1)
 
     def add(self, spi: int) -> None:
+        self.add_new(spi)
+
+    def add_new(self, spi: int) -> bool:
+        """Add ``spi`` unless held already; True when it was added (one probe sequence for
+        the engine's "unused SPI?" check and the insertion)."""
         if not 256 <= spi <= 0xFFFFFFFF:
             raise ValueError(f"SPI {spi} is not a 32-bit value above 255")
-        if self._find(spi) >= 0:
-            return
+        t, mask = self._t, (1 << self._bits) - 1
+        i = self._slot(spi)
+        while True:  # _find, inlined
+            v = t[i]
+            if v == spi:
+                return False
+            if v == 0:
+                break
+            i = (i + 1) & mask
         if 2 * (self._used + 1) > len(self._t):
             self._rehash()
         t, mask = self._t, (1 << self._bits) - 1
@@ -1180,6 +1192,7 @@ class SpiSet:
             self._used += 1
         t[i] = spi
         self._live += 1
+        return True
 
     def discard(self, spi: int) -> None:
         if not 256 <= spi <= 0xFFFFFFFF:
