@@ -1,8 +1,6 @@
 """EAP-AKA / EAP-AKA' key schedule, AT_MAC, AT_ENCR_DATA and AT_CHECKCODE.
 
-Primitives: HMAC-SHA1, HMAC-SHA-256, SHA-1, SHA-256 and AES-128-CBC from ``cryptography``;
-the HMACs and SHA-1 from RustCrypto in the extension when it agrees with ``cryptography`` at
-import (``hmac_backend``; below).
+Primitives: HMAC-SHA1, HMAC-SHA-256, SHA-1, SHA-256 and AES-128-CBC from ``cryptography``.
 
 The FIPS 186-2 PRF and the SHA-1 compression function
 ------------------------------------------------------
@@ -375,72 +373,10 @@ _SHA1 = hashes.SHA1()  # stateless algorithm descriptors, built once
 _SHA256 = hashes.SHA256()
 
 
-def _cryptography_hmac(algorithm: hashes.HashAlgorithm, key: bytes, data: bytes) -> bytes:
+def _hmac(algorithm: hashes.HashAlgorithm, key: bytes, data: bytes) -> bytes:
     h = crypto_hmac.HMAC(key, algorithm)
     h.update(data)
     return h.finalize()
-
-
-_HmacFn = Callable[[bytes, bytes], bytes]
-
-
-def _load_rust_hmac() -> tuple[_HmacFn, _HmacFn, Callable[[bytes, bytes, int], bytes]] | None:
-    """HMAC-SHA1, HMAC-SHA-256 and IKEv2's prf+ with HMAC-SHA-256 from the extension
-    (RustCrypto's ``hmac`` over ``sha1``/``sha2``): one foreign call where ``cryptography``'s
-    HMAC object takes three (about 4 k instructions instead of 16-20 k each; the HA runs some
-    15 of them per bootstrap). Used only when they agree with ``cryptography``'s HMAC on keys
-    shorter than, equal to and longer than the hash block and on messages across the block
-    boundary (and prf+ with its definition); otherwise None and ``cryptography`` serves."""
-    try:
-        from dsmip6._core import aka as core_aka
-
-        h1, h256, plus = core_aka.hmac_sha1, core_aka.hmac_sha256, core_aka.prf_plus_sha256
-    except (ImportError, AttributeError):  # pragma: no cover - an older extension
-        return None
-    for klen in (0, 4, 20, 32, 64, 65, 200):
-        key = bytes(range(7, 7 + klen))
-        for n in (0, 3, 55, 56, 64, 119, 300):
-            data = bytes((i * 13) & 0xFF for i in range(n))
-            if h1(key, data) != _cryptography_hmac(_SHA1, key, data):
-                return None  # pragma: no cover - a broken build
-            if h256(key, data) != _cryptography_hmac(_SHA256, key, data):
-                return None  # pragma: no cover - a broken build
-    key, seed = bytes(range(32)), b"prf+ probe seed"
-    want, t, i = b"", b"", 1
-    while len(want) < 100:
-        t = _cryptography_hmac(_SHA256, key, t + seed + bytes([i]))
-        want += t
-        i += 1
-    if plus(key, seed, 100) != want[:100] or plus(key, seed, 0) != b"":
-        return None  # pragma: no cover - a broken build
-    return h1, h256, plus
-
-
-_rust_hmac = _load_rust_hmac()
-if _rust_hmac is not None:
-    hmac_sha1, hmac_sha256, prf_plus_sha256 = _rust_hmac
-else:  # pragma: no cover - exercised only with an older extension
-
-    def hmac_sha1(key: bytes, data: bytes) -> bytes:
-        return _cryptography_hmac(_SHA1, key, data)
-
-    def hmac_sha256(key: bytes, data: bytes) -> bytes:
-        return _cryptography_hmac(_SHA256, key, data)
-
-    prf_plus_sha256 = None  # type: ignore[assignment]
-
-
-def hmac_backend() -> str:
-    """Which implementation computes HMAC-SHA1/SHA-256 here and in IKEv2's PRF."""
-    return "rust-hmac" if _rust_hmac is not None else "cryptography"
-
-
-def _hmac(algorithm: hashes.HashAlgorithm, key: bytes, data: bytes) -> bytes:
-    if algorithm is _SHA256:
-        return hmac_sha256(key, data)
-    if algorithm is _SHA1:
-        return hmac_sha1(key, data)
-    return _cryptography_hmac(algorithm, key, data)  # pragma: no cover - not used
 
 
 def aka_prime_ck_ik(
@@ -462,9 +398,7 @@ def aka_prime_ck_ik(
 
 def prf_prime(key: bytes, seed: bytes, length: int) -> bytes:
     """PRF' = prf+ of RFC 7296 §2.13 with HMAC-SHA-256 (RFC 5448 §3.4)."""
-    if prf_plus_sha256 is not None:  # the same prf+, in one foreign call
-        return prf_plus_sha256(key, seed, length)
-    out = bytearray()  # pragma: no cover - an older extension
+    out = bytearray()
     t = b""
     i = 1
     while len(out) < length:
@@ -500,7 +434,7 @@ def compute_mac(
 ) -> bytes:
     """AT_MAC value: HMAC-SHA1-128 (AKA, RFC 4187 §10.15) or HMAC-SHA-256-128 (AKA', RFC 5448
     §3.1) over the EAP packet with the MAC value zeroed, followed by the message-specific data."""
-    return (hmac_sha256 if prime else hmac_sha1)(k_aut, packet_zeroed + extra)[:16]
+    return _hmac(_SHA256 if prime else _SHA1, k_aut, packet_zeroed + extra)[:16]
 
 
 def verify_mac(

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import dh, ec, x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from dsmip6.eap._crypto import _sha1, hmac_sha256, prf_plus_sha256
+from dsmip6.eap._crypto import _sha1
 from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2.constants import DhId, EncrId, IntegId, PrfId
 
@@ -55,8 +55,6 @@ _HASH_INSTANCES: dict[type[hashes.HashAlgorithm], hashes.HashAlgorithm] = {
 
 
 def hmac_digest(algorithm: type[hashes.HashAlgorithm], key: bytes, data: bytes) -> bytes:
-    if algorithm is hashes.SHA256:  # the extension's when it agreed at import (eap._crypto)
-        return hmac_sha256(key, data)
     inst = _HASH_INSTANCES.get(algorithm)
     h = hmac.HMAC(key, inst if inst is not None else algorithm())
     h.update(data)
@@ -105,23 +103,8 @@ class Prf:
         return bytes(out[:length])
 
 
-@dataclass(frozen=True)
-class _Sha256Prf(Prf):
-    """PRF_HMAC_SHA2_256 (RFC 4868) on RustCrypto's HMAC-SHA-256 from the extension, which
-    ``dsmip6.eap._crypto`` uses only after it agreed with ``cryptography``'s at import: one
-    foreign call per PRF value and per prf+ run instead of three per HMAC block."""
-
-    def __call__(self, key: bytes, data: bytes) -> bytes:
-        return hmac_sha256(key, data)
-
-    def plus(self, key: bytes, seed: bytes, length: int) -> bytes:
-        return prf_plus_sha256(key, seed, length)  # same 255-block limit (ValueError)
-
-
 PRFS: dict[int, Prf] = {
-    pid: (_Sha256Prf if h is hashes.SHA256 and prf_plus_sha256 is not None else Prf)(
-        pid, h, h.digest_size
-    )  # type: ignore[arg-type]
+    pid: Prf(pid, h, h.digest_size)  # type: ignore[arg-type]
     for pid, h in _HASHES.items()
 }
 

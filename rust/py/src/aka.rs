@@ -10,11 +10,9 @@
 
 use ::sha1::digest::generic_array::GenericArray;
 use ::sha1::{Digest, Sha1};
-use hmac::{Hmac, Mac};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use sha2::Sha256;
 
 const SHA1_IV: [u32; 5] = [
     0x6745_2301,
@@ -110,81 +108,7 @@ fn sha1_digest<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
     PyBytes::new(py, &Sha1::digest(data))
 }
 
-fn key_rejected() -> PyErr {
-    PyValueError::new_err("HMAC key rejected")
-}
-
-/// HMAC-SHA-256 (RFC 2104, FIPS 198-1) of `data` under `key`, RustCrypto's `hmac` + `sha2`.
-fn hmac_sha256_of(key: &[u8], data: &[u8]) -> PyResult<[u8; 32]> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| key_rejected())?;
-    mac.update(data);
-    Ok(mac.finalize().into_bytes().into())
-}
-
-/// HMAC-SHA1 (RFC 2104) of `data` under `key`, RustCrypto's `hmac` + `sha1`.
-fn hmac_sha1_of(key: &[u8], data: &[u8]) -> PyResult<[u8; 20]> {
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(key).map_err(|_| key_rejected())?;
-    mac.update(data);
-    Ok(mac.finalize().into_bytes().into())
-}
-
-/// `hmac_sha256(key, data) -> bytes`: HMAC-SHA-256 (RFC 4868's PRF_HMAC_SHA2_256 for IKEv2,
-/// RFC 7296 §2.13), 32 octets.
-#[pyfunction]
-fn hmac_sha256<'py>(py: Python<'py>, key: &[u8], data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(py, &hmac_sha256_of(key, data)?))
-}
-
-/// `hmac_sha1(key, data) -> bytes`: HMAC-SHA1 (RFC 2104), 20 octets (EAP-AKA's AT_MAC,
-/// RFC 4187 §10.15, keeps the first 16).
-#[pyfunction]
-fn hmac_sha1<'py>(py: Python<'py>, key: &[u8], data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(py, &hmac_sha1_of(key, data)?))
-}
-
-/// prf+ of RFC 7296 §2.13 with HMAC-SHA-256: T1 = prf(K, S | 0x01),
-/// Tn = prf(K, Tn-1 | S | n), concatenated and cut to `length` (at most 255 blocks).
-pub(crate) fn prf_plus_sha256_bytes(key: &[u8], seed: &[u8], length: usize) -> PyResult<Vec<u8>> {
-    if length > 255 * 32 {
-        return Err(PyValueError::new_err(
-            "prf+ output limit (255 blocks) exceeded",
-        ));
-    }
-    let keyed = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| key_rejected())?;
-    let mut out = Vec::with_capacity(length + 32);
-    let mut prev: Option<[u8; 32]> = None;
-    let mut n: u8 = 1;
-    while out.len() < length {
-        let mut mac = keyed.clone();
-        if let Some(t) = prev.as_ref() {
-            mac.update(t);
-        }
-        mac.update(seed);
-        mac.update(&[n]);
-        let t: [u8; 32] = mac.finalize().into_bytes().into();
-        out.extend_from_slice(&t);
-        prev = Some(t);
-        n = n.wrapping_add(1);
-    }
-    out.truncate(length);
-    Ok(out)
-}
-
-/// `prf_plus_sha256(key, seed, length) -> bytes`: see `prf_plus_sha256_bytes`.
-#[pyfunction]
-fn prf_plus_sha256<'py>(
-    py: Python<'py>,
-    key: &[u8],
-    seed: &[u8],
-    length: usize,
-) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(py, &prf_plus_sha256_bytes(key, seed, length)?))
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(hmac_sha256, m)?)?;
-    m.add_function(wrap_pyfunction!(hmac_sha1, m)?)?;
-    m.add_function(wrap_pyfunction!(prf_plus_sha256, m)?)?;
     m.add_function(wrap_pyfunction!(fips186_2_prf, m)?)?;
     m.add_function(wrap_pyfunction!(fips186_2_prf_state, m)?)?;
     m.add_function(wrap_pyfunction!(sha1_digest, m)?)?;
@@ -225,38 +149,6 @@ mod tests {
         let (head, next) = prf_state(&x, 100);
         let (tail, _) = prf_state(&next, 60);
         assert_eq!([head, tail].concat(), prf(&x, 160));
-    }
-
-    #[test]
-    fn hmac_rfc4231_and_rfc2202_case_2() {
-        // RFC 4231 §4.3 (HMAC-SHA-256) and RFC 2202 §3 (HMAC-SHA-1), test case 2
-        let want256 = hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-        assert_eq!(
-            hmac_sha256_of(b"Jefe", b"what do ya want for nothing?")
-                .unwrap()
-                .to_vec(),
-            want256
-        );
-        let want1 = hex("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
-        assert_eq!(
-            hmac_sha1_of(b"Jefe", b"what do ya want for nothing?")
-                .unwrap()
-                .to_vec(),
-            want1
-        );
-    }
-
-    #[test]
-    fn prf_plus_chains_the_blocks() {
-        let key = b"k".repeat(32);
-        let seed = b"seed octets";
-        let got = prf_plus_sha256_bytes(&key, seed, 80).unwrap();
-        let t1 = hmac_sha256_of(&key, &[&seed[..], &[1u8]].concat()).unwrap();
-        let t2 = hmac_sha256_of(&key, &[&t1[..], &seed[..], &[2u8]].concat()).unwrap();
-        let t3 = hmac_sha256_of(&key, &[&t2[..], &seed[..], &[3u8]].concat()).unwrap();
-        assert_eq!(got, [t1, t2, t3].concat()[..80].to_vec());
-        assert!(prf_plus_sha256_bytes(&key, seed, 255 * 32).is_ok());
-        assert!(prf_plus_sha256_bytes(&key, seed, 255 * 32 + 1).is_err());
     }
 
     #[test]
