@@ -315,15 +315,20 @@ class IkeAuth:
             return self.eap_response(eapp.data)  # type: ignore[union-attr]
         if self.phase == "msk":
             auth = msg.get(AuthPayload)
-            assert self.msk is not None and sa.prf is not None
-            if (
-                auth is None
-                or auth.method != AuthMethod.SHARED_KEY_MIC
-                or not _cmp.compare_digest(self._msk_auth(self._peer_octets()), auth.data)  # type: ignore[union-attr]
-            ):
+            if auth is None:
                 return self._fail("AUTHENTICATION_FAILED: MSK AUTH does not verify")
-            return NEED_MORE
+            return self.msk_request(auth.method, auth.data)  # type: ignore[union-attr]
         return DONE
+
+    def msk_request(self, method: int, data: bytes) -> Status:
+        """Phase "msk": check the peer's AUTH (method, data) against the MSK-based AUTH of
+        its signed octets (RFC 7296 §2.16). Shared by the general path and ``_fast.py``."""
+        assert self.msk is not None and self.sa.prf is not None
+        if method != AuthMethod.SHARED_KEY_MIC or not _cmp.compare_digest(
+            self._msk_auth(self._peer_octets()), data
+        ):
+            return self._fail("AUTHENTICATION_FAILED: MSK AUTH does not verify")
+        return NEED_MORE
 
     def eap_response(self, data: bytes) -> Status:
         """Phase "eap": hand one EAP packet from the peer to the EAP server; its answer is
