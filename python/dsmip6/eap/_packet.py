@@ -261,8 +261,12 @@ def build_attribute(t: int, value: bytes) -> bytes:
 
 def reserved_attribute(t: int, payload: bytes = b"") -> bytes:
     """An attribute whose value is 2 reserved (zero) octets followed by ``payload``
-    (AT_RAND, AT_AUTN, AT_MAC, AT_IV, AT_ENCR_DATA, AT_CHECKCODE, AT_*_ID_REQ, ...)."""
-    return build_attribute(t, b"\x00\x00" + payload)
+    (AT_RAND, AT_AUTN, AT_MAC, AT_IV, AT_ENCR_DATA, AT_CHECKCODE, AT_*_ID_REQ, ...):
+    ``build_attribute(t, b"\\x00\\x00" + payload)``, written out (four per challenge)."""
+    total = len(payload) + 4
+    if total % 4 or total > 1020:
+        raise ValueError(f"attribute {t} value of {len(payload) + 2} octets cannot be encoded")
+    return bytes((t, total // 4, 0, 0)) + payload
 
 
 def word_attribute(t: int, word: int) -> bytes:
