@@ -74,19 +74,21 @@ class IkeAuth:
         self.eap: Any = None
         self.eap_out: bytes | None = None
         self.msk: bytes | None = None
-        self._msk_pad: bytes | None = None
+        self._msk_pad: Any = None  # prf(MSK, "Key Pad for IKEv2") as a keyed HMAC
         self._mine: bytes | None = None
         self._theirs: bytes | None = None
         self.error: str | None = None
 
     def _msk_auth(self, octets: bytes) -> bytes:
         """AUTH with the MSK as shared secret: prf(prf(MSK, "Key Pad for IKEv2"), octets)
-        (RFC 7296 §2.15-2.16); the inner prf is computed once for both directions."""
+        (RFC 7296 §2.15-2.16); the inner prf is computed once for both directions, and the
+        outer HMAC keyed with it once (each AUTH copies the keyed HMAC)."""
         sa = self.sa
-        assert self.msk is not None and sa.prf is not None
+        prf = sa.prf
+        assert self.msk is not None and prf is not None
         if self._msk_pad is None:
-            self._msk_pad = sa.prf(self.msk, KEY_PAD)
-        return sa.prf(self._msk_pad, octets)
+            self._msk_pad = prf.keyed(prf(self.msk, KEY_PAD))
+        return prf.with_keyed(self._msk_pad, octets)
 
     # -------------------------------------------------------------- octets to sign
     def _my_octets(self) -> bytes:
