@@ -39,6 +39,39 @@ def test_int_timer_table_matches_the_named_table_semantics():
     assert list(t) == [(b, 999.0)] and t.pop_due(999.0) == [b]
 
 
+def test_int_timer_table_against_the_named_table_random_operations():
+    """Random set / re-arm / cancel / pop_due / next_deadline with many shared instants:
+    the same answers as the generic TimerTable (earliest first, equal deadlines by name)."""
+    import random
+
+    from dsmip6._timers import TimerTable
+
+    rnd = random.Random(5)
+    for _ in range(30):
+        fast, ref = IntTimerTable(), TimerTable()
+        now = 0.0
+        for _ in range(400):
+            op = rnd.random()
+            name = rnd.randrange(40) | (rnd.randrange(3) << 128)
+            if op < 0.55:
+                when = now + rnd.choice((0.0, 1.0, 2.5, 4.0, rnd.random() * 5))
+                fast.set(name, when)
+                ref.set(name, when)
+            elif op < 0.7:
+                fast.cancel(name)
+                ref.cancel(name)
+            elif op < 0.85:
+                assert fast.next_deadline() == ref.next_deadline()
+            else:
+                now += rnd.random() * 2
+                armed = dict(ref)  # name -> deadline before the pop
+                want = sorted(ref.pop_due(now), key=lambda n: (armed[n], n))
+                assert fast.pop_due(now) == want
+            assert len(fast) == len(ref) and dict(fast) == dict(ref)
+            assert fast.get(name) == ref.get(name) and (name in fast) == (name in ref)
+        assert len(fast._heap) <= 2 * len(fast._at) + 65
+
+
 def test_pools_owner_lookup_outside_and_after_release():
     p = PrefixPool(IPv6Network("2001:db8::/48"), 64)
     assert p.owner(IPv6Address("2001:db8::1")) is None  # never handed out
@@ -263,6 +296,28 @@ def test_binding_updated_fast_constructor_is_the_event():
     assert repr(fast) == repr(slow)
     with pytest.raises(FrozenInstanceError):
         fast.moved = True  # type: ignore[misc]
+
+
+def test_binding_created_fast_constructor_is_the_event():
+    from dsmip6.events import BindingCreated, binding_created
+
+    coa, v4 = IPv6Address("2001:db8:1::1"), IPv4Address("10.128.0.1")
+    for four in (v4, None):
+        fast = binding_created(HOA, coa, "0001@nai", four, 900.0)
+        slow = BindingCreated(HOA, coa, "0001@nai", four, 900.0)
+        assert type(fast) is BindingCreated and fast == slow and hash(fast) == hash(slow)
+        assert repr(fast) == repr(slow)
+    with pytest.raises(FrozenInstanceError):
+        fast.lifetime = 1.0  # type: ignore[misc]
+
+
+def test_ipv4_pool_allocate_int_is_allocate():
+    a, b = Ipv4Pool(IPv4Network("10.0.0.0/29")), Ipv4Pool(IPv4Network("10.0.0.0/29"))
+    for owner in ("x", "y", "x", "z"):
+        assert IPv4Address(a.allocate_int(owner)) == b.allocate(owner)
+    a.release("y")
+    b.release("y")
+    assert a.allocate_int("w") == int(b.allocate("w"))  # the released one, reused
 
 
 # --- dsmip6._core.mhfast: the HA's BU/BA fast path against dsmip6.wire's own codec --------
@@ -813,3 +868,93 @@ def test_real_data_plane_keeps_no_binding_object():
     dp.renew_fields(int(HOA), 900.0, 60.0, 8)
     assert dp.bindings.get(HOA) == spec.renewed(900.0, 60.0, 8)
     assert dp.counters()["bindings_updated"] == 1
+
+
+# ---- the IKE SA of an attach is not parked between IKE_AUTH and CREATE_CHILD_SA
+_CREATE_CHILD_SA = 36  # RFC 7296 §3.1 exchange type
+
+
+def _attach_holding_back_ccsa(world, i, now):
+    """Attach UE ``i`` up to (excluding) the HA's receipt of its CREATE_CHILD_SA request for
+    the HoA-keyed MH SA (RFC 5026 §5.3.2); returns the UE and that request."""
+    ha = world.ha
+    ue = world.make_ue(i)
+    ue.set_access(coa6=IPv6Address("2001:db8:100::1") + i)
+    ue.attach("internet", now)
+    held = None
+    for _ in range(20):
+        moved = 0
+        for d, s, t in ue.datagrams_to_send(now):
+            if t[1] == 500 and d[18] == _CREATE_CHILD_SA:
+                held = (d, s, t)
+                continue
+            ha.receive_datagram(d, s, t, now)
+            moved += 1
+        for d, s, t in ha.datagrams_to_send(now):
+            ue.receive_datagram(d, s, t, now)
+            moved += 1
+        if not moved:
+            break
+    assert held is not None and ha.session_count() == 1
+    return ue, held
+
+
+def test_new_ike_sa_stays_working_until_create_child_sa_then_parks():
+    from dsmip6.ha import IKE_PARK_HOLD
+    from dsmip6.ikev2.sa import IkeSa, ParkedSa
+
+    world = RealWorld(1)
+    ha = world.make_ha(RustDataPlane())
+    assert ha.ike.park_hold == IKE_PARK_HOLD > 0
+    thaws = []
+    real_thaw = ha.ike._thaw
+    ha.ike._thaw = lambda parked: thaws.append(parked.id) or real_thaw(parked)
+    ue, (d, s, t) = _attach_holding_back_ccsa(world, 0, 10.0)
+    (ike_id,) = [x.ike_sa_id for x in ha._sessions.values()]
+    assert type(ha.ike._sas[ike_id]) is IkeSa  # held: IKE_AUTH just ended
+    assert ha.get_timer() == 10.0 + IKE_PARK_HOLD  # bounded: its hold deadline
+    ha.receive_datagram(d, s, t, 11.0)
+    assert type(ha.ike._sas[ike_id]) is ParkedSa and thaws == []  # parked once, no thaw
+    clock = VirtualClock()
+    clock.now = 11.0
+    roundtrip_until_done(ue, ha, clock)
+    assert len(ha.bindings()) == 1 and type(ha.ike._sas[ike_id]) is ParkedSa
+    assert thaws == [] and ha.ike._held == set()
+    assert ha.get_timer() is not None and ha.get_timer() > 11.0 + IKE_PARK_HOLD  # lifetime
+
+
+def test_ike_sa_without_create_child_sa_is_parked_at_its_hold_deadline():
+    from dsmip6.ha import IKE_PARK_HOLD
+    from dsmip6.ikev2.sa import IkeSa, ParkedSa
+
+    world = RealWorld(1)
+    ha = world.make_ha(RustDataPlane())
+    ue, (d, s, t) = _attach_holding_back_ccsa(world, 0, 0.0)
+    (ike_id,) = [x.ike_sa_id for x in ha._sessions.values()]
+    ha.handle_timer(IKE_PARK_HOLD - 0.5)
+    assert type(ha.ike._sas[ike_id]) is IkeSa
+    assert ha.get_timer() == IKE_PARK_HOLD
+    ha.handle_timer(IKE_PARK_HOLD)
+    assert type(ha.ike._sas[ike_id]) is ParkedSa and ha.ike._held == set()
+    assert ha.get_timer() is None  # nothing left to run: no lifetime/DPD configured
+    # The late request still works: thawed, answered, parked again.
+    ha.receive_datagram(d, s, t, 6.0)
+    assert type(ha.ike._sas[ike_id]) is ParkedSa
+    clock = VirtualClock()
+    clock.now = 6.0
+    for out in ha.datagrams_to_send(6.0):
+        ue.receive_datagram(*out, 6.0)
+    roundtrip_until_done(ue, ha, clock)
+    assert len(ha.bindings()) == 1 and type(ha.ike._sas[ike_id]) is ParkedSa
+
+
+def test_engine_without_park_hold_parks_at_once():
+    """The engine's default (no hold): parked as IKE_AUTH ends, as before."""
+    from dsmip6.ikev2.sa import ParkedSa
+
+    world = RealWorld(1)
+    ha = world.make_ha(RustDataPlane())
+    ha.ike.park_hold = 0.0
+    _attach_holding_back_ccsa(world, 0, 0.0)
+    (ike_id,) = [x.ike_sa_id for x in ha._sessions.values()]
+    assert type(ha.ike._sas[ike_id]) is ParkedSa and ha.ike._held is None

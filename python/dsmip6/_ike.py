@@ -286,10 +286,26 @@ def ha_mh_selectors(event: Any) -> tuple[IPv6Address, IPv6Address] | None:
     """The HA's view of a ``ChildSaEstablished``: ``(HoA, HA address)`` when it is the
     HoA-keyed MH SA (the selectors ``translate`` checks), else None."""
     child = event.child
-    hoa = _single_address(child.ts_i)
+    ts_i, ts_r = child.ts_i, child.ts_r
+    if type(ts_i) is tuple and type(ts_r) is tuple and len(ts_i) == 1 and len(ts_r) == 1:
+        # one selector each (what a UE sends): ``_single_address`` on plain values, inline
+        i, r = ts_i[0], ts_r[0]
+        hoa, end_i, ha, end_r = i.start, i.end, r.start, r.end
+        if (
+            type(hoa) is IPv6Address
+            and type(end_i) is IPv6Address
+            and type(ha) is IPv6Address
+            and type(end_r) is IPv6Address
+            and type(i.protocol) is int
+            and type(r.protocol) is int
+        ):
+            if i.protocol != MH_PROTOCOL or r.protocol != MH_PROTOCOL:
+                return None
+            return (hoa, ha) if hoa == end_i and ha == end_r else None
+    hoa = _single_address(ts_i)
     if hoa is None:
         return None
-    ha = _single_address(child.ts_r)
+    ha = _single_address(ts_r)
     if ha is None:
         return None
     return hoa, ha

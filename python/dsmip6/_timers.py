@@ -99,27 +99,57 @@ class TimerTable:
 
 class IntTimerTable:
     """:class:`TimerTable` for *integer* names (the HA: one per binding, up to 10^5), with
-    the same methods. Names order among themselves, so a heap entry is a bare
-    ``(deadline, name)`` pair: per armed timer one dict entry and one 2-tuple, nothing else
-    (the deadline float is shared by both)."""
+    the same methods and the same order (earliest first, equal deadlines by name).
 
-    __slots__ = ("_deadline", "_heap")
+    Layout: ``_deadline`` maps each armed name to its deadline; ``_at`` maps a deadline to
+    the name armed for it (an int) or, when several share that very instant, a list of them;
+    ``_heap`` is a heap of ``_at``'s deadlines. Per armed timer that is a dict entry, a heap
+    slot (or a list slot when the instant is shared) and a share of ``_at`` — no tuple per
+    timer (the earlier heap of ``(deadline, name)`` pairs cost a 2-tuple each). A re-armed or
+    cancelled name is dropped from ``_at`` at once when it was alone at its old instant, else
+    left there stale (skipped when that instant comes); stale heap deadlines are skipped and
+    compacted away (amortised O(1) per ``set``)."""
+
+    __slots__ = ("_deadline", "_at", "_heap")
 
     def __init__(self) -> None:
         self._deadline: dict[int, float] = {}
-        self._heap: list[tuple[float, int]] = []
+        self._at: dict[float, int | list[int]] = {}
+        self._heap: list[float] = []
+
+    def _unlink(self, name: int, deadline: float) -> None:
+        """``name`` is no longer armed for ``deadline``: drop it there if it is alone."""
+        at = self._at
+        if at.get(deadline) == name:  # an int equal to name (a list never equals an int)
+            del at[deadline]
 
     def set(self, name: int, deadline: float) -> None:
         """Arm (or re-arm) ``name`` to fire at ``deadline``."""
-        self._deadline[name] = deadline
-        heap = self._heap
-        heapq.heappush(heap, (deadline, name))
-        if len(heap) > 2 * len(self._deadline) + 64:
-            self._compact()
+        live = self._deadline
+        old = live.get(name)
+        live[name] = deadline
+        if old is not None:
+            if old == deadline:
+                return  # armed for that instant already
+            self._unlink(name, old)
+        at = self._at
+        held = at.get(deadline)
+        if held is None:
+            at[deadline] = name
+            heap = self._heap
+            heapq.heappush(heap, deadline)
+            if len(heap) > 2 * len(at) + 64:
+                self._compact()
+        elif type(held) is list:
+            held.append(name)
+        elif held != name:
+            at[deadline] = [held, name]
 
     def cancel(self, name: int) -> None:
         """Disarm ``name`` (no error when it is not armed)."""
-        self._deadline.pop(name, None)
+        old = self._deadline.pop(name, None)
+        if old is not None:
+            self._unlink(name, old)
 
     def get(self, name: int) -> float | None:
         """The deadline of ``name``, or None when it is not armed."""
@@ -135,34 +165,37 @@ class IntTimerTable:
         return iter(sorted(self._deadline.items(), key=lambda kv: kv[1]))
 
     def _compact(self) -> None:
-        """Drop the stale entries re-arming left behind (amortised O(1) per ``set``)."""
-        self._heap = [(d, n) for n, d in self._deadline.items()]
+        """Drop the stale heap deadlines re-arming left behind."""
+        self._heap = list(self._at)
         heapq.heapify(self._heap)
 
     def next_deadline(self) -> float | None:
         """The earliest armed deadline, or None when nothing is armed."""
-        heap = self._heap
-        live = self._deadline
+        heap, at, live = self._heap, self._at, self._deadline
         while heap:
-            deadline, name = heap[0]
-            if live.get(name) == deadline:
-                return deadline
+            deadline = heap[0]
+            held = at.get(deadline)
+            if held is not None:
+                if type(held) is list:
+                    if any(live.get(n) == deadline for n in held):
+                        return deadline
+                elif live.get(held) == deadline:
+                    return deadline
+                del at[deadline]  # only stale names left there
             heapq.heappop(heap)
         return None
 
     def pop_due(self, now: float) -> list[int]:
         """Disarm and return, earliest first, every timer whose deadline is ``<= now``."""
         due: list[int] = []
-        heap = self._heap
-        live = self._deadline
-        while heap:
-            deadline, name = heap[0]
-            if live.get(name) != deadline:
-                heapq.heappop(heap)
-                continue
-            if deadline > now:
-                break
-            heapq.heappop(heap)
-            del live[name]
-            due.append(name)
+        heap, at, live = self._heap, self._at, self._deadline
+        while heap and heap[0] <= now:
+            deadline = heapq.heappop(heap)
+            held = at.pop(deadline, None)
+            if held is None:
+                continue  # a stale heap entry
+            for name in sorted(set(held)) if type(held) is list else (held,):
+                if live.get(name) == deadline:  # still armed for this instant
+                    del live[name]
+                    due.append(name)
         return due

@@ -346,3 +346,24 @@ def binding_updated(
         home_address=home_address, care_of_address=care_of_address, moved=moved, lifetime=lifetime
     )
     return event
+
+
+def binding_created(
+    home_address: IPv6Address,
+    care_of_address: IPv6Address | IPv4Address,
+    identity: str,
+    ipv4_home_address: IPv4Address | None,
+    lifetime: float,
+) -> BindingCreated:
+    """``BindingCreated(...)`` with these fields, the same event (equal, same repr and hash),
+    built like :func:`binding_updated` (one ``__dict__`` update): the HA's first-registration
+    path of every attach."""
+    event = object.__new__(BindingCreated)
+    event.__dict__.update(
+        home_address=home_address,
+        care_of_address=care_of_address,
+        identity=identity,
+        ipv4_home_address=ipv4_home_address,
+        lifetime=lifetime,
+    )
+    return event

@@ -62,15 +62,15 @@ from dsmip6.config import (
 from dsmip6.dataplane_iface import BindingSpec, DataPlane, Encapsulation
 from dsmip6.errors import CacheError, EspError, LocalProtocolError, MalformedPacket, RateLimited
 from dsmip6.events import (
-    BindingCreated,
     BindingDeleted,
     BindingExpired,
     BindingRevoked,
     BindingUpdateRejected,
     Event,
+    binding_created,
     binding_updated,
 )
-from dsmip6.pools import Ipv4Pool, PoolExhausted, PrefixPool
+from dsmip6.pools import Ipv4Pool, PoolExhausted, PrefixPool, net6
 
 __all__ = ["HomeAgent", "BA_STATUS"]
 
@@ -93,6 +93,9 @@ BA_STATUS = {
 }
 
 NAT_NO_KEEPALIVE = 0xFFFFFFFF
+#: Seconds a new IKE SA stays unparked waiting for the UE's CREATE_CHILD_SA (the engine's
+#: ``park_hold``): a round trip plus a few retransmissions of that request.
+IKE_PARK_HOLD = 5.0
 _ZERO4 = IPv4Address(0)
 _BCAST4 = IPv4Address("255.255.255.255")  # RFC 5555 §3.2.2: all-ones = no keepalives needed
 
@@ -186,7 +189,7 @@ def _spec_of(bce: _Ue, flags: int) -> BindingSpec:
     v4 = bce.v4_i
     return BindingSpec.of(
         _a6(bce.hoa_i),
-        IPv6Network((bce.pfx, bce.plen)),
+        net6(bce.pfx, bce.plen),
         coa,
         enc,
         bce.lifetime,
@@ -303,7 +306,7 @@ class _Ue:
     # The address objects, built on demand from the ints the record keeps.
     @property
     def prefix(self) -> IPv6Network:
-        return IPv6Network((self.pfx, self.plen))
+        return net6(self.pfx, self.plen)
 
     @property
     def hoa(self) -> IPv6Address | None:
@@ -505,6 +508,10 @@ class HomeAgent:
         self.hnp_pool = PrefixPool(config.home_pool, config.home_prefix_len)
         self.ipv4_pool = Ipv4Pool(config.ipv4_pool) if config.ipv4_pool is not None else None
         self.ike = ike_factory(self._assign)
+        if hasattr(self.ike, "park_hold"):
+            # After IKE_AUTH the UE asks at once for the HoA-keyed MH SA (RFC 5026 §5.3.2):
+            # the engine keeps a new IKE SA working until that exchange (or this long).
+            self.ike.park_hold = IKE_PARK_HOLD
         self.timers = IntTimerTable()
         self.counters: dict[str, int] = {}
         self._out: list[tuple[bytes, Addr, Addr]] = []
@@ -793,12 +800,13 @@ class HomeAgent:
             self._mpd_child(session, ev)  # the MPD SA, or a user-plane child SA
             return
         hoa_obj, ha_obj = found
-        hoa = int(hoa_obj)
+        hoa = hoa_obj._ip  # int(hoa_obj)
         if (hoa ^ session.pfx) >> (128 - session.plen):  # the HoA must lie in the HNP
             self._count("child-hoa-outside-hnp")
             return
-        if session.sa_in is not None:
-            self._by_spi.pop(session.sa_in.spi, None)
+        sa = session.sa
+        if sa is not None:
+            self._by_spi.pop((sa[0] if type(sa) is tuple else sa).spi, None)
         old = session.hoa_i
         if old is not None and old != hoa and self._bce.get(old) is session:
             # A binding of the previous HoA stays as it was (its own HoA, this session).
@@ -807,11 +815,12 @@ class HomeAgent:
         session.hoa_i = hoa
         if self.sa_factory is compact_esp_sa:
             # The HA's own SAs straight from the child's keys (no SaSpec needed).
-            session.sa = _ike.compact_mh_sas(ev.child)[0]  # one pair, both directions
+            sa = session.sa = _ike.compact_mh_sas(ev.child)[0]  # one pair, both directions
         else:
             spec_in, spec_out = ev.child.sa_specs(ha_obj, hoa_obj)
-            session.sa = (self.sa_factory(spec_in), self.sa_factory(spec_out))
-        self._by_spi[session.sa_in.spi] = session
+            sa = self.sa_factory(spec_in)
+            session.sa = (sa, self.sa_factory(spec_out))
+        self._by_spi[sa.spi] = session
         # The response that carried this SA (the UE asked for it: our response is the last
         # one cached) is kept by the IKE side for retransmitted requests (RFC 7296 §2.1);
         # remember which one, to release it at the first BU.
@@ -1152,8 +1161,11 @@ class HomeAgent:
         if was_active:
             self._events.append(binding_updated(_a6(hoa), coa_obj, moved, lifetime))
         else:
+            v4 = bce.v4_i
             self._events.append(
-                BindingCreated(_a6(hoa), coa_obj, session.owner[0], bce.ipv4_hoa, lifetime)
+                binding_created(
+                    _a6(hoa), coa_obj, session.owner[0], None if v4 is None else _a4(v4), lifetime
+                )
             )
         # Step 11 — BA (sent whatever the A bit says).
         k = v.k and cfg.support_k
@@ -1197,11 +1209,11 @@ class HomeAgent:
             return (132, prefix_len, 0), None
         if requested_i == 0:
             try:
-                addr = pool.allocate(session.owner)
+                addr = pool.allocate_int(session.owner)
             except PoolExhausted:
                 self._count("ipv4-pool-exhausted")
                 return (132, prefix_len, 0), None
-            return (0, 32, int(addr)), int(addr)
+            return (0, 32, addr), addr
         requested = IPv4Address(requested_i)
         if requested.is_multicast or requested.is_loopback or requested.is_reserved:
             return (131, prefix_len, requested_i), None

@@ -7,8 +7,9 @@ it AUTS for resynchronisation; Milenage and SQN management live behind it, as in
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Protocol, runtime_checkable
 
 from dsmip6.aka import (
@@ -53,9 +54,8 @@ _FIELDS = tuple(f.name for f in fields(Subscriber))
 
 
 def _with_sqn(sub: Subscriber, sqn: int) -> Subscriber:
-    """``sub`` with a new SQN, without re-running ``__post_init__``: every other field was
-    validated when ``sub`` was made, and ``next_sqn`` yields only 48-bit values (one vector per
-    EAP-AKA run: this is on the HA's per-attach path)."""
+    """``sub`` with another SQN, without re-running ``__post_init__``: every other field was
+    validated when ``sub`` was made, and the store's slots hold only 48-bit values."""
     new = object.__new__(Subscriber)
     setter = object.__setattr__
     for name in _FIELDS:
@@ -85,45 +85,68 @@ class InMemorySubscriberStore:
     """A dict of ``Subscriber`` with Milenage AuC functions; SQN kept in memory.
 
     ``ind_bits`` is the IND length used to advance SQN_HE (TS 33.102 Annex C.3.2, default 5).
+
+    Each subscriber's SQN_HE lives in one 8-octet slot of an ``array('Q')``, updated in place:
+    issuing a vector or resynchronising allocates nothing the store keeps (the records stay
+    the ones ``add`` was given; ``subscriber`` returns the record with the slot's SQN, a copy
+    once the SQN has moved). Slots of removed subscribers are reused.
     """
 
     def __init__(self, subscribers: Iterable[Subscriber] = (), *, ind_bits: int = 5) -> None:
-        self._subs: dict[str, Subscriber] = {}
-        self._milenage: dict[str, Milenage] = {}
+        # IMSI -> (record as added, its Milenage, its SQN slot)
+        self._subs: dict[str, tuple[Subscriber, Milenage, int]] = {}
+        self._sqn = array("Q")  # SQN_HE per slot (48-bit values)
+        self._free: list[int] = []  # slots of removed subscribers
         self.ind_bits = ind_bits
         for sub in subscribers:
             self.add(sub)
 
     def add(self, subscriber: Subscriber) -> None:
-        """Add or replace a subscriber."""
-        self._subs[subscriber.imsi] = subscriber
-        self._milenage[subscriber.imsi] = Milenage(subscriber.k, opc=subscriber.opc)
+        """Add or replace a subscriber (its SQN_HE becomes the record's ``sqn``)."""
+        old = self._subs.get(subscriber.imsi)
+        if old is not None:
+            slot = old[2]
+        elif self._free:
+            slot = self._free.pop()
+        else:
+            slot = len(self._sqn)
+            self._sqn.append(0)
+        self._sqn[slot] = subscriber.sqn
+        milenage = Milenage(subscriber.k, opc=subscriber.opc)
+        self._subs[subscriber.imsi] = (subscriber, milenage, slot)
 
     def remove(self, imsi: str) -> None:
-        self._subs.pop(imsi, None)
-        self._milenage.pop(imsi, None)
+        entry = self._subs.pop(imsi, None)
+        if entry is not None:
+            self._free.append(entry[2])
 
     def __len__(self) -> int:
         return len(self._subs)
 
     def subscriber(self, imsi: str) -> Subscriber | None:
-        return self._subs.get(imsi)
+        entry = self._subs.get(imsi)
+        if entry is None:
+            return None
+        sub, _, slot = entry
+        sqn = self._sqn[slot]
+        return sub if sub.sqn == sqn else _with_sqn(sub, sqn)
 
     def authentication_vector(self, imsi: str, rand: bytes) -> AuthenticationVector | None:
-        sub = self._subs.get(imsi)
-        if sub is None:
+        entry = self._subs.get(imsi)
+        if entry is None:
             return None
-        sqn = next_sqn(sub.sqn, self.ind_bits)  # a 48-bit value (ConfigError on exhaustion)
-        self._subs[imsi] = _with_sqn(sub, sqn)
-        return generate_vector(self._milenage[imsi], sqn, sub.amf, rand)
+        sub, milenage, slot = entry
+        sqn = next_sqn(self._sqn[slot], self.ind_bits)  # 48-bit (ConfigError on exhaustion)
+        self._sqn[slot] = sqn
+        return generate_vector(milenage, sqn, sub.amf, rand)
 
     def resynchronise(self, imsi: str, rand: bytes, auts: bytes) -> bool:
-        sub = self._subs.get(imsi)
-        if sub is None or len(auts) != 14 or len(rand) != 16:
+        entry = self._subs.get(imsi)
+        if entry is None or len(auts) != 14 or len(rand) != 16:
             return False
-        sqn_ms = resynchronise(self._milenage[imsi], rand, auts)
+        sqn_ms = resynchronise(entry[1], rand, auts)
         if sqn_ms is None:
             return False
         # TS 33.102 §6.3.5: the HE resets SQN_HE to SQN_MS; the next vector is fresh.
-        self._subs[imsi] = replace(sub, sqn=sqn_ms)
+        self._sqn[entry[2]] = sqn_ms
         return True

@@ -132,8 +132,7 @@ class Engine:
     def _alloc_child_spi(self) -> int:
         for _ in range(64):
             spi = int.from_bytes(self._rng(4), "big")
-            if spi >= 256 and spi not in self._child_spis:  # 1-255 reserved (RFC 4303 §2.1)
-                self._child_spis.add(spi)
+            if spi >= 256 and self._child_spis.add_new(spi):  # 1-255 reserved (RFC 4303 §2.1)
                 return spi
         raise RuntimeError("rng produced no usable SPI")
 
@@ -286,6 +285,8 @@ class Engine:
         sa = thaw(parked, self)
         self._by_spi[sa.our_spi] = sa
         self._sas[sa.id] = sa
+        if self.park_hold:
+            self._held_sas().add(sa.id)  # was parked: parks again when idle, no hold
         return sa
 
     def datagrams_to_send(self, now: float) -> list[Datagram]:
@@ -299,9 +300,44 @@ class Engine:
     # re-computes the deadline of the SA it touched; entries whose deadline is no longer the SA's
     # current one are skipped. get_timer/handle_timer cost O(log n) in the number of IKE SAs.
 
+    park_hold = 0.0
+    """Seconds an SA that has just become idle for the first time (a new SA, out of the
+    exchange that established it) stays a working object before it is parked: parked at its
+    next idle moment (the end of its next exchange, or any later touch) or once this time
+    has passed (its timer), whichever comes first. 0: parked at once. The HA sets it: after
+    IKE_AUTH the UE asks at once for the HoA-keyed MH SA (CREATE_CHILD_SA, RFC 5026
+    §5.3.2), and parking in between only to thaw for that request costs a park and a thaw
+    per attach. SAs coming out of ``_thaw`` are parked at their first idle moment as ever."""
+    _held: set[int] | None = None
+    """While ``park_hold``: the ids of the working SAs that are parked at their next idle
+    touch (held new SAs, and thawed ones); an id leaves when its SA is parked or dies."""
+
+    def _held_sas(self) -> set[int]:
+        held = self._held
+        if held is None:
+            held = self._held = set()
+        return held
+
     def _touch(self, sa: IkeSa) -> None:
-        t = sa.get_timer() if sa.alive else None
-        if self._parking and sa.alive and parkable(sa) and self._sas.get(sa.id) is sa:
+        alive = sa.alive
+        t = sa.get_timer() if alive else None
+        idle = self._parking and alive and parkable(sa) and self._sas.get(sa.id) is sa
+        if self.park_hold and self._parking:
+            held = self._held_sas()
+            if not alive:
+                held.discard(sa.id)
+            elif idle:
+                if sa.id not in held:
+                    # idle for the first time: held until its next idle touch, at the latest
+                    # until this deadline (a busy SA parks when its exchange ends)
+                    held.add(sa.id)
+                    until = sa.last_heard + self.park_hold
+                    if t is None or until < t:
+                        t = until
+                    idle = False
+                else:
+                    held.discard(sa.id)  # idle again, or its hold is over: parked now
+        if idle:
             parked = park(sa, None)
             self._by_spi[parked.our_spi] = parked
             self._sas[parked.id] = parked

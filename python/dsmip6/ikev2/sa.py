@@ -39,11 +39,11 @@ from dsmip6.ikev2.constants import (
 )
 from dsmip6.ikev2.events import (
     ChildSaDeleted,
-    ChildSaEstablished,
     IkeAuthFailed,
     IkeEvent,
     IkeSaDeleted,
-    IkeSaEstablished,
+    child_sa_established,
+    ike_sa_established,
 )
 from dsmip6.ikev2.exchange import ExchangeManager, Status, Task
 from dsmip6.ikev2.message import (
@@ -407,19 +407,19 @@ class IkeSa:
         self.state = SaState.ESTABLISHED
         self.established_at = now
         assert self.peer_id is not None
-        self.emit(
-            IkeSaEstablished(
-                ike_sa_id=self.id,
-                peer_identity=id_to_str(self.peer_id) or "?",
-                eap_identity=self.eap_identity,
-                local=self.local,
-                remote=self.remote,
-                nat_detected=self.nat_detected,
-                home_prefix=self.home_prefix,
-                home_address=self.home_address,
-                ha_addresses=self.ha_addresses,
-                internal_ip4=self.internal_ip4,
-                prefix_lifetime=self.prefix_lifetime,
+        self.engine._events.append(
+            ike_sa_established(  # = IkeSaEstablished(...), built cheaper (events.py)
+                self.id,
+                id_to_str(self.peer_id) or "?",
+                self.eap_identity,
+                self.local,
+                self.remote,
+                self.nat_local or self.nat_remote,
+                self.home_prefix,
+                self.home_address,
+                self.ha_addresses,
+                self.internal_ip4,
+                self.prefix_lifetime,
             )
         )
         pending, self.pending_children = self.pending_children, ()
@@ -456,7 +456,7 @@ class IkeSa:
             sa_in, sa_out = child.sa_specs(*self._child_endpoints(child))
             dp.add_sa(sa_in)
             dp.add_sa(sa_out)
-        self.emit(ChildSaEstablished(self.id, child, rekeyed_spi_in))
+        self.engine._events.append(child_sa_established(self.id, child, rekeyed_spi_in))
 
     def _child_endpoints(self, child: ChildSa) -> tuple[object, object]:
         if child.mode == "transport":
@@ -712,7 +712,15 @@ class ParkedSa:
 
     @property
     def remote(self) -> Address:
-        return self._loose()[2]  # type: ignore[no-any-return]
+        rest = self.rest
+        if rest is not None:
+            return rest[2]  # type: ignore[no-any-return]
+        # only the endpoint (what ``_loose`` reads first): no prefix or Assignment rebuilt
+        head = _HEAD.unpack_from(self.blob)
+        b, o, family = self.blob, _HEAD.size + head[6], head[7]
+        n = 4 if family == 4 else 16
+        host = inet_ntop(AF_INET if family == 4 else AF_INET6, b[o : o + n])
+        return (host, int.from_bytes(b[o + n : o + n + 2], "big"))
 
     @property
     def reply_to(self) -> tuple[Address, Address] | None:
@@ -810,32 +818,44 @@ def _pack_child(c: ChildSa) -> bytes:
 
 
 _TS_TABLE: list[tuple[TrafficSelector, ...]] = []  # shared selector lists, at most 254
-_TS_INDEX: dict[bytes, int] = {}  # their TS payload bodies -> index
-_TS_SEEN: dict[bytes, int] = {}  # body -> the child (spi_in) it was first seen in; <= 32
+_TS_INDEX: dict[bytes, int] = {}  # their exact forms (short record or body) -> index
+_TS_SEEN: dict[bytes, int] = {}  # exact form -> the child (spi_in) it was first in; <= 32
+
+
+_TS_SHORT = struct.Struct("!BBHH16sB")  # 254, protocol, ports, start address, prefix length
+_TS_REFS = [bytes((i,)) for i in range(254)]  # the one-octet records of _TS_TABLE's lists
 
 
 def _pack_ts(ts: tuple[TrafficSelector, ...], spi_in: int) -> bytes:
-    body = TsPayload(ts).encode_body()
-    i = _TS_INDEX.get(body)
-    if i is None and len(_TS_TABLE) < 254:
-        first = _TS_SEEN.get(body)
+    rec = None
+    if len(ts) == 1:  # one IPv6 selector whose range is a prefix: the 23-octet form
+        sel = ts[0]
+        start = sel.start
+        if type(start) is IPv6Address:
+            s = start._ip
+            span = sel.end._ip - s  # a prefix: 2^k - 1, start aligned
+            if span >= 0 and span & (span + 1) == 0 and s & span == 0:
+                rec = _TS_SHORT.pack(254, sel.protocol, sel.start_port, sel.end_port,
+                                     s.to_bytes(16, "big"), 128 - span.bit_length())  # fmt: skip
+    # the exact form of the list (the key of the shared table): that record, or the body
+    key = rec if rec is not None else TsPayload(ts).encode_body()
+    i = _TS_INDEX.get(key)
+    if i is not None:
+        return _TS_REFS[i]
+    if len(_TS_TABLE) < 254:
+        first = _TS_SEEN.get(key)
         if first is not None and first != spi_in:  # in two children: worth sharing
-            del _TS_SEEN[body]
-            i = _TS_INDEX[body] = len(_TS_TABLE)
-            _TS_TABLE.append(TsPayload.decode_body(body).selectors)
-        elif first is None:
+            del _TS_SEEN[key]
+            i = _TS_INDEX[key] = len(_TS_TABLE)
+            _TS_TABLE.append(tuple(ts))
+            return _TS_REFS[i]
+        if first is None:
             if len(_TS_SEEN) >= 32:
                 _TS_SEEN.clear()
-            _TS_SEEN[body] = spi_in
-    if i is not None:
-        return bytes((i,))
-    if len(body) == 44 and body[:5] == _TS_ONE6 and body[6:8] == b"\x00\x28":
-        start = int.from_bytes(body[12:28], "big")
-        span = int.from_bytes(body[28:44], "big") - start  # a prefix: 2^k - 1, start aligned
-        if span >= 0 and span & (span + 1) == 0 and start & span == 0:
-            plen = 128 - span.bit_length()
-            return b"\xfe" + body[5:6] + body[8:12] + body[12:28] + bytes((plen,))
-    return b"\xff" + len(body).to_bytes(2, "big") + body
+            _TS_SEEN[key] = spi_in
+    if rec is not None:
+        return rec
+    return b"\xff" + len(key).to_bytes(2, "big") + key
 
 
 def _unpack_ts(b: bytes, o: int) -> tuple[tuple[TrafficSelector, ...], int]:
@@ -1166,10 +1186,22 @@ class SpiSet:
         return (v for v in self._t if v > 1)
 
     def add(self, spi: int) -> None:
+        self.add_new(spi)
+
+    def add_new(self, spi: int) -> bool:
+        """Add ``spi`` unless held already; True when it was added (one probe sequence for
+        the engine's "unused SPI?" check and the insertion)."""
         if not 256 <= spi <= 0xFFFFFFFF:
             raise ValueError(f"SPI {spi} is not a 32-bit value above 255")
-        if self._find(spi) >= 0:
-            return
+        t, mask = self._t, (1 << self._bits) - 1
+        i = self._slot(spi)
+        while True:  # _find, inlined
+            v = t[i]
+            if v == spi:
+                return False
+            if v == 0:
+                break
+            i = (i + 1) & mask
         if 2 * (self._used + 1) > len(self._t):
             self._rehash()
         t, mask = self._t, (1 << self._bits) - 1
@@ -1180,6 +1212,7 @@ class SpiSet:
             self._used += 1
         t[i] = spi
         self._live += 1
+        return True
 
     def discard(self, spi: int) -> None:
         if not 256 <= spi <= 0xFFFFFFFF:
