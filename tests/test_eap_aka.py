@@ -941,3 +941,19 @@ def test_notification_phase_rules():
     answer = peer.process(failure)
     assert answer == build_aka(2, 5, 23, 12, b"")
     assert peer.machine_state is PeerState.FAILING
+
+
+def test_reserved_attribute_is_build_attribute_of_the_padded_value():
+    # written out for the challenge path; same octets and the same refusals for every length
+    from dsmip6.eap._packet import build_attribute
+
+    for n in range(0, 1030):
+        payload = bytes(i & 0xFF for i in range(n))
+        try:
+            want = build_attribute(AtType.AT_RAND, b"\x00\x00" + payload)
+        except ValueError as e:
+            with pytest.raises(ValueError) as got:
+                reserved_attribute(AtType.AT_RAND, payload)
+            assert str(got.value) == str(e)
+            continue
+        assert reserved_attribute(AtType.AT_RAND, payload) == want

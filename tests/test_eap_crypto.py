@@ -302,3 +302,23 @@ def test_checkcode():
     h2 = hashes.Hash(hashes.SHA256())
     h2.update(a + b)
     assert _crypto.checkcode([a, b], prime=True) == h2.finalize()
+
+
+@pytest.mark.parametrize("prime", [False, True])
+def test_mac_from_a_keyed_context_equals_the_plain_mac(prime):
+    # compute_mac / verify_mac with keyed=mac_context(k_aut) (one key schedule, copied per
+    # MAC) give the plain HMAC's values, the context reused, a wrong MAC still refused
+    for klen in (16, 32):
+        k_aut = bytes((7 * i + klen) & 0xFF for i in range(klen))
+        keyed = _crypto.mac_context(k_aut, prime=prime)
+        for n in (20, 64, 100, 300):
+            packet = bytes((3 * i + n) & 0xFF for i in range(n))
+            zeroed = packet[:4] + bytes(16) + packet[20:]  # the MAC field at 4..20
+            for extra in (b"", b"nonce-s" * 3):
+                want = _crypto.compute_mac(k_aut, zeroed, extra, prime=prime)
+                got = _crypto.compute_mac(k_aut, zeroed, extra, prime=prime, keyed=keyed)
+                assert got == want
+                signed = packet[:4] + want + packet[20:]
+                assert _crypto.verify_mac(k_aut, signed, 4, extra, prime=prime, keyed=keyed)
+                bad = signed[:4] + bytes([signed[4] ^ 1]) + signed[5:]
+                assert not _crypto.verify_mac(k_aut, bad, 4, extra, prime=prime, keyed=keyed)

@@ -563,6 +563,44 @@ def test_wrong_msk_auth_is_answered_like_the_general_path():
     assert fast[1] and fast[2]["sas"] == {}
 
 
+def test_a_planted_divergence_in_the_final_auth_is_caught(monkeypatch):
+    """The final MSK AUTH request is checked without a decoded message (``msk_request``): the
+    comparisons see a fast path that hands it the wrong octets (the AUTH data without its
+    last octet: the check fails, AUTHENTICATION_FAILED instead of the SA) or forgets when the
+    peer was last heard."""
+    from dsmip6.ikev2 import _fast
+    from dsmip6.ikev2.tasks.ike_auth import IkeAuth
+
+    kind, ue_kw, ha_kw = CASES["eap-aka-ecdsa-cert"]
+    slow = drive(kind, False, ue_kw, ha_kw)
+    real_check = IkeAuth.msk_request
+
+    def short(self, method, data):
+        import inspect
+
+        if inspect.stack()[1].function == "fast_msk_auth":
+            data = data[:-1]
+        return real_check(self, method, data)
+
+    with monkeypatch.context() as m:
+        m.setattr(IkeAuth, "msk_request", short)
+        fast = drive(kind, True, ue_kw, ha_kw)
+    assert fast[3].fast_auth_hits == 3
+    assert fast[0] != slow[0] and fast[1] != slow[1]
+    real_follow = _fast._follow
+
+    def forgetful(sa, src, dst, now):
+        before = sa.last_heard
+        real_follow(sa, src, dst, now)
+        if sa.auth_tasks is not None and sa.auth_tasks[0].phase == "msk":
+            sa.last_heard = before
+
+    with monkeypatch.context() as m:
+        m.setattr(_fast, "_follow", forgetful)
+        fast = drive(kind, True, ue_kw, ha_kw)
+    assert fast[0] == slow[0] and fast[2] != slow[2]
+
+
 # ------------------------------------------------------------------------------ first IKE_AUTH
 def _first_auth_variants(inner: bytes) -> list[tuple[int, bytes]]:
     """Inner payload chains of the first IKE_AUTH request: bit flips, truncations, payloads

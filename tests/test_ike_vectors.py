@@ -154,3 +154,37 @@ def test_sha1_in_use_is_the_extensions_and_equals_cryptographys():
         ref = hashes.Hash(hashes.SHA1())
         ref.update(data)
         assert transforms.sha1(data) == ref.finalize()
+
+
+@pytest.mark.parametrize("prf_id", sorted(transforms.PRFS))
+def test_prf_from_a_keyed_hmac_equals_the_prf(prf_id):
+    # Prf.keyed / with_keyed (one key schedule, copied per value) against the plain PRF, for
+    # keys shorter than, equal to and longer than the hash block, and the keyed HMAC reused
+    prf = transforms.PRFS[prf_id]
+    for klen in (0, 16, 64, 128, 129):
+        key = bytes((5 * i + klen) & 0xFF for i in range(klen))
+        keyed = prf.keyed(key)
+        for n in (0, 1, 63, 64, 200):
+            data = bytes((3 * i) & 0xFF for i in range(n))
+            assert prf.with_keyed(keyed, data) == prf(key, data)
+
+
+def test_msk_auth_is_prf_of_the_key_pad_prf():
+    # RFC 7296 §2.15-2.16: AUTH = prf(prf(MSK, "Key Pad for IKEv2"), octets), computed here
+    # with cryptography's HMAC directly, against IkeAuth's keyed-HMAC computation
+    from cryptography.hazmat.primitives import hashes, hmac
+    from dsmip6.ikev2.tasks.ike_auth import IkeAuth
+
+    def h(key: bytes, data: bytes) -> bytes:
+        m = hmac.HMAC(key, hashes.SHA256())
+        m.update(data)
+        return m.finalize()
+
+    class _Sa:
+        prf = transforms.PRFS[PrfId.HMAC_SHA2_256]
+
+    auth = IkeAuth(_Sa(), False)  # type: ignore[arg-type]
+    auth.msk = bytes(range(64))
+    for octets in (b"", b"signed octets" * 20, bytes(300)):
+        want = h(h(auth.msk, b"Key Pad for IKEv2"), octets)
+        assert auth._msk_auth(octets) == want

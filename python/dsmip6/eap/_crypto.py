@@ -429,22 +429,44 @@ def derive_keys_prime(identity: bytes, ik_prime: bytes, ck_prime: bytes) -> EapA
 # AT_MAC, AT_CHECKCODE, AT_ENCR_DATA
 
 
+def mac_context(k_aut: bytes, *, prime: bool = False) -> crypto_hmac.HMAC:
+    """The AT_MAC HMAC keyed with ``k_aut`` once, for every AT_MAC of a run under that key
+    (``compute_mac`` / ``verify_mac`` with ``keyed=``: each copies it)."""
+    return crypto_hmac.HMAC(k_aut, _SHA256 if prime else _SHA1)
+
+
 def compute_mac(
-    k_aut: bytes, packet_zeroed: bytes, extra: bytes = b"", *, prime: bool = False
+    k_aut: bytes,
+    packet_zeroed: bytes,
+    extra: bytes = b"",
+    *,
+    prime: bool = False,
+    keyed: crypto_hmac.HMAC | None = None,
 ) -> bytes:
     """AT_MAC value: HMAC-SHA1-128 (AKA, RFC 4187 §10.15) or HMAC-SHA-256-128 (AKA', RFC 5448
-    §3.1) over the EAP packet with the MAC value zeroed, followed by the message-specific data."""
+    §3.1) over the EAP packet with the MAC value zeroed, followed by the message-specific data.
+    ``keyed``: ``mac_context(k_aut, prime=prime)``, copied instead of keying a new HMAC."""
+    if keyed is not None:
+        h = keyed.copy()
+        h.update(packet_zeroed + extra)
+        return h.finalize()[:16]
     return _hmac(_SHA256 if prime else _SHA1, k_aut, packet_zeroed + extra)[:16]
 
 
 def verify_mac(
-    k_aut: bytes, packet: bytes, mac_offset: int, extra: bytes = b"", *, prime: bool = False
+    k_aut: bytes,
+    packet: bytes,
+    mac_offset: int,
+    extra: bytes = b"",
+    *,
+    prime: bool = False,
+    keyed: crypto_hmac.HMAC | None = None,
 ) -> bool:
     """Check the 16-octet MAC at ``mac_offset`` of ``packet`` (constant time)."""
     if mac_offset < 0 or mac_offset + 16 > len(packet):
         return False
     zeroed = packet[:mac_offset] + bytes(16) + packet[mac_offset + 16 :]
-    expected = compute_mac(k_aut, zeroed, extra, prime=prime)
+    expected = compute_mac(k_aut, zeroed, extra, prime=prime, keyed=keyed)
     return constant_time.bytes_eq(expected, packet[mac_offset : mac_offset + 16])
 
 

@@ -23,6 +23,7 @@ import enum
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from dsmip6._frozen import builder
 from dsmip6.errors import MalformedPacket
 
 __all__ = [
@@ -260,8 +261,12 @@ def build_attribute(t: int, value: bytes) -> bytes:
 
 def reserved_attribute(t: int, payload: bytes = b"") -> bytes:
     """An attribute whose value is 2 reserved (zero) octets followed by ``payload``
-    (AT_RAND, AT_AUTN, AT_MAC, AT_IV, AT_ENCR_DATA, AT_CHECKCODE, AT_*_ID_REQ, ...)."""
-    return build_attribute(t, b"\x00\x00" + payload)
+    (AT_RAND, AT_AUTN, AT_MAC, AT_IV, AT_ENCR_DATA, AT_CHECKCODE, AT_*_ID_REQ, ...):
+    ``build_attribute(t, b"\\x00\\x00" + payload)``, written out (four per challenge)."""
+    total = len(payload) + 4
+    if total % 4 or total > 1020:
+        raise ValueError(f"attribute {t} value of {len(payload) + 2} octets cannot be encoded")
+    return bytes((t, total // 4, 0, 0)) + payload
 
 
 def word_attribute(t: int, word: int) -> bytes:
@@ -315,7 +320,8 @@ class EapPacket:
             raise MalformedPacket(f"EAP code {code} not supported", offset=0, reason="unsupported")
         if length < 5:
             raise MalformedPacket("EAP Request/Response without Type", offset=4, reason="truncated")
-        return cls(code, identifier, data[4], bytes(data[5:length]))
+        build = _eap_packet if cls is EapPacket else cls  # = cls(...), cheaper
+        return build(code, identifier, data[4], bytes(data[5:length]))
 
     def to_bytes(self) -> bytes:
         body = b"" if self.type is None else bytes((self.type,)) + self.type_data
@@ -350,6 +356,10 @@ class AkaMessage:
         return {a.type for a in self.attributes}
 
 
+_eap_packet = builder(EapPacket)
+_aka_message = builder(AkaMessage)
+
+
 def parse_aka(data: bytes, packet: EapPacket | None = None) -> AkaMessage:
     """Parse an EAP-AKA/AKA' packet; raises ``MalformedPacket``.
 
@@ -378,7 +388,7 @@ def parse_aka(data: bytes, packet: EapPacket | None = None) -> AkaMessage:
         if a.type >= 128 and a.type not in _SKIPPABLE_KNOWN:
             continue  # unknown skippable attribute: ignored (RFC 4187 §8.2)
         kept.append(a)
-    return AkaMessage(
+    return _aka_message(  # = AkaMessage(...), cheaper (dsmip6._frozen)
         pkt.code, pkt.identifier, pkt.type, pkt.type_data[0], tuple(kept), bytes(data[:length])
     )
 

@@ -32,6 +32,7 @@ Theory of operation
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from cryptography.hazmat.primitives import constant_time
 
@@ -171,6 +172,7 @@ class EapAkaServer:
         self._imsi: str | None = None
         self._vector: AuthenticationVector | None = None
         self._keys: _crypto.EapAkaKeys | None = None
+        self._mac_key: tuple[bytes, Any] | None = None  # (K_aut, its keyed AT_MAC HMAC)
         self._resyncs = 0
         self.reauth_store = reauth_store
         self.pseudonym_store = pseudonym_store
@@ -284,7 +286,8 @@ class EapAkaServer:
 
     def _final(self, event: ServerInput, code: EapCode) -> bytes:
         self._fire(event)
-        self._last_request = EapPacket(code, self._identifier).to_bytes()
+        # EapPacket(code, identifier).to_bytes() of a Success/Failure: 4 octets (RFC 3748 §4.2)
+        self._last_request = bytes((code, self._identifier, 0, 4))
         return self._last_request
 
     def _send(
@@ -304,10 +307,22 @@ class EapAkaServer:
         ident = self._next_identifier() if new_identifier else self._identifier
         packet = build_aka(EapCode.REQUEST, ident, self.method, subtype, body)
         prime = self.method == EapType.AKA_PRIME
-        packet = packet[:-16] + _crypto.compute_mac(self._keys.k_aut, packet, prime=prime)
+        packet = packet[:-16] + _crypto.compute_mac(
+            self._keys.k_aut, packet, prime=prime, keyed=self._mac_keyed(prime)
+        )
         self._fire(event)
         self._last_request = packet
         return packet
+
+    def _mac_keyed(self, prime: bool) -> Any:
+        """The AT_MAC HMAC keyed with the current K_aut (``_crypto.mac_context``), kept for
+        the challenge and its response: one key schedule for both MACs of a run."""
+        assert self._keys is not None
+        k_aut = self._keys.k_aut
+        held = self._mac_key
+        if held is None or held[0] is not k_aut:
+            held = self._mac_key = (k_aut, _crypto.mac_context(k_aut, prime=prime))
+        return held[1]
 
     def _notify_failure(self, reason: str, *, new_identifier: bool = True) -> bytes:
         if self.failure_reason is None:
@@ -539,7 +554,9 @@ class EapAkaServer:
         prime = self.method == EapType.AKA_PRIME
         mac = msg.get(_A.AT_MAC)
         assert mac is not None
-        if not _crypto.verify_mac(self._keys.k_aut, msg.raw, mac.offset + 4, prime=prime):
+        if not _crypto.verify_mac(
+            self._keys.k_aut, msg.raw, mac.offset + 4, prime=prime, keyed=self._mac_keyed(prime)
+        ):
             raise _Fail("AT_MAC of the challenge response does not verify")
         cc = msg.get(_A.AT_CHECKCODE)
         if cc is not None:

@@ -132,8 +132,7 @@ class Engine:
     def _alloc_child_spi(self) -> int:
         for _ in range(64):
             spi = int.from_bytes(self._rng(4), "big")
-            if spi >= 256 and spi not in self._child_spis:  # 1-255 reserved (RFC 4303 §2.1)
-                self._child_spis.add(spi)
+            if spi >= 256 and self._child_spis.add_new(spi):  # 1-255 reserved (RFC 4303 §2.1)
                 return spi
         raise RuntimeError("rng produced no usable SPI")
 

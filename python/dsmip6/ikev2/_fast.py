@@ -42,7 +42,6 @@ from dsmip6.ikev2.constants import (
 from dsmip6.ikev2.exchange import Status, run_tasks
 from dsmip6.ikev2.message import (
     _DECODERS_INT,
-    AuthPayload,
     CertPayload,
     EapPayload,
     Message,
@@ -437,22 +436,14 @@ def fast_msk_auth(
     if n < 9 or inner[0] or inner[1] or (inner[2] << 8) | inner[3] != n or inner[4] != _SKM:
         return FALLBACK
     mid = header.message_id
-    msg = Message(
-        _X_AUTH,
-        False,
-        True,
-        mid,
-        header.spi_i,
-        header.spi_r,
-        [],
-        [AuthPayload(_SKM, inner[8:])],
-        data,
-    )
     _follow(sa, src, dst, now)
     engine.fast_auth_hits += 1
     mgr = sa.mgr
     tasks = mgr.passive
-    mgr.answer(sa, tasks, run_tasks(tasks, msg), _X_AUTH, mid, now)
+    # run_tasks over the request HDR, SK {AUTH}: IkeAuth checks the MSK AUTH; IkeConfig and
+    # ChildCreate find no CP / SA payload in it and stay NEED_MORE without a change
+    status = tasks[0].msk_request(_SKM, inner[8:])
+    mgr.answer(sa, tasks, _WAITING if status is _NEED_MORE else [status], _X_AUTH, mid, now)
     return sa
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from ipaddress import IPv4Address, IPv6Address
 
 from dsmip6.dataplane_iface import SaSpec
@@ -109,3 +109,76 @@ def _single(ts: tuple[TrafficSelector, ...]) -> IPv4Address | IPv6Address:
         if t.is_single_address:
             return t.start
     raise ValueError("selectors are ranges: pass local/remote addresses to sa_specs()")
+
+
+# The responder makes one ChildSa per UE on the handshake path: ``new_child_sa`` builds the
+# same value as ``ChildSa(...)`` (every field, in declaration order) by storing into the slots
+# directly instead of through the generated frozen ``__init__`` (``object.__setattr__`` per
+# field). The slot list is checked against the dataclass at import; the equality with the
+# dataclass's own construction is tested in tests/test_ike_events.py.
+_CHILD_SA_FIELDS = (
+    "spi_in",
+    "spi_out",
+    "mode",
+    "algorithm",
+    "key_in",
+    "key_out",
+    "integrity_key_in",
+    "integrity_key_out",
+    "ts_i",
+    "ts_r",
+    "initiator",
+    "esn",
+    "udp_encap",
+)
+if tuple(f.name for f in fields(ChildSa)) != _CHILD_SA_FIELDS:  # pragma: no cover - drift guard
+    raise ImportError("child: new_child_sa's field list is out of date")
+(
+    _s_spi_in,
+    _s_spi_out,
+    _s_mode,
+    _s_algorithm,
+    _s_key_in,
+    _s_key_out,
+    _s_integ_in,
+    _s_integ_out,
+    _s_ts_i,
+    _s_ts_r,
+    _s_initiator,
+    _s_esn,
+    _s_udp_encap,
+) = (ChildSa.__dict__[n].__set__ for n in _CHILD_SA_FIELDS)
+_new = object.__new__
+
+
+def new_child_sa(
+    spi_in: int,
+    spi_out: int,
+    mode: str,
+    algorithm: str,
+    key_in: bytes,
+    key_out: bytes,
+    integrity_key_in: bytes | None,
+    integrity_key_out: bytes | None,
+    ts_i: tuple[TrafficSelector, ...],
+    ts_r: tuple[TrafficSelector, ...],
+    initiator: bool,
+    esn: bool,
+    udp_encap: tuple[int, int] | None,
+) -> ChildSa:
+    """``ChildSa(...)`` of these values."""
+    c = _new(ChildSa)
+    _s_spi_in(c, spi_in)
+    _s_spi_out(c, spi_out)
+    _s_mode(c, mode)
+    _s_algorithm(c, algorithm)
+    _s_key_in(c, key_in)
+    _s_key_out(c, key_out)
+    _s_integ_in(c, integrity_key_in)
+    _s_integ_out(c, integrity_key_out)
+    _s_ts_i(c, ts_i)
+    _s_ts_r(c, ts_r)
+    _s_initiator(c, initiator)
+    _s_esn(c, esn)
+    _s_udp_encap(c, udp_encap)
+    return c

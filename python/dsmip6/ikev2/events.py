@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 from dsmip6.ikev2.child import ChildSa
@@ -123,3 +123,79 @@ class Redirected(IkeEvent):
 
     new_gateway: str
     """IPv4/IPv6 address or FQDN of the new HA."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The two events every bootstrap emits, built without the generated frozen ``__init__`` (one
+# ``object.__setattr__`` call per field, ~3x the cost of storing into the instance dict): on
+# the HA they are created once per UE on the handshake path. The result is the object the
+# dataclass's own ``__init__`` makes from the same values (same class, same ``__dict__``, so
+# equal and hashing alike); ``tests/test_ike_events.py`` compares them field by field, and
+# the field lists below are checked against the dataclasses at import, so a field added to
+# either class cannot be forgotten here.
+
+_new = object.__new__
+_ESTABLISHED_FIELDS = (
+    "ike_sa_id",
+    "peer_identity",
+    "eap_identity",
+    "local",
+    "remote",
+    "nat_detected",
+    "home_prefix",
+    "home_address",
+    "ha_addresses",
+    "internal_ip4",
+    "prefix_lifetime",
+)
+_CHILD_FIELDS = ("ike_sa_id", "child", "rekeyed_spi_in")
+if (
+    tuple(f.name for f in fields(IkeSaEstablished)) != _ESTABLISHED_FIELDS
+    or tuple(f.name for f in fields(ChildSaEstablished)) != _CHILD_FIELDS
+):  # pragma: no cover - a guard against drift, exercised by the tests
+    raise ImportError("events: the fast constructors' field lists are out of date")
+
+
+def ike_sa_established(
+    ike_sa_id: int,
+    peer_identity: str,
+    eap_identity: str | None,
+    local: Address,
+    remote: Address,
+    nat_detected: bool,
+    home_prefix: IPv6Network | None,
+    home_address: IPv6Address | None,
+    ha_addresses: tuple[IPv6Address | IPv4Address, ...],
+    internal_ip4: IPv4Address | None,
+    prefix_lifetime: int | None,
+) -> IkeSaEstablished:
+    """``IkeSaEstablished(...)`` of these values (every field, in declaration order),
+    including ``__post_init__``'s check."""
+    if not peer_identity:
+        raise ValueError("peer_identity must not be empty")
+    ev = _new(IkeSaEstablished)
+    d = ev.__dict__
+    d["ike_sa_id"] = ike_sa_id
+    d["peer_identity"] = peer_identity
+    d["eap_identity"] = eap_identity
+    d["local"] = local
+    d["remote"] = remote
+    d["nat_detected"] = nat_detected
+    d["home_prefix"] = home_prefix
+    d["home_address"] = home_address
+    d["ha_addresses"] = ha_addresses
+    d["internal_ip4"] = internal_ip4
+    d["prefix_lifetime"] = prefix_lifetime
+    return ev
+
+
+def child_sa_established(
+    ike_sa_id: int, child: ChildSa, rekeyed_spi_in: int | None
+) -> ChildSaEstablished:
+    """``ChildSaEstablished(ike_sa_id, child, rekeyed_spi_in)``."""
+    ev = _new(ChildSaEstablished)
+    d = ev.__dict__
+    d["ike_sa_id"] = ike_sa_id
+    d["child"] = child
+    d["rekeyed_spi_in"] = rekeyed_spi_in
+    return ev

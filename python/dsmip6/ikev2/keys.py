@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dsmip6._frozen import builder
 from dsmip6.ikev2.transforms import Encr, Integ, Prf
 
 
@@ -55,7 +56,7 @@ def derive_ike_keys(
     for n in (p, a, a, e, e, p, p):
         parts.append(km[off : off + n])
         off += n
-    return IkeKeys(*parts)
+    return _ike_keys(*parts)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class ChildKeys:
     integ_i: bytes
     encr_r: bytes
     integ_r: bytes
+
+
+_ike_keys = builder(IkeKeys)  # = IkeKeys(...), cheaper (dsmip6._frozen)
+_child_keys = builder(ChildKeys)
 
 
 def derive_child_keys(
@@ -78,4 +83,4 @@ def derive_child_keys(
 ) -> ChildKeys:
     km = prf.plus(sk_d, g_ir + ni + nr, 2 * (encr_size + integ_size))
     e, a = encr_size, integ_size
-    return ChildKeys(km[:e], km[e : e + a], km[e + a : 2 * e + a], km[2 * e + a :])
+    return _child_keys(km[:e], km[e : e + a], km[e + a : 2 * e + a], km[2 * e + a :])

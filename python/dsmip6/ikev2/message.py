@@ -480,7 +480,9 @@ class TrafficSelector:
         # those prefixes for the life of the session).
         start = n.network_address
         end = type(start)(int(start) | ((1 << (start.max_prefixlen - n.prefixlen)) - 1))
-        return cls(start, end, **kw)
+        if kw or cls is not TrafficSelector:
+            return cls(start, end, **kw)
+        return _selector(start, end, 0, 0, 65535)  # both ends of one network: nothing to check
 
     @classmethod
     def any(cls, version: int = 6, protocol: int = 0) -> TrafficSelector:
@@ -535,7 +537,8 @@ class TrafficSelector:
         ep = min(self.end_port, other.end_port)
         if sp > ep:
             return None
-        return TrafficSelector(s, e, self.protocol or other.protocol, sp, ep)
+        # every value comes from one of two valid selectors of one IP version: no checks
+        return _selector(s, e, self.protocol or other.protocol, sp, ep)
 
     def contains(self, other: TrafficSelector) -> bool:
         return self.intersect(other) == other
@@ -558,6 +561,49 @@ class TrafficSelector:
         return f"{self.start}-{self.end}{proto}{ports}"
 
 
+def _selector_hash(self: TrafficSelector) -> int:
+    """The dataclass's hash of the five fields, with each address's integer in place of the
+    address (``ipaddress`` hashes the hex string of that integer, in Python): equal selectors
+    have equal integers, so they still hash alike. Selector tuples are dictionary keys on
+    the responder's path (``child_create._shared_ts``)."""
+    return hash((self.start._ip, self.end._ip, self.protocol, self.start_port, self.end_port))
+
+
+TrafficSelector.__hash__ = _selector_hash  # type: ignore[method-assign]
+
+_new = object.__new__
+(_set_start, _set_end, _set_protocol, _set_start_port, _set_end_port) = (
+    TrafficSelector.__dict__[n].__set__
+    for n in ("start", "end", "protocol", "start_port", "end_port")
+)
+
+
+def _selector(
+    start: IPv4Address | IPv6Address,
+    end: IPv4Address | IPv6Address,
+    protocol: int,
+    sp: int,
+    ep: int,
+) -> TrafficSelector:
+    """``TrafficSelector(start, end, protocol, sp, ep)`` for values already known valid (two
+    address objects of one version, protocol and ports in range), without ``__init__``'s
+    conversions and checks: the responder narrows every UE's selectors on its handshake path."""
+    ts = _new(TrafficSelector)
+    _set_start(ts, start)
+    _set_end(ts, end)
+    _set_protocol(ts, protocol)
+    _set_start_port(ts, sp)
+    _set_end_port(ts, ep)
+    return ts
+
+
+_TS_BODIES: dict[int, tuple[tuple[TrafficSelector, ...], bytes]] = {}
+"""Encoded TS payload bodies by selector tuple (identity; selectors are immutable values):
+the HA-side selectors every UE's signalling SA shares (``child_create._shared_ts``) are
+encoded once, a UE's own narrowed selectors once for its response and its parked record.
+Cleared when 256 are held."""
+
+
 @_value
 class TsPayload:
     """TSi / TSr: Number of TSs(1) RESERVED(3) selectors (§3.13)."""
@@ -572,9 +618,15 @@ class TsPayload:
         return _P_TSI if self.initiator else _P_TSR
 
     def encode_body(self) -> bytes:
-        return struct.pack("!B3x", len(self.selectors)) + b"".join(
-            s.encode() for s in self.selectors
-        )
+        sels = self.selectors
+        hit = _TS_BODIES.get(id(sels))
+        if hit is not None and hit[0] is sels:  # the entry keeps the tuple alive: no id reuse
+            return hit[1]
+        body = struct.pack("!B3x", len(sels)) + b"".join([s.encode() for s in sels])
+        if len(_TS_BODIES) >= 256:
+            _TS_BODIES.clear()
+        _TS_BODIES[id(sels)] = (sels, body)
+        return body
 
     @classmethod
     def decode_body(cls, data: bytes, initiator: bool = True) -> TsPayload:

@@ -39,11 +39,11 @@ from dsmip6.ikev2.constants import (
 )
 from dsmip6.ikev2.events import (
     ChildSaDeleted,
-    ChildSaEstablished,
     IkeAuthFailed,
     IkeEvent,
     IkeSaDeleted,
-    IkeSaEstablished,
+    child_sa_established,
+    ike_sa_established,
 )
 from dsmip6.ikev2.exchange import ExchangeManager, Status, Task
 from dsmip6.ikev2.message import (
@@ -407,19 +407,19 @@ class IkeSa:
         self.state = SaState.ESTABLISHED
         self.established_at = now
         assert self.peer_id is not None
-        self.emit(
-            IkeSaEstablished(
-                ike_sa_id=self.id,
-                peer_identity=id_to_str(self.peer_id) or "?",
-                eap_identity=self.eap_identity,
-                local=self.local,
-                remote=self.remote,
-                nat_detected=self.nat_detected,
-                home_prefix=self.home_prefix,
-                home_address=self.home_address,
-                ha_addresses=self.ha_addresses,
-                internal_ip4=self.internal_ip4,
-                prefix_lifetime=self.prefix_lifetime,
+        self.engine._events.append(
+            ike_sa_established(  # = IkeSaEstablished(...), built cheaper (events.py)
+                self.id,
+                id_to_str(self.peer_id) or "?",
+                self.eap_identity,
+                self.local,
+                self.remote,
+                self.nat_local or self.nat_remote,
+                self.home_prefix,
+                self.home_address,
+                self.ha_addresses,
+                self.internal_ip4,
+                self.prefix_lifetime,
             )
         )
         pending, self.pending_children = self.pending_children, ()
@@ -456,7 +456,7 @@ class IkeSa:
             sa_in, sa_out = child.sa_specs(*self._child_endpoints(child))
             dp.add_sa(sa_in)
             dp.add_sa(sa_out)
-        self.emit(ChildSaEstablished(self.id, child, rekeyed_spi_in))
+        self.engine._events.append(child_sa_established(self.id, child, rekeyed_spi_in))
 
     def _child_endpoints(self, child: ChildSa) -> tuple[object, object]:
         if child.mode == "transport":
@@ -1186,10 +1186,22 @@ class SpiSet:
         return (v for v in self._t if v > 1)
 
     def add(self, spi: int) -> None:
+        self.add_new(spi)
+
+    def add_new(self, spi: int) -> bool:
+        """Add ``spi`` unless held already; True when it was added (one probe sequence for
+        the engine's "unused SPI?" check and the insertion)."""
         if not 256 <= spi <= 0xFFFFFFFF:
             raise ValueError(f"SPI {spi} is not a 32-bit value above 255")
-        if self._find(spi) >= 0:
-            return
+        t, mask = self._t, (1 << self._bits) - 1
+        i = self._slot(spi)
+        while True:  # _find, inlined
+            v = t[i]
+            if v == spi:
+                return False
+            if v == 0:
+                break
+            i = (i + 1) & mask
         if 2 * (self._used + 1) > len(self._t):
             self._rehash()
         t, mask = self._t, (1 << self._bits) - 1
@@ -1200,6 +1212,7 @@ class SpiSet:
             self._used += 1
         t[i] = spi
         self._live += 1
+        return True
 
     def discard(self, spi: int) -> None:
         if not 256 <= spi <= 0xFFFFFFFF:

@@ -83,6 +83,19 @@ class Prf:
         h.update(data)
         return h.finalize()
 
+    def keyed(self, key: bytes) -> hmac.HMAC:
+        """An HMAC keyed once with ``key``, for several PRF values under that key
+        (``with_keyed``: each copies it, one key schedule for all)."""
+        inst = _HASH_INSTANCES.get(self.hash)
+        return hmac.HMAC(key, inst if inst is not None else self.hash())
+
+    @staticmethod
+    def with_keyed(keyed: hmac.HMAC, data: bytes) -> bytes:
+        """prf(key, data) from ``keyed(key)`` (the keyed HMAC itself stays unused)."""
+        h = keyed.copy()
+        h.update(data)
+        return h.finalize()
+
     def plus(self, key: bytes, seed: bytes, length: int) -> bytes:
         """prf+ (§2.13): T1 = prf(K, S|0x01), Tn = prf(K, Tn-1|S|n); at most 255 blocks.
 

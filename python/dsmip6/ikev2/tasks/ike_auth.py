@@ -74,19 +74,21 @@ class IkeAuth:
         self.eap: Any = None
         self.eap_out: bytes | None = None
         self.msk: bytes | None = None
-        self._msk_pad: bytes | None = None
+        self._msk_pad: Any = None  # prf(MSK, "Key Pad for IKEv2") as a keyed HMAC
         self._mine: bytes | None = None
         self._theirs: bytes | None = None
         self.error: str | None = None
 
     def _msk_auth(self, octets: bytes) -> bytes:
         """AUTH with the MSK as shared secret: prf(prf(MSK, "Key Pad for IKEv2"), octets)
-        (RFC 7296 §2.15-2.16); the inner prf is computed once for both directions."""
+        (RFC 7296 §2.15-2.16); the inner prf is computed once for both directions, and the
+        outer HMAC keyed with it once (each AUTH copies the keyed HMAC)."""
         sa = self.sa
-        assert self.msk is not None and sa.prf is not None
+        prf = sa.prf
+        assert self.msk is not None and prf is not None
         if self._msk_pad is None:
-            self._msk_pad = sa.prf(self.msk, KEY_PAD)
-        return sa.prf(self._msk_pad, octets)
+            self._msk_pad = prf.keyed(prf(self.msk, KEY_PAD))
+        return prf.with_keyed(self._msk_pad, octets)
 
     # -------------------------------------------------------------- octets to sign
     def _my_octets(self) -> bytes:
@@ -315,15 +317,20 @@ class IkeAuth:
             return self.eap_response(eapp.data)  # type: ignore[union-attr]
         if self.phase == "msk":
             auth = msg.get(AuthPayload)
-            assert self.msk is not None and sa.prf is not None
-            if (
-                auth is None
-                or auth.method != AuthMethod.SHARED_KEY_MIC
-                or not _cmp.compare_digest(self._msk_auth(self._peer_octets()), auth.data)  # type: ignore[union-attr]
-            ):
+            if auth is None:
                 return self._fail("AUTHENTICATION_FAILED: MSK AUTH does not verify")
-            return NEED_MORE
+            return self.msk_request(auth.method, auth.data)  # type: ignore[union-attr]
         return DONE
+
+    def msk_request(self, method: int, data: bytes) -> Status:
+        """Phase "msk": check the peer's AUTH (method, data) against the MSK-based AUTH of
+        its signed octets (RFC 7296 §2.16). Shared by the general path and ``_fast.py``."""
+        assert self.msk is not None and self.sa.prf is not None
+        if method != AuthMethod.SHARED_KEY_MIC or not _cmp.compare_digest(
+            self._msk_auth(self._peer_octets()), data
+        ):
+            return self._fail("AUTHENTICATION_FAILED: MSK AUTH does not verify")
+        return NEED_MORE
 
     def eap_response(self, data: bytes) -> Status:
         """Phase "eap": hand one EAP packet from the peer to the EAP server; its answer is

@@ -42,7 +42,7 @@ use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use mem::{prefetch, Line, Region};
-use table::{Probe, Table};
+use table::{Probe, Spot, Table, Writer};
 
 /// A point on the caller's clock, in microseconds (STYLE §1.4: time is an argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -452,6 +452,7 @@ fn inbound_key(src: IpAddr, key: InboundKey) -> Key {
 }
 
 /// Every key of a binding: HoA, prefix, IPv4 HoA, inbound UDP-or-plain, inbound SPI.
+#[inline(always)]
 fn keys_of(b: &Binding) -> [Option<Key>; 5] {
     let hoa = u128::from(b.home_address);
     let coa = b.care_of.addr();
@@ -565,6 +566,10 @@ const INSERT_AHEAD: usize = 8;
 
 /// Every key of a binding with its hash (HoA, prefix, IPv4 HoA, inbound keys).
 type HashedKeys = [Option<(Key, u64)>; 5];
+
+/// For one key of [`HashedKeys`]: the writer's view of its table and its spot there.
+type PlannedKey<'a> = Option<(Writer<'a>, Spot)>;
+type Planned<'a> = [PlannedKey<'a>; 5];
 
 impl<T> BindingCache<T> {
     #[must_use]
@@ -942,9 +947,9 @@ impl<T> BindingCache<T> {
     /// 2^26 records in use), `BadPrefix`. Nothing changes on error.
     pub fn insert_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
         Self::validate(&b)?;
-        // Each key hashed once, its index lines fetched before the lock.
+        // Each key hashed once; its index lines are fetched as soon as the writer lock
+        // says which table generations are current.
         let hashed = self.hashed_keys(&b);
-        self.prefetch_hashed(&hashed);
         let mut w = self.lock_writer();
         self.insert_locked(&mut w, &b, &hashed, payload)
     }
@@ -978,9 +983,13 @@ impl<T> BindingCache<T> {
     }
 
     /// Every key of `b` with its hash (see [`keys_of`]).
-    #[inline]
+    #[inline(always)]
     fn hashed_keys(&self, b: &Binding) -> HashedKeys {
-        keys_of(b).map(|k| k.map(|k| (k, self.hash(k))))
+        let mut out = [None; 5];
+        for (o, k) in out.iter_mut().zip(keys_of(b)) {
+            *o = k.map(|k| (k, self.hash(k)));
+        }
+        out
     }
 
     /// Start fetching the home buckets (and filter words) of hashed keys.
@@ -992,6 +1001,10 @@ impl<T> BindingCache<T> {
     }
 
     /// Writer: [`Self::insert_with`] once validated, keys hashed and the lock taken.
+    ///
+    /// Each key's table view, home bucket and filter bits are worked out once and serve
+    /// both the duplicate check (under the writer lock the filter word alone proves most
+    /// keys absent) and the placement.
     fn insert_locked(
         &self,
         w: &mut WriterState,
@@ -1000,11 +1013,35 @@ impl<T> BindingCache<T> {
         payload: T,
     ) -> Result<(), CacheError> {
         self.prefetch_next_record(w);
-        let taken = |&(k, h): &(Key, u64)| self.find_raw_h(k, h).is_some();
-        if hashed[0].as_ref().is_some_and(taken) {
+        // Per key: its table's view and its spot there (lines fetched as they are known).
+        let plan = || -> Planned<'_> {
+            let mut out = [None; 5];
+            for (o, e) in out.iter_mut().zip(hashed) {
+                if let Some((k, h)) = *e {
+                    *o = self.tables[k.table()].writer().map(|wr| {
+                        let s = wr.spot(h);
+                        wr.prefetch(s);
+                        (wr, s)
+                    });
+                }
+            }
+            out
+        };
+        let mut spots = plan();
+        let taken = |(e, p): (&Option<(Key, u64)>, &PlannedKey<'_>)| {
+            let (Some((k, _)), Some((wr, s))) = (e, p) else {
+                return false;
+            };
+            wr.find(*s, |id| {
+                let x = self.load(id)?;
+                owns(*k, &x).then_some(())
+            })
+            .is_some()
+        };
+        if taken((&hashed[0], &spots[0])) {
             return Err(CacheError::Exists);
         }
-        if hashed[1..].iter().flatten().any(taken) {
+        if hashed[1..].iter().zip(&spots[1..]).any(taken) {
             return Err(CacheError::KeyConflict);
         }
         let id = self.alloc_id(w).ok_or(CacheError::KeyConflict)?;
@@ -1012,17 +1049,25 @@ impl<T> BindingCache<T> {
         for (k, _) in hashed.iter().flatten() {
             extra[k.table()] += 1;
         }
-        if !self.ensure_room_for(extra) {
-            w.free.push_front(id);
-            return Err(CacheError::KeyConflict);
+        let ids = self.high.load(Ordering::Relaxed);
+        if !hashed.iter().zip(&spots).all(|e| match e {
+            (Some((k, _)), Some((wr, _))) => wr.has_room(extra[k.table()], ids),
+            _ => true,
+        }) {
+            if !self.ensure_room_for(extra) {
+                w.free.push_front(id);
+                return Err(CacheError::KeyConflict);
+            }
+            // Tables were rebuilt: their views and spots are those of the new generation.
+            spots = plan();
         }
         // The record first, then the keys that lead to it.
         if let Some(c) = self.counters.as_slice().get(id as usize) {
             c.iter().for_each(|x| x.store(0, Ordering::Relaxed));
         }
         self.put(id, b, payload);
-        for &(k, h) in hashed.iter().flatten() {
-            self.tables[k.table()].insert(h, id);
+        for (wr, s) in spots.iter().flatten() {
+            wr.place(*s, id);
         }
         self.count_length(w, b.prefix_len, true);
         // Writers are serialised: load and store, no locked instruction.
@@ -1346,6 +1391,8 @@ impl<T> BindingCache<T> {
             // meanwhile (their old arrays read as zeros).
             let fresh = self.tables[0].unchanged(&s0)
                 && s1.as_ref().is_none_or(|s1| self.tables[1].unchanged(s1));
+            // Whether an "absent" from the HoA index / the /64 index is a final `None`.
+            let none_final = [fresh && none_final_hoa, fresh && none_final_64];
             for (a, &(p, is64)) in chunk.iter().zip(&probes) {
                 // Each answer pushed on its own (a `None` then writes only its tag).
                 match p {
@@ -1356,14 +1403,16 @@ impl<T> BindingCache<T> {
                         } else {
                             Key::Hoa(a)
                         };
-                        if let Some(w) = self.load(id).filter(|w| owns(k, w)) {
+                        // One attempt at the record (a writer rewriting it sends the key
+                        // to the single lookup below, which waits for it).
+                        let r = self.rec(id).and_then(Self::read_once);
+                        if let Some(w) = r.filter(|w| owns(k, w)) {
                             out.push(Some(conv(BindingView::of(&w))));
                             continue;
                         }
                     }
                     Probe::Absent => {
-                        let final_none = if is64 { none_final_64 } else { none_final_hoa };
-                        if fresh && final_none {
+                        if none_final[usize::from(is64)] {
                             out.push(None);
                             continue;
                         }

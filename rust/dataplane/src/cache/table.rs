@@ -33,7 +33,7 @@
 //! publishes it, and a reader whose "absent" came from a filter replaced meanwhile (the old
 //! array's pages are released and read as zeros) re-reads the current one.
 
-use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use super::mem::{empty_lanes, prefetch, scan_line, Line, Region};
@@ -44,6 +44,8 @@ const SLOTS: usize = 15;
 type Bucket = Line<[AtomicU32; SLOTS + 1]>;
 
 struct Inner {
+    /// This table's generation number (its index in [`Table`]'s generations).
+    gen: usize,
     buckets: Region<Bucket>,
     /// Keys allowed before growth: 7/8 of the slots.
     limit: usize,
@@ -120,8 +122,9 @@ fn next(i: usize, n: usize) -> usize {
 }
 
 impl Inner {
-    fn new(nb: usize, id_bits: u32) -> Self {
+    fn new(gen: usize, nb: usize, id_bits: u32) -> Self {
         Self {
+            gen,
             buckets: Region::new(nb, 0),
             limit: nb * SLOTS * 7 / 8,
             id_bits,
@@ -154,12 +157,12 @@ impl Inner {
         }
     }
 
-    /// Writer: set the filter bits of `h` in the current filter.
+    /// Writer: set filter bits `bits` in word `i` of the current filter.
     #[inline]
-    fn mark(&self, h: u64) {
+    fn mark(&self, i: usize, bits: u64) {
         let g = self.fgen.load(Ordering::Relaxed);
-        if let Some(w) = self.filters[g & 1].as_slice().get(self.home(h)) {
-            bump(w, |x| x | filter_bits(h), Ordering::Relaxed);
+        if let Some(w) = self.filters[g & 1].as_slice().get(i) {
+            bump(w, |x| x | bits, Ordering::Relaxed);
         }
     }
 
@@ -207,9 +210,15 @@ impl Inner {
     }
 
     fn place(&self, h: u64, id: u32) {
+        self.place_at(Spot::of(self, h), id);
+    }
+
+    /// [`Self::place`] with the key's home bucket and filter bits already computed.
+    #[inline]
+    fn place_at(&self, sp: Spot, id: u32) {
         let b = self.buckets.as_slice();
-        let v = self.value(h, id);
-        let mut i = self.home(h);
+        let v = self.value(sp.h, id);
+        let mut i = sp.home;
         // The table is below capacity, so a free slot exists within one lap.
         for _ in 0..b.len() {
             // The first empty slot (this thread is the only writer: it stays empty).
@@ -219,7 +228,7 @@ impl Inner {
                 .get(free.trailing_zeros() as usize)
                 .filter(|_| free != 0)
             {
-                self.mark(h);
+                self.mark(sp.home, sp.bits);
                 // Release: the overflow counts bumped on the way (and the filter bits) are
                 // visible with the slot.
                 s.store(v, Ordering::Release);
@@ -229,6 +238,79 @@ impl Inner {
             bump(&b[i].0[SLOTS], |c| c.wrapping_add(1), Ordering::Release);
             i = next(i, b.len());
         }
+    }
+}
+
+/// Where a key goes in one table generation: its hash, home bucket and filter bits, computed
+/// once for a writer's duplicate check and placement (see [`Writer`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Spot {
+    h: u64,
+    home: usize,
+    bits: u64,
+}
+
+impl Spot {
+    #[inline(always)]
+    fn of(t: &Inner, h: u64) -> Self {
+        Self {
+            h,
+            home: t.home(h),
+            bits: filter_bits(h),
+        }
+    }
+}
+
+/// The writer's view of a table's current generation and filter. Only the writer (holding
+/// the cache's writer lock) replaces either, so a view stays current until the writer
+/// itself grows the table or rebuilds its filter.
+#[derive(Clone, Copy)]
+pub(super) struct Writer<'a> {
+    t: &'a Inner,
+    filter: &'a [AtomicU64],
+}
+
+impl Writer<'_> {
+    /// Where `h` goes in this generation.
+    #[inline(always)]
+    pub(super) fn spot(&self, h: u64) -> Spot {
+        Spot::of(self.t, h)
+    }
+
+    /// The first candidate of `s` that `check` accepts. The filter word decides most
+    /// absent keys; no retry is needed: no other writer changes the table meanwhile.
+    #[inline(always)]
+    pub(super) fn find<R>(&self, s: Spot, mut check: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        if let Some(w) = self.filter.get(s.home) {
+            if w.load(Ordering::Relaxed) & s.bits != s.bits {
+                return None;
+            }
+        }
+        Table::probe(self.t, s.h, &mut check).0
+    }
+
+    /// Hint the CPU to fetch the home bucket and filter word of `s`.
+    #[inline(always)]
+    pub(super) fn prefetch(&self, s: Spot) {
+        if let Some(b) = self.t.buckets.as_slice().get(s.home) {
+            prefetch(b);
+        }
+        if let Some(w) = self.filter.get(s.home) {
+            prefetch(w);
+        }
+    }
+
+    /// Whether `extra` more keys with record ids below `ids` fit without a rebuild.
+    #[inline]
+    pub(super) fn has_room(&self, extra: usize, ids: usize) -> bool {
+        self.t.len.load(Ordering::Relaxed) + extra <= self.t.max_len()
+            && id_bits_for(ids) <= self.t.id_bits
+    }
+
+    /// Add `id` under the key of `s` (room ensured by the caller, `s` from this view).
+    #[inline]
+    pub(super) fn place(&self, s: Spot, id: u32) {
+        self.t.place_at(s, id);
     }
 }
 
@@ -335,6 +417,10 @@ const CHUNK: usize = 64;
 pub(super) struct Table {
     gens: [OnceLock<Box<[OnceLock<Inner>]>>; CHUNK],
     cur: AtomicUsize,
+    /// The generation `cur` names (stored just before `cur`), so that a reader reaches it
+    /// with one load instead of walking `gens`. It points into a boxed chunk of `gens`,
+    /// whose entries are set once and live as long as the table.
+    cur_inner: AtomicPtr<Inner>,
 }
 
 /// Record-id bits for `n` ids: at least 16, enough for `n` ids plus the empty mark.
@@ -347,28 +433,49 @@ impl Table {
         let t = Self {
             gens: [const { OnceLock::new() }; CHUNK],
             cur: AtomicUsize::new(0),
+            cur_inner: AtomicPtr::new(core::ptr::null_mut()),
         };
-        t.set_gen(0, Inner::new(2, 16));
+        t.publish(Inner::new(0, 2, 16));
         t
     }
 
-    fn set_gen(&self, g: usize, inner: Inner) -> bool {
+    /// Writer: store `inner` as generation `inner.gen` and make it the current one
+    /// (`cur_inner`, then `cur`). False (nothing changed) when the generations are used up
+    /// or that generation exists.
+    fn publish(&self, inner: Inner) -> bool {
+        let g = inner.gen;
         let Some(chunk) = self.gens.get(g / CHUNK) else {
             return false;
         };
         let chunk = chunk.get_or_init(|| (0..CHUNK).map(|_| OnceLock::new()).collect());
-        chunk[g % CHUNK].set(inner).is_ok()
+        let Some(cell) = chunk.get(g % CHUNK) else {
+            return false;
+        };
+        if cell.set(inner).is_err() {
+            return false;
+        }
+        let Some(t) = cell.get() else {
+            return false;
+        };
+        self.cur_inner
+            .store(core::ptr::from_ref(t).cast_mut(), Ordering::Release);
+        self.cur.store(g, Ordering::Release);
+        true
     }
 
+    /// The current generation: its number and table (one load: see `cur_inner`).
     #[inline(always)]
-    fn gen(&self, g: usize) -> Option<&Inner> {
-        self.gens.get(g / CHUNK)?.get()?.get(g % CHUNK)?.get()
-    }
-
-    #[inline(always)]
+    #[allow(unsafe_code)]
     fn current(&self) -> Option<(usize, &Inner)> {
-        let g = self.cur.load(Ordering::Acquire);
-        Some((g, self.gen(g)?))
+        let p = self.cur_inner.load(Ordering::Acquire);
+        // SAFETY: `p` is null or was stored by `publish` from a reference to an `Inner` in a
+        // `OnceLock` of a boxed chunk of `self.gens`; a set `OnceLock` is never cleared or
+        // moved and the box is freed only when `self` drops, so the `Inner` outlives the
+        // borrow of `self`, and it is only ever accessed through shared references. The
+        // Acquire load pairs with the Release store in `publish`, which follows the
+        // `OnceLock`'s initialisation.
+        let t = unsafe { p.as_ref() }?;
+        Some((t.gen, t))
     }
 
     /// Probe for `h`: call `check` on each candidate id until it returns Some. A candidate
@@ -535,17 +642,27 @@ impl Table {
         while nb * SLOTS * 7 / 8 < want {
             nb = nb * 3 / 2 + 1;
         }
-        let new = Inner::new(nb, id_bits_for(ids).max(old.id_bits));
+        let new = Inner::new(g + 1, nb, id_bits_for(ids).max(old.id_bits));
         for (h, id) in entries {
             new.place(h, id);
         }
-        if !self.set_gen(g + 1, new) {
+        if !self.publish(new) {
             return false;
         }
-        self.cur.store(g + 1, Ordering::Release);
         old.buckets.release();
         old.filters.iter().for_each(Region::release);
         true
+    }
+
+    /// Writer: the current generation and filter (see [`Writer`]).
+    #[inline]
+    pub(super) fn writer(&self) -> Option<Writer<'_>> {
+        let (_, t) = self.current()?;
+        let g = t.fgen.load(Ordering::Relaxed);
+        Some(Writer {
+            t,
+            filter: t.filters[g & 1].as_slice(),
+        })
     }
 
     /// Writer: add `id` under `h` (room ensured by the caller).

@@ -498,3 +498,122 @@ fn views_decode_as_lookups() {
         full[40..]
     );
 }
+
+/// Duplicate and conflicting keys are refused on every key kind while the tables grow
+/// (each insert's duplicate check and placement share one view of each table, renewed when
+/// the insert itself grows a table), and nothing changes on a refusal.
+#[test]
+fn insert_refuses_duplicates_across_growth() {
+    let c = BindingCache::new();
+    for i in 0..70_000u32 {
+        c.insert(b(i)).unwrap();
+        // Every 997th insert: the same binding again, and new bindings reusing one key of
+        // an existing one (prefix, IPv4 HoA, inbound UDP key, inbound SPI).
+        if i % 997 == 0 {
+            let len = c.len();
+            assert_eq!(c.insert(b(i)), Err(CacheError::Exists));
+            let j = 1_000_000 + i;
+            let mut p = b(j);
+            p.home_address = Ipv6Addr::from(u128::from(b(i).home_address) ^ 0x77);
+            p.home_prefix = b(i).home_prefix;
+            let mut v4 = b(j);
+            v4.ipv4_home_address = b(i).ipv4_home_address;
+            let mut udp = b(j);
+            udp.care_of = b(i).care_of;
+            udp.sa_in = None;
+            let mut spi = b(j);
+            spi.care_of = b(i).care_of;
+            spi.care_of = match spi.care_of {
+                CareOf::V4 { addr, .. } => CareOf::V4 { addr, port: None },
+                c => c,
+            };
+            spi.encapsulation = Encapsulation::IpInIpv4;
+            spi.sa_in = b(i).sa_in;
+            for x in [p, v4, udp, spi] {
+                assert_eq!(c.insert(x), Err(CacheError::KeyConflict), "{i}");
+            }
+            assert_eq!(c.len(), len);
+            assert_eq!(c.get(b(j).home_address), None);
+        }
+    }
+    for i in (0..70_000u32).step_by(7) {
+        let x = b(i);
+        assert_eq!(c.get(x.home_address), Some(x));
+        assert_eq!(c.lookup_v4(x.ipv4_home_address.unwrap()), Some(x));
+        let coa = x.care_of.addr();
+        assert_eq!(
+            c.lookup_inbound(coa, InboundKey::Spi(x.sa_in.unwrap())),
+            Some(x)
+        );
+    }
+}
+
+/// Readers look up stable bindings while the writer grows every table through several
+/// rebuilds (more keys, and record ids past 2^16 and 2^17, which widen the index slots),
+/// then removes most of the new ones (filter rebuilds): a present binding is never missed
+/// and a binding never inserted is never found.
+#[test]
+fn lookups_during_growth_never_miss() {
+    let c = Arc::new(BindingCache::new());
+    for i in 0..500 {
+        c.insert(b(i)).unwrap();
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|t| {
+            let c = Arc::clone(&c);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                let mut i = t;
+                let mut out = Vec::new();
+                while !stop.load(Ordering::Relaxed) || n < 5_000 {
+                    i = (i * 7 + 13) % 500;
+                    let want = b(i);
+                    match t {
+                        0 => {
+                            assert_eq!(c.get(want.home_address), Some(want), "{i}");
+                            assert!(c.get(b(i + 3_000_000).home_address).is_none());
+                        }
+                        1 => {
+                            let v = c.get_view(want.home_address).expect("present");
+                            assert_eq!(v.binding(), want);
+                            let by_v4 = c.lookup_v4(want.ipv4_home_address.unwrap());
+                            assert_eq!(by_v4, Some(want));
+                        }
+                        _ => {
+                            let hoas: Vec<Ipv6Addr> = (0..32)
+                                .map(|j| b((i + j * 13) % 500).home_address)
+                                .chain([b(3_000_000 + i).home_address])
+                                .collect();
+                            out.clear();
+                            c.get_batch(&hoas, &mut out);
+                            for (a, g) in hoas.iter().zip(&out).take(32) {
+                                assert_eq!(g.expect("present").home_address, *a);
+                            }
+                            assert_eq!(out[32], None);
+                        }
+                    }
+                    n += 1;
+                    if n > 5_000_000 {
+                        break;
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    for i in 500..140_000 {
+        c.insert(b(i)).unwrap();
+    }
+    for i in 500..140_000 {
+        if i % 8 != 0 {
+            c.remove(b(i).home_address).unwrap();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() >= 5_000);
+    }
+    assert_eq!(c.len(), 500 + (500..140_000).filter(|i| i % 8 == 0).count());
+}

@@ -1,0 +1,119 @@
+//! Instruction-count harness for the binding cache: fill it with `n` bindings (as the
+//! criterion bench does), then run one operation `iters` times and nothing else, so that
+//! callgrind's instruction count for two run lengths gives the count per operation:
+//!
+//! ```text
+//! cargo build --release -p dsmip6-dataplane --example cache_ops
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/cache_ops get_hit 200000 32000   # and 96000: divide the
+//!                                                               # difference by 64000
+//! ```
+//!
+//! Operations: get_hit get_miss view_hit view_miss v4 batch_hit batch_miss vbatch_hit
+//! vbatch_miss insert insert_batch none (`none`: only the harness's own work, the input
+//! vector every operation builds). For inserts keep `n + iters` inside one table size and
+//! record-id width (e.g. n = 110 000 with 5 000 and 15 000), or table growth is counted
+//! too. With `TIME=1` it prints the thread CPU time per operation.
+use std::hint::black_box;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use dsmip6_dataplane::cache::{Binding, BindingCache, CareOf, Encapsulation, Instant};
+
+fn binding(i: u32) -> Binding {
+    let hi = (i >> 16) as u16;
+    let lo = i as u16;
+    Binding {
+        home_address: Ipv6Addr::new(0x2001, 0xdb8, hi, lo, 0, 0, 0, 0x1000),
+        home_prefix: Ipv6Addr::new(0x2001, 0xdb8, hi, lo, 0, 0, 0, 0),
+        prefix_len: 64,
+        ipv4_home_address: Some(Ipv4Addr::from(0x0a00_0000 + i)),
+        care_of: CareOf::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xffff, hi, lo, 0, 0, 1)),
+        encapsulation: Encapsulation::IpInIpv6,
+        lifetime: 3600.0,
+        expires_at: Instant(3_600_000_000),
+        sequence: 1,
+        flags: 0,
+        sa_in: None,
+        sa_out: None,
+    }
+}
+fn miss(i: u32) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb9, (i >> 16) as u16, i as u16, 0, 0, 0, 0x1000)
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    let op = a[1].as_str();
+    let n: u32 = a[2].parse().unwrap();
+    let iters: u32 = a[3].parse().unwrap();
+    let bc = BindingCache::new();
+    for i in 0..n {
+        bc.insert(binding(i)).unwrap();
+    }
+    let spread = |k: u32| (u64::from(k).wrapping_mul(0x9e37_79b9) % u64::from(n)) as u32;
+    let mut out = Vec::with_capacity(32);
+    let mut views = Vec::with_capacity(32);
+    let mut res = Vec::with_capacity(32);
+    let fresh: Vec<Binding> = (0..iters).map(|j| binding(n + j)).collect();
+    let cpu = || {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec to the valid pointer it is given.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+    };
+    let t0 = cpu();
+    match op {
+        "get_hit" => (0..iters).for_each(|k| {
+            black_box(bc.get(binding(spread(k)).home_address));
+        }),
+        "get_miss" => (0..iters).for_each(|k| {
+            black_box(bc.get(miss(spread(k))));
+        }),
+        "view_hit" => (0..iters).for_each(|k| {
+            black_box(bc.get_view(binding(spread(k)).home_address));
+        }),
+        "view_miss" => (0..iters).for_each(|k| {
+            black_box(bc.get_view(miss(spread(k))));
+        }),
+        "v4" => (0..iters).for_each(|k| {
+            black_box(bc.lookup_v4(Ipv4Addr::from(0x0a00_0000 + spread(k))));
+        }),
+        "batch_hit" | "batch_miss" | "vbatch_hit" | "vbatch_miss" => {
+            for c in 0..iters / 32 {
+                let mut x = [Ipv6Addr::UNSPECIFIED; 32];
+                for (j, y) in x.iter_mut().enumerate() {
+                    let s = spread(c * 32 + j as u32);
+                    *y = if op.ends_with("hit") {
+                        binding(s).home_address
+                    } else {
+                        miss(s)
+                    };
+                }
+                out.clear();
+                views.clear();
+                if op.starts_with('v') {
+                    bc.get_view_batch(&x, &mut views)
+                } else {
+                    bc.get_batch(&x, &mut out)
+                }
+                black_box((&out, &views));
+            }
+        }
+        "insert" => fresh.iter().for_each(|b| bc.insert(*b).unwrap()),
+        "insert_batch" => {
+            for c in fresh.chunks(32) {
+                res.clear();
+                bc.insert_batch(c, &mut res);
+                black_box(&res);
+            }
+        }
+        "none" => {}
+        _ => panic!("op"),
+    }
+    if std::env::var_os("TIME").is_some() {
+        println!("{op} {:.1} ns/op", (cpu() - t0) / f64::from(iters));
+    }
+}
