@@ -72,6 +72,31 @@ def test_int_timer_table_against_the_named_table_random_operations():
         assert len(fast._heap) <= 2 * len(fast._at) + 65
 
 
+def test_int_timer_table_shared_instant_rearmed_one_by_one_stays_linear():
+    """With a virtual clock thousands of bindings share one instant; re-arming them one by one
+    with ``next_deadline`` asked in between (as the HA does after every datagram) must not scan
+    the shared instant's names each time (the 100 000-UE simulation went quadratic on that)."""
+
+    class CountingDict(dict):
+        gets = 0
+
+        def get(self, *args):
+            CountingDict.gets += 1
+            return super().get(*args)
+
+    n = 5000
+    t = IntTimerTable()
+    t._deadline = CountingDict()
+    for name in range(n):
+        t.set(name, 10.0)
+    for name in range(n):  # each refresh moves one name to a later instant
+        assert t.next_deadline() == 10.0
+        t.set(name, 20.0)
+    assert t.next_deadline() == 20.0 and len(t) == n
+    assert CountingDict.gets <= 4 * n  # a scan per call would be ~n * n / 2
+    assert t.pop_due(15.0) == [] and t.pop_due(20.0) == list(range(n)) and len(t) == 0
+
+
 def test_pools_owner_lookup_outside_and_after_release():
     p = PrefixPool(IPv6Network("2001:db8::/48"), 64)
     assert p.owner(IPv6Address("2001:db8::1")) is None  # never handed out

@@ -101,14 +101,18 @@ class IntTimerTable:
     """:class:`TimerTable` for *integer* names (the HA: one per binding, up to 10^5), with
     the same methods and the same order (earliest first, equal deadlines by name).
 
-    Layout: ``_deadline`` maps each armed name to its deadline; ``_at`` maps a deadline to
-    the name armed for it (an int) or, when several share that very instant, a list of them;
-    ``_heap`` is a heap of ``_at``'s deadlines. Per armed timer that is a dict entry, a heap
-    slot (or a list slot when the instant is shared) and a share of ``_at`` — no tuple per
-    timer (the earlier heap of ``(deadline, name)`` pairs cost a 2-tuple each). A re-armed or
-    cancelled name is dropped from ``_at`` at once when it was alone at its old instant, else
-    left there stale (skipped when that instant comes); stale heap deadlines are skipped and
-    compacted away (amortised O(1) per ``set``)."""
+    Layout: ``_deadline`` maps each armed name to its deadline; ``_at`` maps a deadline that
+    has an armed name to that name (an int) or, when several share that very instant, to a
+    list ``[live, name, name, ...]`` whose first item counts the names still armed for it;
+    ``_heap`` is a heap of deadlines. Per armed timer that is a dict entry, a heap slot (or a
+    list slot when the instant is shared) and a share of ``_at`` — no tuple per timer (the
+    earlier heap of ``(deadline, name)`` pairs cost a 2-tuple each). A re-armed or cancelled
+    name is dropped from ``_at`` when it was alone at its old instant; in a shared list it
+    stays as a stale slot and the count goes down (the instant leaves ``_at`` when it reaches
+    zero), so an instant in ``_at`` always has an armed name and ``next_deadline`` never scans
+    a list: with a virtual clock thousands of UEs share one instant, and re-arming them one by
+    one must not cost a scan each. Stale heap deadlines are skipped and compacted away
+    (amortised O(1) per ``set``); stale list slots go when their instant fires."""
 
     __slots__ = ("_deadline", "_at", "_heap")
 
@@ -118,9 +122,15 @@ class IntTimerTable:
         self._heap: list[float] = []
 
     def _unlink(self, name: int, deadline: float) -> None:
-        """``name`` is no longer armed for ``deadline``: drop it there if it is alone."""
+        """``name`` (armed for ``deadline`` until now) is no longer: one live name fewer."""
         at = self._at
-        if at.get(deadline) == name:  # an int equal to name (a list never equals an int)
+        held = at.get(deadline)
+        if type(held) is list:
+            if held[0] > 1:
+                held[0] -= 1  # its slot stays, stale (skipped when the instant fires)
+            else:
+                del at[deadline]
+        elif held == name:
             del at[deadline]
 
     def set(self, name: int, deadline: float) -> None:
@@ -142,8 +152,9 @@ class IntTimerTable:
                 self._compact()
         elif type(held) is list:
             held.append(name)
-        elif held != name:
-            at[deadline] = [held, name]
+            held[0] += 1
+        else:  # one name there (not ``name``: it was unlinked above or never armed)
+            at[deadline] = [2, held, name]
 
     def cancel(self, name: int) -> None:
         """Disarm ``name`` (no error when it is not armed)."""
@@ -171,17 +182,11 @@ class IntTimerTable:
 
     def next_deadline(self) -> float | None:
         """The earliest armed deadline, or None when nothing is armed."""
-        heap, at, live = self._heap, self._at, self._deadline
+        heap, at = self._heap, self._at
         while heap:
             deadline = heap[0]
-            held = at.get(deadline)
-            if held is not None:
-                if type(held) is list:
-                    if any(live.get(n) == deadline for n in held):
-                        return deadline
-                elif live.get(held) == deadline:
-                    return deadline
-                del at[deadline]  # only stale names left there
+            if deadline in at:  # an instant in ``_at`` has an armed name (see the layout)
+                return deadline
             heapq.heappop(heap)
         return None
 
@@ -194,7 +199,7 @@ class IntTimerTable:
             held = at.pop(deadline, None)
             if held is None:
                 continue  # a stale heap entry
-            for name in sorted(set(held)) if type(held) is list else (held,):
+            for name in sorted(set(held[1:])) if type(held) is list else (held,):
                 if live.get(name) == deadline:  # still armed for this instant
                     del live[name]
                     due.append(name)
