@@ -601,7 +601,10 @@ _TS_BODIES: dict[int, tuple[tuple[TrafficSelector, ...], bytes]] = {}
 """Encoded TS payload bodies by selector tuple (identity; selectors are immutable values):
 the HA-side selectors every UE's signalling SA shares (``child_create._shared_ts``) are
 encoded once, a UE's own narrowed selectors once for its response and its parked record.
-Cleared when 256 are held."""
+Cleared when ``_TS_BODIES_MAX`` are held: a UE's own entries are only reused within its
+exchange, so a large table would just keep other UEs' selectors and octets alive (at 256
+entries that was ~150 B per UE in the 300-UE heap benchmark)."""
+_TS_BODIES_MAX = 16
 
 
 @_value
@@ -623,7 +626,7 @@ class TsPayload:
         if hit is not None and hit[0] is sels:  # the entry keeps the tuple alive: no id reuse
             return hit[1]
         body = struct.pack("!B3x", len(sels)) + b"".join([s.encode() for s in sels])
-        if len(_TS_BODIES) >= 256:
+        if len(_TS_BODIES) >= _TS_BODIES_MAX:
             _TS_BODIES.clear()
         _TS_BODIES[id(sels)] = (sels, body)
         return body
