@@ -321,6 +321,14 @@ def _sk_request(sa: IkeSa, header: IkeHeader, data: bytes) -> bytes | None:
         or (mgr.last_response is not None and mgr.last_response[0] == mid)
     ):
         return None
+    return open_sk(sa, data)
+
+
+def open_sk(sa: IkeSa, data: bytes) -> bytes | None:
+    """The inner payloads of a request whose header and SA state were checked: the SK
+    payload's generic header (critical bit clear, its length the rest of the message), then
+    decryption and integrity; None when any of that fails (the general path then drops or
+    answers it, §2.21.2). Shared by every responder fast path."""
     size = len(data)
     if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
         return None

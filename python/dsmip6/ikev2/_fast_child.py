@@ -35,8 +35,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
-from dsmip6.ikev2._fast import _GENERIC, _HEAD_TAIL, FALLBACK, _follow
+from dsmip6.errors import MalformedPacket
+from dsmip6.ikev2._fast import _GENERIC, _HEAD_TAIL, FALLBACK, _follow, open_sk
 from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
     ExchangeType,
@@ -172,15 +172,7 @@ def _request_inner(sa: IkeSa, header: IkeHeader, data: bytes) -> bytes | None:
         or (mgr.last_response is not None and mgr.last_response[0] == mid)
     ):
         return None
-    size = len(data)
-    if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
-        return None
-    if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
-        return None
-    try:
-        return sa.sk.open(data, IKE_HEADER_LEN)
-    except (IntegrityCheckFailed, MalformedPacket):
-        return None  # the general path drops it (§2.21.2)
+    return open_sk(sa, data)
 
 
 def fast_create_child(
