@@ -34,7 +34,7 @@ from dsmip6.ikev2 import (
     InitiatorConfig,
     ResponderConfig,
 )
-from dsmip6.ikev2.constants import Notify
+from dsmip6.ikev2.constants import Notify, PayloadType
 from ike_harness import (
     HA,
     PSK,
@@ -687,8 +687,9 @@ def test_first_auth_of_an_unknown_subscriber_is_answered_like_the_general_path()
 
 def test_a_planted_divergence_is_caught(monkeypatch):
     """The comparisons above would see the fast path go wrong: with a planted bug (the
-    fast path forgets when the peer was last heard, or writes a wrong certificate
-    encoding) the snapshots or the datagrams of the twin responders differ."""
+    fast path forgets when the peer was last heard, writes a wrong certificate encoding, or
+    hands ``_core.ikefast`` payload types out of order) the snapshots or the datagrams of the
+    twin responders differ."""
     from dsmip6.ikev2 import _fast
 
     kind, ue_kw, ha_kw = CASES["eap-aka-ecdsa-cert"]
@@ -707,9 +708,30 @@ def test_a_planted_divergence_is_caught(monkeypatch):
     assert fast[3].fast_auth_hits == 3
     assert fast[0] == slow[0] and fast[2] != slow[2]
     with monkeypatch.context() as m:
-        m.setattr(_fast, "_CERT_ENCODING", bytes([12]))
+        m.setattr(_fast, "_cert_body", lambda der: bytes([12]) + der)
         fast = drive(kind, True, ue_kw, ha_kw)
     assert fast[0] != slow[0]
+    # the payload types the fast paths hand to ``_core.ikefast``: the IKE_SA_INIT response
+    # with KE and Nonce swapped, the final IKE_AUTH response with TSi and TSr swapped
+    with monkeypatch.context() as m:
+        for name in ("_INIT_TYPES", "_INIT_TYPES_CERTREQ"):
+            t = getattr(_fast, name)
+            m.setattr(_fast, name, t[:1] + t[2:3] + t[1:2] + t[3:])
+        fast = drive(kind, True, ue_kw, ha_kw)
+    assert fast[3].fast_path_hits == 1 and fast[0] != slow[0]
+    real_chain = _fast._chain
+
+    final_first, ts_pair = bytes([PayloadType.AUTH]), bytes([PayloadType.TSI, PayloadType.TSR])
+
+    def ts_swapped(types, bodies, next_after):
+        if types[:1] == final_first and types[-2:] == ts_pair:
+            bodies = [*bodies[:-2], bodies[-1], bodies[-2]]
+        return real_chain(types, bodies, next_after)
+
+    with monkeypatch.context() as m:
+        m.setattr(_fast, "_chain", ts_swapped)
+        fast = drive(kind, True, ue_kw, ha_kw)
+    assert fast[3].fast_auth_hits == 3 and fast[0] != slow[0]
     fast = drive(kind, True, ue_kw, ha_kw)  # and without a planted bug: identical
     assert fast[0] == slow[0] and fast[1] == slow[1] and fast[2] == slow[2]
 

@@ -422,3 +422,23 @@ class aka:
     def fips186_2_prf_state(xkey: bytes, length: int) -> tuple[bytes, bytes]: ...
     @staticmethod
     def sha1(data: bytes) -> bytes: ...
+
+# ---- _core.ikefast (helper IKE; rust/py/src/ikefast.rs): payload chains of the IKEv2 fast paths ----
+class ikefast:
+    @staticmethod
+    def init_request(
+        message: bytes,
+    ) -> (
+        tuple[
+            bytes, int, bytes, bytes, list[bytes], list[bytes], bytes | None, bool, bool, bool
+        ]
+        | None
+    ): ...
+    @staticmethod
+    def walk(data: bytes, offset: int, first: int) -> list[tuple[int, bytes]] | None: ...
+    @staticmethod
+    def chain(types: bytes, bodies: list[bytes], next_after: int) -> bytes: ...
+    @staticmethod
+    def message(
+        spis: bytes, exchange: int, flags: int, message_id: int, types: bytes, bodies: list[bytes]
+    ) -> bytes: ...

@@ -25,6 +25,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
+from dsmip6._core import ikefast
 from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2 import keys, transforms
 from dsmip6.ikev2._engine import _auth_tasks
@@ -93,6 +94,18 @@ _NAT_SRC_HEAD = struct.pack("!BBH", 0, 0, _N_NAT_SRC)
 _NAT_DST_HEAD = struct.pack("!BBH", 0, 0, _N_NAT_DST)
 _SIG_HASHES_BODY = _SIG_HASHES_NOTIFY.encode_body()
 _FRAG_BODY = _FRAG_NOTIFY.encode_body()
+_KE_HEAD = struct.Struct("!HH")
+_CERTREQ_HEAD = bytes((_CERT_X509,))
+# the response's payload types in order (the bodies vary per SA): SAr1, KEr, Nr,
+# N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP), [CERTREQ,]
+# N(SIGNATURE_HASH_ALGORITHMS), [N(FRAGMENTATION_SUPPORTED)] (IkeInit._build_response's order)
+_INIT_TYPES = bytes((_P_SA, _P_KE, _P_NONCE, _P_NOTIFY, _P_NOTIFY, _P_NOTIFY))
+_INIT_TYPES_CERTREQ = bytes((_P_SA, _P_KE, _P_NONCE, _P_NOTIFY, _P_NOTIFY, _P_CERTREQ, _P_NOTIFY))
+_NOTIFY_TYPE = bytes((_P_NOTIFY,))
+_init_request = ikefast.init_request
+_message = ikefast.message
+_chain = ikefast.chain
+_walk = ikefast.walk
 
 
 class ProposalChoices:
@@ -134,50 +147,16 @@ def fast_first_request(
     half_open = len(engine._half_open)
     if half_open >= cfg.half_open_limit or half_open >= cfg.cookie_threshold:
         return FALLBACK
-    # ---- parse: SA, KE, Nonce once each, notifies; anything else is not the common case
-    size = len(data)
-    off = IKE_HEADER_LEN
-    nxt = header.next_payload
-    unpack = _GENERIC.unpack_from
-    sa_body = ke_body = nonce = None
-    certreq = False
-    notifies: list[tuple[int, bytes]] = []
-    while nxt:
-        if size - off < 4:
-            return FALLBACK
-        this = nxt
-        nxt, flags, length = unpack(data, off)
-        end = off + length
-        if flags or length < 4 or end > size:
-            return FALLBACK
-        if this == _P_NOTIFY:
-            if length < 8:
-                return FALLBACK
-            spi_size = data[off + 5]
-            if length < 8 + spi_size:
-                return FALLBACK
-            notifies.append(((data[off + 6] << 8) | data[off + 7], data[off + 8 + spi_size : end]))
-        elif this == _P_SA and sa_body is None:
-            sa_body = data[off + 4 : end]
-        elif this == _P_KE and ke_body is None:
-            ke_body = data[off + 4 : end]
-        elif this == _P_NONCE and nonce is None:
-            nonce = data[off + 4 : end]
-        elif this == _P_CERTREQ and length >= 5:
-            certreq = True
-        elif this != _P_VENDOR:  # a Vendor ID is ignored, as the general path does
-            return FALLBACK
-        off = end
-    if off != size or sa_body is None or ke_body is None or nonce is None:
+    # ---- parse (``_core.ikefast.init_request``): SA, KE, Nonce once each, notifies,
+    # CERTREQs, Vendor IDs, zero flags octets; anything else is not the common case
+    scan = _init_request(data)
+    if scan is None:
         return FALLBACK
-    if not 16 <= len(nonce) <= 256 or len(ke_body) < 4:
-        return FALLBACK
+    sa_body, group, peer_ke, nonce, nat_src, nat_dst, hashes, redirect_ok, frag_ok, certreq = scan
     chosen = engine._choices.choose(sa_body, cfg.proposals)
     if chosen is None:
         return FALLBACK
     number, mine, groups = chosen
-    group = (ke_body[0] << 8) | ke_body[1]
-    peer_ke = ke_body[4:]
     if group not in groups or _KE_SIZE.get(group) != len(peer_ke):
         return FALLBACK
     # ---- the common case: from here on the general path's state changes, in its order
@@ -195,26 +174,14 @@ def fast_first_request(
     sa.ni = nonce
     sa.init_request = data
     # what the request tells about the peer (IkeInit._learn_peer, with SPIr still zero)
-    nat_src: list[bytes] = []
-    nat_dst: list[bytes] = []
-    seen: set[int] = set()
-    hashes: bytes | None = None
-    for nt, nd in notifies:
-        if nt == _N_NAT_SRC:
-            nat_src.append(nd)
-        elif nt == _N_NAT_DST:
-            nat_dst.append(nd)
-        elif nt == _N_SIG_HASHES and hashes is None:
-            hashes = nd
-        seen.add(nt)
-    sa.peer_redirect_supported = _N_REDIRECT_SUPPORTED in seen
+    sa.peer_redirect_supported = redirect_ok
     if nat_src:
         h = nat_hash(spi_i, _ZERO_SPI, src)
         sa.nat_remote = all(d != h for d in nat_src)
     if nat_dst:
         h = nat_hash(spi_i, _ZERO_SPI, dst)
         sa.nat_local = all(d != h for d in nat_dst)
-    sa.fragmentation = cfg.enable_fragmentation and _N_FRAG in seen
+    sa.fragmentation = cfg.enable_fragmentation and frag_ok
     if hashes is not None:
         sa.peer_sig_hashes = struct.unpack(f"!{len(hashes) // 2}H", hashes[: len(hashes) & ~1])
     sa.peer_certreq = certreq
@@ -240,39 +207,24 @@ def fast_first_request(
     sa.state = _AUTH
     # SAr1, KEr, Nr, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP), [CERTREQ],
     # N(SIGNATURE_HASH_ALGORITHMS), [N(FRAGMENTATION_SUPPORTED)]
-    pack = _GENERIC.pack
-    sa_out = selected_ike_payload(number, mine, group).encode_body()
-    ke_out = struct.pack("!HH", group, 0) + dh.public
-    src_out = _NAT_SRC_HEAD + nat_hash(spi_i, spi_r, dst)
-    dst_out = _NAT_DST_HEAD + nat_hash(spi_i, spi_r, src)
-    tail: list[tuple[int, bytes]] = []
-    if cfg.trust_anchors:
-        tail.append((_P_CERTREQ, bytes((_CERT_X509,)) + certreq_data(cfg.trust_anchors)))
-    tail.append((_P_NOTIFY, _SIG_HASHES_BODY))
-    if cfg.enable_fragmentation:
-        tail.append((_P_NOTIFY, _FRAG_BODY))
-    parts = [
-        pack(_P_KE, 0, 4 + len(sa_out)),
-        sa_out,
-        pack(_P_NONCE, 0, 4 + len(ke_out)),
-        ke_out,
-        pack(_P_NOTIFY, 0, 4 + len(nr)),
+    bodies = [
+        selected_ike_payload(number, mine, group).encode_body(),
+        _KE_HEAD.pack(group, 0) + dh.public,
         nr,
-        pack(_P_NOTIFY, 0, 4 + len(src_out)),
-        src_out,
-        pack(tail[0][0], 0, 4 + len(dst_out)),
-        dst_out,
+        _NAT_SRC_HEAD + nat_hash(spi_i, spi_r, dst),
+        _NAT_DST_HEAD + nat_hash(spi_i, spi_r, src),
     ]
-    for i, (_t, body) in enumerate(tail):
-        parts.append(pack(tail[i + 1][0] if i + 1 < len(tail) else 0, 0, 4 + len(body)))
-        parts.append(body)
-    body_out = b"".join(parts)
-    out = (
-        spi_i
-        + spi_r
-        + _HEAD_TAIL.pack(_P_SA, 0x20, _X_INIT, _F_RESPONSE, 0, IKE_HEADER_LEN + len(body_out))
-        + body_out
-    )
+    if cfg.trust_anchors:
+        bodies.append(_CERTREQ_HEAD + certreq_data(cfg.trust_anchors))
+        bodies.append(_SIG_HASHES_BODY)
+        types = _INIT_TYPES_CERTREQ
+    else:
+        bodies.append(_SIG_HASHES_BODY)
+        types = _INIT_TYPES
+    if cfg.enable_fragmentation:
+        bodies.append(_FRAG_BODY)
+        types += _NOTIFY_TYPE
+    out = _message(spi_i + spi_r, _X_INIT, _F_RESPONSE, 0, types, bodies)
     sa.init_response = out
     packets = [out]
     mgr.expected_mid += 1
@@ -297,6 +249,7 @@ _EAP_RESPONSE = 2
 _EAP_IDENTITY, _EAP_AKA, _EAP_AKA_PRIME = 1, 23, 50
 _AKA_CHALLENGE, _AKA_IDENTITY = 1, 5  # RFC 4187 §11: the subtypes of a smooth run
 _NEED_MORE = Status.NEED_MORE
+_FAILED = Status.FAILED
 _P_AUTH = int(PayloadType.AUTH)
 _SKM = int(AuthMethod.SHARED_KEY_MIC)
 
@@ -451,7 +404,42 @@ def fast_msk_auth(
     # run_tasks over the request HDR, SK {AUTH}: IkeAuth checks the MSK AUTH; IkeConfig and
     # ChildCreate find no CP / SA payload in it and stay NEED_MORE without a change
     status = tasks[0].msk_request(_SKM, inner[8:])
-    mgr.answer(sa, tasks, _WAITING if status is _NEED_MORE else [status], _X_AUTH, mid, now)
+    if status is not _NEED_MORE:
+        mgr.answer(sa, tasks, [status], _X_AUTH, mid, now)
+        return sa
+    # ExchangeManager.answer with statuses NEED_MORE x 3: every task builds its part (the
+    # MSK AUTH, CFG_REPLY, the child SA's payloads), the chain is written by
+    # ``_core.ikefast.chain`` instead of ``Message.encode`` (same octets: our responses hold
+    # no unknown payload, so every flags octet is zero)
+    resp = sa.new_message(_X_AUTH, response=True, message_id=mid)
+    final = [t.build(resp) for t in tasks]
+    enc = resp.encrypted
+    assert enc is not None
+    if enc:
+        first = enc[0].TYPE
+        inner_out = _chain(bytes([p.TYPE for p in enc]), [p.encode_body() for p in enc], 0)
+    else:
+        first, inner_out = 0, b""
+    sk = sa.sk
+    packets = None
+    if sa.fragmentation:
+        limit = sa.config.fragment_size - (4 if sa.local[1] == _NAT_T_PORT else 0)
+        if sk.sealed_size(IKE_HEADER_LEN, len(inner_out)) > limit:
+            packets = sa.encode(resp)
+    if packets is None:
+        head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
+        packets = [sk.seal(head, first, inner_out)]
+    mgr.expected_mid += 1
+    mgr.last_response = (mid, packets)
+    sa.send(packets, sa.reply_to)
+    if _FAILED in final:
+        mgr.passive = None
+        sa.exchange_finished(_X_AUTH, failed=True, now=now, passive=True)
+    elif _NEED_MORE in final:
+        mgr.passive = [t for t, s in zip(tasks, final, strict=False) if s is _NEED_MORE]
+    else:
+        mgr.passive = None
+        sa.exchange_finished(_X_AUTH, failed=False, now=now, passive=True)
     return sa
 
 
@@ -524,29 +512,22 @@ def fast_first_auth(
         return FALLBACK
     mgr = sa.mgr
     mid = header.message_id
-    # ---- the inner chain, decoded payload by payload with the general decoder's classes
-    n = len(inner)
-    off = 0
-    nxt = _P_IDI
-    unpack = _GENERIC.unpack_from
+    # ---- the inner chain (split by ``_core.ikefast.walk``: zero flags octets, lengths that
+    # fit and end with the plaintext), decoded payload by payload with the general decoder's
+    # classes
+    parts = _walk(inner, 0, _P_IDI)
+    if parts is None:
+        return FALLBACK
     payloads: list[Any] = []
     seen: set[int] = set()
     try:
-        while nxt:
-            if n - off < 4:
-                return FALLBACK
-            this = nxt
-            nxt, flags, length = unpack(inner, off)
-            end = off + length
-            if flags or length < 4 or end > n:
-                return FALLBACK
+        for this, body in parts:
             if this in _FIRST_AUTH_ONCE:
                 if this in seen:
                     return FALLBACK
                 seen.add(this)
             elif this not in _FIRST_AUTH_MANY:
                 return FALLBACK
-            body = inner[off + 4 : end]
             if this in _SHAREABLE:  # the same octets from every UE: decoded once
                 key = (this, body)
                 decoded = _SHARED.get(key)
@@ -558,10 +539,7 @@ def fast_first_auth(
                 payloads.append(decoded)
             else:
                 payloads.append(_DECODERS_INT[this](body))
-            off = end
     except (MalformedPacket, ValueError):
-        return FALLBACK
-    if off != n:
         return FALLBACK
     msg = Message(_X_AUTH, False, True, mid, header.spi_i, header.spi_r, [], payloads, data)
     # ---- the common case: the state changes of IkeSa.receive and process_request, in order
@@ -589,15 +567,14 @@ def fast_first_auth(
     cert = cfg.certificate
     auth_payload = auth._my_auth()
     auth.phase = "eap"
-    pack = _GENERIC.pack
-    idr = my_id.encode_body()
-    auth_body = auth_payload.encode_body()
-    parts = [pack(_P_CERT if cert is not None else _P_AUTH, 0, 4 + len(idr)), idr]
     if cert is not None:
-        der = cert_der(cert)
-        parts += [pack(_P_AUTH, 0, 5 + len(der)), _CERT_ENCODING, der]
-    parts += [pack(_P_EAP, 0, 4 + len(auth_body)), auth_body, pack(0, 0, 4 + len(out)), out]
-    inner_out = b"".join(parts)
+        inner_out = _chain(
+            _FIRST_OUT_CERT,
+            [my_id.encode_body(), _cert_body(cert_der(cert)), auth_payload.encode_body(), out],
+            0,
+        )
+    else:
+        inner_out = _chain(_FIRST_OUT, [my_id.encode_body(), auth_payload.encode_body(), out], 0)
     head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
     sk = sa.sk
     packets = None
@@ -622,3 +599,16 @@ def fast_first_auth(
 
 _WAITING = [_NEED_MORE, _NEED_MORE, _NEED_MORE]
 _CERT_ENCODING = bytes((_CERT_X509,))
+_FIRST_OUT_CERT = bytes((_P_IDR, _P_CERT, _P_AUTH, _P_EAP))  # IDr, CERT, AUTH, EAP
+_FIRST_OUT = bytes((_P_IDR, _P_AUTH, _P_EAP))
+_CERT_BODIES: dict[bytes, bytes] = {}
+
+
+def _cert_body(der: bytes) -> bytes:
+    """The CERT payload body (encoding octet, DER) of our certificate, built once."""
+    body = _CERT_BODIES.get(der)
+    if body is None:
+        if len(_CERT_BODIES) >= 8:
+            _CERT_BODIES.clear()
+        body = _CERT_BODIES[der] = _CERT_ENCODING + der
+    return body

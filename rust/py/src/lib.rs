@@ -10,6 +10,7 @@ mod aka;
 mod dataplane;
 mod errors;
 mod esp;
+mod ikefast;
 mod mhfast;
 mod wire;
 
@@ -45,5 +46,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_submodule(m, "esp", esp::register)?;
     add_submodule(m, "mhfast", mhfast::register)?;
     add_submodule(m, "aka", aka::register)?;
+    add_submodule(m, "ikefast", ikefast::register)?;
     Ok(())
 }
