@@ -957,3 +957,138 @@ def test_reserved_attribute_is_build_attribute_of_the_padded_value():
             assert str(got.value) == str(e)
             continue
         assert reserved_attribute(AtType.AT_RAND, payload) == want
+
+
+# ------------------------------------------------------------------ the challenge fast path
+# the HMAC context cache, the switch and the test's wrapper; the store and rng are compared
+# through the subscriber's SQN and the packets
+_NOT_COMPARED = ("_mac_key", "fast_path", "store", "_rng", "_fast_challenge")
+
+
+def _server_state(server: EapAkaServer) -> dict:
+    """Everything a server run leaves that the general path would also set."""
+    keep = {k: v for k, v in vars(server).items() if k not in _NOT_COMPARED}
+    keep["sqn"] = server.store.subscriber(IMSI).sqn  # type: ignore[union-attr]
+    return keep
+
+
+def _at_challenge(prime: bool, fast: bool, **server_kwargs) -> tuple:
+    """A peer and a server (fast path on or off) with the challenge sent; the peer's answer."""
+    store = InMemorySubscriberStore([Subscriber(IMSI, K, OPC, apns=("ims",))])
+    usim = Usim(K, OPC)
+    if prime:
+        name = "WLAN"
+        ident = "6" + NAI[1:]
+        peer = EapAkaPrimePeer(usim, ident, rng=counter_rng(100), network_name=name)
+        server = EapAkaPrimeServer(
+            store, rng=counter_rng(7), identity=ident, network_name=name, **server_kwargs
+        )
+    else:
+        peer = EapAkaPeer(usim, NAI, rng=counter_rng(100))
+        server = EapAkaServer(store, rng=counter_rng(7), identity=NAI, **server_kwargs)
+    server.fast_path = fast
+    challenge = server.start()
+    return peer, server, peer.process(challenge)
+
+
+def _challenge_variants(resp: bytes) -> list[bytes]:
+    """The common response and its mutations: every bit of the header and attribute
+    headers flipped, every octet of RES and MAC changed, truncations, trailing octets, the
+    attributes swapped, padding added to RES, AT_CHECKCODE / AT_RESULT_IND / unknown ones
+    appended (with the EAP Length fixed up or not)."""
+
+    def relen(b: bytes) -> bytes:
+        return b[:2] + len(b).to_bytes(2, "big") + b[4:]
+
+    out = [resp]
+    for i in range(len(resp)):
+        for bit in (0x01, 0x02, 0x80) if i < 12 or 20 <= i < 24 else (0x01,):
+            b = bytearray(resp)
+            b[i] ^= bit
+            out.append(bytes(b))
+    out += [resp[:n] for n in range(0, len(resp))]
+    out += [resp + b"\x00" * k for k in (1, 4)]
+    res_end, mac_at = 8 + 4 * resp[9], len(resp) - 20
+    res_attr, middle, mac_attr = resp[8:res_end], resp[res_end:mac_at], resp[mac_at:]
+    out.append(relen(resp[:8] + mac_attr + middle + res_attr))
+    out.append(relen(resp[:8] + middle + res_attr + mac_attr))
+    out.append(relen(resp[:8] + res_attr + mac_attr))  # AT_CHECKCODE left out
+    out.append(relen(resp[:8] + res_attr + middle + middle + mac_attr))
+    out.append(relen(resp[:8] + res_attr + bytes.fromhex("86010000") + mac_attr))
+    padded = bytes([res_attr[0], res_attr[1] + 1]) + res_attr[2:] + bytes(4)
+    out.append(relen(resp[:8] + padded + middle + mac_attr))
+    for extra in ("86010000", "87010000", "ff010000", "0a010000", "0b050000" + "00" * 16):
+        out.append(relen(resp + bytes.fromhex(extra)))
+        out.append(resp + bytes.fromhex(extra))
+    out.append(relen(resp[:8] + bytes.fromhex("86010000") + resp[8:]))
+    return out
+
+
+def _twin_run(prime: bool, server_kwargs: dict) -> tuple[int, set[bytes], bytes]:
+    """Twin servers, one with the challenge fast path and one without, each given the same
+    (common or mutated) challenge response, then the same again and the common response:
+    the number of variants whose packets or states differ, the variants the fast path
+    answered, the common response."""
+    _, _, resp = _at_challenge(prime, True, **server_kwargs)
+    differ, taken = 0, set()
+    for variant in _challenge_variants(resp):
+        _, fast, _ = _at_challenge(prime, True, **server_kwargs)
+        _, slow, _ = _at_challenge(prime, False, **server_kwargs)
+        calls: list = []
+        real = fast._fast_challenge
+        fast._fast_challenge = lambda d, real=real, calls=calls: calls.append(real(d)) or calls[-1]  # type: ignore[method-assign]
+        same = fast.process(variant) == slow.process(variant)
+        same &= _server_state(fast) == _server_state(slow)
+        same &= fast.process(variant) == slow.process(variant)
+        same &= fast.process(resp) == slow.process(resp)
+        same &= _server_state(fast) == _server_state(slow)
+        differ += not same
+        if calls[0] is not None:
+            taken.add(variant)
+    return differ, taken, resp
+
+
+@pytest.mark.parametrize("prime", [False, True])
+@pytest.mark.parametrize("server_kwargs", [{}, {"result_indication": True}, {"checkcode": False}])
+def test_challenge_fast_path_equals_the_general_path(prime, server_kwargs):
+    """Same packets back, same state after, for the common response and ~150 mutations."""
+    _, _, resp = _at_challenge(prime, True, **server_kwargs)
+    mac_at = len(resp) - 20
+    assert resp[8] == AtType.AT_RES and resp[mac_at] == AtType.AT_MAC
+    # AT_CHECKCODE (empty: no AKA-Identity round) between them when the server sent one
+    assert (mac_at - 8 - 4 * resp[9] == 4) == server_kwargs.get("checkcode", True)
+    differ, taken, resp = _twin_run(prime, server_kwargs)
+    assert differ == 0
+    assert taken == {resp}  # only the common response itself is answered by the fast path
+
+
+def test_challenge_fast_path_answers_the_common_response():
+    """The peer's own response takes the fast path and succeeds (MSK, subscriber, state)."""
+    peer, server, resp = _at_challenge(False, True)
+    seen = []
+    real = server._fast_challenge
+    server._fast_challenge = lambda d: seen.append(real(d)) or seen[-1]  # type: ignore[method-assign]
+    success = server.process(resp)
+    assert seen and seen[0] == success and kind(success) == ("SUCCESS", None)
+    assert server.machine_state is ServerState.SUCCESS and server.msk is not None
+    peer.process(success)
+    assert peer.msk == server.msk
+
+
+def test_challenge_fast_path_planted_divergence_is_caught(monkeypatch):
+    """The twin comparison sees a fast path that skips a check: one that accepts any AT_MAC
+    value (it verifies the MAC of the peer's own response instead) answers the MAC-flipped
+    variants with Success where the general path sends a failure notification."""
+    _, _, resp = _at_challenge(False, True)
+    real = EapAkaServer._fast_challenge
+
+    def no_mac_check(self, data):
+        if len(data) == len(resp) and data[:-16] == resp[:-16]:
+            data = resp
+        return real(self, data)
+
+    monkeypatch.setattr(EapAkaServer, "_fast_challenge", no_mac_check)
+    differ, _, _ = _twin_run(False, {})
+    assert differ > 0
+    monkeypatch.undo()
+    assert _twin_run(False, {})[0] == 0

@@ -109,6 +109,14 @@ _KIND = {
 }
 
 
+_CHALLENGE = ServerState.CHALLENGE
+_EAP_RESPONSE = int(EapCode.RESPONSE)
+_SUB_CHALLENGE = int(AkaSubtype.CHALLENGE)
+_AT_RES, _AT_MAC = int(_A.AT_RES), int(_A.AT_MAC)
+_AT_CHECKCODE = int(_A.AT_CHECKCODE)
+_METHOD_AKA_PRIME = int(EapType.AKA_PRIME)
+
+
 class _Fail(Exception):
     """Internal: answer with a failure notification."""
 
@@ -229,8 +237,16 @@ class EapAkaServer:
             return self._notify_failure("unknown subscriber", new_identifier=False)
         return self._ask_identity(self._first_id_req, new_identifier=False)
 
+    fast_path = True
+    """Answer the common AKA-Challenge response (``_fast_challenge``) without the general
+    parse; False on an instance or the class: always the general path (the tests' twin)."""
+
     def process(self, eap_response: bytes) -> bytes:
         """Process one EAP-Response; return the next packet to send (never raises)."""
+        if self._state is _CHALLENGE and self.fast_path:
+            out = self._fast_challenge(eap_response)
+            if out is not None:
+                return out
         if self._state is ServerState.IDLE:
             return self.start()
         if self._state in (ServerState.SUCCESS, ServerState.FAILURE):
@@ -257,6 +273,59 @@ class EapAkaServer:
             return self._on_aka(msg)
         except (ValueError, _Fail) as exc:  # MalformedPacket is a ValueError
             return self._error(str(exc))
+
+    def _fast_challenge(self, data: bytes) -> bytes | None:
+        """The EAP-Success for a Response/AKA-Challenge (RFC 4187 §9.4) laid out as peers
+        send it — EAP header whose Length is the whole packet, our identifier and method,
+        subtype Challenge, then exactly AT_RES, an empty AT_CHECKCODE if we sent one without
+        an AKA-Identity round, and AT_MAC (no AT_RESULT_IND) — whose AT_MAC verifies and
+        whose RES equals XRES; None for anything else, before any state changes, and
+        ``process`` takes the general path (which then answers it, e.g. with a failure
+        notification). Every check of the general path (``EapPacket.parse``,
+        ``parse_aka``'s attribute checks, ``_on_aka``'s rules for the CHALLENGE state,
+        ``_on_challenge``) holds for such a packet; the success itself is ``_succeed``, the
+        general path's own."""
+        n = len(data)
+        if (
+            n < 40
+            or data[0] != _EAP_RESPONSE
+            or data[1] != self._identifier
+            or (data[2] << 8) | data[3] != n
+            or data[4] != self.method
+            or data[5] != _SUB_CHALLENGE
+            or data[8] != _AT_RES
+        ):
+            return None
+        mac_at = 8 + 4 * data[9]  # AT_MAC's header follows AT_RES (or AT_CHECKCODE)
+        bits = (data[10] << 8) | data[11]
+        res_len = bits >> 3
+        room = mac_at - 12  # AT_RES's value after its 2-octet bit length (§10.8)
+        if mac_at + 24 == n and data[mac_at] == _AT_CHECKCODE and data[mac_at + 1] == 1:
+            # an empty AT_CHECKCODE (§10.13): what we sent when no AKA-Identity round ran
+            if not self.checkcode or self._identity_packets:
+                return None
+            mac_at += 4
+        if (
+            mac_at + 20 != n
+            or data[mac_at] != _AT_MAC
+            or data[mac_at + 1] != 5
+            or bits & 7
+            or not 32 <= bits <= 128
+            or res_len > room
+            or room - res_len >= 4
+        ):
+            return None
+        keys, vector = self._keys, self._vector
+        if keys is None or vector is None:
+            return None
+        if type(data) is not bytes:
+            data = bytes(data)
+        prime = self.method == _METHOD_AKA_PRIME
+        if not _crypto.verify_mac(
+            keys.k_aut, data, mac_at + 4, prime=prime, keyed=self._mac_keyed(prime)
+        ) or not constant_time.bytes_eq(data[12 : 12 + res_len], vector.xres):
+            return None  # the general path fails it the same way
+        return self._succeed()
 
     # -- helpers ----------------------------------------------------------------------
 
