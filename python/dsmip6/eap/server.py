@@ -115,6 +115,11 @@ _SUB_CHALLENGE = int(AkaSubtype.CHALLENGE)
 _AT_RES, _AT_MAC = int(_A.AT_RES), int(_A.AT_MAC)
 _AT_CHECKCODE = int(_A.AT_CHECKCODE)
 _METHOD_AKA_PRIME = int(EapType.AKA_PRIME)
+# reserved_attribute(...) of the challenge's fixed-size attributes, headers written once
+_RAND_HEAD = reserved_attribute(_A.AT_RAND, bytes(16))[:4]
+_AUTN_HEAD = reserved_attribute(_A.AT_AUTN, bytes(16))[:4]
+_MAC_ZERO = reserved_attribute(_A.AT_MAC, bytes(16))
+_CHECKCODE_EMPTY = reserved_attribute(_A.AT_CHECKCODE)
 
 
 class _Fail(Exception):
@@ -372,7 +377,7 @@ class EapAkaServer:
         self, subtype: int, attrs: bytes, event: ServerInput, *, new_identifier: bool = True
     ) -> bytes:
         assert self._keys is not None
-        body = attrs + reserved_attribute(_A.AT_MAC, bytes(16))
+        body = attrs + _MAC_ZERO
         ident = self._next_identifier() if new_identifier else self._identifier
         packet = build_aka(EapCode.REQUEST, ident, self.method, subtype, body)
         prime = self.method == EapType.AKA_PRIME
@@ -479,17 +484,24 @@ class EapAkaServer:
         self._imsi = imsi
         self._vector = vector
         self._keys = self._derive(self.identity.encode(), vector)
-        attrs = bytearray(reserved_attribute(_A.AT_RAND, vector.rand))
-        attrs += reserved_attribute(_A.AT_AUTN, vector.autn)
+        rand, autn = vector.rand, vector.autn
+        if len(rand) == 16 and len(autn) == 16:  # as always: the headers written out
+            attrs = bytearray(_RAND_HEAD + rand + _AUTN_HEAD + autn)
+        else:  # (a store's malformed vector: reserved_attribute's error)
+            attrs = bytearray(reserved_attribute(_A.AT_RAND, rand))
+            attrs += reserved_attribute(_A.AT_AUTN, autn)
         attrs += self._challenge_extra()
         if self.bidding and self.method == EapType.AKA:
             # RFC 5448 §4: tell the peer we support and prefer EAP-AKA' (D bit).
             attrs += word_attribute(_A.AT_BIDDING, 0x8000)
         if self.checkcode:
-            prime = self.method == EapType.AKA_PRIME
-            attrs += reserved_attribute(
-                _A.AT_CHECKCODE, _crypto.checkcode(self._identity_packets, prime=prime)
-            )
+            if self._identity_packets:
+                prime = self.method == EapType.AKA_PRIME
+                attrs += reserved_attribute(
+                    _A.AT_CHECKCODE, _crypto.checkcode(self._identity_packets, prime=prime)
+                )
+            else:
+                attrs += _CHECKCODE_EMPTY  # no AKA-Identity round: empty (RFC 4187 §10.13)
         if self.result_indication:
             attrs += reserved_attribute(_A.AT_RESULT_IND)
         self._reauth = None

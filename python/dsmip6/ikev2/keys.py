@@ -51,12 +51,14 @@ def derive_ike_keys(
     e = encr.key_size
     p = prf.key_size
     km = prf.plus(seed, ni + nr + spi_i + spi_r, p + 2 * a + 2 * e + 2 * p)
-    parts = []
-    off = 0
-    for n in (p, a, a, e, e, p, p):
-        parts.append(km[off : off + n])
-        off += n
-    return _ike_keys(*parts)
+    # SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr, of p, a, a, e, e, p, p octets
+    o1 = p + a
+    o2 = o1 + a
+    o3 = o2 + e
+    o4 = o3 + e
+    return _ike_keys(
+        km[:p], km[p:o1], km[o1:o2], km[o2:o3], km[o3:o4], km[o4 : o4 + p], km[o4 + p :]
+    )
 
 
 @dataclass(frozen=True)
