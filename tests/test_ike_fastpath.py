@@ -246,6 +246,16 @@ CASES = {
     "eap-aka-rsa-cert-small-fragments": ("eap-rsa", {}, {"fragment_size": 576}),
     "eap-aka-ha-psk": ("eap-psk", {}, {}),
     "eap-aka-ha-psk-certreq": ("eap-psk", {}, {"trust_anchors": [CA]}),
+    # the IKE_AUTH child SA (``_fast._auth_child``): tunnel mode, selectors refused by the
+    # policy (N(TS_UNACCEPTABLE), IKE SA kept), no policy (the request's selectors kept)
+    "eap-aka-tunnel-child": ("eap", {"child_mode": "tunnel"}, {}),
+    "eap-aka-ts-refused": ("eap", {}, {"ts_policy": lambda ts_i, ts_r, assignment: None}),
+    "eap-aka-ts-refused-small-fragments": (
+        "eap",
+        {},
+        {"ts_policy": lambda ts_i, ts_r, assignment: None, "fragment_size": 172},
+    ),
+    "eap-aka-no-ts-policy": ("eap", {}, {"ts_policy": None}),
 }
 EAP_ROUNDS = {"eap-identity-round": 2}  # EAP-Response rounds of a smooth run (default 1)
 
@@ -732,6 +742,12 @@ def test_a_planted_divergence_is_caught(monkeypatch):
         m.setattr(_fast, "_chain", ts_swapped)
         fast = drive(kind, True, ue_kw, ha_kw)
     assert fast[3].fast_auth_hits == 3 and fast[0] != slow[0]
+    # the IKE_AUTH child SA written by ``_auth_child``: a fast path that misreads
+    # N(USE_TRANSPORT_MODE) makes a tunnel-mode child and answers without the notify
+    with monkeypatch.context() as m:
+        m.setattr(_fast, "_N_USE_TRANSPORT_MODE", 0)
+        fast = drive(kind, True, ue_kw, ha_kw)
+    assert fast[3].fast_auth_hits == 3 and fast[0] != slow[0] and fast[2] != slow[2]
     fast = drive(kind, True, ue_kw, ha_kw)  # and without a planted bug: identical
     assert fast[0] == slow[0] and fast[1] == slow[1] and fast[2] == slow[2]
 

@@ -43,14 +43,23 @@ from dsmip6.ikev2.constants import (
 from dsmip6.ikev2.exchange import Status, run_tasks
 from dsmip6.ikev2.message import (
     _DECODERS_INT,
+    _TS_BODIES,
     CertPayload,
     EapPayload,
+    KePayload,
     Message,
     NotifyPayload,
     SaPayload,
+    TsPayload,
 )
 from dsmip6.ikev2.sa import IkeSa, SaState, nat_hash
-from dsmip6.ikev2.tasks._proposals import choose_ike, selected_ike_payload
+from dsmip6.ikev2.tasks._proposals import (
+    choose_child,
+    choose_ike,
+    selected_child,
+    selected_ike_payload,
+)
+from dsmip6.ikev2.tasks.child_create import _USE_TRANSPORT_MODE, ChildCreate, _shared_ts
 from dsmip6.ikev2.tasks.ike_init import _FRAG_NOTIFY, _SIG_HASHES_NOTIFY
 
 if TYPE_CHECKING:
@@ -102,6 +111,8 @@ _CERTREQ_HEAD = bytes((_CERT_X509,))
 _INIT_TYPES = bytes((_P_SA, _P_KE, _P_NONCE, _P_NOTIFY, _P_NOTIFY, _P_NOTIFY))
 _INIT_TYPES_CERTREQ = bytes((_P_SA, _P_KE, _P_NONCE, _P_NOTIFY, _P_NOTIFY, _P_CERTREQ, _P_NOTIFY))
 _NOTIFY_TYPE = bytes((_P_NOTIFY,))
+_CHILD_TYPES = bytes((_P_SA, int(PayloadType.TSI), int(PayloadType.TSR)))
+_TRANSPORT_CHILD_TYPES = _NOTIFY_TYPE + _CHILD_TYPES
 _init_request = ikefast.init_request
 _message = ikefast.message
 _chain = ikefast.chain
@@ -412,19 +423,28 @@ def fast_msk_auth(
     # ``_core.ikefast.chain`` instead of ``Message.encode`` (same octets: our responses hold
     # no unknown payload, so every flags octet is zero)
     resp = sa.new_message(_X_AUTH, response=True, message_id=mid)
-    final = [t.build(resp) for t in tasks]
+    child_task = tasks[2]
+    final = [tasks[0].build(resp), tasks[1].build(resp)]
+    made = _auth_child(sa, child_task) if type(child_task) is ChildCreate else None
+    if made is None:
+        final.append(child_task.build(resp))
+        child_types, child_bodies = b"", []
+    else:
+        status, child_types, child_bodies, objects = made
+        final.append(status)
     enc = resp.encrypted
     assert enc is not None
-    if enc:
-        first = enc[0].TYPE
-        inner_out = _chain(bytes([p.TYPE for p in enc]), [p.encode_body() for p in enc], 0)
-    else:
-        first, inner_out = 0, b""
+    types = bytes([p.TYPE for p in enc]) + child_types
+    bodies = [p.encode_body() for p in enc] + child_bodies
+    first = types[0] if types else 0
+    inner_out = _chain(types, bodies, 0)
     sk = sa.sk
     packets = None
     if sa.fragmentation:
         limit = sa.config.fragment_size - (4 if sa.local[1] == _NAT_T_PORT else 0)
         if sk.sealed_size(IKE_HEADER_LEN, len(inner_out)) > limit:
+            if made is not None:
+                enc.extend(objects())
             packets = sa.encode(resp)
     if packets is None:
         head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
@@ -441,6 +461,120 @@ def fast_msk_auth(
         mgr.passive = None
         sa.exchange_finished(_X_AUTH, failed=False, now=now, passive=True)
     return sa
+
+
+def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
+    """``ChildCreate._build_response`` for the child SA requested in IKE_AUTH (responder,
+    peer authenticated), with the payloads written as octets: ``(status, payload types,
+    bodies, the equal payload objects on demand)``; None, before any state changes, when
+    the request is not the common case (no child requested, a CP failure, N(REKEY_SA) or a
+    KE payload, TSi or TSr missing, no acceptable proposal) and ``task.build`` answers it.
+
+    The decisions are the general path's own, in its order: ``choose_child`` over our
+    proposals, the responder's ``ts_policy`` (called once; a refusal is answered with
+    N(TS_UNACCEPTABLE) as ``ChildCreate`` does), ``_shared_ts``, the SPI, ``_make_child``'s
+    keys, then ``install_child``. The SA body of a chosen proposal is written once per
+    (number, proposal) with the SPI spliced in; TS bodies come from the encoding table of
+    ``TsPayload.encode_body``."""
+    req = task.request
+    if req is None or task.initiator or not task.in_ike_auth or not sa.authenticated:
+        return None
+    if sa.cp_failed:
+        return None
+    by_cls, notifies = req._index()
+    saps = by_cls.get(SaPayload)
+    tss = by_cls.get(TsPayload)
+    if saps is None or tss is None or _N_REKEY_SA in notifies or KePayload in by_cls:
+        return None
+    tsi = tsr = None
+    for t in tss:  # the first of each, as Message.get(TsPayload, initiator=...)
+        if t.initiator:
+            if tsi is None:
+                tsi = t
+        elif tsr is None:
+            tsr = t
+    if tsi is None or tsr is None:
+        return None
+    cfg = sa.config
+    chosen = choose_child(cfg.child_proposals, saps[0].proposals, None)
+    if chosen is None:
+        return None
+    prop, mine, _group = chosen  # no PFS inside IKE_AUTH (§1.2)
+    # ---- committed: the general path's state changes from here, in its order
+    policy = getattr(cfg, "ts_policy", None)
+    if policy is not None and not sa.original_initiator:
+        narrowed = policy(tsi.selectors, tsr.selectors, sa.assignment)
+    else:
+        narrowed = (tsi.selectors, tsr.selectors)
+    if narrowed is None:
+        return _DONE, _NOTIFY_TYPE, [_TS_UNACCEPTABLE_BODY], _ts_refused
+    ts_i, ts_r = _shared_ts(tuple(narrowed[0])), _shared_ts(tuple(narrowed[1]))
+    transport = _N_USE_TRANSPORT_MODE in notifies
+    spi_in = task.spi_in = sa.alloc_spi()
+    child = task._make_child(
+        mine,
+        int.from_bytes(prop.spi, "big"),
+        ts_i,
+        ts_r,
+        "transport" if transport else "tunnel",
+        sa.ni,
+        sa.nr,
+        b"",
+    )
+    spi = spi_in.to_bytes(4, "big")
+    number = prop.number
+    key = (number, id(mine))
+    hit = _CHILD_SA_BODIES.get(key)
+    if hit is not None and hit[0] is mine:
+        template = hit[1]
+        sa_body = template[:8] + spi + template[12:]
+    else:
+        sa_body = SaPayload((selected_child(number, mine, spi, None),)).encode_body()
+        if len(_CHILD_SA_BODIES) >= 16:
+            _CHILD_SA_BODIES.clear()
+        _CHILD_SA_BODIES[key] = (mine, sa_body[:8] + bytes(4) + sa_body[12:])
+
+    def objects() -> list[Any]:
+        out: list[Any] = [_USE_TRANSPORT_MODE] if transport else []
+        out.append(SaPayload((selected_child(number, mine, spi, None),)))
+        out.append(TsPayload(ts_i, True))
+        out.append(TsPayload(ts_r, False))
+        return out
+
+    task.child = child
+    sa.install_child(child, None)
+    if transport:
+        types = _TRANSPORT_CHILD_TYPES
+        bodies = [_TRANSPORT_BODY, sa_body, _ts_body(ts_i), _ts_body(ts_r)]
+    else:
+        types = _CHILD_TYPES
+        bodies = [sa_body, _ts_body(ts_i), _ts_body(ts_r)]
+    return _DONE, types, bodies, objects
+
+
+def _ts_refused() -> list[Any]:
+    return [NotifyPayload(_N_TS_UNACCEPTABLE)]
+
+
+def _ts_body(sels: Any) -> bytes:
+    """``TsPayload(sels).encode_body()`` (its table first: no payload object on a hit)."""
+    hit = _TS_BODIES.get(id(sels))
+    if hit is not None and hit[0] is sels:
+        return hit[1]
+    return TsPayload(sels).encode_body()
+
+
+_CHILD_SA_BODIES: dict[tuple[int, int], tuple[Any, bytes]] = {}
+"""The SA payload body answering an IKE_AUTH child request, by (proposal number, our chosen
+proposal), with a zero SPI: the SPI (octets 8-11: one proposal's header, then its 4-octet
+SPI, RFC 7296 §3.3.1) is spliced in per SA. The entry keeps the proposal alive (no id reuse).
+Cleared when 16 are held."""
+_N_REKEY_SA = int(Notify.REKEY_SA)
+_N_USE_TRANSPORT_MODE = int(Notify.USE_TRANSPORT_MODE)
+_N_TS_UNACCEPTABLE = int(Notify.TS_UNACCEPTABLE)
+_TRANSPORT_BODY = _USE_TRANSPORT_MODE.encode_body()
+_TS_UNACCEPTABLE_BODY = NotifyPayload(_N_TS_UNACCEPTABLE).encode_body()
+_DONE = Status.DONE
 
 
 def _refuse_ke(sa: IkeSa, now: float) -> IkeSa:
