@@ -94,7 +94,9 @@ def _plain(v: Any, depth: int = 0) -> Any:
     names += list(getattr(v, "__dict__", {}))
     out = {"<type>": type(v).__name__}
     for n in names:
-        if n in ("engine", "config", "rng", "sa", "__weakref__", "__dict__"):
+        # (``fast_path``: the switch itself, set apart in an EAP server the general-path twin
+        # started, IkeResponder.fast_path's docstring)
+        if n in ("engine", "config", "rng", "sa", "__weakref__", "__dict__", "fast_path"):
             continue
         if hasattr(v, n):
             out[n] = _plain(getattr(v, n), depth + 1)
@@ -806,3 +808,26 @@ def test_child_proposal_choice_remembered_per_distinct_request_equals_a_fresh_ch
     assert P.choose_child(ours_list, theirs, None) == P._choose_child(ours_list, theirs, None)
     # responders configured alike share the parsed proposals, hence the decisions
     assert parse_child_proposal("aes128gcm16") is parse_child_proposal("aes128gcm16")
+
+
+def test_the_general_path_twin_runs_its_eap_server_on_the_general_path_too(monkeypatch):
+    """``IkeResponder.fast_path = False`` also turns off the EAP server's challenge fast path
+    (so the twin comparisons above set it against the EAP server's general path); with it
+    on, the challenge response is answered by ``EapAkaServer._fast_challenge``."""
+    from dsmip6.eap.server import EapAkaServer
+
+    answered = []
+    real = EapAkaServer._fast_challenge
+
+    def counted(self, data):
+        out = real(self, data)
+        answered.append((self.fast_path, out is not None))
+        return out
+
+    monkeypatch.setattr(EapAkaServer, "_fast_challenge", counted)
+    kind, ue_kw, ha_kw = CASES["eap-aka-ecdsa-cert"]
+    slow = drive(kind, False, ue_kw, ha_kw)
+    assert answered == []
+    fast = drive(kind, True, ue_kw, ha_kw)
+    assert answered == [(True, True)]
+    assert fast[0] == slow[0] and fast[1] == slow[1]

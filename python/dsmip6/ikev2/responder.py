@@ -67,7 +67,8 @@ class IkeResponder(Engine):
     """Answer common-case IKE_SA_INIT requests, the first IKE_AUTH request of an EAP
     bootstrap, its EAP rounds and its final MSK AUTH on the straight-line paths of
     ``_fast.py``, and a common CREATE_CHILD_SA on ``_fast_child.py``'s (same octets and
-    state as the general path; False forces the general path)."""
+    state as the general path; False forces the general path, also in the EAP servers this
+    responder starts: their ``fast_path`` is set False too)."""
 
     def __init__(self, config: ResponderConfig, *, rng: Rng) -> None:
         super().__init__(config, rng)

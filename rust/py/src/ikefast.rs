@@ -298,7 +298,7 @@ mod tests {
         assert_eq!(s.ke, Some((39, 45)));
         assert_eq!(s.nonce, Some((49, 65)));
         assert_eq!(s.nat_src, vec![(73, 93)]);
-        assert!(!s.fragmentation && !s.certreq);
+        assert!(s.fragmentation && !s.certreq && !s.redirect_supported);
     }
 
     #[test]

@@ -306,6 +306,8 @@ class IkeAuth:
                 return self._fail("AUTHENTICATION_FAILED: no AUTH and no EAP")
             try:
                 self.eap = factory(id_to_str(idi))  # type: ignore[arg-type]
+                if not getattr(sa.engine, "fast_path", True) and hasattr(self.eap, "fast_path"):
+                    self.eap.fast_path = False  # the responder's general path: the EAP one too
                 self.eap_out = self.eap.start()
             except Exception as e:  # noqa: BLE001 - unknown subscriber etc.
                 return self._fail(f"AUTHENTICATION_FAILED: EAP start: {e}")
