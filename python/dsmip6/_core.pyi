@@ -423,15 +423,13 @@ class aka:
     @staticmethod
     def sha1(data: bytes) -> bytes: ...
 
-# ---- _core.ikefast (helper IKE; rust/py/src/ikefast.rs): payload chains of the IKEv2 fast paths ----
+# ---- _core.ikefast (helper IKE; rust/py/src/ikefast.rs): IKEv2 fast paths, payload chains ----
 class ikefast:
     @staticmethod
     def init_request(
         message: bytes,
     ) -> (
-        tuple[
-            bytes, int, bytes, bytes, list[bytes], list[bytes], bytes | None, bool, bool, bool
-        ]
+        tuple[bytes, int, bytes, bytes, list[bytes], list[bytes], bytes | None, bool, bool, bool]
         | None
     ): ...
     @staticmethod

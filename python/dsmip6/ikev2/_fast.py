@@ -396,9 +396,11 @@ def fast_msk_auth(
 ) -> Any:
     """The last IKE_AUTH request of an EAP bootstrap, HDR, SK {AUTH}, with one shared-key
     AUTH payload (zero flags octets) on an SA whose IKE_AUTH tasks wait for it; ``FALLBACK``
-    otherwise (before any state changes). Only the decoding is replaced: the request is
-    handed to the same tasks (MSK AUTH check, CFG_REPLY, child SA) as the ``Message`` the
-    general decoder would make, and answered by ``ExchangeManager.answer``."""
+    otherwise (before any state changes). The MSK AUTH is checked by the general path's
+    ``IkeAuth.msk_request``; a failure is answered by ``ExchangeManager.answer``. On success
+    the response is ``answer``'s: ``IkeAuth`` and ``IkeConfig`` build the AUTH and CFG_REPLY
+    payloads, the child SA is ``_auth_child``'s (or ``ChildCreate.build``'s when uncommon),
+    and the chain is written by ``_core.ikefast.chain``."""
     if len(data) <= IKE_HEADER_LEN or data[IKE_HEADER_LEN] != _P_AUTH:
         return FALLBACK
     inner = _auth_inner(sa, header, data, "msk")
