@@ -357,6 +357,65 @@ def test_mutated_child_requests_give_identical_results_on_both_paths(kind):
     assert 0 < taken < len(corpus)
 
 
+# ------------------------------------------------------------------------------ narrowing
+def _child_with(fast: bool, tsi: Any, tsr: Any) -> Any:
+    """A handshake, then one CREATE_CHILD_SA proposing ``tsi``/``tsr``."""
+    ue, ha = established("psk", fast, {}, {}, 5.0)
+    ue.create_child_sa(tsi, tsr, mode="transport", now=1.0)
+    return _exchange(ue, ha, 1.0), ha
+
+
+_ANY6 = ("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+NARROWING = {
+    # the HoA and the HA: the default policy keeps both (the fast path's own shortcut)
+    "exact": ((HOA, HOA, _MH), (HA6, HA6, _MH)),
+    "exact-mh-type": ((HOA, HOA, _MH, 5 << 8, 5 << 8), (HA6, HA6, _MH)),
+    # wider proposals the default policy narrows (RFC 7296 §2.9): to the prefix, to the HA
+    "whole-prefix": ((HOME_PREFIX[0], HOME_PREFIX[-1], _MH), (HA6, HA6, _MH)),
+    "any-tsi": ((*_ANY6, _MH), (HA6, HA6, _MH)),
+    "any-tsr": ((HOA, HOA, _MH), (*_ANY6, _MH)),
+    "range-over-prefix-end": ((HOME_PREFIX[-2], HOME_PREFIX[-1] + 5, _MH), (HA6, HA6, _MH)),
+    # refused by the policy: outside the home prefix, reversed range, the wrong HA, OPAQUE
+    "outside-prefix": ((HOME_PREFIX[-1] + 1, HOME_PREFIX[-1] + 1, _MH), (HA6, HA6, _MH)),
+    "reversed-range": ((HOA + 1, HOA, _MH), (HA6, HA6, _MH)),
+    "other-ha": ((HOA, HOA, _MH), ("2001:db8:ffff::2", "2001:db8:ffff::2", _MH)),
+    "opaque-ports": ((HOA, HOA, _MH, 0xFFFF, 0), (HA6, HA6, _MH)),
+}
+
+
+@pytest.mark.parametrize("what", sorted(NARROWING))
+def test_selector_narrowing_equals_the_general_path(what):
+    """The fast path's shortcut for the default selector policy (the request's own
+    selectors when the policy would keep them) against the general path, which always asks
+    the policy: same octets, events and state whether the policy keeps, narrows or refuses."""
+    tsi, tsr = (TrafficSelector(*a) for a in NARROWING[what])
+    fast, ha_f = _child_with(True, tsi, tsr)
+    slow, ha_s = _child_with(False, tsi, tsr)
+    assert ha_f.fast_child_hits == 1 and ha_s.fast_child_hits == 0
+    assert fast == slow
+    got = [e for r in fast[1] for e in r if isinstance(e, ChildSaEstablished)]
+    assert len(got) == (0 if what in ("outside-prefix", "reversed-range", "other-ha",
+                                     "opaque-ports") else 1)  # fmt: skip
+    if got:  # narrowed to (inside) the home prefix and to the HA's address
+        (sel_i,), (sel_r,) = got[0].child.ts_i, got[0].child.ts_r
+        assert sel_i.start in HOME_PREFIX and sel_i.end in HOME_PREFIX
+        assert str(sel_r.start) == str(sel_r.end) == HA6
+
+
+def test_a_planted_narrowing_bug_is_caught(monkeypatch):
+    """A shortcut that kept every proposal as it came is caught by the twin comparison."""
+    from dsmip6.ikev2 import _fast_child
+
+    tsi, tsr = TrafficSelector(*_ANY6, _MH), TrafficSelector(HA6, HA6, _MH)
+    slow, _ = _child_with(False, tsi, tsr)
+    with monkeypatch.context() as m:
+        m.setattr(_fast_child, "_default_narrowing", lambda i, r, a: (i, r))
+        fast, _ = _child_with(True, tsi, tsr)
+    assert fast[0] != slow[0]
+    fast, _ = _child_with(True, tsi, tsr)
+    assert fast == slow
+
+
 # ------------------------------------------------------------------------------ planted bug
 def test_a_planted_divergence_is_caught(monkeypatch):
     """With a planted bug the comparison above fails: the fast path forgets when the peer was

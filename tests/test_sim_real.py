@@ -346,3 +346,27 @@ def test_dad_failed_new_hoa_over_real_create_child_sa(world):
     evs = events(ue)
     assert [e.status for e in evs if isinstance(e, BindingRejected)] == [134]
     assert isinstance(evs[-1], AttachCompleted) and evs[-1].home_address == new_hoa
+
+
+def test_seeded_rng_is_the_sha256_counter_stream():
+    """``seeded_rng`` (the simulations' injected randomness): each call takes the next blocks
+    SHA-256("<seed>/<k>"), k = 1, 2, ..., as many as the length needs, and returns their
+    first ``n`` octets; a call for nothing takes no block."""
+    import hashlib
+
+    from dsmip6.sim.world import seeded_rng
+
+    rng = seeded_rng("s")
+    k = 0
+
+    def blocks(count: int) -> bytes:
+        nonlocal k
+        out = b""
+        for _ in range(count):
+            k += 1
+            out += hashlib.sha256(f"s/{k}".encode()).digest()
+        return out
+
+    for n in (4, 0, 8, 32, 33, 1, 64, 65, 200, 16):
+        assert rng(n) == blocks(-(-n // 32))[:n]
+    assert seeded_rng("t")(8) != seeded_rng("s")(8)

@@ -301,7 +301,13 @@ def ha_mh_selectors(event: Any) -> tuple[IPv6Address, IPv6Address] | None:
         ):
             if i.protocol != MH_PROTOCOL or r.protocol != MH_PROTOCOL:
                 return None
-            return (hoa, ha) if hoa == end_i and ha == end_r else None
+            # ``==`` of IPv6Address (value and scope), without its Python-level method
+            same_i = hoa._ip == end_i._ip and hoa._scope_id == end_i._scope_id
+            return (
+                (hoa, ha)
+                if same_i and ha._ip == end_r._ip and ha._scope_id == end_r._scope_id
+                else None
+            )
     hoa = _single_address(ts_i)
     if hoa is None:
         return None
@@ -311,15 +317,24 @@ def ha_mh_selectors(event: Any) -> tuple[IPv6Address, IPv6Address] | None:
     return hoa, ha
 
 
+_MH_SA_PAIR: list[Any] = []  # dsmip6._core.mhfast.MhSaPair, imported at first use
+
+
+def _mh_sa_pair() -> Any:
+    if not _MH_SA_PAIR:
+        from dsmip6._core.mhfast import MhSaPair
+
+        _MH_SA_PAIR.append(MhSaPair)
+    return _MH_SA_PAIR[0]
+
+
 def compact_mh_sas(child: Any) -> tuple[Any, Any]:
     """The HA's (inbound, outbound) MH SAs straight from the child SA's keys (contract D
     ``ChildSa`` fields): the same SAs as ``compact_esp_sa`` of ``child.sa_specs(...)``
     (same packets, same checks), held by one ``dsmip6._core.mhfast.MhSaPair`` — returned
     twice: it ``unprotect``s with the inbound SA (its ``spi`` is the inbound SPI) and
     ``protect``s with the outbound one."""
-    from dsmip6._core.mhfast import MhSaPair
-
-    pair = MhSaPair(child.mode, child.algorithm, child.esn, child.spi_in, child.key_in,
+    pair = _mh_sa_pair()(child.mode, child.algorithm, child.esn, child.spi_in, child.key_in,
                     child.integrity_key_in, child.spi_out, child.key_out,
                     child.integrity_key_out)  # fmt: skip
     return pair, pair

@@ -40,6 +40,10 @@ class Encapsulation(enum.Enum):
     """Outer IPv4 / UDP port 4191 (NAT detected or F flag): RFC 5555 §4.1."""
 
 
+# Members as module constants: reading one off the Enum class costs a Python-level lookup.
+_IP_IN_IPV6, _UDP_IPV4 = Encapsulation.IP_IN_IPV6, Encapsulation.UDP_IPV4
+
+
 class _FieldsDict:
     """Base of the slotted :class:`BindingSpec`: ``__dict__`` (and ``vars()``) keep working
     for readers written before the slots, as a fresh dict of the fields (read-only: the
@@ -153,16 +157,23 @@ class BindingSpec(_FieldsDict):
         return t  # type: ignore[return-value]
 
     def __post_init__(self) -> None:
-        if self.home_address not in self.home_prefix:
+        hoa, prefix = self.home_address, self.home_prefix
+        if type(hoa) is IPv6Address and type(prefix) is IPv6Network:
+            # ``hoa in prefix`` (ipaddress's own test) on the integers, without its call
+            inside = hoa._ip & prefix.netmask._ip == prefix.network_address._ip
+        else:
+            inside = hoa in prefix
+        if not inside:
             raise ValueError(f"home address {self.home_address} is outside {self.home_prefix}")
         if not 0 <= self.sequence <= 0xFFFF:
             raise ValueError(f"sequence {self.sequence} is not a 16-bit value")
-        if self.encapsulation is Encapsulation.IP_IN_IPV6:
+        enc = self.encapsulation
+        if enc is _IP_IN_IPV6:
             if not isinstance(self.care_of_address, IPv6Address):
                 raise ValueError("IP_IN_IPV6 needs an IPv6 care-of address")
         elif not isinstance(self.care_of_address, IPv4Address):
             raise ValueError(f"{self.encapsulation.name} needs an IPv4 care-of address")
-        if (self.encapsulation is Encapsulation.UDP_IPV4) != (self.udp_port is not None):
+        if (enc is _UDP_IPV4) != (self.udp_port is not None):
             raise ValueError("udp_port is required with UDP_IPV4 and only then")
         if self.udp_port is not None and not 0 < self.udp_port <= 0xFFFF:
             raise ValueError(f"udp_port {self.udp_port} out of range")

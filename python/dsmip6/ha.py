@@ -101,6 +101,10 @@ _BCAST4 = IPv4Address("255.255.255.255")  # RFC 5555 §3.2.2: all-ones = no keep
 
 
 _V6_MAX = (1 << 128) - 1
+# IKE events the HA acts on, by class name (contract D): 1 a child SA, 2 an IKE SA up, 3 an
+# IKE SA deleted (0: ignored); and that meaning cached per event class.
+_IKE_KIND_NAMES = {"ChildSaEstablished": 1, "IkeSaEstablished": 2, "IkeSaDeleted": 3}
+_IKE_KINDS: dict[type, int] = {}
 # Timer names are integers (one IntTimerTable): the HoA for the binding lifetime/tombstone,
 # the HoA plus one of these kinds above bit 128 for the BRI and HAS retransmissions.
 _BRI_TIMER = 1 << 128
@@ -508,6 +512,16 @@ class HomeAgent:
         self.hnp_pool = PrefixPool(config.home_pool, config.home_prefix_len)
         self.ipv4_pool = Ipv4Pool(config.ipv4_pool) if config.ipv4_pool is not None else None
         self.ike = ike_factory(self._assign)
+        # Optional engine methods (contract D extensions of our IkeResponder), looked up once.
+        self._last_response_id: Callable[[object], int | None] | None = getattr(
+            self.ike, "last_response_id", None
+        )
+        self._endpoints: Callable[[object], Any] | None = getattr(self.ike, "endpoints", None)
+        self._ike_next_event: Callable[[], Any] = self.ike.next_event
+        # Our engines queue their events in a deque (``Engine._events``, read afresh each
+        # time): when it is empty after a datagram (most IKE_AUTH rounds) there is nothing
+        # to drain. Any other engine is asked through ``next_event`` every time.
+        self._ike_queued = type(getattr(self.ike, "_events", None)) is deque
         if hasattr(self.ike, "park_hold"):
             # After IKE_AUTH the UE asks at once for the HoA-keyed MH SA (RFC 5026 §5.3.2):
             # the engine keeps a new IKE SA working until that exchange (or this long).
@@ -563,7 +577,8 @@ class HomeAgent:
             if self._rate and not self._admit_ike(data, port, now):
                 return  # this UE's budget is spent: dropped before the IKE decryption
             self.ike.receive_datagram(data, src, dst, now)
-            self._drain_ike(now)
+            if not self._ike_queued or self.ike._events:
+                self._drain_ike(now)
             return
         if port not in (0, MIP_UDP_PORT):
             self._count("wrong-port")
@@ -758,15 +773,19 @@ class HomeAgent:
         return _ike.HaAssignment(prefix, None, self._ha_addresses)
 
     def _drain_ike(self, now: float) -> None:
-        """The IKE events the HA acts on (contract D, by class name like ``_ike.translate``)."""
-        while (ev := self.ike.next_event()) is not None:
-            kind = type(ev).__name__
-            if kind == "ChildSaEstablished":
+        """The IKE events the HA acts on (contract D, by class name like ``_ike.translate``;
+        the name's meaning is looked up once per event class)."""
+        next_event = self._ike_next_event
+        while (ev := next_event()) is not None:
+            kind = _IKE_KINDS.get(type(ev))
+            if kind is None:
+                kind = _IKE_KINDS[type(ev)] = _IKE_KIND_NAMES.get(type(ev).__name__, 0)
+            if kind == 1:
                 self._on_child(ev, now)
-            elif kind == "IkeSaEstablished":
+            elif kind == 2:
                 self._on_ike_up(ev)
-            elif kind == "IkeSaDeleted":
-                self._on_ike_down(ev.ike_sa_id, now)  # type: ignore[attr-defined]
+            elif kind == 3:
+                self._on_ike_down(ev.ike_sa_id, now)
 
     def _on_ike_up(self, ev: Any) -> None:
         prefix = _ike.ha_prefix(ev)
@@ -824,7 +843,7 @@ class HomeAgent:
         # The response that carried this SA (the UE asked for it: our response is the last
         # one cached) is kept by the IKE side for retransmitted requests (RFC 7296 §2.1);
         # remember which one, to release it at the first BU.
-        last_id = getattr(self.ike, "last_response_id", None)
+        last_id = self._last_response_id
         session.ike_mid = (
             None if last_id is None or ev.child.initiator else last_id(session.ike_sa_id)
         )
@@ -833,7 +852,7 @@ class HomeAgent:
         """The IKE SA's (local, remote) endpoints when the engine tells them (None if not):
         a K=1 move to the endpoints the SA already has changes nothing (RFC 4877 §7.4), so
         it is skipped — the attach's first BU names the CoA the IKE SA already runs on."""
-        ends = getattr(self.ike, "endpoints", None)
+        ends = self._endpoints
         if ends is None:
             return None
         try:

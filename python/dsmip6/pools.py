@@ -93,7 +93,13 @@ class PrefixPool:
         return self._prefix(index)
 
     def _index(self, prefix: IPv6Network | IPv6Address) -> int | None:
-        value = int(prefix.network_address if isinstance(prefix, IPv6Network) else prefix)
+        kind = type(prefix)
+        if kind is IPv6Network:
+            value = prefix.network_address._ip  # type: ignore[union-attr]
+        elif kind is IPv6Address:
+            value = prefix._ip  # type: ignore[union-attr]
+        else:
+            value = int(prefix.network_address if isinstance(prefix, IPv6Network) else prefix)
         offset = value - self._base
         if not 0 <= offset < self._size * self._step:
             return None

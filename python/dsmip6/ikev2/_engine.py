@@ -41,6 +41,7 @@ from dsmip6.ikev2.tasks.ike_rekey import IkeRekey
 from dsmip6.ikev2.transforms import Rng
 
 Address = tuple[str, int]
+_DEAD = SaState.DEAD
 Datagram = tuple[bytes, Address, Address]
 
 
@@ -319,11 +320,14 @@ class Engine:
         return held
 
     def _touch(self, sa: IkeSa) -> None:
-        alive = sa.alive
+        alive = sa.state is not _DEAD  # IkeSa.alive (ParkedSa's is a class attribute)
         t = sa.get_timer() if alive else None
-        idle = self._parking and alive and parkable(sa) and self._sas.get(sa.id) is sa
-        if self.park_hold and self._parking:
-            held = self._held_sas()
+        parking = self._parking
+        idle = parking and alive and parkable(sa) and self._sas.get(sa.id) is sa
+        if parking and self.park_hold:
+            held = self._held
+            if held is None:
+                held = self._held = set()
             if not alive:
                 held.discard(sa.id)
             elif idle:

@@ -33,10 +33,13 @@ seeds and compares them.
 
 from __future__ import annotations
 
+import struct
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Any
 
 from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2._fast import _GENERIC, _HEAD_TAIL, FALLBACK, _follow, open_sk
+from dsmip6.ikev2.config import Assignment, _default_ts_policy
 from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
     ExchangeType,
@@ -45,7 +48,7 @@ from dsmip6.ikev2.constants import (
     PayloadType,
     ProtocolId,
 )
-from dsmip6.ikev2.message import NotifyPayload, SaPayload, TsPayload
+from dsmip6.ikev2.message import NotifyPayload, SaPayload, TsPayload, _selector
 from dsmip6.ikev2.sa import IkeSa, ParkedSa, SaState
 from dsmip6.ikev2.tasks._proposals import choose_child, selected_child
 from dsmip6.ikev2.tasks.child_create import ChildCreate
@@ -97,6 +100,68 @@ _TS_CANONICAL: dict[tuple[bytes, bool], bytes] = {}
 """For each TSr body in ``_TS_BODIES``: itself when encoding its selectors gives it back,
 else b"" (the same bound; an entry missing means b"")."""
 _RESERVED = bytes(3)
+# A TS payload body of one IPv6 selector (RFC 7296 §3.13, §3.13.1): Number of TSs 1, RESERVED
+# 0, then TS Type 8 (TS_IPV6_ADDR_RANGE), IP Protocol ID, Selector Length 40, Start Port, End
+# Port, Starting Address, Ending Address
+_TS_ONE6 = struct.Struct("!4sBBHHH16s16s")
+_TS_ONE6_HEAD = b"\x01\x00\x00\x00"
+_NEW = object.__new__
+
+
+def _a6(octets: bytes) -> IPv6Address:
+    """``IPv6Address(octets)`` for 16 octets: the same object (what its ``__init__`` sets for
+    packed octets), without the type dispatch."""
+    a = _NEW(IPv6Address)
+    a._ip = int.from_bytes(octets, "big")
+    a._scope_id = None
+    return a
+
+
+def _one_selector6(body: bytes) -> tuple[TrafficSelector, ...] | None:
+    """``TsPayload.decode_body(body).selectors`` for the body of exactly one IPv6 selector
+    with zero RESERVED (what a UE's MH SA request carries): equal selectors, made without
+    the general decoder's loop; None for any other body (the caller decodes it generally)."""
+    if len(body) != 44:
+        return None
+    head, ts_type, proto, length, sp, ep, start, end = _TS_ONE6.unpack(body)
+    if head != _TS_ONE6_HEAD or ts_type != 8 or length != 40:
+        return None
+    return (_selector(_a6(start), _a6(end), proto, sp, ep),)
+
+
+def _default_narrowing(
+    tsi: tuple[TrafficSelector, ...], tsr: tuple[TrafficSelector, ...], a: Any
+) -> tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]] | None:
+    """``(tsi, tsr)`` themselves when ``_default_ts_policy(tsi, tsr, a)`` returns selector
+    tuples equal to them (the UE proposed exactly its HoA inside its home prefix and the
+    HA's IPv6 address: RFC 4877 §4.4, the narrowing of RFC 7296 §2.9 keeps both); None
+    when the policy itself must be asked (it may narrow, refuse, or see other shapes)."""
+    if len(tsi) != 1 or len(tsr) != 1 or type(a) is not Assignment or a.home_address is not None:
+        return None
+    pfx = a.home_prefix
+    i, r = tsi[0], tsr[0]
+    start, end = i.start, i.end
+    if type(pfx) is not IPv6Network or type(start) is not IPv6Address or i.start_port > i.end_port:
+        return None
+    lo = pfx.network_address._ip
+    if not lo <= start._ip <= end._ip <= lo | ((1 << (128 - pfx._prefixlen)) - 1):
+        return None  # TSi.intersect(the prefix) is narrower, or None
+    ha6 = None
+    for h in a.ha_addresses:
+        if type(h) is IPv6Address:
+            ha6 = h
+            break
+        if type(h) is not IPv4Address:
+            return None
+    if ha6 is not None:  # TSr.intersect(that address): r itself only when r is just that
+        rs = r.start
+        if (
+            type(rs) is not IPv6Address
+            or not rs._ip == r.end._ip == ha6._ip
+            or r.start_port > r.end_port
+        ):
+            return None
+    return tsi, tsr
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
@@ -234,7 +299,12 @@ def fast_create_child(
     tsi_body, tsr_body = bodies[_P_TSI], bodies[_P_TSR]
     tsr_key = (tsr_body, False)
     try:
-        tsi_p = TsPayload.decode_body(tsi_body, True)
+        tsi = _one_selector6(tsi_body)  # type: ignore[assignment]
+        if tsi is None:
+            tsi_p = TsPayload.decode_body(tsi_body, True)
+            tsi = tsi_p.selectors
+            if tsi_p.unknown or tsi_body[1:4] != _RESERVED:
+                tsi_body = b""
         tsr = _TS_BODIES.get(tsr_key)
         if tsr is None:
             tsr_p = TsPayload.decode_body(tsr_body, False)
@@ -247,9 +317,6 @@ def fast_create_child(
             tsr_body = _TS_CANONICAL.get(tsr_key, b"")
     except (MalformedPacket, ValueError):
         return FALLBACK
-    tsi = tsi_p.selectors
-    if tsi_p.unknown or tsi_body[1:4] != _RESERVED:
-        tsi_body = b""
     # ---- the common case: the state changes of IkeSa.receive, process_request and
     # ChildCreate._build_response, in their order
     _follow(sa, src, dst, now)
@@ -258,7 +325,12 @@ def fast_create_child(
     sk = sa.sk
     head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_CHILD, _F_RESPONSE, mid, 0)
     policy = getattr(cfg, "ts_policy", None)
-    narrowed = policy(tsi, tsr, sa.assignment) if policy is not None else (tsi, tsr)
+    if policy is None:
+        narrowed = (tsi, tsr)
+    elif policy is not _default_ts_policy or (
+        (narrowed := _default_narrowing(tsi, tsr, sa.assignment)) is None  # type: ignore[assignment]
+    ):
+        narrowed = policy(tsi, tsr, sa.assignment)
     pack = _GENERIC.pack
     if narrowed is None:  # ChildCreate: N(TS_UNACCEPTABLE), the exchange failed
         notify = NotifyPayload(_N_TS_UNACCEPTABLE).encode_body()

@@ -608,6 +608,7 @@ _LOCALS: dict[Address, Address] = {}  # local endpoints, at most 16 (the HA's ow
 #   spi_i(8) spi_r(8) next_mid(4) expected_mid(4) iv(8) flags(2) len(keys)(2)
 #   family(1: 4, 6, or 0 with _F_REST) prefix_lifetime(4)
 _HEAD = struct.Struct("!8s8sIIQHHBI")
+_PLEN = [bytes((n,)) for n in range(129)]  # a prefix length octet
 _TIMES = struct.Struct("!dd")
 
 
@@ -763,12 +764,21 @@ class ParkedSa:
         return out
 
 
+_ASSIGNMENT: list[type] = []  # config.Assignment, imported once (config imports this module)
+
+
+def _assignment_class() -> type:
+    if not _ASSIGNMENT:
+        from dsmip6.ikev2.config import Assignment
+
+        _ASSIGNMENT.append(Assignment)
+    return _ASSIGNMENT[0]
+
+
 def _assignment(prefix: Any, has: Any, plife: int) -> Assignment:
     """The Assignment a parked SA folded away: its fields set directly (the values were
     checked when it was first built), so the rebuilt object equals the original."""
-    from dsmip6.ikev2.config import Assignment
-
-    a = object.__new__(Assignment)
+    a = object.__new__(_assignment_class())
     for name, value in (("home_prefix", prefix), ("home_address", None), ("ha_addresses", has),
                         ("internal_ip4", None), ("prefix_lifetime", plife)):  # fmt: skip
         object.__setattr__(a, name, value)
@@ -826,7 +836,21 @@ _TS_SHORT = struct.Struct("!BBHH16sB")  # 254, protocol, ports, start address, p
 _TS_REFS = [bytes((i,)) for i in range(254)]  # the one-octet records of _TS_TABLE's lists
 
 
+_TS_SHARED: dict[int, tuple[tuple[TrafficSelector, ...], int, tuple[TrafficSelector, ...]]] = {}
+"""id of a selector tuple found in ``_TS_TABLE`` -> (that tuple, its index, the table's tuple
+at that index): the HA-side selectors every UE's SAs share are a few tuple objects, found
+without re-deriving their exact form. An entry counts only while the table still holds that
+same object at that index; at most ``_TS_SHARED_MAX`` entries (each keeps its tuple alive, so
+an id is not reused while its entry exists)."""
+_TS_SHARED_MAX = 64
+
+
 def _pack_ts(ts: tuple[TrafficSelector, ...], spi_in: int) -> bytes:
+    hit = _TS_SHARED.get(id(ts))
+    if hit is not None and hit[0] is ts:
+        i = hit[1]
+        if i < len(_TS_TABLE) and _TS_TABLE[i] is hit[2]:
+            return _TS_REFS[i]
     rec = None
     if len(ts) == 1:  # one IPv6 selector whose range is a prefix: the 23-octet form
         sel = ts[0]
@@ -841,13 +865,17 @@ def _pack_ts(ts: tuple[TrafficSelector, ...], spi_in: int) -> bytes:
     key = rec if rec is not None else TsPayload(ts).encode_body()
     i = _TS_INDEX.get(key)
     if i is not None:
+        if len(_TS_SHARED) >= _TS_SHARED_MAX:
+            _TS_SHARED.clear()
+        _TS_SHARED[id(ts)] = (ts, i, _TS_TABLE[i])  # found by identity from now on
         return _TS_REFS[i]
     if len(_TS_TABLE) < 254:
         first = _TS_SEEN.get(key)
         if first is not None and first != spi_in:  # in two children: worth sharing
             del _TS_SEEN[key]
             i = _TS_INDEX[key] = len(_TS_TABLE)
-            _TS_TABLE.append(tuple(ts))
+            kept = tuple(ts)
+            _TS_TABLE.append(kept)
             return _TS_REFS[i]
         if first is None:
             if len(_TS_SEEN) >= 32:
@@ -945,11 +973,9 @@ def _folded_assignment(sa: IkeSa) -> int | None:
     if a is None:
         ok = sa.home_prefix is None and sa.ha_addresses == () and sa.prefix_lifetime is None
         return 0 if ok else None
-    from dsmip6.ikev2.config import Assignment
-
     plife = a.prefix_lifetime
     if (
-        type(a) is not Assignment
+        type(a) is not _assignment_class()
         or a.home_address is not None
         or a.internal_ip4 is not None
         or type(plife) is not int
@@ -1055,7 +1081,7 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         pfx = p.home_prefix
         if type(pfx) is IPv6Network:
             # 17 octets in the blob instead of an IPv6Network object (~210 B with its dict)
-            loose += pfx.network_address.packed + bytes((pfx.prefixlen,))
+            loose += pfx.network_address._ip.to_bytes(16, "big") + _PLEN[pfx._prefixlen]
             flags |= _F_PREFIX_PACKED
             p.home_prefix = None
         plife = a.prefix_lifetime if a is not None else 0

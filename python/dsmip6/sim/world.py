@@ -31,14 +31,23 @@ def seeded_rng(seed: str) -> Callable[[int], bytes]:
     """Deterministic 'random' octets (SHA-256 counter mode) for repeatable simulations:
     block k is SHA-256("<seed>/<k>")."""
     prefix = hashlib.sha256(f"{seed}/".encode())
-    state = [0]
+    copy = prefix.copy
+    k = 0
 
     def rng(n: int) -> bytes:
-        out = b""
+        nonlocal k
+        if n <= 0:
+            return b""
+        k += 1
+        h = copy()
+        h.update(b"%d" % k)
+        if n <= 32:  # one block (SPIs, nonces, keys: the usual requests)
+            return h.digest()[:n]
+        out = h.digest()
         while len(out) < n:
-            state[0] += 1
-            h = prefix.copy()
-            h.update(str(state[0]).encode())
+            k += 1
+            h = copy()
+            h.update(b"%d" % k)
             out += h.digest()
         return out[:n]
 
