@@ -277,3 +277,69 @@ def test_bad_pfs_ke_from_authenticated_peer_is_refused_not_raised():
     (resp,) = ha.datagrams_to_send(0.0)
     r, _ = decode_message(resp[0], sa.sk)
     assert r.notify(Notify.INVALID_SYNTAX) is not None and events(ha) == []
+
+
+def test_sk_payload_sealed_and_opened_as_rfc_5282_and_rfc_7296_lay_it_out():
+    """``SkCrypto.seal`` against the SK payload built by hand with ``cryptography``'s own
+    AES-GCM (RFC 5282 §3: 8-octet IV, nonce = salt | IV, AAD = header up to the SK payload
+    header, no padding) and AES-CBC + HMAC-SHA-256-128 (RFC 7296 §3.14: IV, padded plaintext,
+    Pad Length, ICV over everything before it); ``open`` gives the inner octets back, refuses
+    a flipped octet (IntegrityCheckFailed) and a truncated payload (MalformedPacket)."""
+    import hashlib
+    import hmac as std_hmac
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from dsmip6.errors import IntegrityCheckFailed
+    from dsmip6.ikev2 import transforms
+    from dsmip6.ikev2.constants import EncrId, IntegId
+    from dsmip6.ikev2.sk import SkCrypto
+
+    rnd = random.Random(5)
+    ivs = iter([bytes(rnd.randrange(256) for _ in range(16)) for _ in range(200)])
+    rng = lambda n: next(ivs)[:n]  # noqa: E731
+    head = bytes(range(16)) + bytes([41, 0x20, 35, 0x20]) + bytes(4) + bytes(4) + b"CLEAR"
+    gcm = transforms.encr(EncrId.AES_GCM_16, 256)
+    cbc = transforms.encr(EncrId.AES_CBC, 128)
+    integ = transforms.INTEGS[IntegId.HMAC_SHA2_256_128]
+    key_o, key_i = bytes(range(36)), bytes(range(100, 136))
+    for extra in (b"", b"\x00\x01\x00\x02"):
+        for n in (0, 1, 15, 16, 17, 100):
+            inner = bytes(rnd.randrange(256) for _ in range(n))
+            # AES-GCM-16
+            out = SkCrypto(gcm, None, key_o, b"", key_i, b"", rng)
+            inn = SkCrypto(gcm, None, key_i, b"", key_o, b"", rng)
+            got = [out.seal(head, 35, inner, extra) for _ in range(2)]
+            for k, msg in enumerate(got, 1):
+                iv = k.to_bytes(8, "big")
+                sk_len = 4 + len(extra) + 8 + n + 1 + 16
+                h = head[:24] + struct.pack("!I", len(head) + sk_len) + head[28:]
+                aad = h + bytes([35, 0]) + struct.pack("!H", sk_len) + extra
+                ct = AESGCM(key_o[:32]).encrypt(key_o[32:] + iv, inner + b"\x00", aad)
+                assert msg == aad + iv + ct
+                assert inn.open(msg, len(head), len(extra)) == inner
+                bad = bytearray(msg)
+                bad[-1 - (k * 7) % 20] ^= 0x40
+                with pytest.raises(IntegrityCheckFailed):
+                    inn.open(bytes(bad), len(head), len(extra))
+                with pytest.raises(MalformedPacket):
+                    inn.open(msg[: len(head) + 4 + len(extra) + 8 + 16], len(head), len(extra))
+            # AES-CBC-128 + HMAC-SHA-256-128
+            ka, kb = bytes(range(16)), bytes(range(16, 48))
+            out = SkCrypto(cbc, integ, ka, kb, ka[::-1], kb[::-1], rng)
+            inn = SkCrypto(cbc, integ, ka[::-1], kb[::-1], ka, kb, rng)
+            msg = out.seal(head, 35, inner, extra)
+            pad = (-(n + 1)) % 16
+            sk_len = 4 + len(extra) + 16 + n + pad + 1 + 16
+            iv = msg[len(head) + 4 + len(extra) : len(head) + 4 + len(extra) + 16]
+            h = head[:24] + struct.pack("!I", len(head) + sk_len) + head[28:]
+            enc = Cipher(algorithms.AES(ka), modes.CBC(iv)).encryptor()
+            ct = enc.update(inner + bytes(pad) + bytes([pad])) + enc.finalize()
+            body = h + bytes([35, 0]) + struct.pack("!H", sk_len) + extra + iv + ct
+            assert len(iv) == 16
+            assert msg == body + std_hmac.new(kb, body, hashlib.sha256).digest()[:16]
+            assert inn.open(msg, len(head), len(extra)) == inner
+            with pytest.raises(IntegrityCheckFailed):
+                inn.open(msg[:-1] + bytes([msg[-1] ^ 1]), len(head), len(extra))
+            with pytest.raises(MalformedPacket):
+                inn.open(msg[: len(head) + 4 + len(extra) + 16 + 16], len(head), len(extra))

@@ -700,8 +700,8 @@ def test_first_auth_of_an_unknown_subscriber_is_answered_like_the_general_path()
 def test_a_planted_divergence_is_caught(monkeypatch):
     """The comparisons above would see the fast path go wrong: with a planted bug (the
     fast path forgets when the peer was last heard, writes a wrong certificate encoding, or
-    hands ``_core.ikefast`` payload types out of order) the snapshots or the datagrams of the
-    twin responders differ."""
+    hands ``_core.ikefast`` payload types out of order, or indexes the first request without
+    its notifies) the snapshots or the datagrams of the twin responders differ."""
     from dsmip6.ikev2 import _fast
 
     kind, ue_kw, ha_kw = CASES["eap-aka-ecdsa-cert"]
@@ -748,6 +748,13 @@ def test_a_planted_divergence_is_caught(monkeypatch):
     # N(USE_TRANSPORT_MODE) makes a tunnel-mode child and answers without the notify
     with monkeypatch.context() as m:
         m.setattr(_fast, "_N_USE_TRANSPORT_MODE", 0)
+        fast = drive(kind, True, ue_kw, ha_kw)
+    assert fast[3].fast_auth_hits == 3 and fast[0] != slow[0] and fast[2] != slow[2]
+    # the message index fast_first_auth builds along its decoding (``Message._ix``): one
+    # that misses the first request's notifies (N(USE_TRANSPORT_MODE) unseen by the child
+    # SA's decisions in the final AUTH)
+    with monkeypatch.context() as m:
+        m.setattr(_fast, "_P_NOTIFY", 0)
         fast = drive(kind, True, ue_kw, ha_kw)
     assert fast[3].fast_auth_hits == 3 and fast[0] != slow[0] and fast[2] != slow[2]
     fast = drive(kind, True, ue_kw, ha_kw)  # and without a planted bug: identical

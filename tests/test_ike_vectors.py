@@ -98,6 +98,25 @@ def test_prf_plus_cavp(prf_id, key, seed, expected):
     assert prf.plus(h(key), h(seed), len(want)) == want
 
 
+@pytest.mark.parametrize("prf_id", sorted(transforms.PRFS))
+def test_prf_plus_of_every_length_is_the_stream_of_section_2_13(prf_id):
+    """prf+ for every length up to four blocks (and the 255-block limit) is the prefix of
+    T1 | T2 | ... computed from RFC 7296 §2.13 with the standard library's HMAC."""
+    import hashlib
+    import hmac as std_hmac
+
+    prf = transforms.PRFS[prf_id]
+    digest = getattr(hashlib, prf.hash.name.replace("-", ""))
+    key, seed = b"k" * 20, bytes(range(40))
+    stream, t = b"", b""
+    for n in range(1, 256):
+        t = std_hmac.new(key, t + seed + bytes((n,)), digest).digest()
+        stream += t
+    assert len(stream) == 255 * prf.key_size
+    for length in [*range(4 * prf.key_size + 2), 255 * prf.key_size]:
+        assert prf.plus(key, seed, length) == stream[:length], length
+
+
 def test_key_split_follows_cavp_stream():
     """derive_ike_keys cuts prf+ in the §2.14 order: SK_d | SK_ai | SK_ar | SK_ei | SK_er | ..."""
     prf = transforms.PRFS[PrfId.HMAC_SHA2_256]

@@ -470,7 +470,7 @@ def verify_mac(
     return constant_time.bytes_eq(expected, packet[mac_offset : mac_offset + 16])
 
 
-def checkcode(identity_packets: list[bytes], *, prime: bool = False) -> bytes:
+def checkcode(identity_packets: tuple[bytes, ...] | list[bytes], *, prime: bool = False) -> bytes:
     """AT_CHECKCODE value: SHA-1 (AKA, RFC 4187 §10.13) or SHA-256 (AKA', RFC 5448 §3.2) over
     the AKA-Identity requests and responses exchanged, in order; empty when there were none."""
     if not identity_packets:

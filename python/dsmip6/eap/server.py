@@ -170,40 +170,47 @@ class EapAkaServer:
     ) -> None:
         if identity_request not in _ID_REQ:
             raise ValueError(f"identity_request must be one of {sorted(_ID_REQ)}")
+        # Only what differs per server is set here; everything that starts out the same for
+        # every server (the run's state, below) is a class attribute until a run sets it: one
+        # server per UE attach, so its creation and its dict stay small.
         self.store = store
         self._rng = rng
         self.identity = identity
         self._first_id_req = _ID_REQ[identity_request]
-        self._id_req: int | None = None
         self.checkcode = checkcode
         self.result_indication = result_indication
         self.max_resync = max_resync
-        self._state = ServerState.IDLE
         self._identifier = rng(1)[0]
-        self._last_request = b""
-        self._identity_packets: list[bytes] = []
-        self._imsi: str | None = None
-        self._vector: AuthenticationVector | None = None
-        self._keys: _crypto.EapAkaKeys | None = None
-        self._mac_key: tuple[bytes, Any] | None = None  # (K_aut, its keyed AT_MAC HMAC)
-        self._resyncs = 0
         self.reauth_store = reauth_store
         self.pseudonym_store = pseudonym_store
         self.bidding = bidding
-        self._next_pseudonym: str | None = None
         self.reauth_limit = min(reauth_limit, MAX_REAUTH_COUNTER)
-        self._reauth: ReauthContext | None = None
-        self._nonce_s = b""
-        self._counter = 0
-        self._next_reauth_id: str | None = None
-        self.reauthenticated = False
-        """True after a successful fast re-authentication."""
-        self.msk: bytes | None = None
-        self.permanent_identity: str | None = None
-        """The IMSI, after success."""
-        self.subscriber: Subscriber | None = None
-        """The subscriber record, after success (APNs for authorisation)."""
-        self.failure_reason: str | None = None
+
+    # -- the run's state: class-level starting values (all immutable), set per instance as
+    # the run goes
+    _state: ServerState = ServerState.IDLE
+    _id_req: int | None = None
+    _last_request: bytes = b""
+    _identity_packets: tuple[bytes, ...] = ()
+    """The AKA-Identity requests and responses so far, in order (AT_CHECKCODE's input)."""
+    _imsi: str | None = None
+    _vector: AuthenticationVector | None = None
+    _keys: _crypto.EapAkaKeys | None = None
+    _mac_key: tuple[bytes, Any] | None = None  # (K_aut, its keyed AT_MAC HMAC)
+    _resyncs: int = 0
+    _next_pseudonym: str | None = None
+    _reauth: ReauthContext | None = None
+    _nonce_s: bytes = b""
+    _counter: int = 0
+    _next_reauth_id: str | None = None
+    reauthenticated: bool = False
+    """True after a successful fast re-authentication."""
+    msk: bytes | None = None
+    permanent_identity: str | None = None
+    """The IMSI, after success."""
+    subscriber: Subscriber | None = None
+    """The subscriber record, after success (APNs for authorisation)."""
+    failure_reason: str | None = None
 
     # -- public -----------------------------------------------------------------------
 
@@ -417,7 +424,7 @@ class EapAkaServer:
             ServerInput.ASK_IDENTITY,
             new_identifier=new_identifier,
         )
-        self._identity_packets.append(packet)
+        self._identity_packets = (*self._identity_packets, packet)
         return packet
 
     def _derive(self, identity: bytes, vector: AuthenticationVector) -> _crypto.EapAkaKeys:
@@ -575,7 +582,7 @@ class EapAkaServer:
         return self._on_challenge(msg)
 
     def _on_identity(self, msg: AkaMessage) -> bytes:
-        self._identity_packets.append(msg.raw)
+        self._identity_packets = (*self._identity_packets, msg.raw)
         try:
             identity = msg.get(_A.AT_IDENTITY).payload.decode("utf-8")  # type: ignore[union-attr]
         except UnicodeDecodeError:

@@ -656,6 +656,10 @@ def fast_first_auth(
         return FALLBACK
     payloads: list[Any] = []
     seen: set[int] = set()
+    # ``Message._index`` built along (payloads by class, the first Notify of each type): the
+    # three tasks' questions find it made
+    by_cls: dict[type, list[Any]] = {}
+    notifies: dict[int, Any] = {}
     try:
         for this, body in parts:
             if this in _FIRST_AUTH_ONCE:
@@ -672,12 +676,21 @@ def fast_first_auth(
                     if len(_SHARED) >= 64:
                         _SHARED.clear()
                     _SHARED[key] = decoded
-                payloads.append(decoded)
             else:
-                payloads.append(_DECODERS_INT[this](body))
+                decoded = _DECODERS_INT[this](body)
+            payloads.append(decoded)
+            cls = type(decoded)
+            same = by_cls.get(cls)
+            if same is None:
+                by_cls[cls] = [decoded]
+            else:
+                same.append(decoded)
+            if this == _P_NOTIFY and decoded.notify_type not in notifies:
+                notifies[decoded.notify_type] = decoded
     except (MalformedPacket, ValueError):
         return FALLBACK
     msg = Message(_X_AUTH, False, True, mid, header.spi_i, header.spi_r, [], payloads, data)
+    msg._ix = (len(payloads), by_cls, notifies)  # the key _index() gives: no clear payloads
     # ---- the common case: the state changes of IkeSa.receive and process_request, in order
     _follow(sa, src, dst, now)
     engine.fast_auth_hits += 1

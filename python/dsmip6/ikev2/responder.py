@@ -31,7 +31,7 @@ from dsmip6.ikev2._fast import (
 from dsmip6.ikev2._fast_child import fast_create_child
 from dsmip6.ikev2.child import ChildSa
 from dsmip6.ikev2.config import ResponderConfig
-from dsmip6.ikev2.constants import ExchangeType, Notify
+from dsmip6.ikev2.constants import ExchangeType, Notify, PayloadType
 from dsmip6.ikev2.message import (
     IkeDecodeError,
     IkeHeader,
@@ -47,6 +47,13 @@ from dsmip6.ikev2.transforms import Rng
 
 _X_AUTH = int(ExchangeType.IKE_AUTH)
 _X_CHILD = int(ExchangeType.CREATE_CHILD_SA)
+_AUTH_FAST = {
+    int(PayloadType.EAP): fast_eap_round,
+    int(PayloadType.AUTH): fast_msk_auth,
+    int(PayloadType.IDI): fast_first_auth,
+}
+"""The IKE_AUTH fast paths by the type of the first payload inside SK (the octet after the
+IKE header: the SK payload's Next Payload), which each of them requires."""
 
 __all__ = ["IkeResponder"]
 
@@ -144,10 +151,13 @@ class IkeResponder(Engine):
             return self._first_request(header, data, src, dst, now)
         if self.fast_path and header.exchange == _X_AUTH:
             sa = self._by_spi.get(header.spi_r)
-            if type(sa) is IkeSa and (
-                fast_eap_round(self, sa, header, data, src, dst, now) is sa
-                or fast_msk_auth(self, sa, header, data, src, dst, now) is sa
-                or fast_first_auth(self, sa, header, data, src, dst, now) is sa
+            # the one IKE_AUTH fast path that can take the request, by the first inner
+            # payload's type (each checks it again: EAP, AUTH or IDi)
+            fast = _AUTH_FAST.get(data[28]) if len(data) > 28 else None
+            if (
+                type(sa) is IkeSa
+                and fast is not None
+                and fast(self, sa, header, data, src, dst, now) is sa
             ):
                 return sa
         if self.fast_path and header.exchange == _X_CHILD:

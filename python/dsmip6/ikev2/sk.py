@@ -95,26 +95,31 @@ class SkCrypto:
         ``extra`` (the Fragment Number and Total Fragments of an SKF payload, RFC 7383 §2.5).
         """
         encr = self.encr
-        if encr.aead:
-            plain = inner + b"\x00"  # no padding, Pad Length 0
-            icv = encr.icv_size
-        else:
-            pad = (-(len(inner) + 1)) % encr.block_size
-            plain = inner + b"\x00" * pad + bytes([pad])
-            icv = self.integ.icv_size  # type: ignore[union-attr]
+        if encr.aead:  # RFC 5282 §3: no padding (Pad Length 0), nonce = salt | IV
+            n = self._iv_counter = self._iv_counter + 1
+            iv = n.to_bytes(8, "big")  # _next_iv's AEAD IV
+            # SK header, IV, inner payloads, Pad Length 0 (no padding), ICV
+            sk_len = 13 + len(extra) + len(inner) + encr.icv_size
+            aad = (
+                head[:24]
+                + _U32.pack(len(head) + sk_len)
+                + head[28:]
+                + _GENERIC.pack(inner_first, 0, sk_len)
+                + extra
+            )
+            keymat = self._out_a
+            cipher = self._out_e
+            if cipher is None:
+                cipher = encr.aead_cipher(keymat)[0]
+            return aad + iv + cipher.encrypt(keymat[-encr.salt_size :] + iv, inner + b"\x00", aad)
+        pad = (-(len(inner) + 1)) % encr.block_size
+        plain = inner + b"\x00" * pad + bytes([pad])
+        icv = self.integ.icv_size  # type: ignore[union-attr]
         iv = self._next_iv()
         sk_len = 4 + len(extra) + len(iv) + len(plain) + icv
         total = len(head) + sk_len
         head = head[:24] + _U32.pack(total) + head[28:]
         sk_hdr = _GENERIC.pack(inner_first, 0, sk_len) + extra
-        if encr.aead:
-            aad = head + sk_hdr
-            keymat = self._out_a
-            cipher = self._out_e
-            if cipher is None:
-                cipher = encr.aead_cipher(keymat)[0]
-            ct = cipher.encrypt(keymat[-encr.salt_size :] + iv, plain, aad)  # nonce = salt | IV
-            return aad + iv + ct
         ct = encr.cbc_encrypt(self._out_e, iv, plain)
         body = head + sk_hdr + iv + ct
         return body + self.integ.mac(self._out_a, body)  # type: ignore[union-attr]
@@ -125,25 +130,28 @@ class SkCrypto:
         Raises IntegrityCheckFailed (drop silently) or MalformedPacket.
         """
         encr = self.encr
-        icv = encr.icv_size if encr.aead else self.integ.icv_size  # type: ignore[union-attr]
         body_start = sk_offset + 4 + extra_len
-        if len(message) < body_start + encr.iv_size + icv + 1:
-            raise MalformedPacket("SK payload too short", sk_offset, "truncated")
-        iv = message[body_start : body_start + encr.iv_size]
         if encr.aead:
+            iv_end = body_start + encr.iv_size
+            if len(message) < iv_end + encr.icv_size + 1:
+                raise MalformedPacket("SK payload too short", sk_offset, "truncated")
             keymat = self._in_a
             cipher = self._in_e
             if cipher is None:
                 cipher = encr.aead_cipher(keymat)[0]
             try:
                 plain = cipher.decrypt(
-                    keymat[-encr.salt_size :] + iv,
-                    message[body_start + encr.iv_size :],
+                    keymat[-encr.salt_size :] + message[body_start:iv_end],  # salt | IV
+                    message[iv_end:],
                     message[:body_start],
                 )
             except InvalidTag:
                 raise IntegrityCheckFailed("SK payload ICV did not verify") from None
         else:
+            icv = self.integ.icv_size  # type: ignore[union-attr]
+            if len(message) < body_start + encr.iv_size + icv + 1:
+                raise MalformedPacket("SK payload too short", sk_offset, "truncated")
+            iv = message[body_start : body_start + encr.iv_size]
             mac = self.integ.mac(self._in_a, message[:-icv])  # type: ignore[union-attr]
             if not _cmp.compare_digest(mac, message[-icv:]):
                 raise IntegrityCheckFailed("SK payload ICV did not verify")

@@ -99,21 +99,30 @@ class Prf:
     def plus(self, key: bytes, seed: bytes, length: int) -> bytes:
         """prf+ (§2.13): T1 = prf(K, S|0x01), Tn = prf(K, Tn-1|S|n); at most 255 blocks.
 
-        The HMAC is keyed once and copied per block (same outputs, one key schedule)."""
-        if length > 255 * self.key_size:
+        The HMAC is keyed once and copied per block (same outputs, one key schedule); the
+        blocks needed are counted beforehand (``key_size`` is the HMAC's output length) and
+        each block's counter octet comes from a table."""
+        size = self.key_size
+        if length > 255 * size:
             raise ValueError("prf+ output limit (255 blocks) exceeded")
         inst = _HASH_INSTANCES.get(self.hash)
-        keyed = hmac.HMAC(key, inst if inst is not None else self.hash())
-        out = bytearray()
-        t = b""
-        n = 1
-        while len(out) < length:
-            h = keyed.copy()
-            h.update(t + seed + bytes((n,)))
+        copy = hmac.HMAC(key, inst if inst is not None else self.hash()).copy
+        h = copy()
+        h.update(seed + b"\x01")
+        t = h.finalize()
+        if length <= size:
+            return t[:length]
+        out = [t]
+        for n in _COUNTERS[2 : (length + size - 1) // size + 1]:
+            h = copy()
+            h.update(t + seed + n)
             t = h.finalize()
-            out += t
-            n += 1
-        return bytes(out[:length])
+            out.append(t)
+        return b"".join(out)[:length]
+
+
+_COUNTERS = tuple(bytes((n,)) for n in range(256))
+"""prf+'s block counter octets, by value."""
 
 
 PRFS: dict[int, Prf] = {
