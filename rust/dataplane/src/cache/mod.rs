@@ -1044,8 +1044,10 @@ impl<T> BindingCache<T> {
                     if let (Some(k), Some(e)) = (k, plan.get_mut(m)) {
                         let t = k.table();
                         *e = (t as u8, slot as u8, self.hash(k));
-                        extra[t % TABLES] += 1;
-                        m += 1;
+                        if let Some(x) = extra.get_mut(t) {
+                            *x = x.wrapping_add(1);
+                        }
+                        m = m.wrapping_add(1);
                     }
                 }
             }
@@ -1072,10 +1074,11 @@ impl<T> BindingCache<T> {
         // Spots, and every line the group touches fetched ahead.
         let mut spots = [None; INSERT_AHEAD * 5];
         for (sp, &(t, _, h)) in spots.iter_mut().zip(&plan).take(m) {
-            let v = &views[usize::from(t) % TABLES];
-            let x = v.spot(h);
-            v.prefetch(x);
-            *sp = Some(x);
+            if let Some(v) = views.get(usize::from(t)) {
+                let x = v.spot(h);
+                v.prefetch(x);
+                *sp = Some(x);
+            }
         }
         for j in 0..n {
             let next = w.free.get(j).map_or(ids - n + j, |&id| id as usize);
@@ -1136,11 +1139,13 @@ impl<T> BindingCache<T> {
         views: &[Writer<'_>; TABLES],
     ) -> Result<(), CacheError> {
         for (&(t, slot, _), s) in plan.iter().zip(spots) {
-            let Some(s) = s else { continue };
+            let (Some(s), Some(v)) = (s, views.get(usize::from(t))) else {
+                continue;
+            };
             // The filter word decides most keys; a tag match reads the record it names.
-            let taken = views[usize::from(t) % TABLES]
+            let taken = v
                 .find(*s, |id| {
-                    let k = keys_of(b)[usize::from(slot) % 5]?;
+                    let k = (*keys_of(b).get(usize::from(slot))?)?;
                     let x = self.load(id)?;
                     owns(k, &x).then_some(())
                 })
@@ -1156,8 +1161,8 @@ impl<T> BindingCache<T> {
         let payload = payload().ok_or(CacheError::KeyConflict)?;
         let id = self.put_new(w, b, payload).ok_or(CacheError::KeyConflict)?;
         for (&(t, _, _), s) in plan.iter().zip(spots) {
-            if let Some(s) = s {
-                views[usize::from(t) % TABLES].place_fast(*s, id);
+            if let (Some(s), Some(v)) = (s, views.get(usize::from(t))) {
+                v.place_fast(*s, id);
             }
         }
         self.count_length(w, b.prefix_len, true);
@@ -1538,18 +1543,21 @@ impl<T> BindingCache<T> {
                 }
                 continue;
             };
+            // Plain index loops (`n` is at most `BATCH`, so no bounds checks remain).
+            let n = chunk.len().min(BATCH);
             let mut hs = [0u64; BATCH];
             let mut homes = [0usize; BATCH];
-            for ((h, i), a) in hs.iter_mut().zip(&mut homes).zip(chunk) {
-                *h = self.hash(Key::Hoa(u128::from(*a)));
-                *i = s.home(*h);
-                s.prefetch_filter(*i);
+            for j in 0..n {
+                let h = self.hash(Key::Hoa(u128::from(chunk[j])));
+                hs[j] = h;
+                homes[j] = s.home(h);
+                s.prefetch_filter(homes[j]);
             }
             let mut maybe = 0u32;
-            for (j, (h, i)) in hs.iter().zip(&homes).take(chunk.len()).enumerate() {
-                if s.maybe(*h, *i) {
+            for j in 0..n {
+                if s.maybe(hs[j], homes[j]) {
                     maybe |= 1 << j;
-                    s.prefetch_bucket(*i);
+                    s.prefetch_bucket(homes[j]);
                 }
             }
             // Keys whose record is to be read (`ids`), keys for the single lookup.
@@ -1574,7 +1582,7 @@ impl<T> BindingCache<T> {
             // Every "absent" above is final only if no table or filter was replaced
             // meanwhile (their old arrays read as zeros).
             if !self.tables[0].unchanged(&s) {
-                unsure |= !cand & (u32::MAX >> (32 - chunk.len()));
+                unsure |= !cand & (u32::MAX >> (32 - n));
             }
             let mut m = cand;
             while m != 0 {

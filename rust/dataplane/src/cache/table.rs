@@ -68,8 +68,13 @@ fn bump<A: WriterAtomic>(a: &A, f: impl FnOnce(A::V) -> A::V, order: Ordering) {
 #[inline(always)]
 fn bump_len(a: &AtomicUsize, up: bool) {
     let v = a.load(Ordering::Relaxed);
+    // A count of keys in memory cannot reach usize::MAX.
     a.store(
-        if up { v + 1 } else { v.saturating_sub(1) },
+        if up {
+            v.wrapping_add(1)
+        } else {
+            v.saturating_sub(1)
+        },
         Ordering::Relaxed,
     );
 }
