@@ -1518,9 +1518,8 @@ impl<T> BindingCache<T> {
 
     /// The exact-HoA batch ([`Self::get_batch`], [`Self::get_view_batch`]): per chunk of
     /// [`BATCH`] keys, four passes whose memory reads overlap within each pass: hash every
-    /// key and prefetch its filter word; test the filter words and prefetch the home
-    /// buckets they do not rule out; scan those buckets and prefetch the candidates'
-    /// records; read the records. Per-key state is a few words and bit masks (keys ruled
+    /// key and prefetch its filter word and home bucket; test the filter words; scan the
+    /// buckets they do not rule out and prefetch the candidates' records; read the records. Per-key state is a few words and bit masks (keys ruled
     /// out cost nothing after the second pass: their answers are the `None`s written first);
     /// anything unusual (a false tag match, a key past its home bucket, a racing writer, a
     /// table or filter replaced meanwhile) goes to the single lookup.
@@ -1552,12 +1551,16 @@ impl<T> BindingCache<T> {
                 hs[j] = h;
                 homes[j] = s.home(h);
                 s.prefetch_filter(homes[j]);
+                // The home bucket too: a hit then waits on two rounds of fetches (index
+                // lines, records), not three. A miss is still decided by its filter word
+                // alone; its bucket line (an index of ~5 MiB per million keys, cached in
+                // the common case) is only a hint nothing waits on.
+                s.prefetch_bucket(homes[j]);
             }
             let mut maybe = 0u32;
             for j in 0..n {
                 if s.maybe(hs[j], homes[j]) {
                     maybe |= 1 << j;
-                    s.prefetch_bucket(homes[j]);
                 }
             }
             // Keys whose record is to be read (`ids`), keys for the single lookup.
