@@ -10,8 +10,9 @@
 //! ```
 //!
 //! Operations: get_hit get_miss view_hit view_miss v4 batch_hit batch_miss vbatch_hit
-//! vbatch_miss insert insert_batch none (`none`: only the harness's own work, the input
-//! vector every operation builds). For inserts keep `n + iters` inside one table size and
+//! vbatch_miss insert insert_batch none batch_none (`none`: only the harness's own work, the
+//! input vector every operation builds; `batch_none`: that and the batches' keys, built as
+//! for the batch operations, with no lookup). For inserts keep `n + iters` inside one table size and
 //! record-id width (e.g. n = 110 000 with 5 000 and 15 000), or table growth is counted
 //! too. With `TIME=1` it prints the thread CPU time per operation.
 use std::hint::black_box;
@@ -81,7 +82,7 @@ fn main() {
         "v4" => (0..iters).for_each(|k| {
             black_box(bc.lookup_v4(Ipv4Addr::from(0x0a00_0000 + spread(k))));
         }),
-        "batch_hit" | "batch_miss" | "vbatch_hit" | "vbatch_miss" => {
+        "batch_hit" | "batch_miss" | "vbatch_hit" | "vbatch_miss" | "batch_none" => {
             for c in 0..iters / 32 {
                 let mut x = [Ipv6Addr::UNSPECIFIED; 32];
                 for (j, y) in x.iter_mut().enumerate() {
@@ -94,7 +95,9 @@ fn main() {
                 }
                 out.clear();
                 views.clear();
-                if op.starts_with('v') {
+                if op == "batch_none" {
+                    black_box(&x);
+                } else if op.starts_with('v') {
                     bc.get_view_batch(&x, &mut views)
                 } else {
                     bc.get_batch(&x, &mut out)

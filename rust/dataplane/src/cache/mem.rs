@@ -189,6 +189,21 @@ pub(super) fn load_line(l: &Line<[AtomicU32; 16]>) -> [core::arch::x86_64::__m12
     [a, b, c, d]
 }
 
+/// The 16 lanes' comparison results (all-ones or zero per 4-octet lane) packed to one bit
+/// per lane, bit `i` for lane `i` (two saturating packs, then one byte mask).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unused_unsafe)]
+fn lane_bits(e: [core::arch::x86_64::__m128i; 4]) -> u32 {
+    use core::arch::x86_64::{_mm_movemask_epi8, _mm_packs_epi16, _mm_packs_epi32};
+    // SAFETY: SSE2 register-only intrinsics; SSE2 is part of the x86_64 baseline.
+    unsafe {
+        // -1 and 0 stay -1 and 0 through the signed saturating packs, lanes in order.
+        let p = _mm_packs_epi16(_mm_packs_epi32(e[0], e[1]), _mm_packs_epi32(e[2], e[3]));
+        _mm_movemask_epi8(p) as u32
+    }
+}
+
 /// Which of lanes 0..15 of a bucket line are non-zero with `lane & hi_mask == tag` (bit `i`
 /// for lane `i`), and lane 15 (the overflow count), from one read of the line.
 #[cfg(target_arch = "x86_64")]
@@ -196,22 +211,20 @@ pub(super) fn load_line(l: &Line<[AtomicU32; 16]>) -> [core::arch::x86_64::__m12
 #[allow(unused_unsafe)]
 pub(super) fn scan_line(l: &Line<[AtomicU32; 16]>, hi_mask: u32, tag: u32) -> (u32, u32) {
     use core::arch::x86_64::{
-        _mm_and_si128, _mm_andnot_si128, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_cvtsi128_si32,
-        _mm_movemask_ps, _mm_set1_epi32, _mm_setzero_si128, _mm_shuffle_epi32,
+        _mm_and_si128, _mm_cmpeq_epi32, _mm_cvtsi128_si32, _mm_set1_epi32, _mm_setzero_si128,
+        _mm_shuffle_epi32,
     };
     let lanes = load_line(l);
     // SAFETY: SSE2 register-only intrinsics; SSE2 is part of the x86_64 baseline.
     unsafe {
         let m = _mm_set1_epi32(hi_mask as i32);
         let t = _mm_set1_epi32(tag as i32);
-        let z = _mm_setzero_si128();
-        let mut bits = 0u32;
-        for (i, v) in lanes.iter().enumerate() {
-            let hit = _mm_andnot_si128(
-                _mm_cmpeq_epi32(*v, z),
-                _mm_cmpeq_epi32(_mm_and_si128(*v, m), t),
-            );
-            bits |= (_mm_movemask_ps(_mm_castsi128_ps(hit)) as u32) << (4 * i);
+        let mut bits = lane_bits(lanes.map(|v| _mm_cmpeq_epi32(_mm_and_si128(v, m), t)));
+        // A non-zero tag matches no empty lane; a zero one (1 key in 2^(32 - id bits))
+        // would match them all: drop the empty lanes then.
+        if tag == 0 {
+            let z = _mm_setzero_si128();
+            bits &= !lane_bits(lanes.map(|v| _mm_cmpeq_epi32(v, z)));
         }
         let overflow = _mm_cvtsi128_si32(_mm_shuffle_epi32::<0xff>(lanes[3])) as u32;
         (bits & 0x7fff, overflow)
@@ -224,19 +237,12 @@ pub(super) fn scan_line(l: &Line<[AtomicU32; 16]>, hi_mask: u32, tag: u32) -> (u
 #[inline(always)]
 #[allow(unused_unsafe)]
 pub(super) fn empty_lanes(l: &Line<[AtomicU32; 16]>) -> u32 {
-    use core::arch::x86_64::{
-        _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_movemask_ps, _mm_setzero_si128,
-    };
+    use core::arch::x86_64::{_mm_cmpeq_epi32, _mm_setzero_si128};
     let lanes = load_line(l);
     // SAFETY: SSE2 register-only intrinsics; SSE2 is part of the x86_64 baseline.
-    unsafe {
-        let z = _mm_setzero_si128();
-        let mut bits = 0u32;
-        for (i, v) in lanes.iter().enumerate() {
-            bits |= (_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(*v, z))) as u32) << (4 * i);
-        }
-        bits & 0x7fff
-    }
+    let z = unsafe { _mm_setzero_si128() };
+    // SAFETY: as above.
+    lane_bits(lanes.map(|v| unsafe { _mm_cmpeq_epi32(v, z) })) & 0x7fff
 }
 
 /// Portable version of the x86_64 empty-lane scan.

@@ -111,6 +111,23 @@ pub struct Binding {
     pub sa_out: Option<u32>,
 }
 
+/// A placeholder binding (unspecified addresses, zero lifetime): fills the batch insert's
+/// fixed-size buffer before the real bindings are copied in.
+const EMPTY_BINDING: Binding = Binding {
+    home_address: Ipv6Addr::UNSPECIFIED,
+    home_prefix: Ipv6Addr::UNSPECIFIED,
+    prefix_len: 0,
+    ipv4_home_address: None,
+    care_of: CareOf::V6(Ipv6Addr::UNSPECIFIED),
+    encapsulation: Encapsulation::IpInIpv6,
+    lifetime: 0.0,
+    expires_at: Instant(0),
+    sequence: 0,
+    flags: 0,
+    sa_in: None,
+    sa_out: None,
+};
+
 /// Per-binding traffic counters (packets/octets towards and from the UE).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BindingCounters {
@@ -539,7 +556,11 @@ impl<T> fmt::Debug for BindingCache<T> {
 impl BindingCache<()> {
     /// Add many bindings (no payload). See [`BindingCache::insert_batch_with`].
     pub fn insert_batch(&self, bs: &[Binding], out: &mut Vec<Result<(), CacheError>>) {
-        self.insert_batch_with(bs.iter().map(|b| (*b, ())), out);
+        // The bindings are read in place (no copy per group): see `insert_group`.
+        let mut w = self.lock_writer();
+        for group in bs.chunks(INSERT_AHEAD) {
+            self.insert_group(&mut w, group, |_| Some(()), out);
+        }
     }
 
     /// Add a binding (no payload). See [`BindingCache::insert_with`].
@@ -561,8 +582,9 @@ impl BindingCache<()> {
 
 /// How many lookups a batch call keeps in flight (prefetched ahead).
 const BATCH: usize = 32;
-/// How many bindings a batch insert fetches ahead (5 index lines and filter words each).
-const INSERT_AHEAD: usize = 8;
+/// How many bindings a batch insert plans and fetches ahead (up to 5 index lines and
+/// filter words, a record and a counters line each).
+const INSERT_AHEAD: usize = 16;
 
 /// Every key of a binding with its hash (HoA, prefix, IPv4 HoA, inbound keys).
 type HashedKeys = [Option<(Key, u64)>; 5];
@@ -867,7 +889,12 @@ impl<T> BindingCache<T> {
     /// Writer: make room for `extra[t]` more keys in each table `t` (see
     /// [`Self::ensure_room`]).
     fn ensure_room_for(&self, extra: [usize; TABLES]) -> bool {
-        let ids = self.high.load(Ordering::Relaxed);
+        self.ensure_room_ids(extra, self.high.load(Ordering::Relaxed))
+    }
+
+    /// Writer: [`Self::ensure_room_for`] with record ids below `ids` (a batch insert's
+    /// bound on the ids it may hand out).
+    fn ensure_room_ids(&self, extra: [usize; TABLES], ids: usize) -> bool {
         for ((t, table), extra) in self.tables.iter().enumerate().zip(extra) {
             // A table that gets no key may keep narrower ids until it does (its next insert
             // or repointing comes through here with the record ids of that time).
@@ -955,31 +982,222 @@ impl<T> BindingCache<T> {
     }
 
     /// Add many bindings (each as [`Self::insert_with`]; `out` receives one result per
-    /// binding, in order). The index lines and filter words of several bindings are
-    /// fetched ahead together, and the writer lock is taken once per group, so their
-    /// memory latencies overlap instead of adding up.
+    /// binding, in order).
+    ///
+    /// The writer lock is taken once for the whole call. Bindings go in groups of
+    /// [`INSERT_AHEAD`] (see [`Self::insert_group`]): each key is hashed once, room is made
+    /// for the whole group at once, every line the group touches is prefetched before any
+    /// is read, then each binding is checked and placed in order.
     pub fn insert_batch_with(
         &self,
         items: impl IntoIterator<Item = (Binding, T)>,
         out: &mut Vec<Result<(), CacheError>>,
     ) {
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            let mut group: [Option<(Binding, T, HashedKeys)>; INSERT_AHEAD] =
-                core::array::from_fn(|_| None);
-            for slot in &mut group {
-                let Some((b, p)) = items.next() else { break };
-                let hashed = self.hashed_keys(&b);
-                self.prefetch_hashed(&hashed);
-                *slot = Some((b, p, hashed));
+        let mut items = items.into_iter();
+        let mut w = self.lock_writer();
+        loop {
+            let mut bs = [EMPTY_BINDING; INSERT_AHEAD];
+            let mut ps: [Option<T>; INSERT_AHEAD] = core::array::from_fn(|_| None);
+            let mut n = 0;
+            for (b, p) in bs.iter_mut().zip(&mut ps) {
+                let Some(item) = items.next() else { break };
+                (*b, *p) = (item.0, Some(item.1));
+                n += 1;
             }
-            let mut w = self.lock_writer();
-            for (b, p, hashed) in group.into_iter().flatten() {
-                out.push(
-                    Self::validate(&b).and_then(|()| self.insert_locked(&mut w, &b, &hashed, p)),
-                );
+            if n == 0 {
+                break;
+            }
+            self.insert_group(&mut w, &bs[..n], |j| ps[j].take(), out);
+        }
+    }
+
+    /// Writer, batch insert of `bs` (at most [`INSERT_AHEAD`]); `payload(j)` gives the
+    /// payload of `bs[j]` once it is inserted (None: the binding is refused).
+    ///
+    /// 1. Each valid binding's keys (only those it has: no IPv4 HoA or inbound SPI key
+    ///    when it has none) are hashed once, into one flat list of planned keys.
+    /// 2. Room is made for the whole group at once (a table rebuild, if one is due,
+    ///    happens before any of the group is placed), so the tables' writer views and the
+    ///    keys' spots stay valid for the whole group.
+    /// 3. Every home bucket, filter word, record and counters line of the group is
+    ///    prefetched before any is read.
+    /// 4. Each binding in order: duplicate check (the filter word decides most keys),
+    ///    record and payload under one stripe lock, keys placed. A later binding of the
+    ///    group sees the earlier ones.
+    fn insert_group(
+        &self,
+        w: &mut WriterState,
+        bs: &[Binding],
+        mut payload: impl FnMut(usize) -> Option<T>,
+        out: &mut Vec<Result<(), CacheError>>,
+    ) {
+        // (table, key slot in `keys_of`, hash) of every key of the group, by binding.
+        let mut plan = [(0u8, 0u8, 0u64); INSERT_AHEAD * 5];
+        let mut ends = [0u8; INSERT_AHEAD];
+        let mut valid = 0u32;
+        let mut extra = [0usize; TABLES];
+        let mut m = 0usize;
+        for (j, (b, end)) in bs.iter().zip(&mut ends).enumerate() {
+            if Self::validate(b).is_ok() {
+                valid |= 1 << j;
+                for (slot, k) in keys_of(b).into_iter().enumerate() {
+                    if let (Some(k), Some(e)) = (k, plan.get_mut(m)) {
+                        let t = k.table();
+                        *e = (t as u8, slot as u8, self.hash(k));
+                        if let Some(x) = extra.get_mut(t) {
+                            *x = x.wrapping_add(1);
+                        }
+                        m = m.wrapping_add(1);
+                    }
+                }
+            }
+            *end = m as u8;
+        }
+        let n = bs.len();
+        let ids = self.high.load(Ordering::Relaxed) + n;
+        let views = match self.group_views(extra, ids) {
+            Some(v) => v,
+            None => {
+                // Tables cannot grow (never below 2^26 records): each refused as the single
+                // insert refuses it.
+                for (j, b) in bs.iter().enumerate() {
+                    let r = match payload(j) {
+                        Some(p) => Self::validate(b)
+                            .and_then(|()| self.insert_locked(w, b, &self.hashed_keys(b), p)),
+                        None => Err(CacheError::KeyConflict),
+                    };
+                    out.push(r);
+                }
+                return;
+            }
+        };
+        // Spots, and every line the group touches fetched ahead.
+        let mut spots = [None; INSERT_AHEAD * 5];
+        for (sp, &(t, _, h)) in spots.iter_mut().zip(&plan).take(m) {
+            if let Some(v) = views.get(usize::from(t)) {
+                let x = v.spot(h);
+                v.prefetch(x);
+                *sp = Some(x);
             }
         }
+        for j in 0..n {
+            let next = w.free.get(j).map_or(ids - n + j, |&id| id as usize);
+            if let Some(r) = self.recs.as_slice().get(next) {
+                prefetch(r);
+            }
+            if let Some(c) = self.counters.as_slice().get(next) {
+                prefetch(c);
+            }
+        }
+        let mut start = 0usize;
+        for (j, (b, &end)) in bs.iter().zip(&ends).enumerate() {
+            let keys = start..usize::from(end);
+            start = usize::from(end);
+            if valid & (1 << j) == 0 {
+                out.push(Err(CacheError::BadPrefix));
+                continue;
+            }
+            let (Some(plan), Some(spots)) = (plan.get(keys.clone()), spots.get(keys)) else {
+                continue;
+            };
+            out.push(self.place_planned(w, b, || payload(j), plan, spots, &views));
+        }
+    }
+
+    /// Writer: the writer views of every table with room for `extra[t]` more keys and
+    /// record ids below `ids` (rebuilding the tables short of it first). None when a
+    /// table cannot grow.
+    fn group_views(&self, extra: [usize; TABLES], ids: usize) -> Option<[Writer<'_>; TABLES]> {
+        let views = |_: ()| {
+            let [a, b, c, d, e] = self.tables.each_ref().map(Table::writer);
+            Some([a?, b?, c?, d?, e?])
+        };
+        let v = views(())?;
+        if v.iter()
+            .zip(&extra)
+            .all(|(v, &x)| x == 0 || v.has_room(x, ids))
+        {
+            return Some(v);
+        }
+        if !self.ensure_room_ids(extra, ids) {
+            return None;
+        }
+        // Tables were rebuilt: the views and spots are those of the new generation.
+        views(())
+    }
+
+    /// Writer, batch insert: check the planned keys of `b` for duplicates, then write its
+    /// record and payload and place its keys (room ensured, `views` current).
+    #[inline(always)]
+    fn place_planned(
+        &self,
+        w: &mut WriterState,
+        b: &Binding,
+        payload: impl FnOnce() -> Option<T>,
+        plan: &[(u8, u8, u64)],
+        spots: &[Option<Spot>],
+        views: &[Writer<'_>; TABLES],
+    ) -> Result<(), CacheError> {
+        for (&(t, slot, _), s) in plan.iter().zip(spots) {
+            let (Some(s), Some(v)) = (s, views.get(usize::from(t))) else {
+                continue;
+            };
+            // The filter word decides most keys; a tag match reads the record it names.
+            let taken = v
+                .find(*s, |id| {
+                    let k = (*keys_of(b).get(usize::from(slot))?)?;
+                    let x = self.load(id)?;
+                    owns(k, &x).then_some(())
+                })
+                .is_some();
+            if taken {
+                return Err(if slot == 0 {
+                    CacheError::Exists
+                } else {
+                    CacheError::KeyConflict
+                });
+            }
+        }
+        let payload = payload().ok_or(CacheError::KeyConflict)?;
+        let id = self.put_new(w, b, payload).ok_or(CacheError::KeyConflict)?;
+        for (&(t, _, _), s) in plan.iter().zip(spots) {
+            if let (Some(s), Some(v)) = (s, views.get(usize::from(t))) {
+                v.place_fast(*s, id);
+            }
+        }
+        self.count_length(w, b.prefix_len, true);
+        self.len
+            .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writer: a fresh record id (oldest freed first) holding `b` and `payload`, counters
+    /// zeroed; the payload stripe's write lock is taken once for the id's payload slot and
+    /// the record. None when 2^26 records are in use.
+    #[inline(always)]
+    fn put_new(&self, w: &mut WriterState, b: &Binding, payload: T) -> Option<u32> {
+        let (id, fresh) = match w.free.pop_front() {
+            Some(id) => (id as usize, false),
+            None => (self.high.load(Ordering::Relaxed), true),
+        };
+        if id >= MAX_RECORDS {
+            return None;
+        }
+        if let Some(c) = self.counters.as_slice().get(id) {
+            c.iter().for_each(|x| x.store(0, Ordering::Relaxed));
+        }
+        let mut stripe = self.payload[id % PAYLOAD_STRIPES]
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if fresh {
+            stripe.push(None);
+            self.high.store(id + 1, Ordering::Release);
+        }
+        self.store(id as u32, encode(b));
+        if let Some(slot) = stripe.get_mut(id / PAYLOAD_STRIPES) {
+            *slot = Some(payload);
+        }
+        Some(id as u32)
     }
 
     /// Every key of `b` with its hash (see [`keys_of`]).
@@ -990,14 +1208,6 @@ impl<T> BindingCache<T> {
             *o = k.map(|k| (k, self.hash(k)));
         }
         out
-    }
-
-    /// Start fetching the home buckets (and filter words) of hashed keys.
-    #[inline]
-    fn prefetch_hashed(&self, hashed: &HashedKeys) {
-        for &(k, h) in hashed.iter().flatten() {
-            self.tables[k.table()].prefetch(h);
-        }
     }
 
     /// Writer: [`Self::insert_with`] once validated, keys hashed and the lock taken.
@@ -1286,7 +1496,7 @@ impl<T> BindingCache<T> {
     /// lines of [`BATCH`] keys are prefetched together, then their records, so the memory
     /// latencies overlap. `out` receives one answer per address, in order.
     pub fn get_batch(&self, hoas: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
-        self.batch(hoas, out, false, |v| v.binding());
+        self.batch_hoa(hoas, out, |v| v.binding());
     }
 
     /// [`Self::lookup_v6`] over many destinations (prefetching as [`Self::get_batch`], with
@@ -1298,12 +1508,109 @@ impl<T> BindingCache<T> {
 
     /// [`Self::get_batch`] without decoding (see [`BindingView`]).
     pub fn get_view_batch(&self, hoas: &[Ipv6Addr], out: &mut Vec<Option<BindingView>>) {
-        self.batch(hoas, out, false, |v| v);
+        self.batch_hoa(hoas, out, |v| v);
     }
 
     /// [`Self::lookup_v6_batch`] without decoding (see [`BindingView`]).
     pub fn lookup_v6_view_batch(&self, dsts: &[Ipv6Addr], out: &mut Vec<Option<BindingView>>) {
         self.batch(dsts, out, true, |v| v);
+    }
+
+    /// The exact-HoA batch ([`Self::get_batch`], [`Self::get_view_batch`]): per chunk of
+    /// [`BATCH`] keys, four passes whose memory reads overlap within each pass: hash every
+    /// key and prefetch its filter word and home bucket; test the filter words; scan the
+    /// buckets they do not rule out and prefetch the candidates' records; read the records. Per-key state is a few words and bit masks (keys ruled
+    /// out cost nothing after the second pass: their answers are the `None`s written first);
+    /// anything unusual (a false tag match, a key past its home bucket, a racing writer, a
+    /// table or filter replaced meanwhile) goes to the single lookup.
+    #[inline(always)]
+    fn batch_hoa<O>(
+        &self,
+        addrs: &[Ipv6Addr],
+        out: &mut Vec<Option<O>>,
+        conv: impl Fn(BindingView) -> O,
+    ) {
+        let single = |a: Ipv6Addr| self.get_view(a).map(&conv);
+        out.reserve(addrs.len());
+        for chunk in addrs.chunks(BATCH) {
+            let start = out.len();
+            out.resize_with(start + chunk.len(), || None);
+            let dst = &mut out[start..];
+            let Some(s) = self.tables[0].snap() else {
+                for (d, a) in dst.iter_mut().zip(chunk) {
+                    *d = single(*a);
+                }
+                continue;
+            };
+            // Plain index loops (`n` is at most `BATCH`, so no bounds checks remain).
+            let n = chunk.len().min(BATCH);
+            let mut hs = [0u64; BATCH];
+            let mut homes = [0usize; BATCH];
+            for j in 0..n {
+                let h = self.hash(Key::Hoa(u128::from(chunk[j])));
+                hs[j] = h;
+                homes[j] = s.home(h);
+                s.prefetch_filter(homes[j]);
+                // The home bucket too: a hit then waits on two rounds of fetches (index
+                // lines, records), not three. A miss is still decided by its filter word
+                // alone; its bucket line (an index of ~5 MiB per million keys, cached in
+                // the common case) is only a hint nothing waits on.
+                s.prefetch_bucket(homes[j]);
+            }
+            let mut maybe = 0u32;
+            for j in 0..n {
+                if s.maybe(hs[j], homes[j]) {
+                    maybe |= 1 << j;
+                }
+            }
+            // Keys whose record is to be read (`ids`), keys for the single lookup.
+            let (mut cand, mut unsure) = (0u32, 0u32);
+            let mut ids = [0u32; BATCH];
+            let mut m = maybe;
+            while m != 0 {
+                let j = m.trailing_zeros() as usize % BATCH;
+                m &= m - 1;
+                match s.scan(hs[j], homes[j]) {
+                    Probe::Candidate(id) => {
+                        cand |= 1 << j;
+                        ids[j] = id;
+                        if let Some(r) = self.rec(id) {
+                            prefetch(r);
+                        }
+                    }
+                    Probe::Unsure => unsure |= 1 << j,
+                    Probe::Absent => {}
+                }
+            }
+            // Every "absent" above is final only if no table or filter was replaced
+            // meanwhile (their old arrays read as zeros).
+            if !self.tables[0].unchanged(&s) {
+                unsure |= !cand & (u32::MAX >> (32 - n));
+            }
+            let mut m = cand;
+            while m != 0 {
+                let j = m.trailing_zeros() as usize % BATCH;
+                m &= m - 1;
+                // One attempt at the record (a writer rewriting it sends the key to the
+                // single lookup, which waits for it).
+                let k = Key::Hoa(chunk.get(j).map_or(0, |a| u128::from(*a)));
+                match self.rec(ids[j]).and_then(Self::read_once) {
+                    Some(w) if owns(k, &w) => {
+                        if let Some(d) = dst.get_mut(j) {
+                            *d = Some(conv(BindingView::of(&w)));
+                        }
+                    }
+                    _ => unsure |= 1 << j,
+                }
+            }
+            while unsure != 0 {
+                let j = unsure.trailing_zeros() as usize;
+                unsure &= unsure - 1;
+                if let (Some(d), Some(a)) = (dst.get_mut(j), chunk.get(j)) {
+                    *d = single(*a);
+                }
+            }
+        }
     }
 
     #[inline(always)]

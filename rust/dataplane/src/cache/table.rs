@@ -68,8 +68,13 @@ fn bump<A: WriterAtomic>(a: &A, f: impl FnOnce(A::V) -> A::V, order: Ordering) {
 #[inline(always)]
 fn bump_len(a: &AtomicUsize, up: bool) {
     let v = a.load(Ordering::Relaxed);
+    // A count of keys in memory cannot reach usize::MAX.
     a.store(
-        if up { v + 1 } else { v.saturating_sub(1) },
+        if up {
+            v.wrapping_add(1)
+        } else {
+            v.saturating_sub(1)
+        },
         Ordering::Relaxed,
     );
 }
@@ -311,6 +316,28 @@ impl Writer<'_> {
     #[inline]
     pub(super) fn place(&self, s: Spot, id: u32) {
         self.t.place_at(s, id);
+    }
+
+    /// [`Self::place`] for the batch insert: the filter word set through this view (no
+    /// generation re-read) and the home bucket's first free slot taken inline; a full home
+    /// bucket takes the general placement.
+    #[inline(always)]
+    pub(super) fn place_fast(&self, s: Spot, id: u32) {
+        let Some(bucket) = self.t.buckets.as_slice().get(s.home) else {
+            return self.t.place_at(s, id);
+        };
+        let free = empty_lanes(bucket);
+        if free == 0 {
+            return self.t.place_at(s, id);
+        }
+        if let Some(w) = self.filter.get(s.home) {
+            bump(w, |x| x | s.bits, Ordering::Relaxed);
+        }
+        if let Some(slot) = bucket.0.get(free.trailing_zeros() as usize) {
+            // Release: the filter bits are visible with the slot.
+            slot.store(self.t.value(s.h, id), Ordering::Release);
+        }
+        bump_len(&self.t.len, true);
     }
 }
 

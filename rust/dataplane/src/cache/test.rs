@@ -617,3 +617,114 @@ fn lookups_during_growth_never_miss() {
     }
     assert_eq!(c.len(), 500 + (500..140_000).filter(|i| i % 8 == 0).count());
 }
+
+/// The batch insert through table growth (record ids past 2^16, which widen the index
+/// slots), reused record ids and payloads: the same answers and contents as inserts one
+/// by one, and every key of every binding answers.
+#[test]
+fn batch_insert_through_growth_and_reuse() {
+    let (one, many) = (BindingCache::new(), BindingCache::new());
+    // Freed ids first (reused oldest first), then fresh ones through several rebuilds.
+    for c in [&one, &many] {
+        for i in 0..300 {
+            c.insert_with(b(i), i).unwrap();
+        }
+        for i in (0..300).step_by(3) {
+            c.remove(b(i).home_address).unwrap();
+        }
+    }
+    let mut items: Vec<(Binding, u32)> = (300..70_000).map(|i| (b(i), i)).collect();
+    // Duplicates of a live and of a removed binding, late in the batch.
+    items.push((b(5), 5));
+    items.push((b(6), 6));
+    let want: Vec<_> = items.iter().map(|(x, p)| one.insert_with(*x, *p)).collect();
+    let mut got = Vec::new();
+    many.insert_batch_with(items.iter().copied(), &mut got);
+    assert_eq!(got, want);
+    assert_eq!(got[got.len() - 2], Err(CacheError::Exists));
+    assert_eq!(got[got.len() - 1], Ok(()));
+    assert_eq!(many.len(), one.len());
+    for i in (0..70_000u32).step_by(11) {
+        let x = b(i);
+        let live = i % 3 != 0 || i >= 300 || i == 6;
+        assert_eq!(many.get(x.home_address), live.then_some(x), "{i}");
+        if !live {
+            continue;
+        }
+        assert_eq!(many.get_with(x.home_address, |_, p| *p), Some(i));
+        assert_eq!(many.lookup_v4(x.ipv4_home_address.unwrap()), Some(x));
+        let coa = x.care_of.addr();
+        assert_eq!(
+            many.lookup_inbound(coa, InboundKey::Spi(x.sa_in.unwrap())),
+            Some(x)
+        );
+        assert_eq!(many.lookup_inbound(coa, InboundKey::UdpPort(4191)), Some(x));
+        let inside = Ipv6Addr::from(u128::from(x.home_address) ^ 0x42);
+        assert_eq!(many.lookup_v6(inside), Some(x));
+    }
+}
+
+/// Readers run the batch lookups (views and decoded) over stable bindings and absent
+/// addresses while the writer adds bindings with `insert_batch` (growing every table and
+/// widening record ids), removes them and adds them again into reused records: a present
+/// binding is never missed, an absent one never found.
+#[test]
+fn batch_lookups_during_batch_inserts_never_miss() {
+    let c = Arc::new(BindingCache::new());
+    for i in 0..500 {
+        c.insert(b(i)).unwrap();
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|t| {
+            let c = Arc::clone(&c);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let (mut n, mut i) = (0u64, t);
+                let (mut views, mut full) = (Vec::new(), Vec::new());
+                while !stop.load(Ordering::Relaxed) || n < 2_000 {
+                    i = (i * 7 + 13) % 500;
+                    let hoas: Vec<Ipv6Addr> = (0..40)
+                        .map(|j| b((i + j * 17) % 500).home_address)
+                        .chain([b(5_000_000 + i).home_address])
+                        .collect();
+                    if t == 0 {
+                        views.clear();
+                        c.get_view_batch(&hoas, &mut views);
+                        for (a, v) in hoas.iter().zip(&views).take(40) {
+                            assert_eq!(v.expect("present").home_address(), *a);
+                        }
+                        assert!(views[40].is_none());
+                    } else {
+                        full.clear();
+                        c.get_batch(&hoas, &mut full);
+                        for (a, g) in hoas.iter().zip(&full).take(40) {
+                            assert_eq!(g.expect("present").home_address, *a);
+                        }
+                        assert!(full[40].is_none());
+                    }
+                    n += 1;
+                    if n > 5_000_000 {
+                        break;
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for round in 0..3u32 {
+        let fresh: Vec<Binding> = (0..40_000).map(|j| b(10_000 + j)).collect();
+        out.clear();
+        c.insert_batch(&fresh, &mut out);
+        assert!(out.iter().all(Result::is_ok), "round {round}");
+        for x in &fresh {
+            c.remove(x.home_address).unwrap();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() >= 2_000);
+    }
+    assert_eq!(c.len(), 500);
+}
