@@ -983,3 +983,62 @@ def test_engine_without_park_hold_parks_at_once():
     _attach_holding_back_ccsa(world, 0, 0.0)
     (ike_id,) = [x.ike_sa_id for x in ha._sessions.values()]
     assert type(ha.ike._sas[ike_id]) is ParkedSa and ha.ike._held is None
+
+
+def _mh_selector_mismatches(fn) -> list[str]:
+    """Cases where ``fn`` (an ``ha_mh_selectors``) differs from the general reading of
+    ``_ike.translate`` (``_single_address`` of each side, RFC 4877 §4.4)."""
+    from types import SimpleNamespace
+
+    from dsmip6 import _ike
+    from dsmip6.ikev2.message import TrafficSelector
+
+    hoa, ha, other = HOA, IPv6Address("2001:db8:a::1"), IPv6Address("2001:db8:8000::6")
+    sels = [
+        TrafficSelector(hoa, hoa, 135),
+        TrafficSelector(ha, ha, 135),
+        TrafficSelector(hoa, other, 135),  # a range
+        TrafficSelector(NET[0], NET[-1], 0),  # the HNP-wide child of IKE_AUTH
+        TrafficSelector(hoa, hoa, 58),  # the MPD SA's (ICMPv6)
+        TrafficSelector(hoa, hoa, 0),
+        SimpleNamespace(start=str(hoa), end=str(hoa), protocol=135),  # loose values
+        SimpleNamespace(start=hoa, end=hoa, protocol=_Proto135()),
+        TrafficSelector(IPv4Address("192.0.2.1"), IPv4Address("192.0.2.1"), 135),
+    ]
+    lists = [(s,) for s in sels] + [(sels[3], sels[0]), (sels[0], sels[1]), ()]
+    lists += [[sels[0]], [sels[3]]]
+    out = []
+    for ts_i in lists:
+        for ts_r in lists:
+            ev = SimpleNamespace(child=SimpleNamespace(ts_i=ts_i, ts_r=ts_r))
+            a, b = _ike._single_address(ts_i), _ike._single_address(ts_r)
+            want = None if a is None or b is None else (a, b)
+            if fn(ev) != want:
+                out.append(f"{ts_i!r} / {ts_r!r}")
+    return out
+
+
+class _Proto135(int):
+    """A protocol number that is not exactly ``int`` (the inline path leaves it alone)."""
+
+    def __new__(cls) -> "_Proto135":
+        return super().__new__(cls, 135)
+
+
+def test_ha_mh_selectors_equals_the_general_reading(monkeypatch):
+    """The inline reading (exact types, protocol first) gives what ``_single_address`` of
+    both sides gives, for the MH SA, the HNP-wide child, the MPD SA, ranges, IPv4, loose
+    values, several selectors; a planted shortcut that skips the protocol is caught."""
+    from dsmip6 import _ike
+
+    assert _mh_selector_mismatches(_ike.ha_mh_selectors) == []
+
+    def no_protocol(event):
+        ts_i, ts_r = event.child.ts_i, event.child.ts_r
+        if type(ts_i) is tuple and type(ts_r) is tuple and len(ts_i) == len(ts_r) == 1:
+            i, r = ts_i[0], ts_r[0]
+            if type(i.start) is IPv6Address and type(r.start) is IPv6Address:
+                return (i.start, r.start) if i.start == i.end and r.start == r.end else None
+        return _ike.ha_mh_selectors(event)
+
+    assert _mh_selector_mismatches(no_protocol) != []

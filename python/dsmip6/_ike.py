@@ -290,6 +290,9 @@ def ha_mh_selectors(event: Any) -> tuple[IPv6Address, IPv6Address] | None:
     if type(ts_i) is tuple and type(ts_r) is tuple and len(ts_i) == 1 and len(ts_r) == 1:
         # one selector each (what a UE sends): ``_single_address`` on plain values, inline
         i, r = ts_i[0], ts_r[0]
+        proto = i.protocol
+        if type(proto) is int and proto != MH_PROTOCOL:
+            return None  # not the MH SA (``_single_address`` skips it): e.g. the HNP-wide child
         hoa, end_i, ha, end_r = i.start, i.end, r.start, r.end
         if (
             type(hoa) is IPv6Address

@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+from struct import Struct
 from typing import Any
 
 from dsmip6 import _ike, _mh, _mpd, _state
@@ -101,6 +102,8 @@ _BCAST4 = IPv4Address("255.255.255.255")  # RFC 5555 §3.2.2: all-ones = no keep
 
 
 _V6_MAX = (1 << 128) - 1
+# RFC 7296 §3.1: IKE SPIs, (next payload), version, exchange type, flags
+_IKE_HEAD = Struct("!QQxBBB")
 # IKE events the HA acts on, by class name (contract D): 1 a child SA, 2 an IKE SA up, 3 an
 # IKE SA deleted (0: ignored); and that meaning cached per event class.
 _IKE_KIND_NAMES = {"ChildSaEstablished": 1, "IkeSaEstablished": 2, "IkeSaDeleted": 3}
@@ -1469,15 +1472,13 @@ class HomeAgent:
             return True  # not IKE (or not for us to judge): the engine drops it
         # RFC 7296 §3.1: version 2.0, and an exchange of an established SA (IKE_AUTH,
         # CREATE_CHILD_SA, INFORMATIONAL); anything else is the engine's to refuse.
-        if data[off + 17] != 0x20 or not 35 <= data[off + 18] <= 37:
+        spi_i, spi_r, version, exchange, flags = _IKE_HEAD.unpack_from(data, off)
+        if version != 0x20 or not 35 <= exchange <= 37:
             return True
-        if data[off + 19] & 0x08:  # I flag: from the original initiator
-            ours = data[off + 8 : off + 16]
-        else:
-            ours = data[off : off + 8]
-        if ours == b"\x00" * 8:
+        ours = spi_r if flags & 0x08 else spi_i  # I flag: from the original initiator
+        if not ours:
             return True
-        if self._admit(int.from_bytes(ours, "big"), now):
+        if self._admit(ours, now):
             return True
         self._count("ike-rate-limited")
         return False
