@@ -1448,12 +1448,16 @@ class HomeAgent:
             s2 ^= 1
         t1, t2 = tokens[s1], tokens[s2]
         elapsed = now - last[s1]
-        if elapsed > 0.0:
-            t1 = min(t1 + elapsed * rate, burst)
+        if elapsed > 0.0:  # refill, at most to the burst (``min`` without its call)
+            t1 += elapsed * rate
+            if burst < t1:
+                t1 = burst
             last[s1] = now
         elapsed = now - last[s2]
         if elapsed > 0.0:
-            t2 = min(t2 + elapsed * rate, burst)
+            t2 += elapsed * rate
+            if burst < t2:
+                t2 = burst
             last[s2] = now
         if t1 < 1.0 and t2 < 1.0:
             tokens[s1], tokens[s2] = t1, t2
