@@ -1042,3 +1042,36 @@ def test_ha_mh_selectors_equals_the_general_reading(monkeypatch):
         return _ike.ha_mh_selectors(event)
 
     assert _mh_selector_mismatches(no_protocol) != []
+
+
+def _copy_mismatches(with_sqn) -> list[str]:
+    import dataclasses
+
+    from dsmip6.eap import Subscriber
+
+    out = []
+    for sqn, apns in ((0, ()), (33, ("internet",)), ((1 << 48) - 1, ("a", "b"))):
+        sub = Subscriber("001010123456789", bytes(range(16)), bytes(range(16, 32)), sqn,
+                         b"\x12\x34", apns)  # fmt: skip
+        for new in (0, 32, sqn ^ 0x20, (1 << 48) - 2):
+            got, want = with_sqn(sub, new), dataclasses.replace(sub, sqn=new)
+            if type(got) is not Subscriber or got != want:
+                out.append(f"{sub} -> {new}")
+    return out
+
+
+def test_subscriber_with_another_sqn_is_replace(monkeypatch):
+    """The store's SQN copy (slot setters, no ``__post_init__``) equals ``dataclasses.replace``
+    field by field; a planted copy that forgets the AMF is caught."""
+    from dsmip6.eap import InMemorySubscriberStore, Subscriber, _subscribers
+
+    assert _copy_mismatches(_subscribers._with_sqn) == []
+    real = _subscribers._S_AMF
+    with monkeypatch.context() as m:
+        m.setattr(_subscribers, "_S_AMF", lambda obj, value: real(obj, b"\x80\x00"))
+        assert _copy_mismatches(_subscribers._with_sqn) != []
+    store = InMemorySubscriberStore([Subscriber("001010123456789", bytes(16), bytes(16), 7)])
+    assert store.subscriber("001010123456789").sqn == 7
+    store.authentication_vector("001010123456789", bytes(16))
+    sub = store.subscriber("001010123456789")
+    assert sub.sqn > 7 and sub.imsi == "001010123456789" and sub.k == bytes(16)
