@@ -1075,3 +1075,76 @@ def test_subscriber_with_another_sqn_is_replace(monkeypatch):
     store.authentication_vector("001010123456789", bytes(16))
     sub = store.subscriber("001010123456789")
     assert sub.sqn > 7 and sub.imsi == "001010123456789" and sub.k == bytes(16)
+
+
+def _spi_add_reference(s, spi: int) -> bool:
+    """The SpiSet insertion of round 7 (probe for the SPI, rehash when half full, then the
+    first empty or deleted slot from the home slot): the layout ``add_new`` must keep."""
+    t, mask = s._t, (1 << s._bits) - 1
+    i = s._slot(spi)
+    while True:
+        v = t[i]
+        if v == spi:
+            return False
+        if v == 0:
+            break
+        i = (i + 1) & mask
+    if 2 * (s._used + 1) > len(s._t):
+        s._rehash()
+    t, mask = s._t, (1 << s._bits) - 1
+    i = s._slot(spi)
+    while t[i] > 1:
+        i = (i + 1) & mask
+    if t[i] == 0:
+        s._used += 1
+    t[i] = spi
+    s._live += 1
+    return True
+
+
+def _spi_layout_mismatches(add_new) -> int:
+    import random
+
+    from dsmip6.ikev2.sa import SpiSet
+
+    rng = random.Random(11)
+    a, b = SpiSet(), SpiSet()
+    bad = 0
+    for step in range(6000):
+        spi = rng.choice((rng.randrange(256, 1 << 32), 256 + step % 500, 256 + (step * 7) % 61))
+        if rng.random() < 0.55:
+            if add_new(a, spi) != _spi_add_reference(b, spi):
+                bad += 1
+        else:
+            a.discard(spi)
+            b.discard(spi)
+        if (a._t, a._bits, a._live, a._used) != (b._t, b._bits, b._live, b._used):
+            bad += 1
+            a, b = SpiSet(), SpiSet()
+    return bad
+
+
+def test_spi_set_insertion_keeps_the_reference_layout():
+    """``add_new`` (one probe sequence, the first deleted mark remembered) leaves the very
+    table the two-pass insertion left: slots, size, counts, results, through deletions and
+    rehashes; a planted variant that fills the last deleted mark of the run is caught."""
+    from dsmip6.ikev2.sa import SpiSet
+
+    assert _spi_layout_mismatches(SpiSet.add_new) == 0
+
+    def reuse_last(s, spi):
+        t, mask = s._t, (1 << s._bits) - 1
+        i, free = s._slot(spi), -1
+        while t[i] != 0:
+            if t[i] == spi:
+                return False
+            if t[i] == 1:
+                free = i  # planted: the last deleted mark of the run, not the first
+            i = (i + 1) & mask
+        if free < 0 or 2 * (s._used + 1) > len(t):
+            return SpiSet.add_new(s, spi)
+        t[free] = spi
+        s._live += 1
+        return True
+
+    assert _spi_layout_mismatches(reuse_last) > 0

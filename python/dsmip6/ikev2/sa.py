@@ -1219,22 +1219,29 @@ class SpiSet:
         the engine's "unused SPI?" check and the insertion)."""
         if not 256 <= spi <= 0xFFFFFFFF:
             raise ValueError(f"SPI {spi} is not a 32-bit value above 255")
-        t, mask = self._t, (1 << self._bits) - 1
-        i = self._slot(spi)
+        bits = self._bits
+        t, mask = self._t, (1 << bits) - 1
+        i = ((spi * 2654435769) & 0xFFFFFFFF) >> (32 - bits)  # _slot, inlined
+        free = -1  # the first deleted mark on the way: where the SPI goes
         while True:  # _find, inlined
             v = t[i]
             if v == spi:
                 return False
             if v == 0:
                 break
+            if v == 1 and free < 0:
+                free = i
             i = (i + 1) & mask
-        if 2 * (self._used + 1) > len(self._t):
-            self._rehash()
-        t, mask = self._t, (1 << self._bits) - 1
-        i = self._slot(spi)
-        while t[i] > 1:
-            i = (i + 1) & mask
-        if t[i] == 0:
+        if 2 * (self._used + 1) > len(t):
+            self._rehash()  # no deleted marks after it: the first empty slot on the way
+            t, mask = self._t, (1 << self._bits) - 1
+            i = self._slot(spi)
+            while t[i] > 1:
+                i = (i + 1) & mask
+            self._used += 1
+        elif free >= 0:
+            i = free  # a deleted mark is reused: no slot more in use
+        else:
             self._used += 1
         t[i] = spi
         self._live += 1
