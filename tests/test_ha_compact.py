@@ -1148,3 +1148,66 @@ def test_spi_set_insertion_keeps_the_reference_layout():
         return True
 
     assert _spi_layout_mismatches(reuse_last) > 0
+
+
+def _mpd_shortcut_misses() -> tuple[list[str], set[int]]:
+    """Selector pairs for which ``HomeAgent._mpd_child`` returns before asking
+    ``_mpd.mpd_child`` although that would have found an MPD SA; and the TSi protocols of
+    the pairs it returned for."""
+    from types import SimpleNamespace
+
+    from dsmip6 import _mpd
+    from dsmip6.ha import HomeAgent
+    from dsmip6.ikev2.message import TrafficSelector
+
+    class ChildSaEstablished(SimpleNamespace):  # contract D: dispatch by class name
+        pass
+
+    class Asked(Exception):
+        pass
+
+    hoa, ha = HOA, IPv6Address("2001:db8:a::1")
+    sels = [
+        TrafficSelector(hoa, hoa, 58, 146 << 8, (146 << 8) | 0xFF),  # the MPD SA's (RFC 4877)
+        TrafficSelector(ha, ha, 58, 147 << 8, (147 << 8) | 0xFF),
+        TrafficSelector(hoa, hoa, 135),
+        TrafficSelector(NET[0], NET[-1], 135),
+        TrafficSelector(hoa, hoa, 0),
+        SimpleNamespace(start=str(hoa), end=str(hoa), protocol=58),
+    ]
+    lists = [(s,) for s in sels] + [(sels[2], sels[0]), [sels[0]], ()]
+    real = _mpd.mpd_child
+    misses: list[str] = []
+    taken: set[int] = set()  # TSi protocols the shortcut returned for
+
+    def asked(ev):
+        raise Asked
+
+    for ts_i in lists:
+        for ts_r in lists:
+            ev = ChildSaEstablished(ike_sa_id=1, child=SimpleNamespace(ts_i=ts_i, ts_r=ts_r))
+            _mpd.mpd_child = asked
+            try:
+                HomeAgent._mpd_child(None, None, ev)  # type: ignore[arg-type]
+                shortcut = True
+            except Asked:
+                shortcut = False
+            finally:
+                _mpd.mpd_child = real
+            if shortcut and real(ev) is not None:
+                misses.append(f"{ts_i!r} / {ts_r!r}")
+            if shortcut:
+                taken.add(ts_i[0].protocol)
+    return misses, taken
+
+
+def test_mpd_child_shortcut_skips_only_what_mpd_child_refuses(monkeypatch):
+    """The HA skips ``_mpd.mpd_child`` for a child whose one TSi selector is not ICMPv6 (the
+    HNP-wide child of IKE_AUTH, the MH SA): only where it would return None; with a planted
+    protocol number the shortcut skips real MPD SAs and is caught."""
+    from dsmip6 import ha
+
+    misses, taken = _mpd_shortcut_misses()
+    assert misses == [] and taken == {135, 0}  # the HNP-wide child and the MH SA skip it
+    monkeypatch.setattr(ha, "_ICMPV6", 135)
+    assert _mpd_shortcut_misses()[0] != []

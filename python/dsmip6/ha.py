@@ -102,6 +102,7 @@ _BCAST4 = IPv4Address("255.255.255.255")  # RFC 5555 §3.2.2: all-ones = no keep
 
 
 _V6_MAX = (1 << 128) - 1
+_ICMPV6 = _mpd.ICMPV6
 # RFC 7296 §3.1: IKE SPIs, (next payload), version, exchange type, flags
 _IKE_HEAD = Struct("!QQxBBB")
 # IKE events the HA acts on, by class name (contract D): 1 a child SA, 2 an IKE SA up, 3 an
@@ -1491,6 +1492,11 @@ class HomeAgent:
     def _mpd_child(self, session: _Session, ev: Any) -> None:
         """A child SA whose selectors are ``HoA <-> HA, proto ICMPv6`` is the UE's MPD SA
         (RFC 4877 §6.3, §7.2.3); anything else is a user-plane child (the data plane's)."""
+        ts_i = ev.child.ts_i
+        if type(ts_i) is tuple and len(ts_i) == 1:
+            proto = ts_i[0].protocol
+            if type(proto) is int and proto != _ICMPV6:
+                return  # TSi names no ICMPv6 selector: ``mpd_child`` is None (e.g. the HNP child)
         found = _mpd.mpd_child(ev)
         if found is None:
             return
