@@ -1211,3 +1211,19 @@ def test_mpd_child_shortcut_skips_only_what_mpd_child_refuses(monkeypatch):
     assert misses == [] and taken == {135, 0}  # the HNP-wide child and the MH SA skip it
     monkeypatch.setattr(ha, "_ICMPV6", 135)
     assert _mpd_shortcut_misses()[0] != []
+
+
+def test_parked_remote_reads_the_head_fields_it_needs():
+    """``ParkedSa.remote`` reads the key length and the family at their place in the head
+    (fields 6 and 7 of ``_HEAD``), for any values."""
+    import random
+
+    from dsmip6.ikev2 import sa
+
+    rng = random.Random(3)
+    for _ in range(200):
+        fields = (rng.randbytes(8), rng.randbytes(8), rng.getrandbits(32), rng.getrandbits(32),
+                  rng.getrandbits(64), rng.getrandbits(16), rng.getrandbits(16),
+                  rng.getrandbits(8), rng.getrandbits(32))  # fmt: skip
+        blob = sa._HEAD.pack(*fields) + rng.randbytes(20)
+        assert sa._HEAD_KEYS_FAMILY.unpack_from(blob, sa._HEAD_KEYS_AT) == fields[6:8]

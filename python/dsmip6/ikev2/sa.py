@@ -608,6 +608,8 @@ _LOCALS: dict[Address, Address] = {}  # local endpoints, at most 16 (the HA's ow
 #   spi_i(8) spi_r(8) next_mid(4) expected_mid(4) iv(8) flags(2) len(keys)(2)
 #   family(1: 4, 6, or 0 with _F_REST) prefix_lifetime(4)
 _HEAD = struct.Struct("!8s8sIIQHHBI")
+_HEAD_KEYS_AT = struct.calcsize("!8s8sIIQH")  # where the key length and the family sit
+_HEAD_KEYS_FAMILY = struct.Struct("!HB")
 _PLEN = [bytes((n,)) for n in range(129)]  # a prefix length octet
 _TIMES = struct.Struct("!dd")
 
@@ -716,9 +718,11 @@ class ParkedSa:
         rest = self.rest
         if rest is not None:
             return rest[2]  # type: ignore[no-any-return]
-        # only the endpoint (what ``_loose`` reads first): no prefix or Assignment rebuilt
-        head = _HEAD.unpack_from(self.blob)
-        b, o, family = self.blob, _HEAD.size + head[6], head[7]
+        # only the endpoint (what ``_loose`` reads first): no prefix or Assignment rebuilt,
+        # and of the head only the key length and the family (_HEAD's fields 6 and 7)
+        b = self.blob
+        nkeys, family = _HEAD_KEYS_FAMILY.unpack_from(b, _HEAD_KEYS_AT)
+        o = _HEAD.size + nkeys
         n = 4 if family == 4 else 16
         host = inet_ntop(AF_INET if family == 4 else AF_INET6, b[o : o + n])
         return (host, int.from_bytes(b[o + n : o + n + 2], "big"))
