@@ -1227,3 +1227,72 @@ def test_parked_remote_reads_the_head_fields_it_needs():
                   rng.getrandbits(8), rng.getrandbits(32))  # fmt: skip
         blob = sa._HEAD.pack(*fields) + rng.randbytes(20)
         assert sa._HEAD_KEYS_FAMILY.unpack_from(blob, sa._HEAD_KEYS_AT) == fields[6:8]
+
+
+def _admit_ike_reference(self, data, port, now):
+    """The IKE budget check of round 7 (byte reads): which key it charges, and when."""
+    off = 4 if port == 4500 else 0
+    if len(data) < off + 28 or (off and data[:4] != b"\x00\x00\x00\x00"):
+        return True
+    if data[off + 17] != 0x20 or not 35 <= data[off + 18] <= 37:
+        return True
+    ours = data[off + 8 : off + 16] if data[off + 19] & 0x08 else data[off : off + 8]
+    if ours == b"\x00" * 8:
+        return True
+    if self._admit(int.from_bytes(ours, "big"), now):
+        return True
+    self._count("ike-rate-limited")
+    return False
+
+
+def _admit_ike_mismatches(check) -> int:
+    import random
+    from types import SimpleNamespace
+
+    rng = random.Random(8)
+    bad = 0
+    for k in range(3000):
+        port = rng.choice((500, 4500))
+        head = bytearray(rng.randbytes(28 + rng.randrange(0, 8)))
+        if port == 4500 and rng.random() < 0.8:
+            head[0:0] = bytes(4)
+        off = 4 if port == 4500 else 0
+        if len(head) >= off + 28:
+            head[off + 17] = rng.choice((0x20, 0x20, 0x10, 0x21))
+            head[off + 18] = rng.choice((34, 35, 36, 37, 38))
+            if rng.random() < 0.2:
+                head[off + rng.choice((0, 8)) : off + rng.choice((8, 16))] = bytes(8)
+        data = bytes(head[: rng.choice((len(head), 27, 31))])
+        verdict = rng.random() < 0.5
+        calls = ([], [])
+        for i, fn in enumerate((check, _admit_ike_reference)):
+            log = calls[i]
+            me = SimpleNamespace(
+                _admit=lambda key, now, log=log, v=verdict: log.append(("admit", key)) or v,
+                _count=lambda name, log=log: log.append(("count", name)),
+            )
+            calls[i].append(fn(me, data, port, float(k)))
+        bad += calls[0] != calls[1]
+    return bad
+
+
+def test_ike_budget_check_charges_what_the_byte_reads_charged():
+    """``_admit_ike`` (one struct unpack after the exchange octet) charges the same key, at
+    the same requests, with the same verdicts as the byte-level reading; a planted variant
+    that reads the initiator's SPI whatever the I flag says is caught."""
+    from dsmip6.ha import _IKE_HEAD, HomeAgent
+
+    assert _admit_ike_mismatches(HomeAgent._admit_ike) == 0
+
+    def planted(self, data, port, now):
+        off = 4 if port == 4500 else 0
+        if len(data) < off + 28 or (off and data[:4] != bytes(4)):
+            return True
+        if not 35 <= data[off + 18] <= 37:
+            return True
+        spi_i, _spi_r, version, _x, _flags = _IKE_HEAD.unpack_from(data, off)
+        if version != 0x20 or not spi_i:
+            return True
+        return bool(self._admit(spi_i, now)) or (self._count("ike-rate-limited") or False)
+
+    assert _admit_ike_mismatches(planted) > 0

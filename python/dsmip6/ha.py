@@ -1477,8 +1477,10 @@ class HomeAgent:
             return True  # not IKE (or not for us to judge): the engine drops it
         # RFC 7296 §3.1: version 2.0, and an exchange of an established SA (IKE_AUTH,
         # CREATE_CHILD_SA, INFORMATIONAL); anything else is the engine's to refuse.
-        spi_i, spi_r, version, exchange, flags = _IKE_HEAD.unpack_from(data, off)
-        if version != 0x20 or not 35 <= exchange <= 37:
+        if not 35 <= data[off + 18] <= 37:  # IKE_SA_INIT (34) leaves here, before unpacking
+            return True
+        spi_i, spi_r, version, _exchange, flags = _IKE_HEAD.unpack_from(data, off)
+        if version != 0x20:
             return True
         ours = spi_r if flags & 0x08 else spi_i  # I flag: from the original initiator
         if not ours:
