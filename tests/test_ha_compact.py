@@ -1296,3 +1296,41 @@ def test_ike_budget_check_charges_what_the_byte_reads_charged():
         return bool(self._admit(spi_i, now)) or (self._count("ike-rate-limited") or False)
 
     assert _admit_ike_mismatches(planted) > 0
+
+
+def test_assignment_builder_is_the_constructor():
+    """The responder factory's ``Assignment`` builder gives the object the keyword
+    constructor gives (the other fields at the class's own defaults, read from it: a class
+    declaring another default gets that one); other shapes get no builder."""
+    from dataclasses import dataclass
+
+    from dsmip6 import _ike, ikev2
+
+    build = _ike._assignment_builder(ikev2.Assignment)
+    assert build is not None
+    has = (IPv6Address("2001:db8:a::1"), IPv4Address("198.51.100.1"))
+    for prefix, hoa, ha_addresses in ((NET, None, has), (NET, HOA, has[:1]), (None, None, ())):
+        got = build(prefix, hoa, ha_addresses)
+        want = ikev2.Assignment(home_prefix=prefix, home_address=hoa, ha_addresses=ha_addresses)
+        assert type(got) is ikev2.Assignment and got == want
+        assert [getattr(got, f) for f in got.__dataclass_fields__] == [
+            getattr(want, f) for f in want.__dataclass_fields__
+        ]
+
+    @dataclass(frozen=True)
+    class Other:
+        home_prefix: object = None
+        home_address: object = None
+        ha_addresses: tuple = ()
+        prefix_lifetime: int = 7200
+
+    assert _ike._assignment_builder(Other)(NET, None, ()) == Other(NET, None, (), 7200)
+
+    @dataclass(frozen=True)
+    class Reordered:
+        home_address: object = None
+        home_prefix: object = None
+        ha_addresses: tuple = ()
+
+    assert _ike._assignment_builder(Reordered) is None
+    assert _ike._assignment_builder(int) is None
