@@ -247,12 +247,8 @@ def responder_factory(
     def make(assign: Callable[[str, str | None], HaAssignment]) -> Any:
         from dsmip6 import eap, ikev2
 
-        build = _assignment_builder(ikev2.Assignment)
-
         def assigner(peer_identity: str, apn: str | None) -> Any:
             a = assign(peer_identity, apn)
-            if build is not None:  # = ikev2.Assignment(home_prefix=..., ...), cheaper
-                return build(a.home_prefix, a.home_address, a.ha_addresses)
             return ikev2.Assignment(
                 home_prefix=a.home_prefix,
                 home_address=a.home_address,
@@ -275,36 +271,6 @@ def responder_factory(
         return ikev2.IkeResponder(cfg, rng=rng)
 
     return make
-
-
-def _assignment_builder(cls: Any) -> Callable[..., Any] | None:
-    """``(home_prefix, home_address, ha_addresses) -> cls(home_prefix=..., home_address=...,
-    ha_addresses=...)`` through ``dsmip6._frozen.builder`` (the same object, without the
-    frozen ``__init__``'s stores), the other fields at their declared defaults; None when
-    ``cls`` is not a dataclass of that shape (the caller uses the constructor)."""
-    from dataclasses import MISSING, fields, is_dataclass
-
-    from dsmip6._frozen import builder
-
-    if not is_dataclass(cls):
-        return None
-    fs = fields(cls)
-    first = tuple(f.name for f in fs[:3])
-    rest = fs[3:]
-    if first != ("home_prefix", "home_address", "ha_addresses") or any(
-        not f.init or f.default is MISSING for f in rest
-    ):
-        return None
-    try:
-        make = builder(cls)
-    except TypeError:
-        return None
-    defaults = tuple(f.default for f in rest)
-
-    def build(home_prefix: Any, home_address: Any, ha_addresses: Any) -> Any:
-        return make(home_prefix, home_address, ha_addresses, *defaults)
-
-    return build
 
 
 def ha_prefix(event: Any) -> IPv6Network | None:
