@@ -988,3 +988,316 @@ def test_engine_without_park_hold_parks_at_once():
     _attach_holding_back_ccsa(world, 0, 0.0)
     (ike_id,) = [x.ike_sa_id for x in ha._sessions.values()]
     assert type(ha.ike._sas[ike_id]) is ParkedSa and ha.ike._held is None
+
+
+def _mh_selector_mismatches(fn) -> list[str]:
+    """Cases where ``fn`` (an ``ha_mh_selectors``) differs from the general reading of
+    ``_ike.translate`` (``_single_address`` of each side, RFC 4877 §4.4)."""
+    from types import SimpleNamespace
+
+    from dsmip6 import _ike
+    from dsmip6.ikev2.message import TrafficSelector
+
+    hoa, ha, other = HOA, IPv6Address("2001:db8:a::1"), IPv6Address("2001:db8:8000::6")
+    sels = [
+        TrafficSelector(hoa, hoa, 135),
+        TrafficSelector(ha, ha, 135),
+        TrafficSelector(hoa, other, 135),  # a range
+        TrafficSelector(NET[0], NET[-1], 0),  # the HNP-wide child of IKE_AUTH
+        TrafficSelector(hoa, hoa, 58),  # the MPD SA's (ICMPv6)
+        TrafficSelector(hoa, hoa, 0),
+        SimpleNamespace(start=str(hoa), end=str(hoa), protocol=135),  # loose values
+        SimpleNamespace(start=hoa, end=hoa, protocol=_Proto135()),
+        TrafficSelector(IPv4Address("192.0.2.1"), IPv4Address("192.0.2.1"), 135),
+    ]
+    lists = [(s,) for s in sels] + [(sels[3], sels[0]), (sels[0], sels[1]), ()]
+    lists += [[sels[0]], [sels[3]]]
+    out = []
+    for ts_i in lists:
+        for ts_r in lists:
+            ev = SimpleNamespace(child=SimpleNamespace(ts_i=ts_i, ts_r=ts_r))
+            a, b = _ike._single_address(ts_i), _ike._single_address(ts_r)
+            want = None if a is None or b is None else (a, b)
+            if fn(ev) != want:
+                out.append(f"{ts_i!r} / {ts_r!r}")
+    return out
+
+
+class _Proto135(int):
+    """A protocol number that is not exactly ``int`` (the inline path leaves it alone)."""
+
+    def __new__(cls) -> "_Proto135":
+        return super().__new__(cls, 135)
+
+
+def test_ha_mh_selectors_equals_the_general_reading(monkeypatch):
+    """The inline reading (exact types, protocol first) gives what ``_single_address`` of
+    both sides gives, for the MH SA, the HNP-wide child, the MPD SA, ranges, IPv4, loose
+    values, several selectors; a planted shortcut that skips the protocol is caught."""
+    from dsmip6 import _ike
+
+    assert _mh_selector_mismatches(_ike.ha_mh_selectors) == []
+
+    def no_protocol(event):
+        ts_i, ts_r = event.child.ts_i, event.child.ts_r
+        if type(ts_i) is tuple and type(ts_r) is tuple and len(ts_i) == len(ts_r) == 1:
+            i, r = ts_i[0], ts_r[0]
+            if type(i.start) is IPv6Address and type(r.start) is IPv6Address:
+                return (i.start, r.start) if i.start == i.end and r.start == r.end else None
+        return _ike.ha_mh_selectors(event)
+
+    assert _mh_selector_mismatches(no_protocol) != []
+
+
+def _copy_mismatches(with_sqn) -> list[str]:
+    import dataclasses
+
+    from dsmip6.eap import Subscriber
+
+    out = []
+    for sqn, apns in ((0, ()), (33, ("internet",)), ((1 << 48) - 1, ("a", "b"))):
+        sub = Subscriber("001010123456789", bytes(range(16)), bytes(range(16, 32)), sqn,
+                         b"\x12\x34", apns)  # fmt: skip
+        for new in (0, 32, sqn ^ 0x20, (1 << 48) - 2):
+            got, want = with_sqn(sub, new), dataclasses.replace(sub, sqn=new)
+            if type(got) is not Subscriber or got != want:
+                out.append(f"{sub} -> {new}")
+    return out
+
+
+def test_subscriber_with_another_sqn_is_replace(monkeypatch):
+    """The store's SQN copy (slot setters, no ``__post_init__``) equals ``dataclasses.replace``
+    field by field; a planted copy that forgets the AMF is caught."""
+    from dsmip6.eap import InMemorySubscriberStore, Subscriber, _subscribers
+
+    assert _copy_mismatches(_subscribers._with_sqn) == []
+    real = _subscribers._S_AMF
+    with monkeypatch.context() as m:
+        m.setattr(_subscribers, "_S_AMF", lambda obj, value: real(obj, b"\x80\x00"))
+        assert _copy_mismatches(_subscribers._with_sqn) != []
+    store = InMemorySubscriberStore([Subscriber("001010123456789", bytes(16), bytes(16), 7)])
+    assert store.subscriber("001010123456789").sqn == 7
+    store.authentication_vector("001010123456789", bytes(16))
+    sub = store.subscriber("001010123456789")
+    assert sub.sqn > 7 and sub.imsi == "001010123456789" and sub.k == bytes(16)
+
+
+def _spi_add_reference(s, spi: int) -> bool:
+    """The SpiSet insertion of round 7 (probe for the SPI, rehash when half full, then the
+    first empty or deleted slot from the home slot): the layout ``add_new`` must keep."""
+    t, mask = s._t, (1 << s._bits) - 1
+    i = s._slot(spi)
+    while True:
+        v = t[i]
+        if v == spi:
+            return False
+        if v == 0:
+            break
+        i = (i + 1) & mask
+    if 2 * (s._used + 1) > len(s._t):
+        s._rehash()
+    t, mask = s._t, (1 << s._bits) - 1
+    i = s._slot(spi)
+    while t[i] > 1:
+        i = (i + 1) & mask
+    if t[i] == 0:
+        s._used += 1
+    t[i] = spi
+    s._live += 1
+    return True
+
+
+def _spi_layout_mismatches(add_new) -> int:
+    import random
+
+    from dsmip6.ikev2.sa import SpiSet
+
+    rng = random.Random(11)
+    a, b = SpiSet(), SpiSet()
+    bad = 0
+    for step in range(6000):
+        spi = rng.choice((rng.randrange(256, 1 << 32), 256 + step % 500, 256 + (step * 7) % 61))
+        if rng.random() < 0.55:
+            if add_new(a, spi) != _spi_add_reference(b, spi):
+                bad += 1
+        else:
+            a.discard(spi)
+            b.discard(spi)
+        if (a._t, a._bits, a._live, a._used) != (b._t, b._bits, b._live, b._used):
+            bad += 1
+            a, b = SpiSet(), SpiSet()
+    return bad
+
+
+def test_spi_set_insertion_keeps_the_reference_layout():
+    """``add_new`` (one probe sequence, the first deleted mark remembered) leaves the very
+    table the two-pass insertion left: slots, size, counts, results, through deletions and
+    rehashes; a planted variant that fills the last deleted mark of the run is caught."""
+    from dsmip6.ikev2.sa import SpiSet
+
+    assert _spi_layout_mismatches(SpiSet.add_new) == 0
+
+    def reuse_last(s, spi):
+        t, mask = s._t, (1 << s._bits) - 1
+        i, free = s._slot(spi), -1
+        while t[i] != 0:
+            if t[i] == spi:
+                return False
+            if t[i] == 1:
+                free = i  # planted: the last deleted mark of the run, not the first
+            i = (i + 1) & mask
+        if free < 0 or 2 * (s._used + 1) > len(t):
+            return SpiSet.add_new(s, spi)
+        t[free] = spi
+        s._live += 1
+        return True
+
+    assert _spi_layout_mismatches(reuse_last) > 0
+
+
+def _mpd_shortcut_misses() -> tuple[list[str], set[int]]:
+    """Selector pairs for which ``HomeAgent._mpd_child`` returns before asking
+    ``_mpd.mpd_child`` although that would have found an MPD SA; and the TSi protocols of
+    the pairs it returned for."""
+    from types import SimpleNamespace
+
+    from dsmip6 import _mpd
+    from dsmip6.ha import HomeAgent
+    from dsmip6.ikev2.message import TrafficSelector
+
+    class ChildSaEstablished(SimpleNamespace):  # contract D: dispatch by class name
+        pass
+
+    class Asked(Exception):
+        pass
+
+    hoa, ha = HOA, IPv6Address("2001:db8:a::1")
+    sels = [
+        TrafficSelector(hoa, hoa, 58, 146 << 8, (146 << 8) | 0xFF),  # the MPD SA's (RFC 4877)
+        TrafficSelector(ha, ha, 58, 147 << 8, (147 << 8) | 0xFF),
+        TrafficSelector(hoa, hoa, 135),
+        TrafficSelector(NET[0], NET[-1], 135),
+        TrafficSelector(hoa, hoa, 0),
+        SimpleNamespace(start=str(hoa), end=str(hoa), protocol=58),
+    ]
+    lists = [(s,) for s in sels] + [(sels[2], sels[0]), [sels[0]], ()]
+    real = _mpd.mpd_child
+    misses: list[str] = []
+    taken: set[int] = set()  # TSi protocols the shortcut returned for
+
+    def asked(ev):
+        raise Asked
+
+    for ts_i in lists:
+        for ts_r in lists:
+            ev = ChildSaEstablished(ike_sa_id=1, child=SimpleNamespace(ts_i=ts_i, ts_r=ts_r))
+            _mpd.mpd_child = asked
+            try:
+                HomeAgent._mpd_child(None, None, ev)  # type: ignore[arg-type]
+                shortcut = True
+            except Asked:
+                shortcut = False
+            finally:
+                _mpd.mpd_child = real
+            if shortcut and real(ev) is not None:
+                misses.append(f"{ts_i!r} / {ts_r!r}")
+            if shortcut:
+                taken.add(ts_i[0].protocol)
+    return misses, taken
+
+
+def test_mpd_child_shortcut_skips_only_what_mpd_child_refuses(monkeypatch):
+    """The HA skips ``_mpd.mpd_child`` for a child whose one TSi selector is not ICMPv6 (the
+    HNP-wide child of IKE_AUTH, the MH SA): only where it would return None; with a planted
+    protocol number the shortcut skips real MPD SAs and is caught."""
+    from dsmip6 import ha
+
+    misses, taken = _mpd_shortcut_misses()
+    assert misses == [] and taken == {135, 0}  # the HNP-wide child and the MH SA skip it
+    monkeypatch.setattr(ha, "_ICMPV6", 135)
+    assert _mpd_shortcut_misses()[0] != []
+
+
+def test_parked_remote_reads_the_head_fields_it_needs():
+    """``ParkedSa.remote`` reads the key length and the family at their place in the head
+    (fields 6 and 7 of ``_HEAD``), for any values."""
+    import random
+
+    from dsmip6.ikev2 import sa
+
+    rng = random.Random(3)
+    for _ in range(200):
+        fields = (rng.randbytes(8), rng.randbytes(8), rng.getrandbits(32), rng.getrandbits(32),
+                  rng.getrandbits(64), rng.getrandbits(16), rng.getrandbits(16),
+                  rng.getrandbits(8), rng.getrandbits(32))  # fmt: skip
+        blob = sa._HEAD.pack(*fields) + rng.randbytes(20)
+        assert sa._HEAD_KEYS_FAMILY.unpack_from(blob, sa._HEAD_KEYS_AT) == fields[6:8]
+
+
+def _admit_ike_reference(self, data, port, now):
+    """The IKE budget check of round 7 (byte reads): which key it charges, and when."""
+    off = 4 if port == 4500 else 0
+    if len(data) < off + 28 or (off and data[:4] != b"\x00\x00\x00\x00"):
+        return True
+    if data[off + 17] != 0x20 or not 35 <= data[off + 18] <= 37:
+        return True
+    ours = data[off + 8 : off + 16] if data[off + 19] & 0x08 else data[off : off + 8]
+    if ours == b"\x00" * 8:
+        return True
+    if self._admit(int.from_bytes(ours, "big"), now):
+        return True
+    self._count("ike-rate-limited")
+    return False
+
+
+def _admit_ike_mismatches(check) -> int:
+    import random
+    from types import SimpleNamespace
+
+    rng = random.Random(8)
+    bad = 0
+    for k in range(3000):
+        port = rng.choice((500, 4500))
+        head = bytearray(rng.randbytes(28 + rng.randrange(0, 8)))
+        if port == 4500 and rng.random() < 0.8:
+            head[0:0] = bytes(4)
+        off = 4 if port == 4500 else 0
+        if len(head) >= off + 28:
+            head[off + 17] = rng.choice((0x20, 0x20, 0x10, 0x21))
+            head[off + 18] = rng.choice((34, 35, 36, 37, 38))
+            if rng.random() < 0.2:
+                head[off + rng.choice((0, 8)) : off + rng.choice((8, 16))] = bytes(8)
+        data = bytes(head[: rng.choice((len(head), 27, 31))])
+        verdict = rng.random() < 0.5
+        calls = ([], [])
+        for i, fn in enumerate((check, _admit_ike_reference)):
+            log = calls[i]
+            me = SimpleNamespace(
+                _admit=lambda key, now, log=log, v=verdict: log.append(("admit", key)) or v,
+                _count=lambda name, log=log: log.append(("count", name)),
+            )
+            calls[i].append(fn(me, data, port, float(k)))
+        bad += calls[0] != calls[1]
+    return bad
+
+
+def test_ike_budget_check_charges_what_the_byte_reads_charged():
+    """``_admit_ike`` (one struct unpack after the exchange octet) charges the same key, at
+    the same requests, with the same verdicts as the byte-level reading; a planted variant
+    that reads the initiator's SPI whatever the I flag says is caught."""
+    from dsmip6.ha import _IKE_HEAD, HomeAgent
+
+    assert _admit_ike_mismatches(HomeAgent._admit_ike) == 0
+
+    def planted(self, data, port, now):
+        off = 4 if port == 4500 else 0
+        if len(data) < off + 28 or (off and data[:4] != bytes(4)):
+            return True
+        if not 35 <= data[off + 18] <= 37:
+            return True
+        spi_i, _spi_r, version, _x, _flags = _IKE_HEAD.unpack_from(data, off)
+        if version != 0x20 or not spi_i:
+            return True
+        return bool(self._admit(spi_i, now)) or (self._count("ike-rate-limited") or False)
+
+    assert _admit_ike_mismatches(planted) > 0

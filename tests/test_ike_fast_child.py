@@ -614,3 +614,85 @@ secrets {{
         finally:
             driver.close()
             charon.stop()
+
+
+# ------------------------------------------------------------------------------ child keys
+def _key_sa(prf_id: int, nat_tunnel: bool = False) -> Any:
+    """What ``ChildCreate._make_child`` reads of the IKE SA."""
+    from types import SimpleNamespace
+
+    from dsmip6.ikev2.transforms import PRFS
+
+    prf = PRFS[prf_id]
+    return SimpleNamespace(
+        prf=prf,
+        sk_d=bytes(range(1, prf.key_size + 1)),
+        use_nat_t=nat_tunnel,
+        local=("192.0.2.1", 4500 if nat_tunnel else 500),
+        remote=("198.51.100.9", 40123 if nat_tunnel else 500),
+    )
+
+
+KEY_CASES = [
+    (prf_id, proposal, mode, nat)
+    for prf_id in (5, 6, 7)  # PRF_HMAC_SHA2_256 / 384 / 512
+    for proposal in ("aes128gcm16", "aes256gcm16", "aes128-sha256", "chacha20poly1305")
+    for mode, nat in (("transport", False), ("tunnel", False), ("tunnel", True))
+]
+
+
+@pytest.mark.parametrize("prf_id,proposal,mode,nat", KEY_CASES)
+def test_child_keys_equal_the_general_derivation(prf_id, proposal, mode, nat):
+    """``_child_sa`` (prf+ written out for two blocks) gives the ``ChildSa`` of
+    ``ChildCreate._make_child`` (``Prf.plus`` + ``derive_child_keys``): keys, direction,
+    selectors, mode, UDP encapsulation; KEYMAT longer than two blocks takes the general one."""
+    from dsmip6.ikev2 import _fast_child
+    from dsmip6.ikev2.config import parse_child_proposal
+
+    mine = parse_child_proposal(proposal)
+    sa = _key_sa(prf_id, nat)
+    ts_i = (TrafficSelector(HOA, HOA, _MH),)
+    ts_r = (TrafficSelector(HA6, HA6, _MH),)
+    ni, nr = bytes(range(32)), bytes(range(100, 148))
+    args = (mine, 0x1234ABCD, ts_i, ts_r, mode, ni, nr)
+    fast = _fast_child._child_sa(sa, 0xC0FFEE01, *args)
+    slow = _fast_child._make_child(_fast_child._Maker(sa, 0xC0FFEE01), *args, b"")
+    assert fast == slow
+    assert fast.key_in != fast.key_out and len(fast.key_in) >= 16
+    assert (fast.udp_encap is not None) == nat
+
+
+def test_a_planted_child_key_bug_is_caught(monkeypatch):
+    """Both comparisons catch a derivation that runs prf+'s second block with the counter of
+    the first (T2 = prf(K, T1 | S | 0x01)): the unit twin and the attach twin."""
+    from dsmip6.ikev2 import _fast_child
+    from dsmip6.ikev2.config import parse_child_proposal
+
+    real_keyed = _fast_child.transforms.Prf.keyed
+
+    class WrongCounter:
+        def __init__(self, h: Any) -> None:
+            self.h = h
+
+        def copy(self) -> Any:
+            return self.h.copy()
+
+        def update(self, data: bytes) -> None:
+            self.h.update(data[:-1] + b"\x01")
+
+        def finalize(self) -> bytes:
+            return self.h.finalize()
+
+    mine = parse_child_proposal("aes128gcm16")  # 2 x 20 octets: two blocks of SHA-256
+    sa = _key_sa(5)
+    ts = (TrafficSelector(HOA, HOA, _MH),)
+    args = (mine, 7, ts, ts, "transport", bytes(32), bytes(range(32)))
+    slow = _fast_child._make_child(_fast_child._Maker(sa, 9), *args, b"")
+    slow_attach = attach_child("eap", False)
+    with monkeypatch.context() as m:
+        m.setattr(_fast_child.transforms.Prf, "keyed", lambda s, k: WrongCounter(real_keyed(s, k)))
+        assert _fast_child._child_sa(sa, 9, *args) != slow
+        fast_attach = attach_child("eap", True)
+    assert fast_attach[1].fast_child_hits == 1
+    assert fast_attach[0] != slow_attach[0]
+    assert _fast_child._child_sa(sa, 9, *args) == slow  # and without the planted bug

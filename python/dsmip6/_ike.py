@@ -288,26 +288,21 @@ def ha_mh_selectors(event: Any) -> tuple[IPv6Address, IPv6Address] | None:
     child = event.child
     ts_i, ts_r = child.ts_i, child.ts_r
     if type(ts_i) is tuple and type(ts_r) is tuple and len(ts_i) == 1 and len(ts_r) == 1:
-        # one selector each (what a UE sends): ``_single_address`` on plain values, inline
-        i, r = ts_i[0], ts_r[0]
-        hoa, end_i, ha, end_r = i.start, i.end, r.start, r.end
-        if (
-            type(hoa) is IPv6Address
-            and type(end_i) is IPv6Address
-            and type(ha) is IPv6Address
-            and type(end_r) is IPv6Address
-            and type(i.protocol) is int
-            and type(r.protocol) is int
-        ):
-            if i.protocol != MH_PROTOCOL or r.protocol != MH_PROTOCOL:
-                return None
+        # one selector each (what a UE sends): ``_single_address`` on plain values, inline,
+        # TSi first (it alone decides when it is not one address with protocol 135, as the
+        # general reading below returns None then whatever TSr is)
+        i = ts_i[0]
+        hoa, end_i, proto = i.start, i.end, i.protocol
+        if type(hoa) is IPv6Address and type(end_i) is IPv6Address and type(proto) is int:
             # ``==`` of IPv6Address (value and scope), without its Python-level method
-            same_i = hoa._ip == end_i._ip and hoa._scope_id == end_i._scope_id
-            return (
-                (hoa, ha)
-                if same_i and ha._ip == end_r._ip and ha._scope_id == end_r._scope_id
-                else None
-            )
+            if proto != MH_PROTOCOL or hoa._ip != end_i._ip or hoa._scope_id != end_i._scope_id:
+                return None  # e.g. the HNP-wide child of IKE_AUTH
+            r = ts_r[0]
+            ha, end_r, proto = r.start, r.end, r.protocol
+            if type(ha) is IPv6Address and type(end_r) is IPv6Address and type(proto) is int:
+                if proto != MH_PROTOCOL or ha._ip != end_r._ip or ha._scope_id != end_r._scope_id:
+                    return None
+                return hoa, ha
     hoa = _single_address(ts_i)
     if hoa is None:
         return None

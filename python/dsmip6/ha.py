@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+from struct import Struct
 from typing import Any
 
 from dsmip6 import _ike, _mh, _mpd, _state
@@ -101,6 +102,9 @@ _BCAST4 = IPv4Address("255.255.255.255")  # RFC 5555 §3.2.2: all-ones = no keep
 
 
 _V6_MAX = (1 << 128) - 1
+_ICMPV6 = _mpd.ICMPV6
+# RFC 7296 §3.1: IKE SPIs, (next payload), version, exchange type, flags
+_IKE_HEAD = Struct("!QQxBBB")
 # IKE events the HA acts on, by class name (contract D): 1 a child SA, 2 an IKE SA up, 3 an
 # IKE SA deleted (0: ignored); and that meaning cached per event class.
 _IKE_KIND_NAMES = {"ChildSaEstablished": 1, "IkeSaEstablished": 2, "IkeSaDeleted": 3}
@@ -1445,12 +1449,16 @@ class HomeAgent:
             s2 ^= 1
         t1, t2 = tokens[s1], tokens[s2]
         elapsed = now - last[s1]
-        if elapsed > 0.0:
-            t1 = min(t1 + elapsed * rate, burst)
+        if elapsed > 0.0:  # refill, at most to the burst (``min`` without its call)
+            t1 += elapsed * rate
+            if burst < t1:
+                t1 = burst
             last[s1] = now
         elapsed = now - last[s2]
         if elapsed > 0.0:
-            t2 = min(t2 + elapsed * rate, burst)
+            t2 += elapsed * rate
+            if burst < t2:
+                t2 = burst
             last[s2] = now
         if t1 < 1.0 and t2 < 1.0:
             tokens[s1], tokens[s2] = t1, t2
@@ -1469,15 +1477,15 @@ class HomeAgent:
             return True  # not IKE (or not for us to judge): the engine drops it
         # RFC 7296 §3.1: version 2.0, and an exchange of an established SA (IKE_AUTH,
         # CREATE_CHILD_SA, INFORMATIONAL); anything else is the engine's to refuse.
-        if data[off + 17] != 0x20 or not 35 <= data[off + 18] <= 37:
+        if not 35 <= data[off + 18] <= 37:  # IKE_SA_INIT (34) leaves here, before unpacking
             return True
-        if data[off + 19] & 0x08:  # I flag: from the original initiator
-            ours = data[off + 8 : off + 16]
-        else:
-            ours = data[off : off + 8]
-        if ours == b"\x00" * 8:
+        spi_i, spi_r, version, _exchange, flags = _IKE_HEAD.unpack_from(data, off)
+        if version != 0x20:
             return True
-        if self._admit(int.from_bytes(ours, "big"), now):
+        ours = spi_r if flags & 0x08 else spi_i  # I flag: from the original initiator
+        if not ours:
+            return True
+        if self._admit(ours, now):
             return True
         self._count("ike-rate-limited")
         return False
@@ -1486,6 +1494,11 @@ class HomeAgent:
     def _mpd_child(self, session: _Session, ev: Any) -> None:
         """A child SA whose selectors are ``HoA <-> HA, proto ICMPv6`` is the UE's MPD SA
         (RFC 4877 §6.3, §7.2.3); anything else is a user-plane child (the data plane's)."""
+        ts_i = ev.child.ts_i
+        if type(ts_i) is tuple and len(ts_i) == 1:
+            proto = ts_i[0].protocol
+            if type(proto) is int and proto != _ICMPV6:
+                return  # TSi names no ICMPv6 selector: ``mpd_child`` is None (e.g. the HNP child)
         found = _mpd.mpd_child(ev)
         if found is None:
             return

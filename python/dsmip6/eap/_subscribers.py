@@ -51,16 +51,25 @@ class Subscriber:
 
 
 _FIELDS = tuple(f.name for f in fields(Subscriber))
+# The slot descriptors' setters (what ``object.__setattr__`` reaches for a slotted frozen
+# dataclass, without its name lookup), in field order.
+_SETTERS = tuple(Subscriber.__dict__[name].__set__ for name in _FIELDS)
+if _FIELDS != ("imsi", "k", "opc", "sqn", "amf", "apns"):  # _with_sqn sets each by name
+    raise ImportError(f"Subscriber fields {_FIELDS} are not the ones _with_sqn copies")
+_S_IMSI, _S_K, _S_OPC, _S_SQN, _S_AMF, _S_APNS = _SETTERS
+_NEW = object.__new__
 
 
 def _with_sqn(sub: Subscriber, sqn: int) -> Subscriber:
     """``sub`` with another SQN, without re-running ``__post_init__``: every other field was
     validated when ``sub`` was made, and the store's slots hold only 48-bit values."""
-    new = object.__new__(Subscriber)
-    setter = object.__setattr__
-    for name in _FIELDS:
-        setter(new, name, getattr(sub, name))
-    setter(new, "sqn", sqn)
+    new = _NEW(Subscriber)
+    _S_IMSI(new, sub.imsi)
+    _S_K(new, sub.k)
+    _S_OPC(new, sub.opc)
+    _S_SQN(new, sqn)
+    _S_AMF(new, sub.amf)
+    _S_APNS(new, sub.apns)
     return new
 
 

@@ -608,6 +608,8 @@ _LOCALS: dict[Address, Address] = {}  # local endpoints, at most 16 (the HA's ow
 #   spi_i(8) spi_r(8) next_mid(4) expected_mid(4) iv(8) flags(2) len(keys)(2)
 #   family(1: 4, 6, or 0 with _F_REST) prefix_lifetime(4)
 _HEAD = struct.Struct("!8s8sIIQHHBI")
+_HEAD_KEYS_AT = struct.calcsize("!8s8sIIQH")  # where the key length and the family sit
+_HEAD_KEYS_FAMILY = struct.Struct("!HB")
 _PLEN = [bytes((n,)) for n in range(129)]  # a prefix length octet
 _TIMES = struct.Struct("!dd")
 
@@ -716,9 +718,11 @@ class ParkedSa:
         rest = self.rest
         if rest is not None:
             return rest[2]  # type: ignore[no-any-return]
-        # only the endpoint (what ``_loose`` reads first): no prefix or Assignment rebuilt
-        head = _HEAD.unpack_from(self.blob)
-        b, o, family = self.blob, _HEAD.size + head[6], head[7]
+        # only the endpoint (what ``_loose`` reads first): no prefix or Assignment rebuilt,
+        # and of the head only the key length and the family (_HEAD's fields 6 and 7)
+        b = self.blob
+        nkeys, family = _HEAD_KEYS_FAMILY.unpack_from(b, _HEAD_KEYS_AT)
+        o = _HEAD.size + nkeys
         n = 4 if family == 4 else 16
         host = inet_ntop(AF_INET if family == 4 else AF_INET6, b[o : o + n])
         return (host, int.from_bytes(b[o + n : o + n + 2], "big"))
@@ -1219,22 +1223,29 @@ class SpiSet:
         the engine's "unused SPI?" check and the insertion)."""
         if not 256 <= spi <= 0xFFFFFFFF:
             raise ValueError(f"SPI {spi} is not a 32-bit value above 255")
-        t, mask = self._t, (1 << self._bits) - 1
-        i = self._slot(spi)
+        bits = self._bits
+        t, mask = self._t, (1 << bits) - 1
+        i = ((spi * 2654435769) & 0xFFFFFFFF) >> (32 - bits)  # _slot, inlined
+        free = -1  # the first deleted mark on the way: where the SPI goes
         while True:  # _find, inlined
             v = t[i]
             if v == spi:
                 return False
             if v == 0:
                 break
+            if v == 1 and free < 0:
+                free = i
             i = (i + 1) & mask
-        if 2 * (self._used + 1) > len(self._t):
-            self._rehash()
-        t, mask = self._t, (1 << self._bits) - 1
-        i = self._slot(spi)
-        while t[i] > 1:
-            i = (i + 1) & mask
-        if t[i] == 0:
+        if 2 * (self._used + 1) > len(t):
+            self._rehash()  # no deleted marks after it: the first empty slot on the way
+            t, mask = self._t, (1 << self._bits) - 1
+            i = self._slot(spi)
+            while t[i] > 1:
+                i = (i + 1) & mask
+            self._used += 1
+        elif free >= 0:
+            i = free  # a deleted mark is reused: no slot more in use
+        else:
             self._used += 1
         t[i] = spi
         self._live += 1
