@@ -1,10 +1,11 @@
 """HA-side instruction count per attach, for valgrind's callgrind (deterministic, load-free).
 
 Each call into the HA (``receive_datagram``, ``datagrams_to_send``) of the measured attaches is
-bracketed by ``zlib.crc32`` calls, and callgrind dumps its counters before every ``crc32``, so
-each HA call lands in a dump of its own::
+bracketed by ``zlib.crc32`` calls, and callgrind dumps its counters before every call of
+zlib's C ``crc32`` (the libz symbol: Debian's static, stripped python3.11 has no
+``zlib_crc32`` symbol to match), so each HA call lands in a dump of its own::
 
-    PYTHONHASHSEED=0 valgrind --tool=callgrind --dump-before=zlib_crc32 \\
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --dump-before=crc32 \\
         --callgrind-out-file=/tmp/cg.out .venv/bin/python benches/callgrind_ha_attach.py run 3 6
     .venv/bin/python benches/callgrind_ha_attach.py sum /tmp/cg.out 6
 
