@@ -451,17 +451,7 @@ def fast_msk_auth(
     if packets is None:
         head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
         packets = [sk.seal(head, first, inner_out)]
-    mgr.expected_mid += 1
-    mgr.last_response = (mid, packets)
-    sa.send(packets, sa.reply_to)
-    if _FAILED in final:
-        mgr.passive = None
-        sa.exchange_finished(_X_AUTH, failed=True, now=now, passive=True)
-    elif _NEED_MORE in final:
-        mgr.passive = [t for t, s in zip(tasks, final, strict=False) if s is _NEED_MORE]
-    else:
-        mgr.passive = None
-        sa.exchange_finished(_X_AUTH, failed=False, now=now, passive=True)
+    mgr.reply(sa, tasks, final, _X_AUTH, mid, packets, now)
     return sa
 
 

@@ -208,7 +208,21 @@ class ExchangeManager:
             final = [_FAILED]
         else:
             final = [t.build(resp) for t in tasks]
-        packets = sa.encode(resp)
+        self.reply(sa, tasks, final, exchange, message_id, sa.encode(resp), now)
+
+    def reply(
+        self,
+        sa: IkeSa,
+        tasks: list[Task],
+        final: list[Status],
+        exchange: int,
+        message_id: int,
+        packets: list[bytes],
+        now: float,
+    ) -> None:
+        """Send and cache the encoded response ``packets``, move the window (RFC 7296 §2.3)
+        and keep the tasks that need another round, or finish the exchange; the end of every
+        answered request, general path and fast paths alike."""
         self.expected_mid += 1
         self.last_response = (message_id, packets)
         sa.send(packets, sa.reply_to)
