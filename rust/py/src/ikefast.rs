@@ -47,10 +47,14 @@ struct InitScan {
     certreq: bool,
 }
 
-/// The generic payload header at `off`: (next payload, flags octet, payload length).
-fn generic(data: &[u8], off: usize) -> Option<(u8, u8, usize)> {
+/// The generic payload header at `off` (RFC 7296 §3.2) as (next payload, end of this
+/// payload), when its flags octet is zero, its length covers at least the header and the
+/// payload ends inside `data`; `None` otherwise.
+fn payload(data: &[u8], off: usize) -> Option<(u8, usize)> {
     let h = data.get(off..off.checked_add(4)?)?;
-    Some((h[0], h[1], usize::from(u16::from_be_bytes([h[2], h[3]]))))
+    let length = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    let end = off.checked_add(length)?;
+    (h[1] == 0 && length >= 4 && end <= data.len()).then_some((h[0], end))
 }
 
 /// The payload chain of an IKE_SA_INIT request (from the IKE header's Next Payload at octet
@@ -68,12 +72,9 @@ fn scan_init(data: &[u8]) -> Option<InitScan> {
     let mut nxt = data[16];
     while nxt != 0 {
         let this = nxt;
-        let (n, flags, length) = generic(data, off)?;
+        let (n, end) = payload(data, off)?;
         nxt = n;
-        let end = off.checked_add(length)?;
-        if flags != 0 || length < 4 || end > size {
-            return None;
-        }
+        let length = end - off;
         let body = (off + 4, end);
         match this {
             P_NOTIFY => {
@@ -151,21 +152,16 @@ fn init_request<'py>(py: Python<'py>, message: &[u8]) -> Option<InitFields<'py>>
 /// The `(type, body range)` of each payload of the chain starting at `off` with type
 /// `first`, when every flags octet is zero and the chain ends exactly at the end of `data`.
 fn split(data: &[u8], mut off: usize, first: u8) -> Option<Vec<(u8, usize, usize)>> {
-    let size = data.len();
     let mut out = Vec::new();
     let mut nxt = first;
     while nxt != 0 {
         let this = nxt;
-        let (n, flags, length) = generic(data, off)?;
+        let (n, end) = payload(data, off)?;
         nxt = n;
-        let end = off.checked_add(length)?;
-        if flags != 0 || length < 4 || end > size {
-            return None;
-        }
         out.push((this, off + 4, end));
         off = end;
     }
-    (off == size).then_some(out)
+    (off == data.len()).then_some(out)
 }
 
 /// `walk(data, offset, first) -> [(type, body), ...] | None`.
