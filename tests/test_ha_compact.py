@@ -677,6 +677,106 @@ def test_parked_child_sa_record_gives_back_the_same_child(monkeypatch):
     assert all(b < a for a, b in zip(sizes[:3], sizes[3:6], strict=True))
 
 
+def _child_record_twin_cases():
+    import dataclasses
+
+    from dsmip6.ikev2.child import ChildSa
+    from dsmip6.ikev2.message import TrafficSelector
+
+    v6 = TrafficSelector.mobility_header(HOA)
+    net = TrafficSelector.for_network(NET, protocol=135)
+    v4 = TrafficSelector(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.9"), 17, 5, 9)
+    base = [
+        ChildSa(0x1234, 0xFFFFFFFF, "transport", "aes-gcm-128", bytes(range(20)),
+                bytes(range(20, 40)), None, None, (net,), (v6,), False),
+        ChildSa(0x100, 0x101, "tunnel", "aes-cbc-hmac-sha256", bytes(range(16)),
+                bytes(range(16, 32)), bytes(32), bytes(range(32)), (v6, v4),
+                (TrafficSelector.any(4),), True, esn=True, udp_encap=(4500, 61000)),
+        ChildSa(7, 8, "transport", "null", b"", b"", bytes(32), None, (v4,), (v4, net), True,
+                udp_encap=(0, 0)),
+        ChildSa(9, 10, "tunnel", "chacha20-poly1305", bytes(36), bytes(range(36)), None,
+                bytes(3), (net,), (net,), False, esn=True),
+    ]  # fmt: skip
+    shared_r = (TrafficSelector.mobility_header(IPv6Address("2001:db8:a::1")),)
+    out = []
+    for k in range(4):  # the HA-side TSr object shared by every child: the inline hit
+        for c in base:
+            out.append(dataclasses.replace(c, spi_in=c.spi_in + 1000 * k))
+            out.append(dataclasses.replace(c, spi_in=c.spi_in + 1000 * k + 1, ts_r=shared_r))
+    return out
+
+
+def _child_record_tables(monkeypatch, ike_sa):
+    for name, value in (("_TS_TABLE", []), ("_TS_INDEX", {}), ("_TS_SEEN", {}),
+                        ("_TS_SHARED", {}), ("_CHILD_ALGS", []), ("_CHILD_ALG_INDEX", {})):  # fmt: skip
+        monkeypatch.setattr(ike_sa, name, value)
+
+
+def _reference_record(ike_sa, c):
+    r = ike_sa._pack_child(c)
+    return len(r).to_bytes(2, "big") + r
+
+
+def test_park_child_record_is_the_length_prefixed_pack_child(monkeypatch):
+    """``_child_record`` (what ``park`` writes per child) against the general writer
+    ``len(_pack_child(c)) + _pack_child(c)``, each from the same fresh shared tables over
+    the same sequence of children (selector lists becoming shared, the inline TSr hit, new
+    algorithms, every flag): the same octets at every step, the same tables after, and the
+    record reads back as the child. A record writer with a planted bug (the flags of the
+    integrity keys swapped) is told apart by the same comparison."""
+    from dsmip6.ikev2 import sa as ike_sa
+
+    cases = _child_record_twin_cases()
+    _child_record_tables(monkeypatch, ike_sa)
+    expect = [_reference_record(ike_sa, c) for c in cases]
+    tables = (list(ike_sa._TS_TABLE), dict(ike_sa._TS_INDEX), dict(ike_sa._TS_SEEN),
+              list(ike_sa._CHILD_ALGS))  # fmt: skip
+    _child_record_tables(monkeypatch, ike_sa)
+    got = [ike_sa._child_record(c) for c in cases]
+    assert got == expect
+    assert (list(ike_sa._TS_TABLE), dict(ike_sa._TS_INDEX), dict(ike_sa._TS_SEEN),
+            list(ike_sa._CHILD_ALGS)) == tables  # fmt: skip
+    assert any(len(r) < len(expect[0]) for r in got)  # some selector lists became shared
+    for c, r in zip(cases, got, strict=True):
+        assert int.from_bytes(r[:2], "big") == len(r) - 2
+        assert ike_sa._unpack_child(r[2:]) == c
+
+    # planted bug: the integrity-key flags swapped
+    def buggy(c):
+        r = bytearray(ike_sa._child_record(c))
+        f = r[10]
+        r[10] = (f & ~48) | ((f & 16) << 1) | ((f & 32) >> 1)
+        return bytes(r)
+
+    _child_record_tables(monkeypatch, ike_sa)
+    assert [buggy(c) for c in cases] != expect
+
+
+def test_parked_sa_blob_is_unchanged_by_the_child_record_writer(monkeypatch):
+    """A whole parked IKE SA of an attached UE: ``park`` (children through
+    ``_child_record``) writes the blob the general writer gives (children through
+    ``_pack_child``), and thaws back to the same children."""
+    from dsmip6.ikev2 import sa as ike_sa
+
+    world = RealWorld(1)
+    ha = world.make_ha(RustDataPlane())
+    ue = world.make_ue(0)
+    ue.set_access(coa6=IPv6Address("2001:db8:100::1"))
+    clock = VirtualClock()
+    ue.attach("internet", clock.now)
+    roundtrip_until_done(ue, ha, clock)
+    assert len(ha.bindings()) == 1
+    (ike_id,) = list(ha.ike._sas)
+    work = ike_sa.thaw(ha.ike._sas[ike_id], ha.ike)
+    children = dict(work.children)
+    assert len(children) == 2  # the IKE_AUTH child and the HoA-keyed MH child
+    fast = ike_sa.park(work, None).blob
+    monkeypatch.setattr(ike_sa, "_child_record", lambda c: _reference_record(ike_sa, c))
+    general = ike_sa.park(work, None)
+    assert general.blob == fast
+    assert ike_sa.thaw(general, ha.ike).children == children
+
+
 def test_for_network_leaves_the_network_object_untouched():
     """``TrafficSelector.for_network`` computes the last address itself: the HA's per-UE
     prefix objects gain no cached attributes (dict, mask, broadcast address) from it."""
