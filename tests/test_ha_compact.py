@@ -707,8 +707,9 @@ def _child_record_twin_cases():
 
 
 def _child_record_tables(monkeypatch, ike_sa):
-    for name, value in (("_TS_TABLE", []), ("_TS_INDEX", {}), ("_TS_SEEN", {}),
-                        ("_TS_SHARED", {}), ("_CHILD_ALGS", []), ("_CHILD_ALG_INDEX", {})):  # fmt: skip
+    fresh = {"_TS_TABLE": [], "_TS_INDEX": {}, "_TS_SEEN": {}, "_TS_SHARED": {},
+             "_CHILD_ALGS": [], "_CHILD_ALG_INDEX": {}}  # fmt: skip
+    for name, value in fresh.items():
         monkeypatch.setattr(ike_sa, name, value)
 
 
