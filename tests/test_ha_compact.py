@@ -1402,3 +1402,57 @@ def test_ike_budget_check_charges_what_the_byte_reads_charged():
         return bool(self._admit(spi_i, now)) or (self._count("ike-rate-limited") or False)
 
     assert _admit_ike_mismatches(planted) > 0
+
+
+def test_parked_endpoint_check_answers_as_the_engine_endpoints(monkeypatch):
+    """``_ike.parked_at6`` (the K=1 check of an accepted BU: is the IKE SA already between
+    the HA and the CoA, port 500?) against ``endpoints(id) == (local, (text, 500))`` over
+    parked SAs with the peer on port 500 and 4500, the CoA and other addresses, the HA's
+    endpoint and others: True exactly when the general test holds (it may say False
+    only where it cannot answer: never here). A check with a planted bug (the port not
+    compared) is told apart by the same cases."""
+    from socket import AF_INET6, inet_ntop
+
+    from dsmip6 import _ike
+    from dsmip6.ikev2 import sa as ike_sa
+
+    world = RealWorld(1)
+    ha = world.make_ha(RustDataPlane())
+    ue = world.make_ue(0)
+    coa = IPv6Address("2001:db8:100::1")
+    ue.set_access(coa6=coa)
+    clock = VirtualClock()
+    ue.attach("internet", clock.now)
+    roundtrip_until_done(ue, ha, clock)
+    (ike_id,) = list(ha.ike._sas)
+    parked = ha.ike._sas[ike_id]
+    assert type(parked) is ike_sa.ParkedSa and parked.remote == (str(coa), 500)
+    work = ike_sa.thaw(parked, ha.ike)
+    work.remote = (str(coa), 4500)
+    on_4500 = ike_sa.park(work, None)
+    ha6 = ha._ike6
+    locals_ = [ha6, (ha6[0], 4500), ("2001:db8:a::2", 500)]
+    addresses = [int(coa), int(coa) + 1, int(IPv6Address("2001:db8:8000::5"))]
+
+    def general(local, a):
+        return ha.ike.endpoints(ike_id) == (
+            local,
+            (inet_ntop(AF_INET6, a.to_bytes(16, "big")), 500),
+        )
+
+    def buggy(engine, sa_id, local, a):  # the port not compared
+        p = engine._sas.get(sa_id)
+        return p.local == local and p.remote_octets6()[:16] == a.to_bytes(16, "big")
+
+    told_apart = False
+    held = []
+    for entry in (parked, on_4500):
+        monkeypatch.setitem(ha.ike._sas, ike_id, entry)
+        for local in locals_:
+            for a in addresses:
+                expect = general(local, a)
+                assert _ike.parked_at6(ha.ike, ike_id, local, a) is expect
+                told_apart |= buggy(ha.ike, ike_id, local, a) != expect
+                held.append(expect)
+    assert told_apart
+    assert sum(held) == 1  # only the CoA on port 500, from the HA's endpoint

@@ -35,6 +35,7 @@ __all__ = [
     "ha_prefix",
     "ha_mh_selectors",
     "compact_mh_sas",
+    "parked_at6",
 ]
 
 Addr = tuple[str, int]
@@ -310,6 +311,31 @@ def ha_mh_selectors(event: Any) -> tuple[IPv6Address, IPv6Address] | None:
     if ha is None:
         return None
     return hoa, ha
+
+
+_PARKED: list[Any] = []  # (ParkedSa, IkeResponder.endpoints), imported at first use
+_PORT_500 = (500).to_bytes(2, "big")
+
+
+def parked_at6(engine: Any, ike_sa_id: object, local: Addr, address: int) -> bool:
+    """True when ``engine.endpoints(ike_sa_id) == (local, (text, 500))``, ``text`` the
+    RFC 5952 form of the IPv6 ``address`` (an int outside ::/96 and ::ffff:0:0/96, where
+    ``inet_ntop`` writes that form), answered from a parked SA's packed endpoint without
+    formatting it; False when it does not hold or cannot be answered so (not our
+    responder, not parked, an endpoint not packed): the caller then asks ``endpoints``."""
+    if not _PARKED:
+        from dsmip6.ikev2 import IkeResponder
+        from dsmip6.ikev2.sa import ParkedSa
+
+        _PARKED.append((ParkedSa, IkeResponder.endpoints))
+    parked_cls, endpoints = _PARKED[0]
+    if getattr(type(engine), "endpoints", None) is not endpoints:
+        return False
+    sas = getattr(engine, "_sas", None)
+    p = sas.get(ike_sa_id) if type(sas) is dict else None
+    if type(p) is not parked_cls or p.local != local:
+        return False
+    return p.remote_octets6() == address.to_bytes(16, "big") + _PORT_500  # type: ignore[no-any-return]
 
 
 _MH_SA_PAIR: list[Any] = []  # dsmip6._core.mhfast.MhSaPair, imported at first use

@@ -1217,7 +1217,12 @@ class HomeAgent:
                     # str() of the CoA; the C formatter gives the same RFC 5952 text outside
                     # ::/96 and ::ffff:0:0/96 (where it writes a dotted quad).
                     high = coa >> 32
-                    coa_t = str(coa_obj) if high == 0 or high == 0xFFFF else _t6(coa)
+                    if high == 0 or high == 0xFFFF:
+                        coa_t = str(coa_obj)
+                    elif _ike.parked_at6(self.ike, session.ike_sa_id, self._ike6, coa):
+                        return  # already there (the attach's first BU): what the test below says
+                    else:
+                        coa_t = _t6(coa)
                     local, remote = self._ike6, (coa_t, 500)
                 if self._ike_ends(session.ike_sa_id) != (local, remote):
                     mover(session.ike_sa_id, local, remote)

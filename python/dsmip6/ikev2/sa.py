@@ -727,6 +727,19 @@ class ParkedSa:
         host = inet_ntop(AF_INET if family == 4 else AF_INET6, b[o : o + n])
         return (host, int.from_bytes(b[o + n : o + n + 2], "big"))
 
+    def remote_octets6(self) -> bytes | None:
+        """The peer's endpoint as packed (16 octets of IPv6 address, 2 of port) when it is
+        an IPv6 endpoint kept in the blob — then ``remote`` is ``(inet_ntop(AF_INET6,
+        address), port)`` of these very octets — else None (IPv4, or kept in ``rest``)."""
+        if self.rest is not None:
+            return None
+        b = self.blob
+        nkeys, family = _HEAD_KEYS_FAMILY.unpack_from(b, _HEAD_KEYS_AT)
+        if family != 6:
+            return None
+        o = _HEAD.size + nkeys
+        return b[o : o + 18]
+
     @property
     def reply_to(self) -> tuple[Address, Address] | None:
         return self._loose()[3]  # type: ignore[no-any-return]
