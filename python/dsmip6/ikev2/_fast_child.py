@@ -37,6 +37,7 @@ import struct
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Any
 
+from dsmip6._core import ikefast
 from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2 import transforms
 from dsmip6.ikev2._fast import _GENERIC, _HEAD_TAIL, FALLBACK, _follow, open_sk
@@ -81,6 +82,11 @@ _IGNORED_BODIES = frozenset(
     for n in (Notify.ESP_TFC_PADDING_NOT_SUPPORTED, Notify.NON_FIRST_FRAGMENTS_ALSO)
 )
 _NEEDED = frozenset((_P_SA, _P_NONCE, _P_TSI, _P_TSR))
+# the response's payload types: [N(USE_TRANSPORT_MODE),] SA, Nr, TSi, TSr
+_CHILD_TYPES = bytes((_P_SA, _P_NONCE, _P_TSI, _P_TSR))
+_TRANSPORT_TYPES = bytes((_P_NOTIFY,)) + _CHILD_TYPES
+_walk = ikefast.walk
+_chain = ikefast.chain
 
 
 _CACHE_MAX = 64
@@ -323,24 +329,17 @@ def fast_create_child(
     inner = _request_inner(sa, header, data)
     if inner is None:
         return FALLBACK
-    # ---- the inner chain: SA, Nonce, TSi, TSr once each, a few bare status notifies
-    n = len(inner)
-    off = 0
-    nxt = data[IKE_HEADER_LEN]
-    unpack = _GENERIC.unpack_from
+    # ---- the inner chain: SA, Nonce, TSi, TSr once each, a few bare status notifies; split
+    # by ``_core.ikefast.walk`` (every flags octet zero, each length at least the generic
+    # header and inside the plaintext, the chain ending exactly with it: None otherwise)
+    parts = _walk(inner, 0, data[IKE_HEADER_LEN])
+    if parts is None:
+        return FALLBACK
     bodies: dict[int, bytes] = {}
     transport = False
     notifies: set[bytes] = set()
-    while nxt:
-        if n - off < 4:
-            return FALLBACK
-        this = nxt
-        nxt, flags, length = unpack(inner, off)
-        end = off + length
-        if flags or length < 4 or end > n:
-            return FALLBACK
+    for this, body in parts:
         if this == _P_NOTIFY:
-            body = inner[off + 4 : end]
             if body in notifies:
                 return FALLBACK
             notifies.add(body)
@@ -349,11 +348,10 @@ def fast_create_child(
             elif body not in _IGNORED_BODIES:
                 return FALLBACK
         elif this in _NEEDED and this not in bodies:
-            bodies[this] = inner[off + 4 : end]
+            bodies[this] = body
         else:
             return FALLBACK
-        off = end
-    if off != n or len(bodies) != 4:
+    if len(bodies) != 4:
         return FALLBACK
     nonce = bodies[_P_NONCE]
     if not 16 <= len(nonce) <= 256:
@@ -438,19 +436,12 @@ def fast_create_child(
         sa_body = sa_template[:8] + spi + sa_template[12:]
     else:
         sa_body = SaPayload((selected_child(number, mine, spi, None),)).encode_body()
-    parts = [
-        pack(_P_NONCE, 0, 4 + len(sa_body)),
-        sa_body,
-        pack(_P_TSI, 0, 4 + len(nr)),
-        nr,
-        pack(_P_TSR, 0, 4 + len(tsi_body)),
-        tsi_body,
-        pack(0, 0, 4 + len(tsr_body)),
-        tsr_body,
-    ]
+    # the chain with its generic headers (``_core.ikefast.chain``: the last Next Payload 0)
     if transport:
-        parts[:0] = [pack(_P_SA, 0, 4 + len(_TRANSPORT_BODY)), _TRANSPORT_BODY]
-    packets = [sk.seal(head, _P_NOTIFY if transport else _P_SA, b"".join(parts))]
+        chain = _chain(_TRANSPORT_TYPES, [_TRANSPORT_BODY, sa_body, nr, tsi_body, tsr_body], 0)
+    else:
+        chain = _chain(_CHILD_TYPES, [sa_body, nr, tsi_body, tsr_body], 0)
+    packets = [sk.seal(head, _P_NOTIFY if transport else _P_SA, chain)]
     mgr.expected_mid += 1
     mgr.last_response = (mid, packets)
     sa.send(packets, sa.reply_to)
