@@ -1456,3 +1456,96 @@ def test_parked_endpoint_check_answers_as_the_engine_endpoints(monkeypatch):
                 held.append(expect)
     assert told_apart
     assert sum(held) == 1  # only the CoA on port 500, from the HA's endpoint
+
+
+def _child_event(ts_i, ts_r):
+    from types import SimpleNamespace
+
+    ChildSaEstablished = type("ChildSaEstablished", (), {})
+    ev = ChildSaEstablished()
+    ev.child = SimpleNamespace(ts_i=ts_i, ts_r=ts_r)
+    return ev
+
+
+def test_mh_range_child_concludes_as_the_selector_readers():
+    """``ha._mh_range_child`` (the HA's early exit for the HNP child of IKE_AUTH) says True
+    only for a TSi on which both ``_ike.ha_mh_selectors`` and ``_mpd.mpd_child`` conclude
+    None, for any TSr; over one-address, range, ICMPv6, IPv4, port-limited and
+    multi-selector TSi. A planted bug (the one-address test dropped) is told apart."""
+    from dsmip6 import _ike, _mpd
+    from dsmip6 import ha as ha_mod
+    from dsmip6.ikev2.message import TrafficSelector
+
+    ha6 = IPv6Address("2001:db8:a::1")
+    tsis = [
+        (TrafficSelector.mobility_header(HOA),),
+        (TrafficSelector.for_network(NET, protocol=135),),
+        (TrafficSelector.for_network(NET, protocol=58),),
+        (TrafficSelector.for_network(NET),),
+        (TrafficSelector(HOA, HOA, 58),),
+        (TrafficSelector(HOA, HOA + 7, 135, 0, 80),),
+        (TrafficSelector(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.9"), 135),),
+        (TrafficSelector.for_network(NET, protocol=135), TrafficSelector.mobility_header(HOA)),
+        (),
+    ]
+    tsrs = [
+        (TrafficSelector.mobility_header(ha6),),
+        (TrafficSelector(ha6, ha6, 58),),
+        (TrafficSelector.any(6),),
+        (TrafficSelector.mobility_header(ha6), TrafficSelector.any(6)),
+    ]
+    said = 0
+    told_apart = False
+    for tsi in tsis:
+        for tsr in tsrs:
+            ev = _child_event(tsi, tsr)
+            neither = _ike.ha_mh_selectors(ev) is None and _mpd.mpd_child(ev) is None
+            if ha_mod._mh_range_child(tsi):
+                said += 1
+                assert neither, (tsi, tsr)
+            one = len(tsi) == 1
+            buggy = one and tsi[0].protocol == 135 and type(tsi[0].start) is IPv6Address
+            told_apart |= buggy and not neither
+    assert said == 2 * len(tsrs)  # the /64 range and the port-limited range, with every TSr
+    assert told_apart
+
+
+def test_assignment_shortcut_equals_the_constructor():
+    """``_ike.assignment`` against ``ikev2.Assignment(...)`` over the HA's usual values and
+    others (a HoA, text values the constructor converts, an empty tuple, a non-address in
+    the tuple): equal objects with equal field values and types; and a builder with a
+    planted bug (the HA addresses' tuple check skipped) is told apart."""
+    from dsmip6 import _ike
+    from dsmip6.ikev2 import Assignment
+
+    has = (IPv6Address("2001:db8:a::1"), IPv4Address("198.51.100.1"))
+    cases = [
+        (NET, None, has),
+        (NET, None, has),  # the checked tuple again
+        (NET, None, (IPv6Address("2001:db8:a::1"),)),
+        (NET, HOA, has),
+        ("2001:db8:8000::/64", None, has),
+        (NET, None, ()),
+        (NET, None, ("2001:db8:a::1",)),
+        (None, None, has),
+        (NET, None, [IPv6Address("2001:db8:a::1")]),
+    ]
+    fields = ("home_prefix", "home_address", "ha_addresses", "internal_ip4", "prefix_lifetime")
+
+    def values(a):
+        return [(getattr(a, f), type(getattr(a, f))) for f in fields]
+
+    for prefix, hoa, h in cases:
+        want = Assignment(home_prefix=prefix, home_address=hoa, ha_addresses=h)
+        got = _ike.assignment(prefix, hoa, h)
+        assert type(got) is Assignment and got == want and values(got) == values(want)
+
+    def buggy(prefix, hoa, h):  # no tuple check: whatever is given is stored
+        a = _ike.assignment(prefix, hoa, ())
+        object.__setattr__(a, "ha_addresses", h)
+        return a
+
+    assert any(
+        values(buggy(p, o, h)) != values(Assignment(home_prefix=p, home_address=o, ha_addresses=h))
+        for p, o, h in cases
+    )

@@ -36,6 +36,7 @@ __all__ = [
     "ha_mh_selectors",
     "compact_mh_sas",
     "parked_at6",
+    "assignment",
 ]
 
 Addr = tuple[str, int]
@@ -250,11 +251,7 @@ def responder_factory(
 
         def assigner(peer_identity: str, apn: str | None) -> Any:
             a = assign(peer_identity, apn)
-            return ikev2.Assignment(
-                home_prefix=a.home_prefix,
-                home_address=a.home_address,
-                ha_addresses=a.ha_addresses,
-            )
+            return assignment(a.home_prefix, a.home_address, a.ha_addresses)
 
         kw: dict[str, Any] = dict(extra)
         if proposals is not None:
@@ -272,6 +269,50 @@ def responder_factory(
         return ikev2.IkeResponder(cfg, rng=rng)
 
     return make
+
+
+_ASSIGNMENT: list[Any] = []  # (Assignment, its slot setters, default prefix lifetime)
+_CHECKED_HAS: list[Any] = [None]  # the last HA address tuple found to need no conversion
+_ASSIGNMENT_FIELDS = ("home_prefix", "home_address", "ha_addresses", "internal_ip4",
+                      "prefix_lifetime")  # fmt: skip
+
+
+def _assignment_class() -> tuple[Any, Any, int]:
+    if not _ASSIGNMENT:
+        from dataclasses import fields
+
+        from dsmip6.ikev2 import Assignment
+
+        if tuple(f.name for f in fields(Assignment)) != _ASSIGNMENT_FIELDS:
+            raise ImportError("_ike: the Assignment field list is out of date")  # drift guard
+        setters = tuple(Assignment.__dict__[n].__set__ for n in _ASSIGNMENT_FIELDS)
+        default = next(f.default for f in fields(Assignment) if f.name == "prefix_lifetime")
+        _ASSIGNMENT.append((Assignment, setters, default))
+    return _ASSIGNMENT[0]  # type: ignore[no-any-return]
+
+
+def assignment(prefix: Any, hoa: Any, has: Any) -> Any:
+    """``ikev2.Assignment(home_prefix=prefix, home_address=hoa, ha_addresses=has)``. For the
+    HA's usual values — an ``IPv6Network``, no HoA, a tuple of ``IPv6Address``/
+    ``IPv4Address`` objects (the HA's one tuple: checked once per tuple object) — where its
+    ``__post_init__`` converts nothing, the slots are stored directly (the generated
+    ``__init__`` stores each through ``object.__setattr__``): an equal object. Any other
+    values go through the constructor."""
+    cls, setters, plife = _assignment_class()
+    if type(prefix) is not IPv6Network or hoa is not None or type(has) is not tuple:
+        return cls(home_prefix=prefix, home_address=hoa, ha_addresses=has)
+    if has is not _CHECKED_HAS[0]:
+        if not has or any(type(x) is not IPv6Address and type(x) is not IPv4Address for x in has):
+            return cls(home_prefix=prefix, home_address=hoa, ha_addresses=has)
+        _CHECKED_HAS[0] = has  # a tuple is immutable and its items are too
+    a = object.__new__(cls)
+    s_prefix, s_hoa, s_has, s_v4, s_plife = setters
+    s_prefix(a, prefix)
+    s_hoa(a, None)
+    s_has(a, has)
+    s_v4(a, None)
+    s_plife(a, plife)
+    return a
 
 
 def ha_prefix(event: Any) -> IPv6Network | None:

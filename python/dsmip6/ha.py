@@ -103,6 +103,7 @@ _BCAST4 = IPv4Address("255.255.255.255")  # RFC 5555 §3.2.2: all-ones = no keep
 
 _V6_MAX = (1 << 128) - 1
 _ICMPV6 = _mpd.ICMPV6
+_MH_PROTOCOL = _ike.MH_PROTOCOL
 # RFC 7296 §3.1: IKE SPIs, (next payload), version, exchange type, flags
 _IKE_HEAD = Struct("!QQxBBB")
 # IKE events the HA acts on, by class name (contract D): 1 a child SA, 2 an IKE SA up, 3 an
@@ -206,6 +207,25 @@ def _spec_of(bce: _Ue, flags: int) -> BindingSpec:
         flags,
         None if v4 is None else _a4(v4),
         port,
+    )
+
+
+def _mh_range_child(ts_i: Any) -> bool:
+    """True when TSi is one Mobility Header selector over an IPv6 range of more than one
+    address (the HNP child of IKE_AUTH): then the child is neither the HoA-keyed signalling
+    SA (its TSi is one address, RFC 4877 §4.4) nor the MPD SA (ICMPv6, §6.3) — what
+    ``_ike.ha_mh_selectors`` and ``HomeAgent._mpd_child`` conclude from such a TSi, whatever
+    TSr is; False when they must be asked."""
+    if type(ts_i) is not tuple or len(ts_i) != 1:
+        return False
+    i = ts_i[0]
+    start, end, proto = i.start, i.end, i.protocol
+    return (
+        type(start) is IPv6Address
+        and type(end) is IPv6Address
+        and type(proto) is int
+        and proto == _MH_PROTOCOL
+        and start._ip != end._ip
     )
 
 
@@ -818,6 +838,8 @@ class HomeAgent:
         if not sessions:
             return
         session = sessions[-1] if isinstance(sessions, list) else sessions
+        if _mh_range_child(ev.child.ts_i):
+            return  # the HNP child of IKE_AUTH: neither the MH SA nor the MPD SA
         found = _ike.ha_mh_selectors(ev)
         if found is None:
             self._mpd_child(session, ev)  # the MPD SA, or a user-plane child SA
