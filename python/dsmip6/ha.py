@@ -122,6 +122,7 @@ _LIFETIMES: dict[int, float] = {}
 #: The BU flags a BindingSpec records: A, H, L, K, R (RFC 6275 §6.1.7, RFC 3963 §4.1).
 _SPEC_FLAG_BITS = 0x8000 | 0x4000 | 0x2000 | 0x1000 | 0x0400
 _IP_IN_IPV6 = Encapsulation.IP_IN_IPV6
+_IP_IN_IPV4, _UDP_IPV4 = Encapsulation.IP_IN_IPV4, Encapsulation.UDP_IPV4
 # BCE states as module constants: reading a member off an Enum class is ~10x a plain
 # attribute read, and hashing a member is a Python-level call; the BU path needs neither.
 _ACTIVE, _REVOKING = BceState.ACTIVE, BceState.REVOKING
@@ -517,7 +518,9 @@ class HomeAgent:
         self._renew: Callable[[BindingSpec], None] | None = getattr(
             dataplane, "renew_binding", None
         )
-        # ... and its spec-less form (RustDataPlane.renew_fields).
+        # ... the spec-less form of add_binding (RustDataPlane.add_fields) ...
+        self._add_fields: Callable[..., None] | None = getattr(dataplane, "add_fields", None)
+        # ... and of renew_binding (RustDataPlane.renew_fields).
         self._renew_fields: Callable[[int, float, float, int], None] | None = getattr(
             dataplane, "renew_fields", None
         )
@@ -1188,7 +1191,20 @@ class HomeAgent:
         flags = _FLAGS.setdefault(flags, flags)  # one int object per flag word, shared
         try:
             if not was_active:
-                self.dataplane.add_binding(_spec_of(bce, flags))
+                add = self._add_fields
+                if add is not None:
+                    # No spec object: the values (the spec's checks run on them there).
+                    udp = bce.udp_peer
+                    if udp is None:
+                        enc, port = _IP_IN_IPV6, None
+                    elif nf:  # NAT detected or UDP forced (as _spec_of)
+                        enc, port = _UDP_IPV4, udp[1]
+                    else:
+                        enc, port = _IP_IN_IPV4, None
+                    add(hoa, bce.pfx, bce.plen, coa, enc, lifetime, bce.expires, v.seq, flags,
+                        v4_i, port)  # fmt: skip
+                else:
+                    self.dataplane.add_binding(_spec_of(bce, flags))
             elif renewed and self._renew_fields is not None:
                 # No spec object at all: the values go straight to the Rust record.
                 self._renew_fields(hoa, lifetime, bce.expires, v.seq)
