@@ -1467,16 +1467,18 @@ def _child_event(ts_i, ts_r):
     return ev
 
 
-def test_mh_range_child_concludes_as_the_selector_readers():
-    """``ha._mh_range_child`` (the HA's early exit for the HNP child of IKE_AUTH) says True
-    only for a TSi on which both ``_ike.ha_mh_selectors`` and ``_mpd.mpd_child`` conclude
-    None, for any TSr; over one-address, range, ICMPv6, IPv4, port-limited and
-    multi-selector TSi. A planted bug (the one-address test dropped) is told apart."""
+def test_mh_child_concludes_as_the_selector_readers():
+    """``ha._mh_child`` (the HA's reading of a child SA's selectors) against
+    ``_ike.ha_mh_selectors`` and ``_mpd.mpd_child``: ``_RANGE`` only where both conclude
+    None, for any TSr; a pair only where ``ha_mh_selectors`` gives that pair (the same
+    objects); over one-address, range, ICMPv6, IPv4, port-limited, scoped and
+    multi-selector lists. A planted bug (the one-address test dropped) is told apart."""
     from dsmip6 import _ike, _mpd
     from dsmip6 import ha as ha_mod
     from dsmip6.ikev2.message import TrafficSelector
 
     ha6 = IPv6Address("2001:db8:a::1")
+    scoped = IPv6Address("fe80::1%eth0")
     tsis = [
         (TrafficSelector.mobility_header(HOA),),
         (TrafficSelector.for_network(NET, protocol=135),),
@@ -1484,6 +1486,7 @@ def test_mh_range_child_concludes_as_the_selector_readers():
         (TrafficSelector.for_network(NET),),
         (TrafficSelector(HOA, HOA, 58),),
         (TrafficSelector(HOA, HOA + 7, 135, 0, 80),),
+        (TrafficSelector(scoped, IPv6Address("fe80::1"), 135),),
         (TrafficSelector(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.9"), 135),),
         (TrafficSelector.for_network(NET, protocol=135), TrafficSelector.mobility_header(HOA)),
         (),
@@ -1491,22 +1494,29 @@ def test_mh_range_child_concludes_as_the_selector_readers():
     tsrs = [
         (TrafficSelector.mobility_header(ha6),),
         (TrafficSelector(ha6, ha6, 58),),
+        (TrafficSelector(ha6, ha6 + 1, 135),),
         (TrafficSelector.any(6),),
         (TrafficSelector.mobility_header(ha6), TrafficSelector.any(6)),
+        [TrafficSelector.mobility_header(ha6)],
     ]
-    said = 0
+    ranges = pairs = 0
     told_apart = False
     for tsi in tsis:
         for tsr in tsrs:
             ev = _child_event(tsi, tsr)
-            neither = _ike.ha_mh_selectors(ev) is None and _mpd.mpd_child(ev) is None
-            if ha_mod._mh_range_child(tsi):
-                said += 1
-                assert neither, (tsi, tsr)
+            general = _ike.ha_mh_selectors(ev)
+            got = ha_mod._mh_child(ev.child)
+            if got is ha_mod._RANGE:
+                ranges += 1
+                assert general is None and _mpd.mpd_child(ev) is None, (tsi, tsr)
+            elif got is not None:
+                pairs += 1
+                assert got == general and got[0] is general[0] and got[1] is general[1]
             one = len(tsi) == 1
             buggy = one and tsi[0].protocol == 135 and type(tsi[0].start) is IPv6Address
-            told_apart |= buggy and not neither
-    assert said == 2 * len(tsrs)  # the /64 range and the port-limited range, with every TSr
+            told_apart |= buggy and general is not None
+    assert ranges == 2 * len(tsrs)  # the /64 range and the port-limited one, any TSr
+    assert pairs == 1  # the HoA with the HA's one MH selector in a tuple
     assert told_apart
 
 

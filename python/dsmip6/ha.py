@@ -211,23 +211,46 @@ def _spec_of(bce: _Ue, flags: int) -> BindingSpec:
     )
 
 
-def _mh_range_child(ts_i: Any) -> bool:
-    """True when TSi is one Mobility Header selector over an IPv6 range of more than one
-    address (the HNP child of IKE_AUTH): then the child is neither the HoA-keyed signalling
-    SA (its TSi is one address, RFC 4877 §4.4) nor the MPD SA (ICMPv6, §6.3) — what
-    ``_ike.ha_mh_selectors`` and ``HomeAgent._mpd_child`` conclude from such a TSi, whatever
-    TSr is; False when they must be asked."""
+_RANGE: Any = ("range",)  # ``_mh_child``'s answer for the HNP child of IKE_AUTH
+
+
+def _mh_child(child: Any) -> Any:
+    """What the HA's child handling needs to know of a child SA, from the plain values of
+    its selectors: ``_RANGE`` when TSi is one Mobility Header selector over an IPv6 range
+    of more than one address (the HNP child of IKE_AUTH: neither the HoA-keyed signalling
+    SA, whose TSi is one address — RFC 4877 §4.4 — nor the MPD SA, ICMPv6 — §6.3 — what
+    ``_ike.ha_mh_selectors`` and ``HomeAgent._mpd_child`` conclude from such a TSi,
+    whatever TSr is); ``(HoA, HA address)`` when both are one IPv6 address with protocol
+    135 (``ha_mh_selectors``'s answer, the very objects); None when they must be asked."""
+    ts_i = child.ts_i
     if type(ts_i) is not tuple or len(ts_i) != 1:
-        return False
+        return None
     i = ts_i[0]
     start, end, proto = i.start, i.end, i.protocol
-    return (
-        type(start) is IPv6Address
+    if (
+        type(start) is not IPv6Address
+        or type(end) is not IPv6Address
+        or type(proto) is not int
+        or proto != _MH_PROTOCOL
+    ):
+        return None
+    if start._ip != end._ip:
+        return _RANGE
+    ts_r = child.ts_r
+    if start._scope_id != end._scope_id or type(ts_r) is not tuple or len(ts_r) != 1:
+        return None
+    r = ts_r[0]
+    ha, end, proto = r.start, r.end, r.protocol
+    if (
+        type(ha) is IPv6Address
         and type(end) is IPv6Address
         and type(proto) is int
         and proto == _MH_PROTOCOL
-        and start._ip != end._ip
-    )
+        and ha._ip == end._ip
+        and ha._scope_id == end._scope_id
+    ):
+        return start, ha
+    return None
 
 
 def seq_newer(received: int, last: int) -> bool:
@@ -841,9 +864,11 @@ class HomeAgent:
         if not sessions:
             return
         session = sessions[-1] if isinstance(sessions, list) else sessions
-        if _mh_range_child(ev.child.ts_i):
+        found = _mh_child(ev.child)
+        if found is _RANGE:
             return  # the HNP child of IKE_AUTH: neither the MH SA nor the MPD SA
-        found = _ike.ha_mh_selectors(ev)
+        if found is None:
+            found = _ike.ha_mh_selectors(ev)
         if found is None:
             self._mpd_child(session, ev)  # the MPD SA, or a user-plane child SA
             return
