@@ -1266,8 +1266,26 @@ class HomeAgent:
         counters = self.counters
         name = "ba-0" if status == 0 else "ba-1"
         counters[name] = counters.get(name, 0) + 1
-        self._send_ba(v, session.sa_out, status, v.seq, lifetime_4s, k=k, r=v.r, advice=advice,
-                      ack=ack, nat=nat_opt, coa=coa)  # fmt: skip
+        sa_out = session.sa
+        if type(sa_out) is tuple:
+            sa_out = sa_out[1]
+        if v.rx is None:
+            # ``_send_ba``'s direct path for an accepted registration, inline: to the CoA
+            # with an RH2 carrying the HoA (RFC 6275 §6.1.8, §9.5.4), or back over UDP with
+            # the HoA as inner destination (RFC 5555 §4.5.1).
+            if v.udp:
+                src, dst, ip_dst, rh2 = v.dst, v.src, v.hoa, None
+            else:  # the datagram address in the C formatter's form (``_mh.s6``, ``_t6``)
+                src, dst = self._local6, (inet_ntop(AF_INET6, coa.to_bytes(16, "big")), 0)
+                ip_dst, rh2 = coa, v.hoa
+            data = self._ba_packet(self._ha6_i, ip_dst, rh2, status, v.seq, lifetime_4s, k, v.r,
+                                   advice, ack, nat_opt)  # fmt: skip
+            if sa_out is not None:
+                data = sa_out.protect(data)
+            self._out.append((data, src, dst))
+        else:
+            self._send_ba(v, sa_out, status, v.seq, lifetime_4s, k=k, r=v.r, advice=advice,
+                          ack=ack, nat=nat_opt, coa=coa)  # fmt: skip
         # Step 12 — K=1: move the IKE peer endpoint with the CoA (RFC 6275 §10.3.1; the
         # NAT-mapped 4500 port is learnt from the UE's next INFORMATIONAL, RFC 5555 §5.1).
         if k and moved:
