@@ -342,8 +342,9 @@ class Engine:
                 else:
                     held.discard(sa.id)  # idle again, or its hold is over: parked now
         if idle:
+            our_spi = sa.our_spi  # the parked SA's (the same SPIs and role, packed)
             parked = park(sa, None)
-            self._by_spi[parked.our_spi] = parked
+            self._by_spi[our_spi] = parked
             self._sas[parked.id] = parked
             heap = self._timers  # drop stale entries at the top now (they may hold the SA)
             while heap and (not heap[0][2].alive or heap[0][2].timer_at != heap[0][0]):
