@@ -1631,3 +1631,53 @@ def test_add_fields_programs_the_binding_add_binding_does():
     for values in ok:
         c.add_fields(values[0], values[1], values[2] + 1, *values[3:])
     assert sorted(map(repr, a.bindings)) != sorted(map(repr, c.bindings))
+
+
+def test_prefix_pool_owner_answers_as_index_then_get():
+    """``PrefixPool.owner`` (the prefix case inline) against ``_get(_owner_of, _index(x))``
+    over prefixes and addresses inside, before, after and at the edges of the pool, of
+    assigned, released and never-assigned entries; a variant with a planted bug (the upper
+    bound inclusive) is told apart."""
+    import random
+
+    from dsmip6 import pools
+
+    pool = PrefixPool(IPv6Network("2001:db8:8000::/60"), 64)
+    owners = [(f"u{i}", "internet") for i in range(12)]
+    for o in owners:
+        pool.allocate(o)
+    for o in owners[3:6]:
+        pool.release(o)
+    base = int(IPv6Address("2001:db8:8000::"))
+    rng = random.Random(5)
+    probes = []
+    for i in range(-2, 19):
+        net = base + i * (1 << 64)
+        if 0 <= net < 1 << 128:
+            probes.append(IPv6Network((net, 64)))
+            probes.append(IPv6Address(net + rng.randrange(1 << 64)))
+    probes.append(IPv6Network("2001:db8:8000::/60"))
+
+    def reference(x):
+        i = pool._index(x)
+        return None if i is None else pools._get(pool._owner_of, i)
+
+    def planted(x):
+        offset = int(x.network_address if isinstance(x, IPv6Network) else x) - pool._base
+        if not 0 <= offset <= pool._size * pool._step:
+            return None
+        return pools._get(pool._owner_of, offset // pool._step)
+
+    assert [pool.owner(x) for x in probes] == [reference(x) for x in probes]
+    assert sum(pool.owner(x) is not None for x in probes) == 2 * 9 + 1
+    pool.allocate(("late", None))  # fills a released slot: the table answers that owner
+    assert [pool.owner(x) for x in probes] == [reference(x) for x in probes]
+    full = PrefixPool(IPv6Network("2001:db8:9000::/62"), 64)
+    for i in range(4):
+        full.allocate(i)
+    pool = full
+    probes = [IPv6Network((int(IPv6Address("2001:db8:9000::")) + i * (1 << 64), 64))
+              for i in range(-1, 6)]  # fmt: skip
+    assert [pool.owner(x) for x in probes] == [reference(x) for x in probes]
+    pool._owner_of.append("beyond")  # a stale slot past the pool: only the bound hides it
+    assert [planted(x) for x in probes] != [reference(x) for x in probes]

@@ -107,8 +107,19 @@ class PrefixPool:
 
     def owner(self, address: IPv6Address | IPv6Network) -> Hashable | None:
         """Who holds the prefix containing ``address`` (None when unassigned)."""
-        index = self._index(address)
-        return None if index is None else _get(self._owner_of, index)
+        if type(address) is IPv6Network:  # the HA's question at every IKE SA: inline
+            offset = address.network_address._ip - self._base
+            step = self._step
+            if not 0 <= offset < self._size * step:
+                return None
+            index = offset // step
+        else:
+            found = self._index(address)
+            if found is None:
+                return None
+            index = found
+        owners = self._owner_of
+        return owners[index] if index < len(owners) else None  # _get, inline
 
     def prefix_of(self, owner: Hashable) -> IPv6Network | None:
         """The prefix ``owner`` holds, if any."""
