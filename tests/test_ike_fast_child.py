@@ -696,3 +696,52 @@ def test_a_planted_child_key_bug_is_caught(monkeypatch):
     assert fast_attach[1].fast_child_hits == 1
     assert fast_attach[0] != slow_attach[0]
     assert _fast_child._child_sa(sa, 9, *args) == slow  # and without the planted bug
+
+
+def test_narrowing_memo_answers_as_the_full_test(monkeypatch):
+    """``_default_narrowing`` remembers the last (HA addresses, TSr) pair that passed its
+    HA-side test; over an interleaving of accepted and refused TSr objects (another HA
+    address, a port range, a range, equal values in a fresh tuple) and two address tuples,
+    every answer equals the one computed with the memo empty. A memo keyed on the
+    addresses alone (a planted bug) is told apart."""
+    from ipaddress import IPv4Address, IPv6Address
+
+    from dsmip6.ikev2 import _fast_child
+    from dsmip6.ikev2.config import Assignment
+
+    ha6 = IPv6Address(HA6)
+    hoa = TrafficSelector(HOA, HOA, _MH)
+    has1 = (ha6, IPv4Address("198.51.100.1"))
+    has2 = (IPv6Address("2001:db8:ffff::2"),)
+    ok = (TrafficSelector(ha6, ha6, _MH),)
+    others = [
+        (TrafficSelector("2001:db8:ffff::2", "2001:db8:ffff::2", _MH),),
+        (TrafficSelector(ha6, ha6, _MH, 10, 20),),
+        (TrafficSelector(ha6, ha6 + 1, _MH),),
+        (TrafficSelector(ha6, ha6, _MH),),  # equal values, another tuple
+        ok,
+    ]
+    assigns = [Assignment(home_prefix=HOME_PREFIX, ha_addresses=h) for h in (has1, has2)]
+    seq = [(a, r) for _ in range(2) for a in assigns for r in [ok, *others, ok]]
+
+    def fresh(a, r):
+        monkeypatch.setattr(_fast_child, "_HA_SIDE", [None, None])
+        return _fast_child._default_narrowing((hoa,), r, a)
+
+    want = [fresh(a, r) for a, r in seq]
+    assert any(w is None for w in want) and any(w is not None for w in want)
+    monkeypatch.setattr(_fast_child, "_HA_SIDE", [None, None])
+    got = [_fast_child._default_narrowing((hoa,), r, a) for a, r in seq]
+    assert got == want
+
+    planted = [None, None]
+
+    def buggy(a, r):  # the memo keyed on the addresses alone
+        if planted[0] is a.ha_addresses:
+            return (hoa,), r
+        out = fresh(a, r)
+        if out is not None:
+            planted[0] = a.ha_addresses
+        return out
+
+    assert [buggy(a, r) for a, r in seq] != want

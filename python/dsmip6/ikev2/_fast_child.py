@@ -135,7 +135,19 @@ def _one_selector6(body: bytes) -> tuple[TrafficSelector, ...] | None:
     head, ts_type, proto, length, sp, ep, start, end = _TS_ONE6.unpack(body)
     if head != _TS_ONE6_HEAD or ts_type != 8 or length != 40:
         return None
-    return (_selector(_a6(start), _a6(end), proto, sp, ep),)
+    a = _NEW(IPv6Address)  # _a6(start) and _a6(end), inline
+    a._ip = int.from_bytes(start, "big")
+    a._scope_id = None
+    b = _NEW(IPv6Address)
+    b._ip = int.from_bytes(end, "big")
+    b._scope_id = None
+    return (_selector(a, b, proto, sp, ep),)
+
+
+_HA_SIDE: list[Any] = [None, None]
+"""(HA addresses, TSr): the last pair found to pass ``_default_narrowing``'s HA-side test
+(the same tuple objects for every UE: the HA's one address tuple, the shared decoded TSr);
+held here, so neither id is reused while it is remembered."""
 
 
 def _default_narrowing(
@@ -155,8 +167,11 @@ def _default_narrowing(
     lo = pfx.network_address._ip
     if not lo <= start._ip <= end._ip <= lo | ((1 << (128 - pfx._prefixlen)) - 1):
         return None  # TSi.intersect(the prefix) is narrower, or None
+    has = a.ha_addresses
+    if _HA_SIDE[0] is has and _HA_SIDE[1] is tsr:
+        return tsi, tsr  # this TSr passed the HA-side test below for these addresses
     ha6 = None
-    for h in a.ha_addresses:
+    for h in has:
         if type(h) is IPv6Address:
             ha6 = h
             break
@@ -170,6 +185,8 @@ def _default_narrowing(
             or r.start_port > r.end_port
         ):
             return None
+    if type(has) is tuple and type(tsr) is tuple:  # immutable: the verdict holds for them
+        _HA_SIDE[0], _HA_SIDE[1] = has, tsr
     return tsi, tsr
 
 
