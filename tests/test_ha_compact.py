@@ -903,6 +903,11 @@ def test_parked_sa_gives_back_every_value_exactly():
         p = park(work, 3.0)
         assert p.remote == expect["remote"] and p.last_heard == expect["last_heard"]
         assert p.assignment == expect["assignment"] and p.spi_r == expect["spi_r"]
+        # the single-field readers against the whole head, and against the working SA
+        head = p._head()
+        assert (p.next_mid, p.expected_mid, p.iv, p.flags) == head[2:6]
+        assert (p.next_mid, p.expected_mid) == (work.mgr.next_mid, work.mgr.expected_mid)
+        assert p.our_spi == work.our_spi
         back = thaw(p, ha.ike)
         assert _sa_state(back) == expect, change
         assert _sa_state(thaw(park(back, None), ha.ike)) == expect, change

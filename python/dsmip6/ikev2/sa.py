@@ -610,6 +610,9 @@ _LOCALS: dict[Address, Address] = {}  # local endpoints, at most 16 (the HA's ow
 _HEAD = struct.Struct("!8s8sIIQHHBI")
 _HEAD_KEYS_AT = struct.calcsize("!8s8sIIQH")  # where the key length and the family sit
 _HEAD_KEYS_FAMILY = struct.Struct("!HB")
+_U32, _U16 = struct.Struct("!I"), struct.Struct("!H")
+if struct.calcsize("!8s8s") != 16 or struct.calcsize("!8s8sIIQ") != 32:  # pragma: no cover
+    raise ImportError("sa: the parked head's field offsets are out of date")
 _PLEN = [bytes((n,)) for n in range(129)]  # a prefix length octet
 _TIMES = struct.Struct("!dd")
 
@@ -659,13 +662,14 @@ class ParkedSa:
     def our_spi(self) -> bytes:
         return self.blob[0:8] if self.flags & _F_ORIG_INITIATOR else self.blob[8:16]
 
+    # single head fields at their offsets (``_HEAD``: 8s 8s I I Q H ...), not the whole head
     @property
     def next_mid(self) -> int:
-        return self._head()[2]
+        return _U32.unpack_from(self.blob, 16)[0]  # type: ignore[no-any-return]
 
     @property
     def expected_mid(self) -> int:
-        return self._head()[3]
+        return _U32.unpack_from(self.blob, 20)[0]  # type: ignore[no-any-return]
 
     @property
     def iv(self) -> int:
@@ -673,7 +677,7 @@ class ParkedSa:
 
     @property
     def flags(self) -> int:
-        return self._head()[5]
+        return _U16.unpack_from(self.blob, 32)[0]  # type: ignore[no-any-return]
 
     def _tail(self) -> int:
         """Offset of the peer's endpoint (or, with ``_F_REST``, of the child records)."""
