@@ -7,7 +7,11 @@
 //! are reported apart from the single-lookup rows. The `*_view` rows call the lookups that
 //! return a `BindingView` (the record's words, decoded on demand) instead of a decoded
 //! `Binding`, and `insert_batch` the batch insert: additions beside the per-item rows, which
-//! keep their workload. The baseline's insert row, like ours, inserts the same 10 000 fresh
+//! keep their workload. The `*_batch32_buffered` rows (additions too) read their keys from a
+//! 1 M-address buffer filled before timing, in the same random order, 32 consecutive
+//! addresses per call (a forwarding engine's addresses are already in its packet buffers),
+//! beside std `HashMap` looked up from the same buffers (`baseline/lookup_*_buffered`).
+//! The baseline's insert row, like ours, inserts the same 10 000 fresh
 //! keys per chunk (removed again untimed), into one warm table instead of five.
 //!
 //! Clock: wall time by default; `DSMIP6_BENCH_CLOCK=cpu` times every row (baseline
