@@ -584,8 +584,8 @@ impl BindingCache<()> {
 const BATCH: usize = 32;
 /// Whether a batch lookup prefetches each key's home bucket with its filter word (true:
 /// a hit waits on two rounds of fetches, index lines then records) or only once its filter
-/// word says "maybe" (false: a miss fetches no bucket line, ~10 fewer instructions per
-/// miss, but a hit waits on three rounds). Session 7 A/B, keys read from a buffer, three
+/// word says "maybe" (false: a miss fetches no bucket line and runs 5-10 fewer
+/// instructions, but a hit waits on three rounds). Session 7 A/B, keys read from a buffer, three
 /// alternating runs of each build at load 3-4 (thread CPU): true gave misses 14.2-15.1 ns
 /// against 17.6-22.9 and hits 72-91 against 71-101 ns, so it stays true.
 const BUCKET_WITH_FILTER: bool = true;
