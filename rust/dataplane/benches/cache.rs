@@ -7,7 +7,11 @@
 //! are reported apart from the single-lookup rows. The `*_view` rows call the lookups that
 //! return a `BindingView` (the record's words, decoded on demand) instead of a decoded
 //! `Binding`, and `insert_batch` the batch insert: additions beside the per-item rows, which
-//! keep their workload. The baseline's insert row, like ours, inserts the same 10 000 fresh
+//! keep their workload. The `*_batch32_buffered` rows (additions too) read their keys from a
+//! 1 M-address buffer filled before timing, in the same random order, 32 consecutive
+//! addresses per call (a forwarding engine's addresses are already in its packet buffers),
+//! beside std `HashMap` looked up from the same buffers (`baseline/lookup_*_buffered`).
+//! The baseline's insert row, like ours, inserts the same 10 000 fresh
 //! keys per chunk (removed again untimed), into one warm table instead of five.
 //!
 //! Clock: wall time by default; `DSMIP6_BENCH_CLOCK=cpu` times every row (baseline
@@ -253,6 +257,11 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+/// The address of miss `i` (outside the cache's 2001:db8::/32 homes).
+fn miss_addr(i: u32) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb9, (i >> 16) as u16, i as u16, 0, 0, 0, 0x1000)
+}
+
 fn spread(i: u64) -> u32 {
     // A fixed permutation-ish walk so successive lookups hit unrelated shards and lines.
     (i.wrapping_mul(0x9e37_79b9) % u64::from(N)) as u32
@@ -350,6 +359,27 @@ fn cache(c: &mut Criterion) {
             total
         });
     });
+    // The forwarding engine's keys sit in its packet buffers: the same random order as
+    // the rows above (`spread` is a permutation of 0..N), written into a buffer of 1 M
+    // addresses before timing and read sequentially, each key once per pass (no hot set).
+    let hit_buf: Vec<Ipv6Addr> = (0..u64::from(N))
+        .map(|k| binding(spread(k)).home_address)
+        .collect();
+    let miss_buf: Vec<Ipv6Addr> = (0..u64::from(N)).map(|k| miss_addr(spread(k))).collect();
+    let mut pos = 0usize;
+    for (name, buf) in [
+        ("baseline/lookup_hit_hoa_buffered", &hit_buf),
+        ("baseline/lookup_miss_buffered", &miss_buf),
+    ] {
+        g.bench_function(&name["baseline/".len()..], |b| {
+            b.iter_custom(|iters| {
+                timed(name, iters, || {
+                    pos = if pos + 1 >= buf.len() { 0 } else { pos + 1 };
+                    black_box(std_map.get(&buf[pos]).copied())
+                })
+            });
+        });
+    }
     g.finish();
     drop(std_map);
 
@@ -518,6 +548,67 @@ fn cache(c: &mut Criterion) {
         |i| Ipv6Addr::new(0x2001, 0xdb9, (i >> 16) as u16, i as u16, 0, 0, 0, 0x1000),
         Batch::View,
     );
+    // The same batches with keys read from a buffer filled before timing (see the
+    // baseline's `*_buffered` rows): 32 consecutive addresses of the 1 M-address buffer
+    // per call, so the rows time the lookups without the harness's key making.
+    let mut buf_rows = |g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+                        name: &'static str,
+                        buf: &[Ipv6Addr],
+                        api: Batch| {
+        let mut at = 0usize;
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let batches = iters.div_ceil(BN as u64).max(1);
+                let t = now();
+                for _ in 0..batches {
+                    if at + BN > buf.len() {
+                        at = 0;
+                    }
+                    let a = &buf[at..at + BN];
+                    at += BN;
+                    out.clear();
+                    views.clear();
+                    match api {
+                        Batch::Get => bc.get_batch(a, &mut out),
+                        Batch::Lpm => bc.lookup_v6_batch(a, &mut out),
+                        Batch::View => bc.get_view_batch(a, &mut views),
+                        Batch::KeysOnly => {
+                            black_box(a);
+                        }
+                    }
+                    black_box((&out, &views));
+                }
+                let d = now().saturating_sub(t);
+                note(name, d, batches * BN as u64);
+                d.mul_f64(iters as f64 / (batches * BN as u64) as f64)
+            });
+        });
+    };
+    buf_rows(
+        &mut g,
+        "lookup_hit_hoa_batch32_buffered",
+        &hit_buf,
+        Batch::Get,
+    );
+    buf_rows(
+        &mut g,
+        "lookup_miss_batch32_buffered",
+        &miss_buf,
+        Batch::Get,
+    );
+    buf_rows(
+        &mut g,
+        "lookup_hit_hoa_view_batch32_buffered",
+        &hit_buf,
+        Batch::View,
+    );
+    buf_rows(
+        &mut g,
+        "lookup_miss_view_batch32_buffered",
+        &miss_buf,
+        Batch::View,
+    );
+    drop((hit_buf, miss_buf));
     // Insert into a cache already holding 1 M entries; the inserted keys are removed again
     // outside the timed part, so memory stays bounded.
     g.bench_function("insert", |b| {
@@ -600,7 +691,7 @@ fn summary() {
     let fp = 0.07;
     // (row, same-run baseline, target, floor from the machine_floor rows, what it pays for)
     type Row<'a> = (&'a str, Option<&'a str>, f64, Option<f64>, &'a str);
-    let rows: [Row<'_>; 14] = [
+    let rows: [Row<'_>; 18] = [
         (
             "lookup_hit_hoa",
             Some("baseline/lookup_hit_hoa"),
@@ -684,6 +775,34 @@ fn summary() {
             15.0,
             Some(ind07 + fp * ind5),
             "as lookup_miss_batch32, through get_view_batch",
+        ),
+        (
+            "lookup_hit_hoa_batch32_buffered",
+            Some("baseline/lookup_hit_hoa_buffered"),
+            50.0,
+            Some(ind5 + ind),
+            "keys from a buffer: index line + record line, independent",
+        ),
+        (
+            "lookup_miss_batch32_buffered",
+            Some("baseline/lookup_miss_buffered"),
+            15.0,
+            Some(ind07 + fp * ind5),
+            "keys from a buffer: filter word, plus the index line on ~7 %",
+        ),
+        (
+            "lookup_hit_hoa_view_batch32_buffered",
+            Some("baseline/lookup_hit_hoa_buffered"),
+            50.0,
+            Some(ind5 + ind),
+            "keys from a buffer, through get_view_batch",
+        ),
+        (
+            "lookup_miss_view_batch32_buffered",
+            Some("baseline/lookup_miss_buffered"),
+            15.0,
+            Some(ind07 + fp * ind5),
+            "keys from a buffer, through get_view_batch",
         ),
         (
             "insert_batch",

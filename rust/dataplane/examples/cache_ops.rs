@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Operations: get_hit get_miss view_hit view_miss v4 batch_hit batch_miss vbatch_hit
-//! vbatch_miss insert insert_batch none batch_none (`none`: only the harness's own work, the
+//! vbatch_miss insert insert_batch none batch_none, and bbatch_hit bbatch_miss bvbatch_hit
+//! bvbatch_miss bbatch_none (batches read from a buffer of `n` addresses built first) (`none`: only the harness's own work, the
 //! input vector every operation builds; `batch_none`: that and the batches' keys, built as
 //! for the batch operations, with no lookup). For inserts keep `n + iters` inside one table size and
 //! record-id width (e.g. n = 110 000 with 5 000 and 15 000), or table growth is counted
@@ -55,7 +56,12 @@ fn main() {
     let mut out = Vec::with_capacity(32);
     let mut views = Vec::with_capacity(32);
     let mut res = Vec::with_capacity(32);
-    let fresh: Vec<Binding> = (0..iters).map(|j| binding(n + j)).collect();
+    // The inserts' bindings (built for insert operations only).
+    let fresh: Vec<Binding> = if op.starts_with("insert") {
+        (0..iters).map(|j| binding(n + j)).collect()
+    } else {
+        Vec::new()
+    };
     let cpu = || {
         let mut ts = libc::timespec {
             tv_sec: 0,
@@ -101,6 +107,38 @@ fn main() {
                     bc.get_view_batch(&x, &mut views)
                 } else {
                     bc.get_batch(&x, &mut out)
+                }
+                black_box((&out, &views));
+            }
+        }
+        // Keys from buffers of `n` addresses built before the operations (their size does
+        // not depend on `iters`, so the difference of two runs leaves them out).
+        "bbatch_hit" | "bbatch_miss" | "bvbatch_hit" | "bvbatch_miss" | "bbatch_none" => {
+            let hit = op.ends_with("hit");
+            let buf: Vec<Ipv6Addr> = (0..n)
+                .map(|k| {
+                    if hit {
+                        binding(spread(k)).home_address
+                    } else {
+                        miss(spread(k))
+                    }
+                })
+                .collect();
+            let mut at = 0usize;
+            for _ in 0..iters / 32 {
+                if at + 32 > buf.len() {
+                    at = 0;
+                }
+                let x = &buf[at..at + 32];
+                at += 32;
+                out.clear();
+                views.clear();
+                if op == "bbatch_none" {
+                    black_box(x);
+                } else if op.starts_with("bv") {
+                    bc.get_view_batch(x, &mut views)
+                } else {
+                    bc.get_batch(x, &mut out)
                 }
                 black_box((&out, &views));
             }
