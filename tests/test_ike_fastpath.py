@@ -838,3 +838,142 @@ def test_the_general_path_twin_runs_its_eap_server_on_the_general_path_too(monke
     fast = drive(kind, True, ue_kw, ha_kw)
     assert answered == [(True, True)]
     assert fast[0] == slow[0] and fast[1] == slow[1]
+
+
+# ------------------------------------------------------------------------------ TS policy
+def _policy_reference(ts_i, ts_r, assignment):
+    """``config._default_ts_policy`` as it read before its HA side was remembered and its
+    prefix narrowing written out (session 6): ``intersect`` with ``for_network`` and with
+    a selector of the HA's first IPv6 address, every call."""
+    from dsmip6.ikev2.message import TrafficSelector
+
+    out_i = []
+    for ts in ts_i:
+        narrowed = ts
+        if assignment is not None and ts.version == 6:
+            if assignment.home_address is not None:
+                narrowed = ts.intersect(TrafficSelector(assignment.home_address))
+            elif assignment.home_prefix is not None:
+                narrowed = ts.intersect(TrafficSelector.for_network(assignment.home_prefix))
+        if narrowed is not None:
+            out_i.append(narrowed)
+    out_r = []
+    ha6 = [a for a in (assignment.ha_addresses if assignment else ()) if a.version == 6]
+    for ts in ts_r:
+        narrowed = ts
+        if ha6 and ts.version == 6:
+            narrowed = ts.intersect(TrafficSelector(ha6[0]))
+        if narrowed is not None:
+            out_r.append(narrowed)
+    if not out_i or not out_r:
+        return None
+    return tuple(out_i), tuple(out_r)
+
+
+def _policy_cases(seed: int, n: int):
+    """Random selector lists and assignments around one /64 and the HA's addresses: inside,
+    straddling, outside, single addresses, port and protocol ranges, IPv4 selectors, HoA
+    assignments, no assignment, the HA with and without an IPv6 address."""
+    import random
+    from ipaddress import IPv4Address, IPv6Address, IPv6Network
+
+    from dsmip6.ikev2 import Assignment
+    from dsmip6.ikev2.message import TrafficSelector
+
+    rnd = random.Random(seed)
+    base = int(IPv6Address("2001:db8:1:2::"))
+    ha6, ha4 = IPv6Address("2001:db8:ffff::1"), IPv4Address("192.0.2.1")
+    shared_has = [(ha6,), (ha4, ha6), (ha4,), (), (ha6, IPv6Address("2001:db8:ffff::2"))]
+
+    def addr6():
+        return IPv6Address(
+            rnd.choice(
+                [
+                    base + rnd.randrange(1 << 64),
+                    base - rnd.randrange(1, 1 << 70),
+                    base + (1 << 64) + rnd.randrange(1 << 70),
+                    base,
+                    base + (1 << 64) - 1,
+                    int(ha6),
+                    0,
+                    (1 << 128) - 1,
+                ]
+            )
+        )
+
+    def sel():
+        if rnd.random() < 0.1:
+            a, b = sorted((rnd.randrange(1 << 32), rnd.randrange(1 << 32)))
+            return TrafficSelector(IPv4Address(a), IPv4Address(b), rnd.choice((0, 135, 17)))
+        a, b = sorted((addr6(), addr6()))
+        if rnd.random() < 0.2:
+            b = a
+        sp, ep = rnd.choice(((0, 65535), (5 << 8, 5 << 8), (100, 50), (80, 443)))
+        return TrafficSelector(a, b, rnd.choice((0, 135, 6)), sp, ep)
+
+    ts_r_pool = [tuple(sel() for _ in range(rnd.randint(1, 2))) for _ in range(4)]
+    for _ in range(n):
+        ts_i = tuple(sel() for _ in range(rnd.randint(0, 3)))
+        ts_r = rnd.choice(ts_r_pool) if rnd.random() < 0.8 else [sel()]
+        kind = rnd.random()
+        has = rnd.choice(shared_has)
+        plen = rnd.choice((64, 64, 48, 128, 0))
+        prefix = IPv6Network((base >> (128 - plen) << (128 - plen), plen)) if plen else None
+        if kind < 0.1:
+            a = None
+        elif kind < 0.25:
+            a = Assignment(home_prefix=prefix, home_address=addr6(), ha_addresses=has)
+        else:
+            a = Assignment(home_prefix=prefix, ha_addresses=has)
+        yield ts_i, ts_r, a
+
+
+def test_default_ts_policy_equals_its_plain_reading():
+    """The HA's narrowing (RFC 7296 §2.9) with its remembered HA side and its written-out
+    prefix intersection gives what the plain reading gives (same selectors, same refusals),
+    also when the same TSr tuple and HA address tuple come back (the remembered case)."""
+    from dsmip6.ikev2 import config
+
+    seen_hit = 0
+    for ts_i, ts_r, a in _policy_cases(7, 4000):
+        before = len(config._HA_SIDE)
+        got = config._default_ts_policy(ts_i, ts_r, a)
+        seen_hit += len(config._HA_SIDE) == before
+        assert got == _policy_reference(ts_i, ts_r, a), (ts_i, ts_r, a)
+    assert seen_hit > 1000  # the remembered HA side was used
+
+
+def test_a_planted_ts_policy_divergence_is_caught(monkeypatch):
+    """The comparison above sees a prefix narrowing that keeps the prefix's last address
+    one too high, and a remembered HA side that ignores which HA addresses were assigned."""
+    from ipaddress import IPv6Address
+
+    from dsmip6.ikev2 import config
+    from dsmip6.ikev2.message import _selector
+
+    real = config._in_prefix
+
+    def off_by_one(ts, prefix):
+        got = real(ts, prefix)
+        if got is not None and got.end._ip < (1 << 128) - 1 and got.end._ip & 1:
+            return _selector(got.start, IPv6Address(got.end._ip + 1), got.protocol,
+                             got.start_port, got.end_port)  # fmt: skip
+        return got
+
+    def mismatches():
+        config._HA_SIDE.clear()
+        return sum(
+            config._default_ts_policy(ts_i, ts_r, a) != _policy_reference(ts_i, ts_r, a)
+            for ts_i, ts_r, a in _policy_cases(11, 1500)
+        )
+
+    assert mismatches() == 0
+    monkeypatch.setattr(config, "_in_prefix", off_by_one)
+    assert mismatches() > 0
+    monkeypatch.setattr(config, "_in_prefix", real)
+    real_side = config._ha_side
+    first: dict[int, Any] = {}
+    monkeypatch.setattr(
+        config, "_ha_side", lambda ts_r, has: first.setdefault(id(ts_r), real_side(ts_r, has))
+    )
+    assert mismatches() > 0

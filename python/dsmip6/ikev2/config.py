@@ -17,7 +17,7 @@ from typing import Any
 from dsmip6.dataplane_iface import DataPlane
 from dsmip6.errors import ConfigError
 from dsmip6.ikev2.constants import DhId, EncrId, IntegId, PrfId
-from dsmip6.ikev2.message import TrafficSelector
+from dsmip6.ikev2.message import TrafficSelector, _selector
 
 __all__ = [
     "IkeProposal",
@@ -215,13 +215,18 @@ class Assignment:
     """Prefix Lifetime field of MIP6_HOME_PREFIX, seconds."""
 
     def __post_init__(self) -> None:
+        hp, hoa, v4, has = self.home_prefix, self.home_address, self.internal_ip4, self.ha_addresses
         if (
-            self.ha_addresses == ()
-            and self.home_address is None
-            and self.internal_ip4 is None
-            and (self.home_prefix is None or type(self.home_prefix) is IPv6Network)
+            (hp is None or type(hp) is IPv6Network)
+            and (hoa is None or type(hoa) is IPv6Address)
+            and (v4 is None or type(v4) is IPv4Address)
+            and type(has) is tuple
         ):
-            return  # the usual HA assignment (a pool prefix object): nothing to convert
+            for a in has:
+                if type(a) is not IPv6Address and type(a) is not IPv4Address:
+                    break
+            else:
+                return  # the usual HA assignment (pool prefix, the HA's addresses): all typed
         if self.home_prefix is not None and not isinstance(self.home_prefix, IPv6Network):
             object.__setattr__(self, "home_prefix", IPv6Network(self.home_prefix))
         if self.home_address is not None and not isinstance(self.home_address, IPv6Address):
@@ -357,20 +362,76 @@ def _default_ts_policy(
             if assignment.home_address is not None:
                 narrowed = ts.intersect(TrafficSelector(assignment.home_address))
             elif assignment.home_prefix is not None:
-                narrowed = ts.intersect(TrafficSelector.for_network(assignment.home_prefix))
+                narrowed = _in_prefix(ts, assignment.home_prefix)
         if narrowed is not None:
             out_i.append(narrowed)
+    if not out_i:
+        return None
+    has = assignment.ha_addresses if assignment else ()
+    if type(ts_r) is tuple and type(has) is tuple:
+        # the HA side is the same for every UE (its own addresses; the TSr tuple of the
+        # request, decoded once per distinct body by the IKE_AUTH fast path): narrowed once
+        key = (id(ts_r), id(has))
+        hit = _HA_SIDE.get(key)
+        if hit is not None and hit[0] is ts_r and hit[1] is has:  # the entry keeps both alive
+            out_r = hit[2]
+        else:
+            out_r = _ha_side(ts_r, has)
+            if len(_HA_SIDE) >= 16:
+                _HA_SIDE.clear()
+            _HA_SIDE[key] = (ts_r, has, out_r)
+    else:
+        out_r = _ha_side(ts_r, has)
+    if not out_r:
+        return None
+    return tuple(out_i), out_r
+
+
+def _in_prefix(ts: TrafficSelector, prefix: Any) -> TrafficSelector | None:
+    """``ts.intersect(TrafficSelector.for_network(prefix))``: for an IPv6 selector and an
+    ``IPv6Network`` the bounds are compared as integers and only the prefix's last address
+    is made, when it bounds the result (the same values; ``for_network``'s selector spans
+    protocol 0 and ports 0-65535, so ``ts`` keeps its own)."""
+    start, end = ts.start, ts.end
+    if type(prefix) is not IPv6Network or type(start) is not IPv6Address:
+        return ts.intersect(TrafficSelector.for_network(prefix))
+    first = prefix.network_address
+    lo = first._ip
+    hi = lo | ((1 << (128 - prefix._prefixlen)) - 1)
+    s = start if start._ip >= lo else first
+    e = end if end._ip <= hi else IPv6Address(hi)
+    if s._ip > e._ip:
+        return None
+    sp, ep = ts.start_port, ts.end_port
+    if sp < 0:
+        sp = 0
+    if ep > 65535:
+        ep = 65535
+    if sp > ep:
+        return None
+    return _selector(s, e, ts.protocol, sp, ep)
+
+
+def _ha_side(
+    ts_r: Sequence[TrafficSelector], has: Sequence[IPv4Address | IPv6Address]
+) -> tuple[TrafficSelector, ...]:
+    """TSr narrowed to the HA's first IPv6 address (when it has one)."""
+    ha6 = [a for a in has if a.version == 6]
     out_r: list[TrafficSelector] = []
-    ha6 = [a for a in (assignment.ha_addresses if assignment else ()) if a.version == 6]
     for ts in ts_r:
-        narrowed = ts
+        narrowed: TrafficSelector | None = ts
         if ha6 and ts.version == 6:
             narrowed = ts.intersect(TrafficSelector(ha6[0]))
         if narrowed is not None:
             out_r.append(narrowed)
-    if not out_i or not out_r:
-        return None
-    return tuple(out_i), tuple(out_r)
+    return tuple(out_r)
+
+
+_HA_SIDE: dict[tuple[int, int], tuple[Any, Any, tuple[TrafficSelector, ...]]] = {}
+"""``_ha_side`` by the identities of the TSr tuple and of the assignment's HA address tuple
+(both immutable: the request's TSr, decoded once per distinct body by the IKE_AUTH fast
+path, and the HA's one address tuple): every UE's HA-side selectors are one shared tuple.
+Each entry keeps both keys alive (no id reuse). Cleared when 16 are held."""
 
 
 TsPolicy = Callable[
