@@ -977,3 +977,29 @@ def test_a_planted_ts_policy_divergence_is_caught(monkeypatch):
         config, "_ha_side", lambda ts_r, has: first.setdefault(id(ts_r), real_side(ts_r, has))
     )
     assert mismatches() > 0
+
+
+def test_a_planted_payload_count_divergence_in_the_first_auth_is_caught(monkeypatch):
+    """``fast_first_auth`` checks how often each payload comes by class as it reads the
+    request (IDi/IDr, TSi/TSr, CP, SA once each): with that check planted away (every class
+    allowed any number of times) the mutated corpus's doubled payloads make the twin
+    responders differ."""
+    from dsmip6.ikev2 import _fast
+    from dsmip6.ikev2.message import CpPayload, IdPayload, SaPayload, TsPayload
+
+    first, inner, seal = _sealer("eap", 0)
+    corpus = [seal(f, body) for f, body in _first_auth_variants(inner)]
+
+    def differing() -> int:
+        n = 0
+        for d in corpus:
+            fast, slow = _feed("eap", True, 0, [(d, UE, HA)]), _feed("eap", False, 0, [(d, UE, HA)])
+            n += fast[:3] != slow[:3]
+        return n
+
+    assert differing() == 0
+    monkeypatch.setattr(_fast, "_ONE_OF_EACH", ())
+    monkeypatch.setattr(
+        _fast, "_MANY_CLASSES", (*_fast._MANY_CLASSES, IdPayload, TsPayload, CpPayload, SaPayload)
+    )
+    assert differing() > 0

@@ -45,12 +45,15 @@ from dsmip6.ikev2.message import (
     _DECODERS_INT,
     _TS_BODIES,
     CertPayload,
+    CertReqPayload,
     EapPayload,
+    IdPayload,
     KePayload,
     Message,
     NotifyPayload,
     SaPayload,
     TsPayload,
+    VendorPayload,
 )
 from dsmip6.ikev2.sa import IkeSa, SaState, nat_hash
 from dsmip6.ikev2.tasks._proposals import (
@@ -598,14 +601,21 @@ _P_CERT = int(PayloadType.CERT)
 # an IKE_AUTH request, RFC 7296 §1.2; Notify, Vendor ID and CERTREQ any number of times)
 _FIRST_AUTH_ONCE = frozenset((_P_IDI, _P_IDR, _P_CP, _P_SA, _P_TSI, _P_TSR))
 _FIRST_AUTH_MANY = frozenset((_P_NOTIFY, _P_VENDOR, _P_CERTREQ))
+_FIRST_AUTH_DECODERS = {t: _DECODERS_INT[t] for t in _FIRST_AUTH_ONCE | _FIRST_AUTH_MANY}
+"""The payload types this path takes, with the general decoder's own decoding functions.
+How often each may come (§1.2's bounds: IDi, IDr, CP, SA, TSi, TSr once; Notify, Vendor
+ID, CERTREQ any number) is checked by payload class as the request is read: IDi/IDr and
+TSi/TSr share a class each and differ by ``initiator``."""
+_ONE_OF_EACH = (IdPayload, TsPayload)
+_MANY_CLASSES = (NotifyPayload, VendorPayload, CertReqPayload)
 _SHAREABLE = frozenset((_P_NOTIFY, _P_CERTREQ, _P_CP, _P_TSI, _P_TSR))
-_SHARED: dict[tuple[int, bytes], Any] = {}
-"""Decoded Notify, CERTREQ, CP and TS payloads of first IKE_AUTH requests by body: value
-objects nobody mutates, so the usual INITIAL_CONTACT, USE_TRANSPORT_MODE, CERTREQ,
-CFG_REQUEST and bootstrap selectors (MH, any address) of every UE are decoded once — building
-a selector's ``ipaddress`` objects costs more than the rest of the request's decoding. Only
-this responder path fills it (the UE side's decoding of per-UE selectors does not). Cleared
-when 64 are held."""
+_SHARED: dict[tuple[int, bytes], tuple[Any, type]] = {}
+"""Decoded Notify, CERTREQ, CP and TS payloads of first IKE_AUTH requests, with their class,
+by (type, body) — the pairs ``_core.ikefast.walk`` returns: value objects nobody mutates, so
+the usual INITIAL_CONTACT, USE_TRANSPORT_MODE, CERTREQ, CFG_REQUEST and bootstrap selectors
+(MH, any address) of every UE are decoded once — building a selector's ``ipaddress`` objects
+costs more than the rest of the request's decoding. Only this responder path fills it (the
+UE side's decoding of per-UE selectors does not). Cleared when 64 are held."""
 
 
 def fast_first_auth(
@@ -645,37 +655,43 @@ def fast_first_auth(
     if parts is None:
         return FALLBACK
     payloads: list[Any] = []
-    seen: set[int] = set()
     # ``Message._index`` built along (payloads by class, the first Notify of each type): the
     # three tasks' questions find it made
     by_cls: dict[type, list[Any]] = {}
     notifies: dict[int, Any] = {}
+    shared = _SHARED
     try:
-        for this, body in parts:
-            if this in _FIRST_AUTH_ONCE:
-                if this in seen:
+        for part in parts:
+            # a Notify, CERTREQ, CP or TS body seen before: its decoded payload and class
+            hit = shared.get(part)
+            if hit is None:
+                this = part[0]
+                decode = _FIRST_AUTH_DECODERS.get(this)
+                if decode is None:  # a type this path does not take (AUTH, EAP, CERT, ...)
                     return FALLBACK
-                seen.add(this)
-            elif this not in _FIRST_AUTH_MANY:
-                return FALLBACK
-            if this in _SHAREABLE:  # the same octets from every UE: decoded once
-                key = (this, body)
-                decoded = _SHARED.get(key)
-                if decoded is None:
-                    decoded = _DECODERS_INT[this](body)
-                    if len(_SHARED) >= 64:
-                        _SHARED.clear()
-                    _SHARED[key] = decoded
+                decoded = decode(part[1])
+                cls = type(decoded)
+                if this in _SHAREABLE:  # the same octets from every UE: decoded once
+                    if len(shared) >= 64:
+                        shared.clear()
+                    shared[part] = (decoded, cls)
             else:
-                decoded = _DECODERS_INT[this](body)
+                decoded, cls = hit
             payloads.append(decoded)
-            cls = type(decoded)
             same = by_cls.get(cls)
             if same is None:
                 by_cls[cls] = [decoded]
             else:
                 same.append(decoded)
-            if this == _P_NOTIFY and decoded.notify_type not in notifies:
+                # IDi / IDr, TSi / TSr at most once each (IDi is the first payload), CP and
+                # SA at most once: a second payload of those classes must be the other
+                # direction's one and the only other one
+                if cls in _ONE_OF_EACH:
+                    if len(same) > 2 or same[0].initiator is decoded.initiator:
+                        return FALLBACK
+                elif cls not in _MANY_CLASSES:
+                    return FALLBACK
+            if part[0] == _P_NOTIFY and decoded.notify_type not in notifies:
                 notifies[decoded.notify_type] = decoded
     except (MalformedPacket, ValueError):
         return FALLBACK
