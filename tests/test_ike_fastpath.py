@@ -1003,3 +1003,53 @@ def test_a_planted_payload_count_divergence_in_the_first_auth_is_caught(monkeypa
         _fast, "_MANY_CLASSES", (*_fast._MANY_CLASSES, IdPayload, TsPayload, CpPayload, SaPayload)
     )
     assert differing() > 0
+
+
+def test_assignment_constructor_equals_the_generated_frozen_one():
+    """``Assignment.__init__`` (direct slot stores, ``__post_init__`` only for values not of
+    their exact types) makes what the dataclass's generated frozen ``__init__`` with the
+    conversions made: same fields, same types, for typed values, strings, lists, integers,
+    and subclasses (which the conversions keep, as ``isinstance`` accepts them)."""
+    import ipaddress
+    from dataclasses import dataclass, fields
+
+    from dsmip6.ikev2 import Assignment
+
+    class V6(ipaddress.IPv6Address):
+        pass
+
+    @dataclass(frozen=True, slots=True)
+    class Reference:
+        home_prefix: Any = None
+        home_address: Any = None
+        ha_addresses: Any = ()
+        internal_ip4: Any = None
+        prefix_lifetime: int = 86400
+
+        def __post_init__(self) -> None:  # the conversions, as Assignment.__post_init__
+            Assignment.__post_init__(self)  # type: ignore[arg-type]
+
+    n6, a6 = ipaddress.IPv6Network("2001:db8:1::/64"), ipaddress.IPv6Address("2001:db8::1")
+    a4 = ipaddress.IPv4Address("192.0.2.1")
+    cases = [
+        {},
+        {"home_prefix": n6, "ha_addresses": (a6,)},
+        {"home_prefix": n6, "ha_addresses": (a4, a6), "prefix_lifetime": 7},
+        {"home_prefix": "2001:db8:2::/64", "ha_addresses": ["2001:db8::2", "192.0.2.2"]},
+        {"home_address": "2001:db8::5", "internal_ip4": "192.0.2.9"},
+        {"home_address": a6, "internal_ip4": a4, "ha_addresses": (a6, "192.0.2.3")},
+        {"home_address": V6("2001:db8::7"), "ha_addresses": (V6("2001:db8::8"),)},
+        {"home_address": int(a6), "ha_addresses": [int(a4)]},
+        {"home_prefix": None, "ha_addresses": ()},
+    ]
+    for kw in cases:
+        got, want = Assignment(**kw), Reference(**kw)
+        for f in fields(Assignment):
+            g, w = getattr(got, f.name), getattr(want, f.name)
+            assert g == w and type(g) is type(w), (kw, f.name)
+            if type(w) is tuple:
+                assert [type(x) for x in g] == [type(x) for x in w]
+    # positional use, as the generated __init__ took it
+    assert Assignment(n6, a6, (a6,), a4, 9) == Assignment(
+        home_prefix=n6, home_address=a6, ha_addresses=(a6,), internal_ip4=a4, prefix_lifetime=9
+    )

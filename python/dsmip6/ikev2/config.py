@@ -214,19 +214,36 @@ class Assignment:
     prefix_lifetime: int = 86400
     """Prefix Lifetime field of MIP6_HOME_PREFIX, seconds."""
 
-    def __post_init__(self) -> None:
-        hp, hoa, v4, has = self.home_prefix, self.home_address, self.internal_ip4, self.ha_addresses
+    def __init__(
+        self,
+        home_prefix: IPv6Network | None = None,
+        home_address: IPv6Address | None = None,
+        ha_addresses: tuple[IPv6Address | IPv4Address, ...] = (),
+        internal_ip4: IPv4Address | None = None,
+        prefix_lifetime: int = 86400,
+    ) -> None:
+        # the generated frozen __init__'s stores (``object.__setattr__`` per field) written
+        # as direct slot stores (one Assignment per UE on the HA's attach path); values not
+        # of their exact types yet go through ``__post_init__``'s conversions, as before
+        _set_home_prefix(self, home_prefix)
+        _set_home_address(self, home_address)
+        _set_ha_addresses(self, ha_addresses)
+        _set_internal_ip4(self, internal_ip4)
+        _set_prefix_lifetime(self, prefix_lifetime)
         if (
-            (hp is None or type(hp) is IPv6Network)
-            and (hoa is None or type(hoa) is IPv6Address)
-            and (v4 is None or type(v4) is IPv4Address)
-            and type(has) is tuple
+            (home_prefix is None or type(home_prefix) is IPv6Network)
+            and (home_address is None or type(home_address) is IPv6Address)
+            and (internal_ip4 is None or type(internal_ip4) is IPv4Address)
+            and type(ha_addresses) is tuple
         ):
-            for a in has:
+            for a in ha_addresses:
                 if type(a) is not IPv6Address and type(a) is not IPv4Address:
                     break
             else:
                 return  # the usual HA assignment (pool prefix, the HA's addresses): all typed
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
         if self.home_prefix is not None and not isinstance(self.home_prefix, IPv6Network):
             object.__setattr__(self, "home_prefix", IPv6Network(self.home_prefix))
         if self.home_address is not None and not isinstance(self.home_address, IPv6Address):
@@ -236,6 +253,18 @@ class Assignment:
             object.__setattr__(self, "ha_addresses", tuple(ipaddress.ip_address(a) for a in has))
         if self.internal_ip4 is not None and not isinstance(self.internal_ip4, IPv4Address):
             object.__setattr__(self, "internal_ip4", IPv4Address(self.internal_ip4))
+
+
+(
+    _set_home_prefix,
+    _set_home_address,
+    _set_ha_addresses,
+    _set_internal_ip4,
+    _set_prefix_lifetime,
+) = (
+    Assignment.__dict__[n].__set__
+    for n in ("home_prefix", "home_address", "ha_addresses", "internal_ip4", "prefix_lifetime")
+)
 
 
 @dataclass
