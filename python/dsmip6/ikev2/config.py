@@ -400,15 +400,15 @@ def _default_ts_policy(
     if type(ts_r) is tuple and type(has) is tuple:
         # the HA side is the same for every UE (its own addresses; the TSr tuple of the
         # request, decoded once per distinct body by the IKE_AUTH fast path): narrowed once
-        key = (id(ts_r), id(has))
+        key = (ts_r, id(has))
         hit = _HA_SIDE.get(key)
-        if hit is not None and hit[0] is ts_r and hit[1] is has:  # the entry keeps both alive
-            out_r = hit[2]
+        if hit is not None and hit[0] is has:  # the entry keeps ``has`` alive: no id reuse
+            out_r = hit[1]
         else:
             out_r = _ha_side(ts_r, has)
             if len(_HA_SIDE) >= 16:
                 _HA_SIDE.clear()
-            _HA_SIDE[key] = (ts_r, has, out_r)
+            _HA_SIDE[key] = (has, out_r)
     else:
         out_r = _ha_side(ts_r, has)
     if not out_r:
@@ -456,11 +456,11 @@ def _ha_side(
     return tuple(out_r)
 
 
-_HA_SIDE: dict[tuple[int, int], tuple[Any, Any, tuple[TrafficSelector, ...]]] = {}
-"""``_ha_side`` by the identities of the TSr tuple and of the assignment's HA address tuple
-(both immutable: the request's TSr, decoded once per distinct body by the IKE_AUTH fast
-path, and the HA's one address tuple): every UE's HA-side selectors are one shared tuple.
-Each entry keeps both keys alive (no id reuse). Cleared when 16 are held."""
+_HA_SIDE: dict[tuple[Any, int], tuple[Any, tuple[TrafficSelector, ...]]] = {}
+"""``_ha_side`` by the TSr selectors (by value: equal selector tuples from every UE find one
+entry, which keeps no UE's own tuple alive) and the identity of the assignment's HA address
+tuple (the HA's one tuple; the entry keeps it alive): every UE's HA-side selectors are one
+shared tuple. Cleared when 16 are held."""
 
 
 TsPolicy = Callable[
