@@ -293,13 +293,21 @@ class IkeAuth:
         sa = self.sa
         cfg = sa.config
         if self.phase == "start":
-            idi = msg.get(IdPayload, initiator=True)
+            # msg.get(IdPayload, initiator=True / False) and msg.get(AuthPayload), from one
+            # look at the message's index
+            by_cls = msg._index()[0]
+            idi = idr = None
+            for p in by_cls.get(IdPayload, ()):
+                if p.initiator:  # type: ignore[union-attr]
+                    if idi is None:
+                        idi = p
+                elif idr is None:
+                    idr = p
             if idi is None:
                 return self._fail("IDi missing")
             sa.peer_id = idi  # type: ignore[assignment]
-            idr = msg.get(IdPayload, initiator=False)
             sa.requested_idr = idr  # type: ignore[assignment]
-            if msg.get(AuthPayload) is not None:
+            if AuthPayload in by_cls:
                 if getattr(cfg, "require_eap", False):
                     return self._fail("AUTHENTICATION_FAILED: EAP required")
                 self._verify_peer(msg)
