@@ -838,3 +838,218 @@ def test_the_general_path_twin_runs_its_eap_server_on_the_general_path_too(monke
     fast = drive(kind, True, ue_kw, ha_kw)
     assert answered == [(True, True)]
     assert fast[0] == slow[0] and fast[1] == slow[1]
+
+
+# ------------------------------------------------------------------------------ TS policy
+def _policy_reference(ts_i, ts_r, assignment):
+    """``config._default_ts_policy`` as it read before its HA side was remembered and its
+    prefix narrowing written out (session 6): ``intersect`` with ``for_network`` and with
+    a selector of the HA's first IPv6 address, every call."""
+    from dsmip6.ikev2.message import TrafficSelector
+
+    out_i = []
+    for ts in ts_i:
+        narrowed = ts
+        if assignment is not None and ts.version == 6:
+            if assignment.home_address is not None:
+                narrowed = ts.intersect(TrafficSelector(assignment.home_address))
+            elif assignment.home_prefix is not None:
+                narrowed = ts.intersect(TrafficSelector.for_network(assignment.home_prefix))
+        if narrowed is not None:
+            out_i.append(narrowed)
+    out_r = []
+    ha6 = [a for a in (assignment.ha_addresses if assignment else ()) if a.version == 6]
+    for ts in ts_r:
+        narrowed = ts
+        if ha6 and ts.version == 6:
+            narrowed = ts.intersect(TrafficSelector(ha6[0]))
+        if narrowed is not None:
+            out_r.append(narrowed)
+    if not out_i or not out_r:
+        return None
+    return tuple(out_i), tuple(out_r)
+
+
+def _policy_cases(seed: int, n: int):
+    """Random selector lists and assignments around one /64 and the HA's addresses: inside,
+    straddling, outside, single addresses, port and protocol ranges, IPv4 selectors, HoA
+    assignments, no assignment, the HA with and without an IPv6 address."""
+    import random
+    from ipaddress import IPv4Address, IPv6Address, IPv6Network
+
+    from dsmip6.ikev2 import Assignment
+    from dsmip6.ikev2.message import TrafficSelector
+
+    rnd = random.Random(seed)
+    base = int(IPv6Address("2001:db8:1:2::"))
+    ha6, ha4 = IPv6Address("2001:db8:ffff::1"), IPv4Address("192.0.2.1")
+    shared_has = [(ha6,), (ha4, ha6), (ha4,), (), (ha6, IPv6Address("2001:db8:ffff::2"))]
+
+    def addr6():
+        return IPv6Address(
+            rnd.choice(
+                [
+                    base + rnd.randrange(1 << 64),
+                    base - rnd.randrange(1, 1 << 70),
+                    base + (1 << 64) + rnd.randrange(1 << 70),
+                    base,
+                    base + (1 << 64) - 1,
+                    int(ha6),
+                    0,
+                    (1 << 128) - 1,
+                ]
+            )
+        )
+
+    def sel():
+        if rnd.random() < 0.1:
+            a, b = sorted((rnd.randrange(1 << 32), rnd.randrange(1 << 32)))
+            return TrafficSelector(IPv4Address(a), IPv4Address(b), rnd.choice((0, 135, 17)))
+        a, b = sorted((addr6(), addr6()))
+        if rnd.random() < 0.2:
+            b = a
+        sp, ep = rnd.choice(((0, 65535), (5 << 8, 5 << 8), (100, 50), (80, 443)))
+        return TrafficSelector(a, b, rnd.choice((0, 135, 6)), sp, ep)
+
+    ts_r_pool = [tuple(sel() for _ in range(rnd.randint(1, 2))) for _ in range(4)]
+    for _ in range(n):
+        ts_i = tuple(sel() for _ in range(rnd.randint(0, 3)))
+        ts_r = rnd.choice(ts_r_pool) if rnd.random() < 0.8 else [sel()]
+        kind = rnd.random()
+        has = rnd.choice(shared_has)
+        plen = rnd.choice((64, 64, 48, 128, 0))
+        prefix = IPv6Network((base >> (128 - plen) << (128 - plen), plen)) if plen else None
+        if kind < 0.1:
+            a = None
+        elif kind < 0.25:
+            a = Assignment(home_prefix=prefix, home_address=addr6(), ha_addresses=has)
+        else:
+            a = Assignment(home_prefix=prefix, ha_addresses=has)
+        yield ts_i, ts_r, a
+
+
+def test_default_ts_policy_equals_its_plain_reading():
+    """The HA's narrowing (RFC 7296 §2.9) with its remembered HA side and its written-out
+    prefix intersection gives what the plain reading gives (same selectors, same refusals),
+    also when the same TSr tuple and HA address tuple come back (the remembered case)."""
+    from dsmip6.ikev2 import config
+
+    seen_hit = 0
+    for ts_i, ts_r, a in _policy_cases(7, 4000):
+        before = len(config._HA_SIDE)
+        got = config._default_ts_policy(ts_i, ts_r, a)
+        seen_hit += len(config._HA_SIDE) == before
+        assert got == _policy_reference(ts_i, ts_r, a), (ts_i, ts_r, a)
+    assert seen_hit > 1000  # the remembered HA side was used
+
+
+def test_a_planted_ts_policy_divergence_is_caught(monkeypatch):
+    """The comparison above sees a prefix narrowing that keeps the prefix's last address
+    one too high, and a remembered HA side that ignores which HA addresses were assigned."""
+    from ipaddress import IPv6Address
+
+    from dsmip6.ikev2 import config
+    from dsmip6.ikev2.message import _selector
+
+    real = config._in_prefix
+
+    def off_by_one(ts, prefix):
+        got = real(ts, prefix)
+        if got is not None and got.end._ip < (1 << 128) - 1 and got.end._ip & 1:
+            return _selector(got.start, IPv6Address(got.end._ip + 1), got.protocol,
+                             got.start_port, got.end_port)  # fmt: skip
+        return got
+
+    def mismatches():
+        config._HA_SIDE.clear()
+        return sum(
+            config._default_ts_policy(ts_i, ts_r, a) != _policy_reference(ts_i, ts_r, a)
+            for ts_i, ts_r, a in _policy_cases(11, 1500)
+        )
+
+    assert mismatches() == 0
+    monkeypatch.setattr(config, "_in_prefix", off_by_one)
+    assert mismatches() > 0
+    monkeypatch.setattr(config, "_in_prefix", real)
+    real_side = config._ha_side
+    first: dict[int, Any] = {}
+    monkeypatch.setattr(
+        config, "_ha_side", lambda ts_r, has: first.setdefault(id(ts_r), real_side(ts_r, has))
+    )
+    assert mismatches() > 0
+
+
+def test_a_planted_payload_count_divergence_in_the_first_auth_is_caught(monkeypatch):
+    """``fast_first_auth`` checks how often each payload comes by class as it reads the
+    request (IDi/IDr, TSi/TSr, CP, SA once each): with that check planted away (every class
+    allowed any number of times) the mutated corpus's doubled payloads make the twin
+    responders differ."""
+    from dsmip6.ikev2 import _fast
+    from dsmip6.ikev2.message import CpPayload, IdPayload, SaPayload, TsPayload
+
+    first, inner, seal = _sealer("eap", 0)
+    corpus = [seal(f, body) for f, body in _first_auth_variants(inner)]
+
+    def differing() -> int:
+        n = 0
+        for d in corpus:
+            fast, slow = _feed("eap", True, 0, [(d, UE, HA)]), _feed("eap", False, 0, [(d, UE, HA)])
+            n += fast[:3] != slow[:3]
+        return n
+
+    assert differing() == 0
+    monkeypatch.setattr(_fast, "_ONE_OF_EACH", ())
+    monkeypatch.setattr(
+        _fast, "_MANY_CLASSES", (*_fast._MANY_CLASSES, IdPayload, TsPayload, CpPayload, SaPayload)
+    )
+    assert differing() > 0
+
+
+def test_assignment_constructor_equals_the_generated_frozen_one():
+    """``Assignment.__init__`` (direct slot stores, ``__post_init__`` only for values not of
+    their exact types) makes what the dataclass's generated frozen ``__init__`` with the
+    conversions made: same fields, same types, for typed values, strings, lists, integers,
+    and subclasses (which the conversions keep, as ``isinstance`` accepts them)."""
+    import ipaddress
+    from dataclasses import dataclass, fields
+
+    from dsmip6.ikev2 import Assignment
+
+    class V6(ipaddress.IPv6Address):
+        pass
+
+    @dataclass(frozen=True, slots=True)
+    class Reference:
+        home_prefix: Any = None
+        home_address: Any = None
+        ha_addresses: Any = ()
+        internal_ip4: Any = None
+        prefix_lifetime: int = 86400
+
+        def __post_init__(self) -> None:  # the conversions, as Assignment.__post_init__
+            Assignment.__post_init__(self)  # type: ignore[arg-type]
+
+    n6, a6 = ipaddress.IPv6Network("2001:db8:1::/64"), ipaddress.IPv6Address("2001:db8::1")
+    a4 = ipaddress.IPv4Address("192.0.2.1")
+    cases = [
+        {},
+        {"home_prefix": n6, "ha_addresses": (a6,)},
+        {"home_prefix": n6, "ha_addresses": (a4, a6), "prefix_lifetime": 7},
+        {"home_prefix": "2001:db8:2::/64", "ha_addresses": ["2001:db8::2", "192.0.2.2"]},
+        {"home_address": "2001:db8::5", "internal_ip4": "192.0.2.9"},
+        {"home_address": a6, "internal_ip4": a4, "ha_addresses": (a6, "192.0.2.3")},
+        {"home_address": V6("2001:db8::7"), "ha_addresses": (V6("2001:db8::8"),)},
+        {"home_address": int(a6), "ha_addresses": [int(a4)]},
+        {"home_prefix": None, "ha_addresses": ()},
+    ]
+    for kw in cases:
+        got, want = Assignment(**kw), Reference(**kw)
+        for f in fields(Assignment):
+            g, w = getattr(got, f.name), getattr(want, f.name)
+            assert g == w and type(g) is type(w), (kw, f.name)
+            if type(w) is tuple:
+                assert [type(x) for x in g] == [type(x) for x in w]
+    # positional use, as the generated __init__ took it
+    assert Assignment(n6, a6, (a6,), a4, 9) == Assignment(
+        home_prefix=n6, home_address=a6, ha_addresses=(a6,), internal_ip4=a4, prefix_lifetime=9
+    )

@@ -17,7 +17,7 @@ from typing import Any
 from dsmip6.dataplane_iface import DataPlane
 from dsmip6.errors import ConfigError
 from dsmip6.ikev2.constants import DhId, EncrId, IntegId, PrfId
-from dsmip6.ikev2.message import TrafficSelector
+from dsmip6.ikev2.message import TrafficSelector, _selector
 
 __all__ = [
     "IkeProposal",
@@ -214,14 +214,36 @@ class Assignment:
     prefix_lifetime: int = 86400
     """Prefix Lifetime field of MIP6_HOME_PREFIX, seconds."""
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        home_prefix: IPv6Network | None = None,
+        home_address: IPv6Address | None = None,
+        ha_addresses: tuple[IPv6Address | IPv4Address, ...] = (),
+        internal_ip4: IPv4Address | None = None,
+        prefix_lifetime: int = 86400,
+    ) -> None:
+        # the generated frozen __init__'s stores (``object.__setattr__`` per field) written
+        # as direct slot stores (one Assignment per UE on the HA's attach path); values not
+        # of their exact types yet go through ``__post_init__``'s conversions, as before
+        _set_home_prefix(self, home_prefix)
+        _set_home_address(self, home_address)
+        _set_ha_addresses(self, ha_addresses)
+        _set_internal_ip4(self, internal_ip4)
+        _set_prefix_lifetime(self, prefix_lifetime)
         if (
-            self.ha_addresses == ()
-            and self.home_address is None
-            and self.internal_ip4 is None
-            and (self.home_prefix is None or type(self.home_prefix) is IPv6Network)
+            (home_prefix is None or type(home_prefix) is IPv6Network)
+            and (home_address is None or type(home_address) is IPv6Address)
+            and (internal_ip4 is None or type(internal_ip4) is IPv4Address)
+            and type(ha_addresses) is tuple
         ):
-            return  # the usual HA assignment (a pool prefix object): nothing to convert
+            for a in ha_addresses:
+                if type(a) is not IPv6Address and type(a) is not IPv4Address:
+                    break
+            else:
+                return  # the usual HA assignment (pool prefix, the HA's addresses): all typed
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
         if self.home_prefix is not None and not isinstance(self.home_prefix, IPv6Network):
             object.__setattr__(self, "home_prefix", IPv6Network(self.home_prefix))
         if self.home_address is not None and not isinstance(self.home_address, IPv6Address):
@@ -231,6 +253,18 @@ class Assignment:
             object.__setattr__(self, "ha_addresses", tuple(ipaddress.ip_address(a) for a in has))
         if self.internal_ip4 is not None and not isinstance(self.internal_ip4, IPv4Address):
             object.__setattr__(self, "internal_ip4", IPv4Address(self.internal_ip4))
+
+
+(
+    _set_home_prefix,
+    _set_home_address,
+    _set_ha_addresses,
+    _set_internal_ip4,
+    _set_prefix_lifetime,
+) = (
+    Assignment.__dict__[n].__set__
+    for n in ("home_prefix", "home_address", "ha_addresses", "internal_ip4", "prefix_lifetime")
+)
 
 
 @dataclass
@@ -357,20 +391,76 @@ def _default_ts_policy(
             if assignment.home_address is not None:
                 narrowed = ts.intersect(TrafficSelector(assignment.home_address))
             elif assignment.home_prefix is not None:
-                narrowed = ts.intersect(TrafficSelector.for_network(assignment.home_prefix))
+                narrowed = _in_prefix(ts, assignment.home_prefix)
         if narrowed is not None:
             out_i.append(narrowed)
+    if not out_i:
+        return None
+    has = assignment.ha_addresses if assignment else ()
+    if type(ts_r) is tuple and type(has) is tuple:
+        # the HA side is the same for every UE (its own addresses; the TSr tuple of the
+        # request, decoded once per distinct body by the IKE_AUTH fast path): narrowed once
+        key = (ts_r, id(has))
+        hit = _HA_SIDE.get(key)
+        if hit is not None and hit[0] is has:  # the entry keeps ``has`` alive: no id reuse
+            out_r = hit[1]
+        else:
+            out_r = _ha_side(ts_r, has)
+            if len(_HA_SIDE) >= 16:
+                _HA_SIDE.clear()
+            _HA_SIDE[key] = (has, out_r)
+    else:
+        out_r = _ha_side(ts_r, has)
+    if not out_r:
+        return None
+    return tuple(out_i), out_r
+
+
+def _in_prefix(ts: TrafficSelector, prefix: Any) -> TrafficSelector | None:
+    """``ts.intersect(TrafficSelector.for_network(prefix))``: for an IPv6 selector and an
+    ``IPv6Network`` the bounds are compared as integers and only the prefix's last address
+    is made, when it bounds the result (the same values; ``for_network``'s selector spans
+    protocol 0 and ports 0-65535, so ``ts`` keeps its own)."""
+    start, end = ts.start, ts.end
+    if type(prefix) is not IPv6Network or type(start) is not IPv6Address:
+        return ts.intersect(TrafficSelector.for_network(prefix))
+    first = prefix.network_address
+    lo = first._ip
+    hi = lo | ((1 << (128 - prefix._prefixlen)) - 1)
+    s = start if start._ip >= lo else first
+    e = end if end._ip <= hi else IPv6Address(hi)
+    if s._ip > e._ip:
+        return None
+    sp, ep = ts.start_port, ts.end_port
+    if sp < 0:
+        sp = 0
+    if ep > 65535:
+        ep = 65535
+    if sp > ep:
+        return None
+    return _selector(s, e, ts.protocol, sp, ep)
+
+
+def _ha_side(
+    ts_r: Sequence[TrafficSelector], has: Sequence[IPv4Address | IPv6Address]
+) -> tuple[TrafficSelector, ...]:
+    """TSr narrowed to the HA's first IPv6 address (when it has one)."""
+    ha6 = [a for a in has if a.version == 6]
     out_r: list[TrafficSelector] = []
-    ha6 = [a for a in (assignment.ha_addresses if assignment else ()) if a.version == 6]
     for ts in ts_r:
-        narrowed = ts
+        narrowed: TrafficSelector | None = ts
         if ha6 and ts.version == 6:
             narrowed = ts.intersect(TrafficSelector(ha6[0]))
         if narrowed is not None:
             out_r.append(narrowed)
-    if not out_i or not out_r:
-        return None
-    return tuple(out_i), tuple(out_r)
+    return tuple(out_r)
+
+
+_HA_SIDE: dict[tuple[Any, int], tuple[Any, tuple[TrafficSelector, ...]]] = {}
+"""``_ha_side`` by the TSr selectors (by value: equal selector tuples from every UE find one
+entry, which keeps no UE's own tuple alive) and the identity of the assignment's HA address
+tuple (the HA's one tuple; the entry keeps it alive): every UE's HA-side selectors are one
+shared tuple. Cleared when 16 are held."""
 
 
 TsPolicy = Callable[

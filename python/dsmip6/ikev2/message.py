@@ -958,8 +958,8 @@ class IkeHeader:
         self.flags = flags
         self.message_id = message_id
         self.length = length
-        self.response = bool(flags & _F_RESPONSE)
-        self.initiator = bool(flags & _F_INITIATOR)
+        self.response = flags & _F_RESPONSE != 0
+        self.initiator = flags & _F_INITIATOR != 0
 
     def __repr__(self) -> str:
         return (

@@ -45,6 +45,7 @@ from dsmip6.ikev2.sa import IkeSa, ParkedSa, SaState
 from dsmip6.ikev2.tasks.ike_init import IkeInit
 from dsmip6.ikev2.transforms import Rng
 
+_X_INIT = int(ExchangeType.IKE_SA_INIT)
 _X_AUTH = int(ExchangeType.IKE_AUTH)
 _X_CHILD = int(ExchangeType.CREATE_CHILD_SA)
 _AUTH_FAST = {
@@ -143,7 +144,7 @@ class IkeResponder(Engine):
         self, header: IkeHeader, data: bytes, src: Address, dst: Address, now: float
     ) -> IkeSa | None:
         if (
-            header.exchange == ExchangeType.IKE_SA_INIT
+            header.exchange == _X_INIT
             and not header.response
             and header.initiator
             and header.spi_r == b"\x00" * 8

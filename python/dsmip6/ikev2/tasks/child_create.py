@@ -93,18 +93,31 @@ class ChildCreate:
     ) -> None:
         self.sa = sa
         self.initiator = initiator
-        self.ts_i = tuple(ts_i)
-        self.ts_r = tuple(ts_r)
-        self.mode = mode
-        self.in_ike_auth = in_ike_auth
-        self.rekey_spi_in = rekey_spi_in
-        self.sent = False
-        self.spi_in = 0
-        self.ni = b""
-        self.dh: transforms.DhPrivate | None = None
-        self.request: Message | None = None
-        self.error: tuple[int, bytes] | None = None
-        self.child: ChildSa | None = None
+        if ts_i:
+            self.ts_i = tuple(ts_i)
+        if ts_r:
+            self.ts_r = tuple(ts_r)
+        if mode != "transport":
+            self.mode = mode
+        if in_ike_auth:
+            self.in_ike_auth = in_ike_auth
+        if rekey_spi_in is not None:
+            self.rekey_spi_in = rekey_spi_in
+
+    # A new task's state and the constructor's defaults: class attributes, set on the
+    # instance only when given or as the exchange goes (one ChildCreate per child SA)
+    ts_i: tuple[TrafficSelector, ...] = ()
+    ts_r: tuple[TrafficSelector, ...] = ()
+    mode = "transport"
+    in_ike_auth = False
+    rekey_spi_in: int | None = None
+    sent = False
+    spi_in = 0
+    ni = b""
+    dh: transforms.DhPrivate | None = None
+    request: Message | None = None
+    error: tuple[int, bytes] | None = None
+    child: ChildSa | None = None
 
     def build(self, msg: Message) -> Status:
         return self._build_request(msg) if self.initiator else self._build_response(msg)

@@ -67,17 +67,20 @@ def _eap_code(data: bytes) -> int:
 
 
 class IkeAuth:
+    # A new task's state: class attributes, set on the instance only as the exchange goes
+    # (one IkeAuth per IKE SA, made on the HA's path of every attach)
+    phase = "start"
+    eap: Any = None
+    eap_out: bytes | None = None
+    msk: bytes | None = None
+    _msk_pad: Any = None  # prf(MSK, "Key Pad for IKEv2") as a keyed HMAC
+    _mine: bytes | None = None
+    _theirs: bytes | None = None
+    error: str | None = None
+
     def __init__(self, sa: IkeSa, initiator: bool) -> None:
         self.sa = sa
         self.initiator = initiator
-        self.phase = "start"
-        self.eap: Any = None
-        self.eap_out: bytes | None = None
-        self.msk: bytes | None = None
-        self._msk_pad: Any = None  # prf(MSK, "Key Pad for IKEv2") as a keyed HMAC
-        self._mine: bytes | None = None
-        self._theirs: bytes | None = None
-        self.error: str | None = None
 
     def _msk_auth(self, octets: bytes) -> bytes:
         """AUTH with the MSK as shared secret: prf(prf(MSK, "Key Pad for IKEv2"), octets)
@@ -290,13 +293,21 @@ class IkeAuth:
         sa = self.sa
         cfg = sa.config
         if self.phase == "start":
-            idi = msg.get(IdPayload, initiator=True)
+            # msg.get(IdPayload, initiator=True / False) and msg.get(AuthPayload), from one
+            # look at the message's index
+            by_cls = msg._index()[0]
+            idi = idr = None
+            for p in by_cls.get(IdPayload, ()):
+                if p.initiator:  # type: ignore[union-attr]
+                    if idi is None:
+                        idi = p
+                elif idr is None:
+                    idr = p
             if idi is None:
                 return self._fail("IDi missing")
             sa.peer_id = idi  # type: ignore[assignment]
-            idr = msg.get(IdPayload, initiator=False)
             sa.requested_idr = idr  # type: ignore[assignment]
-            if msg.get(AuthPayload) is not None:
+            if AuthPayload in by_cls:
                 if getattr(cfg, "require_eap", False):
                     return self._fail("AUTHENTICATION_FAILED: EAP required")
                 self._verify_peer(msg)
