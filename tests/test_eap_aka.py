@@ -962,7 +962,7 @@ def test_reserved_attribute_is_build_attribute_of_the_padded_value():
 # ------------------------------------------------------------------ the challenge fast path
 # the HMAC context cache, the switch and the test's wrapper; the store and rng are compared
 # through the subscriber's SQN and the packets
-_NOT_COMPARED = ("_mac_key", "fast_path", "store", "_rng", "_fast_challenge")
+_NOT_COMPARED = ("_mac_key", "fast_path", "store", "_rng", "_fast_challenge", "_plain_challenge")
 
 
 def _server_state(server: EapAkaServer) -> dict:
@@ -1092,3 +1092,121 @@ def test_challenge_fast_path_planted_divergence_is_caught(monkeypatch):
     assert differ > 0
     monkeypatch.undo()
     assert _twin_run(False, {})[0] == 0
+
+
+# ------------------------------------------------------------ the plain challenge (start)
+_PLAIN_CONFIGS = [
+    (prime, kw)
+    for prime in (False, True)
+    for kw in (
+        {},
+        {"checkcode": False},
+        {"result_indication": True},
+        {"checkcode": False, "result_indication": True},
+        *([{"bidding": True}, {"bidding": True, "checkcode": False}] if not prime else []),
+    )
+]
+
+
+def _plain_twins(prime: bool, kw: dict, name: str = "WLAN") -> list[EapAkaServer]:
+    """Two servers of one configuration, the first with the fast paths, the second without."""
+    out = []
+    for fast in (True, False):
+        store = InMemorySubscriberStore([Subscriber(IMSI, K, OPC, apns=("ims",))])
+        if prime:
+            server: EapAkaServer = EapAkaPrimeServer(
+                store, rng=counter_rng(7), identity="6" + NAI[1:], network_name=name, **kw
+            )
+        else:
+            server = EapAkaServer(store, rng=counter_rng(7), identity=NAI, **kw)
+        server.fast_path = fast
+        out.append(server)
+    return out
+
+
+def _plain_run(prime: bool, kw: dict, name: str = "WLAN") -> tuple[bool, int]:
+    """The twins' first challenge, a second one (as after a resynchronisation: a new
+    Identifier, a new vector) and the peer's answer: (all equal, plain challenges sent)."""
+    fast, slow = _plain_twins(prime, kw, name)
+    sent = []
+    real = fast._plain_challenge
+    fast._plain_challenge = lambda *a: sent.append(1) or real(*a)  # type: ignore[method-assign]
+    same = fast.start() == slow.start() and _server_state(fast) == _server_state(slow)
+    same &= fast._challenge(IMSI) == slow._challenge(IMSI)
+    same &= _server_state(fast) == _server_state(slow)
+    usim = Usim(K, OPC)
+    if prime:
+        peer: EapAkaPeer = EapAkaPrimePeer(
+            usim, "6" + NAI[1:], rng=counter_rng(100), network_name=name
+        )
+    else:
+        peer = EapAkaPeer(usim, NAI, rng=counter_rng(100))
+    # the peer accepts the second challenge (fresh SQN) and its answer succeeds on both
+    resp = peer.process(fast._last_request)
+    success = fast.process(resp)
+    same &= success == slow.process(resp) == bytes((3, fast._identifier, 0, 4))
+    peer.process(success)
+    same &= _server_state(fast) == _server_state(slow) and fast.msk == peer.msk is not None
+    return bool(same), len(sent)
+
+
+@pytest.mark.parametrize(("prime", "kw"), _PLAIN_CONFIGS)
+def test_plain_challenge_equals_the_general_path(prime, kw):
+    """The start's challenge built from the configuration's precomputed tail is the general
+    path's packet octet for octet, leaves the same state, and the run then succeeds."""
+    same, sent = _plain_run(prime, kw)
+    assert same and sent == 2
+
+
+def test_plain_challenge_tails_per_configuration():
+    """Two network names (EAP-AKA'), then all configurations again in turn: each keeps
+    its own tail (the cache is keyed by everything the tail depends on)."""
+    for name in ("WLAN", "ims.mnc001.mcc001.3gppnetwork.org", "WLAN"):
+        assert _plain_run(True, {}, name) == (True, 2)
+    for prime, kw in _PLAIN_CONFIGS * 2:
+        assert _plain_run(prime, kw) == (True, 2)
+
+
+def test_plain_challenge_not_taken_with_stores_or_identity_rounds():
+    """Pseudonym / re-authentication stores and an AKA-Identity round (AT_CHECKCODE over
+    it): the general path builds the challenge."""
+    from dsmip6.eap._reauth import InMemoryPseudonymStore, InMemoryReauthStore
+
+    for kw in (
+        {"reauth_store": InMemoryReauthStore()},
+        {"pseudonym_store": InMemoryPseudonymStore()},
+    ):
+        server = EapAkaServer(
+            InMemorySubscriberStore([Subscriber(IMSI, K, OPC)]),
+            rng=counter_rng(7),
+            identity=NAI,
+            **kw,
+        )
+        server._plain_challenge = None  # type: ignore[assignment,method-assign]  # would raise
+        assert kind(server.start())[2] == "CHALLENGE"
+    server = EapAkaServer(InMemorySubscriberStore([Subscriber(IMSI, K, OPC)]), rng=counter_rng(7))
+    server._plain_challenge = None  # type: ignore[assignment,method-assign]
+    ask = server.start()
+    peer = EapAkaPeer(Usim(K, OPC), NAI, rng=counter_rng(100))
+    assert kind(server.process(peer.process(ask)))[2] == "CHALLENGE"
+
+
+def test_plain_challenge_planted_divergence_is_caught(monkeypatch):
+    """A precomputed tail that forgets AT_RESULT_IND makes the twins differ: the
+    comparison sees a wrong tail."""
+    import dsmip6.eap.server as server_mod
+
+    real = server_mod.EapAkaServer._challenge_tail
+
+    def forgets_result_ind(self, key):
+        self.result_indication, was = False, self.result_indication
+        try:
+            return real(self, key)
+        finally:
+            self.result_indication = was
+
+    monkeypatch.setattr(server_mod, "_TAILS", {})
+    monkeypatch.setattr(server_mod.EapAkaServer, "_challenge_tail", forgets_result_ind)
+    assert _plain_run(False, {"result_indication": True}) == (False, 2)
+    monkeypatch.undo()
+    assert _plain_run(False, {"result_indication": True}) == (True, 2)

@@ -183,6 +183,29 @@ class Milenage:
         x = (int.from_bytes(self._enc.update(blocks), "big") ^ self._opc4).to_bytes(64, "big")
         return x[0:8], x[24:32], x[32:48], x[48:64], x[16:22]
 
+    def vector_parts(self, rand: bytes, sqn: int, amf: bytes) -> tuple[bytes, ...]:
+        """(XRES, CK, IK, AUTN) for RAND, a 48-bit integer SQN and a 2-octet AMF: what
+        ``f1_f2345`` gives, with AUTN = SQN ⊕ AK ‖ AMF ‖ MAC-A (TS 33.102 §6.3.2) formed on
+        the integers (one frame for the home environment's vector; same values). The
+        caller checks the lengths and the SQN range (``generate_vector``)."""
+        opc = self._opc_int
+        enc = self._enc.update
+        temp = int.from_bytes(enc((int.from_bytes(rand, "big") ^ opc).to_bytes(16, "big")), "big")
+        sqn_amf = sqn << 16 | int.from_bytes(amf, "big")
+        i = (sqn_amf << 64 | sqn_amf) ^ opc  # IN1 = SQN ‖ AMF ‖ SQN ‖ AMF, ⊕ OPc
+        t = temp ^ opc
+        blocks = (
+            (temp ^ (((i << 64) | (i >> 64)) & _MASK128)) << 384  # OUT1: r1 = 64, c1 = 0
+            | (t ^ _C2) << 256  # OUT2: r2 = 0
+            | ((((t << 32) | (t >> 96)) & _MASK128) ^ _C3) << 128  # OUT3: r3 = 32
+            | ((((t << 64) | (t >> 64)) & _MASK128) ^ _C4)  # OUT4: r4 = 64
+        ).to_bytes(64, "big")
+        out = int.from_bytes(enc(blocks), "big") ^ self._opc4
+        x = out.to_bytes(64, "big")
+        # AK = OUT2's first 6 octets: octets 16..21 of the 64, i.e. bits 336..383 of ``out``
+        conc = (sqn ^ (out >> 336)) & 0xFFFFFFFFFFFF
+        return x[24:32], x[32:48], x[48:64], conc.to_bytes(6, "big") + amf + x[0:8]
+
     def f5star(self, rand: bytes) -> bytes:
         """AK*, the 6-octet anonymity key used in AUTS."""
         t = self._temp(rand) ^ self._opc_int
@@ -389,6 +412,9 @@ def generate_vector(milenage: Milenage, sqn: int, amf: bytes, rand: bytes) -> Au
     """Build the authentication vector for (SQN, AMF, RAND) (TS 33.102 §6.3.2)."""
     if not 0 <= sqn <= SQN_MAX:
         raise ConfigError(f"SQN {sqn} is not a 48-bit value")
+    if len(rand) == 16 and len(amf) == 2 and type(rand) is bytes and type(amf) is bytes:
+        xres, ck, ik, autn = milenage.vector_parts(rand, sqn, amf)  # the usual inputs
+        return _vector(rand, xres, ck, ik, autn, sqn)
     sqn_bytes = sqn.to_bytes(6, "big")
     mac_a, res, ck, ik, ak = milenage.f1_f2345(rand, sqn_bytes, amf)
     conc = (sqn ^ int.from_bytes(ak, "big")).to_bytes(6, "big")

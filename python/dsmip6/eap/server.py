@@ -120,6 +120,10 @@ _RAND_HEAD = reserved_attribute(_A.AT_RAND, bytes(16))[:4]
 _AUTN_HEAD = reserved_attribute(_A.AT_AUTN, bytes(16))[:4]
 _MAC_ZERO = reserved_attribute(_A.AT_MAC, bytes(16))
 _CHECKCODE_EMPTY = reserved_attribute(_A.AT_CHECKCODE)
+_TAILS: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+"""``EapAkaServer._challenge_tail`` by (method, extra attributes, bidding, checkcode,
+result indication): the Length/method/subtype octets and the attributes after AT_AUTN of a
+plain challenge. Cleared when 16 are held."""
 
 
 class _Fail(Exception):
@@ -251,7 +255,9 @@ class EapAkaServer:
 
     fast_path = True
     """Answer the common AKA-Challenge response (``_fast_challenge``) without the general
-    parse; False on an instance or the class: always the general path (the tests' twin)."""
+    parse, and send a plain challenge (``_plain_challenge``) from its configuration's
+    precomputed tail; False on an instance or the class: always the general path (the
+    tests' twin)."""
 
     def process(self, eap_response: bytes) -> bytes:
         """Process one EAP-Response; return the next packet to send (never raises)."""
@@ -492,6 +498,15 @@ class EapAkaServer:
         self._vector = vector
         self._keys = self._derive(self.identity.encode(), vector)
         rand, autn = vector.rand, vector.autn
+        if (
+            self.fast_path
+            and len(rand) == 16
+            and len(autn) == 16
+            and not self._identity_packets
+            and self.pseudonym_store is None
+            and self.reauth_store is None
+        ):
+            return self._plain_challenge(rand, autn, new_identifier)
         if len(rand) == 16 and len(autn) == 16:  # as always: the headers written out
             attrs = bytearray(_RAND_HEAD + rand + _AUTN_HEAD + autn)
         else:  # (a store's malformed vector: reserved_attribute's error)
@@ -531,6 +546,63 @@ class EapAkaServer:
             ServerInput.SEND_CHALLENGE,
             new_identifier=new_identifier,
         )
+
+    def _challenge_tail(self, key: tuple[Any, ...]) -> tuple[bytes, bytes]:
+        """What follows AT_AUTN in a challenge sent without an AKA-Identity round and without
+        pseudonym or re-authentication stores — the method's extra attributes (``key[1]``),
+        AT_BIDDING, the empty AT_CHECKCODE, AT_RESULT_IND, the zeroed AT_MAC — with the
+        packet's Length, method and subtype octets: the same octets for every such challenge
+        of one server configuration, laid out once per configuration (``_TAILS``) as
+        ``_challenge`` and ``_with_mac`` lay them out. Nothing secret or random is in it."""
+        attrs = bytearray(key[1])
+        if self.bidding and self.method == EapType.AKA:
+            attrs += word_attribute(_A.AT_BIDDING, 0x8000)
+        if self.checkcode:
+            attrs += _CHECKCODE_EMPTY
+        if self.result_indication:
+            attrs += reserved_attribute(_A.AT_RESULT_IND)
+        attrs += _MAC_ZERO
+        length = 8 + 40 + len(attrs)  # EAP + AKA headers, AT_RAND, AT_AUTN, the rest
+        if len(_TAILS) >= 16:
+            _TAILS.clear()
+        hit = _TAILS[key] = (
+            length.to_bytes(2, "big") + bytes((self.method, AkaSubtype.CHALLENGE, 0, 0)),
+            bytes(attrs),
+        )
+        return hit
+
+    def _plain_challenge(self, rand: bytes, autn: bytes, new_identifier: bool) -> bytes:
+        """``_challenge``'s packet when no AKA-Identity round ran and no pseudonym or
+        re-authentication identity goes with it (the IKEv2 attach): the configuration's
+        tail (``_challenge_tail``) around this run's RAND and AUTN, AT_MAC over it keyed
+        with the run's own K_aut (RFC 4187 §10.15, RFC 5448 §3.1), and the state changes
+        ``_challenge`` and ``_with_mac`` make, in the same order."""
+        method = self.method
+        key = (
+            method,
+            self._challenge_extra(),
+            self.bidding,
+            self.checkcode,
+            self.result_indication,
+        )
+        hit = _TAILS.get(key)
+        head, tail = hit if hit is not None else self._challenge_tail(key)
+        self._reauth = None
+        self._counter = 0
+        self._next_reauth_id = self._next_pseudonym = None
+        ident = self._next_identifier() if new_identifier else self._identifier
+        zeroed = (
+            bytes((EapCode.REQUEST, ident)) + head + _RAND_HEAD + rand + _AUTN_HEAD + autn + tail
+        )
+        k_aut = self._keys.k_aut  # type: ignore[union-attr]
+        keyed = _crypto.mac_context(k_aut, prime=method == _METHOD_AKA_PRIME)
+        self._mac_key = (k_aut, keyed)  # as _mac_keyed leaves it (a new K_aut: a new HMAC)
+        h = keyed.copy()
+        h.update(zeroed)
+        packet = zeroed[:-16] + h.finalize()[:16]
+        self._fire(ServerInput.SEND_CHALLENGE)
+        self._last_request = packet
+        return packet
 
     def _succeed(self) -> bytes:
         assert self._keys is not None and self._imsi is not None
