@@ -1053,3 +1053,125 @@ def test_assignment_constructor_equals_the_generated_frozen_one():
     assert Assignment(n6, a6, (a6,), a4, 9) == Assignment(
         home_prefix=n6, home_address=a6, ha_addresses=(a6,), internal_ip4=a4, prefix_lifetime=9
     )
+
+
+# ------------------------------------------------------- the first IKE_AUTH's child SA payload
+def _one_proposal_request() -> tuple[int, bytes, int, Any]:
+    """The usual first IKE_AUTH request's inner chain with its SA payload cut to its first
+    proposal (as a UE offering one child proposal sends it; SPI of 4 octets): (first
+    payload type, inner chain, offset of the SA body in it, the sealer)."""
+    first, inner, seal = _sealer("eap", 0)
+    off, nxt = 0, 35
+    while nxt:
+        this, nxt = nxt, inner[off]
+        length = int.from_bytes(inner[off + 2 : off + 4], "big")
+        if this == 33:
+            body = inner[off + 4 : off + length]
+            one = b"\x00" + body[1 : int.from_bytes(body[2:4], "big")]
+            head = inner[off : off + 2] + (4 + len(one)).to_bytes(2, "big")
+            return first, inner[:off] + head + one + inner[off + length :], off + 4, seal
+        off += length
+    raise AssertionError("no SA payload")
+
+
+def _child_sa_body() -> bytes:
+    _first, inner, at, _seal = _one_proposal_request()
+    return inner[at : at + int.from_bytes(inner[at - 2 : at], "big") - 4]
+
+
+def _sa_decode_differences(decode) -> int:
+    """How often ``decode`` differs from ``SaPayload.decode_body`` (value, or error and its
+    message) over the usual body, every SPI, bit flips of every octet, truncations, a
+    second proposal, another SPI size, trailing octets, in an order that fills and reuses
+    the cache (each body twice, and the usual body between mutations)."""
+    import random
+
+    from dsmip6.errors import MalformedPacket
+    from dsmip6.ikev2.message import SaPayload
+
+    body = _child_sa_body()
+    assert body[0] == 0 and body[6] == 4 and len(body) > 12
+    rnd = random.Random(3)
+    corpus = [body]
+    corpus += [body[:8] + rnd.randbytes(4) + body[12:] for _ in range(200)]
+    for i in range(len(body)):
+        for x in (0x01, 0x04, 0x80):
+            b = bytearray(body)
+            b[i] ^= x
+            corpus += [bytes(b), body[:8] + rnd.randbytes(4) + bytes(b[12:])]
+    corpus += [body[:n] for n in range(len(body))]
+    two = bytes([2]) + body[1:]  # "more proposals follow", then a second copy
+    corpus += [two + body, body + b"\x00", body[:6] + b"\x08" + body[7:8] + bytes(4) + body[8:]]
+    corpus += [body[:6] + b"\x00" + body[7:8] + body[12:]]  # no SPI (length not fixed)
+
+    def outcome(f, b):
+        try:
+            return ("ok", f(b))
+        except (MalformedPacket, ValueError) as e:
+            return ("error", type(e), str(e))
+
+    differ = 0
+    for b in corpus:
+        for _ in range(2):
+            differ += outcome(decode, b) != outcome(SaPayload.decode_body, b)
+        differ += outcome(decode, body) != outcome(SaPayload.decode_body, body)
+    return differ
+
+
+def test_child_sa_decode_equals_the_general_decoder():
+    """``_child_sa_decode`` (the first IKE_AUTH's SA payload, its decode kept per proposal
+    without the SPI) gives what ``SaPayload.decode_body`` gives, values and errors alike,
+    with its table empty, filling, and full (16 entries, then cleared)."""
+    from dsmip6.ikev2 import _fast
+
+    _fast._CHILD_SA_SEEN.clear()
+    assert _sa_decode_differences(_fast._child_sa_decode) == 0
+    assert 0 < len(_fast._CHILD_SA_SEEN) <= 16
+
+
+def test_a_planted_child_sa_decode_divergence_is_caught(monkeypatch):
+    """A table keyed by the whole proposal header but returning the SPI of the first body
+    seen (the per-UE SPI not spliced in) is seen by the comparison, and by the twin
+    responders over the mutated first IKE_AUTH corpus."""
+    from dsmip6.ikev2 import _fast
+    from dsmip6.ikev2.message import Proposal, SaPayload
+
+    real = _fast._child_sa_decode
+    first_spi: list[bytes] = []
+
+    def stale_spi(body):
+        got = real(body)
+        if len(got.proposals) == 1 and len(got.proposals[0].spi) == 4:
+            if not first_spi:
+                first_spi.append(got.proposals[0].spi)
+            p = got.proposals[0]
+            return SaPayload((Proposal(p.number, p.protocol, first_spi[0], p.transforms),))
+        return got
+
+    _fast._CHILD_SA_SEEN.clear()
+    assert _sa_decode_differences(stale_spi) > 0
+    monkeypatch.setitem(_fast._FIRST_AUTH_DECODERS, 33, stale_spi)
+    first, inner, at, seal = _one_proposal_request()
+    at += 8  # the SPI's octets in the chain
+    assert _feed("eap", True, 0, [(seal(first, inner), UE, HA)])[3] == 1  # the fast path
+    differ = 0
+    for spi in (b"\x11\x22\x33\x44", b"\x55\x66\x77\x88"):
+        d = seal(first, inner[:at] + spi + inner[at + 4 :])
+        fast, slow = _feed("eap", True, 0, [(d, UE, HA)]), _feed("eap", False, 0, [(d, UE, HA)])
+        differ += fast[:3] != slow[:3]
+    assert differ > 0
+
+
+def test_mutated_one_proposal_first_auth_requests_give_identical_results_on_both_paths():
+    """The mutated first IKE_AUTH corpus built from a request whose SA payload has one
+    proposal (the form whose decode ``_child_sa_decode`` keeps): same answers, events and
+    state on both responders, with the table warm from earlier requests."""
+    from dsmip6.ikev2 import _fast
+
+    first, inner, at, seal = _one_proposal_request()
+    corpus = [seal(f, body) for f, body in _first_auth_variants(inner)]
+    corpus += [seal(first, inner[: at + 8] + bytes([n]) * 4 + inner[at + 12 :]) for n in (1, 9)]
+    taken = 0
+    for d in corpus:
+        taken += _both("eap", 0, [(d, UE, HA)])
+    assert 0 < taken < len(corpus) and _fast._CHILD_SA_SEEN

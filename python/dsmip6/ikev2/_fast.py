@@ -51,6 +51,7 @@ from dsmip6.ikev2.message import (
     KePayload,
     Message,
     NotifyPayload,
+    Proposal,
     SaPayload,
     TsPayload,
     VendorPayload,
@@ -624,11 +625,39 @@ _P_CERT = int(PayloadType.CERT)
 # an IKE_AUTH request, RFC 7296 §1.2; Notify, Vendor ID and CERTREQ any number of times)
 _FIRST_AUTH_ONCE = frozenset((_P_IDI, _P_IDR, _P_CP, _P_SA, _P_TSI, _P_TSR))
 _FIRST_AUTH_MANY = frozenset((_P_NOTIFY, _P_VENDOR, _P_CERTREQ))
+_CHILD_SA_SEEN: dict[bytes, tuple[int, int, tuple[Any, ...]]] = {}
+"""A one-proposal, 4-octet-SPI SA body (an IKE_AUTH child request) with its SPI left out,
+mapped to its decoded proposal's number, protocol and transforms: what the general decoder
+makes of such a body depends on the SPI's octets only for the proposal's ``spi`` (every
+length, count and transform check reads the other octets), so every UE's request with the
+same proposal is decoded once. Only successful decodes are kept. Cleared when 16 are held."""
+
+
+def _child_sa_decode(body: bytes) -> SaPayload:
+    """``SaPayload.decode_body(body)``, from ``_CHILD_SA_SEEN`` when the body without its
+    SPI (octets 8-11 after the proposal header, RFC 7296 §3.3.1) was decoded before."""
+    one = len(body) > 12 and body[0] == 0 and body[6] == 4  # last (only) proposal, SPI of 4
+    if one:
+        key = body[:8] + body[12:]
+        hit = _CHILD_SA_SEEN.get(key)
+        if hit is not None:
+            return SaPayload((Proposal(hit[0], hit[1], body[8:12], hit[2]),))
+    decoded = SaPayload.decode_body(body)
+    if one:
+        p = decoded.proposals[0]
+        if len(_CHILD_SA_SEEN) >= 16:
+            _CHILD_SA_SEEN.clear()
+        _CHILD_SA_SEEN[key] = (p.number, p.protocol, p.transforms)
+    return decoded
+
+
 _FIRST_AUTH_DECODERS = {t: _DECODERS_INT[t] for t in _FIRST_AUTH_ONCE | _FIRST_AUTH_MANY}
-"""The payload types this path takes, with the general decoder's own decoding functions.
+"""The payload types this path takes, with the general decoder's own decoding functions
+(the SA payload's through ``_child_sa_decode``).
 How often each may come (§1.2's bounds: IDi, IDr, CP, SA, TSi, TSr once; Notify, Vendor
 ID, CERTREQ any number) is checked by payload class as the request is read: IDi/IDr and
 TSi/TSr share a class each and differ by ``initiator``."""
+_FIRST_AUTH_DECODERS[_P_SA] = _child_sa_decode
 _ONE_OF_EACH = (IdPayload, TsPayload)
 _MANY_CLASSES = (NotifyPayload, VendorPayload, CertReqPayload)
 _SHAREABLE = frozenset((_P_NOTIFY, _P_CERTREQ, _P_CP, _P_TSI, _P_TSR))
