@@ -1285,8 +1285,11 @@ def _mpd_shortcut_misses() -> tuple[list[str], set[int]]:
         TrafficSelector(NET[0], NET[-1], 135),
         TrafficSelector(hoa, hoa, 0),
         SimpleNamespace(start=str(hoa), end=str(hoa), protocol=58),
+        SimpleNamespace(start=hoa, end=hoa, protocol="58"),  # malformed: text protocol
+        SimpleNamespace(start="no address", end=hoa, protocol=58),  # malformed address
+        SimpleNamespace(start=hoa, end=hoa, protocol=None),  # malformed: no number
     ]
-    lists = [(s,) for s in sels] + [(sels[2], sels[0]), [sels[0]], ()]
+    lists = [(s,) for s in sels] + [(sels[2], sels[0]), [sels[0]], (), (sels[3], sels[8])]
     real = _mpd.mpd_child
     misses: list[str] = []
     taken: set[int] = set()  # TSi protocols the shortcut returned for
@@ -1305,23 +1308,77 @@ def _mpd_shortcut_misses() -> tuple[list[str], set[int]]:
                 shortcut = False
             finally:
                 _mpd.mpd_child = real
-            if shortcut and real(ev) is not None:
-                misses.append(f"{ts_i!r} / {ts_r!r}")
             if shortcut:
+                try:
+                    found = real(ev)
+                except (ValueError, TypeError) as exc:  # refused: the shortcut hid it
+                    found = exc
+                if found is not None:
+                    misses.append(f"{ts_i!r} / {ts_r!r}")
                 taken.add(ts_i[0].protocol)
     return misses, taken
 
 
 def test_mpd_child_shortcut_skips_only_what_mpd_child_refuses(monkeypatch):
     """The HA skips ``_mpd.mpd_child`` for a child whose one TSi selector is not ICMPv6 (the
-    HNP-wide child of IKE_AUTH, the MH SA): only where it would return None; with a planted
-    protocol number the shortcut skips real MPD SAs and is caught."""
+    HNP-wide child of IKE_AUTH, the MH SA) and whose TSr is well formed: only where it
+    would return None without raising (malformed TSr selectors included); with a planted
+    protocol number, or with the TSr check planted away, the shortcut skips what
+    ``mpd_child`` finds or refuses and is caught."""
     from dsmip6 import ha
 
     misses, taken = _mpd_shortcut_misses()
     assert misses == [] and taken == {135, 0}  # the HNP-wide child and the MH SA skip it
-    monkeypatch.setattr(ha, "_ICMPV6", 135)
-    assert _mpd_shortcut_misses()[0] != []
+    with monkeypatch.context() as m:
+        m.setattr(ha, "_ICMPV6", 135)
+        assert _mpd_shortcut_misses()[0] != []
+    monkeypatch.setattr(ha, "_ts_readable", lambda ts: True)  # the session-6 shortcut
+    misses = _mpd_shortcut_misses()[0]
+    assert misses and all("'58'" in m or "no address" in m or "None" in m for m in misses)
+
+
+def test_malformed_tsr_of_the_hnp_wide_child_is_refused(monkeypatch):
+    """The HNP-wide MH child of IKE_AUTH (TSi = the home prefix, protocol 135) leaves the
+    HA's child handling without any selector reading when its TSr is well formed; with a
+    malformed TSr (a text protocol, a text address in an ICMPv6 selector, a protocol that
+    is no number) it is refused (``_mpd.mpd_child`` raises) as before the shortcuts."""
+    from types import SimpleNamespace
+
+    from dsmip6 import _mpd
+    from dsmip6.ha import HomeAgent
+    from dsmip6.ikev2.message import TrafficSelector
+
+    ha6 = IPv6Address("2001:db8:a::1")
+    tsi = (TrafficSelector.for_network(NET, protocol=135),)
+    session = SimpleNamespace(hoa_i=None)
+    fake = SimpleNamespace(_by_ike={1: session})
+    fake._mpd_child = lambda s, ev: HomeAgent._mpd_child(fake, s, ev)  # type: ignore[arg-type]
+
+    def on_child(ts_r):
+        ev = _child_event(tsi, ts_r)
+        ev.ike_sa_id = 1
+        return HomeAgent._on_child(fake, ev, 0.0)  # type: ignore[arg-type]
+
+    real = _mpd.mpd_child
+    asked: list[object] = []
+
+    def counting(ev):
+        asked.append(ev)
+        return real(ev)
+
+    monkeypatch.setattr(_mpd, "mpd_child", counting)
+    for good in ((TrafficSelector.mobility_header(ha6),), (TrafficSelector(ha6, ha6, 58),)):
+        assert on_child(good) is None
+    assert asked == []  # the fast exit: no selector reading at all
+    bad = [
+        (SimpleNamespace(start=ha6, end=ha6, protocol="tcp"),),
+        (SimpleNamespace(start="not an address", end=ha6, protocol=58),),
+        (TrafficSelector.mobility_header(ha6), SimpleNamespace(start=ha6, end=ha6, protocol=None)),
+    ]
+    for ts_r in bad:
+        with pytest.raises((ValueError, TypeError)):
+            on_child(ts_r)
+    assert len(asked) == len(bad)
 
 
 def test_parked_remote_reads_the_head_fields_it_needs():
@@ -1504,23 +1561,35 @@ def test_mh_child_concludes_as_the_selector_readers():
         (TrafficSelector.mobility_header(ha6), TrafficSelector.any(6)),
         [TrafficSelector.mobility_header(ha6)],
     ]
+    from types import SimpleNamespace
+
+    malformed = [  # TSr lists ``_mpd.mpd_child`` refuses (raises): never ``_RANGE``
+        (SimpleNamespace(start=ha6, end=ha6, protocol="135"),),
+        (SimpleNamespace(start=str(ha6), end=str(ha6), protocol=58),),
+        (TrafficSelector.any(6), SimpleNamespace(start=ha6, end=ha6, protocol=None)),
+    ]
+    tsrs += malformed
     ranges = pairs = 0
     told_apart = False
     for tsi in tsis:
         for tsr in tsrs:
             ev = _child_event(tsi, tsr)
-            general = _ike.ha_mh_selectors(ev)
+            try:
+                general = _ike.ha_mh_selectors(ev)
+            except (ValueError, TypeError):
+                general = "refused"  # a malformed TSr read after a one-address MH TSi
             got = ha_mod._mh_child(ev.child)
             if got is ha_mod._RANGE:
                 ranges += 1
-                assert general is None and _mpd.mpd_child(ev) is None, (tsi, tsr)
+                assert general is None and _mpd.mpd_child(ev) is None, (tsi, tsr)  # no raise
             elif got is not None:
                 pairs += 1
                 assert got == general and got[0] is general[0] and got[1] is general[1]
             one = len(tsi) == 1
             buggy = one and tsi[0].protocol == 135 and type(tsi[0].start) is IPv6Address
-            told_apart |= buggy and general is not None
-    assert ranges == 2 * len(tsrs)  # the /64 range and the port-limited one, any TSr
+            told_apart |= buggy and type(general) is tuple
+    # the /64 range and the port-limited one, any well-formed TSr
+    assert ranges == 2 * (len(tsrs) - len(malformed))
     assert pairs == 1  # the HoA with the HA's one MH selector in a tuple
     assert told_apart
 

@@ -212,6 +212,28 @@ def _spec_of(bce: _Ue, flags: int) -> BindingSpec:
 
 
 _RANGE: Any = ("range",)  # ``_mh_child``'s answer for the HNP child of IKE_AUTH
+_ADDR_TYPES = (IPv6Address, IPv4Address)
+
+
+def _ts_readable(ts: Any) -> bool:
+    """True when ``_mpd.mpd_child``'s reading of the selector list ``ts`` cannot raise: a
+    tuple or list of selectors whose protocols are plain ints and whose ICMPv6 selectors
+    hold address objects. A malformed list (a protocol that is not an int, an address that
+    is text or missing) is left to that reading, which refuses it (raises) as it always
+    did; the shortcuts of ``_mh_child`` and ``HomeAgent._mpd_child`` are taken only when
+    this holds, so they skip nothing it would have refused."""
+    if type(ts) is not tuple and type(ts) is not list:
+        return False
+    for sel in ts:
+        proto = getattr(sel, "protocol", 0)  # missing: 0, as ``_mpd._single_icmp`` reads it
+        if type(proto) is not int:
+            return False
+        if proto == _ICMPV6 and (
+            type(getattr(sel, "start", None)) not in _ADDR_TYPES
+            or type(getattr(sel, "end", None)) not in _ADDR_TYPES
+        ):
+            return False
+    return True
 
 
 def _mh_child(child: Any) -> Any:
@@ -235,7 +257,8 @@ def _mh_child(child: Any) -> Any:
     ):
         return None
     if start._ip != end._ip:
-        return _RANGE
+        # not the MH SA nor the MPD SA whatever TSr is, once TSr is well formed
+        return _RANGE if _ts_readable(child.ts_r) else None
     ts_r = child.ts_r
     if start._scope_id != end._scope_id or type(ts_r) is not tuple or len(ts_r) != 1:
         return None
@@ -1583,8 +1606,10 @@ class HomeAgent:
         ts_i = ev.child.ts_i
         if type(ts_i) is tuple and len(ts_i) == 1:
             proto = ts_i[0].protocol
-            if type(proto) is int and proto != _ICMPV6:
-                return  # TSi names no ICMPv6 selector: ``mpd_child`` is None (e.g. the HNP child)
+            if type(proto) is int and proto != _ICMPV6 and _ts_readable(ev.child.ts_r):
+                # TSi names no ICMPv6 selector and TSr is well formed: ``mpd_child`` is
+                # None (e.g. the HNP child); a malformed TSr is refused there (raises).
+                return
         found = _mpd.mpd_child(ev)
         if found is None:
             return
