@@ -1755,3 +1755,63 @@ def test_prefix_pool_owner_answers_as_index_then_get():
     assert [pool.owner(x) for x in probes] == [reference(x) for x in probes]
     pool._owner_of.append("beyond")  # a stale slot past the pool: only the bound hides it
     assert [planted(x) for x in probes] != [reference(x) for x in probes]
+
+
+def test_rust_child_record_head_is_the_python_writer(monkeypatch):
+    """``_core.mhfast.child_record`` (the head and keys of a parked child's record, what
+    ``_child_record`` calls) against ``_child_record_py`` (all in Python), each from fresh
+    shared tables over the same children (every flag, shared and new selector lists, keys
+    of 0..255 octets, SPIs at 0 and 2^32-1, ports at 0 and 65535): the same octets, taken
+    by the Rust writer (the Python tail is made to fail). Values ``struct`` refuses (a key
+    of 256 octets, an SPI of 2^32, a port of 65536) fall back to the tail and raise its
+    ``struct.error``; a ``bytearray`` key gives the Python writer's octets. A Rust writer
+    with a planted bug (the integrity-key flags swapped) is told apart."""
+    import dataclasses
+    import struct
+
+    from dsmip6.ikev2 import sa as ike_sa
+
+    cases = _child_record_twin_cases()
+    c0 = cases[0]
+    cases += [
+        dataclasses.replace(c0, spi_in=0, spi_out=0xFFFFFFFF, key_in=bytes(255), key_out=b""),
+        dataclasses.replace(c0, spi_in=0xFFFFFFFF, integrity_key_in=bytes(range(255)),
+                            udp_encap=(65535, 0), initiator=True, esn=True),
+        dataclasses.replace(c0, spi_in=5, mode="tunnel", integrity_key_out=b"",
+                            udp_encap=(0, 65535)),
+    ]  # fmt: skip
+    _child_record_tables(monkeypatch, ike_sa)
+    expect = [ike_sa._child_record_py(c) for c in cases]
+    _child_record_tables(monkeypatch, ike_sa)
+
+    def no_tail(*args):
+        raise AssertionError("the Python tail was used")
+
+    with monkeypatch.context() as m:
+        m.setattr(ike_sa, "_child_record_tail", no_tail)
+        assert [ike_sa._child_record(c) for c in cases] == expect
+
+    # refused values: the Python tail's own error, after the Rust writer declined
+    for bad in (
+        dataclasses.replace(c0, key_in=bytes(256)),
+        dataclasses.replace(c0, spi_out=1 << 32),
+        dataclasses.replace(c0, udp_encap=(65536, 1)),
+    ):
+        with pytest.raises(struct.error):
+            ike_sa._child_record_py(bad)
+        with pytest.raises(struct.error):
+            ike_sa._child_record(bad)
+    odd = dataclasses.replace(c0, key_in=bytearray(b"k" * 16))
+    assert ike_sa._child_record(odd) == ike_sa._child_record_py(odd)
+
+    # planted bug in the Rust writer's output: the integrity-key flags swapped
+    real = ike_sa._child_record
+
+    def buggy(c):
+        r = bytearray(real(c))
+        f = r[10]
+        r[10] = (f & ~48) | ((f & 16) << 1) | ((f & 32) >> 1)
+        return bytes(r)
+
+    _child_record_tables(monkeypatch, ike_sa)
+    assert [buggy(c) for c in cases] != expect
