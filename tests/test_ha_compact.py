@@ -1414,11 +1414,29 @@ def _admit_ike_reference(self, data, port, now):
 
 
 def _admit_ike_mismatches(check) -> int:
+    """Steps at which ``check`` and ``_admit_ike_reference`` (with the real ``_admit``)
+    differ, each on a bucket table of its own, over one stream of requests: in the verdict,
+    the counters, or the tables (tokens and last refill of every slot) after the step, so
+    which key was charged, when, and what it was told, all count. A few SPIs recur so their
+    buckets run dry; 64 slots, a burst of 3, 1 token per second, 5 ms between requests."""
     import random
+    from array import array
     from types import SimpleNamespace
 
+    from dsmip6.ha import HomeAgent
+
     rng = random.Random(8)
-    bad = 0
+    pool = [rng.getrandbits(64) or 1 for _ in range(2)]
+    states = []
+    for _ in range(2):
+        log: list[str] = []
+        me = SimpleNamespace(
+            _tokens=array("d", [3.0]) * 64, _last=array("d", [0.0]) * 64, _rate=1.0,
+            _burst=3.0, _rate_mask=63, _count=log.append, log=log,
+        )  # fmt: skip
+        me._admit = HomeAgent._admit.__get__(me)
+        states.append(me)
+    bad = refused = admitted = 0
     for k in range(3000):
         port = rng.choice((500, 4500))
         head = bytearray(rng.randbytes(28 + rng.randrange(0, 8)))
@@ -1428,26 +1446,29 @@ def _admit_ike_mismatches(check) -> int:
         if len(head) >= off + 28:
             head[off + 17] = rng.choice((0x20, 0x20, 0x10, 0x21))
             head[off + 18] = rng.choice((34, 35, 36, 37, 38))
+            if rng.random() < 0.7:  # a recurring SPI (its buckets empty) in both places
+                spi = rng.choice(pool).to_bytes(8, "big")
+                head[off : off + 16] = spi + spi
             if rng.random() < 0.2:
                 head[off + rng.choice((0, 8)) : off + rng.choice((8, 16))] = bytes(8)
         data = bytes(head[: rng.choice((len(head), 27, 31))])
-        verdict = rng.random() < 0.5
-        calls = ([], [])
-        for i, fn in enumerate((check, _admit_ike_reference)):
-            log = calls[i]
-            me = SimpleNamespace(
-                _admit=lambda key, now, log=log, v=verdict: log.append(("admit", key)) or v,
-                _count=lambda name, log=log: log.append(("count", name)),
-            )
-            calls[i].append(fn(me, data, port, float(k)))
-        bad += calls[0] != calls[1]
+        now = k * 0.005
+        got = check(states[0], data, port, now)
+        want = _admit_ike_reference(states[1], data, port, now)
+        a, b = states
+        bad += (got, a.log, a._tokens, a._last) != (want, b.log, b._tokens, b._last)
+        refused += want is False
+        admitted += want is True
+    assert refused > 100 and admitted > 1000  # both verdicts, many times
     return bad
 
 
 def test_ike_budget_check_charges_what_the_byte_reads_charged():
-    """``_admit_ike`` (one struct unpack after the exchange octet) charges the same key, at
-    the same requests, with the same verdicts as the byte-level reading; a planted variant
-    that reads the initiator's SPI whatever the I flag says is caught."""
+    """``_admit_ike`` (one struct unpack after the exchange octet, the token buckets of
+    ``_admit`` inline) charges the same key, at the same requests, with the same verdicts
+    and leaves the same bucket tables as the byte-level reading calling ``_admit``; planted
+    variants are caught: one that reads the initiator's SPI whatever the I flag says, and
+    one whose inline bucket forgets to store a refused request's refill."""
     from dsmip6.ha import _IKE_HEAD, HomeAgent
 
     assert _admit_ike_mismatches(HomeAgent._admit_ike) == 0
@@ -1464,6 +1485,15 @@ def test_ike_budget_check_charges_what_the_byte_reads_charged():
         return bool(self._admit(spi_i, now)) or (self._count("ike-rate-limited") or False)
 
     assert _admit_ike_mismatches(planted) > 0
+
+    def no_refill_kept(self, data, port, now):  # a refused request's refill not stored
+        saved = self._tokens[:]
+        ok = HomeAgent._admit_ike(self, data, port, now)
+        if not ok:
+            self._tokens[:] = saved
+        return ok
+
+    assert _admit_ike_mismatches(no_refill_kept) > 0
 
 
 def test_parked_endpoint_check_answers_as_the_engine_endpoints(monkeypatch):
