@@ -9,6 +9,8 @@
 //! * `ba_packet(...)` builds a Binding Acknowledgement packet (IPv6 header, optional Type 2
 //!   Routing header, MH with its options) through the codec's own emitter, the same octets
 //!   `wire.build` gives for the equal layer objects;
+//! * `child_record(c, alg, ts_i, ts_r)` writes the record of one parked child SA (the layout of
+//!   `dsmip6.ikev2.sa._child_record`) from the `ChildSa`'s attributes;
 //! * `MhSaPair`: the two ESP transport SAs of one UE's Mobility Header signalling (RFC 4877
 //!   §4.4) in one object, both compact (`dsmip6._core.esp.SecurityAssociation(...,
 //!   compact=True)`: the AEAD key kept raw, expanded per packet): the HA holds one per
