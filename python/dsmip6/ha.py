@@ -242,8 +242,9 @@ def _mh_child(child: Any) -> Any:
     of more than one address (the HNP child of IKE_AUTH: neither the HoA-keyed signalling
     SA, whose TSi is one address — RFC 4877 §4.4 — nor the MPD SA, ICMPv6 — §6.3 — what
     ``_ike.ha_mh_selectors`` and ``HomeAgent._mpd_child`` conclude from such a TSi,
-    whatever TSr is); ``(HoA, HA address)`` when both are one IPv6 address with protocol
-    135 (``ha_mh_selectors``'s answer, the very objects); None when they must be asked."""
+    whatever TSr is, once TSr is well formed: ``_ts_readable``); ``(HoA, HA address)``
+    when both are one IPv6 address with protocol 135 (``ha_mh_selectors``'s answer, the
+    very objects); None when they must be asked."""
     ts_i = child.ts_i
     if type(ts_i) is not tuple or len(ts_i) != 1:
         return None
