@@ -1285,8 +1285,11 @@ def _mpd_shortcut_misses() -> tuple[list[str], set[int]]:
         TrafficSelector(NET[0], NET[-1], 135),
         TrafficSelector(hoa, hoa, 0),
         SimpleNamespace(start=str(hoa), end=str(hoa), protocol=58),
+        SimpleNamespace(start=hoa, end=hoa, protocol="58"),  # malformed: text protocol
+        SimpleNamespace(start="no address", end=hoa, protocol=58),  # malformed address
+        SimpleNamespace(start=hoa, end=hoa, protocol=None),  # malformed: no number
     ]
-    lists = [(s,) for s in sels] + [(sels[2], sels[0]), [sels[0]], ()]
+    lists = [(s,) for s in sels] + [(sels[2], sels[0]), [sels[0]], (), (sels[3], sels[8])]
     real = _mpd.mpd_child
     misses: list[str] = []
     taken: set[int] = set()  # TSi protocols the shortcut returned for
@@ -1305,23 +1308,77 @@ def _mpd_shortcut_misses() -> tuple[list[str], set[int]]:
                 shortcut = False
             finally:
                 _mpd.mpd_child = real
-            if shortcut and real(ev) is not None:
-                misses.append(f"{ts_i!r} / {ts_r!r}")
             if shortcut:
+                try:
+                    found = real(ev)
+                except (ValueError, TypeError) as exc:  # refused: the shortcut hid it
+                    found = exc
+                if found is not None:
+                    misses.append(f"{ts_i!r} / {ts_r!r}")
                 taken.add(ts_i[0].protocol)
     return misses, taken
 
 
 def test_mpd_child_shortcut_skips_only_what_mpd_child_refuses(monkeypatch):
     """The HA skips ``_mpd.mpd_child`` for a child whose one TSi selector is not ICMPv6 (the
-    HNP-wide child of IKE_AUTH, the MH SA): only where it would return None; with a planted
-    protocol number the shortcut skips real MPD SAs and is caught."""
+    HNP-wide child of IKE_AUTH, the MH SA) and whose TSr is well formed: only where it
+    would return None without raising (malformed TSr selectors included); with a planted
+    protocol number, or with the TSr check planted away, the shortcut skips what
+    ``mpd_child`` finds or refuses and is caught."""
     from dsmip6 import ha
 
     misses, taken = _mpd_shortcut_misses()
     assert misses == [] and taken == {135, 0}  # the HNP-wide child and the MH SA skip it
-    monkeypatch.setattr(ha, "_ICMPV6", 135)
-    assert _mpd_shortcut_misses()[0] != []
+    with monkeypatch.context() as m:
+        m.setattr(ha, "_ICMPV6", 135)
+        assert _mpd_shortcut_misses()[0] != []
+    monkeypatch.setattr(ha, "_ts_readable", lambda ts: True)  # the session-6 shortcut
+    misses = _mpd_shortcut_misses()[0]
+    assert misses and all("'58'" in m or "no address" in m or "None" in m for m in misses)
+
+
+def test_malformed_tsr_of_the_hnp_wide_child_is_refused(monkeypatch):
+    """The HNP-wide MH child of IKE_AUTH (TSi = the home prefix, protocol 135) leaves the
+    HA's child handling without any selector reading when its TSr is well formed; with a
+    malformed TSr (a text protocol, a text address in an ICMPv6 selector, a protocol that
+    is no number) it is refused (``_mpd.mpd_child`` raises) as before the shortcuts."""
+    from types import SimpleNamespace
+
+    from dsmip6 import _mpd
+    from dsmip6.ha import HomeAgent
+    from dsmip6.ikev2.message import TrafficSelector
+
+    ha6 = IPv6Address("2001:db8:a::1")
+    tsi = (TrafficSelector.for_network(NET, protocol=135),)
+    session = SimpleNamespace(hoa_i=None)
+    fake = SimpleNamespace(_by_ike={1: session})
+    fake._mpd_child = lambda s, ev: HomeAgent._mpd_child(fake, s, ev)  # type: ignore[arg-type]
+
+    def on_child(ts_r):
+        ev = _child_event(tsi, ts_r)
+        ev.ike_sa_id = 1
+        return HomeAgent._on_child(fake, ev, 0.0)  # type: ignore[arg-type]
+
+    real = _mpd.mpd_child
+    asked: list[object] = []
+
+    def counting(ev):
+        asked.append(ev)
+        return real(ev)
+
+    monkeypatch.setattr(_mpd, "mpd_child", counting)
+    for good in ((TrafficSelector.mobility_header(ha6),), (TrafficSelector(ha6, ha6, 58),)):
+        assert on_child(good) is None
+    assert asked == []  # the fast exit: no selector reading at all
+    bad = [
+        (SimpleNamespace(start=ha6, end=ha6, protocol="tcp"),),
+        (SimpleNamespace(start="not an address", end=ha6, protocol=58),),
+        (TrafficSelector.mobility_header(ha6), SimpleNamespace(start=ha6, end=ha6, protocol=None)),
+    ]
+    for ts_r in bad:
+        with pytest.raises((ValueError, TypeError)):
+            on_child(ts_r)
+    assert len(asked) == len(bad)
 
 
 def test_parked_remote_reads_the_head_fields_it_needs():
@@ -1357,11 +1414,29 @@ def _admit_ike_reference(self, data, port, now):
 
 
 def _admit_ike_mismatches(check) -> int:
+    """Steps at which ``check`` and ``_admit_ike_reference`` (with the real ``_admit``)
+    differ, each on a bucket table of its own, over one stream of requests: in the verdict,
+    the counters, or the tables (tokens and last refill of every slot) after the step, so
+    which key was charged, when, and what it was told, all count. A few SPIs recur so their
+    buckets run dry; 64 slots, a burst of 3, 1 token per second, 5 ms between requests."""
     import random
+    from array import array
     from types import SimpleNamespace
 
+    from dsmip6.ha import HomeAgent
+
     rng = random.Random(8)
-    bad = 0
+    pool = [rng.getrandbits(64) or 1 for _ in range(2)]
+    states = []
+    for _ in range(2):
+        log: list[str] = []
+        me = SimpleNamespace(
+            _tokens=array("d", [3.0]) * 64, _last=array("d", [0.0]) * 64, _rate=1.0,
+            _burst=3.0, _rate_mask=63, _count=log.append, log=log,
+        )  # fmt: skip
+        me._admit = HomeAgent._admit.__get__(me)
+        states.append(me)
+    bad = refused = admitted = 0
     for k in range(3000):
         port = rng.choice((500, 4500))
         head = bytearray(rng.randbytes(28 + rng.randrange(0, 8)))
@@ -1371,26 +1446,29 @@ def _admit_ike_mismatches(check) -> int:
         if len(head) >= off + 28:
             head[off + 17] = rng.choice((0x20, 0x20, 0x10, 0x21))
             head[off + 18] = rng.choice((34, 35, 36, 37, 38))
+            if rng.random() < 0.7:  # a recurring SPI (its buckets empty) in both places
+                spi = rng.choice(pool).to_bytes(8, "big")
+                head[off : off + 16] = spi + spi
             if rng.random() < 0.2:
                 head[off + rng.choice((0, 8)) : off + rng.choice((8, 16))] = bytes(8)
         data = bytes(head[: rng.choice((len(head), 27, 31))])
-        verdict = rng.random() < 0.5
-        calls = ([], [])
-        for i, fn in enumerate((check, _admit_ike_reference)):
-            log = calls[i]
-            me = SimpleNamespace(
-                _admit=lambda key, now, log=log, v=verdict: log.append(("admit", key)) or v,
-                _count=lambda name, log=log: log.append(("count", name)),
-            )
-            calls[i].append(fn(me, data, port, float(k)))
-        bad += calls[0] != calls[1]
+        now = k * 0.005
+        got = check(states[0], data, port, now)
+        want = _admit_ike_reference(states[1], data, port, now)
+        a, b = states
+        bad += (got, a.log, a._tokens, a._last) != (want, b.log, b._tokens, b._last)
+        refused += want is False
+        admitted += want is True
+    assert refused > 100 and admitted > 1000  # both verdicts, many times
     return bad
 
 
 def test_ike_budget_check_charges_what_the_byte_reads_charged():
-    """``_admit_ike`` (one struct unpack after the exchange octet) charges the same key, at
-    the same requests, with the same verdicts as the byte-level reading; a planted variant
-    that reads the initiator's SPI whatever the I flag says is caught."""
+    """``_admit_ike`` (one struct unpack after the exchange octet, the token buckets of
+    ``_admit`` inline) charges the same key, at the same requests, with the same verdicts
+    and leaves the same bucket tables as the byte-level reading calling ``_admit``; planted
+    variants are caught: one that reads the initiator's SPI whatever the I flag says, and
+    one whose inline bucket forgets to store a refused request's refill."""
     from dsmip6.ha import _IKE_HEAD, HomeAgent
 
     assert _admit_ike_mismatches(HomeAgent._admit_ike) == 0
@@ -1407,6 +1485,15 @@ def test_ike_budget_check_charges_what_the_byte_reads_charged():
         return bool(self._admit(spi_i, now)) or (self._count("ike-rate-limited") or False)
 
     assert _admit_ike_mismatches(planted) > 0
+
+    def no_refill_kept(self, data, port, now):  # a refused request's refill not stored
+        saved = self._tokens[:]
+        ok = HomeAgent._admit_ike(self, data, port, now)
+        if not ok:
+            self._tokens[:] = saved
+        return ok
+
+    assert _admit_ike_mismatches(no_refill_kept) > 0
 
 
 def test_parked_endpoint_check_answers_as_the_engine_endpoints(monkeypatch):
@@ -1504,23 +1591,35 @@ def test_mh_child_concludes_as_the_selector_readers():
         (TrafficSelector.mobility_header(ha6), TrafficSelector.any(6)),
         [TrafficSelector.mobility_header(ha6)],
     ]
+    from types import SimpleNamespace
+
+    malformed = [  # TSr lists ``_mpd.mpd_child`` refuses (raises): never ``_RANGE``
+        (SimpleNamespace(start=ha6, end=ha6, protocol="135"),),
+        (SimpleNamespace(start=str(ha6), end=str(ha6), protocol=58),),
+        (TrafficSelector.any(6), SimpleNamespace(start=ha6, end=ha6, protocol=None)),
+    ]
+    tsrs += malformed
     ranges = pairs = 0
     told_apart = False
     for tsi in tsis:
         for tsr in tsrs:
             ev = _child_event(tsi, tsr)
-            general = _ike.ha_mh_selectors(ev)
+            try:
+                general = _ike.ha_mh_selectors(ev)
+            except (ValueError, TypeError):
+                general = "refused"  # a malformed TSr read after a one-address MH TSi
             got = ha_mod._mh_child(ev.child)
             if got is ha_mod._RANGE:
                 ranges += 1
-                assert general is None and _mpd.mpd_child(ev) is None, (tsi, tsr)
+                assert general is None and _mpd.mpd_child(ev) is None, (tsi, tsr)  # no raise
             elif got is not None:
                 pairs += 1
                 assert got == general and got[0] is general[0] and got[1] is general[1]
             one = len(tsi) == 1
             buggy = one and tsi[0].protocol == 135 and type(tsi[0].start) is IPv6Address
-            told_apart |= buggy and general is not None
-    assert ranges == 2 * len(tsrs)  # the /64 range and the port-limited one, any TSr
+            told_apart |= buggy and type(general) is tuple
+    # the /64 range and the port-limited one, any well-formed TSr
+    assert ranges == 2 * (len(tsrs) - len(malformed))
     assert pairs == 1  # the HoA with the HA's one MH selector in a tuple
     assert told_apart
 
@@ -1686,3 +1785,63 @@ def test_prefix_pool_owner_answers_as_index_then_get():
     assert [pool.owner(x) for x in probes] == [reference(x) for x in probes]
     pool._owner_of.append("beyond")  # a stale slot past the pool: only the bound hides it
     assert [planted(x) for x in probes] != [reference(x) for x in probes]
+
+
+def test_rust_child_record_head_is_the_python_writer(monkeypatch):
+    """``_core.mhfast.child_record`` (the head and keys of a parked child's record, what
+    ``_child_record`` calls) against ``_child_record_py`` (all in Python), each from fresh
+    shared tables over the same children (every flag, shared and new selector lists, keys
+    of 0..255 octets, SPIs at 0 and 2^32-1, ports at 0 and 65535): the same octets, taken
+    by the Rust writer (the Python tail is made to fail). Values ``struct`` refuses (a key
+    of 256 octets, an SPI of 2^32, a port of 65536) fall back to the tail and raise its
+    ``struct.error``; a ``bytearray`` key gives the Python writer's octets. A Rust writer
+    with a planted bug (the integrity-key flags swapped) is told apart."""
+    import dataclasses
+    import struct
+
+    from dsmip6.ikev2 import sa as ike_sa
+
+    cases = _child_record_twin_cases()
+    c0 = cases[0]
+    cases += [
+        dataclasses.replace(c0, spi_in=0, spi_out=0xFFFFFFFF, key_in=bytes(255), key_out=b""),
+        dataclasses.replace(c0, spi_in=0xFFFFFFFF, integrity_key_in=bytes(range(255)),
+                            udp_encap=(65535, 0), initiator=True, esn=True),
+        dataclasses.replace(c0, spi_in=5, mode="tunnel", integrity_key_out=b"",
+                            udp_encap=(0, 65535)),
+    ]  # fmt: skip
+    _child_record_tables(monkeypatch, ike_sa)
+    expect = [ike_sa._child_record_py(c) for c in cases]
+    _child_record_tables(monkeypatch, ike_sa)
+
+    def no_tail(*args):
+        raise AssertionError("the Python tail was used")
+
+    with monkeypatch.context() as m:
+        m.setattr(ike_sa, "_child_record_tail", no_tail)
+        assert [ike_sa._child_record(c) for c in cases] == expect
+
+    # refused values: the Python tail's own error, after the Rust writer declined
+    for bad in (
+        dataclasses.replace(c0, key_in=bytes(256)),
+        dataclasses.replace(c0, spi_out=1 << 32),
+        dataclasses.replace(c0, udp_encap=(65536, 1)),
+    ):
+        with pytest.raises(struct.error):
+            ike_sa._child_record_py(bad)
+        with pytest.raises(struct.error):
+            ike_sa._child_record(bad)
+    odd = dataclasses.replace(c0, key_in=bytearray(b"k" * 16))
+    assert ike_sa._child_record(odd) == ike_sa._child_record_py(odd)
+
+    # planted bug in the Rust writer's output: the integrity-key flags swapped
+    real = ike_sa._child_record
+
+    def buggy(c):
+        r = bytearray(real(c))
+        f = r[10]
+        r[10] = (f & ~48) | ((f & 16) << 1) | ((f & 32) >> 1)
+        return bytes(r)
+
+    _child_record_tables(monkeypatch, ike_sa)
+    assert [buggy(c) for c in cases] != expect

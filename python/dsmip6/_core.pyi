@@ -413,6 +413,8 @@ class mhfast:
         ipv4_ack: tuple[int, int, int] | None,
         nat: tuple[bool, int] | None,
     ) -> bytes: ...
+    @staticmethod
+    def child_record(c: object, alg: int, ts_i: bytes, ts_r: bytes) -> bytes: ...
 
 # ---- _core.aka (helper IKE; rust/py/src/aka.rs): the FIPS 186-2 PRF of EAP-AKA (RFC 4187 §7) ----
 class aka:

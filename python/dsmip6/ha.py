@@ -212,6 +212,28 @@ def _spec_of(bce: _Ue, flags: int) -> BindingSpec:
 
 
 _RANGE: Any = ("range",)  # ``_mh_child``'s answer for the HNP child of IKE_AUTH
+_ADDR_TYPES = (IPv6Address, IPv4Address)
+
+
+def _ts_readable(ts: Any) -> bool:
+    """True when ``_mpd.mpd_child``'s reading of the selector list ``ts`` cannot raise: a
+    tuple or list of selectors whose protocols are plain ints and whose ICMPv6 selectors
+    hold address objects. A malformed list (a protocol that is not an int, an address that
+    is text or missing) is left to that reading, which refuses it (raises) as it always
+    did; the shortcuts of ``_mh_child`` and ``HomeAgent._mpd_child`` are taken only when
+    this holds, so they skip nothing it would have refused."""
+    if type(ts) is not tuple and type(ts) is not list:
+        return False
+    for sel in ts:
+        proto = getattr(sel, "protocol", 0)  # missing: 0, as ``_mpd._single_icmp`` reads it
+        if type(proto) is not int:
+            return False
+        if proto == _ICMPV6 and (
+            type(getattr(sel, "start", None)) not in _ADDR_TYPES
+            or type(getattr(sel, "end", None)) not in _ADDR_TYPES
+        ):
+            return False
+    return True
 
 
 def _mh_child(child: Any) -> Any:
@@ -220,8 +242,9 @@ def _mh_child(child: Any) -> Any:
     of more than one address (the HNP child of IKE_AUTH: neither the HoA-keyed signalling
     SA, whose TSi is one address — RFC 4877 §4.4 — nor the MPD SA, ICMPv6 — §6.3 — what
     ``_ike.ha_mh_selectors`` and ``HomeAgent._mpd_child`` conclude from such a TSi,
-    whatever TSr is); ``(HoA, HA address)`` when both are one IPv6 address with protocol
-    135 (``ha_mh_selectors``'s answer, the very objects); None when they must be asked."""
+    whatever TSr is, once TSr is well formed: ``_ts_readable``); ``(HoA, HA address)``
+    when both are one IPv6 address with protocol 135 (``ha_mh_selectors``'s answer, the
+    very objects); None when they must be asked."""
     ts_i = child.ts_i
     if type(ts_i) is not tuple or len(ts_i) != 1:
         return None
@@ -235,7 +258,8 @@ def _mh_child(child: Any) -> Any:
     ):
         return None
     if start._ip != end._ip:
-        return _RANGE
+        # not the MH SA nor the MPD SA whatever TSr is, once TSr is well formed
+        return _RANGE if _ts_readable(child.ts_r) else None
     ts_r = child.ts_r
     if start._scope_id != end._scope_id or type(ts_r) is not tuple or len(ts_r) != 1:
         return None
@@ -1571,10 +1595,32 @@ class HomeAgent:
         ours = spi_r if flags & 0x08 else spi_i  # I flag: from the original initiator
         if not ours:
             return True
-        if self._admit(ours, now):
-            return True
-        self._count("ike-rate-limited")
-        return False
+        # ``self._admit(ours, now)``, inline (the same two slots, refill and charge)
+        tokens, last, rate, burst = self._tokens, self._last, self._rate, self._burst
+        s1 = ours & self._rate_mask
+        s2 = ((ours >> 16) ^ (ours >> 40)) & self._rate_mask
+        if s2 == s1:
+            s2 ^= 1
+        t1, t2 = tokens[s1], tokens[s2]
+        elapsed = now - last[s1]
+        if elapsed > 0.0:
+            t1 += elapsed * rate
+            if burst < t1:
+                t1 = burst
+            last[s1] = now
+        elapsed = now - last[s2]
+        if elapsed > 0.0:
+            t2 += elapsed * rate
+            if burst < t2:
+                t2 = burst
+            last[s2] = now
+        if t1 < 1.0 and t2 < 1.0:
+            tokens[s1], tokens[s2] = t1, t2
+            self._count("ike-rate-limited")
+            return False
+        tokens[s1] = t1 - 1.0 if t1 >= 1.0 else t1
+        tokens[s2] = t2 - 1.0 if t2 >= 1.0 else t2
+        return True
 
     # ---- Mobile Prefix Discovery (RFC 6275 §10.6, §6.8; RFC 4877 §6.3)
     def _mpd_child(self, session: _Session, ev: Any) -> None:
@@ -1583,8 +1629,10 @@ class HomeAgent:
         ts_i = ev.child.ts_i
         if type(ts_i) is tuple and len(ts_i) == 1:
             proto = ts_i[0].protocol
-            if type(proto) is int and proto != _ICMPV6:
-                return  # TSi names no ICMPv6 selector: ``mpd_child`` is None (e.g. the HNP child)
+            if type(proto) is int and proto != _ICMPV6 and _ts_readable(ev.child.ts_r):
+                # TSi names no ICMPv6 selector and TSr is well formed: ``mpd_child`` is
+                # None (e.g. the HNP child); a malformed TSr is refused there (raises).
+                return
         found = _mpd.mpd_child(ev)
         if found is None:
             return

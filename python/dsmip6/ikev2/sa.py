@@ -853,20 +853,66 @@ _CHILD_ALG_INDEX: dict[str, int] = {}  # algorithm name -> its index in _CHILD_A
 _TUNNEL = "tunnel"
 
 
+_RECORD: list[Any] = []  # dsmip6._core.mhfast.child_record, imported at first use
+
+
 def _child_record(c: ChildSa) -> bytes:
     """``len(_pack_child(c)).to_bytes(2, "big") + _pack_child(c)``: the same octets and the
-    same calls of ``_pack_ts`` (TSi, then TSr), in one ``pack`` and one ``join``; a selector
-    list already in ``_TS_TABLE`` by identity (the HA-side TSr every child shares) is found
-    here without the call. What ``park`` writes per child."""
+    same calls of ``_pack_ts`` (TSi, then TSr); a selector list already in ``_TS_TABLE`` by
+    identity (the HA-side TSr every child shares) is found here without the call. The
+    record's head and keys are written by ``_core.mhfast.child_record`` (the same layout);
+    values it refuses (what ``struct`` would refuse) go to ``_child_record_tail``, which
+    raises as the Python writer always did. What ``park`` writes per child."""
     alg = c.algorithm
     a = _CHILD_ALG_INDEX.get(alg)
     if a is None or a >= len(_CHILD_ALGS) or _CHILD_ALGS[a] != alg:
-        try:
-            a = _CHILD_ALGS.index(alg)
-        except ValueError:
-            a = len(_CHILD_ALGS)
-            _CHILD_ALGS.append(alg)
-        _CHILD_ALG_INDEX[alg] = a
+        a = _alg_index(alg)
+    ts_i = _pack_ts(c.ts_i, c.spi_in)
+    ts = c.ts_r
+    hit = _TS_SHARED.get(id(ts))
+    if hit is not None and hit[0] is ts and hit[1] < len(_TS_TABLE) and _TS_TABLE[hit[1]] is hit[2]:
+        ts_r = _TS_REFS[hit[1]]  # _pack_ts's first test, inline
+    else:
+        ts_r = _pack_ts(ts, c.spi_in)
+    if not _RECORD:
+        from dsmip6._core.mhfast import child_record
+
+        _RECORD.append(child_record)
+    try:
+        return _RECORD[0](c, a, ts_i, ts_r)  # type: ignore[no-any-return]
+    except (TypeError, ValueError, OverflowError):
+        return _child_record_tail(c, a, ts_i, ts_r)
+
+
+def _alg_index(alg: str) -> int:
+    try:
+        a = _CHILD_ALGS.index(alg)
+    except ValueError:
+        a = len(_CHILD_ALGS)
+        _CHILD_ALGS.append(alg)
+    _CHILD_ALG_INDEX[alg] = a
+    return a
+
+
+def _child_record_py(c: ChildSa) -> bytes:
+    """``_child_record`` all in Python (the record written by ``_child_record_tail``): the
+    twin the tests compare the Rust head with."""
+    alg = c.algorithm
+    a = _CHILD_ALG_INDEX.get(alg)
+    if a is None or a >= len(_CHILD_ALGS) or _CHILD_ALGS[a] != alg:
+        a = _alg_index(alg)
+    ts_i = _pack_ts(c.ts_i, c.spi_in)
+    ts = c.ts_r
+    hit = _TS_SHARED.get(id(ts))
+    if hit is not None and hit[0] is ts and hit[1] < len(_TS_TABLE) and _TS_TABLE[hit[1]] is hit[2]:
+        ts_r = _TS_REFS[hit[1]]  # _pack_ts's first test, inline
+    else:
+        ts_r = _pack_ts(ts, c.spi_in)
+    return _child_record_tail(c, a, ts_i, ts_r)
+
+
+def _child_record_tail(c: ChildSa, a: int, ts_i: bytes, ts_r: bytes) -> bytes:
+    """The record of ``c`` around its algorithm index and packed selector lists."""
     spi_in = c.spi_in
     key_in, key_out = c.key_in, c.key_out
     ik_in, ik_out, udp = c.integrity_key_in, c.integrity_key_out, c.udp_encap
@@ -888,13 +934,6 @@ def _child_record(c: ChildSa) -> bytes:
         ik_out = b""
     else:
         flags |= _C_IK_OUT
-    ts_i = _pack_ts(c.ts_i, spi_in)
-    ts = c.ts_r
-    hit = _TS_SHARED.get(id(ts))
-    if hit is not None and hit[0] is ts and hit[1] < len(_TS_TABLE) and _TS_TABLE[hit[1]] is hit[2]:
-        ts_r = _TS_REFS[hit[1]]  # _pack_ts's first test, inline
-    else:
-        ts_r = _pack_ts(ts, spi_in)
     lk_in, lk_out, li_in, li_out = len(key_in), len(key_out), len(ik_in), len(ik_out)
     n = _CHILD.size + lk_in + lk_out + li_in + li_out + len(ts_i) + len(ts_r)
     return b"".join((

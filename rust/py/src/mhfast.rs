@@ -9,6 +9,8 @@
 //! * `ba_packet(...)` builds a Binding Acknowledgement packet (IPv6 header, optional Type 2
 //!   Routing header, MH with its options) through the codec's own emitter, the same octets
 //!   `wire.build` gives for the equal layer objects;
+//! * `child_record(c, alg, ts_i, ts_r)` writes the record of one parked child SA (the layout of
+//!   `dsmip6.ikev2.sa._child_record`) from the `ChildSa`'s attributes;
 //! * `MhSaPair`: the two ESP transport SAs of one UE's Mobility Header signalling (RFC 4877
 //!   §4.4) in one object, both compact (`dsmip6._core.esp.SecurityAssociation(...,
 //!   compact=True)`: the AEAD key kept raw, expanded per packet): the HA holds one per
@@ -319,8 +321,96 @@ impl MhSaPair {
     }
 }
 
+/// The octets of a key attribute of a child SA: `bytes`, or None (then absent: empty).
+fn key_attr<'a>(v: &'a Bound<'_, PyAny>) -> PyResult<Option<&'a [u8]>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(v.cast::<PyBytes>()?.as_bytes()))
+}
+
+/// One length octet of the record (`struct`'s `B`).
+fn len8(b: &[u8]) -> PyResult<u8> {
+    u8::try_from(b.len()).map_err(|_| PyValueError::new_err("key longer than 255 octets"))
+}
+
+/// `park`'s record of one parked child SA (`dsmip6.ikev2.sa._child_record`, the session-
+/// parking layout written there): a 2-octet length, then `spi_in(4) spi_out(4) flags(1)
+/// algorithm(1)`, the four key lengths (1 each), the UDP ports (2 each), the keys, and the
+/// selector records `ts_i` / `ts_r` the caller packed. `c` is the `ChildSa`; `alg` the index
+/// of its algorithm. Flags: tunnel 1, initiator 2, ESN 4, UDP 8, integrity key in 16 / out
+/// 32. Any value `struct` would refuse (a key that is not `bytes`, a length over 255, an
+/// SPI outside 32 bits, ports that are not two 16-bit ints) raises `TypeError`,
+/// `ValueError` or `OverflowError`; the caller then writes the record in Python, which
+/// raises what it always raised.
+#[pyfunction]
+fn child_record<'py>(
+    py: Python<'py>,
+    c: &Bound<'py, PyAny>,
+    alg: u8,
+    ts_i: &[u8],
+    ts_r: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    use pyo3::intern;
+    let spi_in: u32 = c.getattr(intern!(py, "spi_in"))?.extract()?;
+    let spi_out: u32 = c.getattr(intern!(py, "spi_out"))?.extract()?;
+    let key_in = c.getattr(intern!(py, "key_in"))?;
+    let key_out = c.getattr(intern!(py, "key_out"))?;
+    let ik_in = c.getattr(intern!(py, "integrity_key_in"))?;
+    let ik_out = c.getattr(intern!(py, "integrity_key_out"))?;
+    let udp = c.getattr(intern!(py, "udp_encap"))?;
+    let key_in = key_in.cast::<PyBytes>()?.as_bytes();
+    let key_out = key_out.cast::<PyBytes>()?.as_bytes();
+    let ik_in = key_attr(&ik_in)?;
+    let ik_out = key_attr(&ik_out)?;
+    let mut flags: u8 = 0;
+    if c.getattr(intern!(py, "mode"))?.eq(intern!(py, "tunnel"))? {
+        flags |= 1;
+    }
+    if c.getattr(intern!(py, "initiator"))?.is_truthy()? {
+        flags |= 2;
+    }
+    if c.getattr(intern!(py, "esn"))?.is_truthy()? {
+        flags |= 4;
+    }
+    let (u0, u1): (u16, u16) = if udp.is_none() {
+        (0, 0)
+    } else {
+        flags |= 8;
+        udp.extract()?
+    };
+    if ik_in.is_some() {
+        flags |= 16;
+    }
+    if ik_out.is_some() {
+        flags |= 32;
+    }
+    let (ik_in, ik_out) = (ik_in.unwrap_or(b""), ik_out.unwrap_or(b""));
+    let lens = [len8(key_in)?, len8(key_out)?, len8(ik_in)?, len8(ik_out)?];
+    let body =
+        18 + key_in.len() + key_out.len() + ik_in.len() + ik_out.len() + ts_i.len() + ts_r.len();
+    let n = u16::try_from(body).map_err(|_| PyValueError::new_err("record too long"))?;
+    PyBytes::new_with(py, 2 + body, |out| {
+        out[0..2].copy_from_slice(&n.to_be_bytes());
+        out[2..6].copy_from_slice(&spi_in.to_be_bytes());
+        out[6..10].copy_from_slice(&spi_out.to_be_bytes());
+        out[10] = flags;
+        out[11] = alg;
+        out[12..16].copy_from_slice(&lens);
+        out[16..18].copy_from_slice(&u0.to_be_bytes());
+        out[18..20].copy_from_slice(&u1.to_be_bytes());
+        let mut o = 20;
+        for part in [key_in, key_out, ik_in, ik_out, ts_i, ts_r] {
+            out[o..o + part.len()].copy_from_slice(part);
+            o += part.len();
+        }
+        Ok(())
+    })
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MhSaPair>()?;
+    m.add_function(wrap_pyfunction!(child_record, m)?)?;
     m.add_function(wrap_pyfunction!(open_bu, m)?)?;
     m.add_function(wrap_pyfunction!(ba_packet, m)?)?;
     Ok(())
