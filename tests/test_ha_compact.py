@@ -1464,11 +1464,11 @@ def _admit_ike_mismatches(check) -> int:
 
 
 def test_ike_budget_check_charges_what_the_byte_reads_charged():
-    """``_admit_ike`` (one struct unpack after the exchange octet, the token buckets of
-    ``_admit`` inline) charges the same key, at the same requests, with the same verdicts
-    and leaves the same bucket tables as the byte-level reading calling ``_admit``; planted
-    variants are caught: one that reads the initiator's SPI whatever the I flag says, and
-    one whose inline bucket forgets to store a refused request's refill."""
+    """``_admit_ike`` (one struct unpack after the exchange octet, then ``_admit``) charges
+    the same key, at the same requests, with the same verdicts and leaves the same bucket
+    tables as the byte-level reading calling ``_admit``; planted variants are caught: one
+    that reads the initiator's SPI whatever the I flag says, and one that forgets to store
+    a refused request's refill."""
     from dsmip6.ha import _IKE_HEAD, HomeAgent
 
     assert _admit_ike_mismatches(HomeAgent._admit_ike) == 0

@@ -1595,32 +1595,10 @@ class HomeAgent:
         ours = spi_r if flags & 0x08 else spi_i  # I flag: from the original initiator
         if not ours:
             return True
-        # ``self._admit(ours, now)``, inline (the same two slots, refill and charge)
-        tokens, last, rate, burst = self._tokens, self._last, self._rate, self._burst
-        s1 = ours & self._rate_mask
-        s2 = ((ours >> 16) ^ (ours >> 40)) & self._rate_mask
-        if s2 == s1:
-            s2 ^= 1
-        t1, t2 = tokens[s1], tokens[s2]
-        elapsed = now - last[s1]
-        if elapsed > 0.0:
-            t1 += elapsed * rate
-            if burst < t1:
-                t1 = burst
-            last[s1] = now
-        elapsed = now - last[s2]
-        if elapsed > 0.0:
-            t2 += elapsed * rate
-            if burst < t2:
-                t2 = burst
-            last[s2] = now
-        if t1 < 1.0 and t2 < 1.0:
-            tokens[s1], tokens[s2] = t1, t2
-            self._count("ike-rate-limited")
-            return False
-        tokens[s1] = t1 - 1.0 if t1 >= 1.0 else t1
-        tokens[s2] = t2 - 1.0 if t2 >= 1.0 else t2
-        return True
+        if self._admit(ours, now):
+            return True
+        self._count("ike-rate-limited")
+        return False
 
     # ---- Mobile Prefix Discovery (RFC 6275 §10.6, §6.8; RFC 4877 §6.3)
     def _mpd_child(self, session: _Session, ev: Any) -> None:

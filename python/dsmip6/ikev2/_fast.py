@@ -309,38 +309,15 @@ def open_sk(sa: IkeSa, data: bytes) -> bytes | None:
 
 
 def _auth_inner(sa: IkeSa, header: IkeHeader, data: bytes, phase: str) -> bytes | None:
-    """``_sk_request`` (and ``open_sk``) for an SA whose IKE_AUTH tasks wait in ``phase``,
-    written out in one frame (the EAP rounds and the final AUTH of every attach); None when
-    anything is uncommon."""
-    mgr = sa.mgr
-    tasks = mgr.passive
+    """``_sk_request`` for an SA whose IKE_AUTH tasks wait in ``phase`` (the EAP rounds and
+    the final AUTH of every attach); None when anything is uncommon."""
+    tasks = sa.mgr.passive
     if tasks is None or tasks != sa.auth_tasks:
         return None
     auth = tasks[0]
     if auth.phase != phase or auth.error is not None:
         return None
-    mid = header.message_id
-    if (
-        header.version != 0x20
-        or header.next_payload != _P_SK
-        or header.response
-        or not header.initiator
-        or sa.original_initiator
-        or sa.state is not _AUTH
-        or sa.authenticated
-        or mid != mgr.expected_mid
-        or (mgr.last_response is not None and mgr.last_response[0] == mid)
-    ):
-        return None
-    size = len(data)
-    if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
-        return None
-    if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
-        return None
-    try:
-        return sa.sk.open(data, IKE_HEADER_LEN)
-    except (IntegrityCheckFailed, MalformedPacket):
-        return None  # the general path drops it (§2.21.2)
+    return _sk_request(sa, header, data)
 
 
 def _follow(sa: IkeSa, src: Any, dst: Any, now: float) -> None:
