@@ -167,11 +167,16 @@ class Milenage:
         if len(sqn) != 6 or len(amf) != 2:
             _check_len("SQN", sqn, 6)
             _check_len("AMF", amf, 2)
+        x = self._out1234(rand, int.from_bytes(sqn + amf + sqn + amf, "big")).to_bytes(64, "big")
+        return x[0:8], x[24:32], x[32:48], x[48:64], x[16:22]
+
+    def _out1234(self, rand: bytes, in1: int) -> int:
+        """OUT1 ‖ OUT2 ‖ OUT3 ‖ OUT4 as one 512-bit integer (TS 35.206 §4.1): TEMP once,
+        then the four AES inputs in one call; ``in1`` is IN1 = SQN ‖ AMF ‖ SQN ‖ AMF."""
         opc = self._opc_int
-        temp = int.from_bytes(
-            self._enc.update((int.from_bytes(rand, "big") ^ opc).to_bytes(16, "big")), "big"
-        )
-        i = int.from_bytes(sqn + amf + sqn + amf, "big") ^ opc
+        enc = self._enc.update
+        temp = int.from_bytes(enc((int.from_bytes(rand, "big") ^ opc).to_bytes(16, "big")), "big")
+        i = in1 ^ opc
         t = temp ^ opc
         # the four AES inputs as one 512-bit integer (the rotations of _rotl written out)
         blocks = (
@@ -180,27 +185,15 @@ class Milenage:
             | ((((t << 32) | (t >> 96)) & _MASK128) ^ _C3) << 128  # OUT3: r3 = 32
             | ((((t << 64) | (t >> 64)) & _MASK128) ^ _C4)  # OUT4: r4 = 64
         ).to_bytes(64, "big")
-        x = (int.from_bytes(self._enc.update(blocks), "big") ^ self._opc4).to_bytes(64, "big")
-        return x[0:8], x[24:32], x[32:48], x[48:64], x[16:22]
+        return int.from_bytes(enc(blocks), "big") ^ self._opc4
 
     def vector_parts(self, rand: bytes, sqn: int, amf: bytes) -> tuple[bytes, ...]:
         """(XRES, CK, IK, AUTN) for RAND, a 48-bit integer SQN and a 2-octet AMF: what
         ``f1_f2345`` gives, with AUTN = SQN ⊕ AK ‖ AMF ‖ MAC-A (TS 33.102 §6.3.2) formed on
         the integers (one frame for the home environment's vector; same values). The
         caller checks the lengths and the SQN range (``generate_vector``)."""
-        opc = self._opc_int
-        enc = self._enc.update
-        temp = int.from_bytes(enc((int.from_bytes(rand, "big") ^ opc).to_bytes(16, "big")), "big")
         sqn_amf = sqn << 16 | int.from_bytes(amf, "big")
-        i = (sqn_amf << 64 | sqn_amf) ^ opc  # IN1 = SQN ‖ AMF ‖ SQN ‖ AMF, ⊕ OPc
-        t = temp ^ opc
-        blocks = (
-            (temp ^ (((i << 64) | (i >> 64)) & _MASK128)) << 384  # OUT1: r1 = 64, c1 = 0
-            | (t ^ _C2) << 256  # OUT2: r2 = 0
-            | ((((t << 32) | (t >> 96)) & _MASK128) ^ _C3) << 128  # OUT3: r3 = 32
-            | ((((t << 64) | (t >> 64)) & _MASK128) ^ _C4)  # OUT4: r4 = 64
-        ).to_bytes(64, "big")
-        out = int.from_bytes(enc(blocks), "big") ^ self._opc4
+        out = self._out1234(rand, sqn_amf << 64 | sqn_amf)  # IN1 = SQN ‖ AMF ‖ SQN ‖ AMF
         x = out.to_bytes(64, "big")
         # AK = OUT2's first 6 octets: octets 16..21 of the 64, i.e. bits 336..383 of ``out``
         conc = (sqn ^ (out >> 336)) & 0xFFFFFFFFFFFF

@@ -856,13 +856,10 @@ _TUNNEL = "tunnel"
 _RECORD: list[Any] = []  # dsmip6._core.mhfast.child_record, imported at first use
 
 
-def _child_record(c: ChildSa) -> bytes:
-    """``len(_pack_child(c)).to_bytes(2, "big") + _pack_child(c)``: the same octets and the
-    same calls of ``_pack_ts`` (TSi, then TSr); a selector list already in ``_TS_TABLE`` by
-    identity (the HA-side TSr every child shares) is found here without the call. The
-    record's head and keys are written by ``_core.mhfast.child_record`` (the same layout);
-    values it refuses (what ``struct`` would refuse) go to ``_child_record_tail``, which
-    raises as the Python writer always did. What ``park`` writes per child."""
+def _child_parts(c: ChildSa) -> tuple[int, bytes, bytes]:
+    """A child's algorithm index and its packed TSi and TSr lists (``_pack_ts``, TSi first);
+    a selector list already in ``_TS_TABLE`` by identity (the HA-side TSr every child
+    shares) is found here without the call."""
     alg = c.algorithm
     a = _CHILD_ALG_INDEX.get(alg)
     if a is None or a >= len(_CHILD_ALGS) or _CHILD_ALGS[a] != alg:
@@ -871,9 +868,17 @@ def _child_record(c: ChildSa) -> bytes:
     ts = c.ts_r
     hit = _TS_SHARED.get(id(ts))
     if hit is not None and hit[0] is ts and hit[1] < len(_TS_TABLE) and _TS_TABLE[hit[1]] is hit[2]:
-        ts_r = _TS_REFS[hit[1]]  # _pack_ts's first test, inline
-    else:
-        ts_r = _pack_ts(ts, c.spi_in)
+        return a, ts_i, _TS_REFS[hit[1]]  # _pack_ts's first test, inline
+    return a, ts_i, _pack_ts(ts, c.spi_in)
+
+
+def _child_record(c: ChildSa) -> bytes:
+    """``len(_pack_child(c)).to_bytes(2, "big") + _pack_child(c)``: the same octets and the
+    same calls of ``_pack_ts``. The record's head and keys are written by
+    ``_core.mhfast.child_record`` (the same layout); values it refuses (what ``struct``
+    would refuse) go to ``_child_record_tail``, which raises as the Python writer always
+    did. What ``park`` writes per child."""
+    a, ts_i, ts_r = _child_parts(c)
     if not _RECORD:
         from dsmip6._core.mhfast import child_record
 
@@ -897,18 +902,7 @@ def _alg_index(alg: str) -> int:
 def _child_record_py(c: ChildSa) -> bytes:
     """``_child_record`` all in Python (the record written by ``_child_record_tail``): the
     twin the tests compare the Rust head with."""
-    alg = c.algorithm
-    a = _CHILD_ALG_INDEX.get(alg)
-    if a is None or a >= len(_CHILD_ALGS) or _CHILD_ALGS[a] != alg:
-        a = _alg_index(alg)
-    ts_i = _pack_ts(c.ts_i, c.spi_in)
-    ts = c.ts_r
-    hit = _TS_SHARED.get(id(ts))
-    if hit is not None and hit[0] is ts and hit[1] < len(_TS_TABLE) and _TS_TABLE[hit[1]] is hit[2]:
-        ts_r = _TS_REFS[hit[1]]  # _pack_ts's first test, inline
-    else:
-        ts_r = _pack_ts(ts, c.spi_in)
-    return _child_record_tail(c, a, ts_i, ts_r)
+    return _child_record_tail(c, *_child_parts(c))
 
 
 def _child_record_tail(c: ChildSa, a: int, ts_i: bytes, ts_r: bytes) -> bytes:
