@@ -632,8 +632,6 @@ def test_parked_child_sa_record_gives_back_the_same_child(monkeypatch):
     import dataclasses
 
     from dsmip6.ikev2 import sa as ike_sa
-    from dsmip6.ikev2.child import ChildSa
-    from dsmip6.ikev2.message import TrafficSelector
     from dsmip6.ikev2.sa import _pack_child, _unpack_child
 
     # fresh shared-selector tables: what earlier tests packed does not count here
@@ -641,18 +639,7 @@ def test_parked_child_sa_record_gives_back_the_same_child(monkeypatch):
     monkeypatch.setattr(ike_sa, "_TS_INDEX", {})
     monkeypatch.setattr(ike_sa, "_TS_SEEN", {})
 
-    v6 = TrafficSelector.mobility_header(HOA)
-    net = TrafficSelector.for_network(NET, protocol=135)
-    v4 = TrafficSelector(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.9"), 17, 5, 9)
-    cases = [
-        ChildSa(0x1234, 0xFFFFFFFF, "transport", "aes-gcm-128", bytes(range(20)),
-                bytes(range(20, 40)), None, None, (net,), (v6,), False),
-        ChildSa(0x100, 0x101, "tunnel", "aes-cbc-hmac-sha256", bytes(range(16)),
-                bytes(range(16, 32)), bytes(32), bytes(range(32)), (v6, v4),
-                (TrafficSelector.any(4),), True, esn=True, udp_encap=(4500, 61000)),
-        ChildSa(7, 8, "transport", "null", b"", b"", bytes(32), None, (v4,), (v4, net), True,
-                udp_encap=(0, 0)),
-    ]  # fmt: skip
+    cases = _sample_children()
     sizes = []
     for c in cases:  # packing one child again does not count as a second child
         assert len(_pack_child(c)) == len(_pack_child(c))
@@ -677,16 +664,17 @@ def test_parked_child_sa_record_gives_back_the_same_child(monkeypatch):
     assert all(b < a for a, b in zip(sizes[:3], sizes[3:6], strict=True))
 
 
-def _child_record_twin_cases():
-    import dataclasses
-
+def _sample_children():
+    """Three child SAs covering what a record encodes: transport and tunnel, AEAD, CBC +
+    HMAC and NULL keys, integrity keys in either direction or none, ESN, UDP ports, IPv6,
+    IPv4 and prefix selectors."""
     from dsmip6.ikev2.child import ChildSa
     from dsmip6.ikev2.message import TrafficSelector
 
     v6 = TrafficSelector.mobility_header(HOA)
     net = TrafficSelector.for_network(NET, protocol=135)
     v4 = TrafficSelector(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.9"), 17, 5, 9)
-    base = [
+    return [
         ChildSa(0x1234, 0xFFFFFFFF, "transport", "aes-gcm-128", bytes(range(20)),
                 bytes(range(20, 40)), None, None, (net,), (v6,), False),
         ChildSa(0x100, 0x101, "tunnel", "aes-cbc-hmac-sha256", bytes(range(16)),
@@ -694,6 +682,18 @@ def _child_record_twin_cases():
                 (TrafficSelector.any(4),), True, esn=True, udp_encap=(4500, 61000)),
         ChildSa(7, 8, "transport", "null", b"", b"", bytes(32), None, (v4,), (v4, net), True,
                 udp_encap=(0, 0)),
+    ]  # fmt: skip
+
+
+def _child_record_twin_cases():
+    import dataclasses
+
+    from dsmip6.ikev2.child import ChildSa
+    from dsmip6.ikev2.message import TrafficSelector
+
+    net = TrafficSelector.for_network(NET, protocol=135)
+    base = [
+        *_sample_children(),
         ChildSa(9, 10, "tunnel", "chacha20-poly1305", bytes(36), bytes(range(36)), None,
                 bytes(3), (net,), (net,), False, esn=True),
     ]  # fmt: skip
