@@ -185,17 +185,23 @@ def _a4(i: int) -> IPv4Address:
     return a
 
 
+def _encap(bce: _Ue) -> tuple[Encapsulation, int | None]:
+    """The data plane's encapsulation of ``bce`` and its UDP port: IP-in-IPv6 to an IPv6
+    CoA; to an IPv4 CoA, UDP when NAT was detected or the F flag forces it (RFC 5555
+    §4.1), else IP-in-IPv4."""
+    udp = bce.udp_peer
+    if udp is None:
+        return _IP_IN_IPV6, None
+    if bce.nf:
+        return _UDP_IPV4, udp[1]
+    return _IP_IN_IPV4, None
+
+
 def _spec_of(bce: _Ue, flags: int) -> BindingSpec:
     """The :class:`BindingSpec` of ``bce`` for the data plane, built from the record's ints
     (a transient object: the HA keeps none)."""
-    udp = bce.udp_peer
-    coa: IPv6Address | IPv4Address
-    if udp is None:
-        coa, enc, port = _a6(bce.coa_i), _IP_IN_IPV6, None
-    elif bce.nf:
-        coa, enc, port = _a4(bce.coa_i), Encapsulation.UDP_IPV4, udp[1]
-    else:
-        coa, enc, port = _a4(bce.coa_i), Encapsulation.IP_IN_IPV4, None
+    enc, port = _encap(bce)
+    coa = _a6(bce.coa_i) if enc is _IP_IN_IPV6 else _a4(bce.coa_i)
     v4 = bce.v4_i
     return BindingSpec.of(
         _a6(bce.hoa_i),
@@ -1243,13 +1249,7 @@ class HomeAgent:
                 add = self._add_fields
                 if add is not None:
                     # No spec object: the values (the spec's checks run on them there).
-                    udp = bce.udp_peer
-                    if udp is None:
-                        enc, port = _IP_IN_IPV6, None
-                    elif nf:  # NAT detected or UDP forced (as _spec_of)
-                        enc, port = _UDP_IPV4, udp[1]
-                    else:
-                        enc, port = _IP_IN_IPV4, None
+                    enc, port = _encap(bce)
                     add(hoa, bce.pfx, bce.plen, coa, enc, lifetime, bce.expires, v.seq, flags,
                         v4_i, port)  # fmt: skip
                 else:
@@ -1293,23 +1293,8 @@ class HomeAgent:
         sa_out = session.sa
         if type(sa_out) is tuple:
             sa_out = sa_out[1]
-        if v.rx is None:
-            # ``_send_ba``'s direct path for an accepted registration, inline: to the CoA
-            # with an RH2 carrying the HoA (RFC 6275 §6.1.8, §9.5.4), or back over UDP with
-            # the HoA as inner destination (RFC 5555 §4.5.1).
-            if v.udp:
-                src, dst, ip_dst, rh2 = v.dst, v.src, v.hoa, None
-            else:  # the datagram address in the C formatter's form (``_mh.s6``, ``_t6``)
-                src, dst = self._local6, (inet_ntop(AF_INET6, coa.to_bytes(16, "big")), 0)
-                ip_dst, rh2 = coa, v.hoa
-            data = self._ba_packet(self._ha6_i, ip_dst, rh2, status, v.seq, lifetime_4s, k, v.r,
-                                   advice, ack, nat_opt)  # fmt: skip
-            if sa_out is not None:
-                data = sa_out.protect(data)
-            self._out.append((data, src, dst))
-        else:
-            self._send_ba(v, sa_out, status, v.seq, lifetime_4s, k=k, r=v.r, advice=advice,
-                          ack=ack, nat=nat_opt, coa=coa)  # fmt: skip
+        self._send_ba(v, sa_out, status, v.seq, lifetime_4s, k=k, r=v.r, advice=advice,
+                      ack=ack, nat=nat_opt, coa=coa)  # fmt: skip
         # Step 12 — K=1: move the IKE peer endpoint with the CoA (RFC 6275 §10.3.1; the
         # NAT-mapped 4500 port is learnt from the UE's next INFORMATIONAL, RFC 5555 §5.1).
         if k and moved:
