@@ -9,8 +9,7 @@ Each figure is printed beside a named baseline measured in the same run:
   evicts the HA's code and data from the caches), and 100 UEs attaching at once (the HA
   answers a round of messages back to back, as under load); a third row replays the
   datagrams of that second row into an identical HA with no UE code running between its
-  calls, as a
-  deployed HA runs (its UEs are other machines);
+  calls, as a deployed HA runs (its UEs are other machines);
 * refresh vs  "ESP only": decrypt of the BU + encrypt of a BA of the same sizes.
 """
 
