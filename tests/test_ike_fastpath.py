@@ -1268,3 +1268,35 @@ def test_a_planted_first_auth_chain_divergence_is_caught(monkeypatch):
         fast, slow = _feed("eap", True, 0, [(d, UE, HA)]), _feed("eap", False, 0, [(d, UE, HA)])
         differ += fast[:3] != slow[:3]
     assert differ > 0
+
+
+def test_the_responders_own_idr_is_made_once_per_identity():
+    """``_fast._my_id``: the IDr ``make_id`` makes and its encoded body, for every kind of
+    configured identity, kept per identity object; an entry kept for another object under
+    the same id is not used (the twin responders still agree when one is planted)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    from dsmip6.ikev2 import _fast
+    from dsmip6.ikev2.auth import make_id
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ha")])
+    identities = [
+        "ha.example.org", "ha@example.org", "192.0.2.1", "2001:db8::1", (2, b"ha.example"),
+        b"\x01\x02key-id", name, "ha2.example.org", "ha3.example.org", "198.51.100.9",
+    ]  # fmt: skip
+    _fast._MY_IDS.clear()
+    for _ in range(2):  # the table fills (8 entries), is cleared, fills again
+        for identity in identities:
+            want = make_id(identity, False)
+            kept, made, body = _fast._my_id(identity)
+            assert kept is identity and made == want and body == want.encode_body()
+    assert 0 < len(_fast._MY_IDS) <= 8
+    # a stale entry under the configured identity's id (another object kept in it)
+    _fast._MY_IDS.clear()
+    first, inner, _at, seal = _one_proposal_request()
+    d = seal(first, inner)
+    fast = responder("eap", True)
+    identity = fast.config.identity
+    wrong = make_id("elsewhere.example.org", False)
+    _fast._MY_IDS[id(identity)] = ("elsewhere.example.org", wrong, wrong.encode_body())
+    assert _both("eap", 0, [(d, UE, HA)]) == 1

@@ -756,18 +756,22 @@ def fast_first_auth(
     # IkeAuth._build_response, phase "start" with EAP; IkeConfig and ChildCreate build
     # nothing before the SA is authenticated
     cfg = sa.config
-    my_id = sa.my_id = make_id(cfg.identity, False)
+    identity = cfg.identity
+    mine = _MY_IDS.get(id(identity))
+    if mine is None or mine[0] is not identity:
+        mine = _my_id(identity)
+    my_id = sa.my_id = mine[1]
     cert = cfg.certificate
     auth_payload = auth._my_auth()
     auth.phase = "eap"
     if cert is not None:
         inner_out = _chain(
             _FIRST_OUT_CERT,
-            [my_id.encode_body(), _cert_body(cert_der(cert)), auth_payload.encode_body(), out],
+            [mine[2], _cert_body(cert_der(cert)), auth_payload.encode_body(), out],
             0,
         )
     else:
-        inner_out = _chain(_FIRST_OUT, [my_id.encode_body(), auth_payload.encode_body(), out], 0)
+        inner_out = _chain(_FIRST_OUT, [mine[2], auth_payload.encode_body(), out], 0)
     head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
     sk = sa.sk
     packets = None
@@ -791,6 +795,21 @@ def fast_first_auth(
 
 
 _WAITING = [_NEED_MORE, _NEED_MORE, _NEED_MORE]
+_MY_IDS: dict[int, tuple[Any, IdPayload, bytes]] = {}
+"""The responder's IDr (``make_id(identity, False)``) and its encoded body by the configured
+identity object (the entry keeps it alive: no id reuse): the same value for every UE, made
+once (round 11). ``IdPayload`` values are never changed after decoding or making. Cleared
+at 8 entries."""
+
+
+def _my_id(identity: Any) -> tuple[Any, IdPayload, bytes]:
+    made = make_id(identity, False)
+    if len(_MY_IDS) >= 8:
+        _MY_IDS.clear()
+    entry = _MY_IDS[id(identity)] = (identity, made, made.encode_body())
+    return entry
+
+
 _CERT_ENCODING = bytes((_CERT_X509,))
 _FIRST_OUT_CERT = bytes((_P_IDR, _P_CERT, _P_AUTH, _P_EAP))  # IDr, CERT, AUTH, EAP
 _FIRST_OUT = bytes((_P_IDR, _P_AUTH, _P_EAP))
