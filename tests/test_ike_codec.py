@@ -343,3 +343,38 @@ def test_sk_payload_sealed_and_opened_as_rfc_5282_and_rfc_7296_lay_it_out():
                 inn.open(msg[:-1] + bytes([msg[-1] ^ 1]), len(head), len(extra))
             with pytest.raises(MalformedPacket):
                 inn.open(msg[: len(head) + 4 + len(extra) + 16 + 16], len(head), len(extra))
+
+
+def test_nat_detection_address_octets_are_ipaddress_octets():
+    """``sa._packed`` (NAT_DETECTION_*_IP hashes, RFC 7296 §2.23) reads an address text with
+    the C parser first: for every text it must give ``ipaddress``'s octets, or raise
+    ``ipaddress``'s ValueError where that refuses the text (zone suffixes are ``ipaddress``'s
+    reading, leading zeros and other forms the C parser refuses fall back to it)."""
+    import ipaddress
+
+    from dsmip6.ikev2.sa import _packed
+
+    rnd = random.Random(11)
+    texts = [
+        "0.0.0.0", "255.255.255.255", "192.0.2.1", "::", "::1", "::ffff:192.0.2.1",
+        "::FFFF:1.2.3.4", "2001:db8::0001", "2001:DB8:0:0:0:0:0:1", "1:2:3:4:5:6:7:8",
+        "fe80::1%eth0", "fe80::1%1", "01.2.3.4", "1.2.3.04", "1.2.3", "0x1.2.3.4",
+        "256.1.1.1", " 1.2.3.4", "1.2.3.4 ", "2001:db8::00001", "1::2::3",
+        "1:2:3:4:5:6:7:8:9", "::ffff:01.2.3.4", "", "1.2.3.4\x00", "::1\x00", "a.b.c.d",
+        ":::", "1.2.3.4.5",
+    ]  # fmt: skip
+    for _ in range(500):
+        texts.append(str(ipaddress.IPv6Address(rnd.getrandbits(128))))
+        texts.append(str(ipaddress.IPv4Address(rnd.getrandbits(32))))
+        texts.append(ipaddress.IPv6Address(rnd.getrandbits(128)).exploded.upper())
+    for text in texts:
+        _packed.cache_clear()
+        try:
+            want: bytes | None = ipaddress.ip_address(text).packed
+        except ValueError:
+            want = None
+        if want is None:
+            with pytest.raises(ValueError):
+                _packed(text)
+        else:
+            assert _packed(text) == want, text

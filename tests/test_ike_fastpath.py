@@ -1157,6 +1157,10 @@ def test_a_planted_child_sa_decode_divergence_is_caught(monkeypatch):
     differ = 0
     for spi in (b"\x11\x22\x33\x44", b"\x55\x66\x77\x88"):
         d = seal(first, inner[:at] + spi + inner[at + 4 :])
+        # requests differing only in the SPI are decoded from the chain table (round 11)
+        # once one was seen: emptied, so that each reaches the planted SA decode
+        _fast._FIRST_CHAINS.clear()
+        _fast._FIRST_SPI_AT.clear()
         fast, slow = _feed("eap", True, 0, [(d, UE, HA)]), _feed("eap", False, 0, [(d, UE, HA)])
         differ += fast[:3] != slow[:3]
     assert differ > 0
@@ -1175,3 +1179,124 @@ def test_mutated_one_proposal_first_auth_requests_give_identical_results_on_both
     for d in corpus:
         taken += _both("eap", 0, [(d, UE, HA)])
     assert 0 < taken < len(corpus) and _fast._CHILD_SA_SEEN
+
+
+# ------------------------------------------------------------------------------ first IKE_AUTH:
+# the chain after IDi decoded once (session 8, round 11: ``_fast._FIRST_CHAINS``)
+def _with_idi(inner: bytes, data: bytes) -> bytes:
+    """``inner`` with its IDi payload's identification data replaced (ID Type and the
+    reserved octets kept; IDi is the first payload, RFC 7296 §3.5)."""
+    length = int.from_bytes(inner[2:4], "big")
+    body = inner[4:8] + data
+    return inner[:2] + (4 + len(body)).to_bytes(2, "big") + body + inner[length:]
+
+
+def _chain_requests() -> tuple[list[bytes], list[bytes]]:
+    """First IKE_AUTH requests (one-proposal SA payload) that differ only in the SA's SPI
+    and the IDi data, as the UEs of one deployment send them, sealed with the UE's keys;
+    and requests whose chain after IDi differs elsewhere (misses)."""
+    first, inner, at, seal = _one_proposal_request()
+    spi_at = at + 8
+    idi = inner[8 : int.from_bytes(inner[2:4], "big")]
+    same = []
+    for n, spi in enumerate((b"\x11\x22\x33\x44", b"\x55\x66\x77\x88", b"\x00\x00\x01\x00")):
+        chain = inner[:spi_at] + spi + inner[spi_at + 4 :]
+        same.append(seal(first, chain))
+        # another UE's identity, longer and shorter (an unknown subscriber is answered
+        # by the general path's second half on both responders)
+        other = idi[:-1] + bytes([idi[-1] ^ (n + 1)])
+        for data in (other, other + b"x", idi[:5]):
+            same.append(seal(first, _with_idi(chain, data)))
+    # the last selector's end address, another octet of it, a transform ID's low octet
+    # (the proposal's first transform: 8-octet proposal header, 4-octet SPI, 8-octet
+    # transform header whose ID is octets 6-7)
+    flips = (len(inner) - 1, len(inner) - 3, spi_at + 4 + 7)
+    misses = [seal(first, inner[:n] + bytes([inner[n] ^ 1]) + inner[n + 1 :]) for n in flips]
+    return same, misses
+
+
+def test_first_auth_chains_decoded_once_give_identical_results_on_both_paths(monkeypatch):
+    """UEs whose first IKE_AUTH requests differ only in IDi and the child SA's SPI: the
+    fast path decodes the chain after IDi once and builds each request's own IDi, IDr and SA
+    payload; twin responders (fast on / off) send the same octets, emit the same events and
+    hold the same state for every request, and the requests after the first were served
+    from the table (the general decoder's loop ran once per distinct chain)."""
+    from dsmip6.ikev2 import _fast
+
+    decoded = []
+    real = _fast._first_decode
+    monkeypatch.setattr(_fast, "_first_decode", lambda parts: decoded.append(1) or real(parts))
+    _fast._FIRST_CHAINS.clear()
+    _fast._FIRST_SPI_AT.clear()
+    same, misses = _chain_requests()
+    for d in same:
+        assert _both("eap", 0, [(d, UE, HA)]) == 1
+    assert len(decoded) == 1 and len(_fast._FIRST_CHAINS) == 1
+    # a chain differing anywhere but the SPI is decoded (and kept) for itself
+    for d in misses:
+        _both("eap", 0, [(d, UE, HA)])
+    assert len(decoded) == 1 + len(misses)
+    # the table full (16 chains): cleared, then filled again, with the same answers
+    for n in range(20):
+        first, inner, at, seal = _one_proposal_request()
+        d = seal(first, inner[:-2] + bytes([n]) + inner[-1:])  # the last selector's port
+        _both("eap", 0, [(d, UE, HA)])
+    assert 0 < len(_fast._FIRST_CHAINS) <= 16
+    for d in same[:3]:
+        assert _both("eap", 0, [(d, UE, HA)]) == 1
+
+
+def test_a_planted_first_auth_chain_divergence_is_caught(monkeypatch):
+    """A table hit that gives the IDi of the first request decoded from the table (not the
+    request's own) is seen by the twin comparison."""
+    from dsmip6.ikev2 import _fast
+
+    real = _fast._decode_idi
+    kept: list[Any] = []
+
+    def stale_idi(body):
+        if not kept:
+            kept.append(real(body))
+        return kept[0]
+
+    monkeypatch.setattr(_fast, "_decode_idi", stale_idi)
+    _fast._FIRST_CHAINS.clear()
+    _fast._FIRST_SPI_AT.clear()
+    same, _misses = _chain_requests()
+    differ = 0
+    for d in same:
+        fast, slow = _feed("eap", True, 0, [(d, UE, HA)]), _feed("eap", False, 0, [(d, UE, HA)])
+        differ += fast[:3] != slow[:3]
+    assert differ > 0
+
+
+def test_the_responders_own_idr_is_made_once_per_identity():
+    """``_fast._my_id``: the IDr ``make_id`` makes and its encoded body, for every kind of
+    configured identity, kept per identity object; an entry kept for another object under
+    the same id is not used (the twin responders still agree when one is planted)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    from dsmip6.ikev2 import _fast
+    from dsmip6.ikev2.auth import make_id
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ha")])
+    identities = [
+        "ha.example.org", "ha@example.org", "192.0.2.1", "2001:db8::1", (2, b"ha.example"),
+        b"\x01\x02key-id", name, "ha2.example.org", "ha3.example.org", "198.51.100.9",
+    ]  # fmt: skip
+    _fast._MY_IDS.clear()
+    for _ in range(2):  # the table fills (8 entries), is cleared, fills again
+        for identity in identities:
+            want = make_id(identity, False)
+            kept, made, body = _fast._my_id(identity)
+            assert kept is identity and made == want and body == want.encode_body()
+    assert 0 < len(_fast._MY_IDS) <= 8
+    # a stale entry under the configured identity's id (another object kept in it)
+    _fast._MY_IDS.clear()
+    first, inner, _at, seal = _one_proposal_request()
+    d = seal(first, inner)
+    fast = responder("eap", True)
+    identity = fast.config.identity
+    wrong = make_id("elsewhere.example.org", False)
+    _fast._MY_IDS[id(identity)] = ("elsewhere.example.org", wrong, wrong.encode_body())
+    assert _both("eap", 0, [(d, UE, HA)]) == 1

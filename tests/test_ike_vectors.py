@@ -204,6 +204,8 @@ def test_msk_auth_is_prf_of_the_key_pad_prf():
 
     auth = IkeAuth(_Sa(), False)  # type: ignore[arg-type]
     auth.msk = bytes(range(64))
-    for octets in (b"", b"signed octets" * 20, bytes(300)):
+    # the keyed HMAC is copied for the first value, finished itself for the second, keyed
+    # again for a third: each value must be the plain computation's
+    for octets in (b"", b"signed octets" * 20, bytes(300), b"x", bytes(64)):
         want = h(h(auth.msk, b"Key Pad for IKEv2"), octets)
         assert auth._msk_auth(octets) == want

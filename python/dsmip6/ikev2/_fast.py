@@ -40,7 +40,7 @@ from dsmip6.ikev2.constants import (
     Notify,
     PayloadType,
 )
-from dsmip6.ikev2.exchange import Status, run_tasks
+from dsmip6.ikev2.exchange import Status
 from dsmip6.ikev2.message import (
     _DECODERS_INT,
     _TS_BODIES,
@@ -685,46 +685,46 @@ def fast_first_auth(
     parts = _walk(inner, 0, _P_IDI)
     if parts is None:
         return FALLBACK
-    payloads: list[Any] = []
-    # ``Message._index`` built along (payloads by class, the first Notify of each type): the
-    # three tasks' questions find it made
-    by_cls: dict[type, list[Any]] = {}
-    notifies: dict[int, Any] = {}
-    shared = _SHARED
+    # the payloads after IDi as another UE's first request had them (every UE of a
+    # deployment sends the same chain but for IDi and the SA payload's SPI): decoded once
+    # (``_FIRST_CHAINS``), IDi, IDr and the SA payload decoded per request
+    tail = inner[4 + len(parts[0][1]) :]
+    second = parts[1][0] if len(parts) > 1 else 0  # its type is in IDi's header
+    size = len(tail)
+    chain = None
+    for at in _FIRST_SPI_AT:
+        chain = _FIRST_CHAINS.get(
+            (at, second, size, tail if at < 0 else tail[:at] + tail[at + 4 :])
+        )
+        if chain is not None:
+            break
     try:
-        for part in parts:
-            # a Notify, CERTREQ, CP or TS body seen before: its decoded payload
-            hit = shared.get(part)
-            if hit is None:
-                this = part[0]
-                decode = _FIRST_AUTH_DECODERS.get(this)
-                if decode is None:  # a type this path does not take (AUTH, EAP, CERT, ...)
-                    return FALLBACK
-                decoded = decode(part[1])
-                cls = type(decoded)
-                if this in _SHAREABLE:  # the same octets from every UE: decoded once
-                    if len(shared) >= 64:
-                        shared.clear()
-                    shared[part] = decoded
+        if chain is not None:
+            payloads = list(chain[0])
+            idi = payloads[0] = _decode_idi(parts[0][1])
+            # the payloads by class: the chain's lists (shared payloads, never changed) but
+            # for IDi / IDr and the SA payload, this request's own
+            by_cls = chain[1].copy()
+            at = chain[5]
+            if at >= 0:
+                by_cls[IdPayload] = [idi, _decode_idr(parts[at][1])]
+                payloads[at] = by_cls[IdPayload][1]
             else:
-                decoded = hit
-                cls = type(decoded)
-            payloads.append(decoded)
-            same = by_cls.get(cls)
-            if same is None:
-                by_cls[cls] = [decoded]
-            else:
-                same.append(decoded)
-                # IDi / IDr, TSi / TSr at most once each (IDi is the first payload), CP and
-                # SA at most once: a second payload of those classes must be the other
-                # direction's one and the only other one
-                if cls in _ONE_OF_EACH:
-                    if len(same) > 2 or same[0].initiator is decoded.initiator:
-                        return FALLBACK
-                elif cls not in _MANY_CLASSES:
-                    return FALLBACK
-            if part[0] == _P_NOTIFY and decoded.notify_type not in notifies:
-                notifies[decoded.notify_type] = decoded
+                by_cls[IdPayload] = [idi]
+            sa_form = chain[3]
+            if sa_form is not None:
+                at, number, protocol, transforms = sa_form
+                payloads[at] = sap = SaPayload(
+                    (Proposal(number, protocol, parts[at][1][8:12], transforms),)
+                )
+                by_cls[SaPayload] = [sap]
+            notifies = chain[2].copy()
+        else:
+            made = _first_decode(parts)
+            if made is None:
+                return FALLBACK
+            payloads, by_cls, notifies = made
+            _remember_chain(parts, second, tail, payloads, by_cls, notifies)
     except (MalformedPacket, ValueError):
         return FALLBACK
     msg = Message(_X_AUTH, False, True, mid, header.spi_i, header.spi_r, [], payloads, data)
@@ -735,8 +735,14 @@ def fast_first_auth(
     _auth_tasks(sa, msg)
     tasks = sa.auth_tasks
     assert tasks is not None
-    statuses = run_tasks(tasks, msg)
+    # run_tasks(tasks, msg) written out: each task's process in order, none after a FAILED
     auth = tasks[0]
+    first = auth.process(msg)
+    if first is _FAILED:
+        statuses = [first]
+    else:
+        then = tasks[1].process(msg)
+        statuses = [first, then] if then is _FAILED else [first, then, tasks[2].process(msg)]
     out = auth.eap_out
     if (
         statuses != _WAITING
@@ -750,18 +756,22 @@ def fast_first_auth(
     # IkeAuth._build_response, phase "start" with EAP; IkeConfig and ChildCreate build
     # nothing before the SA is authenticated
     cfg = sa.config
-    my_id = sa.my_id = make_id(cfg.identity, False)
+    identity = cfg.identity
+    mine = _MY_IDS.get(id(identity))
+    if mine is None or mine[0] is not identity:
+        mine = _my_id(identity)
+    my_id = sa.my_id = mine[1]
     cert = cfg.certificate
     auth_payload = auth._my_auth()
     auth.phase = "eap"
     if cert is not None:
         inner_out = _chain(
             _FIRST_OUT_CERT,
-            [my_id.encode_body(), _cert_body(cert_der(cert)), auth_payload.encode_body(), out],
+            [mine[2], _cert_body(cert_der(cert)), auth_payload.encode_body(), out],
             0,
         )
     else:
-        inner_out = _chain(_FIRST_OUT, [my_id.encode_body(), auth_payload.encode_body(), out], 0)
+        inner_out = _chain(_FIRST_OUT, [mine[2], auth_payload.encode_body(), out], 0)
     head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
     sk = sa.sk
     packets = None
@@ -785,10 +795,140 @@ def fast_first_auth(
 
 
 _WAITING = [_NEED_MORE, _NEED_MORE, _NEED_MORE]
+_MY_IDS: dict[int, tuple[Any, IdPayload, bytes]] = {}
+"""The responder's IDr (``make_id(identity, False)``) and its encoded body by the configured
+identity object (the entry keeps it alive: no id reuse): the same value for every UE, made
+once (round 11). ``IdPayload`` values are never changed after decoding or making. Cleared
+at 8 entries."""
+
+
+def _my_id(identity: Any) -> tuple[Any, IdPayload, bytes]:
+    made = make_id(identity, False)
+    if len(_MY_IDS) >= 8:
+        _MY_IDS.clear()
+    entry = _MY_IDS[id(identity)] = (identity, made, made.encode_body())
+    return entry
+
+
 _CERT_ENCODING = bytes((_CERT_X509,))
 _FIRST_OUT_CERT = bytes((_P_IDR, _P_CERT, _P_AUTH, _P_EAP))  # IDr, CERT, AUTH, EAP
 _FIRST_OUT = bytes((_P_IDR, _P_AUTH, _P_EAP))
 _CERT_BODIES: dict[bytes, bytes] = {}
+
+
+def _first_decode(
+    parts: list[Any],
+) -> tuple[list[Any], dict[type, list[Any]], dict[int, Any]] | None:
+    """The first request's inner payloads (``parts``: ``walk``'s (type, body) pairs) decoded
+    by the general decoder's classes, with ``Message._index`` (payloads by class, the first
+    Notify of each type: the three tasks' questions find it made) built along; None when a
+    payload is not one this path takes or breaks the once-each rule. Raises
+    MalformedPacket / ValueError for a malformed payload."""
+    payloads: list[Any] = []
+    by_cls: dict[type, list[Any]] = {}
+    notifies: dict[int, Any] = {}
+    shared = _SHARED
+    for part in parts:
+        # a Notify, CERTREQ, CP or TS body seen before: its decoded payload
+        hit = shared.get(part)
+        if hit is None:
+            this = part[0]
+            decode = _FIRST_AUTH_DECODERS.get(this)
+            if decode is None:  # a type this path does not take (AUTH, EAP, CERT, ...)
+                return None
+            decoded = decode(part[1])
+            cls = type(decoded)
+            if this in _SHAREABLE:  # the same octets from every UE: decoded once
+                if len(shared) >= 64:
+                    shared.clear()
+                shared[part] = decoded
+        else:
+            decoded = hit
+            cls = type(decoded)
+        payloads.append(decoded)
+        same = by_cls.get(cls)
+        if same is None:
+            by_cls[cls] = [decoded]
+        else:
+            same.append(decoded)
+            # IDi / IDr, TSi / TSr at most once each (IDi is the first payload), CP and
+            # SA at most once: a second payload of those classes must be the other
+            # direction's one and the only other one
+            if cls in _ONE_OF_EACH:
+                if len(same) > 2 or same[0].initiator is decoded.initiator:
+                    return None
+            elif cls not in _MANY_CLASSES:
+                return None
+        if part[0] == _P_NOTIFY and decoded.notify_type not in notifies:
+            notifies[decoded.notify_type] = decoded
+    return payloads, by_cls, notifies
+
+
+_decode_idi = _FIRST_AUTH_DECODERS[_P_IDI]
+_decode_idr = _FIRST_AUTH_DECODERS[_P_IDR]
+_FIRST_CHAINS: dict[tuple[int, int, int, bytes], tuple[Any, ...]] = {}
+"""First IKE_AUTH requests' inner chains after IDi, decoded once for every UE (session 8,
+round 11). Key: (where the SA payload's SPI lies in the chain after IDi, -1 without an SA
+payload; the second payload's type, which IDi's header carries; the chain's length; its
+octets without the SPI's four). Value: the decoded payloads (IDi's, IDr's and the SA
+payload's places are filled per request), the payloads by class (the IdPayload and
+SaPayload lists made per request), the first Notify of each type, the SA payload's place
+and its proposal's number, protocol and transforms, the SPI's place, IDr's place. Two
+chains equal but for the SPI octets split and decode alike but for the proposal's SPI
+(every type and length lies outside it; ``_child_sa_decode`` relies on the same), and the
+once-each rule held for the first. Kept only when an SA payload, if any, is of one
+proposal with a 4-octet SPI; other chains are decoded per request. Cleared at 16 entries
+(with ``_FIRST_SPI_AT``)."""
+_FIRST_SPI_AT: list[int] = []
+"""The SPI places of the chains in ``_FIRST_CHAINS`` (usually one for all UEs)."""
+
+
+def _remember_chain(
+    parts: list[Any],
+    second: int,
+    tail: bytes,
+    payloads: list[Any],
+    by_cls: dict[type, list[Any]],
+    notifies: dict[int, Any],
+) -> None:
+    """Keep a freshly decoded first request's chain after IDi (``tail``, its octets) in
+    ``_FIRST_CHAINS``."""
+    spi_at = sa_index = idr_index = -1
+    pos = 0  # where the current part's generic header starts in ``tail``
+    for i in range(1, len(parts)):
+        kind, body = parts[i]
+        if kind == _P_SA:
+            if not (len(body) > 12 and body[0] == 0 and body[6] == 4):
+                return  # not the one-proposal, 4-octet-SPI form: decoded per request
+            spi_at, sa_index = pos + 4 + 8, i  # generic header, proposal header, SPI
+        elif kind == _P_IDR:
+            idr_index = i
+        pos += 4 + len(body)
+    if pos != len(tail):  # not a chain of exactly these parts: nothing kept
+        return
+    # by class: the lists of shared payloads as they are (read only, as every reader of
+    # ``Message._index`` treats them); IDi / IDr and the SA payload are set per request
+    classes = {
+        cls: ([] if cls is IdPayload or cls is SaPayload else same) for cls, same in by_cls.items()
+    }
+    sa_form = None
+    if sa_index >= 0:
+        prop = payloads[sa_index].proposals[0]
+        sa_form = (sa_index, prop.number, prop.protocol, prop.transforms)
+    if len(_FIRST_CHAINS) >= 16:
+        _FIRST_CHAINS.clear()
+        _FIRST_SPI_AT.clear()
+    key = (
+        spi_at,
+        second,
+        len(tail),
+        tail if spi_at < 0 else tail[:spi_at] + tail[spi_at + 4 :],
+    )
+    # the places filled per request hold None (no UE's own objects kept alive here)
+    template = [None if i in (0, sa_index, idr_index) else p for i, p in enumerate(payloads)]
+    _FIRST_CHAINS[key] = (tuple(template), classes, notifies.copy(), sa_form, spi_at, idr_index)
+    if spi_at not in _FIRST_SPI_AT:
+        _FIRST_SPI_AT.append(spi_at)
 
 
 def _cert_body(der: bytes) -> bytes:

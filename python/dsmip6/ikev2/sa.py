@@ -99,7 +99,15 @@ def nat_hash(spi_i: bytes, spi_r: bytes, addr: Address) -> bytes:
 
 @functools.lru_cache(maxsize=64)  # our own addresses stay; peers' churn (memory per UE)
 def _packed(host: str) -> bytes:
-    return ip_address(host).packed
+    """The address octets of ``host`` (IPv4 or IPv6 text). The C parser first (each UE's
+    address is new to the cache: ``ipaddress`` parses it in Python, ~10x the cost), the
+    ``ipaddress`` reading for anything it refuses (zone suffixes, errors: the same
+    ``ValueError`` as before). Both give the same octets for every text both accept:
+    ``tests/test_ike_codec.py`` compares them."""
+    try:
+        return inet_pton(AF_INET6 if ":" in host else AF_INET, host)
+    except (OSError, ValueError, TypeError):
+        return ip_address(host).packed
 
 
 class IkeSa:
@@ -432,7 +440,14 @@ class IkeSa:
         """Drop what only the handshake needed (memory per UE on the HA): the signed
         IKE_SA_INIT octets and nonces, SK_ai..SK_pr (``sk`` and ``sk_d`` stay), our ID and the
         requested IDr, the peer's signature hashes, the IKE_AUTH tasks (EAP server, decoded
-        request) and the reassembly buffer. Later exchanges bring their own nonces."""
+        request) and the reassembly buffer. Later exchanges bring their own nonces.
+
+        The keyed AEAD cipher objects (``SkCrypto.compact``) are dropped here only when the
+        engine does not park its SAs (the UE): a parking engine (the HA) drops them with the
+        whole working object when the SA is parked (``park`` keeps the keying material only),
+        so the exchange that usually follows at once on a held SA (the attach's
+        CREATE_CHILD_SA for the MH transport SA, RFC 5026 §5.3.2) uses the ciphers keyed in
+        IKE_SA_INIT instead of keying two new ones (session 8, round 11)."""
         self.init_request = self.init_response = b""
         self.ni = self.nr = b""
         self.keys = None
@@ -441,7 +456,7 @@ class IkeSa:
         self.auth_tasks = None
         self.fragments = None
         self.init_key = None
-        if self.sk is not None:
+        if self.sk is not None and not self.engine._parking:
             self.sk.compact()
 
     def install_child(self, child: ChildSa, rekeyed_spi_in: int | None = None) -> None:

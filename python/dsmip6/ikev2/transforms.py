@@ -106,18 +106,23 @@ class Prf:
         if length > 255 * size:
             raise ValueError("prf+ output limit (255 blocks) exceeded")
         inst = _HASH_INSTANCES.get(self.hash)
-        copy = hmac.HMAC(key, inst if inst is not None else self.hash()).copy
+        keyed = hmac.HMAC(key, inst if inst is not None else self.hash())
+        if length <= size:  # one block: the keyed HMAC itself, no copy
+            keyed.update(seed + b"\x01")
+            return keyed.finalize()[:length]
+        copy = keyed.copy
         h = copy()
         h.update(seed + b"\x01")
         t = h.finalize()
-        if length <= size:
-            return t[:length]
         out = [t]
-        for n in _COUNTERS[2 : (length + size - 1) // size + 1]:
+        # blocks 2..n-1 from copies, the last one from the keyed HMAC itself (one copy less)
+        for n in _COUNTERS[2 : (length + size - 1) // size]:
             h = copy()
             h.update(t + seed + n)
             t = h.finalize()
             out.append(t)
+        keyed.update(t + seed + _COUNTERS[(length + size - 1) // size])
+        out.append(keyed.finalize())
         return b"".join(out)[:length]
 
 

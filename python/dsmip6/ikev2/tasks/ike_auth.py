@@ -85,13 +85,19 @@ class IkeAuth:
     def _msk_auth(self, octets: bytes) -> bytes:
         """AUTH with the MSK as shared secret: prf(prf(MSK, "Key Pad for IKEv2"), octets)
         (RFC 7296 §2.15-2.16); the inner prf is computed once for both directions, and the
-        outer HMAC keyed with it once (each AUTH copies the keyed HMAC)."""
-        sa = self.sa
-        prf = sa.prf
-        assert self.msk is not None and prf is not None
-        if self._msk_pad is None:
-            self._msk_pad = prf.keyed(prf(self.msk, KEY_PAD))
-        return prf.with_keyed(self._msk_pad, octets)
+        outer HMAC keyed with it once: the first AUTH copies the keyed HMAC, the second (the
+        other direction's, the last one an exchange needs) finishes the keyed HMAC itself and
+        forgets it (a third would key it again: same value)."""
+        pad = self._msk_pad
+        if pad is None:
+            sa = self.sa
+            prf = sa.prf
+            assert self.msk is not None and prf is not None
+            pad = self._msk_pad = prf.keyed(prf(self.msk, KEY_PAD))
+            return prf.with_keyed(pad, octets)
+        self._msk_pad = None
+        pad.update(octets)
+        return pad.finalize()  # type: ignore[no-any-return]
 
     # -------------------------------------------------------------- octets to sign
     def _my_octets(self) -> bytes:
