@@ -31,6 +31,7 @@
 
 #![deny(unsafe_code)]
 
+mod lean;
 mod mem;
 mod table;
 
@@ -1038,6 +1039,11 @@ impl<T> BindingCache<T> {
         mut payload: impl FnMut(usize) -> Option<T>,
         out: &mut Vec<Result<(), CacheError>>,
     ) {
+        // The common case first (see `lean.rs`); it declines, having done nothing, when
+        // the group needs growth or wider record ids.
+        if self.insert_group_lean(w, bs, &mut payload, out) {
+            return;
+        }
         // (table, key slot in `keys_of`, hash) of every key of the group, by binding.
         let mut plan = [(0u8, 0u8, 0u64); INSERT_AHEAD * 5];
         let mut ends = [0u8; INSERT_AHEAD];

@@ -36,7 +36,7 @@
 use core::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use super::mem::{empty_lanes, prefetch, scan_line, Line, Region};
+use super::mem::{empty_lanes, prefetch, prefetch_at, scan_line, Line, Region};
 
 const SLOTS: usize = 15;
 
@@ -338,6 +338,142 @@ impl Writer<'_> {
             slot.store(self.t.value(s.h, id), Ordering::Release);
         }
         bump_len(&self.t.len, true);
+    }
+}
+
+impl<'a> Writer<'a> {
+    /// This view with its bucket array, bucket count and id width read once (see [`Lane`]).
+    #[inline(always)]
+    pub(super) fn lane(&self) -> Lane<'a> {
+        let buckets = self.t.buckets.as_slice();
+        Lane {
+            t: self.t,
+            buckets,
+            filter: self.filter,
+            nb: buckets.len() as u64,
+            id_bits: self.t.id_bits,
+            hi_mask: u32::MAX << (self.t.id_bits + 1),
+        }
+    }
+}
+
+/// A writer's view of one table for the batch insert's lean kernel (`cache/lean.rs`): the
+/// current generation's buckets and filter, its bucket count and id width, read once per
+/// group, so a key costs a multiply for its home, a filter-word test and a slot store.
+/// Valid while the writer neither grows the table nor rebuilds its filter (as [`Writer`]).
+#[derive(Clone, Copy)]
+pub(super) struct Lane<'a> {
+    t: &'a Inner,
+    buckets: &'a [Bucket],
+    filter: &'a [AtomicU64],
+    nb: u64,
+    id_bits: u32,
+    /// The hash bits a tag keeps in place: those above `id_bits + 1` (id bits <= 26).
+    hi_mask: u32,
+}
+
+impl Lane<'_> {
+    /// The home bucket of `h` (as `Inner::home`).
+    #[inline(always)]
+    pub(super) fn home(&self, h: u64) -> usize {
+        ((h >> 32).wrapping_mul(self.nb) >> 32) as usize
+    }
+
+    /// Hint the CPU to fetch home bucket `i` and its filter word.
+    #[inline(always)]
+    pub(super) fn prefetch(&self, i: usize) {
+        prefetch_at(self.buckets, i);
+        prefetch_at(self.filter, i);
+    }
+
+    /// The filter bits of `h` (computed once per key for [`Self::absent`] and
+    /// [`Self::place`]).
+    #[inline(always)]
+    pub(super) fn bits(h: u64) -> u64 {
+        filter_bits(h)
+    }
+
+    /// Whether `h` (home `i`, filter bits `bits`) is surely absent: its filter word rules
+    /// it out or, when the word says "maybe" (about 7 % of keys at full load, and every
+    /// re-inserted key whose removal left its bits), the home bucket holds no slot with its
+    /// tag and no key spilled past it (a key that did would have counted itself in the home
+    /// bucket's overflow count), or else the next bucket holds none either and no key
+    /// passed it. The writer's own view of
+    /// the table and filter: nothing changes them meanwhile, so "absent" is final; false
+    /// sends the key to the exact duplicate check.
+    #[inline(always)]
+    pub(super) fn absent(&self, h: u64, bits: u64, i: usize) -> bool {
+        let (Some(word), Some(bucket)) = (self.filter.get(i), self.buckets.get(i)) else {
+            return false;
+        };
+        if word.load(Ordering::Relaxed) & bits != bits {
+            return true;
+        }
+        let id_mask = (1u32 << self.id_bits) - 1;
+        let tag = self.tag(h);
+        let (tags, overflow) = scan_line(bucket, !id_mask, tag);
+        if tags != 0 {
+            return false;
+        }
+        if overflow == 0 {
+            return true;
+        }
+        // Keys spilled past the home bucket: one that did sits in the next bucket or, having
+        // passed that one too, is counted in its overflow count (as `Snap::scan`).
+        let Some(next) = self.buckets.get(next(i, self.buckets.len())) else {
+            return false;
+        };
+        let (tags, overflow) = scan_line(next, !id_mask, tag);
+        tags == 0 && overflow == 0
+    }
+
+    /// The tag bits of `h`'s slot value (above the id bits; as `Inner::value`, whose
+    /// `((lo >> id_bits) & !1) << id_bits` is `lo` under `hi_mask`).
+    #[inline(always)]
+    fn tag(&self, h: u64) -> u32 {
+        let lo = h as u32;
+        (lo & self.hi_mask) | ((lo & 1) << self.id_bits)
+    }
+
+    /// Add `id` under `h` whose home is `i` and filter bits `bits`: the filter bits, then
+    /// the first free slot of the home bucket; a full home bucket takes the general
+    /// placement (overflow counts). Returns 1 when the key went into its home bucket (the
+    /// caller adds those to the table's length once per group, see [`Self::add_len`]), 0
+    /// when the general placement (which counts it itself) took it. Room ensured by the
+    /// caller.
+    #[inline(always)]
+    pub(super) fn place(&self, h: u64, bits: u64, i: usize, id: u32) -> usize {
+        let (Some(bucket), Some(word)) = (self.buckets.get(i), self.filter.get(i)) else {
+            self.t.place(h, id);
+            return 0;
+        };
+        let free = empty_lanes(bucket);
+        let Some(slot) = bucket
+            .0
+            .get(free.trailing_zeros() as usize)
+            .filter(|_| free != 0)
+        else {
+            self.spill(h, bits, i, id);
+            return 0;
+        };
+        bump(word, |x| x | bits, Ordering::Relaxed);
+        // Release: the filter bits (and the record the id names) are visible with the slot.
+        slot.store(self.tag(h) | (id + 1), Ordering::Release);
+        1
+    }
+
+    /// [`Self::place`] of a key whose home bucket is full (out of line: rare).
+    #[cold]
+    #[inline(never)]
+    fn spill(&self, h: u64, bits: u64, i: usize, id: u32) {
+        self.t.place_at(Spot { h, home: i, bits }, id);
+    }
+
+    /// Writer: count `n` keys placed by [`Self::place`] into this table's length.
+    #[inline(always)]
+    pub(super) fn add_len(&self, n: usize) {
+        let v = self.t.len.load(Ordering::Relaxed);
+        self.t.len.store(v.wrapping_add(n), Ordering::Relaxed);
     }
 }
 

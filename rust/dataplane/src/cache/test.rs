@@ -728,3 +728,178 @@ fn batch_lookups_during_batch_inserts_never_miss() {
     }
     assert_eq!(c.len(), 500);
 }
+
+/// Bindings of every shape the lean batch-insert kernel plans: all five keys; no IPv4 HoA
+/// nor inbound SPI with an IPv6 CoA; a prefix of another length (/80, /128); an IPv4 CoA
+/// without a UDP port.
+fn mixed(i: u32) -> Binding {
+    let mut x = b(i);
+    let (hi, lo) = ((i >> 16) as u16, i as u16);
+    match i % 5 {
+        1 => {
+            x.ipv4_home_address = None;
+            x.sa_in = None;
+            x.care_of = CareOf::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xffff, hi, lo, 0, 0, 1));
+            x.encapsulation = Encapsulation::IpInIpv6;
+        }
+        2 => {
+            x.prefix_len = 80;
+            x.home_prefix = Ipv6Addr::new(0x2001, 0xdb8, hi, lo, 0, 0, 0, 0);
+        }
+        3 => {
+            x.care_of = CareOf::V4 {
+                addr: Ipv4Addr::from(0xc633_6400 + i),
+                port: None,
+            };
+            x.encapsulation = Encapsulation::IpInIpv4;
+        }
+        4 => {
+            x.prefix_len = 128;
+            x.home_prefix = x.home_address;
+        }
+        _ => {}
+    }
+    x
+}
+
+/// Every key of `x` answers in `got` as in `want` (exact HoA with payload, an address
+/// inside its prefix, IPv4 HoA, both inbound keys).
+fn same_answers(got: &BindingCache<u32>, want: &BindingCache<u32>, x: &Binding) {
+    let hoa = x.home_address;
+    assert_eq!(got.get(hoa), want.get(hoa), "{hoa}");
+    assert_eq!(
+        got.get_with(hoa, |_, p| *p),
+        want.get_with(hoa, |_, p| *p),
+        "{hoa}"
+    );
+    let inside = Ipv6Addr::from(u128::from(hoa) ^ if x.prefix_len == 128 { 0 } else { 0x42 });
+    assert_eq!(got.lookup_v6(inside), want.lookup_v6(inside), "{hoa}");
+    if let Some(a) = x.ipv4_home_address {
+        assert_eq!(got.lookup_v4(a), want.lookup_v4(a), "{hoa}");
+    }
+    let coa = x.care_of.addr();
+    let first = match x.care_of {
+        CareOf::V4 { port: Some(p), .. } => InboundKey::UdpPort(p),
+        _ => InboundKey::Plain,
+    };
+    assert_eq!(
+        got.lookup_inbound(coa, first),
+        want.lookup_inbound(coa, first),
+        "{hoa}"
+    );
+    if let Some(s) = x.sa_in {
+        let k = InboundKey::Spi(s);
+        assert_eq!(
+            got.lookup_inbound(coa, k),
+            want.lookup_inbound(coa, k),
+            "{hoa}"
+        );
+    }
+}
+
+/// The lean batch-insert kernel and each of its fallbacks (a filter word that cannot rule
+/// a key out: duplicates and false positives, to the exact check; a full home bucket, to
+/// the general placement; a group due for growth or wider record ids, to the planned
+/// path) answer and leave the cache exactly as the same inserts one by one: results,
+/// errors, payloads, every key of every binding, table and cache lengths, the snapshot.
+/// Reused record ids first, then fresh ones through several table rebuilds and the
+/// widening past 2^16 ids; bindings of every key shape; duplicates of live, removed and
+/// same-group bindings and key conflicts on each key kind.
+#[test]
+fn lean_batch_insert_and_fallbacks_match_single_inserts() {
+    let (one, many) = (BindingCache::<u32>::new(), BindingCache::<u32>::new());
+    for c in [&one, &many] {
+        for i in 0..300 {
+            c.insert_with(mixed(i), i).unwrap();
+        }
+        for i in (0..300).step_by(3) {
+            c.remove(mixed(i).home_address).unwrap();
+        }
+    }
+    let mut items: Vec<(Binding, u32)> = Vec::new();
+    for i in 300..70_000u32 {
+        items.push((mixed(i), i));
+        match i % 997 {
+            // The same binding twice in a row (same group): Exists.
+            0 => items.push((mixed(i), i + 1)),
+            // A live binding's IPv4 HoA, inbound SPI, /80 prefix under new HoAs: KeyConflict.
+            1 => {
+                let mut x = mixed(1_000_000 + i);
+                x.ipv4_home_address = mixed(i - 1).ipv4_home_address;
+                items.push((x, 1));
+            }
+            2 => {
+                let mut x = mixed(2_000_000 + i);
+                (x.care_of, x.sa_in) = (mixed(i - 2).care_of, mixed(i - 2).sa_in);
+                items.push((x, 2));
+            }
+            3 => {
+                let mut x = mixed(i - 1);
+                x.home_address = Ipv6Addr::from(u128::from(x.home_address) + 1);
+                x.care_of = CareOf::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xeeee, 0, 0, 0, 0, 1));
+                x.ipv4_home_address = None;
+                x.sa_in = None;
+                items.push((x, 3));
+            }
+            // A bad prefix.
+            4 => {
+                let mut x = mixed(3_000_000 + i);
+                x.prefix_len = 129;
+                items.push((x, 4));
+            }
+            // A live and a removed binding again.
+            5 => {
+                items.push((mixed(7), 5));
+                items.push((mixed(9), 9));
+            }
+            _ => {}
+        }
+    }
+    let want: Vec<_> = items.iter().map(|(x, p)| one.insert_with(*x, *p)).collect();
+    lean::LEAN_STATS.with(|s| s.set(lean::LeanStats::default()));
+    let mut got = Vec::new();
+    many.insert_batch_with(items.iter().copied(), &mut got);
+    let stats = lean::LEAN_STATS.with(std::cell::Cell::get);
+    assert_eq!(got, want);
+    for e in [
+        CacheError::Exists,
+        CacheError::KeyConflict,
+        CacheError::BadPrefix,
+    ] {
+        assert!(got.contains(&Err(e)), "{e:?}");
+    }
+    // Every path ran: lean, exact check, full home bucket, planned groups.
+    assert!(stats.lean > 60_000, "{stats:?}");
+    assert!(stats.checked > 100, "{stats:?}");
+    assert!(stats.spilled > 10, "{stats:?}");
+    assert!(stats.groups_planned > 5, "{stats:?}");
+    assert_eq!(many.len(), one.len());
+    for t in 0..TABLES {
+        assert_eq!(many.tables[t].len(), one.tables[t].len(), "table {t}");
+    }
+    for (x, _) in &items {
+        same_answers(&many, &one, x);
+    }
+    for i in 0..300 {
+        same_answers(&many, &one, &mixed(i));
+    }
+    let mut s = many.snapshot();
+    let mut t = one.snapshot();
+    s.sort_by_key(|x| x.home_address);
+    t.sort_by_key(|x| x.home_address);
+    assert_eq!(s, t);
+    // And the same again over the reused ids of everything just removed.
+    for c in [&one, &many] {
+        for (x, _) in items.iter().step_by(2) {
+            let _ = c.remove(x.home_address);
+        }
+    }
+    let again: Vec<(Binding, u32)> = items.iter().step_by(2).copied().collect();
+    let want: Vec<_> = again.iter().map(|(x, p)| one.insert_with(*x, *p)).collect();
+    got.clear();
+    many.insert_batch_with(again.iter().copied(), &mut got);
+    assert_eq!(got, want);
+    for (x, _) in &items {
+        same_answers(&many, &one, x);
+    }
+}

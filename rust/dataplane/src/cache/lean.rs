@@ -1,0 +1,318 @@
+//! The batch insert's lean kernel (session 8): the common case of a group of
+//! `insert_batch` / `insert_batch_with` — valid bindings whose keys the filters prove
+//! fresh, no table growth or record-id widening due in the group — in straight-line code.
+//!
+//! Per group, each table's writer view is read once into a [`Lane`] (buckets, filter,
+//! bucket count, id width). Per binding, its keys are hashed by kind with no key list in
+//! between (HoA; /64 or other prefix; IPv4 HoA if any; inbound UDP-or-plain; inbound SPI
+//! if any), their home buckets, filter words, record and counters lines prefetched for
+//! the whole group, then each binding in order: if every key is surely absent — its filter
+//! word says so or, for the ~7 % of keys whose word says "maybe", its home bucket (or,
+//! when keys spilled past that, the next one too) holds no slot with its tag and nothing
+//! spilled past it (final for the writer: nothing else changes the tables) — its record goes in and each key takes the first free slot of its
+//! home bucket. Anything else goes to the general path: a group needing growth or wider
+//! ids to [`BindingCache::insert_group`]'s planned path (which rebuilds first), a binding
+//! with a key that may be present (a duplicate, or a tag match) to `place_planned`'s
+//! exact duplicate check, a full home bucket to the general placement (overflow counts).
+//!
+//! Instructions per batched insert (`examples/cache_ops.rs insert_batch 110000 15000`,
+//! callgrind on `timed_inserts` only, 4 keys per binding): 1 128 before, 843 with it; keys
+//! removed before and inserted again (`reinsert_batch`, every filter word "maybe"):
+//! 1 470 before, 1 043 with it. A later binding of the group
+//! sees the earlier ones (their filter bits and slots are set before it is checked), so
+//! results, errors and final state are those of the same inserts one by one.
+
+use core::sync::atomic::Ordering;
+
+use super::mem::prefetch;
+use super::table::{Lane, Writer};
+use super::Binding;
+use super::{
+    addr128, mask128, BindingCache, CacheError, CareOf, Key, WriterState, INSERT_AHEAD, TABLES,
+};
+
+/// Keys per binding, in `keys_of` order: 0 HoA, 1 prefix, 2 IPv4 HoA, 3 inbound
+/// UDP-or-plain, 4 inbound SPI.
+const KEYS: usize = 5;
+
+/// Which kernel placed the bindings of a batch insert (tests: the twin tests check that
+/// both the lean kernel and each of its fallbacks ran).
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct LeanStats {
+    /// Bindings placed by the lean kernel.
+    pub(super) lean: usize,
+    /// Bindings handed to the exact duplicate check (a filter word said "maybe").
+    pub(super) checked: usize,
+    /// Groups handed to the planned path (growth or wider ids due).
+    pub(super) groups_planned: usize,
+    /// Keys of lean bindings whose home bucket was full (general placement).
+    pub(super) spilled: usize,
+}
+
+#[cfg(test)]
+thread_local! {
+    pub(super) static LEAN_STATS: core::cell::Cell<LeanStats> =
+        const { core::cell::Cell::new(LeanStats { lean: 0, checked: 0, groups_planned: 0, spilled: 0 }) };
+}
+
+#[cfg(test)]
+fn note(f: impl FnOnce(&mut LeanStats)) {
+    LEAN_STATS.with(|c| {
+        let mut s = c.get();
+        f(&mut s);
+        c.set(s);
+    });
+}
+
+/// One binding's keys as the lean kernel plans them.
+#[derive(Clone, Copy)]
+struct Keys {
+    /// Hash of each key (`keys_of` order).
+    h: [u64; KEYS],
+    /// Home bucket of each key in its table's current generation.
+    home: [u32; KEYS],
+    /// Bit `s` set when the binding has key `s`.
+    has: u8,
+    /// The prefix key's table: 1 (/64) or 2 (other lengths).
+    pt: u8,
+}
+
+const NO_KEYS: Keys = Keys {
+    h: [0; KEYS],
+    home: [0; KEYS],
+    has: 0,
+    pt: 1,
+};
+
+/// `$body` (a `bool`) for each key `$s` the binding `$k` has, in `keys_of` order, with its
+/// table `$t`, while it gives true; whether all did (`for`: a `()` body for every key). Written out key by key (a macro, not a
+/// closure: each copy is inlined, with `$s`, and `$t` but for the prefix's, constants).
+macro_rules! each_key {
+    (for $k:expr, |$s:ident, $t:ident| $body:block) => {{
+        let has = $k.has;
+        // 1 or 2 (written so, the compiler knows it: no bounds check on `lanes[pt]`).
+        let pt = if $k.pt == 1 { 1usize } else { 2 };
+        {
+            let ($s, $t) = (0usize, 0usize);
+            $body
+        }
+        {
+            let ($s, $t) = (1usize, pt);
+            $body
+        }
+        if has & (1 << 2) != 0 {
+            let ($s, $t) = (2usize, 3usize);
+            $body
+        }
+        {
+            let ($s, $t) = (3usize, 4usize);
+            $body
+        }
+        if has & (1 << 4) != 0 {
+            let ($s, $t) = (4usize, 4usize);
+            $body
+        }
+    }};
+    ($k:expr, |$s:ident, $t:ident| $body:expr) => {{
+        let has = $k.has;
+        // 1 or 2 (written so, the compiler knows it: no bounds check on `lanes[pt]`).
+        let pt = if $k.pt == 1 { 1usize } else { 2 };
+        let mut all = {
+            let ($s, $t) = (0usize, 0usize);
+            $body
+        };
+        all = all && {
+            let ($s, $t) = (1usize, pt);
+            $body
+        };
+        all = all
+            && (has & (1 << 2) == 0 || {
+                let ($s, $t) = (2usize, 3usize);
+                $body
+            });
+        all = all && {
+            let ($s, $t) = (3usize, 4usize);
+            $body
+        };
+        all && (has & (1 << 4) == 0 || {
+            let ($s, $t) = (4usize, 4usize);
+            $body
+        })
+    }};
+}
+
+impl<T> BindingCache<T> {
+    /// The keys of a valid binding `b`, hashed by kind (the same keys and hashes as
+    /// [`super::keys_of`] and [`Self::hash`]; homes are filled in later).
+    #[inline(always)]
+    fn lean_keys(&self, b: &Binding) -> Keys {
+        let hoa = u128::from(b.home_address);
+        let mut k = NO_KEYS;
+        k.h[0] = self.hash(Key::Hoa(hoa));
+        if b.prefix_len == 64 {
+            k.h[1] = self.hash(Key::P64((hoa >> 64) as u64));
+        } else {
+            k.pt = 2;
+            k.h[1] = self.hash(Key::Pfx(mask128(hoa, b.prefix_len), b.prefix_len));
+        }
+        k.has = 0b0_1011;
+        if let Some(a) = b.ipv4_home_address {
+            k.h[2] = self.hash(Key::V4(u32::from(a)));
+            k.has |= 1 << 2;
+        }
+        let coa = addr128(b.care_of.addr());
+        k.h[3] = match b.care_of {
+            CareOf::V4 { port: Some(p), .. } => self.hash(Key::In(coa, 2, u32::from(p))),
+            _ => self.hash(Key::In(coa, 0, 0)),
+        };
+        if let Some(s) = b.sa_in {
+            k.h[4] = self.hash(Key::In(coa, 1, s));
+            k.has |= 1 << 4;
+        }
+        k
+    }
+
+    /// Writer, batch insert of `bs` (at most [`INSERT_AHEAD`]) by the lean kernel (see the
+    /// module text). False, with nothing done, when the group needs table growth or wider
+    /// record ids (the caller takes the planned path, which rebuilds first).
+    pub(super) fn insert_group_lean(
+        &self,
+        w: &mut WriterState,
+        bs: &[Binding],
+        payload: &mut impl FnMut(usize) -> Option<T>,
+        out: &mut Vec<Result<(), CacheError>>,
+    ) -> bool {
+        let n = bs.len();
+        if n > INSERT_AHEAD {
+            return false;
+        }
+        let mut keys = [NO_KEYS; INSERT_AHEAD];
+        let mut extra = [0usize; TABLES];
+        for (k, b) in keys.iter_mut().zip(bs).take(n) {
+            // A /64 (the common case) agrees with its HoA when their upper halves do.
+            let valid = if b.prefix_len == 64 {
+                b.home_address.octets()[..8] == b.home_prefix.octets()[..8]
+            } else {
+                Self::validate(b).is_ok()
+            };
+            if valid {
+                *k = self.lean_keys(b);
+                extra[0] += 1;
+                extra[usize::from(k.pt)] += 1;
+                extra[3] += usize::from(k.has >> 2 & 1);
+                extra[4] += 1 + usize::from(k.has >> 4 & 1);
+            }
+        }
+        let ids = self.high.load(Ordering::Relaxed) + n;
+        let Some(views) = self.room_views(extra, ids) else {
+            #[cfg(test)]
+            note(|s| s.groups_planned += 1);
+            return false;
+        };
+        let lanes = views.map(|v| v.lane());
+        // Homes, and every line the group touches fetched ahead.
+        for k in keys.iter_mut().take(n) {
+            if k.has == 0 {
+                continue;
+            }
+            let (h, mut home) = (k.h, [0u32; KEYS]);
+            each_key!(for k, |s, t| {
+                let i = lanes[t].home(h[s]);
+                lanes[t].prefetch(i);
+                home[s] = i as u32;
+            });
+            k.home = home;
+        }
+        for j in 0..n {
+            let next = w.free.get(j).map_or(ids - n + j, |&id| id as usize);
+            if let Some(r) = self.recs.as_slice().get(next) {
+                prefetch(r);
+            }
+            if let Some(c) = self.counters.as_slice().get(next) {
+                prefetch(c);
+            }
+        }
+        let mut placed = [0usize; TABLES];
+        for (j, (b, k)) in bs.iter().zip(&keys).take(n).enumerate() {
+            if k.has == 0 {
+                out.push(Err(CacheError::BadPrefix));
+                continue;
+            }
+            let mut bits = [0u64; KEYS];
+            let fresh = each_key!(k, |s, t| {
+                bits[s] = Lane::bits(k.h[s]);
+                lanes[t].absent(k.h[s], bits[s], k.home[s] as usize)
+            });
+            if !fresh {
+                // A filter word says "maybe": the exact duplicate check and placement.
+                #[cfg(test)]
+                note(|s| s.checked += 1);
+                out.push(self.lean_checked(w, b, || payload(j), k, &views));
+                continue;
+            }
+            #[cfg(test)]
+            note(|s| s.lean += 1);
+            let Some(p) = payload(j) else {
+                out.push(Err(CacheError::KeyConflict));
+                continue;
+            };
+            let Some(id) = self.put_new(w, b, p) else {
+                out.push(Err(CacheError::KeyConflict));
+                continue;
+            };
+            each_key!(for k, |s, t| {
+                let home = lanes[t].place(k.h[s], bits[s], k.home[s] as usize, id);
+                #[cfg(test)]
+                if home == 0 {
+                    note(|x| x.spilled += 1);
+                }
+                placed[t] += home;
+            });
+            self.count_length(w, b.prefix_len, true);
+            self.len
+                .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            out.push(Ok(()));
+        }
+        for (lane, n) in lanes.iter().zip(placed) {
+            if n != 0 {
+                lane.add_len(n);
+            }
+        }
+        true
+    }
+
+    /// The writer views of every table when each has room for `extra[t]` more keys and
+    /// record ids below `ids` without a rebuild; None otherwise.
+    #[inline(always)]
+    fn room_views(&self, extra: [usize; TABLES], ids: usize) -> Option<[Writer<'_>; TABLES]> {
+        let [a, b, c, d, e] = self.tables.each_ref().map(|t| t.writer());
+        let v = [a?, b?, c?, d?, e?];
+        v.iter()
+            .zip(&extra)
+            .all(|(v, &x)| x == 0 || v.has_room(x, ids))
+            .then_some(v)
+    }
+
+    /// A binding of the lean kernel that a filter word could not prove fresh: the planned
+    /// path's exact duplicate check and placement (`place_planned`), with the same keys.
+    #[inline(never)]
+    fn lean_checked(
+        &self,
+        w: &mut WriterState,
+        b: &Binding,
+        payload: impl FnOnce() -> Option<T>,
+        k: &Keys,
+        views: &[Writer<'_>; TABLES],
+    ) -> Result<(), CacheError> {
+        let mut plan = [(0u8, 0u8, 0u64); KEYS];
+        let mut spots = [None; KEYS];
+        let mut m = 0;
+        each_key!(for k, |s, t| {
+            plan[m] = (t as u8, s as u8, k.h[s]);
+            spots[m] = Some(views[t].spot(k.h[s]));
+            m += 1;
+        });
+        self.place_planned(w, b, payload, &plan[..m], &spots[..m], views)
+    }
+}
