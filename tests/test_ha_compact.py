@@ -2013,8 +2013,28 @@ def test_park_inline_common_case_is_the_reference_writer(monkeypatch):
          "peer_redirect_supported": True, "peer_certreq": True, "rekey_started": True},
     ]  # fmt: skip
     variants.append({"assignment": dataclasses.replace(a, prefix_lifetime=1 << 32)})
+    # the same with the SA's own copies set to the assignment's (each _F_SA_* flag), one
+    # at a time off again
+    own = {"home_prefix": a.home_prefix, "ha_addresses": a.ha_addresses,
+           "prefix_lifetime": a.prefix_lifetime}  # fmt: skip
+    variants += [dict(change, **own) for change in variants if not set(change) & set(own)]
+    variants += [dict(own, **{name: odd}) for name, odd in (
+        ("home_prefix", other_pfx), ("ha_addresses", list(a.ha_addresses)),
+        ("ha_addresses", a.ha_addresses[:1]), ("prefix_lifetime", True),
+        ("prefix_lifetime", float(a.prefix_lifetime)), ("home_prefix", None),
+        ("ha_addresses", ()), ("prefix_lifetime", None),
+    )]  # fmt: skip
+    inline = []  # the variants park packs without _park_loose
+    real_loose = S._park_loose
+
+    def loose(*args):
+        inline[-1] = False
+        return real_loose(*args)
+
+    monkeypatch.setattr(S, "_park_loose", loose)
     for change in variants:
         twins = []
+        inline.append(True)
         for writer in (_park_reference, park):
             work = thaw(park(thaw(park(sa, None), ha.ike), None), ha.ike)
             for name, value in change.items():
@@ -2029,6 +2049,9 @@ def test_park_inline_common_case_is_the_reference_writer(monkeypatch):
                 continue
             twins.append(_parked_fields(p))
         assert twins[0] == twins[1], change
+    monkeypatch.undo()
+    # the real SA (no change) and the variants with the SA's own copies take the inline case
+    assert inline[0] and sum(inline) >= 3, inline
     # the tables the writers share are the same after both (no entry only one adds)
     tables = (dict(S._LOCALS), dict(S._SUITES), list(S._REALMS), dict(S._REALM_INDEX))
     work = thaw(park(sa, None), ha.ike)

@@ -614,9 +614,9 @@ _U32, _U16 = struct.Struct("!I"), struct.Struct("!H")
 if struct.calcsize("!8s8s") != 16 or struct.calcsize("!8s8sIIQ") != 32:  # pragma: no cover
     raise ImportError("sa: the parked head's field offsets are out of date")
 _PLEN = [bytes((n,)) for n in range(129)]  # a prefix length octet
-# what park's inline common case sets: an Assignment rebuilt from the packed prefix, the
-# shared HA addresses and the lifetime, all three also the SA's own values
-_F_COMMON = _F_ASSIGN | _F_SA_PREFIX | _F_SA_HAS | _F_SA_PLIFE | _F_PREFIX_PACKED
+# what park's inline common case always sets: an Assignment rebuilt from the packed prefix,
+# the shared HA addresses and the lifetime (the _F_SA_* flags as the SA's own values say)
+_F_COMMON = _F_ASSIGN | _F_PREFIX_PACKED
 _NEW_PARKED = object.__new__
 _TIMES = struct.Struct("!dd")
 
@@ -882,15 +882,31 @@ def _child_record(c: ChildSa) -> bytes:
     ``_core.mhfast.child_record`` (the same layout); values it refuses (what ``struct``
     would refuse) go to ``_child_record_tail``, which raises as the Python writer always
     did. What ``park`` writes per child."""
-    a, ts_i, ts_r = _child_parts(c)
-    if not _RECORD:
-        from dsmip6._core.mhfast import child_record
-
-        _RECORD.append(child_record)
+    # _child_parts(c), inline (one call less per parked child)
+    alg = c.algorithm
+    a = _CHILD_ALG_INDEX.get(alg)
+    if a is None or a >= len(_CHILD_ALGS) or _CHILD_ALGS[a] != alg:
+        a = _alg_index(alg)
+    spi_in = c.spi_in
+    ts_i = _pack_ts(c.ts_i, spi_in)
+    ts = c.ts_r
+    hit = _TS_SHARED.get(id(ts))
+    if hit is not None and hit[0] is ts and hit[1] < len(_TS_TABLE) and _TS_TABLE[hit[1]] is hit[2]:
+        ts_r = _TS_REFS[hit[1]]
+    else:
+        ts_r = _pack_ts(ts, spi_in)
+    record = _RECORD[0] if _RECORD else _record_writer()
     try:
-        return _RECORD[0](c, a, ts_i, ts_r)  # type: ignore[no-any-return]
+        return record(c, a, ts_i, ts_r)  # type: ignore[no-any-return]
     except (TypeError, ValueError, OverflowError):
         return _child_record_tail(c, a, ts_i, ts_r)
+
+
+def _record_writer() -> Any:
+    from dsmip6._core.mhfast import child_record
+
+    _RECORD.append(child_record)
+    return child_record
 
 
 def _alg_index(alg: str) -> int:
@@ -1192,9 +1208,9 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         flags |= _F_REKEY_STARTED
     if sa.cp_failed:
         flags |= _F_CP_FAILED
-    # ---- the loose values: the common HA case inline (``_folded_assignment`` gives
-    # _F_ASSIGN | _F_SA_PREFIX | _F_SA_HAS | _F_SA_PLIFE for it, ``_packed_endpoint`` the
-    # 16 + 2 octets of an IPv6 endpoint whose text inet_ntop gives back)
+    # ---- the loose values: the common HA case inline (the flags ``_folded_assignment``
+    # gives, and the 16 + 2 octets ``_packed_endpoint`` gives for an IPv6 endpoint whose
+    # text inet_ntop gives back); anything else goes to ``_park_loose``
     loose = None
     a = sa.assignment
     remote = sa.remote
@@ -1214,18 +1230,30 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
     ):
         pfx, has, plife = a.home_prefix, a.ha_addresses, a.prefix_lifetime  # type: ignore[union-attr]
         host, port = remote
+        # the SA's own copies: the assignment's (a flag each), or none (no flag)
+        own = _F_COMMON
+        ok = True
+        v = sa.home_prefix
+        if v is pfx:
+            own |= _F_SA_PREFIX
+        elif v is not None:
+            ok = False
+        v = sa.ha_addresses
+        if v is has:
+            own |= _F_SA_HAS
+        elif type(v) is not tuple or v:
+            ok = False
+        v = sa.prefix_lifetime
+        if v is plife or (type(v) is int and v == plife):
+            own |= _F_SA_PLIFE
+        elif v is not None:
+            ok = False
         if (
-            sa.home_prefix is pfx
-            and sa.ha_addresses is has
+            ok
             and type(has) is tuple
             and type(pfx) is IPv6Network
             and type(plife) is int
             and 0 <= plife <= 0xFFFFFFFF
-            and (
-                sa.prefix_lifetime is plife
-                or type(sa.prefix_lifetime) is int
-                and sa.prefix_lifetime == plife
-            )  # fmt: skip
             and type(host) is str
             and type(port) is int
             and 0 <= port <= 0xFFFF
@@ -1236,7 +1264,7 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
             except (OSError, ValueError):
                 octets = None
             if octets is not None and inet_ntop(AF_INET6, octets) == host:
-                flags |= _F_COMMON
+                flags |= own
                 loose = b"".join((
                     octets, _U16.pack(port), _TIMES.pack(lh, est),
                     pfx.network_address._ip.to_bytes(16, "big"), _PLEN[pfx._prefixlen],
