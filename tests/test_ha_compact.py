@@ -2066,3 +2066,113 @@ def test_park_inline_common_case_is_the_reference_writer(monkeypatch):
         m.setattr(S, "_PLEN", [bytes(((n + 1) & 0xFF,)) for n in range(129)])
         got = _parked_fields(park(bad, 4.0))
     assert got != _parked_fields(_park_reference(work, 4.0))
+
+
+def _ntop6_cases():
+    """16-octet values for the IPv6 text writers: zero runs of every length and position
+    (ties of equal runs included), the IPv4-compatible and IPv4-mapped ranges and their
+    neighbours, the extremes."""
+    import random
+
+    r = random.Random(11)
+    vals = [0, 1, 2, (1 << 128) - 1, 0xFFFF << 32, (0xFFFF << 32) | 1, 1 << 32, 0xFFFF << 16,
+            (0xFFFF << 32) | 0x01020304, 0x01020304, 0x0102, 0x10000, 0xFFFE << 32,
+            (1 << 112) | 1, (1 << 112) | (1 << 64), 1 << 127]  # fmt: skip
+    for mask in range(256):  # every pattern of zero / non-zero words
+        v = 0
+        for k in range(8):
+            if mask >> k & 1:
+                v |= r.choice((1, 0xA, 0xFF, 0x1234, 0xFFFF, r.getrandbits(16) | 1)) << (16 * k)
+        vals.append(v)
+        vals.append(v & ((1 << 32) - 1))  # in ::/96
+        vals.append((0xFFFF << 32) | (v & ((1 << 32) - 1)))  # in ::ffff:0:0/96
+        vals.append((0xFFFF << 32) | (v & ((1 << 32) - 1)) | (r.getrandbits(16) << 48))
+    for _ in range(3000):
+        v = 0
+        for k in range(8):
+            if r.random() < 0.5:
+                v |= r.getrandbits(16) << (16 * k)
+        vals.append(v)
+    return [v.to_bytes(16, "big") for v in vals]
+
+
+def _ntop6_last_run(octets):
+    """A planted-bug formatter: RFC 5952 text, but the LAST of equal zero runs compressed."""
+    w = [int.from_bytes(octets[i : i + 2], "big") for i in range(0, 16, 2)]
+    best, blen, i = -1, 0, 0
+    while i < 8:
+        if w[i] == 0:
+            j = i
+            while j < 8 and w[j] == 0:
+                j += 1
+            if j - i >= 2 and j - i >= blen:
+                best, blen = i, j - i
+            i = j
+        else:
+            i += 1
+    if best < 0:
+        return ":".join(f"{x:x}" for x in w)
+    head = ":".join(f"{x:x}" for x in w[:best])
+    tail = ":".join(f"{x:x}" for x in w[best + blen :])
+    return head + "::" + tail
+
+
+def test_mhfast_ntop6_is_the_c_librarys_inet_ntop():
+    """``_core.mhfast.ntop6`` (what ``ha._t6`` calls: the BA's datagram address, the K=1
+    move's text) against ``socket.inet_ntop(AF_INET6, ...)`` over zero runs of every length
+    and position, ties, the IPv4-compatible and IPv4-mapped ranges (dotted quads) and their
+    neighbours: the same text; other lengths raise ``ValueError`` like it. A formatter with
+    a planted bug (the last of equal zero runs compressed) is told apart by these cases."""
+    from socket import AF_INET6, inet_ntop
+
+    from dsmip6._core.mhfast import ntop6
+    from dsmip6.ha import _t6
+
+    cases = _ntop6_cases()
+    assert len(cases) > 4000
+    for o in cases:
+        assert ntop6(o) == inet_ntop(AF_INET6, o), o.hex()
+    assert _t6(int.from_bytes(cases[-1], "big")) == inet_ntop(AF_INET6, cases[-1])
+    for bad in (b"", bytes(15), bytes(17)):
+        with pytest.raises(ValueError):
+            inet_ntop(AF_INET6, bad)
+        with pytest.raises(ValueError):
+            ntop6(bad)
+    assert any(_ntop6_last_run(o) != inet_ntop(AF_INET6, o) for o in cases)
+
+
+def test_mhfast_canonical6_is_the_parked_endpoint_test():
+    """``_core.mhfast.canonical6(host)`` (park's inline endpoint test) gives the octets
+    exactly when ``inet_ntop(inet_pton(host)) == host`` (``_packed_endpoint``'s test), for
+    every canonical text of the cases above, and None for the rest: upper case, leading
+    zeros, uncompressed or wrongly compressed runs, dotted quads where the C library writes
+    hex (and the reverse), zones, IPv4 text, empty and malformed text. (None sends park to
+    ``_packed_endpoint``, which asks the C library: a text this parser cannot read is never
+    decided by it.)"""
+    from socket import AF_INET6, inet_ntop, inet_pton
+
+    from dsmip6._core.mhfast import canonical6
+
+    def c_answer(host):
+        try:
+            o = inet_pton(AF_INET6, host)
+        except (OSError, ValueError):
+            return None
+        return o if inet_ntop(AF_INET6, o) == host else None
+
+    texts = []
+    for o in _ntop6_cases()[::3]:
+        t = inet_ntop(AF_INET6, o)
+        assert canonical6(t) == o, t
+        texts += [t, t.upper(), t.replace("::", ":0:", 1), "0" + t if t[0] != ":" else t,
+                  t + "%eth0", ":".join(f"{int.from_bytes(o[i:i + 2], 'big'):x}"
+                                       for i in range(0, 16, 2)), _ntop6_last_run(o)]  # fmt: skip
+    texts += ["", ":", ":::", "1.2.3.4", "::1.2.3.4", "::ffff:1.2.3.4", "::ffff:0102:0304",
+              "::102:304", "::ffff:102:304", "1::2::3", "12345::", "g::", "::ffff:1.2.3",
+              "2001:db8::1 ", " 2001:db8::1", "2001:0db8::1", "2001:db8:0:0:1::1"]  # fmt: skip
+    agree = 0
+    for t in texts:
+        got, want = canonical6(t), c_answer(t)
+        assert got == want, t
+        agree += got is not None
+    assert agree > 1000

@@ -1259,11 +1259,11 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
             and 0 <= port <= 0xFFFF
             and ":" in host
         ):
-            try:
-                octets = inet_pton(AF_INET6, host)
-            except (OSError, ValueError):
-                octets = None
-            if octets is not None and inet_ntop(AF_INET6, octets) == host:
+            # the octets when inet_ntop(inet_pton(host)) is host (``_core.mhfast.canonical6``:
+            # glibc's text written in Rust); None sends it to _park_loose, which asks the C
+            # library itself (``_packed_endpoint``)
+            octets = (_CANON6[0] if _CANON6 else _canonical6())(host)
+            if octets is not None:
                 flags |= own
                 loose = b"".join((
                     octets, _U16.pack(port), _TIMES.pack(lh, est),
@@ -1282,6 +1282,16 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
     ))  # fmt: skip
     sa.timer_at = None  # any heap entry of the working object is stale from now on
     return p
+
+
+_CANON6: list[Any] = []  # dsmip6._core.mhfast.canonical6, imported at first use
+
+
+def _canonical6() -> Any:
+    from dsmip6._core.mhfast import canonical6
+
+    _CANON6.append(canonical6)
+    return canonical6
 
 
 def _park_loose(sa: IkeSa, p: ParkedSa, flags: int) -> tuple[int, int, bytes, int]:
