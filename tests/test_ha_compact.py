@@ -1845,3 +1845,334 @@ def test_rust_child_record_head_is_the_python_writer(monkeypatch):
 
     _child_record_tables(monkeypatch, ike_sa)
     assert [buggy(c) for c in cases] != expect
+
+
+def _park_reference(sa, timer_at):
+    """``ikev2.sa.park`` as it was before its inline common case (session 8, round 11): the
+    loose values always through ``_folded_assignment`` and ``_packed_endpoint``. The twin
+    of ``test_park_inline_common_case_is_the_reference_writer``."""
+    from dsmip6.ikev2 import sa as S
+
+    sk = sa.sk
+    p = S.ParkedSa()
+    p.id = sa.id
+    local = sa.local
+    shared = S._LOCALS.get(local)
+    if shared is None and len(S._LOCALS) < 16 and type(local) is tuple:
+        shared = S._LOCALS[local] = local
+    p.local = local if shared is None else shared
+    p.timer_at = timer_at
+    mgr = sa.mgr
+    last = mgr.last_response
+    if last is None:
+        p.last_packets = None
+    else:
+        packets = last[1]
+        p.last_packets = packets[0] if len(packets) == 1 else tuple(packets)
+    key = (id(sa.prf), id(sa.encr), id(sa.integ), sa.dh_group)
+    suite = S._SUITES.get(key)
+    if suite is None:
+        suite = S._SUITES[key] = (sa.prf, sa.encr, sa.integ, sa.dh_group)
+    p.suite = suite
+    if sk.encr.aead:
+        keys = sa.sk_d + sk._out_a + sk._in_a
+    else:
+        keys = sa.sk_d + sk._out_e + sk._out_a + sk._in_e + sk._in_a
+    pid = sa.peer_id
+    realm = -1
+    if pid is not None:
+        user, at, name = pid.data.partition(b"@")
+        if at and len(name) <= 128:
+            realm = S._REALM_INDEX.get(name, -1)
+            if realm < 0 and len(S._REALMS) < 255:
+                realm = S._REALM_INDEX[name] = len(S._REALMS)
+                S._REALMS.append(name)
+        if realm >= 0:
+            keys += bytes((pid.id_type, pid.initiator, realm)) + user
+        else:
+            keys += bytes((pid.id_type, pid.initiator)) + pid.data
+    p.eap_identity = sa.eap_identity
+    flags = (
+        (S._F_ORIG_INITIATOR if sa.original_initiator else 0)
+        | (S._F_NAT_LOCAL if sa.nat_local else 0)
+        | (S._F_NAT_REMOTE if sa.nat_remote else 0)
+        | (S._F_FRAGMENTATION if sa.fragmentation else 0)
+        | (S._F_REDIRECT_SUPPORTED if sa.peer_redirect_supported else 0)
+        | (S._F_PEER_CERTREQ if sa.peer_certreq else 0)
+        | (S._F_REKEY_STARTED if sa.rekey_started else 0)
+        | (S._F_CP_FAILED if sa.cp_failed else 0)
+        | (S._F_PEER_ID if pid is not None else 0)
+        | (S._F_PEER_REALM if realm >= 0 else 0)
+    )
+    folded = S._folded_assignment(sa)
+    endpoint = S._packed_endpoint(sa.remote)
+    lh, est = sa.last_heard, sa.established_at
+    if (
+        folded is not None
+        and endpoint is not None
+        and sa.reply_to is None
+        and sa.failure_reason is None
+        and type(lh) is float
+        and type(est) is float
+    ):
+        flags |= folded
+        family, loose = endpoint[0], endpoint[1] + S._TIMES.pack(lh, est)
+        a = sa.assignment
+        p.home_prefix = a.home_prefix if a is not None else None
+        p.ha_addresses = a.ha_addresses if a is not None else ()
+        pfx = p.home_prefix
+        if type(pfx) is IPv6Network:
+            loose += pfx.network_address._ip.to_bytes(16, "big") + S._PLEN[pfx._prefixlen]
+            flags |= S._F_PREFIX_PACKED
+            p.home_prefix = None
+        plife = a.prefix_lifetime if a is not None else 0
+        p.rest = None
+    else:
+        flags |= S._F_REST
+        family, loose, plife = 0, b"", 0
+        p.home_prefix, p.ha_addresses = None, ()
+        p.rest = (lh, est, sa.remote, sa.reply_to, sa.home_address, sa.internal_ip4,
+                  sa.failure_reason, sa.home_prefix, sa.ha_addresses, sa.prefix_lifetime,
+                  sa.assignment)  # fmt: skip
+    p.blob = b"".join((
+        S._HEAD.pack(sa.spi_i, sa.spi_r, mgr.next_mid, mgr.expected_mid, sk._iv_counter, flags,
+                     len(keys), family, plife),
+        keys, loose, *map(S._child_record, sa.children.values()),
+    ))  # fmt: skip
+    sa.timer_at = None
+    return p
+
+
+_PARKED_FIELDS = ("id", "timer_at", "last_packets", "suite", "blob", "eap_identity",
+                  "home_prefix", "ha_addresses", "local", "rest")  # fmt: skip
+
+
+def _parked_fields(p):
+    return tuple(getattr(p, f) for f in _PARKED_FIELDS)
+
+
+def test_park_inline_common_case_is_the_reference_writer(monkeypatch):
+    """``park`` (its common HA case read inline, everything else through ``_park_loose``)
+    against ``_park_reference`` (the writer before it) on a real HA-side SA and on variants
+    of every value the inline case tests (each one just outside it: an IPv4, upper-case,
+    IPv4-mapped or IPv4-compatible endpoint, int times, a reply-to pair, a failure reason, an
+    HA-assigned HoA or IPv4 address, another prefix / HA address tuple / lifetime object than
+    the assignment's, equal-but-not-identical ones, a lifetime out of 32 bits, a bool, no
+    assignment, another peer ID, set flag bits): the same ParkedSa fields, octet for octet,
+    and the same shared tables after. A park with a planted bug (the prefix length octet
+    off by one in the inline case) is told apart."""
+    import dataclasses
+
+    from dsmip6.ikev2 import sa as S
+    from dsmip6.ikev2.message import IdPayload
+    from dsmip6.ikev2.sa import ParkedSa, park, thaw
+
+    world = RealWorld(1)
+    world.make_ha(RustDataPlane())
+    _ue, _clock = _registered(world, 0)
+    ha = world.ha
+    (ike_id,) = [s.ike_sa_id for s in ha._sessions.values()]
+    parked = ha.ike._sas[ike_id]
+    assert type(parked) is ParkedSa and parked.rest is None
+    sa = thaw(parked, ha.ike)
+    a = sa.assignment
+    other_pfx = IPv6Network(str(a.home_prefix))  # equal, not the same object
+    variants = [
+        {},
+        {"remote": ("198.51.100.7", 4500)},
+        {"remote": ("2001:DB8::7", 500)},
+        {"remote": ("::ffff:198.51.100.7", 500)},
+        {"remote": ("::198.51.100.7", 500)},
+        {"remote": ("2001:db8::7", 65536)},
+        {"remote": ("2001:db8::7", True)},
+        {"remote": ("2001:db8::zz", 500)},
+        {"remote": ("2001:db8::7", 500, 0)},
+        {"remote": ["2001:db8::7", 500]},
+        {"last_heard": 5, "established_at": 0},
+        {"established_at": 1},
+        {"reply_to": (("2001:db8:a::1", 500), ("2001:db8:100::9", 500))},
+        {"failure_reason": "x"},
+        {"home_address": HOA},
+        {"internal_ip4": IPv4Address("192.0.2.9")},
+        {"home_prefix": other_pfx},
+        {"home_prefix": None},
+        {"ha_addresses": tuple(a.ha_addresses)[:1] + tuple(a.ha_addresses)[1:]},
+        {"ha_addresses": ()},
+        {"prefix_lifetime": None},
+        {"prefix_lifetime": int(str(a.prefix_lifetime))},
+        {"prefix_lifetime": a.prefix_lifetime + 1},
+        {"assignment": dataclasses.replace(a, prefix_lifetime=3600)},
+        {"assignment": dataclasses.replace(a, prefix_lifetime=3600), "prefix_lifetime": 3600},
+        {"assignment": dataclasses.replace(a, home_address=HOA)},
+        {"assignment": None},
+        {"assignment": None, "home_prefix": None, "ha_addresses": (), "prefix_lifetime": None},
+        {"peer_id": IdPayload(2, b"ue.example.org")},
+        {"peer_id": IdPayload(3, b"0001@" + b"r" * 129)},
+        {"peer_id": None},
+        {"nat_local": True, "nat_remote": True, "fragmentation": True, "cp_failed": True,
+         "peer_redirect_supported": True, "peer_certreq": True, "rekey_started": True},
+    ]  # fmt: skip
+    variants.append({"assignment": dataclasses.replace(a, prefix_lifetime=1 << 32)})
+    # the same with the SA's own copies set to the assignment's (each _F_SA_* flag), one
+    # at a time off again
+    own = {"home_prefix": a.home_prefix, "ha_addresses": a.ha_addresses,
+           "prefix_lifetime": a.prefix_lifetime}  # fmt: skip
+    variants += [dict(change, **own) for change in variants if not set(change) & set(own)]
+    variants += [dict(own, **{name: odd}) for name, odd in (
+        ("home_prefix", other_pfx), ("ha_addresses", list(a.ha_addresses)),
+        ("ha_addresses", a.ha_addresses[:1]), ("prefix_lifetime", True),
+        ("prefix_lifetime", float(a.prefix_lifetime)), ("home_prefix", None),
+        ("ha_addresses", ()), ("prefix_lifetime", None),
+    )]  # fmt: skip
+    inline = []  # the variants park packs without _park_loose
+    real_loose = S._park_loose
+
+    def loose(*args):
+        inline[-1] = False
+        return real_loose(*args)
+
+    monkeypatch.setattr(S, "_park_loose", loose)
+    for change in variants:
+        twins = []
+        inline.append(True)
+        for writer in (_park_reference, park):
+            work = thaw(park(thaw(park(sa, None), ha.ike), None), ha.ike)
+            for name, value in change.items():
+                object.__setattr__(work, name, value)
+            if change.get("assignment") is not None and "home_prefix" not in change:
+                work.home_prefix = work.assignment.home_prefix
+                work.ha_addresses = work.assignment.ha_addresses
+            try:
+                p = writer(work, 4.0)
+            except Exception as exc:  # both writers must fail alike
+                twins.append(("raised", type(exc)))
+                continue
+            twins.append(_parked_fields(p))
+        assert twins[0] == twins[1], change
+    monkeypatch.undo()
+    # the real SA (no change) and the variants with the SA's own copies take the inline case
+    assert inline[0] and sum(inline) >= 3, inline
+    # the tables the writers share are the same after both (no entry only one adds)
+    tables = (dict(S._LOCALS), dict(S._SUITES), list(S._REALMS), dict(S._REALM_INDEX))
+    work = thaw(park(sa, None), ha.ike)
+    _park_reference(work, None)
+    park(thaw(park(sa, None), ha.ike), None)
+    assert (dict(S._LOCALS), dict(S._SUITES), list(S._REALMS), dict(S._REALM_INDEX)) == tables
+
+    # planted bug: the inline case writes the prefix length octet off by one
+    work = thaw(park(sa, None), ha.ike)
+    bad = thaw(park(sa, None), ha.ike)
+    with monkeypatch.context() as m:
+        m.setattr(S, "_PLEN", [bytes(((n + 1) & 0xFF,)) for n in range(129)])
+        got = _parked_fields(park(bad, 4.0))
+    assert got != _parked_fields(_park_reference(work, 4.0))
+
+
+def _ntop6_cases():
+    """16-octet values for the IPv6 text writers: zero runs of every length and position
+    (ties of equal runs included), the IPv4-compatible and IPv4-mapped ranges and their
+    neighbours, the extremes."""
+    import random
+
+    r = random.Random(11)
+    vals = [0, 1, 2, (1 << 128) - 1, 0xFFFF << 32, (0xFFFF << 32) | 1, 1 << 32, 0xFFFF << 16,
+            (0xFFFF << 32) | 0x01020304, 0x01020304, 0x0102, 0x10000, 0xFFFE << 32,
+            (1 << 112) | 1, (1 << 112) | (1 << 64), 1 << 127]  # fmt: skip
+    for mask in range(256):  # every pattern of zero / non-zero words
+        v = 0
+        for k in range(8):
+            if mask >> k & 1:
+                v |= r.choice((1, 0xA, 0xFF, 0x1234, 0xFFFF, r.getrandbits(16) | 1)) << (16 * k)
+        vals.append(v)
+        vals.append(v & ((1 << 32) - 1))  # in ::/96
+        vals.append((0xFFFF << 32) | (v & ((1 << 32) - 1)))  # in ::ffff:0:0/96
+        vals.append((0xFFFF << 32) | (v & ((1 << 32) - 1)) | (r.getrandbits(16) << 48))
+    for _ in range(3000):
+        v = 0
+        for k in range(8):
+            if r.random() < 0.5:
+                v |= r.getrandbits(16) << (16 * k)
+        vals.append(v)
+    return [v.to_bytes(16, "big") for v in vals]
+
+
+def _ntop6_last_run(octets):
+    """A planted-bug formatter: RFC 5952 text, but the LAST of equal zero runs compressed."""
+    w = [int.from_bytes(octets[i : i + 2], "big") for i in range(0, 16, 2)]
+    best, blen, i = -1, 0, 0
+    while i < 8:
+        if w[i] == 0:
+            j = i
+            while j < 8 and w[j] == 0:
+                j += 1
+            if j - i >= 2 and j - i >= blen:
+                best, blen = i, j - i
+            i = j
+        else:
+            i += 1
+    if best < 0:
+        return ":".join(f"{x:x}" for x in w)
+    head = ":".join(f"{x:x}" for x in w[:best])
+    tail = ":".join(f"{x:x}" for x in w[best + blen :])
+    return head + "::" + tail
+
+
+def test_mhfast_ntop6_is_the_c_librarys_inet_ntop():
+    """``_core.mhfast.ntop6`` (what ``ha._t6`` calls: the BA's datagram address, the K=1
+    move's text) against ``socket.inet_ntop(AF_INET6, ...)`` over zero runs of every length
+    and position, ties, the IPv4-compatible and IPv4-mapped ranges (dotted quads) and their
+    neighbours: the same text; other lengths raise ``ValueError`` like it. A formatter with
+    a planted bug (the last of equal zero runs compressed) is told apart by these cases."""
+    from socket import AF_INET6, inet_ntop
+
+    from dsmip6._core.mhfast import ntop6
+    from dsmip6.ha import _t6
+
+    cases = _ntop6_cases()
+    assert len(cases) > 4000
+    for o in cases:
+        assert ntop6(o) == inet_ntop(AF_INET6, o), o.hex()
+    assert _t6(int.from_bytes(cases[-1], "big")) == inet_ntop(AF_INET6, cases[-1])
+    for bad in (b"", bytes(15), bytes(17)):
+        with pytest.raises(ValueError):
+            inet_ntop(AF_INET6, bad)
+        with pytest.raises(ValueError):
+            ntop6(bad)
+    assert any(_ntop6_last_run(o) != inet_ntop(AF_INET6, o) for o in cases)
+
+
+def test_mhfast_canonical6_is_the_parked_endpoint_test():
+    """``_core.mhfast.canonical6(host)`` (park's inline endpoint test) gives the octets
+    exactly when ``inet_ntop(inet_pton(host)) == host`` (``_packed_endpoint``'s test), for
+    every canonical text of the cases above, and None for the rest: upper case, leading
+    zeros, uncompressed or wrongly compressed runs, dotted quads where the C library writes
+    hex (and the reverse), zones, IPv4 text, empty and malformed text. (None sends park to
+    ``_packed_endpoint``, which asks the C library: a text this parser cannot read is never
+    decided by it.)"""
+    from socket import AF_INET6, inet_ntop, inet_pton
+
+    from dsmip6._core.mhfast import canonical6
+
+    def c_answer(host):
+        try:
+            o = inet_pton(AF_INET6, host)
+        except (OSError, ValueError):
+            return None
+        return o if inet_ntop(AF_INET6, o) == host else None
+
+    texts = []
+    for o in _ntop6_cases()[::3]:
+        t = inet_ntop(AF_INET6, o)
+        assert canonical6(t) == o, t
+        texts += [t, t.upper(), t.replace("::", ":0:", 1), "0" + t if t[0] != ":" else t,
+                  t + "%eth0", ":".join(f"{int.from_bytes(o[i:i + 2], 'big'):x}"
+                                       for i in range(0, 16, 2)), _ntop6_last_run(o)]  # fmt: skip
+    texts += ["", ":", ":::", "1.2.3.4", "::1.2.3.4", "::ffff:1.2.3.4", "::ffff:0102:0304",
+              "::102:304", "::ffff:102:304", "1::2::3", "12345::", "g::", "::ffff:1.2.3",
+              "2001:db8::1 ", " 2001:db8::1", "2001:0db8::1", "2001:db8:0:0:1::1"]  # fmt: skip
+    agree = 0
+    for t in texts:
+        got, want = canonical6(t), c_answer(t)
+        assert got == want, t
+        agree += got is not None
+    assert agree > 1000

@@ -158,8 +158,21 @@ def _i4(text: str) -> int:
 
 
 def _t6(i: int) -> str:
-    """int -> IPv6 text (RFC 5952, the C formatter ``_mh.s6`` uses)."""
-    return inet_ntop(AF_INET6, i.to_bytes(16, "big"))
+    """int -> IPv6 text (RFC 5952): the text of glibc's inet_ntop (the C formatter ``_mh.s6``
+    uses), written by ``_core.mhfast.ntop6`` (the same text without the C library's per-word
+    ``sprintf``: ~1 k instructions instead of ~5 k)."""
+    ntop = _NTOP6[0] if _NTOP6 else _ntop6()
+    return ntop(i.to_bytes(16, "big"))
+
+
+_NTOP6: list[Callable[[bytes], str]] = []  # dsmip6._core.mhfast.ntop6, imported at first use
+
+
+def _ntop6() -> Callable[[bytes], str]:
+    from dsmip6._core.mhfast import ntop6
+
+    _NTOP6.append(ntop6)
+    return ntop6
 
 
 def _t4(i: int) -> str:

@@ -42,6 +42,7 @@ from dsmip6.ikev2.transforms import Rng
 
 Address = tuple[str, int]
 _DEAD = SaState.DEAD
+_ESTABLISHED = SaState.ESTABLISHED
 Datagram = tuple[bytes, Address, Address]
 
 
@@ -320,10 +321,13 @@ class Engine:
         return held
 
     def _touch(self, sa: IkeSa) -> None:
-        alive = sa.state is not _DEAD  # IkeSa.alive (ParkedSa's is a class attribute)
+        state = sa.state
+        alive = state is not _DEAD  # IkeSa.alive (ParkedSa's is a class attribute)
         t = sa.get_timer() if alive else None
         parking = self._parking
-        idle = parking and alive and parkable(sa) and self._sas.get(sa.id) is sa
+        # parkable's first test inline: the half-open rounds of an attach (IKE_SA_INIT, the
+        # IKE_AUTH rounds before the last) skip its call
+        idle = parking and state is _ESTABLISHED and parkable(sa) and self._sas.get(sa.id) is sa
         if parking and self.park_hold:
             held = self._held
             if held is None:

@@ -629,6 +629,10 @@ _U32, _U16 = struct.Struct("!I"), struct.Struct("!H")
 if struct.calcsize("!8s8s") != 16 or struct.calcsize("!8s8sIIQ") != 32:  # pragma: no cover
     raise ImportError("sa: the parked head's field offsets are out of date")
 _PLEN = [bytes((n,)) for n in range(129)]  # a prefix length octet
+# what park's inline common case always sets: an Assignment rebuilt from the packed prefix,
+# the shared HA addresses and the lifetime (the _F_SA_* flags as the SA's own values say)
+_F_COMMON = _F_ASSIGN | _F_PREFIX_PACKED
+_NEW_PARKED = object.__new__
 _TIMES = struct.Struct("!dd")
 
 
@@ -893,15 +897,31 @@ def _child_record(c: ChildSa) -> bytes:
     ``_core.mhfast.child_record`` (the same layout); values it refuses (what ``struct``
     would refuse) go to ``_child_record_tail``, which raises as the Python writer always
     did. What ``park`` writes per child."""
-    a, ts_i, ts_r = _child_parts(c)
-    if not _RECORD:
-        from dsmip6._core.mhfast import child_record
-
-        _RECORD.append(child_record)
+    # _child_parts(c), inline (one call less per parked child)
+    alg = c.algorithm
+    a = _CHILD_ALG_INDEX.get(alg)
+    if a is None or a >= len(_CHILD_ALGS) or _CHILD_ALGS[a] != alg:
+        a = _alg_index(alg)
+    spi_in = c.spi_in
+    ts_i = _pack_ts(c.ts_i, spi_in)
+    ts = c.ts_r
+    hit = _TS_SHARED.get(id(ts))
+    if hit is not None and hit[0] is ts and hit[1] < len(_TS_TABLE) and _TS_TABLE[hit[1]] is hit[2]:
+        ts_r = _TS_REFS[hit[1]]
+    else:
+        ts_r = _pack_ts(ts, spi_in)
+    record = _RECORD[0] if _RECORD else _record_writer()
     try:
-        return _RECORD[0](c, a, ts_i, ts_r)  # type: ignore[no-any-return]
+        return record(c, a, ts_i, ts_r)  # type: ignore[no-any-return]
     except (TypeError, ValueError, OverflowError):
         return _child_record_tail(c, a, ts_i, ts_r)
+
+
+def _record_writer() -> Any:
+    from dsmip6._core.mhfast import child_record
+
+    _RECORD.append(child_record)
+    return child_record
 
 
 def _alg_index(alg: str) -> int:
@@ -1126,17 +1146,26 @@ def _folded_assignment(sa: IkeSa) -> int | None:
 
 
 def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
-    """Fold an idle established SA (``parkable``) into a ``ParkedSa``; ``sa`` is then stale."""
+    """Fold an idle established SA (``parkable``) into a ``ParkedSa``; ``sa`` is then stale.
+
+    The common HA case (an IPv6 endpoint in RFC 5952 text, float times, no reply-to pair or
+    failure reason, the ``Assignment`` the HA made with its home prefix, HA addresses and
+    prefix lifetime also on the SA) is read once into locals and packed here; anything else
+    is decided by ``_folded_assignment`` and ``_packed_endpoint`` as before (``_park_loose``).
+    The octets and fields are those of ``_park_reference`` (tests/test_ha_compact.py)."""
     sk = sa.sk
     assert sk is not None
-    p = ParkedSa()
+    p = _NEW_PARKED(ParkedSa)
     p.id = sa.id
     # our own endpoint: one of the engine's few local addresses, one shared tuple each
     local = sa.local
     shared = _LOCALS.get(local)
-    if shared is None and len(_LOCALS) < 16 and type(local) is tuple:
-        shared = _LOCALS[local] = local
-    p.local = local if shared is None else shared
+    if shared is None:
+        if len(_LOCALS) < 16 and type(local) is tuple:
+            shared = _LOCALS[local] = local
+        else:
+            shared = local
+    p.local = shared
     p.timer_at = timer_at
     mgr = sa.mgr
     last = mgr.last_response
@@ -1147,10 +1176,11 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         p.last_packets = packets[0] if len(packets) == 1 else tuple(packets)
     # one shared tuple per negotiated suite; keyed by identity (the Prf/Encr/Integ objects are
     # shared per algorithm and kept alive by the cached tuple itself)
-    key = (id(sa.prf), id(sa.encr), id(sa.integ), sa.dh_group)
+    prf, encr, integ = sa.prf, sa.encr, sa.integ
+    key = (id(prf), id(encr), id(integ), sa.dh_group)
     suite = _SUITES.get(key)
     if suite is None:
-        suite = _SUITES[key] = (sa.prf, sa.encr, sa.integ, sa.dh_group)
+        suite = _SUITES[key] = (prf, encr, integ, sa.dh_group)
     p.suite = suite
     if sk.encr.aead:  # keyed cipher objects were dropped by compact(): keymat only
         keys = sa.sk_d + sk._out_a + sk._in_a  # type: ignore[operator]
@@ -1161,9 +1191,10 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
     # ID Type | IDi flag | data, or with _F_PEER_REALM (an NAI whose realm, the part after the
     # first "@", is one of a few shared ones: TS 23.003 §19.3) ID Type | IDi flag | realm
     # index | the part before the "@"
-    realm = -1
+    flags = 0
     if pid is not None:
         user, at, name = pid.data.partition(b"@")
+        realm = -1
         if at and len(name) <= 128:  # a realm a peer sends stays small in the shared table
             realm = _REALM_INDEX.get(name, -1)
             if realm < 0 and len(_REALMS) < 255:
@@ -1171,21 +1202,117 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
                 _REALMS.append(name)
         if realm >= 0:
             keys += bytes((pid.id_type, pid.initiator, realm)) + user
+            flags = _F_PEER_ID | _F_PEER_REALM
         else:
             keys += bytes((pid.id_type, pid.initiator)) + pid.data
+            flags = _F_PEER_ID
     p.eap_identity = sa.eap_identity
-    flags = (
-        (_F_ORIG_INITIATOR if sa.original_initiator else 0)
-        | (_F_NAT_LOCAL if sa.nat_local else 0)
-        | (_F_NAT_REMOTE if sa.nat_remote else 0)
-        | (_F_FRAGMENTATION if sa.fragmentation else 0)
-        | (_F_REDIRECT_SUPPORTED if sa.peer_redirect_supported else 0)
-        | (_F_PEER_CERTREQ if sa.peer_certreq else 0)
-        | (_F_REKEY_STARTED if sa.rekey_started else 0)
-        | (_F_CP_FAILED if sa.cp_failed else 0)
-        | (_F_PEER_ID if pid is not None else 0)
-        | (_F_PEER_REALM if realm >= 0 else 0)
-    )
+    if sa.original_initiator:
+        flags |= _F_ORIG_INITIATOR
+    if sa.nat_local:
+        flags |= _F_NAT_LOCAL
+    if sa.nat_remote:
+        flags |= _F_NAT_REMOTE
+    if sa.fragmentation:
+        flags |= _F_FRAGMENTATION
+    if sa.peer_redirect_supported:
+        flags |= _F_REDIRECT_SUPPORTED
+    if sa.peer_certreq:
+        flags |= _F_PEER_CERTREQ
+    if sa.rekey_started:
+        flags |= _F_REKEY_STARTED
+    if sa.cp_failed:
+        flags |= _F_CP_FAILED
+    # ---- the loose values: the common HA case inline (the flags ``_folded_assignment``
+    # gives, and the 16 + 2 octets ``_packed_endpoint`` gives for an IPv6 endpoint whose
+    # text inet_ntop gives back); anything else goes to ``_park_loose``
+    loose = None
+    a = sa.assignment
+    remote = sa.remote
+    lh, est = sa.last_heard, sa.established_at
+    if (
+        type(a) is (_ASSIGNMENT[0] if _ASSIGNMENT else _assignment_class())
+        and type(lh) is float
+        and type(est) is float
+        and type(remote) is tuple
+        and len(remote) == 2
+        and sa.reply_to is None
+        and sa.failure_reason is None
+        and sa.home_address is None
+        and sa.internal_ip4 is None
+        and a.home_address is None  # type: ignore[union-attr]
+        and a.internal_ip4 is None  # type: ignore[union-attr]
+    ):
+        pfx, has, plife = a.home_prefix, a.ha_addresses, a.prefix_lifetime  # type: ignore[union-attr]
+        host, port = remote
+        # the SA's own copies: the assignment's (a flag each), or none (no flag)
+        own = _F_COMMON
+        ok = True
+        v = sa.home_prefix
+        if v is pfx:
+            own |= _F_SA_PREFIX
+        elif v is not None:
+            ok = False
+        v = sa.ha_addresses
+        if v is has:
+            own |= _F_SA_HAS
+        elif type(v) is not tuple or v:
+            ok = False
+        v = sa.prefix_lifetime
+        if v is plife or (type(v) is int and v == plife):
+            own |= _F_SA_PLIFE
+        elif v is not None:
+            ok = False
+        if (
+            ok
+            and type(has) is tuple
+            and type(pfx) is IPv6Network
+            and type(plife) is int
+            and 0 <= plife <= 0xFFFFFFFF
+            and type(host) is str
+            and type(port) is int
+            and 0 <= port <= 0xFFFF
+            and ":" in host
+        ):
+            # the octets when inet_ntop(inet_pton(host)) is host (``_core.mhfast.canonical6``:
+            # glibc's text written in Rust); None sends it to _park_loose, which asks the C
+            # library itself (``_packed_endpoint``)
+            octets = (_CANON6[0] if _CANON6 else _canonical6())(host)
+            if octets is not None:
+                flags |= own
+                loose = b"".join((
+                    octets, _U16.pack(port), _TIMES.pack(lh, est),
+                    pfx.network_address._ip.to_bytes(16, "big"), _PLEN[pfx._prefixlen],
+                ))  # fmt: skip
+                p.home_prefix = None
+                p.ha_addresses = has
+                p.rest = None
+                family = 6
+    if loose is None:
+        flags, family, loose, plife = _park_loose(sa, p, flags)
+    p.blob = b"".join((
+        _HEAD.pack(sa.spi_i, sa.spi_r, mgr.next_mid, mgr.expected_mid, sk._iv_counter, flags,
+                   len(keys), family, plife),
+        keys, loose, *map(_child_record, sa.children.values()),
+    ))  # fmt: skip
+    sa.timer_at = None  # any heap entry of the working object is stale from now on
+    return p
+
+
+_CANON6: list[Any] = []  # dsmip6._core.mhfast.canonical6, imported at first use
+
+
+def _canonical6() -> Any:
+    from dsmip6._core.mhfast import canonical6
+
+    _CANON6.append(canonical6)
+    return canonical6
+
+
+def _park_loose(sa: IkeSa, p: ParkedSa, flags: int) -> tuple[int, int, bytes, int]:
+    """``park``'s loose values outside its inline common case: (flags, family, the loose
+    octets, the prefix lifetime of the head); sets ``p``'s home_prefix, ha_addresses and
+    rest."""
     folded = _folded_assignment(sa)
     endpoint = _packed_endpoint(sa.remote)
     lh, est = sa.last_heard, sa.established_at
@@ -1210,20 +1337,12 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
             p.home_prefix = None
         plife = a.prefix_lifetime if a is not None else 0
         p.rest = None
-    else:
-        flags |= _F_REST
-        family, loose, plife = 0, b"", 0
-        p.home_prefix, p.ha_addresses = None, ()
-        p.rest = (lh, est, sa.remote, sa.reply_to, sa.home_address, sa.internal_ip4,
-                  sa.failure_reason, sa.home_prefix, sa.ha_addresses, sa.prefix_lifetime,
-                  sa.assignment)  # fmt: skip
-    p.blob = b"".join((
-        _HEAD.pack(sa.spi_i, sa.spi_r, mgr.next_mid, mgr.expected_mid, sk._iv_counter, flags,
-                   len(keys), family, plife),
-        keys, loose, *map(_child_record, sa.children.values()),
-    ))  # fmt: skip
-    sa.timer_at = None  # any heap entry of the working object is stale from now on
-    return p
+        return flags, family, loose, plife
+    p.home_prefix, p.ha_addresses = None, ()
+    p.rest = (lh, est, sa.remote, sa.reply_to, sa.home_address, sa.internal_ip4,
+              sa.failure_reason, sa.home_prefix, sa.ha_addresses, sa.prefix_lifetime,
+              sa.assignment)  # fmt: skip
+    return flags | _F_REST, 0, b"", 0
 
 
 def thaw(p: ParkedSa, engine: Any) -> IkeSa:

@@ -11,6 +11,8 @@
 //!   `wire.build` gives for the equal layer objects;
 //! * `child_record(c, alg, ts_i, ts_r)` writes the record of one parked child SA (the layout of
 //!   `dsmip6.ikev2.sa._child_record`) from the `ChildSa`'s attributes;
+//! * `ntop6(octets)` / `canonical6(host)`: glibc's `inet_ntop` text of an IPv6 address
+//!   (the BA's datagram address, the parked IKE SA's endpoint test) written here;
 //! * `MhSaPair`: the two ESP transport SAs of one UE's Mobility Header signalling (RFC 4877
 //!   §4.4) in one object, both compact (`dsmip6._core.esp.SecurityAssociation(...,
 //!   compact=True)`: the AEAD key kept raw, expanded per packet): the HA holds one per
@@ -408,10 +410,97 @@ fn child_record<'py>(
     })
 }
 
+/// `inet_ntop(AF_INET6, ...)` of glibc (the BIND formatter) for the 16 octets `a`: the
+/// longest run of at least two zero words (the first of equal ones) as "::", lower-case hex
+/// without leading zeros (RFC 5952 §4), and the last 32 bits as a dotted quad after six zero
+/// words or five and 0xffff (IPv4-compatible / IPv4-mapped, §5).
+fn ntop6_text(a: &[u8; 16]) -> String {
+    use std::fmt::Write;
+    let mut w = [0u16; 8];
+    for (i, word) in w.iter_mut().enumerate() {
+        *word = u16::from_be_bytes([a[2 * i], a[2 * i + 1]]);
+    }
+    let (mut best, mut best_len) = (usize::MAX, 0usize);
+    let (mut cur, mut cur_len) = (usize::MAX, 0usize);
+    for (i, &word) in w.iter().enumerate() {
+        if word == 0 {
+            if cur == usize::MAX {
+                cur = i;
+                cur_len = 1;
+            } else {
+                cur_len += 1;
+            }
+        } else if cur != usize::MAX {
+            if best == usize::MAX || cur_len > best_len {
+                best = cur;
+                best_len = cur_len;
+            }
+            cur = usize::MAX;
+        }
+    }
+    if cur != usize::MAX && (best == usize::MAX || cur_len > best_len) {
+        best = cur;
+        best_len = cur_len;
+    }
+    if best != usize::MAX && best_len < 2 {
+        best = usize::MAX;
+    }
+    let mut out = String::with_capacity(46);
+    let mut i = 0;
+    while i < 8 {
+        if best != usize::MAX && i >= best && i < best + best_len {
+            if i == best {
+                out.push(':');
+            }
+            i += 1;
+            continue;
+        }
+        if i != 0 {
+            out.push(':');
+        }
+        if i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff)) {
+            let _ = write!(out, "{}.{}.{}.{}", a[12], a[13], a[14], a[15]);
+            return out;
+        }
+        let _ = write!(out, "{:x}", w[i]);
+        i += 1;
+    }
+    if best != usize::MAX && best + best_len == 8 {
+        out.push(':');
+    }
+    out
+}
+
+/// `socket.inet_ntop(AF_INET6, octets)` (glibc's text) for 16 octets, without the C
+/// library's per-word `sprintf`; `ValueError` for any other length (as `inet_ntop`).
+#[pyfunction]
+fn ntop6(octets: &[u8]) -> PyResult<String> {
+    let a: &[u8; 16] = octets
+        .try_into()
+        .map_err(|_| PyValueError::new_err("invalid length of packed IP address string"))?;
+    Ok(ntop6_text(a))
+}
+
+/// The 16 octets of `host` when it is IPv6 text that `inet_ntop(AF_INET6, inet_pton(AF_INET6,
+/// host))` gives back unchanged (the parked SA's endpoint test, `ikev2.sa._packed_endpoint`),
+/// else None — also for text this parser does not read (the caller then asks the C library:
+/// None never decides "not canonical" by itself).
+#[pyfunction]
+fn canonical6<'py>(py: Python<'py>, host: &str) -> Option<Bound<'py, PyBytes>> {
+    let addr: Ipv6Addr = host.parse().ok()?;
+    let a = addr.octets();
+    if ntop6_text(&a) != host {
+        return None;
+    }
+    Some(PyBytes::new(py, &a))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MhSaPair>()?;
     m.add_function(wrap_pyfunction!(child_record, m)?)?;
     m.add_function(wrap_pyfunction!(open_bu, m)?)?;
     m.add_function(wrap_pyfunction!(ba_packet, m)?)?;
+    m.add_function(wrap_pyfunction!(ntop6, m)?)?;
+    m.add_function(wrap_pyfunction!(canonical6, m)?)?;
     Ok(())
 }
