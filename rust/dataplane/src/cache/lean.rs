@@ -24,7 +24,6 @@
 
 use core::sync::atomic::Ordering;
 
-use super::mem::prefetch;
 use super::table::{Lane, Writer};
 use super::Binding;
 use super::{
@@ -224,15 +223,7 @@ impl<T> BindingCache<T> {
             });
             k.home = home;
         }
-        for j in 0..n {
-            let next = w.free.get(j).map_or(ids - n + j, |&id| id as usize);
-            if let Some(r) = self.recs.as_slice().get(next) {
-                prefetch(r);
-            }
-            if let Some(c) = self.counters.as_slice().get(next) {
-                prefetch(c);
-            }
-        }
+        self.prefetch_next_records(w, n, ids);
         let mut placed = [0usize; TABLES];
         for (j, (b, k)) in bs.iter().zip(&keys).take(n).enumerate() {
             if k.has == 0 {

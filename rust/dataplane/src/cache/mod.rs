@@ -1019,6 +1019,21 @@ impl<T> BindingCache<T> {
         }
     }
 
+    /// Writer, batch insert: prefetch the record and counters lines of the `n` records the
+    /// group will take (reused ids oldest-first from `w.free`, then fresh ones below `ids`,
+    /// the high-water mark once the group's fresh ids are counted).
+    fn prefetch_next_records(&self, w: &WriterState, n: usize, ids: usize) {
+        for j in 0..n {
+            let next = w.free.get(j).map_or(ids - n + j, |&id| id as usize);
+            if let Some(r) = self.recs.as_slice().get(next) {
+                prefetch(r);
+            }
+            if let Some(c) = self.counters.as_slice().get(next) {
+                prefetch(c);
+            }
+        }
+    }
+
     /// Writer, batch insert of `bs` (at most [`INSERT_AHEAD`]); `payload(j)` gives the
     /// payload of `bs[j]` once it is inserted (None: the binding is refused).
     ///
@@ -1093,15 +1108,7 @@ impl<T> BindingCache<T> {
                 *sp = Some(x);
             }
         }
-        for j in 0..n {
-            let next = w.free.get(j).map_or(ids - n + j, |&id| id as usize);
-            if let Some(r) = self.recs.as_slice().get(next) {
-                prefetch(r);
-            }
-            if let Some(c) = self.counters.as_slice().get(next) {
-                prefetch(c);
-            }
-        }
+        self.prefetch_next_records(w, n, ids);
         let mut start = 0usize;
         for (j, (b, &end)) in bs.iter().zip(&ends).enumerate() {
             let keys = start..usize::from(end);
