@@ -849,6 +849,21 @@ def _sa_state(sa):
     return out
 
 
+def _one_parked_sa():
+    """A real HA with one registered UE, and that UE's IKE SA as the HA keeps it: parked, in
+    the packed form (no loose values)."""
+    from dsmip6.ikev2.sa import ParkedSa
+
+    world = RealWorld(1)
+    world.make_ha(RustDataPlane())
+    _registered(world, 0)
+    ha = world.ha
+    (ike_id,) = [s.ike_sa_id for s in ha._sessions.values()]
+    parked = ha.ike._sas[ike_id]
+    assert type(parked) is ParkedSa and parked.rest is None
+    return ha, parked
+
+
 def test_parked_sa_gives_back_every_value_exactly():
     """park/thaw round trip on a real HA-side IKE SA: the packed form (SPIs, Message IDs, IV
     counter, times, the peer's endpoint, keys, peer ID, children, the Assignment rebuilt from
@@ -859,15 +874,9 @@ def test_parked_sa_gives_back_every_value_exactly():
     import dataclasses
 
     from dsmip6.ikev2.message import IdPayload
-    from dsmip6.ikev2.sa import ParkedSa, park, thaw
+    from dsmip6.ikev2.sa import park, thaw
 
-    world = RealWorld(1)
-    world.make_ha(RustDataPlane())
-    ue, clock = _registered(world, 0)
-    ha = world.ha
-    (ike_id,) = [s.ike_sa_id for s in ha._sessions.values()]
-    parked = ha.ike._sas[ike_id]
-    assert type(parked) is ParkedSa and parked.rest is None  # the packed form
+    ha, parked = _one_parked_sa()
     assert parked.eap_identity == next(iter(ha._sessions.values())).owner[0]
     sa = thaw(parked, ha.ike)
     assert sa.assignment is not None and sa.peer_id is not None and len(sa.children) == 2
@@ -1965,15 +1974,9 @@ def test_park_inline_common_case_is_the_reference_writer(monkeypatch):
 
     from dsmip6.ikev2 import sa as S
     from dsmip6.ikev2.message import IdPayload
-    from dsmip6.ikev2.sa import ParkedSa, park, thaw
+    from dsmip6.ikev2.sa import park, thaw
 
-    world = RealWorld(1)
-    world.make_ha(RustDataPlane())
-    _ue, _clock = _registered(world, 0)
-    ha = world.ha
-    (ike_id,) = [s.ike_sa_id for s in ha._sessions.values()]
-    parked = ha.ike._sas[ike_id]
-    assert type(parked) is ParkedSa and parked.rest is None
+    ha, parked = _one_parked_sa()
     sa = thaw(parked, ha.ike)
     a = sa.assignment
     other_pfx = IPv6Network(str(a.home_prefix))  # equal, not the same object
