@@ -1856,9 +1856,29 @@ def test_rust_child_record_head_is_the_python_writer(monkeypatch):
     assert [buggy(c) for c in cases] != expect
 
 
+def _endpoint_reference(addr):
+    """``_packed_endpoint`` as it was before canonical6, on the C library's own
+    inet_pton / inet_ntop: (4 or 6, octets + port) when the text comes back the same."""
+    from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+
+    if type(addr) is not tuple or len(addr) != 2:
+        return None
+    host, port = addr
+    if type(host) is not str or type(port) is not int or not 0 <= port <= 0xFFFF:
+        return None
+    family = AF_INET6 if ":" in host else AF_INET
+    try:
+        octets = inet_pton(family, host)
+    except (OSError, ValueError):
+        return None
+    if inet_ntop(family, octets) != host:
+        return None
+    return (6 if family == AF_INET6 else 4), octets + port.to_bytes(2, "big")
+
+
 def _park_reference(sa, timer_at):
     """``ikev2.sa.park`` as it was before its inline common case (session 8, round 11): the
-    loose values always through ``_folded_assignment`` and ``_packed_endpoint``. The twin
+    loose values always through ``_folded_assignment`` and ``_endpoint_reference``. The twin
     of ``test_park_inline_common_case_is_the_reference_writer``."""
     from dsmip6.ikev2 import sa as S
 
@@ -1914,7 +1934,7 @@ def _park_reference(sa, timer_at):
         | (S._F_PEER_REALM if realm >= 0 else 0)
     )
     folded = S._folded_assignment(sa)
-    endpoint = S._packed_endpoint(sa.remote)
+    endpoint = _endpoint_reference(sa.remote)
     lh, est = sa.last_heard, sa.established_at
     if (
         folded is not None
@@ -1960,16 +1980,16 @@ def _parked_fields(p):
     return tuple(getattr(p, f) for f in _PARKED_FIELDS)
 
 
-def test_park_inline_common_case_is_the_reference_writer(monkeypatch):
-    """``park`` (its common HA case read inline, everything else through ``_park_loose``)
-    against ``_park_reference`` (the writer before it) on a real HA-side SA and on variants
-    of every value the inline case tests (each one just outside it: an IPv4, upper-case,
+def test_park_is_the_reference_writer(monkeypatch):
+    """``park`` (IPv6 endpoints through ``_core.mhfast.canonical6``) against
+    ``_park_reference`` (the writer before it) on a real HA-side SA and on variants of every
+    value its common HA case tests (each one just outside it: an IPv4, upper-case,
     IPv4-mapped or IPv4-compatible endpoint, int times, a reply-to pair, a failure reason, an
     HA-assigned HoA or IPv4 address, another prefix / HA address tuple / lifetime object than
     the assignment's, equal-but-not-identical ones, a lifetime out of 32 bits, a bool, no
     assignment, another peer ID, set flag bits): the same ParkedSa fields, octet for octet,
     and the same shared tables after. A park with a planted bug (the prefix length octet
-    off by one in the inline case) is told apart."""
+    off by one) is told apart."""
     import dataclasses
 
     from dsmip6.ikev2 import sa as S
@@ -2027,17 +2047,18 @@ def test_park_inline_common_case_is_the_reference_writer(monkeypatch):
         ("prefix_lifetime", float(a.prefix_lifetime)), ("home_prefix", None),
         ("ha_addresses", ()), ("prefix_lifetime", None),
     )]  # fmt: skip
-    inline = []  # the variants park packs without _park_loose
-    real_loose = S._park_loose
+    canon = []  # per variant: how many endpoints park read through canonical6
+    S._packed_endpoint(("2001:db8::1", 500))  # canonical6 imported (S._CANON6 filled)
+    real_canon = S._CANON6[0]
 
-    def loose(*args):
-        inline[-1] = False
-        return real_loose(*args)
+    def counted(host):
+        canon[-1] += 1
+        return real_canon(host)
 
-    monkeypatch.setattr(S, "_park_loose", loose)
+    monkeypatch.setattr(S, "_CANON6", [counted])
     for change in variants:
         twins = []
-        inline.append(True)
+        canon.append(0)
         for writer in (_park_reference, park):
             work = thaw(park(thaw(park(sa, None), ha.ike), None), ha.ike)
             for name, value in change.items():
@@ -2045,6 +2066,8 @@ def test_park_inline_common_case_is_the_reference_writer(monkeypatch):
             if change.get("assignment") is not None and "home_prefix" not in change:
                 work.home_prefix = work.assignment.home_prefix
                 work.ha_addresses = work.assignment.ha_addresses
+            if writer is park:
+                canon[-1] = 0  # only the writer under test counts
             try:
                 p = writer(work, 4.0)
             except Exception as exc:  # both writers must fail alike
@@ -2053,8 +2076,8 @@ def test_park_inline_common_case_is_the_reference_writer(monkeypatch):
             twins.append(_parked_fields(p))
         assert twins[0] == twins[1], change
     monkeypatch.undo()
-    # the real SA (no change) and the variants with the SA's own copies take the inline case
-    assert inline[0] and sum(inline) >= 3, inline
+    # the real SA's IPv6 endpoint (and every IPv6 variant's) went through canonical6
+    assert canon[0] == 1 and sum(canon) >= 3, canon
     # the tables the writers share are the same after both (no entry only one adds)
     tables = (dict(S._LOCALS), dict(S._SUITES), list(S._REALMS), dict(S._REALM_INDEX))
     work = thaw(park(sa, None), ha.ike)
@@ -2062,7 +2085,7 @@ def test_park_inline_common_case_is_the_reference_writer(monkeypatch):
     park(thaw(park(sa, None), ha.ike), None)
     assert (dict(S._LOCALS), dict(S._SUITES), list(S._REALMS), dict(S._REALM_INDEX)) == tables
 
-    # planted bug: the inline case writes the prefix length octet off by one
+    # planted bug: park writes the prefix length octet off by one
     work = thaw(park(sa, None), ha.ike)
     bad = thaw(park(sa, None), ha.ike)
     with monkeypatch.context() as m:

@@ -630,7 +630,6 @@ if struct.calcsize("!8s8s") != 16 or struct.calcsize("!8s8sIIQ") != 32:  # pragm
 _PLEN = [bytes((n,)) for n in range(129)]  # a prefix length octet
 # what park's inline common case always sets: an Assignment rebuilt from the packed prefix,
 # the shared HA addresses and the lifetime (the _F_SA_* flags as the SA's own values say)
-_F_COMMON = _F_ASSIGN | _F_PREFIX_PACKED
 _NEW_PARKED = object.__new__
 _TIMES = struct.Struct("!dd")
 
@@ -1088,6 +1087,16 @@ def parkable(sa: IkeSa) -> bool:
     )
 
 
+_CANON6: list[Any] = []  # dsmip6._core.mhfast.canonical6, imported at first use
+
+
+def _canonical6() -> Any:
+    from dsmip6._core.mhfast import canonical6
+
+    _CANON6.append(canonical6)
+    return canonical6
+
+
 def _packed_endpoint(addr: Any) -> tuple[int, bytes] | None:
     """(4 or 6, address octets + port) when ``addr`` comes back equal (same text, same
     port) from them; else None."""
@@ -1096,14 +1105,18 @@ def _packed_endpoint(addr: Any) -> tuple[int, bytes] | None:
     host, port = addr
     if type(host) is not str or type(port) is not int or not 0 <= port <= 0xFFFF:
         return None
-    family = AF_INET6 if ":" in host else AF_INET
+    if ":" in host:
+        # ``_core.mhfast.canonical6``: the octets when inet_ntop(inet_pton(host)) is host
+        # (glibc's RFC 5952 text written in Rust; inet_ntop costs ~4.8 k instructions)
+        octets = (_CANON6[0] if _CANON6 else _canonical6())(host)
+        return None if octets is None else (6, octets + port.to_bytes(2, "big"))
     try:
-        octets = inet_pton(family, host)
+        octets = inet_pton(AF_INET, host)
     except (OSError, ValueError):
         return None
-    if inet_ntop(family, octets) != host:
+    if inet_ntop(AF_INET, octets) != host:
         return None
-    return (6 if family == AF_INET6 else 4), octets + port.to_bytes(2, "big")
+    return 4, octets + port.to_bytes(2, "big")
 
 
 def _folded_assignment(sa: IkeSa) -> int | None:
@@ -1147,11 +1160,8 @@ def _folded_assignment(sa: IkeSa) -> int | None:
 def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
     """Fold an idle established SA (``parkable``) into a ``ParkedSa``; ``sa`` is then stale.
 
-    The common HA case (an IPv6 endpoint in RFC 5952 text, float times, no reply-to pair or
-    failure reason, the ``Assignment`` the HA made with its home prefix, HA addresses and
-    prefix lifetime also on the SA) is read once into locals and packed here; anything else
-    is decided by ``_folded_assignment`` and ``_packed_endpoint`` as before (``_park_loose``).
-    The octets and fields are those of ``_park_reference`` (tests/test_ha_compact.py)."""
+    The loose values (endpoint, times, the assignment) are packed by ``_park_loose``. The
+    octets and fields are those of ``_park_reference`` (tests/test_ha_compact.py)."""
     sk = sa.sk
     assert sk is not None
     p = _NEW_PARKED(ParkedSa)
@@ -1222,73 +1232,7 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         flags |= _F_REKEY_STARTED
     if sa.cp_failed:
         flags |= _F_CP_FAILED
-    # ---- the loose values: the common HA case inline (the flags ``_folded_assignment``
-    # gives, and the 16 + 2 octets ``_packed_endpoint`` gives for an IPv6 endpoint whose
-    # text inet_ntop gives back); anything else goes to ``_park_loose``
-    loose = None
-    a = sa.assignment
-    remote = sa.remote
-    lh, est = sa.last_heard, sa.established_at
-    if (
-        type(a) is (_ASSIGNMENT[0] if _ASSIGNMENT else _assignment_class())
-        and type(lh) is float
-        and type(est) is float
-        and type(remote) is tuple
-        and len(remote) == 2
-        and sa.reply_to is None
-        and sa.failure_reason is None
-        and sa.home_address is None
-        and sa.internal_ip4 is None
-        and a.home_address is None  # type: ignore[union-attr]
-        and a.internal_ip4 is None  # type: ignore[union-attr]
-    ):
-        pfx, has, plife = a.home_prefix, a.ha_addresses, a.prefix_lifetime  # type: ignore[union-attr]
-        host, port = remote
-        # the SA's own copies: the assignment's (a flag each), or none (no flag)
-        own = _F_COMMON
-        ok = True
-        v = sa.home_prefix
-        if v is pfx:
-            own |= _F_SA_PREFIX
-        elif v is not None:
-            ok = False
-        v = sa.ha_addresses
-        if v is has:
-            own |= _F_SA_HAS
-        elif type(v) is not tuple or v:
-            ok = False
-        v = sa.prefix_lifetime
-        if v is plife or (type(v) is int and v == plife):
-            own |= _F_SA_PLIFE
-        elif v is not None:
-            ok = False
-        if (
-            ok
-            and type(has) is tuple
-            and type(pfx) is IPv6Network
-            and type(plife) is int
-            and 0 <= plife <= 0xFFFFFFFF
-            and type(host) is str
-            and type(port) is int
-            and 0 <= port <= 0xFFFF
-            and ":" in host
-        ):
-            # the octets when inet_ntop(inet_pton(host)) is host (``_core.mhfast.canonical6``:
-            # glibc's text written in Rust); None sends it to _park_loose, which asks the C
-            # library itself (``_packed_endpoint``)
-            octets = (_CANON6[0] if _CANON6 else _canonical6())(host)
-            if octets is not None:
-                flags |= own
-                loose = b"".join((
-                    octets, _U16.pack(port), _TIMES.pack(lh, est),
-                    pfx.network_address._ip.to_bytes(16, "big"), _PLEN[pfx._prefixlen],
-                ))  # fmt: skip
-                p.home_prefix = None
-                p.ha_addresses = has
-                p.rest = None
-                family = 6
-    if loose is None:
-        flags, family, loose, plife = _park_loose(sa, p, flags)
+    flags, family, loose, plife = _park_loose(sa, p, flags)
     p.blob = b"".join((
         _HEAD.pack(sa.spi_i, sa.spi_r, mgr.next_mid, mgr.expected_mid, sk._iv_counter, flags,
                    len(keys), family, plife),
@@ -1298,20 +1242,9 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
     return p
 
 
-_CANON6: list[Any] = []  # dsmip6._core.mhfast.canonical6, imported at first use
-
-
-def _canonical6() -> Any:
-    from dsmip6._core.mhfast import canonical6
-
-    _CANON6.append(canonical6)
-    return canonical6
-
-
 def _park_loose(sa: IkeSa, p: ParkedSa, flags: int) -> tuple[int, int, bytes, int]:
-    """``park``'s loose values outside its inline common case: (flags, family, the loose
-    octets, the prefix lifetime of the head); sets ``p``'s home_prefix, ha_addresses and
-    rest."""
+    """``park``'s loose values: (flags, family, the loose octets, the prefix lifetime of the
+    head); sets ``p``'s home_prefix, ha_addresses and rest."""
     folded = _folded_assignment(sa)
     endpoint = _packed_endpoint(sa.remote)
     lh, est = sa.last_heard, sa.established_at
