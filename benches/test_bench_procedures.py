@@ -16,8 +16,11 @@ Each figure is printed beside a named baseline measured in the same run:
 from __future__ import annotations
 
 import gc
+import json
+import pickle
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from ipaddress import IPv6Address
@@ -35,6 +38,8 @@ N_REFRESH = 2000
 N_MEMORY = 300
 N_MEMORY_WARM = 20
 N_RSS = 2000
+N_STORM = 1000
+N_STORM_WARM = 200
 COA = IPv6Address("2001:db8:100::")
 
 
@@ -88,10 +93,10 @@ def test_bench_ha_attach(benchmark):
     _report_attach(benchmark, "one UE at a time", cpu[0] / N_ATTACH)
 
 
-def _attach_world():
-    world = RealWorld(N_ATTACH)
+def _attach_world(n: int = N_ATTACH):
+    world = RealWorld(n)
     ues = []
-    for i in range(N_ATTACH):
+    for i in range(n):
         ue = world.make_ue(i)
         ue.set_access(coa6=COA + i + 1)
         ues.append(ue)
@@ -121,13 +126,13 @@ def test_bench_ha_attach_concurrent(benchmark):
     _report_attach(benchmark, f"{N_ATTACH} UEs attaching at once", cpu[0] / N_ATTACH)
 
 
-def _attach_at_once(ues, ha, cpu, rounds=None):
+def _attach_at_once(ues, ha, cpu, rounds=None, first=0):
     """Start every UE's attach, then exchange in rounds until quiet: each round hands the HA
     every datagram the UEs have queued (timing each HA call into ``cpu[0]``), then gives the
     HA's answers to their UEs. ``rounds``, if given, receives each round's datagrams to the
-    HA and the number of answers."""
+    HA and the number of answers. ``ues`` are those of ``_attach_world`` from index ``first``."""
     clock = VirtualClock()
-    by_coa = {str(COA + i + 1): ue for i, ue in enumerate(ues)}
+    by_coa = {str(COA + first + i + 1): ue for i, ue in enumerate(ues)}
     for ue in ues:
         ue.attach("internet", clock.now)
     for _ in range(30):
@@ -312,6 +317,111 @@ def test_bench_ha_memory_per_ue(benchmark):
         f" everything incl. Rust): {rss:.0f} B  (baseline empty HA: 0 B by construction;"
         " target <= 2048 B)"
     )
+
+
+def test_bench_ha_memory_attach_storm(benchmark):
+    """What the HA holds per UE while an attach storm is in flight, beside what it keeps per
+    UE once they are all registered (the row above attaches one UE at a time, so it cannot
+    see state held between an attach's exchanges, nor memory an HA keeps after a storm).
+    N_STORM_WARM UEs attach first, one at a time (one-time allocations, tables in working
+    shape, little freed memory left for the storm to reuse), then N_STORM UEs attach at
+    once. Their datagrams are recorded, then replayed into a fresh HA
+    from an identical world, each answer taken as soon as it is queued, as the runtime sends
+    it: (1) here under tracemalloc (Python heap; the HA's allocations alone, since no UE code
+    runs during the replay), (2) in a child process without it, reading the process RSS
+    after every datagram (Python and Rust heaps with the allocator's overhead). Both check
+    that the replayed HA answered every round as the recorded one did and ends with the same
+    bindings, so the memory is that of complete attaches."""
+    world, ues = _attach_world(N_STORM_WARM + N_STORM)
+    recorded_dp = RustDataPlane()
+    recorded = world.make_ha(recorded_dp)
+    warm: list = []
+    storm: list = []
+    for i in range(N_STORM_WARM):
+        _attach_at_once(ues[i : i + 1], recorded, [0.0], warm, first=i)
+    _attach_at_once(ues[N_STORM_WARM:], recorded, [0.0], storm, first=N_STORM_WARM)
+    assert recorded.session_count() == N_STORM_WARM + N_STORM
+    expect = sorted(map(repr, recorded_dp.bindings))
+    del world, ues, recorded, recorded_dp
+    gc.collect()
+
+    heap = {}
+
+    def run():
+        heap.update(_storm_replay(N_STORM_WARM, warm, storm, expect, "heap"))
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rounds.pickle"
+        path.write_bytes(pickle.dumps((N_STORM_WARM, warm, storm, expect)))
+        here = str(Path(__file__).parent)
+        code = (
+            f"import json, pickle, sys; sys.path.insert(0, {here!r})\n"
+            "from test_bench_procedures import _storm_replay\n"
+            f"args = pickle.loads(open({str(path)!r}, 'rb').read())\n"
+            "print(json.dumps(_storm_replay(*args, 'rss')))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=900, check=True
+        )
+    rss = json.loads(out.stdout.strip().splitlines()[-1])
+    benchmark.extra_info.update(
+        heap_peak_per_ue=heap["peak"], heap_end_per_ue=heap["end"],
+        rss_peak_per_ue=rss["peak"], rss_end_per_ue=rss["end"],
+    )  # fmt: skip
+    print(
+        f"\nHA memory per UE in flight, {N_STORM} UEs attaching at once after"
+        f" {N_STORM_WARM} (replayed, HA alone): Python heap peak {heap['peak']:.0f} B"
+        f" (tracemalloc), process RSS peak {rss['peak']:.0f} B  (baseline, the same HA once"
+        f" all are registered: heap {heap['end']:.0f} B, RSS {rss['end']:.0f} B per UE; no"
+        " target of its own: issue 5's <= 2048 B is per registered UE)"
+    )
+
+
+def _storm_replay(
+    n_warm: int, warm: list, storm: list, expect: list, measure: str
+) -> dict[str, float]:
+    """Replay the ``warm`` rounds (``n_warm`` UEs), then the ``storm`` rounds, into a fresh
+    HA; returns octets per storm UE at the peak and at the end, of the Python heap
+    (``measure="heap"``, tracemalloc) or of the process RSS (``"rss"``), both from just
+    before the storm. No UE object is made here: their memory, freed, would be reused."""
+    n = len(storm[0][0])
+    dp = RustDataPlane()
+    ha = RealWorld(n_warm + n).make_ha(dp)
+    clock = VirtualClock()
+
+    def replay(rounds: list, sample: bool) -> int:
+        peak = 0
+        for sent, expected in rounds:
+            got = 0
+            for d, s, t in sent:
+                ha.receive_datagram(d, s, t, clock.now)
+                got += len(ha.datagrams_to_send(clock.now))
+                if sample:
+                    peak = max(peak, _rss())
+            got += len(ha.datagrams_to_send(clock.now))
+            assert got == expected
+            while ha.next_event() is not None:
+                pass
+        return peak
+
+    replay(warm, False)
+    gc.collect()
+    if measure == "heap":
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        replay(storm, False)
+        gc.collect()
+        end, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    else:
+        base = _rss()
+        peak = replay(storm, True)
+        gc.collect()
+        end = _rss()
+        peak = max(peak, end)
+    assert ha.session_count() == n_warm + n and sorted(map(repr, dp.bindings)) == expect
+    return {"peak": (peak - base) / n, "end": (end - base) / n}
 
 
 _DEPTH = 8  # traceback depth: allocations in the stdlib are charged to their dsmip6 caller
