@@ -607,6 +607,9 @@ class EapAkaServer:
     def _succeed(self) -> bytes:
         assert self._keys is not None and self._imsi is not None
         self.msk = self._keys.msk
+        # the keyed AT_MAC HMAC (~0.6 KB of OpenSSL memory) has done its work: a server
+        # that succeeded MACs nothing more (an IKE SA keeps it until IKE_AUTH ends)
+        self._mac_key = None
         self.permanent_identity = self._imsi
         if self.pseudonym_store is not None and self._next_pseudonym is not None:
             self.pseudonym_store.add(self._next_pseudonym, self._imsi)

@@ -727,7 +727,9 @@ def fast_first_auth(
             _remember_chain(parts, second, tail, payloads, by_cls, notifies)
     except (MalformedPacket, ValueError):
         return FALLBACK
-    msg = Message(_X_AUTH, False, True, mid, header.spi_i, header.spi_r, [], payloads, data)
+    # no ``raw``: ChildCreate keeps this request until the MSK AUTH, and nothing reads the
+    # octets of an IKE_AUTH request once decrypted (only IKE_SA_INIT's are signed, §2.15)
+    msg = Message(_X_AUTH, False, True, mid, header.spi_i, header.spi_r, [], payloads)
     msg._ix = (len(payloads), by_cls, notifies)  # the key _index() gives: no clear payloads
     # ---- the common case: the state changes of IkeSa.receive and process_request, in order
     _follow(sa, src, dst, now)

@@ -308,8 +308,16 @@ class IkeSa:
         self.sk_d = k.sk_d
         if self.original_initiator:
             self.sk = SkCrypto(self.encr, self.integ, k.sk_ei, k.sk_ai, k.sk_er, k.sk_ar, self.rng)
-        else:
-            self.sk = SkCrypto(self.encr, self.integ, k.sk_er, k.sk_ar, k.sk_ei, k.sk_ai, self.rng)
+            return
+        sk = self.sk = SkCrypto(self.encr, self.integ, k.sk_er, k.sk_ar, k.sk_ei, k.sk_ai, self.rng)
+        keyed = self.engine._keyed
+        if keyed is not None and sk.encr.aead:
+            # the responder's working set of keyed AEAD ciphers (IkeResponder.__init__): the
+            # oldest member beyond its size drops its pair (a no-op for an SA that was
+            # established since, or is gone: the set holds at most that many)
+            keyed.append(sk)
+            if len(keyed) > self.engine._keyed_limit:
+                keyed.popleft().compact()
 
     def alloc_spi(self) -> int:
         return self.engine._alloc_child_spi()
