@@ -718,7 +718,7 @@ def fast_first_auth(
                     (Proposal(number, protocol, parts[at][1][8:12], transforms),)
                 )
                 by_cls[SaPayload] = [sap]
-            notifies = chain[2].copy()
+            notifies = chain[2]  # read only, as every reader of ``Message._index``
         else:
             made = _first_decode(parts)
             if made is None:
