@@ -8,12 +8,13 @@ other. Fewer attaches at once than that: each SA keys its pair once, as before.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
 from dsmip6.ikev2 import IkeInitiator, IkeResponder, InitiatorConfig, ResponderConfig
 from dsmip6.ikev2.events import IkeSaEstablished
-from dsmip6.ikev2.sa import IkeSa
+from dsmip6.ikev2.sa import IkeSa, ParkedSa
 from dsmip6.ikev2.transforms import Encr
 from ike_harness import HA, PSK, Clock, assigner_factory, events, make_rng
 
@@ -100,6 +101,11 @@ def test_keyed_ciphers_are_bounded_while_attaches_are_in_flight(keyings: list[by
     # more for its IKE_AUTH. HA: 8 pairs + 2 x 2; the eight initiators: a pair each.
     assert len(keyings) == 8 * 2 + 2 * 2 + 8 * 2
     assert _keyed(ha) == []  # established SAs hold none (compact(), as before)
+    # the working set names its members by SA id: the SAs were parked (their SK state
+    # packed) and no SkCrypto of theirs is left alive by the set
+    assert all(type(sa) is ParkedSa for sa in ha._sas.values())
+    assert len(ha._keyed) >= 2 and all(type(i) is int for i in ha._keyed)
+    assert not any(type(o).__name__ == "SkCrypto" for o in gc.get_referents(ha._keyed))
 
 
 def test_one_attach_at_a_time_keys_each_pair_once(keyings: list[bytes]) -> None:
@@ -113,4 +119,6 @@ def test_one_attach_at_a_time_keys_each_pair_once(keyings: list[bytes]) -> None:
     # HA: one pair per SA (the working set never pushes out an SA still in IKE_AUTH);
     # the initiator side keeps its pair too
     assert len(keyings) == 8 * 2 + 8 * 2
-    assert len(ha._keyed) == 3 and _keyed(ha) == []
+    # an SA established while the newest member leaves the set: one attach at a time
+    # leaves it empty (nothing kept per registered UE)
+    assert len(ha._keyed) == 0 and _keyed(ha) == []

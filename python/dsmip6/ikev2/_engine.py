@@ -7,7 +7,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2.constants import (
@@ -39,9 +39,6 @@ from dsmip6.ikev2.tasks.ike_delete import IkeDelete
 from dsmip6.ikev2.tasks.ike_dpd import IkeDpd
 from dsmip6.ikev2.tasks.ike_rekey import IkeRekey
 from dsmip6.ikev2.transforms import Rng
-
-if TYPE_CHECKING:
-    from dsmip6.ikev2.sk import SkCrypto
 
 Address = tuple[str, int]
 _DEAD = SaState.DEAD
@@ -127,10 +124,10 @@ class Engine:
         self._retired: list[IkeSa] = []
         self._timers: list[tuple[float, int, IkeSa]] = []
         self._timer_seq = 0
-        self._keyed: deque[SkCrypto] | None = None
-        """The responder's working set of SK protections holding keyed AEAD cipher objects
-        (``IkeSa.make_crypto``); None on the initiator (its few SAs keep theirs until they
-        are established)."""
+        self._keyed: deque[int] | None = None
+        """The responder's working set of SAs (ids) whose SK protection holds keyed AEAD
+        cipher objects (``IkeSa.make_crypto``); None on the initiator (its few SAs keep
+        theirs until they are established)."""
         self._keyed_limit = 0
 
     # ------------------------------------------------------------------ helpers for IkeSa

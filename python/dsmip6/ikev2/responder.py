@@ -255,6 +255,9 @@ class IkeResponder(Engine):
 
     def _on_established(self, sa: IkeSa) -> None:
         self._half_open.discard(sa.id)
+        keyed = self._keyed
+        if keyed and keyed[-1] == sa.id:  # attaches one at a time: the set stays empty
+            keyed.pop()
         key = sa.init_key
         if key is not None and self._by_init.get(key) is sa:
             del self._by_init[key]
