@@ -12,6 +12,7 @@ import gc
 from typing import Any
 
 import pytest
+from dsmip6.errors import ConfigError
 from dsmip6.ikev2 import IkeInitiator, IkeResponder, InitiatorConfig, ResponderConfig
 from dsmip6.ikev2.events import IkeSaEstablished
 from dsmip6.ikev2.sa import IkeSa, ParkedSa
@@ -19,13 +20,14 @@ from dsmip6.ikev2.transforms import Encr
 from ike_harness import HA, PSK, Clock, assigner_factory, events, make_rng
 
 
-def _responder(threshold: int) -> IkeResponder:
+def _responder(threshold: int, **kw: Any) -> IkeResponder:
     cfg = ResponderConfig(
         "ha.example.org",
         psk=PSK,
         address_assigner=assigner_factory(),
         cookie_threshold=threshold,
         half_open_limit=1000,
+        **kw,
     )
     return IkeResponder(cfg, rng=make_rng("ha"))
 
@@ -122,3 +124,21 @@ def test_one_attach_at_a_time_keys_each_pair_once(keyings: list[bytes]) -> None:
     # an SA established while the newest member leaves the set: one attach at a time
     # leaves it empty (nothing kept per registered UE)
     assert len(ha._keyed) == 0 and _keyed(ha) == []
+
+
+def test_working_set_size_is_configurable(keyings: list[bytes]) -> None:
+    """``keyed_cipher_sas`` below the cookie threshold: three SAs in IKE_AUTH at once, two
+    keep their pair, the oldest keys its own for its IKE_AUTH; all three complete."""
+    ha = _responder(3, keyed_cipher_sas=2)
+    ues = _initiators(3)
+    clock = Clock()
+    for ue, addr in ues:
+        ue.connect(addr, HA, clock.now)
+    _round(ues, ha, clock)  # IKE_SA_INIT x 3 (under the cookie threshold)
+    assert len(_keyed(ha)) == 2 and _keyed(ha) == sorted(ha._sas)[1:]
+    while _round(ues, ha, clock):
+        pass
+    assert len(ha.ike_sa_ids()) == 3
+    assert len(keyings) == 3 * 2 + 2 + 3 * 2
+    with pytest.raises(ConfigError):
+        _responder(3, keyed_cipher_sas=0)

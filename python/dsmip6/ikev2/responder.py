@@ -86,12 +86,14 @@ class IkeResponder(Engine):
         self._half_open: set[int] = set()
         self._choices = ProposalChoices()
         # Keyed AEAD cipher objects (~2.3 KB of OpenSSL memory each, two per SA) are kept for
-        # the SAs made last, as many as may be half-open without cookies; an SA pushed out
-        # of that working set keys one per message until it is established (as an
-        # established SA always does). An attach storm's memory per UE in flight then holds
-        # none of them, and an HA attaching fewer UEs at once keys each SA's pair once.
+        # the SAs made last: ``ResponderConfig.keyed_cipher_sas`` of them, by default as many
+        # as may be half-open without cookies; an SA pushed out of that working set keys one
+        # per message until it is established (as an established SA always does). An attach
+        # storm's memory per UE in flight then holds none of them, and an HA attaching fewer
+        # UEs at once keys each SA's pair once.
         self._keyed = deque()
-        self._keyed_limit = max(1, config.cookie_threshold)
+        limit = config.keyed_cipher_sas
+        self._keyed_limit = max(1, config.cookie_threshold) if limit is None else limit
         self.fast_path_hits = 0
         """IKE_SA_INIT requests answered by the fast path (introspection, tests)."""
         self.fast_auth_hits = 0
