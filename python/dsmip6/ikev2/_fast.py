@@ -178,7 +178,12 @@ def fast_first_request(
     if group not in groups or _KE_SIZE.get(group) != len(peer_ke):
         return FALLBACK
     # ---- the common case: from here on the general path's state changes, in its order
-    sa = IkeSa(engine, engine._next_id, False, cfg, engine._rng, dst, src, now)
+    local = engine._locals.get(dst)  # our own address: one tuple for every SA
+    if local is None:
+        if len(engine._locals) >= 16:
+            engine._locals.clear()
+        local = engine._locals[dst] = dst
+    sa = IkeSa(engine, engine._next_id, False, cfg, engine._rng, local, src, now)
     engine._next_id += 1
     spi_i = header.spi_i
     sa.spi_i = spi_i
@@ -683,6 +688,9 @@ def fast_first_auth(
         or sa.config.eap_server_factory is None
     ):
         return FALLBACK
+    spi_i = sa.spi_i
+    if header.spi_i != spi_i:  # the kept request names the SA's own SPI objects (below)
+        return FALLBACK
     inner = _sk_request(sa, header, data)
     if inner is None:
         return FALLBACK
@@ -739,7 +747,7 @@ def fast_first_auth(
         return FALLBACK
     # no ``raw``: ChildCreate keeps this request until the MSK AUTH, and nothing reads the
     # octets of an IKE_AUTH request once decrypted (only IKE_SA_INIT's are signed, §2.15)
-    msg = Message(_X_AUTH, False, True, mid, header.spi_i, header.spi_r, [], payloads)
+    msg = Message(_X_AUTH, False, True, mid, spi_i, sa.spi_r, [], payloads)
     msg._ix = (len(payloads), by_cls, notifies)  # the key _index() gives: no clear payloads
     # ---- the common case: the state changes of IkeSa.receive and process_request, in order
     _follow(sa, src, dst, now)

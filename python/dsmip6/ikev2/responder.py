@@ -92,6 +92,9 @@ class IkeResponder(Engine):
         # storm's memory per UE in flight then holds none of them, and an HA attaching fewer
         # UEs at once keys each SA's pair once.
         self._keyed = deque()
+        self._locals: dict[Address, Address] = {}
+        """Our own addresses as the runtime gave them, one tuple each: an SA in flight
+        refers to the shared one (``_fast.fast_first_request``; ~146 B per SA before)."""
         limit = config.keyed_cipher_sas
         self._keyed_limit = max(1, config.cookie_threshold) if limit is None else limit
         self.fast_path_hits = 0
