@@ -59,8 +59,9 @@ _MALLOC_TRIM = _load_malloc_trim()
 def release_free_memory() -> bool:
     """Return the C allocator's free memory to the OS now (glibc ``malloc_trim(0)``: the
     top of the heap and every free page inside it). True when memory was released; False
-    when there was none to release, or on a platform without it. Costs ~1 ms per 100 MB of
-    heap: for after a storm, not per datagram."""
+    when there was none to release, or on a platform without it. It walks the free pages
+    (measured here: ~30 ms to give back ~100 MB, ~0.03 ms with nothing free): for after a
+    storm, not per datagram."""
     if _MALLOC_TRIM is None:
         return False
     return bool(_MALLOC_TRIM(0))
