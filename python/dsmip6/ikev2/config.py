@@ -490,8 +490,8 @@ class ResponderConfig(_Common):
     """How many of the newest IKE SAs keep their SK payload's keyed AEAD cipher objects
     (two per SA, ~2.3 KB of OpenSSL memory each) until they are established; an SA beyond
     that keys one per message (~9 k instructions each). None: ``cookie_threshold`` (more
-    attaches in flight than that is a storm; memory is bounded, CPU per attach of the
-    storm's later SAs rises ~2 %)."""
+    attaches in flight than that is a storm; memory is bounded, the HA's instructions per
+    attach of a 1000-UE storm rise 1.8 %)."""
     redirect: Callable[[str, str | None], str | None] | None = None
     """``redirect(peer_address, peer_identity_or_None)`` → new gateway address to send the UE
     to (RFC 5685), or None. Called at IKE_SA_INIT (identity None) and IKE_AUTH."""
