@@ -1270,6 +1270,77 @@ def test_a_planted_first_auth_chain_divergence_is_caught(monkeypatch):
     assert differ > 0
 
 
+def _idr_chain_requests() -> list[bytes]:
+    """First IKE_AUTH requests of UEs that name the HA's identity in IDr (``remote_id``:
+    an APN, TS 24.303), cut to one child proposal, differing in IDi and the SA's SPI,
+    sealed with the keys every twin of ``_at_eap_round("eap", ...)`` derives (IKE_SA_INIT
+    does not depend on ``remote_id``)."""
+    ue, ha = initiator("eap", remote_id="internet.apn.epc"), responder("eap", False)
+    ue.connect(UE, HA, 0.0)
+    for d, lo, r in ue.datagrams_to_send(0.0):
+        ha.receive_datagram(d, lo, r, 0.0)
+    for d, lo, r in ha.datagrams_to_send(0.0):
+        ue.receive_datagram(d, lo, r, 0.0)
+    ((req, _lo, _r),) = ue.datagrams_to_send(0.0)
+    (sa,) = ha._sas.values()
+    inner = sa.sk.open(req, 28)
+    _first, _plain_inner, seal = _sealer("eap", 0)
+    off, nxt = 0, req[28]
+    while nxt:
+        this, nxt = nxt, inner[off]
+        length = int.from_bytes(inner[off + 2 : off + 4], "big")
+        if this == 33:  # the SA payload: its first proposal alone
+            body = inner[off + 4 : off + length]
+            one = b"\x00" + body[1 : int.from_bytes(body[2:4], "big")]
+            head = inner[off : off + 2] + (4 + len(one)).to_bytes(2, "big")
+            inner, spi_at = inner[:off] + head + one + inner[off + length :], off + 4 + 8
+            break
+        off += length
+    idi = inner[8 : int.from_bytes(inner[2:4], "big")]
+    out = []
+    for n, spi in enumerate((b"\x11\x22\x33\x44", b"\x55\x66\x77\x88", b"\x00\x00\x01\x00")):
+        chain = inner[:spi_at] + spi + inner[spi_at + 4 :]
+        out.append(seal(req[28], chain))
+        out.append(seal(req[28], _with_idi(chain, idi[:-1] + bytes([idi[-1] ^ (n + 1)]))))
+    return out
+
+
+def test_chain_hits_share_their_idr_and_a_planted_stale_idr_is_caught():
+    """Since session 9 a table hit takes IDr from the chain (IDr's octets are part of the
+    key, so every request of a chain names the same IDr): the hits' SAs hold one IDr
+    object, equal to the general path's decoding (the twin comparison). A table whose
+    kept IDr is not the requests' (planted: replaced in the table) is seen by the twin
+    comparison: the SA's requested IDr differs."""
+    from dsmip6.ikev2 import _fast
+    from dsmip6.ikev2.message import IdPayload
+
+    _fast._FIRST_CHAINS.clear()
+    _fast._FIRST_SPI_AT.clear()
+    same = _idr_chain_requests()
+    held = []
+    for d in same[:3]:
+        _ue, ha, _req = _at_eap_round("eap", True, 0)
+        ha.receive_datagram(d, UE, HA, 0.0)
+        (sa,) = ha._sas.values()
+        held.append(sa.requested_idr)
+        assert _both("eap", 0, [(d, UE, HA)]) == 1
+    assert held[0] == IdPayload(held[0].id_type, b"internet.apn.epc", False)
+    assert all(idr is held[0] for idr in held)
+    ((key, entry),) = _fast._FIRST_CHAINS.items()
+    template = list(entry[0])
+    at = entry[5]
+    assert at > 0 and template[at] is held[0]
+    template[at] = IdPayload(held[0].id_type, b"stale.apn.epc", False)
+    _fast._FIRST_CHAINS[key] = (tuple(template), *entry[1:])
+    differ = 0
+    for d in same[3:]:
+        fast, slow = _feed("eap", True, 0, [(d, UE, HA)]), _feed("eap", False, 0, [(d, UE, HA)])
+        differ += fast[:3] != slow[:3]
+    assert differ == len(same) - 3
+    _fast._FIRST_CHAINS.clear()
+    _fast._FIRST_SPI_AT.clear()
+
+
 def test_the_responders_own_idr_is_made_once_per_identity():
     """``_fast._my_id``: the IDr ``make_id`` makes and its encoded body, for every kind of
     configured identity, kept per identity object; an entry kept for another object under

@@ -777,6 +777,13 @@ class HomeAgent:
         """Number of authenticated PDN connections (IKE SAs with an HNP)."""
         return len(self._sessions)
 
+    def ike_sas_in_flight(self) -> int:
+        """IKE SAs not yet authenticated (attaches between IKE_SA_INIT and the MSK AUTH):
+        what an attach storm holds per UE beyond its sessions. 0 for an IKE engine that
+        does not count them."""
+        count = getattr(self.ike, "half_open_count", None)
+        return count() if count is not None else 0
+
     def revoke(self, hoa: IPv6Address, now: float, *, trigger: int = 1) -> None:
         """Network-initiated detach (RFC 5846 §7; TS 24.303 Annex A.6: trigger 1
         Administrative Reason). Without an active binding, only the IKE SA is deleted."""

@@ -124,6 +124,11 @@ class Engine:
         self._retired: list[IkeSa] = []
         self._timers: list[tuple[float, int, IkeSa]] = []
         self._timer_seq = 0
+        self._keyed: deque[int] | None = None
+        """The responder's working set of SAs (ids) whose SK protection holds keyed AEAD
+        cipher objects (``IkeSa.make_crypto``); None on the initiator (its few SAs keep
+        theirs until they are established)."""
+        self._keyed_limit = 0
 
     # ------------------------------------------------------------------ helpers for IkeSa
     def _queue_datagram(self, data: bytes, local: Address, remote: Address) -> None:

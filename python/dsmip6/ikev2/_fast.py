@@ -118,6 +118,9 @@ _NOTIFY_TYPE = bytes((_P_NOTIFY,))
 _CHILD_TYPES = bytes((_P_SA, int(PayloadType.TSI), int(PayloadType.TSR)))
 _TRANSPORT_CHILD_TYPES = _NOTIFY_TYPE + _CHILD_TYPES
 _init_request = ikefast.init_request
+_SIG_HASHES_SEEN: dict[bytes, tuple[int, ...]] = {}
+"""The peers' SIGNATURE_HASH_ALGORITHMS lists (RFC 7427 §4) as read, by their octets: an
+SA in flight holds the shared tuple (72 B each before session 9). Cleared at 8 entries."""
 _message = ikefast.message
 _chain = ikefast.chain
 _walk = ikefast.walk
@@ -175,7 +178,12 @@ def fast_first_request(
     if group not in groups or _KE_SIZE.get(group) != len(peer_ke):
         return FALLBACK
     # ---- the common case: from here on the general path's state changes, in its order
-    sa = IkeSa(engine, engine._next_id, False, cfg, engine._rng, dst, src, now)
+    local = engine._locals.get(dst)  # our own address: one tuple for every SA
+    if local is None:
+        if len(engine._locals) >= 16:
+            engine._locals.clear()
+        local = engine._locals[dst] = dst
+    sa = IkeSa(engine, engine._next_id, False, cfg, engine._rng, local, src, now)
     engine._next_id += 1
     spi_i = header.spi_i
     sa.spi_i = spi_i
@@ -198,7 +206,13 @@ def fast_first_request(
         sa.nat_local = all(d != h for d in nat_dst)
     sa.fragmentation = cfg.enable_fragmentation and frag_ok
     if hashes is not None:
-        sa.peer_sig_hashes = struct.unpack(f"!{len(hashes) // 2}H", hashes[: len(hashes) & ~1])
+        sig = _SIG_HASHES_SEEN.get(hashes)  # every UE sends the same list: one tuple
+        if sig is None:
+            sig = struct.unpack(f"!{len(hashes) // 2}H", hashes[: len(hashes) & ~1])
+            if len(_SIG_HASHES_SEEN) >= 8:
+                _SIG_HASHES_SEEN.clear()
+            _SIG_HASHES_SEEN[hashes] = sig
+        sa.peer_sig_hashes = sig
     sa.peer_certreq = certreq
     # ---- the response (IkeInit._use, _build_response, _derive)
     prf = sa.prf = transforms.PRFS[mine.prf]
@@ -674,6 +688,9 @@ def fast_first_auth(
         or sa.config.eap_server_factory is None
     ):
         return FALLBACK
+    spi_i = sa.spi_i
+    if header.spi_i != spi_i:  # the kept request names the SA's own SPI objects (below)
+        return FALLBACK
     inner = _sk_request(sa, header, data)
     if inner is None:
         return FALLBACK
@@ -707,8 +724,9 @@ def fast_first_auth(
             by_cls = chain[1].copy()
             at = chain[5]
             if at >= 0:
-                by_cls[IdPayload] = [idi, _decode_idr(parts[at][1])]
-                payloads[at] = by_cls[IdPayload][1]
+                # IDr's octets are part of the chain's key: the chain's decoded IDr, shared
+                # (an IdPayload is never changed; one per SA in flight cost ~97 B)
+                by_cls[IdPayload] = [idi, payloads[at]]
             else:
                 by_cls[IdPayload] = [idi]
             sa_form = chain[3]
@@ -718,7 +736,7 @@ def fast_first_auth(
                     (Proposal(number, protocol, parts[at][1][8:12], transforms),)
                 )
                 by_cls[SaPayload] = [sap]
-            notifies = chain[2].copy()
+            notifies = chain[2]  # read only, as every reader of ``Message._index``
         else:
             made = _first_decode(parts)
             if made is None:
@@ -727,7 +745,9 @@ def fast_first_auth(
             _remember_chain(parts, second, tail, payloads, by_cls, notifies)
     except (MalformedPacket, ValueError):
         return FALLBACK
-    msg = Message(_X_AUTH, False, True, mid, header.spi_i, header.spi_r, [], payloads, data)
+    # no ``raw``: ChildCreate keeps this request until the MSK AUTH, and nothing reads the
+    # octets of an IKE_AUTH request once decrypted (only IKE_SA_INIT's are signed, §2.15)
+    msg = Message(_X_AUTH, False, True, mid, spi_i, sa.spi_r, [], payloads)
     msg._ix = (len(payloads), by_cls, notifies)  # the key _index() gives: no clear payloads
     # ---- the common case: the state changes of IkeSa.receive and process_request, in order
     _follow(sa, src, dst, now)
@@ -865,13 +885,13 @@ def _first_decode(
 
 
 _decode_idi = _FIRST_AUTH_DECODERS[_P_IDI]
-_decode_idr = _FIRST_AUTH_DECODERS[_P_IDR]
 _FIRST_CHAINS: dict[tuple[int, int, int, bytes], tuple[Any, ...]] = {}
 """First IKE_AUTH requests' inner chains after IDi, decoded once for every UE (session 8,
 round 11). Key: (where the SA payload's SPI lies in the chain after IDi, -1 without an SA
 payload; the second payload's type, which IDi's header carries; the chain's length; its
-octets without the SPI's four). Value: the decoded payloads (IDi's, IDr's and the SA
-payload's places are filled per request), the payloads by class (the IdPayload and
+octets without the SPI's four). Value: the decoded payloads (IDi's and the SA payload's
+places are filled per request; IDr, whose octets are in the key, is shared since session
+9), the payloads by class (the IdPayload and
 SaPayload lists made per request), the first Notify of each type, the SA payload's place
 and its proposal's number, protocol and transforms, the SPI's place, IDr's place. Two
 chains equal but for the SPI octets split and decode alike but for the proposal's SPI
@@ -924,8 +944,9 @@ def _remember_chain(
         len(tail),
         tail if spi_at < 0 else tail[:spi_at] + tail[spi_at + 4 :],
     )
-    # the places filled per request hold None (no UE's own objects kept alive here)
-    template = [None if i in (0, sa_index, idr_index) else p for i, p in enumerate(payloads)]
+    # the places filled per request hold None (no UE's own objects kept alive here); IDr
+    # stays (its octets are in the key: every request of this chain names the same IDr)
+    template = [None if i in (0, sa_index) else p for i, p in enumerate(payloads)]
     _FIRST_CHAINS[key] = (tuple(template), classes, notifies.copy(), sa_form, spi_at, idr_index)
     if spi_at not in _FIRST_SPI_AT:
         _FIRST_SPI_AT.append(spi_at)

@@ -486,6 +486,12 @@ class ResponderConfig(_Common):
     """Half-open IKE SAs from which a COOKIE is demanded (RFC 7296 §2.6)."""
     half_open_timeout: float = 30.0
     """Seconds an IKE SA may stay not yet authenticated."""
+    keyed_cipher_sas: int | None = None
+    """How many of the newest IKE SAs keep their SK payload's keyed AEAD cipher objects
+    (two per SA, ~2.3 KB of OpenSSL memory each) until they are established; an SA beyond
+    that keys one per message (~9 k instructions each). None: ``cookie_threshold`` (more
+    attaches in flight than that is a storm; memory is bounded, the HA's instructions per
+    attach of a 1000-UE storm rise 1.8 %)."""
     redirect: Callable[[str, str | None], str | None] | None = None
     """``redirect(peer_address, peer_identity_or_None)`` → new gateway address to send the UE
     to (RFC 5685), or None. Called at IKE_SA_INIT (identity None) and IKE_AUTH."""
@@ -504,5 +510,7 @@ class ResponderConfig(_Common):
             setattr(self, name, kw.get(name, f.default))
         self.identity = identity
         _norm_common(self)
+        if self.keyed_cipher_sas is not None and self.keyed_cipher_sas < 1:
+            raise ConfigError("keyed_cipher_sas must be at least 1 (or None)")
         if self.peer_psk is None and self.eap_server_factory is None and not self.trust_anchors:
             raise ConfigError("no way to authenticate initiators (peer_psk, EAP or trust_anchors)")

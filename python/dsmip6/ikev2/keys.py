@@ -25,7 +25,7 @@ def rekey_skeyseed(prf: Prf, old_sk_d: bytes, g_ir: bytes, ni: bytes, nr: bytes)
     return prf(old_sk_d, g_ir + ni + nr)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # no __dict__: one per SA in flight (memory per UE)
 class IkeKeys:
     sk_d: bytes
     sk_ai: bytes

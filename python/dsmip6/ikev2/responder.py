@@ -14,6 +14,7 @@ Theory of operation:
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, hmac
@@ -84,6 +85,18 @@ class IkeResponder(Engine):
         self._cookie_secret: bytes | None = None
         self._half_open: set[int] = set()
         self._choices = ProposalChoices()
+        # Keyed AEAD cipher objects (~2.3 KB of OpenSSL memory each, two per SA) are kept for
+        # the SAs made last: ``ResponderConfig.keyed_cipher_sas`` of them, by default as many
+        # as may be half-open without cookies; an SA pushed out of that working set keys one
+        # per message until it is established (as an established SA always does). An attach
+        # storm's memory per UE in flight then holds none of them, and an HA attaching fewer
+        # UEs at once keys each SA's pair once.
+        self._keyed = deque()
+        self._locals: dict[Address, Address] = {}
+        """Our own addresses as the runtime gave them, one tuple each: an SA in flight
+        refers to the shared one (``_fast.fast_first_request``; ~146 B per SA before)."""
+        limit = config.keyed_cipher_sas
+        self._keyed_limit = max(1, config.cookie_threshold) if limit is None else limit
         self.fast_path_hits = 0
         """IKE_SA_INIT requests answered by the fast path (introspection, tests)."""
         self.fast_auth_hits = 0
@@ -247,6 +260,9 @@ class IkeResponder(Engine):
 
     def _on_established(self, sa: IkeSa) -> None:
         self._half_open.discard(sa.id)
+        keyed = self._keyed
+        if keyed and keyed[-1] == sa.id:  # attaches one at a time: the set stays empty
+            keyed.pop()
         key = sa.init_key
         if key is not None and self._by_init.get(key) is sa:
             del self._by_init[key]

@@ -308,8 +308,19 @@ class IkeSa:
         self.sk_d = k.sk_d
         if self.original_initiator:
             self.sk = SkCrypto(self.encr, self.integ, k.sk_ei, k.sk_ai, k.sk_er, k.sk_ar, self.rng)
-        else:
-            self.sk = SkCrypto(self.encr, self.integ, k.sk_er, k.sk_ar, k.sk_ei, k.sk_ai, self.rng)
+            return
+        sk = self.sk = SkCrypto(self.encr, self.integ, k.sk_er, k.sk_ar, k.sk_ei, k.sk_ai, self.rng)
+        engine = self.engine
+        keyed = engine._keyed
+        if keyed is not None and sk.encr.aead:
+            # the responder's working set of keyed AEAD ciphers (IkeResponder.__init__), by
+            # SA id (no reference to the SA: one gone or parked since frees its SkCrypto as
+            # before): the oldest member beyond its size drops its pair, if it still works
+            keyed.append(self.id)
+            if len(keyed) > engine._keyed_limit:
+                old = engine._sas.get(keyed.popleft())
+                if type(old) is IkeSa and old.sk is not None:
+                    old.sk.compact()
 
     def alloc_spi(self) -> int:
         return self.engine._alloc_child_spi()

@@ -111,6 +111,9 @@ class IkeAuth:
             octets = sa.init_request + sa.nr + sa.prf(sa.keys.sk_pi, sa.my_id.body)
         else:
             octets = sa.init_response + sa.ni + sa.prf(sa.keys.sk_pr, sa.my_id.body)
+            # ``octets`` begins with our IKE_SA_INIT response and nothing else reads it: one
+            # copy of it is held until the MSK AUTH, not two (memory per UE in flight)
+            sa.init_response = b""
         self._mine = octets
         return octets
 
