@@ -24,6 +24,10 @@
 //! one membership filter (0.7 MiB, 4 KiB pages), dependent (each address
 //! comes from the previous read: the latency one lookup pays per cache line it must fetch)
 //! and independent (addresses known in advance: the throughput the batch API can reach).
+//! Session 9 adds two operation-shaped floors (`floor/insert_shaped`, `floor/hit_shaped`,
+//! see `floor/shapes.rs`): the memory traffic of one batched insert and of one batched hit
+//! alone, on arrays sized and paged like the cache's, driven by the same keys as the rows
+//! they bound; the summary prints them beside those rows.
 //! A summary at the end prints every row beside its baseline, target and floor.
 
 use std::collections::BTreeMap;
@@ -34,6 +38,11 @@ use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use dsmip6_dataplane::cache::{Binding, BindingCache, BindingView, CareOf, Encapsulation, Instant};
+
+// The operation-shaped floors (session 9) and the floor rows' arrays.
+#[path = "floor/shapes.rs"]
+mod shapes;
+use shapes::{HitShaped, InsertShaped, Lines};
 
 const N: u32 = 1_000_000;
 /// Lookups per batch call.
@@ -102,84 +111,6 @@ fn timed<R>(name: &'static str, iters: u64, mut f: impl FnMut() -> R) -> Duratio
     note(name, now().saturating_sub(t), iters)
 }
 
-/// A zeroed array of `lines` 64-octet lines in its own anonymous mapping, 2 MiB-aligned and
-/// advised onto transparent huge pages (as the cache's record array), for the floor rows.
-struct Lines {
-    ptr: *mut u64,
-    map: *mut libc::c_void,
-    map_len: usize,
-    lines: usize,
-}
-
-impl Lines {
-    /// `huge`: advise huge pages (else 4 KiB pages, as the cache's arrays below 2 MiB).
-    fn new(lines: usize, huge: bool) -> Self {
-        const HUGE: usize = 2 << 20;
-        let bytes = (lines * 64).next_multiple_of(HUGE);
-        let map_len = bytes + HUGE;
-        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
-        let map = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert!(map != libc::MAP_FAILED, "mmap failed");
-        let off = (HUGE - map as usize % HUGE) % HUGE;
-        // SAFETY: `off + bytes <= map_len`: inside the mapping.
-        let ptr = unsafe { map.cast::<u8>().add(off) };
-        let advice = if huge {
-            libc::MADV_HUGEPAGE
-        } else {
-            libc::MADV_NOHUGEPAGE
-        };
-        // SAFETY: advice on a range of our own mapping; contents unchanged.
-        unsafe { libc::madvise(ptr.cast(), bytes, advice) };
-        Self {
-            ptr: ptr.cast(),
-            map,
-            map_len,
-            lines,
-        }
-    }
-
-    fn words(&mut self) -> &mut [u64] {
-        // SAFETY: the mapping holds `lines * 8` zero-initialised, 2 MiB-aligned u64s, lives
-        // as long as `self`, and is reached only through this exclusive borrow.
-        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.lines * 8) }
-    }
-
-    /// Link the lines into one random cycle (Sattolo's shuffle): word 0 of each line holds
-    /// the index of the next line, so a chase touches every line in a random order.
-    fn link_random_cycle(&mut self) {
-        let n = self.lines;
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for i in (1..n).rev() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let j = (x % i as u64) as usize;
-            order.swap(i, j);
-        }
-        let w = self.words();
-        for i in 0..n {
-            w[order[i] as usize * 8] = u64::from(order[(i + 1) % n]);
-        }
-    }
-}
-
-impl Drop for Lines {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly our mapping; no borrow of it outlives `self`.
-        unsafe { libc::munmap(self.map, self.map_len) };
-    }
-}
-
 /// The floor rows: dependent and independent random 64-octet reads.
 fn floor_rows(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     // Record array: 1 M records of 64 octets. One index: 1 M keys in buckets of 15 slots
@@ -226,6 +157,59 @@ fn floor_rows(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wall
             });
         });
     }
+}
+
+/// The operation-shaped floors (session 9, see `floor/shapes.rs`): `floor/insert_shaped`,
+/// the memory traffic of the `insert_batch` row's inserts alone, driven by the same keys
+/// (the same 10 000 bindings per chunk, their traffic undone untimed as the row removes
+/// them, record ids from N on as the row's reused ids), on arrays sized and paged as the
+/// cache's at 1 M entries; `floor/hit_shaped`, the two dependent levels (index line, then
+/// record line) of the buffered batch hit rows, 32 keys in flight, from the same buffer.
+fn shaped_floor_rows(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let ids = N as usize + 10_000;
+    let mut ins = InsertShaped::new(ids, ids);
+    g.bench_function("floor/insert_shaped", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let chunk = (iters - done).min(10_000) as u32;
+                let fresh: Vec<Binding> = (0..chunk).map(|j| binding(N + j)).collect();
+                let t = now();
+                ins.insert(&fresh, N as usize);
+                total += note(
+                    "floor/insert_shaped",
+                    now().saturating_sub(t),
+                    u64::from(chunk),
+                );
+                ins.undo(&fresh, N as usize);
+                done += u64::from(chunk);
+            }
+            total
+        });
+    });
+    drop(ins);
+    let hit_buf: Vec<Ipv6Addr> = (0..u64::from(N))
+        .map(|k| binding(spread(k)).home_address)
+        .collect();
+    let mut hit = HitShaped::new((0..N).map(|i| binding(i).home_address), N as usize);
+    let mut at = 0usize;
+    g.bench_function("floor/hit_shaped", |b| {
+        b.iter_custom(|iters| {
+            let batches = iters.div_ceil(BN as u64).max(1);
+            let t = now();
+            for _ in 0..batches {
+                if at + BN > hit_buf.len() {
+                    at = 0;
+                }
+                black_box(hit.batch(&hit_buf[at..at + BN]));
+                at += BN;
+            }
+            let d = now().saturating_sub(t);
+            note("floor/hit_shaped", d, batches * BN as u64);
+            d.mul_f64(iters as f64 / (batches * BN as u64) as f64)
+        });
+    });
 }
 
 /// Which batch API a batch row calls.
@@ -664,6 +648,7 @@ fn cache(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("machine_floor");
     floor_rows(&mut g);
+    shaped_floor_rows(&mut g);
     g.finish();
     summary();
 }
@@ -823,6 +808,19 @@ fn summary() {
             "one round trip: 4 index lines, 4 filter words, record, counters fetched together",
         ),
     ];
+    // The operation-shaped floors beside the rows they bound (session 9).
+    let (fi, fh) = (mean_ns("floor/insert_shaped"), mean_ns("floor/hit_shaped"));
+    println!(
+        "  floor/insert_shaped: {fi:.1} ns (the lines of one lean batch insert alone, same keys) beside insert_batch {:.1} ns; target <= 150 ns: the floor {}",
+        mean_ns("insert_batch"),
+        if fi <= 150.0 { "is below it" } else { "is above it" }
+    );
+    println!(
+        "  floor/hit_shaped: {fh:.1} ns (index line then record line, 32 in flight, same buffer) beside lookup_hit_hoa_view_batch32_buffered {:.1} ns and lookup_hit_hoa_batch32_buffered {:.1} ns; target <= 50 ns: the floor {}",
+        mean_ns("lookup_hit_hoa_view_batch32_buffered"),
+        mean_ns("lookup_hit_hoa_batch32_buffered"),
+        if fh <= 50.0 { "is below it" } else { "is above it" }
+    );
     for (row, base, target, floor, what) in rows {
         let v = mean_ns(row);
         let b = base.map_or(String::new(), |b| {

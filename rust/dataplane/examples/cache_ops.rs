@@ -9,6 +9,11 @@
 //!                                                               # difference by 64000
 //! ```
 //!
+//! Session 9 adds `rebatch` (the criterion bench's `insert_batch` row as it runs: the same
+//! 10 000 bindings inserted per chunk, removed untimed), `floor_insert` and `floor_hit` (the
+//! operation-shaped floors of `benches/floor/shapes.rs`) and `prefetch_check` (whether a
+//! software prefetch hint brings lines in on this machine; `n` lines, `iters` rounds).
+//!
 //! Operations: get_hit get_miss view_hit view_miss v4 batch_hit batch_miss vbatch_hit
 //! vbatch_miss insert insert_batch reinsert reinsert_batch none batch_none, and bbatch_hit bbatch_miss bvbatch_hit
 //! bvbatch_miss bbatch_none (batches read from a buffer of `n` addresses built first) (`none`: only the harness's own work, the
@@ -21,6 +26,10 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use dsmip6_dataplane::cache::{Binding, BindingCache, CareOf, Encapsulation, Instant};
+
+#[path = "../benches/floor/shapes.rs"]
+#[allow(dead_code)]
+mod shapes;
 
 fn binding(i: u32) -> Binding {
     let hi = (i >> 16) as u16;
@@ -66,21 +75,93 @@ fn timed_inserts(
     }
 }
 
+/// See the `prefetch_check` operation.
+#[cfg(target_arch = "x86_64")]
+fn prefetch_check(lines: usize, rounds: u32) {
+    use core::arch::x86_64::{
+        _mm_clflush, _mm_lfence, _mm_mfence, _mm_prefetch, _rdtsc, _MM_HINT_T0,
+    };
+    let mut a = shapes::Lines::new(lines, true);
+    let w = a.words();
+    w.fill(1);
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for count in [8usize, 16, 32, 64, 128] {
+        let mut line = format!("prefetch_check {count} lines:");
+        for (name, mode) in [("prefetcht0", 0), ("load", 1), ("nothing", 2)] {
+            let mut total = 0u64;
+            for _ in 0..rounds {
+                let idx: Vec<usize> = (0..count)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x % lines as u64) as usize * 8
+                    })
+                    .collect();
+                // SAFETY: CLFLUSH of lines inside `w` (indices below `lines * 8`), then a
+                // fence; neither changes memory contents.
+                unsafe {
+                    for &i in &idx {
+                        _mm_clflush(w.as_ptr().add(i).cast::<u8>());
+                    }
+                    _mm_mfence();
+                }
+                match mode {
+                    // SAFETY: a prefetch hint never faults and changes no program state.
+                    0 => idx.iter().for_each(|&i| unsafe {
+                        _mm_prefetch(w.as_ptr().add(i).cast::<i8>(), _MM_HINT_T0);
+                    }),
+                    1 => {
+                        black_box(idx.iter().fold(0u64, |s, &i| s ^ black_box(w[i])));
+                    }
+                    _ => {}
+                }
+                // SAFETY: RDTSC only reads the time-stamp counter.
+                let t = unsafe { _rdtsc() };
+                // SAFETY: as above.
+                while unsafe { _rdtsc() } - t < 4000 {
+                    core::hint::spin_loop();
+                }
+                // SAFETY: LFENCE waits for every earlier instruction (dispatch-serialising
+                // on AMD under Linux) and RDTSC only reads the time-stamp counter.
+                let t = unsafe {
+                    _mm_lfence();
+                    _rdtsc()
+                };
+                black_box(idx.iter().fold(0u64, |s, &i| s.wrapping_add(w[i])));
+                // SAFETY: as above: the reads above complete before the counter is read.
+                total += unsafe {
+                    _mm_lfence();
+                    _rdtsc()
+                } - t;
+            }
+            line += &format!(" {name} {}", total / u64::from(rounds.max(1)));
+        }
+        println!("{line} (TSC cycles to read them all after it)");
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch_check(_: usize, _: u32) {}
+
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let op = a[1].as_str();
     let n: u32 = a[2].parse().unwrap();
     let iters: u32 = a[3].parse().unwrap();
     let bc = BindingCache::new();
-    for i in 0..n {
-        bc.insert(binding(i)).unwrap();
+    // The floors (session 9) touch arrays of their own: no cache to fill.
+    if !op.starts_with("floor") {
+        for i in 0..n {
+            bc.insert(binding(i)).unwrap();
+        }
     }
     let spread = |k: u32| (u64::from(k).wrapping_mul(0x9e37_79b9) % u64::from(n)) as u32;
     let mut out = Vec::with_capacity(32);
     let mut views = Vec::with_capacity(32);
     let mut res = Vec::with_capacity(32);
     // The inserts' bindings (built for insert operations only).
-    let fresh: Vec<Binding> = if op.contains("insert") {
+    let fresh: Vec<Binding> = if op.contains("insert") && !op.starts_with("floor") {
         (0..iters).map(|j| binding(n + j)).collect()
     } else {
         Vec::new()
@@ -182,6 +263,70 @@ fn main() {
             timed_inserts(&bc, &fresh, op == "reinsert_batch", &mut res);
         }
         "none" => {}
+        // Session 9: the criterion bench's `insert_batch` row as it runs: the same 10 000
+        // keys inserted per chunk, removed again untimed, `iters` inserts in all (timed:
+        // the inserts only).
+        "rebatch" | "floor_insert" => {
+            let chunk = 10_000.min(iters as usize);
+            let keys: Vec<Binding> = (0..chunk as u32).map(|j| binding(n + j)).collect();
+            let mut floor = (op == "floor_insert")
+                .then(|| shapes::InsertShaped::new(n as usize + chunk, n as usize + chunk));
+            let mut timed = 0.0;
+            let mut done = 0usize;
+            while done < iters as usize {
+                let c = chunk.min(iters as usize - done);
+                let t = cpu();
+                if let Some(f) = floor.as_mut() {
+                    f.insert(&keys[..c], n as usize);
+                } else {
+                    res.clear();
+                    bc.insert_batch(&keys[..c], &mut res);
+                }
+                timed += cpu() - t;
+                if let Some(f) = floor.as_mut() {
+                    f.undo(&keys[..c], n as usize);
+                } else {
+                    assert!(res.iter().all(Result::is_ok));
+                    for b in &keys[..c] {
+                        bc.remove(b.home_address).unwrap();
+                    }
+                }
+                done += c;
+            }
+            if std::env::var_os("TIME").is_some() {
+                println!("{op} {:.1} ns/op (inserts only)", timed / f64::from(iters));
+            }
+            return;
+        }
+        // Session 9: how many software prefetch hints issued together bring their lines in
+        // on this machine. 8, 16, 32, 64, then 128 random lines of an `n`-line array (2 MiB
+        // pages) are flushed from the caches, then hinted with PREFETCHT0, or loaded, or
+        // left alone; after a wait of 4 000 TSC cycles all are read and the read's TSC
+        // cycles printed (mean of `iters` rounds): hinted lines read as fast as loaded ones
+        // if the hints were heeded, as slowly as untouched ones if they were dropped.
+        "prefetch_check" => {
+            prefetch_check(n as usize, iters);
+            return;
+        }
+        // Session 9: the hit floor over a buffer of `n` addresses, 32 per call (as
+        // `bvbatch_hit`).
+        "floor_hit" => {
+            let buf: Vec<Ipv6Addr> = (0..n).map(|k| binding(spread(k)).home_address).collect();
+            let mut f = shapes::HitShaped::new((0..n).map(|i| binding(i).home_address), n as usize);
+            let t = cpu();
+            let mut at = 0usize;
+            for _ in 0..iters / 32 {
+                if at + 32 > buf.len() {
+                    at = 0;
+                }
+                black_box(f.batch(&buf[at..at + 32]));
+                at += 32;
+            }
+            if std::env::var_os("TIME").is_some() {
+                println!("{op} {:.1} ns/op", (cpu() - t) / f64::from(iters));
+            }
+            return;
+        }
         _ => panic!("op"),
     }
     if std::env::var_os("TIME").is_some() {

@@ -5,8 +5,9 @@
 //! Per group, each table's writer view is read once into a [`Lane`] (buckets, filter,
 //! bucket count, id width). Per binding, its keys are hashed by kind with no key list in
 //! between (HoA; /64 or other prefix; IPv4 HoA if any; inbound UDP-or-plain; inbound SPI
-//! if any), their home buckets, filter words, record and counters lines prefetched for
-//! the whole group, then each binding in order: if every key is surely absent — its filter
+//! if any), then each binding in order, its home buckets, filter words, record and
+//! counters lines hinted to the CPU [`HINT_AHEAD`] bindings before its turn (session 9;
+//! session 8 hinted the whole group's at once, which this VM's CPU mostly dropped): if every key is surely absent — its filter
 //! word says so or, for the ~7 % of keys whose word says "maybe", its home bucket (or,
 //! when keys spilled past that, the next one too) holds no slot with its tag and nothing
 //! spilled past it (final for the writer: nothing else changes the tables) — its record goes in and each key takes the first free slot of its
@@ -33,6 +34,16 @@ use super::{
 /// Keys per binding, in `keys_of` order: 0 HoA, 1 prefix, 2 IPv4 HoA, 3 inbound
 /// UDP-or-plain, 4 inbound SPI.
 const KEYS: usize = 5;
+
+/// How many bindings ahead of the one being placed the lean kernel hints the CPU to fetch
+/// lines (each binding: up to 5 index lines and filter words, its record and counters
+/// line). Session 9: the whole group's ~160 hints at once (the session-8 kernel) mostly go
+/// unheeded on the VM measured, which heeds about 16 software prefetches issued together and
+/// drops most of the rest (`examples/cache_ops.rs prefetch_check`: 8 or 16 lines hinted
+/// together read 4 000 cycles later nearly as fast as loaded ones, 64 or 128 nearly as
+/// slowly as untouched ones), so the hints go out a few bindings ahead (~30 lines in flight;
+/// 1, 2, 3 and 4 ahead measured alike within this VM's noise, all well below the whole group).
+const HINT_AHEAD: usize = 3;
 
 /// Which kernel placed the bindings of a batch insert (tests: the twin tests check that
 /// both the lean kernel and each of its fallbacks ran).
@@ -69,8 +80,6 @@ fn note(f: impl FnOnce(&mut LeanStats)) {
 struct Keys {
     /// Hash of each key (`keys_of` order).
     h: [u64; KEYS],
-    /// Home bucket of each key in its table's current generation.
-    home: [u32; KEYS],
     /// Bit `s` set when the binding has key `s`.
     has: u8,
     /// The prefix key's table: 1 (/64) or 2 (other lengths).
@@ -79,7 +88,6 @@ struct Keys {
 
 const NO_KEYS: Keys = Keys {
     h: [0; KEYS],
-    home: [0; KEYS],
     has: 0,
     pt: 1,
 };
@@ -141,9 +149,24 @@ macro_rules! each_key {
     }};
 }
 
+/// The home bucket of each key of `k` in its table, each home bucket line and filter word
+/// hinted to the CPU.
+#[inline(always)]
+fn hint_lines(lanes: &[Lane<'_>; TABLES], k: &Keys) -> [u32; KEYS] {
+    let mut home = [0u32; KEYS];
+    if k.has != 0 {
+        each_key!(for k, |s, t| {
+            let i = lanes[t].home(k.h[s]);
+            lanes[t].prefetch(i);
+            home[s] = i as u32;
+        });
+    }
+    home
+}
+
 impl<T> BindingCache<T> {
     /// The keys of a valid binding `b`, hashed by kind (the same keys and hashes as
-    /// [`super::keys_of`] and [`Self::hash`]; homes are filled in later).
+    /// [`super::keys_of`] and [`Self::hash`]).
     #[inline(always)]
     fn lean_keys(&self, b: &Binding) -> Keys {
         let hoa = u128::from(b.home_address);
@@ -210,22 +233,29 @@ impl<T> BindingCache<T> {
             return false;
         };
         let lanes = views.map(|v| v.lane());
-        // Homes, and every line the group touches fetched ahead.
-        for k in keys.iter_mut().take(n) {
-            if k.has == 0 {
-                continue;
-            }
-            let (h, mut home) = (k.h, [0u32; KEYS]);
-            each_key!(for k, |s, t| {
-                let i = lanes[t].home(h[s]);
-                lanes[t].prefetch(i);
-                home[s] = i as u32;
-            });
-            k.home = home;
+        // Each binding's homes are worked out and its lines hinted `HINT_AHEAD` bindings
+        // ahead of its placement (see there).
+        let mut homes = [[0u32; KEYS]; INSERT_AHEAD];
+        let recs = self.next_record_ids(w, n, ids);
+        for ((home, k), &id) in homes
+            .iter_mut()
+            .zip(&keys)
+            .zip(&recs)
+            .take(HINT_AHEAD.min(n))
+        {
+            *home = hint_lines(&lanes, k);
+            self.prefetch_record(id);
         }
-        self.prefetch_next_records(w, n, ids);
         let mut placed = [0usize; TABLES];
         for (j, (b, k)) in bs.iter().zip(&keys).take(n).enumerate() {
+            let ahead = j + HINT_AHEAD;
+            if let (true, Some(ka), Some(&id)) = (ahead < n, keys.get(ahead), recs.get(ahead)) {
+                if let Some(h) = homes.get_mut(ahead) {
+                    *h = hint_lines(&lanes, ka);
+                }
+                self.prefetch_record(id);
+            }
+            let home = homes.get(j).copied().unwrap_or_default();
             if k.has == 0 {
                 out.push(Err(CacheError::BadPrefix));
                 continue;
@@ -233,7 +263,7 @@ impl<T> BindingCache<T> {
             let mut bits = [0u64; KEYS];
             let fresh = each_key!(k, |s, t| {
                 bits[s] = Lane::bits(k.h[s]);
-                lanes[t].absent(k.h[s], bits[s], k.home[s] as usize)
+                lanes[t].absent(k.h[s], bits[s], home[s] as usize)
             });
             if !fresh {
                 // A filter word says "maybe": the exact duplicate check and placement.
@@ -253,7 +283,7 @@ impl<T> BindingCache<T> {
                 continue;
             };
             each_key!(for k, |s, t| {
-                let home = lanes[t].place(k.h[s], bits[s], k.home[s] as usize, id);
+                let home = lanes[t].place(k.h[s], bits[s], home[s] as usize, id);
                 #[cfg(test)]
                 if home == 0 {
                     note(|x| x.spilled += 1);

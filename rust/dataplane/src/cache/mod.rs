@@ -1019,6 +1019,25 @@ impl<T> BindingCache<T> {
         }
     }
 
+    /// Writer, batch insert (lean kernel): the ids of the `n` records the group will take,
+    /// in order (reused ids oldest first from `w.free`, then fresh ones below `ids`, the
+    /// high-water mark once the group's fresh ids are counted), for [`Self::prefetch_record`].
+    #[inline(always)]
+    fn next_record_ids(&self, w: &WriterState, n: usize, ids: usize) -> [usize; INSERT_AHEAD] {
+        let mut out = [usize::MAX; INSERT_AHEAD];
+        for (j, o) in out.iter_mut().enumerate().take(n) {
+            *o = w.free.get(j).map_or(ids - n + j, |&id| id as usize);
+        }
+        out
+    }
+
+    /// Hint the CPU to fetch the record and counters lines of record `id`.
+    #[inline(always)]
+    fn prefetch_record(&self, id: usize) {
+        mem::prefetch_at(self.recs.as_slice(), id);
+        mem::prefetch_at(self.counters.as_slice(), id);
+    }
+
     /// Writer, batch insert: prefetch the record and counters lines of the `n` records the
     /// group will take (reused ids oldest-first from `w.free`, then fresh ones below `ids`,
     /// the high-water mark once the group's fresh ids are counted).
