@@ -9,28 +9,35 @@ from dsmip6.events import AttachCompleted
 from proc_harness import COA6, make_ha, make_ue
 
 
+async def _attach_over_drivers(ue, ha, *, ha_trim=None, ue_trim=None) -> tuple[list, dict]:
+    """Attach ``ue`` to ``ha``, each on its own Driver of the running loop, their datagrams
+    handed over by ``call_soon``; returns the UE's events and the drivers (closed)."""
+    seen: list = []
+    drivers: dict = {}
+
+    def deliver(to):
+        def send(data, src, dst):
+            asyncio.get_running_loop().call_soon(drivers[to].datagram_received, data, src, dst)
+
+        return send
+
+    drivers["ue"] = Driver(ue, deliver("ha"), on_event=seen.append, trim=ue_trim)
+    drivers["ha"] = Driver(ha, deliver("ue"), trim=ha_trim)
+    drivers["ue"].call(lambda now: ue.attach("internet", now))
+    for _ in range(200):
+        if any(isinstance(e, AttachCompleted) for e in seen):
+            break
+        await asyncio.sleep(0.001)
+    for d in drivers.values():
+        d.close()
+    return seen, drivers
+
+
 def test_driver_attaches_on_a_real_event_loop():
     async def main():
         ue, ha = make_ue(), make_ha()
         ue.set_access(coa6=COA6)
-        seen = []
-        drivers = {}
-
-        def deliver(to):
-            def send(data, src, dst):
-                asyncio.get_running_loop().call_soon(drivers[to].datagram_received, data, src, dst)
-
-            return send
-
-        drivers["ue"] = Driver(ue, deliver("ha"), on_event=seen.append)
-        drivers["ha"] = Driver(ha, deliver("ue"))
-        drivers["ue"].call(lambda now: ue.attach("internet", now))
-        for _ in range(200):
-            if any(isinstance(e, AttachCompleted) for e in seen):
-                break
-            await asyncio.sleep(0.001)
-        for d in drivers.values():
-            d.close()
+        seen, _ = await _attach_over_drivers(ue, ha)
         return ue, seen
 
     ue, seen = asyncio.run(main())
@@ -126,26 +133,9 @@ def test_driver_trims_after_the_ha_s_attaches_in_flight_fall_back():
         world = RealWorld(1)
         ha, ue = world.make_ha(FakeDataPlane()), world.make_ue(0)
         ue.set_access(coa6=IPv6Address("2001:db8:100::1"))
-        seen = []
-        drivers = {}
-
-        def deliver(to):
-            def send(data, src, dst):
-                asyncio.get_running_loop().call_soon(drivers[to].datagram_received, data, src, dst)
-
-            return send
-
         trim = StormTrim(high=1, low=0, interval=0.0, release=lambda: released.append(1) or True)
-        drivers["ue"] = Driver(ue, deliver("ha"), on_event=seen.append, trim=StormTrim())
-        drivers["ha"] = Driver(ha, deliver("ue"), trim=trim)
+        seen, drivers = await _attach_over_drivers(ue, ha, ha_trim=trim, ue_trim=StormTrim())
         assert drivers["ue"]._trim is None and drivers["ha"]._trim is trim
-        drivers["ue"].call(lambda now: ue.attach("internet", now))
-        for _ in range(200):
-            if any(isinstance(e, AttachCompleted) for e in seen):
-                break
-            await asyncio.sleep(0.001)
-        for d in drivers.values():
-            d.close()
         return ha, seen
 
     ha, seen = asyncio.run(main())
