@@ -1390,3 +1390,39 @@ def test_the_responders_own_idr_is_made_once_per_identity():
     wrong = make_id("elsewhere.example.org", False)
     _fast._MY_IDS[id(identity)] = ("elsewhere.example.org", wrong, wrong.encode_body())
     assert _both("eap", 0, [(d, UE, HA)]) == 1
+
+
+def test_general_path_shares_the_peers_signature_hash_list(monkeypatch):
+    """A request the general path answers (e.g. one retried with a cookie in a storm) keeps
+    N(SIGNATURE_HASH_ALGORITHMS) as one tuple shared by every SA whose peer sent the same
+    list, equal to the fast path's; with the sharing planted away (a table that forgets)
+    each SA holds its own tuple again, which this test sees."""
+    from dsmip6.ikev2.tasks import ike_init
+
+    kind, ue_kw, ha_kw = CASES["eap-aka-ecdsa-cert"]
+
+    def held() -> list[Any]:
+        out = []
+        for fast in (False, False, True):  # the SA after IKE_SA_INIT (established: parked)
+            ue, ha = initiator(kind, **ue_kw), responder(kind, fast, **ha_kw)
+            clock = Clock()
+            ue.connect(UE, HA, clock.now)
+            for d, lo, r in ue.datagrams_to_send(clock.now):
+                ha.receive_datagram(d, lo, r, clock.now)
+            assert ha.fast_path_hits == int(fast)
+            (sa,) = ha._sas.values()
+            out.append(sa.peer_sig_hashes)
+        return out
+
+    general_1, general_2, fast = held()
+    assert general_1 and general_1 == general_2 == fast
+    assert general_1 is general_2
+    assert all(isinstance(h, int) for h in general_1)
+
+    class Forgetful(dict):
+        def __setitem__(self, key, value):
+            pass
+
+    monkeypatch.setattr(ike_init, "_SIG_HASHES_SEEN", Forgetful())
+    general_1, general_2, fast = held()
+    assert general_1 == general_2 == fast and general_1 is not general_2
