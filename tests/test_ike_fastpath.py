@@ -700,8 +700,9 @@ def test_first_auth_of_an_unknown_subscriber_is_answered_like_the_general_path()
 def test_a_planted_divergence_is_caught(monkeypatch):
     """The comparisons above would see the fast path go wrong: with a planted bug (the
     fast path forgets when the peer was last heard, writes a wrong certificate encoding, or
-    hands ``_core.ikefast`` payload types out of order, or indexes the first request without
-    its notifies) the snapshots or the datagrams of the twin responders differ."""
+    hands ``_core.ikefast`` payload types out of order, or the final AUTH decides on a kept
+    request whose index, dropped after the first AUTH, is rebuilt without its notifies) the
+    snapshots or the datagrams of the twin responders differ."""
     from dsmip6.ikev2 import _fast
 
     kind, ue_kw, ha_kw = CASES["eap-aka-ecdsa-cert"]
@@ -750,11 +751,29 @@ def test_a_planted_divergence_is_caught(monkeypatch):
         m.setattr(_fast, "_N_USE_TRANSPORT_MODE", 0)
         fast = drive(kind, True, ue_kw, ha_kw)
     assert fast[3].fast_auth_hits == 3 and fast[0] != slow[0] and fast[2] != slow[2]
-    # the message index fast_first_auth builds along its decoding (``Message._ix``): one
-    # that misses the first request's notifies (N(USE_TRANSPORT_MODE) unseen by the child
-    # SA's decisions in the final AUTH)
+    # the message index fast_first_auth builds along its decoding (``Message._ix``) serves
+    # the first AUTH's tasks only: the request ChildCreate keeps drops it, and the final AUTH
+    # decides on the index ``Message._index`` rebuilds from the kept payloads. So an index
+    # that misses the first request's notifies no longer reaches the child SA's decisions
+    # (N(USE_TRANSPORT_MODE) is read in the final AUTH) ...
     with monkeypatch.context() as m:
         m.setattr(_fast, "_P_NOTIFY", 0)
+        fast = drive(kind, True, ue_kw, ha_kw)
+    assert fast[3].fast_auth_hits == 3 and fast[0] == slow[0] and fast[2] == slow[2]
+    # ... while a rebuild that misses them (planted in the responder's kept request only)
+    # does: the final AUTH reads the rebuilt index
+    from dsmip6.ikev2.message import NotifyPayload
+
+    real_auth_child = _fast._auth_child
+
+    def notify_less(sa, task):
+        req = task.request
+        if req is not None and req._ix is None:
+            req.encrypted = [p for p in req.encrypted or () if type(p) is not NotifyPayload]
+        return real_auth_child(sa, task)
+
+    with monkeypatch.context() as m:
+        m.setattr(_fast, "_auth_child", notify_less)
         fast = drive(kind, True, ue_kw, ha_kw)
     assert fast[3].fast_auth_hits == 3 and fast[0] != slow[0] and fast[2] != slow[2]
     fast = drive(kind, True, ue_kw, ha_kw)  # and without a planted bug: identical
@@ -1371,3 +1390,39 @@ def test_the_responders_own_idr_is_made_once_per_identity():
     wrong = make_id("elsewhere.example.org", False)
     _fast._MY_IDS[id(identity)] = ("elsewhere.example.org", wrong, wrong.encode_body())
     assert _both("eap", 0, [(d, UE, HA)]) == 1
+
+
+def test_general_path_shares_the_peers_signature_hash_list(monkeypatch):
+    """A request the general path answers (e.g. one retried with a cookie in a storm) keeps
+    N(SIGNATURE_HASH_ALGORITHMS) as one tuple shared by every SA whose peer sent the same
+    list, equal to the fast path's; with the sharing planted away (a table that forgets)
+    each SA holds its own tuple again, which this test sees."""
+    from dsmip6.ikev2.tasks import ike_init
+
+    kind, ue_kw, ha_kw = CASES["eap-aka-ecdsa-cert"]
+
+    def held() -> list[Any]:
+        out = []
+        for fast in (False, False, True):  # the SA after IKE_SA_INIT (established: parked)
+            ue, ha = initiator(kind, **ue_kw), responder(kind, fast, **ha_kw)
+            clock = Clock()
+            ue.connect(UE, HA, clock.now)
+            for d, lo, r in ue.datagrams_to_send(clock.now):
+                ha.receive_datagram(d, lo, r, clock.now)
+            assert ha.fast_path_hits == int(fast)
+            (sa,) = ha._sas.values()
+            out.append(sa.peer_sig_hashes)
+        return out
+
+    general_1, general_2, fast = held()
+    assert general_1 and general_1 == general_2 == fast
+    assert general_1 is general_2
+    assert all(isinstance(h, int) for h in general_1)
+
+    class Forgetful(dict):
+        def __setitem__(self, key, value):
+            pass
+
+    monkeypatch.setattr(ike_init, "_SIG_HASHES_SEEN", Forgetful())
+    general_1, general_2, fast = held()
+    assert general_1 == general_2 == fast and general_1 is not general_2

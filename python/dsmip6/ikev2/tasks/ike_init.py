@@ -91,6 +91,10 @@ def decode_gateway(data: bytes) -> tuple[str, bytes]:
     return gw, data[2 + n :]
 
 
+_SIG_HASHES_SEEN: dict[bytes, tuple[int, ...]] = {}
+"""N(SIGNATURE_HASH_ALGORITHMS) data → its decoded tuple (shared by the SAs of its peers)."""
+
+
 class IkeInit:
     def __init__(self, sa: IkeSa, initiator: bool) -> None:
         self.sa = sa
@@ -150,7 +154,16 @@ class IkeInit:
             sa.nat_local = all(d != mine for d in dst)
         sa.fragmentation = sa.config.enable_fragmentation and _N_FRAG in seen
         if hashes is not None:
-            sa.peer_sig_hashes = struct.unpack(f"!{len(hashes) // 2}H", hashes[: len(hashes) & ~1])
+            # every peer of a deployment sends the same list (RFC 7427 §4): one shared tuple
+            # per distinct list, as on the fast path (a cookie-retried request in a storm
+            # comes here: ~72 B per SA in flight otherwise); tuples are never changed
+            sig = _SIG_HASHES_SEEN.get(hashes)
+            if sig is None:
+                sig = struct.unpack(f"!{len(hashes) // 2}H", hashes[: len(hashes) & ~1])
+                if len(_SIG_HASHES_SEEN) >= 8:
+                    _SIG_HASHES_SEEN.clear()
+                _SIG_HASHES_SEEN[bytes(hashes)] = sig
+            sa.peer_sig_hashes = sig
         sa.peer_certreq = certreq
 
     def _derive(self, peer_ke: bytes) -> None:
