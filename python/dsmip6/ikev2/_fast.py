@@ -65,6 +65,7 @@ from dsmip6.ikev2.tasks._proposals import (
 )
 from dsmip6.ikev2.tasks.child_create import _USE_TRANSPORT_MODE, ChildCreate, _shared_ts
 from dsmip6.ikev2.tasks.ike_init import _FRAG_NOTIFY, _SIG_HASHES_NOTIFY
+from dsmip6.ikev2.tasks.ike_init import shared_sig_hashes as _shared_sig_hashes
 
 if TYPE_CHECKING:
     from dsmip6.ikev2.config import IkeProposal
@@ -118,9 +119,6 @@ _NOTIFY_TYPE = bytes((_P_NOTIFY,))
 _CHILD_TYPES = bytes((_P_SA, int(PayloadType.TSI), int(PayloadType.TSR)))
 _TRANSPORT_CHILD_TYPES = _NOTIFY_TYPE + _CHILD_TYPES
 _init_request = ikefast.init_request
-_SIG_HASHES_SEEN: dict[bytes, tuple[int, ...]] = {}
-"""The peers' SIGNATURE_HASH_ALGORITHMS lists (RFC 7427 §4) as read, by their octets: an
-SA in flight holds the shared tuple (72 B each before session 9). Cleared at 8 entries."""
 _message = ikefast.message
 _chain = ikefast.chain
 _walk = ikefast.walk
@@ -206,13 +204,7 @@ def fast_first_request(
         sa.nat_local = all(d != h for d in nat_dst)
     sa.fragmentation = cfg.enable_fragmentation and frag_ok
     if hashes is not None:
-        sig = _SIG_HASHES_SEEN.get(hashes)  # every UE sends the same list: one tuple
-        if sig is None:
-            sig = struct.unpack(f"!{len(hashes) // 2}H", hashes[: len(hashes) & ~1])
-            if len(_SIG_HASHES_SEEN) >= 8:
-                _SIG_HASHES_SEEN.clear()
-            _SIG_HASHES_SEEN[hashes] = sig
-        sa.peer_sig_hashes = sig
+        sa.peer_sig_hashes = _shared_sig_hashes(hashes)  # every UE sends the same list
     sa.peer_certreq = certreq
     # ---- the response (IkeInit._use, _build_response, _derive)
     prf = sa.prf = transforms.PRFS[mine.prf]

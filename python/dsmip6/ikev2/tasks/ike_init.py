@@ -95,6 +95,20 @@ _SIG_HASHES_SEEN: dict[bytes, tuple[int, ...]] = {}
 """N(SIGNATURE_HASH_ALGORITHMS) data → its decoded tuple (shared by the SAs of its peers)."""
 
 
+def shared_sig_hashes(data: bytes) -> tuple[int, ...]:
+    """The peer's N(SIGNATURE_HASH_ALGORITHMS) list (RFC 7427 §4) as a tuple of hash
+    identifiers. Every peer of a deployment sends the same list, so the tuple is shared by
+    every SA that read the same octets (an SA in flight would otherwise hold its own: ~72 B
+    in an attach storm); tuples are never changed. The table is cleared at 8 entries."""
+    sig = _SIG_HASHES_SEEN.get(data)
+    if sig is None:
+        sig = struct.unpack(f"!{len(data) // 2}H", data[: len(data) & ~1])
+        if len(_SIG_HASHES_SEEN) >= 8:
+            _SIG_HASHES_SEEN.clear()
+        _SIG_HASHES_SEEN[bytes(data)] = sig
+    return sig
+
+
 class IkeInit:
     def __init__(self, sa: IkeSa, initiator: bool) -> None:
         self.sa = sa
@@ -153,17 +167,8 @@ class IkeInit:
             mine = nat_hash(sa.spi_i, spi_r, my_addr)
             sa.nat_local = all(d != mine for d in dst)
         sa.fragmentation = sa.config.enable_fragmentation and _N_FRAG in seen
-        if hashes is not None:
-            # every peer of a deployment sends the same list (RFC 7427 §4): one shared tuple
-            # per distinct list, as on the fast path (a cookie-retried request in a storm
-            # comes here: ~72 B per SA in flight otherwise); tuples are never changed
-            sig = _SIG_HASHES_SEEN.get(hashes)
-            if sig is None:
-                sig = struct.unpack(f"!{len(hashes) // 2}H", hashes[: len(hashes) & ~1])
-                if len(_SIG_HASHES_SEEN) >= 8:
-                    _SIG_HASHES_SEEN.clear()
-                _SIG_HASHES_SEEN[bytes(hashes)] = sig
-            sa.peer_sig_hashes = sig
+        if hashes is not None:  # a cookie-retried request in a storm comes here
+            sa.peer_sig_hashes = shared_sig_hashes(hashes)
         sa.peer_certreq = certreq
 
     def _derive(self, peer_ke: bytes) -> None:
