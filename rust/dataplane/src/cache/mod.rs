@@ -1042,14 +1042,8 @@ impl<T> BindingCache<T> {
     /// group will take (reused ids oldest-first from `w.free`, then fresh ones below `ids`,
     /// the high-water mark once the group's fresh ids are counted).
     fn prefetch_next_records(&self, w: &WriterState, n: usize, ids: usize) {
-        for j in 0..n {
-            let next = w.free.get(j).map_or(ids - n + j, |&id| id as usize);
-            if let Some(r) = self.recs.as_slice().get(next) {
-                prefetch(r);
-            }
-            if let Some(c) = self.counters.as_slice().get(next) {
-                prefetch(c);
-            }
+        for id in self.next_record_ids(w, n, ids).into_iter().take(n) {
+            self.prefetch_record(id);
         }
     }
 
