@@ -85,13 +85,14 @@ def test_bu_flood_from_one_ue_is_cut_before_decryption_and_others_are_served():
 
 def test_rate_state_is_a_fixed_table_not_per_ue():
     with ue_and_ha(ha_kw=dict(ue_rate_limit=16.0, ue_rate_burst=40)) as p:
-        tables = (p.ha._tokens, p.ha._last)
-        before = [len(t) for t in tables]
+        table = p.ha._rates  # mhfast.RateTable: (tokens, last refill) per slot
+        before = [len(table), len(table.tokens()), len(table.last())]
         _three(p)
-        assert [len(t) for t in tables] == before == [65536, 65536]
-        assert p.ha._tokens is tables[0] and p.ha._last is tables[1]
+        assert [len(table), len(table.tokens()), len(table.last())] == before == [65536] * 3
+        assert p.ha._rates is table
+        assert min(table.tokens()) < 40.0  # the attaches spent tokens of this very table
     with ue_and_ha(ha_kw=dict(ue_rate_limit=None)) as p:
-        assert len(p.ha._tokens) == 0 == len(p.ha._last)
+        assert len(p.ha._rates) == 0 == len(p.ha._rates.tokens()) == len(p.ha._rates.last())
 
 
 def test_a_key_sharing_one_slot_with_a_flooder_is_still_admitted():

@@ -1422,29 +1422,73 @@ def _admit_ike_reference(self, data, port, now):
     return False
 
 
-def _admit_ike_mismatches(check) -> int:
-    """Steps at which ``check`` and ``_admit_ike_reference`` (with the real ``_admit``)
-    differ, each on a bucket table of its own, over one stream of requests: in the verdict,
-    the counters, or the tables (tokens and last refill of every slot) after the step, so
-    which key was charged, when, and what it was told, all count. A few SPIs recur so their
-    buckets run dry; 64 slots, a burst of 3, 1 token per second, 5 ms between requests."""
-    import random
+def _admit_reference(self, key, now, *, neighbour=True):
+    """The per-UE token buckets as Python wrote them (``HomeAgent._admit`` of rounds 7-13,
+    on two ``array('d')`` tables): the reference ``mhfast.RateTable`` is checked against
+    (``neighbour=False`` plants a bug: coinciding slots are not moved apart)."""
+    tokens, last, rate, burst = self._tokens, self._last, self._rate, self._burst
+    s1 = key & self._rate_mask
+    s2 = ((key >> 16) ^ (key >> 40)) & self._rate_mask
+    if s2 == s1 and neighbour:
+        s2 ^= 1
+    t1, t2 = tokens[s1], tokens[s2]
+    elapsed = now - last[s1]
+    if elapsed > 0.0:
+        t1 += elapsed * rate
+        if burst < t1:
+            t1 = burst
+        last[s1] = now
+    elapsed = now - last[s2]
+    if elapsed > 0.0:
+        t2 += elapsed * rate
+        if burst < t2:
+            t2 = burst
+        last[s2] = now
+    if t1 < 1.0 and t2 < 1.0:
+        tokens[s1], tokens[s2] = t1, t2
+        return False
+    tokens[s1] = t1 - 1.0 if t1 >= 1.0 else t1
+    tokens[s2] = t2 - 1.0 if t2 >= 1.0 else t2
+    return True
+
+
+def _bucket_state(kind, slots=64, rate=1.0, burst=3.0, admit=_admit_reference):
+    """A stand-in for the HA's budget: ``"python"`` — ``admit`` (the reference buckets by
+    default) on ``array`` tables —, or ``"rust"`` — the HA's own ``_admit`` over a
+    ``mhfast.RateTable``. ``tables()`` gives (tokens, last) of every slot as lists."""
     from array import array
     from types import SimpleNamespace
 
+    from dsmip6._core.mhfast import RateTable
     from dsmip6.ha import HomeAgent
+
+    log: list[str] = []
+    me = SimpleNamespace(_rate=rate, _count=log.append, log=log)
+    if kind == "python":
+        me._tokens = array("d", [burst]) * slots
+        me._last = array("d", [0.0]) * slots
+        me._burst, me._rate_mask = burst, slots - 1
+        me._admit = admit.__get__(me)
+        me.tables = lambda: (list(me._tokens), list(me._last))
+    else:
+        me._rates = RateTable(slots, rate, burst)
+        me._admit = HomeAgent._admit.__get__(me)
+        me.tables = lambda: (me._rates.tokens(), me._rates.last())
+    return me
+
+
+def _admit_ike_mismatches(check, kind="python", admit=_admit_reference) -> int:
+    """Steps at which ``check`` (on a ``kind`` budget, see ``_bucket_state``) and
+    ``_admit_ike_reference`` (with the reference buckets) differ, each on a bucket table of
+    its own, over one stream of requests: in the verdict, the counters, or the tables
+    (tokens and last refill of every slot) after the step, so which key was charged, when,
+    and what it was told, all count. A few SPIs recur so their buckets run dry; 64 slots, a
+    burst of 3, 1 token per second, 5 ms between requests."""
+    import random
 
     rng = random.Random(8)
     pool = [rng.getrandbits(64) or 1 for _ in range(2)]
-    states = []
-    for _ in range(2):
-        log: list[str] = []
-        me = SimpleNamespace(
-            _tokens=array("d", [3.0]) * 64, _last=array("d", [0.0]) * 64, _rate=1.0,
-            _burst=3.0, _rate_mask=63, _count=log.append, log=log,
-        )  # fmt: skip
-        me._admit = HomeAgent._admit.__get__(me)
-        states.append(me)
+    states = [_bucket_state(kind, admit=admit), _bucket_state("python")]
     bad = refused = admitted = 0
     for k in range(3000):
         port = rng.choice((500, 4500))
@@ -1465,22 +1509,33 @@ def _admit_ike_mismatches(check) -> int:
         got = check(states[0], data, port, now)
         want = _admit_ike_reference(states[1], data, port, now)
         a, b = states
-        bad += (got, a.log, a._tokens, a._last) != (want, b.log, b._tokens, b._last)
+        bad += (got, a.log, a.tables()) != (want, b.log, b.tables())
         refused += want is False
         admitted += want is True
     assert refused > 100 and admitted > 1000  # both verdicts, many times
     return bad
 
 
+def _fast_admit_ike(self, data, port, now):
+    """``HomeAgent.receive_datagram``'s budget check of a ``bytes`` datagram."""
+    ok = self._rates.admit_ike(data, port, now)
+    if not ok:
+        self._count("ike-rate-limited")
+    return ok
+
+
 def test_ike_budget_check_charges_what_the_byte_reads_charged():
-    """``_admit_ike`` (one struct unpack after the exchange octet, then ``_admit``) charges
-    the same key, at the same requests, with the same verdicts and leaves the same bucket
-    tables as the byte-level reading calling ``_admit``; planted variants are caught: one
-    that reads the initiator's SPI whatever the I flag says, and one that forgets to store
-    a refused request's refill."""
+    """``_admit_ike`` (one struct unpack after the exchange octet, then ``_admit``) and the
+    Rust ``RateTable.admit_ike`` the HA calls for ``bytes`` charge the same key, at the same
+    requests, with the same verdicts and leave the same bucket tables as the byte-level
+    reading calling the Python buckets; planted variants are caught: one that reads the
+    initiator's SPI whatever the I flag says, one that forgets to store a refused request's
+    refill, and buckets that do not cap the refill at the burst."""
     from dsmip6.ha import _IKE_HEAD, HomeAgent
 
     assert _admit_ike_mismatches(HomeAgent._admit_ike) == 0
+    assert _admit_ike_mismatches(HomeAgent._admit_ike, "rust") == 0
+    assert _admit_ike_mismatches(_fast_admit_ike, "rust") == 0
 
     def planted(self, data, port, now):
         off = 4 if port == 4500 else 0
@@ -1503,6 +1558,74 @@ def test_ike_budget_check_charges_what_the_byte_reads_charged():
         return ok
 
     assert _admit_ike_mismatches(no_refill_kept) > 0
+
+    def uncapped(self, key, now):  # the refill not capped at the burst
+        burst = self._burst
+        self._burst = float("inf")
+        try:
+            return _admit_reference(self, key, now)
+        finally:
+            self._burst = burst
+
+    assert _admit_ike_mismatches(HomeAgent._admit_ike, admit=uncapped) > 0
+
+
+def _bucket_mismatches(admit) -> int:
+    """Steps at which the HA's ``RateTable`` and the Python buckets ``admit`` differ (the
+    verdict, or any slot's tokens or last refill after the step) over keys that share slots
+    and whose two slots coincide (the neighbour slot taken then), 32- and 64-bit keys, a clock
+    that mostly advances by less than a token's period, sometimes stands still or steps back,
+    and a refill that reaches the burst."""
+    import random
+
+    rng = random.Random(21)
+    states = [_bucket_state("rust", slots=64, rate=4.0, burst=5.0),
+              _bucket_state("python", slots=64, rate=4.0, burst=5.0, admit=admit)]  # fmt: skip
+    keys = [rng.getrandbits(rng.choice((32, 64))) for _ in range(6)]
+    for low in (5, 0x3F):  # bits 0-5 equal to (bits 16-21 ^ bits 40-45): the same slot twice
+        keys.append((rng.getrandbits(8) << 56) | (low << 16) | low)
+    keys.append(0)
+    now = 10.0
+    bad = coincide = 0
+    for _ in range(4000):
+        r = rng.random()
+        now += 0.0 if r < 0.1 else -0.3 if r < 0.13 else 3.0 if r < 0.15 else rng.random() * 0.1
+        key = rng.choice(keys)
+        coincide += (key & 63) == (((key >> 16) ^ (key >> 40)) & 63)
+        got = states[0]._admit(key, now)
+        want = states[1]._admit(key, now)
+        bad += (got, states[0].tables()) != (want, states[1].tables())
+    assert coincide > 500
+    return bad
+
+
+def test_rate_table_matches_the_python_buckets():
+    """``mhfast.RateTable.admit`` against the Python buckets it replaced (``_admit_reference``):
+    the same verdicts and the same tables after every step; planted variants of the buckets —
+    the coinciding second slot not moved to its neighbour, a refused key's refill not kept —
+    are told apart by the same stream. An empty table raises instead of admitting."""
+    from dsmip6._core.mhfast import RateTable
+
+    assert _bucket_mismatches(_admit_reference) == 0
+
+    def same_slot(self, key, now):
+        return _admit_reference(self, key, now, neighbour=False)
+
+    assert _bucket_mismatches(same_slot) > 0
+
+    def refill_dropped(self, key, now):
+        saved = self._tokens[:], self._last[:]
+        ok = _admit_reference(self, key, now)
+        if not ok:
+            self._tokens[:], self._last[:] = saved
+        return ok
+
+    assert _bucket_mismatches(refill_dropped) > 0
+    with pytest.raises(IndexError):
+        RateTable(0, 1.0, 3.0).admit(1, 1.0)
+    for slots in (1, 3, 100):
+        with pytest.raises(ValueError):
+            RateTable(slots, 1.0, 3.0)
 
 
 def test_parked_endpoint_check_answers_as_the_engine_endpoints(monkeypatch):

@@ -28,7 +28,6 @@ BU processing follows procedures.md §1.6.2 in its order; each step cites its cl
 
 from __future__ import annotations
 
-from array import array
 from collections import deque
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
@@ -640,14 +639,14 @@ class HomeAgent:
         self._has_reserved: set[int] = set()
         self._has_free = 0.0
         # Per-UE budget (token buckets on the injected clock, see _admit): a fixed table of
-        # ue_rate_slots (tokens, last update) pairs, full at start. Off when ue_rate_limit
-        # is None.
+        # ue_rate_slots (tokens, last update) pairs, full at start, held by the Rust
+        # ``mhfast.RateTable`` (the same arithmetic as the Python buckets it replaced, one
+        # call per packet). Off (no slots) when ue_rate_limit is None.
+        from dsmip6._core.mhfast import RateTable
+
         self._rate = config.ue_rate_limit or 0.0
-        self._burst = float(config.ue_rate_burst)
         slots = config.ue_rate_slots if self._rate else 0
-        self._rate_mask = slots - 1
-        self._tokens = array("d", [self._burst]) * slots
-        self._last = array("d", [0.0]) * slots
+        self._rates = RateTable(slots, self._rate, float(config.ue_rate_burst))
         self._now = 0.0
         self._ha6_i = int(config.address6)
         self._ike6: Addr = (str(config.address6), 500)
@@ -667,8 +666,14 @@ class HomeAgent:
         """Feed one received datagram (see :mod:`dsmip6._mh` for the addressing model)."""
         port = dst[1]
         if port in (500, 4500):
-            if self._rate and not self._admit_ike(data, port, now):
-                return  # this UE's budget is spent: dropped before the IKE decryption
+            if self._rate:
+                # this UE's budget spent: dropped before the IKE decryption
+                if type(data) is bytes:
+                    if not self._rates.admit_ike(data, port, now):
+                        self._count("ike-rate-limited")
+                        return
+                elif not self._admit_ike(data, port, now):
+                    return
             self.ike.receive_datagram(data, src, dst, now)
             if not self._ike_queued or self.ike._events:
                 self._drain_ike(now)
@@ -1544,49 +1549,29 @@ class HomeAgent:
             sa_in = mpd.sa_in
         else:
             sa_in = session.sa_in
-        if self._rate and not self._admit(spi, self._now):
+        if self._rate and not self._rates.admit(spi, self._now):
             raise RateLimited(f"per-UE budget of {session.owner[0]!r} spent")
         return sa_in
 
     def _admit(self, key: int, now: float) -> bool:
         """Token buckets (``ue_rate_burst`` deep, refilled at ``ue_rate_limit`` per second of
-        the injected clock) in a fixed table of ``ue_rate_slots`` pairs, not per UE. A key is
-        one of our SPIs (ESP: the UE's SA; IKE: its IKE SA), random values the UE does not
-        choose; it owns two slots taken from different bits, is admitted while either slot
-        has a token, and spends one from each that has. A flooding key empties its own two
-        slots; another key is refused only if both of its slots are shared with flooders
-        (about 1 in ue_rate_slots**2 per pair, and not steerable by a UE). Constant memory:
-        nothing is kept per UE (issue 5's per-UE memory target)."""
-        tokens, last, rate, burst = self._tokens, self._last, self._rate, self._burst
-        s1 = key & self._rate_mask  # bits 0-15 (at most 2^16 slots) ...
-        s2 = ((key >> 16) ^ (key >> 40)) & self._rate_mask  # ... and bits 16-31 (^ 40-55)
-        if s2 == s1:
-            s2 ^= 1
-        t1, t2 = tokens[s1], tokens[s2]
-        elapsed = now - last[s1]
-        if elapsed > 0.0:  # refill, at most to the burst (``min`` without its call)
-            t1 += elapsed * rate
-            if burst < t1:
-                t1 = burst
-            last[s1] = now
-        elapsed = now - last[s2]
-        if elapsed > 0.0:
-            t2 += elapsed * rate
-            if burst < t2:
-                t2 = burst
-            last[s2] = now
-        if t1 < 1.0 and t2 < 1.0:
-            tokens[s1], tokens[s2] = t1, t2
-            return False
-        tokens[s1] = t1 - 1.0 if t1 >= 1.0 else t1
-        tokens[s2] = t2 - 1.0 if t2 >= 1.0 else t2
-        return True
+        the injected clock) in a fixed table of ``ue_rate_slots`` pairs, not per UE
+        (``mhfast.RateTable``). A key is one of our SPIs (ESP: the UE's SA; IKE: its IKE SA),
+        random values the UE does not choose; it owns two slots taken from different bits
+        (0-15, and 16-31 xor 40-55; the next slot when they coincide), is admitted while
+        either slot has a token, and spends one from each that has. A flooding key empties
+        its own two slots; another key is refused only if both of its slots are shared with
+        flooders (about 1 in ue_rate_slots**2 per pair, and not steerable by a UE). Constant
+        memory: nothing is kept per UE (issue 5's per-UE memory target)."""
+        return self._rates.admit(key, now)  # type: ignore[no-any-return]
 
     def _admit_ike(self, data: bytes, port: int, now: float) -> bool:
         """The budget of the IKE SA a request names by our SPI (RFC 7296 §3.1: the
         responder's SPI when the original initiator sent it, else the initiator's). Only
         established SAs are limited here (IKE_SA_INIT, with a zero responder SPI, is the IKE
-        engine's own business: cookies, RFC 7296 §2.6)."""
+        engine's own business: cookies, RFC 7296 §2.6). ``RateTable.admit_ike`` reads a
+        ``bytes`` datagram the same way in one call (``receive_datagram`` takes it then);
+        this reading serves any other buffer."""
         off = 4 if port == 4500 else 0  # RFC 3948 §2.2: the non-ESP marker on 4500
         if len(data) < off + 28 or (off and data[:4] != b"\x00\x00\x00\x00"):
             return True  # not IKE (or not for us to judge): the engine drops it

@@ -20,6 +20,12 @@
 //!   their Python wrappers. The inbound SA keeps the 1024-packet replay window and no
 //!   counters, the outbound one only its sequence counter (`RxOnly` / `TxOnly` states of
 //!   `dsmip6-dataplane`'s `SaCore`).
+//!
+//! * `RateTable`: the HA's per-UE budget (issue 5; `dsmip6.ha.HomeAgent._admit`): a fixed
+//!   table of token buckets keyed by our SPIs, charged once per received ESP packet and once
+//!   per IKE request of an established SA (`admit_ike` reads the SPI from the IKE header,
+//!   RFC 7296 §3.1) before any decryption. Plain `f64` arithmetic, the same operations in the
+//!   same order as the Python it replaces (no crypto here).
 
 use crate::errors::{esp_error, WireError};
 use crate::esp::build_sa;
@@ -30,7 +36,7 @@ use dsmip6_wire::{
     parse_packet_with, IpProtocol, Ipv6OptionRepr, Ipv6Repr, Layer, MhMessage, MobilityOptions,
     MobilityRepr, RoutingHeader2Repr,
 };
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -323,6 +329,120 @@ impl MhSaPair {
     }
 }
 
+/// The HA's per-UE budget: `slots` (0, or a power of two from 2) token buckets, `burst` deep,
+/// refilled at `rate` tokens per second of the caller's clock. A key (one of our SPIs: ESP's
+/// 32-bit, IKE's 64-bit, random values the UE does not choose) owns two slots taken from
+/// different bits, is admitted while either has a token, and spends one from each that has.
+#[pyclass(module = "dsmip6._core.mhfast", name = "RateTable")]
+pub struct RateTable {
+    tokens: Vec<f64>,
+    last: Vec<f64>,
+    mask: u64,
+    rate: f64,
+    burst: f64,
+}
+
+impl RateTable {
+    /// One bucket brought up to `now` (refilled, at most to the burst; `last` moves only
+    /// forward), its tokens returned; `tokens[s]` itself is written by the caller.
+    fn refill(&mut self, s: usize, now: f64) -> f64 {
+        let mut t = self.tokens[s];
+        let elapsed = now - self.last[s];
+        if elapsed > 0.0 {
+            t += elapsed * self.rate;
+            if self.burst < t {
+                t = self.burst;
+            }
+            self.last[s] = now;
+        }
+        t
+    }
+}
+
+#[pymethods]
+impl RateTable {
+    #[new]
+    fn new(slots: usize, rate: f64, burst: f64) -> PyResult<Self> {
+        if slots == 1 || (slots != 0 && !slots.is_power_of_two()) {
+            return Err(PyValueError::new_err(
+                "RateTable: slots must be 0 or a power of two from 2",
+            ));
+        }
+        Ok(Self {
+            tokens: vec![burst; slots],
+            last: vec![0.0; slots],
+            mask: (slots as u64).wrapping_sub(1),
+            rate,
+            burst,
+        })
+    }
+
+    /// Charge `key` at `now`: True when admitted (a token spent from each of its slots that
+    /// has one), False when both are empty (their refill is kept). An empty table raises
+    /// `IndexError` (nothing to charge: the HA does not call it then).
+    fn admit(&mut self, key: u64, now: f64) -> PyResult<bool> {
+        if self.tokens.is_empty() {
+            return Err(PyIndexError::new_err("RateTable has no slots"));
+        }
+        let s1 = (key & self.mask) as usize; // bits 0-15 (at most 2^16 slots) ...
+        let mut s2 = (((key >> 16) ^ (key >> 40)) & self.mask) as usize; // ... 16-31 ^ 40-55
+        if s2 == s1 {
+            s2 ^= 1;
+        }
+        let t1 = self.refill(s1, now);
+        let t2 = self.refill(s2, now);
+        if t1 < 1.0 && t2 < 1.0 {
+            self.tokens[s1] = t1;
+            self.tokens[s2] = t2;
+            return Ok(false);
+        }
+        self.tokens[s1] = if t1 >= 1.0 { t1 - 1.0 } else { t1 };
+        self.tokens[s2] = if t2 >= 1.0 { t2 - 1.0 } else { t2 };
+        Ok(true)
+    }
+
+    /// The budget of the IKE SA a request (`data`, received on UDP `port`) names by our SPI
+    /// (RFC 7296 §3.1: the responder's SPI when the original initiator sent it, else the
+    /// initiator's): `admit` of that SPI for version 2.0 and an exchange of an established SA
+    /// (IKE_AUTH, CREATE_CHILD_SA, INFORMATIONAL); True, charging nothing, for anything else
+    /// (too short, no non-ESP marker on 4500 — RFC 3948 §2.2 —, IKE_SA_INIT, another
+    /// version, a zero SPI: the IKE engine's to judge).
+    fn admit_ike(&mut self, data: &[u8], port: u16, now: f64) -> PyResult<bool> {
+        let off = if port == 4500 { 4 } else { 0 };
+        if data.len() < off + 28 || (off != 0 && data[..4] != [0, 0, 0, 0]) {
+            return Ok(true);
+        }
+        let h = &data[off..off + 28];
+        if !(35..=37).contains(&h[18]) || h[17] != 0x20 {
+            return Ok(true);
+        }
+        let spi = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h[at..at + 8]);
+            u64::from_be_bytes(b)
+        };
+        let ours = if h[19] & 0x08 != 0 { spi(8) } else { spi(0) };
+        if ours == 0 {
+            return Ok(true);
+        }
+        self.admit(ours, now)
+    }
+
+    /// The tokens of every slot (a copy, for tests and inspection).
+    fn tokens(&self) -> Vec<f64> {
+        self.tokens.clone()
+    }
+
+    /// The last refill time of every slot (a copy).
+    fn last(&self) -> Vec<f64> {
+        self.last.clone()
+    }
+
+    fn __len__(&self) -> usize {
+        self.tokens.len()
+    }
+}
+
 /// The octets of a key attribute of a child SA: `bytes`, or None (then absent: empty).
 fn key_attr<'a>(v: &'a Bound<'_, PyAny>) -> PyResult<Option<&'a [u8]>> {
     if v.is_none() {
@@ -497,6 +617,7 @@ fn canonical6<'py>(py: Python<'py>, host: &str) -> Option<Bound<'py, PyBytes>> {
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MhSaPair>()?;
+    m.add_class::<RateTable>()?;
     m.add_function(wrap_pyfunction!(child_record, m)?)?;
     m.add_function(wrap_pyfunction!(open_bu, m)?)?;
     m.add_function(wrap_pyfunction!(ba_packet, m)?)?;
