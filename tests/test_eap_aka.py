@@ -1094,6 +1094,57 @@ def test_challenge_fast_path_planted_divergence_is_caught(monkeypatch):
     assert _twin_run(False, {})[0] == 0
 
 
+def _layout_mismatches(reading) -> tuple[int, int]:
+    """Cases where ``reading`` and ``_core.aka.challenge_response`` answer differently (None,
+    or the offsets and the zeroed copy): the common responses of AKA and AKA', with and
+    without AT_CHECKCODE, and their mutations (``_challenge_variants``), each read with the
+    server's identifier and another, its method and the other one, and with and without an
+    empty AT_CHECKCODE allowed. Also how many cases the Rust reading accepted."""
+    from dsmip6._core.aka import challenge_response
+
+    bad = accepted = 0
+    for prime in (False, True):
+        for kw in ({}, {"checkcode": False}):
+            _, server, resp = _at_challenge(prime, True, **kw)
+            ident, method = server._identifier, int(server.method)
+            for variant in _challenge_variants(resp):
+                for i in (ident, (ident + 1) & 0xFF):
+                    for m in (method, 50 if method == 23 else 23):
+                        for empty in (True, False):
+                            want = challenge_response(variant, i, m, empty)
+                            accepted += want is not None
+                            bad += reading(variant, i, m, empty) != want
+    return bad, accepted
+
+
+def test_challenge_layout_reading_in_rust_equals_the_python_reading():
+    """``_core.aka.challenge_response`` (what the fast path calls for ``bytes``) answers what
+    ``challenge_layout`` answers (offsets, the MAC-zeroed copy, or None) over every case of
+    ``_layout_mismatches``; planted variants of the reading — a RES bit length that is not a
+    multiple of 8 accepted, the AT_MAC value not zeroed, an empty AT_CHECKCODE accepted
+    whatever was sent — are told apart by the same cases."""
+    from dsmip6.eap.server import challenge_layout
+
+    bad, accepted = _layout_mismatches(challenge_layout)
+    assert bad == 0 and accepted >= 4  # each common response, with its own parameters
+
+    def unaligned_res(d, i, m, e):
+        if len(d) < 12:
+            return challenge_layout(d, i, m, e)
+        found = challenge_layout(d[:11] + bytes([d[11] & 0xF8]) + d[12:], i, m, e)
+        return found and (found[0], found[1], d[: found[1]] + bytes(16) + d[found[1] + 16 :])
+
+    def mac_kept(d, i, m, e):
+        found = challenge_layout(d, i, m, e)
+        return found and (found[0], found[1], d)
+
+    def checkcode_always(d, i, m, e):
+        return challenge_layout(d, i, m, True)
+
+    for planted in (unaligned_res, mac_kept, checkcode_always):
+        assert _layout_mismatches(planted)[0] > 0, planted.__name__
+
+
 # ------------------------------------------------------------ the plain challenge (start)
 _PLAIN_CONFIGS = [
     (prime, kw)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from dsmip6._frozen import builder
+from dsmip6._ike import HaAssignment
 from dsmip6.aka import AuthenticationVector
 from dsmip6.eap._packet import AkaMessage, Attribute, EapPacket
 from dsmip6.ikev2.keys import ChildKeys, IkeKeys
@@ -21,7 +22,7 @@ def _distinct_values(cls: type) -> tuple:
     )
 
 
-IN_USE = [IkeKeys, ChildKeys, AuthenticationVector, EapPacket, AkaMessage]
+IN_USE = [IkeKeys, ChildKeys, AuthenticationVector, EapPacket, AkaMessage, HaAssignment]
 
 
 @pytest.mark.parametrize("cls", IN_USE, ids=lambda c: c.__name__)
@@ -40,7 +41,7 @@ def test_builder_makes_the_dataclass_value(cls):
 
 
 def test_the_modules_use_builders_of_their_classes():
-    from dsmip6 import aka
+    from dsmip6 import aka, ha
     from dsmip6.eap import _packet
     from dsmip6.ikev2 import keys
 
@@ -50,6 +51,7 @@ def test_the_modules_use_builders_of_their_classes():
         (aka._vector, AuthenticationVector),
         (_packet._eap_packet, EapPacket),
         (_packet._aka_message, AkaMessage),
+        (ha._ha_assignment, HaAssignment),
     ):
         assert fn.__name__ == f"build_{cls.__name__}"
         values = _distinct_values(cls)

@@ -435,6 +435,10 @@ class aka:
     def fips186_2_prf_state(xkey: bytes, length: int) -> tuple[bytes, bytes]: ...
     @staticmethod
     def sha1(data: bytes) -> bytes: ...
+    @staticmethod
+    def challenge_response(
+        data: bytes, identifier: int, method: int, empty_checkcode: bool
+    ) -> tuple[int, int, bytes] | None: ...
 
 # ---- _core.ikefast (helper IKE; rust/py/src/ikefast.rs): IKEv2 fast paths, payload chains ----
 class ikefast:

@@ -36,6 +36,7 @@ from struct import Struct
 from typing import Any
 
 from dsmip6 import _ike, _mh, _mpd, _state
+from dsmip6._frozen import builder
 from dsmip6._mh import MIP_UDP_PORT, Addr, Ba, Be, Bra, Bri, Bu, Has, Ipv4AckOpt, NatDetectionOpt
 from dsmip6._mpd import Mpa, Mps, PrefixInfo
 from dsmip6._sec import EspSa, compact_esp_sa, esp_sa
@@ -179,6 +180,7 @@ def _t4(i: int) -> str:
 
 
 _NEW = object.__new__
+_ha_assignment = builder(_ike.HaAssignment)  # = HaAssignment(...), cheaper (dsmip6._frozen)
 
 
 def _a6(i: int) -> IPv6Address:
@@ -875,7 +877,7 @@ class HomeAgent:
         except PoolExhausted as exc:
             self._count("hnp-pool-exhausted")
             raise LocalProtocolError(str(exc)) from None
-        return _ike.HaAssignment(prefix, None, self._ha_addresses)
+        return _ha_assignment(prefix, None, self._ha_addresses)
 
     def _drain_ike(self, now: float) -> None:
         """The IKE events the HA acts on (contract D, by class name like ``_ike.translate``;

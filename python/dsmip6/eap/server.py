@@ -126,6 +126,63 @@ result indication): the Length/method/subtype octets and the attributes after AT
 plain challenge. Cleared when 16 are held."""
 
 
+def challenge_layout(
+    data: bytes, identifier: int, method: int, empty_checkcode: bool
+) -> tuple[int, int, bytes] | None:
+    """``(res_len, mac_offset, zeroed)`` of an EAP-Response/AKA-Challenge laid out as peers
+    send it (RFC 4187 §9.4; see ``EapAkaServer._fast_challenge``): the EAP header with
+    Length = the whole packet, ``identifier``, ``method``, subtype Challenge, then exactly
+    AT_RES (a bit length that is a multiple of 8 in 32..128, its value padded with fewer
+    than 4 octets), an empty AT_CHECKCODE only when ``empty_checkcode``, and AT_MAC ending
+    the packet; ``zeroed`` is the packet with the AT_MAC value zeroed (RFC 4187 §10.15).
+    None for any other packet. ``_core.aka.challenge_response`` gives the same answer for
+    ``bytes`` in one call."""
+    n = len(data)
+    if (
+        n < 40
+        or data[0] != _EAP_RESPONSE
+        or data[1] != identifier
+        or (data[2] << 8) | data[3] != n
+        or data[4] != method
+        or data[5] != _SUB_CHALLENGE
+        or data[8] != _AT_RES
+    ):
+        return None
+    mac_at = 8 + 4 * data[9]  # AT_MAC's header follows AT_RES (or AT_CHECKCODE)
+    bits = (data[10] << 8) | data[11]
+    res_len = bits >> 3
+    room = mac_at - 12  # AT_RES's value after its 2-octet bit length (§10.8)
+    if mac_at + 24 == n and data[mac_at] == _AT_CHECKCODE and data[mac_at + 1] == 1:
+        # an empty AT_CHECKCODE (§10.13): what we sent when no AKA-Identity round ran
+        if not empty_checkcode:
+            return None
+        mac_at += 4
+    if (
+        mac_at + 20 != n
+        or data[mac_at] != _AT_MAC
+        or data[mac_at + 1] != 5
+        or bits & 7
+        or not 32 <= bits <= 128
+        or res_len > room
+        or room - res_len >= 4
+    ):
+        return None
+    raw = bytes(data)
+    mac = mac_at + 4
+    return res_len, mac, raw[:mac] + bytes(16) + raw[mac + 16 :]
+
+
+def _load_challenge_response() -> Callable[..., tuple[int, int, bytes] | None] | None:
+    try:
+        from dsmip6._core.aka import challenge_response
+    except ImportError:  # pragma: no cover - an extension built before the function existed
+        return None
+    return challenge_response  # type: ignore[no-any-return]
+
+
+_CHALLENGE_RESPONSE = _load_challenge_response()
+
+
 class _Fail(Exception):
     """Internal: answer with a failure notification."""
 
@@ -242,9 +299,14 @@ class EapAkaServer:
         """The first EAP-Request. Calling it again returns the same packet."""
         if self._state is not ServerState.IDLE:
             return self._last_request
-        if self.identity is not None and (ctx := self._take_reauth(self.identity)) is not None:
+        identity = self.identity
+        if (
+            identity is not None
+            and self.reauth_store is not None  # ``_take_reauth``'s own first test
+            and (ctx := self._take_reauth(identity)) is not None
+        ):
             return self._reauthenticate(ctx, new_identifier=False)
-        imsi = self._resolve(self.identity) if self.identity is not None else None
+        imsi = self._resolve(identity) if identity is not None else None
         if imsi is not None:
             return self._challenge(imsi, new_identifier=False)
         if self.identity is not None and imsi_from_identity(self.identity, self._prefix):
@@ -301,46 +363,25 @@ class EapAkaServer:
         notification). Every check of the general path (``EapPacket.parse``,
         ``parse_aka``'s attribute checks, ``_on_aka``'s rules for the CHALLENGE state,
         ``_on_challenge``) holds for such a packet; the success itself is ``_succeed``, the
-        general path's own."""
-        n = len(data)
-        if (
-            n < 40
-            or data[0] != _EAP_RESPONSE
-            or data[1] != self._identifier
-            or (data[2] << 8) | data[3] != n
-            or data[4] != self.method
-            or data[5] != _SUB_CHALLENGE
-            or data[8] != _AT_RES
-        ):
-            return None
-        mac_at = 8 + 4 * data[9]  # AT_MAC's header follows AT_RES (or AT_CHECKCODE)
-        bits = (data[10] << 8) | data[11]
-        res_len = bits >> 3
-        room = mac_at - 12  # AT_RES's value after its 2-octet bit length (§10.8)
-        if mac_at + 24 == n and data[mac_at] == _AT_CHECKCODE and data[mac_at + 1] == 1:
-            # an empty AT_CHECKCODE (§10.13): what we sent when no AKA-Identity round ran
-            if not self.checkcode or self._identity_packets:
-                return None
-            mac_at += 4
-        if (
-            mac_at + 20 != n
-            or data[mac_at] != _AT_MAC
-            or data[mac_at + 1] != 5
-            or bits & 7
-            or not 32 <= bits <= 128
-            or res_len > room
-            or room - res_len >= 4
-        ):
+        general path's own. The layout is read by ``_core.aka.challenge_response`` for
+        ``bytes`` (``challenge_layout`` otherwise: the same answer)."""
+        empty_checkcode = not self._identity_packets if self.checkcode else False
+        if type(data) is bytes and _CHALLENGE_RESPONSE is not None:
+            found = _CHALLENGE_RESPONSE(data, self._identifier, self.method, empty_checkcode)
+        else:
+            found = challenge_layout(data, self._identifier, self.method, empty_checkcode)
+        if found is None:
             return None
         keys, vector = self._keys, self._vector
         if keys is None or vector is None:
             return None
         if type(data) is not bytes:
             data = bytes(data)
-        prime = self.method == _METHOD_AKA_PRIME
-        if not _crypto.verify_mac(
-            keys.k_aut, data, mac_at + 4, prime=prime
-        ) or not constant_time.bytes_eq(data[12 : 12 + res_len], vector.xres):
+        res_len, mac_at, zeroed = found
+        mac = _crypto.compute_mac(keys.k_aut, zeroed, prime=self.method == _METHOD_AKA_PRIME)
+        if not constant_time.bytes_eq(mac, data[mac_at : mac_at + 16]) or not (
+            constant_time.bytes_eq(data[12 : 12 + res_len], vector.xres)
+        ):
             return None  # the general path fails it the same way
         return self._succeed()
 

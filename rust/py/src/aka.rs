@@ -1,7 +1,9 @@
 //! `_core.aka`: the FIPS 186-2 (change notice 1) pseudo-random generator that keys EAP-AKA
 //! (RFC 4187 §7, RFC 4186 §7 and Appendix B), and plain SHA-1 (RustCrypto's `Sha1`) for the
 //! short hashes of the HA's per-UE path (EAP-AKA's MK, IKEv2's NAT_DETECTION_*_IP data),
-//! where one foreign call costs less than `cryptography`'s three.
+//! where one foreign call costs less than `cryptography`'s three; and the layout reading of
+//! the EAP-Response/AKA-Challenge the HA's EAP server answers on its fast path
+//! (`challenge_response`: offsets and the MAC-zeroed copy, no cryptography).
 //!
 //! G(t, c) is the bare SHA-1 compression function applied to `c ‖ 0^352` from the SHA-1
 //! initial value (no padding, no length block). The compression step is RustCrypto's
@@ -108,10 +110,88 @@ fn sha1_digest<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
     PyBytes::new(py, &Sha1::digest(data))
 }
 
+/// EAP Code Response (RFC 3748 §4), AKA subtype Challenge and the attribute types the
+/// challenge response layout names (RFC 4187 §11).
+const EAP_RESPONSE: u8 = 2;
+const SUBTYPE_CHALLENGE: u8 = 1;
+const AT_RES: u8 = 3;
+const AT_MAC: u8 = 11;
+const AT_CHECKCODE: u8 = 134;
+
+/// Where RES and the AT_MAC value sit in an EAP-Response/AKA-Challenge laid out as peers send
+/// it (RFC 4187 §9.4): the EAP header with Length = the whole packet, `identifier`, `method`,
+/// subtype Challenge, then exactly AT_RES (a bit length that is a multiple of 8 in 32..128,
+/// its value padded to the attribute's 4-octet multiple with fewer than 4 octets), an empty
+/// AT_CHECKCODE only when `empty_checkcode` (we sent one and ran no AKA-Identity round,
+/// §10.13), and AT_MAC (length 5) ending the packet. `(res_len, mac_offset)`, or None for any
+/// other packet. Layout only: the MAC and RES are checked by the caller.
+fn challenge_layout(
+    data: &[u8],
+    identifier: u8,
+    method: u8,
+    empty_checkcode: bool,
+) -> Option<(usize, usize)> {
+    let n = data.len();
+    if n < 40
+        || data[0] != EAP_RESPONSE
+        || data[1] != identifier
+        || usize::from(u16::from_be_bytes([data[2], data[3]])) != n
+        || data[4] != method
+        || data[5] != SUBTYPE_CHALLENGE
+        || data[8] != AT_RES
+    {
+        return None;
+    }
+    let mut mac_at = 8 + 4 * usize::from(data[9]); // AT_MAC's header follows AT_RES
+    let bits = usize::from(u16::from_be_bytes([data[10], data[11]]));
+    let res_len = bits >> 3;
+    let room = mac_at.checked_sub(12)?; // AT_RES's value after its 2-octet bit length
+    if mac_at + 24 == n && data[mac_at] == AT_CHECKCODE && data[mac_at + 1] == 1 {
+        if !empty_checkcode {
+            return None;
+        }
+        mac_at += 4;
+    }
+    if mac_at + 20 != n
+        || data[mac_at] != AT_MAC
+        || data[mac_at + 1] != 5
+        || bits & 7 != 0
+        || !(32..=128).contains(&bits)
+        || res_len > room
+        || room - res_len >= 4
+    {
+        return None;
+    }
+    Some((res_len, mac_at + 4))
+}
+
+/// `challenge_response(data, identifier, method, empty_checkcode) -> (res_len, mac_offset,
+/// zeroed) | None`: the layout `EapAkaServer._fast_challenge` answers (see
+/// `challenge_layout`), with the packet whose AT_MAC value is zeroed (the octets AT_MAC is
+/// computed over, RFC 4187 §10.15). No cryptography here: the caller computes the HMAC.
+#[pyfunction]
+fn challenge_response<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    identifier: u8,
+    method: u8,
+    empty_checkcode: bool,
+) -> Option<(usize, usize, Bound<'py, PyBytes>)> {
+    let (res_len, mac) = challenge_layout(data, identifier, method, empty_checkcode)?;
+    let zeroed = PyBytes::new_with(py, data.len(), |out| {
+        out[..mac].copy_from_slice(&data[..mac]);
+        out[mac + 16..].copy_from_slice(&data[mac + 16..]);
+        Ok(()) // `new_with` hands out zeroed octets: the MAC value stays zero
+    })
+    .ok()?;
+    Some((res_len, mac, zeroed))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fips186_2_prf, m)?)?;
     m.add_function(wrap_pyfunction!(fips186_2_prf_state, m)?)?;
     m.add_function(wrap_pyfunction!(sha1_digest, m)?)?;
+    m.add_function(wrap_pyfunction!(challenge_response, m)?)?;
     Ok(())
 }
 
