@@ -2325,3 +2325,49 @@ def test_mhfast_canonical6_is_the_parked_endpoint_test():
         assert got == want, t
         agree += got is not None
     assert agree > 1000
+
+
+def test_ha_output_is_never_a_list_the_engine_keeps():
+    """``HomeAgent.datagrams_to_send`` passes our IKE engine's list on when it has nothing of
+    its own to add (the engine hands over a fresh list each call: ``_ike.hands_over_output``),
+    and copies any other engine's: the caller's list is never one an engine still holds, and
+    holds the HA's datagrams, then the engine's, as before."""
+    from dsmip6 import _ike
+    from dsmip6.ha import HomeAgent
+    from dsmip6.ikev2 import IkeResponder
+    from proc_harness import ha_config
+
+    world = RealWorld(1)
+    ha = world.make_ha(RustDataPlane())
+    assert _ike.hands_over_output(ha.ike) and type(ha.ike) is IkeResponder
+    ue = world.make_ue(0)
+    ue.set_access(coa6=IPv6Address("2001:db8:100::1"))
+    clock = VirtualClock()
+    ue.attach("internet", clock.now)
+    for d, s, t in ue.datagrams_to_send(clock.now):
+        ha.receive_datagram(d, s, t, clock.now)
+    out = ha.datagrams_to_send(clock.now)
+    assert len(out) == 1 and out is not ha.ike._out and ha.ike._out == []
+
+    class Keeper:  # an engine that returns a list it keeps (allowed by contract D)
+        def __init__(self, assign):
+            self.kept = [(b"ike", ("a", 500), ("b", 500))]
+
+        def datagrams_to_send(self, now):
+            return self.kept
+
+        def next_event(self):
+            return None
+
+    class KeepingResponder(IkeResponder):  # ours, with its output method replaced
+        datagrams_to_send = Keeper.datagrams_to_send
+
+    assert not _ike.hands_over_output(Keeper(None))
+    assert not _ike.hands_over_output(object.__new__(KeepingResponder))
+    other = HomeAgent(ha_config(), dataplane=RustDataPlane(), ike_factory=Keeper)
+    got = other.datagrams_to_send(0.0)
+    assert got == other.ike.kept and got is not other.ike.kept
+    other._out.append((b"mh", ("c", 0), ("d", 0)))
+    got = other.datagrams_to_send(0.0)
+    assert got == [(b"mh", ("c", 0), ("d", 0)), (b"ike", ("a", 500), ("b", 500))]
+    assert other._out == []

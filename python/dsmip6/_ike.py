@@ -37,6 +37,7 @@ __all__ = [
     "compact_mh_sas",
     "parked_at6",
     "assignment",
+    "hands_over_output",
 ]
 
 Addr = tuple[str, int]
@@ -352,6 +353,15 @@ def ha_mh_selectors(event: Any) -> tuple[IPv6Address, IPv6Address] | None:
     if ha is None:
         return None
     return hoa, ha
+
+
+def hands_over_output(engine: Any) -> bool:
+    """True when ``engine.datagrams_to_send`` is our IKEv2 engine's (``ikev2._engine.Engine``):
+    each call hands over a fresh list the engine keeps no reference to, so the caller may
+    pass that very list on as its own (any other engine's list is copied)."""
+    from dsmip6.ikev2._engine import Engine
+
+    return getattr(type(engine), "datagrams_to_send", None) is Engine.datagrams_to_send
 
 
 _PARKED: list[Any] = []  # (ParkedSa, IkeResponder.endpoints), imported at first use

@@ -39,6 +39,8 @@ class Encapsulation(enum.Enum):
     UDP_IPV4 = "udp-ipv4"
     """Outer IPv4 / UDP port 4191 (NAT detected or F flag): RFC 5555 §4.1."""
 
+    __hash__ = object.__hash__  # singletons compared by identity: C-level hash for the tables
+
 
 # Members as module constants: reading one off the Enum class costs a Python-level lookup.
 _IP_IN_IPV6, _UDP_IPV4 = Encapsulation.IP_IN_IPV6, Encapsulation.UDP_IPV4

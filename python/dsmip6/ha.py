@@ -616,6 +616,9 @@ class HomeAgent:
         # time): when it is empty after a datagram (most IKE_AUTH rounds) there is nothing
         # to drain. Any other engine is asked through ``next_event`` every time.
         self._ike_queued = type(getattr(self.ike, "_events", None)) is deque
+        # Our engine hands its output over in a fresh list (passed on as ours when we have
+        # nothing to add); any other engine's list is copied into ours.
+        self._ike_hands_over = _ike.hands_over_output(self.ike)
         if hasattr(self.ike, "park_hold"):
             # After IKE_AUTH the UE asks at once for the HoA-keyed MH SA (RFC 5026 §5.3.2):
             # the engine keeps a new IKE SA working until that exchange (or this long).
@@ -731,6 +734,8 @@ class HomeAgent:
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr, Addr]]:
         """Everything to transmit now: ``(data, src, dst)``."""
         out = self._out
+        if not out and self._ike_hands_over:
+            return self.ike.datagrams_to_send(now)  # (IKE's own fresh list: nothing of ours)
         self._out = []
         out.extend(self.ike.datagrams_to_send(now))
         return out
