@@ -2371,3 +2371,76 @@ def test_ha_output_is_never_a_list_the_engine_keeps():
     got = other.datagrams_to_send(0.0)
     assert got == [(b"mh", ("c", 0), ("d", 0)), (b"ike", ("a", 500), ("b", 500))]
     assert other._out == []
+
+
+def _esp_spi_mismatches(reference) -> tuple[int, int, int]:
+    """Packets on which ``_core.mhfast.esp_spi`` and ``reference`` differ (the SPI, None, or
+    the exception: type, message, offset and reason): IPv6 headers whose chain of
+    Hop-by-Hop / Routing / Destination Options headers (random lengths) ends in ESP, another
+    protocol or the end of the buffer, every truncation of some of them, and short buffers.
+    Also how many gave an SPI and how many raised."""
+    import random
+
+    from dsmip6._core.mhfast import esp_spi
+    from dsmip6.errors import MalformedPacket
+
+    def answer(fn, packet):
+        try:
+            return ("ok", fn(packet))
+        except MalformedPacket as exc:
+            return ("raised", type(exc), exc.args, exc.offset, exc.reason)
+
+    rng = random.Random(5)
+    packets = [bytes(n) for n in range(0, 48)]
+    for _ in range(400):
+        chain = [rng.choice((0, 43, 60)) for _ in range(rng.randrange(0, 4))]
+        last = rng.choice((50, 50, 135, 58, 6))
+        head = bytearray(rng.randbytes(40))
+        head[0] = 0x60
+        head[6] = chain[0] if chain else last
+        body = bytearray()
+        for i, _ in enumerate(chain):
+            units = rng.randrange(0, 3)
+            nxt = chain[i + 1] if i + 1 < len(chain) else last
+            body += bytes((nxt, units)) + rng.randbytes(6 + 8 * units)
+        body += rng.randbytes(rng.choice((8, 24, 40)))
+        packet = bytes(head + body)
+        packets.append(packet)
+        if rng.random() < 0.3:
+            packets += [packet[:n] for n in range(40, len(packet))]
+    bad = spis = raised = 0
+    for packet in packets:
+        got, want = answer(esp_spi, packet), answer(reference, packet)
+        bad += got != want
+        spis += want[0] == "ok" and want[1] is not None
+        raised += want[0] == "raised"
+    return bad, spis, raised
+
+
+def test_esp_spi_in_rust_walks_as_the_python_walk():
+    """``_core.mhfast.esp_spi`` (what ``WireSignalling.unprotect`` calls for ``bytes``) gives
+    the SPI, None or the ``MalformedPacket`` (message, offset, reason) of ``_mh.esp_spi``
+    on every packet of ``_esp_spi_mismatches``; planted variants of the walk — an extension
+    header length one unit short, no check that the ESP header is complete — are told apart."""
+    from dsmip6._mh import esp_spi
+
+    bad, spis, raised = _esp_spi_mismatches(esp_spi)
+    assert bad == 0 and spis > 100 and raised > 100
+
+    def short_units(packet):
+        if len(packet) >= 40 and packet[6] in (0, 43, 60) and len(packet) >= 42:
+            b = bytearray(packet)
+            b[41] = max(b[41] - 1, 0)
+            return esp_spi(bytes(b))
+        return esp_spi(packet)
+
+    def esp_unchecked(packet):
+        try:
+            return esp_spi(packet)
+        except Exception as exc:  # noqa: BLE001 - the planted bug swallows one check
+            if getattr(exc, "args", ("",))[0] == "ESP header truncated":
+                return 0
+            raise
+
+    for planted in (short_units, esp_unchecked):
+        assert _esp_spi_mismatches(planted)[0] > 0, planted.__name__

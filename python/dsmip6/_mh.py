@@ -290,8 +290,11 @@ class WireSignalling:
 
     def __init__(self) -> None:
         from dsmip6 import wire  # contract A; imported lazily so the tables load without it
+        from dsmip6._core.mhfast import esp_spi as rust_esp_spi
 
         self.w = wire
+        #: ``esp_spi`` for ``bytes``, in one call (the same walk, answers and exceptions)
+        self._esp_spi = rust_esp_spi
         self._classes = self._mh_classes()
         self._class_set = frozenset(self._classes)
 
@@ -468,7 +471,7 @@ class WireSignalling:
         the packet carries no ESP). Raises MalformedPacket/EspError like :meth:`open`."""
         if not data or data[0] >> 4 != 6:
             raise MalformedPacket("signalling must be an IPv6 packet", 0, "not-ipv6")
-        spi = esp_spi(data)
+        spi = self._esp_spi(data) if type(data) is bytes else esp_spi(data)
         if spi is not None:
             sa = find_sa(spi)
             if sa is None:

@@ -84,3 +84,9 @@ pub(crate) fn cache_error(e: RustCacheError) -> PyErr {
         RustCacheError::BadPrefix => PyValueError::new_err(msg),
     }
 }
+
+/// `MalformedPacket(message, offset, reason)` for a truncation found by a walk written in this
+/// crate (`mhfast.esp_spi`: the same arguments `dsmip6._mh.esp_spi` raises with).
+pub(crate) fn truncated(message: &'static str, offset: usize) -> PyErr {
+    MalformedPacket::new_err((message, offset, "truncated"))
+}

@@ -13,6 +13,8 @@
 //!   `dsmip6.ikev2.sa._child_record`) from the `ChildSa`'s attributes;
 //! * `ntop6(octets)` / `canonical6(host)`: glibc's `inet_ntop` text of an IPv6 address
 //!   (the BA's datagram address, the parked IKE SA's endpoint test) written here;
+//! * `esp_spi(packet)`: the SPI of a signalling packet's ESP header (`dsmip6._mh.esp_spi`'s
+//!   walk over the IPv6 extension headers);
 //! * `MhSaPair`: the two ESP transport SAs of one UE's Mobility Header signalling (RFC 4877
 //!   §4.4) in one object, both compact (`dsmip6._core.esp.SecurityAssociation(...,
 //!   compact=True)`: the AEAD key kept raw, expanded per packet): the HA holds one per
@@ -27,7 +29,7 @@
 //!   RFC 7296 §3.1) before any decryption. Plain `f64` arithmetic, the same operations in the
 //!   same order as the Python it replaces (no crypto here).
 
-use crate::errors::{esp_error, WireError};
+use crate::errors::{esp_error, truncated, WireError};
 use crate::esp::build_sa;
 use dsmip6_dataplane::esp::{RxOnly, SaCore, SaState, TxOnly, MAX_OVERHEAD};
 use dsmip6_wire::mhopt::MobilityOptionRepr as MOpt;
@@ -443,6 +445,41 @@ impl RateTable {
     }
 }
 
+/// IPv6 extension headers `esp_spi` walks over to reach ESP (RFC 8200 §4): Hop-by-Hop,
+/// Routing, Destination Options.
+const EXT_HEADERS: [u8; 3] = [0, 43, 60];
+
+/// `esp_spi(packet) -> int | None`: the SPI when the IPv6 header chain of `packet` reaches
+/// ESP (next header 50) before anything else, else None; a chain that runs past the end
+/// raises `MalformedPacket` with the message, offset and reason of `dsmip6._mh.esp_spi`
+/// (the same walk, written here for the HA's per-BU path).
+#[pyfunction]
+fn esp_spi(packet: &[u8]) -> PyResult<Option<u32>> {
+    let n = packet.len();
+    if n < 40 {
+        return Err(truncated("IPv6 header truncated", n));
+    }
+    let (mut nh, mut off) = (packet[6], 40usize);
+    while EXT_HEADERS.contains(&nh) {
+        if off + 2 > n {
+            return Err(truncated("extension header truncated", off));
+        }
+        (nh, off) = (packet[off], off + (usize::from(packet[off + 1]) + 1) * 8);
+    }
+    if nh != 50 {
+        return Ok(None);
+    }
+    if off + 8 > n {
+        return Err(truncated("ESP header truncated", off));
+    }
+    Ok(Some(u32::from_be_bytes([
+        packet[off],
+        packet[off + 1],
+        packet[off + 2],
+        packet[off + 3],
+    ])))
+}
+
 /// The octets of a key attribute of a child SA: `bytes`, or None (then absent: empty).
 fn key_attr<'a>(v: &'a Bound<'_, PyAny>) -> PyResult<Option<&'a [u8]>> {
     if v.is_none() {
@@ -623,5 +660,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ba_packet, m)?)?;
     m.add_function(wrap_pyfunction!(ntop6, m)?)?;
     m.add_function(wrap_pyfunction!(canonical6, m)?)?;
+    m.add_function(wrap_pyfunction!(esp_spi, m)?)?;
     Ok(())
 }
