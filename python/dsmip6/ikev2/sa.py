@@ -1448,10 +1448,17 @@ class SpiSet:
         while (3 * (len(live) + 1)) > (1 << bits):
             bits += 1
         self._bits = bits
-        self._t = array("I", bytes(4 << bits))
-        self._live = self._used = 0
+        t = self._t = array("I", bytes(4 << bits))
+        # add_new per SPI, inline (one call per live SPI was ~20 % of a rehash): the SPIs
+        # are distinct and the new table has no deleted marks, so each goes to the first
+        # empty slot from its home slot, in the old table's order (the same layout)
+        mask, shift = (1 << bits) - 1, 32 - bits
         for v in live:
-            self.add(v)
+            i = ((v * 2654435769) & 0xFFFFFFFF) >> shift
+            while t[i]:
+                i = (i + 1) & mask
+            t[i] = v
+        self._live = self._used = len(live)
 
 
 def cached_response_id(sa: IkeSa | ParkedSa) -> int | None:
