@@ -1426,3 +1426,57 @@ def test_general_path_shares_the_peers_signature_hash_list(monkeypatch):
     monkeypatch.setattr(ike_init, "_SIG_HASHES_SEEN", Forgetful())
     general_1, general_2, fast = held()
     assert general_1 == general_2 == fast and general_1 is not general_2
+
+
+def test_final_auth_reads_the_chains_child_summary_and_a_planted_one_is_caught(monkeypatch):
+    """Since session 10 a first IKE_AUTH request served from ``_FIRST_CHAINS`` leaves the
+    chain's shared child summary (``_fast._child_summary``: the places of the SA, TSi and
+    TSr payloads, transport mode) on the kept request, and the final AUTH's ``_auth_child``
+    reads the payloads at those places instead of walking them. With one child proposal
+    (the form the table keeps) the twin responders agree through the whole handshake while
+    the summary is used; a planted summary with TSi and TSr swapped (the UE's TSi and TSr
+    differ in protocol here), or transport mode dropped, is seen by the twin comparison;
+    one whose payload count no longer matches the kept request is not used (the one-pass
+    reading decides, and the twins agree)."""
+    from dsmip6.ikev2 import _fast
+    from dsmip6.ikev2.message import TrafficSelector
+
+    kind, ha_kw = "eap", {}
+    ue_kw = {
+        "child_proposals": ["aes128gcm16"],
+        "child_ts_i": (TrafficSelector.any(6, 135),),
+        "child_ts_r": (TrafficSelector.any(6, 0),),
+    }
+    _fast._FIRST_CHAINS.clear()
+    _fast._FIRST_SPI_AT.clear()
+    slow = drive(kind, False, ue_kw, ha_kw)
+    drive(kind, True, ue_kw, ha_kw)  # fills the table
+    assert len(_fast._FIRST_CHAINS) == 1
+    read = []
+    real_auth_child = _fast._auth_child
+
+    def recording(sa, task):
+        ix = task.request._ix
+        read.append(ix if ix is not None and ix[0] == -1 else None)
+        return real_auth_child(sa, task)
+
+    monkeypatch.setattr(_fast, "_auth_child", recording)
+    fast = drive(kind, True, ue_kw, ha_kw)
+    assert fast[3].fast_auth_hits == 3 and len(read) == 1 and read[0] is not None
+    assert fast[0] == slow[0] and fast[1] == slow[1] and fast[2] == slow[2]
+    ((key, entry),) = _fast._FIRST_CHAINS.items()
+    summary = entry[6]
+    assert summary[5] == 1  # the UE asks for transport mode (RFC 4877 §7)
+    planted = {
+        "swapped": (*summary[:3], summary[4], summary[3], summary[5]),
+        "tunnel": (*summary[:5], 0),
+        "stale count": (summary[0], summary[1] + 1, *summary[2:]),
+    }
+    for name, bad in planted.items():
+        _fast._FIRST_CHAINS[key] = (*entry[:6], bad)
+        fast = drive(kind, True, ue_kw, ha_kw)
+        assert fast[3].fast_auth_hits == 3
+        same = fast[0] == slow[0] and fast[1] == slow[1] and fast[2] == slow[2]
+        assert same is (name == "stale count"), name
+    _fast._FIRST_CHAINS.clear()
+    _fast._FIRST_SPI_AT.clear()

@@ -456,7 +456,7 @@ def fast_msk_auth(
         limit = sa.config.fragment_size - (4 if sa.local[1] == _NAT_T_PORT else 0)
         if sk.sealed_size(IKE_HEADER_LEN, len(inner_out)) > limit:
             if made is not None:
-                enc.extend(objects())
+                enc.extend(_ts_refused() if objects is None else _child_objects(*objects))
             packets = sa.encode(resp)
     if packets is None:
         head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
@@ -468,7 +468,8 @@ def fast_msk_auth(
 def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
     """``ChildCreate._build_response`` for the child SA requested in IKE_AUTH (responder,
     peer authenticated), with the payloads written as octets: ``(status, payload types,
-    bodies, the equal payload objects on demand)``; None, before any state changes, when
+    bodies, what ``_child_objects`` makes the equal payload objects from, None for
+    N(TS_UNACCEPTABLE))``; None, before any state changes, when
     the request is not the common case (no child requested, a CP failure, N(REKEY_SA) or a
     KE payload, TSi or TSr missing, no acceptable proposal) and ``task.build`` answers it.
 
@@ -487,6 +488,13 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
     # which fast_first_auth drops from the kept request: ~0.4 KB per SA in flight), read as
     # the index reads them: payloads by exact class, the first SA payload, the first TSi and
     # TSr (Message.get(TsPayload, initiator=...)), N(REKEY_SA) / N(USE_TRANSPORT_MODE) anywhere
+    ix = req._ix
+    enc = req.encrypted
+    if ix is not None and ix[0] == -1 and enc is not None and len(enc) == ix[1]:
+        # a chain hit of fast_first_auth: the chain's summary (``_child_summary``), read
+        # at its places in the kept payloads (no clear payloads in an IKE_AUTH request)
+        sap, tsi, tsr, transport = enc[ix[2]], enc[ix[3]], enc[ix[4]], ix[5] == 1
+        return _auth_child_made(sa, task, sap, tsi, tsr, transport)
     sap = tsi = tsr = None
     transport = False
     for p in req.all_payloads():
@@ -510,6 +518,14 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
             return None
     if sap is None or tsi is None or tsr is None:
         return None
+    return _auth_child_made(sa, task, sap, tsi, tsr, transport)
+
+
+def _auth_child_made(
+    sa: IkeSa, task: ChildCreate, sap: Any, tsi: Any, tsr: Any, transport: bool
+) -> Any:
+    """``_auth_child`` from the request's first SA, TSi and TSr payloads and whether it
+    asked for transport mode."""
     cfg = sa.config
     chosen = choose_child(cfg.child_proposals, sap.proposals, None)
     if chosen is None:
@@ -522,7 +538,7 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
     else:
         narrowed = (tsi.selectors, tsr.selectors)
     if narrowed is None:
-        return _DONE, _NOTIFY_TYPE, [_TS_UNACCEPTABLE_BODY], _ts_refused
+        return _DONE, _NOTIFY_TYPE, [_TS_UNACCEPTABLE_BODY], None
     ts_i, ts_r = _shared_ts(tuple(narrowed[0])), _shared_ts(tuple(narrowed[1]))
     spi_in = task.spi_in = sa.alloc_spi()
     child = task._make_child(
@@ -548,13 +564,6 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
             _CHILD_SA_BODIES.clear()
         _CHILD_SA_BODIES[key] = (mine, sa_body[:8] + bytes(4) + sa_body[12:])
 
-    def objects() -> list[Any]:
-        out: list[Any] = [_USE_TRANSPORT_MODE] if transport else []
-        out.append(SaPayload((selected_child(number, mine, spi, None),)))
-        out.append(TsPayload(ts_i, True))
-        out.append(TsPayload(ts_r, False))
-        return out
-
     task.child = child
     sa.install_child(child, None)
     if transport:
@@ -563,7 +572,19 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
     else:
         types = _CHILD_TYPES
         bodies = [sa_body, _ts_body(ts_i), _ts_body(ts_r)]
-    return _DONE, types, bodies, objects
+    return _DONE, types, bodies, (transport, number, mine, spi, ts_i, ts_r)
+
+
+def _child_objects(
+    transport: bool, number: int, mine: Any, spi: bytes, ts_i: Any, ts_r: Any
+) -> list[Any]:
+    """The payload objects equal to ``_auth_child``'s octets (a fragmented response is
+    written from objects)."""
+    out: list[Any] = [_USE_TRANSPORT_MODE] if transport else []
+    out.append(SaPayload((selected_child(number, mine, spi, None),)))
+    out.append(TsPayload(ts_i, True))
+    out.append(TsPayload(ts_r, False))
+    return out
 
 
 def _ts_refused() -> list[Any]:
@@ -817,9 +838,12 @@ def fast_first_auth(
     mgr.passive = [tasks[0], tasks[1], tasks[2]]
     # ChildCreate keeps the request until the MSK AUTH (two round trips or more away): its
     # lookup dicts (~0.4 KB: a by-class dict, the per-request IDi/IDr and SA lists) are
-    # dropped here. ``_auth_child`` reads the kept payloads in one pass instead; only a
-    # fallback to the general ChildCreate rebuilds them (``Message._index``)
-    msg._ix = None
+    # dropped here. In their place a chain hit leaves the chain's shared child summary
+    # (``_child_summary``: no object per SA), whose places ``_auth_child`` reads; else
+    # ``_auth_child`` reads the kept payloads in one pass. Either is no index for
+    # ``Message._index`` (its key is never -1), which rebuilds one if the general
+    # ChildCreate asks
+    msg._ix = chain[6] if chain is not None else None
     return sa
 
 
@@ -956,9 +980,51 @@ def _remember_chain(
     # the places filled per request hold None (no UE's own objects kept alive here); IDr
     # stays (its octets are in the key: every request of this chain names the same IDr)
     template = [None if i in (0, sa_index) else p for i, p in enumerate(payloads)]
-    _FIRST_CHAINS[key] = (tuple(template), classes, notifies.copy(), sa_form, spi_at, idr_index)
+    _FIRST_CHAINS[key] = (
+        tuple(template),
+        classes,
+        notifies.copy(),
+        sa_form,
+        spi_at,
+        idr_index,
+        _child_summary(payloads),
+    )
     if spi_at not in _FIRST_SPI_AT:
         _FIRST_SPI_AT.append(spi_at)
+
+
+def _child_summary(payloads: list[Any]) -> tuple[int, ...] | None:
+    """What ``_auth_child`` reads of a first request's payloads, found once per chain:
+    ``(-1, the number of payloads, the places of the first SA payload, the first TSi, the
+    first TSr, 1 with N(USE_TRANSPORT_MODE) else 0)`` — the same for every request of the
+    chain (each payload's place and class, and every Notify, come from the chain's octets);
+    None when ``_auth_child`` would not take the request (no SA, TSi or TSr payload, an
+    N(REKEY_SA) or a KE payload), whose requests keep the one-pass reading. The leading -1
+    is no ``Message._index`` key (those are never negative)."""
+    sa_at = tsi_at = tsr_at = -1
+    transport = 0
+    for i, p in enumerate(payloads):
+        t = type(p)
+        if t is NotifyPayload:
+            n = p.notify_type
+            if n == _N_REKEY_SA:
+                return None
+            if n == _N_USE_TRANSPORT_MODE:
+                transport = 1
+        elif t is TsPayload:
+            if p.initiator:
+                if tsi_at < 0:
+                    tsi_at = i
+            elif tsr_at < 0:
+                tsr_at = i
+        elif t is SaPayload:
+            if sa_at < 0:
+                sa_at = i
+        elif t is KePayload:
+            return None
+    if sa_at < 0 or tsi_at < 0 or tsr_at < 0:
+        return None
+    return (-1, len(payloads), sa_at, tsi_at, tsr_at, transport)
 
 
 def _cert_body(der: bytes) -> bytes:
