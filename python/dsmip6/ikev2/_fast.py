@@ -196,12 +196,12 @@ def fast_first_request(
     sa.init_request = data
     # what the request tells about the peer (IkeInit._learn_peer, with SPIr still zero)
     sa.peer_redirect_supported = redirect_ok
+    # (the notifies' data as a list of bytes: "no datum equals the hash" is ``not in``, with
+    # no generator, which ``all`` left unfinished, closing with a GeneratorExit, per notify)
     if nat_src:
-        h = nat_hash(spi_i, _ZERO_SPI, src)
-        sa.nat_remote = all(d != h for d in nat_src)
+        sa.nat_remote = nat_hash(spi_i, _ZERO_SPI, src) not in nat_src
     if nat_dst:
-        h = nat_hash(spi_i, _ZERO_SPI, dst)
-        sa.nat_local = all(d != h for d in nat_dst)
+        sa.nat_local = nat_hash(spi_i, _ZERO_SPI, dst) not in nat_dst
     sa.fragmentation = cfg.enable_fragmentation and frag_ok
     if hashes is not None:
         sa.peer_sig_hashes = _shared_sig_hashes(hashes)  # every UE sends the same list
@@ -329,7 +329,8 @@ def _auth_inner(sa: IkeSa, header: IkeHeader, data: bytes, phase: str) -> bytes 
 def _follow(sa: IkeSa, src: Any, dst: Any, now: float) -> None:
     """What ``IkeSa.receive`` records of an authenticated request before the manager runs."""
     sa.last_heard = now
-    if sa.nat_detected or dst[1] == _NAT_T_PORT:  # RFC 7296 §2.23: follow the peer's NAT
+    # RFC 7296 §2.23: follow the peer's NAT (``sa.nat_detected``, inline)
+    if sa.nat_local or sa.nat_remote or dst[1] == _NAT_T_PORT:
         sa.local, sa.remote = dst, src
     sa.reply_to = None if (dst == sa.local and src == sa.remote) else (dst, src)
 
@@ -446,8 +447,15 @@ def fast_msk_auth(
         final.append(status)
     enc = resp.encrypted
     assert enc is not None
-    types = bytes([p.TYPE for p in enc]) + child_types
-    bodies = [p.encode_body() for p in enc] + child_bodies
+    # the AUTH and CP payloads' types and bodies, then the child's (one loop, no
+    # comprehension frames)
+    kinds = []
+    bodies = []
+    for p in enc:
+        kinds.append(p.TYPE)
+        bodies.append(p.encode_body())
+    types = bytes(kinds) + child_types
+    bodies += child_bodies
     first = types[0] if types else 0
     inner_out = _chain(types, bodies, 0)
     sk = sa.sk

@@ -284,7 +284,7 @@ def _child_sa(
         keyed.update(km + seed + b"\x02")  # the keyed HMAC itself serves the last block
         km += keyed.finalize()
     udp = None
-    if sa.use_nat_t and mode == "tunnel" and sa.local[1] == NAT_T_PORT:
+    if mode == "tunnel" and sa.local[1] == NAT_T_PORT:  # (``sa.use_nat_t``, the same test)
         udp = (sa.local[1], sa.remote[1])
     return new_child_sa(
         spi_in,
