@@ -378,3 +378,41 @@ def test_nat_detection_address_octets_are_ipaddress_octets():
                 _packed(text)
         else:
             assert _packed(text) == want, text
+
+
+def test_x25519_constructors_equal_cryptographys_public_classmethods():
+    """``transforms._x25519_private`` / ``_x25519_public`` (the bindings' functions behind
+    ``cryptography``'s X25519 classmethods, taken once): for random keys the same public
+    value and shared secret as the classmethods give, the same ValueError for inputs of a
+    wrong size and for a low-order peer value, and ``_X25519`` built on them still refuses
+    that value as MalformedPacket (RFC 8031 §2.3)."""
+    from cryptography.hazmat.primitives.asymmetric import x25519
+    from dsmip6.errors import MalformedPacket
+    from dsmip6.ikev2 import transforms
+
+    rnd = random.Random(25519)
+    private, public = transforms._x25519_private, transforms._x25519_public
+    for _ in range(50):
+        a, b = rnd.randbytes(32), rnd.randbytes(32)
+        ka, kb = private(a), x25519.X25519PrivateKey.from_private_bytes(a)
+        pa = ka.public_key().public_bytes_raw()
+        assert pa == kb.public_key().public_bytes_raw()
+        peer = x25519.X25519PrivateKey.from_private_bytes(b).public_key().public_bytes_raw()
+        want = kb.exchange(x25519.X25519PublicKey.from_public_bytes(peer))
+        assert ka.exchange(public(peer)) == want
+        assert public(peer).public_bytes_raw() == peer
+    for bad in (b"", bytes(31), bytes(33)):
+        with pytest.raises(ValueError):
+            x25519.X25519PrivateKey.from_private_bytes(bad)
+        with pytest.raises(ValueError):
+            private(bad)
+        with pytest.raises(ValueError):
+            x25519.X25519PublicKey.from_public_bytes(bad)
+        with pytest.raises(ValueError):
+            public(bad)
+    key = private(bytes(range(32)))
+    with pytest.raises(ValueError):
+        key.exchange(public(bytes(32)))  # the all-zero output of a low-order point
+    dh = transforms.dh_generate(transforms.DhId.CURVE25519, lambda n: bytes(range(n)))
+    with pytest.raises(MalformedPacket):
+        dh.shared(bytes(32))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
@@ -329,10 +330,36 @@ class _Ecp(DhPrivate):
         return self._key.exchange(ec.ECDH(), pub)  # x coordinate only (RFC 5903 §7)
 
 
+def _x25519_constructors() -> tuple[Callable[[bytes], Any], Callable[[bytes], Any]]:
+    """``(from_private_bytes, from_public_bytes)`` for X25519 keys: the functions of
+    ``cryptography``'s own bindings that its public classmethods
+    (``X25519PrivateKey.from_private_bytes``, ``X25519PublicKey.from_public_bytes``) call
+    and return from, when this ``cryptography`` has them and supports X25519. The
+    classmethods' one other step is a function-level ``import`` of the OpenSSL backend and
+    its support check, which CPython 3.11 pays ~5 k instructions for on every call (the
+    import machinery's ``__spec__._initializing`` lookup raises and formats an
+    AttributeError): two calls per IKE_SA_INIT. The support check is made here, once;
+    without these bindings the public classmethods serve as before. The same keys and
+    errors either way (``tests/test_ike_codec.py`` compares them)."""
+    try:
+        from cryptography.hazmat.backends.openssl.backend import backend
+        from cryptography.hazmat.bindings._rust import openssl as rust_openssl
+
+        if backend.x25519_supported():
+            binding = rust_openssl.x25519
+            return binding.from_private_bytes, binding.from_public_bytes
+    except (ImportError, AttributeError):
+        pass
+    return x25519.X25519PrivateKey.from_private_bytes, x25519.X25519PublicKey.from_public_bytes
+
+
+_x25519_private, _x25519_public = _x25519_constructors()
+
+
 class _X25519(DhPrivate):
     def __init__(self, rng: Rng):
         self.group = DhId.CURVE25519
-        self._key = x25519.X25519PrivateKey.from_private_bytes(rng(32))
+        self._key = _x25519_private(rng(32))
         self._pub = self._key.public_key().public_bytes_raw()
 
     @property
@@ -343,7 +370,7 @@ class _X25519(DhPrivate):
         if len(peer) != 32:
             raise MalformedPacket(f"Curve25519 KE of {len(peer)} octets", 0, "bad-length")
         try:
-            secret = self._key.exchange(x25519.X25519PublicKey.from_public_bytes(peer))
+            secret = self._key.exchange(_x25519_public(peer))
         except ValueError:  # all-zero output (RFC 8031 §2.3: MUST be rejected)
             raise MalformedPacket("Curve25519 low-order point", 0, "bad-value") from None
         return secret
