@@ -34,6 +34,7 @@ from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
     AuthMethod,
     CertEncoding,
+    CfgType,
     DhId,
     ExchangeType,
     Flag,
@@ -46,6 +47,8 @@ from dsmip6.ikev2.message import (
     _TS_BODIES,
     CertPayload,
     CertReqPayload,
+    CfgAttribute,
+    CpPayload,
     EapPayload,
     IdPayload,
     KePayload,
@@ -64,6 +67,7 @@ from dsmip6.ikev2.tasks._proposals import (
     selected_ike_payload,
 )
 from dsmip6.ikev2.tasks.child_create import _USE_TRANSPORT_MODE, ChildCreate, _shared_ts
+from dsmip6.ikev2.tasks.ike_config import IkeConfig
 from dsmip6.ikev2.tasks.ike_init import _FRAG_NOTIFY, _SIG_HASHES_NOTIFY
 from dsmip6.ikev2.tasks.ike_init import shared_sig_hashes as _shared_sig_hashes
 
@@ -437,7 +441,18 @@ def fast_msk_auth(
     # no unknown payload, so every flags octet is zero)
     resp = sa.new_message(_X_AUTH, response=True, message_id=mid)
     child_task = tasks[2]
-    final = [tasks[0].build(resp), tasks[1].build(resp)]
+    final = [tasks[0].build(resp)]
+    cfg_task = tasks[1]
+    values = None
+    if type(cfg_task) is IkeConfig:
+        # IkeConfig._build_response's decision, its CP payload written as octets below
+        status, values = cfg_task.reply(resp)
+        final.append(status)
+    else:
+        final.append(cfg_task.build(resp))
+    enc = resp.encrypted
+    assert enc is not None
+    cp_at = len(enc)  # the CP payload's place: after the AUTH (or a refusal's) payloads
     made = _auth_child(sa, child_task) if type(child_task) is ChildCreate else None
     if made is None:
         final.append(child_task.build(resp))
@@ -445,15 +460,19 @@ def fast_msk_auth(
     else:
         status, child_types, child_bodies, objects = made
         final.append(status)
-    enc = resp.encrypted
-    assert enc is not None
-    # the AUTH and CP payloads' types and bodies, then the child's (one loop, no
+    # the AUTH (and CP) payloads' types and bodies, then the child's (one loop, no
     # comprehension frames)
     kinds = []
     bodies = []
     for p in enc:
         kinds.append(p.TYPE)
         bodies.append(p.encode_body())
+    if values:  # CP(CFG_REPLY): CpPayload.encode_body's octets (RFC 7296 §3.15)
+        body = _CP_REPLY_HEAD
+        for t, v in values:
+            body += _ATTR_HEAD.pack(t & 0x7FFF, len(v)) + v
+        kinds.insert(cp_at, _P_CP)
+        bodies.insert(cp_at, body)
     types = bytes(kinds) + child_types
     bodies += child_bodies
     first = types[0] if types else 0
@@ -463,6 +482,9 @@ def fast_msk_auth(
     if sa.fragmentation:
         limit = sa.config.fragment_size - (4 if sa.local[1] == _NAT_T_PORT else 0)
         if sk.sealed_size(IKE_HEADER_LEN, len(inner_out)) > limit:
+            if values:
+                attrs = tuple(CfgAttribute(t, v) for t, v in values)
+                enc.insert(cp_at, CpPayload(_CFG_REPLY, attrs))
             if made is not None:
                 enc.extend(_ts_refused() if objects is None else _child_objects(*objects))
             packets = sa.encode(resp)
@@ -613,6 +635,9 @@ proposal), with a zero SPI: the SPI (octets 8-11: one proposal's header, then it
 SPI, RFC 7296 §3.3.1) is spliced in per SA. The entry keeps the proposal alive (no id reuse).
 Cleared when 16 are held."""
 _N_REKEY_SA = int(Notify.REKEY_SA)
+_CFG_REPLY = int(CfgType.REPLY)
+_CP_REPLY_HEAD = struct.pack("!B3x", _CFG_REPLY)  # CFG Type, RESERVED (§3.15)
+_ATTR_HEAD = struct.Struct("!HH")  # R | Attribute Type, Length (§3.15.1)
 _N_USE_TRANSPORT_MODE = int(Notify.USE_TRANSPORT_MODE)
 _N_TS_UNACCEPTABLE = int(Notify.TS_UNACCEPTABLE)
 _TRANSPORT_BODY = _USE_TRANSPORT_MODE.encode_body()
