@@ -30,6 +30,7 @@ from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2 import keys, transforms
 from dsmip6.ikev2._engine import _auth_tasks
 from dsmip6.ikev2.auth import cert_der, certreq_data, make_id
+from dsmip6.ikev2.child import new_child_sa
 from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
     AuthMethod,
@@ -72,8 +73,8 @@ from dsmip6.ikev2.tasks.ike_init import _FRAG_NOTIFY, _SIG_HASHES_NOTIFY
 from dsmip6.ikev2.tasks.ike_init import shared_sig_hashes as _shared_sig_hashes
 
 if TYPE_CHECKING:
-    from dsmip6.ikev2.config import IkeProposal
-    from dsmip6.ikev2.message import IkeHeader
+    from dsmip6.ikev2.config import ChildProposal, IkeProposal
+    from dsmip6.ikev2.message import IkeHeader, TrafficSelector
 
 FALLBACK: Any = object()
 """Returned when the request is not the common case: take the general path."""
@@ -495,6 +496,87 @@ def fast_msk_auth(
     return sa
 
 
+class _Maker:
+    """What ``ChildCreate._make_child`` reads of its task (the responder's side), so the key
+    derivation and the ``ChildSa`` are the general path's own code, without a whole task."""
+
+    __slots__ = ("sa", "spi_in")
+    initiator = False
+
+    def __init__(self, sa: IkeSa, spi_in: int) -> None:
+        self.sa = sa
+        self.spi_in = spi_in
+
+
+_make_child = ChildCreate._make_child
+
+
+_KM_SIZES: dict[int, tuple[Any, int, int]] = {}
+"""id of a child proposal -> (that proposal, its encryption key octets, its integrity key
+octets): what ``_make_child`` looks up per child, once per proposal object (an entry counts
+only while it holds that very object; at most 16 entries)."""
+
+
+def _child_sa(
+    sa: IkeSa,
+    spi_in: int,
+    mine: ChildProposal,
+    spi_out: int,
+    ts_i: tuple[TrafficSelector, ...],
+    ts_r: tuple[TrafficSelector, ...],
+    mode: str,
+    ni: bytes,
+    nr: bytes,
+) -> Any:
+    """``_make_child(_Maker(sa, spi_in), mine, spi_out, ts_i, ts_r, mode, ni, nr, b"")``:
+    the responder's child SA of a CREATE_CHILD_SA without PFS (``_fast_child``) or of
+    IKE_AUTH (``_auth_child``, where the nonces are IKE_SA_INIT's). When KEYMAT fits in two prf
+    blocks (every AEAD suite: 2 x (key + salt) octets) prf+ (RFC 7296 §2.13) is written out
+    for those two blocks — T1 = prf(SK_d, Ni | Nr | 0x01), T2 = prf(SK_d, T1 | Ni | Nr | 0x02),
+    the same keyed HMAC of ``cryptography`` as ``Prf.plus`` — and KEYMAT is split as
+    ``keys.derive_child_keys`` splits it (RFC 7296 §2.17: the I->R keys first); anything
+    longer goes through ``_make_child`` itself."""
+    hit = _KM_SIZES.get(id(mine))
+    if hit is None or hit[0] is not mine:
+        enc = transforms.encr_cached(mine.encr, mine.key_bits)
+        esize = enc.key_size if enc is not None else 0
+        isize = transforms.INTEGS[mine.integ].key_size if mine.integ is not None else 0
+        if len(_KM_SIZES) >= 16:
+            _KM_SIZES.clear()
+        hit = _KM_SIZES[id(mine)] = (mine, esize, isize)
+    e, a = hit[1], hit[2]
+    prf = sa.prf
+    need = 2 * (e + a)
+    if prf is None or not sa.sk_d or need > 2 * prf.key_size:
+        return _make_child(_Maker(sa, spi_in), mine, spi_out, ts_i, ts_r, mode, ni, nr, b"")  # type: ignore[arg-type]
+    seed = ni + nr
+    keyed = prf.keyed(sa.sk_d)
+    h = keyed.copy()
+    h.update(seed + b"\x01")
+    km = h.finalize()
+    if need > len(km):
+        keyed.update(km + seed + b"\x02")  # the keyed HMAC itself serves the last block
+        km += keyed.finalize()
+    udp = None
+    if mode == "tunnel" and sa.local[1] == _NAT_T_PORT:  # (``sa.use_nat_t``, the same test)
+        udp = (sa.local[1], sa.remote[1])
+    return new_child_sa(
+        spi_in,
+        spi_out,
+        mode,
+        mine.esp_algorithm,
+        km[:e],  # encr_i: the responder's inbound key
+        km[e + a : 2 * e + a],  # encr_r
+        km[e : e + a] or None,  # integ_i
+        km[2 * e + a : need] or None,  # integ_r
+        ts_i,
+        ts_r,
+        False,
+        mine.esn,
+        udp,
+    )
+
+
 def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
     """``ChildCreate._build_response`` for the child SA requested in IKE_AUTH (responder,
     peer authenticated), with the payloads written as octets: ``(status, payload types,
@@ -571,7 +653,11 @@ def _auth_child_made(
         return _DONE, _NOTIFY_TYPE, [_TS_UNACCEPTABLE_BODY], None
     ts_i, ts_r = _shared_ts(tuple(narrowed[0])), _shared_ts(tuple(narrowed[1]))
     spi_in = task.spi_in = sa.alloc_spi()
-    child = task._make_child(
+    # task._make_child(mine, spi_out, ts_i, ts_r, mode, Ni, Nr, b"") of a responder's task
+    # whose spi_in was just set: ``_child_sa``, the same keys and ChildSa (RFC 7296 §2.17)
+    child = _child_sa(
+        sa,
+        spi_in,
         mine,
         int.from_bytes(prop.spi, "big"),
         ts_i,
@@ -579,7 +665,6 @@ def _auth_child_made(
         "transport" if transport else "tunnel",
         sa.ni,
         sa.nr,
-        b"",
     )
     spi = spi_in.to_bytes(4, "big")
     number = prop.number
