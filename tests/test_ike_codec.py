@@ -416,3 +416,55 @@ def test_x25519_constructors_equal_cryptographys_public_classmethods():
     dh = transforms.dh_generate(transforms.DhId.CURVE25519, lambda n: bytes(range(n)))
     with pytest.raises(MalformedPacket):
         dh.shared(bytes(32))
+
+
+def _header_fields(h) -> tuple:
+    return (
+        h.spi_i, h.spi_r, h.next_payload, h.version, h.exchange, h.flags, h.message_id,
+        h.length, h.response, h.initiator,
+    )  # fmt: skip
+
+
+def _header_by_fields(data: bytes):
+    """The IKE header as read before session 10: two slices, the tail unpacked, the
+    eight-argument constructor (the reference ``ReceivedHeader`` must equal)."""
+    import struct
+
+    from dsmip6.ikev2.message import IkeHeader
+
+    nxt, ver, exch, flags, mid, length = struct.unpack_from("!BBBBII", data, 16)
+    return IkeHeader(data[:8], data[8:16], nxt, ver, exch, flags, mid, length)
+
+
+def test_received_header_equals_the_field_by_field_reading(monkeypatch):
+    """``ReceivedHeader`` (one unpack into the slots: what ``decode_header`` and the engine
+    make of every received message) holds the fields the eight-argument ``IkeHeader`` held,
+    for random headers with every flag combination; ``decode_header`` still refuses short
+    data and a length field other than the datagram's; a planted byte-order slip in the
+    one-step reading is caught by the same comparison."""
+    from dsmip6.ikev2 import message
+    from dsmip6.ikev2.message import IkeHeader, ReceivedHeader, decode_header
+
+    rnd = random.Random(7296)
+    datas = []
+    for flags in range(256):
+        body = rnd.randbytes(rnd.randrange(0, 40))
+        head = rnd.randbytes(16) + bytes((rnd.randrange(256), rnd.randrange(256), 34, flags))
+        head += rnd.randbytes(4) + (28 + len(body)).to_bytes(4, "big")
+        datas.append(head + body)
+    for data in datas:
+        got, want = decode_header(data), _header_by_fields(data)
+        assert isinstance(got, IkeHeader) and type(got) is ReceivedHeader
+        assert _header_fields(got) == _header_fields(want)
+        assert _header_fields(ReceivedHeader(data)) == _header_fields(want)
+        with pytest.raises(MalformedPacket):
+            decode_header(data + b"\x00")  # the length field no longer the datagram's
+        with pytest.raises(MalformedPacket):
+            decode_header(data[:27])
+    import struct
+
+    monkeypatch.setattr(message, "_HEADER", struct.Struct("<8s8sBBBBII"))
+    differ = sum(
+        _header_fields(ReceivedHeader(d)) != _header_fields(_header_by_fields(d)) for d in datas
+    )
+    assert differ == len(datas)

@@ -9,7 +9,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
     NAT_T_PORT,
@@ -19,7 +18,13 @@ from dsmip6.ikev2.constants import (
 )
 from dsmip6.ikev2.events import IkeEvent
 from dsmip6.ikev2.exchange import Task
-from dsmip6.ikev2.message import DeletePayload, IkeHeader, Message, SaPayload, decode_header
+from dsmip6.ikev2.message import (
+    DeletePayload,
+    IkeHeader,
+    Message,
+    ReceivedHeader,
+    SaPayload,
+)
 from dsmip6.ikev2.sa import (
     IkeSa,
     ParkedSa,
@@ -266,9 +271,10 @@ class Engine:
             raw = data
         if raw is None or len(raw) < IKE_HEADER_LEN:
             return
-        try:
-            header = decode_header(raw)
-        except MalformedPacket:
+        # decode_header(raw), inline: the header (its 28 octets are there), then the length
+        # check whose MalformedPacket was dropped here
+        header = ReceivedHeader(raw)
+        if header.length != len(raw):
             return
         sa = self._dispatch(header, raw, src, dst, now)
         if sa is not None:
