@@ -1552,3 +1552,40 @@ def test_a_planted_cfg_reply_divergence_is_caught(monkeypatch):
                 m.setattr(_fast, name, bad)
                 fast = drive(kind, True, ue_kw, ha_kw)
             assert fast[3].fast_auth_hits == 3 and fast[0] != slow[0], (case, name)
+
+
+def _auth_timers_agree(ha: IkeResponder) -> bool:
+    from dsmip6.ikev2.sa import IkeSa, SaState
+
+    sas = [sa for sa in ha._sas.values() if type(sa) is IkeSa and sa.state is SaState.AUTH]
+    return bool(sas) and all(sa.timer_at == sa.get_timer() for sa in sas)
+
+
+def test_touch_keeps_the_half_open_deadline_of_get_timer(monkeypatch):
+    """``Engine._touch`` computes a responder's half-open deadline itself (session 10:
+    ``IkeSa.get_timer`` inline for the IKE_AUTH rounds): after IKE_SA_INIT and after each
+    EAP round the SA's pushed timer is ``get_timer()``'s, on both paths; a planted
+    ``get_timer`` that disagrees shows."""
+    from dsmip6.ikev2.sa import IkeSa
+
+    for fast in (True, False):
+        ue, ha = initiator("eap-identity-round"), responder("eap-identity-round", fast)
+        clock = Clock()
+        ue.connect(UE, HA, clock.now)
+        seen = 0
+        for _ in range(4):  # IKE_SA_INIT, the first IKE_AUTH, two EAP rounds: still AUTH
+            for d, lo, r in ue.datagrams_to_send(clock.now):
+                ha.receive_datagram(d, lo, r, clock.now)
+            assert _auth_timers_agree(ha)
+            seen += 1
+            for d, lo, r in ha.datagrams_to_send(clock.now):
+                ue.receive_datagram(d, lo, r, clock.now)
+            clock.now += 1.5
+        assert seen == 4
+    real = IkeSa.get_timer
+    monkeypatch.setattr(IkeSa, "get_timer", lambda sa: (real(sa) or 0.0) + 1.0)
+    ue, ha = initiator("eap"), responder("eap", True)
+    ue.connect(UE, HA, 0.0)
+    for d, lo, r in ue.datagrams_to_send(0.0):
+        ha.receive_datagram(d, lo, r, 0.0)
+    assert not _auth_timers_agree(ha)

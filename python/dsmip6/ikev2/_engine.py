@@ -47,6 +47,7 @@ from dsmip6.ikev2.transforms import Rng
 
 Address = tuple[str, int]
 _DEAD = SaState.DEAD
+_AUTH = SaState.AUTH
 _ESTABLISHED = SaState.ESTABLISHED
 Datagram = tuple[bytes, Address, Address]
 
@@ -334,7 +335,12 @@ class Engine:
     def _touch(self, sa: IkeSa) -> None:
         state = sa.state
         alive = state is not _DEAD  # IkeSa.alive (ParkedSa's is a class attribute)
-        t = sa.get_timer() if alive else None
+        if state is _AUTH and not sa.original_initiator and sa.mgr.active is None:
+            # IkeSa.get_timer of a responder's half-open SA with no request of its own out
+            # (every IKE_AUTH round of an attach), inline: the half-open deadline (§2.6)
+            t = sa.created_at + getattr(sa.config, "half_open_timeout", 30.0)
+        else:
+            t = sa.get_timer() if alive else None
         parking = self._parking
         # parkable's first test inline: the half-open rounds of an attach (IKE_SA_INIT, the
         # IKE_AUTH rounds before the last) skip its call
