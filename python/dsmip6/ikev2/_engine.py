@@ -363,12 +363,15 @@ class Engine:
                 else:
                     held.discard(sa.id)  # idle again, or its hold is over: parked now
         if idle:
-            our_spi = sa.our_spi  # the parked SA's (the same SPIs and role, packed)
+            # the parked SA's SPI (the same SPIs and role, packed): IkeSa.our_spi, inline
+            our_spi = sa.spi_i if sa.original_initiator else sa.spi_r
             parked = park(sa, None)
             self._by_spi[our_spi] = parked
             self._sas[parked.id] = parked
             heap = self._timers  # drop stale entries at the top now (they may hold the SA)
-            while heap and (not heap[0][2].alive or heap[0][2].timer_at != heap[0][0]):
+            # (``.alive`` read as ``state is not DEAD``: IkeSa's property, ParkedSa's class
+            # attributes ESTABLISHED / True, without a property call per entry)
+            while heap and (heap[0][2].state is _DEAD or heap[0][2].timer_at != heap[0][0]):
                 heapq.heappop(heap)
             sa = parked  # type: ignore[assignment]
         if t != sa.timer_at:
@@ -382,7 +385,7 @@ class Engine:
         heap = self._timers
         while heap:
             t, _, sa = heap[0]
-            if sa.alive and sa.timer_at == t:
+            if sa.state is not _DEAD and sa.timer_at == t:  # sa.alive, without the property
                 return t
             heapq.heappop(heap)
         return None
