@@ -196,7 +196,7 @@ class IkeSa:
         self.reply_to: tuple[Address, Address] | None = None
         self.created_at = now
         self.last_heard = now
-        self.state = SaState.INIT
+        self.state = _INIT
         self.spi_i = b""
         self.spi_r = b"\x00" * 8
         self.mgr = ExchangeManager()
@@ -435,7 +435,7 @@ class IkeSa:
     """Replaced by a rekeyed IKE SA: dies without an event."""
 
     def established(self, now: float) -> None:
-        self.state = SaState.ESTABLISHED
+        self.state = _ESTABLISHED
         self.established_at = now
         assert self.peer_id is not None
         self.engine._events.append(
@@ -568,7 +568,7 @@ class IkeSa:
 
     def _rekey_deadline(self) -> float | None:
         life = self.config.ike_lifetime
-        if not life or self.state != SaState.ESTABLISHED or self.rekey_started or self.retired:
+        if not life or self.state is not _ESTABLISHED or self.rekey_started or self.retired:
             return None
         return self.established_at + life
 
