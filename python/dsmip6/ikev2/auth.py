@@ -75,13 +75,17 @@ def make_id(identity: Any, initiator: bool) -> IdPayload:
     raise ConfigError(f"cannot make an IKE identity from {identity!r}")
 
 
+_TEXT_IDS = (IdType.FQDN, IdType.RFC822_ADDR)  # the members, read once (enum reads are slow)
+_ID_IPV4, _ID_IPV6 = IdType.IPV4_ADDR, IdType.IPV6_ADDR
+
+
 def id_to_str(p: IdPayload) -> str:
     """A printable identity (the string form used in events and the address assigner)."""
-    if p.id_type in (IdType.FQDN, IdType.RFC822_ADDR):
+    if p.id_type in _TEXT_IDS:
         return p.data.decode("utf-8", "replace")
-    if p.id_type == IdType.IPV4_ADDR and len(p.data) == 4:
+    if p.id_type == _ID_IPV4 and len(p.data) == 4:
         return str(ipaddress.IPv4Address(p.data))
-    if p.id_type == IdType.IPV6_ADDR and len(p.data) == 16:
+    if p.id_type == _ID_IPV6 and len(p.data) == 16:
         return str(ipaddress.IPv6Address(p.data))
     return p.data.hex()
 
