@@ -378,3 +378,194 @@ def test_nat_detection_address_octets_are_ipaddress_octets():
                 _packed(text)
         else:
             assert _packed(text) == want, text
+
+
+def test_x25519_constructors_equal_cryptographys_public_classmethods():
+    """``transforms._x25519_private`` / ``_x25519_public`` (the bindings' functions behind
+    ``cryptography``'s X25519 classmethods, taken once): for random keys the same public
+    value and shared secret as the classmethods give, the same ValueError for inputs of a
+    wrong size and for a low-order peer value, and ``_X25519`` built on them still refuses
+    that value as MalformedPacket (RFC 8031 §2.3)."""
+    from cryptography.hazmat.primitives.asymmetric import x25519
+    from dsmip6.errors import MalformedPacket
+    from dsmip6.ikev2 import transforms
+
+    rnd = random.Random(25519)
+    private, public = transforms._x25519_private, transforms._x25519_public
+    for _ in range(50):
+        a, b = rnd.randbytes(32), rnd.randbytes(32)
+        ka, kb = private(a), x25519.X25519PrivateKey.from_private_bytes(a)
+        pa = ka.public_key().public_bytes_raw()
+        assert pa == kb.public_key().public_bytes_raw()
+        peer = x25519.X25519PrivateKey.from_private_bytes(b).public_key().public_bytes_raw()
+        want = kb.exchange(x25519.X25519PublicKey.from_public_bytes(peer))
+        assert ka.exchange(public(peer)) == want
+        assert public(peer).public_bytes_raw() == peer
+    for bad in (b"", bytes(31), bytes(33)):
+        with pytest.raises(ValueError):
+            x25519.X25519PrivateKey.from_private_bytes(bad)
+        with pytest.raises(ValueError):
+            private(bad)
+        with pytest.raises(ValueError):
+            x25519.X25519PublicKey.from_public_bytes(bad)
+        with pytest.raises(ValueError):
+            public(bad)
+    key = private(bytes(range(32)))
+    with pytest.raises(ValueError):
+        key.exchange(public(bytes(32)))  # the all-zero output of a low-order point
+    dh = transforms.dh_generate(transforms.DhId.CURVE25519, lambda n: bytes(range(n)))
+    with pytest.raises(MalformedPacket):
+        dh.shared(bytes(32))
+
+
+def _header_fields(h) -> tuple:
+    return (
+        h.spi_i, h.spi_r, h.next_payload, h.version, h.exchange, h.flags, h.message_id,
+        h.length, h.response, h.initiator,
+    )  # fmt: skip
+
+
+def _header_by_fields(data: bytes):
+    """The IKE header as read before session 10: two slices, the tail unpacked, the
+    eight-argument constructor (the reference ``ReceivedHeader`` must equal)."""
+    import struct
+
+    from dsmip6.ikev2.message import IkeHeader
+
+    nxt, ver, exch, flags, mid, length = struct.unpack_from("!BBBBII", data, 16)
+    return IkeHeader(data[:8], data[8:16], nxt, ver, exch, flags, mid, length)
+
+
+def test_received_header_equals_the_field_by_field_reading(monkeypatch):
+    """``ReceivedHeader`` (one unpack into the slots: what ``decode_header`` and the engine
+    make of every received message) holds the fields the eight-argument ``IkeHeader`` held,
+    for random headers with every flag combination; ``decode_header`` still refuses short
+    data and a length field other than the datagram's; a planted byte-order slip in the
+    one-step reading is caught by the same comparison."""
+    from dsmip6.ikev2 import message
+    from dsmip6.ikev2.message import IkeHeader, ReceivedHeader, decode_header
+
+    rnd = random.Random(7296)
+    datas = []
+    for flags in range(256):
+        body = rnd.randbytes(rnd.randrange(0, 40))
+        head = rnd.randbytes(16) + bytes((rnd.randrange(256), rnd.randrange(256), 34, flags))
+        head += rnd.randbytes(4) + (28 + len(body)).to_bytes(4, "big")
+        datas.append(head + body)
+    for data in datas:
+        got, want = decode_header(data), _header_by_fields(data)
+        assert isinstance(got, IkeHeader) and type(got) is ReceivedHeader
+        assert _header_fields(got) == _header_fields(want)
+        assert _header_fields(ReceivedHeader(data)) == _header_fields(want)
+        with pytest.raises(MalformedPacket):
+            decode_header(data + b"\x00")  # the length field no longer the datagram's
+        with pytest.raises(MalformedPacket):
+            decode_header(data[:27])
+    import struct
+
+    monkeypatch.setattr(message, "_HEADER", struct.Struct("<8s8sBBBBII"))
+    differ = sum(
+        _header_fields(ReceivedHeader(d)) != _header_fields(_header_by_fields(d)) for d in datas
+    )
+    assert differ == len(datas)
+
+
+def _aead_reference_seal(cipher, keymat, salt, counter, head, first, inner, icv):
+    """The AEAD SK payload as ``SkCrypto.seal`` wrote it in Python before session 10."""
+    iv = counter.to_bytes(8, "big")
+    sk_len = 13 + len(inner) + icv
+    aad = (
+        head[:24]
+        + struct.pack("!I", len(head) + sk_len)
+        + head[28:]
+        + struct.pack("!BBH", first, 0, sk_len)
+    )
+    return aad + iv + cipher.encrypt(keymat[-salt:] + iv, inner + b"\x00", aad)
+
+
+def _aead_reference_open(cipher, keymat, salt, message, body_start, iv_size):
+    iv_end = body_start + iv_size
+    plain = cipher.decrypt(
+        keymat[-salt:] + message[body_start:iv_end], message[iv_end:], message[:body_start]
+    )
+    pad = plain[-1]
+    return None if pad + 1 > len(plain) else plain[: len(plain) - 1 - pad]
+
+
+def test_aead_sk_framing_in_rust_equals_the_python_framing(monkeypatch):
+    """``_core.ikefast.sk_seal`` / ``sk_open`` (the AEAD SK framing around ``cryptography``'s
+    own cipher call, session 10) against the Python framing they replace, for AES-GCM and
+    ChaCha20-Poly1305, headers with and without clear payloads, inner chains of 0-300
+    octets, counters up to 2^64 - 1; opened payloads with padding (RFC 5282 §3 allows it),
+    a Pad Length past the plaintext (None; ``SkCrypto.open``: MalformedPacket), a flipped
+    octet (the cipher's InvalidTag; IntegrityCheckFailed), a bytearray message; bad sizes
+    raise ValueError, never panic. A planted framing slip (the IV's counter one off) is
+    caught by the same comparison."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+    from dsmip6._core import ikefast
+    from dsmip6.errors import IntegrityCheckFailed
+    from dsmip6.ikev2 import sk as sk_mod
+    from dsmip6.ikev2 import transforms
+    from dsmip6.ikev2.constants import EncrId
+    from dsmip6.ikev2.sk import SkCrypto
+
+    rnd = random.Random(5282)
+    suites = [(AESGCM, 16, transforms.encr(EncrId.AES_GCM_16, 128)),
+              (AESGCM, 32, transforms.encr(EncrId.AES_GCM_16, 256)),
+              (ChaCha20Poly1305, 32, transforms.encr(EncrId.CHACHA20_POLY1305, 256))]  # fmt: skip
+    for cls, klen, encr in suites:
+        keymat = rnd.randbytes(klen + 4)
+        cipher = cls(keymat[:klen])
+        for _ in range(60):
+            head = rnd.randbytes(24) + bytes(4) + rnd.randbytes(rnd.choice((0, 0, 5, 40)))
+            inner = rnd.randbytes(rnd.randrange(0, 300))
+            counter = rnd.choice((1, 2, rnd.randrange(1 << 40), (1 << 64) - 1))
+            first = rnd.randrange(256)
+            want = _aead_reference_seal(cipher, keymat, 4, counter, head, first, inner, 16)
+            got = ikefast.sk_seal(cipher, keymat, 4, counter, head, first, inner, 16)
+            assert got == want
+            start = len(head) + 4
+            assert ikefast.sk_open(cipher, keymat, 4, got, start, 8) == inner
+            # a payload with padding, and one whose Pad Length runs past the plaintext
+            for pad, claim in ((3, 3), (0, min(len(inner) + 1, 255))):
+                iv = rnd.randbytes(8)
+                aad = got[:start]
+                plain = inner + bytes(pad) + bytes((claim,))
+                msg = aad + iv + cipher.encrypt(keymat[-4:] + iv, plain, aad)
+                ref = _aead_reference_open(cipher, keymat, 4, msg, start, 8)
+                assert ikefast.sk_open(cipher, keymat, 4, msg, start, 8) == ref
+                assert ref == (None if claim > len(inner) + pad else plain[: -1 - claim])
+            bad = bytearray(got)
+            bad[rnd.randrange(len(bad))] ^= 0x10
+            with pytest.raises(InvalidTag):
+                ikefast.sk_open(cipher, keymat, 4, bytes(bad), start, 8)
+        # SkCrypto on these: seal, open (also a bytearray), a flipped octet, bad padding
+        out = SkCrypto(encr, None, keymat, b"", keymat, b"", lambda n: bytes(n))
+        msg = out.seal(head, 35, inner)
+        assert msg == _aead_reference_seal(cipher, keymat, 4, 1, head, 35, inner, 16)
+        assert out.open(msg, len(head)) == out.open(bytearray(msg), len(head)) == inner
+        with pytest.raises(IntegrityCheckFailed):
+            out.open(msg[:-1] + bytes((msg[-1] ^ 1,)), len(head))
+        iv = bytes(8)
+        aad = msg[: len(head) + 4]
+        liar = aad + iv + cipher.encrypt(keymat[-4:] + iv, b"\x09", aad)
+        with pytest.raises(MalformedPacket):
+            out.open(liar, len(head))
+    cipher = AESGCM(bytes(16))
+    for args in ((bytes(20), 4, 1, bytes(27), 0, b"", 16), (bytes(3), 4, 1, bytes(28), 0, b"", 16),
+                 (bytes(20), 4, 1, bytes(28), 0, bytes(70000), 16)):  # fmt: skip
+        with pytest.raises(ValueError):
+            ikefast.sk_seal(cipher, *args)
+    with pytest.raises(ValueError):
+        ikefast.sk_open(cipher, bytes(20), 4, bytes(30), 32, 8)
+    with pytest.raises(ValueError):
+        ikefast.sk_open(cipher, bytes(3), 4, bytes(60), 32, 8)
+    # planted: the framing's counter one off (what a slip in the Rust arguments would do)
+    real = ikefast.sk_seal
+    monkeypatch.setattr(sk_mod, "_sk_seal", lambda c, k, s, n, *rest: real(c, k, s, n + 1, *rest))
+    out = SkCrypto(encr, None, keymat, b"", keymat, b"", lambda n: bytes(n))
+    cipher = ChaCha20Poly1305(keymat[:32])
+    assert out.seal(head, 35, inner) != _aead_reference_seal(
+        cipher, keymat, 4, 1, head, 35, inner, 16
+    )

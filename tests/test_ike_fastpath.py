@@ -135,12 +135,13 @@ def _eap_factory(kind: str = "eap") -> Any:
 
 
 def responder(kind: str, fast: bool, **kw: Any) -> IkeResponder:
+    if kind in EAP_KINDS:
+        kw.setdefault("address_assigner", assigner_factory())
     if kind == "eap-psk":  # the HA authenticates with the PSK, the UE with EAP-AKA
         cfg = ResponderConfig(
             "ha.example.org",
             psk=PSK,
             eap_server_factory=_eap_factory(kind),
-            address_assigner=assigner_factory(),
             **kw,
         )
     elif kind in EAP_KINDS:
@@ -150,7 +151,6 @@ def responder(kind: str, fast: bool, **kw: Any) -> IkeResponder:
             certificate=cert,
             private_key=key,
             eap_server_factory=_eap_factory(kind),
-            address_assigner=assigner_factory(),
             **kw,
         )
     else:
@@ -206,6 +206,30 @@ def drive(kind: str, fast: bool, ue_kw: dict[str, Any], ha_kw: dict[str, Any]) -
     return sent, evs, snaps, ha
 
 
+_EVERY_REQUEST = {
+    "request_home_address": True,
+    "request_home_agent_address": True,
+    "request_internal_ip4": True,
+}
+
+
+def _refusing_assigner(identity: str, apn: str | None) -> Any:
+    raise LookupError(f"no address for {identity}")
+
+
+def _every_attribute_assigner(identity: str, apn: str | None) -> Any:
+    from ipaddress import IPv4Address, IPv6Address, IPv6Network
+
+    from dsmip6.ikev2.config import Assignment
+
+    return Assignment(
+        home_prefix=IPv6Network("2001:db8:77::/64"),
+        home_address=IPv6Address("2001:db8:77::9"),
+        ha_addresses=(IPv6Address("2001:db8:a::1"), IPv4Address("192.0.2.44")),
+        internal_ip4=IPv4Address("10.45.0.9"),
+    )
+
+
 CASES = {
     "psk-gcm-x25519": ("psk", {}, {}),
     "psk-cbc-sha256-ecp256": (
@@ -258,7 +282,27 @@ CASES = {
         {"ts_policy": lambda ts_i, ts_r, assignment: None, "fragment_size": 172},
     ),
     "eap-aka-no-ts-policy": ("eap", {}, {"ts_policy": None}),
+    # the final AUTH's CFG_REPLY (``IkeConfig.reply``, written as octets by the fast path):
+    # a refusing assigner (N(INTERNAL_ADDRESS_FAILURE)), every attribute with an IPv4 HA
+    # address, and both with the response fragmented
+    "eap-aka-cp-refused": ("eap", {}, {"address_assigner": _refusing_assigner}),
+    "eap-aka-cp-refused-small-fragments": (
+        "eap",
+        {},
+        {"address_assigner": _refusing_assigner, "fragment_size": 172},
+    ),
+    "eap-aka-cp-every-attribute": (
+        "eap",
+        _EVERY_REQUEST,
+        {"address_assigner": _every_attribute_assigner},
+    ),
+    "eap-aka-cp-every-attribute-small-fragments": (
+        "eap",
+        _EVERY_REQUEST,
+        {"address_assigner": _every_attribute_assigner, "fragment_size": 172},
+    ),
 }
+REFUSED = {"eap-aka-cp-refused", "eap-aka-cp-refused-small-fragments"}
 EAP_ROUNDS = {"eap-identity-round": 2}  # EAP-Response rounds of a smooth run (default 1)
 
 
@@ -273,7 +317,8 @@ def test_fast_path_equals_general_path_whole_handshake(case):
     assert fast[3].fast_auth_hits == rounds and slow[3].fast_auth_hits == 0
     assert fast[0] == slow[0]  # every datagram, byte for byte, with its addresses
     assert fast[1] == slow[1]
-    assert any(isinstance(e, IkeSaEstablished) for round_ in fast[1] for e in round_)
+    established = any(isinstance(e, IkeSaEstablished) for round_ in fast[1] for e in round_)
+    assert established is (case not in REFUSED)  # a refused CFG_REQUEST fails IKE_AUTH
     for a, b in zip(fast[2], slow[2], strict=True):
         assert a == b
 
@@ -1426,3 +1471,121 @@ def test_general_path_shares_the_peers_signature_hash_list(monkeypatch):
     monkeypatch.setattr(ike_init, "_SIG_HASHES_SEEN", Forgetful())
     general_1, general_2, fast = held()
     assert general_1 == general_2 == fast and general_1 is not general_2
+
+
+def test_final_auth_reads_the_chains_child_summary_and_a_planted_one_is_caught(monkeypatch):
+    """Since session 10 a first IKE_AUTH request served from ``_FIRST_CHAINS`` leaves the
+    chain's shared child summary (``_fast._child_summary``: the places of the SA, TSi and
+    TSr payloads, transport mode) on the kept request, and the final AUTH's ``_auth_child``
+    reads the payloads at those places instead of walking them. With one child proposal
+    (the form the table keeps) the twin responders agree through the whole handshake while
+    the summary is used; a planted summary with TSi and TSr swapped (the UE's TSi and TSr
+    differ in protocol here), or transport mode dropped, is seen by the twin comparison;
+    one whose payload count no longer matches the kept request is not used (the one-pass
+    reading decides, and the twins agree)."""
+    from dsmip6.ikev2 import _fast
+    from dsmip6.ikev2.message import TrafficSelector
+
+    kind, ha_kw = "eap", {}
+    ue_kw = {
+        "child_proposals": ["aes128gcm16"],
+        "child_ts_i": (TrafficSelector.any(6, 135),),
+        "child_ts_r": (TrafficSelector.any(6, 0),),
+    }
+    _fast._FIRST_CHAINS.clear()
+    _fast._FIRST_SPI_AT.clear()
+    slow = drive(kind, False, ue_kw, ha_kw)
+    drive(kind, True, ue_kw, ha_kw)  # fills the table
+    assert len(_fast._FIRST_CHAINS) == 1
+    read = []
+    real_auth_child = _fast._auth_child
+
+    def recording(sa, task):
+        ix = task.request._ix
+        read.append(ix if ix is not None and ix[0] == -1 else None)
+        return real_auth_child(sa, task)
+
+    monkeypatch.setattr(_fast, "_auth_child", recording)
+    fast = drive(kind, True, ue_kw, ha_kw)
+    assert fast[3].fast_auth_hits == 3 and len(read) == 1 and read[0] is not None
+    assert fast[0] == slow[0] and fast[1] == slow[1] and fast[2] == slow[2]
+    ((key, entry),) = _fast._FIRST_CHAINS.items()
+    summary = entry[6]
+    assert summary[5] == 1  # the UE asks for transport mode (RFC 4877 §7)
+    planted = {
+        "swapped": (*summary[:3], summary[4], summary[3], summary[5]),
+        "tunnel": (*summary[:5], 0),
+        "stale count": (summary[0], summary[1] + 1, *summary[2:]),
+    }
+    for name, bad in planted.items():
+        _fast._FIRST_CHAINS[key] = (*entry[:6], bad)
+        fast = drive(kind, True, ue_kw, ha_kw)
+        assert fast[3].fast_auth_hits == 3
+        same = fast[0] == slow[0] and fast[1] == slow[1] and fast[2] == slow[2]
+        assert same is (name == "stale count"), name
+    _fast._FIRST_CHAINS.clear()
+    _fast._FIRST_SPI_AT.clear()
+
+
+def test_a_planted_cfg_reply_divergence_is_caught(monkeypatch):
+    """The final AUTH's CFG_REPLY, written as octets by ``fast_msk_auth`` from
+    ``IkeConfig.reply``'s pairs since session 10 (and as payload objects when the response
+    is fragmented): a wrong CFG Type octet in the written payload, attribute headers in the
+    wrong byte order, or a wrong CFG Type in the fragmented response's object are seen by
+    the twin comparison; without a planted bug both responders agree."""
+    import struct
+
+    from dsmip6.ikev2 import _fast
+    from dsmip6.ikev2.message import CpPayload
+
+    for case in ("eap-aka-cp-every-attribute", "eap-aka-cp-every-attribute-small-fragments"):
+        kind, ue_kw, ha_kw = CASES[case]
+        slow = drive(kind, False, ue_kw, ha_kw)
+        fast = drive(kind, True, ue_kw, ha_kw)
+        assert fast[3].fast_auth_hits == 3
+        assert fast[0] == slow[0] and fast[1] == slow[1] and fast[2] == slow[2]
+        plants = [("_CP_REPLY_HEAD", struct.pack("!B3x", 3)), ("_ATTR_HEAD", struct.Struct("<HH"))]
+        if "fragments" in case:
+            plants = [("CpPayload", lambda _cfg_type, attrs: CpPayload(3, attrs))]
+        for name, bad in plants:
+            with monkeypatch.context() as m:
+                m.setattr(_fast, name, bad)
+                fast = drive(kind, True, ue_kw, ha_kw)
+            assert fast[3].fast_auth_hits == 3 and fast[0] != slow[0], (case, name)
+
+
+def _auth_timers_agree(ha: IkeResponder) -> bool:
+    from dsmip6.ikev2.sa import IkeSa, SaState
+
+    sas = [sa for sa in ha._sas.values() if type(sa) is IkeSa and sa.state is SaState.AUTH]
+    return bool(sas) and all(sa.timer_at == sa.get_timer() for sa in sas)
+
+
+def test_touch_keeps_the_half_open_deadline_of_get_timer(monkeypatch):
+    """``Engine._touch`` computes a responder's half-open deadline itself (session 10:
+    ``IkeSa.get_timer`` inline for the IKE_AUTH rounds): after IKE_SA_INIT and after each
+    EAP round the SA's pushed timer is ``get_timer()``'s, on both paths; a planted
+    ``get_timer`` that disagrees shows."""
+    from dsmip6.ikev2.sa import IkeSa
+
+    for fast in (True, False):
+        ue, ha = initiator("eap-identity-round"), responder("eap-identity-round", fast)
+        clock = Clock()
+        ue.connect(UE, HA, clock.now)
+        seen = 0
+        for _ in range(4):  # IKE_SA_INIT, the first IKE_AUTH, two EAP rounds: still AUTH
+            for d, lo, r in ue.datagrams_to_send(clock.now):
+                ha.receive_datagram(d, lo, r, clock.now)
+            assert _auth_timers_agree(ha)
+            seen += 1
+            for d, lo, r in ha.datagrams_to_send(clock.now):
+                ue.receive_datagram(d, lo, r, clock.now)
+            clock.now += 1.5
+        assert seen == 4
+    real = IkeSa.get_timer
+    monkeypatch.setattr(IkeSa, "get_timer", lambda sa: (real(sa) or 0.0) + 1.0)
+    ue, ha = initiator("eap"), responder("eap", True)
+    ue.connect(UE, HA, 0.0)
+    for d, lo, r in ue.datagrams_to_send(0.0):
+        ha.receive_datagram(d, lo, r, 0.0)
+    assert not _auth_timers_agree(ha)

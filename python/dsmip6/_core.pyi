@@ -459,3 +459,18 @@ class ikefast:
     def message(
         spis: bytes, exchange: int, flags: int, message_id: int, types: bytes, bodies: list[bytes]
     ) -> bytes: ...
+    @staticmethod
+    def sk_seal(
+        cipher: object,
+        keymat: bytes,
+        salt_size: int,
+        counter: int,
+        head: bytes,
+        inner_first: int,
+        inner: bytes,
+        icv_size: int,
+    ) -> bytes: ...
+    @staticmethod
+    def sk_open(
+        cipher: object, keymat: bytes, salt_size: int, message: bytes, body_start: int, iv_size: int
+    ) -> bytes | None: ...

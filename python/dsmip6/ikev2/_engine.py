@@ -9,7 +9,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from dsmip6.errors import MalformedPacket
 from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
     NAT_T_PORT,
@@ -19,7 +18,13 @@ from dsmip6.ikev2.constants import (
 )
 from dsmip6.ikev2.events import IkeEvent
 from dsmip6.ikev2.exchange import Task
-from dsmip6.ikev2.message import DeletePayload, IkeHeader, Message, SaPayload, decode_header
+from dsmip6.ikev2.message import (
+    DeletePayload,
+    IkeHeader,
+    Message,
+    ReceivedHeader,
+    SaPayload,
+)
 from dsmip6.ikev2.sa import (
     IkeSa,
     ParkedSa,
@@ -42,6 +47,7 @@ from dsmip6.ikev2.transforms import Rng
 
 Address = tuple[str, int]
 _DEAD = SaState.DEAD
+_AUTH = SaState.AUTH
 _ESTABLISHED = SaState.ESTABLISHED
 Datagram = tuple[bytes, Address, Address]
 
@@ -266,9 +272,10 @@ class Engine:
             raw = data
         if raw is None or len(raw) < IKE_HEADER_LEN:
             return
-        try:
-            header = decode_header(raw)
-        except MalformedPacket:
+        # decode_header(raw), inline: the header (its 28 octets are there), then the length
+        # check whose MalformedPacket was dropped here
+        header = ReceivedHeader(raw)
+        if header.length != len(raw):
             return
         sa = self._dispatch(header, raw, src, dst, now)
         if sa is not None:
@@ -328,7 +335,12 @@ class Engine:
     def _touch(self, sa: IkeSa) -> None:
         state = sa.state
         alive = state is not _DEAD  # IkeSa.alive (ParkedSa's is a class attribute)
-        t = sa.get_timer() if alive else None
+        if state is _AUTH and not sa.original_initiator and sa.mgr.active is None:
+            # IkeSa.get_timer of a responder's half-open SA with no request of its own out
+            # (every IKE_AUTH round of an attach), inline: the half-open deadline (§2.6)
+            t = sa.created_at + getattr(sa.config, "half_open_timeout", 30.0)
+        else:
+            t = sa.get_timer() if alive else None
         parking = self._parking
         # parkable's first test inline: the half-open rounds of an attach (IKE_SA_INIT, the
         # IKE_AUTH rounds before the last) skip its call
@@ -351,12 +363,15 @@ class Engine:
                 else:
                     held.discard(sa.id)  # idle again, or its hold is over: parked now
         if idle:
-            our_spi = sa.our_spi  # the parked SA's (the same SPIs and role, packed)
+            # the parked SA's SPI (the same SPIs and role, packed): IkeSa.our_spi, inline
+            our_spi = sa.spi_i if sa.original_initiator else sa.spi_r
             parked = park(sa, None)
             self._by_spi[our_spi] = parked
             self._sas[parked.id] = parked
             heap = self._timers  # drop stale entries at the top now (they may hold the SA)
-            while heap and (not heap[0][2].alive or heap[0][2].timer_at != heap[0][0]):
+            # (``.alive`` read as ``state is not DEAD``: IkeSa's property, ParkedSa's class
+            # attributes ESTABLISHED / True, without a property call per entry)
+            while heap and (heap[0][2].state is _DEAD or heap[0][2].timer_at != heap[0][0]):
                 heapq.heappop(heap)
             sa = parked  # type: ignore[assignment]
         if t != sa.timer_at:
@@ -370,7 +385,7 @@ class Engine:
         heap = self._timers
         while heap:
             t, _, sa = heap[0]
-            if sa.alive and sa.timer_at == t:
+            if sa.state is not _DEAD and sa.timer_at == t:  # sa.alive, without the property
                 return t
             heapq.heappop(heap)
         return None

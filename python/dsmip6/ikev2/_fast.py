@@ -30,10 +30,12 @@ from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2 import keys, transforms
 from dsmip6.ikev2._engine import _auth_tasks
 from dsmip6.ikev2.auth import cert_der, certreq_data, make_id
+from dsmip6.ikev2.child import new_child_sa
 from dsmip6.ikev2.constants import (
     IKE_HEADER_LEN,
     AuthMethod,
     CertEncoding,
+    CfgType,
     DhId,
     ExchangeType,
     Flag,
@@ -46,6 +48,8 @@ from dsmip6.ikev2.message import (
     _TS_BODIES,
     CertPayload,
     CertReqPayload,
+    CfgAttribute,
+    CpPayload,
     EapPayload,
     IdPayload,
     KePayload,
@@ -64,12 +68,13 @@ from dsmip6.ikev2.tasks._proposals import (
     selected_ike_payload,
 )
 from dsmip6.ikev2.tasks.child_create import _USE_TRANSPORT_MODE, ChildCreate, _shared_ts
+from dsmip6.ikev2.tasks.ike_config import IkeConfig
 from dsmip6.ikev2.tasks.ike_init import _FRAG_NOTIFY, _SIG_HASHES_NOTIFY
 from dsmip6.ikev2.tasks.ike_init import shared_sig_hashes as _shared_sig_hashes
 
 if TYPE_CHECKING:
-    from dsmip6.ikev2.config import IkeProposal
-    from dsmip6.ikev2.message import IkeHeader
+    from dsmip6.ikev2.config import ChildProposal, IkeProposal
+    from dsmip6.ikev2.message import IkeHeader, TrafficSelector
 
 FALLBACK: Any = object()
 """Returned when the request is not the common case: take the general path."""
@@ -196,12 +201,12 @@ def fast_first_request(
     sa.init_request = data
     # what the request tells about the peer (IkeInit._learn_peer, with SPIr still zero)
     sa.peer_redirect_supported = redirect_ok
+    # (the notifies' data as a list of bytes: "no datum equals the hash" is ``not in``, with
+    # no generator, which ``all`` left unfinished, closing with a GeneratorExit, per notify)
     if nat_src:
-        h = nat_hash(spi_i, _ZERO_SPI, src)
-        sa.nat_remote = all(d != h for d in nat_src)
+        sa.nat_remote = nat_hash(spi_i, _ZERO_SPI, src) not in nat_src
     if nat_dst:
-        h = nat_hash(spi_i, _ZERO_SPI, dst)
-        sa.nat_local = all(d != h for d in nat_dst)
+        sa.nat_local = nat_hash(spi_i, _ZERO_SPI, dst) not in nat_dst
     sa.fragmentation = cfg.enable_fragmentation and frag_ok
     if hashes is not None:
         sa.peer_sig_hashes = _shared_sig_hashes(hashes)  # every UE sends the same list
@@ -295,7 +300,16 @@ def _sk_request(sa: IkeSa, header: IkeHeader, data: bytes) -> bytes | None:
         or (mgr.last_response is not None and mgr.last_response[0] == mid)
     ):
         return None
-    return open_sk(sa, data)
+    # open_sk(sa, data), inline (one frame less on every IKE_AUTH request)
+    size = len(data)
+    if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
+        return None
+    if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
+        return None
+    try:
+        return sa.sk.open(data, IKE_HEADER_LEN)
+    except (IntegrityCheckFailed, MalformedPacket):
+        return None  # the general path drops it (§2.21.2)
 
 
 def open_sk(sa: IkeSa, data: bytes) -> bytes | None:
@@ -323,13 +337,38 @@ def _auth_inner(sa: IkeSa, header: IkeHeader, data: bytes, phase: str) -> bytes 
     auth = tasks[0]
     if auth.phase != phase or auth.error is not None:
         return None
-    return _sk_request(sa, header, data)
+    # _sk_request(sa, header, data), inline: the same checks in the same order, then the
+    # SK payload opened as open_sk opens it
+    mgr = sa.mgr
+    mid = header.message_id
+    if (
+        header.version != 0x20
+        or header.next_payload != _P_SK
+        or header.response
+        or not header.initiator
+        or sa.original_initiator
+        or sa.state is not _AUTH
+        or sa.authenticated
+        or mid != mgr.expected_mid
+        or (mgr.last_response is not None and mgr.last_response[0] == mid)
+    ):
+        return None
+    size = len(data)
+    if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
+        return None
+    if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
+        return None
+    try:
+        return sa.sk.open(data, IKE_HEADER_LEN)
+    except (IntegrityCheckFailed, MalformedPacket):
+        return None  # the general path drops it (§2.21.2)
 
 
 def _follow(sa: IkeSa, src: Any, dst: Any, now: float) -> None:
     """What ``IkeSa.receive`` records of an authenticated request before the manager runs."""
     sa.last_heard = now
-    if sa.nat_detected or dst[1] == _NAT_T_PORT:  # RFC 7296 §2.23: follow the peer's NAT
+    # RFC 7296 §2.23: follow the peer's NAT (``sa.nat_detected``, inline)
+    if sa.nat_local or sa.nat_remote or dst[1] == _NAT_T_PORT:
         sa.local, sa.remote = dst, src
     sa.reply_to = None if (dst == sa.local and src == sa.remote) else (dst, src)
 
@@ -436,7 +475,18 @@ def fast_msk_auth(
     # no unknown payload, so every flags octet is zero)
     resp = sa.new_message(_X_AUTH, response=True, message_id=mid)
     child_task = tasks[2]
-    final = [tasks[0].build(resp), tasks[1].build(resp)]
+    final = [tasks[0].build(resp)]
+    cfg_task = tasks[1]
+    values = None
+    if type(cfg_task) is IkeConfig:
+        # IkeConfig._build_response's decision, its CP payload written as octets below
+        status, values = cfg_task.reply(resp)
+        final.append(status)
+    else:
+        final.append(cfg_task.build(resp))
+    enc = resp.encrypted
+    assert enc is not None
+    cp_at = len(enc)  # the CP payload's place: after the AUTH (or a refusal's) payloads
     made = _auth_child(sa, child_task) if type(child_task) is ChildCreate else None
     if made is None:
         final.append(child_task.build(resp))
@@ -444,10 +494,21 @@ def fast_msk_auth(
     else:
         status, child_types, child_bodies, objects = made
         final.append(status)
-    enc = resp.encrypted
-    assert enc is not None
-    types = bytes([p.TYPE for p in enc]) + child_types
-    bodies = [p.encode_body() for p in enc] + child_bodies
+    # the AUTH (and CP) payloads' types and bodies, then the child's (one loop, no
+    # comprehension frames)
+    kinds = []
+    bodies = []
+    for p in enc:
+        kinds.append(p.TYPE)
+        bodies.append(p.encode_body())
+    if values:  # CP(CFG_REPLY): CpPayload.encode_body's octets (RFC 7296 §3.15)
+        body = _CP_REPLY_HEAD
+        for t, v in values:
+            body += _ATTR_HEAD.pack(t & 0x7FFF, len(v)) + v
+        kinds.insert(cp_at, _P_CP)
+        bodies.insert(cp_at, body)
+    types = bytes(kinds) + child_types
+    bodies += child_bodies
     first = types[0] if types else 0
     inner_out = _chain(types, bodies, 0)
     sk = sa.sk
@@ -455,8 +516,11 @@ def fast_msk_auth(
     if sa.fragmentation:
         limit = sa.config.fragment_size - (4 if sa.local[1] == _NAT_T_PORT else 0)
         if sk.sealed_size(IKE_HEADER_LEN, len(inner_out)) > limit:
+            if values:
+                attrs = tuple(CfgAttribute(t, v) for t, v in values)
+                enc.insert(cp_at, CpPayload(_CFG_REPLY, attrs))
             if made is not None:
-                enc.extend(objects())
+                enc.extend(_ts_refused() if objects is None else _child_objects(*objects))
             packets = sa.encode(resp)
     if packets is None:
         head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
@@ -465,10 +529,92 @@ def fast_msk_auth(
     return sa
 
 
+class _Maker:
+    """What ``ChildCreate._make_child`` reads of its task (the responder's side), so the key
+    derivation and the ``ChildSa`` are the general path's own code, without a whole task."""
+
+    __slots__ = ("sa", "spi_in")
+    initiator = False
+
+    def __init__(self, sa: IkeSa, spi_in: int) -> None:
+        self.sa = sa
+        self.spi_in = spi_in
+
+
+_make_child = ChildCreate._make_child
+
+
+_KM_SIZES: dict[int, tuple[Any, int, int]] = {}
+"""id of a child proposal -> (that proposal, its encryption key octets, its integrity key
+octets): what ``_make_child`` looks up per child, once per proposal object (an entry counts
+only while it holds that very object; at most 16 entries)."""
+
+
+def _child_sa(
+    sa: IkeSa,
+    spi_in: int,
+    mine: ChildProposal,
+    spi_out: int,
+    ts_i: tuple[TrafficSelector, ...],
+    ts_r: tuple[TrafficSelector, ...],
+    mode: str,
+    ni: bytes,
+    nr: bytes,
+) -> Any:
+    """``_make_child(_Maker(sa, spi_in), mine, spi_out, ts_i, ts_r, mode, ni, nr, b"")``:
+    the responder's child SA of a CREATE_CHILD_SA without PFS (``_fast_child``) or of
+    IKE_AUTH (``_auth_child``, where the nonces are IKE_SA_INIT's). When KEYMAT fits in two prf
+    blocks (every AEAD suite: 2 x (key + salt) octets) prf+ (RFC 7296 §2.13) is written out
+    for those two blocks — T1 = prf(SK_d, Ni | Nr | 0x01), T2 = prf(SK_d, T1 | Ni | Nr | 0x02),
+    the same keyed HMAC of ``cryptography`` as ``Prf.plus`` — and KEYMAT is split as
+    ``keys.derive_child_keys`` splits it (RFC 7296 §2.17: the I->R keys first); anything
+    longer goes through ``_make_child`` itself."""
+    hit = _KM_SIZES.get(id(mine))
+    if hit is None or hit[0] is not mine:
+        enc = transforms.encr_cached(mine.encr, mine.key_bits)
+        esize = enc.key_size if enc is not None else 0
+        isize = transforms.INTEGS[mine.integ].key_size if mine.integ is not None else 0
+        if len(_KM_SIZES) >= 16:
+            _KM_SIZES.clear()
+        hit = _KM_SIZES[id(mine)] = (mine, esize, isize)
+    e, a = hit[1], hit[2]
+    prf = sa.prf
+    need = 2 * (e + a)
+    if prf is None or not sa.sk_d or need > 2 * prf.key_size:
+        return _make_child(_Maker(sa, spi_in), mine, spi_out, ts_i, ts_r, mode, ni, nr, b"")  # type: ignore[arg-type]
+    seed = ni + nr
+    keyed = prf.keyed(sa.sk_d)
+    h = keyed.copy()
+    h.update(seed + b"\x01")
+    km = h.finalize()
+    if need > len(km):
+        keyed.update(km + seed + b"\x02")  # the keyed HMAC itself serves the last block
+        km += keyed.finalize()
+    udp = None
+    if mode == "tunnel" and sa.local[1] == _NAT_T_PORT:  # (``sa.use_nat_t``, the same test)
+        udp = (sa.local[1], sa.remote[1])
+    return new_child_sa(
+        spi_in,
+        spi_out,
+        mode,
+        mine.esp_algorithm,
+        km[:e],  # encr_i: the responder's inbound key
+        km[e + a : 2 * e + a],  # encr_r
+        km[e : e + a] or None,  # integ_i
+        km[2 * e + a : need] or None,  # integ_r
+        ts_i,
+        ts_r,
+        False,
+        mine.esn,
+        udp,
+    )
+
+
 def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
     """``ChildCreate._build_response`` for the child SA requested in IKE_AUTH (responder,
     peer authenticated), with the payloads written as octets: ``(status, payload types,
-    bodies, the equal payload objects on demand)``; None, before any state changes, when
+    bodies, what ``_child_objects`` makes the equal payload objects from, None for
+    N(TS_UNACCEPTABLE))``; None, before any state changes, when
     the request is not the common case (no child requested, a CP failure, N(REKEY_SA) or a
     KE payload, TSi or TSr missing, no acceptable proposal) and ``task.build`` answers it.
 
@@ -487,6 +633,13 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
     # which fast_first_auth drops from the kept request: ~0.4 KB per SA in flight), read as
     # the index reads them: payloads by exact class, the first SA payload, the first TSi and
     # TSr (Message.get(TsPayload, initiator=...)), N(REKEY_SA) / N(USE_TRANSPORT_MODE) anywhere
+    ix = req._ix
+    enc = req.encrypted
+    if ix is not None and ix[0] == -1 and enc is not None and len(enc) == ix[1]:
+        # a chain hit of fast_first_auth: the chain's summary (``_child_summary``), read
+        # at its places in the kept payloads (no clear payloads in an IKE_AUTH request)
+        sap, tsi, tsr, transport = enc[ix[2]], enc[ix[3]], enc[ix[4]], ix[5] == 1
+        return _auth_child_made(sa, task, sap, tsi, tsr, transport)
     sap = tsi = tsr = None
     transport = False
     for p in req.all_payloads():
@@ -510,6 +663,14 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
             return None
     if sap is None or tsi is None or tsr is None:
         return None
+    return _auth_child_made(sa, task, sap, tsi, tsr, transport)
+
+
+def _auth_child_made(
+    sa: IkeSa, task: ChildCreate, sap: Any, tsi: Any, tsr: Any, transport: bool
+) -> Any:
+    """``_auth_child`` from the request's first SA, TSi and TSr payloads and whether it
+    asked for transport mode."""
     cfg = sa.config
     chosen = choose_child(cfg.child_proposals, sap.proposals, None)
     if chosen is None:
@@ -522,10 +683,14 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
     else:
         narrowed = (tsi.selectors, tsr.selectors)
     if narrowed is None:
-        return _DONE, _NOTIFY_TYPE, [_TS_UNACCEPTABLE_BODY], _ts_refused
+        return _DONE, _NOTIFY_TYPE, [_TS_UNACCEPTABLE_BODY], None
     ts_i, ts_r = _shared_ts(tuple(narrowed[0])), _shared_ts(tuple(narrowed[1]))
     spi_in = task.spi_in = sa.alloc_spi()
-    child = task._make_child(
+    # task._make_child(mine, spi_out, ts_i, ts_r, mode, Ni, Nr, b"") of a responder's task
+    # whose spi_in was just set: ``_child_sa``, the same keys and ChildSa (RFC 7296 §2.17)
+    child = _child_sa(
+        sa,
+        spi_in,
         mine,
         int.from_bytes(prop.spi, "big"),
         ts_i,
@@ -533,7 +698,6 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
         "transport" if transport else "tunnel",
         sa.ni,
         sa.nr,
-        b"",
     )
     spi = spi_in.to_bytes(4, "big")
     number = prop.number
@@ -548,13 +712,6 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
             _CHILD_SA_BODIES.clear()
         _CHILD_SA_BODIES[key] = (mine, sa_body[:8] + bytes(4) + sa_body[12:])
 
-    def objects() -> list[Any]:
-        out: list[Any] = [_USE_TRANSPORT_MODE] if transport else []
-        out.append(SaPayload((selected_child(number, mine, spi, None),)))
-        out.append(TsPayload(ts_i, True))
-        out.append(TsPayload(ts_r, False))
-        return out
-
     task.child = child
     sa.install_child(child, None)
     if transport:
@@ -563,7 +720,19 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
     else:
         types = _CHILD_TYPES
         bodies = [sa_body, _ts_body(ts_i), _ts_body(ts_r)]
-    return _DONE, types, bodies, objects
+    return _DONE, types, bodies, (transport, number, mine, spi, ts_i, ts_r)
+
+
+def _child_objects(
+    transport: bool, number: int, mine: Any, spi: bytes, ts_i: Any, ts_r: Any
+) -> list[Any]:
+    """The payload objects equal to ``_auth_child``'s octets (a fragmented response is
+    written from objects)."""
+    out: list[Any] = [_USE_TRANSPORT_MODE] if transport else []
+    out.append(SaPayload((selected_child(number, mine, spi, None),)))
+    out.append(TsPayload(ts_i, True))
+    out.append(TsPayload(ts_r, False))
+    return out
 
 
 def _ts_refused() -> list[Any]:
@@ -584,6 +753,9 @@ proposal), with a zero SPI: the SPI (octets 8-11: one proposal's header, then it
 SPI, RFC 7296 §3.3.1) is spliced in per SA. The entry keeps the proposal alive (no id reuse).
 Cleared when 16 are held."""
 _N_REKEY_SA = int(Notify.REKEY_SA)
+_CFG_REPLY = int(CfgType.REPLY)
+_CP_REPLY_HEAD = struct.pack("!B3x", _CFG_REPLY)  # CFG Type, RESERVED (§3.15)
+_ATTR_HEAD = struct.Struct("!HH")  # R | Attribute Type, Length (§3.15.1)
 _N_USE_TRANSPORT_MODE = int(Notify.USE_TRANSPORT_MODE)
 _N_TS_UNACCEPTABLE = int(Notify.TS_UNACCEPTABLE)
 _TRANSPORT_BODY = _USE_TRANSPORT_MODE.encode_body()
@@ -817,9 +989,12 @@ def fast_first_auth(
     mgr.passive = [tasks[0], tasks[1], tasks[2]]
     # ChildCreate keeps the request until the MSK AUTH (two round trips or more away): its
     # lookup dicts (~0.4 KB: a by-class dict, the per-request IDi/IDr and SA lists) are
-    # dropped here. ``_auth_child`` reads the kept payloads in one pass instead; only a
-    # fallback to the general ChildCreate rebuilds them (``Message._index``)
-    msg._ix = None
+    # dropped here. In their place a chain hit leaves the chain's shared child summary
+    # (``_child_summary``: no object per SA), whose places ``_auth_child`` reads; else
+    # ``_auth_child`` reads the kept payloads in one pass. Either is no index for
+    # ``Message._index`` (its key is never -1), which rebuilds one if the general
+    # ChildCreate asks
+    msg._ix = chain[6] if chain is not None else None
     return sa
 
 
@@ -956,9 +1131,51 @@ def _remember_chain(
     # the places filled per request hold None (no UE's own objects kept alive here); IDr
     # stays (its octets are in the key: every request of this chain names the same IDr)
     template = [None if i in (0, sa_index) else p for i, p in enumerate(payloads)]
-    _FIRST_CHAINS[key] = (tuple(template), classes, notifies.copy(), sa_form, spi_at, idr_index)
+    _FIRST_CHAINS[key] = (
+        tuple(template),
+        classes,
+        notifies.copy(),
+        sa_form,
+        spi_at,
+        idr_index,
+        _child_summary(payloads),
+    )
     if spi_at not in _FIRST_SPI_AT:
         _FIRST_SPI_AT.append(spi_at)
+
+
+def _child_summary(payloads: list[Any]) -> tuple[int, ...] | None:
+    """What ``_auth_child`` reads of a first request's payloads, found once per chain:
+    ``(-1, the number of payloads, the places of the first SA payload, the first TSi, the
+    first TSr, 1 with N(USE_TRANSPORT_MODE) else 0)`` — the same for every request of the
+    chain (each payload's place and class, and every Notify, come from the chain's octets);
+    None when ``_auth_child`` would not take the request (no SA, TSi or TSr payload, an
+    N(REKEY_SA) or a KE payload), whose requests keep the one-pass reading. The leading -1
+    is no ``Message._index`` key (those are never negative)."""
+    sa_at = tsi_at = tsr_at = -1
+    transport = 0
+    for i, p in enumerate(payloads):
+        t = type(p)
+        if t is NotifyPayload:
+            n = p.notify_type
+            if n == _N_REKEY_SA:
+                return None
+            if n == _N_USE_TRANSPORT_MODE:
+                transport = 1
+        elif t is TsPayload:
+            if p.initiator:
+                if tsi_at < 0:
+                    tsi_at = i
+            elif tsr_at < 0:
+                tsr_at = i
+        elif t is SaPayload:
+            if sa_at < 0:
+                sa_at = i
+        elif t is KePayload:
+            return None
+    if sa_at < 0 or tsi_at < 0 or tsr_at < 0:
+        return None
+    return (-1, len(payloads), sa_at, tsi_at, tsr_at, transport)
 
 
 def _cert_body(der: bytes) -> bytes:

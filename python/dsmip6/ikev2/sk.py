@@ -17,11 +17,14 @@ import struct
 
 from cryptography.exceptions import InvalidTag
 
+from dsmip6._core import ikefast
 from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2.constants import IKE_HEADER_LEN
 from dsmip6.ikev2.transforms import Encr, Integ, Rng
 
 _U32 = struct.Struct("!I")
+_sk_seal = ikefast.sk_seal
+_sk_open = ikefast.sk_open
 _GENERIC = struct.Struct("!BBH")
 
 
@@ -97,9 +100,25 @@ class SkCrypto:
         encr = self.encr
         if encr.aead:  # RFC 5282 §3: no padding (Pad Length 0), nonce = salt | IV
             n = self._iv_counter = self._iv_counter + 1
-            iv = n.to_bytes(8, "big")  # _next_iv's AEAD IV
             # SK header, IV, inner payloads, Pad Length 0 (no padding), ICV
             sk_len = 13 + len(extra) + len(inner) + encr.icv_size
+            if (
+                not extra
+                and sk_len <= 0xFFFF
+                and type(head) is bytes
+                and type(inner) is bytes
+                and len(head) >= IKE_HEADER_LEN
+            ):
+                # the framing below written by ``_core.ikefast.sk_seal`` around the same
+                # ``cipher.encrypt`` call (the same octets: tests/test_ike_codec.py)
+                keymat = self._out_a
+                cipher = self._out_e
+                if cipher is None:
+                    cipher = encr.aead_cipher(keymat)[0]
+                return _sk_seal(  # type: ignore[no-any-return]
+                    cipher, keymat, encr.salt_size, n, head, inner_first, inner, encr.icv_size
+                )
+            iv = n.to_bytes(8, "big")  # _next_iv's AEAD IV
             aad = (
                 head[:24]
                 + _U32.pack(len(head) + sk_len)
@@ -139,23 +158,26 @@ class SkCrypto:
             cipher = self._in_e
             if cipher is None:
                 cipher = encr.aead_cipher(keymat)[0]
+            # the nonce (salt | IV), the associated data (the message through the SK generic
+            # header) and the Pad Length, by ``_core.ikefast.sk_open`` around the
+            # ``cipher.decrypt`` call (tests/test_ike_codec.py compares it with Python's)
+            if type(message) is not bytes:
+                message = bytes(message)
             try:
-                plain = cipher.decrypt(
-                    keymat[-encr.salt_size :] + message[body_start:iv_end],  # salt | IV
-                    message[iv_end:],
-                    message[:body_start],
-                )
+                inner = _sk_open(cipher, keymat, encr.salt_size, message, body_start, encr.iv_size)
             except InvalidTag:
                 raise IntegrityCheckFailed("SK payload ICV did not verify") from None
-        else:
-            icv = self.integ.icv_size  # type: ignore[union-attr]
-            if len(message) < body_start + encr.iv_size + icv + 1:
-                raise MalformedPacket("SK payload too short", sk_offset, "truncated")
-            iv = message[body_start : body_start + encr.iv_size]
-            mac = self.integ.mac(self._in_a, message[:-icv])  # type: ignore[union-attr]
-            if not _cmp.compare_digest(mac, message[-icv:]):
-                raise IntegrityCheckFailed("SK payload ICV did not verify")
-            plain = encr.cbc_decrypt(self._in_e, iv, message[body_start + encr.iv_size : -icv])
+            if inner is None:
+                raise MalformedPacket("SK pad length exceeds plaintext", sk_offset, "bad-padding")
+            return inner  # type: ignore[no-any-return]
+        icv = self.integ.icv_size  # type: ignore[union-attr]
+        if len(message) < body_start + encr.iv_size + icv + 1:
+            raise MalformedPacket("SK payload too short", sk_offset, "truncated")
+        iv = message[body_start : body_start + encr.iv_size]
+        mac = self.integ.mac(self._in_a, message[:-icv])  # type: ignore[union-attr]
+        if not _cmp.compare_digest(mac, message[-icv:]):
+            raise IntegrityCheckFailed("SK payload ICV did not verify")
+        plain = encr.cbc_decrypt(self._in_e, iv, message[body_start + encr.iv_size : -icv])
         pad = plain[-1]
         if pad + 1 > len(plain):
             raise MalformedPacket("SK pad length exceeds plaintext", sk_offset, "bad-padding")

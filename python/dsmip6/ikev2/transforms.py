@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
@@ -21,6 +22,7 @@ from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2.constants import DhId, EncrId, IntegId, PrfId
 
 Rng = Callable[[int], bytes]
+_CHACHA20_POLY1305 = EncrId.CHACHA20_POLY1305  # the member, read once (enum reads are slow)
 
 # cryptography >= 46 marks finite-field DH deprecated (module attribute access warns). Group 14
 # is still what IKEv2 peers (and the 3GPP profile) negotiate, so we take the classes once here.
@@ -182,16 +184,14 @@ class Encr:
     def aead_cipher(self, key: bytes) -> tuple[AESGCM | ChaCha20Poly1305, bytes]:
         """(keyed AEAD, 4-octet salt) for keying material = key | salt (RFC 5282 §7.1)."""
         k = self.key_bits // 8
-        if self.id == EncrId.CHACHA20_POLY1305:
+        if self.id == _CHACHA20_POLY1305:
             return ChaCha20Poly1305(key[:k]), key[k:]
         return AESGCM(key[:k]), key[k:]
 
     def aead_context(self, key: bytes) -> AeadContext:
         """An AEAD keyed once (key schedule done once per SA direction)."""
         k = self.key_bits // 8
-        cipher = (
-            ChaCha20Poly1305(key[:k]) if self.id == EncrId.CHACHA20_POLY1305 else AESGCM(key[:k])
-        )
+        cipher = ChaCha20Poly1305(key[:k]) if self.id == _CHACHA20_POLY1305 else AESGCM(key[:k])
         return AeadContext(cipher, key[k:])
 
     def cbc_encrypt(self, key: bytes, iv: bytes, plaintext: bytes) -> bytes:
@@ -329,10 +329,36 @@ class _Ecp(DhPrivate):
         return self._key.exchange(ec.ECDH(), pub)  # x coordinate only (RFC 5903 §7)
 
 
+def _x25519_constructors() -> tuple[Callable[[bytes], Any], Callable[[bytes], Any]]:
+    """``(from_private_bytes, from_public_bytes)`` for X25519 keys: the functions of
+    ``cryptography``'s own bindings that its public classmethods
+    (``X25519PrivateKey.from_private_bytes``, ``X25519PublicKey.from_public_bytes``) call
+    and return from, when this ``cryptography`` has them and supports X25519. The
+    classmethods' one other step is a function-level ``import`` of the OpenSSL backend and
+    its support check, which CPython 3.11 pays ~5 k instructions for on every call (the
+    import machinery's ``__spec__._initializing`` lookup raises and formats an
+    AttributeError): two calls per IKE_SA_INIT. The support check is made here, once;
+    without these bindings the public classmethods serve as before. The same keys and
+    errors either way (``tests/test_ike_codec.py`` compares them)."""
+    try:
+        from cryptography.hazmat.backends.openssl.backend import backend
+        from cryptography.hazmat.bindings._rust import openssl as rust_openssl
+
+        if backend.x25519_supported():
+            binding = rust_openssl.x25519
+            return binding.from_private_bytes, binding.from_public_bytes
+    except (ImportError, AttributeError):
+        pass
+    return x25519.X25519PrivateKey.from_private_bytes, x25519.X25519PublicKey.from_public_bytes
+
+
+_x25519_private, _x25519_public = _x25519_constructors()
+
+
 class _X25519(DhPrivate):
     def __init__(self, rng: Rng):
-        self.group = DhId.CURVE25519
-        self._key = x25519.X25519PrivateKey.from_private_bytes(rng(32))
+        self.group = _DH_CURVE25519
+        self._key = _x25519_private(rng(32))
         self._pub = self._key.public_key().public_bytes_raw()
 
     @property
@@ -343,22 +369,25 @@ class _X25519(DhPrivate):
         if len(peer) != 32:
             raise MalformedPacket(f"Curve25519 KE of {len(peer)} octets", 0, "bad-length")
         try:
-            secret = self._key.exchange(x25519.X25519PublicKey.from_public_bytes(peer))
+            secret = self._key.exchange(_x25519_public(peer))
         except ValueError:  # all-zero output (RFC 8031 §2.3: MUST be rejected)
             raise MalformedPacket("Curve25519 low-order point", 0, "bad-value") from None
         return secret
 
 
 DH_GROUPS = (DhId.MODP_2048, DhId.ECP_256, DhId.ECP_384, DhId.CURVE25519)
+_DH_MODP_2048, _DH_ECP_256, _DH_ECP_384, _DH_CURVE25519 = DH_GROUPS  # the members themselves
 
 
 def dh_generate(group: int, rng: Rng) -> DhPrivate:
-    if group == DhId.MODP_2048:
+    # the groups as module constants (equal to the DhId members): an enum attribute read
+    # costs ~650 instructions in CPython 3.11, four of them per IKE_SA_INIT before
+    if group == _DH_MODP_2048:
         return _Modp(group, MODP_2048_P, rng)
-    if group == DhId.ECP_256:
+    if group == _DH_ECP_256:
         return _Ecp(group, ec.SECP256R1(), 32, rng)
-    if group == DhId.ECP_384:
+    if group == _DH_ECP_384:
         return _Ecp(group, ec.SECP384R1(), 48, rng)
-    if group == DhId.CURVE25519:
+    if group == _DH_CURVE25519:
         return _X25519(rng)
     raise ValueError(f"DH group {group} not supported")

@@ -12,8 +12,16 @@
 //!   flags), `message(spis, exchange, flags, message_id, types, bodies)` a whole message
 //!   without an SK payload (IKE header of RFC 7296 §3.1, version 2.0).
 //!
+//! * `sk_seal(cipher, keymat, salt_size, counter, head, inner_first, inner, icv_size)` and
+//!   `sk_open(cipher, keymat, salt_size, message, body_start, iv_size)` write and read the
+//!   framing of an AEAD SK payload (RFC 7296 §3.14, RFC 5282 §3-5): the associated data,
+//!   the nonce (salt ‖ 8-octet IV), Pad Length 0. The AEAD itself is the caller's
+//!   `cryptography` cipher object (`AESGCM` / `ChaCha20Poly1305`), whose `encrypt` /
+//!   `decrypt` method is called here with the octets `SkCrypto` would pass it; no key
+//!   schedule, cipher or tag is computed in Rust.
+//!
 //! Every input is untrusted: lengths are checked before each slice, and every path returns
-//! `None` or raises `ValueError`, never panics.
+//! `None` or raises `ValueError` (or the cipher's own exception), never panics.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -247,7 +255,112 @@ fn message<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+/// `sk_seal(cipher, keymat, salt_size, counter, head, inner_first, inner, icv_size) -> bytes`:
+/// the message `head` (IKE header and clear payloads; its length field is rewritten) followed
+/// by an AEAD SK payload holding `inner` with Pad Length 0 and no padding (RFC 5282 §3):
+/// associated data = the header with the total length ‖ the SK generic header (`inner_first`,
+/// flags 0, SK length); nonce = the last `salt_size` octets of `keymat` ‖ IV, the IV being
+/// `counter` as 8 octets big-endian; ciphertext ‖ ICV = `cipher.encrypt(nonce, inner ‖ 0,
+/// associated data)`, whose ICV is `icv_size` octets long. ValueError for a head shorter than
+/// the IKE header, a salt longer than `keymat`, or an SK payload longer than 65 535 octets.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn sk_seal<'py>(
+    py: Python<'py>,
+    cipher: &Bound<'py, PyAny>,
+    keymat: &[u8],
+    salt_size: usize,
+    counter: u64,
+    head: &[u8],
+    inner_first: u8,
+    inner: &[u8],
+    icv_size: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    if head.len() < IKE_HEADER_LEN || salt_size > keymat.len() {
+        return Err(PyValueError::new_err("SK seal: short header or salt"));
+    }
+    // SK generic header (4) + IV (8) + inner + Pad Length (1) + ICV
+    let sk_len = u16::try_from(13 + inner.len() + icv_size)
+        .map_err(|_| PyValueError::new_err("SK payload longer than 65535 octets"))?;
+    let total = u32::try_from(head.len() + usize::from(sk_len))
+        .map_err(|_| PyValueError::new_err("message longer than 2^32 octets"))?;
+    let mut aad = Vec::with_capacity(head.len() + 4);
+    aad.extend_from_slice(&head[..24]);
+    aad.extend_from_slice(&total.to_be_bytes());
+    aad.extend_from_slice(&head[IKE_HEADER_LEN..]);
+    aad.extend_from_slice(&[inner_first, 0]);
+    aad.extend_from_slice(&sk_len.to_be_bytes());
+    let iv = counter.to_be_bytes();
+    let mut nonce = Vec::with_capacity(salt_size + iv.len());
+    nonce.extend_from_slice(&keymat[keymat.len() - salt_size..]);
+    nonce.extend_from_slice(&iv);
+    let plain = PyBytes::new_with(py, inner.len() + 1, |buf| {
+        buf[..inner.len()].copy_from_slice(inner); // the last octet stays 0: Pad Length
+        Ok(())
+    })?;
+    let sealed = cipher.call_method1(
+        pyo3::intern!(py, "encrypt"),
+        (PyBytes::new(py, &nonce), plain, PyBytes::new(py, &aad)),
+    )?;
+    let sealed = sealed.cast::<PyBytes>()?.as_bytes();
+    PyBytes::new_with(py, aad.len() + iv.len() + sealed.len(), |buf| {
+        let (a, rest) = buf.split_at_mut(aad.len());
+        a.copy_from_slice(&aad);
+        let (v, c) = rest.split_at_mut(iv.len());
+        v.copy_from_slice(&iv);
+        c.copy_from_slice(sealed);
+        Ok(())
+    })
+}
+
+/// `sk_open(cipher, keymat, salt_size, message, body_start, iv_size) -> bytes | None`: the
+/// inner payloads of the AEAD SK payload whose IV starts at `body_start` (after the SK
+/// generic header) and runs `iv_size` octets: `cipher.decrypt(salt ‖ IV, the rest of the
+/// message, message[:body_start])` (the cipher's InvalidTag propagates), then the Pad Length
+/// octet and its padding removed; None when the Pad Length exceeds the plaintext.
+/// ValueError when the message is shorter than `body_start + iv_size` or the salt longer
+/// than `keymat` (the caller checks the length first).
+#[pyfunction]
+fn sk_open<'py>(
+    py: Python<'py>,
+    cipher: &Bound<'py, PyAny>,
+    keymat: &[u8],
+    salt_size: usize,
+    message: &[u8],
+    body_start: usize,
+    iv_size: usize,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let iv_end = body_start
+        .checked_add(iv_size)
+        .filter(|&e| e <= message.len())
+        .ok_or_else(|| PyValueError::new_err("SK open: message too short"))?;
+    if salt_size > keymat.len() {
+        return Err(PyValueError::new_err(
+            "SK open: salt longer than the keying material",
+        ));
+    }
+    let mut nonce = Vec::with_capacity(salt_size + iv_size);
+    nonce.extend_from_slice(&keymat[keymat.len() - salt_size..]);
+    nonce.extend_from_slice(&message[body_start..iv_end]);
+    let plain = cipher.call_method1(
+        pyo3::intern!(py, "decrypt"),
+        (
+            PyBytes::new(py, &nonce),
+            PyBytes::new(py, &message[iv_end..]),
+            PyBytes::new(py, &message[..body_start]),
+        ),
+    )?;
+    let plain = plain.cast::<PyBytes>()?.as_bytes();
+    let Some((&pad, _)) = plain.split_last() else {
+        return Ok(None);
+    };
+    let keep = plain.len().checked_sub(1 + usize::from(pad));
+    Ok(keep.map(|n| PyBytes::new(py, &plain[..n])))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sk_seal, m)?)?;
+    m.add_function(wrap_pyfunction!(sk_open, m)?)?;
     m.add_function(wrap_pyfunction!(init_request, m)?)?;
     m.add_function(wrap_pyfunction!(walk, m)?)?;
     m.add_function(wrap_pyfunction!(chain, m)?)?;

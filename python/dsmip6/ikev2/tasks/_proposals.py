@@ -98,14 +98,20 @@ def choose_child(
 
     The choice reads only each peer proposal's protocol, SPI size and transforms (never its
     number or SPI value), so it is remembered per distinct request (``_CHILD_CHOICES``)."""
-    if any(type(p.transforms) is not tuple for p in theirs):
-        return _choose_child(ours, theirs, pfs_group)  # a mutable list: no identity key
-    key = (
-        len(ours),
-        *map(id, ours),
-        pfs_group,
-        *[(p.protocol, len(p.spi), id(p.transforms)) for p in theirs],
-    )
+    if len(theirs) == 1:  # the usual request: the same key, no generator or comprehension
+        p = theirs[0]
+        if type(p.transforms) is not tuple:
+            return _choose_child(ours, theirs, pfs_group)  # a mutable list: no identity key
+        key = (len(ours), *map(id, ours), pfs_group, (p.protocol, len(p.spi), id(p.transforms)))
+    else:
+        if any(type(p.transforms) is not tuple for p in theirs):
+            return _choose_child(ours, theirs, pfs_group)
+        key = (
+            len(ours),
+            *map(id, ours),
+            pfs_group,
+            *[(p.protocol, len(p.spi), id(p.transforms)) for p in theirs],
+        )
     hit = _CHILD_CHOICES.get(key)
     if hit is not None:
         index, mine, group = hit[0], hit[1], hit[2]

@@ -45,6 +45,8 @@ from dsmip6.ikev2.message import (
 )
 from dsmip6.ikev2.tasks.ike_init import decode_gateway, encode_gateway
 
+_SKM = AuthMethod.SHARED_KEY_MIC  # the member, read once (enum attribute reads are slow)
+
 if TYPE_CHECKING:
     from dsmip6.ikev2.sa import IkeSa
 
@@ -211,7 +213,7 @@ class IkeAuth:
             msg.add(EapPayload(self.eap_out))
         elif self.phase == "msk":
             assert self.msk is not None and sa.prf is not None
-            msg.add(AuthPayload(AuthMethod.SHARED_KEY_MIC, self._msk_auth(self._my_octets())))
+            msg.add(AuthPayload(_SKM, self._msk_auth(self._my_octets())))
         return NEED_MORE
 
     def _process_response(self, msg: Message) -> Status:
@@ -348,9 +350,7 @@ class IkeAuth:
         """Phase "msk": check the peer's AUTH (method, data) against the MSK-based AUTH of
         its signed octets (RFC 7296 §2.16). Shared by the general path and ``_fast.py``."""
         assert self.msk is not None and self.sa.prf is not None
-        if method != AuthMethod.SHARED_KEY_MIC or not _cmp.compare_digest(
-            self._msk_auth(self._peer_octets()), data
-        ):
+        if method != _SKM or not _cmp.compare_digest(self._msk_auth(self._peer_octets()), data):
             return self._fail("AUTHENTICATION_FAILED: MSK AUTH does not verify")
         return NEED_MORE
 
@@ -404,7 +404,7 @@ class IkeAuth:
             return FAILED
         if self.phase == "msk":
             assert self.msk is not None and sa.prf is not None
-            msg.add(AuthPayload(AuthMethod.SHARED_KEY_MIC, self._msk_auth(self._my_octets())))
+            msg.add(AuthPayload(_SKM, self._msk_auth(self._my_octets())))
             return self._maybe_redirect(msg)
         return DONE
 

@@ -117,42 +117,71 @@ class IkeConfig:
         return NEED_MORE
 
     def _build_response(self, msg: Message) -> Status:
+        status, values = self.reply(msg)
+        if values:
+            msg.add(CpPayload(_CFG_REPLY, tuple(CfgAttribute(t, v) for t, v in values)))
+        return status
+
+    def reply(self, msg: Message) -> tuple[Status, list[tuple[int, bytes]] | None]:
+        """The HA's CFG_REPLY decision (RFC 5026 §5.3; RFC 7296 §3.15): the status and the
+        reply's attributes as (type, value) pairs, None or empty when no CP payload goes
+        out; the SA's assignment fields are set here and a refusal's notify is added to
+        ``msg``. ``_build_response`` wraps the pairs in payload objects; the final AUTH's
+        fast path (``_fast.fast_msk_auth``) writes their octets directly."""
         sa = self.sa
         cfg = sa.config
         if not sa.authenticated:
-            return NEED_MORE
+            return NEED_MORE, None
         assigner = getattr(cfg, "address_assigner", None)
         if not self.requested or assigner is None:
-            return DONE
+            return DONE, None
         apn = None
         if sa.requested_idr is not None and sa.requested_idr.id_type == _ID_FQDN:
             apn = sa.requested_idr.data.decode("ascii", "replace")
         try:
-            a = assigner(peer_identity(sa), apn)
+            a = assigner(sa.eap_identity or peer_identity(sa), apn)
         except Exception:  # noqa: BLE001 - any refusal by policy becomes the notify
             msg.add(NotifyPayload(Notify.INTERNAL_ADDRESS_FAILURE))
             sa.cp_failed = True
             sa.failure_reason = "INTERNAL_ADDRESS_FAILURE"
-            return FAILED
+            return FAILED, None
         sa.assignment = a
-        attrs: list[CfgAttribute] = []
+        values: list[tuple[int, bytes]] = []
         for t in self.requested:
             if t == _A_HOME_PREFIX and a.home_prefix is not None:
-                attrs.append(CfgAttribute(t, encode_home_prefix(a.home_prefix, a.prefix_lifetime)))
+                values.append((t, encode_home_prefix(a.home_prefix, a.prefix_lifetime)))
                 sa.home_prefix, sa.prefix_lifetime = a.home_prefix, a.prefix_lifetime
             elif t == _A_IP6 and a.home_address is not None:
                 plen = a.home_prefix.prefixlen if a.home_prefix is not None else 64
-                attrs.append(CfgAttribute(t, a.home_address.packed + bytes([plen])))
+                values.append((t, a.home_address.packed + bytes([plen])))
                 sa.home_address = a.home_address
             elif t == _A_HA and a.ha_addresses:
-                v6 = [x for x in a.ha_addresses if x.version == 6]
-                v4 = [x for x in a.ha_addresses if x.version == 4]
-                if v6:
-                    attrs.append(CfgAttribute(t, v6[0].packed + (v4[0].packed if v4 else b"")))
+                value = _ha_value(a.ha_addresses)
+                if value is not None:
+                    values.append((t, value))
                 sa.ha_addresses = a.ha_addresses
             elif t == _A_IP4 and a.internal_ip4 is not None:
-                attrs.append(CfgAttribute(t, a.internal_ip4.packed))
+                values.append((t, a.internal_ip4.packed))
                 sa.internal_ip4 = a.internal_ip4
-        if attrs:
-            msg.add(CpPayload(_CFG_REPLY, tuple(attrs)))
-        return DONE
+        return DONE, values
+
+
+def _ha_value(has: tuple[IPv4Address | IPv6Address, ...]) -> bytes | None:
+    """The HOME_AGENT_ADDRESS value (TS 24.302 §8.2.4.1: the HA's IPv6 address, then its
+    IPv4 address if any) of an assignment's HA addresses; None without an IPv6 one. Every
+    UE's assignment names the HA's same few addresses (one tuple object): kept per tuple
+    (the entry keeps it alive: no id reuse; at most 8 entries)."""
+    hit = _HA_VALUES.get(id(has))
+    if hit is not None and hit[0] is has:
+        return hit[1]
+    v6 = [x for x in has if x.version == 6]
+    v4 = [x for x in has if x.version == 4]
+    value = v6[0].packed + (v4[0].packed if v4 else b"") if v6 else None
+    if type(has) is tuple:  # an immutable value: safe to keep
+        if len(_HA_VALUES) >= 8:
+            _HA_VALUES.clear()
+        _HA_VALUES[id(has)] = (has, value)
+    return value
+
+
+_HA_VALUES: dict[int, tuple[tuple[IPv4Address | IPv6Address, ...], bytes | None]] = {}
