@@ -982,8 +982,33 @@ impl<T> BindingCache<T> {
     /// 2^26 records in use), `BadPrefix`. Nothing changes on error.
     pub fn insert_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
         Self::validate(&b)?;
+        let mut w = self.lock_writer();
+        // Session 10: the batch insert's lean kernel as a group of one (its ~10 lines hinted
+        // together, then checked and placed: the same results and state as below); it
+        // declines, having done nothing (the payload untouched), when a table must grow or
+        // record ids widen first.
+        let mut payload = Some(payload);
+        let mut result = None;
+        if self.insert_group_lean::<1>(
+            &mut w,
+            core::slice::from_ref(&b),
+            &mut |_| payload.take(),
+            &mut result,
+        ) {
+            return result.unwrap_or(Err(CacheError::KeyConflict));
+        }
+        let payload = payload.ok_or(CacheError::KeyConflict)?;
         // Each key hashed once; its index lines are fetched as soon as the writer lock
         // says which table generations are current.
+        let hashed = self.hashed_keys(&b);
+        self.insert_locked(&mut w, &b, &hashed, payload)
+    }
+
+    /// The single insert's general path alone (before session 10, every `insert_with`):
+    /// the reference the twin tests compare the lean kernel's paths with.
+    #[cfg(test)]
+    pub(super) fn insert_general(&self, b: Binding, payload: T) -> Result<(), CacheError> {
+        Self::validate(&b)?;
         let hashed = self.hashed_keys(&b);
         let mut w = self.lock_writer();
         self.insert_locked(&mut w, &b, &hashed, payload)
@@ -1023,8 +1048,8 @@ impl<T> BindingCache<T> {
     /// in order (reused ids oldest first from `w.free`, then fresh ones below `ids`, the
     /// high-water mark once the group's fresh ids are counted), for [`Self::prefetch_record`].
     #[inline(always)]
-    fn next_record_ids(&self, w: &WriterState, n: usize, ids: usize) -> [usize; INSERT_AHEAD] {
-        let mut out = [usize::MAX; INSERT_AHEAD];
+    fn next_record_ids<const N: usize>(&self, w: &WriterState, n: usize, ids: usize) -> [usize; N] {
+        let mut out = [usize::MAX; N];
         for (j, o) in out.iter_mut().enumerate().take(n) {
             *o = w.free.get(j).map_or(ids - n + j, |&id| id as usize);
         }
@@ -1042,7 +1067,11 @@ impl<T> BindingCache<T> {
     /// group will take (reused ids oldest-first from `w.free`, then fresh ones below `ids`,
     /// the high-water mark once the group's fresh ids are counted).
     fn prefetch_next_records(&self, w: &WriterState, n: usize, ids: usize) {
-        for id in self.next_record_ids(w, n, ids).into_iter().take(n) {
+        for id in self
+            .next_record_ids::<INSERT_AHEAD>(w, n, ids)
+            .into_iter()
+            .take(n)
+        {
             self.prefetch_record(id);
         }
     }
@@ -1069,7 +1098,7 @@ impl<T> BindingCache<T> {
     ) {
         // The common case first (see `lean.rs`); it declines, having done nothing, when
         // the group needs growth or wider record ids.
-        if self.insert_group_lean(w, bs, &mut payload, out) {
+        if self.insert_group_lean::<INSERT_AHEAD>(w, bs, &mut payload, out) {
             return;
         }
         // (table, key slot in `keys_of`, hash) of every key of the group, by binding.

@@ -406,7 +406,7 @@ fn batch_insert_matches_single_inserts() {
     items.push(b(102));
     items.push(b(102));
     let (one, many) = (BindingCache::new(), BindingCache::new());
-    let want: Vec<_> = items.iter().map(|x| one.insert(*x)).collect();
+    let want: Vec<_> = items.iter().map(|x| one.insert_general(*x, ())).collect();
     let mut got = Vec::new();
     many.insert_batch(&items, &mut got);
     assert_eq!(got, want);
@@ -637,7 +637,10 @@ fn batch_insert_through_growth_and_reuse() {
     // Duplicates of a live and of a removed binding, late in the batch.
     items.push((b(5), 5));
     items.push((b(6), 6));
-    let want: Vec<_> = items.iter().map(|(x, p)| one.insert_with(*x, *p)).collect();
+    let want: Vec<_> = items
+        .iter()
+        .map(|(x, p)| one.insert_general(*x, *p))
+        .collect();
     let mut got = Vec::new();
     many.insert_batch_with(items.iter().copied(), &mut got);
     assert_eq!(got, want);
@@ -800,17 +803,20 @@ fn same_answers(got: &BindingCache<u32>, want: &BindingCache<u32>, x: &Binding) 
 /// The lean batch-insert kernel and each of its fallbacks (a filter word that cannot rule
 /// a key out: duplicates and false positives, to the exact check; a full home bucket, to
 /// the general placement; a group due for growth or wider record ids, to the planned
-/// path) answer and leave the cache exactly as the same inserts one by one: results,
-/// errors, payloads, every key of every binding, table and cache lengths, the snapshot.
+/// path) answer and leave the cache exactly as the same inserts one by one through the
+/// general single insert: results, errors, payloads, every key of every binding, table and
+/// cache lengths, the snapshot. So does `insert_with` (session 10: the lean kernel as a
+/// group of one, the general path when a table must grow).
 /// Reused record ids first, then fresh ones through several table rebuilds and the
 /// widening past 2^16 ids; bindings of every key shape; duplicates of live, removed and
 /// same-group bindings and key conflicts on each key kind.
 #[test]
 fn lean_batch_insert_and_fallbacks_match_single_inserts() {
     let (one, many) = (BindingCache::<u32>::new(), BindingCache::<u32>::new());
-    for c in [&one, &many] {
+    let single = BindingCache::<u32>::new();
+    for c in [&one, &many, &single] {
         for i in 0..300 {
-            c.insert_with(mixed(i), i).unwrap();
+            c.insert_general(mixed(i), i).unwrap();
         }
         for i in (0..300).step_by(3) {
             c.remove(mixed(i).home_address).unwrap();
@@ -855,7 +861,23 @@ fn lean_batch_insert_and_fallbacks_match_single_inserts() {
             _ => {}
         }
     }
-    let want: Vec<_> = items.iter().map(|(x, p)| one.insert_with(*x, *p)).collect();
+    let want: Vec<_> = items
+        .iter()
+        .map(|(x, p)| one.insert_general(*x, *p))
+        .collect();
+    lean::LEAN_STATS.with(|s| s.set(lean::LeanStats::default()));
+    let by_one: Vec<_> = items
+        .iter()
+        .map(|(x, p)| single.insert_with(*x, *p))
+        .collect();
+    let single_stats = lean::LEAN_STATS.with(std::cell::Cell::get);
+    assert_eq!(by_one, want);
+    // The single inserts took the lean kernel (and its exact check, full home buckets)
+    // and, when a table had to grow, the general path.
+    assert!(single_stats.lean > 60_000, "{single_stats:?}");
+    assert!(single_stats.checked > 100, "{single_stats:?}");
+    assert!(single_stats.spilled > 10, "{single_stats:?}");
+    assert!(single_stats.groups_planned > 5, "{single_stats:?}");
     lean::LEAN_STATS.with(|s| s.set(lean::LeanStats::default()));
     let mut got = Vec::new();
     many.insert_batch_with(items.iter().copied(), &mut got);
@@ -873,33 +895,46 @@ fn lean_batch_insert_and_fallbacks_match_single_inserts() {
     assert!(stats.checked > 100, "{stats:?}");
     assert!(stats.spilled > 10, "{stats:?}");
     assert!(stats.groups_planned > 5, "{stats:?}");
-    assert_eq!(many.len(), one.len());
-    for t in 0..TABLES {
-        assert_eq!(many.tables[t].len(), one.tables[t].len(), "table {t}");
-    }
-    for (x, _) in &items {
-        same_answers(&many, &one, x);
-    }
-    for i in 0..300 {
-        same_answers(&many, &one, &mixed(i));
-    }
-    let mut s = many.snapshot();
     let mut t = one.snapshot();
-    s.sort_by_key(|x| x.home_address);
     t.sort_by_key(|x| x.home_address);
-    assert_eq!(s, t);
+    for c in [&many, &single] {
+        assert_eq!(c.len(), one.len());
+        for tb in 0..TABLES {
+            assert_eq!(c.tables[tb].len(), one.tables[tb].len(), "table {tb}");
+        }
+        for (x, _) in &items {
+            same_answers(c, &one, x);
+        }
+        for i in 0..300 {
+            same_answers(c, &one, &mixed(i));
+        }
+        let mut s = c.snapshot();
+        s.sort_by_key(|x| x.home_address);
+        assert_eq!(s, t);
+    }
     // And the same again over the reused ids of everything just removed.
-    for c in [&one, &many] {
+    for c in [&one, &many, &single] {
         for (x, _) in items.iter().step_by(2) {
             let _ = c.remove(x.home_address);
         }
     }
     let again: Vec<(Binding, u32)> = items.iter().step_by(2).copied().collect();
-    let want: Vec<_> = again.iter().map(|(x, p)| one.insert_with(*x, *p)).collect();
+    let want: Vec<_> = again
+        .iter()
+        .map(|(x, p)| one.insert_general(*x, *p))
+        .collect();
     got.clear();
     many.insert_batch_with(again.iter().copied(), &mut got);
     assert_eq!(got, want);
-    for (x, _) in &items {
-        same_answers(&many, &one, x);
+    let by_one: Vec<_> = again
+        .iter()
+        .map(|(x, p)| single.insert_with(*x, *p))
+        .collect();
+    assert_eq!(by_one, want);
+    for c in [&many, &single] {
+        assert_eq!(c.len(), one.len());
+        for (x, _) in &items {
+            same_answers(c, &one, x);
+        }
     }
 }
