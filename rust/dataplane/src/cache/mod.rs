@@ -981,12 +981,11 @@ impl<T> BindingCache<T> {
     /// `Exists`, `KeyConflict` (prefix / IPv4 HoA / inbound key owned by another binding, or
     /// 2^26 records in use), `BadPrefix`. Nothing changes on error.
     pub fn insert_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
-        Self::validate(&b)?;
         let mut w = self.lock_writer();
         // Session 10: the batch insert's lean kernel as a group of one (its ~10 lines hinted
-        // together, then checked and placed: the same results and state as below); it
-        // declines, having done nothing (the payload untouched), when a table must grow or
-        // record ids widen first.
+        // together, then checked and placed: the same results and state as below; a bad
+        // prefix is refused there); it declines, having done nothing (the payload
+        // untouched), when a table must grow or record ids widen first.
         let mut payload = Some(payload);
         let mut result = None;
         if self.insert_group_lean::<1>(
@@ -998,6 +997,7 @@ impl<T> BindingCache<T> {
             return result.unwrap_or(Err(CacheError::KeyConflict));
         }
         let payload = payload.ok_or(CacheError::KeyConflict)?;
+        Self::validate(&b)?;
         // Each key hashed once; its index lines are fetched as soon as the writer lock
         // says which table generations are current.
         let hashed = self.hashed_keys(&b);
