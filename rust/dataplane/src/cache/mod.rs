@@ -207,6 +207,16 @@ fn mask128(v: u128, len: u8) -> u128 {
     }
 }
 
+/// [`mask128`]'s mask without a branch: `len` 0 gives no bits, 128 and above all 128
+/// (`checked_shr` past 63 gives `None`, read as zero before the complement).
+#[inline(always)]
+fn prefix_mask(len: u8) -> u128 {
+    let len = u32::from(len);
+    let hi = !u64::MAX.checked_shr(len).unwrap_or(0);
+    let lo = !u64::MAX.checked_shr(len.saturating_sub(64)).unwrap_or(0);
+    (u128::from(hi) << 64) | u128::from(lo)
+}
+
 fn encode(b: &Binding) -> [u64; 8] {
     let hoa = u128::from(b.home_address);
     let mut meta = M_LIVE
@@ -300,12 +310,27 @@ impl BindingView {
     #[must_use]
     #[inline]
     pub fn binding(&self) -> Binding {
+        let mut b = self.binding_v6_coa();
+        self.fix_care_of(&mut b);
+        b
+    }
+
+    /// [`Self::binding`] with the care-of words read as an IPv6 address whatever the
+    /// record's kind, for [`Self::fix_care_of`] to correct: shifts, masks and selects, no
+    /// branch. The batch lookups write this into the answer's place and correct it there,
+    /// so that the two kinds of care-of address are not merged in registers (which costs
+    /// the compiler some thirty shift and spill instructions per binding).
+    #[inline(always)]
+    fn binding_v6_coa(&self) -> Binding {
+        let w = &self.0;
+        let hoa = (u128::from(w[0]) << 64) | u128::from(w[1]);
+        let plen = w[4] as u8;
         Binding {
-            home_address: self.home_address(),
-            home_prefix: self.home_prefix(),
-            prefix_len: self.prefix_len(),
+            home_address: Ipv6Addr::from(hoa),
+            home_prefix: Ipv6Addr::from(hoa & prefix_mask(plen)),
+            prefix_len: plen,
             ipv4_home_address: self.ipv4_home_address(),
-            care_of: self.care_of(),
+            care_of: CareOf::V6(Ipv6Addr::from((u128::from(w[2]) << 64) | u128::from(w[3]))),
             encapsulation: self.encapsulation(),
             lifetime: self.lifetime(),
             expires_at: self.expires_at(),
@@ -313,6 +338,14 @@ impl BindingView {
             flags: self.flags(),
             sa_in: self.sa_in(),
             sa_out: self.sa_out(),
+        }
+    }
+
+    /// Correct [`Self::binding_v6_coa`]'s care-of address for an IPv4 one.
+    #[inline(always)]
+    fn fix_care_of(&self, b: &mut Binding) {
+        if self.meta() & M_COA_V4 != 0 {
+            b.care_of = self.care_of();
         }
     }
 
@@ -327,7 +360,7 @@ impl BindingView {
     #[inline]
     pub fn home_prefix(&self) -> Ipv6Addr {
         let hoa = (u128::from(self.0[0]) << 64) | u128::from(self.0[1]);
-        Ipv6Addr::from(mask128(hoa, self.prefix_len()))
+        Ipv6Addr::from(hoa & prefix_mask(self.prefix_len()))
     }
 
     #[must_use]
@@ -359,11 +392,14 @@ impl BindingView {
     #[must_use]
     #[inline]
     pub fn encapsulation(&self) -> Encapsulation {
-        match self.meta() & M_ENCAP {
-            0 => Encapsulation::IpInIpv6,
-            1 => Encapsulation::IpInIpv4,
-            _ => Encapsulation::UdpIpv4,
-        }
+        // A table, not a branch (kind 3 is never written; it reads as UDP).
+        const KINDS: [Encapsulation; 4] = [
+            Encapsulation::IpInIpv6,
+            Encapsulation::IpInIpv4,
+            Encapsulation::UdpIpv4,
+            Encapsulation::UdpIpv4,
+        ];
+        KINDS[(self.meta() & M_ENCAP) as usize]
     }
 
     #[must_use]
@@ -375,8 +411,10 @@ impl BindingView {
     #[must_use]
     #[inline]
     pub fn expires_at(&self) -> Instant {
+        // EXP_MAX reads as "never" (all ones), without a branch: `exp` has 56 bits, so
+        // `exp + 1` reaches bit 56 only for EXP_MAX.
         let exp = self.0[4] >> 8;
-        Instant(if exp == EXP_MAX { u64::MAX } else { exp })
+        Instant(exp | ((exp + 1) >> 56).wrapping_neg())
     }
 
     #[must_use]
@@ -1558,24 +1596,30 @@ impl<T> BindingCache<T> {
     /// lines of [`BATCH`] keys are prefetched together, then their records, so the memory
     /// latencies overlap. `out` receives one answer per address, in order.
     pub fn get_batch(&self, hoas: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
-        self.batch_hoa(hoas, out, |v| v.binding());
+        self.batch_hoa(hoas, out, |v| v.binding_v6_coa(), |b, v| v.fix_care_of(b));
     }
 
     /// [`Self::lookup_v6`] over many destinations (prefetching as [`Self::get_batch`], with
     /// the /64 prefix index probed in the same pass; other prefix lengths take the
     /// single-lookup path).
     pub fn lookup_v6_batch(&self, dsts: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
-        self.batch(dsts, out, true, |v| v.binding());
+        self.batch(
+            dsts,
+            out,
+            true,
+            |v| v.binding_v6_coa(),
+            |b, v| v.fix_care_of(b),
+        );
     }
 
     /// [`Self::get_batch`] without decoding (see [`BindingView`]).
     pub fn get_view_batch(&self, hoas: &[Ipv6Addr], out: &mut Vec<Option<BindingView>>) {
-        self.batch_hoa(hoas, out, |v| v);
+        self.batch_hoa(hoas, out, |v| v, |_, _| {});
     }
 
     /// [`Self::lookup_v6_batch`] without decoding (see [`BindingView`]).
     pub fn lookup_v6_view_batch(&self, dsts: &[Ipv6Addr], out: &mut Vec<Option<BindingView>>) {
-        self.batch(dsts, out, true, |v| v);
+        self.batch(dsts, out, true, |v| v, |_, _| {});
     }
 
     /// The exact-HoA batch ([`Self::get_batch`], [`Self::get_view_batch`]): per chunk of
@@ -1591,8 +1635,15 @@ impl<T> BindingCache<T> {
         addrs: &[Ipv6Addr],
         out: &mut Vec<Option<O>>,
         conv: impl Fn(BindingView) -> O,
+        fix: impl Fn(&mut O, &BindingView),
     ) {
-        let single = |a: Ipv6Addr| self.get_view(a).map(&conv);
+        let single = |a: Ipv6Addr| {
+            self.get_view(a).map(|v| {
+                let mut o = conv(v);
+                fix(&mut o, &v);
+                o
+            })
+        };
         out.reserve(addrs.len());
         for chunk in addrs.chunks(BATCH) {
             let start = out.len();
@@ -1663,7 +1714,8 @@ impl<T> BindingCache<T> {
                 match self.rec(ids[j]).and_then(Self::read_once) {
                     Some(w) if owns(k, &w) => {
                         if let Some(d) = dst.get_mut(j) {
-                            *d = Some(conv(BindingView::of(&w)));
+                            let v = BindingView::of(&w);
+                            fix(d.insert(conv(v)), &v);
                         }
                     }
                     _ => unsure |= 1 << j,
@@ -1686,6 +1738,7 @@ impl<T> BindingCache<T> {
         out: &mut Vec<Option<O>>,
         lpm: bool,
         conv: impl Fn(BindingView) -> O,
+        fix: impl Fn(&mut O, &BindingView),
     ) {
         let slow = |a: Ipv6Addr| {
             if lpm {
@@ -1693,7 +1746,11 @@ impl<T> BindingCache<T> {
             } else {
                 self.get_view(a)
             }
-            .map(&conv)
+            .map(|v| {
+                let mut o = conv(v);
+                fix(&mut o, &v);
+                o
+            })
         };
         out.reserve(addrs.len());
         let lengths = [0, 1, 2].map(|i| self.prefix_lengths[i].load(Ordering::Acquire));
@@ -1780,7 +1837,12 @@ impl<T> BindingCache<T> {
                         // to the single lookup below, which waits for it).
                         let r = self.rec(id).and_then(Self::read_once);
                         if let Some(w) = r.filter(|w| owns(k, w)) {
-                            out.push(Some(conv(BindingView::of(&w))));
+                            // Corrected in place, as in `batch_hoa`.
+                            let v = BindingView::of(&w);
+                            out.push(Some(conv(v)));
+                            if let Some(Some(o)) = out.last_mut() {
+                                fix(o, &v);
+                            }
                             continue;
                         }
                     }

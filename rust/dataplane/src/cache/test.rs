@@ -938,3 +938,101 @@ fn lean_batch_insert_and_fallbacks_match_single_inserts() {
         }
     }
 }
+
+/// The branch-light decode (session 10, round 12): every field combination comes back
+/// from every lookup as it was inserted. One binding per prefix length 0..=128 (the
+/// prefix mask's every case), the three care-of kinds, the three encapsulations, expiry
+/// "never", just under the 56-bit limit, zero and small, optional fields set and unset.
+/// The expected answers are the inserted bindings, not another decode.
+#[test]
+fn batch_decode_returns_inserted_fields() {
+    // The prefix of `len` leading bits, bit by bit (independent of the cache's masks).
+    let prefix = |a: u128, len: u32| a & (0..len).fold(0u128, |m, k| m | 1 << (127 - k));
+    let kinds = [
+        Encapsulation::IpInIpv6,
+        Encapsulation::IpInIpv4,
+        Encapsulation::UdpIpv4,
+    ];
+    let mut want = Vec::new();
+    for len in 0..=128u32 {
+        let i = len;
+        let hoa = (0x2001_0db8u128 << 96) | (u128::from(i) << 64) | 0x1000 | u128::from(i);
+        let opt = |bit: u32, v: u32| (i >> bit & 1 != 0).then_some(v);
+        want.push(Binding {
+            home_address: Ipv6Addr::from(hoa),
+            home_prefix: Ipv6Addr::from(prefix(hoa, len)),
+            prefix_len: len as u8,
+            ipv4_home_address: opt(0, 0x0a00_0000 + i).map(Ipv4Addr::from),
+            care_of: match i % 3 {
+                0 => CareOf::V6(Ipv6Addr::from((0x2001_0db8_ffffu128 << 80) | u128::from(i))),
+                1 => CareOf::V4 {
+                    addr: Ipv4Addr::from(0xc633_6400 + i),
+                    port: None,
+                },
+                _ => CareOf::V4 {
+                    addr: Ipv4Addr::from(0xcb00_7100 + i),
+                    port: Some(0xfff0 + i as u16 % 16),
+                },
+            },
+            encapsulation: kinds[(i / 3 % 3) as usize],
+            lifetime: i as f32 * 1.5,
+            expires_at: Instant(match i % 4 {
+                0 => u64::MAX,
+                1 => (1 << 56) - 2,
+                2 => 0,
+                _ => u64::from(i),
+            }),
+            sequence: (i * 257) as u16,
+            flags: (i * 0x1234) as u16,
+            sa_in: opt(1, 0x1000_0000 + i),
+            sa_out: opt(2, 0xf000_0000 + i),
+        });
+    }
+    let c = BindingCache::new();
+    for x in &want {
+        c.insert(*x).unwrap();
+    }
+    // Hits interleaved with misses (another /32), in batches longer than one chunk.
+    let mut addrs = Vec::new();
+    let mut expect = Vec::new();
+    for x in &want {
+        addrs.push(x.home_address);
+        expect.push(Some(*x));
+        addrs.push(Ipv6Addr::from(u128::from(x.home_address) ^ (1 << 96)));
+        expect.push(None);
+    }
+    let (mut full, mut views, mut v6) = (Vec::new(), Vec::new(), Vec::new());
+    c.get_batch(&addrs, &mut full);
+    c.get_view_batch(&addrs, &mut views);
+    assert_eq!(full, expect);
+    assert_eq!(
+        views
+            .iter()
+            .map(|v| v.map(|v| v.binding()))
+            .collect::<Vec<_>>(),
+        expect
+    );
+    for (a, x) in addrs.iter().zip(&expect) {
+        assert_eq!(c.get(*a), *x, "get {a}");
+    }
+    // The exact-HoA answers through the longest-prefix batch (the /0 binding catches
+    // the misses there).
+    c.lookup_v6_batch(&addrs, &mut v6);
+    for ((a, g), x) in addrs.iter().zip(&v6).zip(&expect) {
+        if x.is_some() {
+            assert_eq!(g, x, "lookup_v6_batch {a}");
+        }
+        assert_eq!(*g, c.lookup_v6(*a), "lookup_v6 {a}");
+    }
+    // The branch-free mask equals the bit-by-bit one for every length a record's byte
+    // can hold (lengths past 128 read as 128, as `mask128` clamps them).
+    for len in 0..=255u8 {
+        let a = u128::MAX;
+        assert_eq!(
+            a & prefix_mask(len),
+            prefix(a, u32::from(len.min(128))),
+            "len {len}"
+        );
+        assert_eq!(prefix_mask(len), mask128(u128::MAX, len), "len {len}");
+    }
+}
