@@ -248,6 +248,40 @@ pub(super) fn scan_line(l: &Line<[AtomicU32; 16]>, hi_mask: u32, tag: u32) -> (u
     }
 }
 
+/// The writer's scan of a bucket line (lean batch insert, session 10): from one read of
+/// the line, which of lanes 0..15 hold `tag` under `hi_mask` (non-empty ones only), which
+/// are empty (bit `i` for lane `i` in both), and lane 15 (the overflow count). Replaces a
+/// [`scan_line`] for the duplicate check followed by an [`empty_lanes`] for the placement.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unused_unsafe)]
+pub(super) fn scan_line_free(l: &Line<[AtomicU32; 16]>, hi_mask: u32, tag: u32) -> (u32, u32, u32) {
+    use core::arch::x86_64::{
+        _mm_and_si128, _mm_cmpeq_epi32, _mm_cvtsi128_si32, _mm_set1_epi32, _mm_setzero_si128,
+        _mm_shuffle_epi32,
+    };
+    let lanes = load_line(l);
+    // SAFETY: SSE2 register-only intrinsics; SSE2 is part of the x86_64 baseline.
+    unsafe {
+        let m = _mm_set1_epi32(hi_mask as i32);
+        let t = _mm_set1_epi32(tag as i32);
+        let z = _mm_setzero_si128();
+        let empty = lane_bits(lanes.map(|v| _mm_cmpeq_epi32(v, z))) & 0x7fff;
+        // An empty lane matches a zero tag: dropped (no branch on the tag).
+        let tags = lane_bits(lanes.map(|v| _mm_cmpeq_epi32(_mm_and_si128(v, m), t))) & !empty;
+        let overflow = _mm_cvtsi128_si32(_mm_shuffle_epi32::<0xff>(lanes[3])) as u32;
+        (tags & 0x7fff, empty, overflow)
+    }
+}
+
+/// Portable version of the x86_64 writer's scan.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub(super) fn scan_line_free(l: &Line<[AtomicU32; 16]>, hi_mask: u32, tag: u32) -> (u32, u32, u32) {
+    let (tags, overflow) = scan_line(l, hi_mask, tag);
+    (tags, empty_lanes(l), overflow)
+}
+
 /// Which of lanes 0..15 of a bucket line are zero (empty slots), bit `i` for lane `i`, from
 /// one read of the line.
 #[cfg(target_arch = "x86_64")]

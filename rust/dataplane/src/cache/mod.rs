@@ -207,6 +207,16 @@ fn mask128(v: u128, len: u8) -> u128 {
     }
 }
 
+/// [`mask128`]'s mask without a branch: `len` 0 gives no bits, 128 and above all 128
+/// (`checked_shr` past 63 gives `None`, read as zero before the complement).
+#[inline(always)]
+fn prefix_mask(len: u8) -> u128 {
+    let len = u32::from(len);
+    let hi = !u64::MAX.checked_shr(len).unwrap_or(0);
+    let lo = !u64::MAX.checked_shr(len.saturating_sub(64)).unwrap_or(0);
+    (u128::from(hi) << 64) | u128::from(lo)
+}
+
 fn encode(b: &Binding) -> [u64; 8] {
     let hoa = u128::from(b.home_address);
     let mut meta = M_LIVE
@@ -300,12 +310,27 @@ impl BindingView {
     #[must_use]
     #[inline]
     pub fn binding(&self) -> Binding {
+        let mut b = self.binding_v6_coa();
+        self.fix_care_of(&mut b);
+        b
+    }
+
+    /// [`Self::binding`] with the care-of words read as an IPv6 address whatever the
+    /// record's kind, for [`Self::fix_care_of`] to correct: shifts, masks and selects, no
+    /// branch. The batch lookups write this into the answer's place and correct it there,
+    /// so that the two kinds of care-of address are not merged in registers (which costs
+    /// the compiler some thirty shift and spill instructions per binding).
+    #[inline(always)]
+    fn binding_v6_coa(&self) -> Binding {
+        let w = &self.0;
+        let hoa = (u128::from(w[0]) << 64) | u128::from(w[1]);
+        let plen = w[4] as u8;
         Binding {
-            home_address: self.home_address(),
-            home_prefix: self.home_prefix(),
-            prefix_len: self.prefix_len(),
+            home_address: Ipv6Addr::from(hoa),
+            home_prefix: Ipv6Addr::from(hoa & prefix_mask(plen)),
+            prefix_len: plen,
             ipv4_home_address: self.ipv4_home_address(),
-            care_of: self.care_of(),
+            care_of: CareOf::V6(Ipv6Addr::from((u128::from(w[2]) << 64) | u128::from(w[3]))),
             encapsulation: self.encapsulation(),
             lifetime: self.lifetime(),
             expires_at: self.expires_at(),
@@ -313,6 +338,14 @@ impl BindingView {
             flags: self.flags(),
             sa_in: self.sa_in(),
             sa_out: self.sa_out(),
+        }
+    }
+
+    /// Correct [`Self::binding_v6_coa`]'s care-of address for an IPv4 one.
+    #[inline(always)]
+    fn fix_care_of(&self, b: &mut Binding) {
+        if self.meta() & M_COA_V4 != 0 {
+            b.care_of = self.care_of();
         }
     }
 
@@ -327,7 +360,7 @@ impl BindingView {
     #[inline]
     pub fn home_prefix(&self) -> Ipv6Addr {
         let hoa = (u128::from(self.0[0]) << 64) | u128::from(self.0[1]);
-        Ipv6Addr::from(mask128(hoa, self.prefix_len()))
+        Ipv6Addr::from(hoa & prefix_mask(self.prefix_len()))
     }
 
     #[must_use]
@@ -359,11 +392,14 @@ impl BindingView {
     #[must_use]
     #[inline]
     pub fn encapsulation(&self) -> Encapsulation {
-        match self.meta() & M_ENCAP {
-            0 => Encapsulation::IpInIpv6,
-            1 => Encapsulation::IpInIpv4,
-            _ => Encapsulation::UdpIpv4,
-        }
+        // A table, not a branch (kind 3 is never written; it reads as UDP).
+        const KINDS: [Encapsulation; 4] = [
+            Encapsulation::IpInIpv6,
+            Encapsulation::IpInIpv4,
+            Encapsulation::UdpIpv4,
+            Encapsulation::UdpIpv4,
+        ];
+        KINDS[(self.meta() & M_ENCAP) as usize]
     }
 
     #[must_use]
@@ -375,8 +411,10 @@ impl BindingView {
     #[must_use]
     #[inline]
     pub fn expires_at(&self) -> Instant {
+        // EXP_MAX reads as "never" (all ones), without a branch: `exp` has 56 bits, so
+        // `exp + 1` reaches bit 56 only for EXP_MAX.
         let exp = self.0[4] >> 8;
-        Instant(if exp == EXP_MAX { u64::MAX } else { exp })
+        Instant(exp | ((exp + 1) >> 56).wrapping_neg())
     }
 
     #[must_use]
@@ -981,9 +1019,34 @@ impl<T> BindingCache<T> {
     /// `Exists`, `KeyConflict` (prefix / IPv4 HoA / inbound key owned by another binding, or
     /// 2^26 records in use), `BadPrefix`. Nothing changes on error.
     pub fn insert_with(&self, b: Binding, payload: T) -> Result<(), CacheError> {
+        let mut w = self.lock_writer();
+        // Session 10: the batch insert's lean kernel as a group of one (its ~10 lines hinted
+        // together, then checked and placed: the same results and state as below; a bad
+        // prefix is refused there); it declines, having done nothing (the payload
+        // untouched), when a table must grow or record ids widen first.
+        let mut payload = Some(payload);
+        let mut result = None;
+        if self.insert_group_lean::<1>(
+            &mut w,
+            core::slice::from_ref(&b),
+            &mut |_| payload.take(),
+            &mut result,
+        ) {
+            return result.unwrap_or(Err(CacheError::KeyConflict));
+        }
+        let payload = payload.ok_or(CacheError::KeyConflict)?;
         Self::validate(&b)?;
         // Each key hashed once; its index lines are fetched as soon as the writer lock
         // says which table generations are current.
+        let hashed = self.hashed_keys(&b);
+        self.insert_locked(&mut w, &b, &hashed, payload)
+    }
+
+    /// The single insert's general path alone (before session 10, every `insert_with`):
+    /// the reference the twin tests compare the lean kernel's paths with.
+    #[cfg(test)]
+    pub(super) fn insert_general(&self, b: Binding, payload: T) -> Result<(), CacheError> {
+        Self::validate(&b)?;
         let hashed = self.hashed_keys(&b);
         let mut w = self.lock_writer();
         self.insert_locked(&mut w, &b, &hashed, payload)
@@ -1023,8 +1086,8 @@ impl<T> BindingCache<T> {
     /// in order (reused ids oldest first from `w.free`, then fresh ones below `ids`, the
     /// high-water mark once the group's fresh ids are counted), for [`Self::prefetch_record`].
     #[inline(always)]
-    fn next_record_ids(&self, w: &WriterState, n: usize, ids: usize) -> [usize; INSERT_AHEAD] {
-        let mut out = [usize::MAX; INSERT_AHEAD];
+    fn next_record_ids<const N: usize>(&self, w: &WriterState, n: usize, ids: usize) -> [usize; N] {
+        let mut out = [usize::MAX; N];
         for (j, o) in out.iter_mut().enumerate().take(n) {
             *o = w.free.get(j).map_or(ids - n + j, |&id| id as usize);
         }
@@ -1042,7 +1105,11 @@ impl<T> BindingCache<T> {
     /// group will take (reused ids oldest-first from `w.free`, then fresh ones below `ids`,
     /// the high-water mark once the group's fresh ids are counted).
     fn prefetch_next_records(&self, w: &WriterState, n: usize, ids: usize) {
-        for id in self.next_record_ids(w, n, ids).into_iter().take(n) {
+        for id in self
+            .next_record_ids::<INSERT_AHEAD>(w, n, ids)
+            .into_iter()
+            .take(n)
+        {
             self.prefetch_record(id);
         }
     }
@@ -1069,7 +1136,7 @@ impl<T> BindingCache<T> {
     ) {
         // The common case first (see `lean.rs`); it declines, having done nothing, when
         // the group needs growth or wider record ids.
-        if self.insert_group_lean(w, bs, &mut payload, out) {
+        if self.insert_group_lean::<INSERT_AHEAD>(w, bs, &mut payload, out) {
             return;
         }
         // (table, key slot in `keys_of`, hash) of every key of the group, by binding.
@@ -1529,24 +1596,30 @@ impl<T> BindingCache<T> {
     /// lines of [`BATCH`] keys are prefetched together, then their records, so the memory
     /// latencies overlap. `out` receives one answer per address, in order.
     pub fn get_batch(&self, hoas: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
-        self.batch_hoa(hoas, out, |v| v.binding());
+        self.batch_hoa(hoas, out, |v| v.binding_v6_coa(), |b, v| v.fix_care_of(b));
     }
 
     /// [`Self::lookup_v6`] over many destinations (prefetching as [`Self::get_batch`], with
     /// the /64 prefix index probed in the same pass; other prefix lengths take the
     /// single-lookup path).
     pub fn lookup_v6_batch(&self, dsts: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
-        self.batch(dsts, out, true, |v| v.binding());
+        self.batch(
+            dsts,
+            out,
+            true,
+            |v| v.binding_v6_coa(),
+            |b, v| v.fix_care_of(b),
+        );
     }
 
     /// [`Self::get_batch`] without decoding (see [`BindingView`]).
     pub fn get_view_batch(&self, hoas: &[Ipv6Addr], out: &mut Vec<Option<BindingView>>) {
-        self.batch_hoa(hoas, out, |v| v);
+        self.batch_hoa(hoas, out, |v| v, |_, _| {});
     }
 
     /// [`Self::lookup_v6_batch`] without decoding (see [`BindingView`]).
     pub fn lookup_v6_view_batch(&self, dsts: &[Ipv6Addr], out: &mut Vec<Option<BindingView>>) {
-        self.batch(dsts, out, true, |v| v);
+        self.batch(dsts, out, true, |v| v, |_, _| {});
     }
 
     /// The exact-HoA batch ([`Self::get_batch`], [`Self::get_view_batch`]): per chunk of
@@ -1562,8 +1635,15 @@ impl<T> BindingCache<T> {
         addrs: &[Ipv6Addr],
         out: &mut Vec<Option<O>>,
         conv: impl Fn(BindingView) -> O,
+        fix: impl Fn(&mut O, &BindingView),
     ) {
-        let single = |a: Ipv6Addr| self.get_view(a).map(&conv);
+        let single = |a: Ipv6Addr| {
+            self.get_view(a).map(|v| {
+                let mut o = conv(v);
+                fix(&mut o, &v);
+                o
+            })
+        };
         out.reserve(addrs.len());
         for chunk in addrs.chunks(BATCH) {
             let start = out.len();
@@ -1634,7 +1714,8 @@ impl<T> BindingCache<T> {
                 match self.rec(ids[j]).and_then(Self::read_once) {
                     Some(w) if owns(k, &w) => {
                         if let Some(d) = dst.get_mut(j) {
-                            *d = Some(conv(BindingView::of(&w)));
+                            let v = BindingView::of(&w);
+                            fix(d.insert(conv(v)), &v);
                         }
                     }
                     _ => unsure |= 1 << j,
@@ -1657,6 +1738,7 @@ impl<T> BindingCache<T> {
         out: &mut Vec<Option<O>>,
         lpm: bool,
         conv: impl Fn(BindingView) -> O,
+        fix: impl Fn(&mut O, &BindingView),
     ) {
         let slow = |a: Ipv6Addr| {
             if lpm {
@@ -1664,7 +1746,11 @@ impl<T> BindingCache<T> {
             } else {
                 self.get_view(a)
             }
-            .map(&conv)
+            .map(|v| {
+                let mut o = conv(v);
+                fix(&mut o, &v);
+                o
+            })
         };
         out.reserve(addrs.len());
         let lengths = [0, 1, 2].map(|i| self.prefix_lengths[i].load(Ordering::Acquire));
@@ -1751,7 +1837,12 @@ impl<T> BindingCache<T> {
                         // to the single lookup below, which waits for it).
                         let r = self.rec(id).and_then(Self::read_once);
                         if let Some(w) = r.filter(|w| owns(k, w)) {
-                            out.push(Some(conv(BindingView::of(&w))));
+                            // Corrected in place, as in `batch_hoa`.
+                            let v = BindingView::of(&w);
+                            out.push(Some(conv(v)));
+                            if let Some(Some(o)) = out.last_mut() {
+                                fix(o, &v);
+                            }
                             continue;
                         }
                     }

@@ -36,7 +36,7 @@
 use core::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use super::mem::{empty_lanes, prefetch, prefetch_at, scan_line, Line, Region};
+use super::mem::{empty_lanes, prefetch, prefetch_at, scan_line, scan_line_free, Line, Region};
 
 const SLOTS: usize = 15;
 
@@ -353,6 +353,7 @@ impl<'a> Writer<'a> {
             nb: buckets.len() as u64,
             id_bits: self.t.id_bits,
             hi_mask: u32::MAX << (self.t.id_bits + 1),
+            slot_tag_mask: u32::MAX << self.t.id_bits,
         }
     }
 }
@@ -370,6 +371,8 @@ pub(super) struct Lane<'a> {
     id_bits: u32,
     /// The hash bits a tag keeps in place: those above `id_bits + 1` (id bits <= 26).
     hi_mask: u32,
+    /// A slot value's tag bits: those above `id_bits`.
+    slot_tag_mask: u32,
 }
 
 impl Lane<'_> {
@@ -393,44 +396,75 @@ impl Lane<'_> {
         filter_bits(h)
     }
 
-    /// Whether `h` (home `i`, filter bits `bits`) is surely absent: its filter word rules
+    /// Whether `h` (home `i`, filter bits `bits`) is surely absent — its filter word rules
     /// it out or, when the word says "maybe" (about 7 % of keys at full load, and every
     /// re-inserted key whose removal left its bits), the home bucket holds no slot with its
-    /// tag and no key spilled past it (a key that did would have counted itself in the home
-    /// bucket's overflow count), or else the next bucket holds none either and no key
-    /// passed it. The writer's own view of
-    /// the table and filter: nothing changes them meanwhile, so "absent" is final; false
-    /// sends the key to the exact duplicate check.
+    /// tag and no key spilled past it, or else the next bucket holds none either and no
+    /// key passed it; the writer's own view, so "absent" is final — and the placement's
+    /// bucket read in one (session 10): when `h` is surely
+    /// absent, the empty slots of its home bucket (bit `s` for slot `s`, from the same
+    /// read of the line as the tag comparison when the filter word says "maybe"), for
+    /// [`Self::place_free`]; None when it may be present.
     #[inline(always)]
-    pub(super) fn absent(&self, h: u64, bits: u64, i: usize) -> bool {
+    pub(super) fn vacancy(&self, h: u64, bits: u64, i: usize) -> Option<u32> {
         let (Some(word), Some(bucket)) = (self.filter.get(i), self.buckets.get(i)) else {
-            return false;
+            return None;
         };
         if word.load(Ordering::Relaxed) & bits != bits {
-            return true;
+            return Some(empty_lanes(bucket));
         }
-        let id_mask = (1u32 << self.id_bits) - 1;
         let tag = self.tag(h);
-        let (tags, overflow) = scan_line(bucket, !id_mask, tag);
+        let (tags, free, overflow) = scan_line_free(bucket, self.slot_tag_mask, tag);
         if tags != 0 {
-            return false;
+            return None;
         }
         if overflow == 0 {
-            return true;
+            return Some(free);
         }
-        // Keys spilled past the home bucket: one that did sits in the next bucket or, having
-        // passed that one too, is counted in its overflow count (as `Snap::scan`).
+        self.next_clear(tag, i).then_some(free)
+    }
+
+    /// Keys spilled past home bucket `i`: whether the next bucket holds no slot with `tag`
+    /// and none passed it (a key that spilled sits there or, having passed it too, is
+    /// counted in its overflow count; as `Snap::scan`).
+    #[inline(always)]
+    fn next_clear(&self, tag: u32, i: usize) -> bool {
         let Some(next) = self.buckets.get(next(i, self.buckets.len())) else {
             return false;
         };
-        let (tags, overflow) = scan_line(next, !id_mask, tag);
+        let (tags, overflow) = scan_line(next, self.slot_tag_mask, tag);
         tags == 0 && overflow == 0
+    }
+
+    /// [`Self::place`] of the key `h` with the home bucket's empty slots
+    /// `free` from [`Self::vacancy`] (read since the last placement into that bucket):
+    /// the filter bits, then the first free slot; a full home bucket takes the general
+    /// placement. Returns as `place`.
+    #[inline(always)]
+    pub(super) fn place_free(&self, h: u64, bits: u64, i: usize, id: u32, free: u32) -> usize {
+        let (Some(bucket), Some(word)) = (self.buckets.get(i), self.filter.get(i)) else {
+            self.t.place(h, id);
+            return 0;
+        };
+        let Some(slot) = bucket
+            .0
+            .get(free.trailing_zeros() as usize)
+            .filter(|_| free != 0)
+        else {
+            self.spill(h, bits, i, id);
+            return 0;
+        };
+        bump(word, |x| x | bits, Ordering::Relaxed);
+        // Release: the filter bits (and the record the id names) are visible with the slot.
+        // (`id` < 2^26: no wrap.)
+        slot.store(self.tag(h) | id.wrapping_add(1), Ordering::Release);
+        1
     }
 
     /// The tag bits of `h`'s slot value (above the id bits; as `Inner::value`, whose
     /// `((lo >> id_bits) & !1) << id_bits` is `lo` under `hi_mask`).
     #[inline(always)]
-    fn tag(&self, h: u64) -> u32 {
+    pub(super) fn tag(&self, h: u64) -> u32 {
         let lo = h as u32;
         (lo & self.hi_mask) | ((lo & 1) << self.id_bits)
     }

@@ -406,7 +406,7 @@ fn batch_insert_matches_single_inserts() {
     items.push(b(102));
     items.push(b(102));
     let (one, many) = (BindingCache::new(), BindingCache::new());
-    let want: Vec<_> = items.iter().map(|x| one.insert(*x)).collect();
+    let want: Vec<_> = items.iter().map(|x| one.insert_general(*x, ())).collect();
     let mut got = Vec::new();
     many.insert_batch(&items, &mut got);
     assert_eq!(got, want);
@@ -637,7 +637,10 @@ fn batch_insert_through_growth_and_reuse() {
     // Duplicates of a live and of a removed binding, late in the batch.
     items.push((b(5), 5));
     items.push((b(6), 6));
-    let want: Vec<_> = items.iter().map(|(x, p)| one.insert_with(*x, *p)).collect();
+    let want: Vec<_> = items
+        .iter()
+        .map(|(x, p)| one.insert_general(*x, *p))
+        .collect();
     let mut got = Vec::new();
     many.insert_batch_with(items.iter().copied(), &mut got);
     assert_eq!(got, want);
@@ -800,17 +803,20 @@ fn same_answers(got: &BindingCache<u32>, want: &BindingCache<u32>, x: &Binding) 
 /// The lean batch-insert kernel and each of its fallbacks (a filter word that cannot rule
 /// a key out: duplicates and false positives, to the exact check; a full home bucket, to
 /// the general placement; a group due for growth or wider record ids, to the planned
-/// path) answer and leave the cache exactly as the same inserts one by one: results,
-/// errors, payloads, every key of every binding, table and cache lengths, the snapshot.
+/// path) answer and leave the cache exactly as the same inserts one by one through the
+/// general single insert: results, errors, payloads, every key of every binding, table and
+/// cache lengths, the snapshot. So does `insert_with` (session 10: the lean kernel as a
+/// group of one, the general path when a table must grow).
 /// Reused record ids first, then fresh ones through several table rebuilds and the
 /// widening past 2^16 ids; bindings of every key shape; duplicates of live, removed and
 /// same-group bindings and key conflicts on each key kind.
 #[test]
 fn lean_batch_insert_and_fallbacks_match_single_inserts() {
     let (one, many) = (BindingCache::<u32>::new(), BindingCache::<u32>::new());
-    for c in [&one, &many] {
+    let single = BindingCache::<u32>::new();
+    for c in [&one, &many, &single] {
         for i in 0..300 {
-            c.insert_with(mixed(i), i).unwrap();
+            c.insert_general(mixed(i), i).unwrap();
         }
         for i in (0..300).step_by(3) {
             c.remove(mixed(i).home_address).unwrap();
@@ -855,7 +861,23 @@ fn lean_batch_insert_and_fallbacks_match_single_inserts() {
             _ => {}
         }
     }
-    let want: Vec<_> = items.iter().map(|(x, p)| one.insert_with(*x, *p)).collect();
+    let want: Vec<_> = items
+        .iter()
+        .map(|(x, p)| one.insert_general(*x, *p))
+        .collect();
+    lean::LEAN_STATS.with(|s| s.set(lean::LeanStats::default()));
+    let by_one: Vec<_> = items
+        .iter()
+        .map(|(x, p)| single.insert_with(*x, *p))
+        .collect();
+    let single_stats = lean::LEAN_STATS.with(std::cell::Cell::get);
+    assert_eq!(by_one, want);
+    // The single inserts took the lean kernel (and its exact check, full home buckets)
+    // and, when a table had to grow, the general path.
+    assert!(single_stats.lean > 60_000, "{single_stats:?}");
+    assert!(single_stats.checked > 100, "{single_stats:?}");
+    assert!(single_stats.spilled > 10, "{single_stats:?}");
+    assert!(single_stats.groups_planned > 5, "{single_stats:?}");
     lean::LEAN_STATS.with(|s| s.set(lean::LeanStats::default()));
     let mut got = Vec::new();
     many.insert_batch_with(items.iter().copied(), &mut got);
@@ -873,33 +895,144 @@ fn lean_batch_insert_and_fallbacks_match_single_inserts() {
     assert!(stats.checked > 100, "{stats:?}");
     assert!(stats.spilled > 10, "{stats:?}");
     assert!(stats.groups_planned > 5, "{stats:?}");
-    assert_eq!(many.len(), one.len());
-    for t in 0..TABLES {
-        assert_eq!(many.tables[t].len(), one.tables[t].len(), "table {t}");
-    }
-    for (x, _) in &items {
-        same_answers(&many, &one, x);
-    }
-    for i in 0..300 {
-        same_answers(&many, &one, &mixed(i));
-    }
-    let mut s = many.snapshot();
     let mut t = one.snapshot();
-    s.sort_by_key(|x| x.home_address);
     t.sort_by_key(|x| x.home_address);
-    assert_eq!(s, t);
+    for c in [&many, &single] {
+        assert_eq!(c.len(), one.len());
+        for tb in 0..TABLES {
+            assert_eq!(c.tables[tb].len(), one.tables[tb].len(), "table {tb}");
+        }
+        for (x, _) in &items {
+            same_answers(c, &one, x);
+        }
+        for i in 0..300 {
+            same_answers(c, &one, &mixed(i));
+        }
+        let mut s = c.snapshot();
+        s.sort_by_key(|x| x.home_address);
+        assert_eq!(s, t);
+    }
     // And the same again over the reused ids of everything just removed.
-    for c in [&one, &many] {
+    for c in [&one, &many, &single] {
         for (x, _) in items.iter().step_by(2) {
             let _ = c.remove(x.home_address);
         }
     }
     let again: Vec<(Binding, u32)> = items.iter().step_by(2).copied().collect();
-    let want: Vec<_> = again.iter().map(|(x, p)| one.insert_with(*x, *p)).collect();
+    let want: Vec<_> = again
+        .iter()
+        .map(|(x, p)| one.insert_general(*x, *p))
+        .collect();
     got.clear();
     many.insert_batch_with(again.iter().copied(), &mut got);
     assert_eq!(got, want);
-    for (x, _) in &items {
-        same_answers(&many, &one, x);
+    let by_one: Vec<_> = again
+        .iter()
+        .map(|(x, p)| single.insert_with(*x, *p))
+        .collect();
+    assert_eq!(by_one, want);
+    for c in [&many, &single] {
+        assert_eq!(c.len(), one.len());
+        for (x, _) in &items {
+            same_answers(c, &one, x);
+        }
+    }
+}
+
+/// The branch-light decode (session 10, round 12): every field combination comes back
+/// from every lookup as it was inserted. One binding per prefix length 0..=128 (the
+/// prefix mask's every case), the three care-of kinds, the three encapsulations, expiry
+/// "never", just under the 56-bit limit, zero and small, optional fields set and unset.
+/// The expected answers are the inserted bindings, not another decode.
+#[test]
+fn batch_decode_returns_inserted_fields() {
+    // The prefix of `len` leading bits, bit by bit (independent of the cache's masks).
+    let prefix = |a: u128, len: u32| a & (0..len).fold(0u128, |m, k| m | 1 << (127 - k));
+    let kinds = [
+        Encapsulation::IpInIpv6,
+        Encapsulation::IpInIpv4,
+        Encapsulation::UdpIpv4,
+    ];
+    let mut want = Vec::new();
+    for len in 0..=128u32 {
+        let i = len;
+        let hoa = (0x2001_0db8u128 << 96) | (u128::from(i) << 64) | 0x1000 | u128::from(i);
+        let opt = |bit: u32, v: u32| (i >> bit & 1 != 0).then_some(v);
+        want.push(Binding {
+            home_address: Ipv6Addr::from(hoa),
+            home_prefix: Ipv6Addr::from(prefix(hoa, len)),
+            prefix_len: len as u8,
+            ipv4_home_address: opt(0, 0x0a00_0000 + i).map(Ipv4Addr::from),
+            care_of: match i % 3 {
+                0 => CareOf::V6(Ipv6Addr::from((0x2001_0db8_ffffu128 << 80) | u128::from(i))),
+                1 => CareOf::V4 {
+                    addr: Ipv4Addr::from(0xc633_6400 + i),
+                    port: None,
+                },
+                _ => CareOf::V4 {
+                    addr: Ipv4Addr::from(0xcb00_7100 + i),
+                    port: Some(0xfff0 + i as u16 % 16),
+                },
+            },
+            encapsulation: kinds[(i / 3 % 3) as usize],
+            lifetime: i as f32 * 1.5,
+            expires_at: Instant(match i % 4 {
+                0 => u64::MAX,
+                1 => (1 << 56) - 2,
+                2 => 0,
+                _ => u64::from(i),
+            }),
+            sequence: (i * 257) as u16,
+            flags: (i * 0x1234) as u16,
+            sa_in: opt(1, 0x1000_0000 + i),
+            sa_out: opt(2, 0xf000_0000 + i),
+        });
+    }
+    let c = BindingCache::new();
+    for x in &want {
+        c.insert(*x).unwrap();
+    }
+    // Hits interleaved with misses (another /32), in batches longer than one chunk.
+    let mut addrs = Vec::new();
+    let mut expect = Vec::new();
+    for x in &want {
+        addrs.push(x.home_address);
+        expect.push(Some(*x));
+        addrs.push(Ipv6Addr::from(u128::from(x.home_address) ^ (1 << 96)));
+        expect.push(None);
+    }
+    let (mut full, mut views, mut v6) = (Vec::new(), Vec::new(), Vec::new());
+    c.get_batch(&addrs, &mut full);
+    c.get_view_batch(&addrs, &mut views);
+    assert_eq!(full, expect);
+    assert_eq!(
+        views
+            .iter()
+            .map(|v| v.map(|v| v.binding()))
+            .collect::<Vec<_>>(),
+        expect
+    );
+    for (a, x) in addrs.iter().zip(&expect) {
+        assert_eq!(c.get(*a), *x, "get {a}");
+    }
+    // The exact-HoA answers through the longest-prefix batch (the /0 binding catches
+    // the misses there).
+    c.lookup_v6_batch(&addrs, &mut v6);
+    for ((a, g), x) in addrs.iter().zip(&v6).zip(&expect) {
+        if x.is_some() {
+            assert_eq!(g, x, "lookup_v6_batch {a}");
+        }
+        assert_eq!(*g, c.lookup_v6(*a), "lookup_v6 {a}");
+    }
+    // The branch-free mask equals the bit-by-bit one for every length a record's byte
+    // can hold (lengths past 128 read as 128, as `mask128` clamps them).
+    for len in 0..=255u8 {
+        let a = u128::MAX;
+        assert_eq!(
+            a & prefix_mask(len),
+            prefix(a, u32::from(len.min(128))),
+            "len {len}"
+        );
+        assert_eq!(prefix_mask(len), mask128(u128::MAX, len), "len {len}");
     }
 }
