@@ -13,10 +13,10 @@ from dataclasses import dataclass, fields
 from typing import Protocol, runtime_checkable
 
 from dsmip6.aka import (
+    SQN_MAX,
     AuthenticationVector,
     Milenage,
     generate_vector,
-    next_sqn,
     resynchronise,
 )
 from dsmip6.errors import ConfigError
@@ -145,7 +145,12 @@ class InMemorySubscriberStore:
         if entry is None:
             return None
         sub, milenage, slot = entry
-        sqn = next_sqn(self._sqn[slot], self.ind_bits)  # 48-bit (ConfigError on exhaustion)
+        # next_sqn inlined (TS 33.102 Annex C.3.2: SEQ + 1, IND + 1 mod 2^IND bits; the
+        # same ConfigError when SEQ overflows its 48 - ind_bits bits)
+        old, ind_bits = self._sqn[slot], self.ind_bits
+        sqn = ((old >> ind_bits) + 1) << ind_bits | ((old + 1) & ((1 << ind_bits) - 1))
+        if sqn > SQN_MAX:
+            raise ConfigError("SQN space exhausted")
         self._sqn[slot] = sqn
         return generate_vector(milenage, sqn, sub.amf, rand)
 
