@@ -135,3 +135,42 @@ def test_inline_sqn_planted_off_by_one_is_caught(monkeypatch):
 
     monkeypatch.setattr(eap.InMemorySubscriberStore, "authentication_vector", no_ind)
     assert _inline_sqn_differs(store, [0, 1, 5 << 5]) > 0
+
+
+def _store_vectors_differ(store: eap.InMemorySubscriberStore, ind_bits: int) -> int:
+    """How many of the store's vectors differ from ``aka.generate_vector`` with the same
+    Milenage, SQN, AMF and RAND (the store writes its usual case out)."""
+    import random
+
+    from dsmip6.aka import Milenage, generate_vector
+
+    rnd = random.Random(11)
+    differ = 0
+    for n in range(60):
+        k, opc = rnd.randbytes(16), rnd.randbytes(16)
+        amf = (b"\x80\x00", b"\x00\x00", rnd.randbytes(2), bytearray(b"\x91\x02"))[n % 4]
+        sqn = (0, (1 << 47) - 1, rnd.getrandbits(40) << ind_bits)[n % 3]
+        store.add(eap.Subscriber(pki.imsi(n), k, opc, sqn=sqn, amf=amf))
+        rand = rnd.randbytes(16) if n % 5 else bytearray(rnd.randbytes(16))
+        got = store.authentication_vector(pki.imsi(n), rand)
+        want = generate_vector(Milenage(k, opc=opc), next_sqn(sqn, ind_bits), amf, rand)
+        differ += got != want or type(got.rand) is not bytes  # type: ignore[union-attr]
+    return differ
+
+
+def test_store_vector_equals_generate_vector():
+    """The store's vectors (RAND and AMF as ``bytes`` written out, others through
+    ``generate_vector``) equal ``generate_vector``'s, for IND lengths 0 and 5."""
+    for ind_bits in (0, 5):
+        assert _store_vectors_differ(eap.InMemorySubscriberStore(ind_bits=ind_bits), ind_bits) == 0
+
+
+def test_store_vector_planted_swap_is_caught(monkeypatch):
+    """A store that swaps CK and IK in its written-out case is seen by the comparison."""
+    from dsmip6.eap import _subscribers
+
+    real = _subscribers._vector
+    monkeypatch.setattr(
+        _subscribers, "_vector", lambda r, x, ck, ik, a, s: real(r, x, ik, ck, a, s)
+    )
+    assert _store_vectors_differ(eap.InMemorySubscriberStore(), 5) > 0

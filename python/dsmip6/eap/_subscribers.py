@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Protocol, runtime_checkable
 
+from dsmip6._frozen import builder
 from dsmip6.aka import (
     SQN_MAX,
     AuthenticationVector,
@@ -20,6 +21,8 @@ from dsmip6.aka import (
     resynchronise,
 )
 from dsmip6.errors import ConfigError
+
+_vector = builder(AuthenticationVector)  # = AuthenticationVector(...), cheaper (dsmip6._frozen)
 
 __all__ = ["InMemorySubscriberStore", "Subscriber", "SubscriberStore"]
 
@@ -152,7 +155,12 @@ class InMemorySubscriberStore:
         if sqn > SQN_MAX:
             raise ConfigError("SQN space exhausted")
         self._sqn[slot] = sqn
-        return generate_vector(milenage, sqn, sub.amf, rand)
+        amf = sub.amf
+        if type(rand) is bytes and len(rand) == 16 and type(amf) is bytes:
+            # generate_vector's usual case inline (a record's AMF is 2 octets; SQN checked)
+            xres, ck, ik, autn = milenage.vector_parts(rand, sqn, amf)
+            return _vector(rand, xres, ck, ik, autn, sqn)
+        return generate_vector(milenage, sqn, amf, rand)
 
     def resynchronise(self, imsi: str, rand: bytes, auts: bytes) -> bool:
         entry = self._subs.get(imsi)
