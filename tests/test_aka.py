@@ -292,3 +292,37 @@ def test_vector_parts_planted_divergence_is_caught(monkeypatch):
 
     monkeypatch.setattr(Milenage, "vector_parts", shifted)
     assert _vector_parts_differ(50) > 0
+
+
+def _one_call_differs(count: int) -> int:
+    """How many random (K, OPc, RAND, SQN, AMF) give ``f1_f2345`` values other than the
+    separate ``f1`` and ``f2345`` (whose AES inputs are formed block by block, with
+    ``_rotl``: an independent layout of the same TS 35.206 §4.1 functions)."""
+    import random
+
+    rnd = random.Random(8)
+    differ = 0
+    for _ in range(count):
+        m = Milenage(rnd.randbytes(16), opc=rnd.randbytes(16))
+        rand, sqn, amf = rnd.randbytes(16), rnd.randbytes(6), rnd.randbytes(2)
+        res, ck, ik, ak = m.f2345(rand)
+        differ += m.f1_f2345(rand, sqn, amf) != (m.f1(rand, sqn, amf), res, ck, ik, ak)
+    return differ
+
+
+def test_f1_f2345_equals_f1_and_f2345():
+    """The one-call OUT1..OUT4 (TEMP's octets laid out, one OPc/constant mask) equals the
+    block-by-block functions over 1 000 random inputs."""
+    assert _one_call_differs(1000) == 0
+
+
+def test_f1_f2345_planted_mask_error_is_caught(monkeypatch):
+    """A mask with OUT3's constant c3 left out is seen by the comparison."""
+    real_init = Milenage.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        self._mask_in ^= 2 << 128  # c3 = 2, in OUT3's block
+
+    monkeypatch.setattr(Milenage, "__init__", init)
+    assert _one_call_differs(20) > 0

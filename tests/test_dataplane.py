@@ -104,3 +104,27 @@ def test_sa_spec_keys_interoperate_with_security_association():
     key, _ = keys("aes-gcm-128")
     tx = SecurityAssociation(0x1001, "transport", "aes-gcm-128", key)
     assert dp.unprotect(tx.encrypt(E1)) == E1
+
+
+def test_cache_add_fields_refuses_what_it_cannot_store():
+    """``BindingCache.add_fields`` (the values form of ``add``): only on a compact cache, a
+    known encapsulation code and a 32-bit care-of address for the IPv4 ones; nothing is
+    stored by a refused call, and an accepted one reads back as the spec it stands for."""
+    from dsmip6.dataplane import BindingCache
+
+    hoa, pfx = int(HOA), int(IPv6Network("2001:db8:1::/64").network_address)
+    coa4 = int(IPv4Address("198.51.100.7"))
+    with pytest.raises(ValueError, match="keep_objects=False"):
+        BindingCache().add_fields(hoa, pfx, 64, coa4, 2, 1.0, 1.0, 1, 0, None, 4500)
+    cache = BindingCache(keep_objects=False)
+    with pytest.raises(ValueError, match="encapsulation code 3"):
+        cache.add_fields(hoa, pfx, 64, coa4, 3, 1.0, 1.0, 1, 0, None, 4500)
+    with pytest.raises(ValueError, match="32 bits"):
+        cache.add_fields(hoa, pfx, 64, 1 << 32, 1, 1.0, 1.0, 1, 0, None, None)
+    assert len(cache) == 0
+    cache.add_fields(hoa, pfx, 64, coa4, 2, 3600.0, 10.5, 7, 0xC000, None, 4500)
+    got = cache.get(HOA)
+    assert (got.care_of_address, got.encapsulation, got.udp_port, got.sequence) == (
+        IPv4Address("198.51.100.7"), Encapsulation.UDP_IPV4, 4500, 7)  # fmt: skip
+    assert (got.home_prefix, got.flags, got.expires_at) == (
+        IPv6Network("2001:db8:1::/64"), 0xC000, 10.5)  # fmt: skip

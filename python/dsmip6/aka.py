@@ -94,7 +94,7 @@ class Milenage:
     (a ``ValueError``) for a value of the wrong length.
     """
 
-    __slots__ = ("_enc", "_opc", "_opc_int", "_opc3", "_opc4")
+    __slots__ = ("_enc", "_opc", "_opc_int", "_mask_in", "_opc4")
 
     def __init__(self, k: bytes, op: bytes | None = None, opc: bytes | None = None) -> None:
         k = _check_len("K", k, 16)
@@ -107,8 +107,16 @@ class Milenage:
         assert opc is not None
         self._opc = _check_len("OPc", opc, 16)
         self._opc_int = int.from_bytes(self._opc, "big")
-        self._opc3 = int.from_bytes(self._opc * 3, "big")
         self._opc4 = int.from_bytes(self._opc * 4, "big")
+        # What OPc and the constants contribute to the four AES inputs of OUT1..OUT4 (TS
+        # 35.206 §4.1), each rotation being linear over XOR: rot(TEMP ⊕ OPc) = rot(TEMP) ⊕
+        # rot(OPc), and IN1 = SQN ‖ AMF ‖ SQN ‖ AMF is its own r1 = 64 rotation, so OUT1's
+        # input is TEMP ⊕ IN1 ⊕ rot64(OPc). The inputs are then TEMP's octets laid out four
+        # times (rotated by 0, 0, 4, 8 octets) XOR this mask XOR IN1 in the first block.
+        o = self._opc_int
+        rot32 = ((o << 32) | (o >> 96)) & _MASK128
+        rot64 = ((o << 64) | (o >> 64)) & _MASK128
+        self._mask_in = rot64 << 384 | (o ^ _C2) << 256 | (rot32 ^ _C3) << 128 | (rot64 ^ _C4)
 
     @property
     def opc(self) -> bytes:
@@ -155,7 +163,7 @@ class Milenage:
             + (_rotl(t, 32) ^ _C3).to_bytes(16, "big")
             + (_rotl(t, 64) ^ _C4).to_bytes(16, "big")
         )
-        out = int.from_bytes(self._enc.update(blocks), "big") ^ self._opc3
+        out = int.from_bytes(self._enc.update(blocks), "big") ^ int.from_bytes(self._opc * 3, "big")
         x = out.to_bytes(48, "big")
         return x[8:16], x[16:32], x[32:48], x[0:6]
 
@@ -173,17 +181,13 @@ class Milenage:
     def _out1234(self, rand: bytes, in1: int) -> int:
         """OUT1 ‖ OUT2 ‖ OUT3 ‖ OUT4 as one 512-bit integer (TS 35.206 §4.1): TEMP once,
         then the four AES inputs in one call; ``in1`` is IN1 = SQN ‖ AMF ‖ SQN ‖ AMF."""
-        opc = self._opc_int
         enc = self._enc.update
-        temp = int.from_bytes(enc((int.from_bytes(rand, "big") ^ opc).to_bytes(16, "big")), "big")
-        i = in1 ^ opc
-        t = temp ^ opc
-        # the four AES inputs as one 512-bit integer (the rotations of _rotl written out)
+        temp = enc((int.from_bytes(rand, "big") ^ self._opc_int).to_bytes(16, "big"))
+        twice = temp + temp
+        # TEMP, TEMP, rot32(TEMP), rot64(TEMP) as octets, then OPc, the constants and IN1
+        # (``_mask_in``, see __init__): the four AES inputs in one 512-bit XOR
         blocks = (
-            (temp ^ (((i << 64) | (i >> 64)) & _MASK128)) << 384  # OUT1: r1 = 64, c1 = 0
-            | (t ^ _C2) << 256  # OUT2: r2 = 0
-            | ((((t << 32) | (t >> 96)) & _MASK128) ^ _C3) << 128  # OUT3: r3 = 32
-            | ((((t << 64) | (t >> 64)) & _MASK128) ^ _C4)  # OUT4: r4 = 64
+            int.from_bytes(twice + twice[4:20] + twice[8:24], "big") ^ self._mask_in ^ in1 << 384
         ).to_bytes(64, "big")
         return int.from_bytes(enc(blocks), "big") ^ self._opc4
 
@@ -192,12 +196,20 @@ class Milenage:
         ``f1_f2345`` gives, with AUTN = SQN ⊕ AK ‖ AMF ‖ MAC-A (TS 33.102 §6.3.2) formed on
         the integers (one frame for the home environment's vector; same values). The
         caller checks the lengths and the SQN range (``generate_vector``)."""
-        sqn_amf = sqn << 16 | int.from_bytes(amf, "big")
-        out = self._out1234(rand, sqn_amf << 64 | sqn_amf)  # IN1 = SQN ‖ AMF ‖ SQN ‖ AMF
-        x = out.to_bytes(64, "big")
-        # AK = OUT2's first 6 octets: octets 16..21 of the 64, i.e. bits 336..383 of ``out``
-        conc = (sqn ^ (out >> 336)) & 0xFFFFFFFFFFFF
-        return x[24:32], x[32:48], x[48:64], conc.to_bytes(6, "big") + amf + x[0:8]
+        sqn_amf = sqn << 16 | amf[0] << 8 | amf[1]
+        enc = self._enc.update
+        # _out1234 written out, with SQN folded into the output mask: AK is OUT2's first 6
+        # octets (octets 16..21 of the 64, bits 336..383), so XORing SQN there along with
+        # OPc leaves SQN ⊕ AK in those octets, AUTN's first field (one conversion fewer)
+        temp = enc((int.from_bytes(rand, "big") ^ self._opc_int).to_bytes(16, "big"))
+        twice = temp + temp
+        blocks = (
+            int.from_bytes(twice + twice[4:20] + twice[8:24], "big")
+            ^ self._mask_in
+            ^ (sqn_amf << 64 | sqn_amf) << 384  # IN1 = SQN ‖ AMF ‖ SQN ‖ AMF
+        ).to_bytes(64, "big")
+        x = (int.from_bytes(enc(blocks), "big") ^ self._opc4 ^ sqn << 336).to_bytes(64, "big")
+        return x[24:32], x[32:48], x[48:64], x[16:22] + amf + x[0:8]
 
     def f5star(self, rand: bytes) -> bytes:
         """AK*, the 6-octet anonymity key used in AUTS."""

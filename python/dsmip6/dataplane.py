@@ -33,42 +33,17 @@ BindingCache = _core.dataplane.BindingCache
 SecurityDatabase = _core.dataplane.SecurityDatabase
 
 
-class _Prefix:
-    """The two attributes of ``IPv6Network`` the Rust cache reads, as plain values."""
-
-    __slots__ = ("network_address", "prefixlen")
-
-
-class _Encap:
-    """``Encapsulation`` as the Rust cache reads it: ``value`` a plain attribute (the
-    member's is a property)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-
-_ENCAPS = {e: _Encap(e.value) for e in Encapsulation}
 _IP_IN_IPV6, _UDP_IPV4 = Encapsulation.IP_IN_IPV6, Encapsulation.UDP_IPV4
 
 
-class _Fields:
-    """A binding as ``BindingCache.add``/``update`` read it (``BindingSpec``'s attribute
-    names; addresses as ints or 4-octet ``bytes``, which the cache takes as such)."""
-
-    __slots__ = ("home_address", "home_prefix", "care_of_address", "encapsulation",
-                 "udp_port", "ipv4_home_address", "lifetime", "expires_at", "sequence",
-                 "flags", "sa_in", "sa_out")  # fmt: skip
-
-
-def _fields(
+def _fields_code(
     hoa: int, prefix: int, plen: int, coa: int, enc: Encapsulation, lifetime: float,
-    expires_at: float, sequence: int, flags: int, v4: int | None, port: int | None,
-) -> _Fields:  # fmt: skip
-    """The record of ``BindingSpec.of(IPv6Address(hoa), IPv6Network((prefix, plen)), coa
-    address, enc, lifetime, expires_at, sequence, flags, v4 address, port)`` after the same
-    checks as ``BindingSpec.__post_init__`` (same errors, same order)."""
+    sequence: int, port: int | None,
+) -> int:  # fmt: skip
+    """The checks of ``BindingSpec.__post_init__`` on the values of ``BindingSpec.of(
+    IPv6Address(hoa), IPv6Network((prefix, plen)), coa address, enc, lifetime, ..., sequence,
+    ..., port)`` (same errors, same order); returns the encapsulation's code for
+    ``BindingCache.add_fields`` (0 IP-in-IPv6, 1 IP-in-IPv4, 2 UDP over IPv4)."""
     if plen > 128 or (hoa ^ prefix) >> (128 - plen) or prefix & ((1 << (128 - plen)) - 1):
         outside = f"{IPv6Address(prefix)}/{plen}"  # str() of the spec's IPv6Network
         raise ValueError(f"home address {IPv6Address(hoa)} is outside {outside}")
@@ -77,33 +52,18 @@ def _fields(
     if enc is _IP_IN_IPV6:
         if not 0 <= coa <= 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF:
             raise ValueError("IP_IN_IPV6 needs an IPv6 care-of address")
-        coa_v: int | bytes = coa
+        code = 0
     else:
         if not 0 <= coa <= 0xFFFFFFFF:
             raise ValueError(f"{enc.name} needs an IPv4 care-of address")
-        coa_v = coa.to_bytes(4, "big")
-    if (enc is _UDP_IPV4) != (port is not None):
+        code = 2 if enc is _UDP_IPV4 else 1
+    if (code == 2) != (port is not None):
         raise ValueError("udp_port is required with UDP_IPV4 and only then")
     if port is not None and not 0 < port <= 0xFFFF:
         raise ValueError(f"udp_port {port} out of range")
     if lifetime < 0:
         raise ValueError("negative lifetime")
-    p = _Prefix()
-    p.network_address = prefix
-    p.prefixlen = plen
-    f = _Fields()
-    f.home_address = hoa
-    f.home_prefix = p
-    f.care_of_address = coa_v
-    f.encapsulation = _ENCAPS[enc]
-    f.udp_port = port
-    f.ipv4_home_address = None if v4 is None else v4.to_bytes(4, "big")
-    f.lifetime = lifetime
-    f.expires_at = expires_at
-    f.sequence = sequence
-    f.flags = flags
-    f.sa_in = f.sa_out = None
-    return f
+    return code
 
 
 class RustDataPlane:
@@ -168,14 +128,15 @@ class RustDataPlane:
         """:meth:`add_binding` of ``BindingSpec.of(...)`` from plain values (addresses as
         ints: the HoA and the prefix IPv6, the CoA IPv4 exactly when ``encapsulation`` is not
         ``IP_IN_IPV6``; no ``sa_out``/``sa_in``), without the spec object: the spec's checks
-        run here on the ints (same ``ValueError``s), then the Rust cache reads the values
-        from a transient record (its ``add`` reads any object with the spec's attributes;
-        a compact cache keeps none). Optional for other ``DataPlane`` implementations (the
+        run here on the ints (same ``ValueError``s), then the Rust cache takes the values
+        in one call (``BindingCache.add_fields``: no intermediate Python object; a compact
+        cache keeps none). Optional for other ``DataPlane`` implementations (the
         HA falls back to ``add_binding``)."""
-        self.bindings.add(
-            _fields(home_address, prefix, prefix_len, care_of, encapsulation, lifetime,
-                    expires_at, sequence, flags, ipv4_home_address, udp_port)
-        )  # fmt: skip
+        code = _fields_code(home_address, prefix, prefix_len, care_of, encapsulation, lifetime,
+                            sequence, udp_port)  # fmt: skip
+        self.bindings.add_fields(home_address, prefix, prefix_len, care_of, code, lifetime,
+                                 expires_at, sequence, flags, ipv4_home_address,
+                                 udp_port)  # fmt: skip
         self._count("bindings_added")
 
     def del_binding(self, home_address: IPv6Address) -> None:

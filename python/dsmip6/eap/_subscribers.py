@@ -12,14 +12,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Protocol, runtime_checkable
 
+from dsmip6._frozen import builder
 from dsmip6.aka import (
+    SQN_MAX,
     AuthenticationVector,
     Milenage,
     generate_vector,
-    next_sqn,
     resynchronise,
 )
 from dsmip6.errors import ConfigError
+
+_vector = builder(AuthenticationVector)  # = AuthenticationVector(...), cheaper (dsmip6._frozen)
 
 __all__ = ["InMemorySubscriberStore", "Subscriber", "SubscriberStore"]
 
@@ -145,9 +148,19 @@ class InMemorySubscriberStore:
         if entry is None:
             return None
         sub, milenage, slot = entry
-        sqn = next_sqn(self._sqn[slot], self.ind_bits)  # 48-bit (ConfigError on exhaustion)
+        # next_sqn inlined (TS 33.102 Annex C.3.2: SEQ + 1, IND + 1 mod 2^IND bits; the
+        # same ConfigError when SEQ overflows its 48 - ind_bits bits)
+        old, ind_bits = self._sqn[slot], self.ind_bits
+        sqn = ((old >> ind_bits) + 1) << ind_bits | ((old + 1) & ((1 << ind_bits) - 1))
+        if sqn > SQN_MAX:
+            raise ConfigError("SQN space exhausted")
         self._sqn[slot] = sqn
-        return generate_vector(milenage, sqn, sub.amf, rand)
+        amf = sub.amf
+        if type(rand) is bytes and len(rand) == 16 and type(amf) is bytes:
+            # generate_vector's usual case inline (a record's AMF is 2 octets; SQN checked)
+            xres, ck, ik, autn = milenage.vector_parts(rand, sqn, amf)
+            return _vector(rand, xres, ck, ik, autn, sqn)
+        return generate_vector(milenage, sqn, amf, rand)
 
     def resynchronise(self, imsi: str, rand: bytes, auts: bytes) -> bool:
         entry = self._subs.get(imsi)

@@ -426,6 +426,73 @@ impl PyBindingCache {
         self.renew_record(hoa, lifetime, expires_at, sequence, py.None())
     }
 
+    /// `add` from the values alone (a compact cache only: no object to store), as
+    /// `dsmip6.dataplane.RustDataPlane.add_fields` passes them after the spec's checks:
+    /// addresses as ints (`care_of` IPv4 exactly when `encapsulation` is not 0), the
+    /// encapsulation as 0 = IP-in-IPv6, 1 = IP-in-IPv4, 2 = UDP over IPv4; no SAs.
+    #[allow(clippy::too_many_arguments)]
+    fn add_fields(
+        &self,
+        py: Python<'_>,
+        home_address: u128,
+        home_prefix: u128,
+        prefix_len: u8,
+        care_of: u128,
+        encapsulation: u8,
+        lifetime: f64,
+        expires_at: f64,
+        sequence: u16,
+        flags: u16,
+        ipv4_home_address: Option<u32>,
+        udp_port: Option<u16>,
+    ) -> PyResult<()> {
+        if self.keep {
+            return Err(PyValueError::new_err(
+                "add_fields needs BindingCache(keep_objects=False)",
+            ));
+        }
+        let (encapsulation, care_of) = match encapsulation {
+            0 => (Encapsulation::IpInIpv6, CareOf::V6(Ipv6Addr::from(care_of))),
+            1 | 2 => {
+                let addr = u32::try_from(care_of)
+                    .map_err(|_| PyValueError::new_err("an IPv4 care-of address is 32 bits"))?;
+                let e = if encapsulation == 1 {
+                    Encapsulation::IpInIpv4
+                } else {
+                    Encapsulation::UdpIpv4
+                };
+                let port = udp_port;
+                (
+                    e,
+                    CareOf::V4 {
+                        addr: addr.into(),
+                        port,
+                    },
+                )
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown encapsulation code {other}"
+                )))
+            }
+        };
+        let b = Binding {
+            home_address: Ipv6Addr::from(home_address),
+            home_prefix: Ipv6Addr::from(home_prefix),
+            prefix_len,
+            ipv4_home_address: ipv4_home_address.map(Into::into),
+            care_of,
+            encapsulation,
+            lifetime: lifetime as f32,
+            expires_at: Instant::from_secs_f64(expires_at),
+            sequence,
+            flags,
+            sa_in: None,
+            sa_out: None,
+        };
+        self.inner.insert_with(b, py.None()).map_err(cache_error)
+    }
+
     /// Remove and return the binding of `home_address`. Raises `CacheError` if there is none.
     fn remove(&self, home_address: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let hoa = v6(home_address, "home_address")?;
