@@ -300,16 +300,7 @@ def _sk_request(sa: IkeSa, header: IkeHeader, data: bytes) -> bytes | None:
         or (mgr.last_response is not None and mgr.last_response[0] == mid)
     ):
         return None
-    # open_sk(sa, data), inline (one frame less on every IKE_AUTH request)
-    size = len(data)
-    if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
-        return None
-    if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
-        return None
-    try:
-        return sa.sk.open(data, IKE_HEADER_LEN)
-    except (IntegrityCheckFailed, MalformedPacket):
-        return None  # the general path drops it (§2.21.2)
+    return open_sk(sa, data)
 
 
 def open_sk(sa: IkeSa, data: bytes) -> bytes | None:
@@ -337,31 +328,7 @@ def _auth_inner(sa: IkeSa, header: IkeHeader, data: bytes, phase: str) -> bytes 
     auth = tasks[0]
     if auth.phase != phase or auth.error is not None:
         return None
-    # _sk_request(sa, header, data), inline: the same checks in the same order, then the
-    # SK payload opened as open_sk opens it
-    mgr = sa.mgr
-    mid = header.message_id
-    if (
-        header.version != 0x20
-        or header.next_payload != _P_SK
-        or header.response
-        or not header.initiator
-        or sa.original_initiator
-        or sa.state is not _AUTH
-        or sa.authenticated
-        or mid != mgr.expected_mid
-        or (mgr.last_response is not None and mgr.last_response[0] == mid)
-    ):
-        return None
-    size = len(data)
-    if size < IKE_HEADER_LEN + 4 or data[IKE_HEADER_LEN + 1]:
-        return None
-    if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
-        return None
-    try:
-        return sa.sk.open(data, IKE_HEADER_LEN)
-    except (IntegrityCheckFailed, MalformedPacket):
-        return None  # the general path drops it (§2.21.2)
+    return _sk_request(sa, header, data)
 
 
 def _follow(sa: IkeSa, src: Any, dst: Any, now: float) -> None:
