@@ -607,30 +607,15 @@ def _auth_child(sa: IkeSa, task: ChildCreate) -> Any:
         # at its places in the kept payloads (no clear payloads in an IKE_AUTH request)
         sap, tsi, tsr, transport = enc[ix[2]], enc[ix[3]], enc[ix[4]], ix[5] == 1
         return _auth_child_made(sa, task, sap, tsi, tsr, transport)
-    sap = tsi = tsr = None
-    transport = False
-    for p in req.all_payloads():
-        t = type(p)
-        if t is NotifyPayload:
-            n = p.notify_type
-            if n == _N_REKEY_SA:
-                return None
-            if n == _N_USE_TRANSPORT_MODE:
-                transport = True
-        elif t is TsPayload:
-            if p.initiator:
-                if tsi is None:
-                    tsi = p
-            elif tsr is None:
-                tsr = p
-        elif t is SaPayload:
-            if sap is None:
-                sap = p
-        elif t is KePayload:
-            return None
-    if sap is None or tsi is None or tsr is None:
+    # any other request: the same summary, worked out for this one
+    payloads = req.all_payloads()
+    found = _child_summary(payloads)
+    if found is None:
         return None
-    return _auth_child_made(sa, task, sap, tsi, tsr, transport)
+    _, _, sa_at, tsi_at, tsr_at, transport_mode = found
+    return _auth_child_made(
+        sa, task, payloads[sa_at], payloads[tsi_at], payloads[tsr_at], transport_mode == 1
+    )
 
 
 def _auth_child_made(
