@@ -477,23 +477,10 @@ impl Lane<'_> {
     /// caller.
     #[inline(always)]
     pub(super) fn place(&self, h: u64, bits: u64, i: usize, id: u32) -> usize {
-        let (Some(bucket), Some(word)) = (self.buckets.get(i), self.filter.get(i)) else {
-            self.t.place(h, id);
-            return 0;
-        };
-        let free = empty_lanes(bucket);
-        let Some(slot) = bucket
-            .0
-            .get(free.trailing_zeros() as usize)
-            .filter(|_| free != 0)
-        else {
-            self.spill(h, bits, i, id);
-            return 0;
-        };
-        bump(word, |x| x | bits, Ordering::Relaxed);
-        // Release: the filter bits (and the record the id names) are visible with the slot.
-        slot.store(self.tag(h) | (id + 1), Ordering::Release);
-        1
+        // [`Self::place_free`] with the bucket's empty slots read now (0 for a bucket out of
+        // range, which `place_free` hands to the general placement before reading `free`).
+        let free = self.buckets.get(i).map_or(0, empty_lanes);
+        self.place_free(h, bits, i, id, free)
     }
 
     /// [`Self::place`] of a key whose home bucket is full (out of line: rare).
