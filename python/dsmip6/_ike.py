@@ -66,7 +66,6 @@ class IkeUp:
     home_address: IPv6Address | None
     ha_addresses: tuple[IPv6Address | IPv4Address, ...]
     nat_detected: bool
-    apn: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +159,6 @@ def translate(event: object, role: str = "ue") -> Translated | None:
             home_address=None if hoa is None else IPv6Address(str(hoa)),
             ha_addresses=tuple(ip_address(str(a)) for a in (e.ha_addresses or ())),
             nat_detected=bool(e.nat_detected),
-            apn=getattr(e, "apn", None),
         )
     if kind == "ChildSaEstablished":
         child = e.child
