@@ -1477,8 +1477,8 @@ def _bucket_state(kind, slots=64, rate=1.0, burst=3.0, admit=_admit_reference):
     return me
 
 
-def _admit_ike_mismatches(check, kind="python", admit=_admit_reference) -> int:
-    """Steps at which ``check`` (on a ``kind`` budget, see ``_bucket_state``) and
+def _admit_ike_mismatches(check, state) -> int:
+    """Steps at which ``check`` (on the budget ``state``, see ``_bucket_state``) and
     ``_admit_ike_reference`` (with the reference buckets) differ, each on a bucket table of
     its own, over one stream of requests: in the verdict, the counters, or the tables
     (tokens and last refill of every slot) after the step, so which key was charged, when,
@@ -1488,7 +1488,7 @@ def _admit_ike_mismatches(check, kind="python", admit=_admit_reference) -> int:
 
     rng = random.Random(8)
     pool = [rng.getrandbits(64) or 1 for _ in range(2)]
-    states = [_bucket_state(kind, admit=admit), _bucket_state("python")]
+    states = [state, _bucket_state("python")]
     bad = refused = admitted = 0
     for k in range(3000):
         port = rng.choice((500, 4500))
@@ -1516,58 +1516,80 @@ def _admit_ike_mismatches(check, kind="python", admit=_admit_reference) -> int:
     return bad
 
 
-def _fast_admit_ike(self, data, port, now):
-    """``HomeAgent.receive_datagram``'s budget check of a ``bytes`` datagram."""
-    ok = self._rates.admit_ike(data, port, now)
-    if not ok:
-        self._count("ike-rate-limited")
-    return ok
+def _ha_ike_gate(rates=None, wrap=None, buffer=bytes):
+    """``HomeAgent.receive_datagram`` itself on a stand-in HA whose IKE engine records what
+    reaches it: ``(check, state)`` where ``check(state, data, port, now)`` feeds ``data`` (as
+    ``buffer``) on ``port`` and tells whether the engine got it. ``state`` is a ``"rust"``
+    budget (``_bucket_state``), its table ``rates`` when given; ``wrap(table)`` stands between
+    the HA and the table (a planted bug)."""
+    from types import SimpleNamespace
+
+    from dsmip6.ha import HomeAgent
+
+    state = _bucket_state("rust")
+    if rates is not None:
+        state._rates = rates
+        state.tables = lambda: (rates.tokens(), rates.last())
+    table = state._rates
+    got: list[bytes] = []
+    me = SimpleNamespace(
+        _rate=state._rate,
+        _rates=table if wrap is None else wrap(table),
+        _count=state._count,
+        ike=SimpleNamespace(receive_datagram=lambda d, s, t, n: got.append(d), _events=()),
+        _ike_queued=True,
+    )
+
+    def check(_state, data, port, now):
+        del got[:]
+        HomeAgent.receive_datagram(me, buffer(data), ("2001:db8::1", port), ("::", port), now)
+        return bool(got)
+
+    return check, state
+
+
+def _gate_mismatches(**kw) -> int:
+    check, state = _ha_ike_gate(**kw)
+    return _admit_ike_mismatches(check, state=state)
+
+
+class _Planted:
+    """A ``RateTable`` stand-in: ``admit_ike`` of the real table after ``bend(data, port)``."""
+
+    def __init__(self, table, bend):
+        self.table, self.bend = table, bend
+
+    def admit_ike(self, data, port, now):
+        return self.table.admit_ike(*self.bend(data, port), now)
 
 
 def test_ike_budget_check_charges_what_the_byte_reads_charged():
-    """``_admit_ike`` (one struct unpack after the exchange octet, then ``_admit``) and the
-    Rust ``RateTable.admit_ike`` the HA calls for ``bytes`` charge the same key, at the same
-    requests, with the same verdicts and leave the same bucket tables as the byte-level
-    reading calling the Python buckets; planted variants are caught: one that reads the
-    initiator's SPI whatever the I flag says, one that forgets to store a refused request's
-    refill, and buckets that do not cap the refill at the burst."""
-    from dsmip6.ha import _IKE_HEAD, HomeAgent
+    """The HA's IKE budget check (``receive_datagram`` before the engine: the Rust
+    ``RateTable.admit_ike`` on ``bytes(data)``, for any buffer) charges the same key, at the
+    same requests, with the same verdicts, and leaves the same bucket tables as the byte-level
+    reading calling the Python buckets; planted variants are caught: the initiator's SPI read
+    whatever the I flag says, the non-ESP marker on 4500 dropped unread, and a table whose
+    refill is not capped at the burst."""
+    from dsmip6._core.mhfast import RateTable
 
-    assert _admit_ike_mismatches(HomeAgent._admit_ike) == 0
-    assert _admit_ike_mismatches(HomeAgent._admit_ike, "rust") == 0
-    assert _admit_ike_mismatches(_fast_admit_ike, "rust") == 0
+    assert _gate_mismatches() == 0
+    assert _gate_mismatches(buffer=bytearray) == 0
+    assert _gate_mismatches(buffer=memoryview) == 0
 
-    def planted(self, data, port, now):
+    def i_flag_ignored(data, port):
         off = 4 if port == 4500 else 0
-        if len(data) < off + 28 or (off and data[:4] != bytes(4)):
-            return True
-        if not 35 <= data[off + 18] <= 37:
-            return True
-        spi_i, _spi_r, version, _x, _flags = _IKE_HEAD.unpack_from(data, off)
-        if version != 0x20 or not spi_i:
-            return True
-        return bool(self._admit(spi_i, now)) or (self._count("ike-rate-limited") or False)
+        if len(data) > off + 19:
+            data = data[: off + 19] + bytes((data[off + 19] & ~0x08,)) + data[off + 20 :]
+        return data, port
 
-    assert _admit_ike_mismatches(planted) > 0
+    assert _gate_mismatches(wrap=lambda t: _Planted(t, i_flag_ignored)) > 0
 
-    def no_refill_kept(self, data, port, now):  # a refused request's refill not stored
-        saved = self._tokens[:]
-        ok = HomeAgent._admit_ike(self, data, port, now)
-        if not ok:
-            self._tokens[:] = saved
-        return ok
+    def marker_unread(data, port):  # 4500: four octets skipped, zero or not
+        return (data[4:], 500) if port == 4500 else (data, port)
 
-    assert _admit_ike_mismatches(no_refill_kept) > 0
-
-    def uncapped(self, key, now):  # the refill not capped at the burst
-        burst = self._burst
-        self._burst = float("inf")
-        try:
-            return _admit_reference(self, key, now)
-        finally:
-            self._burst = burst
-
-    assert _admit_ike_mismatches(HomeAgent._admit_ike, admit=uncapped) > 0
+    assert _gate_mismatches(wrap=lambda t: _Planted(t, marker_unread)) > 0
+    uncapped = RateTable(64, 1.0, float("inf"))  # refilled past the burst of 3
+    assert _gate_mismatches(rates=uncapped) > 0
 
 
 def _bucket_mismatches(admit) -> int:

@@ -32,7 +32,6 @@ from collections import deque
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
-from struct import Struct
 from typing import Any
 
 from dsmip6 import _ike, _mh, _mpd, _state
@@ -104,8 +103,6 @@ _BCAST4 = IPv4Address("255.255.255.255")  # RFC 5555 §3.2.2: all-ones = no keep
 _V6_MAX = (1 << 128) - 1
 _ICMPV6 = _mpd.ICMPV6
 _MH_PROTOCOL = _ike.MH_PROTOCOL
-# RFC 7296 §3.1: IKE SPIs, (next payload), version, exchange type, flags
-_IKE_HEAD = Struct("!QQxBBB")
 # IKE events the HA acts on, by class name (contract D): 1 a child SA, 2 an IKE SA up, 3 an
 # IKE SA deleted (0: ignored); and that meaning cached per event class.
 _IKE_KIND_NAMES = {"ChildSaEstablished": 1, "IkeSaEstablished": 2, "IkeSaDeleted": 3}
@@ -671,14 +668,14 @@ class HomeAgent:
         """Feed one received datagram (see :mod:`dsmip6._mh` for the addressing model)."""
         port = dst[1]
         if port in (500, 4500):
-            if self._rate:
-                # this UE's budget spent: dropped before the IKE decryption
-                if type(data) is bytes:
-                    if not self._rates.admit_ike(data, port, now):
-                        self._count("ike-rate-limited")
-                        return
-                elif not self._admit_ike(data, port, now):
-                    return
+            # this UE's budget spent: dropped before the IKE decryption. The budget is the
+            # one of the IKE SA the request names by our SPI (RFC 7296 §3.1: the responder's
+            # SPI when the original initiator sent it, else the initiator's), established
+            # SAs only (IKE_SA_INIT, with a zero responder SPI, is the engine's business:
+            # cookies, §2.6): ``RateTable.admit_ike`` reads the header (any buffer: as bytes)
+            if self._rate and not self._rates.admit_ike(bytes(data), port, now):
+                self._count("ike-rate-limited")
+                return
             self.ike.receive_datagram(data, src, dst, now)
             if not self._ike_queued or self.ike._events:
                 self._drain_ike(now)
@@ -1571,31 +1568,6 @@ class HomeAgent:
         flooders (about 1 in ue_rate_slots**2 per pair, and not steerable by a UE). Constant
         memory: nothing is kept per UE (issue 5's per-UE memory target)."""
         return self._rates.admit(key, now)  # type: ignore[no-any-return]
-
-    def _admit_ike(self, data: bytes, port: int, now: float) -> bool:
-        """The budget of the IKE SA a request names by our SPI (RFC 7296 §3.1: the
-        responder's SPI when the original initiator sent it, else the initiator's). Only
-        established SAs are limited here (IKE_SA_INIT, with a zero responder SPI, is the IKE
-        engine's own business: cookies, RFC 7296 §2.6). ``RateTable.admit_ike`` reads a
-        ``bytes`` datagram the same way in one call (``receive_datagram`` takes it then);
-        this reading serves any other buffer."""
-        off = 4 if port == 4500 else 0  # RFC 3948 §2.2: the non-ESP marker on 4500
-        if len(data) < off + 28 or (off and data[:4] != b"\x00\x00\x00\x00"):
-            return True  # not IKE (or not for us to judge): the engine drops it
-        # RFC 7296 §3.1: version 2.0, and an exchange of an established SA (IKE_AUTH,
-        # CREATE_CHILD_SA, INFORMATIONAL); anything else is the engine's to refuse.
-        if not 35 <= data[off + 18] <= 37:  # IKE_SA_INIT (34) leaves here, before unpacking
-            return True
-        spi_i, spi_r, version, _exchange, flags = _IKE_HEAD.unpack_from(data, off)
-        if version != 0x20:
-            return True
-        ours = spi_r if flags & 0x08 else spi_i  # I flag: from the original initiator
-        if not ours:
-            return True
-        if self._admit(ours, now):
-            return True
-        self._count("ike-rate-limited")
-        return False
 
     # ---- Mobile Prefix Discovery (RFC 6275 §10.6, §6.8; RFC 4877 §6.3)
     def _mpd_child(self, session: _Session, ev: Any) -> None:
