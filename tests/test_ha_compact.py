@@ -1522,6 +1522,7 @@ def _ha_ike_gate(rates=None, wrap=None, buffer=bytes):
     ``buffer``) on ``port`` and tells whether the engine got it. ``state`` is a ``"rust"``
     budget (``_bucket_state``), its table ``rates`` when given; ``wrap(table)`` stands between
     the HA and the table (a planted bug)."""
+    from collections import deque
     from types import SimpleNamespace
 
     from dsmip6.ha import HomeAgent
@@ -1536,8 +1537,8 @@ def _ha_ike_gate(rates=None, wrap=None, buffer=bytes):
         _rate=state._rate,
         _rates=table if wrap is None else wrap(table),
         _count=state._count,
-        ike=SimpleNamespace(receive_datagram=lambda d, s, t, n: got.append(d), _events=()),
-        _ike_queued=True,
+        ike=SimpleNamespace(receive_datagram=lambda d, s, t, n: got.append(d)),
+        _ike_events=deque(),
     )
 
     def check(_state, data, port, now):
@@ -2466,3 +2467,74 @@ def test_esp_spi_in_rust_walks_as_the_python_walk():
 
     for planted in (short_units, esp_unchecked):
         assert _esp_spi_mismatches(planted)[0] > 0, planted.__name__
+
+
+def _attach_trace(general: bool, n: int = 4):
+    """The endpoints of every datagram the HA sends and every event it reports over ``n``
+    attaches (IKE events drained from the engine's deque by the HA itself, or, ``general``,
+    through ``next_event``), with its counters and bindings at the end."""
+    from ipaddress import IPv6Address
+
+    from dsmip6.dataplane_iface import FakeDataPlane
+    from dsmip6.sim import VirtualClock
+    from dsmip6.sim.world import RealWorld
+
+    world = RealWorld(n)
+    ha = world.make_ha(FakeDataPlane())
+    if general:
+        ha._ike_events = None
+    clock = VirtualClock()
+    trace: list[object] = []
+    for i in range(n):
+        ue = world.make_ue(i)
+        ue.set_access(coa6=IPv6Address(f"2001:db8:c0a::{i + 1}"))
+        ue.attach("internet", clock.now)
+        for _ in range(30):
+            moved = 0
+            for d, s, t in ue.datagrams_to_send(clock.now):
+                ha.receive_datagram(d, s, t, clock.now)
+                moved += 1
+            for d, s, t in ha.datagrams_to_send(clock.now):
+                trace.append((s, t))  # (the octets differ: ECDSA signatures are randomised)
+                ue.receive_datagram(d, s, t, clock.now)
+                moved += 1
+            while (ev := ha.next_event()) is not None:
+                trace.append(repr(ev))
+            if not moved:
+                break
+        clock.now += 1.0
+    return trace, dict(ha.counters), sorted(map(repr, ha.bindings()))
+
+
+def test_ha_drains_our_engines_events_as_next_event_gives_them():
+    """The HA pops our engine's event deque itself (``_ike.event_queue``) only where
+    ``next_event`` is ``Engine.next_event``; the attaches (datagrams, events, counters,
+    bindings) are the same as when every event is asked through ``next_event``."""
+    from collections import deque
+
+    from dsmip6 import _ike
+    from dsmip6.ikev2._engine import Engine
+
+    fast = _attach_trace(False)
+    assert len(fast[2]) == 4 and any("BindingCreated" in str(x) for x in fast[0])
+    assert fast == _attach_trace(True)
+
+    class Foreign:  # a deque named _events, but its own next_event
+        _events: deque[object] = deque()
+
+        def next_event(self) -> object:
+            return None
+
+    assert _ike.event_queue(Foreign()) is None
+
+    class Filtered(Engine):
+        def next_event(self):  # type: ignore[override]
+            return None
+
+    engine = Filtered.__new__(Filtered)
+    engine._events = deque()
+    assert _ike.event_queue(engine) is None
+    Plain = type("Plain", (Engine,), {})
+    engine = Plain.__new__(Plain)
+    engine._events = deque()
+    assert _ike.event_queue(engine) is engine._events

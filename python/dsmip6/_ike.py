@@ -12,6 +12,7 @@ Factories (``initiator_factory``, ``responder_factory``) are what ``MobileNode``
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
@@ -360,6 +361,18 @@ def hands_over_output(engine: Any) -> bool:
     from dsmip6.ikev2._engine import Engine
 
     return getattr(type(engine), "datagrams_to_send", None) is Engine.datagrams_to_send
+
+
+def event_queue(engine: Any) -> deque[Any] | None:
+    """The deque ``engine.next_event`` pops when that method is our IKEv2 engine's
+    (``ikev2._engine.Engine``: its ``_events``, never replaced), so the caller may pop it
+    itself; None for any other engine (asked through ``next_event``)."""
+    from dsmip6.ikev2._engine import Engine
+
+    events = getattr(engine, "_events", None)
+    if getattr(type(engine), "next_event", None) is Engine.next_event and type(events) is deque:
+        return events
+    return None
 
 
 _PARKED: list[Any] = []  # (ParkedSa, IkeResponder.endpoints), imported at first use

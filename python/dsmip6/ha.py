@@ -609,10 +609,10 @@ class HomeAgent:
         )
         self._endpoints: Callable[[object], Any] | None = getattr(self.ike, "endpoints", None)
         self._ike_next_event: Callable[[], Any] = self.ike.next_event
-        # Our engines queue their events in a deque (``Engine._events``, read afresh each
-        # time): when it is empty after a datagram (most IKE_AUTH rounds) there is nothing
-        # to drain. Any other engine is asked through ``next_event`` every time.
-        self._ike_queued = type(getattr(self.ike, "_events", None)) is deque
+        # Our engines queue their events in a deque (``Engine._events``) that ``next_event``
+        # pops: the HA reads that deque itself (empty after most IKE_AUTH rounds: nothing to
+        # drain; a pop per event, no call). Any other engine is asked through ``next_event``.
+        self._ike_events: deque[Any] | None = _ike.event_queue(self.ike)
         # Our engine hands its output over in a fresh list (passed on as ours when we have
         # nothing to add); any other engine's list is copied into ours.
         self._ike_hands_over = _ike.hands_over_output(self.ike)
@@ -677,7 +677,8 @@ class HomeAgent:
                 self._count("ike-rate-limited")
                 return
             self.ike.receive_datagram(data, src, dst, now)
-            if not self._ike_queued or self.ike._events:
+            events = self._ike_events
+            if events is None or events:
                 self._drain_ike(now)
             return
         if port not in (0, MIP_UDP_PORT):
@@ -884,8 +885,17 @@ class HomeAgent:
     def _drain_ike(self, now: float) -> None:
         """The IKE events the HA acts on (contract D, by class name like ``_ike.translate``;
         the name's meaning is looked up once per event class)."""
+        events = self._ike_events
         next_event = self._ike_next_event
-        while (ev := next_event()) is not None:
+        while True:
+            if events is None:
+                ev = next_event()
+                if ev is None:
+                    return
+            elif events:
+                ev = events.popleft()  # Engine.next_event, inline
+            else:
+                return
             kind = _IKE_KINDS.get(type(ev))
             if kind is None:
                 kind = _IKE_KINDS[type(ev)] = _IKE_KIND_NAMES.get(type(ev).__name__, 0)
