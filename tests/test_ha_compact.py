@@ -2538,3 +2538,39 @@ def test_ha_drains_our_engines_events_as_next_event_gives_them():
     engine = Plain.__new__(Plain)
     engine._events = deque()
     assert _ike.event_queue(engine) is engine._events
+
+
+def _net6_mismatches(make) -> int:
+    """Lengths 0-128 (and the remembered masks read again) at which ``make(network,
+    length)`` is not the constructor's network: equal, the same hash, netmask, prefix length,
+    text and last address."""
+    import random
+    from ipaddress import IPv6Network
+
+    rng = random.Random(5)
+    bad = 0
+    for _ in range(3):
+        for plen in range(129):
+            net = rng.getrandbits(128) >> (128 - plen) << (128 - plen) if plen else 0
+            got, want = make(net, plen), IPv6Network((net, plen))
+            bad += (got, hash(got), got.netmask, got.prefixlen, str(got)) != (
+                want, hash(want), want.netmask, want.prefixlen, str(want)
+            ) or got.broadcast_address != want.broadcast_address  # fmt: skip
+    return bad
+
+
+def test_net6_builds_the_constructors_network():
+    """``pools.net6`` (the netmask read from its own table) gives the network
+    ``IPv6Network((network, length))`` gives, at every length; a table that hands out the
+    next length's mask is caught."""
+    from dsmip6 import pools
+
+    assert _net6_mismatches(pools.net6) == 0
+    saved = dict(pools._NETMASKS)
+    try:
+        pools._NETMASKS.clear()
+        pools._NETMASKS.update({n: pools._NETMASK6(n + 1) for n in range(127)})
+        assert _net6_mismatches(pools.net6) > 0
+    finally:
+        pools._NETMASKS.clear()
+        pools._NETMASKS.update(saved)

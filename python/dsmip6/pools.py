@@ -19,6 +19,7 @@ __all__ = ["PoolExhausted", "PrefixPool", "Ipv4Pool", "net6"]
 
 _NEW = object.__new__
 _NETMASK6 = IPv6Network._make_netmask  # (netmask, length) per length, cached by ipaddress
+_NETMASKS: dict[int, tuple[IPv6Address, int]] = {}  # _NETMASK6's values, no call per read
 
 
 def net6(network: int, prefix_len: int) -> IPv6Network:
@@ -33,7 +34,10 @@ def net6(network: int, prefix_len: int) -> IPv6Network:
     a._ip = network
     a._scope_id = None
     n.network_address = a
-    n.netmask, n._prefixlen = _NETMASK6(prefix_len)
+    mask = _NETMASKS.get(prefix_len)
+    if mask is None:  # at most 127 lengths
+        mask = _NETMASKS[prefix_len] = _NETMASK6(prefix_len)
+    n.netmask, n._prefixlen = mask
     return n
 
 

@@ -379,6 +379,9 @@ class InitiatorConfig(_Common):
         self.child_ts_r = tuple(self.child_ts_r)
 
 
+_NEW = object.__new__
+
+
 def _default_ts_policy(
     ts_i: Sequence[TrafficSelector], ts_r: Sequence[TrafficSelector], assignment: Assignment | None
 ) -> tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]] | None:
@@ -387,7 +390,9 @@ def _default_ts_policy(
     out_i: list[TrafficSelector] = []
     for ts in ts_i:
         narrowed: TrafficSelector | None = ts
-        if assignment is not None and ts.version == 6:
+        # (``ts.version`` is its start address's: an IPv6Address is read without the two
+        # property calls)
+        if assignment is not None and (type(ts.start) is IPv6Address or ts.version == 6):
             if assignment.home_address is not None:
                 narrowed = ts.intersect(TrafficSelector(assignment.home_address))
             elif assignment.home_prefix is not None:
@@ -428,7 +433,12 @@ def _in_prefix(ts: TrafficSelector, prefix: Any) -> TrafficSelector | None:
     lo = first._ip
     hi = lo | ((1 << (128 - prefix._prefixlen)) - 1)
     s = start if start._ip >= lo else first
-    e = end if end._ip <= hi else IPv6Address(hi)
+    if end._ip <= hi:
+        e = end
+    else:  # IPv6Address(hi) without the constructor's checks (hi is a 128-bit value)
+        e = _NEW(IPv6Address)
+        e._ip = hi
+        e._scope_id = None
     if s._ip > e._ip:
         return None
     sp, ep = ts.start_port, ts.end_port
