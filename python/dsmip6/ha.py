@@ -503,9 +503,7 @@ class _BuIn:
         "src6",
         "seq",
         "life4",
-        "a",
         "h",
-        "l",
         "k",
         "r",
         "f",
@@ -537,8 +535,8 @@ class _BuIn:
         v.src6 = int(route.ip6_src)
         v.seq = bu.sequence
         v.life4 = bu.lifetime_4s
-        v.a, v.h, v.l, v.k, v.r, v.f = bu.a, bu.h, bu.l, bu.k, bu.r, bu.f
-        v.flags = (v.a << 15) | (v.h << 14) | (v.l << 13) | (v.k << 12) | (v.r << 10)
+        v.h, v.k, v.r, v.f = bu.h, bu.k, bu.r, bu.f
+        v.flags = (bu.a << 15) | (bu.h << 14) | (bu.l << 13) | (bu.k << 12) | (bu.r << 10)
         v.alt = None if bu.alt_coa is None else int(bu.alt_coa)
         if bu.ipv4_hoa is None:
             v.v4hoa, v.v4plen = None, 32
@@ -1119,9 +1117,7 @@ class HomeAgent:
         v.hoa = src6 if hao is None else hao
         v.seq = seq
         v.life4 = life4
-        v.a = flags & 0x8000 != 0
         v.h = flags & 0x4000 != 0
-        v.l = flags & 0x2000 != 0
         v.k = flags & 0x1000 != 0
         v.r = flags & 0x0400 != 0
         v.f = flags & 0x0100 != 0
