@@ -671,7 +671,9 @@ class HomeAgent:
             # SPI when the original initiator sent it, else the initiator's), established
             # SAs only (IKE_SA_INIT, with a zero responder SPI, is the engine's business:
             # cookies, §2.6): ``RateTable.admit_ike`` reads the header (any buffer: as bytes)
-            if self._rate and not self._rates.admit_ike(bytes(data), port, now):
+            if self._rate and not self._rates.admit_ike(
+                data if type(data) is bytes else bytes(data), port, now
+            ):
                 self._count("ike-rate-limited")
                 return
             self.ike.receive_datagram(data, src, dst, now)
