@@ -421,6 +421,10 @@ _TS_HEAD = struct.Struct("!BBHHH")
 _TS_V6, _TS_V4 = int(TsType.IPV6_ADDR_RANGE), int(TsType.IPV4_ADDR_RANGE)
 
 
+_ANY6 = (IPv6Address(0), IPv6Address((1 << 128) - 1))
+_ANY4 = (IPv4Address(0), IPv4Address((1 << 32) - 1))
+
+
 def _addr(value: object) -> IPv4Address | IPv6Address:
     t = type(value)
     if t is IPv6Address or t is IPv4Address:
@@ -486,9 +490,10 @@ class TrafficSelector:
 
     @classmethod
     def any(cls, version: int = 6, protocol: int = 0) -> TrafficSelector:
-        if version == 6:
-            return cls("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", protocol)
-        return cls("0.0.0.0", "255.255.255.255", protocol)
+        # the whole address range as address objects made once (every UE's default child
+        # selectors, one InitiatorConfig per attach): no text to parse each time
+        start, end = _ANY6 if version == 6 else _ANY4
+        return cls(start, end, protocol)
 
     @classmethod
     def mobility_header(

@@ -1,0 +1,111 @@
+"""Twins of the UE attach path's shortcuts (session 11): each against the general path it
+stands for, on the same inputs."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from types import SimpleNamespace
+
+import pytest
+from dsmip6 import _ike
+from dsmip6.errors import ConfigError
+from dsmip6.ikev2 import InitiatorConfig, ResponderConfig, TrafficSelector
+from dsmip6.ikev2 import config as cfgmod
+
+
+@pytest.mark.parametrize("version", [6, 4])
+@pytest.mark.parametrize("protocol", [0, 135, 17])
+def test_any_selector_is_the_text_range(version, protocol):
+    """``TrafficSelector.any`` from address objects made once == from the range's text."""
+    text = (
+        ("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+        if version == 6
+        else ("0.0.0.0", "255.255.255.255")
+    )
+    want = TrafficSelector(ip_address(text[0]), ip_address(text[1]), protocol)
+    got = TrafficSelector.any(version, protocol)
+    assert got == want and got.encode() == want.encode()
+    assert type(got.start) is type(want.start) and type(got.end) is type(want.end)
+
+
+def _config_by_setattr(cls, identity, **kw):
+    """The general construction: one ``setattr`` per field, in field order, identity last."""
+    c = object.__new__(cls)
+    for f in fields(cls):
+        if f.name != "identity":
+            setattr(c, f.name, kw.get(f.name, f.default))
+    c.identity = identity
+    return c
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"psk": b"k"},
+        {"psk": b"k", "remote_id": "internet", "force_nat_t": True, "nonce_size": 40},
+        {"psk": b"k", "request_home_address": True, "request_home_prefix": False},
+    ],
+)
+def test_initiator_config_fields_as_by_setattr(kw):
+    """``_fill`` leaves the instance dict the setattr loop left: the same items in the same
+    order (the normalisation after it is shared)."""
+    want = _config_by_setattr(InitiatorConfig, "ue@nai", **kw)
+    raw = object.__new__(InitiatorConfig)
+    cfgmod._fill(raw, "ue@nai", dict(kw), "InitiatorConfig")
+    assert list(vars(raw).items()) == list(vars(want).items())
+    got = InitiatorConfig("ue@nai", **kw)
+    for name, value in kw.items():
+        assert getattr(got, name) == value
+
+
+def test_config_unknown_and_cert_spelling():
+    with pytest.raises(ConfigError, match="unknown InitiatorConfig fields \\['bogus'\\]"):
+        InitiatorConfig("ue", psk=b"k", bogus=1)
+    with pytest.raises(ConfigError, match="unknown ResponderConfig fields"):
+        ResponderConfig("ha", psk=b"k", bogus=1)
+    r = ResponderConfig("ha", psk=b"k", half_open_limit=7)
+    assert r.half_open_limit == 7 and r.cookie_threshold == 100 and r.identity == "ha"
+    assert list(vars(r))[-1] == "identity"
+
+
+class IkeSaEstablished(SimpleNamespace):
+    """``translate`` dispatches on the class name and attributes (contract D)."""
+
+
+def _established(prefix, hoa, has):
+    return IkeSaEstablished(
+        ike_sa_id=1,
+        eap_identity=None,
+        peer_identity="ha.example",
+        local=("2001:db8:100::1", 500),
+        remote=("2001:db8:a::1", 500),
+        home_prefix=prefix,
+        home_address=hoa,
+        ha_addresses=has,
+        nat_detected=False,
+    )
+
+
+def test_translate_keeps_address_objects_equal_to_text_path():
+    """The engine's own address objects are passed through; the same values as text (an
+    engine that only honours contract D) give an equal record."""
+    pfx = IPv6Network("2001:db8:8000:1::/64")
+    hoa = IPv6Address("2001:db8:8000:1::5")
+    has = (IPv6Address("2001:db8:a::1"), IPv4Address("198.51.100.1"))
+    fast = _established(pfx, hoa, has)
+    slow = _established(str(pfx), str(hoa), tuple(str(a) for a in has))
+    a, b = _ike.translate(fast), _ike.translate(slow)
+    assert a == b
+    assert a.home_prefix is pfx and a.home_address is hoa and a.ha_addresses == has
+    assert [type(x) for x in b.ha_addresses] == [IPv6Address, IPv4Address]
+    assert type(b.home_prefix) is IPv6Network and type(b.home_address) is IPv6Address
+
+
+def test_mh_selectors_from_objects_equal_text():
+    hoa, ha = IPv6Address("2001:db8:8000:1::5"), IPv6Address("2001:db8:a::1")
+    tsi, tsr = _ike.mh_selectors(hoa, ha)
+    want_i = TrafficSelector(str(hoa), str(hoa), protocol=135)
+    want_r = TrafficSelector(str(ha), str(ha), protocol=135)
+    assert tsi == [want_i] and tsr == [want_r]
+    assert tsi[0].encode() == want_i.encode() and tsr[0].encode() == want_r.encode()
