@@ -109,3 +109,55 @@ def test_mh_selectors_from_objects_equal_text():
     want_r = TrafficSelector(str(ha), str(ha), protocol=135)
     assert tsi == [want_i] and tsr == [want_r]
     assert tsi[0].encode() == want_i.encode() and tsr[0].encode() == want_r.encode()
+
+
+def test_decode_home_prefix_as_the_network_constructor():
+    """Every prefix length, host bits set or not, both attribute forms: the network object
+    the constructor builds from ``(IPv6Address(raw), plen), strict=False``."""
+    import random
+
+    from dsmip6.ikev2.message import decode_home_prefix
+
+    rnd = random.Random(5)
+    for plen in range(129):
+        for raw in (bytes(16), b"\xff" * 16, rnd.randbytes(16), rnd.randbytes(16)):
+            for value, life in (
+                ((86400).to_bytes(4, "big") + raw + bytes([plen]), 86400),
+                (raw + bytes([plen]), None),
+            ):
+                want = IPv6Network((IPv6Address(raw), plen), strict=False)
+                got, lifetime = decode_home_prefix(value)
+                assert lifetime == life
+                assert type(got) is IPv6Network and got == want
+                assert vars(got).keys() == vars(want).keys()
+                assert got.network_address == want.network_address
+                assert got.netmask == want.netmask and got.prefixlen == plen
+                assert got.network_address._scope_id is None
+                if plen >= 126:
+                    assert list(got.hosts()) == list(want.hosts())
+
+
+def test_subset_as_all_any():
+    """``child_create._subset`` (loops) against the all/any expression it replaced, on random
+    selector lists: the responder's narrowing accepted, any widening refused."""
+    import random
+
+    from dsmip6.ikev2.tasks.child_create import _subset
+
+    rnd = random.Random(11)
+    base = int(IPv6Address("2001:db8::"))
+
+    def sel():
+        a, b = sorted(rnd.randrange(8) for _ in range(2))
+        p = rnd.choice((0, 135, 17))
+        sp, ep = sorted(rnd.choice((0, 256, 1280, 65535)) for _ in range(2))
+        return TrafficSelector(IPv6Address(base + a), IPv6Address(base + b), p, sp, ep)
+
+    seen = set()
+    for _ in range(3000):
+        got = tuple(sel() for _ in range(rnd.randrange(3)))
+        offered = tuple(sel() for _ in range(rnd.randrange(1, 3)))
+        want = bool(got) and all(any(o.contains(g) for o in offered) for g in got)
+        assert _subset(got, offered) is want
+        seen.add(want)
+    assert seen == {True, False}

@@ -33,6 +33,7 @@ from dsmip6.ikev2.constants import (
     ProtocolId,
     TsType,
 )
+from dsmip6.pools import net6
 
 __all__ = [
     "IkeDecodeError",
@@ -738,7 +739,10 @@ def decode_home_prefix(value: bytes) -> tuple[ipaddress.IPv6Network, int | None]
         raise MalformedPacket(f"MIP6_HOME_PREFIX of {len(value)} octets", 0, "bad-length")
     if plen > 128:
         raise MalformedPacket("prefix length > 128", 0, "bad-length")
-    return ipaddress.IPv6Network((IPv6Address(raw), plen), strict=False), lifetime
+    # ``IPv6Network((IPv6Address(raw), plen), strict=False)``: host bits cleared here, the
+    # object built as the constructor builds it (``pools.net6``) without its parsing
+    host = (1 << (128 - plen)) - 1
+    return net6(int.from_bytes(raw, "big") & ~host, plen), lifetime
 
 
 @_value
