@@ -161,3 +161,44 @@ def test_subset_as_all_any():
         assert _subset(got, offered) is want
         seen.add(want)
     assert seen == {True, False}
+
+
+def test_issued_certificate_remembered_only_for_its_octets_and_anchors():
+    """``verify_certificate`` answers a certificate it found issued before without a second
+    signature check — only for the same DER octets and the same anchor objects; the identity
+    and the validity period are checked on every call; a failure is not remembered."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from dsmip6.ikev2 import auth
+    from dsmip6.ikev2.constants import IdType
+    from dsmip6.ikev2.message import IdPayload
+    from ike_harness import make_ca_and_cert
+
+    ca, ee, _ = make_ca_and_cert("ecdsa", "ha.example")
+    ca_other, _, _ = make_ca_and_cert("ecdsa", "ha.example")  # same CA name, another key
+    der = ee.public_bytes(Encoding.DER)
+    idp = IdPayload(IdType.FQDN, b"ha.example", False)
+    auth._ISSUED.clear()
+    first = auth.verify_certificate(der, (ca,), idp)  # the general path: a signature check
+    assert der in auth._ISSUED
+    again = auth.verify_certificate(der, (ca,), idp)  # remembered
+    assert again is first and again.public_bytes(Encoding.DER) == der
+    auth._ISSUED.clear()
+    fresh = auth.verify_certificate(der, (ca,), idp)
+    assert fresh == first and fresh.public_key() == first.public_key()
+    # the same octets under other anchors: checked again, and refused
+    with pytest.raises(auth.AuthError, match="not issued by a trusted CA"):
+        auth.verify_certificate(der, (ca_other,), idp)
+    with pytest.raises(auth.AuthError, match="not issued by a trusted CA"):
+        auth.verify_certificate(der, [ca_other], idp)
+    # other octets (the signature's last octet changed) under the same anchor: refused
+    bad = der[:-1] + bytes([der[-1] ^ 1])
+    with pytest.raises(auth.AuthError):
+        auth.verify_certificate(bad, (ca,), idp)
+    assert bad not in auth._ISSUED
+    # identity and validity still checked on a remembered certificate
+    other = IdPayload(IdType.FQDN, b"other.example", False)
+    with pytest.raises(auth.AuthError, match="does not name identity"):
+        auth.verify_certificate(der, (ca,), other)
+    with pytest.raises(auth.AuthError, match="validity"):
+        auth.verify_certificate(der, (ca,), idp, unix_time=0.0)
+    assert auth.verify_certificate(der, (ca,), idp) is fresh
