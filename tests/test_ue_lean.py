@@ -202,3 +202,34 @@ def test_issued_certificate_remembered_only_for_its_octets_and_anchors():
     with pytest.raises(auth.AuthError, match="validity"):
         auth.verify_certificate(der, (ca,), idp, unix_time=0.0)
     assert auth.verify_certificate(der, (ca,), idp) is fresh
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        "0001010000000001@nai.epc.mnc001.mcc001.3gppnetwork.org",
+        "user@example.com",
+        "ha.example",
+        "192.0.2.1",
+        "2001:db8::1",
+        "fe80::1%eth0",
+        "fe80::1%a@b",  # an IPv6 address whose scope holds an '@'
+        "1.2.3.4@x",
+        "::1@x",
+        "",
+    ],
+)
+def test_str_id_nai_shortcut_as_the_address_parse(identity):
+    """``_str_id``'s '@' shortcut against the address parse it skips."""
+    import ipaddress
+
+    from dsmip6.ikev2 import auth
+    from dsmip6.ikev2.constants import IdType
+
+    try:
+        addr = ipaddress.ip_address(identity)
+    except ValueError:
+        want = (IdType.RFC822_ADDR if "@" in identity else IdType.FQDN), identity.encode()
+    else:
+        want = (IdType.IPV4_ADDR if addr.version == 4 else IdType.IPV6_ADDR), addr.packed
+    assert auth._str_id.__wrapped__(identity) == want

@@ -46,6 +46,10 @@ class AuthError(Exception):
 def _str_id(identity: str) -> tuple[int, bytes]:
     """(ID type, data) of a configured identity string (pure; cached: the HA's own identity is
     the same for every handshake and the address parse is not free)."""
+    if "@" in identity.partition("%")[0]:
+        # not address text ('@' appears in neither form, only in an IPv6 scope after '%'):
+        # the NAI of every UE, without the address parse raising (UEs miss this cache)
+        return IdType.RFC822_ADDR, identity.encode()
     try:
         addr = ipaddress.ip_address(identity)
     except ValueError:
