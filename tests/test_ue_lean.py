@@ -233,3 +233,31 @@ def test_str_id_nai_shortcut_as_the_address_parse(identity):
     else:
         want = (IdType.IPV4_ADDR if addr.version == 4 else IdType.IPV6_ADDR), addr.packed
     assert auth._str_id.__wrapped__(identity) == want
+
+
+def test_ts_decode_as_the_checked_constructor():
+    """``TsPayload.decode_body`` (selectors made with ``_selector``) against selectors made by
+    ``TrafficSelector(...)`` from the same fields, and the encoding round trip."""
+    import random
+    import struct
+
+    from dsmip6.ikev2.message import TsPayload
+
+    rnd = random.Random(3)
+    for _ in range(500):
+        fields_ = []
+        body = b""
+        for _ in range(rnd.randrange(1, 4)):
+            v6 = rnd.random() < 0.6
+            n = 16 if v6 else 4
+            a, b = rnd.randbytes(n), rnd.randbytes(n)
+            proto, sp, ep = rnd.randrange(256), rnd.randrange(65536), rnd.randrange(65536)
+            body += struct.pack("!BBHHH", 8 if v6 else 7, proto, 8 + 2 * n, sp, ep) + a + b
+            cls = IPv6Address if v6 else IPv4Address
+            fields_.append((cls(a), cls(b), proto, sp, ep))
+        data = bytes((len(fields_), 0, 0, 0)) + body
+        got = TsPayload.decode_body(data, initiator=False)
+        want = tuple(TrafficSelector(*f) for f in fields_)
+        assert got.selectors == want and got.unknown == 0 and not got.initiator
+        assert [type(s.start) for s in got.selectors] == [type(s.start) for s in want]
+        assert TsPayload(got.selectors, False).encode_body() == data

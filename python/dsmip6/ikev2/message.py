@@ -652,21 +652,19 @@ class TsPayload:
             if length < 8 or off + length > len(data):
                 raise MalformedPacket("bad selector length", off, "bad-length")
             body = data[off + 8 : off + length]
-            if ts_type == TsType.IPV4_ADDR_RANGE:
+            # ``_selector``: what ``TrafficSelector.__init__`` checks holds by construction
+            # (two addresses of one version, a one-octet protocol, two-octet ports)
+            if ts_type == _TS_V4:
                 if length != 16:
                     raise MalformedPacket("IPv4 selector length", off, "bad-length")
                 sels.append(
-                    TrafficSelector(
-                        IPv4Address(body[:4]), IPv4Address(body[4:]), proto, sport, eport
-                    )
+                    _selector(IPv4Address(body[:4]), IPv4Address(body[4:]), proto, sport, eport)
                 )
-            elif ts_type == TsType.IPV6_ADDR_RANGE:
+            elif ts_type == _TS_V6:
                 if length != 40:
                     raise MalformedPacket("IPv6 selector length", off, "bad-length")
                 sels.append(
-                    TrafficSelector(
-                        IPv6Address(body[:16]), IPv6Address(body[16:]), proto, sport, eport
-                    )
+                    _selector(IPv6Address(body[:16]), IPv6Address(body[16:]), proto, sport, eport)
                 )
             else:
                 unknown += 1
