@@ -126,6 +126,14 @@ def _addr_tuple(value: Any) -> Addr:
     return (str(host), int(port))
 
 
+def _ip(value: Any) -> IPv6Address | IPv4Address:
+    """An address object of ``value``: kept when it is one already (the engine's own), else
+    read from its text."""
+    if type(value) is IPv6Address or type(value) is IPv4Address:
+        return value  # type: ignore[no-any-return]
+    return ip_address(str(value))
+
+
 def _single_address(ts: Any) -> IPv6Address | None:
     """The address of a traffic selector list naming exactly one IPv6 address, proto 135."""
     items = ts if isinstance(ts, (list, tuple)) else (ts,)
@@ -149,16 +157,17 @@ def translate(event: object, role: str = "ue") -> Translated | None:
     kind = type(event).__name__
     e: Any = event
     if kind == "IkeSaEstablished":
-        prefix = e.home_prefix
         hoa = e.home_address
+        if hoa is not None and type(hoa) is not IPv6Address:
+            hoa = IPv6Address(str(hoa))
         return IkeUp(
             ike_sa_id=e.ike_sa_id,
             identity=str(e.eap_identity or e.peer_identity),
             local=_addr_tuple(e.local),
             remote=_addr_tuple(e.remote),
-            home_prefix=None if prefix is None else IPv6Network(str(prefix), strict=False),
-            home_address=None if hoa is None else IPv6Address(str(hoa)),
-            ha_addresses=tuple(ip_address(str(a)) for a in (e.ha_addresses or ())),
+            home_prefix=ha_prefix(e),
+            home_address=hoa,
+            ha_addresses=tuple(_ip(a) for a in (e.ha_addresses or ())),
             nat_detected=bool(e.nat_detected),
         )
     if kind == "ChildSaEstablished":
@@ -184,8 +193,8 @@ def mh_selectors(home_address: IPv6Address, ha_address: IPv6Address) -> tuple[li
     RFC 5026 §5.3.2)."""
     from dsmip6.ikev2 import TrafficSelector  # contract D
 
-    tsi = [TrafficSelector(str(home_address), str(home_address), protocol=MH_PROTOCOL)]
-    tsr = [TrafficSelector(str(ha_address), str(ha_address), protocol=MH_PROTOCOL)]
+    tsi = [TrafficSelector(home_address, home_address, protocol=MH_PROTOCOL)]
+    tsr = [TrafficSelector(ha_address, ha_address, protocol=MH_PROTOCOL)]
     return tsi, tsr
 
 

@@ -46,6 +46,10 @@ class AuthError(Exception):
 def _str_id(identity: str) -> tuple[int, bytes]:
     """(ID type, data) of a configured identity string (pure; cached: the HA's own identity is
     the same for every handshake and the address parse is not free)."""
+    if "@" in identity.partition("%")[0]:
+        # not address text ('@' appears in neither form, only in an IPv6 scope after '%'):
+        # the NAI of every UE, without the address parse raising (UEs miss this cache)
+        return IdType.RFC822_ADDR, identity.encode()
     try:
         addr = ipaddress.ip_address(identity)
     except ValueError:
@@ -251,17 +255,15 @@ def verify_certificate(
     """Check that ``der`` is issued by one of ``anchors``, names the identity ``idp`` and, when
     ``unix_time`` is given, is valid at that instant (and so is its CA). Raises AuthError."""
     try:
-        cert = x509.load_der_x509_certificate(der)
-        for ca in anchors:
-            if ca.subject != cert.issuer:
-                continue
-            try:
-                cert.verify_directly_issued_by(ca)
-            except (ValueError, TypeError, InvalidSignature):
-                continue
-            break
+        hit = _ISSUED.get(der)
+        if (
+            hit is not None
+            and len(hit[0]) == len(anchors)
+            and all(x is y for x, y in zip(hit[0], anchors, strict=True))
+        ):
+            cert, ca = hit[1], hit[2]  # these octets were found issued by ``ca`` before
         else:
-            raise AuthError("certificate not issued by a trusted CA")
+            cert, ca = _issued(der, anchors)
         if unix_time is not None:
             for c in (cert, ca):
                 if not (
@@ -276,6 +278,37 @@ def verify_certificate(
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:
         raise AuthError(f"unusable certificate: {e}") from None
     return cert
+
+
+def _issued(
+    der: bytes, anchors: Sequence[x509.Certificate]
+) -> tuple[x509.Certificate, x509.Certificate]:
+    """The certificate of ``der`` and the first of ``anchors`` whose signature on it verifies;
+    raises AuthError when none does. Remembered in ``_ISSUED``."""
+    cert = x509.load_der_x509_certificate(der)
+    for ca in anchors:
+        if ca.subject != cert.issuer:
+            continue
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        break
+    else:
+        raise AuthError("certificate not issued by a trusted CA")
+    if len(_ISSUED) >= 16:
+        _ISSUED.clear()
+    _ISSUED[der] = (tuple(anchors), cert, ca)
+    return cert, ca
+
+
+_ISSUED: dict[bytes, tuple[tuple[x509.Certificate, ...], x509.Certificate, x509.Certificate]] = {}
+"""``_issued``'s answers by the certificate's DER octets, with the anchor objects searched
+(kept alive here, compared by identity). Whether a CA's signature verifies on a certificate
+depends on those octets and the CA's alone, and the HA sends the same certificate in every
+handshake: a UE (and a simulation of many UEs) verifies it once, not once per attach (an
+ECDSA P-256 verification, ~0.9 M instructions). The validity period and the identity are
+still checked on every call. At most 16 entries."""
 
 
 def certreq_data(anchors: Sequence[x509.Certificate]) -> bytes:

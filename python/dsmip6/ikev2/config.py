@@ -305,6 +305,33 @@ MIN_FRAGMENT_SIZE = 28 + 8 + 68 + 4 + 64
 overhead, the NAT-T marker and 64 octets of data."""
 
 
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+"""Each config class's field defaults but ``identity``'s, in field order (read once)."""
+
+
+def _fill(c: _Common, identity: Any, kw: dict[str, Any], what: str) -> None:
+    """Every field of ``c``: from ``kw``, else its default; ``identity`` last. The instance
+    dict takes the defaults and then ``kw`` in one update each (the class has no descriptors
+    for its fields: the same dict, in the same order, as one ``setattr`` per field; a UE
+    builds one InitiatorConfig per attach)."""
+    cls = type(c)
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        defaults = {n: f.default for n, f in cls.__dataclass_fields__.items() if n != "identity"}
+        _DEFAULTS[cls] = defaults
+    if "cert" in kw:  # contract D spells it ``cert``
+        kw["certificate"] = kw.pop("cert")
+    if not kw.keys() <= defaults.keys():
+        bad = set(kw) - set(cls.__dataclass_fields__)
+        if bad:
+            raise ConfigError(f"unknown {what} fields {sorted(bad)}")
+        kw = {n: v for n, v in kw.items() if n != "identity"}  # ignored, as before
+    d = c.__dict__
+    d.update(defaults)
+    d.update(kw)
+    c.identity = identity
+
+
 def _norm_common(c: _Common) -> None:
     c.proposals = _proposals(c.proposals, parse_ike_proposal)
     c.child_proposals = _proposals(c.child_proposals, parse_child_proposal)
@@ -359,15 +386,7 @@ class InitiatorConfig(_Common):
     initial_contact: bool = True
 
     def __init__(self, identity: Any, **kw: Any) -> None:
-        if "cert" in kw:  # contract D spells it ``cert``
-            kw["certificate"] = kw.pop("cert")
-        bad = set(kw) - set(self.__dataclass_fields__)
-        if bad:
-            raise ConfigError(f"unknown InitiatorConfig fields {sorted(bad)}")
-        for name, f in self.__dataclass_fields__.items():
-            if name != "identity":
-                setattr(self, name, kw.get(name, f.default))
-        self.identity = identity
+        _fill(self, identity, kw, "InitiatorConfig")
         _norm_common(self)
         if self.child_mode not in ("transport", "tunnel"):
             raise ConfigError("child_mode must be 'transport' or 'tunnel'")
@@ -509,16 +528,7 @@ class ResponderConfig(_Common):
     """Refuse initiators that authenticate without EAP."""
 
     def __init__(self, identity: Any, **kw: Any) -> None:
-        if "cert" in kw:  # contract D spells it ``cert``
-            kw["certificate"] = kw.pop("cert")
-        bad = set(kw) - set(self.__dataclass_fields__)
-        if bad:
-            raise ConfigError(f"unknown ResponderConfig fields {sorted(bad)}")
-        for name, f in self.__dataclass_fields__.items():
-            if name == "identity":
-                continue
-            setattr(self, name, kw.get(name, f.default))
-        self.identity = identity
+        _fill(self, identity, kw, "ResponderConfig")
         _norm_common(self)
         if self.keyed_cipher_sas is not None and self.keyed_cipher_sas < 1:
             raise ConfigError("keyed_cipher_sas must be at least 1 (or None)")

@@ -33,6 +33,7 @@ from dsmip6.ikev2.constants import (
     ProtocolId,
     TsType,
 )
+from dsmip6.pools import net6
 
 __all__ = [
     "IkeDecodeError",
@@ -421,6 +422,10 @@ _TS_HEAD = struct.Struct("!BBHHH")
 _TS_V6, _TS_V4 = int(TsType.IPV6_ADDR_RANGE), int(TsType.IPV4_ADDR_RANGE)
 
 
+_ANY6 = (IPv6Address(0), IPv6Address((1 << 128) - 1))
+_ANY4 = (IPv4Address(0), IPv4Address((1 << 32) - 1))
+
+
 def _addr(value: object) -> IPv4Address | IPv6Address:
     t = type(value)
     if t is IPv6Address or t is IPv4Address:
@@ -486,9 +491,10 @@ class TrafficSelector:
 
     @classmethod
     def any(cls, version: int = 6, protocol: int = 0) -> TrafficSelector:
-        if version == 6:
-            return cls("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", protocol)
-        return cls("0.0.0.0", "255.255.255.255", protocol)
+        # the whole address range as address objects made once (every UE's default child
+        # selectors, one InitiatorConfig per attach): no text to parse each time
+        start, end = _ANY6 if version == 6 else _ANY4
+        return cls(start, end, protocol)
 
     @classmethod
     def mobility_header(
@@ -646,21 +652,19 @@ class TsPayload:
             if length < 8 or off + length > len(data):
                 raise MalformedPacket("bad selector length", off, "bad-length")
             body = data[off + 8 : off + length]
-            if ts_type == TsType.IPV4_ADDR_RANGE:
+            # ``_selector``: what ``TrafficSelector.__init__`` checks holds by construction
+            # (two addresses of one version, a one-octet protocol, two-octet ports)
+            if ts_type == _TS_V4:
                 if length != 16:
                     raise MalformedPacket("IPv4 selector length", off, "bad-length")
                 sels.append(
-                    TrafficSelector(
-                        IPv4Address(body[:4]), IPv4Address(body[4:]), proto, sport, eport
-                    )
+                    _selector(IPv4Address(body[:4]), IPv4Address(body[4:]), proto, sport, eport)
                 )
-            elif ts_type == TsType.IPV6_ADDR_RANGE:
+            elif ts_type == _TS_V6:
                 if length != 40:
                     raise MalformedPacket("IPv6 selector length", off, "bad-length")
                 sels.append(
-                    TrafficSelector(
-                        IPv6Address(body[:16]), IPv6Address(body[16:]), proto, sport, eport
-                    )
+                    _selector(IPv6Address(body[:16]), IPv6Address(body[16:]), proto, sport, eport)
                 )
             else:
                 unknown += 1
@@ -733,7 +737,10 @@ def decode_home_prefix(value: bytes) -> tuple[ipaddress.IPv6Network, int | None]
         raise MalformedPacket(f"MIP6_HOME_PREFIX of {len(value)} octets", 0, "bad-length")
     if plen > 128:
         raise MalformedPacket("prefix length > 128", 0, "bad-length")
-    return ipaddress.IPv6Network((IPv6Address(raw), plen), strict=False), lifetime
+    # ``IPv6Network((IPv6Address(raw), plen), strict=False)``: host bits cleared here, the
+    # object built as the constructor builds it (``pools.net6``) without its parsing
+    host = (1 << (128 - plen)) - 1
+    return net6(int.from_bytes(raw, "big") & ~host, plen), lifetime
 
 
 @_value

@@ -368,4 +368,13 @@ class ChildCreate:
 
 
 def _subset(got: Sequence[TrafficSelector], offered: Sequence[TrafficSelector]) -> bool:
-    return bool(got) and all(any(o.contains(g) for o in offered) for g in got)
+    """Every selector got is inside one offered (loops: no generator closed early)."""
+    if not got:
+        return False
+    for g in got:
+        for o in offered:
+            if o.contains(g):
+                break
+        else:
+            return False
+    return True

@@ -162,10 +162,10 @@ class IkeInit:
         sa.peer_redirect_supported = _N_REDIRECT_SUPPORTED in seen
         if src:
             mine = nat_hash(sa.spi_i, spi_r, peer_addr)
-            sa.nat_remote = all(d != mine for d in src)
+            sa.nat_remote = mine not in src  # no generator closed early at a match
         if dst:
             mine = nat_hash(sa.spi_i, spi_r, my_addr)
-            sa.nat_local = all(d != mine for d in dst)
+            sa.nat_local = mine not in dst
         sa.fragmentation = sa.config.enable_fragmentation and _N_FRAG in seen
         if hashes is not None:  # a cookie-retried request in a storm comes here
             sa.peer_sig_hashes = shared_sig_hashes(hashes)
