@@ -20,7 +20,8 @@
 //! input vector every operation builds; `batch_none`: that and the batches' keys, built as
 //! for the batch operations, with no lookup). For inserts keep `n + iters` inside one table size and
 //! record-id width (e.g. n = 110 000 with 5 000 and 15 000), or table growth is counted
-//! too; `--toggle-collect='*timed_inserts*'` counts the inserts alone (total / iters). With
+//! too; `--toggle-collect='*timed_inserts*'` counts the inserts alone (total / iters), and
+//! `--toggle-collect='*timed_lookups*'` the buffered batch lookups alone (session 11). With
 //! `TIME=1` it prints the thread CPU time per operation.
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
