@@ -117,6 +117,15 @@ fn filter_bits(h: u64) -> u64 {
     (1u64 << ((lo >> 1) & 63)) | (1u64 << ((lo >> 7) & 63)) | (1u64 << ((lo >> 13) & 63))
 }
 
+/// The tag bits of a slot value for hash `h` in a table of `id_bits`-bit ids, with
+/// `hi_mask` = `u32::MAX << (id_bits + 1)`: `Inner::value`'s `((lo >> id_bits) & !1) <<
+/// id_bits` is `lo` under `hi_mask`, and the class bit (bit 0 of `h`) goes to bit `id_bits`.
+#[inline(always)]
+fn slot_tag(h: u64, hi_mask: u32, id_bits: u32) -> u32 {
+    let lo = h as u32;
+    (lo & hi_mask) | ((lo & 1) << id_bits)
+}
+
 #[inline]
 fn next(i: usize, n: usize) -> usize {
     if i + 1 == n {
@@ -461,12 +470,10 @@ impl Lane<'_> {
         1
     }
 
-    /// The tag bits of `h`'s slot value (above the id bits; as `Inner::value`, whose
-    /// `((lo >> id_bits) & !1) << id_bits` is `lo` under `hi_mask`).
+    /// The tag bits of `h`'s slot value (above the id bits; see [`slot_tag`]).
     #[inline(always)]
     pub(super) fn tag(&self, h: u64) -> u32 {
-        let lo = h as u32;
-        (lo & self.hi_mask) | ((lo & 1) << self.id_bits)
+        slot_tag(h, self.hi_mask, self.id_bits)
     }
 
     /// Add `id` under `h` whose home is `i` and filter bits `bits`: the filter bits, then
@@ -517,6 +524,9 @@ pub(super) struct Snap<'a> {
     filter: &'a [AtomicU64],
     buckets: &'a [Bucket],
     id_bits: u32,
+    /// As [`Lane`]'s: the hash bits a tag keeps in place, and a slot value's tag bits.
+    hi_mask: u32,
+    slot_tag_mask: u32,
 }
 
 impl Snap<'_> {
@@ -526,12 +536,11 @@ impl Snap<'_> {
         ((h >> 32).wrapping_mul(self.buckets.len() as u64) >> 32) as usize
     }
 
-    /// Hint the CPU to fetch filter word `i` (first stage of a batch).
+    /// Hint the CPU to fetch filter word `i` (first stage of a batch; `i` from
+    /// [`Self::home`], no bounds check: see `mem::prefetch_at`).
     #[inline(always)]
     pub(super) fn prefetch_filter(&self, i: usize) {
-        if let Some(w) = self.filter.get(i) {
-            prefetch(w);
-        }
+        prefetch_at(self.filter, i);
     }
 
     /// Whether filter word `i` lets `h` be present (an empty word of a released array says
@@ -544,12 +553,11 @@ impl Snap<'_> {
             .is_some_and(|w| w.load(Ordering::Relaxed) & bits == bits)
     }
 
-    /// Hint the CPU to fetch bucket `i` (second stage of a batch).
+    /// Hint the CPU to fetch bucket `i` (second stage of a batch; no bounds check, as
+    /// [`Self::prefetch_filter`]).
     #[inline(always)]
     pub(super) fn prefetch_bucket(&self, i: usize) {
-        if let Some(b) = self.buckets.get(i) {
-            prefetch(b);
-        }
+        prefetch_at(self.buckets, i);
     }
 
     /// The filter word, then the home bucket of `h`.
@@ -566,20 +574,19 @@ impl Snap<'_> {
     /// already consulted).
     #[inline(always)]
     pub(super) fn scan(&self, h: u64, i: usize) -> Probe {
-        let id_mask = (1u32 << self.id_bits) - 1;
-        let lo = h as u32;
-        let tag = (((lo >> self.id_bits) & !1) | (lo & 1)) << self.id_bits;
+        let id_mask = !self.slot_tag_mask;
+        let tag = slot_tag(h, self.hi_mask, self.id_bits);
         // The home bucket, then (a key that spilled past it usually sits there) the next.
         let mut i = i;
         for _ in 0..2 {
             let Some(bucket) = self.buckets.get(i) else {
                 return Probe::Unsure;
             };
-            let (bits, overflow) = scan_line(bucket, !id_mask, tag);
+            let (bits, overflow) = scan_line(bucket, self.slot_tag_mask, tag);
             if bits != 0 {
                 // Re-read the lane as an atomic (acquire: the record it names is published).
                 let v = bucket.0[bits.trailing_zeros() as usize].load(Ordering::Acquire);
-                return if v != 0 && v & !id_mask == tag {
+                return if v != 0 && v & self.slot_tag_mask == tag {
                     Probe::Candidate((v & id_mask) - 1)
                 } else {
                     Probe::Unsure
@@ -739,6 +746,8 @@ impl Table {
             filter: t.filters[fg & 1].as_slice(),
             buckets: t.buckets.as_slice(),
             id_bits: t.id_bits,
+            hi_mask: u32::MAX << (t.id_bits + 1),
+            slot_tag_mask: u32::MAX << t.id_bits,
         })
     }
 
