@@ -261,3 +261,111 @@ def test_ts_decode_as_the_checked_constructor():
         assert got.selectors == want and got.unknown == 0 and not got.initiator
         assert [type(s.start) for s in got.selectors] == [type(s.start) for s in want]
         assert TsPayload(got.selectors, False).encode_body() == data
+
+
+# ---------------------------------------------------------------- session 11, UE round 2
+
+
+def _addresses():
+    import random
+
+    r = random.Random(5)
+    out = [IPv4Address(0), IPv4Address(2**32 - 1), IPv6Address(0), IPv6Address(2**128 - 1)]
+    out += [IPv6Address("::ffff:10.0.0.1"), IPv6Address("fe80::1%eth0"), IPv6Address("2001:db8::")]
+    out += [IPv4Address(r.getrandbits(32)) for _ in range(300)]
+    out += [IPv6Address(r.getrandbits(128)) for _ in range(300)]
+    out += [IPv6Address(r.getrandbits(64) << 64) for _ in range(100)]  # long zero runs
+    return out
+
+
+def test_text_as_the_packed_formatter():
+    """``mn._text`` (octets from the address integer) == ``inet_ntop`` of ``.packed`` and, for
+    an unscoped, not IPv4-mapped address, ``str()`` (the C formatter writes a mapped address
+    with its dotted tail, as before this change)."""
+    from socket import AF_INET, AF_INET6, inet_ntop
+
+    from dsmip6.mn import _text
+
+    for a in _addresses():
+        want = inet_ntop(AF_INET6 if a.version == 6 else AF_INET, a.packed)
+        assert _text(a) == want
+        if getattr(a, "scope_id", None) is None and getattr(a, "ipv4_mapped", None) is None:
+            assert _text(a) == str(a)
+
+
+def test_differ_as_not_equal():
+    """``mn._differ`` == ``a != b`` on optional addresses: None, equal distinct objects, the
+    other family, the same object."""
+    from dsmip6.mn import _differ
+
+    vals = [None, IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2"), IPv6Address("2001:db8::1")]
+    vals += [IPv6Address("2001:db8::2"), IPv6Address("::a00:1")]
+    vals += [type(v)(str(v)) for v in vals if v is not None]  # equal, not identical
+    for a in vals:
+        for b in vals:
+            assert _differ(a, b) == (a != b), (a, b)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_process_response_statuses_as_the_general_reading(n):
+    """ExchangeManager.process_response on every status combination of n tasks: the exchange
+    fails iff any task FAILED, else the NEED_MORE tasks (in order) build the next request,
+    else it finishes; the Message ID advances as before."""
+    from itertools import product
+
+    from dsmip6.ikev2.exchange import DONE, FAILED, NEED_MORE, ExchangeManager, Status
+    from dsmip6.ikev2.message import Message
+
+    class Sa:
+        alive = True
+        init_done = True
+
+        def __init__(self):
+            self.finished = []
+            self.sent = 0
+
+        def new_message(self, exchange, response, message_id):
+            return SimpleNamespace(exchange=exchange, message_id=message_id)
+
+        def encode(self, msg):
+            return [b"x"]
+
+        def send(self, packets, to):
+            self.sent += 1
+
+        def exchange_finished(self, exchange, failed, now):
+            self.finished.append(failed)
+
+    class T:
+        def __init__(self, status):
+            self.status, self.built, self.processed = status, 0, 0
+
+        def build(self, msg):
+            self.built += 1
+            return DONE
+
+        def process(self, msg):
+            self.processed += 1
+            return self.status
+
+    for exchange, init_done in ((34, False), (34, True), (35, False), (35, True), (37, True)):
+        for combo in product((DONE, NEED_MORE, FAILED), repeat=n):
+            sa, em = Sa(), ExchangeManager()
+            sa.init_done = init_done
+            tasks = [T(s) for s in combo]
+            em.queue_exchange(sa, exchange, tasks, 0.0)
+            msg = Message(exchange, response=True, initiator=False, message_id=0)
+            em.process_response(sa, msg, 1.0)
+            ran = combo[: combo.index(FAILED) + 1] if FAILED in combo else combo
+            failed = any(s is Status.FAILED for s in ran)
+            more = [t for t, s in zip(tasks, ran, strict=False) if s is Status.NEED_MORE]
+            assert [t.processed for t in tasks] == [1] * len(ran) + [0] * (n - len(ran))
+            if failed:
+                assert sa.finished == [True] and em.active is None and em.next_mid == 1
+            elif more:
+                assert sa.finished == [] and em.active is not None
+                assert em.active.tasks == more and [t.built for t in more] == [2] * len(more)
+                assert em.next_mid == (0 if exchange == 34 and not init_done else 1)
+                assert em.active.message_id == em.next_mid
+            else:
+                assert sa.finished == [False] and em.active is None and em.next_mid == 1

@@ -118,10 +118,21 @@ BA_ACTIONS: dict[int, str] = {
 
 
 def _text(addr: IPv6Address | IPv4Address) -> str:
-    """An address as text through the C formatter (RFC 5952 form; ``str()`` is ~5x slower)."""
-    if addr.version == 6:
-        return inet_ntop(AF_INET6, addr.packed)
-    return inet_ntop(AF_INET, addr.packed)
+    """An address as text through the C formatter (RFC 5952 form; ``str()`` is ~5x slower).
+
+    The octets are the address integer's own (``addr.packed`` is the same ``to_bytes`` behind
+    two Python calls: the ``packed`` property and ``v6_int_to_packed``)."""
+    if addr._version == 6:
+        return inet_ntop(AF_INET6, addr._ip.to_bytes(16, "big"))
+    return inet_ntop(AF_INET, addr._ip.to_bytes(4, "big"))
+
+
+def _differ(a: object, b: object) -> bool:
+    """``a != b`` for two optional addresses, without the AttributeError that ``ipaddress``'s
+    ``__eq__`` raises and catches inside when one side is None."""
+    if a is None or b is None:
+        return a is not b
+    return a != b
 
 
 class _Pdn:
@@ -1420,7 +1431,7 @@ class MobileNode:
         granted = ba.lifetime_4s * 4.0
         p.expires = sent_at + granted
         first = not p.attached
-        moved = p.registered_coa != p.coa_sent
+        moved = _differ(p.registered_coa, p.coa_sent)
         p.registered_coa = p.coa_sent
         p.has_binding = True
         # Step 8: NAT Detection option -> UDP 4191 for user data (RFC 5555 §4.4.2, [D]).
@@ -1443,7 +1454,7 @@ class MobileNode:
                 # free now) -> retry later, i.e. 0.0.0.0 again in the next BU ([D]); the
                 # others (128 unspecified, 129 prohibited, 133 unauthorized) stop asking.
                 p.hoa4_refused = ack.status not in (130, 131, 132)
-        if ack is not None and (ack.status >= 128 or before != p.hoa4):
+        if ack is not None and (ack.status >= 128 or _differ(before, p.hoa4)):
             self._events.append(
                 Ipv4HomeAddressAssigned(
                     p.apn, ack.status, ack.address if ack.status < 128 else None, ack.prefix_len

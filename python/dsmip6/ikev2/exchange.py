@@ -153,15 +153,15 @@ class ExchangeManager:
         if not sa.alive:
             self.active = None
             return
-        if any(s is Status.FAILED for s in statuses):
+        if _FAILED in statuses:  # members compare by identity
             self.active = None
             self.next_mid += 1
             sa.exchange_finished(act.exchange, failed=True, now=now)
             self.initiate(sa, now)
             return
-        more = [t for t, s in zip(act.tasks, statuses, strict=False) if s is Status.NEED_MORE]
+        more = [t for t, s in zip(act.tasks, statuses, strict=False) if s is _NEED_MORE]
         if more:
-            if act.exchange != ExchangeType.IKE_SA_INIT or sa.init_done:
+            if act.exchange != _IKE_SA_INIT or sa.init_done:
                 self.next_mid += 1
             self.active = _Outstanding(act.exchange, more, self.next_mid)
             self._build_and_send(sa, now)
