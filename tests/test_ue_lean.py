@@ -204,6 +204,64 @@ def test_issued_certificate_remembered_only_for_its_octets_and_anchors():
     assert auth.verify_certificate(der, (ca,), idp) is fresh
 
 
+def test_issued_certificate_remembers_the_ca_that_verified_not_the_first_by_name():
+    """Two anchors with the issuer's name, the decoy first: the CA whose signature verifies is
+    the one whose validity is checked, on the first call and on the remembered one (the real
+    CA has expired at the instant asked, the decoy has not)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+    from dsmip6.ikev2 import auth
+    from dsmip6.ikev2.constants import IdType
+    from dsmip6.ikev2.message import IdPayload
+
+    t0 = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dsmip6 test CA")])
+
+    def ca_cert(key, days):
+        return (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(1)
+            .not_valid_before(t0)
+            .not_valid_after(t0 + datetime.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+
+    real_key = ec.generate_private_key(ec.SECP256R1())
+    real = ca_cert(real_key, 365)  # expired a year after t0
+    decoy = ca_cert(ec.generate_private_key(ec.SECP256R1()), 3650)
+    ee = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ha.example")]))
+        .issuer_name(name)
+        .public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+        .serial_number(2)
+        .not_valid_before(t0)
+        .not_valid_after(t0 + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("ha.example")]), critical=False)
+        .sign(real_key, hashes.SHA256())
+    )
+    der = ee.public_bytes(Encoding.DER)
+    idp = IdPayload(IdType.FQDN, b"ha.example", False)
+    anchors = (decoy, real)
+    within = (t0 + datetime.timedelta(days=100)).timestamp()
+    after = (t0 + datetime.timedelta(days=700)).timestamp()  # real CA expired, decoy valid
+    auth._ISSUED.clear()
+    with pytest.raises(auth.AuthError, match="validity"):
+        auth.verify_certificate(der, anchors, idp, unix_time=after)
+    assert auth.verify_certificate(der, anchors, idp, unix_time=within).subject == ee.subject
+    with pytest.raises(auth.AuthError, match="validity"):  # the remembered answer
+        auth.verify_certificate(der, anchors, idp, unix_time=after)
+
+
 @pytest.mark.parametrize(
     "identity",
     [
