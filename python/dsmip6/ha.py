@@ -70,7 +70,7 @@ from dsmip6.events import (
     binding_created,
     binding_updated,
 )
-from dsmip6.pools import Ipv4Pool, PoolExhausted, PrefixPool, net6
+from dsmip6.pools import Ipv4Pool, PoolExhausted, PrefixPool, addr6, net6
 
 __all__ = ["HomeAgent", "BA_STATUS"]
 
@@ -180,17 +180,11 @@ _NEW = object.__new__
 _ha_assignment = builder(_ike.HaAssignment)  # = HaAssignment(...), cheaper (dsmip6._frozen)
 
 
-def _a6(i: int) -> IPv6Address:
-    """``IPv6Address(i)`` for an int already known to be a valid address: the same object
-    (the slots ``__init__`` sets for an int), without its type and range checks."""
-    a = _NEW(IPv6Address)
-    a._ip = i
-    a._scope_id = None
-    return a
+_a6 = addr6  # IPv6Address(i) for a valid address int, without the constructor's checks
 
 
 def _a4(i: int) -> IPv4Address:
-    """``IPv4Address(i)`` for a valid address int (see :func:`_a6`)."""
+    """``IPv4Address(i)`` for a valid address int (as :func:`dsmip6.pools.addr6` for IPv6)."""
     a = _NEW(IPv4Address)
     a._ip = i
     return a

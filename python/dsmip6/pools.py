@@ -15,11 +15,20 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from dsmip6.errors import ConfigError
 
-__all__ = ["PoolExhausted", "PrefixPool", "Ipv4Pool", "net6"]
+__all__ = ["PoolExhausted", "PrefixPool", "Ipv4Pool", "addr6", "net6"]
 
 _NEW = object.__new__
 _NETMASK6 = IPv6Network._make_netmask  # (netmask, length) per length, cached by ipaddress
 _NETMASKS: dict[int, tuple[IPv6Address, int]] = {}  # _NETMASK6's values, no call per read
+
+
+def addr6(i: int) -> IPv6Address:
+    """``IPv6Address(i)`` for an int already known to be a valid address: the same object
+    (the slots ``__init__`` sets for an int), without its type and range checks."""
+    a = _NEW(IPv6Address)
+    a._ip = i
+    a._scope_id = None
+    return a
 
 
 def net6(network: int, prefix_len: int) -> IPv6Network:
@@ -30,10 +39,7 @@ def net6(network: int, prefix_len: int) -> IPv6Network:
     if prefix_len >= 127:
         return IPv6Network((network, prefix_len))  # /127 and /128 get a ``hosts`` method
     n = _NEW(IPv6Network)
-    a = _NEW(IPv6Address)
-    a._ip = network
-    a._scope_id = None
-    n.network_address = a
+    n.network_address = addr6(network)
     mask = _NETMASKS.get(prefix_len)
     if mask is None:  # at most 127 lengths
         mask = _NETMASKS[prefix_len] = _NETMASK6(prefix_len)

@@ -18,6 +18,7 @@ from dsmip6.dataplane_iface import DataPlane
 from dsmip6.errors import ConfigError
 from dsmip6.ikev2.constants import DhId, EncrId, IntegId, PrfId
 from dsmip6.ikev2.message import TrafficSelector, _selector
+from dsmip6.pools import addr6
 
 __all__ = [
     "IkeProposal",
@@ -398,9 +399,6 @@ class InitiatorConfig(_Common):
         self.child_ts_r = tuple(self.child_ts_r)
 
 
-_NEW = object.__new__
-
-
 def _default_ts_policy(
     ts_i: Sequence[TrafficSelector], ts_r: Sequence[TrafficSelector], assignment: Assignment | None
 ) -> tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]] | None:
@@ -455,9 +453,7 @@ def _in_prefix(ts: TrafficSelector, prefix: Any) -> TrafficSelector | None:
     if end._ip <= hi:
         e = end
     else:  # IPv6Address(hi) without the constructor's checks (hi is a 128-bit value)
-        e = _NEW(IPv6Address)
-        e._ip = hi
-        e._scope_id = None
+        e = addr6(hi)
     if s._ip > e._ip:
         return None
     sp, ep = ts.start_port, ts.end_port
