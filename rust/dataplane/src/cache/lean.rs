@@ -35,9 +35,11 @@ use super::table::{Lane, Writer};
 use super::Binding;
 use super::{addr128, mask128, BindingCache, CacheError, CareOf, Key, WriterState, TABLES};
 
-/// Keys per binding, in `keys_of` order: 0 HoA, 1 prefix, 2 IPv4 HoA, 3 inbound
-/// UDP-or-plain, 4 inbound SPI.
-const KEYS: usize = 5;
+/// Keys per binding, in `keys_of` order: 0 HoA (not for a /64 binding: session 12), 1
+/// prefix, 2 IPv4 HoA, 3 inbound UDP-or-plain, 4 inbound SPI; then 5, checked but not
+/// placed: the HoA in the index its own keys do not cover (the HoA index for a /64
+/// binding, only while it holds keys; the /64 index, by the HoA's upper half, for another).
+const KEYS: usize = 6;
 
 /// How many bindings ahead of the one being placed the lean kernel hints the CPU to fetch
 /// lines (each binding: up to 5 index lines and filter words, its record and counters
@@ -104,33 +106,51 @@ impl Results for Option<Result<(), CacheError>> {
 struct Keys {
     /// Hash of each key (`keys_of` order).
     h: [u64; KEYS],
-    /// Bit `s` set when the binding has key `s`.
+    /// Bit `s` set when the binding has key `s`. Bit 0 (a HoA key) is set exactly for a
+    /// binding whose prefix length is not 64, so it also says where its prefix key (the
+    /// /64 index, or that of other lengths) and key 5 (the HoA index, or the /64 index) go.
     has: u8,
-    /// The prefix key's table: 1 (/64) or 2 (other lengths).
-    pt: u8,
 }
 
 const NO_KEYS: Keys = Keys {
     h: [0; KEYS],
     has: 0,
-    pt: 1,
 };
 
-/// `$body` (a `bool`) for each key `$s` the binding `$k` has, in `keys_of` order, with its
-/// table `$t`, while it gives true; whether all did (`for`: a `()` body for every key). Written out key by key (a macro, not a
-/// closure: each copy is inlined, with `$s`, and `$t` but for the prefix's, constants).
+/// `$body` (a `bool`) for each key `$s` the binding `$k` has, with its table `$t`, while
+/// it gives true; whether all did. `for`: a `()` body for every key it places (0-4, in
+/// `keys_of` order); `hint`: the same, and key 5. Written out key by key (a macro, not a
+/// closure: each copy is inlined with `$s` and `$t` constants; session 12: the two
+/// prefix-length cases are two branches, so the prefix key's table is a constant too).
 macro_rules! each_key {
-    (for $k:expr, |$s:ident, $t:ident| $body:block) => {{
+    (@all $five:expr, $k:expr, |$s:ident, $t:ident| $body:block) => {{
         let has = $k.has;
-        // 1 or 2 (written so, the compiler knows it: no bounds check on `lanes[pt]`).
-        let pt = if $k.pt == 1 { 1usize } else { 2 };
-        {
-            let ($s, $t) = (0usize, 0usize);
-            $body
-        }
-        {
-            let ($s, $t) = (1usize, pt);
-            $body
+        if has & 1 == 0 {
+            // A /64 binding: its prefix key in the /64 index (no HoA key); key 5, if any,
+            // in the HoA index.
+            {
+                let ($s, $t) = (1usize, 1usize);
+                $body
+            }
+            if $five && has & (1 << 5) != 0 {
+                let ($s, $t) = (5usize, 0usize);
+                $body
+            }
+        } else {
+            // Another length: HoA key, prefix key in the index of other lengths; key 5
+            // (always) in the /64 index.
+            {
+                let ($s, $t) = (0usize, 0usize);
+                $body
+            }
+            {
+                let ($s, $t) = (1usize, 2usize);
+                $body
+            }
+            if $five {
+                let ($s, $t) = (5usize, 1usize);
+                $body
+            }
         }
         if has & (1 << 2) != 0 {
             let ($s, $t) = (2usize, 3usize);
@@ -145,17 +165,36 @@ macro_rules! each_key {
             $body
         }
     }};
+    (for $k:expr, |$s:ident, $t:ident| $body:block) => {
+        each_key!(@all false, $k, |$s, $t| $body)
+    };
+    (hint $k:expr, |$s:ident, $t:ident| $body:block) => {
+        each_key!(@all true, $k, |$s, $t| $body)
+    };
     ($k:expr, |$s:ident, $t:ident| $body:expr) => {{
         let has = $k.has;
-        // 1 or 2 (written so, the compiler knows it: no bounds check on `lanes[pt]`).
-        let pt = if $k.pt == 1 { 1usize } else { 2 };
-        let mut all = {
-            let ($s, $t) = (0usize, 0usize);
-            $body
-        };
-        all = all && {
-            let ($s, $t) = (1usize, pt);
-            $body
+        let mut all = if has & 1 == 0 {
+            let prefix = {
+                let ($s, $t) = (1usize, 1usize);
+                $body
+            };
+            prefix
+                && (has & (1 << 5) == 0 || {
+                    let ($s, $t) = (5usize, 0usize);
+                    $body
+                })
+        } else {
+            let hoa = {
+                let ($s, $t) = (0usize, 0usize);
+                $body
+            };
+            hoa && {
+                let ($s, $t) = (1usize, 2usize);
+                $body
+            } && {
+                let ($s, $t) = (5usize, 1usize);
+                $body
+            }
         };
         all = all
             && (has & (1 << 2) == 0 || {
@@ -179,7 +218,7 @@ macro_rules! each_key {
 fn hint_lines(lanes: &[Lane<'_>; TABLES], k: &Keys) -> [u32; KEYS] {
     let mut home = [0u32; KEYS];
     if k.has != 0 {
-        each_key!(for k, |s, t| {
+        each_key!(hint k, |s, t| {
             let i = lanes[t].home(k.h[s]);
             lanes[t].prefetch(i);
             home[s] = i as u32;
@@ -190,19 +229,26 @@ fn hint_lines(lanes: &[Lane<'_>; TABLES], k: &Keys) -> [u32; KEYS] {
 
 impl<T> BindingCache<T> {
     /// The keys of a valid binding `b`, hashed by kind (the same keys and hashes as
-    /// [`super::keys_of`] and [`Self::hash`]).
+    /// [`super::keys_of`] and [`Self::hash`]), and key 5: its HoA in the other index
+    /// (for a /64 binding, only when `hoa_index`: the HoA index may hold keys).
     #[inline(always)]
-    fn lean_keys(&self, b: &Binding) -> Keys {
+    fn lean_keys(&self, b: &Binding, hoa_index: bool) -> Keys {
         let hoa = u128::from(b.home_address);
         let mut k = NO_KEYS;
-        k.h[0] = self.hash(Key::Hoa(hoa));
+        let p64 = self.hash(Key::P64((hoa >> 64) as u64));
+        k.has = 0b0_1010;
         if b.prefix_len == 64 {
-            k.h[1] = self.hash(Key::P64((hoa >> 64) as u64));
+            k.h[1] = p64;
+            if hoa_index {
+                k.h[5] = self.hash(Key::Hoa(hoa));
+                k.has |= 1 << 5;
+            }
         } else {
-            k.pt = 2;
+            k.h[0] = self.hash(Key::Hoa(hoa));
             k.h[1] = self.hash(Key::Pfx(mask128(hoa, b.prefix_len), b.prefix_len));
+            k.h[5] = p64;
+            k.has |= 1 | 1 << 5;
         }
-        k.has = 0b0_1011;
         if let Some(a) = b.ipv4_home_address {
             k.h[2] = self.hash(Key::V4(u32::from(a)));
             k.has |= 1 << 2;
@@ -235,7 +281,12 @@ impl<T> BindingCache<T> {
             return false;
         }
         let mut keys = [NO_KEYS; N];
-        let mut extra = [0usize; TABLES];
+        // Valid bindings, those of them with a HoA key (and so a prefix key of another
+        // length than 64), an IPv4 HoA key, an inbound SPI key (at most `N` each: no wrap).
+        let (mut valid_n, mut other_n, mut v4_n, mut spi_n) = (0usize, 0usize, 0usize, 0usize);
+        // Whether the HoA index may hold keys when a binding is checked (it does once a
+        // binding of the group with a HoA key is placed).
+        let mut hoa_index = self.hoa_keys();
         for (k, b) in keys.iter_mut().zip(bs).take(n) {
             // A /64 (the common case) agrees with its HoA when their upper halves do.
             let valid = if b.prefix_len == 64 {
@@ -244,13 +295,22 @@ impl<T> BindingCache<T> {
                 Self::validate(b).is_ok()
             };
             if valid {
-                *k = self.lean_keys(b);
-                extra[0] += 1;
-                extra[usize::from(k.pt)] += 1;
-                extra[3] += usize::from(k.has >> 2 & 1);
-                extra[4] += 1 + usize::from(k.has >> 4 & 1);
+                *k = self.lean_keys(b, hoa_index);
+                hoa_index |= b.prefix_len != 64;
+                valid_n = valid_n.wrapping_add(1);
+                other_n = other_n.wrapping_add(usize::from(k.has & 1));
+                v4_n = v4_n.wrapping_add(usize::from(k.has >> 2 & 1));
+                spi_n = spi_n.wrapping_add(usize::from(k.has >> 4 & 1));
             }
         }
+        // Keys per table: HoA, /64, other prefixes, IPv4 HoA, inbound (one or two each).
+        let extra = [
+            other_n,
+            valid_n.wrapping_sub(other_n),
+            other_n,
+            v4_n,
+            valid_n.wrapping_add(spi_n),
+        ];
         let ids = self.high.load(Ordering::Relaxed) + n;
         let Some(views) = self.room_views(extra, ids) else {
             #[cfg(test)]
@@ -314,6 +374,9 @@ impl<T> BindingCache<T> {
                 out.push(Err(CacheError::KeyConflict));
                 continue;
             };
+            if k.has & 1 != 0 {
+                self.hoa_mark(0, 1);
+            }
             each_key!(for k, |s, t| {
                 let (h, i) = (k.h[s], home[s] as usize);
                 let home = if s == 4 {

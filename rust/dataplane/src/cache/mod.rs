@@ -181,6 +181,12 @@ impl std::error::Error for CacheError {}
 const MAX_RECORDS: usize = 1 << 26;
 const PAYLOAD_STRIPES: usize = 64;
 
+/// [`BindingCache`]'s exact-HoA word (session 12): bits 0-31 count the bindings with a key
+/// in the HoA index (prefix length not 64), bits 32-63 are a move sequence, odd while an
+/// update moves a binding's HoA between the HoA index and the /64 index.
+const HOA_COUNT: u64 = 0xffff_ffff;
+const HOA_MOVING: u64 = 1 << 32;
+
 type Rec = Line<[AtomicU64; 8]>;
 
 // Record word 5: sequence (bits 0-15), flags (16-31), meta (32-39), version (40-63).
@@ -505,7 +511,9 @@ fn inbound_key(src: IpAddr, key: InboundKey) -> Key {
     Key::In(addr128(src), kind, val)
 }
 
-/// Every key of a binding: HoA, prefix, IPv4 HoA, inbound UDP-or-plain, inbound SPI.
+/// Every key of a binding: HoA, prefix, IPv4 HoA, inbound UDP-or-plain, inbound SPI. A /64
+/// binding has no HoA key (session 12): its exact-HoA lookups go through its /64 key, the
+/// only one of its /64 (see [`BindingCache::find_hoa`]).
 #[inline(always)]
 fn keys_of(b: &Binding) -> [Option<Key>; 5] {
     let hoa = u128::from(b.home_address);
@@ -515,7 +523,7 @@ fn keys_of(b: &Binding) -> [Option<Key>; 5] {
         _ => InboundKey::Plain,
     };
     [
-        Some(Key::Hoa(hoa)),
+        (b.prefix_len != 64).then_some(Key::Hoa(hoa)),
         Some(prefix_key(hoa, b.prefix_len)),
         b.ipv4_home_address.map(|a| Key::V4(u32::from(a))),
         Some(inbound_key(coa, first)),
@@ -565,6 +573,8 @@ pub struct BindingCache<T = ()> {
     tables: [Table; TABLES],
     /// Bit `l` set when some binding has a prefix of length `l` (0..=128).
     prefix_lengths: [AtomicU64; 3],
+    /// Keys in the HoA index and the move sequence (see [`HOA_COUNT`], [`Self::find_hoa`]).
+    hoa: AtomicU64,
     writer: Mutex<WriterState>,
     seed: [u64; 3],
     len: AtomicUsize,
@@ -644,6 +654,7 @@ impl<T> BindingCache<T> {
                 .collect(),
             tables: [(); TABLES].map(|()| Table::new()),
             prefix_lengths: Default::default(),
+            hoa: AtomicU64::new(0),
             writer: Mutex::new(WriterState {
                 length_counts: [0; 129],
                 free: VecDeque::new(),
@@ -765,7 +776,98 @@ impl<T> BindingCache<T> {
     /// where the key kind is known, so hashing and the ownership check specialise.
     #[inline(always)]
     fn find_raw(&self, k: Key) -> Option<(u32, [u64; 8])> {
-        self.find_raw_h(k, self.hash(k))
+        match k {
+            Key::Hoa(a) => self.find_hoa(a),
+            _ => self.find_raw_h(k, self.hash(k)),
+        }
+    }
+
+    /// The live record of HoA `a` (session 12). A /64 binding has no key in the HoA index:
+    /// the /64 index, which holds one binding per /64, is probed with `a`'s upper half and
+    /// the record it names checked for the full HoA; the HoA index (the other prefix
+    /// lengths) only when it holds keys, so with none a miss costs the /64 index's filter
+    /// word alone.
+    ///
+    /// An update that changes a prefix length 64 <-> other moves the binding's HoA between
+    /// the two indexes (the new key added, then the old removed), so a probe of one then
+    /// the other can miss both: the destination before the add, the source after the
+    /// removal. Such an update makes the move sequence odd before its first key change and
+    /// even again after its last ([`Self::hoa_mark`]), so an answer "absent" read between
+    /// two loads of the word that show the same even sequence met no move (seqlock reader)
+    /// and is final; otherwise the lookup is retried. A HoA-index count of 0 at the first
+    /// load means no binding had a HoA key then; one that gets it later either was not
+    /// present at the start (an insert) or moved (caught by the sequence).
+    #[inline(always)]
+    fn find_hoa(&self, a: u128) -> Option<(u32, [u64; 8])> {
+        let s = self.hoa.load(Ordering::Acquire);
+        match self.find_hoa_at(a, s) {
+            None if !self.hoa_settled(s) => self.find_hoa_retry(a),
+            r => r,
+        }
+    }
+
+    /// One exact-HoA probe (see [`Self::find_hoa`]) after reading the HoA word as `s`.
+    #[inline(always)]
+    fn find_hoa_at(&self, a: u128, s: u64) -> Option<(u32, [u64; 8])> {
+        let p = Key::P64((a >> 64) as u64);
+        if let Some(r) = self.find_in(1, self.hash(p), Key::Hoa(a), Some(p)) {
+            return Some(r);
+        }
+        if s & (HOA_COUNT | HOA_MOVING) == 0 {
+            return None;
+        }
+        self.find_raw_h(Key::Hoa(a), self.hash(Key::Hoa(a)))
+    }
+
+    /// Whether no move between the HoA and /64 indexes ran since the HoA word read `s`
+    /// (see [`Self::find_hoa`]; the probes' reads are ordered before the re-read).
+    #[inline(always)]
+    fn hoa_settled(&self, s: u64) -> bool {
+        fence(Ordering::Acquire);
+        s & HOA_MOVING == 0 && (self.hoa.load(Ordering::Relaxed) ^ s) >> 32 == 0
+    }
+
+    /// [`Self::find_hoa`] after a miss that a move may have caused: probed again until no
+    /// move overlaps the probe (a move is a few writer steps; out of the lookup path).
+    #[cold]
+    #[inline(never)]
+    fn find_hoa_retry(&self, a: u128) -> Option<(u32, [u64; 8])> {
+        let mut spins = 0u32;
+        loop {
+            let s = self.hoa.load(Ordering::Acquire);
+            if s & HOA_MOVING == 0 {
+                let r = self.find_hoa_at(a, s);
+                if r.is_some() || self.hoa_settled(s) {
+                    return r;
+                }
+            }
+            spins += 1;
+            if spins > 100 {
+                std::thread::yield_now();
+            } else {
+                core::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Writer: add `seq` to the move sequence and `count` to the HoA-index count (see
+    /// [`Self::find_hoa`]): the count goes up before a HoA key is placed and down after one
+    /// is removed; a move makes the sequence odd before its first key change, even after.
+    #[inline(always)]
+    fn hoa_mark(&self, seq: u64, count: i32) {
+        let v = self.hoa.load(Ordering::Relaxed);
+        let c = (v as u32).wrapping_add_signed(count);
+        // Release: ordered before the slot stores that follow (which are release stores).
+        self.hoa.store(
+            (v & !HOA_COUNT).wrapping_add(seq << 32) | u64::from(c),
+            Ordering::Release,
+        );
+    }
+
+    /// Writer: whether the HoA index holds keys.
+    #[inline(always)]
+    fn hoa_keys(&self) -> bool {
+        self.hoa.load(Ordering::Relaxed) & HOA_COUNT != 0
     }
 
     /// [`Self::find_raw`] with the key's hash already computed. The common cases (the
@@ -774,28 +876,42 @@ impl<T> BindingCache<T> {
     /// general probe out of line.
     #[inline(always)]
     fn find_raw_h(&self, k: Key, h: u64) -> Option<(u32, [u64; 8])> {
-        let t = &self.tables[k.table()];
-        if let Some(s) = t.snap() {
+        self.find_in(k.table(), h, k, None)
+    }
+
+    /// [`Self::find_raw_h`] in table `t` with hash `h`, for the record owning `k` (`k`'s own
+    /// table and hash but for an exact HoA in the /64 index, see [`Self::find_hoa`]). A
+    /// first candidate that owns `last` but not `k` makes the answer "absent" at once (the
+    /// /64 index's one binding of the HoA's /64 has another HoA).
+    #[inline(always)]
+    fn find_in(&self, t: usize, h: u64, k: Key, last: Option<Key>) -> Option<(u32, [u64; 8])> {
+        let tb = &self.tables[t];
+        if let Some(s) = tb.snap() {
             match s.first(h) {
                 // Final unless the table or its filter was replaced meanwhile (their old
                 // arrays read as zeros).
-                Probe::Absent if t.unchanged(&s) => return None,
+                Probe::Absent if tb.unchanged(&s) => return None,
                 Probe::Candidate(id) => {
-                    if let Some(w) = self.load(id).filter(|w| owns(k, w)) {
-                        return Some((id, w));
+                    if let Some(w) = self.load(id) {
+                        if owns(k, &w) {
+                            return Some((id, w));
+                        }
+                        if last.is_some_and(|l| owns(l, &w)) {
+                            return None;
+                        }
                     }
                 }
                 _ => {}
             }
         }
-        self.find_raw_slow(k, h)
+        self.find_raw_slow(t, k, h)
     }
 
-    /// The general probe of [`Self::find_raw_h`] (every bucket on the key's probe path,
+    /// The general probe of [`Self::find_in`] (every bucket on the key's probe path,
     /// retried across a table replacement or a record freed meanwhile).
     #[inline(never)]
-    fn find_raw_slow(&self, k: Key, h: u64) -> Option<(u32, [u64; 8])> {
-        self.tables[k.table()].find(h, |id| {
+    fn find_raw_slow(&self, t: usize, k: Key, h: u64) -> Option<(u32, [u64; 8])> {
+        self.tables[t].find(h, |id| {
             let w = self.load(id)?;
             owns(k, &w).then_some((id, w))
         })
@@ -1229,28 +1345,23 @@ impl<T> BindingCache<T> {
         spots: &[Option<Spot>],
         views: &[Writer<'_>; TABLES],
     ) -> Result<(), CacheError> {
-        for (&(t, slot, _), s) in plan.iter().zip(spots) {
+        // The filter word decides most keys; a tag match reads the record it names.
+        let owners = plan.iter().zip(spots).filter_map(|(&(t, slot, _), s)| {
             let (Some(s), Some(v)) = (s, views.get(usize::from(t))) else {
-                continue;
+                return None;
             };
-            // The filter word decides most keys; a tag match reads the record it names.
-            let taken = v
-                .find(*s, |id| {
-                    let k = (*keys_of(b).get(usize::from(slot))?)?;
-                    let x = self.load(id)?;
-                    owns(k, &x).then_some(())
-                })
-                .is_some();
-            if taken {
-                return Err(if slot == 0 {
-                    CacheError::Exists
-                } else {
-                    CacheError::KeyConflict
-                });
-            }
-        }
+            v.find(*s, |id| {
+                let k = (*keys_of(b).get(usize::from(slot))?)?;
+                let x = self.load(id)?;
+                owns(k, &x).then_some(x)
+            })
+        });
+        self.duplicate_verdict(b, owners)?;
         let payload = payload().ok_or(CacheError::KeyConflict)?;
         let id = self.put_new(w, b, payload).ok_or(CacheError::KeyConflict)?;
+        if b.prefix_len != 64 {
+            self.hoa_mark(0, 1);
+        }
         for (&(t, _, _), s) in plan.iter().zip(spots) {
             if let (Some(s), Some(v)) = (s, views.get(usize::from(t))) {
                 v.place_fast(*s, id);
@@ -1260,6 +1371,57 @@ impl<T> BindingCache<T> {
         self.len
             .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Writer, duplicate check of `b` (every insert path): `owners` are the records its keys
+    /// lead to (in key order). `Exists` when one of them, or a binding that none of its
+    /// keys lead to ([`Self::hoa_elsewhere`]), has `b`'s HoA (a /64 binding's is found
+    /// through its /64 key: it has no HoA key); else `KeyConflict` when there is any.
+    #[inline(always)]
+    fn duplicate_verdict(
+        &self,
+        b: &Binding,
+        owners: impl Iterator<Item = [u64; 8]>,
+    ) -> Result<(), CacheError> {
+        let hoa = Key::Hoa(u128::from(b.home_address));
+        let mut conflict = false;
+        for x in owners {
+            if owns(hoa, &x) {
+                return Err(CacheError::Exists);
+            }
+            conflict = true;
+        }
+        if self.hoa_elsewhere(b) {
+            return Err(CacheError::Exists);
+        }
+        if conflict {
+            return Err(CacheError::KeyConflict);
+        }
+        Ok(())
+    }
+
+    /// Writer: whether `b`'s HoA belongs to a binding none of `b`'s keys lead to: for a /64
+    /// `b`, a binding of another prefix length (the HoA index, probed only when it holds
+    /// keys); for another `b`, a /64 binding (the /64 index, probed with the HoA's upper
+    /// half).
+    #[inline(always)]
+    fn hoa_elsewhere(&self, b: &Binding) -> bool {
+        let a = u128::from(b.home_address);
+        let (t, k) = if b.prefix_len == 64 {
+            if !self.hoa_keys() {
+                return false;
+            }
+            (0, Key::Hoa(a))
+        } else {
+            (1, Key::P64((a >> 64) as u64))
+        };
+        self.tables[t].writer().is_some_and(|v| {
+            v.find(v.spot(self.hash(k)), |id| {
+                let x = self.load(id)?;
+                owns(Key::Hoa(a), &x).then_some(())
+            })
+            .is_some()
+        })
     }
 
     /// Writer: a fresh record id (oldest freed first) holding `b` and `payload`, counters
@@ -1329,22 +1491,16 @@ impl<T> BindingCache<T> {
             out
         };
         let mut spots = plan();
-        let taken = |(e, p): (&Option<(Key, u64)>, &PlannedKey<'_>)| {
+        let owners = hashed.iter().zip(&spots).filter_map(|(e, p)| {
             let (Some((k, _)), Some((wr, s))) = (e, p) else {
-                return false;
+                return None;
             };
             wr.find(*s, |id| {
                 let x = self.load(id)?;
-                owns(*k, &x).then_some(())
+                owns(*k, &x).then_some(x)
             })
-            .is_some()
-        };
-        if taken((&hashed[0], &spots[0])) {
-            return Err(CacheError::Exists);
-        }
-        if hashed[1..].iter().zip(&spots[1..]).any(taken) {
-            return Err(CacheError::KeyConflict);
-        }
+        });
+        self.duplicate_verdict(b, owners)?;
         let id = self.alloc_id(w).ok_or(CacheError::KeyConflict)?;
         let mut extra = [0usize; TABLES];
         for (k, _) in hashed.iter().flatten() {
@@ -1367,6 +1523,9 @@ impl<T> BindingCache<T> {
             c.iter().for_each(|x| x.store(0, Ordering::Relaxed));
         }
         self.put(id, b, payload);
+        if b.prefix_len != 64 {
+            self.hoa_mark(0, 1);
+        }
         for (wr, s) in spots.iter().flatten() {
             wr.place(*s, id);
         }
@@ -1407,6 +1566,13 @@ impl<T> BindingCache<T> {
             c.iter().for_each(|x| x.store(0, Ordering::Relaxed));
         }
         self.put(id, &b, payload);
+        // A prefix length 64 <-> other moves the HoA between the HoA and /64 indexes: the
+        // move sequence is odd from before the new key is added until after the old one is
+        // removed (see `find_hoa`).
+        let moved = (old.prefix_len == 64) != (b.prefix_len == 64);
+        if moved {
+            self.hoa_mark(1, i32::from(b.prefix_len != 64));
+        }
         for k in keys.into_iter().flatten() {
             let h = self.hash(k);
             if old_keys.contains(&Some(k)) {
@@ -1419,6 +1585,9 @@ impl<T> BindingCache<T> {
             if !keys.contains(&Some(k)) {
                 self.tables[k.table()].remove(self.hash(k), old_id);
             }
+        }
+        if moved {
+            self.hoa_mark(1, -i32::from(old.prefix_len != 64));
         }
         // Counters move to the new record (a packet counted on the old one in the last
         // instant before this may be lost).
@@ -1456,6 +1625,9 @@ impl<T> BindingCache<T> {
             .ok_or(CacheError::NotFound)?;
         for k in keys_of(&b).into_iter().flatten() {
             self.tables[k.table()].remove(self.hash(k), id);
+        }
+        if b.prefix_len != 64 {
+            self.hoa_mark(0, -1);
         }
         let payload = self.kill(id);
         w.free.push_back(id);
@@ -1594,13 +1766,7 @@ impl<T> BindingCache<T> {
     /// the /64 prefix index probed in the same pass; other prefix lengths take the
     /// single-lookup path).
     pub fn lookup_v6_batch(&self, dsts: &[Ipv6Addr], out: &mut Vec<Option<Binding>>) {
-        self.batch(
-            dsts,
-            out,
-            true,
-            |v| v.binding_v6_coa(),
-            |b, v| v.fix_care_of(b),
-        );
+        self.batch(dsts, out, |v| v.binding_v6_coa(), |b, v| v.fix_care_of(b));
     }
 
     /// [`Self::get_batch`] without decoding (see [`BindingView`]).
@@ -1610,7 +1776,7 @@ impl<T> BindingCache<T> {
 
     /// [`Self::lookup_v6_batch`] without decoding (see [`BindingView`]).
     pub fn lookup_v6_view_batch(&self, dsts: &[Ipv6Addr], out: &mut Vec<Option<BindingView>>) {
-        self.batch(dsts, out, true, |v| v, |_, _| {});
+        self.batch(dsts, out, |v| v, |_, _| {});
     }
 
     /// The exact-HoA batch ([`Self::get_batch`], [`Self::get_view_batch`]): per chunk of
@@ -1621,6 +1787,11 @@ impl<T> BindingCache<T> {
     /// second pass: their answers are the `None`s written first);
     /// anything unusual (a false tag match, a key past its home bucket, a racing writer, a
     /// table or filter replaced meanwhile) goes to the single lookup.
+    ///
+    /// Session 12: the passes run over the /64 index (a /64 binding has no HoA key; the
+    /// record its /64 key names is checked for the full HoA, as in [`Self::find_hoa`]). A
+    /// key not found there is final only while the HoA index holds no keys and no move
+    /// between the two indexes overlapped the chunk; otherwise it takes the single lookup.
     #[inline(always)]
     fn batch_hoa<O>(
         &self,
@@ -1641,7 +1812,8 @@ impl<T> BindingCache<T> {
             let start = out.len();
             out.resize_with(start + chunk.len(), || None);
             let dst = &mut out[start..];
-            let Some(s) = self.tables[0].snap() else {
+            let st = self.hoa.load(Ordering::Acquire);
+            let Some(s) = self.tables[1].snap() else {
                 for (d, a) in dst.iter_mut().zip(chunk) {
                     *d = single(*a);
                 }
@@ -1652,7 +1824,7 @@ impl<T> BindingCache<T> {
             let mut hs = [0u64; BATCH];
             let mut homes = [0usize; BATCH];
             for j in 0..n {
-                let h = self.hash(Key::Hoa(u128::from(chunk[j])));
+                let h = self.hash(Key::P64((u128::from(chunk[j]) >> 64) as u64));
                 hs[j] = h;
                 homes[j] = s.home(h);
                 s.prefetch_filter(homes[j]);
@@ -1684,26 +1856,35 @@ impl<T> BindingCache<T> {
                     Probe::Absent => {}
                 }
             }
-            // Every "absent" above is final only if no table or filter was replaced
-            // meanwhile (their old arrays read as zeros).
-            if !self.tables[0].unchanged(&s) {
-                unsure |= !cand & (u32::MAX >> (32 - n));
-            }
             let mut m = cand;
             while m != 0 {
                 let j = m.trailing_zeros() as usize % BATCH;
                 m &= m - 1;
                 // One attempt at the record (a writer rewriting it sends the key to the
                 // single lookup, which waits for it).
-                let k = Key::Hoa(chunk.get(j).map_or(0, |a| u128::from(*a)));
+                let a = chunk.get(j).map_or(0, |a| u128::from(*a));
                 match self.rec(ids[j]).and_then(Self::read_once) {
-                    Some(w) if owns(k, &w) => {
+                    Some(w) if owns(Key::Hoa(a), &w) => {
                         if let Some(d) = dst.get_mut(j) {
                             let v = BindingView::of(&w);
                             fix(d.insert(conv(v)), &v);
                         }
                     }
+                    // The one /64 binding of this /64 has another HoA: no /64 one has it.
+                    Some(w) if owns(Key::P64((a >> 64) as u64), &w) => {}
                     _ => unsure |= 1 << j,
+                }
+            }
+            // Every "absent" above is final only if no table or filter was replaced
+            // meanwhile (their old arrays read as zeros), the HoA index holds no keys and
+            // no move between it and the /64 index overlapped these reads.
+            // (The keys not found are those still `None`: no mask kept for this rare case.)
+            if !(self.tables[1].unchanged(&s)
+                && st & (HOA_COUNT | HOA_MOVING) == 0
+                && self.hoa_settled(st))
+            {
+                for (j, d) in dst.iter().enumerate().take(n) {
+                    unsure |= u32::from(d.is_none()) << j;
                 }
             }
             while unsure != 0 {
@@ -1721,17 +1902,13 @@ impl<T> BindingCache<T> {
         &self,
         addrs: &[Ipv6Addr],
         out: &mut Vec<Option<O>>,
-        lpm: bool,
         conv: impl Fn(BindingView) -> O,
         fix: impl Fn(&mut O, &BindingView),
     ) {
+        // (Session 12: the exact-HoA-only mode, unused since session 6's `batch_hoa`, is
+        // gone: an absent HoA key is no longer final for an exact lookup.)
         let slow = |a: Ipv6Addr| {
-            if lpm {
-                self.lookup_v6_view(a)
-            } else {
-                self.get_view(a)
-            }
-            .map(|v| {
+            self.lookup_v6_view(a).map(|v| {
                 let mut o = conv(v);
                 fix(&mut o, &v);
                 o
@@ -1742,15 +1919,19 @@ impl<T> BindingCache<T> {
         // Prefix lengths in use: 64 (bit 0 of word 1), longer ones (whose match would beat a
         // /64 one: the /64 pass is then skipped) and shorter ones (a /64 miss is then not
         // final).
-        let p64 = lpm && lengths[1] & 1 != 0;
+        let p64 = lengths[1] & 1 != 0;
         let longer = lengths[1] & !1 != 0 || lengths[2] != 0;
         let shorter = lengths[0] != 0;
         let use64 = p64 && !longer;
         // Whether an absent key is a final `None`: found absent in the HoA index (when the
-        // /64 one was not probed), or in the /64 index.
-        let none_final_hoa = !lpm || (!p64 && !longer && !shorter);
+        // /64 one was not probed: only with no prefix length in use, no binding), or in the
+        // /64 index (which also answers the HoAs of /64 bindings: they have no HoA key).
+        let none_final_hoa = !p64 && !longer && !shorter;
         let none_final_64 = !shorter;
         for chunk in addrs.chunks(BATCH) {
+            // The HoA word (see `find_hoa`): a move between the HoA and /64 indexes during
+            // the probes makes their "absent"s unsure.
+            let st = self.hoa.load(Ordering::Acquire);
             let s0 = self.tables[0].snap();
             let s1 = if use64 { self.tables[1].snap() } else { None };
             let (Some(s0), true) = (s0, use64 == s1.is_some()) else {
@@ -1805,7 +1986,8 @@ impl<T> BindingCache<T> {
             // Every "absent" above is final only if no table or filter was replaced
             // meanwhile (their old arrays read as zeros).
             let fresh = self.tables[0].unchanged(&s0)
-                && s1.as_ref().is_none_or(|s1| self.tables[1].unchanged(s1));
+                && s1.as_ref().is_none_or(|s1| self.tables[1].unchanged(s1))
+                && self.hoa_settled(st);
             // Whether an "absent" from the HoA index / the /64 index is a final `None`.
             let none_final = [fresh && none_final_hoa, fresh && none_final_64];
             for (a, &(p, is64)) in chunk.iter().zip(&probes) {

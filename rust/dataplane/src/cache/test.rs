@@ -294,8 +294,17 @@ fn churn_keeps_every_key_findable() {
 
 /// Removals leave stale bits in the membership filters until the writer rebuilds them; the
 /// rebuilt filters still answer every present key of every index, and a removed key misses.
+/// (Session 12: a quarter of the bindings are /128, so that the HoA index holds keys: a /64
+/// binding has none there.)
 #[test]
 fn filter_rebuild_keeps_every_present_key() {
+    let b = |i: u32| {
+        let mut x = b(i);
+        if i % 4 == 1 {
+            (x.prefix_len, x.home_prefix) = (128, x.home_address);
+        }
+        x
+    };
     let c = BindingCache::new();
     for i in 0..4_000 {
         c.insert(b(i)).unwrap();
@@ -309,7 +318,7 @@ fn filter_rebuild_keeps_every_present_key() {
         c.insert(b(i)).unwrap();
     }
     let after: Vec<usize> = c.tables.iter().map(Table::filter_generation).collect();
-    for t in [0, 1, 3, 4] {
+    for t in [0, 1, 2, 3, 4] {
         assert!(after[t] > before[t], "table {t}: filter not rebuilt");
     }
     for i in 0..4_100 {
@@ -317,7 +326,8 @@ fn filter_rebuild_keeps_every_present_key() {
         let present = i < 4_000 && (i % 4 == 0 || i % 8 == 1);
         assert_eq!(c.get(x.home_address).is_some(), present, "{i}");
         let inside = Ipv6Addr::new(0x2001, 0xdb8, 0, i as u16, 9, 9, 9, 9);
-        assert_eq!(c.lookup_v6(inside).is_some(), present, "{i}");
+        assert_eq!(c.lookup_v6(inside).is_some(), present && i % 4 != 1, "{i}");
+        assert_eq!(c.lookup_v6(x.home_address).is_some(), present, "{i}");
         assert_eq!(c.lookup_v4(x.ipv4_home_address.unwrap()).is_some(), present);
         let coa = x.care_of.addr();
         assert_eq!(
@@ -1035,4 +1045,276 @@ fn batch_decode_returns_inserted_fields() {
         );
         assert_eq!(prefix_mask(len), mask128(u128::MAX, len), "len {len}");
     }
+}
+
+/// Session 12 (a /64 binding has no HoA key: its exact-HoA lookups go through the /64
+/// index): every exact-HoA path answers as a plain model of the bindings (a map by HoA),
+/// and the longest-prefix lookups as the model's longest match: single and batch lookups,
+/// views, `get_with`, `count`, `remove`, `update` (prefix lengths flipping 64 <-> 128 and
+/// 80), and every insert path's duplicate check (`Exists` for a HoA held by a binding of
+/// either kind, before any key conflict; a /128 HoA inside another binding's /64 allowed).
+/// First /64 bindings only (the HoA index empty), then mixed.
+#[test]
+fn exact_hoa_paths_match_a_model() {
+    use std::collections::BTreeMap;
+    // Binding `id`'s other keys, with HoA `net`::`iid` and prefix length `len`.
+    let mk = |id: u32, net: u32, iid: u16, len: u8| {
+        let mut x = b(id);
+        x.home_address = Ipv6Addr::new(0x2001, 0xdb8, (net >> 16) as u16, net as u16, 0, 0, 0, iid);
+        x.prefix_len = len;
+        x.home_prefix = Ipv6Addr::from(mask128(u128::from(x.home_address), len));
+        x
+    };
+    let c = BindingCache::<u32>::new();
+    let mut model: BTreeMap<u128, (Binding, u32)> = BTreeMap::new();
+    let others = |x: &Binding| {
+        keys_of(x)[1..]
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    let clash = |model: &BTreeMap<u128, (Binding, u32)>, x: &Binding| {
+        let mine = others(x);
+        model.values().any(|(y, _)| {
+            y.home_address != x.home_address && others(y).iter().any(|k| mine.contains(k))
+        })
+    };
+    let model_insert = |model: &mut BTreeMap<u128, (Binding, u32)>, x: Binding, p: u32| {
+        let a = u128::from(x.home_address);
+        if model.contains_key(&a) {
+            return Err(CacheError::Exists);
+        }
+        if clash(model, &x) {
+            return Err(CacheError::KeyConflict);
+        }
+        model.insert(a, (x, p));
+        Ok(())
+    };
+    // Inserts through the three paths in turn (single lean, batch, general), each result
+    // against the model's.
+    let mut step = 0u32;
+    let mut insert_all = |c: &BindingCache<u32>,
+                          model: &mut BTreeMap<u128, (Binding, u32)>,
+                          xs: &[Binding]| {
+        for group in xs.chunks(37) {
+            let want: Vec<_> = group
+                .iter()
+                .map(|x| model_insert(model, *x, x.sequence.into()))
+                .collect();
+            step += 1;
+            let got: Vec<_> = match step % 3 {
+                0 => group
+                    .iter()
+                    .map(|x| c.insert_with(*x, x.sequence.into()))
+                    .collect(),
+                1 => {
+                    let mut out = Vec::new();
+                    c.insert_batch_with(group.iter().map(|x| (*x, x.sequence.into())), &mut out);
+                    out
+                }
+                _ => group
+                    .iter()
+                    .map(|x| c.insert_general(*x, x.sequence.into()))
+                    .collect(),
+            };
+            assert_eq!(got, want, "step {step}");
+        }
+    };
+    let queries = |model: &BTreeMap<u128, (Binding, u32)>| {
+        let mut q: Vec<Ipv6Addr> = Vec::new();
+        for net in (0..2_400).chain(5_000..5_300).chain(9_000..9_300) {
+            for iid in [0x1000, 0x2000, 0x3000] {
+                q.push(Ipv6Addr::new(0x2001, 0xdb8, 0, net as u16, 0, 0, 0, iid));
+            }
+        }
+        q.extend(model.values().map(|(x, _)| x.home_address));
+        q
+    };
+    let lpm = |model: &BTreeMap<u128, (Binding, u32)>, a: u128| {
+        if let Some((x, _)) = model.get(&a) {
+            return Some(*x);
+        }
+        model
+            .values()
+            .filter(|(x, _)| {
+                mask128(a, x.prefix_len) == mask128(u128::from(x.home_address), x.prefix_len)
+            })
+            .max_by_key(|(x, _)| x.prefix_len)
+            .map(|(x, _)| *x)
+    };
+    let check = |c: &BindingCache<u32>, model: &BTreeMap<u128, (Binding, u32)>| {
+        let q = queries(model);
+        let (mut full, mut views, mut v6) = (Vec::new(), Vec::new(), Vec::new());
+        c.get_batch(&q, &mut full);
+        c.get_view_batch(&q, &mut views);
+        c.lookup_v6_batch(&q, &mut v6);
+        for (j, a) in q.iter().enumerate() {
+            let want = model.get(&u128::from(*a)).copied();
+            let wb = want.map(|(x, _)| x);
+            assert_eq!(c.get(*a), wb, "get {a}");
+            assert_eq!(full[j], wb, "get_batch {a}");
+            assert_eq!(views[j].map(|v| v.binding()), wb, "get_view_batch {a}");
+            assert_eq!(c.get_view(*a).map(|v| v.binding()), wb, "get_view {a}");
+            assert_eq!(c.get_with(*a, |x, p| (*x, *p)), want, "get_with {a}");
+            assert_eq!(c.count(*a, true, 1), want.is_some(), "count {a}");
+            let l = lpm(model, u128::from(*a));
+            assert_eq!(c.lookup_v6(*a), l, "lookup_v6 {a}");
+            assert_eq!(v6[j], l, "lookup_v6_batch {a}");
+            assert_eq!(c.lookup_v6_with(*a, |x, _| *x), l, "lookup_v6_with {a}");
+        }
+        let non64 = model.values().filter(|(x, _)| x.prefix_len != 64).count();
+        assert_eq!(c.tables[0].len(), non64, "HoA index keys");
+        assert_eq!((c.hoa.load(Ordering::Relaxed) & HOA_COUNT) as usize, non64);
+        assert_eq!(c.hoa.load(Ordering::Relaxed) & HOA_MOVING, 0);
+        assert_eq!(c.len(), model.len());
+    };
+    // /64 bindings only: the HoA index stays empty.
+    let first: Vec<Binding> = (0..2_000).map(|i| mk(i, i, 0x1000, 64)).collect();
+    insert_all(&c, &mut model, &first);
+    assert_eq!(c.tables[0].len(), 0);
+    check(&c, &model);
+    // Mixed: /128 HoAs inside live /64s (allowed), /80 and /128 bindings of their own, then
+    // HoAs held by the other kind (`Exists`, also with a key conflict), /64 conflicts.
+    let mut second = Vec::new();
+    for i in 0..300 {
+        second.push(mk(10_000 + i, i, 0x2000, 128));
+        second.push(mk(11_000 + i, 5_000 + i, 0x1000, 80));
+        second.push(mk(12_000 + i, 9_000 + i, 0x1000, 128));
+    }
+    for i in 0..300 {
+        // HoA of a /128 binding, as a /64 one (its /64 also taken): Exists.
+        second.push(mk(13_000 + i, i, 0x2000, 64));
+        // HoA of a /64 binding, as a /128 one (with binding 7's IPv4 HoA too): Exists.
+        let mut x = mk(14_000 + i, i + 300, 0x1000, 128);
+        x.ipv4_home_address = b(7).ipv4_home_address;
+        second.push(x);
+        // A /64 taken by another HoA: KeyConflict.
+        second.push(mk(15_000 + i, i + 600, 0x3000, 64));
+        // HoA of an /80 binding as a /64 one: Exists.
+        second.push(mk(16_000 + i, 5_000 + i, 0x1000, 64));
+    }
+    insert_all(&c, &mut model, &second);
+    check(&c, &model);
+    // Updates: prefix lengths flipping 64 <-> 128 and 80 (moves between the indexes),
+    // conflicts, unknown HoAs.
+    for (n, &a) in model.clone().keys().enumerate() {
+        let (x, _) = model[&a];
+        let mut y = x;
+        y.sequence = y.sequence.wrapping_add(1);
+        y.prefix_len = match (n % 4, x.prefix_len) {
+            (0, 64) => 128,
+            (1, 64) => 80,
+            (_, 64) => 64,
+            _ => 64,
+        };
+        y.home_prefix = Ipv6Addr::from(mask128(a, y.prefix_len));
+        let want = if clash(&model, &y) {
+            Err(CacheError::KeyConflict)
+        } else {
+            model.insert(a, (y, u32::from(y.sequence)));
+            Ok(())
+        };
+        assert_eq!(
+            c.update_with(y, y.sequence.into()),
+            want,
+            "update {}",
+            y.home_address
+        );
+    }
+    assert_eq!(
+        c.update_with(mk(1, 77_777, 1, 64), 0).err(),
+        Some(CacheError::NotFound)
+    );
+    check(&c, &model);
+    // Removals of present and absent HoAs, then the check again.
+    for (n, a) in queries(&model).into_iter().enumerate().step_by(3) {
+        let want = model.remove(&u128::from(a));
+        let got = c.remove_with(a);
+        assert_eq!(got.ok(), want, "remove {a} ({n})");
+    }
+    check(&c, &model);
+    // Everything back as /64 bindings only: the HoA index empty again.
+    let all: Vec<u128> = model.keys().copied().collect();
+    for a in all {
+        if model[&a].0.prefix_len != 64 {
+            model.remove(&a);
+            c.remove(Ipv6Addr::from(a)).unwrap();
+        }
+    }
+    assert_eq!(c.hoa.load(Ordering::Relaxed) & HOA_COUNT, 0);
+    check(&c, &model);
+}
+
+/// Session 12: readers never miss a present binding while the writer flips its prefix
+/// length 64 <-> 128, which moves its HoA between the /64 index and the HoA index: single,
+/// view, `get_with`, `count`, both exact batches and the longest-prefix batch, with the HoA
+/// index empty most of the time (one binding at a time flips and flips back). Fails
+/// without the move sequence's re-check (`hoa_settled`).
+#[test]
+fn exact_hoa_lookups_never_miss_a_binding_moving_between_indexes() {
+    let c = Arc::new(BindingCache::<u32>::new());
+    let flip = |i: u32, len: u8| {
+        let mut x = b(i);
+        x.prefix_len = len;
+        x.home_prefix = Ipv6Addr::from(mask128(u128::from(x.home_address), len));
+        x
+    };
+    for i in 0..2_000 {
+        c.insert_with(b(i), i).unwrap();
+    }
+    let moving: Vec<u32> = (0..64).map(|j| j * 31).collect();
+    let hoas: Vec<Ipv6Addr> = moving.iter().map(|&i| b(i).home_address).collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|t| {
+            let (c, stop, hoas) = (Arc::clone(&c), Arc::clone(&stop), hoas.clone());
+            std::thread::spawn(move || {
+                let (mut out, mut views) = (Vec::new(), Vec::new());
+                let mut rounds = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    out.clear();
+                    views.clear();
+                    if t == 0 {
+                        c.get_view_batch(&hoas, &mut views);
+                        c.get_batch(&hoas, &mut out);
+                        for (a, (v, g)) in hoas.iter().zip(views.iter().zip(&out)) {
+                            assert_eq!(v.map(|v| v.home_address()), Some(*a), "view batch");
+                            assert_eq!(g.map(|g| g.home_address), Some(*a), "batch");
+                        }
+                    } else {
+                        c.lookup_v6_batch(&hoas, &mut out);
+                        for (a, g) in hoas.iter().zip(&out) {
+                            assert_eq!(g.map(|g| g.home_address), Some(*a), "lpm batch");
+                        }
+                        for a in &hoas {
+                            assert_eq!(c.get(*a).map(|g| g.home_address), Some(*a), "get");
+                            assert!(c.get_view(*a).is_some(), "view");
+                            assert!(c.get_with(*a, |_, _| ()).is_some(), "get_with");
+                            assert!(c.count(*a, false, 1), "count");
+                            assert!(c.lookup_v6(*a).is_some(), "lookup_v6");
+                        }
+                    }
+                    rounds += 1;
+                }
+                rounds
+            })
+        })
+        .collect();
+    let t0 = std::time::Instant::now();
+    let mut flips = 0u32;
+    while t0.elapsed() < std::time::Duration::from_millis(1_500) {
+        for &i in &moving {
+            c.update_with(flip(i, 128), i).unwrap();
+            c.update_with(flip(i, 64), i).unwrap();
+            flips += 2;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 10);
+    }
+    assert!(flips > 1_000);
+    assert_eq!(c.tables[0].len(), 0);
+    assert_eq!(c.len(), 2_000);
 }
