@@ -23,6 +23,9 @@
 //! too; `--toggle-collect='*timed_inserts*'` counts the inserts alone (total / iters), and
 //! `--toggle-collect='*timed_lookups*'` the buffered batch lookups alone (session 11). With
 //! `TIME=1` it prints the thread CPU time per operation.
+//!
+//! Session 12: `V128=k` makes every `k`-th binding (`i % k == 0`) a /128 one (a mixed
+//! population: those bindings have a key in the HoA index, the others none).
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -32,9 +35,30 @@ use dsmip6_dataplane::cache::{Binding, BindingCache, CareOf, Encapsulation, Inst
 #[allow(dead_code)]
 mod shapes;
 
+/// `V128` (see the module text): 0 for none.
+fn v128() -> u32 {
+    static K: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *K.get_or_init(|| {
+        std::env::var("V128")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    })
+}
+
 fn binding(i: u32) -> Binding {
     let hi = (i >> 16) as u16;
     let lo = i as u16;
+    let k = v128();
+    if k != 0 && i.is_multiple_of(k) {
+        let mut b = binding_64(i, hi, lo);
+        (b.prefix_len, b.home_prefix) = (128, b.home_address);
+        return b;
+    }
+    binding_64(i, hi, lo)
+}
+
+fn binding_64(i: u32, hi: u16, lo: u16) -> Binding {
     Binding {
         home_address: Ipv6Addr::new(0x2001, 0xdb8, hi, lo, 0, 0, 0, 0x1000),
         home_prefix: Ipv6Addr::new(0x2001, 0xdb8, hi, lo, 0, 0, 0, 0),

@@ -13,6 +13,11 @@
 //!   4-octet slots (hash tag + record id, 15 per cache line; see [`table`]). A miss reads one
 //!   index line, a hit one index line and the record line. Longest-prefix match probes the
 //!   prefix lengths in use, longest first (a bitmap of lengths).
+//! * A /64 binding has no HoA key (session 12): an exact-HoA lookup probes the /64 index
+//!   with the HoA's upper half and checks the full HoA in the record (the /64 index holds
+//!   one binding per /64), then the HoA index only while it holds keys (those of bindings
+//!   of other prefix lengths; see [`BindingCache::find_hoa`]). So a /64 binding has three or
+//!   four keys: /64 prefix, IPv4 HoA if any, inbound UDP-or-plain, inbound SPI if any.
 //! * Records, counters and big tables are anonymous mappings advised onto 2 MiB transparent
 //!   huge pages (see [`mem`]): with 1 M bindings the TLB, not the caches, is what random
 //!   lookups pay for on a virtualised host.
@@ -25,7 +30,10 @@
 //! record, then repoints the keys it keeps in place (one atomic store per slot: readers
 //! find a stable key throughout), adds its new keys and removes its old ones, then frees
 //! the old record; a reader that reached the old record after that retries its probe. So a
-//! reader sees either the old or the new binding. The `*_with` lookups, which hand the
+//! reader sees either the old or the new binding. An update that moves a HoA between the
+//! /64 and HoA indexes (prefix length 64 <-> other) keeps a move sequence odd meanwhile,
+//! and an exact-HoA miss is final only between two equal even reads of it (seqlock
+//! reader). The `*_with` lookups, which hand the
 //! caller's payload by reference, hold the read lock of the payload's stripe (1 of 64)
 //! while the closure runs; writers take it only to swap a record and its payload.
 
@@ -553,6 +561,15 @@ fn owns(k: Key, w: &[u64; 8]) -> bool {
 #[inline(never)]
 fn owns_inbound(k: Key, w: &[u64; 8]) -> bool {
     decode(w).is_some_and(|b| k.owned_by(&b))
+}
+
+/// Bit `j` set for each `None` of `dst` (at most 32: a batch chunk).
+#[inline(always)]
+fn nones<O>(dst: &[Option<O>]) -> u32 {
+    dst.iter()
+        .take(32)
+        .enumerate()
+        .fold(0, |m, (j, d)| m | u32::from(d.is_none()) << j)
 }
 
 #[inline]
@@ -1789,9 +1806,10 @@ impl<T> BindingCache<T> {
     /// table or filter replaced meanwhile) goes to the single lookup.
     ///
     /// Session 12: the passes run over the /64 index (a /64 binding has no HoA key; the
-    /// record its /64 key names is checked for the full HoA, as in [`Self::find_hoa`]). A
-    /// key not found there is final only while the HoA index holds no keys and no move
-    /// between the two indexes overlapped the chunk; otherwise it takes the single lookup.
+    /// record its /64 key names is checked for the full HoA, as in [`Self::find_hoa`]),
+    /// then, while the HoA index holds keys, over it for the keys not found; a key found in
+    /// neither is final only if no move between the two indexes overlapped the chunk
+    /// (otherwise it takes the single lookup).
     #[inline(always)]
     fn batch_hoa<O>(
         &self,
@@ -1813,79 +1831,29 @@ impl<T> BindingCache<T> {
             out.resize_with(start + chunk.len(), || None);
             let dst = &mut out[start..];
             let st = self.hoa.load(Ordering::Acquire);
-            let Some(s) = self.tables[1].snap() else {
+            let n = chunk.len().min(BATCH);
+            let Some(mut unsure) =
+                self.batch_pass::<O, true, true>(chunk, u32::MAX >> (32 - n), dst, &conv, &fix)
+            else {
                 for (d, a) in dst.iter_mut().zip(chunk) {
                     *d = single(*a);
                 }
                 continue;
             };
-            // Plain index loops (`n` is at most `BATCH`, so no bounds checks remain).
-            let n = chunk.len().min(BATCH);
-            let mut hs = [0u64; BATCH];
-            let mut homes = [0usize; BATCH];
-            for j in 0..n {
-                let h = self.hash(Key::P64((u128::from(chunk[j]) >> 64) as u64));
-                hs[j] = h;
-                homes[j] = s.home(h);
-                s.prefetch_filter(homes[j]);
-                // The home bucket with the filter word, so that a hit waits on two rounds
-                // of fetches (index lines, then records), not three. Session 7 A/B (keys
-                // from a buffer, three alternating runs of each build at load 3-4, thread
-                // CPU): against the bucket hinted once the filter word says "maybe", misses
-                // 14.2-15.1 ns against 17.6-22.9 and hits 72-91 against 71-101 ns.
-                s.prefetch_bucket(homes[j]);
-            }
-            // Keys whose record is to be read (`ids`), keys for the single lookup: each key's
-            // filter word, then, when it says "maybe", its home bucket, in one pass (session
-            // 11: the separate filter pass that built a mask first cost ~11 instructions more
-            // per hit and ~4 per miss; miss times alike within this VM's noise).
-            let (mut cand, mut unsure) = (0u32, 0u32);
-            let mut ids = [0u32; BATCH];
-            for j in 0..n {
-                if !s.maybe(hs[j], homes[j]) {
-                    continue;
-                }
-                match s.scan(hs[j], homes[j]) {
-                    Probe::Candidate(id) => {
-                        cand |= 1 << j;
-                        ids[j] = id;
-                        // A hint only: the read below checks `id` against the records.
-                        mem::prefetch_at(self.recs.as_slice(), id as usize);
-                    }
-                    Probe::Unsure => unsure |= 1 << j,
-                    Probe::Absent => {}
+            // The HoA index, while it holds keys (or a move runs), for the keys the /64
+            // index did not have (those still `None`: no mask kept on the common path).
+            if st & (HOA_COUNT | HOA_MOVING) != 0 {
+                let rest = nones(dst) & !unsure;
+                if rest != 0 {
+                    unsure |= self
+                        .batch_pass::<O, false, false>(chunk, rest, dst, &conv, &fix)
+                        .unwrap_or(rest);
                 }
             }
-            let mut m = cand;
-            while m != 0 {
-                let j = m.trailing_zeros() as usize % BATCH;
-                m &= m - 1;
-                // One attempt at the record (a writer rewriting it sends the key to the
-                // single lookup, which waits for it).
-                let a = chunk.get(j).map_or(0, |a| u128::from(*a));
-                match self.rec(ids[j]).and_then(Self::read_once) {
-                    Some(w) if owns(Key::Hoa(a), &w) => {
-                        if let Some(d) = dst.get_mut(j) {
-                            let v = BindingView::of(&w);
-                            fix(d.insert(conv(v)), &v);
-                        }
-                    }
-                    // The one /64 binding of this /64 has another HoA: no /64 one has it.
-                    Some(w) if owns(Key::P64((a >> 64) as u64), &w) => {}
-                    _ => unsure |= 1 << j,
-                }
-            }
-            // Every "absent" above is final only if no table or filter was replaced
-            // meanwhile (their old arrays read as zeros), the HoA index holds no keys and
-            // no move between it and the /64 index overlapped these reads.
-            // (The keys not found are those still `None`: no mask kept for this rare case.)
-            if !(self.tables[1].unchanged(&s)
-                && st & (HOA_COUNT | HOA_MOVING) == 0
-                && self.hoa_settled(st))
-            {
-                for (j, d) in dst.iter().enumerate().take(n) {
-                    unsure |= u32::from(d.is_none()) << j;
-                }
+            // A move between the two indexes during these reads may have hidden a key from
+            // both: then the keys not found take the single lookup (see `find_hoa`).
+            if !self.hoa_settled(st) {
+                unsure |= nones(dst);
             }
             while unsure != 0 {
                 let j = unsure.trailing_zeros() as usize;
@@ -1895,6 +1863,96 @@ impl<T> BindingCache<T> {
                 }
             }
         }
+    }
+
+    /// One index's passes of [`Self::batch_hoa`] over the keys `todo` of `chunk` (bit `j`
+    /// for `chunk[j]`; every key when `ALL`, at most [`BATCH`]): the /64 index, by the HoA's
+    /// upper half, when `P64`, else the HoA index. Hits are written to `dst`. Returns the
+    /// keys for the single lookup (a false tag match, a key past its home bucket, a racing
+    /// writer, the table or filter replaced meanwhile); None, with nothing done, when the
+    /// table has no generation.
+    #[inline(always)]
+    fn batch_pass<O, const P64: bool, const ALL: bool>(
+        &self,
+        chunk: &[Ipv6Addr],
+        todo: u32,
+        dst: &mut [Option<O>],
+        conv: &impl Fn(BindingView) -> O,
+        fix: &impl Fn(&mut O, &BindingView),
+    ) -> Option<u32> {
+        let t = &self.tables[usize::from(P64)];
+        let s = t.snap()?;
+        let wanted = |j: usize| ALL || todo & (1 << j) != 0;
+        // Plain index loops (`n` is at most `BATCH`, so no bounds checks remain).
+        let n = chunk.len().min(BATCH);
+        let mut hs = [0u64; BATCH];
+        let mut homes = [0usize; BATCH];
+        for j in 0..n {
+            if !wanted(j) {
+                continue;
+            }
+            let a = u128::from(chunk[j]);
+            let h = if P64 {
+                self.hash(Key::P64((a >> 64) as u64))
+            } else {
+                self.hash(Key::Hoa(a))
+            };
+            hs[j] = h;
+            homes[j] = s.home(h);
+            s.prefetch_filter(homes[j]);
+            // The home bucket with the filter word, so that a hit waits on two rounds
+            // of fetches (index lines, then records), not three. Session 7 A/B (keys
+            // from a buffer, three alternating runs of each build at load 3-4, thread
+            // CPU): against the bucket hinted once the filter word says "maybe", misses
+            // 14.2-15.1 ns against 17.6-22.9 and hits 72-91 against 71-101 ns.
+            s.prefetch_bucket(homes[j]);
+        }
+        // Keys whose record is to be read (`ids`), keys for the single lookup: each key's
+        // filter word, then, when it says "maybe", its home bucket, in one pass (session
+        // 11: the separate filter pass that built a mask first cost ~11 instructions more
+        // per hit and ~4 per miss; miss times alike within this VM's noise).
+        let (mut cand, mut unsure) = (0u32, 0u32);
+        let mut ids = [0u32; BATCH];
+        for j in 0..n {
+            if !wanted(j) || !s.maybe(hs[j], homes[j]) {
+                continue;
+            }
+            match s.scan(hs[j], homes[j]) {
+                Probe::Candidate(id) => {
+                    cand |= 1 << j;
+                    ids[j] = id;
+                    // A hint only: the read below checks `id` against the records.
+                    mem::prefetch_at(self.recs.as_slice(), id as usize);
+                }
+                Probe::Unsure => unsure |= 1 << j,
+                Probe::Absent => {}
+            }
+        }
+        let mut m = cand;
+        while m != 0 {
+            let j = m.trailing_zeros() as usize % BATCH;
+            m &= m - 1;
+            // One attempt at the record (a writer rewriting it sends the key to the
+            // single lookup, which waits for it).
+            let a = chunk.get(j).map_or(0, |a| u128::from(*a));
+            match self.rec(ids[j]).and_then(Self::read_once) {
+                Some(w) if owns(Key::Hoa(a), &w) => {
+                    if let Some(d) = dst.get_mut(j) {
+                        let v = BindingView::of(&w);
+                        fix(d.insert(conv(v)), &v);
+                    }
+                }
+                // The one /64 binding of this /64 has another HoA: no /64 one has it.
+                Some(w) if P64 && owns(Key::P64((a >> 64) as u64), &w) => {}
+                _ => unsure |= 1 << j,
+            }
+        }
+        // Every "absent" above is final only if no table or filter was replaced meanwhile
+        // (their old arrays read as zeros).
+        if !t.unchanged(&s) {
+            unsure |= nones(dst) & if ALL { u32::MAX } else { todo };
+        }
+        Some(unsure)
     }
 
     #[inline(always)]
