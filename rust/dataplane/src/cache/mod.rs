@@ -817,23 +817,30 @@ impl<T> BindingCache<T> {
     #[inline(always)]
     fn find_hoa(&self, a: u128) -> Option<(u32, [u64; 8])> {
         let s = self.hoa.load(Ordering::Acquire);
-        match self.find_hoa_at(a, s) {
-            None if !self.hoa_settled(s) => self.find_hoa_retry(a),
-            r => r,
-        }
-    }
-
-    /// One exact-HoA probe (see [`Self::find_hoa`]) after reading the HoA word as `s`.
-    #[inline(always)]
-    fn find_hoa_at(&self, a: u128, s: u64) -> Option<(u32, [u64; 8])> {
-        let p = Key::P64((a >> 64) as u64);
-        if let Some(r) = self.find_in(1, self.hash(p), Key::Hoa(a), Some(p)) {
-            return Some(r);
-        }
-        if s & (HOA_COUNT | HOA_MOVING) == 0 {
+        let p = (a >> 64) as u64;
+        let t = &self.tables[1];
+        let h = self.hash(Key::P64(p));
+        // Whether the /64 index surely has no binding of HoA `a`.
+        let absent = match t.snap() {
+            Some(sn) => match sn.first(h) {
+                // Final unless the table or its filter was replaced meanwhile (their old
+                // arrays read as zeros).
+                Probe::Absent => t.unchanged(&sn),
+                Probe::Candidate(id) => match self.load(id) {
+                    Some(w) if owns(Key::Hoa(a), &w) => return Some((id, w)),
+                    // The live /64 binding of this /64 (one per /64) has another HoA.
+                    Some(w) => owns(Key::P64(p), &w),
+                    None => false,
+                },
+                Probe::Unsure => false,
+            },
+            None => false,
+        };
+        // Final at once while the HoA index is empty and no move overlapped the probe.
+        if absent && s & (HOA_COUNT | HOA_MOVING) == 0 && self.hoa_settled(s) {
             return None;
         }
-        self.find_raw_h(Key::Hoa(a), self.hash(Key::Hoa(a)))
+        self.find_hoa_rest(a, s, absent)
     }
 
     /// Whether no move between the HoA and /64 indexes ran since the HoA word read `s`
@@ -844,26 +851,41 @@ impl<T> BindingCache<T> {
         s & HOA_MOVING == 0 && (self.hoa.load(Ordering::Relaxed) ^ s) >> 32 == 0
     }
 
-    /// [`Self::find_hoa`] after a miss that a move may have caused: probed again until no
-    /// move overlaps the probe (a move is a few writer steps; out of the lookup path).
+    /// The rest of [`Self::find_hoa`] (out of the lookup path), the HoA word read as `s`
+    /// before the short probe: the /64 index's general probe unless the short one found
+    /// it `absent`, the HoA index if it holds keys, and, while a move may have hidden the
+    /// binding from both, both again (a move is a few writer steps).
     #[cold]
     #[inline(never)]
-    fn find_hoa_retry(&self, a: u128) -> Option<(u32, [u64; 8])> {
+    fn find_hoa_rest(&self, a: u128, mut s: u64, absent: bool) -> Option<(u32, [u64; 8])> {
+        let h64 = self.hash(Key::P64((a >> 64) as u64));
+        let mut probe64 = !absent;
         let mut spins = 0u32;
         loop {
-            let s = self.hoa.load(Ordering::Acquire);
-            if s & HOA_MOVING == 0 {
-                let r = self.find_hoa_at(a, s);
-                if r.is_some() || self.hoa_settled(s) {
-                    return r;
+            if probe64 {
+                if let Some(r) = self.find_raw_slow(1, Key::Hoa(a), h64) {
+                    return Some(r);
                 }
             }
-            spins += 1;
-            if spins > 100 {
-                std::thread::yield_now();
+            probe64 = true;
+            if s & HOA_MOVING == 0 {
+                if s & HOA_COUNT != 0 {
+                    if let Some(r) = self.find_raw_h(Key::Hoa(a), self.hash(Key::Hoa(a))) {
+                        return Some(r);
+                    }
+                }
+                if self.hoa_settled(s) {
+                    return None;
+                }
             } else {
-                core::hint::spin_loop();
+                spins += 1;
+                if spins > 100 {
+                    std::thread::yield_now();
+                } else {
+                    core::hint::spin_loop();
+                }
             }
+            s = self.hoa.load(Ordering::Acquire);
         }
     }
 
@@ -893,39 +915,27 @@ impl<T> BindingCache<T> {
     /// general probe out of line.
     #[inline(always)]
     fn find_raw_h(&self, k: Key, h: u64) -> Option<(u32, [u64; 8])> {
-        self.find_in(k.table(), h, k, None)
-    }
-
-    /// [`Self::find_raw_h`] in table `t` with hash `h`, for the record owning `k` (`k`'s own
-    /// table and hash but for an exact HoA in the /64 index, see [`Self::find_hoa`]). A
-    /// first candidate that owns `last` but not `k` makes the answer "absent" at once (the
-    /// /64 index's one binding of the HoA's /64 has another HoA).
-    #[inline(always)]
-    fn find_in(&self, t: usize, h: u64, k: Key, last: Option<Key>) -> Option<(u32, [u64; 8])> {
-        let tb = &self.tables[t];
-        if let Some(s) = tb.snap() {
+        let t = &self.tables[k.table()];
+        if let Some(s) = t.snap() {
             match s.first(h) {
                 // Final unless the table or its filter was replaced meanwhile (their old
                 // arrays read as zeros).
-                Probe::Absent if tb.unchanged(&s) => return None,
+                Probe::Absent if t.unchanged(&s) => return None,
                 Probe::Candidate(id) => {
-                    if let Some(w) = self.load(id) {
-                        if owns(k, &w) {
-                            return Some((id, w));
-                        }
-                        if last.is_some_and(|l| owns(l, &w)) {
-                            return None;
-                        }
+                    if let Some(w) = self.load(id).filter(|w| owns(k, w)) {
+                        return Some((id, w));
                     }
                 }
                 _ => {}
             }
         }
-        self.find_raw_slow(t, k, h)
+        self.find_raw_slow(k.table(), k, h)
     }
 
-    /// The general probe of [`Self::find_in`] (every bucket on the key's probe path,
-    /// retried across a table replacement or a record freed meanwhile).
+    /// The general probe of [`Self::find_raw_h`] in table `t` for the record owning `k`
+    /// (`k`'s own table but for an exact HoA in the /64 index, see [`Self::find_hoa`]):
+    /// every bucket on the key's probe path, retried across a table replacement or a record
+    /// freed meanwhile.
     #[inline(never)]
     fn find_raw_slow(&self, t: usize, k: Key, h: u64) -> Option<(u32, [u64; 8])> {
         self.tables[t].find(h, |id| {
