@@ -858,11 +858,11 @@ impl<T> BindingCache<T> {
     #[cold]
     #[inline(never)]
     fn find_hoa_rest(&self, a: u128, mut s: u64, absent: bool) -> Option<(u32, [u64; 8])> {
-        let h64 = self.hash(Key::P64((a >> 64) as u64));
         let mut probe64 = !absent;
         let mut spins = 0u32;
         loop {
             if probe64 {
+                let h64 = self.hash(Key::P64((a >> 64) as u64));
                 if let Some(r) = self.find_raw_slow(1, Key::Hoa(a), h64) {
                     return Some(r);
                 }
