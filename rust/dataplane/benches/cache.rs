@@ -283,7 +283,7 @@ fn cache(c: &mut Criterion) {
     }
     let after = rss_bytes();
     println!(
-        "binding cache: {N} entries (HoA, /64 prefix, IPv4 HoA, inbound CoA indexes): RSS +{} MiB = {} bytes/entry ({} MiB on huge pages)",
+        "binding cache: {N} entries (/64 prefix index, which also answers exact HoAs of /64 bindings; IPv4 HoA and inbound CoA indexes; the HoA index holds only other prefix lengths, none here): RSS +{} MiB = {} bytes/entry ({} MiB on huge pages)",
         (after - before) >> 20,
         (after - before) / u64::from(N),
         anon_huge_kb() >> 10
@@ -707,7 +707,7 @@ fn summary() {
             None,
             50.0,
             Some(dep5 + dep),
-            "HoA filter, /64 index line, record line",
+            "/64 index line, record line (the exact-HoA step reads them first)",
         ),
         (
             "lookup_miss_view",
@@ -805,7 +805,7 @@ fn summary() {
             Some("baseline/insert"),
             150.0,
             Some(dep),
-            "one round trip: 4 index lines, 4 filter words, record, counters fetched together",
+            "one round trip: 3 index lines, 3 filter words, record, counters fetched together",
         ),
     ];
     // The operation-shaped floors beside the rows they bound (session 9).

@@ -4,15 +4,17 @@
 //! by `examples/cache_ops.rs` (operations `floor_insert`, `floor_hit`).
 //!
 //! * [`InsertShaped`]: per binding, exactly the lines one lean batch insert touches (see
-//!   `src/cache/lean.rs`), in groups of 16 as the kernel: its 4 keys (HoA, /64 prefix, IPv4
-//!   HoA, inbound plain) hashed as the cache hashes them (same fold, own seeds), each key's
+//!   `src/cache/lean.rs`), in groups of 16 as the kernel: its 3 keys (/64 prefix, IPv4 HoA,
+//!   inbound plain; since session 12 a /64 binding has no HoA key: its exact-HoA lookups go
+//!   through the /64 index) hashed as the cache hashes them (same fold, own seeds), each key's
 //!   home line and filter word prefetched with the record and counters lines of the group,
-//!   then per binding one read-modify-write of the home line in each of four index-sized
+//!   then per binding one read-modify-write of the home line in each of three index-sized
 //!   arrays (2 MiB pages, as many buckets as the cache's indexes hold at that size), one
-//!   word read-modify-write in each of four filter-sized arrays (4 KiB pages), a 64-octet
+//!   word read-modify-write in each of three filter-sized arrays (4 KiB pages), a 64-octet
 //!   record write and a counters write at consecutive ids. No duplicate check, no lock, no
-//!   encoding, no lengths.
-//! * [`HitShaped`]: per key, in batches of 32, the HoA index line prefetched, then read (the
+//!   encoding, no lengths. (Sessions 9-11: four keys, the HoA's own index line and filter
+//!   word included.)
+//! * [`HitShaped`]: per key, in batches of 32, the index line prefetched, then read (the
 //!   slot with the key's tag names its record), then the record line prefetched, then read:
 //!   two dependent levels, 32 keys in flight. No filter word, no version check, no decoding.
 
@@ -170,14 +172,17 @@ impl Hasher {
         fold(fold(a ^ self.0[0], b ^ self.0[1]) ^ c, self.0[2])
     }
 
+    /// The /64 prefix key of HoA `v` (an exact-HoA lookup of a /64 binding probes the /64
+    /// index with it).
     #[inline(always)]
-    fn hoa(self, v: u128) -> u64 {
-        self.hash((v >> 64) as u64, v as u64, 0)
+    fn p64(self, v: u128) -> u64 {
+        self.hash((v >> 64) as u64, 0, 64)
     }
 
-    /// HoA, /64 prefix, IPv4 HoA and inbound plain keys of `b` (the bench's bindings).
+    /// The /64 prefix, IPv4 HoA and inbound plain keys of `b` (the bench's bindings: /64,
+    /// so no HoA key).
     #[inline(always)]
-    fn keys(self, b: &Binding) -> [u64; 4] {
+    fn keys(self, b: &Binding) -> [u64; KEYS] {
         let hoa = u128::from(b.home_address);
         let v4 = b.ipv4_home_address.map_or(0, u32::from);
         let coa = match b.care_of {
@@ -185,8 +190,7 @@ impl Hasher {
             CareOf::V4 { addr, .. } => u128::from(addr.to_ipv6_mapped()),
         };
         [
-            self.hoa(hoa),
-            self.hash((hoa >> 64) as u64, 0, 64),
+            self.p64(hoa),
             self.hash(u64::from(v4), 0, 1 << 40),
             self.hash((coa >> 64) as u64, coa as u64, 0) & !1,
         ]
@@ -209,10 +213,13 @@ fn filter_bits(h: u64) -> u64 {
 /// Bindings per group (the kernel's `INSERT_AHEAD`).
 const GROUP: usize = 16;
 
+/// Index keys per binding of the bench (see the module text).
+const KEYS: usize = 3;
+
 /// See the module text.
 pub struct InsertShaped {
-    idx: [Lines; 4],
-    filt: [Lines; 4],
+    idx: [Lines; KEYS],
+    filt: [Lines; KEYS],
     recs: Lines,
     ctrs: Lines,
     nb: u64,
@@ -224,9 +231,9 @@ impl InsertShaped {
     pub fn new(keys: usize, ids: usize) -> Self {
         let nb = buckets_for(keys);
         let mut s = Self {
-            idx: [(); 4].map(|()| Lines::like_region(nb)),
+            idx: [(); KEYS].map(|()| Lines::like_region(nb)),
             // One 8-octet word per bucket (8 per line).
-            filt: [(); 4].map(|()| Lines::like_region(nb.div_ceil(8))),
+            filt: [(); KEYS].map(|()| Lines::like_region(nb.div_ceil(8))),
             recs: Lines::new(ids, true),
             // 32-octet counters: two per line.
             ctrs: Lines::new(ids.div_ceil(2), true),
@@ -249,11 +256,11 @@ impl InsertShaped {
         let ctrs = self.ctrs.words();
         let mut id = first;
         for g in bs.chunks(GROUP) {
-            let mut hs = [[0u64; 4]; GROUP];
-            let mut homes = [[0usize; 4]; GROUP];
+            let mut hs = [[0u64; KEYS]; GROUP];
+            let mut homes = [[0usize; KEYS]; GROUP];
             for (j, b) in g.iter().enumerate() {
                 hs[j] = HASHER.keys(b);
-                for t in 0..4 {
+                for t in 0..KEYS {
                     let i = home(hs[j][t], nb);
                     homes[j][t] = i;
                     prefetch(idx[t].as_ptr().wrapping_add(i * 8));
@@ -263,7 +270,7 @@ impl InsertShaped {
                 prefetch(ctrs.as_ptr().wrapping_add((id + j) * 4));
             }
             for j in 0..g.len() {
-                for t in 0..4 {
+                for t in 0..KEYS {
                     let (h, i) = (hs[j][t], homes[j][t]);
                     // One slot of the home line read and rewritten (the line is fetched
                     // whole); undone by `undo` as a removal clears it.
@@ -273,7 +280,7 @@ impl InsertShaped {
                 }
                 let r = &mut recs[(id + j) * 8..(id + j) * 8 + 8];
                 for (k, w) in r.iter_mut().enumerate() {
-                    *w = hs[j][k & 3] ^ k as u64;
+                    *w = hs[j][k % KEYS] ^ k as u64;
                 }
                 ctrs[(id + j) * 4..(id + j) * 4 + 4].fill(0);
             }
@@ -290,7 +297,7 @@ impl InsertShaped {
         let recs = self.recs.words();
         for (j, b) in bs.iter().enumerate() {
             let hs = HASHER.keys(b);
-            for t in 0..4 {
+            for t in 0..KEYS {
                 let h = hs[t];
                 idx[t][home(h, nb) * 8 + (h as usize >> 8 & 7)] ^= h | 1;
             }
@@ -313,8 +320,8 @@ pub struct HitShaped {
 }
 
 impl HitShaped {
-    /// An HoA index (sized as the cache's for `keys` keys) whose slots name record `i` for
-    /// `hoas[i]`, and a record array of `hoas.len()` lines.
+    /// A /64 index (sized as the cache's for `keys` keys) whose slots name record `i` for
+    /// `hoas[i]`'s /64, and a record array of `hoas.len()` lines.
     #[must_use]
     pub fn new(hoas: impl ExactSizeIterator<Item = Ipv6Addr>, keys: usize) -> Self {
         let n = hoas.len();
@@ -327,7 +334,7 @@ impl HitShaped {
         s.idx.fault_in();
         let slots = s.idx.slots();
         for (id, a) in hoas.enumerate() {
-            let h = HASHER.hoa(u128::from(a));
+            let h = HASHER.p64(u128::from(a));
             let mut i = home(h, s.nb);
             // The first free slot of the home bucket or a following one.
             'place: loop {
@@ -375,7 +382,7 @@ impl HitShaped {
             let mut hs = [0u64; BATCH];
             let mut homes = [0usize; BATCH];
             for (j, x) in c.iter().enumerate() {
-                hs[j] = HASHER.hoa(u128::from(*x));
+                hs[j] = HASHER.p64(u128::from(*x));
                 homes[j] = home(hs[j], nb);
                 prefetch(slots.as_ptr().wrapping_add(homes[j] * 16));
             }
