@@ -197,6 +197,18 @@ const HOA_MOVING: u64 = 1 << 32;
 
 type Rec = Line<[AtomicU64; 8]>;
 
+/// A reader's wait for a writer to finish (a record rewrite, a HoA move between indexes):
+/// spin for the first hundred rounds, then yield the CPU each round.
+#[inline]
+fn back_off(spins: &mut u32) {
+    *spins += 1;
+    if *spins > 100 {
+        std::thread::yield_now();
+    } else {
+        core::hint::spin_loop();
+    }
+}
+
 // Record word 5: sequence (bits 0-15), flags (16-31), meta (32-39), version (40-63).
 const META_SHIFT: u32 = 32;
 const VER_SHIFT: u32 = 40;
@@ -757,12 +769,7 @@ impl<T> BindingCache<T> {
             if let Some(w) = Self::read_once(r) {
                 return w;
             }
-            spins += 1;
-            if spins > 100 {
-                std::thread::yield_now();
-            } else {
-                core::hint::spin_loop();
-            }
+            back_off(&mut spins);
         }
     }
 
@@ -878,12 +885,7 @@ impl<T> BindingCache<T> {
                     return None;
                 }
             } else {
-                spins += 1;
-                if spins > 100 {
-                    std::thread::yield_now();
-                } else {
-                    core::hint::spin_loop();
-                }
+                back_off(&mut spins);
             }
             s = self.hoa.load(Ordering::Acquire);
         }
