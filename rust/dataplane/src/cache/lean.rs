@@ -40,7 +40,8 @@
 //! Session 13: each key's hint covers the bucket after its home too ([`Lane::prefetch`]):
 //! a full home bucket sends the key on to it, keys spilled past the home make the
 //! duplicate check read it, and those reads (0.68 per insert in the bench's insert row)
-//! were dependent DRAM reads.
+//! were dependent DRAM reads; `insert_batch` hints the next group's bindings while
+//! placing a group (this kernel reads them all at a group's start).
 
 use core::sync::atomic::Ordering;
 
