@@ -36,6 +36,12 @@
 //! the two prefix-length cases as two branches, so every key's table is a constant.
 //! Callgrind per insert (the same runs): `insert_batch` 834 -> 729, `reinsert_batch`
 //! 1 004 -> 856, single `insert` 1 133 -> 1 028.
+//!
+//! Session 13: each key's hint covers the bucket after its home too ([`Lane::prefetch`]):
+//! a full home bucket sends the key on to it, keys spilled past the home make the
+//! duplicate check read it, and those reads (0.68 per insert in the bench's insert row)
+//! were dependent DRAM reads; `insert_batch` hints the next group's bindings while
+//! placing a group (this kernel reads them all at a group's start).
 
 use core::sync::atomic::Ordering;
 
@@ -50,13 +56,17 @@ use super::{addr128, mask128, BindingCache, CacheError, CareOf, Key, WriterState
 const KEYS: usize = 6;
 
 /// How many bindings ahead of the one being placed the lean kernel hints the CPU to fetch
-/// lines (each binding: up to 5 index lines and filter words, its record and counters
-/// line). Session 9: the whole group's ~160 hints at once (the session-8 kernel) mostly go
-/// unheeded on the VM measured, which heeds about 16 software prefetches issued together and
-/// drops most of the rest (`examples/cache_ops.rs prefetch_check`: 8 or 16 lines hinted
-/// together read 4 000 cycles later nearly as fast as loaded ones, 64 or 128 nearly as
-/// slowly as untouched ones), so the hints go out a few bindings ahead (~30 lines in flight;
-/// 1, 2, 3 and 4 ahead measured alike within this VM's noise, all well below the whole group).
+/// lines (each binding: up to 5 home bucket lines, the bucket line after each, the filter
+/// words, its record and counters line). Session 9: the whole group's ~160 hints at once
+/// (the session-8 kernel) mostly go unheeded on the VM measured, which heeds about 16
+/// software prefetches issued together and drops most of the rest
+/// (`examples/cache_ops.rs prefetch_check`: 8 or 16 lines hinted together read 4 000
+/// cycles later nearly as fast as loaded ones, 64 or 128 nearly as slowly as untouched
+/// ones), so the hints go out a few bindings ahead (~30 lines in flight; 1, 2, 3 and 4
+/// ahead measured alike within this VM's noise, all well below the whole group).
+/// Session 13, with the next bucket lines hinted too (11 lines per binding of the bench):
+/// 2, 3 and 4 ahead alike again, 6 and 8 slower (`cache_ops rebatch`, medians of 6
+/// alternated runs: 272, 268, 262, then 294 and 326 ns).
 const HINT_AHEAD: usize = 3;
 
 /// Which kernel placed the bindings of a batch insert (tests: the twin tests check that

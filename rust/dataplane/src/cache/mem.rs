@@ -143,29 +143,9 @@ fn alloc_failed(bytes: usize) -> ! {
     std::alloc::handle_alloc_error(layout)
 }
 
-/// Hint the CPU to fetch the cache line of `r` (no effect on program state).
+/// Hint the CPU to fetch the cache line holding `p` (no effect on program state).
 #[inline(always)]
-pub(super) fn prefetch<T>(r: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 is an SSE instruction (baseline on x86_64) and only a hint: it
-    // never faults and changes no architectural state.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch(
-            (r as *const T).cast::<i8>(),
-            core::arch::x86_64::_MM_HINT_T0,
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
-}
-
-/// Hint the CPU to fetch the cache line of element `i` of `s`, with no bounds check: the
-/// address is only computed (`wrapping_add`, never dereferenced), and a prefetch of any
-/// address, inside `s` or not, is harmless (the batch insert's homes are in bounds; this
-/// saves their checks).
-#[inline(always)]
-pub(super) fn prefetch_at<T>(s: &[T], i: usize) {
-    let p = s.as_ptr().wrapping_add(i);
+fn hint<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 is an SSE instruction (baseline on x86_64) and only a hint: it
     // never faults, whatever the address, and changes no architectural state.
@@ -174,6 +154,33 @@ pub(super) fn prefetch_at<T>(s: &[T], i: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// Hint the CPU to fetch the cache line of `r` (no effect on program state).
+#[inline(always)]
+pub(super) fn prefetch<T>(r: &T) {
+    hint(r);
+}
+
+/// Hint the CPU to fetch the cache line of element `i` of `s`, with no bounds check: the
+/// address is only computed (`wrapping_add`, never dereferenced), and a prefetch of any
+/// address, inside `s` or not, is harmless (the batch insert's homes are in bounds; this
+/// saves their checks).
+#[inline(always)]
+pub(super) fn prefetch_at<T>(s: &[T], i: usize) {
+    hint(s.as_ptr().wrapping_add(i));
+}
+
+/// Hint the CPU to fetch every cache line `s` spans, from the one holding its first octet
+/// to the one holding its last (session 13: the batch insert's next group of bindings).
+#[inline(always)]
+pub(super) fn prefetch_lines<T>(s: &[T]) {
+    let p = s.as_ptr().cast::<u8>();
+    let lead = p as usize % 64;
+    let first = p.wrapping_sub(lead);
+    for off in (0..lead + core::mem::size_of_val(s)).step_by(64) {
+        hint(first.wrapping_add(off));
+    }
 }
 
 /// The 16 lanes of a bucket line (four aligned 16-octet loads), as the hardware reads them.

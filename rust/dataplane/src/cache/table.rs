@@ -391,10 +391,16 @@ impl Lane<'_> {
         ((h >> 32).wrapping_mul(self.nb) >> 32) as usize
     }
 
-    /// Hint the CPU to fetch home bucket `i` and its filter word.
+    /// Hint the CPU to fetch home bucket `i`, the bucket after it and the filter word.
+    /// The next bucket (session 13) is read when the home bucket is full (the key goes on)
+    /// or keys spilled past it (the duplicate check looks there): in the bench's insert row
+    /// (tables at 0.73 of their slots), 0.37 and 0.31 times per insert of 3 keys, and
+    /// unhinted 70-85 % of those reads went to DRAM. (For the last bucket the line hinted
+    /// is past the array: harmless.)
     #[inline(always)]
     pub(super) fn prefetch(&self, i: usize) {
         prefetch_at(self.buckets, i);
+        prefetch_at(self.buckets, i + 1);
         prefetch_at(self.filter, i);
     }
 
