@@ -123,12 +123,12 @@ class Engine:
         self._rng = rng
         self._events: deque[IkeEvent] = deque()
         self._out: list[Datagram] = []
-        self._by_spi: dict[bytes, IkeSa] = {}
-        self._sas: dict[int, IkeSa] = {}
+        self._by_spi: dict[bytes, IkeSa | ParkedSa] = {}
+        self._sas: dict[int, IkeSa | ParkedSa] = {}
         self._child_spis = SpiSet()  # compact: every inbound child SPI, ~4 octets each
         self._next_id = 1
         self._retired: list[IkeSa] = []
-        self._timers: list[tuple[float, int, IkeSa]] = []
+        self._timers: list[tuple[float, int, IkeSa | ParkedSa]] = []
         self._timer_seq = 0
         self._keyed: deque[int] | None = None
         """The responder's working set of SAs (ids) whose SK protection holds keyed AEAD
@@ -171,7 +171,7 @@ class Engine:
         if sa in self._retired:
             self._retired.remove(sa)
 
-    def _all_sas(self) -> list[IkeSa]:
+    def _all_sas(self) -> list[IkeSa | ParkedSa]:
         return list(self._sas.values()) + self._retired
 
     def _rekeyed(
@@ -338,7 +338,7 @@ class Engine:
         if state is _AUTH and not sa.original_initiator and sa.mgr.active is None:
             # IkeSa.get_timer of a responder's half-open SA with no request of its own out
             # (every IKE_AUTH round of an attach), inline: the half-open deadline (§2.6)
-            t = sa.created_at + getattr(sa.config, "half_open_timeout", 30.0)
+            t: float | None = sa.created_at + getattr(sa.config, "half_open_timeout", 30.0)
         else:
             t = sa.get_timer() if alive else None
         parking = self._parking
@@ -393,7 +393,7 @@ class Engine:
     def handle_timer(self, now: float) -> None:
         """Run every timer due at ``now`` (retransmissions, half-open expiry, liveness)."""
         heap = self._timers
-        due: list[IkeSa] = []
+        due: list[IkeSa | ParkedSa] = []
         while heap and heap[0][0] <= now:
             t, _, sa = heapq.heappop(heap)
             if sa.alive and sa.timer_at == t:

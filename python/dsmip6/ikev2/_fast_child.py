@@ -127,8 +127,8 @@ def _a6(octets: bytes) -> IPv6Address:
     """``IPv6Address(octets)`` for 16 octets: the same object (what its ``__init__`` sets for
     packed octets), without the type dispatch."""
     a = _NEW(IPv6Address)
-    a._ip = int.from_bytes(octets, "big")
-    a._scope_id = None
+    a._ip = int.from_bytes(octets, "big")  # type: ignore[attr-defined]
+    a._scope_id = None  # type: ignore[attr-defined]
     return a
 
 
@@ -142,11 +142,11 @@ def _one_selector6(body: bytes) -> tuple[TrafficSelector, ...] | None:
     if head != _TS_ONE6_HEAD or ts_type != 8 or length != 40:
         return None
     a = _NEW(IPv6Address)  # _a6(start) and _a6(end), inline
-    a._ip = int.from_bytes(start, "big")
-    a._scope_id = None
+    a._ip = int.from_bytes(start, "big")  # type: ignore[attr-defined]
+    a._scope_id = None  # type: ignore[attr-defined]
     b = _NEW(IPv6Address)
-    b._ip = int.from_bytes(end, "big")
-    b._scope_id = None
+    b._ip = int.from_bytes(end, "big")  # type: ignore[attr-defined]
+    b._scope_id = None  # type: ignore[attr-defined]
     return (_selector(a, b, proto, sp, ep),)
 
 
@@ -170,8 +170,8 @@ def _default_narrowing(
     start, end = i.start, i.end
     if type(pfx) is not IPv6Network or type(start) is not IPv6Address or i.start_port > i.end_port:
         return None
-    lo = pfx.network_address._ip
-    if not lo <= start._ip <= end._ip <= lo | ((1 << (128 - pfx._prefixlen)) - 1):
+    lo = pfx.network_address._ip  # type: ignore[attr-defined]
+    if not lo <= start._ip <= end._ip <= lo | ((1 << (128 - pfx._prefixlen)) - 1):  # type: ignore[attr-defined, union-attr]
         return None  # TSi.intersect(the prefix) is narrower, or None
     has = a.ha_addresses
     if _HA_SIDE[0] is has and _HA_SIDE[1] is tsr:
@@ -187,7 +187,7 @@ def _default_narrowing(
         rs = r.start
         if (
             type(rs) is not IPv6Address
-            or not rs._ip == r.end._ip == ha6._ip
+            or not rs._ip == r.end._ip == ha6._ip  # type: ignore[attr-defined, union-attr]
             or r.start_port > r.end_port
         ):
             return None
