@@ -890,10 +890,12 @@ def fast_first_auth(
     _follow(sa, src, dst, now)
     engine.fast_auth_hits += 1
     _auth_tasks(sa, msg)
-    tasks = sa.auth_tasks
+    # (declared: a type checker keeps ``sa.auth_tasks`` narrowed to None from the entry test
+    # across the call that sets it, and would take the rest of this function as unreachable)
+    tasks: list[Task] = sa.auth_tasks  # type: ignore[assignment]
     assert tasks is not None
     # run_tasks(tasks, msg) written out: each task's process in order, none after a FAILED
-    auth = tasks[0]
+    auth: IkeAuth = tasks[0]  # type: ignore[assignment]  # IkeAuth first (_auth_tasks)
     first = auth.process(msg)
     if first is _FAILED:
         statuses = [first]
@@ -930,7 +932,7 @@ def fast_first_auth(
     else:
         inner_out = _chain(_FIRST_OUT, [mine[2], auth_payload.encode_body(), out], 0)
     head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
-    sk = sa.sk
+    sk: SkCrypto = sa.sk  # type: ignore[assignment]  # keyed by now
     packets = None
     if sa.fragmentation:
         limit = cfg.fragment_size - (4 if sa.local[1] == _NAT_T_PORT else 0)

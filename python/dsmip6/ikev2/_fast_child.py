@@ -308,7 +308,7 @@ def fast_create_child(
     tsi_body, tsr_body = bodies[_P_TSI], bodies[_P_TSR]
     tsr_key = (tsr_body, False)
     try:
-        tsi = _one_selector6(tsi_body)  # type: ignore[assignment]
+        tsi = _one_selector6(tsi_body)
         if tsi is None:
             tsi_p = TsPayload.decode_body(tsi_body, True)
             tsi = tsi_p.selectors
@@ -334,10 +334,11 @@ def fast_create_child(
     sk = sa.sk
     head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_CHILD, _F_RESPONSE, mid, 0)
     policy = getattr(cfg, "ts_policy", None)
+    narrowed: tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]] | None
     if policy is None:
         narrowed = (tsi, tsr)
     elif policy is not _default_ts_policy or (
-        (narrowed := _default_narrowing(tsi, tsr, sa.assignment)) is None  # type: ignore[assignment]
+        (narrowed := _default_narrowing(tsi, tsr, sa.assignment)) is None
     ):
         narrowed = policy(tsi, tsr, sa.assignment)
     pack = _GENERIC.pack

@@ -1219,7 +1219,7 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         suite = _SUITES[key] = (prf, encr, integ, sa.dh_group)
     p.suite = suite
     if sk.encr.aead:  # keyed cipher objects were dropped by compact(): keymat only
-        keys = sa.sk_d + sk._out_a + sk._in_a  # type: ignore[operator]
+        keys = sa.sk_d + sk._out_a + sk._in_a
     else:
         keys = sa.sk_d + sk._out_e + sk._out_a + sk._in_e + sk._in_a  # type: ignore[operator]
     pid = sa.peer_id
@@ -1481,7 +1481,7 @@ def cached_response_id(sa: IkeSa | ParkedSa) -> int | None:
     """Message ID of the last response ``sa`` keeps for retransmitted requests, or None."""
     if type(sa) is ParkedSa:
         return None if sa.last_packets is None else sa.expected_mid - 1
-    last = sa.mgr.last_response  # type: ignore[union-attr]
+    last = sa.mgr.last_response
     return None if last is None else last[0]
 
 
@@ -1500,7 +1500,7 @@ def drop_cached_response(sa: IkeSa | ParkedSa, message_id: int) -> bool:
     if type(sa) is ParkedSa:
         sa.last_packets = None
     else:
-        sa.mgr.last_response = None  # type: ignore[union-attr]
+        sa.mgr.last_response = None
     return True
 
 
