@@ -54,12 +54,13 @@ Datagram = tuple[bytes, Address, Address]
 
 def _auth_tasks(sa: IkeSa, msg: Message) -> list[Task] | None:
     if sa.auth_tasks is None:
-        sa.auth_tasks = [
-            IkeAuth(sa, False),
-            IkeConfig(sa, False),
-            ChildCreate(sa, False, in_ike_auth=True),
-        ]
+        sa.auth_tasks = new_auth_tasks(sa)
     return None  # the manager keeps NEED_MORE tasks itself; first round comes from here
+
+
+def new_auth_tasks(sa: IkeSa) -> list[Task]:
+    """A responder's IKE_AUTH tasks, kept in ``sa.auth_tasks`` for every round."""
+    return [IkeAuth(sa, False), IkeConfig(sa, False), ChildCreate(sa, False, in_ike_auth=True)]
 
 
 def _create_child_tasks(sa: IkeSa, msg: Message) -> list[Task] | None:
@@ -362,6 +363,7 @@ class Engine:
                     idle = False
                 else:
                     held.discard(sa.id)  # idle again, or its hold is over: parked now
+        entry: IkeSa | ParkedSa = sa  # what the timer heap holds for it
         if idle:
             # the parked SA's SPI (the same SPIs and role, packed): IkeSa.our_spi, inline
             our_spi = sa.spi_i if sa.original_initiator else sa.spi_r
@@ -373,12 +375,12 @@ class Engine:
             # attributes ESTABLISHED / True, without a property call per entry)
             while heap and (heap[0][2].state is _DEAD or heap[0][2].timer_at != heap[0][0]):
                 heapq.heappop(heap)
-            sa = parked  # type: ignore[assignment]
-        if t != sa.timer_at:
-            sa.timer_at = t
+            entry = parked
+        if t != entry.timer_at:
+            entry.timer_at = t
             if t is not None:
                 self._timer_seq += 1
-                heapq.heappush(self._timers, (t, self._timer_seq, sa))
+                heapq.heappush(self._timers, (t, self._timer_seq, entry))
 
     def get_timer(self) -> float | None:
         """The earliest instant ``handle_timer`` must be called at, or None."""

@@ -22,13 +22,14 @@ injected rng's call order) and the octets sent are those of the general path:
 
 from __future__ import annotations
 
+import enum
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from dsmip6._core import ikefast
 from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2 import keys, transforms
-from dsmip6.ikev2._engine import _auth_tasks
+from dsmip6.ikev2._engine import new_auth_tasks
 from dsmip6.ikev2.auth import cert_der, certreq_data, make_id
 from dsmip6.ikev2.child import new_child_sa
 from dsmip6.ikev2.constants import (
@@ -81,7 +82,14 @@ if TYPE_CHECKING:
     from dsmip6.ikev2.sk import SkCrypto
     from dsmip6.ikev2.tasks.ike_auth import IkeAuth
 
-FALLBACK: Any = object()
+
+class Fallback(enum.Enum):
+    """The type of ``FALLBACK`` (one member, so that type checkers narrow ``is FALLBACK``)."""
+
+    FALLBACK = "fallback"
+
+
+FALLBACK: Final = Fallback.FALLBACK
 """Returned when the request is not the common case: take the general path."""
 
 _GENERIC = struct.Struct("!BBH")
@@ -165,7 +173,7 @@ class ProposalChoices:
 
 def fast_first_request(
     engine: Any, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
-) -> IkeSa | None:
+) -> IkeSa | Fallback:
     """Answer a common-case first IKE_SA_INIT request; ``FALLBACK`` when it is not one."""
     cfg = engine.config
     if header.version != 0x20 or cfg.redirect is not None or header.message_id != 0:
@@ -347,7 +355,7 @@ def _follow(sa: IkeSa, src: Any, dst: Any, now: float) -> None:
 
 def fast_eap_round(
     engine: Any, sa: IkeSa, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
-) -> Any:
+) -> IkeSa | Fallback:
     """Answer one EAP round of IKE_AUTH on a responder SA waiting for it; ``FALLBACK`` when
     the request is not that common case (checked before any state changes).
 
@@ -415,7 +423,7 @@ def fast_eap_round(
 
 def fast_msk_auth(
     engine: Any, sa: IkeSa, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
-) -> Any:
+) -> IkeSa | Fallback:
     """The last IKE_AUTH request of an EAP bootstrap, HDR, SK {AUTH}, with one shared-key
     AUTH payload (zero flags octets) on an SA whose IKE_AUTH tasks wait for it; ``FALLBACK``
     otherwise (before any state changes). The MSK AUTH is checked by the general path's
@@ -802,7 +810,7 @@ UE in the 300-UE heap benchmark)."""
 
 def fast_first_auth(
     engine: Any, sa: IkeSa, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
-) -> Any:
+) -> IkeSa | Fallback:
     """The first IKE_AUTH request of an EAP bootstrap on a responder SA just out of
     IKE_SA_INIT; ``FALLBACK`` when it is not the common case (checked before any state
     changes).
@@ -889,11 +897,7 @@ def fast_first_auth(
     # ---- the common case: the state changes of IkeSa.receive and process_request, in order
     _follow(sa, src, dst, now)
     engine.fast_auth_hits += 1
-    _auth_tasks(sa, msg)
-    # (declared: a type checker keeps ``sa.auth_tasks`` narrowed to None from the entry test
-    # across the call that sets it, and would take the rest of this function as unreachable)
-    tasks: list[Task] = sa.auth_tasks  # type: ignore[assignment]
-    assert tasks is not None
+    tasks = sa.auth_tasks = new_auth_tasks(sa)  # _auth_tasks (None before: tested above)
     # run_tasks(tasks, msg) written out: each task's process in order, none after a FAILED
     auth: IkeAuth = tasks[0]  # type: ignore[assignment]  # IkeAuth first (_auth_tasks)
     first = auth.process(msg)

@@ -44,6 +44,7 @@ from dsmip6.ikev2._fast import (  # _child_sa and its general twin live in _fast
     _GENERIC,
     _HEAD_TAIL,
     FALLBACK,
+    Fallback,
     _child_sa,
     _follow,
     _make_child,  # noqa: F401 - the twin tests' general derivation
@@ -259,7 +260,7 @@ def _request_inner(sa: IkeSa, header: IkeHeader, data: bytes) -> bytes | None:
 
 def fast_create_child(
     engine: Any, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
-) -> Any:
+) -> IkeSa | Fallback:
     """Answer a common-case CREATE_CHILD_SA request for a new child SA; returns the IKE SA,
     or ``FALLBACK`` (nothing changed) when the request is not that common case. A parked SA
     is thawed first, as ``Engine._dispatch`` thaws it for any message."""

@@ -178,9 +178,9 @@ class IkeResponder(Engine):
             ):
                 return sa
         if self.fast_path and header.exchange == _X_CHILD:
-            sa = fast_create_child(self, header, data, src, dst, now)
-            if sa is not FALLBACK:
-                return sa
+            done = fast_create_child(self, header, data, src, dst, now)
+            if done is not FALLBACK:
+                return done
         return super()._dispatch(header, data, src, dst, now)
 
     def _stateless_reply(
