@@ -54,12 +54,13 @@ Datagram = tuple[bytes, Address, Address]
 
 def _auth_tasks(sa: IkeSa, msg: Message) -> list[Task] | None:
     if sa.auth_tasks is None:
-        sa.auth_tasks = [
-            IkeAuth(sa, False),
-            IkeConfig(sa, False),
-            ChildCreate(sa, False, in_ike_auth=True),
-        ]
+        sa.auth_tasks = new_auth_tasks(sa)
     return None  # the manager keeps NEED_MORE tasks itself; first round comes from here
+
+
+def new_auth_tasks(sa: IkeSa) -> list[Task]:
+    """A responder's IKE_AUTH tasks, kept in ``sa.auth_tasks`` for every round."""
+    return [IkeAuth(sa, False), IkeConfig(sa, False), ChildCreate(sa, False, in_ike_auth=True)]
 
 
 def _create_child_tasks(sa: IkeSa, msg: Message) -> list[Task] | None:
@@ -123,12 +124,12 @@ class Engine:
         self._rng = rng
         self._events: deque[IkeEvent] = deque()
         self._out: list[Datagram] = []
-        self._by_spi: dict[bytes, IkeSa] = {}
-        self._sas: dict[int, IkeSa] = {}
+        self._by_spi: dict[bytes, IkeSa | ParkedSa] = {}
+        self._sas: dict[int, IkeSa | ParkedSa] = {}
         self._child_spis = SpiSet()  # compact: every inbound child SPI, ~4 octets each
         self._next_id = 1
         self._retired: list[IkeSa] = []
-        self._timers: list[tuple[float, int, IkeSa]] = []
+        self._timers: list[tuple[float, int, IkeSa | ParkedSa]] = []
         self._timer_seq = 0
         self._keyed: deque[int] | None = None
         """The responder's working set of SAs (ids) whose SK protection holds keyed AEAD
@@ -171,7 +172,7 @@ class Engine:
         if sa in self._retired:
             self._retired.remove(sa)
 
-    def _all_sas(self) -> list[IkeSa]:
+    def _all_sas(self) -> list[IkeSa | ParkedSa]:
         return list(self._sas.values()) + self._retired
 
     def _rekeyed(
@@ -338,7 +339,7 @@ class Engine:
         if state is _AUTH and not sa.original_initiator and sa.mgr.active is None:
             # IkeSa.get_timer of a responder's half-open SA with no request of its own out
             # (every IKE_AUTH round of an attach), inline: the half-open deadline (§2.6)
-            t = sa.created_at + getattr(sa.config, "half_open_timeout", 30.0)
+            t: float | None = sa.created_at + getattr(sa.config, "half_open_timeout", 30.0)
         else:
             t = sa.get_timer() if alive else None
         parking = self._parking
@@ -362,6 +363,7 @@ class Engine:
                     idle = False
                 else:
                     held.discard(sa.id)  # idle again, or its hold is over: parked now
+        entry: IkeSa | ParkedSa = sa  # what the timer heap holds for it
         if idle:
             # the parked SA's SPI (the same SPIs and role, packed): IkeSa.our_spi, inline
             our_spi = sa.spi_i if sa.original_initiator else sa.spi_r
@@ -373,12 +375,12 @@ class Engine:
             # attributes ESTABLISHED / True, without a property call per entry)
             while heap and (heap[0][2].state is _DEAD or heap[0][2].timer_at != heap[0][0]):
                 heapq.heappop(heap)
-            sa = parked  # type: ignore[assignment]
-        if t != sa.timer_at:
-            sa.timer_at = t
+            entry = parked
+        if t != entry.timer_at:
+            entry.timer_at = t
             if t is not None:
                 self._timer_seq += 1
-                heapq.heappush(self._timers, (t, self._timer_seq, sa))
+                heapq.heappush(self._timers, (t, self._timer_seq, entry))
 
     def get_timer(self) -> float | None:
         """The earliest instant ``handle_timer`` must be called at, or None."""
@@ -393,7 +395,7 @@ class Engine:
     def handle_timer(self, now: float) -> None:
         """Run every timer due at ``now`` (retransmissions, half-open expiry, liveness)."""
         heap = self._timers
-        due: list[IkeSa] = []
+        due: list[IkeSa | ParkedSa] = []
         while heap and heap[0][0] <= now:
             t, _, sa = heapq.heappop(heap)
             if sa.alive and sa.timer_at == t:

@@ -22,13 +22,14 @@ injected rng's call order) and the octets sent are those of the general path:
 
 from __future__ import annotations
 
+import enum
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from dsmip6._core import ikefast
 from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2 import keys, transforms
-from dsmip6.ikev2._engine import _auth_tasks
+from dsmip6.ikev2._engine import new_auth_tasks
 from dsmip6.ikev2.auth import cert_der, certreq_data, make_id
 from dsmip6.ikev2.child import new_child_sa
 from dsmip6.ikev2.constants import (
@@ -73,10 +74,22 @@ from dsmip6.ikev2.tasks.ike_init import _FRAG_NOTIFY, _SIG_HASHES_NOTIFY
 from dsmip6.ikev2.tasks.ike_init import shared_sig_hashes as _shared_sig_hashes
 
 if TYPE_CHECKING:
-    from dsmip6.ikev2.config import ChildProposal, IkeProposal
-    from dsmip6.ikev2.message import IkeHeader, TrafficSelector
+    from collections.abc import Callable
 
-FALLBACK: Any = object()
+    from dsmip6.ikev2.config import ChildProposal, IkeProposal
+    from dsmip6.ikev2.exchange import Task
+    from dsmip6.ikev2.message import IkeHeader, TrafficSelector
+    from dsmip6.ikev2.sk import SkCrypto
+    from dsmip6.ikev2.tasks.ike_auth import IkeAuth
+
+
+class Fallback(enum.Enum):
+    """The type of ``FALLBACK`` (one member, so that type checkers narrow ``is FALLBACK``)."""
+
+    FALLBACK = "fallback"
+
+
+FALLBACK: Final = Fallback.FALLBACK
 """Returned when the request is not the common case: take the general path."""
 
 _GENERIC = struct.Struct("!BBH")
@@ -160,7 +173,7 @@ class ProposalChoices:
 
 def fast_first_request(
     engine: Any, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
-) -> IkeSa | None:
+) -> IkeSa | Fallback:
     """Answer a common-case first IKE_SA_INIT request; ``FALLBACK`` when it is not one."""
     cfg = engine.config
     if header.version != 0x20 or cfg.redirect is not None or header.message_id != 0:
@@ -314,7 +327,7 @@ def open_sk(sa: IkeSa, data: bytes) -> bytes | None:
     if (data[IKE_HEADER_LEN + 2] << 8) | data[IKE_HEADER_LEN + 3] != size - IKE_HEADER_LEN:
         return None
     try:
-        return sa.sk.open(data, IKE_HEADER_LEN)
+        return sa.sk.open(data, IKE_HEADER_LEN)  # type: ignore[union-attr]  # keyed by now
     except (IntegrityCheckFailed, MalformedPacket):
         return None  # the general path drops it (§2.21.2)
 
@@ -325,7 +338,7 @@ def _auth_inner(sa: IkeSa, header: IkeHeader, data: bytes, phase: str) -> bytes 
     tasks = sa.mgr.passive
     if tasks is None or tasks != sa.auth_tasks:
         return None
-    auth = tasks[0]
+    auth: IkeAuth = tasks[0]  # type: ignore[assignment]  # IkeAuth first (_auth_tasks)
     if auth.phase != phase or auth.error is not None:
         return None
     return _sk_request(sa, header, data)
@@ -342,7 +355,7 @@ def _follow(sa: IkeSa, src: Any, dst: Any, now: float) -> None:
 
 def fast_eap_round(
     engine: Any, sa: IkeSa, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
-) -> Any:
+) -> IkeSa | Fallback:
     """Answer one EAP round of IKE_AUTH on a responder SA waiting for it; ``FALLBACK`` when
     the request is not that common case (checked before any state changes).
 
@@ -373,9 +386,10 @@ def fast_eap_round(
         return FALLBACK
     mgr = sa.mgr
     mid = header.message_id
-    tasks = mgr.passive
-    auth = tasks[0]
-    sk = sa.sk
+    # checked by ``_auth_inner``: the SA's IKE_AUTH tasks (IkeAuth first), keyed
+    tasks: list[Task] = mgr.passive  # type: ignore[assignment]
+    auth: IkeAuth = tasks[0]  # type: ignore[assignment]
+    sk: SkCrypto = sa.sk  # type: ignore[assignment]
     # ---- the common case: the state changes of IkeSa.receive and process_request, in order
     _follow(sa, src, dst, now)
     engine.fast_auth_hits += 1
@@ -409,7 +423,7 @@ def fast_eap_round(
 
 def fast_msk_auth(
     engine: Any, sa: IkeSa, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
-) -> Any:
+) -> IkeSa | Fallback:
     """The last IKE_AUTH request of an EAP bootstrap, HDR, SK {AUTH}, with one shared-key
     AUTH payload (zero flags octets) on an SA whose IKE_AUTH tasks wait for it; ``FALLBACK``
     otherwise (before any state changes). The MSK AUTH is checked by the general path's
@@ -429,10 +443,10 @@ def fast_msk_auth(
     _follow(sa, src, dst, now)
     engine.fast_auth_hits += 1
     mgr = sa.mgr
-    tasks = mgr.passive
+    tasks: list[Task] = mgr.passive  # type: ignore[assignment]  # checked by _auth_inner
     # run_tasks over the request HDR, SK {AUTH}: IkeAuth checks the MSK AUTH; IkeConfig and
     # ChildCreate find no CP / SA payload in it and stay NEED_MORE without a change
-    status = tasks[0].msk_request(_SKM, inner[8:])
+    status = tasks[0].msk_request(_SKM, inner[8:])  # type: ignore[attr-defined]  # IkeAuth
     if status is not _NEED_MORE:
         mgr.answer(sa, tasks, [status], _X_AUTH, mid, now)
         return sa
@@ -478,7 +492,7 @@ def fast_msk_auth(
     bodies += child_bodies
     first = types[0] if types else 0
     inner_out = _chain(types, bodies, 0)
-    sk = sa.sk
+    sk: SkCrypto = sa.sk  # type: ignore[assignment]  # keyed by now
     packets = None
     if sa.fragmentation:
         limit = sa.config.fragment_size - (4 if sa.local[1] == _NAT_T_PORT else 0)
@@ -624,7 +638,8 @@ def _auth_child_made(
     """``_auth_child`` from the request's first SA, TSi and TSr payloads and whether it
     asked for transport mode."""
     cfg = sa.config
-    chosen = choose_child(cfg.child_proposals, sap.proposals, None)
+    # config._norm_common parsed every proposal string into a ChildProposal
+    chosen = choose_child(cfg.child_proposals, sap.proposals, None)  # type: ignore[arg-type]
     if chosen is None:
         return None
     prop, mine, _group = chosen  # no PFS inside IKE_AUTH (§1.2)
@@ -770,7 +785,9 @@ def _child_sa_decode(body: bytes) -> SaPayload:
     return decoded
 
 
-_FIRST_AUTH_DECODERS = {t: _DECODERS_INT[t] for t in _FIRST_AUTH_ONCE | _FIRST_AUTH_MANY}
+_FIRST_AUTH_DECODERS: dict[int, Callable[[bytes], Any]] = {
+    t: _DECODERS_INT[t] for t in _FIRST_AUTH_ONCE | _FIRST_AUTH_MANY
+}
 """The payload types this path takes, with the general decoder's own decoding functions
 (the SA payload's through ``_child_sa_decode``).
 How often each may come (§1.2's bounds: IDi, IDr, CP, SA, TSi, TSr once; Notify, Vendor
@@ -793,7 +810,7 @@ UE in the 300-UE heap benchmark)."""
 
 def fast_first_auth(
     engine: Any, sa: IkeSa, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
-) -> Any:
+) -> IkeSa | Fallback:
     """The first IKE_AUTH request of an EAP bootstrap on a responder SA just out of
     IKE_SA_INIT; ``FALLBACK`` when it is not the common case (checked before any state
     changes).
@@ -813,7 +830,7 @@ def fast_first_auth(
         or data[IKE_HEADER_LEN] != _P_IDI
         or sa.auth_tasks is not None
         or sa.mgr.passive is not None
-        or sa.config.eap_server_factory is None
+        or sa.config.eap_server_factory is None  # type: ignore[union-attr]  # a responder's
     ):
         return FALLBACK
     spi_i = sa.spi_i
@@ -880,11 +897,9 @@ def fast_first_auth(
     # ---- the common case: the state changes of IkeSa.receive and process_request, in order
     _follow(sa, src, dst, now)
     engine.fast_auth_hits += 1
-    _auth_tasks(sa, msg)
-    tasks = sa.auth_tasks
-    assert tasks is not None
+    tasks = sa.auth_tasks = new_auth_tasks(sa)  # _auth_tasks (None before: tested above)
     # run_tasks(tasks, msg) written out: each task's process in order, none after a FAILED
-    auth = tasks[0]
+    auth: IkeAuth = tasks[0]  # type: ignore[assignment]  # IkeAuth first (_auth_tasks)
     first = auth.process(msg)
     if first is _FAILED:
         statuses = [first]
@@ -921,7 +936,7 @@ def fast_first_auth(
     else:
         inner_out = _chain(_FIRST_OUT, [mine[2], auth_payload.encode_body(), out], 0)
     head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_AUTH, _F_RESPONSE, mid, 0)
-    sk = sa.sk
+    sk: SkCrypto = sa.sk  # type: ignore[assignment]  # keyed by now
     packets = None
     if sa.fragmentation:
         limit = cfg.fragment_size - (4 if sa.local[1] == _NAT_T_PORT else 0)

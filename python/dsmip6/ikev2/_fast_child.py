@@ -44,6 +44,7 @@ from dsmip6.ikev2._fast import (  # _child_sa and its general twin live in _fast
     _GENERIC,
     _HEAD_TAIL,
     FALLBACK,
+    Fallback,
     _child_sa,
     _follow,
     _make_child,  # noqa: F401 - the twin tests' general derivation
@@ -127,8 +128,8 @@ def _a6(octets: bytes) -> IPv6Address:
     """``IPv6Address(octets)`` for 16 octets: the same object (what its ``__init__`` sets for
     packed octets), without the type dispatch."""
     a = _NEW(IPv6Address)
-    a._ip = int.from_bytes(octets, "big")
-    a._scope_id = None
+    a._ip = int.from_bytes(octets, "big")  # type: ignore[attr-defined]
+    a._scope_id = None  # type: ignore[attr-defined]
     return a
 
 
@@ -142,11 +143,11 @@ def _one_selector6(body: bytes) -> tuple[TrafficSelector, ...] | None:
     if head != _TS_ONE6_HEAD or ts_type != 8 or length != 40:
         return None
     a = _NEW(IPv6Address)  # _a6(start) and _a6(end), inline
-    a._ip = int.from_bytes(start, "big")
-    a._scope_id = None
+    a._ip = int.from_bytes(start, "big")  # type: ignore[attr-defined]
+    a._scope_id = None  # type: ignore[attr-defined]
     b = _NEW(IPv6Address)
-    b._ip = int.from_bytes(end, "big")
-    b._scope_id = None
+    b._ip = int.from_bytes(end, "big")  # type: ignore[attr-defined]
+    b._scope_id = None  # type: ignore[attr-defined]
     return (_selector(a, b, proto, sp, ep),)
 
 
@@ -170,8 +171,8 @@ def _default_narrowing(
     start, end = i.start, i.end
     if type(pfx) is not IPv6Network or type(start) is not IPv6Address or i.start_port > i.end_port:
         return None
-    lo = pfx.network_address._ip
-    if not lo <= start._ip <= end._ip <= lo | ((1 << (128 - pfx._prefixlen)) - 1):
+    lo = pfx.network_address._ip  # type: ignore[attr-defined]
+    if not lo <= start._ip <= end._ip <= lo | ((1 << (128 - pfx._prefixlen)) - 1):  # type: ignore[attr-defined, union-attr]
         return None  # TSi.intersect(the prefix) is narrower, or None
     has = a.ha_addresses
     if _HA_SIDE[0] is has and _HA_SIDE[1] is tsr:
@@ -187,7 +188,7 @@ def _default_narrowing(
         rs = r.start
         if (
             type(rs) is not IPv6Address
-            or not rs._ip == r.end._ip == ha6._ip
+            or not rs._ip == r.end._ip == ha6._ip  # type: ignore[attr-defined, union-attr]
             or r.start_port > r.end_port
         ):
             return None
@@ -259,7 +260,7 @@ def _request_inner(sa: IkeSa, header: IkeHeader, data: bytes) -> bytes | None:
 
 def fast_create_child(
     engine: Any, header: IkeHeader, data: bytes, src: Any, dst: Any, now: float
-) -> Any:
+) -> IkeSa | Fallback:
     """Answer a common-case CREATE_CHILD_SA request for a new child SA; returns the IKE SA,
     or ``FALLBACK`` (nothing changed) when the request is not that common case. A parked SA
     is thawed first, as ``Engine._dispatch`` thaws it for any message."""
@@ -308,7 +309,7 @@ def fast_create_child(
     tsi_body, tsr_body = bodies[_P_TSI], bodies[_P_TSR]
     tsr_key = (tsr_body, False)
     try:
-        tsi = _one_selector6(tsi_body)  # type: ignore[assignment]
+        tsi = _one_selector6(tsi_body)
         if tsi is None:
             tsi_p = TsPayload.decode_body(tsi_body, True)
             tsi = tsi_p.selectors
@@ -334,10 +335,11 @@ def fast_create_child(
     sk = sa.sk
     head = sa.spi_i + sa.spi_r + _HEAD_TAIL.pack(_P_SK, 0x20, _X_CHILD, _F_RESPONSE, mid, 0)
     policy = getattr(cfg, "ts_policy", None)
+    narrowed: tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]] | None
     if policy is None:
         narrowed = (tsi, tsr)
     elif policy is not _default_ts_policy or (
-        (narrowed := _default_narrowing(tsi, tsr, sa.assignment)) is None  # type: ignore[assignment]
+        (narrowed := _default_narrowing(tsi, tsr, sa.assignment)) is None
     ):
         narrowed = policy(tsi, tsr, sa.assignment)
     pack = _GENERIC.pack

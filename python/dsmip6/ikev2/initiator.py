@@ -69,7 +69,8 @@ class IkeInitiator(Engine):
         sa = self._current
         if sa is None:
             return None
-        cur = self._sas.get(sa.id)  # follows IKE SA rekeys
+        # follows IKE SA rekeys; an initiator never parks (Engine._parking), no ParkedSa
+        cur: IkeSa | None = self._sas.get(sa.id)  # type: ignore[assignment]
         if cur is None or not cur.alive:
             return None
         self._current = cur

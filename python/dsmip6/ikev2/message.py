@@ -15,10 +15,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
-from typing import ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self, TypeVar, dataclass_transform
 
 from dsmip6.errors import MalformedPacket, RemoteProtocolError
 from dsmip6.ikev2.constants import (
@@ -73,10 +73,17 @@ _P_IDI, _P_IDR = int(PayloadType.IDI), int(PayloadType.IDR)
 _P_TSI, _P_TSR = int(PayloadType.TSI), int(PayloadType.TSR)
 _N_INVALID_SYNTAX = int(Notify.INVALID_SYNTAX)
 
-_value = dataclass(slots=True, unsafe_hash=True)
-"""Codec value objects: slotted, compared and hashed by value. Not frozen: a frozen dataclass
-pays one ``object.__setattr__`` per field at construction, on the per-message path; nothing
-mutates them after construction."""
+_T = TypeVar("_T")
+
+
+@dataclass_transform()
+def _value(cls: type[_T]) -> type[_T]:
+    """Codec value objects: slotted, compared and hashed by value. Not frozen: a frozen
+    dataclass pays one ``object.__setattr__`` per field at construction, on the per-message
+    path; nothing mutates them after construction. (A function rather than the partial
+    ``dataclass(slots=True, unsafe_hash=True)`` so that type checkers see the fields as
+    ``__init__`` parameters, PEP 681.)"""
+    return dataclass(slots=True, unsafe_hash=True)(cls)
 
 
 class IkeDecodeError(RemoteProtocolError):
@@ -805,7 +812,7 @@ Payload = (
     | UnknownPayload
 )
 
-_DECODERS: dict[int, object] = {
+_DECODERS: dict[int, Callable[[bytes], Any]] = {
     PayloadType.SA: SaPayload.decode_body,
     PayloadType.KE: KePayload.decode_body,
     PayloadType.IDI: functools.partial(IdPayload.decode_body, initiator=True),

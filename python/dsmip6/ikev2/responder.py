@@ -15,7 +15,7 @@ Theory of operation:
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes, hmac
 
@@ -46,6 +46,9 @@ from dsmip6.ikev2.sa import IkeSa, ParkedSa, SaState
 from dsmip6.ikev2.tasks.ike_init import IkeInit
 from dsmip6.ikev2.transforms import Rng
 
+if TYPE_CHECKING:
+    from dsmip6.ikev2.exchange import Task
+
 _X_INIT = int(ExchangeType.IKE_SA_INIT)
 _X_AUTH = int(ExchangeType.IKE_AUTH)
 _X_CHILD = int(ExchangeType.CREATE_CHILD_SA)
@@ -62,7 +65,7 @@ __all__ = ["IkeResponder"]
 Address = tuple[str, int]
 
 
-def _init_tasks(sa: IkeSa, msg: Message) -> list[IkeInit]:
+def _init_tasks(sa: IkeSa, msg: Message) -> list[Task] | None:
     """The responder's IKE_SA_INIT exchange: one task (no closure per request)."""
     return [IkeInit(sa, False)]
 
@@ -175,9 +178,9 @@ class IkeResponder(Engine):
             ):
                 return sa
         if self.fast_path and header.exchange == _X_CHILD:
-            sa = fast_create_child(self, header, data, src, dst, now)
-            if sa is not FALLBACK:
-                return sa
+            done = fast_create_child(self, header, data, src, dst, now)
+            if done is not FALLBACK:
+                return done
         return super()._dispatch(header, data, src, dst, now)
 
     def _stateless_reply(

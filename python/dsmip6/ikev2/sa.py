@@ -25,7 +25,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 from dsmip6.errors import CacheError, IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2 import fragment
@@ -111,6 +111,7 @@ def _packed(host: str) -> bytes:
         return ip_address(host).packed
 
 
+@final
 class IkeSa:
     # __slots__: one IkeSa per UE lives on the HA; no per-instance dict (memory per UE).
     __slots__ = (
@@ -657,6 +658,7 @@ _NEW_PARKED = object.__new__
 _TIMES = struct.Struct("!dd")
 
 
+@final
 class ParkedSa:
     """An established IKE SA at rest (see ``park``). Read-only for everything but the engine
     (which re-arms ``timer_at`` and may drop ``last_packets``)."""
@@ -825,10 +827,11 @@ class ParkedSa:
         return out
 
 
-_ASSIGNMENT: list[type] = []  # config.Assignment, imported once (config imports this module)
+# config.Assignment, imported once (config imports this module)
+_ASSIGNMENT: list[type[Assignment]] = []
 
 
-def _assignment_class() -> type:
+def _assignment_class() -> type[Assignment]:
     if not _ASSIGNMENT:
         from dsmip6.ikev2.config import Assignment
 
@@ -839,7 +842,7 @@ def _assignment_class() -> type:
 def _assignment(prefix: Any, has: Any, plife: int) -> Assignment:
     """The Assignment a parked SA folded away: its fields set directly (the values were
     checked when it was first built), so the rebuilt object equals the original."""
-    a = object.__new__(_assignment_class())
+    a: Assignment = object.__new__(_assignment_class())
     for name, value in (("home_prefix", prefix), ("home_address", None), ("ha_addresses", has),
                         ("internal_ip4", None), ("prefix_lifetime", plife)):  # fmt: skip
         object.__setattr__(a, name, value)
@@ -939,10 +942,10 @@ def _child_record(c: ChildSa) -> bytes:
 
 
 def _record_writer() -> Any:
-    from dsmip6._core.mhfast import child_record
+    from dsmip6._core import mhfast
 
-    _RECORD.append(child_record)
-    return child_record
+    _RECORD.append(mhfast.child_record)
+    return mhfast.child_record
 
 
 def _alg_index(alg: str) -> int:
@@ -1013,16 +1016,17 @@ _TS_SHARED_MAX = 64
 def _pack_ts(ts: tuple[TrafficSelector, ...], spi_in: int) -> bytes:
     hit = _TS_SHARED.get(id(ts))
     if hit is not None and hit[0] is ts:
-        i = hit[1]
-        if i < len(_TS_TABLE) and _TS_TABLE[i] is hit[2]:
-            return _TS_REFS[i]
+        h = hit[1]
+        if h < len(_TS_TABLE) and _TS_TABLE[h] is hit[2]:
+            return _TS_REFS[h]
     rec = None
     if len(ts) == 1:  # one IPv6 selector whose range is a prefix: the 23-octet form
         sel = ts[0]
         start = sel.start
         if type(start) is IPv6Address:
-            s = start._ip
-            span = sel.end._ip - s  # a prefix: 2^k - 1, start aligned
+            # ipaddress's private integer attributes (no typeshed entry): a property call less
+            s = start._ip  # type: ignore[attr-defined]
+            span = sel.end._ip - s  # type: ignore[union-attr]  # a prefix: 2^k - 1, start aligned
             if span >= 0 and span & (span + 1) == 0 and s & span == 0:
                 rec = _TS_SHORT.pack(254, sel.protocol, sel.start_port, sel.end_port,
                                      s.to_bytes(16, "big"), 128 - span.bit_length())  # fmt: skip
@@ -1114,10 +1118,10 @@ _CANON6: list[Any] = []  # dsmip6._core.mhfast.canonical6, imported at first use
 
 
 def _canonical6() -> Any:
-    from dsmip6._core.mhfast import canonical6
+    from dsmip6._core import mhfast
 
-    _CANON6.append(canonical6)
-    return canonical6
+    _CANON6.append(mhfast.canonical6)
+    return mhfast.canonical6
 
 
 def _packed_endpoint(addr: Any) -> tuple[int, bytes] | None:
@@ -1215,7 +1219,7 @@ def park(sa: IkeSa, timer_at: float | None) -> ParkedSa:
         suite = _SUITES[key] = (prf, encr, integ, sa.dh_group)
     p.suite = suite
     if sk.encr.aead:  # keyed cipher objects were dropped by compact(): keymat only
-        keys = sa.sk_d + sk._out_a + sk._in_a  # type: ignore[operator]
+        keys = sa.sk_d + sk._out_a + sk._in_a
     else:
         keys = sa.sk_d + sk._out_e + sk._out_a + sk._in_e + sk._in_a  # type: ignore[operator]
     pid = sa.peer_id
@@ -1287,7 +1291,7 @@ def _park_loose(sa: IkeSa, p: ParkedSa, flags: int) -> tuple[int, int, bytes, in
         pfx = p.home_prefix
         if type(pfx) is IPv6Network:
             # 17 octets in the blob instead of an IPv6Network object (~210 B with its dict)
-            loose += pfx.network_address._ip.to_bytes(16, "big") + _PLEN[pfx._prefixlen]
+            loose += pfx.network_address._ip.to_bytes(16, "big") + _PLEN[pfx._prefixlen]  # type: ignore[attr-defined]
             flags |= _F_PREFIX_PACKED
             p.home_prefix = None
         plife = a.prefix_lifetime if a is not None else 0
@@ -1323,7 +1327,7 @@ def thaw(p: ParkedSa, engine: Any) -> IkeSa:
     mgr.next_mid, mgr.expected_mid = next_mid, expected_mid
     last = p.last_packets
     if last is not None:
-        mgr.last_response = (expected_mid - 1, [last] if type(last) is bytes else list(last))
+        mgr.last_response = (expected_mid - 1, [last] if isinstance(last, bytes) else list(last))
     prf, encr, integ, group = p.suite
     sa.prf, sa.encr, sa.integ, sa.dh_group = prf, encr, integ, group
     blob = p.blob
@@ -1477,7 +1481,7 @@ def cached_response_id(sa: IkeSa | ParkedSa) -> int | None:
     """Message ID of the last response ``sa`` keeps for retransmitted requests, or None."""
     if type(sa) is ParkedSa:
         return None if sa.last_packets is None else sa.expected_mid - 1
-    last = sa.mgr.last_response  # type: ignore[union-attr]
+    last = sa.mgr.last_response
     return None if last is None else last[0]
 
 
@@ -1496,7 +1500,7 @@ def drop_cached_response(sa: IkeSa | ParkedSa, message_id: int) -> bool:
     if type(sa) is ParkedSa:
         sa.last_packets = None
     else:
-        sa.mgr.last_response = None  # type: ignore[union-attr]
+        sa.mgr.last_response = None
     return True
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac as _cmp
 import struct
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 
@@ -21,6 +22,9 @@ from dsmip6._core import ikefast
 from dsmip6.errors import IntegrityCheckFailed, MalformedPacket
 from dsmip6.ikev2.constants import IKE_HEADER_LEN
 from dsmip6.ikev2.transforms import Encr, Integ, Rng
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 _U32 = struct.Struct("!I")
 _sk_seal = ikefast.sk_seal
@@ -40,6 +44,9 @@ class SkCrypto:
     # which ``compact()`` drops once the SA is established (later exchanges are rare: each
     # message then keys a cipher for itself). CBC + HMAC: the four raw keys.
     __slots__ = ("encr", "integ", "_out_e", "_out_a", "_in_e", "_in_a", "_rng", "_iv_counter")
+    # AEAD: the keyed cipher objects (None once compacted); CBC + HMAC: the raw keys
+    _out_e: AESGCM | ChaCha20Poly1305 | bytes | None
+    _in_e: AESGCM | ChaCha20Poly1305 | bytes | None
 
     def __init__(
         self,
@@ -130,7 +137,7 @@ class SkCrypto:
             cipher = self._out_e
             if cipher is None:
                 cipher = encr.aead_cipher(keymat)[0]
-            return aad + iv + cipher.encrypt(keymat[-encr.salt_size :] + iv, inner + b"\x00", aad)
+            return aad + iv + cipher.encrypt(keymat[-encr.salt_size :] + iv, inner + b"\x00", aad)  # type: ignore[union-attr]
         pad = (-(len(inner) + 1)) % encr.block_size
         plain = inner + b"\x00" * pad + bytes([pad])
         icv = self.integ.icv_size  # type: ignore[union-attr]
@@ -139,7 +146,7 @@ class SkCrypto:
         total = len(head) + sk_len
         head = head[:24] + _U32.pack(total) + head[28:]
         sk_hdr = _GENERIC.pack(inner_first, 0, sk_len) + extra
-        ct = encr.cbc_encrypt(self._out_e, iv, plain)
+        ct = encr.cbc_encrypt(self._out_e, iv, plain)  # type: ignore[arg-type]  # a key (CBC)
         body = head + sk_hdr + iv + ct
         return body + self.integ.mac(self._out_a, body)  # type: ignore[union-attr]
 
@@ -177,7 +184,8 @@ class SkCrypto:
         mac = self.integ.mac(self._in_a, message[:-icv])  # type: ignore[union-attr]
         if not _cmp.compare_digest(mac, message[-icv:]):
             raise IntegrityCheckFailed("SK payload ICV did not verify")
-        plain = encr.cbc_decrypt(self._in_e, iv, message[body_start + encr.iv_size : -icv])
+        key = self._in_e  # a raw key for CBC + HMAC
+        plain = encr.cbc_decrypt(key, iv, message[body_start + encr.iv_size : -icv])  # type: ignore[arg-type]
         pad = plain[-1]
         if pad + 1 > len(plain):
             raise MalformedPacket("SK pad length exceeds plaintext", sk_offset, "bad-padding")
