@@ -338,7 +338,7 @@ def _auth_inner(sa: IkeSa, header: IkeHeader, data: bytes, phase: str) -> bytes 
     tasks = sa.mgr.passive
     if tasks is None or tasks != sa.auth_tasks:
         return None
-    auth: IkeAuth = tasks[0]  # type: ignore[assignment]  # IkeAuth first (_auth_tasks)
+    auth: IkeAuth = tasks[0]  # type: ignore[assignment]  # IkeAuth first (new_auth_tasks)
     if auth.phase != phase or auth.error is not None:
         return None
     return _sk_request(sa, header, data)
@@ -897,9 +897,9 @@ def fast_first_auth(
     # ---- the common case: the state changes of IkeSa.receive and process_request, in order
     _follow(sa, src, dst, now)
     engine.fast_auth_hits += 1
-    tasks = sa.auth_tasks = new_auth_tasks(sa)  # _auth_tasks (None before: tested above)
+    tasks = sa.auth_tasks = new_auth_tasks(sa)  # as _auth_tasks does (None before: tested above)
     # run_tasks(tasks, msg) written out: each task's process in order, none after a FAILED
-    auth: IkeAuth = tasks[0]  # type: ignore[assignment]  # IkeAuth first (_auth_tasks)
+    auth: IkeAuth = tasks[0]  # type: ignore[assignment]  # IkeAuth first (new_auth_tasks)
     first = auth.process(msg)
     if first is _FAILED:
         statuses = [first]
